@@ -1,0 +1,25 @@
+"""Messages and chat requests: plain data, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: str  # "user" | "assistant" | "system"
+    content: str
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """Everything a provider needs to build one streaming request."""
+
+    model: str
+    messages: List[Message]
+    base_url: str
+    system: Optional[str] = None
+    temperature: Optional[float] = None
+    max_tokens: Optional[int] = None
+    api_key: Optional[str] = field(default=None, repr=False)  # never shown in a repr or log

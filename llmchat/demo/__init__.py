@@ -1,0 +1,1 @@
+"""The built-in offline demo model and the fake LLM server that serves it (and the tests)."""

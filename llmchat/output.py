@@ -1,0 +1,309 @@
+"""Terminal-side consumers of the answer: the raw writer, the rendered writer, and sanitising.
+
+`RawWriter` writes each delta and flushes at once. When stdout is a pipe or a file the bytes pass
+unchanged; when it is a terminal, control sequences are stripped first, so model text cannot
+clear the screen, set the title, write the clipboard (OSC 52) or forge hyperlinks (OSC 8).
+
+`RenderedWriter` (Rich, imported only when used) renders Markdown progressively: finished
+top-level blocks are printed once, only the growing last block is redrawn, at frame rate, and
+the final output is the same as rendering the whole answer at once.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import IO, TYPE_CHECKING, Any, Callable, Optional
+
+if TYPE_CHECKING:  # Rich is imported lazily: --raw and pipes never load it
+    from rich.console import Console
+
+# One complete control sequence, or a single control character.
+_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI
+    r"|\x1b[\]PX^_].*?(?:\x07|\x1b\\|\x9c)"  # OSC, DCS, SOS, PM, APC up to BEL or ST
+    r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
+    r"|[\x90\x98\x9d\x9e\x9f].*?(?:\x07|\x1b\\|\x9c)"  # 8-bit string introducers
+    r"|\x1b[ -/]*[0-~]"  # other escape sequences (ESC c, ESC 7, ...)
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]",  # C0 except TAB and LF, DEL, C1
+    re.S,
+)
+# A tail that may still become a sequence once more text arrives.
+_UNFINISHED = re.compile(
+    r"(?:\x1b(?:\[[0-?]*[ -/]*|[\]PX^_].*|[ -/]*)?|\x9b[0-?]*[ -/]*|[\x90\x98\x9d\x9e\x9f].*)\Z", re.S
+)
+_ANY_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_INTRODUCERS = "\x1b\x9b\x90\x98\x9d\x9e\x9f"
+
+
+def strip_controls(text: str) -> str:
+    """Remove control sequences and control characters (keeping TAB and LF) from whole text."""
+    if not _ANY_CONTROL.search(text):
+        return text
+    return _CONTROL.sub("", text)
+
+
+class Sanitizer:
+    """Streaming `strip_controls`: a sequence split across deltas is held until it completes."""
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        if self._held:
+            text = self._held + text
+            self._held = ""
+        if not _ANY_CONTROL.search(text):
+            return text
+        start = max(text.rfind(c) for c in _INTRODUCERS)
+        if start != -1 and _UNFINISHED.match(text, start):
+            self._held = text[start:]
+            text = text[:start]
+        return _CONTROL.sub("", text)
+
+    def flush(self) -> str:
+        """End of answer: an unfinished sequence loses its introducer; its text is kept."""
+        held, self._held = self._held, ""
+        if not held:
+            return ""
+        return _CONTROL.sub("", held[2:] if held[:2] in ("\x1b]", "\x1bP", "\x1b[") else held[1:])
+
+
+class SurrogateJoiner:
+    """Some servers split a surrogate pair across two JSON strings: join the halves again."""
+
+    def __init__(self) -> None:
+        self._high = ""
+
+    def feed(self, text: str) -> str:
+        if self._high:
+            text = self._high + text
+            self._high = ""
+            if len(text) > 1 and "\udc00" <= text[1] <= "\udfff":
+                text = text[:2].encode("utf-16-le", "surrogatepass").decode("utf-16-le") + text[2:]
+        if text and "\ud800" <= text[-1] <= "\udbff":
+            self._high = text[-1]
+            text = text[:-1]
+        return text
+
+    def flush(self) -> str:
+        high, self._high = self._high, ""
+        return high
+
+
+def encode(text: str) -> bytes:
+    # A lone surrogate cannot be UTF-8: it becomes "?" rather than an exception.
+    return text.encode("utf-8", "replace")
+
+
+class RawWriter:
+    """Each delta written and flushed the moment it arrives."""
+
+    def __init__(self, out: IO[bytes], sanitize: bool) -> None:
+        self._out = out
+        self._sanitizer = Sanitizer() if sanitize else None
+        self._joiner = SurrogateJoiner()
+        self.wrote_any = False
+        self.ends_with_newline = True
+
+    def write(self, text: str) -> None:
+        text = self._joiner.feed(text)
+        if self._sanitizer is not None:
+            text = self._sanitizer.feed(text)
+        if text:
+            self._out.write(encode(text))
+            self._out.flush()
+            self.wrote_any = True
+            self.ends_with_newline = text[-1] == "\n"
+
+    def close(self) -> None:
+        text = self._joiner.flush()
+        if self._sanitizer is not None:
+            text = self._sanitizer.feed(text) + self._sanitizer.flush()
+        if text:
+            self._out.write(encode(text))
+            self.wrote_any = True
+            self.ends_with_newline = text[-1] == "\n"
+        self._out.flush()
+
+
+# --- rendered Markdown ---------------------------------------------------------------------
+
+
+def split_finished(text: str, parser: Any) -> int:
+    """Where the finished top-level blocks of `text` end (0 when none is finished yet).
+
+    A block is finished once a later block has begun on a complete line: nothing after that
+    can change how it renders (a setext underline, a list continuation and a table delimiter
+    all belong to the last block). Only complete lines are considered.
+    """
+    end = text.rfind("\n")
+    if end == -1:
+        return 0
+    complete = text[: end + 1]
+    starts = [t.map[0] for t in parser.parse(complete) if t.level == 0 and t.nesting != -1 and t.map]
+    if len(starts) < 2:
+        return 0
+    last_start = starts[-1]
+    # Offset of line `last_start`.
+    offset = 0
+    for _ in range(last_start):
+        offset = complete.index("\n", offset) + 1
+    return offset
+
+
+class RenderedWriter:
+    """Markdown rendered while it arrives, for a terminal on stdout.
+
+    Finished blocks are printed once; the growing block is shown in a transient Live region,
+    redrawn at most `fps` times a second and less often when drawing it is slow, so the work
+    stays a bounded share of the time whatever the answer's length. Only the last screenful of
+    a block taller than the terminal is drawn while it grows.
+    """
+
+    def __init__(
+        self,
+        console: "Console",
+        *,
+        live: bool = True,
+        fps: float = 12.0,
+        clock: Callable[[], float] = time.monotonic,
+        code_theme: str = "monokai",
+    ) -> None:
+        from markdown_it import MarkdownIt
+
+        self.console = console
+        self._clock = clock
+        self._interval = 1.0 / fps
+        self._parser = MarkdownIt().enable("strikethrough").enable("table")
+        self._sanitizer = Sanitizer()
+        self._joiner = SurrogateJoiner()
+        self._tail = ""  # text of the blocks not yet printed
+        self._printed_any = False
+        self._code_theme = code_theme
+        self._live: Any = None
+        self._use_live = live
+        self._next_draw = 0.0
+        self._dirty = False
+        self._waiting_label: Optional[str] = None
+        self.wrote_any = False
+
+    # The status before the first token: a spinner with elapsed time, in the same transient region.
+    def waiting(self, label: str) -> None:
+        if not self._use_live:
+            return
+        from rich.spinner import Spinner
+
+        self._waiting_label = label
+        self._start_live(Spinner("dots", text=label, style="dim"))
+        self._live.refresh()
+
+    def write(self, text: str) -> None:
+        text = self._sanitizer.feed(self._joiner.feed(text))
+        if not text:
+            return
+        self.wrote_any = True
+        self._tail += text
+        self._dirty = True
+        now = self._clock()
+        if now >= self._next_draw:
+            self._draw(now)
+
+    def close(self) -> None:
+        """The answer ended (finished, failed or cancelled): print what is left for good."""
+        rest = self._sanitizer.feed(self._joiner.flush()) + self._sanitizer.flush()
+        self._tail += rest
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        if self._tail.strip():
+            self._print_blocks(self._tail)
+        self._tail = ""
+
+    def _draw(self, now: float) -> None:
+        cut = split_finished(self._tail, self._parser)
+        if cut:
+            finished, self._tail = self._tail[:cut], self._tail[cut:]
+            self._print_blocks(finished)  # above the Live region, which Rich keeps below
+        if self._use_live and self._tail.strip():
+            started = self._clock()
+            self._start_live(_Tail(self._markdown(self._tail)))
+            self._live.refresh()
+            cost = self._clock() - started
+            # Redraw less often when drawing is slow: drawing stays under ~1/4 of the time.
+            self._next_draw = now + max(self._interval, 4 * cost)
+        else:
+            self._next_draw = now + self._interval
+        self._dirty = False
+
+    def _print_blocks(self, text: str) -> None:
+        """Print finished blocks for good, spaced as Rich spaces blocks in one document.
+
+        Rich puts one blank line between top-level blocks; a block rendered on its own may
+        start with a blank line of its own (lists, quotes), which is dropped after the first.
+        """
+        lines = self.console.render_lines(self._markdown(text), pad=False, new_lines=False)
+        if self._printed_any:
+            while lines and _blank(lines[0]):
+                del lines[0]
+            lines.insert(0, [])
+        self.console.print(_Lines(lines))
+        self._printed_any = True
+
+    def _markdown(self, text: str) -> Any:
+        from rich.markdown import Markdown
+
+        return Markdown(text, code_theme=self._code_theme, hyperlinks=False)
+
+    def _start_live(self, renderable: Any) -> None:
+        from rich.live import Live
+
+        if self._live is None:
+            self._live = Live(
+                renderable,
+                console=self.console,
+                auto_refresh=False,
+                transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self._live.start()
+        else:
+            self._live.update(renderable)
+
+
+def _blank(line: list) -> bool:
+    # Unstyled white space only: a table's top edge or a code block's padding is styled.
+    return all(not seg.text.strip() and not seg.style for seg in line)
+
+
+class _Lines:
+    """Pre-rendered lines, printed as they are."""
+
+    def __init__(self, lines: list) -> None:
+        self.lines = lines
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.segment import Segment
+
+        new_line = Segment.line()
+        for line in self.lines:
+            yield from line
+            yield new_line
+
+
+class _Tail:
+    """The growing block, cut to the last screenful so the Live region never scrolls."""
+
+    def __init__(self, renderable: Any) -> None:
+        self.renderable = renderable
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.segment import Segment
+
+        lines = console.render_lines(self.renderable, options.update(height=None), pad=False)
+        room = max(1, console.size.height - 1)
+        new_line = Segment.line()
+        for line in lines[-room:]:
+            yield from line
+            yield new_line

@@ -1,0 +1,128 @@
+"""Anthropic Messages streaming: SSE with typed events.
+
+Text comes in `content_block_delta` / `text_delta`, thinking in `thinking_delta`. The stop
+reason arrives in `message_delta`, the end in `message_stop`; a body that ends after a stop
+reason but before `message_stop` still finished. `ping`, signatures, tool input and unknown
+events are skipped.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+from llmchat.conversation import ChatRequest
+from llmchat.providers.base import (
+    NOTHING,
+    HttpRequest,
+    Provider,
+    StreamDecoder,
+    error_message,
+    json_or_text,
+    load_json,
+)
+from llmchat.stream.events import (
+    CONTENT_FILTER,
+    LENGTH,
+    STOP,
+    TOOL_CALLS,
+    Finish,
+    ReasoningDelta,
+    StreamError,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
+
+API_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096  # the API requires max_tokens
+
+_REASONS = {
+    "end_turn": STOP,
+    "stop_sequence": STOP,
+    "max_tokens": LENGTH,
+    "model_context_window_exceeded": LENGTH,
+    "tool_use": TOOL_CALLS,
+    "refusal": CONTENT_FILTER,
+}
+
+
+class Anthropic(Provider):
+    name = "anthropic"
+    framing = "sse"
+    default_base_url = "https://api.anthropic.com"
+    base_url_env = "ANTHROPIC_BASE_URL"
+    api_key_env = "ANTHROPIC_API_KEY"
+    default_model = "claude-sonnet-4-5"
+
+    def build_request(self, request: ChatRequest) -> HttpRequest:
+        body: dict = {
+            "model": request.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+            "stream": True,
+        }
+        if request.system:
+            body["system"] = request.system
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        headers = {"Accept": "text/event-stream", "anthropic-version": API_VERSION}
+        if request.api_key:
+            headers["x-api-key"] = request.api_key
+        return HttpRequest(request.base_url.rstrip("/") + "/v1/messages", body, headers)
+
+    def new_decoder(self) -> StreamDecoder:
+        return _MessagesDecoder()
+
+
+class _MessagesDecoder(StreamDecoder):
+    def __init__(self) -> None:
+        self.done = False
+        self._input_tokens: Optional[int] = None
+        self._finish: Optional[Finish] = None
+
+    def feed(self, item: Any) -> Sequence[StreamEvent]:
+        if item.type == "error" and not item.data.startswith("{"):
+            self.done = True
+            return (StreamError(error_message(json_or_text(item.data)), kind="api"),)
+        payload = load_json(item.data)
+        if not isinstance(payload, dict):
+            return NOTHING
+        kind = payload.get("type") or item.type
+        if kind == "content_block_delta":
+            delta = payload.get("delta") or {}
+            dtype = delta.get("type")
+            if dtype == "text_delta":
+                text = delta.get("text")
+                return (TextDelta(text),) if text else NOTHING
+            if dtype == "thinking_delta":
+                thinking = delta.get("thinking")
+                return (ReasoningDelta(thinking),) if thinking else NOTHING
+            return NOTHING
+        if kind == "message_start":
+            usage = (payload.get("message") or {}).get("usage") or {}
+            self._input_tokens = usage.get("input_tokens")
+            return NOTHING
+        if kind == "message_delta":
+            events = []
+            usage = payload.get("usage")
+            if usage:
+                events.append(
+                    Usage(usage.get("input_tokens") or self._input_tokens, usage.get("output_tokens"))
+                )
+            raw = (payload.get("delta") or {}).get("stop_reason")
+            if raw:
+                self._finish = Finish(_REASONS.get(raw, raw), raw)
+            return events
+        if kind == "message_stop":
+            self.done = True
+            return (self._finish or Finish(STOP, None),)
+        if kind == "error":
+            self.done = True
+            return (StreamError(error_message(payload), kind="api"),)
+        return NOTHING
+
+    def end(self) -> Sequence[StreamEvent]:
+        if not self.done and self._finish is not None:
+            self.done = True
+            return (self._finish,)
+        return super().end()

@@ -1,0 +1,116 @@
+"""What every provider is: a request builder and a per-stream decoder for one wire format."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Dict, Optional, Sequence
+
+from llmchat.conversation import ChatRequest
+from llmchat.stream.events import StreamError, StreamEvent
+
+NOTHING: Sequence[StreamEvent] = ()
+
+
+@dataclass(slots=True)
+class HttpRequest:
+    url: str
+    json: Dict[str, Any]
+    headers: Dict[str, str] = field(default_factory=dict, repr=False)  # may carry a key
+
+
+class StreamDecoder:
+    """Turns one stream's framed items (SSE events or NDJSON values) into StreamEvents.
+
+    `done` becomes True when the API's terminal signal has arrived: the client stops reading.
+    `end()` is called when the body ends; a stream that ends before its terminal signal was cut
+    off, and `end()` says so.
+    """
+
+    done: bool = False
+
+    def feed(self, item: Any) -> Sequence[StreamEvent]:
+        raise NotImplementedError
+
+    def end(self) -> Sequence[StreamEvent]:
+        if self.done:
+            return NOTHING
+        self.done = True
+        return (cut_off(),)
+
+
+class Provider:
+    """One wire format. Subclasses set the class attributes and implement the two methods."""
+
+    name: ClassVar[str]
+    framing: ClassVar[str]  # "sse" or "ndjson"
+    default_base_url: ClassVar[str]
+    base_url_env: ClassVar[str]
+    api_key_env: ClassVar[Optional[str]]
+    default_model: ClassVar[str]
+
+    def build_request(self, request: ChatRequest) -> HttpRequest:
+        raise NotImplementedError
+
+    def new_decoder(self) -> StreamDecoder:
+        raise NotImplementedError
+
+
+def cut_off() -> StreamError:
+    return StreamError(
+        "the stream ended before the server said the answer was complete (cut off)",
+        kind="cutoff",
+    )
+
+
+def load_json(data: str) -> Any:
+    """Parse one event's JSON payload; a malformed payload is a protocol error, not a crash."""
+    try:
+        return json.loads(data)
+    except ValueError:
+        shown = data if len(data) <= 80 else data[:77] + "..."
+        raise ProtocolError(f"the server sent data that is not JSON: {shown!r}") from None
+
+
+def json_or_text(data: str) -> Any:
+    """An error payload: JSON when it parses, else the text itself."""
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data
+
+
+class ProtocolError(Exception):
+    """The server broke the wire format; the client turns this into a StreamError."""
+
+
+def error_message(obj: Any) -> str:
+    """The server's own words from an error object in any of the shapes the APIs use."""
+    if isinstance(obj, str):
+        return obj
+    if isinstance(obj, dict):
+        inner = obj.get("error", obj)
+        if isinstance(inner, str):
+            return inner
+        if isinstance(inner, dict):
+            message = inner.get("message") or inner.get("detail") or inner.get("msg")
+            label = inner.get("code") or inner.get("type")
+            if label == "error":  # the envelope's type, not the error's
+                label = None
+            if message and label and str(label) not in str(message):
+                return f"{message} ({label})"
+            if message:
+                return str(message)
+            if label:
+                return str(label)
+        if "message" in obj:
+            return str(obj["message"])
+    return json.dumps(obj)[:200]
+
+
+def chat_messages(request: ChatRequest) -> list:
+    """The conversation as role/content dicts, the system prompt first when there is one."""
+    messages = [{"role": m.role, "content": m.content} for m in request.messages]
+    if request.system:
+        messages.insert(0, {"role": "system", "content": request.system})
+    return messages

@@ -1,0 +1,94 @@
+"""Ollama's native chat stream: NDJSON objects, the last with `done: true`."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from llmchat.conversation import ChatRequest
+from llmchat.providers.base import (
+    NOTHING,
+    HttpRequest,
+    Provider,
+    StreamDecoder,
+    chat_messages,
+    error_message,
+)
+from llmchat.stream.events import LENGTH, STOP, Finish, ReasoningDelta, StreamError, StreamEvent, TextDelta, Usage
+
+_REASONS = {"stop": STOP, "length": LENGTH}
+
+
+class Ollama(Provider):
+    name = "ollama"
+    framing = "ndjson"
+    default_base_url = "http://localhost:11434"
+    base_url_env = "OLLAMA_HOST"
+    api_key_env = None
+    default_model = "llama3.2"
+
+    def build_request(self, request: ChatRequest) -> HttpRequest:
+        body: dict = {"model": request.model, "messages": chat_messages(request), "stream": True}
+        options = {}
+        if request.temperature is not None:
+            options["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            options["num_predict"] = request.max_tokens
+        if options:
+            body["options"] = options
+        headers = {"Accept": "application/x-ndjson"}
+        if request.api_key:  # Ollama behind an authenticating proxy
+            headers["Authorization"] = f"Bearer {request.api_key}"
+        return HttpRequest(request.base_url.rstrip("/") + "/api/chat", body, headers)
+
+    def new_decoder(self) -> StreamDecoder:
+        return _OllamaDecoder()
+
+
+def normalise_host(value: str) -> str:
+    """OLLAMA_HOST as Ollama's own client reads it: scheme and port optional, 0.0.0.0 = local."""
+    value = value.strip().rstrip("/")
+    scheme = "http"
+    if "://" in value:
+        scheme, value = value.split("://", 1)
+    host, sep, rest = value.partition("/")
+    if host.startswith("["):
+        has_port = "]:" in host
+    else:
+        has_port = ":" in host
+    if not has_port:
+        host = f"{host or '127.0.0.1'}:{443 if scheme == 'https' else 11434}"
+    if host.startswith("0.0.0.0"):
+        host = "127.0.0.1" + host[len("0.0.0.0") :]
+    return f"{scheme}://{host}{sep}{rest}"
+
+
+class _OllamaDecoder(StreamDecoder):
+    def __init__(self) -> None:
+        self.done = False
+
+    def feed(self, item: Any) -> Sequence[StreamEvent]:
+        if not isinstance(item, dict):
+            return NOTHING
+        message = item.get("message")
+        if not item.get("done"):
+            if message:
+                content = message.get("content")
+                if content:
+                    return (TextDelta(content),)
+                thinking = message.get("thinking")
+                if thinking:
+                    return (ReasoningDelta(thinking),)
+                return NOTHING
+            if "error" in item:
+                self.done = True
+                return (StreamError(error_message(item), kind="api"),)
+            return NOTHING
+        self.done = True
+        events: list = []
+        if message and message.get("content"):
+            events.append(TextDelta(message["content"]))
+        if "eval_count" in item or "prompt_eval_count" in item:
+            events.append(Usage(item.get("prompt_eval_count"), item.get("eval_count")))
+        raw = item.get("done_reason") or "stop"
+        events.append(Finish(_REASONS.get(raw, raw), raw))
+        return events

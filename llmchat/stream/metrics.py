@@ -1,0 +1,128 @@
+"""TTFT, tokens per second and token counts, from an injected monotonic clock.
+
+- TTFT: from the request being sent to the first non-empty text or reasoning delta.
+- tokens/s: output tokens / (time of the last token - time of the first token).
+  Exact when the server reported usage; until then an estimate (`exact` is False).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional
+
+from llmchat.stream.events import Finish, ReasoningDelta, StreamError, StreamEvent, TextDelta, Usage
+
+
+class Metrics:
+    __slots__ = (
+        "_clock",
+        "sent_at",
+        "first_at",
+        "last_at",
+        "ended_at",
+        "deltas",
+        "chars",
+        "input_tokens",
+        "reported_output_tokens",
+        "finish",
+        "error",
+    )
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.sent_at: Optional[float] = None
+        self.first_at: Optional[float] = None
+        self.last_at: Optional[float] = None
+        self.ended_at: Optional[float] = None
+        self.deltas = 0
+        self.chars = 0
+        self.input_tokens: Optional[int] = None
+        self.reported_output_tokens: Optional[int] = None
+        self.finish: Optional[Finish] = None
+        self.error: Optional[StreamError] = None
+
+    def start(self) -> None:
+        """The request is being sent (called again for each retry: TTFT is the answering try's)."""
+        self.sent_at = self._clock()
+
+    def observe(self, event: StreamEvent) -> None:
+        kind = type(event)
+        if kind is TextDelta or kind is ReasoningDelta:
+            now = self._clock()
+            if self.first_at is None:
+                self.first_at = now
+            self.last_at = now
+            self.deltas += 1
+            self.chars += len(event.text)  # type: ignore[union-attr]
+        elif kind is Usage:
+            if event.input_tokens is not None:  # type: ignore[union-attr]
+                self.input_tokens = event.input_tokens  # type: ignore[union-attr]
+            if event.output_tokens is not None:  # type: ignore[union-attr]
+                self.reported_output_tokens = event.output_tokens  # type: ignore[union-attr]
+        elif kind is Finish:
+            self.finish = event  # type: ignore[assignment]
+            self.ended_at = self._clock()
+        elif kind is StreamError:
+            self.error = event  # type: ignore[assignment]
+            self.ended_at = self._clock()
+
+    def stop(self) -> None:
+        """The reader stopped early (cancelled): freeze the elapsed time."""
+        if self.ended_at is None:
+            self.ended_at = self._clock()
+
+    @property
+    def ttft(self) -> Optional[float]:
+        if self.first_at is None or self.sent_at is None:
+            return None
+        return self.first_at - self.sent_at
+
+    @property
+    def exact(self) -> bool:
+        """True when the output token count came from the server."""
+        return self.reported_output_tokens is not None
+
+    @property
+    def output_tokens(self) -> int:
+        if self.reported_output_tokens is not None:
+            return self.reported_output_tokens
+        # Most servers send about one token per delta; some (Anthropic) send several, and
+        # English averages ~4 characters a token: take the larger guess.
+        return max(self.deltas, (self.chars + 3) // 4)
+
+    @property
+    def tokens_per_second(self) -> Optional[float]:
+        if self.first_at is None or self.last_at is None:
+            return None
+        span = self.last_at - self.first_at
+        if span <= 0:
+            return None
+        return self.output_tokens / span
+
+    def elapsed(self) -> Optional[float]:
+        """Seconds since the request was sent, or its whole duration once it ended."""
+        if self.sent_at is None:
+            return None
+        end = self.ended_at if self.ended_at is not None else self._clock()
+        return end - self.sent_at
+
+    def summary(self) -> str:
+        """One line for --stats."""
+        parts = []
+        ttft = self.ttft
+        parts.append(f"TTFT {ttft * 1000:.0f} ms" if ttft is not None else "TTFT -")
+        tps = self.tokens_per_second
+        mark = "" if self.exact else "~"
+        parts.append(f"{mark}{tps:.1f} tok/s" if tps is not None else "tok/s -")
+        tokens = f"{mark}{self.output_tokens} output tokens"
+        if self.input_tokens is not None:
+            tokens = f"{self.input_tokens} input, " + tokens
+        parts.append(tokens)
+        elapsed = self.elapsed()
+        if elapsed is not None:
+            parts.append(f"{elapsed:.2f} s total")
+        if self.finish is not None:
+            parts.append(f"stop: {self.finish.raw_reason or self.finish.reason}")
+        elif self.error is not None:
+            parts.append("stop: error")
+        return " · ".join(parts)
