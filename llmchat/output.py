@@ -188,15 +188,29 @@ class RenderedWriter:
         self._waiting_label: Optional[str] = None
         self.wrote_any = False
 
-    # The status before the first token: a spinner with elapsed time, in the same transient region.
     def waiting(self, label: str) -> None:
+        """Before the first token: a spinner with the elapsed time, in the transient region."""
         if not self._use_live:
             return
         from rich.spinner import Spinner
 
+        self._waiting_since = self._clock()
+        self._spinner = Spinner("dots", text=label, style="dim")
         self._waiting_label = label
-        self._start_live(Spinner("dots", text=label, style="dim"))
+        self._start_live(self._spinner)
         self._live.refresh()
+
+    def tick(self) -> None:
+        """Called at frame rate: animate the spinner, or draw text that arrived since the last
+        frame (a pause in the stream must not leave it undrawn)."""
+        if self._live is None:
+            return
+        now = self._clock()
+        if self._waiting_label is not None and not self.wrote_any:
+            self._spinner.update(text=f"{self._waiting_label} {now - self._waiting_since:.1f} s")
+            self._live.refresh()
+        elif self._dirty and now >= self._next_draw:
+            self._draw(now)
 
     def write(self, text: str) -> None:
         text = self._sanitizer.feed(self._joiner.feed(text))

@@ -1,0 +1,268 @@
+"""Settings: a TOML file of named model profiles, environment overrides, and the resolution of
+flags > environment > config > defaults into the one `Settings` a run uses.
+
+    # ~/.config/llmchat/config.toml
+    default = "local"
+
+    [profiles.local]
+    api = "openai-chat"
+    base_url = "http://127.0.0.1:8000/v1"
+    model = "qwen2.5-7b-instruct"
+
+    [profiles.claude]
+    api = "anthropic"
+    model = "claude-sonnet-4-5"
+    api_key_env = "MY_ANTHROPIC_KEY"
+    max_tokens = 2048
+
+`LLMCHAT_HOME` moves the config file and the data directory under one folder (tests, portable
+setups). The API key is read from the environment only; it is never written anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
+from urllib.parse import urlsplit
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+DEMO_API = "demo"
+API_NAMES = ("openai-chat", "openai-responses", "anthropic", "ollama", DEMO_API)
+
+
+class ConfigError(Exception):
+    """A setting is wrong; the message is one line that says which and why."""
+
+
+def home() -> Optional[Path]:
+    value = os.environ.get("LLMCHAT_HOME")
+    return Path(value).expanduser() if value else None
+
+
+def config_path() -> Path:
+    root = home()
+    if root is not None:
+        return root / "config.toml"
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("llmchat", appauthor=False)) / "config.toml"
+
+
+def data_dir() -> Path:
+    root = home()
+    if root is not None:
+        return root / "data"
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("llmchat", appauthor=False))
+
+
+@dataclass
+class Profile:
+    name: str
+    api: Optional[str] = None
+    base_url: Optional[str] = None
+    model: Optional[str] = None
+    api_key_env: Optional[str] = None
+    system: Optional[str] = None
+    temperature: Optional[float] = None
+    max_tokens: Optional[int] = None
+    timeout: Optional[float] = None
+
+
+_PROFILE_TYPES: Dict[str, tuple] = {
+    "api": (str,),
+    "base_url": (str,),
+    "model": (str,),
+    "api_key_env": (str,),
+    "system": (str,),
+    "temperature": (int, float),
+    "max_tokens": (int,),
+    "timeout": (int, float),
+}
+_TOP_LEVEL = {"default", "profiles", "theme"}
+
+
+@dataclass
+class Config:
+    path: Path
+    default: Optional[str] = None
+    theme: Optional[str] = None
+    profiles: Dict[str, Profile] = field(default_factory=dict)
+    exists: bool = False
+
+
+def load_config(path: Optional[Path] = None) -> Config:
+    path = path or config_path()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Config(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    unknown = set(data) - _TOP_LEVEL
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting {sorted(unknown)[0]!r} (known: {', '.join(sorted(_TOP_LEVEL))})")
+    config = Config(path, exists=True)
+    default = data.get("default")
+    if default is not None and not isinstance(default, str):
+        raise ConfigError(f"{path}: 'default' must be a profile name")
+    config.default = default
+    theme = data.get("theme")
+    if theme is not None and not isinstance(theme, str):
+        raise ConfigError(f"{path}: 'theme' must be a theme name")
+    config.theme = theme
+    profiles = data.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{path}: 'profiles' must be a table of [profiles.NAME] tables")
+    for name, table in profiles.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: profile {name!r} must be a table")
+        values: Dict[str, Any] = {}
+        for key, value in table.items():
+            if key not in _PROFILE_TYPES:
+                known = ", ".join(_PROFILE_TYPES)
+                raise ConfigError(f"{path}: profile {name!r}: unknown key {key!r} (known: {known})")
+            if isinstance(value, bool) or not isinstance(value, _PROFILE_TYPES[key]):
+                kind = _PROFILE_TYPES[key][-1].__name__
+                raise ConfigError(f"{path}: profile {name!r}: {key} must be a {kind}")
+            values[key] = value
+        if "api" in values and values["api"] not in API_NAMES:
+            raise ConfigError(f"{path}: profile {name!r}: unknown api {values['api']!r} (choose from: {', '.join(API_NAMES)})")
+        config.profiles[name] = Profile(name, **values)
+    if config.default is not None and config.default not in config.profiles:
+        raise ConfigError(f"{path}: default profile {config.default!r} is not defined")
+    return config
+
+
+@dataclass
+class Settings:
+    """Everything one run needs, resolved. `api_key` never reaches a repr or a log."""
+
+    api: str
+    model: str
+    base_url: str
+    profile: Optional[str] = None
+    system: Optional[str] = None
+    temperature: Optional[float] = None
+    max_tokens: Optional[int] = None
+    timeout: float = 120.0
+    api_key: Optional[str] = field(default=None, repr=False)
+    demo: bool = False
+    demo_reason: str = ""
+
+
+@dataclass
+class Overrides:
+    """What the command line said; None means "not given"."""
+
+    profile: Optional[str] = None
+    api: Optional[str] = None
+    base_url: Optional[str] = None
+    model: Optional[str] = None
+    system: Optional[str] = None
+    temperature: Optional[float] = None
+    max_tokens: Optional[int] = None
+    timeout: Optional[float] = None
+
+
+def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Settings:
+    """flags > environment (LLMCHAT_*) > the chosen profile > provider defaults.
+
+    A profile's explicit base_url is more specific than a provider-wide variable such as
+    OPENAI_BASE_URL, so the provider variable only replaces the built-in default.
+    """
+    from llmchat.providers import PROVIDERS
+
+    profile_name = flags.profile or env.get("LLMCHAT_PROFILE") or config.default
+    profile = Profile("")
+    if profile_name:
+        if profile_name not in config.profiles:
+            known = ", ".join(config.profiles) or "none defined"
+            raise ConfigError(f"unknown profile {profile_name!r} (profiles: {known}; see `llmchat models`)")
+        profile = config.profiles[profile_name]
+
+    def pick(name: str, env_name: Optional[str] = None) -> Any:
+        value = getattr(flags, name)
+        if value is None and env_name:
+            value = env.get(env_name) or None
+        if value is None:
+            value = getattr(profile, name)
+        return value
+
+    api = pick("api", "LLMCHAT_API")
+    model = pick("model", "LLMCHAT_MODEL")
+    base_url = pick("base_url", "LLMCHAT_BASE_URL")
+    demo_reason = ""
+    if api is None:
+        if model is not None or base_url is not None:
+            api = "openai-chat"
+        elif env.get("OPENAI_API_KEY"):
+            api = "openai-chat"
+        elif env.get("ANTHROPIC_API_KEY"):
+            api = "anthropic"
+        else:
+            api = DEMO_API
+            demo_reason = "no API key, config or --api given"
+    if api not in API_NAMES:
+        raise ConfigError(f"unknown API {api!r} (choose from: {', '.join(API_NAMES)})")
+
+    settings = Settings(
+        api=api,
+        model=model or "",
+        base_url=base_url or "",
+        profile=profile_name,
+        system=pick("system", "LLMCHAT_SYSTEM"),
+        temperature=pick("temperature"),
+        max_tokens=pick("max_tokens"),
+        timeout=float(pick("timeout", "LLMCHAT_TIMEOUT") or 120.0),
+    )
+    if settings.temperature is not None and not 0 <= settings.temperature <= 2:
+        raise ConfigError(f"temperature must be between 0 and 2, not {settings.temperature:g}")
+    if settings.max_tokens is not None and settings.max_tokens < 1:
+        raise ConfigError(f"max tokens must be at least 1, not {settings.max_tokens}")
+    if settings.timeout <= 0:
+        raise ConfigError(f"timeout must be positive, not {settings.timeout:g}")
+
+    if api == DEMO_API:
+        from llmchat.demo.answer import DEMO_MODEL
+
+        settings.demo = True
+        settings.demo_reason = demo_reason or "the demo API was chosen"
+        settings.model = settings.model or DEMO_MODEL
+        return settings  # the base URL is the in-process demo server's, known once it starts
+
+    provider = PROVIDERS[api]
+    settings.model = settings.model or provider.default_model
+    if not settings.base_url:
+        from_env = env.get(provider.base_url_env)
+        if from_env and api == "ollama":
+            from llmchat.providers.ollama import normalise_host
+
+            from_env = normalise_host(from_env)
+        settings.base_url = from_env or provider.default_base_url
+    _check_url(settings.base_url)
+    key_env = profile.api_key_env or provider.api_key_env
+    if key_env:
+        settings.api_key = env.get(key_env) or None
+        official = settings.base_url.rstrip("/") == provider.default_base_url
+        if settings.api_key is None and official:
+            raise ConfigError(f"{key_env} is not set: export it, or use --base-url for a local server")
+    return settings
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"base URL must be http:// or https:// with a host, not {url!r}")

@@ -1,0 +1,211 @@
+"""The faces without a screen: one prompt in, one answer out, streamed to stdout.
+
+stdout carries only the answer: raw bytes when it is a pipe or file (or with --raw), Markdown
+rendered progressively when it is a terminal. Everything else (the demo notice, retries, reasoning,
+--stats, warnings, errors) goes to stderr. Ctrl-C stops the stream at once and keeps what arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from typing import Any, Optional
+
+from llmchat.config import Settings
+from llmchat.conversation import ChatRequest, Message
+from llmchat.stream.events import Finish, ReasoningDelta, StreamError, TextDelta
+
+EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+
+# The demo model streams like a brisk real one.
+DEMO_TPS = 90.0
+DEMO_TTFT = 0.35
+
+
+def run(settings: Settings, prompt: str, *, raw: bool, stats: bool, show_reasoning: bool) -> int:
+    session = OneShot(settings, prompt, raw=raw, stats=stats, show_reasoning=show_reasoning)
+    try:
+        return asyncio.run(session.main())
+    except KeyboardInterrupt:  # a second Ctrl-C while cleaning up
+        return EXIT_INTERRUPTED
+
+
+class OneShot:
+    def __init__(self, settings: Settings, prompt: str, *, raw: bool, stats: bool, show_reasoning: bool) -> None:
+        self.settings = settings
+        self.prompt = prompt
+        self.stats = stats
+        self.show_reasoning = show_reasoning
+        self.stdout_tty = _isatty(sys.stdout)
+        self.stderr_tty = _isatty(sys.stderr)
+        self.rendered = self.stdout_tty and not raw
+        self.writer: Any = None
+        self.reasoning_out: Any = None
+        self.broken_pipe = False
+
+    async def main(self) -> int:
+        from llmchat.stream.client import StreamingClient
+        from llmchat.stream.metrics import Metrics
+
+        settings = self.settings
+        demo_server = None
+        base_url = settings.base_url
+        if settings.demo:
+            from llmchat.demo.server import Behaviour, FakeLLMServer
+
+            demo_server = FakeLLMServer(Behaviour(tps=DEMO_TPS, ttft=DEMO_TTFT))
+            base_url = await demo_server.start() + "/v1"
+            self.note(f"llmchat: {settings.demo_reason}, so this answer comes from the built-in offline demo model")
+        from llmchat.providers import get_provider
+
+        provider = get_provider("openai-chat" if settings.demo else settings.api)
+        request = ChatRequest(
+            model=settings.model,
+            messages=[Message("user", self.prompt)],
+            base_url=base_url,
+            system=settings.system,
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
+            api_key=settings.api_key,
+        )
+        client = StreamingClient(read_timeout=settings.timeout, on_retry=self._on_retry)
+        metrics = Metrics()
+        self.writer = self._make_writer()
+        task = asyncio.ensure_future(self._consume(client.stream(provider, request, metrics), metrics))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, task.cancel)
+            except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+                pass
+        outcome: Optional[object] = None
+        try:
+            outcome = await task
+        except asyncio.CancelledError:
+            outcome = None
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.remove_signal_handler(sig)
+                except (NotImplementedError, RuntimeError):
+                    pass
+            metrics.stop()
+            self._close_writer()
+            await client.aclose()
+            if demo_server is not None:
+                await demo_server.close()
+        return self._report(outcome, metrics)
+
+    async def _consume(self, events: Any, metrics: Any) -> object:
+        """Feed the writer; return the last event (Finish or StreamError), or "pipe"."""
+        write = self.writer.write
+        last: object = None
+        ticker = None
+        if self.rendered:
+            self.writer.waiting(f"waiting for {self.settings.model}…")
+            ticker = asyncio.ensure_future(self._tick())
+        try:
+            async for event in events:
+                kind = type(event)
+                if kind is TextDelta:
+                    write(event.text)
+                elif kind is ReasoningDelta:
+                    if self.show_reasoning:
+                        self._reasoning(event.text)
+                elif kind is Finish or kind is StreamError:
+                    last = event
+        except BrokenPipeError:
+            self.broken_pipe = True
+            return "pipe"
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+            await events.aclose()
+        return last
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(1 / 12)
+            self.writer.tick()
+
+    def _report(self, outcome: object, metrics: Any) -> int:
+        if self.broken_pipe or outcome == "pipe":
+            _silence_stdout()
+            return EXIT_OK
+        if self.stats:
+            self.note(f"{self.settings.model} · {metrics.summary()}")
+        if outcome is None:
+            self.note("llmchat: interrupted; the partial answer was kept")
+            return EXIT_INTERRUPTED
+        if isinstance(outcome, StreamError):
+            self.note(f"error: {outcome.message}")
+            return EXIT_ERROR
+        if isinstance(outcome, Finish) and outcome.truncated:
+            self.note("warning: the answer was cut short: the model reached its output token limit (raise --max-tokens)")
+        return EXIT_OK
+
+    # --- output ------------------------------------------------------------------------
+
+    def _make_writer(self) -> Any:
+        if self.rendered:
+            from rich.console import Console
+
+            from llmchat.output import RenderedWriter
+
+            return RenderedWriter(Console(highlight=False))
+        from llmchat.output import RawWriter
+
+        return RawWriter(sys.stdout.buffer, sanitize=self.stdout_tty)
+
+    def _close_writer(self) -> None:
+        try:
+            self.writer.close()
+        except BrokenPipeError:
+            self.broken_pipe = True
+            return
+        # Raw text on a terminal: end the line on stderr so the shell prompt starts clean
+        # without adding a byte to stdout.
+        if not self.rendered and self.stdout_tty and self.writer.wrote_any and not self.writer.ends_with_newline:
+            if self.stderr_tty:
+                sys.stderr.write("\n")
+                sys.stderr.flush()
+
+    def _reasoning(self, text: str) -> None:
+        if self.reasoning_out is None:
+            from llmchat.output import Sanitizer
+
+            self.reasoning_out = Sanitizer() if self.stderr_tty else None
+        if self.reasoning_out is not None:
+            text = self.reasoning_out.feed(text)
+        if self.stderr_tty:
+            text = f"\x1b[2m{text}\x1b[0m" if not os.environ.get("NO_COLOR") else text
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    def note(self, message: str) -> None:
+        """One line on stderr, kept clear of a raw answer still on the same terminal line."""
+        if self.stdout_tty and not self.rendered and self.writer is not None and self.writer.wrote_any and not self.writer.ends_with_newline:
+            message = "\n" + message
+        print(message, file=sys.stderr, flush=True)
+
+    def _on_retry(self, notice: Any) -> None:
+        self.note(f"llmchat: {notice.reason}; retrying in {notice.delay:.1f} s (attempt {notice.attempt} of {notice.max_attempts})")
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _silence_stdout() -> None:
+    """The reader closed the pipe: nothing more can be written, and saying so would be noise."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
