@@ -226,8 +226,12 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
         system=pick("system", "LLMCHAT_SYSTEM"),
         temperature=pick("temperature"),
         max_tokens=pick("max_tokens"),
-        timeout=float(pick("timeout", "LLMCHAT_TIMEOUT") or 120.0),
     )
+    timeout = pick("timeout", "LLMCHAT_TIMEOUT")
+    try:
+        settings.timeout = 120.0 if timeout is None else float(timeout)
+    except ValueError:
+        raise ConfigError(f"timeout must be a number of seconds, not {timeout!r}") from None
     if settings.temperature is not None and not 0 <= settings.temperature <= 2:
         raise ConfigError(f"temperature must be between 0 and 2, not {settings.temperature:g}")
     if settings.max_tokens is not None and settings.max_tokens < 1:

@@ -57,7 +57,7 @@ class OneShot:
 
             demo_server = FakeLLMServer(Behaviour(tps=DEMO_TPS, ttft=DEMO_TTFT))
             base_url = await demo_server.start() + "/v1"
-            self.note(f"llmchat: {settings.demo_reason}, so this answer comes from the built-in offline demo model")
+            self.note(f"llmchat: answering with the built-in offline demo model ({settings.demo_reason})")
         from llmchat.providers import get_provider
 
         provider = get_provider("openai-chat" if settings.demo else settings.api)

@@ -18,29 +18,31 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Optional
 if TYPE_CHECKING:  # Rich is imported lazily: --raw and pipes never load it
     from rich.console import Console
 
-# One complete control sequence, or a single control character.
-_CONTROL = re.compile(
+# One left-to-right scan: complete sequences are removed; a sequence still open at the very
+# end of the text (it may complete in the next delta) is held back.
+_SCAN = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI
     r"|\x1b[\]PX^_].*?(?:\x07|\x1b\\|\x9c)"  # OSC, DCS, SOS, PM, APC up to BEL or ST
     r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
     r"|[\x90\x98\x9d\x9e\x9f].*?(?:\x07|\x1b\\|\x9c)"  # 8-bit string introducers
+    r"|(?P<open>"  # unfinished, at the end only
+    r"\x1b(?:\[[0-?]*[ -/]*|[\]PX^_][^\x07\x9c\x1b]*\x1b?|[ -/]*)"
+    r"|\x9b[0-?]*[ -/]*"
+    r"|[\x90\x98\x9d\x9e\x9f][^\x07\x9c\x1b]*\x1b?"
+    r")\Z"
     r"|\x1b[ -/]*[0-~]"  # other escape sequences (ESC c, ESC 7, ...)
     r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]",  # C0 except TAB and LF, DEL, C1
     re.S,
 )
-# A tail that may still become a sequence once more text arrives.
-_UNFINISHED = re.compile(
-    r"(?:\x1b(?:\[[0-?]*[ -/]*|[\]PX^_].*|[ -/]*)?|\x9b[0-?]*[ -/]*|[\x90\x98\x9d\x9e\x9f].*)\Z", re.S
-)
 _ANY_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_INTRODUCERS = "\x1b\x9b\x90\x98\x9d\x9e\x9f"
 
 
 def strip_controls(text: str) -> str:
     """Remove control sequences and control characters (keeping TAB and LF) from whole text."""
     if not _ANY_CONTROL.search(text):
         return text
-    return _CONTROL.sub("", text)
+    sanitizer = Sanitizer()
+    return sanitizer.feed(text) + sanitizer.flush()
 
 
 class Sanitizer:
@@ -55,18 +57,20 @@ class Sanitizer:
             self._held = ""
         if not _ANY_CONTROL.search(text):
             return text
-        start = max(text.rfind(c) for c in _INTRODUCERS)
-        if start != -1 and _UNFINISHED.match(text, start):
-            self._held = text[start:]
-            text = text[:start]
-        return _CONTROL.sub("", text)
+        return _SCAN.sub(self._replace, text)
+
+    def _replace(self, match: "re.Match[str]") -> str:
+        if match.group("open") is not None:
+            self._held = match.group()
+        return ""
 
     def flush(self) -> str:
-        """End of answer: an unfinished sequence loses its introducer; its text is kept."""
+        """End of answer: a sequence never finished loses its introducer; its text is kept."""
         held, self._held = self._held, ""
         if not held:
             return ""
-        return _CONTROL.sub("", held[2:] if held[:2] in ("\x1b]", "\x1bP", "\x1b[") else held[1:])
+        body = held[2:] if held[0] == "\x1b" else held[1:]
+        return _SCAN.sub(lambda m: "", body)  # nothing can be held any more
 
 
 class SurrogateJoiner:

@@ -1,0 +1,225 @@
+"""The terminal-side writers: sanitising, raw bytes, and progressive Markdown rendering."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markdown_it import MarkdownIt
+from rich.console import Console
+from rich.markdown import Markdown
+
+from llmchat.demo.answer import answer_tokens, demo_answer
+from llmchat.output import RawWriter, RenderedWriter, Sanitizer, SurrogateJoiner, split_finished, strip_controls
+
+ATTACKS = {
+    "clear screen": "\x1b[2J\x1b[H",
+    "colour": "\x1b[31mred\x1b[0m",
+    "title (OSC 0, BEL)": "\x1b]0;pwned\x07",
+    "clipboard write (OSC 52, ST)": "\x1b]52;c;aGVsbG8=\x1b\\",
+    "hyperlink (OSC 8)": "\x1b]8;;http://evil.example\x1b\\click\x1b]8;;\x1b\\",
+    "DCS": "\x1bPq#0;2;0;0;0\x1b\\",
+    "reset (ESC c)": "\x1bc",
+    "8-bit CSI": "\x9b2J",
+    "8-bit OSC": "\x9d0;title\x07",
+    "C0 bell and backspace": "\x07\x08",
+    "carriage return": "\r",
+    "DEL": "\x7f",
+}
+
+
+@pytest.mark.parametrize("name", list(ATTACKS))
+def test_control_sequences_never_reach_a_terminal(name):
+    text = f"before {ATTACKS[name]} after"
+    cleaned = strip_controls(text)
+    assert "\x1b" not in cleaned
+    assert not any(0x80 <= ord(c) <= 0x9F or (ord(c) < 0x20 and c not in "\n\t") or c == "\x7f" for c in cleaned)
+    assert cleaned.startswith("before ") and cleaned.endswith(" after")
+
+
+def test_payloads_of_string_sequences_are_removed_with_them():
+    assert strip_controls("a\x1b]52;c;SECRET\x07b") == "ab"
+    assert strip_controls("a\x1b]8;;http://evil\x1b\\link\x1b]8;;\x1b\\b") == "alinkb"
+    assert strip_controls("tab\tand\nnewline kept") == "tab\tand\nnewline kept"
+
+
+def test_plain_unicode_passes_untouched():
+    text = "naïve café — 😀 \u2028 \u00a0 ≠ ∑"
+    assert strip_controls(text) == text
+    assert Sanitizer().feed(text) == text
+
+
+@pytest.mark.parametrize("name", list(ATTACKS))
+def test_sequence_split_across_deltas_is_still_stripped(name):
+    text = f"x{ATTACKS[name]}y"
+    for cut in range(1, len(text)):
+        sanitizer = Sanitizer()
+        out = sanitizer.feed(text[:cut]) + sanitizer.feed(text[cut:]) + sanitizer.flush()
+        assert out == strip_controls(text), (name, cut)
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from(list("ab \n\t\x1b[]0;2Jm\x07\\P\x9b\x9d\x90c")), max_size=12), max_size=12))
+@settings(max_examples=300, deadline=None)
+def test_streaming_sanitizer_output_is_always_safe(pieces):
+    sanitizer = Sanitizer()
+    out = "".join(sanitizer.feed(p) for p in pieces) + sanitizer.flush()
+    assert "\x1b" not in out
+    assert not any(0x80 <= ord(c) <= 0x9F for c in out)
+
+
+def test_unterminated_osc_keeps_its_text_at_the_end():
+    sanitizer = Sanitizer()
+    out = sanitizer.feed("answer \x1b]0;never ends") + sanitizer.flush()
+    assert "\x1b" not in out
+    assert out.startswith("answer ")
+    assert "never ends" in out  # nothing the model said is silently lost
+
+
+def test_surrogate_pair_split_across_deltas_is_joined():
+    joiner = SurrogateJoiner()
+    assert joiner.feed("a\ud83d") == "a"
+    assert joiner.feed("\ude00b") == "😀b"
+    assert joiner.flush() == ""
+
+
+def test_raw_writer_passes_bytes_unchanged_to_a_pipe():
+    out = io.BytesIO()
+    writer = RawWriter(out, sanitize=False)
+    text = "\x1b[31mred\x1b[0m \u2028 😀\r\n"
+    for ch in text:
+        writer.write(ch)
+    writer.close()
+    assert out.getvalue() == text.encode()
+
+
+def test_raw_writer_flushes_every_delta():
+    class Recorder(io.BytesIO):
+        flushes = 0
+
+        def flush(self):
+            Recorder.flushes += 1
+
+    out = Recorder()
+    writer = RawWriter(out, sanitize=False)
+    for token in ["a", "b", "c"]:
+        writer.write(token)
+        assert out.getvalue().endswith(token.encode())
+    assert Recorder.flushes == 3
+
+
+def test_raw_writer_sanitises_for_a_terminal():
+    out = io.BytesIO()
+    writer = RawWriter(out, sanitize=True)
+    writer.write("ok \x1b]52;c;")
+    writer.write("aGk=\x07 done")
+    writer.close()
+    assert out.getvalue() == b"ok  done"
+
+
+# --- progressive rendering --------------------------------------------------------------
+
+PARSER = MarkdownIt().enable("strikethrough").enable("table")
+
+
+def _console():
+    buffer = io.StringIO()
+    return Console(file=buffer, force_terminal=True, width=80, color_system="truecolor"), buffer
+
+
+def _one_shot(text):
+    console, buffer = _console()
+    console.print(Markdown(text, code_theme="monokai", hyperlinks=False))
+    return buffer.getvalue()
+
+
+def _progressive(text, seed):
+    console, buffer = _console()
+    ticks = itertools.count()
+    writer = RenderedWriter(console, live=False, clock=lambda: float(next(ticks)))
+    rnd = random.Random(seed)
+    i = 0
+    while i < len(text):
+        n = rnd.randint(1, 15)
+        writer.write(text[i : i + n])
+        i += n
+    writer.close()
+    return buffer.getvalue()
+
+
+DOCUMENTS = {
+    "demo answer": demo_answer("hello"),
+    "long answer": "".join(answer_tokens("x", 2500)),
+    "tricky blocks": (
+        "3. three\n4. four\n\npara\n\n1. one\n\nSetext\n---\n\n> quote\nlazy line\n\n"
+        "| a | b |\n|---|---|\n| 1 | 2 |\n\n```\ncode\n\nmore code\n```\n\n***\n\nend"
+    ),
+    "list that continues after a blank line": "- a\n\n- b\n\n  continued\n\nafter",
+}
+
+
+@pytest.mark.parametrize("name", list(DOCUMENTS))
+@pytest.mark.parametrize("seed", range(4))
+def test_progressive_render_equals_one_shot_render(name, seed):
+    text = DOCUMENTS[name]
+    assert _progressive(text, seed) == _one_shot(text)
+
+
+def test_finished_blocks_are_printed_once_while_streaming():
+    console, buffer = _console()
+    ticks = itertools.count()
+    writer = RenderedWriter(console, live=False, clock=lambda: float(next(ticks)))
+    writer.write("# Title\n\nfirst paragraph\n\n")
+    assert "Title" in buffer.getvalue()  # finished: printed already
+    writer.write("second para")
+    assert "second" not in buffer.getvalue()  # still growing: not printed for good yet
+    writer.close()
+    assert buffer.getvalue().count("Title") == 1
+    assert "second para" in buffer.getvalue()
+
+
+def test_split_finished_waits_for_a_complete_line():
+    # "1" could still become "1. item", continuing the list: not a new block yet.
+    assert split_finished("1. a\n\n1", PARSER) == 0
+    text = "1. a\n\npara\n"
+    cut = split_finished(text, PARSER)
+    assert text[cut:] == "para\n"
+
+
+def test_split_finished_keeps_setext_and_tables_whole():
+    assert split_finished("Title\n", PARSER) == 0
+    assert split_finished("| a |\n|---|\n| 1 |\n", PARSER) == 0
+    assert split_finished("```\nx\n\ny\n", PARSER) == 0  # an open fence is one block
+
+
+def test_rendered_writer_strips_control_sequences():
+    console, buffer = _console()
+    writer = RenderedWriter(console, live=False)
+    writer.write("safe \x1b]52;c;aGk=\x07text \x1b[2J")
+    writer.close()
+    out = buffer.getvalue()
+    assert "52;c" not in out and "\x1b[2J" not in out and "\x1b]" not in out
+    assert "safe text" in out
+
+
+def test_rendered_links_show_their_target():
+    # Hyperlinks are off: the URL is visible text, so a link cannot hide where it points.
+    console, buffer = _console()
+    writer = RenderedWriter(console, live=False)
+    writer.write("[innocent](http://evil.example)\n")
+    writer.close()
+    out = buffer.getvalue()
+    assert "http://evil.example" in out
+    assert "\x1b]8;" not in out
+
+
+def test_live_tail_shows_only_the_last_screenful():
+    console = Console(file=io.StringIO(), force_terminal=True, width=40, height=10)
+    from llmchat.output import _Tail
+
+    lines = console.render_lines(_Tail(Markdown("\n\n".join(f"para {i}" for i in range(50)))), pad=False)
+    assert len(lines) == 9
+    assert "para 49" in "".join(seg.text for seg in lines[-1])
