@@ -45,21 +45,28 @@ class Ollama(Provider):
 
 
 def normalise_host(value: str) -> str:
-    """OLLAMA_HOST as Ollama's own client reads it: scheme and port optional, 0.0.0.0 = local."""
+    """OLLAMA_HOST as Ollama's own client reads it.
+
+    No scheme: http and port 11434; an explicit scheme without a port: its default port (80 or
+    443); an empty host or 0.0.0.0 (the server's "listen everywhere"): 127.0.0.1.
+    """
     value = value.strip().rstrip("/")
-    scheme = "http"
+    scheme, explicit = "http", False
     if "://" in value:
         scheme, value = value.split("://", 1)
+        explicit = True
     host, sep, rest = value.partition("/")
     if host.startswith("["):
-        has_port = "]:" in host
+        name, _, port = host.partition("]")
+        name += "]"
+        port = port[1:] if port.startswith(":") else ""
     else:
-        has_port = ":" in host
-    if not has_port:
-        host = f"{host or '127.0.0.1'}:{443 if scheme == 'https' else 11434}"
-    if host.startswith("0.0.0.0"):
-        host = "127.0.0.1" + host[len("0.0.0.0") :]
-    return f"{scheme}://{host}{sep}{rest}"
+        name, _, port = host.partition(":")
+    if not port:
+        port = ("443" if scheme == "https" else "80") if explicit else "11434"
+    if name in ("", "0.0.0.0"):
+        name = "127.0.0.1"
+    return f"{scheme}://{name}:{port}{sep}{rest}"
 
 
 class _OllamaDecoder(StreamDecoder):

@@ -48,6 +48,8 @@ class Metrics:
     def observe(self, event: StreamEvent) -> None:
         kind = type(event)
         if kind is TextDelta or kind is ReasoningDelta:
+            if not event.text:  # type: ignore[union-attr]
+                return  # an empty delta is not a token
             now = self._clock()
             if self.first_at is None:
                 self.first_at = now

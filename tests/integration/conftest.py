@@ -41,7 +41,7 @@ def srv() -> Iterator[ServerThread]:
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
-    root = tmp_path / "llmchat-home"
+    root = tmp_path / "cli-home"
     root.mkdir()
     return root
 
