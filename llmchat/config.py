@@ -208,8 +208,8 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
     if api is None:
         if model is not None or base_url is not None:
             api = "openai-chat"
-        elif env.get("OPENAI_API_KEY"):
-            api = "openai-chat"
+        elif env.get("OPENAI_API_KEY") or env.get("OPENAI_BASE_URL"):
+            api = "openai-chat"  # a base URL alone: a keyless OpenAI-compatible server
         elif env.get("ANTHROPIC_API_KEY"):
             api = "anthropic"
         else:
@@ -267,6 +267,12 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
 
 
 def _check_url(url: str) -> None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError for a port that is not a number in 0-65535
+    except ValueError as exc:
+        raise ConfigError(f"base URL {url!r} is not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"base URL must be http:// or https:// with a host, not {url!r}")
+    if port == 0:
+        raise ConfigError(f"base URL {url!r} has port 0")

@@ -101,9 +101,18 @@ class Server:
             seen += data
             match = re.search(rb"demo server on (http://127\.0\.0\.1:\d+)", seen)
             if match:
+                # Keep draining what it may still say, so a full pipe can never block it.
+                threading.Thread(target=self._drain, args=(fd,), daemon=True).start()
                 return match.group(1).decode()
         self.stop()
         raise RuntimeError(f"the demo server did not start within {timeout:g} s; it said: {seen.decode(errors='replace')!r}")
+
+    def _drain(self, fd: int) -> None:
+        try:
+            while os.read(fd, 65536):
+                pass
+        except OSError:
+            pass
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -113,8 +122,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        # stdout is left to the drain thread (closing it under a blocked read is unsafe); it
+        # reads EOF now that the server has exited.
 
 
 @dataclass
@@ -479,6 +488,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds before a client process is killed (default 60)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"where to write the results (default {DEFAULT_JSON.name} here)")
     parser.add_argument("--no-warmup", action="store_true", help="count the first round too")
+    parser.add_argument("--no-hotpath", action="store_true", help="skip the in-process hot-path section (hotpath.py)")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -486,6 +496,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("this benchmark needs os.wait4 (Linux or macOS)", file=sys.stderr)
         return 2
 
+    def _terminate(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)  # unwinds through `finally`: the server is stopped
+
+    signal.signal(signal.SIGTERM, _terminate)
     llmchat = _llmchat_command()
     home = tempfile.TemporaryDirectory(prefix="llmchat-bench-")
     env = _child_env(home.name)
@@ -535,10 +549,20 @@ def main(argv: Optional[List[str]] = None) -> int:
             "no --raw, to a pipe": import_check(by_key["ft_pipe_chat"].argv, env, args.timeout),
             "baseline httpx": import_check(by_key["ft_base_sync"].argv, env, args.timeout),
         }
-        extra = {"server_ceiling": ceiling, "imports": imports, "load": {"before": load_before, "after": _load()}}
+        hot = None
+        if not args.no_hotpath:
+            print("in-process hot path ...", flush=True)
+            sys.path.insert(0, str(HERE))
+            import hotpath
+
+            hot = hotpath.measure(server.url, args.tokens, repeat=max(5, args.runs))
+        extra = {"server_ceiling": ceiling, "imports": imports, "hotpath": hot, "load": {"before": load_before, "after": _load()}}
         summaries = {c.key: summarise(c) for c in cases}
         targets = evaluate(summaries, extra)
         print_table(summaries, extra)
+        if hot:
+            print()
+            hotpath.print_results(hot)
         print()
         for t in targets:
             print(f"  {'PASS' if t['pass'] else 'FAIL'}  {t['target']}: {t['measured']} (wanted {t['wanted']})")
@@ -554,6 +578,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             "cases": summaries,
             **extra,
         }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")
         print(f"\nresults written to {args.json}")
         return 0 if all(t["pass"] for t in targets) else 1

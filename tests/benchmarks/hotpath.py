@@ -169,6 +169,7 @@ def run_client(api: str, chunks: List[bytes], out) -> None:
     class Replay(httpx.AsyncByteStream):
         async def __aiter__(self):
             for chunk in chunks:
+                await asyncio.sleep(0)  # a network read gives the event loop a turn
                 yield chunk
 
     def handler(request: httpx.Request) -> httpx.Response:
