@@ -96,21 +96,64 @@ class SurrogateJoiner:
 
 
 def encode(text: str) -> bytes:
-    # A lone surrogate cannot be UTF-8: it becomes "?" rather than an exception.
-    return text.encode("utf-8", "replace")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Surrogate halves that met inside a batch form a pair: join them; a lone one
+        # cannot be UTF-8 and becomes U+FFFD rather than an exception.
+        joined = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+        return joined.encode("utf-8", "replace")
 
 
 class RawWriter:
-    """Each delta written and flushed the moment it arrives."""
+    """Each delta reaches stdout the moment it arrives.
 
-    def __init__(self, out: IO[bytes], sanitize: bool) -> None:
+    With `schedule` (e.g. `loop.call_soon`), deltas are collected and written with one write
+    and one flush when the reading task next waits for the network: every delta of one network
+    read arrived at the same moment, and a write per token costs a system call per token.
+    Without it, every delta is written and flushed at once.
+    """
+
+    def __init__(
+        self,
+        out: IO[bytes],
+        sanitize: bool,
+        schedule: Optional[Callable[[Callable[[], None]], Any]] = None,
+    ) -> None:
         self._out = out
         self._sanitizer = Sanitizer() if sanitize else None
         self._joiner = SurrogateJoiner()
+        self._schedule = schedule
+        self._pending: list = []
         self.wrote_any = False
         self.ends_with_newline = True
+        self.error: Optional[BaseException] = None  # a write that failed in a scheduled flush
 
     def write(self, text: str) -> None:
+        if self._schedule is None:
+            self._emit(text)
+            return
+        if self.error is not None:
+            raise self.error
+        if not self._pending:
+            self._schedule(self._flush_pending)
+        self._pending.append(text)
+        if len(self._pending) >= 4096:  # a bound on what waits, whatever the network does
+            self.flush()
+
+    def _flush_pending(self) -> None:
+        try:
+            self.flush()
+        except (BrokenPipeError, OSError) as exc:
+            self.error = exc  # raised to the reader at its next write or at close()
+
+    def flush(self) -> None:
+        if self._pending:
+            text = "".join(self._pending)
+            self._pending.clear()
+            self._emit(text)
+
+    def _emit(self, text: str) -> None:
         text = self._joiner.feed(text)
         if self._sanitizer is not None:
             text = self._sanitizer.feed(text)
@@ -121,6 +164,10 @@ class RawWriter:
             self.ends_with_newline = text[-1] == "\n"
 
     def close(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        self.flush()
         text = self._joiner.flush()
         if self._sanitizer is not None:
             text = self._sanitizer.feed(text) + self._sanitizer.flush()

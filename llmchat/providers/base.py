@@ -63,10 +63,23 @@ def cut_off() -> StreamError:
     )
 
 
+_scan_once = json.JSONDecoder().scan_once
+
+
 def load_json(data: str) -> Any:
-    """Parse one event's JSON payload; a malformed payload is a protocol error, not a crash."""
+    """Parse one event's JSON payload; a malformed payload is a protocol error, not a crash.
+
+    The C scanner is called directly: json.loads adds two regex whitespace checks and three
+    layers of calls per token, about half its cost on a small chunk.
+    """
     try:
-        return json.loads(data)
+        value, end = _scan_once(data, 0)
+        if end == len(data):
+            return value
+    except (StopIteration, ValueError):
+        pass
+    try:
+        return json.loads(data)  # surrounding white space, or an error message to quote
     except ValueError:
         shown = data if len(data) <= 80 else data[:77] + "..."
         raise ProtocolError(f"the server sent data that is not JSON: {shown!r}") from None

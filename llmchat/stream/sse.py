@@ -92,6 +92,9 @@ class SSEDecoder:
         events: List[ServerSentEvent] = []
         data = self._data
         for line in lines:
+            if line[:6] == b"data: ":  # the common line: field "data", one space removed
+                data.append(line[6:])
+                continue
             if not line:
                 if data:
                     events.append(self._dispatch())

@@ -223,3 +223,51 @@ def test_live_tail_shows_only_the_last_screenful():
     lines = console.render_lines(_Tail(Markdown("\n\n".join(f"para {i}" for i in range(50)))), pad=False)
     assert len(lines) == 9
     assert "para 49" in "".join(seg.text for seg in lines[-1])
+
+
+def test_batched_raw_writer_writes_once_per_network_read():
+    """With a scheduler, the deltas of one read go out in one write, when the reader waits."""
+    scheduled = []
+
+    class Recorder(io.BytesIO):
+        writes = 0
+
+        def write(self, data):
+            Recorder.writes += 1
+            return super().write(data)
+
+    out = Recorder()
+    writer = RawWriter(out, sanitize=False, schedule=scheduled.append)
+    for token in ["Hel", "lo", " wor", "ld"]:
+        writer.write(token)
+    assert out.getvalue() == b""  # nothing until the reading task yields
+    assert len(scheduled) == 1  # one flush scheduled per batch, not per delta
+    scheduled.pop()()
+    assert out.getvalue() == b"Hello world" and Recorder.writes == 1
+    writer.write("!")
+    writer.close()  # close flushes what is pending without waiting for the scheduler
+    assert out.getvalue() == b"Hello world!"
+
+
+def test_surrogate_halves_meeting_inside_a_batch_are_joined():
+    scheduled = []
+    out = io.BytesIO()
+    writer = RawWriter(out, sanitize=False, schedule=scheduled.append)
+    writer.write("a\ud83d")
+    writer.write("\ude00b\ud800")  # a pair split across deltas, then a lone high half
+    writer.close()
+    assert out.getvalue() == "a😀b".encode() + "\ufffd".encode()
+
+
+def test_a_failed_scheduled_write_reaches_the_reader():
+    scheduled = []
+
+    class Closed(io.BytesIO):
+        def write(self, data):
+            raise BrokenPipeError
+
+    writer = RawWriter(Closed(), sanitize=False, schedule=scheduled.append)
+    writer.write("x")
+    scheduled.pop()()  # the failure happens inside the event loop's callback...
+    with pytest.raises(BrokenPipeError):  # ...and is raised to the reader at its next write
+        writer.write("y")
