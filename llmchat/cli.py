@@ -51,6 +51,7 @@ def chat(
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature, 0 to 2."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Most output tokens."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds without data before giving up (default 120)."),
+    connect_timeout: Optional[float] = typer.Option(None, "--connect-timeout", help="Seconds to connect (default 10)."),
     raw: bool = typer.Option(False, "--raw", help="Write each token to stdout as it arrives, nothing else."),
     stats: bool = typer.Option(False, "--stats", help="TTFT, tokens/s, tokens and stop reason on stderr."),
     reasoning: bool = typer.Option(False, "--reasoning", help="Show the model's reasoning on stderr."),
@@ -59,7 +60,7 @@ def chat(
     """Ask a model; the answer streams to stdout (rendered as Markdown on a terminal)."""
     from llmchat.config import ConfigError, Overrides, load_config, resolve
 
-    flags = Overrides(profile, api, base_url, model, system, temperature, max_tokens, timeout)
+    flags = Overrides(profile, api, base_url, model, system, temperature, max_tokens, timeout, connect_timeout)
     try:
         settings = resolve(flags, os.environ, load_config())
     except ConfigError as exc:

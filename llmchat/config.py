@@ -75,6 +75,7 @@ class Profile:
     temperature: Optional[float] = None
     max_tokens: Optional[int] = None
     timeout: Optional[float] = None
+    connect_timeout: Optional[float] = None
 
 
 _PROFILE_TYPES: Dict[str, tuple] = {
@@ -86,6 +87,7 @@ _PROFILE_TYPES: Dict[str, tuple] = {
     "temperature": (int, float),
     "max_tokens": (int,),
     "timeout": (int, float),
+    "connect_timeout": (int, float),
 }
 _TOP_LEVEL = {"default", "profiles", "theme"}
 
@@ -158,6 +160,7 @@ class Settings:
     temperature: Optional[float] = None
     max_tokens: Optional[int] = None
     timeout: float = 120.0
+    connect_timeout: float = 10.0
     api_key: Optional[str] = field(default=None, repr=False)
     demo: bool = False
     demo_reason: str = ""
@@ -175,6 +178,7 @@ class Overrides:
     temperature: Optional[float] = None
     max_tokens: Optional[int] = None
     timeout: Optional[float] = None
+    connect_timeout: Optional[float] = None
 
 
 def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Settings:
@@ -227,17 +231,12 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
         temperature=pick("temperature"),
         max_tokens=pick("max_tokens"),
     )
-    timeout = pick("timeout", "LLMCHAT_TIMEOUT")
-    try:
-        settings.timeout = 120.0 if timeout is None else float(timeout)
-    except ValueError:
-        raise ConfigError(f"timeout must be a number of seconds, not {timeout!r}") from None
+    settings.timeout = _seconds("timeout", pick("timeout", "LLMCHAT_TIMEOUT"), 120.0)
+    settings.connect_timeout = _seconds("connect timeout", pick("connect_timeout", "LLMCHAT_CONNECT_TIMEOUT"), 10.0)
     if settings.temperature is not None and not 0 <= settings.temperature <= 2:
         raise ConfigError(f"temperature must be between 0 and 2, not {settings.temperature:g}")
     if settings.max_tokens is not None and settings.max_tokens < 1:
         raise ConfigError(f"max tokens must be at least 1, not {settings.max_tokens}")
-    if settings.timeout <= 0:
-        raise ConfigError(f"timeout must be positive, not {settings.timeout:g}")
 
     if api == DEMO_API:
         from llmchat.demo.answer import DEMO_MODEL
@@ -264,6 +263,18 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
         if settings.api_key is None and official:
             raise ConfigError(f"{key_env} is not set: export it, or use --base-url for a local server")
     return settings
+
+
+def _seconds(name: str, value: Any, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {value!r}") from None
+    if not seconds > 0:
+        raise ConfigError(f"{name} must be positive, not {value}")
+    return seconds
 
 
 def _check_url(url: str) -> None:

@@ -75,7 +75,12 @@ class OneShot:
             max_tokens=settings.max_tokens,
             api_key=settings.api_key,
         )
-        client = StreamingClient(read_timeout=settings.timeout, on_retry=self._on_retry, verify=tls_may_be_needed(base_url))
+        client = StreamingClient(
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.timeout,
+            on_retry=self._on_retry,
+            verify=tls_may_be_needed(base_url),
+        )
         metrics = Metrics()
         self.writer = self._make_writer()
         task = asyncio.ensure_future(self._consume(client.stream(provider, request, metrics), metrics))

@@ -20,6 +20,7 @@ import asyncio
 import json
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Dict, List, Optional
 from urllib.parse import unquote
@@ -49,6 +50,7 @@ class Behaviour:
     empty: bool = False  # 200 with the right content type and an empty body
     usage: bool = True  # report token usage
     chunk_tokens: int = 0  # tokens per network write when tps is 0 (0: batches of 256)
+    gzip: bool = False  # Content-Encoding: gzip, flushed with every write
 
     @classmethod
     def parse(cls, options: str, base: "Behaviour" | None = None) -> "Behaviour":
@@ -80,6 +82,7 @@ class Behaviour:
 class RecordedRequest:
     method: str
     path: str  # without the /o/ prefix
+    target: str  # as sent: absolute-form ("http://host/...") when it came through as a proxy
     options: str
     headers: Dict[str, str]
     body: Any
@@ -157,6 +160,8 @@ class FakeLLMServer:
         length = int(headers.get("content-length") or 0)
         raw_body = await reader.readexactly(length) if length else b""
         path = target.split("?", 1)[0]
+        if "://" in path:  # absolute-form: the client took us for its HTTP proxy; serve it anyway
+            path = "/" + path.split("://", 1)[1].partition("/")[2]
         options = ""
         if path.startswith("/o/"):
             options, _, rest = path[3:].partition("/")
@@ -165,7 +170,7 @@ class FakeLLMServer:
             body = json.loads(raw_body) if raw_body else None
         except ValueError:
             body = None
-        record = RecordedRequest(method, path, options, headers, body)
+        record = RecordedRequest(method, path, target, options, headers, body)
         self.requests.append(record)
         self._on_change()
         try:
@@ -211,10 +216,11 @@ class FakeLLMServer:
 
     async def _stream(self, reader, writer, api, body, behaviour: Behaviour, record: RecordedRequest) -> None:
         ctype = "application/x-ndjson" if api == "ollama" else "text/event-stream; charset=utf-8"
+        encoding = "Content-Encoding: gzip\r\n" if behaviour.gzip else ""
         writer.write(
             (
                 "HTTP/1.1 200 OK\r\n"
-                f"Content-Type: {ctype}\r\n"
+                f"Content-Type: {ctype}\r\n{encoding}"
                 "Cache-Control: no-cache\r\n"
                 "Transfer-Encoding: chunked\r\n"
                 "Connection: close\r\n\r\n"
@@ -233,6 +239,7 @@ class FakeLLMServer:
             gone.cancel()
 
     async def _send_answer(self, writer, api, body, behaviour, record, gone) -> None:
+        compressor = zlib.compressobj(wbits=31) if behaviour.gzip else None  # 31: gzip container
         prompt = _last_user_text(api, body)
         tokens = answer_tokens(prompt, behaviour.tokens, behaviour.text)
         model = body.get("model") or DEMO_MODEL
@@ -241,7 +248,7 @@ class FakeLLMServer:
         reasoning = answer_tokens("", behaviour.reasoning) if behaviour.reasoning else []
         plan = [(True, t) for t in reasoning] + [(False, t) for t in tokens]
         if behaviour.ttft:
-            await self._flush(writer, pieces)
+            await self._flush(writer, pieces, compressor)
             if await _wait_or_gone(gone, behaviour.ttft):
                 record.outcome = "disconnected"
                 return
@@ -254,26 +261,26 @@ class FakeLLMServer:
             pieces.append(wire.reasoning(token) if is_reasoning else wire.text(token))
             record.tokens_sent = index + 1
             if behaviour.tps:
-                await self._flush(writer, pieces)
+                await self._flush(writer, pieces, compressor)
                 delay = started + (index + 1) / behaviour.tps - time.monotonic()
                 if (delay > 0 and await _wait_or_gone(gone, delay)) or gone.done():
                     record.outcome = "disconnected"
                     return
             elif len(pieces) >= batch:
-                await self._flush(writer, pieces)
+                await self._flush(writer, pieces, compressor)
                 if gone.done():
                     record.outcome = "disconnected"
                     return
         sent = record.tokens_sent
         if behaviour.stall_after is not None and sent >= behaviour.stall_after:
-            await self._flush(writer, pieces)
+            await self._flush(writer, pieces, compressor)
             record.outcome = "stalled"
             self._on_change()
             await _wait_or_gone(gone, 600.0)
             record.outcome = "disconnected" if gone.done() else "stalled"
             return
         if behaviour.drop_after is not None and sent >= behaviour.drop_after:
-            await self._flush(writer, pieces)
+            await self._flush(writer, pieces, compressor)
             record.outcome = "dropped"
             writer.transport.abort()  # no terminating chunk: the body is truncated
             return
@@ -285,16 +292,21 @@ class FakeLLMServer:
         else:
             pieces.append(wire.finish(behaviour.finish, len(reasoning) + len(tokens), _count_prompt(body)))
             record.outcome = "complete"
-        await self._flush(writer, pieces)
+        await self._flush(writer, pieces, compressor)
+        if compressor is not None:
+            tail = compressor.flush()
+            writer.write(b"%x\r\n%s\r\n" % (len(tail), tail))
         writer.write(b"0\r\n\r\n")
         await writer.drain()
 
-    async def _flush(self, writer, pieces: List[bytes]) -> None:
+    async def _flush(self, writer, pieces: List[bytes], compressor: Any = None) -> None:
         """Everything pending as one HTTP chunk."""
         if not pieces:
             return
         data = b"".join(pieces)
         pieces.clear()
+        if compressor is not None:
+            data = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
         writer.write(b"%x\r\n%s\r\n" % (len(data), data))
         await writer.drain()
 

@@ -119,3 +119,14 @@ def test_bad_config_says_what_and_where(isolated_home, text, message):
 def test_bad_settings_are_usage_errors(flags, message):
     with pytest.raises(ConfigError, match=message):
         resolve(flags, {}, load_config())
+
+
+def test_connect_timeout_from_flag_env_and_profile(isolated_home):
+    _write(isolated_home, "[profiles.p]\napi = 'ollama'\nconnect_timeout = 3\n")
+    config = load_config()
+    assert resolve(Overrides(profile="p"), {}, config).connect_timeout == 3.0
+    assert resolve(Overrides(profile="p"), {"LLMCHAT_CONNECT_TIMEOUT": "4"}, config).connect_timeout == 4.0
+    assert resolve(Overrides(profile="p", connect_timeout=5.0), {"LLMCHAT_CONNECT_TIMEOUT": "4"}, config).connect_timeout == 5.0
+    assert resolve(Overrides(), {}, load_config()).connect_timeout == 10.0
+    with pytest.raises(ConfigError, match="connect timeout must be a number of seconds"):
+        resolve(Overrides(), {"LLMCHAT_CONNECT_TIMEOUT": "soon"}, config)
