@@ -46,34 +46,6 @@ _REASONS = {
 }
 
 
-class Anthropic(Provider):
-    name = "anthropic"
-    framing = "sse"
-    default_base_url = "https://api.anthropic.com"
-    base_url_env = "ANTHROPIC_BASE_URL"
-    api_key_env = "ANTHROPIC_API_KEY"
-    default_model = "claude-sonnet-4-5"
-
-    def build_request(self, request: ChatRequest) -> HttpRequest:
-        body: dict = {
-            "model": request.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
-            "stream": True,
-        }
-        if request.system:
-            body["system"] = request.system
-        if request.temperature is not None:
-            body["temperature"] = request.temperature
-        headers = {"Accept": "text/event-stream", "anthropic-version": API_VERSION}
-        if request.api_key:
-            headers["x-api-key"] = request.api_key
-        return HttpRequest(request.base_url.rstrip("/") + "/v1/messages", body, headers)
-
-    def new_decoder(self) -> StreamDecoder:
-        return _MessagesDecoder()
-
-
 class _MessagesDecoder(StreamDecoder):
     def __init__(self) -> None:
         self.done = False
@@ -126,3 +98,30 @@ class _MessagesDecoder(StreamDecoder):
             self.done = True
             return (self._finish,)
         return super().end()
+
+
+class Anthropic(Provider):
+    name = "anthropic"
+    framing = "sse"
+    default_base_url = "https://api.anthropic.com"
+    base_url_env = "ANTHROPIC_BASE_URL"
+    api_key_env = "ANTHROPIC_API_KEY"
+    default_model = "claude-sonnet-4-5"
+    decoder = _MessagesDecoder
+
+    def build_request(self, request: ChatRequest) -> HttpRequest:
+        body: dict = {
+            "model": request.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+            "stream": True,
+        }
+        if request.system:
+            body["system"] = request.system
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        headers = {"Accept": "text/event-stream", "anthropic-version": API_VERSION}
+        if request.api_key:
+            headers["x-api-key"] = request.api_key
+        return HttpRequest(request.base_url.rstrip("/") + "/v1/messages", body, headers)
+

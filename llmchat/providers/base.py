@@ -44,6 +44,7 @@ class Provider:
 
     name: ClassVar[str]
     framing: ClassVar[str]  # "sse" or "ndjson"
+    decoder: ClassVar[type]  # the StreamDecoder subclass for one stream
     default_base_url: ClassVar[str]
     base_url_env: ClassVar[str]
     api_key_env: ClassVar[Optional[str]]
@@ -53,7 +54,14 @@ class Provider:
         raise NotImplementedError
 
     def new_decoder(self) -> StreamDecoder:
-        raise NotImplementedError
+        return self.decoder()
+
+
+def bearer_headers(accept: str, api_key: Optional[str]) -> Dict[str, str]:
+    headers = {"Accept": accept}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    return headers
 
 
 def cut_off() -> StreamError:

@@ -10,38 +10,13 @@ from llmchat.providers.base import (
     HttpRequest,
     Provider,
     StreamDecoder,
+    bearer_headers,
     chat_messages,
     error_message,
 )
 from llmchat.stream.events import LENGTH, STOP, Finish, ReasoningDelta, StreamError, StreamEvent, TextDelta, Usage
 
 _REASONS = {"stop": STOP, "length": LENGTH}
-
-
-class Ollama(Provider):
-    name = "ollama"
-    framing = "ndjson"
-    default_base_url = "http://localhost:11434"
-    base_url_env = "OLLAMA_HOST"
-    api_key_env = None
-    default_model = "llama3.2"
-
-    def build_request(self, request: ChatRequest) -> HttpRequest:
-        body: dict = {"model": request.model, "messages": chat_messages(request), "stream": True}
-        options = {}
-        if request.temperature is not None:
-            options["temperature"] = request.temperature
-        if request.max_tokens is not None:
-            options["num_predict"] = request.max_tokens
-        if options:
-            body["options"] = options
-        headers = {"Accept": "application/x-ndjson"}
-        if request.api_key:  # Ollama behind an authenticating proxy
-            headers["Authorization"] = f"Bearer {request.api_key}"
-        return HttpRequest(request.base_url.rstrip("/") + "/api/chat", body, headers)
-
-    def new_decoder(self) -> StreamDecoder:
-        return _OllamaDecoder()
 
 
 def normalise_host(value: str) -> str:
@@ -70,9 +45,6 @@ def normalise_host(value: str) -> str:
 
 
 class _OllamaDecoder(StreamDecoder):
-    def __init__(self) -> None:
-        self.done = False
-
     def feed(self, item: Any) -> Sequence[StreamEvent]:
         if not isinstance(item, dict):
             return NOTHING
@@ -99,3 +71,26 @@ class _OllamaDecoder(StreamDecoder):
         raw = item.get("done_reason") or "stop"
         events.append(Finish(_REASONS.get(raw, raw), raw))
         return events
+
+
+class Ollama(Provider):
+    name = "ollama"
+    framing = "ndjson"
+    default_base_url = "http://localhost:11434"
+    base_url_env = "OLLAMA_HOST"
+    api_key_env = None
+    default_model = "llama3.2"
+    decoder = _OllamaDecoder
+
+    def build_request(self, request: ChatRequest) -> HttpRequest:
+        body: dict = {"model": request.model, "messages": chat_messages(request), "stream": True}
+        options = {}
+        if request.temperature is not None:
+            options["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            options["num_predict"] = request.max_tokens
+        if options:
+            body["options"] = options
+        headers = bearer_headers("application/x-ndjson", request.api_key)  # a key: Ollama behind a proxy
+        return HttpRequest(request.base_url.rstrip("/") + "/api/chat", body, headers)
+

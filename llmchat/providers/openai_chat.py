@@ -17,6 +17,7 @@ from llmchat.providers.base import (
     HttpRequest,
     Provider,
     StreamDecoder,
+    bearer_headers,
     chat_messages,
     error_message,
     json_or_text,
@@ -42,37 +43,6 @@ _REASONS = {
     "tool_calls": TOOL_CALLS,
     "function_call": TOOL_CALLS,
 }
-
-
-class OpenAIChat(Provider):
-    name = "openai-chat"
-    framing = "sse"
-    default_base_url = "https://api.openai.com/v1"
-    base_url_env = "OPENAI_BASE_URL"
-    api_key_env = "OPENAI_API_KEY"
-    default_model = "gpt-4o-mini"
-
-    def build_request(self, request: ChatRequest) -> HttpRequest:
-        body: dict = {
-            "model": request.model,
-            "messages": chat_messages(request),
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        if request.temperature is not None:
-            body["temperature"] = request.temperature
-        if request.max_tokens is not None:
-            # OpenAI itself deprecated max_tokens (reasoning models reject it); compatible
-            # servers mostly know only max_tokens.
-            official = urlsplit(request.base_url).hostname == "api.openai.com"
-            body["max_completion_tokens" if official else "max_tokens"] = request.max_tokens
-        headers = {"Accept": "text/event-stream"}
-        if request.api_key:
-            headers["Authorization"] = f"Bearer {request.api_key}"
-        return HttpRequest(request.base_url.rstrip("/") + "/chat/completions", body, headers)
-
-    def new_decoder(self) -> StreamDecoder:
-        return _ChatDecoder()
 
 
 class _ChatDecoder(StreamDecoder):
@@ -131,3 +101,31 @@ def _other_delta(delta: dict) -> Sequence[StreamEvent]:
 
 def _usage(usage: dict) -> Usage:
     return Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+
+
+class OpenAIChat(Provider):
+    name = "openai-chat"
+    framing = "sse"
+    default_base_url = "https://api.openai.com/v1"
+    base_url_env = "OPENAI_BASE_URL"
+    api_key_env = "OPENAI_API_KEY"
+    default_model = "gpt-4o-mini"
+    decoder = _ChatDecoder
+
+    def build_request(self, request: ChatRequest) -> HttpRequest:
+        body: dict = {
+            "model": request.model,
+            "messages": chat_messages(request),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            # OpenAI itself deprecated max_tokens (reasoning models reject it); compatible
+            # servers mostly know only max_tokens.
+            official = urlsplit(request.base_url).hostname == "api.openai.com"
+            body["max_completion_tokens" if official else "max_tokens"] = request.max_tokens
+        headers = bearer_headers("text/event-stream", request.api_key)
+        return HttpRequest(request.base_url.rstrip("/") + "/chat/completions", body, headers)
+

@@ -14,6 +14,7 @@ from llmchat.providers.base import (
     HttpRequest,
     Provider,
     StreamDecoder,
+    bearer_headers,
     error_message,
     json_or_text,
     load_json,
@@ -37,39 +38,7 @@ _REASONING = frozenset(
 _INCOMPLETE = {"max_output_tokens": LENGTH, "content_filter": CONTENT_FILTER}
 
 
-class OpenAIResponses(Provider):
-    name = "openai-responses"
-    framing = "sse"
-    default_base_url = "https://api.openai.com/v1"
-    base_url_env = "OPENAI_BASE_URL"
-    api_key_env = "OPENAI_API_KEY"
-    default_model = "gpt-4o-mini"
-
-    def build_request(self, request: ChatRequest) -> HttpRequest:
-        body: dict = {
-            "model": request.model,
-            "input": [{"role": m.role, "content": m.content} for m in request.messages],
-            "stream": True,
-        }
-        if request.system:
-            body["instructions"] = request.system
-        if request.temperature is not None:
-            body["temperature"] = request.temperature
-        if request.max_tokens is not None:
-            body["max_output_tokens"] = request.max_tokens
-        headers = {"Accept": "text/event-stream"}
-        if request.api_key:
-            headers["Authorization"] = f"Bearer {request.api_key}"
-        return HttpRequest(request.base_url.rstrip("/") + "/responses", body, headers)
-
-    def new_decoder(self) -> StreamDecoder:
-        return _ResponsesDecoder()
-
-
 class _ResponsesDecoder(StreamDecoder):
-    def __init__(self) -> None:
-        self.done = False
-
     def feed(self, item: Any) -> Sequence[StreamEvent]:
         data = item.data
         if data == "[DONE]":  # not part of this API; a stray one is ignored
@@ -111,3 +80,29 @@ def _with_usage(payload: dict, finish: Finish) -> Sequence[StreamEvent]:
     if usage:
         return (Usage(usage.get("input_tokens"), usage.get("output_tokens")), finish)
     return (finish,)
+
+
+class OpenAIResponses(Provider):
+    name = "openai-responses"
+    framing = "sse"
+    default_base_url = "https://api.openai.com/v1"
+    base_url_env = "OPENAI_BASE_URL"
+    api_key_env = "OPENAI_API_KEY"
+    default_model = "gpt-4o-mini"
+    decoder = _ResponsesDecoder
+
+    def build_request(self, request: ChatRequest) -> HttpRequest:
+        body: dict = {
+            "model": request.model,
+            "input": [{"role": m.role, "content": m.content} for m in request.messages],
+            "stream": True,
+        }
+        if request.system:
+            body["instructions"] = request.system
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            body["max_output_tokens"] = request.max_tokens
+        headers = bearer_headers("text/event-stream", request.api_key)
+        return HttpRequest(request.base_url.rstrip("/") + "/responses", body, headers)
+
