@@ -98,7 +98,6 @@ class Config:
     default: Optional[str] = None
     theme: Optional[str] = None
     profiles: Dict[str, Profile] = field(default_factory=dict)
-    exists: bool = False
 
 
 def load_config(path: Optional[Path] = None) -> Config:
@@ -116,7 +115,7 @@ def load_config(path: Optional[Path] = None) -> Config:
     unknown = set(data) - _TOP_LEVEL
     if unknown:
         raise ConfigError(f"{path}: unknown setting {sorted(unknown)[0]!r} (known: {', '.join(sorted(_TOP_LEVEL))})")
-    config = Config(path, exists=True)
+    config = Config(path)
     default = data.get("default")
     if default is not None and not isinstance(default, str):
         raise ConfigError(f"{path}: 'default' must be a profile name")
@@ -206,6 +205,11 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
         return value
 
     api = pick("api", "LLMCHAT_API")
+    if api is not None and profile.api is not None and api != profile.api:
+        # The profile's model, URL and key belong to its own API, not the one asked for.
+        profile = Profile(profile.name, system=profile.system, temperature=profile.temperature,
+                          max_tokens=profile.max_tokens, timeout=profile.timeout,
+                          connect_timeout=profile.connect_timeout)
     model = pick("model", "LLMCHAT_MODEL")
     base_url = pick("base_url", "LLMCHAT_BASE_URL")
     demo_reason = ""
@@ -258,11 +262,24 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
     _check_url(settings.base_url)
     key_env = profile.api_key_env or provider.api_key_env
     if key_env:
-        settings.api_key = env.get(key_env) or None
+        settings.api_key = _clean_key(key_env, env.get(key_env))
         official = settings.base_url.rstrip("/") == provider.default_base_url
         if settings.api_key is None and official:
             raise ConfigError(f"{key_env} is not set: export it, or use --base-url for a local server")
     return settings
+
+
+def _clean_key(name: str, value: Optional[str]) -> Optional[str]:
+    """The key as it can go in a header: a pasted newline or space is trimmed; anything else
+    unsendable is an error that names the variable, never the value."""
+    if value is None:
+        return None
+    key = value.strip()
+    if not key:
+        return None
+    if not key.isascii() or not key.isprintable() or " " in key:
+        raise ConfigError(f"{name} contains characters that cannot be sent in an HTTP header (spaces, control or non-ASCII characters); check its value")
+    return key
 
 
 def _seconds(name: str, value: Any, default: float) -> float:

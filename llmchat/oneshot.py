@@ -18,7 +18,7 @@ from llmchat.config import Settings
 from llmchat.conversation import ChatRequest, Message
 from llmchat.stream.events import Finish, ReasoningDelta, StreamError, TextDelta
 
-EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
 
 # The demo model streams like a brisk real one.
 DEMO_TPS = 90.0
@@ -48,7 +48,9 @@ class OneShot:
         self.rendered = self.stdout_tty and not raw
         self.writer: Any = None
         self.reasoning_out: Any = None
+        self.reasoning_open = False  # reasoning text on stderr without its final newline yet
         self.broken_pipe = False
+        self.signal: Optional[int] = None
 
     async def main(self) -> int:
         from llmchat.stream.client import StreamingClient, tls_may_be_needed
@@ -85,9 +87,13 @@ class OneShot:
         self.writer = self._make_writer()
         task = asyncio.ensure_future(self._consume(client.stream(provider, request, metrics), metrics))
         loop = asyncio.get_running_loop()
+        def stop(sig: int) -> None:
+            self.signal = sig
+            task.cancel()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
-                loop.add_signal_handler(sig, task.cancel)
+                loop.add_signal_handler(sig, stop, sig)
             except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
                 pass
         outcome: Optional[object] = None
@@ -122,6 +128,8 @@ class OneShot:
             async for event in events:
                 kind = type(event)
                 if kind is TextDelta:
+                    if self.reasoning_open:
+                        self._end_reasoning()
                     write(event.text)
                 elif kind is ReasoningDelta:
                     if self.show_reasoning:
@@ -130,7 +138,7 @@ class OneShot:
                     last = event
         except BrokenPipeError:
             self.broken_pipe = True
-            return "pipe"
+            return None
         except OSError as exc:  # e.g. the disk behind a redirected stdout is full
             return StreamError(f"cannot write the answer to stdout: {exc.strerror or exc}", kind="output")
         finally:
@@ -145,12 +153,17 @@ class OneShot:
             self.writer.tick()
 
     def _report(self, outcome: object, metrics: Any) -> int:
-        if self.broken_pipe or outcome == "pipe":
+        if self.broken_pipe:
             _silence_stdout()
             return EXIT_OK
+        if self.reasoning_open:
+            self._end_reasoning()
         if self.stats:
             self.note(f"{self.settings.model} · {metrics.summary()}")
         if outcome is None:
+            if self.signal == signal.SIGTERM:
+                self.note("llmchat: terminated; the partial answer was kept")
+                return EXIT_TERMINATED
             self.note("llmchat: interrupted; the partial answer was kept")
             return EXIT_INTERRUPTED
         if isinstance(outcome, StreamError):
@@ -158,6 +171,8 @@ class OneShot:
             return EXIT_ERROR
         if isinstance(outcome, Finish) and outcome.truncated:
             self.note("warning: the answer was cut short: the model reached its output token limit (raise --max-tokens)")
+        elif isinstance(outcome, Finish) and outcome.reason == "content_filter":
+            self.note(f"warning: the model stopped early: content filter ({outcome.raw_reason or outcome.reason})")
         return EXIT_OK
 
     # --- output ------------------------------------------------------------------------
@@ -190,22 +205,41 @@ class OneShot:
         return None
 
     def _reasoning(self, text: str) -> None:
+        """Reasoning goes to stderr, dim on a terminal, and never onto stdout."""
         if self.reasoning_out is None:
             from llmchat.output import Sanitizer
 
-            self.reasoning_out = Sanitizer() if self.stderr_tty else None
-        if self.reasoning_out is not None:
+            self.reasoning_out = Sanitizer() if self.stderr_tty else False
+        if self.reasoning_out:
             text = self.reasoning_out.feed(text)
-        if self.stderr_tty:
-            text = f"\x1b[2m{text}\x1b[0m" if not os.environ.get("NO_COLOR") else text
-        sys.stderr.write(text)
-        sys.stderr.flush()
+        if not text:
+            return
+        if self.stderr_tty and not os.environ.get("NO_COLOR"):
+            text = f"\x1b[2m{text}\x1b[0m"
+        self.reasoning_open = True
+        self._to_stderr(text)
+
+    def _end_reasoning(self) -> None:
+        self.reasoning_open = False
+        self._to_stderr("\n")
 
     def note(self, message: str) -> None:
         """One line on stderr, kept clear of a raw answer still on the same terminal line."""
+        if self.reasoning_open:
+            self._end_reasoning()
         if self.stdout_tty and not self.rendered and self.writer is not None and self.writer.wrote_any and not self.writer.ends_with_newline:
             message = "\n" + message
-        print(message, file=sys.stderr, flush=True)
+        self._to_stderr(message + "\n")
+
+    def _to_stderr(self, text: str) -> None:
+        def show() -> None:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+
+        if self.rendered and self.writer is not None:
+            self.writer.print_above(show)  # never drawn over by the live region
+        else:
+            show()
 
     def _on_retry(self, notice: Any) -> None:
         self.note(f"llmchat: {notice.reason}; retrying in {notice.delay:.1f} s (attempt {notice.attempt} of {notice.max_attempts})")

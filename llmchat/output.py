@@ -61,16 +61,28 @@ class Sanitizer:
 
     def _replace(self, match: "re.Match[str]") -> str:
         if match.group("open") is not None:
-            self._held = match.group()
+            held = match.group()
+            if len(held) <= _HOLD_LIMIT:
+                self._held = held
+                return ""
+            # Too long to be a real sequence (an introducer from mojibake, say): show its text
+            # rather than hold the rest of the answer back, rescanning it on every delta.
+            return _drop_introducer(held)
         return ""
 
     def flush(self) -> str:
         """End of answer: a sequence never finished loses its introducer; its text is kept."""
         held, self._held = self._held, ""
-        if not held:
-            return ""
-        body = held[2:] if held[0] == "\x1b" else held[1:]
-        return _SCAN.sub(lambda m: "", body)  # nothing can be held any more
+        return _drop_introducer(held) if held else ""
+
+
+_HOLD_LIMIT = 4096
+
+
+def _drop_introducer(sequence: str) -> str:
+    """An unfinished sequence given up on: its introducer goes, its text stays (sanitised)."""
+    body = sequence[2:] if sequence[0] == "\x1b" else sequence[1:]
+    return _SCAN.sub(lambda m: "", body)  # nothing can be held any more
 
 
 class SurrogateJoiner:
@@ -195,12 +207,7 @@ def split_finished(text: str, parser: Any) -> int:
     starts = [t.map[0] for t in parser.parse(complete) if t.level == 0 and t.nesting != -1 and t.map]
     if len(starts) < 2:
         return 0
-    last_start = starts[-1]
-    # Offset of line `last_start`.
-    offset = 0
-    for _ in range(last_start):
-        offset = complete.index("\n", offset) + 1
-    return offset
+    return _line_offset(complete, starts[-1])
 
 
 class RenderedWriter:
@@ -229,7 +236,8 @@ class RenderedWriter:
         self._parser = MarkdownIt().enable("strikethrough").enable("table")
         self._sanitizer = Sanitizer()
         self._joiner = SurrogateJoiner()
-        self._tail = ""  # text of the blocks not yet printed
+        self._tail: list = []  # pieces of the text not yet printed for good
+        self._last_block = ""  # source of the last block printed: Rich spaces by what came before
         self._printed_any = False
         self._code_theme = code_theme
         self._live: Any = None
@@ -268,7 +276,7 @@ class RenderedWriter:
         if not text:
             return
         self.wrote_any = True
-        self._tail += text
+        self._tail.append(text)
         self._dirty = True
         now = self._clock()
         if now >= self._next_draw:
@@ -276,23 +284,40 @@ class RenderedWriter:
 
     def close(self) -> None:
         """The answer ended (finished, failed or cancelled): print what is left for good."""
-        rest = self._sanitizer.feed(self._joiner.flush()) + self._sanitizer.flush()
-        self._tail += rest
+        self._tail.append(self._sanitizer.feed(self._joiner.flush()) + self._sanitizer.flush())
         if self._live is not None:
             self._live.stop()
             self._live = None
-        if self._tail.strip():
-            self._print_blocks(self._tail)
-        self._tail = ""
+        tail = "".join(self._tail)
+        if tail.strip():
+            self._print_blocks(tail)
+        self._tail = []
+
+    def print_above(self, show: Callable[[], None]) -> None:
+        """Run `show` (which writes to the terminal, e.g. a note on stderr) with the transient
+        region cleared, then bring the region back: the two never overwrite each other."""
+        if self._live is None:
+            show()
+            return
+        self._live.stop()
+        self._live = None
+        show()
+        if self._waiting_label is not None and not self.wrote_any:
+            self._start_live(self._spinner)
+            self._live.refresh()
+        else:
+            self._draw(self._clock())
 
     def _draw(self, now: float) -> None:
-        cut = split_finished(self._tail, self._parser)
+        tail = "".join(self._tail)
+        cut = split_finished(tail, self._parser)
         if cut:
-            finished, self._tail = self._tail[:cut], self._tail[cut:]
+            finished, tail = tail[:cut], tail[cut:]
             self._print_blocks(finished)  # above the Live region, which Rich keeps below
-        if self._use_live and self._tail.strip():
+        self._tail = [tail]
+        if self._use_live and tail.strip():
             started = self._clock()
-            self._start_live(_Tail(self._markdown(self._tail)))
+            self._start_live(_Tail(self._markdown(tail)))
             self._live.refresh()
             cost = self._clock() - started
             # Redraw less often when drawing is slow: drawing stays under ~1/4 of the time.
@@ -302,18 +327,22 @@ class RenderedWriter:
         self._dirty = False
 
     def _print_blocks(self, text: str) -> None:
-        """Print finished blocks for good, spaced as Rich spaces blocks in one document.
+        """Print finished blocks for good, exactly as Rich lays them out in one document.
 
-        Rich puts one blank line between top-level blocks; a block rendered on its own may
-        start with a blank line of its own (lists, quotes), which is dropped after the first.
+        Rich decides the gap before a block from the element before it, so the blocks are
+        rendered after the source of the last block already printed, whose own lines are
+        then dropped: each block is rendered at most three times, whatever the answer's length.
         """
-        lines = self.console.render_lines(self._markdown(text), pad=False, new_lines=False)
-        if self._printed_any:
-            while lines and _blank(lines[0]):
-                del lines[0]
-            lines.insert(0, [])
+        render = self.console.render_lines
+        options = self.console.options
+        if self._last_block:
+            skip = len(render(self._markdown(self._last_block), options, pad=False, new_lines=False))
+            lines = render(self._markdown(self._last_block + text), options, pad=False, new_lines=False)[skip:]
+        else:
+            lines = render(self._markdown(text), options, pad=False, new_lines=False)
         self.console.print(_Lines(lines))
         self._printed_any = True
+        self._last_block = text[_last_block_start(text, self._parser):]
 
     def _markdown(self, text: str) -> Any:
         from rich.markdown import Markdown
@@ -337,9 +366,17 @@ class RenderedWriter:
             self._live.update(renderable)
 
 
-def _blank(line: list) -> bool:
-    # Unstyled white space only: a table's top edge or a code block's padding is styled.
-    return all(not seg.text.strip() and not seg.style for seg in line)
+def _last_block_start(text: str, parser: Any) -> int:
+    """Offset where the last top-level block of `text` starts."""
+    starts = [t.map[0] for t in parser.parse(text) if t.level == 0 and t.nesting != -1 and t.map]
+    return _line_offset(text, starts[-1]) if starts else 0
+
+
+def _line_offset(text: str, line: int) -> int:
+    offset = 0
+    for _ in range(line):
+        offset = text.index("\n", offset) + 1
+    return offset
 
 
 class _Lines:

@@ -126,11 +126,6 @@ class FakeLLMServer:
             await self._server.wait_closed()
             self._server = None
 
-    async def serve_forever(self) -> None:
-        await self.start()
-        assert self._server is not None
-        await self._server.serve_forever()
-
     # --- HTTP ---------------------------------------------------------------------------
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -140,6 +135,11 @@ class FakeLLMServer:
             await self._serve_one(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # The server is closing under an open stream (the client process is exiting):
+            # end quietly; asyncio would log a cancelled connection handler as an error.
+            if self.requests and self.requests[-1].outcome == "open":
+                self.requests[-1].outcome = "disconnected"
         finally:
             self._handlers.discard(task)
             writer.close()

@@ -47,12 +47,11 @@ _REASONS = {
 
 
 class _MessagesDecoder(StreamDecoder):
-    def __init__(self) -> None:
-        self.done = False
-        self._input_tokens: Optional[int] = None
-        self._finish: Optional[Finish] = None
+    _input_tokens: Optional[int] = None
 
     def feed(self, item: Any) -> Sequence[StreamEvent]:
+        if item.data == "[DONE]":  # not part of this API; a stray one is ignored
+            return NOTHING
         if item.type == "error" and not item.data.startswith("{"):
             self.done = True
             return (StreamError(error_message(json_or_text(item.data)), kind="api"),)
@@ -83,21 +82,15 @@ class _MessagesDecoder(StreamDecoder):
                 )
             raw = (payload.get("delta") or {}).get("stop_reason")
             if raw:
-                self._finish = Finish(_REASONS.get(raw, raw), raw)
+                self.pending_finish = Finish(_REASONS.get(raw, raw), raw)
             return events
         if kind == "message_stop":
             self.done = True
-            return (self._finish or Finish(STOP, None),)
+            return (self.pending_finish or Finish(STOP, None),)
         if kind == "error":
             self.done = True
             return (StreamError(error_message(payload), kind="api"),)
         return NOTHING
-
-    def end(self) -> Sequence[StreamEvent]:
-        if not self.done and self._finish is not None:
-            self.done = True
-            return (self._finish,)
-        return super().end()
 
 
 class Anthropic(Provider):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, Optional, Sequence
 
 from llmchat.conversation import ChatRequest
-from llmchat.stream.events import StreamError, StreamEvent
+from llmchat.stream.events import Finish, StreamError, StreamEvent
 
 NOTHING: Sequence[StreamEvent] = ()
 
@@ -28,6 +28,9 @@ class StreamDecoder:
     """
 
     done: bool = False
+    # An API whose finish reason can come before its last event (usage, [DONE], message_stop)
+    # keeps it here: a body that ends after it, cleanly or not, still finished.
+    pending_finish: Optional[Finish] = None
 
     def feed(self, item: Any) -> Sequence[StreamEvent]:
         raise NotImplementedError
@@ -36,6 +39,8 @@ class StreamDecoder:
         if self.done:
             return NOTHING
         self.done = True
+        if self.pending_finish is not None:
+            return (self.pending_finish,)
         return (cut_off(),)
 
 

@@ -46,15 +46,11 @@ _REASONS = {
 
 
 class _ChatDecoder(StreamDecoder):
-    def __init__(self) -> None:
-        self.done = False
-        self._finish: Optional[Finish] = None
-
     def feed(self, item: Any) -> Sequence[StreamEvent]:
         data = item.data
         if data == "[DONE]":
             self.done = True
-            return (self._finish or Finish(STOP, None),)
+            return (self.pending_finish or Finish(STOP, None),)
         if item.type == "error":
             self.done = True
             return (StreamError(error_message(json_or_text(data)), kind="api"),)
@@ -75,17 +71,12 @@ class _ChatDecoder(StreamDecoder):
         if reason is None and not usage:  # the hot path: one delta and nothing else
             return (TextDelta(content),) if content else _other_delta(delta)
         events = [TextDelta(content)] if content else list(_other_delta(delta))
-        if reason is not None and self._finish is None:
-            self._finish = Finish(_REASONS.get(reason, reason), reason)
+        if reason is not None and self.pending_finish is None:
+            self.pending_finish = Finish(_REASONS.get(reason, reason), reason)
         if usage:
             events.append(_usage(usage))
         return events
 
-    def end(self) -> Sequence[StreamEvent]:
-        if not self.done and self._finish is not None:
-            self.done = True
-            return (self._finish,)
-        return super().end()
 
 
 def _other_delta(delta: dict) -> Sequence[StreamEvent]:

@@ -93,45 +93,51 @@ class StreamingClient:
         while True:
             failure: Optional[StreamError] = None
             retry_after: Optional[float] = None
-            answered = False  # a response arrived: whatever fails now is not retried
+            streaming = False  # a 200 arrived: whatever fails from now on is not retried
+            decoder = provider.new_decoder()
             try:
                 if metrics is not None:
                     metrics.start()
                 async with self._http.stream(
                     "POST", spec.url, json=spec.json, headers=spec.headers
                 ) as response:
-                    answered = response.status_code == 200
                     if response.status_code != 200:
                         failure = await _http_failure(response)
                         retry_after = _retry_after(response.headers.get("retry-after"))
                     else:
+                        streaming = True
                         failure = await _content_type_failure(provider.framing, response)
                     if failure is None:
-                        decoder = provider.new_decoder()
                         framing = SSEDecoder() if provider.framing == "sse" else NDJSONDecoder()
                         observe = metrics.observe if metrics is not None else _ignore
                         received = 0
-                        async for chunk in response.aiter_bytes():
-                            received += len(chunk)
-                            for item in framing.decode(chunk):
-                                for event in decoder.feed(item):
+                        try:
+                            async for chunk in response.aiter_bytes():
+                                received += len(chunk)
+                                for item in framing.decode(chunk):
+                                    for event in decoder.feed(item):
+                                        observe(event)
+                                        yield event
+                                    if decoder.done:
+                                        return
+                            if not received:
+                                failure = StreamError("200 OK but the response body was empty", kind="protocol", status=200)
+                            else:
+                                for item in framing.flush():
+                                    for event in decoder.feed(item):
+                                        observe(event)
+                                        yield event
+                                for event in decoder.end():
                                     observe(event)
                                     yield event
-                                if decoder.done:
-                                    return
-                        if not received:
-                            failure = StreamError("200 OK but the response body was empty", kind="protocol", status=200)
-                        else:
-                            for item in framing.flush():
-                                for event in decoder.feed(item):
-                                    observe(event)
-                                    yield event
-                                if decoder.done:
-                                    return
-                            for event in decoder.end():
-                                observe(event)
-                                yield event
-                            return
+                                return
+                        except (ProtocolError, NDJSONError) as exc:
+                            failure = StreamError(str(exc), kind="protocol")
+                        except (TypeError, AttributeError, KeyError, ValueError) as exc:
+                            # JSON of an unexpected shape (e.g. a list where an object belongs).
+                            failure = StreamError(
+                                f"unexpected data in the stream ({exc.__class__.__name__}: {exc})", kind="protocol"
+                            )
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 failure = StreamError(
                     f"cannot connect to {_origin(spec.url)}: {_reason(exc)}", kind="network"
@@ -147,16 +153,17 @@ class StreamingClient:
                 )
             except httpx.HTTPError as exc:  # anything else httpx raises: one line, no traceback
                 failure = StreamError(f"{_reason(exc)} ({_origin(spec.url)})", kind="network")
-                answered = True
-            except (ProtocolError, NDJSONError) as exc:
-                failure = StreamError(str(exc), kind="protocol")
-            except (TypeError, AttributeError, KeyError, ValueError) as exc:
-                # JSON of an unexpected shape (e.g. a list where an object belongs).
-                failure = StreamError(
-                    f"unexpected data in the stream ({exc.__class__.__name__}: {exc})", kind="protocol"
-                )
+                streaming = True
 
-            if not answered and _retryable(failure) and attempt <= self.max_retries:
+            assert failure is not None
+            if streaming and decoder.pending_finish is not None and not decoder.done:
+                # The answer was complete (its finish reason arrived); only the trailer was lost.
+                for event in decoder.end():
+                    if metrics is not None:
+                        metrics.observe(event)
+                    yield event
+                return
+            if not streaming and _retryable(failure) and attempt <= self.max_retries:
                 delay = retry_after if retry_after is not None else min(8.0, 0.5 * 2 ** (attempt - 1))
                 remaining = self.retry_budget - (self._clock() - started)
                 if delay <= remaining:
@@ -165,6 +172,8 @@ class StreamingClient:
                         self.on_retry(RetryNotice(attempt, self.max_retries + 1, delay, failure.message))
                     await self._sleep(delay)
                     continue
+            if request.api_key and request.api_key in failure.message:  # never echo a key
+                failure = StreamError(failure.message.replace(request.api_key, "***"), failure.kind, failure.status)
             if metrics is not None:
                 metrics.observe(failure)
             yield failure

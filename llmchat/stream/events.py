@@ -49,7 +49,7 @@ class Finish:
 class StreamError:
     """The stream failed. Text already delivered stays delivered; nothing follows this event.
 
-    `kind` is one of "http", "api", "cutoff", "network", "timeout", "protocol".
+    `kind` is one of "http", "api", "cutoff", "network", "timeout", "protocol", "output".
     `status` is the HTTP status when there was one.
     """
 

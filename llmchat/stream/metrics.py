@@ -16,6 +16,7 @@ from llmchat.stream.events import Finish, ReasoningDelta, StreamError, StreamEve
 class Metrics:
     __slots__ = (
         "_clock",
+        "first_sent_at",
         "sent_at",
         "first_at",
         "last_at",
@@ -30,6 +31,7 @@ class Metrics:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
+        self.first_sent_at: Optional[float] = None
         self.sent_at: Optional[float] = None
         self.first_at: Optional[float] = None
         self.last_at: Optional[float] = None
@@ -42,8 +44,11 @@ class Metrics:
         self.error: Optional[StreamError] = None
 
     def start(self) -> None:
-        """The request is being sent (called again for each retry: TTFT is the answering try's)."""
+        """The request is being sent. Called again for each retry: TTFT is the answering try's,
+        the elapsed time runs from the first."""
         self.sent_at = self._clock()
+        if self.first_sent_at is None:
+            self.first_sent_at = self.sent_at
 
     def observe(self, event: StreamEvent) -> None:
         kind = type(event)
@@ -103,10 +108,10 @@ class Metrics:
 
     def elapsed(self) -> Optional[float]:
         """Seconds since the request was sent, or its whole duration once it ended."""
-        if self.sent_at is None:
+        if self.first_sent_at is None:
             return None
         end = self.ended_at if self.ended_at is not None else self._clock()
-        return end - self.sent_at
+        return end - self.first_sent_at
 
     def summary(self) -> str:
         """One line for --stats."""

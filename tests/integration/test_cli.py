@@ -641,6 +641,37 @@ def test_sigint_keeps_the_partial_answer_and_exits_130(srv, env):
     assert srv.wait_for(lambda reqs: len(reqs) > since and reqs[since].outcome == "disconnected", WAIT), srv.requests[since:]
 
 
+def test_sigterm_keeps_the_partial_answer_and_exits_143(srv, env):
+    full = text_of("hi", 2000).encode()
+    since = len(srv.requests)
+    proc = spawn(["--raw", "--base-url", srv.base_url("openai-chat", tps=40, tokens=2000), "hi"], env)
+    try:
+        first = read_until(proc.stdout.fileno(), lambda data: len(data) > 0)
+        proc.send_signal(signal.SIGTERM)
+        rest, err = proc.communicate(timeout=WAIT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = first + rest
+    err = err.decode("utf-8", "replace")
+    assert proc.returncode == 143, err
+    assert 0 < len(out) < len(full) and full.startswith(out)
+    assert "terminated" in err
+    assert_clean(err)
+    assert srv.wait_for(lambda reqs: len(reqs) > since and reqs[since].outcome == "disconnected", WAIT)
+
+
+def test_a_pasted_key_with_a_newline_is_trimmed_and_a_bad_key_never_echoed(srv, env, run):
+    env = dict(env, OPENAI_API_KEY="sk-SECRET123 \n")
+    code, out, err = run("--base-url", srv.base_url("openai-chat", tokens=3), "hi", env=env)
+    assert code == 0, err
+    assert srv.requests[-1].headers["authorization"] == "Bearer sk-SECRET123"
+    env = dict(env, OPENAI_API_KEY="sk-SEC RET\u00e9")
+    code, out, err = run("--base-url", srv.base_url("openai-chat", tokens=3), "hi", env=env)
+    assert code == 2 and "OPENAI_API_KEY" in err and "SEC" not in err and "RET" not in err
+
+
 def test_sigint_before_the_first_token(srv, env):
     """Ctrl-C while waiting for a slow first token: no answer, exit 130, connection closed."""
     since = len(srv.requests)

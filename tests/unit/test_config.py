@@ -130,3 +130,18 @@ def test_connect_timeout_from_flag_env_and_profile(isolated_home):
     assert resolve(Overrides(), {}, load_config()).connect_timeout == 10.0
     with pytest.raises(ConfigError, match="connect timeout must be a number of seconds"):
         resolve(Overrides(), {"LLMCHAT_CONNECT_TIMEOUT": "soon"}, config)
+
+
+def test_api_flag_ignores_the_profile_settings_of_another_api(isolated_home):
+    _write(isolated_home, "default = 'local'\n[profiles.local]\napi = 'openai-chat'\nbase_url = 'http://127.0.0.1:8000/v1'\nmodel = 'qwen'\napi_key_env = 'LOCAL_KEY'\ntemperature = 0.3\n")
+    settings = resolve(Overrides(api="anthropic"), {"LOCAL_KEY": "local-secret", "ANTHROPIC_API_KEY": "ak"}, load_config())
+    assert settings.base_url == "https://api.anthropic.com"
+    assert settings.api_key == "ak" and settings.model != "qwen"
+    assert settings.temperature == 0.3  # API-neutral settings still apply
+
+
+def test_keys_are_trimmed_and_unsendable_keys_rejected_without_echo():
+    assert resolve(Overrides(api="openai-chat"), {"OPENAI_API_KEY": " sk-x\n"}, load_config()).api_key == "sk-x"
+    with pytest.raises(ConfigError) as info:
+        resolve(Overrides(api="openai-chat"), {"OPENAI_API_KEY": "sk-\u00e9secret"}, load_config())
+    assert "OPENAI_API_KEY" in str(info.value) and "secret" not in str(info.value)

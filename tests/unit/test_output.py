@@ -158,6 +158,7 @@ DOCUMENTS = {
         "| a | b |\n|---|---|\n| 1 | 2 |\n\n```\ncode\n\nmore code\n```\n\n***\n\nend"
     ),
     "list that continues after a blank line": "- a\n\n- b\n\n  continued\n\nafter",
+    "rules between blocks": "Intro.\n\n---\n\nAfter.\n\n- a\n\n***\n\n- b\n\n```\nx\n```\n\n---\n\n# H\n\n> q\n\nend\n",
 }
 
 
@@ -271,3 +272,25 @@ def test_a_failed_scheduled_write_reaches_the_reader():
     scheduled.pop()()  # the failure happens inside the event loop's callback...
     with pytest.raises(BrokenPipeError):  # ...and is raised to the reader at its next write
         writer.write("y")
+
+
+def test_an_unterminated_introducer_does_not_hold_the_answer_back():
+    # A lone OSC introducer (mojibake, say) must not swallow what follows, nor cost a rescan
+    # of everything held on every delta.
+    sanitizer = Sanitizer()
+    shown = sanitizer.feed("start \x9d")
+    for _ in range(3000):
+        shown += sanitizer.feed("word ")
+    shown += sanitizer.flush()
+    assert shown.startswith("start ") and shown.count("word") == 3000
+    assert len(sanitizer._held) == 0
+
+
+def test_rendered_writer_keeps_a_long_growing_block_linear():
+    console, buffer = _console()
+    writer = RenderedWriter(console, live=False, clock=lambda: 0.0)  # never due: pieces pile up
+    for i in range(20000):
+        writer.write(f"line {i}\n")
+    assert len(writer._tail) == 20000  # appended, not re-concatenated per delta
+    writer.close()
+    assert "line 19999" in buffer.getvalue()

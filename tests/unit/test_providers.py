@@ -1184,3 +1184,19 @@ def test_build_request_key_never_in_repr(cls: type) -> None:
 )
 def test_normalise_host(value: str, expected: str) -> None:
     assert normalise_host(value) == expected
+
+
+def test_a_stray_done_is_ignored_by_anthropic():
+    from llmchat.providers import get_provider
+    from llmchat.stream.sse import SSEDecoder
+
+    body = (
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello."}}\n\n'
+        b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":2}}\n\n'
+        b"data: [DONE]\n\n"
+        b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+    )
+    decoder = get_provider("anthropic").new_decoder()
+    events = [e for item in SSEDecoder().decode(body) for e in decoder.feed(item)]
+    assert [type(e).__name__ for e in events] == ["TextDelta", "Usage", "Finish"]
+    assert decoder.done

@@ -1,0 +1,1 @@
+"""The interactive face: a Textual app that streams answers from the shared client."""

@@ -1,0 +1,73 @@
+"""The prompt: a multi-line TextArea where Enter sends and Ctrl+J / Alt+Enter / Shift+Enter
+start a new line (terminals differ in which of these they can send, so all three work).
+
+TextArea handles Enter in its key handler before ordinary bindings run, so Enter is bound with
+priority (and the text is read only after the keys queued before it). The prompt only announces what was typed (`Submitted`); the app decides whether to
+accept it and clears the prompt when it does, so nothing typed is lost to a refused send.
+"""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import TextArea
+
+HINT = "Enter sends · Ctrl+J new line (Alt/Shift+Enter if your terminal allows)"
+
+
+class ChatPrompt(TextArea):
+    DEFAULT_CSS = """
+    ChatPrompt {
+        height: auto;
+        min-height: 3;
+        max-height: 12;
+        border: tall $border-blurred;
+        background: $surface;
+        &:focus { border: tall $primary; }
+    }
+    """
+
+    BINDINGS = [
+        Binding("enter", "submit", "Send", priority=True),
+        Binding("ctrl+j,alt+enter,shift+enter", "newline", "New line", key_display="^j"),
+    ]
+
+    class Submitted(Message):
+        """The user asked to send `text`."""
+
+        def __init__(self, prompt: "ChatPrompt", text: str) -> None:
+            super().__init__()
+            self.prompt = prompt
+            self.text = text
+
+        @property
+        def control(self) -> "ChatPrompt":
+            return self.prompt
+
+    def __init__(self, *, placeholder: str = HINT, id: str | None = None) -> None:
+        super().__init__(
+            "",
+            soft_wrap=True,
+            tab_behavior="focus",
+            show_line_numbers=False,
+            highlight_cursor_line=False,
+            placeholder=placeholder,
+            id=id,
+        )
+
+    def action_submit(self) -> None:
+        # A priority binding runs as soon as the app sees the key, possibly before this widget
+        # has handled the keys typed just before it (fast typing, tmux send-keys): read the
+        # text only after everything already queued here.
+        self.call_later(self._submit)
+
+    def _submit(self) -> None:
+        text = self.text
+        if text.strip():
+            self.post_message(self.Submitted(self, text))
+
+    def action_newline(self) -> None:
+        if self.read_only:
+            return
+        start, end = self.selection
+        self.replace("\n", start, end, maintain_selection_offset=False)

@@ -1,0 +1,155 @@
+"""TUI test fixtures: a fake LLM server per test on loopback, Settings pointing at it, clocks
+the tests control, and a bounded wait on a condition (no bare sleeps)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from llmchat.config import Settings
+from llmchat.demo.server import ServerThread
+from llmchat.tui.app import ChatApp
+
+SIZE = (100, 30)
+
+_PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
+@pytest.fixture(autouse=True)
+def no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _PROXIES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def srv() -> Iterator[ServerThread]:
+    with ServerThread() as server:
+        yield server
+
+
+@pytest.fixture
+def settings_for(srv: ServerThread) -> Callable[..., Settings]:
+    """settings_for(tokens=.., tps=.., **settings fields) -> Settings against this test's server."""
+
+    fields = {"system", "temperature", "max_tokens", "timeout", "connect_timeout", "model", "api_key"}
+
+    def make(**options: Any) -> Settings:
+        extra = {k: options.pop(k) for k in list(options) if k in fields}
+        extra.setdefault("model", "m")
+        return Settings(api="openai-chat", base_url=srv.base_url("openai-chat", **options), **extra)
+
+    return make
+
+
+class StepClock:
+    """Advances by `step` each time it is read: deterministic figures from a deterministic
+    sequence of reads."""
+
+    def __init__(self, start: float = 1000.0, step: float = 0.05) -> None:
+        self.now = start
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+class ManualClock:
+    """Stands still until the test moves it."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def step_clock() -> StepClock:
+    return StepClock()
+
+
+@pytest.fixture
+def manual_clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def until() -> Callable[..., Any]:
+    """await until(pilot, condition, timeout=10): poll between frames until condition() holds."""
+
+    async def wait(pilot: Any, condition: Callable[[], Any], timeout: float = 10.0, what: str = "") -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what or condition}")
+            await pilot.pause(0.01)
+
+    return wait
+
+
+@pytest.fixture
+def server_saw() -> Callable[..., Any]:
+    """await server_saw(srv, predicate): wait (off the event loop) for the server's records."""
+
+    async def wait(srv: ServerThread, predicate: Callable[[list], bool], timeout: float = 10.0) -> None:
+        ok = await asyncio.to_thread(srv.wait_for, predicate, timeout)
+        assert ok, f"server never saw it; requests: {[(r.outcome, r.tokens_sent) for r in srv.requests]}"
+
+    return wait
+
+
+async def settle(app: ChatApp) -> None:
+    """Wait for the latest answer's worker to end, however it ended."""
+    from textual.worker import WorkerCancelled, WorkerFailed
+
+    worker = app.worker
+    if worker is None:
+        return
+    try:
+        await worker.wait()
+    except (WorkerCancelled, WorkerFailed):
+        pass
+
+
+@pytest.fixture
+def settled() -> Callable[[ChatApp], Any]:
+    return settle
+
+
+async def tap_key(pilot: Any, key: str, character: Any = None) -> None:
+    """Press a key without Pilot.press's wait for an idle CPU (which lasts up to two seconds
+    while an answer streams): the key is handled, then the test looks at once."""
+    from textual import events
+
+    event = events.Key(key, character)
+    event.set_sender(pilot.app)
+    pilot.app.post_message(event)
+    await pilot.pause(0.01)
+
+
+async def submit_text(pilot: Any, text: str, timeout: float = 5.0) -> None:
+    """Type `text` into the prompt (as a paste would), press Enter, and wait until the app has
+    accepted it (a new answer's worker is running)."""
+    app = pilot.app
+    before = app.worker
+    app.prompt.load_text(text)
+    await tap_key(pilot, "enter", "\r")
+    deadline = time.monotonic() + timeout
+    while app.worker is before:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the app did not accept {text!r}")
+        await pilot.pause(0.01)
+
+
+@pytest.fixture
+def tap() -> Callable[..., Any]:
+    return tap_key
+
+
+@pytest.fixture
+def submit() -> Callable[..., Any]:
+    return submit_text

@@ -1,0 +1,77 @@
+"""The prompt: Enter sends, Ctrl+J / Alt+Enter / Shift+Enter insert a newline, the hint shows."""
+
+from __future__ import annotations
+
+from llmchat.tui.app import ChatApp
+from llmchat.tui.widgets import ChatPrompt, UserMessage
+from llmchat.tui.widgets.prompt import HINT
+
+SIZE = (100, 30)
+
+
+async def test_enter_sends_and_newline_keys_insert(settings_for, srv, settled):
+    app = ChatApp(settings_for(tokens=5))
+    async with app.run_test(size=SIZE) as pilot:
+        prompt = app.query_one(ChatPrompt)
+        assert prompt.has_focus
+        assert prompt.placeholder == HINT
+        await pilot.press("h", "i", "ctrl+j", "t", "h", "e", "r", "e", "alt+enter", "x", "shift+enter", "y")
+        assert prompt.text == "hi\nthere\nx\ny"
+        await pilot.press("enter")
+        await settled(app)
+        await pilot.pause()
+        assert prompt.text == ""
+        [user] = app.query(UserMessage)
+        assert user.text == "hi\nthere\nx\ny"
+        assert srv.requests[0].body["messages"] == [{"role": "user", "content": "hi\nthere\nx\ny"}]
+
+
+async def test_newline_replaces_a_selection(settings_for):
+    app = ChatApp(settings_for())
+    async with app.run_test(size=SIZE) as pilot:
+        app.prompt.load_text("abc")
+        app.prompt.select_all()
+        await pilot.press("ctrl+j", "z")
+        assert app.prompt.text == "\nz"
+
+
+async def test_blank_prompt_sends_nothing(settings_for, srv):
+    app = ChatApp(settings_for())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("space", "ctrl+j", "enter")
+        assert app.worker is None
+        assert len(app.query(UserMessage)) == 0
+        assert app.prompt.text == " \n"
+
+
+async def test_typed_then_enter_in_one_burst(settings_for, settled, tap):
+    """Keys queued faster than the prompt handles them (a paste-like burst, tmux send-keys):
+    the priority Enter must still see everything typed before it."""
+    app = ChatApp(settings_for(tokens=5))
+    async with app.run_test(size=SIZE) as pilot:
+        from textual import events
+
+        for ch in "burst":
+            event = events.Key(ch, ch)
+            event.set_sender(app)
+            app.post_message(event)
+        await tap(pilot, "enter", "\r")
+        await settled(app)
+        await pilot.pause()
+        [user] = app.query(UserMessage)
+        assert user.text == "burst"
+
+
+async def test_footer_shows_the_keys(settings_for, settled, submit, tap):
+    app = ChatApp(settings_for(tokens=200, tps=20))
+    async with app.run_test(size=SIZE) as pilot:
+        keys = lambda: {b.binding.action for b in app.active_bindings.values() if b.binding.show and b.enabled}
+        assert {"submit", "newline", "quit"} <= keys()
+        assert "cancel_stream" not in keys() and "retry" not in keys()
+        await submit(pilot, "long")
+        await pilot.pause(0.01)
+        assert "cancel_stream" in keys() and "retry" not in keys()
+        await tap(pilot, "escape")
+        await settled(app)
+        await pilot.pause()
+        assert "retry" in keys() and "cancel_stream" not in keys()
