@@ -60,13 +60,7 @@ class _Splitter:
 
 
 def run_sync(base_url: str, model: str, prompt: str) -> int:
-    # The same two import skips llmchat's command makes (llmchat/cli.py), so the start-up ratio
-# compares the reading code, not which optional packages happen to be installed.
-sys.modules.setdefault("httpx._main", None)
-if "trio" not in sys.modules:
-    sys.modules["trio"] = None
-
-import httpx
+    import httpx
 
     url, body, headers = _request(base_url, model, prompt)
     out = sys.stdout.buffer
@@ -110,6 +104,11 @@ async def run_async(base_url: str, model: str, prompt: str) -> int:
 
 
 def main(argv: list) -> int:
+    # The same two import skips llmchat's command makes (llmchat/cli.py), so the start-up ratio
+    # compares the reading code, not which optional packages happen to be installed.
+    sys.modules.setdefault("httpx._main", None)
+    if "trio" not in sys.modules:
+        sys.modules["trio"] = None
     use_async = "--async" in argv
     args = [a for a in argv if a != "--async"]
     model = "x"
