@@ -10,7 +10,6 @@ connection at once. Failures are events, not exceptions: the last event of every
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import html
 import json
 import os
@@ -219,6 +218,8 @@ def _retry_after(value: Optional[str]) -> Optional[float]:
         return max(0.0, float(value))
     except ValueError:
         pass
+    import email.utils  # only for the rare HTTP-date form
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
