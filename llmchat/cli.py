@@ -63,8 +63,10 @@ def chat(
     except KeyboardInterrupt:
         raise typer.Exit(EXIT_INTERRUPTED) from None
     if text is None:
-        if sys.stdin.isatty() and sys.stdout.isatty():
-            _fail("give a prompt: llmchat \"question\" or echo question | llmchat (the interactive TUI is not built yet)", EXIT_USAGE)
+        if sys.stdin.isatty() and sys.stdout is not None and sys.stdout.isatty():
+            from llmchat.tui.app import run_tui  # Textual is imported only for this face
+
+            raise typer.Exit(run_tui(settings))
         _fail("no prompt: give one as an argument or on stdin", EXIT_USAGE)
     if not text.strip():
         _fail("the prompt is empty", EXIT_USAGE)

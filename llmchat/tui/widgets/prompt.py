@@ -1,9 +1,14 @@
 """The prompt: a multi-line TextArea where Enter sends and Ctrl+J / Alt+Enter / Shift+Enter
-start a new line (terminals differ in which of these they can send, so all three work).
+start a new line. Ctrl+J works in every terminal (it is LF). Alt+Enter and Shift+Enter are
+distinct keys only where the terminal speaks the kitty keyboard protocol (Textual asks for it);
+elsewhere (tmux 3.3 here, checked) Alt+Enter arrives as ESC CR, which Textual reports as plain
+Enter, so the hint leads with Ctrl+J.
 
 TextArea handles Enter in its key handler before ordinary bindings run, so Enter is bound with
-priority (and the text is read only after the keys queued before it). The prompt only announces what was typed (`Submitted`); the app decides whether to
-accept it and clears the prompt when it does, so nothing typed is lost to a refused send.
+priority -- and the text is read only after the keys queued before it, or a fast burst (a paste
+without bracketed paste, tmux send-keys) would send a truncated prompt. The prompt only announces
+what was typed (`Submitted`); the app decides whether to accept it and clears the prompt when it
+does, so nothing typed is lost to a refused send.
 """
 
 from __future__ import annotations
