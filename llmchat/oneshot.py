@@ -20,10 +20,6 @@ from llmchat.stream.events import Finish, ReasoningDelta, StreamError, TextDelta
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
 
-# The demo model streams like a brisk real one.
-DEMO_TPS = 90.0
-DEMO_TTFT = 0.35
-
 
 def run(settings: Settings, prompt: str, *, raw: bool, stats: bool, show_reasoning: bool) -> int:
     session = OneShot(settings, prompt, raw=raw, stats=stats, show_reasoning=show_reasoning)
@@ -60,6 +56,7 @@ class OneShot:
         demo_server = None
         base_url = settings.base_url
         if settings.demo:
+            from llmchat.demo.answer import DEMO_TPS, DEMO_TTFT
             from llmchat.demo.server import Behaviour, FakeLLMServer
 
             demo_server = FakeLLMServer(Behaviour(tps=DEMO_TPS, ttft=DEMO_TTFT))

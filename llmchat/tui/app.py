@@ -156,7 +156,7 @@ class ChatApp(App[None]):
         api = settings.api
         if settings.demo:
             from llmchat.demo.server import Behaviour, FakeLLMServer
-            from llmchat.oneshot import DEMO_TPS, DEMO_TTFT
+            from llmchat.demo.answer import DEMO_TPS, DEMO_TTFT
 
             behaviour = self._demo_behaviour or Behaviour(tps=DEMO_TPS, ttft=DEMO_TTFT)
             self._demo_server = FakeLLMServer(behaviour)
