@@ -14,9 +14,12 @@ from typing import List, Optional
 import typer
 
 from llmchat import __version__
+from llmchat.exitcodes import ERROR as EXIT_ERROR
+from llmchat.exitcodes import INTERRUPTED as EXIT_INTERRUPTED
+from llmchat.exitcodes import OK as EXIT_OK
+from llmchat.exitcodes import USAGE as EXIT_USAGE
 
 SUBCOMMANDS = ("config", "models", "demo-server")
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 _CONTEXT = {"help_option_names": ["-h", "--help"]}
 _EPILOG = (

@@ -18,7 +18,10 @@ from llmchat.config import Settings
 from llmchat.conversation import ChatRequest, Message
 from llmchat.stream.events import Finish, ReasoningDelta, StreamError, TextDelta
 
-EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
+from llmchat.exitcodes import ERROR as EXIT_ERROR
+from llmchat.exitcodes import INTERRUPTED as EXIT_INTERRUPTED
+from llmchat.exitcodes import OK as EXIT_OK
+from llmchat.exitcodes import TERMINATED as EXIT_TERMINATED
 
 
 def run(settings: Settings, prompt: str, *, raw: bool, stats: bool, show_reasoning: bool) -> int:
@@ -193,13 +196,17 @@ class OneShot:
             return None
         except OSError as exc:
             return StreamError(f"cannot write the answer to stdout: {exc.strerror or exc}", kind="output")
-        # Raw text on a terminal: end the line on stderr so the shell prompt starts clean
-        # without adding a byte to stdout.
-        if not self.rendered and self.stdout_tty and self.writer.wrote_any and not self.writer.ends_with_newline:
-            if self.stderr_tty:
-                sys.stderr.write("\n")
-                sys.stderr.flush()
+        if self.stderr_tty:  # the shell prompt starts on a clean line
+            self._end_raw_line()
         return None
+
+    def _end_raw_line(self) -> None:
+        """Raw text on a terminal that stopped mid-line: end the line on stderr, which shares
+        the terminal, so nothing is added to stdout. Once: it is ended afterwards."""
+        writer = self.writer
+        if self.stdout_tty and not self.rendered and writer is not None and writer.wrote_any and not writer.ends_with_newline:
+            writer.ends_with_newline = True
+            self._to_stderr("\n")
 
     def _reasoning(self, text: str) -> None:
         """Reasoning goes to stderr, dim on a terminal, and never onto stdout."""
@@ -224,8 +231,7 @@ class OneShot:
         """One line on stderr, kept clear of a raw answer still on the same terminal line."""
         if self.reasoning_open:
             self._end_reasoning()
-        if self.stdout_tty and not self.rendered and self.writer is not None and self.writer.wrote_any and not self.writer.ends_with_newline:
-            message = "\n" + message
+        self._end_raw_line()
         self._to_stderr(message + "\n")
 
     def _to_stderr(self, text: str) -> None:

@@ -165,10 +165,14 @@ class RawWriter:
             self._pending.clear()
             self._emit(text)
 
-    def _emit(self, text: str) -> None:
+    def _emit(self, text: str, final: bool = False) -> None:
         text = self._joiner.feed(text)
+        if final:
+            text += self._joiner.flush()
         if self._sanitizer is not None:
             text = self._sanitizer.feed(text)
+            if final:
+                text += self._sanitizer.flush()
         if text:
             self._out.write(encode(text))
             self._out.flush()
@@ -179,14 +183,9 @@ class RawWriter:
         if self.error is not None:
             error, self.error = self.error, None
             raise error
-        self.flush()
-        text = self._joiner.flush()
-        if self._sanitizer is not None:
-            text = self._sanitizer.feed(text) + self._sanitizer.flush()
-        if text:
-            self._out.write(encode(text))
-            self.wrote_any = True
-            self.ends_with_newline = text[-1] == "\n"
+        pending = "".join(self._pending)
+        self._pending.clear()
+        self._emit(pending, final=True)
         self._out.flush()
 
 
