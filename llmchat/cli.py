@@ -48,6 +48,7 @@ def chat(
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Most output tokens."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds without data before giving up (default 120)."),
     connect_timeout: Optional[float] = typer.Option(None, "--connect-timeout", help="Seconds to connect (default 10)."),
+    theme: Optional[str] = typer.Option(None, "--theme", help="Colour theme of the interactive TUI (a built-in or one from themes/)."),
     raw: bool = typer.Option(False, "--raw", help="Write each token to stdout as it arrives, nothing else."),
     stats: bool = typer.Option(False, "--stats", help="TTFT, tokens/s, tokens and stop reason on stderr."),
     reasoning: bool = typer.Option(False, "--reasoning", help="Show the model's reasoning on stderr."),
@@ -69,7 +70,7 @@ def chat(
         if sys.stdin.isatty() and sys.stdout is not None and sys.stdout.isatty():
             from llmchat.tui.app import run_tui  # Textual is imported only for this face
 
-            raise typer.Exit(run_tui(settings))
+            raise typer.Exit(run_tui(settings, theme=theme))
         _fail("no prompt: give one as an argument or on stdin", EXIT_USAGE)
     if not text.strip():
         _fail("the prompt is empty", EXIT_USAGE)

@@ -13,13 +13,18 @@ there is one, else says how to quit; a second Ctrl+C within two seconds quits.
 The cancel binding for Ctrl+C has priority (so it wins over a selection's copy while an answer
 streams) but is enabled only while one streams: otherwise the key falls through to the
 widgets' and screen's copy bindings, and last to the app's non-priority quit hint.
+
+Themes: Textual's own plus the TOML files described in themes/README.md; --theme > the
+config's `theme` > Textual's default.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
-from typing import Any, Callable, Optional
+from pathlib import Path
+from typing import Any, Callable, Iterable, List, Optional
 
 from textual import work
 from textual.actions import SkipAction
@@ -29,7 +34,8 @@ from textual.containers import VerticalScroll
 from textual.widgets import Footer, Markdown
 from textual.worker import Worker
 
-from llmchat.config import Settings
+from llmchat.config import Config, ConfigError, Settings, load_config
+from llmchat.exitcodes import USAGE as EXIT_USAGE
 from llmchat.output import Sanitizer
 from llmchat.stream.events import Finish, ReasoningDelta, StreamError, TextDelta
 from llmchat.stream.metrics import Metrics
@@ -43,6 +49,7 @@ from llmchat.tui.session import (
     ChatSession,
     Turn,
 )
+from llmchat.tui.themes import load_themes, theme_dirs
 from llmchat.tui.widgets import AssistantMessage, ChatPrompt, StatusBar, UserMessage, Welcome
 
 QUIT_WINDOW = 2.0  # seconds within which a second Ctrl+C quits
@@ -75,15 +82,24 @@ class ChatApp(App[None]):
         self,
         settings: Settings,
         *,
+        config: Optional[Config] = None,
+        theme: Optional[str] = None,
+        themes_from: Optional[Iterable[Path]] = None,
         clock: Callable[[], float] = time.monotonic,
         status_interval: Optional[float] = STATUS_INTERVAL,
         demo_behaviour: Any = None,
     ) -> None:
-        """`clock` times the answers and the double Ctrl+C; `status_interval=None` refreshes the
+        """`config` holds the saved theme (read from the config file if not given); `theme` is
+        --theme (ConfigError if no such theme); `themes_from` replaces the theme directories
+        (tests).
+        `clock` times the answers and the double Ctrl+C; `status_interval=None` refreshes the
         status bar only when the state changes (deterministic snapshots); `demo_behaviour`
         replaces the demo server's pace (tests)."""
         super().__init__()
         self.settings = settings
+        self.config = config if config is not None else load_config()
+        self._notices: List[str] = []  # shown once the app runs
+        self.custom_themes = self._load_themes(theme_dirs() if themes_from is None else themes_from, theme)
         self._clock = clock
         self._status_interval = status_interval
         self._demo_behaviour = demo_behaviour
@@ -102,6 +118,28 @@ class ChatApp(App[None]):
         else:
             self.model_label = settings.model
             self.sub_title = settings.model
+
+    def _load_themes(self, folders: Iterable[Path], wanted: Optional[str]) -> List[str]:
+        """Register the custom themes and pick one: --theme, else the config's, else Textual's
+        default. The names of the custom themes."""
+        themes, skipped = load_themes(folders)
+        for theme in themes:
+            self.register_theme(theme)
+        self._notices += [f"Theme skipped: {problem}" for problem in skipped]
+        available = self.available_themes
+        if wanted is not None:
+            if wanted not in available:
+                broken = next((problem for problem in skipped if problem.path.stem == wanted), None)
+                if broken is not None:
+                    raise ConfigError(f"theme {wanted!r} cannot be used: {broken}")
+                raise ConfigError(f"unknown theme {wanted!r} (themes: {', '.join(sorted(available))})")
+            self.theme = wanted
+        elif self.config.theme is not None:
+            if self.config.theme in available:
+                self.theme = self.config.theme
+            else:
+                self._notices.append(f"Theme {self.config.theme!r} (from {self.config.path}) is not available; using {self.theme}.")
+        return [theme.name for theme in themes]
 
     # --- layout ------------------------------------------------------------------------
 
@@ -148,6 +186,8 @@ class ChatApp(App[None]):
     async def on_mount(self) -> None:
         self.transcript.anchor()
         self.prompt.focus()
+        for notice in self._notices:
+            self.notify(notice, severity="warning", timeout=10)
         from llmchat.providers import get_provider
         from llmchat.stream.client import StreamingClient, tls_may_be_needed
 
@@ -355,8 +395,13 @@ class ChatApp(App[None]):
         await self._start(turn)
 
 
-def run_tui(settings: Settings) -> int:
-    """Run the app until the user quits; the exit code (0 for a normal quit)."""
-    app = ChatApp(settings)
+def run_tui(settings: Settings, theme: Optional[str] = None) -> int:
+    """Run the app until the user quits; the exit code (0 for a normal quit, 2 for a bad
+    --theme or config file)."""
+    try:
+        app = ChatApp(settings, config=load_config(), theme=theme)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     app.run()
     return app.return_code or 0
