@@ -70,7 +70,7 @@ def chat(
         if sys.stdin.isatty() and sys.stdout is not None and sys.stdout.isatty():
             from llmchat.tui.app import run_tui  # Textual is imported only for this face
 
-            raise typer.Exit(run_tui(settings, theme=theme))
+            raise typer.Exit(run_tui(settings, flags, theme))
         _fail("no prompt: give one as an argument or on stdin", EXIT_USAGE)
     if not text.strip():
         _fail("the prompt is empty", EXIT_USAGE)
