@@ -14,9 +14,10 @@ The cancel binding for Ctrl+C has priority (so it wins over a selection's copy w
 streams) but is enabled only while one streams: otherwise the key falls through to the
 widgets' and screen's copy bindings, and last to the app's non-priority quit hint.
 
-Ctrl+Y copies the last answer. The prompt (a TextArea) binds Ctrl+Y to redo, so this binding
-has priority; its action steps aside (SkipAction) when another screen, such as the command
-palette, is on top. The palette (Ctrl+P) adds: switch
+Ctrl+Y copies the last answer; PageUp/PageDown, Ctrl+Up/Down and Ctrl+Home/End scroll the
+transcript while typing. The prompt (a TextArea) has bindings of its own for some of these
+keys (redo, cursor by page), so these have priority; their actions step aside (SkipAction) when
+another screen, such as the command palette, is on top. The palette (Ctrl+P) adds: switch
 model or profile, new conversation, copy the last answer or one of its code blocks, and a
 theme picker whose choice is saved in the config file. Themes: Textual's own plus the TOML
 files described in themes/README.md; --theme > the config's `theme` > Textual's default.
@@ -65,6 +66,7 @@ from llmchat.tui.widgets.status import READY
 
 QUIT_WINDOW = 2.0  # seconds within which a second Ctrl+C quits
 STATUS_INTERVAL = 0.1  # seconds between status-bar refreshes while an answer streams
+SCROLL_LINES = 3  # Ctrl+Up / Ctrl+Down
 DEMO_LABEL = "offline demo model"
 
 
@@ -88,6 +90,12 @@ class ChatApp(App[None]):
         Binding("ctrl+r", "retry", "Retry"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("ctrl+y", "copy_answer", "Copy answer", show=False, priority=True),
+        Binding("pageup", "scroll_transcript('page_up')", "Scroll up", show=False, priority=True),
+        Binding("pagedown", "scroll_transcript('page_down')", "Scroll down", show=False, priority=True),
+        Binding("ctrl+up", "scroll_transcript('up')", "Scroll up a little", show=False, priority=True),
+        Binding("ctrl+down", "scroll_transcript('down')", "Scroll down a little", show=False, priority=True),
+        Binding("ctrl+home", "scroll_transcript('home')", "Scroll to the top", show=False, priority=True),
+        Binding("ctrl+end", "scroll_transcript('end')", "Scroll to the end and follow", show=False, priority=True),
     ]
 
     def __init__(
@@ -423,6 +431,23 @@ class ChatApp(App[None]):
 
     def _on_main_screen(self) -> bool:
         return self.screen is self.transcript.screen
+
+    def action_scroll_transcript(self, where: str) -> None:
+        """Scroll the transcript from the prompt. Moving up lets go of the end (the answer
+        keeps growing below); reaching the end again, or Ctrl+End, follows it again."""
+        if not self._on_main_screen():
+            raise SkipAction()  # e.g. PageUp in the command palette's list
+        transcript = self.transcript
+        if where == "end":
+            transcript.anchor()  # to the end, and follow from there
+        elif where == "home":
+            transcript.scroll_home(animate=False)
+        elif where == "page_up":
+            transcript.scroll_page_up(animate=False)
+        elif where == "page_down":
+            transcript.scroll_page_down(animate=False)
+        else:
+            transcript.scroll_relative(y=-SCROLL_LINES if where == "up" else SCROLL_LINES, animate=False)
 
     # --- the command palette and copying -------------------------------------------------
 
