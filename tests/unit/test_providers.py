@@ -353,8 +353,9 @@ def test_stream_cut_inside_the_terminal_event(api: str, cut_inside: bytes, expec
 def test_every_provider_has_a_decoder_that_starts_not_done() -> None:
     assert set(PROVIDERS) == {"openai-chat", "openai-responses", "anthropic", "ollama"}
     for name in PROVIDERS:
-        decoder = get_provider(name).new_decoder()
-        assert decoder.done is False
+        provider = get_provider(name)
+        assert provider.name == name  # the lazy table and the classes agree
+        assert provider.new_decoder().done is False
     # A fresh decoder per stream: one stream's finish reason does not leak into the next.
     p = get_provider("openai-chat")
     d1, d2 = p.new_decoder(), p.new_decoder()
