@@ -9,7 +9,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Dict, Tuple, Type
 
 if TYPE_CHECKING:
-    from llmchat.providers.base import Provider
+    from llmchat.stream.protocol import Provider
 
 # name -> (module, class)
 PROVIDERS: Dict[str, Tuple[str, str]] = {

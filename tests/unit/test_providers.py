@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from llmchat.conversation import ChatRequest, Message
 from llmchat.providers import PROVIDERS, get_provider
 from llmchat.providers.anthropic import Anthropic
-from llmchat.providers.base import ProtocolError, StreamDecoder
+from llmchat.stream.protocol import ProtocolError, StreamDecoder
 from llmchat.providers.ollama import Ollama, normalise_host
 from llmchat.providers.openai_chat import OpenAIChat
 from llmchat.providers.openai_responses import OpenAIResponses
@@ -561,7 +561,7 @@ def test_chat_empty_deltas_role_only_and_unknown_keys_produce_nothing() -> None:
         + chat({"content": ""})
         + chat({"content": None})
         + chat({"content": "x"}, None, brand_new_field={"nested": [1, 2]}, obfuscation="Zz")
-        + f'data: {{"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[{{"index":0,"delta":null,"finish_reason":null}}]}}\n\n'
+        + 'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":null,"finish_reason":null}]}\n\n'
         + chat({}, "stop")
         + "data: [DONE]\n\n"
     )
