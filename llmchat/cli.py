@@ -2,6 +2,12 @@
 
 Start-up is a feature: only what the chosen face needs is imported (no Textual for one-shot or
 --raw, Rich only when rendering to a terminal), so imports stay inside the functions.
+
+The chat command's options are declared once, in `CHAT_OPTIONS`. A plain command line (known
+options, values that convert) is parsed here without Typer: importing Typer and its vendored
+click costs ~25 ms, a fifth of a local model's time to first token. Anything else -- `--help`,
+`--version`, an unknown option, a missing or malformed value -- goes to the Typer command built
+from the same table, which prints the help or the usage error exactly as click does.
 Exit codes: 0 ok, 1 error, 2 usage, 130 interrupted.
 """
 
@@ -9,9 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import List, Optional
-
-import typer
+from typing import Any, Dict, List, Optional, Tuple
 
 from llmchat import __version__
 from llmchat.exitcodes import ERROR as EXIT_ERROR
@@ -27,59 +31,144 @@ _EPILOG = (
     "`llmchat demo-server --port N` (the fake LLM server). "
     "With no key and no config, llmchat answers with its built-in offline demo model."
 )
+_PROMPT_HELP = "The prompt. Piped stdin is added after it (a blank line between). '-' reads stdin."
+_CHAT_HELP = "Ask a model; the answer streams to stdout (rendered as Markdown on a terminal)."
+
+# (parameter, flags, type, help). bool options are flags; the others take one value.
+CHAT_OPTIONS: Tuple[Tuple[str, Tuple[str, ...], type, str], ...] = (
+    ("api", ("--api",), str, "openai-chat, openai-responses, anthropic, ollama or demo."),
+    ("base_url", ("--base-url",), str, "The API's base URL (e.g. http://127.0.0.1:8000/v1)."),
+    ("model", ("-m", "--model"), str, "Model name."),
+    ("profile", ("-p", "--profile"), str, "A profile from the config file."),
+    ("system", ("-s", "--system"), str, "System prompt."),
+    ("temperature", ("--temperature",), float, "Sampling temperature, 0 to 2."),
+    ("max_tokens", ("--max-tokens",), int, "Most output tokens."),
+    ("timeout", ("--timeout",), float, "Seconds without data before giving up (default 120)."),
+    ("connect_timeout", ("--connect-timeout",), float, "Seconds to connect (default 10)."),
+    ("theme", ("--theme",), str, "Colour theme of the interactive TUI (a built-in or one from themes/)."),
+    ("raw", ("--raw",), bool, "Write each token to stdout as it arrives, nothing else."),
+    ("stats", ("--stats",), bool, "TTFT, tokens/s, tokens and stop reason on stderr."),
+    ("reasoning", ("--reasoning",), bool, "Show the model's reasoning on stderr."),
+)
 
 
-def _version(value: bool) -> None:
-    if value:
-        print(f"llmchat {__version__}")
-        raise typer.Exit()
+class CommandExit(Exception):
+    """Ends the command with an exit code (the message, if any, was already printed)."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
 
 
-def chat(
-    prompt: Optional[List[str]] = typer.Argument(
-        None, help="The prompt. Piped stdin is added after it (a blank line between). '-' reads stdin."
-    ),
-    api: Optional[str] = typer.Option(None, "--api", help="openai-chat, openai-responses, anthropic, ollama or demo."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="The API's base URL (e.g. http://127.0.0.1:8000/v1)."),
-    model: Optional[str] = typer.Option(None, "-m", "--model", help="Model name."),
-    profile: Optional[str] = typer.Option(None, "-p", "--profile", help="A profile from the config file."),
-    system: Optional[str] = typer.Option(None, "-s", "--system", help="System prompt."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature, 0 to 2."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Most output tokens."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds without data before giving up (default 120)."),
-    connect_timeout: Optional[float] = typer.Option(None, "--connect-timeout", help="Seconds to connect (default 10)."),
-    theme: Optional[str] = typer.Option(None, "--theme", help="Colour theme of the interactive TUI (a built-in or one from themes/)."),
-    raw: bool = typer.Option(False, "--raw", help="Write each token to stdout as it arrives, nothing else."),
-    stats: bool = typer.Option(False, "--stats", help="TTFT, tokens/s, tokens and stop reason on stderr."),
-    reasoning: bool = typer.Option(False, "--reasoning", help="Show the model's reasoning on stderr."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
-) -> None:
-    """Ask a model; the answer streams to stdout (rendered as Markdown on a terminal)."""
+def fail(message: str, code: int) -> CommandExit:
+    print(f"error: {message}", file=sys.stderr)
+    raise CommandExit(code)
+
+
+def chat(values: Dict[str, Any]) -> int:
+    """Run the chat command with parsed options (`prompt` is the list of words, maybe empty)."""
     from llmchat.config import ConfigError, Overrides, load_config, resolve
 
-    flags = Overrides(profile, api, base_url, model, system, temperature, max_tokens, timeout, connect_timeout)
+    flags = Overrides(**{name: values[name] for name in Overrides.__dataclass_fields__})
     try:
         settings = resolve(flags, os.environ, load_config())
     except ConfigError as exc:
-        _fail(str(exc), EXIT_USAGE)
+        fail(str(exc), EXIT_USAGE)
     try:
-        text = _read_prompt(prompt or [])
+        text = _read_prompt(values["prompt"] or [])
     except KeyboardInterrupt:
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        return EXIT_INTERRUPTED
     if text is None:
         if sys.stdin.isatty() and sys.stdout is not None and sys.stdout.isatty():
             from llmchat.tui.app import run_tui  # Textual is imported only for this face
 
-            raise typer.Exit(run_tui(settings, flags, theme))
-        _fail("no prompt: give one as an argument or on stdin", EXIT_USAGE)
+            return run_tui(settings, flags, values["theme"])
+        fail("no prompt: give one as an argument or on stdin", EXIT_USAGE)
     if not text.strip():
-        _fail("the prompt is empty", EXIT_USAGE)
+        fail("the prompt is empty", EXIT_USAGE)
 
     if sys.stdout is None:
-        _fail("stdout is closed: there is nowhere to write the answer", EXIT_ERROR)
+        fail("stdout is closed: there is nowhere to write the answer", EXIT_ERROR)
     from llmchat.oneshot import run
 
-    raise typer.Exit(run(settings, text, raw=raw, stats=stats, show_reasoning=reasoning))
+    return run(settings, text, raw=values["raw"], stats=values["stats"], show_reasoning=values["reasoning"])
+
+
+def parse_chat_args(args: List[str]) -> Optional[Dict[str, Any]]:
+    """The options and prompt words of a plain command line, as click would parse them (options
+    anywhere, the last of a repeated option wins, `--opt=value`, `--` ends options); None for
+    anything this does not handle, which then goes to click."""
+    by_flag = {flag: (name, kind) for name, flags, kind, _ in CHAT_OPTIONS for flag in flags}
+    values: Dict[str, Any] = {name: (False if kind is bool else None) for name, _, kind, _ in CHAT_OPTIONS}
+    words: List[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--":
+            words.extend(args[i:])
+            break
+        if not arg.startswith("-") or arg == "-":
+            words.append(arg)
+            continue
+        flag, eq, attached = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        if flag not in by_flag:
+            return None  # --help, --version, unknown options, -mNAME: click's business
+        name, kind = by_flag[flag]
+        if kind is bool:
+            if eq:
+                return None
+            values[name] = True
+            continue
+        if eq:
+            value = attached
+        elif i < len(args):
+            value = args[i]
+            i += 1
+        else:
+            return None
+        try:
+            values[name] = value if kind is str else kind(value)
+        except ValueError:
+            return None
+    values["prompt"] = words
+    return values
+
+
+def _chat_command() -> Any:
+    """The Typer command for `chat`, its parameters generated from `CHAT_OPTIONS`."""
+    import inspect
+
+    import typer
+
+    def version(value: bool) -> None:
+        if value:
+            print(f"llmchat {__version__}")
+            raise typer.Exit()
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    params = [inspect.Parameter("prompt", keyword, default=typer.Argument(None, help=_PROMPT_HELP), annotation=Optional[List[str]])]
+    for name, flags, kind, help_text in CHAT_OPTIONS:
+        default = False if kind is bool else None
+        annotation = bool if kind is bool else Optional[kind]
+        params.append(inspect.Parameter(name, keyword, default=typer.Option(default, *flags, help=help_text), annotation=annotation))
+    params.append(inspect.Parameter(
+        "version", keyword, annotation=bool,
+        default=typer.Option(False, "--version", callback=version, is_eager=True, help="Print the version."),
+    ))
+
+    def command(**values: Any) -> None:
+        try:
+            code = chat(values)
+        except CommandExit as exc:
+            code = exc.code
+        raise typer.Exit(code)
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__doc__ = _CHAT_HELP
+    command.__name__ = "chat"
+    app = typer.Typer(add_completion=False, context_settings=_CONTEXT, rich_markup_mode=None)
+    app.command(epilog=_EPILOG)(command)
+    return typer.main.get_command(app)
 
 
 def _read_prompt(args: List[str]) -> Optional[str]:
@@ -103,88 +192,6 @@ def _read_stdin() -> str:
     return sys.stdin.buffer.read().decode("utf-8", "replace")
 
 
-def _fail(message: str, code: int) -> "typer.Exit":
-    print(f"error: {message}", file=sys.stderr)
-    raise typer.Exit(code)
-
-
-# --- subcommands -------------------------------------------------------------------------
-
-tools = typer.Typer(add_completion=False, no_args_is_help=True, context_settings=_CONTEXT, rich_markup_mode=None, help="llmchat subcommands.")
-config_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, help="The config file.")
-tools.add_typer(config_app, name="config")
-
-
-@config_app.command("path")
-def config_path_command() -> None:
-    """Print where the config file is (or would be)."""
-    from llmchat.config import config_path
-
-    print(config_path())
-
-
-@tools.command("models")
-def models_command() -> None:
-    """List the model profiles in the config file; * marks the default."""
-    from llmchat.config import ConfigError, load_config
-
-    try:
-        config = load_config()
-    except ConfigError as exc:
-        _fail(str(exc), EXIT_USAGE)
-    if not config.profiles:
-        print(f"No profiles in {config.path}.")
-        print("Without one, llmchat uses OPENAI_API_KEY or ANTHROPIC_API_KEY when set, else the demo model.")
-        print("Example profile:\n\n[profiles.local]\napi = \"openai-chat\"\nbase_url = \"http://127.0.0.1:8000/v1\"\nmodel = \"my-model\"")
-        return
-    width = max(len(name) for name in config.profiles)
-    for name, p in config.profiles.items():
-        mark = "*" if name == config.default else " "
-        details = " ".join(f"{k}={v}" for k, v in (("api", p.api), ("model", p.model), ("base_url", p.base_url)) if v)
-        print(f"{mark} {name:<{width}}  {details}")
-
-
-@tools.command("demo-server")
-def demo_server_command(
-    port: int = typer.Option(8765, "--port", help="Port on 127.0.0.1 (0 picks a free one)."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    tokens: Optional[int] = typer.Option(None, "--tokens", help="Answer length in tokens."),
-    tps: float = typer.Option(0.0, "--tps", help="Tokens per second (0: as fast as possible)."),
-    ttft: float = typer.Option(0.0, "--ttft", help="Seconds before the first token."),
-    stall_after: Optional[int] = typer.Option(None, "--stall-after", help="Stop sending after K tokens (connection stays open)."),
-    drop_after: Optional[int] = typer.Option(None, "--drop-after", help="Drop the connection after K tokens."),
-    error_after: Optional[int] = typer.Option(None, "--error-after", help="Send a mid-stream error after K tokens."),
-    status: Optional[int] = typer.Option(None, "--status", help="Answer every request with this HTTP error status."),
-    retry_after: Optional[str] = typer.Option(None, "--retry-after", help="Retry-After header with --status."),
-    finish: str = typer.Option("stop", "--finish", help="stop or length."),
-) -> None:
-    """Run the fake LLM server (all four APIs) until Ctrl-C.
-
-    Per-request options ride in the URL: http://127.0.0.1:PORT/o/tokens=50&tps=20/v1
-    """
-    import asyncio
-
-    from llmchat.demo.server import Behaviour, FakeLLMServer
-
-    behaviour = Behaviour(
-        tokens=tokens, tps=tps, ttft=ttft, stall_after=stall_after, drop_after=drop_after,
-        error_after=error_after, status=status, retry_after=retry_after, finish=finish,
-    )
-    server = FakeLLMServer(behaviour, host=host, port=port)
-
-    async def serve() -> None:
-        await server.start()
-        print(f"llmchat demo server on {server.url}  (OpenAI: {server.url}/v1, Anthropic and Ollama: {server.url})", flush=True)
-        await asyncio.Event().wait()
-
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except OSError as exc:
-        _fail(f"cannot listen on {host}:{port}: {exc.strerror}", EXIT_ERROR)
-
-
 def _skip_unused_imports() -> None:
     """httpx imports its own command-line module (and with it Rich, click and pygments) whenever
     click is installed, and httpcore imports trio whenever trio is installed. The llmchat
@@ -198,16 +205,35 @@ def _skip_unused_imports() -> None:
 def main(argv: Optional[List[str]] = None) -> int:
     _skip_unused_imports()
     args = sys.argv[1:] if argv is None else argv
+    if not (args and args[0] in SUBCOMMANDS):
+        values = parse_chat_args(args)
+        if values is not None:
+            try:
+                return chat(values)
+            except CommandExit as exc:
+                return exc.code
+            except KeyboardInterrupt:
+                print(file=sys.stderr)
+                return EXIT_INTERRUPTED
+    return _run_click(args)
+
+
+def _run_click(args: List[str]) -> int:
+    """Typer/click for the rest: subcommands, help, version, usage errors."""
+    import typer
+
     if args and args[0] in SUBCOMMANDS:
+        from llmchat.subcommands import tools
+
         command = typer.main.get_command(tools)
     else:
-        app = typer.Typer(add_completion=False, context_settings=_CONTEXT, rich_markup_mode=None)
-        app.command(epilog=_EPILOG)(chat)
-        command = typer.main.get_command(app)
+        command = _chat_command()
     try:
         code = command.main(args=args, prog_name="llmchat", standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
+    except CommandExit as exc:
+        return exc.code
     except (typer.Abort, KeyboardInterrupt):
         print(file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -266,7 +266,7 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
     A profile's explicit base_url is more specific than a provider-wide variable such as
     OPENAI_BASE_URL, so the provider variable only replaces the built-in default.
     """
-    from llmchat.providers import PROVIDERS
+    from llmchat.providers import provider_class
 
     profile_name = flags.profile or env.get("LLMCHAT_PROFILE") or config.default
     profile = Profile("")
@@ -330,7 +330,7 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
         settings.model = settings.model or DEMO_MODEL
         return settings  # the base URL is the in-process demo server's, known once it starts
 
-    provider = PROVIDERS[api]
+    provider = provider_class(api)
     settings.model = settings.model or provider.default_model
     if not settings.base_url:
         from_env = env.get(provider.base_url_env)

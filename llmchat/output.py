@@ -237,6 +237,10 @@ class RenderedWriter:
         self._joiner = SurrogateJoiner()
         self._tail: list = []  # pieces of the text not yet printed for good
         self._last_block = ""  # source of the last block printed: Rich spaces by what came before
+        self._references: dict = {}  # link reference definitions seen in printed blocks
+        self._definitions = ""  # ... as Markdown source, put before whatever is rendered
+        self._holding = False  # a block may use a reference defined later: print nothing more
+        self._held: list = []  # finished blocks waiting for the end (while holding)
         self._printed_any = False
         self._code_theme = code_theme
         self._live: Any = None
@@ -287,9 +291,10 @@ class RenderedWriter:
         if self._live is not None:
             self._live.stop()
             self._live = None
-        tail = "".join(self._tail)
+        tail = "".join(self._held) + "".join(self._tail)
         if tail.strip():
             self._print_blocks(tail)
+        self._held = []
         self._tail = []
 
     def print_above(self, show: Callable[[], None]) -> None:
@@ -312,11 +317,17 @@ class RenderedWriter:
         cut = split_finished(tail, self._parser)
         if cut:
             finished, tail = tail[:cut], tail[cut:]
-            self._print_blocks(finished)  # above the Live region, which Rich keeps below
+            if not self._holding:
+                keep = self._printable(finished)
+                if keep:
+                    self._print_blocks(finished[:keep])  # above the Live region, which Rich keeps below
+                finished = finished[keep:]
+            if finished:
+                self._held.append(finished)
         self._tail = [tail]
-        if self._use_live and tail.strip():
+        if self._use_live and (tail.strip() or self._held):
             started = self._clock()
-            self._start_live(_Tail(self._markdown(tail)))
+            self._start_live(_Tail(self._markdown(self._definitions + self._recent_held() + tail)))
             self._live.refresh()
             cost = self._clock() - started
             # Redraw less often when drawing is slow: drawing stays under ~1/4 of the time.
@@ -324,6 +335,15 @@ class RenderedWriter:
         else:
             self._next_draw = now + self._interval
         self._dirty = False
+
+    def _recent_held(self) -> str:
+        """The held blocks the live region can show: the last ones, a screenful of source lines
+        (each renders to at least one line), so a long held answer costs no more to draw."""
+        lines, start = 0, len(self._held)
+        while start > 0 and lines < self.console.size.height:
+            start -= 1
+            lines += self._held[start].count("\n")
+        return "".join(self._held[start:])
 
     def _print_blocks(self, text: str) -> None:
         """Print finished blocks for good, exactly as Rich lays them out in one document.
@@ -334,14 +354,44 @@ class RenderedWriter:
         """
         render = self.console.render_lines
         options = self.console.options
+        before = self._definitions + self._last_block
         if self._last_block:
-            skip = len(render(self._markdown(self._last_block), options, pad=False, new_lines=False))
-            lines = render(self._markdown(self._last_block + text), options, pad=False, new_lines=False)[skip:]
+            skip = len(render(self._markdown(before), options, pad=False, new_lines=False))
+            lines = render(self._markdown(before + text), options, pad=False, new_lines=False)[skip:]
         else:
-            lines = render(self._markdown(text), options, pad=False, new_lines=False)
+            lines = render(self._markdown(before + text), options, pad=False, new_lines=False)
         self.console.print(_Lines(lines))
         self._printed_any = True
         self._last_block = text[_last_block_start(text, self._parser):]
+
+    def _printable(self, finished: str) -> int:
+        """How much of the finished blocks `finished` can be printed for good.
+
+        A link reference (`[text][label]`, `[label]`) may be defined anywhere in the answer, even
+        after its use, so a block with bracketed text that no definition seen so far resolves
+        is not printed: from it on, finished blocks are held, and the live region shows the last
+        of them, until the end. Definitions in what is printed are kept and put before every
+        later render, as one document has them.
+        """
+        env = {"references": dict(self._references)}
+        tokens = self._parser.parse(finished, env)
+        cut = len(finished)
+        block_start = 0
+        for token in tokens:
+            if token.level == 0 and token.nesting != -1 and token.map:
+                block_start = token.map[0]
+            if token.type == "inline" and any(
+                child.type == "text" and _maybe_reference(child.content) for child in token.children or ()
+            ):
+                self._holding = True
+                cut = _line_offset(finished, block_start)
+                env = {"references": dict(self._references)}
+                self._parser.parse(finished[:cut], env)  # only the definitions printed count
+                break
+        if env["references"] != self._references:
+            self._references = env["references"]
+            self._definitions = _definitions_source(self._references)
+        return cut
 
     def _markdown(self, text: str) -> Any:
         from rich.markdown import Markdown
@@ -363,6 +413,29 @@ class RenderedWriter:
             self._live.start()
         else:
             self._live.update(renderable)
+
+
+# Bracketed text left as text after parsing: an unresolved reference, unless it is a task-list
+# box ("[ ]", "[x]") at the start.
+_BRACKETED = re.compile(r"\[[^\]]*\S[^\]]*\]")
+_TASK_BOX = re.compile(r"\[[ xX]\]\s")
+
+
+def _maybe_reference(text: str) -> bool:
+    for match in _BRACKETED.finditer(text):
+        if not (match.start() == 0 and _TASK_BOX.match(text)):
+            return True
+    return False
+
+
+def _definitions_source(references: dict) -> str:
+    """Link reference definitions as Markdown: they render as nothing, and resolve the uses."""
+    lines = []
+    for label, ref in references.items():
+        title = ref.get("title") or ""
+        quoted = ' "' + title.replace("\\", "\\\\").replace('"', '\\"') + '"' if title else ""
+        lines.append(f"[{label}]: <{ref['href']}>{quoted}")
+    return "\n".join(lines) + "\n\n"
 
 
 def _last_block_start(text: str, parser: Any) -> int:

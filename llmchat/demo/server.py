@@ -21,7 +21,7 @@ import json
 import threading
 import time
 import zlib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, Dict, List, Optional
 from urllib.parse import unquote
 

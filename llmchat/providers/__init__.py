@@ -1,23 +1,33 @@
-"""Providers: one module per wire format, chosen by name with `--api`."""
+"""Providers: one module per wire format, chosen by name with `--api`.
+
+A run speaks one API, so only that provider's module is imported (`provider_class`).
+"""
 
 from __future__ import annotations
 
-from typing import Dict, Type
+from importlib import import_module
+from typing import TYPE_CHECKING, Dict, Tuple, Type
 
-from llmchat.providers.anthropic import Anthropic
-from llmchat.providers.base import Provider
-from llmchat.providers.ollama import Ollama
-from llmchat.providers.openai_chat import OpenAIChat
-from llmchat.providers.openai_responses import OpenAIResponses
+if TYPE_CHECKING:
+    from llmchat.stream.protocol import Provider
 
-PROVIDERS: Dict[str, Type[Provider]] = {
-    cls.name: cls for cls in (OpenAIChat, OpenAIResponses, Anthropic, Ollama)
+# name -> (module, class)
+PROVIDERS: Dict[str, Tuple[str, str]] = {
+    "openai-chat": ("llmchat.providers.openai_chat", "OpenAIChat"),
+    "openai-responses": ("llmchat.providers.openai_responses", "OpenAIResponses"),
+    "anthropic": ("llmchat.providers.anthropic", "Anthropic"),
+    "ollama": ("llmchat.providers.ollama", "Ollama"),
 }
 
 
-def get_provider(name: str) -> Provider:
+def provider_class(name: str) -> "Type[Provider]":
     try:
-        return PROVIDERS[name]()
+        module, cls = PROVIDERS[name]
     except KeyError:
         choices = ", ".join(PROVIDERS)
         raise ValueError(f"unknown API {name!r} (choose from: {choices})") from None
+    return getattr(import_module(module), cls)
+
+
+def get_provider(name: str) -> "Provider":
+    return provider_class(name)()

@@ -11,14 +11,13 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 from llmchat.conversation import ChatRequest
-from llmchat.providers.base import (
+from llmchat.providers.base import json_or_text, load_json
+from llmchat.stream.protocol import (
     NOTHING,
     HttpRequest,
     Provider,
     StreamDecoder,
     error_message,
-    json_or_text,
-    load_json,
 )
 from llmchat.stream.events import (
     CONTENT_FILTER,

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from llmchat.conversation import ChatRequest
-from llmchat.providers.base import (
+from llmchat.providers.base import bearer_headers, chat_messages
+from llmchat.stream.protocol import (
     NOTHING,
     HttpRequest,
     Provider,
     StreamDecoder,
-    bearer_headers,
-    chat_messages,
     error_message,
 )
 from llmchat.stream.events import LENGTH, STOP, Finish, ReasoningDelta, StreamError, StreamEvent, TextDelta, Usage

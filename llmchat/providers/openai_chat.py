@@ -8,20 +8,17 @@ emitted last, at [DONE] or at the end of the body.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 from urllib.parse import urlsplit
 
 from llmchat.conversation import ChatRequest
-from llmchat.providers.base import (
+from llmchat.providers.base import bearer_headers, chat_messages, json_or_text, load_json
+from llmchat.stream.protocol import (
     NOTHING,
     HttpRequest,
     Provider,
     StreamDecoder,
-    bearer_headers,
-    chat_messages,
     error_message,
-    json_or_text,
-    load_json,
 )
 from llmchat.stream.events import (
     CONTENT_FILTER,

@@ -9,15 +9,13 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from llmchat.conversation import ChatRequest
-from llmchat.providers.base import (
+from llmchat.providers.base import bearer_headers, json_or_text, load_json
+from llmchat.stream.protocol import (
     NOTHING,
     HttpRequest,
     Provider,
     StreamDecoder,
-    bearer_headers,
     error_message,
-    json_or_text,
-    load_json,
 )
 from llmchat.stream.events import (
     CONTENT_FILTER,

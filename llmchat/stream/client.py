@@ -21,10 +21,10 @@ from typing import AsyncIterator, Callable, Optional
 import httpx
 
 from llmchat.conversation import ChatRequest
-from llmchat.providers.base import ProtocolError, Provider, error_message
 from llmchat.stream.events import StreamError, StreamEvent
 from llmchat.stream.metrics import Metrics
 from llmchat.stream.ndjson import NDJSONDecoder, NDJSONError
+from llmchat.stream.protocol import ProtocolError, Provider, error_message
 from llmchat.stream.sse import SSEDecoder
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})

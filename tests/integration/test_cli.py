@@ -811,3 +811,41 @@ def test_demo_server_subcommand(env, run, pick):
             server.wait()
     assert code == 130, err
     assert_clean(err)
+
+
+# --- what the faces import -----------------------------------------------------------------
+
+_IMPORTS_PROBE = """
+import runpy, sys
+sys.argv = ["llmchat", *sys.argv[1:]]
+try:
+    runpy.run_module("llmchat", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    code = exc.code
+heavy = [m for m in ("typer", "click", "textual", "rich") if m in sys.modules]
+providers = sorted(m.rsplit(".", 1)[1] for m in sys.modules if m.startswith("llmchat.providers.") and m != "llmchat.providers.base")
+sys.stderr.write("PROBE " + repr((code, heavy, providers)) + "\\n")
+"""
+
+
+def _probe_imports(env: Dict[str, str], *args: str) -> tuple:
+    proc = subprocess.run(
+        [sys.executable, "-c", _IMPORTS_PROBE, *args],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=WAIT,
+    )
+    line = next(l for l in proc.stderr.decode().splitlines() if l.startswith("PROBE "))
+    return eval(line[len("PROBE "):])  # noqa: S307 - our own repr of plain data
+
+
+@pytest.mark.parametrize("raw", [True, False], ids=["raw", "pipe"])
+def test_pipe_faces_import_no_typer_textual_rich_and_one_provider(srv, env: Dict[str, str], raw: bool) -> None:
+    args = ["--api", "anthropic", "--base-url", srv.base_url("anthropic"), "hi"] + (["--raw"] if raw else [])
+    code, heavy, providers = _probe_imports(env, *args)
+    assert code == 0
+    assert heavy == []  # the plain command line never needs Typer; pipes never need Rich
+    assert providers == ["anthropic"]
+
+
+def test_help_and_usage_errors_still_come_from_click(env: Dict[str, str]) -> None:
+    code, heavy, _ = _probe_imports(env, "--no-such-option")
+    assert code == 2 and "typer" in heavy

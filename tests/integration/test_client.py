@@ -20,7 +20,7 @@ from llmchat.conversation import ChatRequest, Message
 from llmchat.demo.answer import answer_tokens
 from llmchat.demo.server import ServerThread
 from llmchat.providers import get_provider
-from llmchat.providers.base import Provider
+from llmchat.stream.protocol import Provider
 from llmchat.stream.client import RetryNotice, StreamingClient
 from llmchat.stream.events import Finish, ReasoningDelta, StreamError, TextDelta, Usage
 from llmchat.stream.metrics import Metrics

@@ -159,6 +159,13 @@ DOCUMENTS = {
     ),
     "list that continues after a blank line": "- a\n\n- b\n\n  continued\n\nafter",
     "rules between blocks": "Intro.\n\n---\n\nAfter.\n\n- a\n\n***\n\n- b\n\n```\nx\n```\n\n---\n\n# H\n\n> q\n\nend\n",
+    # A reference may be used before it is defined: the blocks that use it wait for the end.
+    "references defined at the end": (
+        "# Sources\n\nSee [the spec][spec] and [1].\n\n- a list [Spec] item\n\n"
+        "```python\nx[0] = y[1]\n```\n\nA [plain link](http://a.example) and [unknown].\n\n"
+        "[spec]: http://spec.example/ \"The spec\"\n[1]: <http://one.example/a b>\n"
+    ),
+    "references defined first": "[a]: http://a.example\n\nIntro.\n\nUse [a] here.\n\nAnd [A][] there.\n\n- [x] done\n- [ ] todo\n",
 }
 
 
@@ -180,6 +187,29 @@ def test_finished_blocks_are_printed_once_while_streaming():
     writer.close()
     assert buffer.getvalue().count("Title") == 1
     assert "second para" in buffer.getvalue()
+
+
+def test_a_block_that_may_use_a_later_reference_waits_for_the_end():
+    console, buffer = _console()
+    ticks = itertools.count()
+    writer = RenderedWriter(console, live=False, clock=lambda: float(next(ticks)))
+    writer.write("# Title\n\nSee [the spec][s] here.\n\nmore\n\nand more\n\n")
+    assert "Title" in buffer.getvalue()  # no brackets: printed at once
+    assert "See" not in buffer.getvalue() and "more" not in buffer.getvalue()  # held, in order
+    writer.write("[s]: http://spec.example\n")
+    writer.close()
+    out = buffer.getvalue()
+    assert "http://spec.example" in out and "[s]" not in out
+    assert out == _one_shot("# Title\n\nSee [the spec][s] here.\n\nmore\n\nand more\n\n[s]: http://spec.example\n")
+
+
+def test_code_and_inline_links_do_not_hold_blocks_back():
+    console, buffer = _console()
+    ticks = itertools.count()
+    writer = RenderedWriter(console, live=False, clock=lambda: float(next(ticks)))
+    writer.write("```\nx[0]\n```\n\nA [link](http://a.example), `y[1]`\n\n- [x] done\n- [ ] todo\n\nnext\n\nlast")
+    assert "x[0]" in buffer.getvalue() and "todo" in buffer.getvalue()
+    writer.close()
 
 
 def test_split_finished_waits_for_a_complete_line():

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from llmchat.conversation import ChatRequest, Message
 from llmchat.providers import PROVIDERS, get_provider
 from llmchat.providers.anthropic import Anthropic
-from llmchat.providers.base import ProtocolError, StreamDecoder
+from llmchat.stream.protocol import ProtocolError, StreamDecoder
 from llmchat.providers.ollama import Ollama, normalise_host
 from llmchat.providers.openai_chat import OpenAIChat
 from llmchat.providers.openai_responses import OpenAIResponses
@@ -353,8 +353,9 @@ def test_stream_cut_inside_the_terminal_event(api: str, cut_inside: bytes, expec
 def test_every_provider_has_a_decoder_that_starts_not_done() -> None:
     assert set(PROVIDERS) == {"openai-chat", "openai-responses", "anthropic", "ollama"}
     for name in PROVIDERS:
-        decoder = get_provider(name).new_decoder()
-        assert decoder.done is False
+        provider = get_provider(name)
+        assert provider.name == name  # the lazy table and the classes agree
+        assert provider.new_decoder().done is False
     # A fresh decoder per stream: one stream's finish reason does not leak into the next.
     p = get_provider("openai-chat")
     d1, d2 = p.new_decoder(), p.new_decoder()
@@ -560,7 +561,7 @@ def test_chat_empty_deltas_role_only_and_unknown_keys_produce_nothing() -> None:
         + chat({"content": ""})
         + chat({"content": None})
         + chat({"content": "x"}, None, brand_new_field={"nested": [1, 2]}, obfuscation="Zz")
-        + f'data: {{"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[{{"index":0,"delta":null,"finish_reason":null}}]}}\n\n'
+        + 'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":null,"finish_reason":null}]}\n\n'
         + chat({}, "stop")
         + "data: [DONE]\n\n"
     )
