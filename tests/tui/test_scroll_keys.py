@@ -50,13 +50,17 @@ async def test_keys_scroll_the_transcript_and_leave_the_prompt_alone(settings_fo
         assert app.prompt.cursor_location == (0, 3)
 
 
+# A long, steady answer (~15 s): the tests watch it grow, then cancel it, so no wait depends on
+# the stream still running by the time a slow machine gets there.
+LONG = dict(tokens=3000, tps=200)
+
+
 async def test_paging_up_mid_answer_stays_put_and_paging_back_down_follows_again(settings_for, submit, tap, settled, until):
-    app = ChatApp(settings_for(tokens=600, tps=200))
+    app = ChatApp(settings_for(**LONG))
     async with app.run_test(size=SIZE) as pilot:
         transcript = app.transcript
         await submit(pilot, "a long answer please")
         await until(pilot, lambda: transcript.max_scroll_y > 40, what="an answer much taller than the view")
-        assert app.streaming
         await tap(pilot, "pageup")
         await tap(pilot, "pageup")
         held = transcript.scroll_y
@@ -67,13 +71,14 @@ async def test_paging_up_mid_answer_stays_put_and_paging_back_down_follows_again
         while not at_end(transcript):  # page back down to the end: following again
             await tap(pilot, "pagedown")
         grown = transcript.max_scroll_y + 10
-        await until(pilot, lambda: transcript.max_scroll_y > grown, what="more answer")
+        await until(pilot, lambda: transcript.max_scroll_y > grown and at_end(transcript), what="following more answer")
+        assert app.streaming
+        await tap(pilot, "escape")
         await settled(app)
-        await until(pilot, lambda: at_end(transcript), what="the end of the finished answer")
 
 
 async def test_ctrl_end_follows_the_answer_again(settings_for, submit, tap, settled, until):
-    app = ChatApp(settings_for(tokens=600, tps=200))
+    app = ChatApp(settings_for(**LONG))
     async with app.run_test(size=SIZE) as pilot:
         transcript = app.transcript
         await submit(pilot, "a long answer please")
@@ -84,8 +89,11 @@ async def test_ctrl_end_follows_the_answer_again(settings_for, submit, tap, sett
         await until(pilot, lambda: transcript.max_scroll_y > grown, what="more answer")
         assert transcript.scroll_y == 0
         await tap(pilot, "ctrl+end")
+        grown = transcript.max_scroll_y + 10
+        await until(pilot, lambda: transcript.max_scroll_y > grown and at_end(transcript), what="following more answer")
+        assert app.streaming
+        await tap(pilot, "escape")
         await settled(app)
-        await until(pilot, lambda: at_end(transcript), what="the end of the finished answer")
 
 
 async def test_page_keys_in_the_palette_do_not_scroll_the_transcript(settings_for, submit, settled, until):
