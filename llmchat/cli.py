@@ -45,6 +45,7 @@ CHAT_OPTIONS: Tuple[Tuple[str, Tuple[str, ...], type, str], ...] = (
     ("max_tokens", ("--max-tokens",), int, "Most output tokens."),
     ("timeout", ("--timeout",), float, "Seconds without data before giving up (default 120)."),
     ("connect_timeout", ("--connect-timeout",), float, "Seconds to connect (default 10)."),
+    ("theme", ("--theme",), str, "Colour theme of the interactive TUI (a built-in or one from themes/)."),
     ("raw", ("--raw",), bool, "Write each token to stdout as it arrives, nothing else."),
     ("stats", ("--stats",), bool, "TTFT, tokens/s, tokens and stop reason on stderr."),
     ("reasoning", ("--reasoning",), bool, "Show the model's reasoning on stderr."),
@@ -80,7 +81,7 @@ def chat(values: Dict[str, Any]) -> int:
         if sys.stdin.isatty() and sys.stdout is not None and sys.stdout.isatty():
             from llmchat.tui.app import run_tui  # Textual is imported only for this face
 
-            return run_tui(settings)
+            return run_tui(settings, flags, values["theme"])
         fail("no prompt: give one as an argument or on stdin", EXIT_USAGE)
     if not text.strip():
         fail("the prompt is empty", EXIT_USAGE)

@@ -3,6 +3,7 @@ flags > environment > config > defaults into the one `Settings` a run uses.
 
     # ~/.config/llmchat/config.toml
     default = "local"
+    theme = "dusk"          # the TUI's colour theme (the command palette writes this line)
 
     [profiles.local]
     api = "openai-chat"
@@ -22,6 +23,7 @@ setups). The API key is read from the environment only; it is never written anyw
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,14 +105,7 @@ def load_config(path: Optional[Path] = None) -> Config:
         return Config(path)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    if sys.version_info >= (3, 11):  # imported only when there is a file to read
-        import tomllib
-    else:  # pragma: no cover - exercised on 3.10 only
-        import tomli as tomllib
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    data = _parse_toml(raw, path)
     unknown = set(data) - _TOP_LEVEL
     if unknown:
         raise ConfigError(f"{path}: unknown setting {sorted(unknown)[0]!r} (known: {', '.join(sorted(_TOP_LEVEL))})")
@@ -144,6 +139,92 @@ def load_config(path: Optional[Path] = None) -> Config:
     if config.default is not None and config.default not in config.profiles:
         raise ConfigError(f"{path}: default profile {config.default!r} is not defined")
     return config
+
+
+def _parse_toml(raw: bytes, path: Path) -> Dict[str, Any]:
+    if sys.version_info >= (3, 11):  # imported only when there is a file to read
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def save_theme(name: str, path: Optional[Path] = None) -> Path:
+    """Remember the TUI theme in the config file: the top-level `theme = "..."` line is replaced,
+    or inserted above the first table, and every other byte of the file is kept (comments,
+    order, profiles). The edit is checked by parsing both versions: if anything but the theme
+    would change (a multi-line string can fool a line edit), nothing is written. A new file is
+    created 0600; an existing one keeps its mode. The write is atomic (temporary file, rename)."""
+    import json
+
+    path = path or config_path()
+    target = path.resolve()  # a symlinked config file stays a symlink
+    try:
+        raw: Optional[bytes] = target.read_bytes()
+    except FileNotFoundError:
+        raw = None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    old = "" if raw is None else raw.decode("utf-8", "replace")
+    new = _set_top_level(old, "theme", json.dumps(name))  # a JSON string is a TOML basic string
+    expected = {**_parse_toml(old.encode(), path), "theme": name}
+    try:
+        safe = _parse_toml(new.encode(), path) == expected
+    except ConfigError:
+        safe = False
+    if not safe:
+        raise ConfigError(f"{path}: cannot update its theme line safely; set theme = {json.dumps(name)} by hand")
+    mode = 0o600 if raw is None else target.stat().st_mode & 0o777
+    _write_atomic(target, new.encode("utf-8"), mode)
+    return path
+
+
+_TABLE_HEADER = re.compile(r"[ \t]*\[")
+
+
+def _set_top_level(text: str, key: str, value: str) -> str:
+    lines = text.splitlines(keepends=True)
+    newline = "\r\n" if "\r\n" in text else "\n"
+    first_table = next((i for i, line in enumerate(lines) if _TABLE_HEADER.match(line)), len(lines))
+    assignment = re.compile(rf"""[ \t]*(?:{key}|"{key}"|'{key}')[ \t]*=""")
+    for i in range(first_table):
+        if assignment.match(lines[i]):
+            ending = lines[i][len(lines[i].rstrip("\r\n")):] or newline
+            lines[i] = f"{key} = {value}{ending}"
+            return "".join(lines)
+    # Not there yet: above the first table and the comments that introduce it, or at the end.
+    at = first_table
+    while at < len(lines) and at > 0 and lines[at - 1].lstrip().startswith("#"):
+        at -= 1
+    insert = f"{key} = {value}{newline}"
+    if at < len(lines) and lines[at].strip():
+        insert += newline  # keep a blank line between the setting and what follows
+    if at > 0 and not lines[at - 1].endswith("\n"):
+        lines[at - 1] += newline
+    lines.insert(at, insert)
+    return "".join(lines)
+
+
+def _write_atomic(path: Path, data: bytes, mode: int) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    created = False
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        created = True
+        with os.fdopen(fd, "wb") as file:
+            os.fchmod(fd, mode)  # exactly the old mode, whatever the umask
+            file.write(data)
+            file.flush()
+            os.fsync(fd)
+        os.replace(temporary, path)
+    except OSError as exc:
+        if created:
+            temporary.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
 
 
 @dataclass

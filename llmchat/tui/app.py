@@ -13,24 +13,39 @@ there is one, else says how to quit; a second Ctrl+C within two seconds quits.
 The cancel binding for Ctrl+C has priority (so it wins over a selection's copy while an answer
 streams) but is enabled only while one streams: otherwise the key falls through to the
 widgets' and screen's copy bindings, and last to the app's non-priority quit hint.
+
+Ctrl+Y copies the last answer; PageUp/PageDown, Ctrl+Up/Down and Ctrl+Home/End scroll the
+transcript while typing. The prompt (a TextArea) has bindings of its own for some of these
+keys (redo, cursor by page), so these have priority; their actions step aside (SkipAction) when
+another screen, such as the command palette, is on top. The palette (Ctrl+P) adds: switch
+model or profile, new conversation, copy the last answer or one of its code blocks, and a
+theme picker whose choice is saved in the config file. Themes: Textual's own plus the TOML
+files described in themes/README.md; --theme > the config's `theme` > Textual's default.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
-from typing import Any, Callable, Optional
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, Iterable, List, Optional
 
 from textual import work
 from textual.actions import SkipAction
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.command import CommandPalette
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Markdown
 from textual.worker import Worker
 
-from llmchat.config import Settings
-from llmchat.output import Sanitizer
+from llmchat.config import Config, ConfigError, Overrides, Settings, load_config, resolve, save_theme
+from llmchat.exitcodes import USAGE as EXIT_USAGE
+from llmchat.output import Sanitizer, strip_controls
 from llmchat.stream.events import Finish, ReasoningDelta, StreamError, TextDelta
 from llmchat.stream.metrics import Metrics
 from llmchat.tui.session import (
@@ -43,10 +58,15 @@ from llmchat.tui.session import (
     ChatSession,
     Turn,
 )
+from llmchat.tui.codeblocks import code_blocks
+from llmchat.tui.commands import Choice, Choices
+from llmchat.tui.themes import load_themes, theme_dirs
 from llmchat.tui.widgets import AssistantMessage, ChatPrompt, StatusBar, UserMessage, Welcome
+from llmchat.tui.widgets.status import READY
 
 QUIT_WINDOW = 2.0  # seconds within which a second Ctrl+C quits
 STATUS_INTERVAL = 0.1  # seconds between status-bar refreshes while an answer streams
+SCROLL_LINES = 3  # Ctrl+Up / Ctrl+Down
 DEMO_LABEL = "offline demo model"
 
 
@@ -69,21 +89,39 @@ class ChatApp(App[None]):
         Binding("ctrl+c", "interrupt", show=False),
         Binding("ctrl+r", "retry", "Retry"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+y", "copy_answer", "Copy answer", show=False, priority=True),
+        Binding("pageup", "scroll_transcript('page_up')", "Scroll up", show=False, priority=True),
+        Binding("pagedown", "scroll_transcript('page_down')", "Scroll down", show=False, priority=True),
+        Binding("ctrl+up", "scroll_transcript('up')", "Scroll up a little", show=False, priority=True),
+        Binding("ctrl+down", "scroll_transcript('down')", "Scroll down a little", show=False, priority=True),
+        Binding("ctrl+home", "scroll_transcript('home')", "Scroll to the top", show=False, priority=True),
+        Binding("ctrl+end", "scroll_transcript('end')", "Scroll to the end and follow", show=False, priority=True),
     ]
 
     def __init__(
         self,
         settings: Settings,
         *,
+        config: Optional[Config] = None,
+        flags: Optional[Overrides] = None,
+        theme: Optional[str] = None,
+        themes_from: Optional[Iterable[Path]] = None,
         clock: Callable[[], float] = time.monotonic,
         status_interval: Optional[float] = STATUS_INTERVAL,
         demo_behaviour: Any = None,
     ) -> None:
-        """`clock` times the answers and the double Ctrl+C; `status_interval=None` refreshes the
+        """`config` holds the profiles and the saved theme (read from the config file if not
+        given); `flags` are the command line's, kept when switching profile; `theme` is --theme
+        (ConfigError if no such theme); `themes_from` replaces the theme directories (tests).
+        `clock` times the answers and the double Ctrl+C; `status_interval=None` refreshes the
         status bar only when the state changes (deterministic snapshots); `demo_behaviour`
         replaces the demo server's pace (tests)."""
         super().__init__()
         self.settings = settings
+        self.config = config if config is not None else load_config()
+        self.flags = flags or Overrides()
+        self._notices: List[str] = []  # shown once the app runs
+        self.custom_themes = self._load_themes(theme_dirs() if themes_from is None else themes_from, theme)
         self._clock = clock
         self._status_interval = status_interval
         self._demo_behaviour = demo_behaviour
@@ -96,6 +134,31 @@ class ChatApp(App[None]):
         self._last_interrupt: Optional[float] = None
         self._restored: Optional[str] = None  # a failed prompt put back into the prompt box
         self._reasoning_shown = 0
+        self._show_model(settings)  # model_label and sub_title
+
+    def _load_themes(self, folders: Iterable[Path], wanted: Optional[str]) -> List[str]:
+        """Register the custom themes and pick one: --theme, else the config's, else Textual's
+        default. The names of the custom themes."""
+        themes, skipped = load_themes(folders)
+        for theme in themes:
+            self.register_theme(theme)
+        self._notices += [f"Theme skipped: {problem}" for problem in skipped]
+        available = self.available_themes
+        if wanted is not None:
+            if wanted not in available:
+                broken = next((problem for problem in skipped if problem.path.stem == wanted), None)
+                if broken is not None:
+                    raise ConfigError(f"theme {wanted!r} cannot be used: {broken}")
+                raise ConfigError(f"unknown theme {wanted!r} (themes: {', '.join(sorted(available))})")
+            self.theme = wanted
+        elif self.config.theme is not None:
+            if self.config.theme in available:
+                self.theme = self.config.theme
+            else:
+                self._notices.append(f"Theme {self.config.theme!r} (from {self.config.path}) is not available; using {self.theme}.")
+        return [theme.name for theme in themes]
+
+    def _show_model(self, settings: Settings) -> None:
         if settings.demo:
             self.model_label = f"{settings.model} ({DEMO_LABEL})"
             self.sub_title = DEMO_LABEL
@@ -148,10 +211,19 @@ class ChatApp(App[None]):
     async def on_mount(self) -> None:
         self.transcript.anchor()
         self.prompt.focus()
+        for notice in self._notices:
+            self.notify(notice, severity="warning", timeout=10)
+        self.session = ChatSession(self.settings, await self._connect(self.settings))
+        if self._status_interval:
+            self.set_interval(self._status_interval, self._refresh_status)
+
+    async def _connect(self, settings: Settings) -> str:
+        """The provider, the client and, for the demo, the built-in server that `settings`
+        need, in place of any before; the base URL to send to."""
+        await self._disconnect()
         from llmchat.providers import get_provider
         from llmchat.stream.client import StreamingClient, tls_may_be_needed
 
-        settings = self.settings
         base_url = settings.base_url
         api = settings.api
         if settings.demo:
@@ -169,17 +241,20 @@ class ChatApp(App[None]):
             on_retry=self._on_retry,
             verify=tls_may_be_needed(base_url),
         )
-        self.session = ChatSession(settings, base_url)
-        if self._status_interval:
-            self.set_interval(self._status_interval, self._refresh_status)
+        return base_url
+
+    async def _disconnect(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        if self._demo_server is not None:
+            await self._demo_server.close()
+            self._demo_server = None
 
     async def on_unmount(self) -> None:
         if self._worker is not None:
             self._worker.cancel()
-        if self._client is not None:
-            await self._client.aclose()
-        if self._demo_server is not None:
-            await self._demo_server.close()
+        await self._disconnect()
 
     # --- sending ----------------------------------------------------------------------
 
@@ -354,9 +429,160 @@ class ChatApp(App[None]):
         self._restored = None
         await self._start(turn)
 
+    def _on_main_screen(self) -> bool:
+        return self.screen is self.transcript.screen
 
-def run_tui(settings: Settings) -> int:
-    """Run the app until the user quits; the exit code (0 for a normal quit)."""
-    app = ChatApp(settings)
+    def action_scroll_transcript(self, where: str) -> None:
+        """Scroll the transcript from the prompt. Moving up lets go of the end (the answer
+        keeps growing below); reaching the end again, or Ctrl+End, follows it again."""
+        if not self._on_main_screen():
+            raise SkipAction()  # e.g. PageUp in the command palette's list
+        transcript = self.transcript
+        if where == "end":
+            transcript.anchor()  # to the end, and follow from there
+        elif where == "home":
+            transcript.scroll_home(animate=False)
+        elif where == "page_up":
+            transcript.scroll_page_up(animate=False)
+        elif where == "page_down":
+            transcript.scroll_page_down(animate=False)
+        else:
+            transcript.scroll_relative(y=-SCROLL_LINES if where == "up" else SCROLL_LINES, animate=False)
+
+    # --- the command palette and copying -------------------------------------------------
+
+    def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)  # its "Theme" opens search_themes below
+        yield SystemCommand("New conversation", "Clear the transcript and start again with no context", self.new_conversation)
+        yield SystemCommand("Switch model or profile", "A profile from the config file, or any model name on the current server", self.pick_model)
+        yield SystemCommand("Copy last answer", "Its Markdown source, to the clipboard (ctrl+y)", self.copy_answer)
+        yield SystemCommand("Copy code block", "One code block of the last answer, to the clipboard", self.pick_code_block)
+
+    def _pick(self, choices: List[Choice], placeholder: str, typed: Optional[Callable[[str], Choice]] = None) -> None:
+        self.push_screen(CommandPalette(providers=[Choices(self.screen, choices, typed)], placeholder=placeholder))
+
+    def search_themes(self) -> None:
+        """Textual's "Theme" command: the same picker, but the choice is saved in the config."""
+        choices = []
+        for name, theme in sorted(self.available_themes.items()):
+            notes = ["custom" if name in self.custom_themes else "built-in", "dark" if theme.dark else "light"]
+            if name == self.theme:
+                notes.append("current")
+            choices.append(Choice(name, ", ".join(notes), partial(self.choose_theme, name)))
+        self._pick(choices, f"Search for themes (saved in {self.config.path.name})…")
+
+    def choose_theme(self, name: str) -> None:
+        self.theme = name
+        try:
+            path = save_theme(name, self.config.path)
+        except ConfigError as exc:
+            self.notify(f"Theme {name} is on for now, but it was not saved: {exc}", severity="error", timeout=8)
+            return
+        self.config.theme = name
+        self.notify(f"Theme {name}, saved in {path}.", timeout=3)
+
+    def pick_model(self) -> None:
+        choices = []
+        for name, profile in self.config.profiles.items():
+            details = " · ".join(value for value in (profile.model, profile.api, profile.base_url) if value)
+            title = f"{name} (current)" if name == self.settings.profile else name
+            choices.append(Choice(title, details or "the provider's defaults", partial(self.switch_profile, name)))
+
+        def typed(model: str) -> Choice:
+            where = DEMO_LABEL if self.settings.demo else f"{self.settings.api} at {self.settings.base_url}"
+            return Choice(f"Use model {model}", f"on {where}", partial(self.switch_model, model))
+
+        placeholder = "Pick a profile, or type a model name…" if choices else "Type a model name (no profiles in the config file)…"
+        self._pick(choices, placeholder, typed)
+
+    async def switch_profile(self, name: str) -> None:
+        """As if started with --profile NAME: the command line's other flags still apply, but
+        not its --api, --base-url or --model (choosing those is what a profile is for)."""
+        flags = replace(self.flags, profile=name, api=None, base_url=None, model=None)
+        try:
+            settings = resolve(flags, os.environ, self.config)
+        except ConfigError as exc:
+            self.notify(f"Cannot switch to {name}: {exc}", severity="error", timeout=8)
+            return
+        await self._use(settings)
+
+    async def switch_model(self, model: str) -> None:
+        await self._use(replace(self.settings, model=model))
+
+    async def _use(self, settings: Settings) -> None:
+        """Send the next messages with `settings`; the conversation so far goes with them."""
+        if self._active is not None:
+            self.notify("An answer is still streaming: press Esc to cancel it, or switch when it ends.", severity="warning", timeout=4)
+            return
+        assert self.session is not None
+        base_url = await self._connect(settings)
+        self.settings = self.session.settings = settings
+        self.session.base_url = base_url
+        self._show_model(settings)
+        self.status.model = self.model_label
+        self.notify(f"The next message goes to {self.model_label}.", timeout=3)
+
+    async def new_conversation(self) -> None:
+        if self._active is not None:
+            self.notify("An answer is still streaming: press Esc to cancel it first.", severity="warning", timeout=4)
+            return
+        if self.session is None:
+            return
+        self.session = ChatSession(self.settings, self.session.base_url)
+        self._restored = None
+        await self.transcript.remove_children()
+        await self.transcript.mount(Welcome(self._welcome_text(), markup=False))
+        self.transcript.anchor()
+        self.status.show(None, READY)
+        self.refresh_bindings()  # nothing to retry any more
+        self.prompt.focus()
+
+    def action_copy_answer(self) -> None:
+        if not self._on_main_screen():
+            raise SkipAction()
+        self.copy_answer()
+
+    def copy_answer(self) -> None:
+        turn = self.session.last_answer if self.session is not None else None
+        if turn is None:
+            self.notify("Nothing to copy yet: there is no answer in this conversation.", severity="warning", timeout=3)
+            return
+        what = "the answer so far" if turn is self._active else "the last answer"
+        self._copy(strip_controls(turn.answer), what)  # the text as it was shown
+
+    def pick_code_block(self) -> None:
+        turn = self.session.last_answer if self.session is not None else None
+        if turn is None:
+            self.notify("Nothing to copy yet: there is no answer in this conversation.", severity="warning", timeout=3)
+            return
+        blocks = code_blocks(strip_controls(turn.answer))
+        if not blocks:
+            self.notify("The last answer has no code blocks.", severity="warning", timeout=3)
+            return
+        choices = []
+        for number, block in enumerate(blocks, 1):
+            lines = "1 line" if block.lines == 1 else f"{block.lines} lines"
+            title = f"{number}. {block.language or 'code'}, {lines}"
+            choices.append(Choice(title, block.preview, partial(self._copy, block.code, f"code block {number}")))
+        self._pick(choices, "Copy which code block?")
+
+    def _copy(self, text: str, what: str) -> None:
+        self.copy_to_clipboard(text)
+        self.notify(
+            f"Sent {what} ({len(text):,} characters) to the terminal's clipboard with OSC 52. "
+            "Some terminals ignore it (tmux needs set-clipboard on).",
+            title="Copied",
+            timeout=4,
+        )
+
+
+def run_tui(settings: Settings, flags: Optional[Overrides] = None, theme: Optional[str] = None) -> int:
+    """Run the app until the user quits; the exit code (0 for a normal quit, 2 for a bad
+    --theme or config file)."""
+    try:
+        app = ChatApp(settings, config=load_config(), flags=flags, theme=theme)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     app.run()
     return app.return_code or 0

@@ -66,6 +66,15 @@ class ChatSession:
                 return turn
         return None
 
+    @property
+    def last_answer(self) -> Optional[Turn]:
+        """The newest turn with answer text (what "copy the last answer" copies), even if it
+        is still streaming or broke off."""
+        for turn in reversed(self.turns):
+            if not turn.superseded and turn.answer:
+                return turn
+        return None
+
     def begin(self, prompt: str, metrics: Metrics) -> Turn:
         turn = Turn(prompt, metrics)
         self.turns.append(turn)
