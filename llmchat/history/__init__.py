@@ -4,14 +4,19 @@ Imported only when history is on for a run, so `--no-history` never pays for sql
 
     store = HistoryStore.open()                 # history.db in the data directory
     store.mark_interrupted_on_start()
-    cid = store.start_conversation(model=..., api=...)
-    store.add_user_message(cid, prompt)         # committed before the request is sent
-    answer = store.begin_answer(cid, model=...)
+    answer = store.begin_turn(None, prompt, model=..., api=...)   # a new conversation; one
+                                                # commit, before the request is sent
     answer.append(text)                         # per token: buffered, flushed every 0.5 s
     answer.finish("complete", metrics)          # or cancelled / error, with the partial text
+    store.begin_turn(answer.conversation_id, next_prompt, ...)    # the next turn
 
-`Recorder` wraps those calls for a face: it never raises, and warns once when storing fails.
+    store.list_conversations() / get(id) / load(id) / context(id) / rename / delete
+
+`Recorder` wraps the writing for a face: it never raises, and warns once when storing fails.
+The reading records (ConversationInfo, StoredMessage, Transcript) load on first use.
 """
+
+from typing import Any
 
 from llmchat.history.recorder import Recorder, answer_status, open_for_chat
 from llmchat.history.store import (
@@ -23,11 +28,8 @@ from llmchat.history.store import (
     INTERRUPTED,
     STREAMING,
     AnswerWriter,
-    ConversationInfo,
     HistoryError,
     HistoryStore,
-    StoredMessage,
-    Transcript,
     UnknownConversation,
     default_path,
     make_title,
@@ -54,3 +56,11 @@ __all__ = [
     "make_title",
     "open_for_chat",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("ConversationInfo", "StoredMessage", "Transcript"):
+        from llmchat.history import records
+
+        return getattr(records, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

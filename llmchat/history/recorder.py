@@ -55,38 +55,28 @@ class Recorder:
         self.conversation_id = conversation_id
         self._warn = warn
 
-    def record_prompt(self, prompt: str, settings: Any) -> None:
-        """Commit the prompt (call it before the request is sent). `settings` (a config
+    def begin_turn(self, prompt: str, settings: Any) -> Optional[AnswerWriter]:
+        """Commit the prompt and start the answer (call it before the request is sent); the
+        handle to stream the answer into, or None when not storing. `settings` (a config
         `Settings`) are remembered as the conversation's, for the next `--continue`."""
         store = self.store
         if store is None:
-            return
-        chosen = {
-            "profile": settings.profile,
-            "model": settings.model,
-            "api": settings.api,
-            "base_url": None if settings.demo else settings.base_url,
-        }
-        try:
-            if self.conversation_id is None:
-                self.conversation_id = store.start_conversation(**chosen)
-            else:
-                store.set_settings(self.conversation_id, **chosen)
-            store.add_user_message(self.conversation_id, prompt)
-        except HistoryError as exc:
-            self._off(exc)
-
-    def begin_answer(self, settings: Any) -> Optional[AnswerWriter]:
-        """The handle to stream the answer into, or None when not storing."""
-        if self.store is None or self.conversation_id is None:
             return None
         try:
-            return self.store.begin_answer(
-                self.conversation_id, model=settings.model, api=settings.api, on_error=self._flush_failed
+            answer = store.begin_turn(
+                self.conversation_id,
+                prompt,
+                profile=settings.profile,
+                model=settings.model,
+                api=settings.api,
+                base_url=None if settings.demo else settings.base_url,
+                on_error=self._flush_failed,
             )
         except HistoryError as exc:
             self._off(exc)
             return None
+        self.conversation_id = answer.conversation_id
+        return answer
 
     def finish_answer(self, answer: Optional[AnswerWriter], outcome: object, metrics: Any) -> None:
         """Store the answer with the status its outcome gives (see `answer_status`)."""

@@ -3,7 +3,15 @@
 Nothing is lost: the user's message is committed before its request is sent; the assistant's
 message is created as streaming begins and its text is saved as it grows, at most every
 `FLUSH_INTERVAL` seconds (on an injected clock, never per token), so a `kill -9`, a power cut
-(`synchronous = FULL`: every commit is on disk) or a closed terminal loses at most that much.
+or a closed terminal loses at most that much.
+
+Durability without waiting for the disk on the hot path: a commit survives the process dying as
+soon as it returns (WAL), and one survives a power cut once the WAL is synced to disk. Most
+writes sync as they commit (`synchronous = FULL`). The two on the hot path -- `begin_turn`,
+just before the request goes out, and the flushes of a growing answer -- commit without
+waiting and have a background thread sync the WAL at once (`sync_soon`), so a slow disk
+(an fsync can take tens of milliseconds on a busy machine) never delays the first token or the
+stream, and the power-cut window stays milliseconds.
 A message left `streaming` by a process that is gone is marked `interrupted` on the next start;
 one that a live process is still writing is left alone (its writer's PID and start time are
 on the row). API keys are never stored: nothing here is given one.
@@ -20,18 +28,21 @@ nor asyncio: the one-shot face and the TUI share it.
 
 from __future__ import annotations
 
+import _thread
 import os
 import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 from urllib.parse import urlsplit
 
 from llmchat.conversation import Message
 from llmchat.history import schema
+
+if TYPE_CHECKING:  # the records module is imported by the methods that read (see its docstring)
+    from llmchat.history.records import ConversationInfo, Transcript
 
 STREAMING, COMPLETE, CANCELLED, ERROR, INTERRUPTED = "streaming", "complete", "cancelled", "error", "interrupted"
 FINAL_STATUSES = (COMPLETE, CANCELLED, ERROR, INTERRUPTED)
@@ -65,48 +76,6 @@ class UnknownConversation(HistoryError):
 
 class _Busy(Exception):
     """Another process holds the write lock (only for writes that do not wait)."""
-
-
-@dataclass(frozen=True)
-class ConversationInfo:
-    id: int
-    title: str
-    created_at: float  # Unix time
-    last_used_at: float  # Unix time of the last prompt
-    profile: Optional[str]
-    model: Optional[str]
-    api: Optional[str]
-    base_url: Optional[str]
-    message_count: int
-
-
-@dataclass(slots=True)  # not frozen: a frozen dataclass is built 2-3x slower (10,000 at a time)
-class StoredMessage:
-    id: int
-    conversation_id: int
-    role: str  # "user" | "assistant"
-    content: str
-    status: str  # "streaming" | "complete" | "cancelled" | "error" | "interrupted"
-    model: Optional[str]
-    api: Optional[str]
-    created_at: float
-    finished_at: Optional[float]
-    ttft: Optional[float]  # seconds
-    tokens_per_second: Optional[float]
-    input_tokens: Optional[int]
-    output_tokens: Optional[int]
-    tokens_exact: Optional[bool]  # True: output_tokens came from the server; False: an estimate
-    elapsed: Optional[float]  # seconds from the request to the end of the answer
-    stop_reason: Optional[str]  # normalised: "stop", "length", "content_filter", ...
-    error: Optional[str]
-
-
-@dataclass(frozen=True)
-class Transcript:
-    """One conversation with all its messages, oldest first."""
-
-    info: ConversationInfo
-    messages: List[StoredMessage]
 
 
 def default_path() -> Path:
@@ -205,6 +174,7 @@ class HistoryStore:
         self._db = db
         self.path = path
         self._key = str(path)
+        self._wal_path = str(path) + "-wal"
         self._clock = clock  # monotonic: when to flush
         self._now = now  # wall clock: the timestamps stored
         self.flush_interval = flush_interval
@@ -273,15 +243,8 @@ class HistoryStore:
         base_url: Optional[str] = None,
     ) -> int:
         """A new, empty conversation; its ID. With no title, the first prompt names it."""
-        now = self._now()
         with self._transaction() as db:
-            seq = _next_use(db)
-            cursor = db.execute(
-                "INSERT INTO conversations (title, created_at, updated_at, used_seq, profile, model, api, base_url)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (title, now, now, seq, profile, model, api, storable_url(base_url)),
-            )
-            return int(cursor.lastrowid)
+            return self._new_conversation(db, title, (profile, model, api, base_url))
 
     def set_settings(
         self,
@@ -293,31 +256,14 @@ class HistoryStore:
         base_url: Optional[str] = None,
     ) -> None:
         """The settings a continued conversation uses next time (the latest ones used)."""
-        cursor = self._execute(
-            "UPDATE conversations SET profile = ?, model = ?, api = ?, base_url = ? WHERE id = ?",
-            (profile, model, api, storable_url(base_url), conversation_id),
-        )
-        if cursor.rowcount == 0:
-            raise UnknownConversation(conversation_id)
+        with self._transaction() as db:
+            self._set_settings(db, conversation_id, (profile, model, api, base_url))
 
     def add_user_message(self, conversation_id: int, content: str) -> int:
         """Store a prompt (committed when this returns) and mark the conversation used now.
         The conversation's first prompt gives it its title unless it has one."""
-        now = self._now()
         with self._transaction() as db:
-            cursor = db.execute(
-                "UPDATE conversations SET updated_at = ?, used_seq = ?,"
-                " title = CASE WHEN title = '' THEN ? ELSE title END WHERE id = ?",
-                (now, _next_use(db), make_title(content), conversation_id),
-            )
-            if cursor.rowcount == 0:
-                raise UnknownConversation(conversation_id)
-            cursor = db.execute(
-                "INSERT INTO messages (conversation_id, role, content, status, created_at, finished_at)"
-                " VALUES (?, 'user', ?, 'complete', ?, ?)",
-                (conversation_id, _clean(content), now, now),
-            )
-            return int(cursor.lastrowid)
+            return self._add_prompt(db, conversation_id, content)
 
     def begin_answer(
         self,
@@ -330,20 +276,91 @@ class HistoryStore:
         """The assistant's message, created now as `streaming`; write it through the handle.
         `on_error` hears (once) about a flush that failed for another reason than a busy
         database; the text stays buffered and `finish` tries again."""
+        with self._transaction() as db:
+            message_id = self._add_answer(db, conversation_id, model, api)
+        return self._writer(conversation_id, message_id, on_error)
+
+    def begin_turn(
+        self,
+        conversation_id: Optional[int],
+        prompt: str,
+        *,
+        profile: Optional[str] = None,
+        model: Optional[str] = None,
+        api: Optional[str] = None,
+        base_url: Optional[str] = None,
+        on_error: Optional[Callable[[HistoryError], None]] = None,
+    ) -> "AnswerWriter":
+        """Everything a face stores before its request, in one transaction: the conversation
+        (a new one when `conversation_id` is None, else given these settings for its next
+        continuation), the prompt, and the answer's row, streaming. Committed when this returns
+        (on disk a moment later: see `sync_soon`). The handle has `conversation_id` and
+        `prompt_id`."""
+        chosen = (profile, model, api, base_url)
+        with self._transaction(wait_for_disk=False) as db:
+            if conversation_id is None:
+                conversation_id = self._new_conversation(db, "", chosen)
+            else:
+                self._set_settings(db, conversation_id, chosen)
+            prompt_id = self._add_prompt(db, conversation_id, prompt)
+            message_id = self._add_answer(db, conversation_id, model, api)
+        writer = self._writer(conversation_id, message_id, on_error)
+        writer.prompt_id = prompt_id
+        return writer
+
+    def _new_conversation(self, db: sqlite3.Connection, title: str, chosen: tuple) -> int:
+        profile, model, api, base_url = chosen
+        now = self._now()
+        cursor = db.execute(
+            "INSERT INTO conversations (title, created_at, updated_at, used_seq, profile, model, api, base_url)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (title, now, now, _next_use(db), profile, model, api, storable_url(base_url)),
+        )
+        return int(cursor.lastrowid)
+
+    def _set_settings(self, db: sqlite3.Connection, conversation_id: int, chosen: tuple) -> None:
+        profile, model, api, base_url = chosen
+        cursor = db.execute(
+            "UPDATE conversations SET profile = ?, model = ?, api = ?, base_url = ? WHERE id = ?",
+            (profile, model, api, storable_url(base_url), conversation_id),
+        )
+        if cursor.rowcount == 0:
+            raise UnknownConversation(conversation_id)
+
+    def _add_prompt(self, db: sqlite3.Connection, conversation_id: int, content: str) -> int:
+        now = self._now()
+        content = _clean(content)
+        cursor = db.execute(
+            "UPDATE conversations SET updated_at = ?, used_seq = ?,"
+            " title = CASE WHEN title = '' THEN ? ELSE title END WHERE id = ?",
+            (now, _next_use(db), make_title(content), conversation_id),
+        )
+        if cursor.rowcount == 0:
+            raise UnknownConversation(conversation_id)
+        cursor = db.execute(
+            "INSERT INTO messages (conversation_id, role, content, status, created_at, finished_at)"
+            " VALUES (?, 'user', ?, 'complete', ?, ?)",
+            (conversation_id, content, now, now),
+        )
+        return int(cursor.lastrowid)
+
+    def _add_answer(self, db: sqlite3.Connection, conversation_id: int, model: Optional[str], api: Optional[str]) -> int:
         global _own_token
         pid = os.getpid()
         if _own_token is None:
             _own_token = process_token(pid)
-        cursor = self._execute(
+        cursor = db.execute(
             "INSERT INTO messages (conversation_id, role, content, status, model, api, created_at, writer_pid, writer_token)"
             " SELECT ?, 'assistant', '', 'streaming', ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM conversations WHERE id = ?)",
             (conversation_id, model, api, self._now(), pid, _own_token, conversation_id),
         )
         if cursor.rowcount == 0:
             raise UnknownConversation(conversation_id)
-        message_id = int(cursor.lastrowid)
+        return int(cursor.lastrowid)
+
+    def _writer(self, conversation_id: int, message_id: int, on_error: Optional[Callable[[HistoryError], None]]) -> "AnswerWriter":
         _live_answers.add((self._key, message_id))
-        return AnswerWriter(self, message_id, on_error=on_error)
+        return AnswerWriter(self, conversation_id, message_id, on_error=on_error)
 
     def mark_interrupted_on_start(self) -> int:
         """Mark `interrupted` every message left streaming by a process that is gone (killed,
@@ -380,6 +397,8 @@ class HistoryStore:
 
     def list_conversations(self, limit: Optional[int] = None) -> List[ConversationInfo]:
         """Newest first: the conversation with the latest prompt leads."""
+        from llmchat.history.records import ConversationInfo
+
         rows = self._query(
             f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c ORDER BY c.used_seq DESC LIMIT ?",
             (-1 if limit is None else limit,),
@@ -392,6 +411,8 @@ class HistoryStore:
         return found[0] if found else None
 
     def get(self, conversation_id: int) -> ConversationInfo:
+        from llmchat.history.records import ConversationInfo
+
         rows = self._query(f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = ?", (conversation_id,))
         if not rows:
             raise UnknownConversation(conversation_id)
@@ -399,6 +420,8 @@ class HistoryStore:
 
     def load(self, conversation_id: int) -> Transcript:
         """The conversation and every message, oldest first, with each answer's metrics."""
+        from llmchat.history.records import StoredMessage, Transcript
+
         with self._lock:  # one snapshot: the count and the messages agree
             self._execute("BEGIN")
             try:
@@ -477,22 +500,59 @@ class HistoryStore:
                 raise self._error(exc) from None
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, *, wait_for_disk: bool = True) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE (the write lock up front, so a transaction never fails half-way for a
-        lock) ... COMMIT, rolled back on any error."""
+        lock) ... COMMIT, rolled back on any error. Without `wait_for_disk`, the commit does
+        not wait for the disk and a background sync follows."""
         with self._lock:
-            self._execute("BEGIN IMMEDIATE")
+            if not wait_for_disk:
+                self._set_synchronous("NORMAL")
             try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException as exc:
+                self._execute("BEGIN IMMEDIATE")
                 try:
-                    self._db.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                if isinstance(exc, sqlite3.Error):
-                    raise self._error(exc) from None
-                raise
+                    yield self._db
+                    self._db.execute("COMMIT")
+                except BaseException as exc:
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                    if isinstance(exc, sqlite3.Error):
+                        raise self._error(exc) from None
+                    raise
+            finally:
+                if not wait_for_disk:
+                    self._set_synchronous("FULL")
+        if not wait_for_disk:
+            self.sync_soon()
+
+    def sync_soon(self) -> None:
+        """Sync the WAL (every commit so far) to disk in a background thread, now.
+
+        A bare `_thread`: `threading.Thread.start()` waits until the new thread runs, which
+        takes milliseconds on a busy machine -- the very wait this avoids. Nothing joins it:
+        at exit, `finish` and `close` have synced everything themselves."""
+        _thread.start_new_thread(self.sync, ())
+
+    def sync(self) -> None:
+        """Sync the WAL to disk (an fsync of the file SQLite appends commits to). Uses no
+        SQLite connection, so it runs alongside the writes; never raises."""
+        try:
+            fd = os.open(self._wal_path, os.O_RDONLY)
+        except OSError:  # no WAL: everything was checkpointed into the synced database file
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def _set_synchronous(self, level: str) -> None:
+        try:
+            self._db.execute(f"PRAGMA synchronous = {level}")
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
 
     def _set_busy_timeout(self, ms: int) -> None:
         if ms != self._busy_ms:
@@ -505,7 +565,13 @@ class HistoryStore:
     # --- for AnswerWriter ----------------------------------------------------------------------
 
     def _append_text(self, message_id: int, text: str) -> None:
-        self._execute("UPDATE messages SET content = content || ? WHERE id = ?", (text, message_id), wait=False)
+        with self._lock:
+            self._set_synchronous("NORMAL")
+            try:
+                self._execute("UPDATE messages SET content = content || ? WHERE id = ?", (text, message_id), wait=False)
+            finally:
+                self._set_synchronous("FULL")
+        self.sync_soon()
 
     def _finish(self, message_id: int, values: Dict[str, Any]) -> None:
         columns = ", ".join(f"{name} = ?" for name in values)
@@ -523,11 +589,23 @@ class AnswerWriter:
     stream stalled is saved within the interval even when no token follows. `finish` writes the
     whole text with its status and metrics."""
 
-    __slots__ = ("_store", "message_id", "_parts", "_saved", "_clock", "_interval", "_due", "_on_error", "finished", "failure")
+    __slots__ = (
+        "_store", "conversation_id", "message_id", "prompt_id", "_parts", "_saved", "_clock", "_interval", "_due",
+        "_on_error", "finished", "failure",
+    )
 
-    def __init__(self, store: HistoryStore, message_id: int, *, on_error: Optional[Callable[[HistoryError], None]] = None) -> None:
+    def __init__(
+        self,
+        store: HistoryStore,
+        conversation_id: int,
+        message_id: int,
+        *,
+        on_error: Optional[Callable[[HistoryError], None]] = None,
+    ) -> None:
         self._store = store
+        self.conversation_id = conversation_id
         self.message_id = message_id
+        self.prompt_id: Optional[int] = None  # set by begin_turn
         self._parts: List[str] = []
         self._saved = 0  # self._parts[:self._saved] are in the database
         self._clock = store._clock

@@ -63,6 +63,22 @@ def stored_text(path: Path, message_id: int) -> str:
 # --- the file ------------------------------------------------------------------------------
 
 
+def test_writing_does_not_load_the_reading_records() -> None:
+    """A one-shot run only writes: the record dataclasses (~3 ms to define) stay unloaded."""
+    import subprocess
+
+    code = (
+        "import sys, llmchat.history as h, tempfile, pathlib\n"
+        "s = h.HistoryStore.open(pathlib.Path(tempfile.mkdtemp()) / 'h.db')\n"
+        "s.mark_interrupted_on_start()\n"
+        "a = s.begin_turn(None, 'q', model='m')\n"
+        "a.append('x'); a.finish('complete')\n"
+        "print('llmchat.history.records' in sys.modules, 'llmchat.history.markdown' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
 def test_the_file_is_private_and_in_wal_mode(path: Path) -> None:
     with HistoryStore.open(path) as store:
         store.add_user_message(store.start_conversation(), "hi")
@@ -112,6 +128,25 @@ def test_a_whole_turn_round_trips_with_its_figures(store: HistoryStore, path: Pa
     assert (reply.stop_reason, reply.error) == ("stop", None)
     assert reply.finished_at is not None and reply.created_at <= reply.finished_at
     assert query(path, "SELECT writer_pid, writer_token FROM messages WHERE id = ?", (reply.id,)) == [(None, None)]
+
+
+def test_begin_turn_stores_everything_before_a_request_at_once(store: HistoryStore, path: Path) -> None:
+    answer = store.begin_turn(None, "first prompt", profile="p", model="m1", api="openai-chat", base_url="http://h/v1")
+    cid = answer.conversation_id
+    info = store.get(cid)
+    assert (info.title, info.profile, info.model, info.api, info.base_url) == ("first prompt", "p", "m1", "openai-chat", "http://h/v1")
+    rows = query(path, "SELECT id, role, status, model FROM messages ORDER BY id")
+    assert rows == [(answer.prompt_id, "user", COMPLETE, None), (answer.message_id, "assistant", STREAMING, "m1")]
+    answer.append("one")
+    answer.finish(COMPLETE)
+    second = store.begin_turn(cid, "second prompt", model="m2", api="anthropic")
+    assert second.conversation_id == cid
+    info = store.get(cid)
+    assert (info.title, info.profile, info.model, info.api, info.base_url, info.message_count) == ("first prompt", None, "m2", "anthropic", None, 4)
+    second.finish(CANCELLED)
+    with pytest.raises(UnknownConversation):
+        store.begin_turn(cid + 1, "nowhere")
+    assert query(path, "SELECT count(*) FROM messages") == [(4,)]  # nothing half-stored
 
 
 def test_an_error_keeps_the_partial_text_and_the_error(store: HistoryStore, clock: FakeClock) -> None:
@@ -249,6 +284,38 @@ def test_appends_are_buffered_and_flushed_once_per_interval(store: HistoryStore,
     assert store.load(cid).messages[-1].status == STREAMING
     answer.finish(CANCELLED)
     assert stored_text(path, answer.message_id) == "abcde"
+
+
+def test_hot_path_commits_reach_the_disk_from_a_background_sync(store: HistoryStore, path: Path, clock: FakeClock, monkeypatch) -> None:
+    """begin_turn and the flushes commit without waiting for the disk; an fsync of the WAL
+    follows at once in another thread (so a power cut loses milliseconds, not the turn)."""
+    import threading
+
+    synced = []
+    real_fsync = os.fsync
+    changed = threading.Condition()
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        with changed:
+            synced.append((os.readlink(f"/proc/self/fd/{fd}") if Path("/proc/self/fd").exists() else "?", threading.get_ident()))
+            changed.notify_all()
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+    def wait_for(count: int) -> None:
+        with changed:
+            assert changed.wait_for(lambda: len(synced) >= count, timeout=WAIT), synced
+
+    answer = store.begin_turn(None, "q")
+    wait_for(1)
+    answer.append("text")
+    clock.now += FLUSH_INTERVAL
+    answer.flush_if_due()
+    wait_for(2)
+    assert all(ident != threading.get_ident() for _, ident in synced)
+    if synced[0][0] != "?":
+        assert {name for name, _ in synced} == {str(path) + "-wal"}
 
 
 def test_a_flush_never_waits_long_for_a_busy_database(store: HistoryStore, path: Path, clock: FakeClock) -> None:
