@@ -23,12 +23,12 @@ from llmchat.exitcodes import INTERRUPTED as EXIT_INTERRUPTED
 from llmchat.exitcodes import OK as EXIT_OK
 from llmchat.exitcodes import USAGE as EXIT_USAGE
 
-SUBCOMMANDS = ("config", "models", "demo-server")
+SUBCOMMANDS = ("config", "models", "demo-server", "history")
 
 _CONTEXT = {"help_option_names": ["-h", "--help"]}
 _EPILOG = (
-    "Subcommands: `llmchat models` (profiles), `llmchat config path`, "
-    "`llmchat demo-server --port N` (the fake LLM server). "
+    "Subcommands: `llmchat history` (stored conversations), `llmchat models` (profiles), "
+    "`llmchat config path`, `llmchat demo-server --port N` (the fake LLM server). "
     "With no key and no config, llmchat answers with its built-in offline demo model."
 )
 _PROMPT_HELP = "The prompt. Piped stdin is added after it (a blank line between). '-' reads stdin."
