@@ -58,3 +58,13 @@ def run(env: Dict[str, str]) -> Callable[..., Tuple[int, bytes, str]]:
 
     default_env = env
     return runner
+
+
+@pytest.fixture
+def write_config(home: Path) -> Callable[[str], Path]:
+    def write(text: str) -> Path:
+        path = home / "config.toml"
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
