@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, List, NoReturn, Optional
+from typing import Any, Dict, List, NoReturn, Optional
 
 import typer
 
@@ -24,7 +24,7 @@ config_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup
 tools.add_typer(config_app, name="config")
 history_app = typer.Typer(
     add_completion=False, rich_markup_mode=None,
-    help="Stored conversations, newest first: list (the default), show, export, rename, rm, path.",
+    help="Stored conversations, newest first: list (the default), show, export, search, rename, rm, path.",
 )
 tools.add_typer(history_app, name="history")
 
@@ -223,6 +223,40 @@ def _render(transcript: Any, as_json: bool) -> str:
     if as_json:
         return json.dumps(transcript_json(transcript), ensure_ascii=False, indent=2) + "\n"
     return to_markdown(transcript)
+
+
+@history_app.command("search")
+def history_search_command(
+    text: List[str] = typer.Argument(..., help="Words to find (every one must be there)."),
+    as_json: bool = typer.Option(False, "--json", help="A JSON array of matches, for scripts."),
+    limit: int = typer.Option(50, "-n", "--limit", help="At most N matches."),
+) -> None:
+    """Find messages and titles, newest first: whole words or their beginnings, any case."""
+    words = " ".join(text)
+    if not words.strip():
+        fail("nothing to search for", EXIT_USAGE)
+    store = _open_history()
+    hits: List[Any] = [] if store is None else _call(store, "search", words, limit)
+    if as_json:
+        from llmchat.history.markdown import hit_json
+
+        _out(json.dumps([hit_json(hit) for hit in hits], ensure_ascii=False, indent=2) + "\n")
+        return
+    if not hits:
+        _note("No matches.")
+        return
+    from llmchat.history.markdown import local_time
+
+    groups: Dict[int, List[Any]] = {}  # by conversation, in the order of its newest match
+    for hit in hits:
+        groups.setdefault(hit.conversation_id, []).append(hit)
+    lines: List[str] = []
+    for conversation_id, group in groups.items():
+        lines.append(f"{conversation_id}  {group[0].title}")
+        for hit in group:
+            who = "title" if hit.message_id is None else "you" if hit.role == "user" else (hit.model or "assistant")
+            lines.append(f"    {local_time(hit.created_at)}  {who}: {hit.snippet}")
+    _out("\n".join(lines) + "\n")
 
 
 @history_app.command("rename")

@@ -10,10 +10,10 @@ Imported only when history is on for a run, so `--no-history` never pays for sql
     answer.finish("complete", metrics)          # or cancelled / error, with the partial text
     store.begin_turn(answer.conversation_id, next_prompt, ...)    # the next turn
 
-    store.list_conversations() / get(id) / load(id) / context(id) / rename / delete
+    store.list_conversations() / get(id) / load(id) / context(id) / search(text) / rename / delete
 
 `Recorder` wraps the writing for a face: it never raises, and warns once when storing fails.
-The reading records (ConversationInfo, StoredMessage, Transcript) load on first use.
+The reading records (ConversationInfo, StoredMessage, Transcript, SearchHit) load on first use.
 """
 
 from typing import Any
@@ -59,7 +59,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("ConversationInfo", "StoredMessage", "Transcript"):
+    if name in ("ConversationInfo", "SearchHit", "StoredMessage", "Transcript"):
         from llmchat.history import records
 
         return getattr(records, name)

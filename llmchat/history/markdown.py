@@ -9,7 +9,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
-from llmchat.history.records import ConversationInfo, StoredMessage, Transcript
+from llmchat.history.records import ConversationInfo, SearchHit, StoredMessage, Transcript
 from llmchat.history.store import CANCELLED, ERROR, INTERRUPTED, STREAMING
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.MULTILINE)
@@ -148,3 +148,15 @@ def transcript_json(transcript: Transcript) -> Dict[str, Any]:
     data = conversation_json(transcript.info)
     data["messages"] = [message_json(m) for m in transcript.messages]
     return data
+
+
+def hit_json(hit: SearchHit) -> Dict[str, Any]:
+    return {
+        "conversation_id": hit.conversation_id,
+        "title": hit.title,
+        "message_id": hit.message_id,
+        "role": hit.role if hit.message_id is not None else "title",
+        "model": hit.model,
+        "snippet": hit.snippet,
+        "created_at": iso_time(hit.created_at),
+    }

@@ -51,3 +51,16 @@ class Transcript:
 
     info: ConversationInfo
     messages: List[StoredMessage]
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A message (or, with `message_id` None, a conversation's title) that matched a search."""
+
+    conversation_id: int
+    title: str
+    message_id: Optional[int]
+    role: Optional[str]  # "user" | "assistant"; None for a title
+    model: Optional[str]
+    snippet: str  # one line around the first match
+    created_at: float  # when the message was written (a title: when the conversation was last used)

@@ -4,7 +4,8 @@
 transaction (BEGIN IMMEDIATE), so two processes opening an old file at once upgrade it once, and
 a crash half-way leaves the old version intact. A migration is a list of statements (not a
 script: `executescript` would commit the transaction it runs in). Never edit a released step;
-add the next one. tests/history/test_migrations.py upgrades a file from every earlier version.
+add the next one, and its schema snapshot in tests/history/schemas/ (test_migrations.py checks
+each snapshot against the steps and upgrades a file from every earlier version).
 """
 
 from __future__ import annotations
@@ -57,9 +58,61 @@ _V1 = [
 ]
 
 
+def _fts5_available(db: sqlite3.Connection) -> bool:
+    try:
+        db.execute("CREATE VIRTUAL TABLE temp.fts5_probe USING fts5(x)")
+        db.execute("DROP TABLE temp.fts5_probe")
+        return True
+    except sqlite3.Error:
+        return False
+
+
+def _v2(db: sqlite3.Connection) -> List[str]:
+    """Version 2: a full-text index of finished messages, where SQLite has FTS5 (search falls
+    back to LIKE otherwise). A streaming message is indexed once it ends, so the flushes of a
+    growing answer never re-tokenise it."""
+    if not _fts5_available(db):
+        return []
+    return [
+        """
+        CREATE VIRTUAL TABLE messages_fts USING fts5 (
+            content, content = 'messages', content_rowid = 'id',
+            tokenize = 'unicode61 remove_diacritics 2'
+        )
+        """,
+        """
+        CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages
+        WHEN new.status != 'streaming' BEGIN
+            INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
+        END
+        """,
+        """
+        CREATE TRIGGER messages_fts_finish AFTER UPDATE OF status ON messages
+        WHEN old.status = 'streaming' AND new.status != 'streaming' BEGIN
+            INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
+        END
+        """,
+        """
+        CREATE TRIGGER messages_fts_edit AFTER UPDATE OF content ON messages
+        WHEN old.status != 'streaming' AND new.status != 'streaming' BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+            INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
+        END
+        """,
+        """
+        CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages
+        WHEN old.status != 'streaming' BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+        END
+        """,
+        "INSERT INTO messages_fts (rowid, content) SELECT id, content FROM messages WHERE status != 'streaming'",
+    ]
+
+
 # MIGRATIONS[n] takes a file from version n to n + 1.
 MIGRATIONS: List[Callable[[sqlite3.Connection], List[str]]] = [
     lambda db: _V1,
+    _v2,
 ]
 VERSION = len(MIGRATIONS)
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import _thread
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -42,7 +43,7 @@ from llmchat.conversation import Message
 from llmchat.history import schema
 
 if TYPE_CHECKING:  # the records module is imported by the methods that read (see its docstring)
-    from llmchat.history.records import ConversationInfo, Transcript
+    from llmchat.history.records import ConversationInfo, SearchHit, Transcript
 
 STREAMING, COMPLETE, CANCELLED, ERROR, INTERRUPTED = "streaming", "complete", "cancelled", "error", "interrupted"
 FINAL_STATUSES = (COMPLETE, CANCELLED, ERROR, INTERRUPTED)
@@ -458,6 +459,49 @@ class HistoryStore:
                 prompt = None
         return out
 
+    def search(self, text: str, limit: int = 50) -> List[SearchHit]:
+        """Messages that hold every word of `text`, newest first, and conversations whose title
+        does. With SQLite's FTS5 (nearly always there) a word matches whole words that start
+        with it ("tide" finds "tides"), ignoring case and accents; without it, or for text with
+        no letters or digits, it matches anywhere (case ignored for ASCII). A message still
+        streaming is found once it ends."""
+        from llmchat.history.records import SearchHit
+
+        words = re.findall(r"[^\W_]+", text)  # as FTS5 splits words: letters and digits
+        terms = words if words else text.split()
+        if not terms:
+            return []
+        columns = "m.id, m.conversation_id, m.role, m.model, m.content, m.created_at, c.title"
+        if words and self._has_fts():
+            match = " ".join('"' + word.replace('"', '""') + '"*' for word in words)
+            rows = self._query(
+                f"SELECT {columns} FROM messages_fts f JOIN messages m ON m.id = f.rowid"
+                " JOIN conversations c ON c.id = m.conversation_id"
+                " WHERE messages_fts MATCH ? ORDER BY m.id DESC LIMIT ?",
+                (match, limit),
+            )
+        else:
+            like = " AND ".join("m.content LIKE ? ESCAPE '\\'" for _ in terms)
+            rows = self._query(
+                f"SELECT {columns} FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+                f" WHERE {like} ORDER BY m.id DESC LIMIT ?",
+                (*(_like(term) for term in terms), limit),
+            )
+        hits = [SearchHit(row[1], row[6], row[0], row[2], row[3], _snippet(row[4], terms), row[5]) for row in rows]
+        titled = self._query(
+            "SELECT c.id, c.title, c.updated_at FROM conversations c WHERE "
+            + " AND ".join("c.title LIKE ? ESCAPE '\\'" for _ in terms)
+            + " ORDER BY c.used_seq DESC LIMIT ?",
+            (*(_like(term) for term in terms), limit),
+        )
+        found = {hit.conversation_id for hit in hits}
+        hits += [SearchHit(cid, title, None, None, None, title, used) for cid, title, used in titled if cid not in found]
+        hits.sort(key=lambda hit: hit.created_at, reverse=True)
+        return hits[:limit]
+
+    def _has_fts(self) -> bool:
+        return bool(self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages_fts'"))
+
     # --- the connection ----------------------------------------------------------------------
 
     def _execute(self, sql: str, params: Sequence[Any] = (), *, wait: bool = True) -> sqlite3.Cursor:
@@ -708,6 +752,21 @@ def _prepare_file(path: Path) -> None:
     except OSError as exc:
         where = exc.filename or path
         raise HistoryError(f"cannot create {where}: {exc.strerror or exc}") from None
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _snippet(content: str, terms: Sequence[str], width: int = 100) -> str:
+    """One line of the message around the first term found in it."""
+    flat = " ".join(content.split())
+    lower = flat.lower()
+    found = [i for i in (lower.find(term.lower()) for term in terms) if i >= 0]
+    start = max(0, min(found) - width // 3) if found else 0
+    end = start + width
+    return ("…" if start else "") + flat[start:end] + ("…" if end < len(flat) else "")
 
 
 def _next_use(db: sqlite3.Connection) -> int:

@@ -234,3 +234,22 @@ def test_an_unreadable_store_is_one_error_line(run, db_path: Path) -> None:
         code, out, err = run(*args)
         assert (code, out) == (1, b"")
         assert "not a database" in one_line(err)
+
+
+def test_search_groups_matches_by_conversation(run, db_path: Path) -> None:
+    sea = store_conversation(db_path, [("Why is the sea salty?", "Rivers carry minerals.", COMPLETE)], model="gpt-x")
+    tide = store_conversation(db_path, [("Tides and the sea", "The moon pulls the sea.", COMPLETE)], model="claude-y")
+    code, out, err = run("history", "search", "sea")
+    assert code == 0 and err == ""
+    lines = out.decode().splitlines()
+    assert lines[0] == f"{tide}  Tides and the sea"
+    assert lines[1].endswith("  claude-y: The moon pulls the sea.") and lines[2].endswith("  you: Tides and the sea")
+    assert lines[3] == f"{sea}  Why is the sea salty?"
+    assert lines[4].endswith("  you: Why is the sea salty?") and len(lines) == 5
+    code, out, _ = run("history", "search", "--json", "minerals")
+    (hit,) = json.loads(out)
+    assert (hit["conversation_id"], hit["role"], hit["model"], hit["snippet"]) == (sea, "assistant", "gpt-x", "Rivers carry minerals.")
+    assert run("history", "search", "nowhere") == (0, b"", "No matches.\n")
+    assert run("history", "search", "nowhere", "--json") == (0, b"[]\n", "")
+    code, out, err = run("history", "search", " ")
+    assert (code, out) == (2, b"") and "nothing to search for" in one_line(err)

@@ -506,3 +506,59 @@ def test_a_10000_message_conversation_opens_in_well_under_a_second(path: Path) -
     assert len(context) == 10_000
     print(f"open + load of 10,000 messages: {loaded * 1000:.0f} ms")
     assert loaded < 0.5
+
+
+# --- search ---------------------------------------------------------------------------------------
+
+
+def _turn(store: HistoryStore, prompt: str, answer: str, conversation_id=None, status: str = COMPLETE) -> tuple:
+    writer = store.begin_turn(conversation_id, prompt, model="m")
+    writer.append(answer)
+    if status != STREAMING:
+        writer.finish(status)
+    return writer.conversation_id, writer.prompt_id, writer.message_id
+
+
+def test_search_finds_words_and_their_beginnings_newest_first(store: HistoryStore) -> None:
+    sea, sea_q, sea_a = _turn(store, "Why is the sea salty?", "Rivers carry minerals; the Café is closed.")
+    tide, tide_q, tide_a = _turn(store, "Tides?", "The Moon's gravity, mostly.")
+    _, again_q, again_a = _turn(store, "Gravity again", "Still the moon.", tide)
+    assert [h.message_id for h in store.search("salt")] == [sea_q]  # the beginning of a word
+    assert [h.message_id for h in store.search("cafe")] == [sea_a]  # case and accents ignored
+    assert [h.message_id for h in store.search("moon gravity")] == [tide_a]  # every word, one message
+    assert [h.message_id for h in store.search("gravity")] == [again_q, tide_a]  # newest first
+    assert store.search("moon salty") == []
+    assert len(store.search('"gravity" -(*')) == 2  # the user's text is words, not FTS syntax
+    hit = store.search("minerals")[0]
+    assert (hit.conversation_id, hit.title, hit.role, hit.model) == (sea, "Why is the sea salty?", "assistant", "m")
+    assert hit.snippet == "Rivers carry minerals; the Café is closed."
+    assert store.search("  ") == []
+
+
+def test_search_finds_titles_symbols_and_only_finished_answers(store: HistoryStore) -> None:
+    cid, _, _ = _turn(store, "Discounts", "It is 100% off_road")
+    assert [h.message_id is not None for h in store.search("100%")] == [True]
+    assert store.search("%%") == [] and store.search("_") != []  # symbols are matched literally
+    store.rename(cid, "Ocean notes")
+    (hit,) = store.search("ocean")
+    assert (hit.conversation_id, hit.message_id, hit.role, hit.snippet) == (cid, None, None, "Ocean notes")
+    streaming, _, answer_id = _turn(store, "Live one", "still arriving zebra", status=STREAMING)
+    assert store.search("zebra") == []
+    store.mark_interrupted_on_start()  # (this process's own answer: left alone)
+    store._finish(answer_id, {"content": "still arriving zebra", "status": CANCELLED})
+    assert [h.message_id for h in store.search("zebra")] == [answer_id]
+    store.delete(streaming)
+    assert store.search("zebra") == [] and store.search("live") == []
+
+
+def test_search_without_fts5_matches_substrings(store: HistoryStore, path: Path) -> None:
+    _, _, answer = _turn(store, "Rocks", "Rivers carry minerals")
+    db = sqlite3.connect(str(path))
+    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        db.execute(f"DROP TRIGGER {name}")
+    db.execute("DROP TABLE IF EXISTS messages_fts")
+    db.commit()
+    db.close()
+    assert [h.message_id for h in store.search("inerals RIVER")] == [answer]
+    _, _, later = _turn(store, "More", "no index, still found: minerals")
+    assert [h.message_id for h in store.search("minerals")] == [later, answer]
