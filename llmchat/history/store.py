@@ -617,24 +617,27 @@ class HistoryStore:
                 self._set_synchronous("FULL")
         self.sync_soon()
 
-    def _finish(self, message_id: int, values: Dict[str, Any]) -> None:
+    def _finish(self, message_id: int, rest: str, values: Dict[str, Any]) -> None:
+        """The rest of the text and the final values, in one statement (so the status changes
+        with the text complete: the search index takes it whole)."""
         columns = ", ".join(f"{name} = ?" for name in values)
         self._execute(
-            f"UPDATE messages SET {columns}, writer_pid = NULL, writer_token = NULL WHERE id = ?",
-            (*values.values(), message_id),
+            f"UPDATE messages SET content = content || ?, {columns}, writer_pid = NULL, writer_token = NULL WHERE id = ?",
+            (rest, *values.values(), message_id),
         )
         _live_answers.discard((self._key, message_id))
 
 
 class AnswerWriter:
     """The assistant's message as it streams. `append` is called per token: it only buffers,
-    and saves what arrived since the last save once `flush_interval` has passed on the store's
-    clock. A face with a timer calls `flush_if_due` too, so text that arrived just before the
-    stream stalled is saved within the interval even when no token follows. `finish` writes the
-    whole text with its status and metrics."""
+    and appends what arrived since the last save to the stored text once `flush_interval` has
+    passed on the store's clock. A face with a timer calls `flush_if_due` too, so text that
+    arrived just before the stream stalled is saved within the interval even when no token
+    follows. `finish` appends the rest and sets the status and metrics. Only the text not yet
+    saved is held here: memory stays flat however long the answer."""
 
     __slots__ = (
-        "_store", "conversation_id", "message_id", "prompt_id", "_parts", "_saved", "_clock", "_interval", "_due",
+        "_store", "conversation_id", "message_id", "prompt_id", "_pending", "_clock", "_interval", "_due",
         "_on_error", "finished", "failure",
     )
 
@@ -650,8 +653,7 @@ class AnswerWriter:
         self.conversation_id = conversation_id
         self.message_id = message_id
         self.prompt_id: Optional[int] = None  # set by begin_turn
-        self._parts: List[str] = []
-        self._saved = 0  # self._parts[:self._saved] are in the database
+        self._pending: List[str] = []  # arrived, not yet in the database
         self._clock = store._clock
         self._interval = store.flush_interval
         self._due = self._clock() + self._interval
@@ -660,17 +662,13 @@ class AnswerWriter:
         self.failure: Optional[HistoryError] = None  # the first failed flush, if any
 
     def append(self, text: str) -> None:
-        self._parts.append(text)
+        self._pending.append(text)
         if self._clock() >= self._due:
             self.flush()
 
     def flush_if_due(self) -> None:
         if self._clock() >= self._due:
             self.flush()
-
-    @property
-    def text(self) -> str:
-        return "".join(self._parts)
 
     @property
     def flush_interval(self) -> float:
@@ -680,11 +678,16 @@ class AnswerWriter:
         """Save the text that arrived since the last save; never raises. False when it could
         not be saved now (it stays buffered for the next flush and for `finish`)."""
         self._due = self._clock() + self._interval
-        end = len(self._parts)
-        if self.finished or self._saved == end:
+        if self.finished or not self._pending:
             return True
+        chunk = "".join(self._pending)
+        held = ""
+        if "\ud800" <= chunk[-1] <= "\udbff":  # half a surrogate pair: wait for the other half
+            chunk, held = chunk[:-1], chunk[-1]
+            if not chunk:
+                return True
         try:
-            self._store._append_text(self.message_id, "".join(self._parts[self._saved : end]))
+            self._store._append_text(self.message_id, chunk)
         except _Busy:
             return False
         except HistoryError as exc:
@@ -693,7 +696,7 @@ class AnswerWriter:
                 if self._on_error is not None:
                     self._on_error(exc)
             return False
-        self._saved = end
+        self._pending = [held] if held else []
         return True
 
     def finish(
@@ -704,12 +707,12 @@ class AnswerWriter:
         stop_reason: Optional[str] = None,
         error: Optional[str] = None,
     ) -> None:
-        """Store the whole answer with its final status and, from a `Metrics`, its figures.
-        Raises HistoryError when it cannot be saved (the row then keeps its last flushed
-        text and becomes `interrupted` after this process ends)."""
+        """Store the rest of the answer with its final status and, from a `Metrics`, its
+        figures. Raises HistoryError when it cannot be saved (the row then keeps its last
+        flushed text and becomes `interrupted` after this process ends)."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"not a final status: {status!r}")
-        values: Dict[str, Any] = {"content": self.text, "status": status, "finished_at": self._store._now()}
+        values: Dict[str, Any] = {"status": status, "finished_at": self._store._now()}
         if metrics is not None:
             reported = metrics.reported_output_tokens
             values.update(
@@ -726,9 +729,9 @@ class AnswerWriter:
                 error = metrics.error.message
         values["stop_reason"] = stop_reason
         values["error"] = error
-        self._store._finish(self.message_id, values)
+        self._store._finish(self.message_id, "".join(self._pending), values)
         self.finished = True
-        self._saved = len(self._parts)
+        self._pending = []
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -50,9 +50,9 @@ def store_conversation(db_path: Path, turns: List[Turn], *, model: str = "model-
             conversation_id = writer.conversation_id
             metrics.start()
             clock.now += 0.25
-            for word in answer.split(" "):
+            for i, word in enumerate(answer.split(" ")):
                 metrics.observe(TextDelta(word))
-                writer.append(word if not writer.text else " " + word)
+                writer.append(" " + word if i else word)
                 clock.now += STEP
             if status == COMPLETE:
                 metrics.observe(Usage(input_tokens=11, output_tokens=len(answer.split(" "))))

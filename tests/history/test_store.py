@@ -257,6 +257,12 @@ def test_lone_surrogates_are_stored_as_replacement_characters(store: HistoryStor
     answer.flush()
     answer.finish(COMPLETE)
     assert [m.content for m in store.load(cid).messages] == ["q \ufffd", "pair split: \U0001f642 lone: \ufffd"]
+    answer = store.begin_answer(cid)
+    answer.append("flushed between the halves: \ud83d")
+    assert answer.flush() is True
+    answer.append("\ude42")
+    answer.finish(COMPLETE)
+    assert store.load(cid).messages[-1].content == "flushed between the halves: \U0001f642"
 
 
 # --- saving as the answer grows -------------------------------------------------------------
@@ -514,7 +520,10 @@ def test_a_10000_message_conversation_opens_in_well_under_a_second(path: Path) -
 def _turn(store: HistoryStore, prompt: str, answer: str, conversation_id=None, status: str = COMPLETE) -> tuple:
     writer = store.begin_turn(conversation_id, prompt, model="m")
     writer.append(answer)
-    if status != STREAMING:
+    if status == STREAMING:
+        writer.flush()
+        _turn.writer = writer  # type: ignore[attr-defined]
+    else:
         writer.finish(status)
     return writer.conversation_id, writer.prompt_id, writer.message_id
 
@@ -545,7 +554,8 @@ def test_search_finds_titles_symbols_and_only_finished_answers(store: HistorySto
     streaming, _, answer_id = _turn(store, "Live one", "still arriving zebra", status=STREAMING)
     assert store.search("zebra") == []
     store.mark_interrupted_on_start()  # (this process's own answer: left alone)
-    store._finish(answer_id, {"content": "still arriving zebra", "status": CANCELLED})
+    assert store.search("zebra") == []
+    _turn.writer.finish(CANCELLED)  # type: ignore[attr-defined]
     assert [h.message_id for h in store.search("zebra")] == [answer_id]
     store.delete(streaming)
     assert store.search("zebra") == [] and store.search("live") == []
