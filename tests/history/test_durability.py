@@ -68,6 +68,21 @@ def test_a_signal_stores_the_partial_answer_as_cancelled(srv, env, db_path: Path
     assert answer["ttft"] is not None and answer["stop_reason"] is None
 
 
+def test_a_reader_that_goes_away_leaves_the_answer_cancelled(srv, env, db_path: Path) -> None:
+    """`llmchat ... | head -c 100`: the answer stops there, exit 0, and it is kept as cancelled."""
+    proc = spawn(["--raw", "--base-url", srv.base_url("openai-chat", tokens=2000, tps=200), "tell me"], env)
+    try:
+        first = read_some(proc)
+        proc.stdout.close()
+        proc.wait(WAIT)
+        err = proc.stderr.read().decode()
+    finally:
+        reap(proc)
+    assert proc.returncode == 0 and err == ""
+    answer = assistant(db_path)
+    assert answer["status"] == "cancelled" and answer["content"].encode().startswith(first)
+
+
 def test_a_cancelled_answer_goes_back_as_context_as_far_as_it_got(srv, env, run) -> None:
     proc = spawn(["--base-url", srv.base_url("openai-chat", tokens=2000, tps=40), "tell me"], env)
     try:
