@@ -3,6 +3,8 @@ database the runs wrote, and bounded polling."""
 
 from __future__ import annotations
 
+import os
+import select
 import sqlite3
 import subprocess
 import sys
@@ -69,3 +71,19 @@ def assert_clean(stderr: str) -> None:
     assert "Traceback" not in stderr, stderr
     assert "Exception ignored" not in stderr, stderr
     assert "locked" not in stderr, stderr
+
+
+def read_some(proc, at_least: int = 1) -> bytes:
+    """Read stdout until at least `at_least` bytes came (bounded)."""
+    data = b""
+    deadline = time.monotonic() + WAIT
+    fd = proc.stdout.fileno()
+    while len(data) < at_least:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"timed out; got {data!r}"
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if ready:
+            chunk = os.read(fd, 65536)
+            assert chunk, "stdout closed early"
+            data += chunk
+    return data

@@ -17,7 +17,7 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from history_helpers import messages, query
+from history_helpers import WAIT, messages, query, read_some, reap, spawn
 
 APIS = ("openai-chat", "openai-responses", "anthropic", "ollama")
 
@@ -120,15 +120,27 @@ def test_a_continued_conversation_keeps_its_model_and_url_unless_flags_change_th
     assert last.api == "anthropic" and last.body["model"] == "claude-x" and len(sent(last)) == 9
 
 
-def test_demo_conversations_are_stored_and_continue_with_the_demo(srv, run, env: Dict[str, str], db_path: Path) -> None:
-    code, out, err = run("hello demo")
-    assert code == 0 and "demo model" in err
+def test_demo_conversations_are_stored_and_continue_with_the_demo(srv, env: Dict[str, str], db_path: Path) -> None:
+    """The demo streams at a reading pace: each run is stopped after its first bytes by closing
+    the pipe (kept as cancelled), which is all this needs."""
+
+    def demo_run(prompt: str, *args: str, env: Dict[str, str]) -> str:
+        proc = spawn([*args, prompt], env)
+        try:
+            read_some(proc)
+            proc.stdout.close()
+            proc.wait(WAIT)
+            err = proc.stderr.read().decode()
+        finally:
+            reap(proc)
+        assert proc.returncode == 0, err
+        return err
+
+    assert "demo model" in demo_run("hello demo", env=env)
     assert query(db_path, "SELECT api, model, base_url FROM conversations") == [("demo", "demo", None)]
     keyed = dict(env, OPENAI_API_KEY="sk-test-key", OPENAI_BASE_URL=srv.base_url("openai-chat"))
     since = len(srv.requests)
-    code, out2, err = run("-c", "hello again", env=keyed)
-    assert code == 0, err
-    assert "demo model (continuing conversation 1)" in err
+    assert "demo model (continuing conversation 1)" in demo_run("hello again", "-c", env=keyed)
     assert len(srv.requests) == since  # the keyed server was not asked
     assert [m["content"] for m in messages(db_path)][::2] == ["hello demo", "hello again"]
 
@@ -138,18 +150,18 @@ def test_every_outcome_is_stored_with_its_status(srv, run, db_path: Path) -> Non
     assert code == 1
     code, out2, _ = run("--base-url", srv.base_url("openai-chat", tokens=30, finish="length"), "long")
     assert code == 0
-    code, _, _ = run("--base-url", srv.base_url("openai-chat", status=500, error_body="json"), "refused")
+    code, _, _ = run("--base-url", srv.base_url("openai-chat", status=400, error_body="json"), "refused")
     assert code == 1
     failed, cut, refused = [m for m in messages(db_path) if m["role"] == "assistant"]
     assert failed["status"] == "error" and failed["content"].encode() == out and failed["content"]
     assert failed["error"] and failed["error"] in err
     assert (cut["status"], cut["stop_reason"], cut["content"].encode()) == ("complete", "length", out2)
-    assert refused["status"] == "error" and refused["content"] == "" and "500" in refused["error"]
+    assert refused["status"] == "error" and refused["content"] == "" and "400" in refused["error"]
 
 
 def test_a_failed_turn_without_text_is_left_out_of_the_context(srv, run) -> None:
     assert run("--base-url", srv.base_url("openai-chat", tokens=3), "first")[0] == 0
-    assert run("-c", "--base-url", srv.base_url("openai-chat", status=500), "lost")[0] == 1
+    assert run("-c", "--base-url", srv.base_url("openai-chat", status=400), "lost")[0] == 1
     since = len(srv.requests)
     assert run("-c", "--base-url", srv.base_url("openai-chat", tokens=3), "retry")[0] == 0
     assert [role for role, _ in sent(srv.requests[since])] == ["user", "assistant", "user"]

@@ -6,7 +6,6 @@ their database -- and what each leaves in the history.
 from __future__ import annotations
 
 import json
-import os
 import resource
 import signal
 import sqlite3
@@ -19,27 +18,9 @@ import pytest
 from llmchat.demo.answer import answer_tokens
 from llmchat.history.store import FLUSH_INTERVAL
 
-from history_helpers import WAIT, messages, poll, query, reap, spawn
+from history_helpers import WAIT, messages, poll, query, read_some, reap, spawn
 
 SECRET = "sk-test-Zq8v1SECRETkey0042"
-
-
-def read_some(proc, at_least: int = 1) -> bytes:
-    """Read stdout until at least `at_least` bytes came (bounded)."""
-    import select
-
-    data = b""
-    deadline = time.monotonic() + WAIT
-    fd = proc.stdout.fileno()
-    while len(data) < at_least:
-        remaining = deadline - time.monotonic()
-        assert remaining > 0, f"timed out; got {data!r}"
-        ready, _, _ = select.select([fd], [], [], remaining)
-        if ready:
-            chunk = os.read(fd, 65536)
-            assert chunk, "stdout closed early"
-            data += chunk
-    return data
 
 
 def assistant(db_path: Path) -> Dict:
@@ -273,7 +254,7 @@ def test_an_unusable_store_costs_a_warning_not_the_answer(srv, env, run, home: P
 def test_a_full_disk_mid_answer_costs_warnings_not_the_answer(srv, env, run, db_path: Path) -> None:
     """RLIMIT_FSIZE makes a write past the limit fail as a full disk would (EFBIG): the answer
     is saved while there is room, then only warned about; stdout is whole."""
-    url = srv.base_url("openai-chat", tokens=12000, tps=4000)
+    url = srv.base_url("openai-chat", tokens=6000, tps=4000)
     assert run("--base-url", srv.base_url("openai-chat", tokens=2), "make the file")[0] == 0
     limit = db_path.stat().st_size + 16 * 1024  # room for the prompt, not for the whole answer
 
@@ -286,7 +267,7 @@ def test_a_full_disk_mid_answer_costs_warnings_not_the_answer(srv, env, run, db_
     finally:
         reap(proc)
     err = err.decode()
-    full = "".join(answer_tokens("long answer", 12000))
+    full = "".join(answer_tokens("long answer", 6000))
     assert proc.returncode == 0, err
     assert out == full.encode()
     assert "Traceback" not in err
