@@ -5,8 +5,8 @@ rendered progressively when it is a terminal. Everything else (the demo notice, 
 --stats, warnings, errors) goes to stderr. Ctrl-C stops the stream at once and keeps what arrived.
 
 With a history store, the prompt is committed before the request is sent and the answer is saved
-as it grows (every `FLUSH_INTERVAL`, from the token loop and from a timer for when the stream
-stalls), then stored complete, cancelled (Ctrl-C, SIGTERM, the reader went away) or error.
+as it grows (every `FLUSH_INTERVAL`, by a timer: the token loop only appends to a list), then
+stored complete, cancelled (Ctrl-C, SIGTERM, the reader went away) or error.
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ class OneShot:
         """Feed the writer (and the history); return the last event (Finish or StreamError),
         or None when stdout's reader went away."""
         write = self.writer.write
-        save = answer.append if answer is not None else None
+        save = answer.pending.append if answer is not None else None  # flushed by _keep_saved
         last: object = None
         ticker = None
         if self.rendered:
@@ -195,7 +195,8 @@ class OneShot:
         return last
 
     async def _keep_saved(self, answer: Any) -> None:
-        """Text that arrived just before the stream stalled is saved too, within the interval."""
+        """Saves the growing answer every interval (the token loop only appends to the list),
+        also when the stream stalls."""
         while True:
             await asyncio.sleep(answer.flush_interval / 2)
             answer.flush_if_due()

@@ -634,10 +634,14 @@ class AnswerWriter:
     passed on the store's clock. A face with a timer calls `flush_if_due` too, so text that
     arrived just before the stream stalled is saved within the interval even when no token
     follows. `finish` appends the rest and sets the status and metrics. Only the text not yet
-    saved is held here: memory stays flat however long the answer."""
+    saved is held here: memory stays flat however long the answer.
+
+    `pending` is that text, a list changed only in place: a face whose token loop must be as
+    cheap as possible may bind `writer.pending.append` (a C call, ~4x cheaper than `append`)
+    as long as a timer calls `flush_if_due` (oneshot.py does)."""
 
     __slots__ = (
-        "_store", "conversation_id", "message_id", "prompt_id", "_pending", "_clock", "_interval", "_due",
+        "_store", "conversation_id", "message_id", "prompt_id", "pending", "_clock", "_interval", "_due",
         "_on_error", "finished", "failure",
     )
 
@@ -653,7 +657,7 @@ class AnswerWriter:
         self.conversation_id = conversation_id
         self.message_id = message_id
         self.prompt_id: Optional[int] = None  # set by begin_turn
-        self._pending: List[str] = []  # arrived, not yet in the database
+        self.pending: List[str] = []  # arrived, not yet in the database
         self._clock = store._clock
         self._interval = store.flush_interval
         self._due = self._clock() + self._interval
@@ -662,7 +666,7 @@ class AnswerWriter:
         self.failure: Optional[HistoryError] = None  # the first failed flush, if any
 
     def append(self, text: str) -> None:
-        self._pending.append(text)
+        self.pending.append(text)
         if self._clock() >= self._due:
             self.flush()
 
@@ -678,9 +682,11 @@ class AnswerWriter:
         """Save the text that arrived since the last save; never raises. False when it could
         not be saved now (it stays buffered for the next flush and for `finish`)."""
         self._due = self._clock() + self._interval
-        if self.finished or not self._pending:
+        pending = self.pending
+        if self.finished or not pending:
             return True
-        chunk = "".join(self._pending)
+        count = len(pending)
+        chunk = "".join(pending)
         held = ""
         if "\ud800" <= chunk[-1] <= "\udbff":  # half a surrogate pair: wait for the other half
             chunk, held = chunk[:-1], chunk[-1]
@@ -696,7 +702,9 @@ class AnswerWriter:
                 if self._on_error is not None:
                     self._on_error(exc)
             return False
-        self._pending = [held] if held else []
+        del pending[:count]  # in place: the list may be bound elsewhere
+        if held:
+            pending.insert(0, held)
         return True
 
     def finish(
@@ -729,9 +737,9 @@ class AnswerWriter:
                 error = metrics.error.message
         values["stop_reason"] = stop_reason
         values["error"] = error
-        self._store._finish(self.message_id, "".join(self._pending), values)
+        self._store._finish(self.message_id, "".join(self.pending), values)
         self.finished = True
-        self._pending = []
+        self.pending.clear()
 
 
 # --- helpers -------------------------------------------------------------------------------

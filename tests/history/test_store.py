@@ -292,6 +292,25 @@ def test_appends_are_buffered_and_flushed_once_per_interval(store: HistoryStore,
     assert stored_text(path, answer.message_id) == "abcde"
 
 
+def test_a_bound_pending_append_stays_valid_across_flushes(store: HistoryStore, path: Path, clock: FakeClock) -> None:
+    """The one-shot face appends with `writer.pending.append` and flushes from a timer."""
+    answer = store.begin_turn(None, "q")
+    save = answer.pending.append
+    save("one ")
+    clock.now += FLUSH_INTERVAL
+    answer.flush_if_due()
+    save("two ")
+    save("three")
+    answer.flush_if_due()  # not due yet
+    assert stored_text(path, answer.message_id) == "one "
+    clock.now += FLUSH_INTERVAL
+    answer.flush_if_due()
+    assert stored_text(path, answer.message_id) == "one two three"
+    save(" four")
+    answer.finish(COMPLETE)
+    assert stored_text(path, answer.message_id) == "one two three four" and answer.pending == []
+
+
 def test_hot_path_commits_reach_the_disk_from_a_background_sync(store: HistoryStore, path: Path, clock: FakeClock, monkeypatch) -> None:
     """begin_turn and the flushes commit without waiting for the disk; an fsync of the WAL
     follows at once in another thread (so a power cut loses milliseconds, not the turn)."""
