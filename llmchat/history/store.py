@@ -1,20 +1,20 @@
 """The conversation store: one SQLite file (WAL) that every face writes and reads.
 
 Nothing is lost: the user's message is committed before its request is sent; the assistant's
-message is created as streaming begins and its text is saved as it grows, at most every
-`FLUSH_INTERVAL` seconds (on an injected clock, never per token), so a `kill -9`, a power cut
-or a closed terminal loses at most that much.
+message is created with it and its text is saved as it grows, every `FLUSH_INTERVAL` seconds
+(on an injected clock, never per token), so a `kill -9`, a power cut or a closed terminal loses
+at most about that much. A message left `streaming` by a process that is gone is marked
+`interrupted` on the next start; one that a live process is still writing is left alone (its
+writer's PID and start time are on the row). API keys are never stored: nothing here is given
+one, and a base URL that could hold a credential is not kept.
 
 Durability without waiting for the disk on the hot path: a commit survives the process dying as
-soon as it returns (WAL), and one survives a power cut once the WAL is synced to disk. Most
-writes sync as they commit (`synchronous = FULL`). The two on the hot path -- `begin_turn`,
-just before the request goes out, and the flushes of a growing answer -- commit without
-waiting and have a background thread sync the WAL at once (`sync_soon`), so a slow disk
-(an fsync can take tens of milliseconds on a busy machine) never delays the first token or the
-stream, and the power-cut window stays milliseconds.
-A message left `streaming` by a process that is gone is marked `interrupted` on the next start;
-one that a live process is still writing is left alone (its writer's PID and start time are
-on the row). API keys are never stored: nothing here is given one.
+soon as it returns (WAL), and a power cut once the WAL is synced to disk. Most writes sync as
+they commit (`synchronous = FULL`). The two on the hot path -- `begin_turn`, just before the
+request goes out, and the flushes of a growing answer -- commit without waiting and have a
+background thread sync the WAL at once (`sync_soon`): a slow disk (an fsync can take tens of
+milliseconds on a busy machine) never delays the first token or the stream, and the power-cut
+window stays milliseconds.
 
 Concurrency: every write is one short transaction (`BEGIN IMMEDIATE` when it has several
 statements), SQLite waits up to `BUSY_TIMEOUT` for another process's lock, and busy errors are
@@ -49,7 +49,7 @@ STREAMING, COMPLETE, CANCELLED, ERROR, INTERRUPTED = "streaming", "complete", "c
 FINAL_STATUSES = (COMPLETE, CANCELLED, ERROR, INTERRUPTED)
 
 DB_NAME = "history.db"
-FLUSH_INTERVAL = 0.5  # seconds: a growing answer is at most this far behind on disk
+FLUSH_INTERVAL = 0.5  # seconds between saves of a growing answer
 BUSY_TIMEOUT = 5.0  # seconds SQLite waits for another process's write lock
 WRITE_DEADLINE = 15.0  # seconds a write that matters keeps retrying a busy database
 FLUSH_BUSY_MS = 50  # a flush waits this long for the lock, then leaves its text for the next
@@ -97,9 +97,9 @@ def make_title(prompt: str) -> str:
 
 
 def storable_url(url: Optional[str]) -> Optional[str]:
-    """The base URL when it is safe to keep: one with user info or a query string may carry
-    a credential, so it is not stored at all (a continued conversation then resolves its URL
-    afresh)."""
+    """The base URL when it is safe to keep: one with user info, a query string or a fragment
+    may carry a credential, so it is not stored at all (continuing that conversation then
+    needs --base-url, or its profile's)."""
     if not url:
         return None
     try:
@@ -174,7 +174,7 @@ class HistoryStore:
     ) -> None:
         self._db = db
         self.path = path
-        self._key = str(path)
+        self._key = os.path.realpath(path)  # one key per file, however the path was spelt
         self._wal_path = str(path) + "-wal"
         self._clock = clock  # monotonic: when to flush
         self._now = now  # wall clock: the timestamps stored
