@@ -23,12 +23,12 @@ from llmchat.exitcodes import INTERRUPTED as EXIT_INTERRUPTED
 from llmchat.exitcodes import OK as EXIT_OK
 from llmchat.exitcodes import USAGE as EXIT_USAGE
 
-SUBCOMMANDS = ("config", "models", "demo-server")
+SUBCOMMANDS = ("config", "models", "demo-server", "history")
 
 _CONTEXT = {"help_option_names": ["-h", "--help"]}
 _EPILOG = (
-    "Subcommands: `llmchat models` (profiles), `llmchat config path`, "
-    "`llmchat demo-server --port N` (the fake LLM server). "
+    "Subcommands: `llmchat history` (stored conversations), `llmchat models` (profiles), "
+    "`llmchat config path`, `llmchat demo-server --port N` (the fake LLM server). "
     "With no key and no config, llmchat answers with its built-in offline demo model."
 )
 _PROMPT_HELP = "The prompt. Piped stdin is added after it (a blank line between). '-' reads stdin."
@@ -49,6 +49,9 @@ CHAT_OPTIONS: Tuple[Tuple[str, Tuple[str, ...], type, str], ...] = (
     ("raw", ("--raw",), bool, "Write each token to stdout as it arrives, nothing else."),
     ("stats", ("--stats",), bool, "TTFT, tokens/s, tokens and stop reason on stderr."),
     ("reasoning", ("--reasoning",), bool, "Show the model's reasoning on stderr."),
+    ("continue_last", ("-c", "--continue"), bool, "Continue the most recent conversation (its earlier messages are sent too)."),
+    ("conversation", ("--conversation",), int, "Continue conversation ID (see `llmchat history`)."),
+    ("no_history", ("--no-history",), bool, "Do not store this conversation."),
 )
 
 
@@ -70,27 +73,116 @@ def chat(values: Dict[str, Any]) -> int:
 
     flags = Overrides(**{name: values[name] for name in Overrides.__dataclass_fields__})
     try:
-        settings = resolve(flags, os.environ, load_config())
+        config = load_config()
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
+    history_on = config.history and not values["no_history"]
+    store: Any = None  # the history store: opened only when history is on (sqlite3 costs ~3 ms)
     try:
-        text = _read_prompt(values["prompt"] or [])
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    if text is None:
-        if sys.stdin.isatty() and sys.stdout is not None and sys.stdout.isatty():
-            from llmchat.tui.app import run_tui  # Textual is imported only for this face
+        continued = None
+        its_settings = False
+        if values["continue_last"] or values["conversation"] is not None:
+            store, continued = _find_conversation(values, history_on, config)
+            its_settings = _keep_its_settings(flags, continued, config)
+        try:
+            settings = resolve(flags, os.environ, config)
+        except ConfigError as exc:
+            fail(str(exc), EXIT_USAGE)
+        settings.history = history_on
+        if continued is not None:
+            settings.conversation_id = continued.id
+            if settings.demo and its_settings:
+                settings.demo_reason = f"continuing conversation {continued.id}"
+        try:
+            text = _read_prompt(values["prompt"] or [])
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED
+        if text is None:
+            if sys.stdin.isatty() and sys.stdout is not None and sys.stdout.isatty():
+                from llmchat.tui.app import run_tui  # Textual is imported only for this face
 
-            return run_tui(settings, flags, values["theme"])
-        fail("no prompt: give one as an argument or on stdin", EXIT_USAGE)
-    if not text.strip():
-        fail("the prompt is empty", EXIT_USAGE)
+                if store is not None:  # the TUI opens its own (settings.history, .conversation_id)
+                    store.close()
+                    store = None
+                return run_tui(settings, flags, values["theme"])
+            fail("no prompt: give one as an argument or on stdin", EXIT_USAGE)
+        if not text.strip():
+            fail("the prompt is empty", EXIT_USAGE)
 
-    if sys.stdout is None:
-        fail("stdout is closed: there is nowhere to write the answer", EXIT_ERROR)
-    from llmchat.oneshot import run
+        if sys.stdout is None:
+            fail("stdout is closed: there is nowhere to write the answer", EXIT_ERROR)
+        context: List[Any] = []
+        if continued is not None:
+            from llmchat.history import HistoryError
 
-    return run(settings, text, raw=values["raw"], stats=values["stats"], show_reasoning=values["reasoning"])
+            try:  # read now, not before the prompt: it holds all that was added meanwhile
+                context = store.context(continued.id)
+            except HistoryError as exc:
+                fail(f"cannot continue conversation {continued.id}: {exc}", EXIT_ERROR)
+        elif history_on:
+            from llmchat.history import open_for_chat
+
+            store = open_for_chat(_warn)  # None, after a warning, when it cannot be used
+        from llmchat.oneshot import run
+
+        return run(
+            settings, text, raw=values["raw"], stats=values["stats"], show_reasoning=values["reasoning"],
+            history=store, context=context,
+        )
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _keep_its_settings(flags: Any, continued: Any, config: Any) -> bool:
+    """A continued conversation goes on with the profile, API, model and base URL it had, not
+    with today's defaults (which could send a local conversation to a remote service). --model
+    or --base-url replace just that; --profile or --api start from those instead. False when
+    the command line chose (or the conversation recorded no API)."""
+    if flags.profile is not None or flags.api is not None or continued.api is None:
+        return False
+    profile = config.profiles.get(continued.profile or "")
+    flags.profile = profile.name if profile is not None else None
+    flags.api = continued.api
+    flags.model = flags.model or continued.model
+    flags.base_url = flags.base_url or continued.base_url
+    from_profile = profile is not None and profile.base_url and profile.api in (None, continued.api)
+    if flags.base_url is None and continued.api != "demo" and not from_profile:
+        fail(f"conversation {continued.id}'s base URL held a credential, so it was not stored: give --base-url", EXIT_USAGE)
+    return True
+
+
+def _find_conversation(values: Dict[str, Any], history_on: bool, config: Any) -> Tuple[Any, Any]:
+    """The open store and the conversation that -c / --conversation ID names."""
+    if values["continue_last"] and values["conversation"] is not None:
+        fail("give -c/--continue or --conversation ID, not both", EXIT_USAGE)
+    if not history_on:
+        why = "--no-history" if values["no_history"] else f"history = false in {config.path}"
+        fail(f"continuing a conversation needs the history, which {why} turns off", EXIT_USAGE)
+    from llmchat.history import HistoryError, HistoryStore, UnknownConversation
+
+    try:
+        store = HistoryStore.open()
+    except HistoryError as exc:
+        fail(f"cannot continue: {exc}", EXIT_ERROR)
+    try:
+        store.mark_interrupted_on_start()
+        wanted = values["conversation"]
+        found = store.get(wanted) if wanted is not None else store.most_recent()
+    except UnknownConversation as exc:
+        store.close()
+        fail(f"{exc} (see `llmchat history`)", EXIT_USAGE)
+    except HistoryError as exc:
+        store.close()
+        fail(f"cannot continue: {exc}", EXIT_ERROR)
+    if found is None:
+        store.close()
+        fail("there is no conversation to continue yet (start one without -c)", EXIT_USAGE)
+    return store, found
+
+
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def parse_chat_args(args: List[str]) -> Optional[Dict[str, Any]]:

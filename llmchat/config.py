@@ -4,6 +4,7 @@ flags > environment > config > defaults into the one `Settings` a run uses.
     # ~/.config/llmchat/config.toml
     default = "local"
     theme = "dusk"          # the TUI's colour theme (the command palette writes this line)
+    history = true          # false: never store conversations (as --no-history on every run)
 
     [profiles.local]
     api = "openai-chat"
@@ -16,8 +17,9 @@ flags > environment > config > defaults into the one `Settings` a run uses.
     api_key_env = "MY_ANTHROPIC_KEY"
     max_tokens = 2048
 
-`LLMCHAT_HOME` moves the config file and the data directory under one folder (tests, portable
-setups). The API key is read from the environment only; it is never written anywhere.
+`LLMCHAT_HOME` moves the config file and the data directory (the history database) under one
+folder (tests, portable setups). The API key is read from the environment only; it is never
+written anywhere.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ _PROFILE_TYPES: Dict[str, tuple] = {
     "timeout": (int, float),
     "connect_timeout": (int, float),
 }
-_TOP_LEVEL = {"default", "profiles", "theme"}
+_TOP_LEVEL = {"default", "profiles", "theme", "history"}
 
 
 @dataclass
@@ -94,6 +96,7 @@ class Config:
     path: Path
     default: Optional[str] = None
     theme: Optional[str] = None
+    history: bool = True  # store conversations (the `history` switch)
     profiles: Dict[str, Profile] = field(default_factory=dict)
 
 
@@ -118,6 +121,10 @@ def load_config(path: Optional[Path] = None) -> Config:
     if theme is not None and not isinstance(theme, str):
         raise ConfigError(f"{path}: 'theme' must be a theme name")
     config.theme = theme
+    history = data.get("history", True)
+    if not isinstance(history, bool):
+        raise ConfigError(f"{path}: 'history' must be true or false")
+    config.history = history
     profiles = data.get("profiles", {})
     if not isinstance(profiles, dict):
         raise ConfigError(f"{path}: 'profiles' must be a table of [profiles.NAME] tables")
@@ -243,6 +250,10 @@ class Settings:
     api_key: Optional[str] = field(default=None, repr=False)
     demo: bool = False
     demo_reason: str = ""
+    # History: whether this run stores its conversation (--no-history, `history = false`), and
+    # the conversation to continue (-c / --conversation, resolved to its ID), for every face.
+    history: bool = True
+    conversation_id: Optional[int] = None
 
 
 @dataclass

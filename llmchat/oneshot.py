@@ -3,6 +3,10 @@
 stdout carries only the answer: raw bytes when it is a pipe or file (or with --raw), Markdown
 rendered progressively when it is a terminal. Everything else (the demo notice, retries, reasoning,
 --stats, warnings, errors) goes to stderr. Ctrl-C stops the stream at once and keeps what arrived.
+
+With a history store, the prompt is committed before the request is sent and the answer is saved
+as it grows (every `FLUSH_INTERVAL`, by a timer: the token loop only appends to a list), then
+stored complete, cancelled (Ctrl-C, SIGTERM, the reader went away) or error.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import gc
 import os
 import signal
 import sys
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from llmchat.config import Settings
 from llmchat.conversation import ChatRequest, Message
@@ -24,8 +28,21 @@ from llmchat.exitcodes import OK as EXIT_OK
 from llmchat.exitcodes import TERMINATED as EXIT_TERMINATED
 
 
-def run(settings: Settings, prompt: str, *, raw: bool, stats: bool, show_reasoning: bool) -> int:
-    session = OneShot(settings, prompt, raw=raw, stats=stats, show_reasoning=show_reasoning)
+def run(
+    settings: Settings,
+    prompt: str,
+    *,
+    raw: bool,
+    stats: bool,
+    show_reasoning: bool,
+    history: Any = None,
+    context: Sequence[Message] = (),
+) -> int:
+    """`history`: an open `HistoryStore` to record in (None: not stored); `context`: the earlier
+    messages of a continued conversation (`settings.conversation_id`), sent before the prompt."""
+    session = OneShot(
+        settings, prompt, raw=raw, stats=stats, show_reasoning=show_reasoning, history=history, context=context
+    )
     try:
         return asyncio.run(session.main())
     except KeyboardInterrupt:  # a second Ctrl-C while cleaning up
@@ -37,9 +54,25 @@ def run(settings: Settings, prompt: str, *, raw: bool, stats: bool, show_reasoni
 
 
 class OneShot:
-    def __init__(self, settings: Settings, prompt: str, *, raw: bool, stats: bool, show_reasoning: bool) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        prompt: str,
+        *,
+        raw: bool,
+        stats: bool,
+        show_reasoning: bool,
+        history: Any = None,
+        context: Sequence[Message] = (),
+    ) -> None:
         self.settings = settings
         self.prompt = prompt
+        self.context = list(context)
+        self.recorder: Any = None
+        if history is not None:
+            from llmchat.history import Recorder
+
+            self.recorder = Recorder(history, self.note, settings.conversation_id)
         self.stats = stats
         self.show_reasoning = show_reasoning
         self.stdout_tty = _isatty(sys.stdout)
@@ -70,7 +103,7 @@ class OneShot:
         provider = get_provider("openai-chat" if settings.demo else settings.api)
         request = ChatRequest(
             model=settings.model,
-            messages=[Message("user", self.prompt)],
+            messages=[*self.context, Message("user", self.prompt)],
             base_url=base_url,
             system=settings.system,
             temperature=settings.temperature,
@@ -84,8 +117,14 @@ class OneShot:
             verify=tls_may_be_needed(base_url),
         )
         metrics = Metrics()
+        answer: Any = None
+        saver: Optional[asyncio.Future] = None
+        if self.recorder is not None:
+            answer = self.recorder.begin_turn(self.prompt, settings)  # committed before the request
         self.writer = self._make_writer()
-        task = asyncio.ensure_future(self._consume(client.stream(provider, request, metrics), metrics))
+        task = asyncio.ensure_future(self._consume(client.stream(provider, request, metrics), metrics, answer))
+        if answer is not None:
+            saver = asyncio.ensure_future(self._keep_saved(answer))
         loop = asyncio.get_running_loop()
         def stop(sig: int) -> None:
             self.signal = sig
@@ -108,17 +147,23 @@ class OneShot:
                 except (NotImplementedError, RuntimeError):
                     pass
             metrics.stop()
+            if saver is not None:
+                saver.cancel()
             write_error = self._close_writer()
             if write_error is not None and not isinstance(outcome, StreamError):
                 outcome = write_error
+            if answer is not None:  # after the answer is out on stdout
+                self.recorder.finish_answer(answer, outcome, metrics)
             await client.aclose()
             if demo_server is not None:
                 await demo_server.close()
         return self._report(outcome, metrics)
 
-    async def _consume(self, events: Any, metrics: Any) -> object:
-        """Feed the writer; return the last event (Finish or StreamError), or "pipe"."""
+    async def _consume(self, events: Any, metrics: Any, answer: Any) -> object:
+        """Feed the writer (and the history); return the last event (Finish or StreamError),
+        or None when stdout's reader went away."""
         write = self.writer.write
+        save = answer.pending.append if answer is not None else None  # flushed by _keep_saved
         last: object = None
         ticker = None
         if self.rendered:
@@ -128,6 +173,8 @@ class OneShot:
             async for event in events:
                 kind = type(event)
                 if kind is TextDelta:
+                    if save is not None:
+                        save(event.text)
                     if self.reasoning_open:
                         self._end_reasoning()
                     write(event.text)
@@ -146,6 +193,13 @@ class OneShot:
                 ticker.cancel()
             await events.aclose()
         return last
+
+    async def _keep_saved(self, answer: Any) -> None:
+        """Saves the growing answer every interval (the token loop only appends to the list),
+        also when the stream stalls."""
+        while True:
+            await asyncio.sleep(answer.flush_interval / 2)
+            answer.flush_if_due()
 
     async def _tick(self) -> None:
         while True:

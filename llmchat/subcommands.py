@@ -1,4 +1,5 @@
-"""The subcommands: `llmchat config path`, `llmchat models`, `llmchat demo-server`.
+"""The subcommands: `llmchat history ...`, `llmchat config path`, `llmchat models`,
+`llmchat demo-server`.
 
 Imported only when the first argument names one of them (see `llmchat.cli.SUBCOMMANDS`).
 Errors raise `llmchat.cli.CommandExit` through `fail`, which `cli.main` turns into the exit code.
@@ -6,7 +7,10 @@ Errors raise `llmchat.cli.CommandExit` through `fail`, which `cli.main` turns in
 
 from __future__ import annotations
 
-from typing import Optional
+import json
+import os
+import sys
+from typing import Any, Dict, List, NoReturn, Optional
 
 import typer
 
@@ -18,6 +22,11 @@ from llmchat.exitcodes import USAGE as EXIT_USAGE
 tools = typer.Typer(add_completion=False, no_args_is_help=True, context_settings=_CONTEXT, rich_markup_mode=None, help="llmchat subcommands.")
 config_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, help="The config file.")
 tools.add_typer(config_app, name="config")
+history_app = typer.Typer(
+    add_completion=False, rich_markup_mode=None,
+    help="Stored conversations, newest first: list (the default), show, export, search, rename, rm, path.",
+)
+tools.add_typer(history_app, name="history")
 
 
 @config_app.command("path")
@@ -88,3 +97,207 @@ def demo_server_command(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror}", EXIT_ERROR)
+
+
+# --- llmchat history -----------------------------------------------------------------------
+#
+# Everything the model wrote goes to stdout unchanged when it is a pipe or a file, and with
+# control sequences stripped when it is a terminal. Notes go to stderr. An unknown ID is a usage
+# error (exit 2); a store that cannot be read is an error (exit 1).
+
+
+def _open_history(must_exist: bool = False) -> Any:
+    """The store, or None when there is no history file yet (nothing was stored)."""
+    from llmchat.history import HistoryError, HistoryStore, default_path
+
+    path = default_path()
+    if not path.exists():
+        if must_exist:
+            _no_such(None)
+        return None
+    try:
+        store = HistoryStore.open(path)
+        store.mark_interrupted_on_start()
+    except HistoryError as exc:
+        fail(str(exc), EXIT_ERROR)
+    return store
+
+
+def _no_such(conversation_id: Optional[int]) -> NoReturn:
+    what = f"no conversation {conversation_id}" if conversation_id is not None else "no conversations yet"
+    fail(f"{what} (see `llmchat history`)", EXIT_USAGE)
+
+
+def _call(store: Any, method: str, *args: Any) -> Any:
+    """A store call; its errors become one-line errors with the right exit code."""
+    from llmchat.history import HistoryError, UnknownConversation
+
+    try:
+        return getattr(store, method)(*args)
+    except UnknownConversation as exc:
+        _no_such(exc.conversation_id)
+    except HistoryError as exc:
+        fail(str(exc), EXIT_ERROR)
+
+
+def _out(text: str) -> None:
+    """To stdout: bytes as they are for a pipe or a file, controls stripped for a terminal."""
+    from llmchat.output import encode, strip_controls
+
+    if sys.stdout.isatty():
+        text = strip_controls(text)
+    sys.stdout.buffer.write(encode(text))
+    sys.stdout.flush()
+
+
+def _note(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+@history_app.callback(invoke_without_command=True)
+def history_list_command(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="A JSON array, for scripts."),
+    limit: Optional[int] = typer.Option(None, "-n", "--limit", help="At most N conversations."),
+) -> None:
+    """List conversations, newest first: ID, last used, messages, model, title."""
+    if ctx.invoked_subcommand is not None:
+        return
+    store = _open_history()
+    conversations: List[Any] = [] if store is None else _call(store, "list_conversations", limit)
+    if as_json:
+        from llmchat.history.markdown import conversation_json
+
+        _out(json.dumps([conversation_json(c) for c in conversations], ensure_ascii=False, indent=2) + "\n")
+        return
+    if not conversations:
+        _note("No conversations yet.")
+        return
+    from llmchat.history.markdown import local_time
+
+    width = max(2, max(len(str(c.id)) for c in conversations))
+    model_width = min(24, max(5, max(len(c.model or "") for c in conversations)))
+    lines = [f"{'ID':>{width}}  {'LAST USED':<16}  {'MSGS':>4}  {'MODEL':<{model_width}}  TITLE"]
+    for c in conversations:
+        model = (c.model or "-")[:model_width]
+        lines.append(f"{c.id:>{width}}  {local_time(c.last_used_at):<16}  {c.message_count:>4}  {model:<{model_width}}  {c.title}")
+    _out("\n".join(lines) + "\n")
+
+
+@history_app.command("show")
+def history_show_command(
+    conversation_id: int = typer.Argument(..., metavar="ID", help="The conversation (see `llmchat history`)."),
+    as_json: bool = typer.Option(False, "--json", help="JSON with every message and its figures."),
+) -> None:
+    """Print a conversation as Markdown, each answer with its stored figures."""
+    store = _open_history(must_exist=True)
+    _out(_render(_call(store, "load", conversation_id), as_json))
+
+
+@history_app.command("export")
+def history_export_command(
+    conversation_id: int = typer.Argument(..., metavar="ID", help="The conversation (see `llmchat history`)."),
+    output: str = typer.Option("-", "-o", "--output", help="The file to write ('-': stdout)."),
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of Markdown."),
+) -> None:
+    """Write a conversation to a file as Markdown (created 0600: it is private)."""
+    store = _open_history(must_exist=True)
+    text = _render(_call(store, "load", conversation_id), as_json)
+    if output == "-":
+        _out(text)
+        return
+    from llmchat.output import encode
+
+    try:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(encode(text))
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}", EXIT_ERROR)
+    _note(f"Conversation {conversation_id} written to {output}.")
+
+
+def _render(transcript: Any, as_json: bool) -> str:
+    from llmchat.history.markdown import to_markdown, transcript_json
+
+    if as_json:
+        return json.dumps(transcript_json(transcript), ensure_ascii=False, indent=2) + "\n"
+    return to_markdown(transcript)
+
+
+@history_app.command("search")
+def history_search_command(
+    text: List[str] = typer.Argument(..., help="Words to find (every one must be there)."),
+    as_json: bool = typer.Option(False, "--json", help="A JSON array of matches, for scripts."),
+    limit: int = typer.Option(50, "-n", "--limit", help="At most N matches."),
+) -> None:
+    """Find messages and titles, newest first: whole words or their beginnings, any case."""
+    words = " ".join(text)
+    if not words.strip():
+        fail("nothing to search for", EXIT_USAGE)
+    store = _open_history()
+    hits: List[Any] = [] if store is None else _call(store, "search", words, limit)
+    if as_json:
+        from llmchat.history.markdown import hit_json
+
+        _out(json.dumps([hit_json(hit) for hit in hits], ensure_ascii=False, indent=2) + "\n")
+        return
+    if not hits:
+        _note("No matches.")
+        return
+    from llmchat.history.markdown import local_time
+
+    groups: Dict[int, List[Any]] = {}  # by conversation, in the order of its newest match
+    for hit in hits:
+        groups.setdefault(hit.conversation_id, []).append(hit)
+    lines: List[str] = []
+    for conversation_id, group in groups.items():
+        lines.append(f"{conversation_id}  {group[0].title}")
+        for hit in group:
+            who = "title" if hit.message_id is None else "you" if hit.role == "user" else (hit.model or "assistant")
+            lines.append(f"    {local_time(hit.created_at)}  {who}: {hit.snippet}")
+    _out("\n".join(lines) + "\n")
+
+
+@history_app.command("rename")
+def history_rename_command(
+    conversation_id: int = typer.Argument(..., metavar="ID", help="The conversation (see `llmchat history`)."),
+    title: List[str] = typer.Argument(..., help="The new title."),
+) -> None:
+    """Give a conversation a new title."""
+    text = " ".join(title)
+    if not text.strip():
+        fail("a title cannot be empty", EXIT_USAGE)
+    store = _open_history(must_exist=True)
+    _call(store, "rename", conversation_id, text)
+
+
+@history_app.command("rm")
+def history_rm_command(
+    conversation_id: int = typer.Argument(..., metavar="ID", help="The conversation (see `llmchat history`)."),
+    yes: bool = typer.Option(False, "-y", "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Delete a conversation, after asking (a line from stdin: y to delete)."""
+    store = _open_history(must_exist=True)
+    info = _call(store, "get", conversation_id)
+    if not yes:
+        from llmchat.output import strip_controls
+
+        sys.stderr.write(f"Delete conversation {info.id} \"{strip_controls(info.title)}\" ({info.message_count} messages)? [y/N] ")
+        sys.stderr.flush()
+        answer = sys.stdin.readline() if sys.stdin is not None else ""
+        if not answer.endswith("\n"):
+            sys.stderr.write("\n")
+        if answer.strip().lower() not in ("y", "yes"):
+            _note("Not deleted.")
+            raise typer.Exit(EXIT_ERROR)
+    _call(store, "delete", conversation_id)
+    _note(f"Deleted conversation {conversation_id}.")
+
+
+@history_app.command("path")
+def history_path_command() -> None:
+    """Print where the history database is (or would be)."""
+    from llmchat.history import default_path
+
+    print(default_path())

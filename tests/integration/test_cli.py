@@ -824,7 +824,7 @@ except SystemExit as exc:
     code = exc.code
 heavy = [m for m in ("typer", "click", "textual", "rich") if m in sys.modules]
 providers = sorted(m.rsplit(".", 1)[1] for m in sys.modules if m.startswith("llmchat.providers.") and m != "llmchat.providers.base")
-sys.stderr.write("PROBE " + repr((code, heavy, providers)) + "\\n")
+sys.stderr.write("PROBE " + repr((code, heavy, providers, "sqlite3" in sys.modules)) + "\\n")
 """
 
 
@@ -840,12 +840,21 @@ def _probe_imports(env: Dict[str, str], *args: str) -> tuple:
 @pytest.mark.parametrize("raw", [True, False], ids=["raw", "pipe"])
 def test_pipe_faces_import_no_typer_textual_rich_and_one_provider(srv, env: Dict[str, str], raw: bool) -> None:
     args = ["--api", "anthropic", "--base-url", srv.base_url("anthropic"), "hi"] + (["--raw"] if raw else [])
-    code, heavy, providers = _probe_imports(env, *args)
+    code, heavy, providers, sqlite = _probe_imports(env, *args)
     assert code == 0
     assert heavy == []  # the plain command line never needs Typer; pipes never need Rich
     assert providers == ["anthropic"]
+    assert sqlite  # the conversation was stored
+
+
+def test_no_history_never_imports_sqlite3(srv, env: Dict[str, str], write_config) -> None:
+    """--no-history (or `history = false`) pays nothing for the history: not even the import."""
+    args = ["--base-url", srv.base_url("openai-chat"), "hi"]
+    assert _probe_imports(env, "--no-history", *args) == (0, [], ["openai_chat"], False)
+    write_config("history = false\n")
+    assert _probe_imports(env, *args) == (0, [], ["openai_chat"], False)
 
 
 def test_help_and_usage_errors_still_come_from_click(env: Dict[str, str]) -> None:
-    code, heavy, _ = _probe_imports(env, "--no-such-option")
+    code, heavy, _, _ = _probe_imports(env, "--no-such-option")
     assert code == 2 and "typer" in heavy

@@ -1,0 +1,66 @@
+"""Conversation history: a SQLite store every face shares (see store.py for the rules).
+
+Imported only when history is on for a run, so `--no-history` never pays for sqlite3.
+
+    store = HistoryStore.open()                 # history.db in the data directory
+    store.mark_interrupted_on_start()
+    answer = store.begin_turn(None, prompt, model=..., api=...)   # a new conversation; one
+                                                # commit, before the request is sent
+    answer.append(text)                         # per token: buffered, flushed every 0.5 s
+    answer.finish("complete", metrics)          # or cancelled / error, with the partial text
+    store.begin_turn(answer.conversation_id, next_prompt, ...)    # the next turn
+
+    store.list_conversations() / get(id) / load(id) / context(id) / search(text) / rename / delete
+
+`Recorder` wraps the writing for a face: it never raises, and warns once when storing fails.
+The reading records (ConversationInfo, StoredMessage, Transcript, SearchHit) load on first use.
+"""
+
+from typing import Any
+
+from llmchat.history.recorder import Recorder, answer_status, open_for_chat
+from llmchat.history.store import (
+    CANCELLED,
+    COMPLETE,
+    ERROR,
+    FINAL_STATUSES,
+    FLUSH_INTERVAL,
+    INTERRUPTED,
+    STREAMING,
+    AnswerWriter,
+    HistoryError,
+    HistoryStore,
+    UnknownConversation,
+    default_path,
+    make_title,
+)
+
+__all__ = [
+    "AnswerWriter",
+    "CANCELLED",
+    "COMPLETE",
+    "ConversationInfo",
+    "ERROR",
+    "FINAL_STATUSES",
+    "FLUSH_INTERVAL",
+    "HistoryError",
+    "HistoryStore",
+    "INTERRUPTED",
+    "Recorder",
+    "STREAMING",
+    "StoredMessage",
+    "Transcript",
+    "UnknownConversation",
+    "answer_status",
+    "default_path",
+    "make_title",
+    "open_for_chat",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("ConversationInfo", "SearchHit", "StoredMessage", "Transcript"):
+        from llmchat.history import records
+
+        return getattr(records, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,99 @@
+"""A face's link to the history store for one conversation.
+
+Storing must never cost the user an answer: every call here catches `HistoryError`, says so in
+one `warning:` line through `warn` (stderr in the one-shot face), and from then on the run goes
+on without storing. The TUI can use it as the one-shot face does (see oneshot.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Optional, Tuple
+
+from llmchat.history.store import CANCELLED, COMPLETE, ERROR, AnswerWriter, HistoryError, HistoryStore
+from llmchat.stream.events import Finish, StreamError
+
+
+def open_for_chat(warn: Callable[[str], None], path: Optional[Path] = None) -> Optional[HistoryStore]:
+    """The store for a chat run, answers left streaming by dead processes marked interrupted;
+    None (after one warning) when it cannot be opened."""
+    try:
+        store = HistoryStore.open(path)
+    except HistoryError as exc:
+        warn(f"warning: not saving this conversation: {exc}")
+        return None
+    try:
+        store.mark_interrupted_on_start()
+    except HistoryError as exc:
+        store.close()
+        warn(f"warning: not saving this conversation: {exc}")
+        return None
+    return store
+
+
+def answer_status(outcome: object) -> Tuple[str, Optional[str], Optional[str]]:
+    """(status, stop reason, error text) for how a stream ended: its `Finish`, its
+    `StreamError`, or anything else (None) for a stream stopped by the user or a signal."""
+    if isinstance(outcome, Finish):
+        return COMPLETE, outcome.reason, None
+    if isinstance(outcome, StreamError):
+        return ERROR, None, outcome.message
+    return CANCELLED, None, None
+
+
+class Recorder:
+    """Records one conversation: a new one (`conversation_id` None: created with the first
+    prompt) or a continued one."""
+
+    def __init__(
+        self,
+        store: Optional[HistoryStore],
+        warn: Callable[[str], None],
+        conversation_id: Optional[int] = None,
+    ) -> None:
+        self.store = store
+        self.conversation_id = conversation_id
+        self._warn = warn
+
+    def begin_turn(self, prompt: str, settings: Any) -> Optional[AnswerWriter]:
+        """Commit the prompt and start the answer (call it before the request is sent); the
+        handle to stream the answer into, or None when not storing. `settings` (a config
+        `Settings`) are remembered as the conversation's, for the next `--continue`."""
+        store = self.store
+        if store is None:
+            return None
+        try:
+            answer = store.begin_turn(
+                self.conversation_id,
+                prompt,
+                profile=settings.profile,
+                model=settings.model,
+                api=settings.api,
+                base_url=None if settings.demo else settings.base_url,
+                on_error=self._flush_failed,
+            )
+        except HistoryError as exc:
+            self._off(exc)
+            return None
+        self.conversation_id = answer.conversation_id
+        return answer
+
+    def finish_answer(self, answer: Optional[AnswerWriter], outcome: object, metrics: Any) -> None:
+        """Store the answer with the status its outcome gives (see `answer_status`)."""
+        if answer is None or answer.finished:
+            return
+        status, stop_reason, error = answer_status(outcome)
+        try:
+            answer.finish(status, metrics, stop_reason=stop_reason, error=error)
+        except HistoryError as exc:
+            self._warn(f"warning: the answer was not saved to history: {exc}")
+
+    def _off(self, exc: HistoryError) -> None:
+        self._warn(f"warning: not saving this conversation: {exc}")
+        self.store = None
+
+    def _flush_failed(self, exc: HistoryError) -> None:
+        self._warn(f"warning: saving the answer to history failed ({exc}); trying again at the end")
+
+
+__all__ = ["Recorder", "answer_status", "open_for_chat"]

@@ -1,0 +1,801 @@
+"""The conversation store: one SQLite file (WAL) that every face writes and reads.
+
+Nothing is lost: the user's message is committed before its request is sent; the assistant's
+message is created with it and its text is saved as it grows, every `FLUSH_INTERVAL` seconds
+(on an injected clock, never per token), so a `kill -9`, a power cut or a closed terminal loses
+at most about that much. A message left `streaming` by a process that is gone is marked
+`interrupted` on the next start; one that a live process is still writing is left alone (its
+writer's PID and start time are on the row). API keys are never stored: nothing here is given
+one, and a base URL that could hold a credential is not kept.
+
+Durability without waiting for the disk on the hot path: a commit survives the process dying as
+soon as it returns (WAL), and a power cut once the WAL is synced to disk. Most writes sync as
+they commit (`synchronous = FULL`). The two on the hot path -- `begin_turn`, just before the
+request goes out, and the flushes of a growing answer -- commit without waiting and have a
+background thread sync the WAL at once (`sync_soon`): a slow disk (an fsync can take tens of
+milliseconds on a busy machine) never delays the first token or the stream, and the power-cut
+window stays milliseconds.
+
+Concurrency: every write is one short transaction (`BEGIN IMMEDIATE` when it has several
+statements), SQLite waits up to `BUSY_TIMEOUT` for another process's lock, and busy errors are
+retried up to `WRITE_DEADLINE`. A flush of a growing answer waits only briefly and otherwise
+leaves its text for the next flush, so a busy database never stalls the stream. Every failure
+is a `HistoryError` with a one-line message: the faces warn and go on without storing.
+
+The store is thread-safe (one lock around the connection) and imports neither Textual, Rich
+nor asyncio: the one-shot face and the TUI share it.
+"""
+
+from __future__ import annotations
+
+import _thread
+import os
+import re
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from urllib.parse import urlsplit
+
+from llmchat.conversation import Message
+from llmchat.history import schema
+
+if TYPE_CHECKING:  # the records module is imported by the methods that read (see its docstring)
+    from llmchat.history.records import ConversationInfo, SearchHit, Transcript
+
+STREAMING, COMPLETE, CANCELLED, ERROR, INTERRUPTED = "streaming", "complete", "cancelled", "error", "interrupted"
+FINAL_STATUSES = (COMPLETE, CANCELLED, ERROR, INTERRUPTED)
+
+DB_NAME = "history.db"
+FLUSH_INTERVAL = 0.5  # seconds between saves of a growing answer
+BUSY_TIMEOUT = 5.0  # seconds SQLite waits for another process's write lock
+WRITE_DEADLINE = 15.0  # seconds a write that matters keeps retrying a busy database
+FLUSH_BUSY_MS = 50  # a flush waits this long for the lock, then leaves its text for the next
+TITLE_LENGTH = 80
+
+_MESSAGE_COLUMNS = (
+    "id, conversation_id, role, content, status, model, api, created_at, finished_at, ttft, "
+    "tokens_per_second, input_tokens, output_tokens, tokens_exact, elapsed, stop_reason, error"
+)
+_CONVERSATION_COLUMNS = (
+    "c.id, c.title, c.created_at, c.updated_at, c.profile, c.model, c.api, c.base_url, "
+    "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)"
+)
+
+
+class HistoryError(Exception):
+    """The store cannot do what was asked; the message is one line that says why."""
+
+
+class UnknownConversation(HistoryError):
+    def __init__(self, conversation_id: int) -> None:
+        super().__init__(f"no conversation {conversation_id}")
+        self.conversation_id = conversation_id
+
+
+class _Busy(Exception):
+    """Another process holds the write lock (only for writes that do not wait)."""
+
+
+def default_path() -> Path:
+    """history.db in the data directory (`LLMCHAT_HOME/data` when that is set)."""
+    from llmchat.config import data_dir
+
+    return data_dir() / DB_NAME
+
+
+def make_title(prompt: str) -> str:
+    """The first non-blank line of the prompt, whitespace collapsed, control characters
+    dropped, at most TITLE_LENGTH characters."""
+    for line in prompt.splitlines():
+        line = " ".join("".join(ch for ch in line if ch.isprintable() or ch.isspace()).split())
+        if line:
+            return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
+    return "untitled"
+
+
+def storable_url(url: Optional[str]) -> Optional[str]:
+    """The base URL when it is safe to keep: one with user info, a query string or a fragment
+    may carry a credential, so it is not stored at all (continuing that conversation then
+    needs --base-url, or its profile's)."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if "@" in parts.netloc or parts.query or parts.fragment:
+        return None
+    return url
+
+
+# --- the writing process's identity ------------------------------------------------------
+
+_boot_id: Optional[str] = None
+
+
+def process_token(pid: int) -> str:
+    """What tells this process apart from a later one with the same PID: the boot ID and the
+    process start time (Linux); "" where that cannot be read."""
+    global _boot_id
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        if _boot_id is None:
+            with open("/proc/sys/kernel/random/boot_id", "rb") as f:
+                _boot_id = f.read().strip().decode("ascii", "replace")
+        start = stat[stat.rindex(b")") + 2 :].split()[19].decode("ascii")  # field 22, starttime
+    except (OSError, ValueError, IndexError):
+        return ""
+    return f"{_boot_id}:{start}"
+
+
+_own_token: Optional[str] = None
+_live_answers: Set[Tuple[str, int]] = set()  # (database path, message id) this process writes
+
+
+def _writer_alive(pid: Optional[int], token: Optional[str], path: str, message_id: int) -> bool:
+    """False only when the process that was writing the message is certainly gone."""
+    if pid is None:
+        return False
+    if pid == os.getpid():
+        return (path, message_id) in _live_answers
+    if os.name != "posix":  # no safe check (os.kill(pid, 0) would signal the process)
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, as another user
+        pass
+    if token:
+        current = process_token(pid)
+        if current and current != token:
+            return False  # the PID was reused by a process that started later
+    return True
+
+
+# --- the store ---------------------------------------------------------------------------
+
+
+class HistoryStore:
+    """Conversations and their messages in one SQLite file. Open with `HistoryStore.open`."""
+
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        path: Path,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], float] = time.time,
+        flush_interval: float = FLUSH_INTERVAL,
+    ) -> None:
+        self._db = db
+        self.path = path
+        self._key = os.path.realpath(path)  # one key per file, however the path was spelt
+        self._wal_path = str(path) + "-wal"
+        self._clock = clock  # monotonic: when to flush
+        self._now = now  # wall clock: the timestamps stored
+        self.flush_interval = flush_interval
+        self._lock = threading.RLock()
+        self._busy_ms = int(BUSY_TIMEOUT * 1000)
+
+    @classmethod
+    def open(
+        cls,
+        path: Optional[Path] = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], float] = time.time,
+        flush_interval: float = FLUSH_INTERVAL,
+    ) -> "HistoryStore":
+        """Open (creating it 0600 in a 0700 directory if needed) and upgrade the database."""
+        path = Path(path) if path is not None else default_path()
+        _prepare_file(path)
+        try:
+            db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise HistoryError(f"cannot open {path}: {exc}") from None
+        store = cls(db, path, clock=clock, now=now, flush_interval=flush_interval)
+        try:
+            store._setup()
+        except BaseException:
+            db.close()
+            raise
+        return store
+
+    def _setup(self) -> None:
+        self._execute("PRAGMA journal_mode = WAL")
+        self._execute("PRAGMA synchronous = FULL")
+        self._execute("PRAGMA foreign_keys = ON")
+        version = self.schema_version()
+        if version > schema.VERSION:
+            raise HistoryError(f"{self.path} was written by a newer llmchat (schema {version}; this one knows up to {schema.VERSION})")
+        if version < schema.VERSION:
+            with self._transaction() as db:
+                version = db.execute("PRAGMA user_version").fetchone()[0]  # another process may have done it
+                if version < schema.VERSION:
+                    schema.upgrade(db, version)
+
+    def schema_version(self) -> int:
+        return self._query("PRAGMA user_version")[0][0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "HistoryStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def start_conversation(
+        self,
+        *,
+        title: str = "",
+        profile: Optional[str] = None,
+        model: Optional[str] = None,
+        api: Optional[str] = None,
+        base_url: Optional[str] = None,
+    ) -> int:
+        """A new, empty conversation; its ID. With no title, the first prompt names it."""
+        with self._transaction() as db:
+            return self._new_conversation(db, title, (profile, model, api, base_url))
+
+    def set_settings(
+        self,
+        conversation_id: int,
+        *,
+        profile: Optional[str] = None,
+        model: Optional[str] = None,
+        api: Optional[str] = None,
+        base_url: Optional[str] = None,
+    ) -> None:
+        """The settings a continued conversation uses next time (the latest ones used)."""
+        with self._transaction() as db:
+            self._set_settings(db, conversation_id, (profile, model, api, base_url))
+
+    def add_user_message(self, conversation_id: int, content: str) -> int:
+        """Store a prompt (committed when this returns) and mark the conversation used now.
+        The conversation's first prompt gives it its title unless it has one."""
+        with self._transaction() as db:
+            return self._add_prompt(db, conversation_id, content)
+
+    def begin_answer(
+        self,
+        conversation_id: int,
+        *,
+        model: Optional[str] = None,
+        api: Optional[str] = None,
+        on_error: Optional[Callable[[HistoryError], None]] = None,
+    ) -> "AnswerWriter":
+        """The assistant's message, created now as `streaming`; write it through the handle.
+        `on_error` hears (once) about a flush that failed for another reason than a busy
+        database; the text stays buffered and `finish` tries again."""
+        with self._transaction() as db:
+            message_id = self._add_answer(db, conversation_id, model, api)
+        return self._writer(conversation_id, message_id, on_error)
+
+    def begin_turn(
+        self,
+        conversation_id: Optional[int],
+        prompt: str,
+        *,
+        profile: Optional[str] = None,
+        model: Optional[str] = None,
+        api: Optional[str] = None,
+        base_url: Optional[str] = None,
+        on_error: Optional[Callable[[HistoryError], None]] = None,
+    ) -> "AnswerWriter":
+        """Everything a face stores before its request, in one transaction: the conversation
+        (a new one when `conversation_id` is None, else given these settings for its next
+        continuation), the prompt, and the answer's row, streaming. Committed when this returns
+        (on disk a moment later: see `sync_soon`). The handle has `conversation_id` and
+        `prompt_id`."""
+        chosen = (profile, model, api, base_url)
+        with self._transaction(wait_for_disk=False) as db:
+            if conversation_id is None:
+                conversation_id = self._new_conversation(db, "", chosen)
+            else:
+                self._set_settings(db, conversation_id, chosen)
+            prompt_id = self._add_prompt(db, conversation_id, prompt)
+            message_id = self._add_answer(db, conversation_id, model, api)
+        writer = self._writer(conversation_id, message_id, on_error)
+        writer.prompt_id = prompt_id
+        return writer
+
+    def _new_conversation(self, db: sqlite3.Connection, title: str, chosen: tuple) -> int:
+        profile, model, api, base_url = chosen
+        now = self._now()
+        cursor = db.execute(
+            "INSERT INTO conversations (title, created_at, updated_at, used_seq, profile, model, api, base_url)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (title, now, now, _next_use(db), profile, model, api, storable_url(base_url)),
+        )
+        return int(cursor.lastrowid)
+
+    def _set_settings(self, db: sqlite3.Connection, conversation_id: int, chosen: tuple) -> None:
+        profile, model, api, base_url = chosen
+        cursor = db.execute(
+            "UPDATE conversations SET profile = ?, model = ?, api = ?, base_url = ? WHERE id = ?",
+            (profile, model, api, storable_url(base_url), conversation_id),
+        )
+        if cursor.rowcount == 0:
+            raise UnknownConversation(conversation_id)
+
+    def _add_prompt(self, db: sqlite3.Connection, conversation_id: int, content: str) -> int:
+        now = self._now()
+        content = _clean(content)
+        cursor = db.execute(
+            "UPDATE conversations SET updated_at = ?, used_seq = ?,"
+            " title = CASE WHEN title = '' THEN ? ELSE title END WHERE id = ?",
+            (now, _next_use(db), make_title(content), conversation_id),
+        )
+        if cursor.rowcount == 0:
+            raise UnknownConversation(conversation_id)
+        cursor = db.execute(
+            "INSERT INTO messages (conversation_id, role, content, status, created_at, finished_at)"
+            " VALUES (?, 'user', ?, 'complete', ?, ?)",
+            (conversation_id, content, now, now),
+        )
+        return int(cursor.lastrowid)
+
+    def _add_answer(self, db: sqlite3.Connection, conversation_id: int, model: Optional[str], api: Optional[str]) -> int:
+        global _own_token
+        pid = os.getpid()
+        if _own_token is None:
+            _own_token = process_token(pid)
+        cursor = db.execute(
+            "INSERT INTO messages (conversation_id, role, content, status, model, api, created_at, writer_pid, writer_token)"
+            " SELECT ?, 'assistant', '', 'streaming', ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM conversations WHERE id = ?)",
+            (conversation_id, model, api, self._now(), pid, _own_token, conversation_id),
+        )
+        if cursor.rowcount == 0:
+            raise UnknownConversation(conversation_id)
+        return int(cursor.lastrowid)
+
+    def _writer(self, conversation_id: int, message_id: int, on_error: Optional[Callable[[HistoryError], None]]) -> "AnswerWriter":
+        _live_answers.add((self._key, message_id))
+        return AnswerWriter(self, conversation_id, message_id, on_error=on_error)
+
+    def mark_interrupted_on_start(self) -> int:
+        """Mark `interrupted` every message left streaming by a process that is gone (killed,
+        crashed, powered off); its text up to the last flush stays. How many were marked."""
+        rows = self._query("SELECT id, writer_pid, writer_token FROM messages WHERE status = 'streaming'")
+        dead = [(row[0],) for row in rows if not _writer_alive(row[1], row[2], self._key, row[0])]
+        if not dead:
+            return 0
+        with self._transaction() as db:
+            cursor = db.executemany(
+                "UPDATE messages SET status = 'interrupted', writer_pid = NULL, writer_token = NULL"
+                " WHERE id = ? AND status = 'streaming'",
+                dead,
+            )
+            return cursor.rowcount
+
+    def rename(self, conversation_id: int, title: str) -> None:
+        title = make_title(title) if title.strip() else ""
+        if not title:
+            raise HistoryError("a title cannot be empty")
+        cursor = self._execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
+        if cursor.rowcount == 0:
+            raise UnknownConversation(conversation_id)
+
+    def delete(self, conversation_id: int) -> None:
+        """Delete a conversation and its messages."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
+            cursor = db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+            if cursor.rowcount == 0:
+                raise UnknownConversation(conversation_id)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def list_conversations(self, limit: Optional[int] = None) -> List[ConversationInfo]:
+        """Newest first: the conversation with the latest prompt leads."""
+        from llmchat.history.records import ConversationInfo
+
+        rows = self._query(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c ORDER BY c.used_seq DESC LIMIT ?",
+            (-1 if limit is None else limit,),
+        )
+        return [ConversationInfo(*row) for row in rows]
+
+    def most_recent(self) -> Optional[ConversationInfo]:
+        """The conversation the user last sent a prompt in."""
+        found = self.list_conversations(limit=1)
+        return found[0] if found else None
+
+    def get(self, conversation_id: int) -> ConversationInfo:
+        from llmchat.history.records import ConversationInfo
+
+        rows = self._query(f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = ?", (conversation_id,))
+        if not rows:
+            raise UnknownConversation(conversation_id)
+        return ConversationInfo(*rows[0])
+
+    def load(self, conversation_id: int) -> Transcript:
+        """The conversation and every message, oldest first, with each answer's metrics."""
+        from llmchat.history.records import StoredMessage, Transcript
+
+        with self._lock:  # one snapshot: the count and the messages agree
+            self._execute("BEGIN")
+            try:
+                info = self.get(conversation_id)
+                rows = self._query(
+                    f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,)
+                )
+            finally:
+                self._db.execute("COMMIT")
+        messages = [StoredMessage(*row) for row in rows]
+        for message in messages:
+            if message.tokens_exact is not None:
+                message.tokens_exact = bool(message.tokens_exact)
+        return Transcript(info, messages)
+
+    def context(self, conversation_id: int) -> List[Message]:
+        """The earlier turns to send with the next prompt. A turn goes back to the model when its
+        answer has text, whatever its status: a cancelled, failed or interrupted answer is sent
+        as far as it got (the user saw it). A prompt whose answer has no text is left out, so
+        the context never holds two user messages in a row (the TUI's rule too)."""
+        self.get(conversation_id)  # raises for an unknown ID
+        rows = self._query(
+            "SELECT role, content FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,)
+        )
+        out: List[Message] = []
+        prompt: Optional[str] = None
+        for role, content in rows:
+            if role == "user":
+                prompt = content
+            elif prompt is not None:
+                if content:
+                    out.append(Message("user", prompt))
+                    out.append(Message("assistant", content))
+                prompt = None
+        return out
+
+    def search(self, text: str, limit: int = 50) -> List[SearchHit]:
+        """Messages that hold every word of `text`, newest first, and conversations whose title
+        does. With SQLite's FTS5 (nearly always there) a word matches whole words that start
+        with it ("tide" finds "tides"), ignoring case and accents; without it, or for text with
+        no letters or digits, it matches anywhere (case ignored for ASCII). A message still
+        streaming is found once it ends."""
+        from llmchat.history.records import SearchHit
+
+        words = re.findall(r"[^\W_]+", text)  # as FTS5 splits words: letters and digits
+        terms = words if words else text.split()
+        if not terms:
+            return []
+        columns = "m.id, m.conversation_id, m.role, m.model, m.content, m.created_at, c.title"
+        if words and self._has_fts():
+            match = " ".join('"' + word.replace('"', '""') + '"*' for word in words)
+            rows = self._query(
+                f"SELECT {columns} FROM messages_fts f JOIN messages m ON m.id = f.rowid"
+                " JOIN conversations c ON c.id = m.conversation_id"
+                " WHERE messages_fts MATCH ? ORDER BY m.id DESC LIMIT ?",
+                (match, limit),
+            )
+        else:
+            like = " AND ".join("m.content LIKE ? ESCAPE '\\'" for _ in terms)
+            rows = self._query(
+                f"SELECT {columns} FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+                f" WHERE {like} ORDER BY m.id DESC LIMIT ?",
+                (*(_like(term) for term in terms), limit),
+            )
+        hits = [SearchHit(row[1], row[6], row[0], row[2], row[3], _snippet(row[4], terms), row[5]) for row in rows]
+        titled = self._query(
+            "SELECT c.id, c.title, c.updated_at FROM conversations c WHERE "
+            + " AND ".join("c.title LIKE ? ESCAPE '\\'" for _ in terms)
+            + " ORDER BY c.used_seq DESC LIMIT ?",
+            (*(_like(term) for term in terms), limit),
+        )
+        found = {hit.conversation_id for hit in hits}
+        hits += [SearchHit(cid, title, None, None, None, title, used) for cid, title, used in titled if cid not in found]
+        hits.sort(key=lambda hit: hit.created_at, reverse=True)
+        return hits[:limit]
+
+    def _has_fts(self) -> bool:
+        return bool(self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages_fts'"))
+
+    # --- the connection ----------------------------------------------------------------------
+
+    def _execute(self, sql: str, params: Sequence[Any] = (), *, wait: bool = True) -> sqlite3.Cursor:
+        """One statement (in autocommit mode, its own transaction), retried while busy."""
+        with self._lock:
+            if wait:
+                return self._run(sql, params, fetch=False, wait=True)
+            self._set_busy_timeout(FLUSH_BUSY_MS)
+            try:
+                return self._run(sql, params, fetch=False, wait=False)
+            finally:
+                self._set_busy_timeout(int(BUSY_TIMEOUT * 1000))
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> List[tuple]:
+        with self._lock:
+            return self._run(sql, params, fetch=True, wait=True)
+
+    def _run(self, sql: str, params: Sequence[Any], *, fetch: bool, wait: bool) -> Any:
+        deadline = time.monotonic() + WRITE_DEADLINE
+        cleaned = False
+        while True:
+            try:
+                cursor = self._db.execute(sql, params)
+                return cursor.fetchall() if fetch else cursor
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise self._error(exc) from None
+                if not wait:
+                    raise _Busy() from None
+                if time.monotonic() >= deadline:
+                    raise HistoryError(f"{self.path} stayed locked by another process for {WRITE_DEADLINE:.0f} s") from None
+                time.sleep(0.02)
+            except UnicodeEncodeError:
+                if cleaned:
+                    raise HistoryError("text that cannot be stored as UTF-8") from None
+                # A lone surrogate (from a JSON "\ud83d" escape) cannot be encoded: U+FFFD instead.
+                params = tuple(_clean(p) if isinstance(p, str) else p for p in params)
+                cleaned = True
+            except sqlite3.Error as exc:
+                raise self._error(exc) from None
+
+    @contextmanager
+    def _transaction(self, *, wait_for_disk: bool = True) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE (the write lock up front, so a transaction never fails half-way for a
+        lock) ... COMMIT, rolled back on any error. Without `wait_for_disk`, the commit does
+        not wait for the disk and a background sync follows."""
+        with self._lock:
+            if not wait_for_disk:
+                self._set_synchronous("NORMAL")
+            try:
+                self._execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute("COMMIT")
+                except BaseException as exc:
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                    if isinstance(exc, sqlite3.Error):
+                        raise self._error(exc) from None
+                    raise
+            finally:
+                if not wait_for_disk:
+                    self._set_synchronous("FULL")
+        if not wait_for_disk:
+            self.sync_soon()
+
+    def sync_soon(self) -> None:
+        """Sync the WAL (every commit so far) to disk in a background thread, now.
+
+        A bare `_thread`: `threading.Thread.start()` waits until the new thread runs, which
+        takes milliseconds on a busy machine -- the very wait this avoids. Nothing joins it:
+        at exit, `finish` and `close` have synced everything themselves."""
+        _thread.start_new_thread(self.sync, ())
+
+    def sync(self) -> None:
+        """Sync the WAL to disk (an fsync of the file SQLite appends commits to). Uses no
+        SQLite connection, so it runs alongside the writes; never raises."""
+        try:
+            fd = os.open(self._wal_path, os.O_RDONLY)
+        except OSError:  # no WAL: everything was checkpointed into the synced database file
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def _set_synchronous(self, level: str) -> None:
+        try:
+            self._db.execute(f"PRAGMA synchronous = {level}")
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+
+    def _set_busy_timeout(self, ms: int) -> None:
+        if ms != self._busy_ms:
+            self._db.execute(f"PRAGMA busy_timeout = {int(ms)}")
+            self._busy_ms = ms
+
+    def _error(self, exc: sqlite3.Error) -> HistoryError:
+        return HistoryError(f"{self.path}: {exc}")
+
+    # --- for AnswerWriter ----------------------------------------------------------------------
+
+    def _append_text(self, message_id: int, text: str) -> None:
+        with self._lock:
+            self._set_synchronous("NORMAL")
+            try:
+                self._execute("UPDATE messages SET content = content || ? WHERE id = ?", (text, message_id), wait=False)
+            finally:
+                self._set_synchronous("FULL")
+        self.sync_soon()
+
+    def _finish(self, message_id: int, rest: str, values: Dict[str, Any]) -> None:
+        """The rest of the text and the final values, in one statement (so the status changes
+        with the text complete: the search index takes it whole)."""
+        columns = ", ".join(f"{name} = ?" for name in values)
+        self._execute(
+            f"UPDATE messages SET content = content || ?, {columns}, writer_pid = NULL, writer_token = NULL WHERE id = ?",
+            (rest, *values.values(), message_id),
+        )
+        _live_answers.discard((self._key, message_id))
+
+
+class AnswerWriter:
+    """The assistant's message as it streams. `append` is called per token: it only buffers,
+    and appends what arrived since the last save to the stored text once `flush_interval` has
+    passed on the store's clock. A face with a timer calls `flush_if_due` too, so text that
+    arrived just before the stream stalled is saved within the interval even when no token
+    follows. `finish` appends the rest and sets the status and metrics. Only the text not yet
+    saved is held here: memory stays flat however long the answer.
+
+    `pending` is that text, a list changed only in place: a face whose token loop must be as
+    cheap as possible may bind `writer.pending.append` (a C call, ~4x cheaper than `append`)
+    as long as a timer calls `flush_if_due` (oneshot.py does)."""
+
+    __slots__ = (
+        "_store", "conversation_id", "message_id", "prompt_id", "pending", "_clock", "_interval", "_due",
+        "_on_error", "finished", "failure",
+    )
+
+    def __init__(
+        self,
+        store: HistoryStore,
+        conversation_id: int,
+        message_id: int,
+        *,
+        on_error: Optional[Callable[[HistoryError], None]] = None,
+    ) -> None:
+        self._store = store
+        self.conversation_id = conversation_id
+        self.message_id = message_id
+        self.prompt_id: Optional[int] = None  # set by begin_turn
+        self.pending: List[str] = []  # arrived, not yet in the database
+        self._clock = store._clock
+        self._interval = store.flush_interval
+        self._due = self._clock() + self._interval
+        self._on_error = on_error
+        self.finished = False
+        self.failure: Optional[HistoryError] = None  # the first failed flush, if any
+
+    def append(self, text: str) -> None:
+        self.pending.append(text)
+        if self._clock() >= self._due:
+            self.flush()
+
+    def flush_if_due(self) -> None:
+        if self._clock() >= self._due:
+            self.flush()
+
+    @property
+    def flush_interval(self) -> float:
+        return self._interval
+
+    def flush(self) -> bool:
+        """Save the text that arrived since the last save; never raises. False when it could
+        not be saved now (it stays buffered for the next flush and for `finish`)."""
+        self._due = self._clock() + self._interval
+        pending = self.pending
+        if self.finished or not pending:
+            return True
+        count = len(pending)
+        chunk = "".join(pending)
+        held = ""
+        if "\ud800" <= chunk[-1] <= "\udbff":  # half a surrogate pair: wait for the other half
+            chunk, held = chunk[:-1], chunk[-1]
+            if not chunk:
+                return True
+        try:
+            self._store._append_text(self.message_id, chunk)
+        except _Busy:
+            return False
+        except HistoryError as exc:
+            if self.failure is None:
+                self.failure = exc
+                if self._on_error is not None:
+                    self._on_error(exc)
+            return False
+        del pending[:count]  # in place: the list may be bound elsewhere
+        if held:
+            pending.insert(0, held)
+        return True
+
+    def finish(
+        self,
+        status: str,
+        metrics: Any = None,
+        *,
+        stop_reason: Optional[str] = None,
+        error: Optional[str] = None,
+    ) -> None:
+        """Store the rest of the answer with its final status and, from a `Metrics`, its
+        figures. Raises HistoryError when it cannot be saved (the row then keeps its last
+        flushed text and becomes `interrupted` after this process ends)."""
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"not a final status: {status!r}")
+        values: Dict[str, Any] = {"status": status, "finished_at": self._store._now()}
+        if metrics is not None:
+            reported = metrics.reported_output_tokens
+            values.update(
+                ttft=metrics.ttft,
+                tokens_per_second=metrics.tokens_per_second,
+                input_tokens=metrics.input_tokens,
+                output_tokens=reported if reported is not None or not metrics.deltas else metrics.output_tokens,
+                tokens_exact=None if (reported is None and not metrics.deltas) else int(metrics.exact),
+                elapsed=metrics.elapsed(),
+            )
+            if stop_reason is None and metrics.finish is not None:
+                stop_reason = metrics.finish.reason
+            if error is None and status == ERROR and metrics.error is not None:
+                error = metrics.error.message
+        values["stop_reason"] = stop_reason
+        values["error"] = error
+        self._store._finish(self.message_id, "".join(self.pending), values)
+        self.finished = True
+        self.pending.clear()
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _prepare_file(path: Path) -> None:
+    """The directory 0700 and the file 0600 before SQLite opens it: SQLite gives its -wal and
+    -shm files the database file's permissions."""
+    directory = path.parent
+    try:
+        if not directory.is_dir():
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            mode = os.stat(path).st_mode
+            if mode & 0o077:
+                os.chmod(path, 0o600)
+        else:
+            os.close(fd)
+    except OSError as exc:
+        where = exc.filename or path
+        raise HistoryError(f"cannot create {where}: {exc.strerror or exc}") from None
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _snippet(content: str, terms: Sequence[str], width: int = 100) -> str:
+    """One line of the message around the first term found in it."""
+    flat = " ".join(content.split())
+    lower = flat.lower()
+    found = [i for i in (lower.find(term.lower()) for term in terms) if i >= 0]
+    start = max(0, min(found) - width // 3) if found else 0
+    end = start + width
+    return ("…" if start else "") + flat[start:end] + ("…" if end < len(flat) else "")
+
+
+def _next_use(db: sqlite3.Connection) -> int:
+    return db.execute("SELECT coalesce(max(used_seq), 0) + 1 FROM conversations").fetchone()[0]
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
+def _clean(text: str) -> str:
+    """Lone surrogates become U+FFFD; a split surrogate pair is joined."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

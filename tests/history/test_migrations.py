@@ -1,0 +1,157 @@
+"""Schema versions: every snapshot in schemas/ is what its migrations build, and a file of every
+earlier version, with data in it, opens as the current version with nothing lost -- also when
+two processes open it for the first time at once."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import List
+
+import pytest
+
+from llmchat.history import COMPLETE, INTERRUPTED, HistoryStore
+from llmchat.history import schema
+
+from history_helpers import WAIT, query
+
+SNAPSHOTS = Path(__file__).parent / "schemas"
+FTS_SHADOW = re.compile(r"messages_fts_(data|idx|content|docsize|config)$")
+
+
+def schema_statements(db: sqlite3.Connection) -> List[str]:
+    """The CREATE statements in sqlite_master, less SQLite's own tables and FTS5's shadow tables
+    (both made for us), in creation order."""
+    rows = db.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid").fetchall()
+    return [sql.strip() for kind, name, sql in rows if not name.startswith("sqlite_") and not (kind == "table" and FTS_SHADOW.match(name))]
+
+
+def snapshot(version: int) -> List[str]:
+    text = (SNAPSHOTS / f"v{version}.sql").read_text()
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("-- "))
+    return [part.strip() for part in body.split(";\n\n") if part.strip()]
+
+
+def normalised(statements: List[str]) -> List[str]:
+    return [" ".join(s.rstrip(";").split()) for s in statements]
+
+
+def fts5() -> bool:
+    try:
+        sqlite3.connect(":memory:").execute("CREATE VIRTUAL TABLE t USING fts5(x)")
+        return True
+    except sqlite3.Error:
+        return False
+
+
+def build(path: Path, version: int) -> None:
+    """A file as llmchat `version` left it, from its frozen snapshot, with one conversation:
+    a finished turn and an answer left streaming by a process that is gone."""
+    db = sqlite3.connect(str(path), isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("BEGIN")
+    for statement in snapshot(version) if version else []:
+        db.execute(statement)
+    db.execute(f"PRAGMA user_version = {version}")
+    db.execute("COMMIT")
+    if version >= 1:
+        db.execute("INSERT INTO conversations (title, created_at, updated_at, used_seq, model, api) VALUES ('Old tides', 1, 2, 1, 'm', 'openai-chat')")
+        db.execute("INSERT INTO messages (conversation_id, role, content, status, created_at) VALUES (1, 'user', 'why tides', 'complete', 1)")
+        db.execute("INSERT INTO messages (conversation_id, role, content, status, model, created_at, ttft, output_tokens, tokens_exact, stop_reason)"
+                   " VALUES (1, 'assistant', 'the moon pulls', 'complete', 'm', 1.5, 0.2, 3, 1, 'stop')")
+        db.execute("INSERT INTO messages (conversation_id, role, content, status, created_at) VALUES (1, 'user', 'and the sun', 'complete', 2)")
+        db.execute("INSERT INTO messages (conversation_id, role, content, status, model, created_at, writer_pid, writer_token)"
+                   " VALUES (1, 'assistant', 'the sun does too, less', 'streaming', 'm', 2.5, 2147480000, 'gone')")
+    db.close()
+
+
+@pytest.mark.parametrize("version", range(1, schema.VERSION + 1))
+def test_each_snapshot_is_what_its_migrations_build(version: int) -> None:
+    """A released step edited, or a new version without its snapshot, fails here."""
+    if version >= 2 and not fts5():
+        pytest.skip("this SQLite has no FTS5: version 2 adds no index")
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.execute("BEGIN")
+    schema.upgrade(db, 0, version)
+    db.execute("COMMIT")
+    assert normalised(schema_statements(db)) == normalised(snapshot(version))
+    assert not (SNAPSHOTS / f"v{schema.VERSION + 1}.sql").exists()
+
+
+@pytest.mark.parametrize("version", range(0, schema.VERSION))
+def test_a_file_of_every_earlier_version_upgrades_with_its_data(tmp_path: Path, version: int) -> None:
+    path = tmp_path / "history.db"
+    build(path, version)
+    with HistoryStore.open(path) as store:
+        assert store.schema_version() == schema.VERSION
+        if version == 0:
+            assert store.list_conversations() == []
+            cid = store.begin_turn(None, "fresh tides", model="m").conversation_id
+            assert [hit.conversation_id for hit in store.search("tides")] == [cid]
+            return
+        assert store.mark_interrupted_on_start() == 1
+        (info,) = store.list_conversations()
+        assert (info.id, info.title, info.message_count) == (1, "Old tides", 4)
+        messages = store.load(1).messages
+        assert [(m.content, m.status) for m in messages] == [
+            ("why tides", COMPLETE), ("the moon pulls", COMPLETE), ("and the sun", COMPLETE),
+            ("the sun does too, less", INTERRUPTED),
+        ]
+        assert (messages[1].ttft, messages[1].output_tokens, messages[1].tokens_exact, messages[1].stop_reason) == (0.2, 3, True, "stop")
+        # Search finds what was there before the index existed, and the answer marked since.
+        assert {hit.message_id for hit in store.search("sun")} == {3, 4}
+        assert {hit.message_id for hit in store.search("moon")} == {2}
+        # And the file takes new turns.
+        writer = store.begin_turn(1, "and the wind?", model="m")
+        writer.append("a little")
+        writer.finish(COMPLETE)
+        assert store.load(1).info.message_count == 6
+        assert {hit.message_id for hit in store.search("little")} == {writer.message_id}
+    assert query(path, "PRAGMA integrity_check") == [("ok",)]
+    if fts5():
+        # The index agrees with the messages (every message has ended by now).
+        assert query(path, "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)") == []
+
+
+def test_opening_the_current_version_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    HistoryStore.open(path).close()
+    before = query(path, "SELECT type, name, sql FROM sqlite_master ORDER BY rowid")
+    HistoryStore.open(path).close()
+    assert query(path, "SELECT type, name, sql FROM sqlite_master ORDER BY rowid") == before
+
+
+_OPEN = """
+import sys
+from pathlib import Path
+from llmchat.history import HistoryStore
+sys.stdin.readline()  # all start together
+with HistoryStore.open(Path(sys.argv[1])) as store:
+    print(store.schema_version(), len(store.search("sun")), flush=True)
+"""
+
+
+def test_two_processes_upgrading_at_once_upgrade_once(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    build(path, 1)
+    procs = [subprocess.Popen([sys.executable, "-c", _OPEN, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    try:
+        for proc in procs:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        results = [proc.communicate(timeout=WAIT) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    for proc, (out, err) in zip(procs, results):
+        assert proc.returncode == 0 and err == "", err
+        assert out.split()[0] == str(schema.VERSION)
+    if fts5():
+        # Indexed once, not once per process; the streaming answer is not indexed until it ends.
+        assert query(path, "SELECT count(*) FROM messages_fts_docsize") == [(3,)]
