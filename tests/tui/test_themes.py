@@ -3,39 +3,14 @@ reported without stopping the app, and the colours reaching the widgets."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from textual.color import Color
 
 from llmchat.config import Config, ConfigError
 from llmchat.tui.app import ChatApp, run_tui
+from theme_samples import GOOD, REPO_THEMES, write  # tests/theme_samples.py
 
 SIZE = (100, 30)
-REPO_THEMES = Path(__file__).resolve().parents[2] / "themes"
-
-GOOD = """\
-# a comment
-name = "harbour"
-dark = false
-primary = "#2B62A6"
-background = "#F6F3EA"
-panel = "rgb(223, 216, 198)"
-text_alpha = 0.9
-
-[variables]
-border-blurred = "#C8C0AA"
-input-selection-background = "#2B62A6 25%"
-block-cursor-text-style = "bold underline"
-link-color = "auto 87%"
-"""
-
-
-def write(folder: Path, name: str, text: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(text)
-    return path
 
 
 def spy_notices(app: ChatApp) -> list:

@@ -9,31 +9,7 @@ import pytest
 
 from llmchat.tui import themes as theme_module
 from llmchat.tui.themes import ThemeFileError, load_theme, load_themes, shipped_themes_dir, theme_dirs
-
-REPO_THEMES = Path(__file__).resolve().parents[2] / "themes"
-
-GOOD = """\
-# a comment
-name = "harbour"
-dark = false
-primary = "#2B62A6"
-background = "#F6F3EA"
-panel = "rgb(223, 216, 198)"
-text_alpha = 0.9
-
-[variables]
-border-blurred = "#C8C0AA"
-input-selection-background = "#2B62A6 25%"
-block-cursor-text-style = "bold underline"
-link-color = "auto 87%"
-"""
-
-
-def write(folder: Path, name: str, text: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(text)
-    return path
+from theme_samples import GOOD, REPO_THEMES, write  # tests/theme_samples.py
 
 
 def test_a_good_file_becomes_a_theme(tmp_path):
