@@ -1,43 +1,90 @@
-"""The typed stream events every provider produces and every face consumes."""
+"""The typed stream events every provider produces and every face consumes.
+
+Small immutable value objects, written out by hand rather than as frozen dataclasses: creating
+five frozen slotted dataclasses cost ~4 ms of every start (a fortieth of the time to a local
+model's first token), and this form is also quicker to build, once per token.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Any, Optional, Tuple, Union
+
+_set = object.__setattr__
 
 
-@dataclass(frozen=True, slots=True)
-class TextDelta:
+class _Event:
+    """Equality, hash and repr from `__slots__`; attributes cannot be changed or removed."""
+
+    __slots__: Tuple[str, ...] = ()
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: Any) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__,) + self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: stream events are immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: stream events are immutable")
+
+
+class TextDelta(_Event):
     """A piece of the answer, exactly as the model sent it."""
 
+    __slots__ = ("text",)
     text: str
 
+    def __init__(self, text: str) -> None:
+        _set(self, "text", text)
 
-@dataclass(frozen=True, slots=True)
-class ReasoningDelta:
+
+class ReasoningDelta(_Event):
     """A piece of the model's reasoning/thinking; never part of the answer on stdout."""
 
+    __slots__ = ("text",)
     text: str
 
+    def __init__(self, text: str) -> None:
+        _set(self, "text", text)
 
-@dataclass(frozen=True, slots=True)
-class Usage:
+
+class Usage(_Event):
     """Token counts reported by the server; a field it did not report is None."""
 
-    input_tokens: Optional[int] = None
-    output_tokens: Optional[int] = None
+    __slots__ = ("input_tokens", "output_tokens")
+    input_tokens: Optional[int]
+    output_tokens: Optional[int]
+
+    def __init__(self, input_tokens: Optional[int] = None, output_tokens: Optional[int] = None) -> None:
+        _set(self, "input_tokens", input_tokens)
+        _set(self, "output_tokens", output_tokens)
 
 
-@dataclass(frozen=True, slots=True)
-class Finish:
+class Finish(_Event):
     """The API's terminal signal arrived: the answer is complete.
 
     `reason` is normalised ("stop", "length", "content_filter", "tool_calls", ...);
     `raw_reason` is the API's own word for it.
     """
 
+    __slots__ = ("reason", "raw_reason")
     reason: str
-    raw_reason: Optional[str] = None
+    raw_reason: Optional[str]
+
+    def __init__(self, reason: str, raw_reason: Optional[str] = None) -> None:
+        _set(self, "reason", reason)
+        _set(self, "raw_reason", raw_reason)
 
     @property
     def truncated(self) -> bool:
@@ -45,17 +92,22 @@ class Finish:
         return self.reason == "length"
 
 
-@dataclass(frozen=True, slots=True)
-class StreamError:
+class StreamError(_Event):
     """The stream failed. Text already delivered stays delivered; nothing follows this event.
 
     `kind` is one of "http", "api", "cutoff", "network", "timeout", "protocol", "output".
     `status` is the HTTP status when there was one.
     """
 
+    __slots__ = ("message", "kind", "status")
     message: str
-    kind: str = "api"
-    status: Optional[int] = None
+    kind: str
+    status: Optional[int]
+
+    def __init__(self, message: str, kind: str = "api", status: Optional[int] = None) -> None:
+        _set(self, "message", message)
+        _set(self, "kind", kind)
+        _set(self, "status", status)
 
     def __str__(self) -> str:
         return self.message

@@ -67,6 +67,10 @@ def _child_env(home: str) -> Dict[str, str]:
         )
     }
     env.pop("PYTHONUNBUFFERED", None)
+    # With PYTHONDONTWRITEBYTECODE set (some sandboxes and CI images set it), every llmchat
+    # module is compiled from source at every start, which an installed llmchat never does
+    # (pip writes .pyc files; an editable install writes them on its first run, the warm-up).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["LLMCHAT_HOME"] = home  # an empty config: flags alone decide
     env["NO_PROXY"] = "127.0.0.1,localhost"
     return env
