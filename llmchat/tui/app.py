@@ -39,13 +39,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, List, Optional
 
-from textual import work
+from textual import on, work
 from textual.actions import SkipAction
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.command import CommandPalette
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Markdown
+from textual.widgets import Button, Footer, Markdown
 from textual.worker import Worker
 
 from llmchat.config import Config, ConfigError, Overrides, Settings, continue_flags, load_config, resolve, save_theme
@@ -69,10 +69,12 @@ from llmchat.tui.commands import Choice, Choices
 from llmchat.tui.themes import load_themes, theme_dirs
 from llmchat.tui.widgets import AssistantMessage, ChatPrompt, StatusBar, UserMessage, Welcome
 from llmchat.tui.widgets.status import READY
+from llmchat.tui.widgets.stored import EarlierTurns
 
 QUIT_WINDOW = 2.0  # seconds within which a second Ctrl+C quits
 STATUS_INTERVAL = 0.1  # seconds between status-bar refreshes while an answer streams
 SCROLL_LINES = 3  # Ctrl+Up / Ctrl+Down
+SHOWN_TURNS = 6  # turns of a reopened conversation rendered at once (more on request)
 DEMO_LABEL = "offline demo model"
 
 
@@ -142,6 +144,7 @@ class ChatApp(App[None]):
         self._restored: Optional[str] = None  # a failed prompt put back into the prompt box
         self._reasoning_shown = 0
         self.chat_history = ChatHistory(self._history_warning)
+        self._unshown_turns: List[Any] = []  # a reopened conversation's turns not rendered yet
         self._show_model(settings)  # model_label and sub_title
 
     def _load_themes(self, folders: Iterable[Path], wanted: Optional[str]) -> List[str]:
@@ -619,6 +622,7 @@ class ChatApp(App[None]):
         self.chat_history.finish(turn, outcome)
 
     def _forget_conversation(self) -> None:
+        self._unshown_turns = []
         self.settings.conversation_id = None
         self.chat_history.use(None)
 
@@ -628,7 +632,6 @@ class ChatApp(App[None]):
         continues it (its turns are the context)."""
         from llmchat.history import HistoryError
         from llmchat.history.markdown import local_time
-        from llmchat.tui.widgets.stored import StoredAnswer
 
         assert self.session is not None
         try:
@@ -641,12 +644,13 @@ class ChatApp(App[None]):
             f"Conversation {info.id}: {info.title} · {info.message_count} messages · "
             f"last used {local_time(info.last_used_at)}. The next message continues it with {self.model_label}."
         )
+        # Only the newest turns are rendered now (a Markdown answer costs ~50 ms to mount on a
+        # busy 2-core machine); the rest wait behind a button at the top.
+        self._unshown_turns = turns[:-SHOWN_TURNS] if len(turns) > SHOWN_TURNS else []
         widgets: List[Any] = [Welcome(about, markup=False)]
-        for turn, _prompt, answer in turns:
-            widgets.append(UserMessage(turn.prompt))
-            if answer is not None:
-                turn.view = StoredAnswer(answer)
-                widgets.append(turn.view)
+        if self._unshown_turns:
+            widgets.append(EarlierTurns(self._unshown_count()))
+        widgets += self._turn_widgets(turns[len(self._unshown_turns) :])
         with self.batch_update():
             await self.transcript.remove_children()
             await self.transcript.mount_all(widgets)
@@ -657,6 +661,32 @@ class ChatApp(App[None]):
         self.status.show(None, READY)
         self.refresh_bindings()  # Ctrl+R can ask the last stored prompt again
         return True
+
+    def _turn_widgets(self, turns: List[Any]) -> List[Any]:
+        from llmchat.tui.widgets.stored import StoredAnswer
+
+        widgets: List[Any] = []
+        for turn, _prompt, answer in turns:
+            widgets.append(UserMessage(turn.prompt))
+            if answer is not None:
+                turn.view = StoredAnswer(answer)
+                widgets.append(turn.view)
+        return widgets
+
+    def _unshown_count(self) -> int:
+        return sum(1 if answer is None else 2 for _turn, _prompt, answer in self._unshown_turns)
+
+    @on(Button.Pressed, "#earlier")
+    async def show_earlier_turns(self, event: Button.Pressed) -> None:
+        """Render the next older turns of a reopened conversation, above those shown."""
+        event.stop()
+        button = event.button
+        more, self._unshown_turns = self._unshown_turns[-SHOWN_TURNS:], self._unshown_turns[:-SHOWN_TURNS]
+        await self.transcript.mount_all(self._turn_widgets(more), after=button)
+        if self._unshown_turns:
+            button.label = EarlierTurns.label_for(self._unshown_count())
+        else:
+            await button.remove()
 
     def action_conversations(self) -> None:
         from llmchat.tui.screens.conversations import ConversationList

@@ -197,3 +197,32 @@ async def test_stored_endings_show_their_notes(settings_for):
         assert last.has_class("-error")
         assert app.session.last.state == "error"  # Ctrl+R asks it again
         assert app.check_action("retry", ()) is True
+
+
+async def test_a_200_message_conversation_opens_fast_and_shows_the_rest_on_request(settings_for, srv, submit, settled, server_saw):
+    """Only the newest turns are rendered at first; the button at the top shows older ones.
+    The whole conversation is the context either way."""
+    from llmchat.tui.app import SHOWN_TURNS
+    from llmchat.tui.widgets.stored import EarlierTurns
+
+    settings = settings_for(tokens=5)
+    cid = seed(100, base_url=settings.base_url)
+    app = ChatApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        start = time.perf_counter()
+        assert await app._show_conversation(cid)
+        await pilot.pause()
+        took = time.perf_counter() - start
+        assert len(app.query(StoredAnswer)) == SHOWN_TURNS
+        button = app.query_one(EarlierTurns)
+        assert str(button.label) == f"▲ {200 - 2 * SHOWN_TURNS} earlier messages: press to show more"
+        button.press()
+        await pilot.pause()
+        assert len(app.query(StoredAnswer)) == 2 * SHOWN_TURNS
+        assert [m.text for m in app.query(UserMessage)][:2] == [f"question {101 - 2 * SHOWN_TURNS}", f"question {102 - 2 * SHOWN_TURNS}"]
+        await submit(pilot, "question 101")
+        await server_saw(srv, lambda r: len(r) == 1)
+        await settled(app)
+    print(f"\n200 stored messages shown in {took * 1000:.0f} ms")
+    assert len(srv.requests[0].body["messages"]) == 201
+    assert took < 1.0, f"{took:.2f} s"

@@ -14,7 +14,7 @@ from typing import Any, Optional
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
-from textual.widgets import Markdown, Static
+from textual.widgets import Button, Markdown, Static
 
 from llmchat.output import strip_controls
 
@@ -63,3 +63,23 @@ class StoredAnswer(Vertical):
         yield Static(Content(self.metrics_text), classes="metrics", markup=False)
         if self.note_text:
             yield Static(Content(self.note_text), classes="note", markup=False)
+
+
+class EarlierTurns(Button):
+    """At the top of a reopened long conversation: the turns not shown yet (only the newest are
+    rendered at first, so opening stays fast however long the conversation). Pressing it shows
+    the next few older ones above what is shown."""
+
+    DEFAULT_CSS = """
+    EarlierTurns {
+        width: 100%;
+        margin: 1 6 0 0;
+    }
+    """
+
+    def __init__(self, hidden_messages: int) -> None:
+        super().__init__(self.label_for(hidden_messages), id="earlier", compact=True)
+
+    @staticmethod
+    def label_for(hidden_messages: int) -> str:
+        return f"▲ {hidden_messages} earlier messages: press to show more"
