@@ -226,3 +226,53 @@ async def test_a_200_message_conversation_opens_fast_and_shows_the_rest_on_reque
     print(f"\n200 stored messages shown in {took * 1000:.0f} ms")
     assert len(srv.requests[0].body["messages"]) == 201
     assert took < 1.0, f"{took:.2f} s"
+
+
+async def test_llmchat_c_opens_the_last_conversation_in_the_tui(settings_for, srv, submit, settled, server_saw, monkeypatch):
+    """`llmchat -c` on a terminal with no prompt: the TUI gets the conversation to show, with
+    its own settings, and the command line's flags (not the conversation's) to switch from."""
+    import sys
+
+    from llmchat import cli
+    from llmchat.tui import app as app_module
+
+    base_url = settings_for(tokens=5).base_url
+    seed(1, base_url=base_url)
+    last = seed(1, base_url=base_url, model="other")
+    captured = {}
+
+    class Terminal:
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(app_module, "run_tui", lambda settings, flags=None, theme=None: captured.update(settings=settings, flags=flags) or 0)
+    with monkeypatch.context() as patch:
+        patch.setattr(sys, "stdin", Terminal())
+        patch.setattr(sys, "stdout", Terminal())
+        assert cli.main(["-c"]) == 0
+    settings, flags = captured["settings"], captured["flags"]
+    assert (settings.conversation_id, settings.model, settings.base_url) == (last, "other", base_url)
+    assert flags.model is None and flags.api is None
+    app = ChatApp(settings, flags=flags)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert [m.text for m in app.query(UserMessage)] == ["question 1"]
+        await submit(pilot, "more")
+        await server_saw(srv, lambda r: len(r) == 1)
+        await settled(app)
+    assert srv.requests[0].body["model"] == "other"
+    assert [m["content"] for m in srv.requests[0].body["messages"]] == ["question 1", "**answer 1**\n\n- a point\n- another", "more"]
+
+
+async def test_new_conversation_stores_the_next_message_in_a_new_one(settings_for, submit, settled):
+    settings = settings_for(tokens=5)
+    cid = seed(1, base_url=settings.base_url)
+    app = ChatApp(replace(settings, conversation_id=cid))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await app.new_conversation()
+        assert not app.query(StoredAnswer)
+        await submit(pilot, "fresh start")
+        await settled(app)
+    conversations = rows("SELECT id, title FROM conversations ORDER BY id")
+    assert conversations == [(cid, "question 1"), (cid + 1, "fresh start")]
