@@ -72,6 +72,7 @@ def chat(values: Dict[str, Any]) -> int:
     from llmchat.config import ConfigError, Overrides, load_config, resolve
 
     flags = Overrides(**{name: values[name] for name in Overrides.__dataclass_fields__})
+    command_line = Overrides(**{name: values[name] for name in Overrides.__dataclass_fields__})
     try:
         config = load_config()
     except ConfigError as exc:
@@ -104,7 +105,9 @@ def chat(values: Dict[str, Any]) -> int:
                 if store is not None:  # the TUI opens its own (settings.history, .conversation_id)
                     store.close()
                     store = None
-                return run_tui(settings, flags, values["theme"])
+                # The command line's own flags: the TUI applies a conversation's settings itself
+                # when it switches to another one.
+                return run_tui(settings, command_line, values["theme"])
             fail("no prompt: give one as an argument or on stdin", EXIT_USAGE)
         if not text.strip():
             fail("the prompt is empty", EXIT_USAGE)
@@ -135,20 +138,18 @@ def chat(values: Dict[str, Any]) -> int:
 
 
 def _keep_its_settings(flags: Any, continued: Any, config: Any) -> bool:
-    """A continued conversation goes on with the profile, API, model and base URL it had, not
-    with today's defaults (which could send a local conversation to a remote service). --model
-    or --base-url replace just that; --profile or --api start from those instead. False when
-    the command line chose (or the conversation recorded no API)."""
-    if flags.profile is not None or flags.api is not None or continued.api is None:
+    """Set `flags` to continue `continued` with its own settings (see `config.continue_flags`,
+    shared with the TUI); False when the command line chose."""
+    from llmchat.config import ConfigError, continue_flags
+
+    try:
+        chosen = continue_flags(flags, continued, config)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    if chosen is None:
         return False
-    profile = config.profiles.get(continued.profile or "")
-    flags.profile = profile.name if profile is not None else None
-    flags.api = continued.api
-    flags.model = flags.model or continued.model
-    flags.base_url = flags.base_url or continued.base_url
-    from_profile = profile is not None and profile.base_url and profile.api in (None, continued.api)
-    if flags.base_url is None and continued.api != "demo" and not from_profile:
-        fail(f"conversation {continued.id}'s base URL held a credential, so it was not stored: give --base-url", EXIT_USAGE)
+    for name in ("profile", "api", "model", "base_url"):
+        setattr(flags, name, getattr(chosen, name))
     return True
 
 

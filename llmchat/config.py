@@ -271,6 +271,28 @@ class Overrides:
     connect_timeout: Optional[float] = None
 
 
+def continue_flags(flags: Overrides, conversation: Any, config: Config) -> Optional[Overrides]:
+    """The flags that continue a stored `conversation` (anything with id, profile, api, model
+    and base_url: a history `ConversationInfo`) with the profile, API, model and base URL it
+    had, not with today's defaults (which could send a local conversation to a remote service).
+    --model or --base-url replace just that; --profile or --api start from those instead. None
+    when the command line chose (or the conversation recorded no API). ConfigError when the
+    conversation's base URL was not stored (it held a credential) and nothing else gives one.
+    Shared by `llmchat -c` and the TUI's conversation list; `flags` is not changed."""
+    if flags.profile is not None or flags.api is not None or conversation.api is None:
+        return None
+    profile = config.profiles.get(conversation.profile or "")
+    chosen = Overrides(**{name: getattr(flags, name) for name in Overrides.__dataclass_fields__})
+    chosen.profile = profile.name if profile is not None else None
+    chosen.api = conversation.api
+    chosen.model = flags.model or conversation.model
+    chosen.base_url = flags.base_url or conversation.base_url
+    from_profile = profile is not None and profile.base_url and profile.api in (None, conversation.api)
+    if chosen.base_url is None and conversation.api != "demo" and not from_profile:
+        raise ConfigError(f"conversation {conversation.id}'s base URL held a credential, so it was not stored: give --base-url")
+    return chosen
+
+
 def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Settings:
     """flags > environment (LLMCHAT_*) > the chosen profile > provider defaults.
 

@@ -28,7 +28,16 @@ def iso_time(timestamp: Optional[float]) -> Optional[str]:
 
 
 def status_note(message: StoredMessage) -> Optional[str]:
-    """What a reader must know about an answer that did not end normally; None when it did."""
+    """What a reader must know about an answer that did not end normally, or that was asked
+    again in its place; None when neither."""
+    note = _ending_note(message)
+    if message.superseded:
+        retried = "superseded: asked again below, and not sent as context"
+        return f"{note} · {retried}" if note else retried
+    return note
+
+
+def _ending_note(message: StoredMessage) -> Optional[str]:
     if message.status == CANCELLED:
         return "cancelled: the answer stops where it was stopped"
     if message.status == ERROR:
@@ -141,6 +150,7 @@ def message_json(message: StoredMessage) -> Dict[str, Any]:
         "elapsed": message.elapsed,
         "stop_reason": message.stop_reason,
         "error": message.error,
+        "superseded": message.superseded,
     }
 
 

@@ -88,6 +88,17 @@ class Recorder:
         except HistoryError as exc:
             self._warn(f"warning: the answer was not saved to history: {exc}")
 
+    def supersede(self, message_ids: Any) -> None:
+        """Mark a turn (the IDs of its prompt and answer) asked again in its place."""
+        store = self.store
+        ids = [i for i in message_ids if i is not None]
+        if store is None or not ids:
+            return
+        try:
+            store.supersede(ids)
+        except HistoryError as exc:
+            self._warn(f"warning: the retried turn could not be marked in history: {exc}")
+
     def _off(self, exc: HistoryError) -> None:
         self._warn(f"warning: not saving this conversation: {exc}")
         self.store = None

@@ -43,6 +43,7 @@ class StoredMessage:
     elapsed: Optional[float]  # seconds from the request to the end of the answer
     stop_reason: Optional[str]  # normalised: "stop", "length", "content_filter", ...
     error: Optional[str]
+    superseded: bool = False  # asked again in its place (a retry): not sent as context
 
 
 @dataclass(frozen=True)

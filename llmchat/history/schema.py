@@ -109,10 +109,17 @@ def _v2(db: sqlite3.Connection) -> List[str]:
     ]
 
 
+# Version 3: a turn asked again (the TUI's retry) is kept but marked superseded, on both its
+# prompt and its answer, and is no longer sent as context. 0 for every earlier message.
+_V3 = [
+    "ALTER TABLE messages ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0",
+]
+
 # MIGRATIONS[n] takes a file from version n to n + 1.
 MIGRATIONS: List[Callable[[sqlite3.Connection], List[str]]] = [
     lambda db: _V1,
     _v2,
+    lambda db: _V3,
 ]
 VERSION = len(MIGRATIONS)
 

@@ -57,7 +57,7 @@ TITLE_LENGTH = 80
 
 _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, status, model, api, created_at, finished_at, ttft, "
-    "tokens_per_second, input_tokens, output_tokens, tokens_exact, elapsed, stop_reason, error"
+    "tokens_per_second, input_tokens, output_tokens, tokens_exact, elapsed, stop_reason, error, superseded"
 )
 _CONVERSATION_COLUMNS = (
     "c.id, c.title, c.created_at, c.updated_at, c.profile, c.model, c.api, c.base_url, "
@@ -378,6 +378,12 @@ class HistoryStore:
             )
             return cursor.rowcount
 
+    def supersede(self, message_ids: Sequence[int]) -> None:
+        """Mark messages superseded: a turn (its prompt and its answer) that was asked again
+        in its place. They stay stored and shown, but `context` no longer sends them."""
+        with self._transaction() as db:
+            db.executemany("UPDATE messages SET superseded = 1 WHERE id = ?", [(int(i),) for i in message_ids])
+
     def rename(self, conversation_id: int, title: str) -> None:
         title = make_title(title) if title.strip() else ""
         if not title:
@@ -436,16 +442,19 @@ class HistoryStore:
         for message in messages:
             if message.tokens_exact is not None:
                 message.tokens_exact = bool(message.tokens_exact)
+            message.superseded = bool(message.superseded)
         return Transcript(info, messages)
 
     def context(self, conversation_id: int) -> List[Message]:
         """The earlier turns to send with the next prompt. A turn goes back to the model when its
         answer has text, whatever its status: a cancelled, failed or interrupted answer is sent
         as far as it got (the user saw it). A prompt whose answer has no text is left out, so
-        the context never holds two user messages in a row (the TUI's rule too)."""
+        the context never holds two user messages in a row (the TUI's rule too). A superseded
+        turn (asked again: see `supersede`) is left out."""
         self.get(conversation_id)  # raises for an unknown ID
         rows = self._query(
-            "SELECT role, content FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,)
+            "SELECT role, content FROM messages WHERE conversation_id = ? AND superseded = 0 ORDER BY id",
+            (conversation_id,),
         )
         out: List[Message] = []
         prompt: Optional[str] = None

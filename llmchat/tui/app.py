@@ -21,6 +21,11 @@ another screen, such as the command palette, is on top. The palette (Ctrl+P) add
 model or profile, new conversation, copy the last answer or one of its code blocks, and a
 theme picker whose choice is saved in the config file. Themes: Textual's own plus the TOML
 files described in themes/README.md; --theme > the config's `theme` > Textual's default.
+
+History (unless --no-history or `history = false`): every turn is stored as the one-shot face
+stores it (chat_history.py); -c / --conversation ID opens with that conversation shown and
+continued; Ctrl+O or F2 (or the palette's "Conversations") opens the conversation list
+(screens/conversations.py) to open, rename, delete or search stored conversations.
 """
 
 from __future__ import annotations
@@ -34,16 +39,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, List, Optional
 
-from textual import work
+from textual import on, work
 from textual.actions import SkipAction
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.command import CommandPalette
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Markdown
+from textual.widgets import Button, Footer, Markdown
 from textual.worker import Worker
 
-from llmchat.config import Config, ConfigError, Overrides, Settings, load_config, resolve, save_theme
+from llmchat.config import Config, ConfigError, Overrides, Settings, continue_flags, load_config, resolve, save_theme
 from llmchat.exitcodes import USAGE as EXIT_USAGE
 from llmchat.output import Sanitizer, strip_controls
 from llmchat.stream.events import Finish, ReasoningDelta, StreamError, TextDelta
@@ -58,15 +63,18 @@ from llmchat.tui.session import (
     ChatSession,
     Turn,
 )
+from llmchat.tui.chat_history import ChatHistory
 from llmchat.tui.codeblocks import code_blocks
 from llmchat.tui.commands import Choice, Choices
 from llmchat.tui.themes import load_themes, theme_dirs
 from llmchat.tui.widgets import AssistantMessage, ChatPrompt, StatusBar, UserMessage, Welcome
 from llmchat.tui.widgets.status import READY
+from llmchat.tui.widgets.stored import EarlierTurns
 
 QUIT_WINDOW = 2.0  # seconds within which a second Ctrl+C quits
 STATUS_INTERVAL = 0.1  # seconds between status-bar refreshes while an answer streams
 SCROLL_LINES = 3  # Ctrl+Up / Ctrl+Down
+SHOWN_TURNS = 6  # turns of a reopened conversation rendered at once (more on request)
 DEMO_LABEL = "offline demo model"
 
 
@@ -88,6 +96,7 @@ class ChatApp(App[None]):
         Binding("escape", "cancel_stream", "Cancel"),
         Binding("ctrl+c", "interrupt", show=False),
         Binding("ctrl+r", "retry", "Retry"),
+        Binding("ctrl+o,f2", "conversations", "Conversations", key_display="^o"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("ctrl+y", "copy_answer", "Copy answer", show=False, priority=True),
         Binding("pageup", "scroll_transcript('page_up')", "Scroll up", show=False, priority=True),
@@ -134,6 +143,8 @@ class ChatApp(App[None]):
         self._last_interrupt: Optional[float] = None
         self._restored: Optional[str] = None  # a failed prompt put back into the prompt box
         self._reasoning_shown = 0
+        self.chat_history = ChatHistory(self._history_warning)
+        self._unshown_turns: List[Any] = []  # a reopened conversation's turns not rendered yet
         self._show_model(settings)  # model_label and sub_title
 
     def _load_themes(self, folders: Iterable[Path], wanted: Optional[str]) -> List[str]:
@@ -214,6 +225,7 @@ class ChatApp(App[None]):
         for notice in self._notices:
             self.notify(notice, severity="warning", timeout=10)
         self.session = ChatSession(self.settings, await self._connect(self.settings))
+        await self._open_history()
         if self._status_interval:
             self.set_interval(self._status_interval, self._refresh_status)
 
@@ -252,6 +264,7 @@ class ChatApp(App[None]):
             self._demo_server = None
 
     async def on_unmount(self) -> None:
+        self.chat_history.close(self._active)  # an answer still streaming is stored cancelled
         if self._worker is not None:
             self._worker.cancel()
         await self._disconnect()
@@ -282,6 +295,7 @@ class ChatApp(App[None]):
         self._reasoning_shown = 0
         self.status.show(None, WAITING)
         self.refresh_bindings()
+        self.chat_history.begin(turn, self.settings)  # the prompt is stored before the request
         self._worker = self._stream_answer(turn, self.session.request())
 
     @work(exclusive=True, group="stream", exit_on_error=False)
@@ -346,6 +360,7 @@ class ChatApp(App[None]):
             return
         turn.metrics.stop()
         turn.state = state
+        self._record_end(turn, state)
         view: AssistantMessage = turn.view
         if self._active is turn:
             self._active = None
@@ -421,9 +436,11 @@ class ChatApp(App[None]):
     async def action_retry(self) -> None:
         if self._active is not None or self.session is None:
             return
+        asked = self.session.last
         turn = self.session.retry(Metrics(clock=self._clock))
         if turn is None:
             return
+        self.chat_history.supersede(asked)  # stored, but no longer sent as context
         if self._restored is not None and self.prompt.text == self._restored:
             self.prompt.clear()  # it is being sent again: don't leave a copy behind
         self._restored = None
@@ -454,6 +471,7 @@ class ChatApp(App[None]):
     def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)  # its "Theme" opens search_themes below
         yield SystemCommand("New conversation", "Clear the transcript and start again with no context", self.new_conversation)
+        yield SystemCommand("Conversations", "Open, rename, delete or search stored conversations (ctrl+o)", self.action_conversations)
         yield SystemCommand("Switch model or profile", "A profile from the config file, or any model name on the current server", self.pick_model)
         yield SystemCommand("Copy last answer", "Its Markdown source, to the clipboard (ctrl+y)", self.copy_answer)
         yield SystemCommand("Copy code block", "One code block of the last answer, to the clipboard", self.pick_code_block)
@@ -530,6 +548,7 @@ class ChatApp(App[None]):
             return
         self.session = ChatSession(self.settings, self.session.base_url)
         self._restored = None
+        self._forget_conversation()  # the next message starts a new stored conversation
         await self.transcript.remove_children()
         await self.transcript.mount(Welcome(self._welcome_text(), markup=False))
         self.transcript.anchor()
@@ -575,6 +594,157 @@ class ChatApp(App[None]):
             timeout=4,
         )
 
+    # --- history: recording, reopening, the conversation list -----------------------------
+
+    def _history_warning(self, message: str) -> None:
+        """The store's one-line warnings (Recorder's `warn`): a notification, never a crash."""
+        text = message.removeprefix("warning: ")
+        self.notify(text[:1].upper() + text[1:], title="History", severity="warning", timeout=8)
+
+    async def _open_history(self) -> None:
+        """Open the store (when history is on), show the conversation -c / --conversation
+        chose, and save growing answers on a timer."""
+        self.chat_history.open(self.settings)
+        if self.chat_history.store is None:
+            return
+        from llmchat.history import FLUSH_INTERVAL
+
+        self.set_interval(FLUSH_INTERVAL / 2, self._flush_history)
+        if self.settings.conversation_id is not None:
+            await self._show_conversation(self.settings.conversation_id)
+
+    def _flush_history(self) -> None:
+        self.chat_history.flush(self._active)
+
+    def _record_end(self, turn: Turn, state: str) -> None:
+        """Store how the turn ended: its Finish, its StreamError, or None when cancelled."""
+        outcome = turn.finish if state == DONE else turn.error if state == ERROR else None
+        self.chat_history.finish(turn, outcome)
+
+    def _forget_conversation(self) -> None:
+        self._unshown_turns = []
+        self.settings.conversation_id = None
+        self.chat_history.use(None)
+
+    async def _show_conversation(self, conversation_id: int) -> bool:
+        """Replace the transcript and the session's turns with a stored conversation: each
+        prompt, each answer as finished Markdown with its stored figures. The next message
+        continues it (its turns are the context)."""
+        from llmchat.history import HistoryError
+        from llmchat.history.markdown import local_time
+
+        assert self.session is not None
+        try:
+            info, turns = self.chat_history.load(conversation_id, self._clock)
+        except HistoryError as exc:
+            self.notify(f"Cannot open conversation {conversation_id}: {exc}", severity="error", timeout=8)
+            return False
+        self.session.turns = [turn for turn, _, _ in turns]
+        about = (
+            f"Conversation {info.id}: {info.title} · {info.message_count} messages · "
+            f"last used {local_time(info.last_used_at)}. The next message continues it with {self.model_label}."
+        )
+        # Only the newest turns are rendered now (a Markdown answer costs ~50 ms to mount on a
+        # busy 2-core machine); the rest wait behind a button at the top.
+        self._unshown_turns = turns[:-SHOWN_TURNS] if len(turns) > SHOWN_TURNS else []
+        widgets: List[Any] = [Welcome(about, markup=False)]
+        if self._unshown_turns:
+            widgets.append(EarlierTurns(self._unshown_count()))
+        widgets += self._turn_widgets(turns[len(self._unshown_turns) :])
+        with self.batch_update():
+            await self.transcript.remove_children()
+            await self.transcript.mount_all(widgets)
+        self.transcript.anchor()
+        self.settings.conversation_id = info.id
+        self.chat_history.use(info.id)
+        self._restored = None
+        self.status.show(None, READY)
+        self.refresh_bindings()  # Ctrl+R can ask the last stored prompt again
+        return True
+
+    def _turn_widgets(self, turns: List[Any]) -> List[Any]:
+        from llmchat.tui.widgets.stored import StoredAnswer
+
+        widgets: List[Any] = []
+        for turn, _prompt, answer in turns:
+            widgets.append(UserMessage(turn.prompt))
+            if answer is not None:
+                turn.view = StoredAnswer(answer)
+                widgets.append(turn.view)
+        return widgets
+
+    def _unshown_count(self) -> int:
+        return sum(1 if answer is None else 2 for _turn, _prompt, answer in self._unshown_turns)
+
+    @on(Button.Pressed, "#earlier")
+    async def show_earlier_turns(self, event: Button.Pressed) -> None:
+        """Render the next older turns of a reopened conversation, above those shown."""
+        event.stop()
+        button = event.button
+        more, self._unshown_turns = self._unshown_turns[-SHOWN_TURNS:], self._unshown_turns[:-SHOWN_TURNS]
+        await self.transcript.mount_all(self._turn_widgets(more), after=button)
+        if self._unshown_turns:
+            button.label = EarlierTurns.label_for(self._unshown_count())
+        else:
+            await button.remove()
+
+    def action_conversations(self) -> None:
+        from llmchat.tui.screens.conversations import ConversationList
+
+        if isinstance(self.screen, ConversationList):
+            self.screen.dismiss(None)
+            return
+        if not self.chat_history.on:
+            why = "--no-history" if not self.settings.history else "the history file could not be used"
+            if not self.settings.history and self.config.history is False:
+                why = f"history = false in {self.config.path}"
+            self.notify(f"History is off ({why}): no conversations are stored.", severity="warning", timeout=5)
+            return
+        self.push_screen(ConversationList(self.chat_history.store, self.chat_history.conversation_id))
+
+    async def open_conversation(self, conversation_id: int) -> bool:
+        """Show and continue a stored conversation, with the settings it had (the rule of
+        `llmchat -c`: see config.continue_flags). False, with a notification, when not now."""
+        from llmchat.history import HistoryError
+
+        if self._active is not None:
+            self.notify("An answer is still streaming: press Esc to cancel it, or open the conversation when it ends.",
+                        severity="warning", timeout=4)
+            return False
+        if self.session is None or self.chat_history.store is None:
+            return False
+        try:
+            info = self.chat_history.store.get(conversation_id)
+            chosen = continue_flags(self.flags, info, self.config)
+            settings = resolve(chosen or self.flags, os.environ, self.config)
+        except (HistoryError, ConfigError) as exc:
+            self.notify(f"Cannot open conversation {conversation_id}: {exc}", severity="error", timeout=8)
+            return False
+        settings.history = self.settings.history
+        if settings.demo and chosen is not None:
+            settings.demo_reason = f"continuing conversation {info.id}"
+        base_url = await self._connect(settings)
+        self.settings = settings
+        self.session = ChatSession(settings, base_url)
+        self._show_model(settings)
+        self.status.model = self.model_label
+        shown = await self._show_conversation(info.id)
+        self.prompt.focus()
+        return shown
+
+    def may_delete(self, conversation_id: int) -> bool:
+        if self._active is not None and conversation_id == self.chat_history.conversation_id:
+            self.notify("An answer is streaming into this conversation: cancel it (Esc) before deleting.",
+                        severity="warning", timeout=4)
+            return False
+        return True
+
+    def conversation_deleted(self, conversation_id: int) -> None:
+        """The list deleted a conversation: if it is the one on screen, the chat starts afresh
+        (its turns are gone from the store, so they are no longer sent either)."""
+        if conversation_id == self.chat_history.conversation_id:
+            self._forget_conversation()
+            self.call_later(self.new_conversation)
 
 def run_tui(settings: Settings, flags: Optional[Overrides] = None, theme: Optional[str] = None) -> int:
     """Run the app until the user quits; the exit code (0 for a normal quit, 2 for a bad

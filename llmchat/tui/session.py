@@ -41,6 +41,7 @@ class Turn:
     error: Optional[StreamError] = None
     superseded: bool = False  # replaced by a retry: no longer part of the context
     view: Any = None  # the widget showing the answer (owned by the app)
+    record: Any = None  # where it is stored (a chat_history.TurnRecord), None when not stored
 
     @property
     def answer(self) -> str:

@@ -101,6 +101,7 @@ def test_a_file_of_every_earlier_version_upgrades_with_its_data(tmp_path: Path, 
             ("the sun does too, less", INTERRUPTED),
         ]
         assert (messages[1].ttft, messages[1].output_tokens, messages[1].tokens_exact, messages[1].stop_reason) == (0.2, 3, True, "stop")
+        assert not any(m.superseded for m in messages)  # version 3: nothing was asked again before
         # Search finds what was there before the index existed, and the answer marked since.
         assert {hit.message_id for hit in store.search("sun")} == {3, 4}
         assert {hit.message_id for hit in store.search("moon")} == {2}

@@ -218,6 +218,33 @@ def test_the_context_holds_every_turn_whose_answer_has_text(store: HistoryStore)
     ]
 
 
+def test_a_superseded_turn_stays_stored_but_is_not_sent_again(store: HistoryStore) -> None:
+    """The TUI's retry asks a prompt again: the first try is kept (shown, marked), not sent."""
+    from llmchat.history import Recorder
+    from llmchat.history.markdown import status_note, to_markdown
+
+    first = store.begin_turn(None, "q1", model="m")
+    cid = first.conversation_id
+    first.append("a1")
+    first.finish(COMPLETE)
+    tried = store.begin_turn(cid, "q2", model="m")
+    tried.append("half an answer")
+    tried.finish(ERROR, error="boom")
+    warnings: list = []
+    Recorder(store, warnings.append, cid).supersede([tried.prompt_id, tried.message_id])
+    again = store.begin_turn(cid, "q2", model="m")
+    again.append("a2")
+    again.finish(COMPLETE)
+    assert warnings == []
+    assert store.context(cid) == [
+        Message("user", "q1"), Message("assistant", "a1"), Message("user", "q2"), Message("assistant", "a2"),
+    ]
+    messages = store.load(cid).messages
+    assert [m.superseded for m in messages] == [False, False, True, True, False, False]
+    assert status_note(messages[3]) == "error: boom · superseded: asked again below, and not sent as context"
+    assert "superseded" in to_markdown(store.load(cid)) and status_note(messages[5]) is None
+
+
 def test_unknown_ids_are_reported_and_deleted_ids_never_come_back(store: HistoryStore) -> None:
     cid = store.start_conversation()
     store.add_user_message(cid, "q")

@@ -1,0 +1,284 @@
+"""The conversation list (Ctrl+O or F2, or "Conversations" in the command palette): every stored
+conversation, newest used first, with its title, model, message count and when it was last used.
+
+Enter opens one (the app refuses while an answer streams, and the list stays open); `r` renames
+it in place; `d` deletes it after a confirmation; `/` (or just typing in the box at the top)
+searches titles and messages with the store's search, each match with a line of the message it
+was found in. Esc closes (first it ends a rename in progress); Ctrl+O / F2 close too.
+
+The list reads the store directly; what changes the chat (opening, deleting the conversation on
+screen) goes through the app's `open_conversation` and `conversation_deleted`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, Footer, Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+HINT = "Enter open · r rename · d delete · / search · Esc close"
+
+
+class ConfirmDelete(ModalScreen[bool]):
+    """Yes or no, for deleting one conversation (y / n / Esc)."""
+
+    DEFAULT_CSS = """
+    ConfirmDelete {
+        align: center middle;
+        & > Vertical {
+            width: 60;
+            height: auto;
+            padding: 1 2;
+            background: $panel;
+            border: thick $error;
+        }
+        & Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
+        & Button { margin-left: 2; }
+    }
+    """
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Delete"),
+        Binding("n,escape", "answer(False)", "Keep"),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Content(self.question), id="question", markup=False)
+            with Horizontal():
+                yield Button("Keep (n)", id="keep")
+                yield Button("Delete (y)", id="delete", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#keep", Button).focus()
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "delete")
+
+
+class ConversationList(ModalScreen[None]):
+    DEFAULT_CSS = """
+    ConversationList {
+        align: center middle;
+        & > #panel {
+            width: 90%;
+            max-width: 110;
+            height: 90%;
+            background: $panel;
+            border: thick $primary;
+            padding: 0 1;
+        }
+        & #heading { text-style: bold; padding: 0 1; }
+        & #search { margin: 0 0 1 0; }
+        & #conversations { height: 1fr; background: $surface; }
+        & #rename { display: none; }
+        & #rename.-shown { display: block; }
+        & #hint { color: $text-muted; padding: 0 1; }
+    }
+    """
+
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("ctrl+o,f2", "close", "Close", show=False),
+        Binding("slash", "search", "Search"),
+        Binding("r", "rename", "Rename"),
+        Binding("d", "delete", "Delete"),
+        Binding("down", "to_list", show=False),
+    ]
+
+    def __init__(self, store: Any, current: Optional[int], when: Optional[Callable[[float], str]] = None) -> None:
+        """`store`: the open HistoryStore; `current`: the conversation on screen (marked);
+        `when`: how a time is written (local time, as `llmchat history` writes it)."""
+        super().__init__()
+        self.store = store
+        self.current = current
+        if when is None:
+            from llmchat.history.markdown import local_time as when
+        self._when = when
+        self._infos: Dict[int, Any] = {}
+        self.shown: List[int] = []  # the IDs listed, in order (tests read it)
+        self._renaming: Optional[int] = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="panel"):
+            yield Static("Conversations", id="heading", markup=False)
+            yield Input(placeholder="Search titles and messages…", id="search")
+            yield OptionList(id="conversations")
+            yield Input(id="rename")
+            yield Static(HINT, id="hint", markup=False)
+        yield Footer()
+
+    @property
+    def options(self) -> OptionList:
+        return self.query_one("#conversations", OptionList)
+
+    @property
+    def search_box(self) -> Input:
+        return self.query_one("#search", Input)
+
+    @property
+    def rename_box(self) -> Input:
+        return self.query_one("#rename", Input)
+
+    def on_mount(self) -> None:
+        self.refill()
+        self.options.focus()
+
+    # --- filling the list ------------------------------------------------------------------
+
+    def refill(self) -> None:
+        """List the conversations again: all of them, or what the search box finds."""
+        from llmchat.history import HistoryError
+
+        query = self.search_box.value.strip()
+        keep = self._highlighted_id()
+        try:
+            infos = self.store.list_conversations()
+            hits = self.store.search(query) if query else None
+        except HistoryError as exc:
+            self.notify(f"Cannot read the history: {exc}", severity="error", timeout=8)
+            return
+        self._infos = {info.id: info for info in infos}
+        snippets: Dict[int, Optional[str]] = {}
+        if hits is None:
+            order = [info.id for info in infos]
+        else:
+            order = []
+            for hit in hits:  # newest first; one row per conversation, its newest match
+                if hit.conversation_id in self._infos and hit.conversation_id not in snippets:
+                    order.append(hit.conversation_id)
+                    snippets[hit.conversation_id] = hit.snippet if hit.message_id is not None else None
+        self.shown = order
+        options = self.options
+        options.set_options(Option(self._row(self._infos[cid], snippets.get(cid)), id=str(cid)) for cid in order)
+        heading = f"Conversations ({len(infos)})" if hits is None else f"{len(order)} of {len(infos)} conversations match “{query}”"
+        self.query_one("#heading", Static).update(Content(heading))
+        if order:
+            options.highlighted = order.index(keep) if keep in order else 0
+
+    def _row(self, info: Any, snippet: Optional[str]) -> Content:
+        count = "1 message" if info.message_count == 1 else f"{info.message_count} messages"
+        title = info.title or "untitled"
+        parts: List[Any] = [(title, "bold")]
+        if info.id == self.current:
+            parts.append(("  (open)", "$text-accent"))
+        details = f"#{info.id} · {info.model or '?'} · {count} · last used {self._when(info.last_used_at)}"
+        parts += ["\n", (details, "$text-muted")]
+        if snippet:
+            parts += ["\n", (snippet, "italic")]
+        return Content.assemble(*parts)
+
+    def _highlighted_id(self) -> Optional[int]:
+        option = self.options.highlighted_option if self.is_mounted else None
+        return int(option.id) if option is not None and option.id is not None else None
+
+    @on(Input.Changed, "#search")
+    def search_changed(self) -> None:
+        self.refill()
+
+    # --- actions -------------------------------------------------------------------------------
+
+    def action_search(self) -> None:
+        self.search_box.focus()
+
+    def action_to_list(self) -> None:
+        self.options.focus()
+
+    def action_close(self) -> None:
+        if self._renaming is not None:
+            self._end_rename()
+            return
+        self.dismiss(None)
+
+    @on(OptionList.OptionSelected, "#conversations")
+    async def selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        await self._open(int(event.option.id))
+
+    @on(Input.Submitted, "#search")
+    async def search_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        chosen = self._highlighted_id()
+        if chosen is not None:
+            await self._open(chosen)
+
+    async def _open(self, conversation_id: int) -> None:
+        if await self.app.open_conversation(conversation_id):
+            self.dismiss(None)
+
+    def action_rename(self) -> None:
+        chosen = self._highlighted_id()
+        if chosen is None:
+            return
+        self._renaming = chosen
+        box = self.rename_box
+        box.value = self._infos[chosen].title
+        box.border_title = f"New title for #{chosen} (Enter saves, Esc keeps the old one)"
+        box.add_class("-shown")
+        box.focus()
+
+    @on(Input.Submitted, "#rename")
+    def rename_submitted(self, event: Input.Submitted) -> None:
+        from llmchat.history import HistoryError
+
+        event.stop()
+        chosen = self._renaming
+        if chosen is None:
+            return
+        try:
+            self.store.rename(chosen, event.value)
+        except HistoryError as exc:
+            self.notify(f"Not renamed: {exc}", severity="error", timeout=6)
+            return
+        self._end_rename()
+        self.refill()
+
+    def _end_rename(self) -> None:
+        self._renaming = None
+        self.rename_box.remove_class("-shown")
+        self.options.focus()
+
+    def action_delete(self) -> None:
+        chosen = self._highlighted_id()
+        if chosen is None:
+            return
+        info = self._infos[chosen]
+        count = "1 message" if info.message_count == 1 else f"{info.message_count} messages"
+        question = f"Delete “{info.title or 'untitled'}” (#{chosen}) and its {count}? This cannot be undone."
+
+        def answered(yes: Optional[bool]) -> None:
+            if yes:
+                self._delete(chosen)
+
+        self.app.push_screen(ConfirmDelete(question), answered)
+
+    def _delete(self, conversation_id: int) -> None:
+        from llmchat.history import HistoryError
+
+        if not self.app.may_delete(conversation_id):
+            return
+        try:
+            self.store.delete(conversation_id)
+        except HistoryError as exc:
+            self.notify(f"Not deleted: {exc}", severity="error", timeout=6)
+            return
+        self.app.conversation_deleted(conversation_id)
+        if conversation_id == self.current:
+            self.current = None
+        self.refill()
+        self.notify(f"Conversation {conversation_id} deleted.", timeout=3)

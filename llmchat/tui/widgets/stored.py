@@ -1,0 +1,85 @@
+"""A stored answer, shown when a conversation is reopened: its Markdown, finished (never
+streamed), then the line `llmchat history show` prints for it -- model, TTFT, tok/s, tokens,
+time, stop reason -- and a note when it did not end normally (cancelled, interrupted, error) or
+was asked again (superseded).
+
+Its own widget, not the live `AssistantMessage`: a finished answer needs none of the streaming
+machinery, and it looks the same (left border coloured by how it ended).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.content import Content
+from textual.widgets import Button, Markdown, Static
+
+from llmchat.output import strip_controls
+
+
+class StoredAnswer(Vertical):
+    DEFAULT_CSS = """
+    StoredAnswer {
+        height: auto;
+        margin: 1 6 0 0;
+        background: $surface;
+        border-left: thick $accent;
+
+        & > Markdown {
+            padding: 0 1;
+            margin: 0;
+            background: transparent;
+        }
+        & > .metrics {
+            padding: 0 1;
+            color: $text-muted;
+        }
+        & > .note {
+            padding: 0 1;
+            color: $text-warning;
+        }
+        &.-cancelled, &.-interrupted, &.-streaming { border-left: thick $warning; }
+        &.-error { border-left: thick $error; }
+        &.-error > .note { color: $text-error; }
+        &.-superseded { opacity: 70%; }
+    }
+    """
+
+    def __init__(self, message: Any) -> None:
+        """`message`: a history `StoredMessage` (role "assistant")."""
+        from llmchat.history.markdown import metrics_line, status_note
+
+        super().__init__(classes=f"-{message.status}")
+        self.set_class(bool(message.superseded), "-superseded")
+        self.source = message.content
+        self.metrics_text = metrics_line(message)
+        self.note_text: Optional[str] = status_note(message)
+
+    def compose(self) -> ComposeResult:
+        if self.source:
+            yield Markdown(strip_controls(self.source))  # model text: no control sequences
+        yield Static(Content(self.metrics_text), classes="metrics", markup=False)
+        if self.note_text:
+            yield Static(Content(self.note_text), classes="note", markup=False)
+
+
+class EarlierTurns(Button):
+    """At the top of a reopened long conversation: the turns not shown yet (only the newest are
+    rendered at first, so opening stays fast however long the conversation). Pressing it shows
+    the next few older ones above what is shown."""
+
+    DEFAULT_CSS = """
+    EarlierTurns {
+        width: 100%;
+        margin: 1 6 0 0;
+    }
+    """
+
+    def __init__(self, hidden_messages: int) -> None:
+        super().__init__(self.label_for(hidden_messages), id="earlier", compact=True)
+
+    @staticmethod
+    def label_for(hidden_messages: int) -> str:
+        return f"▲ {hidden_messages} earlier messages: press to show more"

@@ -1,0 +1,202 @@
+"""The conversation list (Ctrl+O / F2 / the palette): newest used first, search, rename, delete
+with a confirmation, and opening one (refused while an answer streams)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import List
+
+import pytest
+
+from llmchat.config import Settings
+from llmchat.history import COMPLETE, HistoryStore, default_path
+from llmchat.tui.app import ChatApp
+from llmchat.tui.screens.conversations import ConfirmDelete, ConversationList
+from llmchat.tui.widgets import UserMessage
+from llmchat.tui.widgets.stored import StoredAnswer
+
+SIZE = (100, 30)
+
+
+def seed_three(base_url: str, now: float = 1_700_000_000.0) -> List[int]:
+    """Three conversations at fixed times (oldest first), each a finished turn with figures."""
+    clock = iter(now + 3600 * i for i in range(100))
+    ids = []
+    with HistoryStore.open(now=lambda: next(clock)) as store:
+        for title, model, answer in (
+            ("Why is the sky blue", "gpt-test", "Rayleigh scattering of sunlight."),
+            ("Tides and the moon", "claude-test", "The moon pulls the oceans."),
+            ("A haiku about rust", "m", "Borrowed, never lost."),
+        ):
+            writer = store.begin_turn(None, title, model=model, api="openai-chat", base_url=base_url)
+            writer.append(answer)
+            writer.finish(COMPLETE, stop_reason="stop")
+            ids.append(writer.conversation_id)
+    db = sqlite3.connect(str(default_path()))
+    db.execute("UPDATE messages SET ttft = 0.2, tokens_per_second = 50.0, output_tokens = 8, tokens_exact = 1, elapsed = 0.36"
+               " WHERE role = 'assistant'")
+    db.commit()
+    db.close()
+    return ids
+
+
+async def open_list(pilot) -> ConversationList:
+    await pilot.press("ctrl+o")
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, ConversationList)
+    return screen
+
+
+async def test_the_list_opens_newest_first_filters_and_closes(settings_for):
+    settings = settings_for(tokens=5)
+    sky, tides, haiku = seed_three(settings.base_url)
+    app = ChatApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_list(pilot)
+        assert screen.shown == [haiku, tides, sky]
+        await pilot.press("slash")
+        assert screen.search_box.has_focus
+        await pilot.press(*"moon")
+        await pilot.pause()
+        assert screen.shown == [tides]
+        assert "1 of 3 conversations match" in str(screen.query_one("#heading").render())
+        await pilot.press(*"xyz")
+        await pilot.pause()
+        assert screen.shown == []
+        screen.search_box.value = "rayleigh"  # a word only in an answer
+        await pilot.pause()
+        assert screen.shown == [sky]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConversationList)
+        await pilot.press("f2")  # F2 toggles it too
+        assert isinstance(app.screen, ConversationList)
+        await pilot.press("f2")
+        assert not isinstance(app.screen, ConversationList)
+
+
+async def test_enter_opens_a_conversation_and_the_next_message_continues_it(settings_for, srv, submit, settled, server_saw):
+    settings = settings_for(tokens=5)
+    sky, tides, haiku = seed_three(settings.base_url)
+    app = ChatApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_list(pilot)
+        await pilot.press("down", "enter")  # the second newest: tides
+        await pilot.pause()
+        assert not isinstance(app.screen, ConversationList)
+        assert [m.text for m in app.query(UserMessage)] == ["Tides and the moon"]
+        [answer] = app.query(StoredAnswer)
+        assert answer.metrics_text == "claude-test · TTFT 200 ms · 50.0 tok/s · 8 output tokens · 0.36 s · stop: stop"
+        assert app.settings.model == "claude-test"  # the conversation's own model, as with -c
+        assert app.chat_history.conversation_id == tides
+        await submit(pilot, "and the sun?")
+        await server_saw(srv, lambda r: len(r) == 1)
+        await settled(app)
+        screen = await open_list(pilot)
+        assert screen.shown[0] == tides  # now the newest used
+        assert "(open)" in str(screen.options.get_option_at_index(0).prompt)
+    assert srv.requests[0].body["model"] == "claude-test"
+    assert srv.requests[0].body["messages"][-3:] == [
+        {"role": "user", "content": "Tides and the moon"},
+        {"role": "assistant", "content": "The moon pulls the oceans."},
+        {"role": "user", "content": "and the sun?"},
+    ]
+
+
+async def test_opening_is_refused_while_an_answer_streams(settings_for, submit, tap, until):
+    settings = settings_for(tokens=400, tps=20)
+    seed_three(settings.base_url)
+    app = ChatApp(settings)
+    notes: List[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        await submit(pilot, "a long one")
+        app.notify = lambda message, **kw: notes.append(message)
+        await tap(pilot, "ctrl+o")
+        await until(pilot, lambda: isinstance(app.screen, ConversationList), what="the list")
+        screen = app.screen
+        await until(pilot, lambda: screen.shown, what="the rows")
+        await tap(pilot, "enter")
+        await until(pilot, lambda: notes, what="the refusal")
+        assert notes == ["An answer is still streaming: press Esc to cancel it, or open the conversation when it ends."]
+        assert app.screen is screen  # still open, nothing switched
+        assert [m.text for m in app.query(UserMessage)] == ["a long one"]
+        screen.dismiss(None)
+        await pilot.pause()
+        await tap(pilot, "escape")
+
+
+async def test_rename_in_place(settings_for):
+    settings = settings_for(tokens=5)
+    sky, tides, haiku = seed_three(settings.base_url)
+    app = ChatApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_list(pilot)
+        await pilot.press("r")
+        assert screen.rename_box.has_focus and screen.rename_box.value == "A haiku about rust"
+        screen.rename_box.value = ""
+        await pilot.press(*"Rust poems", "enter")
+        await pilot.pause()
+        assert not screen.rename_box.has_class("-shown")
+        await pilot.press("r", "escape")  # Esc ends a rename without saving, list stays open
+        assert isinstance(app.screen, ConversationList)
+    with HistoryStore.open() as store:
+        assert store.get(haiku).title == "Rust poems"
+
+
+async def test_delete_asks_first_and_deleting_the_open_conversation_starts_afresh(settings_for):
+    settings = settings_for(tokens=5)
+    sky, tides, haiku = seed_three(settings.base_url)
+    app = ChatApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_list(pilot)
+        await pilot.press("enter")  # open haiku
+        await pilot.pause()
+        assert app.chat_history.conversation_id == haiku
+        screen = await open_list(pilot)
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmDelete)
+        assert "A haiku about rust" in app.screen.question
+        await pilot.press("n")  # kept
+        assert app.screen is screen and screen.shown == [haiku, tides, sky]
+        await pilot.press("d", "y")
+        await pilot.pause()
+        assert screen.shown == [tides, sky]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.chat_history.conversation_id is None  # the next message starts a new one
+        assert not app.query(StoredAnswer)
+    with HistoryStore.open() as store:
+        assert [c.id for c in store.list_conversations()] == [tides, sky]
+
+
+async def test_the_palette_offers_the_list(settings_for):
+    app = ChatApp(settings_for(tokens=5))
+    async with app.run_test(size=SIZE) as pilot:
+        commands = [command.title for command in app.get_system_commands(app.screen)]
+        assert "Conversations" in commands
+        app.action_conversations()
+        await pilot.pause()
+        assert isinstance(app.screen, ConversationList)
+        assert app.screen.shown == []
+
+
+def test_snapshot_of_the_conversation_list(snap_compare, settings_for, monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        settings = settings_for(tokens=5)
+        seed_three(settings.base_url)
+        app = ChatApp(settings, status_interval=None)
+
+        async def run_before(pilot) -> None:
+            app.prompt.cursor_blink = False
+            await pilot.press("ctrl+o")
+            await pilot.pause()
+            app.screen.search_box.cursor_blink = False
+
+        assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
