@@ -103,10 +103,11 @@ async def test_page_keys_in_the_palette_do_not_scroll_the_transcript(settings_fo
         await settled(app)
         transcript = app.transcript
         await until(pilot, lambda: at_end(transcript), what="the end")
-        end = transcript.scroll_y
         await pilot.press("ctrl+p")
         await until(pilot, lambda: isinstance(app.screen, CommandPalette), what="the palette")
         await pilot.press("pageup", "ctrl+home", "pageup")
         assert isinstance(app.screen, CommandPalette)
-        assert transcript.scroll_y == end
+        # Still at the end (the last lines of the answer may still be laid out after the
+        # stream settles, so the end can move down; the keys must not move the view up).
+        assert at_end(transcript)
         await pilot.press("escape")
