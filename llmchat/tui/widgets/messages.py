@@ -1,7 +1,8 @@
 """The transcript's entries: the user's messages, the assistant's answers, a welcome note.
 
-A user message is plain text (what was typed, never read as markup). An answer is a Markdown
-widget the app streams into, a dim reasoning block shown only when the model thinks aloud, and
+A user message is plain text (what was typed, never read as markup). An answer is a
+`StreamingMarkdown` the app streams into (one widget however long the answer: see
+streaming_markdown.py), a dim reasoning block shown only when the model thinks aloud, and
 a note under it for how the answer ended when that is worth saying (cancelled, error, cut short,
 retrying). The state is a reactive attribute mirrored as a CSS class, so the theme colours it.
 """
@@ -14,9 +15,10 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
 from textual.reactive import reactive
-from textual.widgets import Markdown, Static
+from textual.widgets import Static
 
 from llmchat.tui.session import WAITING
+from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
 
 
 class Welcome(Static):
@@ -53,7 +55,7 @@ class AssistantMessage(Vertical):
         background: $surface;
         border-left: thick $accent;
 
-        & > Markdown {
+        & > StreamingMarkdown {
             padding: 0 1;
             margin: 0;
             background: transparent;
@@ -82,7 +84,7 @@ class AssistantMessage(Vertical):
 
     def __init__(self) -> None:
         super().__init__()
-        self.markdown = Markdown()
+        self.markdown = StreamingMarkdown()
         self.reasoning = Static("", classes="reasoning", markup=False)
         self.note = Static("", classes="note", markup=False)
         self.note_text = ""
