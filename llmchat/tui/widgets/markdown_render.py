@@ -37,9 +37,16 @@ BULLETS = ["• ", "▪ ", "‣ ", "⭑ ", "◦ "]
 _WHITESPACE = re.compile(r"\s+")
 
 
+_PARSER: Optional[MarkdownIt] = None
+
+
 def make_parser() -> MarkdownIt:
-    """The parser Textual's Markdown widget uses by default."""
-    return MarkdownIt("gfm-like")
+    """The parser Textual's Markdown widget uses by default, shared: `parse` keeps no state
+    between calls, and each instance holds ~60 KB of compiled rules."""
+    global _PARSER
+    if _PARSER is None:
+        _PARSER = MarkdownIt("gfm-like")
+    return _PARSER
 
 
 # --- the block tree ------------------------------------------------------------------------

@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, List, Optional
+from bisect import bisect_right
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import Any, Callable, List, Optional, Tuple
 
+from rich.segment import Segment
 from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
@@ -41,6 +44,7 @@ from llmchat.tui.widgets.markdown_render import (
     highlight_code,
     list_start,
     make_parser,
+    parse_blocks,
     ordered_number_width,
     render_block,
     render_list,
@@ -68,11 +72,15 @@ class Unit:
     kind "block": one top-level block. "items": a run of a list's items (`first_index` of the
     first; `final` when the run ends the list). "code": lines of a code block still growing
     (`first` for the chunk that opens the block).
+
+    A unit keeps its Markdown source, not its parse: it is parsed again when it has to be drawn
+    again (a new width or theme, or scrolled back into view after its lines were let go), so
+    a long session holds text, not trees of nodes.
     """
 
     kind: str
-    node: Optional[Node] = None
-    items: List[Node] = field(default_factory=list)
+    source: str = ""
+    node: Optional[Node] = None  # a block given ready-made (a code block put back together)
     ordered: bool = False
     start: int = 1
     first_index: int = 0
@@ -84,11 +92,13 @@ class Unit:
 
     def render(self, width: int, painter: Painter) -> Box:
         if self.kind == "block":
-            assert self.node is not None
-            return render_block(self.node, width, painter, _ROOT)
+            nodes = [self.node] if self.node is not None else parse_blocks(make_parser(), self.source)
+            return render_block(nodes[0], width, painter, _ROOT) if nodes else Box([])
         if self.kind == "items":
+            nodes = parse_blocks(make_parser(), self.source)
+            items = nodes[0].children if nodes else []
             return render_list(
-                self.items,
+                items,
                 self.ordered,
                 width,
                 painter,
@@ -124,19 +134,33 @@ class _FenceState:
     closing: "re.Pattern[str]"
 
 
-def _line_offset(text: str, line: int) -> int:
-    offset = 0
-    for _ in range(line):
-        offset = text.index("\n", offset) + 1
-    return offset
+class _Lines:
+    """Offsets of the line starts of a text (line n of the parser's map starts at `[n]`)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        starts = [0]
+        find = text.find
+        at = find("\n")
+        while at != -1:
+            starts.append(at + 1)
+            at = find("\n", at + 1)
+        self.starts = starts
+
+    def __getitem__(self, line: int) -> int:
+        starts = self.starts
+        return starts[line] if line < len(starts) else len(self.text)
+
+    def slice(self, first_line: int, end_line: Optional[int]) -> str:
+        return self.text[self[first_line] : (len(self.text) if end_line is None else self[end_line])]
 
 
 class StreamingDocument:
     """The answer's source as frozen units plus a tail still growing. No Textual here: it
     decides what is final; `StreamingMarkdown` paints."""
 
-    def __init__(self, parser: Any = None, code_chunk: int = CODE_CHUNK) -> None:
-        self.parser = parser or make_parser()
+    def __init__(self, code_chunk: int = CODE_CHUNK) -> None:
+        self.parser = make_parser()
         self.code_chunk = code_chunk
         self.units: List[Unit] = []
         self.changed_from = 0  # the first unit replaced or added since `take_changes()`
@@ -159,18 +183,24 @@ class StreamingDocument:
         first, self.changed_from = self.changed_from, len(self.units)
         return first
 
+    @property
+    def mode(self) -> str:
+        """"list" or "code" while a long list or code block grows in parts, else "blocks"."""
+        return "list" if self._list is not None else "code" if self._fence is not None else "blocks"
+
     def _parse(self, text: str) -> List[Node]:
-        from llmchat.tui.widgets.markdown_render import build_nodes
-
-        return build_nodes(self.parser.parse(text))
-
-    def _freeze(self, unit: Unit) -> None:
-        self.units.append(unit)
+        return parse_blocks(self.parser, text)
 
     def _replace_from(self, index: int, units: List[Unit]) -> None:
         del self.units[index:]
         self.units.extend(units)
         self.changed_from = min(self.changed_from, index)
+
+    def _freeze_blocks(self, lines: _Lines, nodes: List[Node], end_line: Optional[int]) -> None:
+        """Freeze top-level blocks, each with its source (up to the next block's start)."""
+        for index, node in enumerate(nodes):
+            following = nodes[index + 1].lines[0] if index + 1 < len(nodes) else end_line
+            self.units.append(Unit("block", source=lines.slice(node.lines[0], following)))
 
     # - finding what is finished -
 
@@ -189,18 +219,18 @@ class StreamingDocument:
                     return
                 continue  # the block closed: look at what follows it
             nodes = self._parse(complete)
+            lines = _Lines(complete)
             if self._list is not None:
-                if not self._update_list(complete, nodes):
+                if not self._update_list(lines, nodes):
                     self._checked = end
                     return
                 continue
             if len(nodes) >= 2:
                 cut_line = nodes[-1].lines[0]
-                for node in nodes[:-1]:
-                    self._freeze(Unit("block", node=node))
-                self._cut(_line_offset(complete, cut_line))
+                self._freeze_blocks(lines, nodes[:-1], cut_line)
+                self._cut(lines[cut_line])
                 continue
-            if nodes and self._enter_mode(complete, nodes[0]):
+            if nodes and self._enter_mode(lines, nodes[0]):
                 continue
             self._checked = end
             return
@@ -210,16 +240,16 @@ class StreamingDocument:
         self._tail_nodes = None
         self._checked = -1
 
-    def _enter_mode(self, complete: str, node: Node) -> bool:
+    def _enter_mode(self, lines: _Lines, node: Node) -> bool:
         """The growing block is a list with finished items, or a long code block: freeze
         those items / lines and follow the block in its own mode. True if entered."""
         if node.kind in ("bullet_list", "ordered_list") and len(node.children) >= 2:
             items = node.children
             ordered = node.kind == "ordered_list"
-            state = _ListState(ordered, items[0].markup, list_start(items), 0, len(self.units))
-            self._list = state
-            self._freeze_items(items[:-1], final=False)
-            self._cut(_line_offset(complete, items[-1].lines[0]))
+            self._list = _ListState(ordered, items[0].markup, list_start(items), 0, len(self.units))
+            last = items[-1].lines[0]
+            self._freeze_items(lines.slice(items[0].lines[0], last), len(items) - 1, final=False)
+            self._cut(lines[last])
             return True
         if node.kind == "fence" and node.markup:
             code = node.raw.split("\n")[:-1]
@@ -227,28 +257,32 @@ class StreamingDocument:
             closed = node.lines[1] - first >= len(code) + 2  # the closing line is in its range
             if closed or len(code) < 2 * self.code_chunk:
                 return False
-            start, opener_end = _line_offset(complete, first), _line_offset(complete, first + 1)
             marker = re.escape(node.markup[0]) + "{%d,}" % len(node.markup)
             closing = re.compile(r"^ {0,3}" + marker + r"[ \t]*$")
             language = node.lexer or _guess(node.raw)
-            self._fence = _FenceState(complete[start:opener_end], node.lexer, language, [], len(self.units), closing)
+            opener = lines.slice(first, first + 1)
+            self._fence = _FenceState(opener, node.lexer, language, [], len(self.units), closing)
             self._freeze_code(code[: self.code_chunk])
             # The tail goes on at the first live code line; the opening line is kept aside.
-            self._cut(_line_offset(complete, first + 1 + self.code_chunk))
+            self._cut(lines[first + 1 + self.code_chunk])
             return True
         return False
 
-    def _freeze_items(self, items: List[Node], final: bool) -> None:
+    def _freeze_items(self, source: str, count: int, final: bool) -> None:
+        """Freeze `count` items of the list (their source), or, with none, mark the last
+        frozen run as the list's end."""
         state = self._list
         assert state is not None
-        if items:
-            width = ordered_number_width(state.start, state.count + len(items)) if state.ordered else None
-            self._freeze(Unit("items", items=list(items), ordered=state.ordered, start=state.start, first_index=state.count, number_width=width, final=final))
-            state.count += len(items)
+        if count:
+            width = ordered_number_width(state.start, state.count + count) if state.ordered else None
+            self.units.append(
+                Unit("items", source=source, ordered=state.ordered, start=state.start, first_index=state.count, number_width=width, final=final)
+            )
+            state.count += count
             self._widen_numbers(state.count)
         elif final and len(self.units) > state.first_unit:
             last = self.units[-1]
-            self._replace_from(len(self.units) - 1, [_replace(last, final=True)])
+            self._replace_from(len(self.units) - 1, [replace(last, final=True)])
 
     def _widen_numbers(self, count: int) -> None:
         """Textual aligns an ordered list's numbers to the widest: when the list reaches 10,
@@ -259,68 +293,65 @@ class StreamingDocument:
         width = ordered_number_width(state.start, count)
         units = self.units[state.first_unit :]
         if any(unit.number_width != width for unit in units):
-            self._replace_from(state.first_unit, [_replace(unit, number_width=width) for unit in units])
+            self._replace_from(state.first_unit, [replace(unit, number_width=width) for unit in units])
 
-    def _update_list(self, complete: str, nodes: List[Node]) -> bool:
+    def _update_list(self, lines: _Lines, nodes: List[Node]) -> bool:
         """In list mode (the tail starts at the list's first unfrozen item). True if the tail
         was cut (something more was frozen)."""
         state = self._list
         assert state is not None
         first = nodes[0] if nodes else None
-        same = (
-            first is not None
-            and first.kind == ("ordered_list" if state.ordered else "bullet_list")
-            and first.children
-            and first.children[0].markup == state.marker
-        )
-        if not same:  # cannot happen for parser-made items; end the list to stay safe
-            self._freeze_items([], final=True)
+        if (
+            first is None
+            or first.kind != ("ordered_list" if state.ordered else "bullet_list")
+            or not first.children
+            or first.children[0].markup != state.marker
+        ):  # cannot happen for parser-made items; end the list to stay safe
+            self._freeze_items("", 0, final=True)
             self._list = None
             return True
-        assert first is not None
         items = first.children
         if len(nodes) >= 2:  # a block after the list began: the list is finished
-            self._freeze_items(items, final=True)
+            after = nodes[1].lines[0]
+            self._freeze_items(lines.slice(items[0].lines[0], after), len(items), final=True)
             self._list = None
-            self._cut(_line_offset(complete, nodes[1].lines[0]))
+            self._cut(lines[after])
             return True
         if len(items) >= 2:
-            self._freeze_items(items[:-1], final=False)
-            self._cut(_line_offset(complete, items[-1].lines[0]))
+            last = items[-1].lines[0]
+            self._freeze_items(lines.slice(items[0].lines[0], last), len(items) - 1, final=False)
+            self._cut(lines[last])
             return True
         return False
 
-    def _freeze_code(self, lines: List[str]) -> None:
+    def _freeze_code(self, code: List[str]) -> None:
         state = self._fence
         assert state is not None
         first = not state.lines
-        state.lines.extend(lines)
-        self._freeze(Unit("code", code="\n".join(lines), language=state.language, first=first))
+        state.lines.extend(code)
+        self.units.append(Unit("code", code="\n".join(code), language=state.language, first=first))
 
     def _update_fence(self, complete: str) -> bool:
         """In code mode (the tail starts at a code line). True if the block closed."""
         state = self._fence
         assert state is not None
-        lines = complete.split("\n")[:-1]
-        for index, line in enumerate(lines):
+        lines = _Lines(complete)
+        for index, line in enumerate(complete.split("\n")[:-1]):
             if state.closing.match(line):
-                nodes = self._parse(state.opener + complete[: _line_offset(complete, index + 1)])
+                nodes = self._parse(state.opener + lines.slice(0, index + 1))
                 self._close_fence(nodes[0] if nodes else None)
-                self._cut(_line_offset(complete, index + 1))
+                self._cut(lines[index + 1])
                 return True
         # Still open: freeze whole chunks, keeping at least one chunk live.
-        code = self._tail_code(complete)
-        while len(code) >= 2 * self.code_chunk:
-            self._freeze_code(code[: self.code_chunk])
-            code = code[self.code_chunk :]
-            self._cut(_line_offset(self.tail, self.code_chunk))
+        nodes = self._parse(state.opener + complete)
+        code = nodes[0].raw.split("\n")[:-1] if nodes and nodes[0].kind == "fence" else []
+        frozen = 0
+        while len(code) - frozen >= 2 * self.code_chunk:
+            self._freeze_code(code[frozen : frozen + self.code_chunk])
+            frozen += self.code_chunk
+        if frozen:
+            self._cut(lines[frozen])
         return False
-
-    def _tail_code(self, complete: str) -> List[str]:
-        nodes = self._parse(self._fence.opener + complete) if self._fence else []
-        if not nodes or nodes[0].kind != "fence":
-            return []
-        return nodes[0].raw.split("\n")[:-1]
 
     def _close_fence(self, tail_node: Optional[Node]) -> None:
         """The code block is complete: lay it out again as one block, highlighted whole."""
@@ -333,12 +364,16 @@ class StreamingDocument:
 
     # - the live tail -
 
+    def _tail_text(self) -> str:
+        """What the tail is parsed as: in code mode, the opening line is put back in front so
+        the parser sees a code block."""
+        return (self._fence.opener if self._fence is not None else "") + self.tail
+
     def tail_nodes(self) -> List[Node]:
-        """The tail parsed (partial last line included); in code mode, the opening line is
-        put back in front so the parser sees a code block."""
+        """The tail parsed, partial last line included."""
         if self._tail_nodes is None:
-            prefix = self._fence.opener if self._fence is not None else ""
-            self._tail_nodes = self._parse(prefix + self.tail) if (self.tail or prefix) else []
+            text = self._tail_text()
+            self._tail_nodes = self._parse(text) if text else []
         return self._tail_nodes
 
     def tail_boxes(self, width: int, painter: Painter) -> List[Box]:
@@ -376,27 +411,27 @@ class StreamingDocument:
         if self.finished:
             return
         self.update()
+        text = self._tail_text()
         nodes = self.tail_nodes()
+        lines = _Lines(text)
         if self._fence is not None:
             head = nodes[0] if nodes and nodes[0].kind == "fence" else None
             self._close_fence(head)
             nodes = nodes[1:] if head is not None else nodes
         elif self._list is not None:
             first = nodes[0] if nodes and nodes[0].kind in ("bullet_list", "ordered_list") else None
-            self._freeze_items(first.children if first is not None else [], final=True)
+            if first is not None:
+                after = nodes[1].lines[0] if len(nodes) > 1 else None
+                self._freeze_items(lines.slice(first.lines[0], after), len(first.children), final=True)
+                nodes = nodes[1:]
+            else:
+                self._freeze_items("", 0, final=True)
             self._list = None
-            nodes = nodes[1:] if first is not None else nodes
-        for node in nodes:
-            self._freeze(Unit("block", node=node))
+        self._freeze_blocks(lines, nodes, None)
+        self.changed_from = min(self.changed_from, len(self.units))
         self.tail = ""
         self._tail_nodes = []
         self.finished = True
-
-
-def _replace(unit: Unit, **changes: Any) -> Unit:
-    from dataclasses import replace
-
-    return replace(unit, **changes)
 
 
 def _guess(code: str) -> str:
@@ -406,6 +441,62 @@ def _guess(code: str) -> str:
 
 
 # --- the widget ------------------------------------------------------------------------------
+
+
+def _offsets(strip: Strip, y: int) -> Strip:
+    """Selection offsets, (character, line) in this widget, on the segments that carry text
+    offsets (Content puts them there, relative to its own block; padding has none, as in
+    Textual's Markdown). The screen maps the mouse to text through them."""
+    from rich.style import Style as RichStyle
+
+    segments = []
+    x = 0
+    changed = False
+    for text, style, control in strip:
+        if style is not None and style._meta is not None and "offset" in style.meta:
+            style = style + RichStyle.from_meta({"offset": (x, y)})
+            changed = True
+        segments.append(Segment(text, style, control))
+        x += len(text)
+    return Strip(segments, strip.cell_length) if changed else strip
+
+
+class DrawnLines:
+    """Lines of recently drawn units, across every answer: least recently used let go first.
+
+    A long session keeps each answer's source and the height of each of its parts; the lines
+    themselves (~1 KB each as segments) are kept for about `budget` lines in all, and drawn
+    again from the source when they come back into view.
+    """
+
+    def __init__(self, budget: int = 20_000) -> None:
+        self.budget = budget
+        self.lines = 0
+        self._entries: "OrderedDict[Any, List[List[Segment]]]" = OrderedDict()
+
+    def get(self, key: Any) -> Optional[List[List[Segment]]]:
+        lines = self._entries.get(key)
+        if lines is not None:
+            self._entries.move_to_end(key)
+        return lines
+
+    def put(self, key: Any, lines: List[List[Segment]]) -> None:
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.lines -= len(old)
+        self._entries[key] = lines
+        self.lines += len(lines)
+        entries = self._entries
+        while self.lines > self.budget and len(entries) > 1:
+            _, dropped = entries.popitem(last=False)
+            self.lines -= len(dropped)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.lines = 0
+
+
+DRAWN = DrawnLines()
 
 
 class MarkdownFeed:
@@ -503,9 +594,15 @@ class StreamingMarkdown(Widget):
         self._width = -1
         self._style_key: Any = None
         self._painter: Optional[Painter] = None
-        self._lines: List[Strip] = []
-        self._starts: List[int] = []  # per laid-out unit: its first line (the gap above it included)
-        self._bottoms: List[int] = []  # per laid-out unit: its bottom margin
+        # Per laid-out unit: its first line (the gap above it included), that gap, its height
+        # and bottom margin. Its lines live in DRAWN, as bare segment lists: a Strip carries
+        # seven small caches (~1 KB a line) and only lines on screen need to be Strips.
+        self._token: Any = None
+        self._starts: List[int] = []
+        self._gaps: List[int] = []
+        self._heights: List[int] = []
+        self._bottoms: List[int] = []
+        self._interned: dict = {}
         self._tail_lines: List[Strip] = []
         self._tail_stale = True
         self.frames = 0  # frames that took text in
@@ -597,7 +694,9 @@ class StreamingMarkdown(Widget):
         return (app.theme, app.ansi_color, self.background_colors, self.styles.color, self.pseudo_classes)
 
     def _lay_out(self, width: int) -> None:
-        """Bring the lines up to date for `width` (frozen units are laid out once per width)."""
+        """Bring the layout up to date for `width`: every frozen unit's height is known (it is
+        drawn once per width and style), its lines are kept only while they are in the shared
+        cache of drawn lines; the live tail is drawn again when it changed."""
         key = self._style_fingerprint()
         document = self.document
         if width != self._width or key != self._style_key or self._painter is None:
@@ -605,61 +704,131 @@ class StreamingMarkdown(Widget):
             self._style_key = key
             app = self.app
             self._painter = Painter(self, dark=app.current_theme.dark, ansi=app.native_ansi_color)
-            self._lines, self._starts, self._bottoms = [], [], []
+            self._token = object()  # lines drawn for an earlier width or style are never read
+            self._starts, self._gaps, self._heights, self._bottoms = [], [], [], []
+            self._interned = {}
             document.take_changes()
             first = 0
             self._tail_stale = True
         else:
             first = document.take_changes()
-        painter = self._painter
         units = document.units
         if first < len(self._starts):
-            del self._lines[self._starts[first] :]
-            del self._starts[first:]
-            del self._bottoms[first:]
+            del self._starts[first:], self._gaps[first:], self._heights[first:], self._bottoms[first:]
             self._tail_stale = True
         if len(self._starts) < len(units):
-            lines = self._lines
-            blank = painter.blank(width, ())
-            for unit in units[len(self._starts) :]:
-                box = unit.render(width, painter)
-                gap = max(self._bottoms[-1], box.top) if self._bottoms else box.top
-                self._starts.append(len(lines))
-                lines.extend([blank] * gap)
-                lines.extend(box.lines)
-                self._bottoms.append(box.bottom)
+            for index in range(len(self._starts), len(units)):
+                top, lines, bottom = self._draw(index)
+                gap = max(self._bottoms[-1], top) if self._bottoms else top
+                self._starts.append(self._frozen_height())
+                self._gaps.append(gap)
+                self._heights.append(len(lines))
+                self._bottoms.append(bottom)
             self._tail_stale = True
         if self._tail_stale:
-            boxes = [] if document.finished else document.tail_boxes(width, painter)
+            boxes = [] if document.finished else document.tail_boxes(width, self._painter)
             above = [Box([], 0, self._bottoms[-1])] if self._bottoms else []
-            self._tail_lines = stack(above + boxes, width, painter, ())
+            self._tail_lines = stack(above + boxes, width, self._painter, ())
             self._tail_stale = False
+
+    def _frozen_height(self) -> int:
+        return self._starts[-1] + self._gaps[-1] + self._heights[-1] if self._starts else 0
+
+    def _draw(self, index: int, keep: bool = True) -> Tuple[int, List[List[Segment]], int]:
+        """Draw frozen unit `index` (its top margin, lines, bottom margin) and remember the
+        lines in the shared cache."""
+        assert self._painter is not None
+        box = self.document.units[index].render(self._width, self._painter)
+        styles = self._interned
+        # One style object per distinct style: drawing makes a new one per segment, and an
+        # answer has few distinct styles.
+        lines = [[Segment(text, styles.setdefault(style, style), control) for text, style, control in line] for line in box.lines]
+        if keep:
+            DRAWN.put((self._token, index), lines)
+        return box.top, lines, box.bottom
+
+    def _unit_lines(self, index: int, keep: bool = True) -> List[List[Segment]]:
+        lines = DRAWN.get((self._token, index))
+        if lines is None:
+            lines = self._draw(index, keep)[1]
+        return lines
+
+    def _frozen_line(self, y: int, keep: bool = True) -> List[Segment]:
+        index = bisect_right(self._starts, y) - 1
+        offset = y - self._starts[index] - self._gaps[index]
+        if offset < 0:
+            return self._blank_line()
+        return self._unit_lines(index, keep)[offset]
+
+    def _blank_line(self) -> List[Segment]:
+        assert self._painter is not None
+        return list(self._painter.blank(self._width, ()))
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         self._take_in()
         self._lay_out(width)
-        return len(self._lines) + len(self._tail_lines)
+        return self.line_count
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         if width != self._width:
             self._lay_out(width)
-        lines = self._lines
-        if y < len(lines):
-            return lines[y]
-        y -= len(lines)
-        tail = self._tail_lines
-        if y < len(tail):
-            return tail[y]
-        return Strip.blank(width, self.rich_style)
+        frozen = self._frozen_height()
+        if y < frozen:
+            strip = Strip(self._frozen_line(y), width)
+        elif y - frozen < len(self._tail_lines):
+            strip = self._tail_lines[y - frozen]
+        else:
+            return Strip.blank(width, self.rich_style)
+        strip = _offsets(strip, y)
+        selection = self.text_selection
+        if selection is not None:
+            span = selection.get_span(y)
+            if span is not None:
+                strip = self._highlight(strip, *span)
+        return strip
+
+    def _highlight(self, strip: Strip, start: int, end: int) -> Strip:
+        from rich.cells import cell_len
+
+        text = strip.text
+        end = len(text) if end == -1 else min(end, len(text))
+        if start >= end:
+            return strip
+        left, right = cell_len(text[:start]), cell_len(text[:end])
+        style = self.screen.get_component_rich_style("screen--selection")
+        before, middle, after = strip.divide([left, right, strip.cell_length])[:3]
+        middle = Strip(Segment.apply_style(middle, post_style=style), middle.cell_length)
+        return Strip.join([before, middle, after])
+
+    def get_selection(self, selection: Any) -> Optional[Tuple[str, str]]:
+        """The selected part of the answer as it is shown (bullets, numbers and code indent
+        included, the padding at line ends left out)."""
+        first = 0 if selection.start is None else selection.start.y
+        last = self.line_count - 1 if selection.end is None else selection.end.y
+        text = "\n".join(self.line_text(y) if first <= y <= last else "" for y in range(self.line_count))
+        chosen = selection.extract(text)
+        return "\n".join(line.rstrip() for line in chosen.split("\n")), "\n"
+
+    def selection_updated(self, selection: Any) -> None:
+        self.refresh()
 
     @property
     def line_count(self) -> int:
-        return len(self._lines) + len(self._tail_lines)
+        return self._frozen_height() + len(self._tail_lines)
+
+    def line_text(self, y: int) -> str:
+        """The text of line `y` as laid out now."""
+        frozen = self._frozen_height()
+        if y < frozen:
+            return "".join(segment.text for segment in self._frozen_line(y, keep=False))
+        return self._tail_lines[y - frozen].text
 
     def rendered_lines(self) -> List[Strip]:
         """Every line as laid out now (tests compare them)."""
-        return self._lines + self._tail_lines
+        frozen = self._frozen_height()
+        lines = [Strip(self._frozen_line(y, keep=False), self._width) for y in range(frozen)]
+        return lines + self._tail_lines
 
     async def action_link(self, href: str) -> None:
         self.app.open_url(href)
