@@ -403,22 +403,31 @@ def highlight_code(code: str, lexer: str, painter: Painter) -> Content:
 
 def code_lines(highlighted: Content, width: int, painter: Painter, path: Tuple[str, ...]) -> List[Strip]:
     """Lines of a code block's body: two cells of padding, then the code, not wrapped, cropped
-    at the edge; every line `width` wide on the block's background."""
+    at the edge; every line `width` wide on the block's background.
+
+    Code is never wrapped, so each line is turned into segments directly, as Content's own
+    line rendering does (`style + span style`, with a selection offset), skipping the wrapping
+    machinery that costs ~0.4 ms a line. The offset is left at (0, 0): the widget sets the
+    real one when it paints the line."""
     pad = painter.pad(path)
     style = painter.style(path)
-    options = painter.options({"text_wrap": "nowrap", "text_overflow": "clip"})
+    get_style = painter._get_style
+    combined: Dict[Any, RichStyle] = {}
     out: List[Strip] = []
-    left = Strip.blank(2, pad)
+    left = Segment("  ", pad)
     inner = max(0, width - 2)
+    if not inner:
+        return [Strip.blank(width, pad) for _ in highlighted.plain.split("\n")]
     for line in highlighted.split("\n", allow_blank=True):
-        line = line.expand_tabs(8)
-        if inner:
-            rendered = line.render_strips(max(1, line.cell_length), 1, style, options)
-            strip = rendered[0] if rendered else Strip.blank(0, pad)
-            strip = strip.crop_extend(0, inner, pad)
-            out.append(Strip.join([left, strip]).crop(0, width))
-        else:
-            out.append(Strip.blank(width, pad))
+        if "\t" in line.plain:
+            line = line.expand_tabs(8)
+        segments = [left]
+        for text, text_style in line.render(style, end="", parse_style=get_style):
+            rich = combined.get(text_style)
+            if rich is None:
+                rich = combined[text_style] = (style + text_style).rich_style_with_offset(0, 0)
+            segments.append(Segment(text, rich))
+        out.append(Strip(Segment.adjust_line_length(segments, width, pad), width))
     return out
 
 
