@@ -734,6 +734,7 @@ class StreamingMarkdown(Widget):
     def notify_style_update(self) -> None:
         self._fingerprint = None
         super().notify_style_update()
+        self.refresh()  # painting checks the fingerprint and draws again in the new style
 
     def _lay_out(self, width: int) -> None:
         """Bring the layout up to date for `width`: every frozen unit's height is known (it is
@@ -744,15 +745,20 @@ class StreamingMarkdown(Widget):
         document = self.document
         dirty_from: Optional[int] = None
         if width != self._width or key != self._style_key or self._painter is None:
-            self._width = width
-            self._style_key = key
             app = self.app
             self._painter = Painter(self, dark=app.current_theme.dark, ansi=app.native_ansi_color)
             self._token = object()  # lines drawn for an earlier width or style are never read
-            self._starts, self._gaps, self._heights, self._bottoms = [], [], [], []
             self._interned = {}
-            document.take_changes()
-            first = 0
+            if width != self._width:
+                # Every height may change: lay every unit out again.
+                self._starts, self._gaps, self._heights, self._bottoms = [], [], [], []
+                document.take_changes()
+                first = 0
+            else:
+                # Only colours changed (a theme): heights stay, lines are drawn again when shown.
+                first = document.take_changes()
+            self._width = width
+            self._style_key = key
             self._tail_stale = True
             dirty_from = 0
         else:
@@ -833,7 +839,7 @@ class StreamingMarkdown(Widget):
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        if width != self._width:
+        if width != self._width or self._fingerprint is None:
             self._lay_out(width)
         frozen = self._frozen_height()
         if y < frozen:
@@ -870,7 +876,7 @@ class StreamingMarkdown(Widget):
         last = self.line_count - 1 if selection.end is None else selection.end.y
         text = "\n".join(self.line_text(y) if first <= y <= last else "" for y in range(self.line_count))
         chosen = selection.extract(text)
-        return "\n".join(line.rstrip() for line in chosen.split("\n")), "\n"
+        return "\n".join(line.rstrip() for line in chosen.split("\n")).rstrip("\n"), "\n"
 
     def selection_updated(self, selection: Any) -> None:
         self.refresh()
