@@ -12,7 +12,10 @@ classes of the widget that paints (see `StreamingMarkdown.DEFAULT_CSS`), which u
 theme variables as Textual's Markdown widgets, so a theme change restyles both alike.
 
 Known differences from Textual's widget: code wider than the view is cropped (Textual's code
-block can be scrolled sideways); a table's header and cells get no tooltips.
+block can be scrolled sideways); a table's header and cells get no tooltips; the `:ansi`
+variant of code blocks (an app in ANSI-colour mode) is not mirrored. Tests compare the two
+cell by cell (tests/tui/test_streaming_markdown.py); they also guard the few Textual internals
+used here (`textual._resolve.resolve` for table columns, `Canvas` for keylines).
 """
 
 from __future__ import annotations
@@ -396,7 +399,7 @@ def fence_style_path(ctx: Context) -> Tuple[str, ...]:
 
 def highlight_code(code: str, lexer: str, painter: Painter) -> Content:
     """The code block's text as Textual's MarkdownFence highlights it."""
-    from textual.widgets._markdown import MarkdownFence
+    from textual.widgets.markdown import MarkdownFence
 
     return MarkdownFence.highlight(code, lexer, ansi=painter.ansi, dark=painter.dark)
 

@@ -5,17 +5,26 @@ block (a long list or code block is one block, so the cost per token grows with 
 and every block is several mounted widgets, which the screen's layout walks on every frame.
 Here the whole answer is ONE widget that paints lines (the Line API), and:
 
-- text is queued by `append()` and taken in at frame rate, when the screen next lays out, not
-  per token; when taking it in is slow, frames are spaced out so it stays a bounded share of
-  the time;
+- text is queued by `append()` and taken in by the widget's own frames (at most MIN_FRAME
+  apart, further apart when taking it in is slow), not per token; a frame repaints the live
+  tail only, and asks for a layout of the screen only when the height changes;
 - the source is split into finished top-level blocks and a growing tail (a block is finished
-  once a later block has begun on a complete line); finished blocks are rendered once and
-  frozen as lines; only the tail is parsed and rendered again;
+  once a later block has begun on a complete line); finished blocks are drawn once and
+  frozen; only the tail is parsed and drawn again;
 - a growing list freezes its finished items, a growing fenced code block its complete lines in
   chunks, so neither is re-parsed whole per frame;
+- frozen parts keep their source and height; their drawn lines live in a cache shared by all
+  answers (DRAWN) and are drawn again from source when they come back into view;
 - `finish()` freezes the rest. What it shows then is exactly what rendering the whole source at
-  once shows (a code block that was frozen in chunks is highlighted again as a whole, so a
-  string or comment spanning two chunks gets its final colours).
+  once shows (a code block that was frozen in chunks is highlighted again as a whole).
+
+While an answer streams, what is shown differs from a one-shot render of the text so far only
+in this: a long code block's lines are highlighted in chunks of CODE_CHUNK lines, so a string
+or comment that spans two chunks may be coloured differently until the block closes; and the
+answer's height grows in steps of GROW_STEP lines, so up to GROW_STEP - 1 empty lines may sit
+under the newest line. One difference remains after `finish()`, as with Textual's own
+streaming: blocks are parsed one by one, so a link reference definition (`[x]: http://...`)
+does not turn `[x]` in earlier blocks into a link.
 
 Rendering is `markdown_render`: Textual's Markdown layout and theme styles, painted to strips.
 """
@@ -60,6 +69,9 @@ GROW_STEP = 4
 # 1 / BUSY_SHARE of the time (a slow frame pushes the next one back).
 MIN_FRAME = 1 / 40
 BUSY_SHARE = 4.0
+# A frame asks the screen to paint the tail and takes text in as it does; if no paint comes
+# within this long (the answer is scrolled out of view), the text is taken in anyway.
+PAINT_WAIT = 0.05
 
 _ROOT = Context()
 
@@ -594,6 +606,9 @@ class StreamingMarkdown(Widget):
         self._grow_step = max(1, grow_step)
         self._next_frame = 0.0
         self._frame_requested = False
+        self._paint_requested = False
+        self._painted_from = 0
+        self._paint_timer: Any = None
         # The layout at one width and style: frozen units' lines, then the live tail's.
         self._width = -1
         self._style_key: Any = None
@@ -654,17 +669,57 @@ class StreamingMarkdown(Widget):
         self._show()
 
     # --- frames ---
+    #
+    # A frame is due at most MIN_FRAME after the last. When it is due, the widget asks the
+    # screen to repaint its tail and takes the queued text in *while it is painted*
+    # (render_lines), so what arrived up to the screen's tick is in that tick's paint: the
+    # screen paints on its own 60 Hz ticks, and text taken in just after a tick would wait for
+    # the next. A widget that is not on screen is not painted: its text is taken in by a
+    # timer instead (PAINT_WAIT later), so its height still follows the answer.
 
     def _request_frame(self) -> None:
         """Take the queued text in as soon as the next frame is due."""
-        if self._frame_requested:
+        if self._frame_requested or self._paint_requested:
             return
         self._frame_requested = True
         delay = self._next_frame - self._clock()
         if delay <= 0:
-            self.call_later(self._frame)
+            self.call_later(self._due)
         else:
-            self.set_timer(delay, self._frame)
+            self.set_timer(delay, self._due)
+
+    def _due(self) -> None:
+        self._frame_requested = False
+        if not self._pending:
+            return
+        width = self.size.width
+        if not width or width != self._width:
+            self._frame()  # not laid out at this width yet: layout will do it all
+            return
+        self._paint_requested = True
+        self._painted_from = self._tail_start
+        self.refresh(Region(0, self._tail_start, width, max(1, self.height_shown - self._tail_start)))
+        self._paint_timer = self.set_timer(PAINT_WAIT, self._not_painted)
+
+    def _not_painted(self) -> None:
+        self._paint_timer = None
+        if self._paint_requested:
+            self._paint_requested = False
+            self._frame()
+
+    def render_lines(self, crop: Region) -> List[Strip]:
+        if self._paint_requested:
+            self._paint_requested = False
+            if self._paint_timer is not None:
+                self._paint_timer.stop()
+                self._paint_timer = None
+            if self._take_in():
+                before = self.height_shown
+                # The tail's lines were marked for this paint when it was asked for.
+                self._lay_out(self.size.width, painted_from=self._painted_from)
+                if self.height_shown != before:
+                    self.refresh(layout=True, repaint=False)  # lines past the old height: next tick
+        return super().render_lines(crop)
 
     def _frame(self) -> None:
         self._frame_requested = False
@@ -736,7 +791,7 @@ class StreamingMarkdown(Widget):
         super().notify_style_update()
         self.refresh()  # painting checks the fingerprint and draws again in the new style
 
-    def _lay_out(self, width: int) -> None:
+    def _lay_out(self, width: int, painted_from: Optional[int] = None) -> None:
         """Bring the layout up to date for `width`: every frozen unit's height is known (it is
         drawn once per width and style), its lines are kept only while they are in the shared
         cache of drawn lines; the live tail is drawn again when it changed. Lines that may have
@@ -784,8 +839,9 @@ class StreamingMarkdown(Widget):
             self._tail_stale = False
             dirty_from = self._tail_start if dirty_from is None else min(dirty_from, self._tail_start)
         self._tail_start = self._frozen_height()
-        if dirty_from is not None:
+        if dirty_from is not None and (painted_from is None or dirty_from < painted_from):
             # Only lines from here on may differ: earlier ones stay in Textual's line cache.
+            # (`painted_from`: lines from there on are being painted already.)
             self.refresh(Region(0, dirty_from, width, max(1, self.line_count - dirty_from)))
 
     def _frozen_height(self) -> int:
