@@ -1,9 +1,9 @@
 """The interactive chat app: transcript, prompt, status bar, footer.
 
 One background worker per answer consumes `StreamingClient.stream()` -- the same StreamEvents
-every other face reads; this module knows no wire format -- and feeds the answer's Markdown
-widget through a `MarkdownStream`, which joins whatever arrived since the last frame into one
-append. The status bar is refreshed from `Metrics` by a timer, not per token.
+every other face reads; this module knows no wire format -- and feeds the answer's
+`StreamingMarkdown`, which takes in whatever arrived since the last frame at once (frame rate,
+not token rate). The status bar is refreshed from `Metrics` by a timer, not per token.
 
 Keys: Enter sends, Ctrl+J / Alt+Enter / Shift+Enter insert a newline, Esc or Ctrl+C cancels the
 answer being streamed (the connection is closed, the partial answer kept and marked), Ctrl+R
@@ -45,7 +45,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.command import CommandPalette
 from textual.containers import VerticalScroll
-from textual.widgets import Button, Footer, Markdown
+from textual.widgets import Button, Footer
 from textual.worker import Worker
 
 from llmchat.config import Config, ConfigError, Overrides, Settings, continue_flags, load_config, resolve, save_theme
@@ -301,7 +301,7 @@ class ChatApp(App[None]):
     @work(exclusive=True, group="stream", exit_on_error=False)
     async def _stream_answer(self, turn: Turn, request: Any) -> None:
         view: AssistantMessage = turn.view
-        stream = Markdown.get_stream(view.markdown)
+        stream = view.markdown.get_stream()
         sanitizer = Sanitizer()  # model text must not reach the terminal as control sequences
         events = self._client.stream(self._provider, request, turn.metrics)
         state = ERROR

@@ -1,22 +1,43 @@
 """The transcript's entries: the user's messages, the assistant's answers, a welcome note.
 
-A user message is plain text (what was typed, never read as markup). An answer is a Markdown
-widget the app streams into, a dim reasoning block shown only when the model thinks aloud, and
+A user message is plain text (what was typed, never read as markup). An answer is a
+`StreamingMarkdown` the app streams into (one widget however long the answer: see
+streaming_markdown.py), a dim reasoning block shown only when the model thinks aloud, and
 a note under it for how the answer ended when that is worth saying (cancelled, error, cut short,
 retrying). The state is a reactive attribute mirrored as a CSS class, so the theme colours it.
+
+Garbage collection: a full (oldest-generation) collection walks every object the process
+tracks -- ~100k once Textual, Rich and Pygments are loaded -- and took 60-80 ms here, long
+enough to hold a frame past the 50 ms the streaming latency allows. So in a real terminal,
+what is alive when the first answer starts is frozen out of the collector (`gc.freeze`), and
+when an answer has ended, what it left is collected and frozen too, outside any stream. Frozen
+objects are still freed when nothing refers to them; only cyclic garbage among them would stay,
+which is why headless apps (tests, many apps in one process) leave the collector alone.
 """
 
 from __future__ import annotations
 
+import gc
 from typing import Optional
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
 from textual.reactive import reactive
-from textual.widgets import Markdown, Static
+from textual.widgets import Static
 
-from llmchat.tui.session import WAITING
+from llmchat.tui.session import FINAL_STATES, WAITING
+from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
+
+
+GC_DELAY = 0.5  # seconds after an answer ends
+_FROZEN = False
+
+
+def collect_and_freeze() -> None:
+    """Collect what is garbage now, then keep what is left out of later full collections."""
+    gc.collect()
+    gc.freeze()
 
 
 class Welcome(Static):
@@ -53,7 +74,7 @@ class AssistantMessage(Vertical):
         background: $surface;
         border-left: thick $accent;
 
-        & > Markdown {
+        & > StreamingMarkdown {
             padding: 0 1;
             margin: 0;
             background: transparent;
@@ -82,7 +103,7 @@ class AssistantMessage(Vertical):
 
     def __init__(self) -> None:
         super().__init__()
-        self.markdown = Markdown()
+        self.markdown = StreamingMarkdown()
         self.reasoning = Static("", classes="reasoning", markup=False)
         self.note = Static("", classes="note", markup=False)
         self.note_text = ""
@@ -93,9 +114,17 @@ class AssistantMessage(Vertical):
         yield self.markdown
         yield self.note
 
+    def on_mount(self) -> None:
+        global _FROZEN
+        if not _FROZEN and not self.app.is_headless:
+            _FROZEN = True
+            gc.freeze()  # start-up objects (imports, the app): no full collection walks them
+
     def watch_state(self, old: str, new: str) -> None:
         self.remove_class(f"-{old}")
         self.add_class(f"-{new}")
+        if new in FINAL_STATES and old not in FINAL_STATES and not self.app.is_headless:
+            self.set_timer(GC_DELAY, collect_and_freeze)  # after the last frames are painted
 
     def show_reasoning(self, text: str) -> None:
         self.add_class("-has-reasoning")

@@ -1,0 +1,624 @@
+"""Markdown laid out as terminal lines the way Textual's Markdown widget lays it out, without
+mounting a widget per block.
+
+Textual's `Markdown` mounts a widget for every paragraph, heading, list item (four widgets
+each), table cell and code block; a long answer is thousands of widgets, and every layout pass
+of the screen walks all of them (~70 us each here). This module renders the same blocks
+straight to `Strip`s: the block tree comes from the same parser ("gfm-like" markdown-it), the
+inline text from the same token-to-Content rules, code from the same highlighter, and the
+spacing (margins that collapse between siblings, padding, borders, bullets, table keylines)
+from the numbers in Textual's own default CSS. Colours and text styles come from component
+classes of the widget that paints (see `StreamingMarkdown.DEFAULT_CSS`), which use the same
+theme variables as Textual's Markdown widgets, so a theme change restyles both alike.
+
+Known differences from Textual's widget: code wider than the view is cropped (Textual's code
+block can be scrolled sideways); a table's header and cells get no tooltips; the `:ansi`
+variant of code blocks (an app in ANSI-colour mode) is not mirrored. Tests compare the two
+cell by cell (tests/tui/test_streaming_markdown.py); they also guard the few Textual internals
+used here (`textual._resolve.resolve` for table columns, `Canvas` for keylines).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from rich.segment import Segment
+from rich.style import Style as RichStyle
+from textual.content import Content, Span
+from textual.geometry import Size
+from textual.strip import Strip
+from textual.style import Style
+from textual.visual import RenderOptions
+
+# Textual's Markdown: Unicode bullets for unordered lists, by nesting depth.
+BULLETS = ["• ", "▪ ", "‣ ", "⭑ ", "◦ "]
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+_PARSER: Optional[MarkdownIt] = None
+
+
+def make_parser() -> MarkdownIt:
+    """The parser Textual's Markdown widget uses by default, shared: `parse` keeps no state
+    between calls, and each instance holds ~60 KB of compiled rules."""
+    global _PARSER
+    if _PARSER is None:
+        _PARSER = MarkdownIt("gfm-like")
+    return _PARSER
+
+
+# --- the block tree ------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Node:
+    """A Markdown block: what Textual would mount as one MarkdownBlock widget."""
+
+    kind: str  # h1..h6, hr, paragraph, blockquote, bullet_list, ordered_list, item, table,
+    #            thead, tbody, tr, th, td, fence
+    children: List["Node"] = field(default_factory=list)
+    content: Optional[Content] = None  # inline text of paragraphs, headings and cells
+    code: str = ""  # fence: the code as Textual shows it (trailing whitespace removed)
+    raw: str = ""  # fence: the code exactly as parsed, one "\n" after every line
+    lexer: str = ""  # fence: the info string
+    markup: str = ""  # fence: its opening run of backticks or tildes; list item: its marker
+    number: str = ""  # ordered list item: the number as written
+    lines: Tuple[int, int] = (0, 0)  # source line range (from the parser's map)
+
+
+_OPENERS = {
+    "paragraph_open": "paragraph",
+    "blockquote_open": "blockquote",
+    "bullet_list_open": "bullet_list",
+    "ordered_list_open": "ordered_list",
+    "list_item_open": "item",
+    "table_open": "table",
+    "thead_open": "thead",
+    "tbody_open": "tbody",
+    "tr_open": "tr",
+    "th_open": "th",
+    "td_open": "td",
+}
+
+
+def build_nodes(tokens: Sequence[Token]) -> List[Node]:
+    """The top-level blocks of a parsed document (mirrors `Markdown._parse_markdown`)."""
+    out: List[Node] = []
+    stack: List[Node] = []
+
+    def place(node: Node) -> None:
+        if stack:
+            stack[-1].children.append(node)
+        else:
+            out.append(node)
+
+    for token in tokens:
+        kind = token.type
+        lines = (token.map[0], token.map[1]) if token.map else (0, 0)
+        if kind == "heading_open":
+            stack.append(Node(token.tag, lines=lines))
+        elif kind == "hr":
+            place(Node("hr", lines=lines))
+        elif kind in _OPENERS:
+            node = Node(_OPENERS[kind], lines=lines)
+            if kind == "list_item_open":
+                node.number = token.info
+                node.markup = token.markup
+            stack.append(node)
+        elif kind.endswith("_close"):
+            if stack:
+                place(stack.pop())
+        elif kind == "inline":
+            if stack:
+                stack[-1].content = inline_content(token)
+        elif kind in ("fence", "code_block"):
+            markup = token.markup if kind == "fence" else ""
+            place(Node("fence", code=token.content.rstrip(), raw=token.content, lexer=token.info, markup=markup, lines=lines))
+        # Anything else (HTML blocks, front matter) Textual leaves out too.
+    return out
+
+
+def parse_blocks(parser: MarkdownIt, text: str) -> List[Node]:
+    return build_nodes(parser.parse(text))
+
+
+def inline_content(token: Token) -> Content:
+    """Inline tokens to Content: the rules of Textual's `MarkdownBlock._token_to_content`."""
+    if token.children is None:
+        return Content("")
+    pieces: List[str] = []
+    spans: List[Span] = []
+    stack: List[Tuple[Any, int]] = []
+    position = 0
+
+    def add(text: str) -> None:
+        nonlocal position
+        pieces.append(text)
+        position += len(text)
+
+    def close() -> None:
+        if stack:
+            style, start = stack.pop()
+            spans.append(Span(start, position, style))
+
+    for child in token.children:
+        kind = child.type
+        if kind == "text":
+            add(_WHITESPACE.sub(" ", child.content))
+        elif kind == "hardbreak":
+            add("\n")
+        elif kind == "softbreak":
+            add(" ")
+        elif kind == "code_inline":
+            stack.append((".code_inline", position))
+            add(child.content)
+            close()
+        elif kind == "em_open":
+            stack.append((".em", position))
+        elif kind == "strong_open":
+            stack.append((".strong", position))
+        elif kind == "s_open":
+            stack.append((".s", position))
+        elif kind == "link_open":
+            href = child.attrs.get("href", "")
+            stack.append((Style.from_meta({"@click": f"link({href!r})"}), position))
+        elif kind == "image":
+            href = child.attrs.get("src", "")
+            alt = child.attrs.get("alt", "")
+            stack.append((Style.from_meta({"@click": f"link({href!r})"}), position))
+            add("🖼  ")
+            if alt:
+                add(f"({alt})")
+            for grandchild in child.children or ():
+                add(grandchild.content)
+            close()
+        elif kind.endswith("_close"):
+            close()
+    return Content("".join(pieces), spans=spans)
+
+
+# --- painting ------------------------------------------------------------------------------
+
+
+class Painter:
+    """Styles and text rendering for one widget at one width and theme.
+
+    `widget` supplies `get_visual_style(*component_classes)` (the theme's colours, blended over
+    the widget's background as Textual blends them) and `_get_style` for the `.em`-style spans
+    inside inline Content.
+    """
+
+    def __init__(self, widget: Any, *, dark: bool, ansi: bool = False) -> None:
+        self.widget = widget
+        self.dark = dark
+        self.ansi = ansi
+        self._styles: Dict[Tuple[str, ...], Style] = {}
+        self._rich: Dict[Tuple[str, ...], RichStyle] = {}
+        self._pads: Dict[Tuple[str, ...], RichStyle] = {}
+        self._get_style = widget._get_style
+        self._link_styles: Dict[Tuple[str, ...], RichStyle] = {}
+
+    def style(self, path: Tuple[str, ...]) -> Style:
+        style = self._styles.get(path)
+        if style is None:
+            style = self._styles[path] = self.widget.get_visual_style(*path)
+        return style
+
+    def rich(self, path: Tuple[str, ...]) -> RichStyle:
+        style = self._rich.get(path)
+        if style is None:
+            style = self._rich[path] = (self.style(path) + Style(reverse=False)).rich_style
+        return style
+
+    def pad(self, path: Tuple[str, ...]) -> RichStyle:
+        """Padding and empty lines: background only, as Textual pads a widget's content."""
+        style = self._pads.get(path)
+        if style is None:
+            background = self.style(path).background
+            style = self._pads[path] = RichStyle(bgcolor=background.rich_color) if background is not None else RichStyle()
+        return style
+
+    def blank(self, width: int, path: Tuple[str, ...]) -> Strip:
+        return Strip.blank(width, self.pad(path))
+
+    def options(self, rules: Optional[Dict[str, Any]] = None) -> RenderOptions:
+        return RenderOptions(self._get_style, rules or {})
+
+    def text(
+        self,
+        content: Content,
+        width: int,
+        path: Tuple[str, ...],
+        *,
+        rules: Optional[Dict[str, Any]] = None,
+        align: str = "left",
+        valign_height: Optional[int] = None,
+        valign: str = "top",
+    ) -> List[Strip]:
+        """Wrapped text, every line exactly `width` cells (as a Static with `expand` paints)."""
+        if width <= 0:
+            return []
+        style = self.style(path)
+        strips = content.render_strips(width, None, style, self.options(rules))
+        if content.spans:
+            link_style = self.link_style(path)
+            strips = [_style_links(strip, link_style) for strip in strips]
+        height = len(strips) if valign_height is None else valign_height
+        if align == "left" and valign == "top":
+            pad = self.pad(path)
+            lines = [strip.extend_cell_length(width, pad) for strip in strips]
+            if len(lines) < height:
+                lines.extend([Strip.blank(width, pad)] * (height - len(lines)))
+            return lines
+        # Aligned content is padded by Textual with the widget's full style.
+        return list(Strip.align(strips, self.rich(path), width, height, align, valign))  # type: ignore[arg-type]
+
+    def link_style(self, path: Tuple[str, ...]) -> RichStyle:
+        """Textual's `Widget.link_style`, for text on the background of `path`."""
+        style = self._link_styles.get(path)
+        if style is None:
+            from textual.color import Color
+
+            styles = self.widget.styles
+            background = self.style(path).background or Color(0, 0, 0, 0)
+            link_background = background + styles.link_background
+            link_color = link_background + (
+                link_background.get_contrast_text(styles.link_color.a) if styles.auto_link_color else styles.link_color
+            )
+            style = self._link_styles[path] = styles.link_style + RichStyle.from_color(
+                link_color.rich_color, link_background.rich_color if styles.link_background.a else None
+            )
+        return style
+
+    def keyline(self, base_path: Tuple[str, ...]) -> Any:
+        """The table keyline colour: the background below it plus `$foreground 20%`."""
+        from textual.color import Color
+
+        styles = self.widget.get_component_styles("markdown--keyline")
+        color = styles.color
+        background = self.style(base_path).background or Color(0, 0, 0, 0)
+        return background + color
+
+
+def _style_links(strip: Strip, link_style: RichStyle) -> Strip:
+    """Link styling for segments with a click action (as Textual's `auto_links` does)."""
+    changed = False
+    segments = []
+    for text, style, control in strip:
+        if style is not None and style._meta is not None and "@click" in style.meta:
+            style = style + link_style
+            changed = True
+        segments.append(Segment(text, style, control))
+    return Strip(segments, strip.cell_length) if changed else strip
+
+
+@dataclass
+class Box:
+    """A rendered block: lines exactly `width` wide, and the margins around it."""
+
+    lines: List[Strip]
+    top: int = 0
+    bottom: int = 0
+
+
+@dataclass(frozen=True)
+class Context:
+    path: Tuple[str, ...] = ()  # component classes whose backgrounds this block sits on
+    root: bool = True  # a direct child of the Markdown widget (paragraphs get a margin)
+    in_list: bool = False  # inside a list: nested lists lose their margin
+    bullet_depth: int = 0  # enclosing unordered list items
+
+
+_HEADING_MARGINS = {"h1": (2, 1), "h2": (2, 1), "h3": (1, 1), "h4": (1, 1), "h5": (1, 1), "h6": (1, 1)}
+
+
+def stack(
+    boxes: Iterable[Box], width: int, painter: Painter, path: Tuple[str, ...], *, static: bool = False
+) -> List[Strip]:
+    """Boxes one under another, with Textual's vertical margins: the first box's top margin,
+    the larger of two neighbours' margins between them, the last box's bottom margin.
+
+    `static`: the container is a Static (a quote), whose empty lines carry its full style."""
+    lines: List[Strip] = []
+    previous: Optional[int] = None
+    blank: Optional[Strip] = None
+    for box in boxes:
+        gap = box.top if previous is None else max(previous, box.top)
+        if gap:
+            blank = blank or _gap(width, painter, path, static)
+            lines.extend([blank] * gap)
+        lines.extend(box.lines)
+        previous = box.bottom
+    if previous:
+        blank = blank or _gap(width, painter, path, static)
+        lines.extend([blank] * previous)
+    return lines
+
+
+def _gap(width: int, painter: Painter, path: Tuple[str, ...], static: bool) -> Strip:
+    return Strip.blank(width, painter.rich(path)) if static else painter.blank(width, path)
+
+
+def render_block(node: Node, width: int, painter: Painter, ctx: Context) -> Box:
+    kind = node.kind
+    if kind == "paragraph":
+        content = node.content or Content("")
+        return Box(painter.text(content, width, ctx.path), 0, 1 if ctx.root else 0)
+    if kind in _HEADING_MARGINS:
+        return _heading(node, width, painter, ctx)
+    if kind == "hr":
+        return _rule(width, painter, ctx)
+    if kind == "fence":
+        return render_fence(node.code, node.lexer, width, painter, ctx)
+    if kind == "blockquote":
+        return _quote(node, width, painter, ctx)
+    if kind in ("bullet_list", "ordered_list"):
+        return render_list(node.children, kind == "ordered_list", width, painter, ctx, number_width=None)
+    if kind == "table":
+        return _table(node, width, painter, ctx)
+    # A stray block kind (an item or row outside its parent cannot come from the parser).
+    return Box([])
+
+
+def render_blocks(nodes: Iterable[Node], width: int, painter: Painter, ctx: Context) -> List[Box]:
+    return [render_block(node, width, painter, ctx) for node in nodes]
+
+
+def _heading(node: Node, width: int, painter: Painter, ctx: Context) -> Box:
+    top, bottom = _HEADING_MARGINS[node.kind]
+    path = ctx.path + (f"markdown--{node.kind}",)
+    content = node.content or Content("")
+    if node.kind == "h1":
+        lines = painter.text(content, width, path, align="center")
+    elif node.kind == "h3":
+        # `width: auto`: the heading is as wide as its text; the rest of the line is the
+        # background below it.
+        own = max(1, min(width, content.cell_length))
+        lines = painter.text(content, own, path)
+        if own < width:
+            rest = painter.blank(width - own, ctx.path)
+            lines = [Strip.join([line, rest]) for line in lines]
+    else:
+        lines = painter.text(content, width, path)
+    return Box(lines, top, bottom)
+
+
+def _rule(width: int, painter: Painter, ctx: Context) -> Box:
+    line = Strip([Segment("─" * width, painter.rich(ctx.path + ("markdown--hr",)))], width)
+    return Box([painter.blank(width, ctx.path), line], 0, 1)
+
+
+def fence_style_path(ctx: Context) -> Tuple[str, ...]:
+    return ctx.path + ("markdown--fence",)
+
+
+def highlight_code(code: str, lexer: str, painter: Painter) -> Content:
+    """The code block's text as Textual's MarkdownFence highlights it."""
+    from textual.widgets.markdown import MarkdownFence
+
+    return MarkdownFence.highlight(code, lexer, ansi=painter.ansi, dark=painter.dark)
+
+
+def code_lines(highlighted: Content, width: int, painter: Painter, path: Tuple[str, ...]) -> List[Strip]:
+    """Lines of a code block's body: two cells of padding, then the code, not wrapped, cropped
+    at the edge; every line `width` wide on the block's background.
+
+    Code is never wrapped, so each line is turned into segments directly, as Content's own
+    line rendering does (`style + span style`, with a selection offset), skipping the wrapping
+    machinery that costs ~0.4 ms a line. The offset is left at (0, 0): the widget sets the
+    real one when it paints the line."""
+    pad = painter.pad(path)
+    style = painter.style(path)
+    get_style = painter._get_style
+    combined: Dict[Any, RichStyle] = {}
+    out: List[Strip] = []
+    left = Segment("  ", pad)
+    inner = max(0, width - 2)
+    if not inner:
+        return [Strip.blank(width, pad) for _ in highlighted.plain.split("\n")]
+    for line in highlighted.split("\n", allow_blank=True):
+        if "\t" in line.plain:
+            line = line.expand_tabs(8)
+        segments = [left]
+        for text, text_style in line.render(style, end="", parse_style=get_style):
+            rich = combined.get(text_style)
+            if rich is None:
+                rich = combined[text_style] = (style + text_style).rich_style_with_offset(0, 0)
+            segments.append(Segment(text, rich))
+        out.append(Strip(Segment.adjust_line_length(segments, width, pad), width))
+    return out
+
+
+def render_fence(code: str, lexer: str, width: int, painter: Painter, ctx: Context) -> Box:
+    path = fence_style_path(ctx)
+    body = code_lines(highlight_code(code, lexer, painter), width, painter, path)
+    blank = painter.blank(width, path)
+    return Box([blank, *body, blank], 1, 1)
+
+
+def _quote(node: Node, width: int, painter: Painter, ctx: Context) -> Box:
+    path = ctx.path + ("markdown--quote",)
+    inner_width = max(0, width - 3)  # border 1, padding 1 each side
+    inner_ctx = Context(path, root=False, in_list=ctx.in_list, bullet_depth=ctx.bullet_depth)
+    inner = stack(render_blocks(node.children, inner_width, painter, inner_ctx), inner_width, painter, path, static=True)
+    border = _quote_border(painter, ctx, path)
+    pad = painter.blank(1, path)
+    lines = [Strip.join([border, pad, line, pad]) for line in inner]
+    return Box(lines, 1, 1)
+
+
+def _quote_border(painter: Painter, ctx: Context, path: Tuple[str, ...]) -> Strip:
+    """The quote's left border: `outer` style, `$text-primary 50%` over the quote's background."""
+    from textual.color import Color
+
+    styles = painter.widget.get_component_styles("markdown--quote-border")
+    below = painter.style(ctx.path).background or Color(0, 0, 0, 0)
+    inner = painter.style(path).background or below
+    color = below + styles.color  # Textual blends a border colour over what is beneath the widget
+    style = RichStyle(color=color.rich_color, bgcolor=inner.rich_color)
+    return Strip([Segment("▌", style)], 1)
+
+
+def ordered_number_width(start: int, count: int) -> int:
+    """Cells of an ordered list's numbers: Textual right-aligns them all to the widest."""
+    return len(f"{start + max(0, count - 1)}. ") + 1
+
+
+def list_start(items: Sequence[Node]) -> int:
+    try:
+        return int(items[0].number) if items else 1
+    except ValueError:
+        return 1
+
+
+def render_list(
+    items: Sequence[Node],
+    ordered: bool,
+    width: int,
+    painter: Painter,
+    ctx: Context,
+    *,
+    number_width: Optional[int],
+    first_index: int = 0,
+    start: Optional[int] = None,
+    final: bool = True,
+) -> Box:
+    """A list, or a run of its items (`first_index`: the index of the first of them in the
+    whole list; `final`: the run ends the list, so the list's bottom margin follows it)."""
+    if start is None:
+        start = list_start(items)
+    if ordered and number_width is None:
+        number_width = ordered_number_width(start, first_index + len(items))
+    lines: List[Strip] = []
+    for index, item in enumerate(items, first_index):
+        if ordered:
+            symbol = f"{start + index}. ".rjust(number_width or 0)
+        else:
+            symbol = BULLETS[ctx.bullet_depth % len(BULLETS)]
+        lines.extend(render_item(item, symbol, not ordered, width, painter, ctx))
+    bottom = 0 if ctx.in_list or not final else 1
+    return Box(lines, 0, bottom)
+
+
+def render_item(item: Node, symbol: str, unordered: bool, width: int, painter: Painter, ctx: Context) -> List[Strip]:
+    from rich.cells import cell_len
+
+    bullet_width = cell_len(symbol)
+    inner_width = max(0, width - bullet_width)
+    inner_ctx = Context(ctx.path, root=False, in_list=True, bullet_depth=ctx.bullet_depth + (1 if unordered else 0))
+    inner = stack(render_blocks(item.children, inner_width, painter, inner_ctx), inner_width, painter, ctx.path)
+    bullet_style = painter.rich(ctx.path + ("markdown--bullet",))
+    bullet = Strip([Segment(symbol, bullet_style)], bullet_width)
+    blank = Strip.blank(bullet_width, bullet_style)  # the bullet widget's own empty lines
+    if not inner:  # Textual lays out an item with nothing in it as no line at all
+        return []
+    return [Strip.join([bullet if row == 0 else blank, line]) for row, line in enumerate(inner)]
+
+
+def _table(node: Node, width: int, painter: Painter, ctx: Context) -> Box:
+    """A grid of cells inside thin keylines, columns sized as Textual's grid layout sizes them
+    (content width, then grown or shrunk proportionally to fill the width)."""
+    from textual._resolve import resolve
+    from textual.canvas import Canvas, Rectangle
+    from textual.css.scalar import Scalar
+    from textual.geometry import Offset
+
+    headers: List[Content] = []
+    rows: List[List[Content]] = []
+    for child in _flatten(node):  # Textual's order: a block's children before the block
+        if child.kind == "th":
+            headers.append(child.content or Content(""))
+        elif child.kind == "tr":
+            rows.append([])
+        elif child.kind == "td" and rows:
+            rows[-1].append(child.content or Content(""))
+    if rows and not rows[-1]:
+        rows.pop()
+
+    path = ctx.path + ("markdown--table",)
+    header_path = path + ("markdown--table-header",)
+    columns = max(1, len(headers))
+    cells = [(h, True) for h in headers] + [(c, False) for row in rows for c in row]
+    grid = [cells[i : i + columns] for i in range(0, len(cells), columns)]
+    if not grid:
+        return Box([], 0, 1)
+    inner_width = max(0, width - 2)  # the keyline around the grid
+    auto = [0] * columns
+    minimum = [1] * columns
+    for row in grid:
+        for index, (content, _) in enumerate(row):
+            auto[index] = max(auto[index], content.get_optimal_width({}, inner_width) + 2)
+            minimum[index] = max(minimum[index], content.get_minimal_width({}) + 2)
+    size = Size(inner_width, 0)
+    spans = resolve(
+        [Scalar.from_number(w) for w in auto],
+        inner_width,
+        1,
+        size,
+        size,
+        expand=True,
+        shrink=True,
+        minimums=minimum,
+    )
+    rules = {"text_overflow": "ellipsis"}
+    rendered_rows: List[List[List[Strip]]] = []
+    heights: List[int] = []
+    for row in grid:
+        rendered = [
+            painter.text(content, max(0, spans[index][1] - 2), header_path if header else path, rules=rules)
+            for index, (content, header) in enumerate(row)
+        ]
+        height = max([len(lines) for lines in rendered] + [1])
+        if row[0][1]:  # the header row: `content-align: left bottom`
+            rendered = [
+                painter.text(content, max(0, spans[index][1] - 2), header_path, rules=rules, valign="bottom", valign_height=height)
+                for index, (content, _) in enumerate(row)
+            ]
+        heights.append(height)
+        rendered_rows.append(rendered)
+
+    canvas = Canvas(width, sum(heights) + len(heights) + 1)
+    color = painter.keyline(path)
+    rectangles = []
+    y = 0
+    for height in heights:
+        for x, column_width in spans:
+            rectangles.append(Rectangle(Offset(x, y), column_width + 2, height + 2, color, "thin"))
+        y += height + 1
+    lines: List[Strip] = list(canvas.render(rectangles, painter.rich(path))._strips)
+
+    y = 1
+    for row_index, (rendered, height) in enumerate(zip(rendered_rows, heights)):
+        for line_no in range(height):
+            keyline = lines[y + line_no]
+            pieces: List[Strip] = []
+            cursor = 0
+            for index, cell_lines in enumerate(rendered):
+                x, column_width = spans[index]
+                x += 1
+                header = grid[row_index][index][1]
+                cell_path = header_path if header else path
+                if line_no < len(cell_lines):
+                    text = cell_lines[line_no]
+                else:  # a cell's own empty lines (stretched to the row's height)
+                    text = Strip.blank(max(0, column_width - 2), painter.rich(cell_path))
+                pad = painter.blank(1, cell_path)
+                pieces.append(keyline.crop(cursor, x))
+                pieces.append(Strip.join([pad, text, pad]).crop(0, column_width))
+                cursor = x + column_width
+            pieces.append(keyline.crop(cursor, width))
+            lines[y + line_no] = Strip.join(pieces)
+        y += height + 1
+    return Box(lines, 0, 1)
+
+
+def _flatten(block: Node) -> Iterable[Node]:
+    for child in block.children:
+        if child.children:
+            yield from _flatten(child)
+        yield child

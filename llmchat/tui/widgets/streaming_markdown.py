@@ -1,0 +1,958 @@
+"""A Markdown widget for answers that arrive a few characters at a time.
+
+Why not Textual's `Markdown` + `MarkdownStream`: every append re-parses the last top-level
+block (a long list or code block is one block, so the cost per token grows with its length),
+and every block is several mounted widgets, which the screen's layout walks on every frame.
+Here the whole answer is ONE widget that paints lines (the Line API), and:
+
+- text is queued by `append()` and taken in by the widget's own frames (at most MIN_FRAME
+  apart, further apart when taking it in is slow), not per token; a frame repaints the live
+  tail only, and asks for a layout of the screen only when the height changes;
+- the source is split into finished top-level blocks and a growing tail (a block is finished
+  once a later block has begun on a complete line); finished blocks are drawn once and
+  frozen; only the tail is parsed and drawn again;
+- a growing list freezes its finished items, a growing fenced code block its complete lines in
+  chunks, so neither is re-parsed whole per frame;
+- frozen parts keep their source and height; their drawn lines live in a cache shared by all
+  answers (DRAWN) and are drawn again from source when they come back into view;
+- `finish()` freezes the rest. What it shows then is exactly what rendering the whole source at
+  once shows (a code block that was frozen in chunks is highlighted again as a whole).
+
+While an answer streams, what is shown differs from a one-shot render of the text so far only
+in this: a long code block's lines are highlighted in chunks of CODE_CHUNK lines, so a string
+or comment that spans two chunks may be coloured differently until the block closes; and the
+answer's height grows in steps of GROW_STEP lines, so up to GROW_STEP - 1 empty lines may sit
+under the newest line. One difference remains after `finish()`, as with Textual's own
+streaming: blocks are parsed one by one, so a link reference definition (`[x]: http://...`)
+does not turn `[x]` in earlier blocks into a link.
+
+Rendering is `markdown_render`: Textual's Markdown layout and theme styles, painted to strips.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from bisect import bisect_right
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import Any, Callable, List, Optional, Tuple
+
+from rich.segment import Segment
+from textual.geometry import Region, Size
+from textual.strip import Strip
+from textual.widget import Widget
+
+from llmchat.tui.widgets.markdown_render import (
+    Box,
+    Context,
+    Node,
+    Painter,
+    code_lines,
+    fence_style_path,
+    highlight_code,
+    list_start,
+    make_parser,
+    parse_blocks,
+    ordered_number_width,
+    render_block,
+    render_list,
+    stack,
+)
+
+# A growing code block keeps between CODE_CHUNK and 2 * CODE_CHUNK complete lines live;
+# older lines are frozen CODE_CHUNK at a time.
+CODE_CHUNK = 16
+# While an answer grows, its height grows in steps of this many lines (see height_shown).
+GROW_STEP = 4
+# Frames: at most this often, and far enough apart that taking text in uses at most
+# 1 / BUSY_SHARE of the time (a slow frame pushes the next one back).
+MIN_FRAME = 1 / 40
+BUSY_SHARE = 4.0
+# A frame asks the screen to paint the tail and takes text in as it does; if no paint comes
+# within this long (the answer is scrolled out of view), the text is taken in anyway.
+PAINT_WAIT = 0.05
+
+_ROOT = Context()
+
+
+# --- the document: frozen units and a growing tail ---------------------------------------------
+
+
+@dataclass(eq=False)
+class Unit:
+    """A frozen piece of the answer, laid out on its own.
+
+    kind "block": one top-level block. "items": a run of a list's items (`first_index` of the
+    first; `final` when the run ends the list). "code": lines of a code block still growing
+    (`first` for the chunk that opens the block).
+
+    A unit keeps its Markdown source, not its parse: it is parsed again when it has to be drawn
+    again (a new width or theme, or scrolled back into view after its lines were let go), so
+    a long session holds text, not trees of nodes.
+    """
+
+    kind: str
+    source: str = ""
+    node: Optional[Node] = None  # a block given ready-made (a code block put back together)
+    ordered: bool = False
+    start: int = 1
+    first_index: int = 0
+    number_width: Optional[int] = None
+    final: bool = False
+    code: str = ""
+    language: str = ""
+    first: bool = False
+
+    def render(self, width: int, painter: Painter) -> Box:
+        if self.kind == "block":
+            nodes = [self.node] if self.node is not None else parse_blocks(make_parser(), self.source)
+            return render_block(nodes[0], width, painter, _ROOT) if nodes else Box([])
+        if self.kind == "items":
+            nodes = parse_blocks(make_parser(), self.source)
+            items = nodes[0].children if nodes else []
+            return render_list(
+                items,
+                self.ordered,
+                width,
+                painter,
+                _ROOT,
+                number_width=self.number_width,
+                first_index=self.first_index,
+                start=self.start,
+                final=self.final,
+            )
+        path = fence_style_path(_ROOT)
+        body = code_lines(highlight_code(self.code, self.language, painter), width, painter, path)
+        if self.first:
+            return Box([painter.blank(width, path), *body], 1, 0)
+        return Box(body, 0, 0)
+
+
+@dataclass
+class _ListState:
+    ordered: bool
+    marker: str
+    start: int
+    count: int  # items frozen so far
+    first_unit: int  # index of this list's first frozen unit
+
+
+@dataclass
+class _FenceState:
+    opener: str  # the opening line, with its line end
+    lexer: str  # its info string
+    language: str  # what the chunks are highlighted as while the block grows
+    lines: List[str]  # frozen code lines
+    first_unit: int
+    closing: "re.Pattern[str]"
+
+
+class _Lines:
+    """Offsets of the line starts of a text (line n of the parser's map starts at `[n]`)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        starts = [0]
+        find = text.find
+        at = find("\n")
+        while at != -1:
+            starts.append(at + 1)
+            at = find("\n", at + 1)
+        self.starts = starts
+
+    def __getitem__(self, line: int) -> int:
+        starts = self.starts
+        return starts[line] if line < len(starts) else len(self.text)
+
+    def slice(self, first_line: int, end_line: Optional[int]) -> str:
+        return self.text[self[first_line] : (len(self.text) if end_line is None else self[end_line])]
+
+
+class StreamingDocument:
+    """The answer's source as frozen units plus a tail still growing. No Textual here: it
+    decides what is final; `StreamingMarkdown` paints."""
+
+    def __init__(self, code_chunk: int = CODE_CHUNK) -> None:
+        self.parser = make_parser()
+        self.code_chunk = code_chunk
+        self.units: List[Unit] = []
+        self.changed_from = 0  # the first unit replaced or added since `take_changes()`
+        self.tail = ""  # source not frozen yet; always starts at a line start
+        self.finished = False
+        self._list: Optional[_ListState] = None
+        self._fence: Optional[_FenceState] = None
+        self._checked = -1  # length of the tail's complete lines when last examined
+        self._tail_nodes: Optional[List[Node]] = None
+
+    # - input -
+
+    def feed(self, text: str) -> None:
+        if text:
+            self.tail += text
+            self._tail_nodes = None
+
+    def take_changes(self) -> int:
+        """Index of the first unit that is new or different since the last call."""
+        first, self.changed_from = self.changed_from, len(self.units)
+        return first
+
+    @property
+    def mode(self) -> str:
+        """"list" or "code" while a long list or code block grows in parts, else "blocks"."""
+        return "list" if self._list is not None else "code" if self._fence is not None else "blocks"
+
+    def _parse(self, text: str) -> List[Node]:
+        return parse_blocks(self.parser, text)
+
+    def _replace_from(self, index: int, units: List[Unit]) -> None:
+        del self.units[index:]
+        self.units.extend(units)
+        self.changed_from = min(self.changed_from, index)
+
+    def _freeze_blocks(self, lines: _Lines, nodes: List[Node], end_line: Optional[int]) -> None:
+        """Freeze top-level blocks, each with its source (up to the next block's start)."""
+        for index, node in enumerate(nodes):
+            following = nodes[index + 1].lines[0] if index + 1 < len(nodes) else end_line
+            self.units.append(Unit("block", source=lines.slice(node.lines[0], following)))
+
+    # - finding what is finished -
+
+    def update(self) -> None:
+        """Freeze what can no longer change (only complete lines are considered)."""
+        if self.finished:
+            return
+        while True:
+            end = self.tail.rfind("\n") + 1
+            if end == 0 or end == self._checked:
+                return
+            complete = self.tail[:end]
+            if self._fence is not None:
+                if not self._update_fence(complete):
+                    self._checked = self.tail.rfind("\n") + 1
+                    return
+                continue  # the block closed: look at what follows it
+            nodes = self._parse(complete)
+            lines = _Lines(complete)
+            if self._list is not None:
+                if not self._update_list(lines, nodes):
+                    self._checked = end
+                    return
+                continue
+            if len(nodes) >= 2:
+                cut_line = nodes[-1].lines[0]
+                self._freeze_blocks(lines, nodes[:-1], cut_line)
+                self._cut(lines[cut_line])
+                continue
+            if nodes and self._enter_mode(lines, nodes[0]):
+                continue
+            self._checked = end
+            return
+
+    def _cut(self, offset: int) -> None:
+        self.tail = self.tail[offset:]
+        self._tail_nodes = None
+        self._checked = -1
+
+    def _enter_mode(self, lines: _Lines, node: Node) -> bool:
+        """The growing block is a list with finished items, or a long code block: freeze
+        those items / lines and follow the block in its own mode. True if entered."""
+        if node.kind in ("bullet_list", "ordered_list") and len(node.children) >= 2:
+            items = node.children
+            ordered = node.kind == "ordered_list"
+            self._list = _ListState(ordered, items[0].markup, list_start(items), 0, len(self.units))
+            last = items[-1].lines[0]
+            self._freeze_items(lines.slice(items[0].lines[0], last), len(items) - 1, final=False)
+            self._cut(lines[last])
+            return True
+        if node.kind == "fence" and node.markup:
+            code = node.raw.split("\n")[:-1]
+            first = node.lines[0]
+            closed = node.lines[1] - first >= len(code) + 2  # the closing line is in its range
+            if closed or len(code) < 2 * self.code_chunk:
+                return False
+            marker = re.escape(node.markup[0]) + "{%d,}" % len(node.markup)
+            closing = re.compile(r"^ {0,3}" + marker + r"[ \t]*$")
+            language = node.lexer or _guess(node.raw)
+            opener = lines.slice(first, first + 1)
+            self._fence = _FenceState(opener, node.lexer, language, [], len(self.units), closing)
+            self._freeze_code(code[: self.code_chunk])
+            # The tail goes on at the first live code line; the opening line is kept aside.
+            self._cut(lines[first + 1 + self.code_chunk])
+            return True
+        return False
+
+    def _freeze_items(self, source: str, count: int, final: bool) -> None:
+        """Freeze `count` items of the list (their source), or, with none, mark the last
+        frozen run as the list's end."""
+        state = self._list
+        assert state is not None
+        if count:
+            width = ordered_number_width(state.start, state.count + count) if state.ordered else None
+            self.units.append(
+                Unit("items", source=source, ordered=state.ordered, start=state.start, first_index=state.count, number_width=width, final=final)
+            )
+            state.count += count
+            self._widen_numbers(state.count)
+        elif final and len(self.units) > state.first_unit:
+            last = self.units[-1]
+            self._replace_from(len(self.units) - 1, [replace(last, final=True)])
+
+    def _widen_numbers(self, count: int) -> None:
+        """Textual aligns an ordered list's numbers to the widest: when the list reaches 10,
+        100, ... items, its frozen items are laid out again."""
+        state = self._list
+        if state is None or not state.ordered:
+            return
+        width = ordered_number_width(state.start, count)
+        units = self.units[state.first_unit :]
+        if any(unit.number_width != width for unit in units):
+            self._replace_from(state.first_unit, [replace(unit, number_width=width) for unit in units])
+
+    def _update_list(self, lines: _Lines, nodes: List[Node]) -> bool:
+        """In list mode (the tail starts at the list's first unfrozen item). True if the tail
+        was cut (something more was frozen)."""
+        state = self._list
+        assert state is not None
+        first = nodes[0] if nodes else None
+        if (
+            first is None
+            or first.kind != ("ordered_list" if state.ordered else "bullet_list")
+            or not first.children
+            or first.children[0].markup != state.marker
+        ):  # cannot happen for parser-made items; end the list to stay safe
+            self._freeze_items("", 0, final=True)
+            self._list = None
+            return True
+        items = first.children
+        if len(nodes) >= 2:  # a block after the list began: the list is finished
+            after = nodes[1].lines[0]
+            self._freeze_items(lines.slice(items[0].lines[0], after), len(items), final=True)
+            self._list = None
+            self._cut(lines[after])
+            return True
+        if len(items) >= 2:
+            last = items[-1].lines[0]
+            self._freeze_items(lines.slice(items[0].lines[0], last), len(items) - 1, final=False)
+            self._cut(lines[last])
+            return True
+        return False
+
+    def _freeze_code(self, code: List[str]) -> None:
+        state = self._fence
+        assert state is not None
+        first = not state.lines
+        state.lines.extend(code)
+        self.units.append(Unit("code", code="\n".join(code), language=state.language, first=first))
+
+    def _update_fence(self, complete: str) -> bool:
+        """In code mode (the tail starts at a code line). True if the block closed."""
+        state = self._fence
+        assert state is not None
+        lines = _Lines(complete)
+        for index, line in enumerate(complete.split("\n")[:-1]):
+            if state.closing.match(line):
+                nodes = self._parse(state.opener + lines.slice(0, index + 1))
+                self._close_fence(nodes[0] if nodes else None)
+                self._cut(lines[index + 1])
+                return True
+        # Still open: freeze whole chunks, keeping at least one chunk live.
+        nodes = self._parse(state.opener + complete)
+        code = nodes[0].raw.split("\n")[:-1] if nodes and nodes[0].kind == "fence" else []
+        frozen = 0
+        while len(code) - frozen >= 2 * self.code_chunk:
+            self._freeze_code(code[frozen : frozen + self.code_chunk])
+            frozen += self.code_chunk
+        if frozen:
+            self._cut(lines[frozen])
+        return False
+
+    def _close_fence(self, tail_node: Optional[Node]) -> None:
+        """The code block is complete: lay it out again as one block, highlighted whole."""
+        state = self._fence
+        assert state is not None
+        raw = "".join(line + "\n" for line in state.lines) + (tail_node.raw if tail_node else "")
+        node = Node("fence", code=raw.rstrip(), raw=raw, lexer=state.lexer)
+        self._replace_from(state.first_unit, [Unit("block", node=node)])
+        self._fence = None
+
+    # - the live tail -
+
+    def _tail_text(self) -> str:
+        """What the tail is parsed as: in code mode, the opening line is put back in front so
+        the parser sees a code block."""
+        return (self._fence.opener if self._fence is not None else "") + self.tail
+
+    def tail_nodes(self) -> List[Node]:
+        """The tail parsed, partial last line included."""
+        if self._tail_nodes is None:
+            text = self._tail_text()
+            self._tail_nodes = self._parse(text) if text else []
+        return self._tail_nodes
+
+    def tail_boxes(self, width: int, painter: Painter) -> List[Box]:
+        nodes = self.tail_nodes()
+        boxes: List[Box] = []
+        rest = nodes
+        if self._fence is not None and nodes and nodes[0].kind == "fence":
+            path = fence_style_path(_ROOT)
+            code = nodes[0].code
+            body = code_lines(highlight_code(code, self._fence.language, painter), width, painter, path) if code else []
+            boxes.append(Box([*body, painter.blank(width, path)], 0, 1))
+            rest = nodes[1:]
+        elif self._list is not None and nodes and nodes[0].kind in ("bullet_list", "ordered_list"):
+            state = self._list
+            items = nodes[0].children
+            number_width = ordered_number_width(state.start, state.count + len(items)) if state.ordered else None
+            boxes.append(
+                render_list(items, state.ordered, width, painter, _ROOT, number_width=number_width, first_index=state.count, start=state.start, final=True)
+            )
+            rest = nodes[1:]
+        boxes.extend(render_block(node, width, painter, _ROOT) for node in rest)
+        return boxes
+
+    def tail_number_width(self) -> None:
+        """Keep frozen ordered items as wide as the live ones (10th item arriving, say)."""
+        if self._list is not None and self._list.ordered:
+            nodes = self.tail_nodes()
+            live = len(nodes[0].children) if nodes and nodes[0].kind == "ordered_list" else 0
+            self._widen_numbers(self._list.count + live)
+
+    # - the end -
+
+    def finish(self) -> None:
+        """Everything is final: freeze the tail as the whole source would be laid out."""
+        if self.finished:
+            return
+        self.update()
+        text = self._tail_text()
+        nodes = self.tail_nodes()
+        lines = _Lines(text)
+        if self._fence is not None:
+            head = nodes[0] if nodes and nodes[0].kind == "fence" else None
+            self._close_fence(head)
+            nodes = nodes[1:] if head is not None else nodes
+        elif self._list is not None:
+            first = nodes[0] if nodes and nodes[0].kind in ("bullet_list", "ordered_list") else None
+            if first is not None:
+                after = nodes[1].lines[0] if len(nodes) > 1 else None
+                self._freeze_items(lines.slice(first.lines[0], after), len(first.children), final=True)
+                nodes = nodes[1:]
+            else:
+                self._freeze_items("", 0, final=True)
+            self._list = None
+        self._freeze_blocks(lines, nodes, None)
+        self.changed_from = min(self.changed_from, len(self.units))
+        self.tail = ""
+        self._tail_nodes = []
+        self.finished = True
+
+
+def _guess(code: str) -> str:
+    from textual.highlight import guess_language
+
+    return guess_language(code, None)
+
+
+# --- the widget ------------------------------------------------------------------------------
+
+
+def _offsets(strip: Strip, y: int) -> Strip:
+    """Selection offsets, (character, line) in this widget, on the segments that carry text
+    offsets (Content puts them there, relative to its own block; padding has none, as in
+    Textual's Markdown). The screen maps the mouse to text through them."""
+    from rich.style import Style as RichStyle
+
+    segments = []
+    x = 0
+    changed = False
+    for text, style, control in strip:
+        if style is not None and style._meta is not None and "offset" in style.meta:
+            style = style + RichStyle.from_meta({"offset": (x, y)})
+            changed = True
+        segments.append(Segment(text, style, control))
+        x += len(text)
+    return Strip(segments, strip.cell_length) if changed else strip
+
+
+class DrawnLines:
+    """Lines of recently drawn units, across every answer: least recently used let go first.
+
+    A long session keeps each answer's source and the height of each of its parts; the lines
+    themselves (~1 KB each as segments) are kept for about `budget` lines in all, and drawn
+    again from the source when they come back into view.
+    """
+
+    def __init__(self, budget: int = 20_000) -> None:
+        self.budget = budget
+        self.lines = 0
+        self._entries: "OrderedDict[Any, List[List[Segment]]]" = OrderedDict()
+
+    def get(self, key: Any) -> Optional[List[List[Segment]]]:
+        lines = self._entries.get(key)
+        if lines is not None:
+            self._entries.move_to_end(key)
+        return lines
+
+    def put(self, key: Any, lines: List[List[Segment]]) -> None:
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.lines -= len(old)
+        self._entries[key] = lines
+        self.lines += len(lines)
+        entries = self._entries
+        while self.lines > self.budget and len(entries) > 1:
+            _, dropped = entries.popitem(last=False)
+            self.lines -= len(dropped)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.lines = 0
+
+
+DRAWN = DrawnLines()
+
+
+class MarkdownFeed:
+    """What the app's worker writes the answer into (the shape of Textual's MarkdownStream,
+    without its per-write yield to the event loop: frames are the widget's business)."""
+
+    def __init__(self, widget: "StreamingMarkdown") -> None:
+        self.widget = widget
+
+    async def write(self, text: str) -> None:
+        self.widget.append(text)
+
+    async def stop(self) -> None:
+        self.widget.finish()
+
+
+class StreamingMarkdown(Widget):
+    """Markdown that can grow, painted line by line; looks like Textual's `Markdown`."""
+
+    DEFAULT_CSS = """
+    StreamingMarkdown {
+        height: auto;
+        padding: 0 2 0 2;
+        color: $foreground;
+
+        & > .markdown--h1 { color: $markdown-h1-color; background: $markdown-h1-background; text-style: $markdown-h1-text-style; }
+        & > .markdown--h2 { color: $markdown-h2-color; background: $markdown-h2-background; text-style: $markdown-h2-text-style; }
+        & > .markdown--h3 { color: $markdown-h3-color; background: $markdown-h3-background; text-style: $markdown-h3-text-style; }
+        & > .markdown--h4 { color: $markdown-h4-color; background: $markdown-h4-background; text-style: $markdown-h4-text-style; }
+        & > .markdown--h5 { color: $markdown-h5-color; background: $markdown-h5-background; text-style: $markdown-h5-text-style; }
+        & > .markdown--h6 { color: $markdown-h6-color; background: $markdown-h6-background; text-style: $markdown-h6-text-style; }
+        & > .markdown--hr { color: $secondary; }
+        & > .markdown--fence { color: rgb(210,210,210); background: black 10%; }
+        &:light > .markdown--fence { background: white 30%; }
+        & > .markdown--quote { background: $boost; }
+        & > .markdown--quote-border { color: $text-primary 50%; }
+        &:light > .markdown--quote-border { color: $text-secondary; }
+        & > .markdown--bullet { color: $text-primary; }
+        &:light > .markdown--bullet { color: $text-secondary; }
+        & > .markdown--table { }
+        &:light > .markdown--table { background: white 30%; }
+        & > .markdown--table-header { color: $primary; }
+        & > .markdown--keyline { color: $foreground 20%; }
+        &:dark > .code_inline { background: $warning 10%; color: $text-warning 95%; }
+        &:light > .code_inline { background: $error 5%; color: $text-error 95%; }
+        &:ansi > .code_inline { background: ansi_default; }
+        & > .em { text-style: italic; }
+        & > .strong { text-style: bold; }
+        & > .s { text-style: strike; }
+    }
+    """
+
+    COMPONENT_CLASSES = {
+        "markdown--h1",
+        "markdown--h2",
+        "markdown--h3",
+        "markdown--h4",
+        "markdown--h5",
+        "markdown--h6",
+        "markdown--hr",
+        "markdown--fence",
+        "markdown--quote",
+        "markdown--quote-border",
+        "markdown--bullet",
+        "markdown--table",
+        "markdown--table-header",
+        "markdown--keyline",
+        "code_inline",
+        "em",
+        "strong",
+        "s",
+    }
+
+    def __init__(
+        self,
+        markdown: str = "",
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+        min_frame: float = MIN_FRAME,
+        code_chunk: int = CODE_CHUNK,
+        grow_step: int = GROW_STEP,
+        name: Optional[str] = None,
+        id: Optional[str] = None,
+        classes: Optional[str] = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.document = StreamingDocument(code_chunk=code_chunk)
+        self._parts: List[str] = []
+        self._pending: List[str] = []
+        self._held_cr = False
+        self._clock = clock
+        self._min_frame = min_frame
+        self._grow_step = max(1, grow_step)
+        self._next_frame = 0.0
+        self._frame_requested = False
+        self._paint_requested = False
+        self._painted_from = 0
+        self._paint_timer: Any = None
+        # The layout at one width and style: frozen units' lines, then the live tail's.
+        self._width = -1
+        self._style_key: Any = None
+        self._fingerprint: Any = None
+        self._painter: Optional[Painter] = None
+        # Per laid-out unit: its first line (the gap above it included), that gap, its height
+        # and bottom margin. Its lines live in DRAWN, as bare segment lists: a Strip carries
+        # seven small caches (~1 KB a line) and only lines on screen need to be Strips.
+        self._token: Any = None
+        self._starts: List[int] = []
+        self._gaps: List[int] = []
+        self._heights: List[int] = []
+        self._bottoms: List[int] = []
+        self._interned: dict = {}
+        self._tail_lines: List[Strip] = []
+        self._tail_stale = True
+        self._tail_start = 0  # the first line of the live tail (where the frozen lines end)
+        self.frames = 0  # frames that took text in
+        self.shown_chars = 0  # characters taken into the layout (on screen from the next paint)
+        self.frame_cost = 0.0  # seconds the last of them took
+        if markdown:
+            self.append(markdown)
+            self.finish()
+
+    # --- input ---
+
+    @property
+    def source(self) -> str:
+        """Everything appended so far (also what has not been laid out yet)."""
+        return "".join(self._parts)
+
+    @property
+    def finished(self) -> bool:
+        return self.document.finished
+
+    def get_stream(self) -> MarkdownFeed:
+        return MarkdownFeed(self)
+
+    def append(self, text: str) -> None:
+        """Queue text; it is laid out at the next frame."""
+        if not text or self.document.finished:
+            return
+        self._parts.append(text)
+        self._pending.append(text)
+        if len(self._pending) == 1:
+            self._request_frame()
+
+    def finish(self) -> None:
+        """No more text: freeze the rest (at once, so what is shown is final)."""
+        if self.document.finished:
+            return
+        self._take_in(force=True)
+        if self._held_cr:
+            self._held_cr = False
+            self.document.feed("\n")
+        self.document.finish()
+        self._tail_stale = True
+        self._show()
+
+    # --- frames ---
+    #
+    # A frame is due at most MIN_FRAME after the last. When it is due, the widget asks the
+    # screen to repaint its tail and takes the queued text in *while it is painted*
+    # (render_lines), so what arrived up to the screen's tick is in that tick's paint: the
+    # screen paints on its own 60 Hz ticks, and text taken in just after a tick would wait for
+    # the next. A widget that is not on screen is not painted: its text is taken in by a
+    # timer instead (PAINT_WAIT later), so its height still follows the answer.
+
+    def _request_frame(self) -> None:
+        """Take the queued text in as soon as the next frame is due."""
+        if self._frame_requested or self._paint_requested:
+            return
+        self._frame_requested = True
+        delay = self._next_frame - self._clock()
+        if delay <= 0:
+            self.call_later(self._due)
+        else:
+            self.set_timer(delay, self._due)
+
+    def _due(self) -> None:
+        self._frame_requested = False
+        if not self._pending:
+            return
+        width = self.size.width
+        if not width or width != self._width:
+            self._frame()  # not laid out at this width yet: layout will do it all
+            return
+        self._paint_requested = True
+        self._painted_from = self._tail_start
+        self.refresh(Region(0, self._tail_start, width, max(1, self.height_shown - self._tail_start)))
+        self._paint_timer = self.set_timer(PAINT_WAIT, self._not_painted)
+
+    def _not_painted(self) -> None:
+        self._paint_timer = None
+        if self._paint_requested:
+            self._paint_requested = False
+            self._frame()
+
+    def render_lines(self, crop: Region) -> List[Strip]:
+        if self._paint_requested:
+            self._paint_requested = False
+            if self._paint_timer is not None:
+                self._paint_timer.stop()
+                self._paint_timer = None
+            if self._take_in():
+                before = self.height_shown
+                # The tail's lines were marked for this paint when it was asked for.
+                self._lay_out(self.size.width, painted_from=self._painted_from)
+                if self.height_shown != before:
+                    self.refresh(layout=True, repaint=False)  # lines past the old height: next tick
+        return super().render_lines(crop)
+
+    def _frame(self) -> None:
+        self._frame_requested = False
+        if self._pending and self._take_in():
+            self._show()
+
+    def _show(self) -> None:
+        """Lay out what was taken in and ask the screen to paint it at its next tick: the tail
+        only (lines above it stay in Textual's line cache), and a layout only when the height
+        changed (a layout of the whole screen costs several ms a frame)."""
+        width = self.size.width
+        if not width or width != self._width:
+            self.refresh(layout=True)  # not laid out at this width yet: layout will do it all
+            return
+        before = self.height_shown
+        self._lay_out(width)  # marks the lines that changed for repainting
+        if self.height_shown != before:
+            self.refresh(layout=True, repaint=False)
+
+    def _normalised(self, text: str) -> str:
+        """Line ends as the parser counts them (CR LF and lone CR are LF); a CR at the end of
+        a fragment waits for the next one, which may start with LF."""
+        if self._held_cr:
+            text = "\r" + text
+            self._held_cr = False
+        if "\r" in text:
+            if text.endswith("\r"):
+                self._held_cr = True
+                text = text[:-1]
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        return text
+
+    def _take_in(self, force: bool = False) -> bool:
+        """Lay the queued text into the document. False when it is too early (a frame is then
+        requested for when it is due)."""
+        if not self._pending:
+            return False
+        now = self._clock()
+        if not force and now < self._next_frame:
+            self._request_frame()
+            return False
+        text = "".join(self._pending)
+        self._pending.clear()
+        self.shown_chars += len(text)
+        document = self.document
+        document.feed(self._normalised(text))
+        document.update()
+        document.tail_number_width()
+        self._tail_stale = True
+        cost = self._clock() - now
+        self.frames += 1
+        self.frame_cost = cost
+        self._next_frame = now + max(self._min_frame, BUSY_SHARE * cost)
+        return True
+
+    # --- layout and painting ---
+
+    def _style_fingerprint(self) -> Any:
+        """What the drawn lines depend on besides the width. Worked out again only after
+        Textual said our styles changed (a theme, a class on an ancestor): it walks the
+        ancestors, and layout asks for our height twice a frame."""
+        if self._fingerprint is None:
+            app = self.app
+            self._fingerprint = (app.theme, app.ansi_color, self.background_colors, self.styles.color, self.pseudo_classes)
+        return self._fingerprint
+
+    def notify_style_update(self) -> None:
+        self._fingerprint = None
+        super().notify_style_update()
+        self.refresh()  # painting checks the fingerprint and draws again in the new style
+
+    def _lay_out(self, width: int, painted_from: Optional[int] = None) -> None:
+        """Bring the layout up to date for `width`: every frozen unit's height is known (it is
+        drawn once per width and style), its lines are kept only while they are in the shared
+        cache of drawn lines; the live tail is drawn again when it changed. Lines that may have
+        changed are marked for repainting; the others stay in Textual's line cache."""
+        key = self._style_fingerprint()
+        document = self.document
+        dirty_from: Optional[int] = None
+        if width != self._width or key != self._style_key or self._painter is None:
+            app = self.app
+            self._painter = Painter(self, dark=app.current_theme.dark, ansi=app.native_ansi_color)
+            self._token = object()  # lines drawn for an earlier width or style are never read
+            self._interned = {}
+            if width != self._width:
+                # Every height may change: lay every unit out again.
+                self._starts, self._gaps, self._heights, self._bottoms = [], [], [], []
+                document.take_changes()
+                first = 0
+            else:
+                # Only colours changed (a theme): heights stay, lines are drawn again when shown.
+                first = document.take_changes()
+            self._width = width
+            self._style_key = key
+            self._tail_stale = True
+            dirty_from = 0
+        else:
+            first = document.take_changes()
+        units = document.units
+        if first < len(self._starts):
+            dirty_from = self._starts[first]
+            del self._starts[first:], self._gaps[first:], self._heights[first:], self._bottoms[first:]
+            self._tail_stale = True
+        if len(self._starts) < len(units):
+            for index in range(len(self._starts), len(units)):
+                top, lines, bottom = self._draw(index)
+                gap = max(self._bottoms[-1], top) if self._bottoms else top
+                self._starts.append(self._frozen_height())
+                self._gaps.append(gap)
+                self._heights.append(len(lines))
+                self._bottoms.append(bottom)
+            self._tail_stale = True
+        if self._tail_stale:
+            boxes = [] if document.finished else document.tail_boxes(width, self._painter)
+            above = [Box([], 0, self._bottoms[-1])] if self._bottoms else []
+            self._tail_lines = stack(above + boxes, width, self._painter, ())
+            self._tail_stale = False
+            dirty_from = self._tail_start if dirty_from is None else min(dirty_from, self._tail_start)
+        self._tail_start = self._frozen_height()
+        if dirty_from is not None and (painted_from is None or dirty_from < painted_from):
+            # Only lines from here on may differ: earlier ones stay in Textual's line cache.
+            # (`painted_from`: lines from there on are being painted already.)
+            self.refresh(Region(0, dirty_from, width, max(1, self.line_count - dirty_from)))
+
+    def _frozen_height(self) -> int:
+        return self._starts[-1] + self._gaps[-1] + self._heights[-1] if self._starts else 0
+
+    def _draw(self, index: int, keep: bool = True) -> Tuple[int, List[List[Segment]], int]:
+        """Draw frozen unit `index` (its top margin, lines, bottom margin) and remember the
+        lines in the shared cache."""
+        assert self._painter is not None
+        box = self.document.units[index].render(self._width, self._painter)
+        styles = self._interned
+        # One style object per distinct style: drawing makes a new one per segment, and an
+        # answer has few distinct styles.
+        lines = [[Segment(text, styles.setdefault(style, style), control) for text, style, control in line] for line in box.lines]
+        if keep:
+            DRAWN.put((self._token, index), lines)
+        return box.top, lines, box.bottom
+
+    def _unit_lines(self, index: int, keep: bool = True) -> List[List[Segment]]:
+        lines = DRAWN.get((self._token, index))
+        if lines is None:
+            lines = self._draw(index, keep)[1]
+        return lines
+
+    def _frozen_line(self, y: int, keep: bool = True) -> List[Segment]:
+        index = bisect_right(self._starts, y) - 1
+        offset = y - self._starts[index] - self._gaps[index]
+        if offset < 0:
+            return self._blank_line()
+        return self._unit_lines(index, keep)[offset]
+
+    def _blank_line(self) -> List[Segment]:
+        assert self._painter is not None
+        return list(self._painter.blank(self._width, ()))
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        self._lay_out(width)
+        return self.height_shown
+
+    @property
+    def height_shown(self) -> int:
+        """The height the widget takes: its lines, and while the answer grows, rounded up to
+        whole steps of GROW_STEP lines. A new line then usually lands in room already there
+        (a repaint of the tail) instead of changing the height, which costs a layout of the
+        whole screen and a repaint of the scrolled transcript, twice (Textual lays out again
+        when sizes change): ~6 ms of CPU each, 20+ times a second at 200 tokens/s."""
+        lines = self.line_count
+        if self.document.finished or not lines:
+            return lines
+        return -(-lines // self._grow_step) * self._grow_step
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if width != self._width or self._fingerprint is None:
+            self._lay_out(width)
+        frozen = self._frozen_height()
+        if y < frozen:
+            strip = Strip(self._frozen_line(y), width)
+        elif y - frozen < len(self._tail_lines):
+            strip = self._tail_lines[y - frozen]
+        else:
+            return Strip.blank(width, self.rich_style)
+        strip = _offsets(strip, y)
+        selection = self.text_selection
+        if selection is not None:
+            span = selection.get_span(y)
+            if span is not None:
+                strip = self._highlight(strip, *span)
+        return strip
+
+    def _highlight(self, strip: Strip, start: int, end: int) -> Strip:
+        from rich.cells import cell_len
+
+        text = strip.text
+        end = len(text) if end == -1 else min(end, len(text))
+        if start >= end:
+            return strip
+        left, right = cell_len(text[:start]), cell_len(text[:end])
+        style = self.screen.get_component_rich_style("screen--selection")
+        before, middle, after = strip.divide([left, right, strip.cell_length])[:3]
+        middle = Strip(Segment.apply_style(middle, post_style=style), middle.cell_length)
+        return Strip.join([before, middle, after])
+
+    def get_selection(self, selection: Any) -> Optional[Tuple[str, str]]:
+        """The selected part of the answer as it is shown (bullets, numbers and code indent
+        included, the padding at line ends left out)."""
+        first = 0 if selection.start is None else selection.start.y
+        last = self.line_count - 1 if selection.end is None else selection.end.y
+        text = "\n".join(self.line_text(y) if first <= y <= last else "" for y in range(self.line_count))
+        chosen = selection.extract(text)
+        return "\n".join(line.rstrip() for line in chosen.split("\n")).rstrip("\n"), "\n"
+
+    def selection_updated(self, selection: Any) -> None:
+        self.refresh()
+
+    @property
+    def line_count(self) -> int:
+        return self._frozen_height() + len(self._tail_lines)
+
+    def line_text(self, y: int) -> str:
+        """The text of line `y` as laid out now."""
+        frozen = self._frozen_height()
+        if y < frozen:
+            return "".join(segment.text for segment in self._frozen_line(y, keep=False))
+        return self._tail_lines[y - frozen].text
+
+    def rendered_lines(self) -> List[Strip]:
+        """Every line as laid out now (tests compare them)."""
+        frozen = self._frozen_height()
+        lines = [Strip(self._frozen_line(y, keep=False), self._width) for y in range(frozen)]
+        return lines + self._tail_lines
+
+    async def action_link(self, href: str) -> None:
+        self.app.open_url(href)

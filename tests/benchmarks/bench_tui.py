@@ -1,0 +1,868 @@
+"""TUI benchmark: how fast answers reach the screen, against the naive MarkdownStream app.
+
+    python tests/benchmarks/bench_tui.py [--runs N] [--sections headless,latency,session,tmux]
+
+Two implementations, measured in the same run, interleaved run by run:
+  new       llmchat's app as it is (StreamingMarkdown)
+  baseline  the same app with each answer in Textual's Markdown fed by MarkdownStream
+            (tui_baseline.py: what the app did before)
+
+Sections (see README.md for what each figure means and the targets):
+  headless  App.run_test(size=(120, 40)): Enter -> the frame that shows the whole answer, for
+            demo answers of 2k / 5k / 20k tokens, 50- and 500-item lists, 200- and 2,000-line
+            code blocks, as fast as the server sends. The fake server runs in its own process
+            (bench_server.py), so its work is not the app's CPU.
+  latency   headless, 200 tokens/s: each delta's arrival at the widget -> the first frame that
+            shows it (p50 / p99 / max), and the CPU the process used meanwhile.
+  session   headless: 50 long answers in the transcript, then keys typed into the prompt and
+            transcript scrolls, each timed to the frame that shows it.
+  tmux      the real thing in tmux (120 x 40): `llmchat` and the baseline script, keys sent
+            with send-keys. Enter -> the answer's end on screen (capture-pane every 20 ms); at
+            200 tok/s, token sent (by a server inside this process) -> written to the terminal
+            (the app's output read through pipe-pane), and the app's CPU from /proc.
+
+Writes every figure to tests/benchmarks/results_tui.json; exits 0 only if every target passes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import resource
+import select
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+import bench_server  # noqa: E402
+from bench_stream import _child_env, _llmchat_command  # noqa: E402
+
+DEFAULT_JSON = HERE / "results_tui.json"
+SIZE = (120, 40)
+END_MARK = bench_server.END_MARK  # every benchmark answer ends with this paragraph
+
+# Targets (issue 3; a 2-core machine).
+TARGET_5K_S = 1.5  # tmux: 5,000 tokens fully on screen after Enter
+TARGET_20K_S = 5.0  # tmux: 20,000 tokens
+TARGET_GROWTH = 1.25  # time grows at most 1.25 x as fast as the answer (time per token flat)
+TARGET_LATENCY_P99_MS = 50.0  # at 200 tok/s, arrival -> on screen
+TARGET_CPU_PCT = 30.0  # at 200 tok/s, of one core
+TARGET_SESSION_P99_MS = 50.0  # key -> frame and scroll -> frame with 50 long answers
+
+CASES = [
+    # key, label, prompt, url options
+    ("demo2k", "demo answer, 2k tokens", "hi", "tokens=2000"),
+    ("demo5k", "demo answer, 5k tokens", "hi", "tokens=5000"),
+    ("demo20k", "demo answer, 20k tokens", "hi", "tokens=20000"),
+    ("list50", "a 50-item list (0.8k tokens)", "list50", ""),
+    ("list500", "a 500-item list (8k tokens)", "list500", ""),
+    ("code200", "a 200-line code block (2.2k tokens)", "code200", ""),
+    ("code2000", "a 2,000-line code block (21.6k tokens)", "code2000", ""),
+]
+# Growth checks: (label, small case, large case, token ratio)
+GROWTH = [
+    ("demo answer 5k -> 20k", "demo5k", "demo20k"),
+    ("list 50 -> 500 items", "list50", "list500"),
+    ("code block 200 -> 2,000 lines", "code200", "code2000"),
+]
+
+
+# --- the server ----------------------------------------------------------------------------
+
+
+class ServerProcess:
+    """bench_server.py in its own process; `url` once it printed its address."""
+
+    def __init__(self, env: Dict[str, str], timeout: float = 20.0) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "bench_server.py"), "--port", "0"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        seen = b""
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
+            data = os.read(fd, 4096)
+            if not data:
+                break
+            seen += data
+            match = re.search(rb"demo server on (http://127\.0\.0\.1:\d+)", seen)
+            if match:
+                self.url = match.group(1).decode()
+                threading.Thread(target=self._drain, args=(fd,), daemon=True).start()
+                return
+        self.stop()
+        raise RuntimeError(f"bench_server did not start: {seen.decode(errors='replace')!r}")
+
+    def _drain(self, fd: int) -> None:
+        try:
+            while os.read(fd, 65536):
+                pass
+        except OSError:
+            pass
+
+    def base_url(self, options: str) -> str:
+        return f"{self.url}/o/{options}/v1" if options else f"{self.url}/v1"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+# --- headless ------------------------------------------------------------------------------
+
+
+class Recorder:
+    """Frames (time, characters the answer widget had on screen) and writes (time, characters
+    written so far) of one answer, from hooks on the app and the widget's feed."""
+
+    def __init__(self) -> None:
+        self.frames: List[Tuple[float, int]] = []
+        self.writes: List[Tuple[float, int]] = []
+        self.widget: Any = None
+        self.written = 0
+
+    def frame(self) -> None:
+        shown = self.widget.shown_chars if self.widget is not None else 0
+        self.frames.append((time.perf_counter(), shown))
+
+    def latencies(self) -> List[float]:
+        """Per write: seconds until the first frame showing all of it. (Writes come in time
+        order with growing totals, so a frame too early or too short for one write is so for
+        every later one too.)"""
+        out = []
+        frames = self.frames
+        j = 0
+        for at, total in self.writes:
+            while j < len(frames) and (frames[j][0] < at or frames[j][1] < total):
+                j += 1
+            if j == len(frames):
+                break
+            out.append(frames[j][0] - at)
+        return out
+
+
+class RecordingFeed:
+    def __init__(self, inner: Any, recorder: Recorder) -> None:
+        self.inner = inner
+        self.recorder = recorder
+
+    async def write(self, text: str) -> None:
+        recorder = self.recorder
+        recorder.written += len(text)
+        recorder.writes.append((time.perf_counter(), recorder.written))
+        await self.inner.write(text)
+
+    async def stop(self) -> None:
+        await self.inner.stop()
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _wait(condition: Callable[[], Any], timeout: float, what: str, step: float = 0.002) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(step)
+
+
+async def headless_answer(impl: str, base_url: str, prompt: str, timeout: float) -> Dict[str, Any]:
+    """One answer in a fresh app: Enter -> the frame that shows all of it."""
+    from textual import events
+
+    from llmchat.config import Settings
+    from llmchat.tui.app import ChatApp
+    from llmchat.tui.widgets.messages import collect_and_freeze
+    from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
+    from tui_baseline import BaselineMarkdown, use_baseline
+
+    recorder = Recorder()
+    widget_class = BaselineMarkdown if impl == "baseline" else StreamingMarkdown
+    original_get_stream = widget_class.get_stream
+
+    def get_stream(self: Any) -> RecordingFeed:
+        recorder.widget = self
+        return RecordingFeed(original_get_stream(self), recorder)
+
+    undo = use_baseline() if impl == "baseline" else None
+    widget_class.get_stream = get_stream  # type: ignore[method-assign]
+    try:
+        app = ChatApp(Settings(api="openai-chat", base_url=base_url, model="m"))
+        original_display = app._display
+
+        def display(screen: Any, renderable: Any) -> None:
+            original_display(screen, renderable)
+            if renderable is not None:
+                recorder.frame()
+
+        app._display = display  # type: ignore[method-assign]
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await _wait(lambda: app.session is not None, 10, "the app to start")
+            app.prompt.load_text(prompt)
+            await pilot.pause()
+            # What the app does in a real terminal when the first answer starts (see messages.py;
+            # headless it leaves the collector alone).
+            collect_and_freeze()
+            cpu0, t0 = _cpu(), time.perf_counter()
+            key = events.Key("enter", "\r")
+            key.set_sender(app)
+            app.post_message(key)
+            try:
+                await _wait(lambda: app.worker is not None and app.worker.is_finished, timeout, "the answer to arrive")
+                widget = recorder.widget
+                total = len(widget.source)
+                await _wait(lambda: widget.finished and recorder.frames and recorder.frames[-1][1] >= total, timeout, "the last frame")
+            except TimeoutError:
+                if app.streaming:  # leave no stream running under a closing app
+                    app.action_cancel_stream()
+                    await _wait(lambda: app.worker.is_finished, 30, "the cancelled worker")
+                await pilot.press("ctrl+q")
+                raise
+            # The last frame may come a tick after finish(): give it time to be recorded.
+            await asyncio.sleep(0.05)
+            t_end = next(at for at, shown in recorder.frames if shown >= total and at >= t0)
+            cpu = _cpu() - cpu0
+            screen_text = "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+            state = app.session.last.state
+            await pilot.press("ctrl+q")
+        if END_MARK not in screen_text:
+            raise AssertionError("the end of the answer is not on the screen")
+        if state != "done":
+            raise AssertionError(f"the answer ended {state}")
+        return {
+            "seconds": t_end - t0,
+            "cpu_s": cpu,
+            "chars": total,
+            "frames": sum(1 for at, _ in recorder.frames if t0 <= at <= t_end),
+            "latencies": recorder.latencies(),
+            "writes": len(recorder.writes),
+            "busy_s": recorder.frames[-1][0] - recorder.writes[0][0] if recorder.writes else None,
+        }
+    finally:
+        widget_class.get_stream = original_get_stream  # type: ignore[method-assign]
+        if undo is not None:
+            undo()
+
+
+def run_headless(server: ServerProcess, impl: str, prompt: str, options: str, timeout: float) -> Dict[str, Any]:
+    return asyncio.run(headless_answer(impl, server.base_url(options), prompt, timeout))
+
+
+async def headless_session(impl: str, answers: int, tokens: int, samples: int) -> Dict[str, Any]:
+    """`answers` finished answers of `tokens` tokens in the transcript; then keys typed into
+    the prompt and transcript scrolls, each timed from the event to the frame showing it."""
+    from textual import events
+
+    from llmchat.config import Settings
+    from llmchat.demo.answer import answer_tokens
+    from llmchat.tui.app import ChatApp
+    from llmchat.tui.widgets import AssistantMessage, UserMessage
+    from llmchat.tui.widgets.messages import collect_and_freeze
+    from tui_baseline import BaselineAssistantMessage
+
+    source = "".join(answer_tokens("hi", tokens))
+    app = ChatApp(Settings(api="openai-chat", base_url="http://127.0.0.1:9/v1", model="m"))
+    frames: List[float] = []
+    original_display = app._display
+
+    def display(screen: Any, renderable: Any) -> None:
+        original_display(screen, renderable)
+        if renderable is not None:
+            frames.append(time.perf_counter())
+
+    app._display = display  # type: ignore[method-assign]
+    rss0 = _rss_mb()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        started = time.perf_counter()
+        for index in range(answers):
+            await app.transcript.mount(UserMessage(f"question {index}"))
+            if impl == "baseline":
+                view = BaselineAssistantMessage()
+                await app.transcript.mount(view)
+                await view.markdown.update(source)
+            else:
+                view = AssistantMessage()
+                await app.transcript.mount(view)
+                view.markdown.append(source)
+                view.markdown.finish()
+            view.state = "done"
+            await pilot.pause()
+        await pilot.pause()
+        built = time.perf_counter() - started
+        # What the app does in a real terminal after each answer (see messages.py).
+        collect_and_freeze()
+        screen = app.screen
+
+        async def next_frame(after: float, timeout: float = 60.0) -> float:
+            await _wait(lambda: frames and frames[-1] > after, timeout, "a frame")
+            return next(at for at in frames if at > after) - after
+
+        typing: List[float] = []
+        for index in range(samples):
+            character = "abcdefghijklmnopqrstuvwxyz"[index % 26]
+            before = len(app.prompt.text)
+            at = time.perf_counter()
+            key = events.Key(character, character)
+            key.set_sender(app)
+            app.post_message(key)
+            await _wait(lambda: len(app.prompt.text) > before, 60, "the key")
+            typing.append(await next_frame(at))
+            await asyncio.sleep(0.02)
+        scrolling: List[float] = []
+        transcript = app.transcript
+        top = max(1, int(transcript.max_scroll_y))
+        for index in range(samples):
+            # Every step moves the view (a scroll to where it already is paints nothing):
+            # jumps to far-apart places (lines drawn again from source) and page-ups.
+            current = int(transcript.scroll_y)
+            at = time.perf_counter()
+            if index % 2 and current > transcript.size.height:
+                transcript.scroll_page_up(animate=False)
+            else:
+                target = (index * 7919) % top
+                if abs(target - current) < 2:
+                    target = (target + top // 2) % top
+                transcript.scroll_to(y=target, animate=False)
+            scrolling.append(await next_frame(at))
+            await asyncio.sleep(0.02)
+        layout = []
+        for _ in range(5):
+            t = time.perf_counter()
+            screen._refresh_layout()
+            layout.append(time.perf_counter() - t)
+        widgets = len(screen._compositor.full_map)
+        await pilot.press("ctrl+q")
+    return {
+        "answers": answers,
+        "tokens": tokens,
+        "build_s": built,
+        "typing_ms": [x * 1000 for x in typing],
+        "scroll_ms": [x * 1000 for x in scrolling],
+        "layout_ms": statistics.median(layout) * 1000,
+        "widgets": widgets,
+        "rss_growth_mb": _rss_mb() - rss0,
+    }
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except OSError:
+        return float("nan")
+
+
+# --- tmux ----------------------------------------------------------------------------------
+
+
+class Tmux:
+    """A private tmux server (its own socket) running one command in a 120 x 40 pane."""
+
+    def __init__(self, name: str, argv: Sequence[str], env: Dict[str, str], cwd: str) -> None:
+        self.socket = f"llmchat-bench-{os.getpid()}-{name}"
+        self.target = "bench"
+        self.env = env
+        exit_file = Path(cwd) / f"exit-{name}"
+        self.exit_file = exit_file
+        command = " ".join(_quote(a) for a in argv) + f"; echo EXIT=$? > {_quote(str(exit_file))}"
+        self._tmux("-f", "/dev/null", "new-session", "-d", "-s", self.target, "-x", str(SIZE[0]), "-y", str(SIZE[1]), "-c", cwd, command)
+
+    def _tmux(self, *args: str) -> str:
+        done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, env=self.env, timeout=20)
+        if done.returncode != 0:
+            raise RuntimeError(f"tmux {' '.join(args[:2])}: {done.stderr.strip()}")
+        return done.stdout
+
+    def capture(self) -> str:
+        return self._tmux("capture-pane", "-p", "-t", self.target)
+
+    def keys(self, *keys: str, literal: bool = False) -> None:
+        self._tmux("send-keys", "-t", self.target, *(["-l"] if literal else []), *keys)
+
+    def app_pid(self) -> int:
+        """The app: the child of the pane's shell (which waits to record its exit status)."""
+        shell = int(self._tmux("display-message", "-p", "-t", self.target, "#{pane_pid}").strip())
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        parent = int(f.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+                if parent == shell:
+                    return int(entry)
+        return shell
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float, what: str, poll: float = 0.02) -> Tuple[float, str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.capture()
+            at = time.perf_counter()
+            if predicate(text):
+                return at, text
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}; screen:\n{text}")
+            time.sleep(poll)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, env=self.env, timeout=20)
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
+
+
+def _proc_cpu(pid: int) -> float:
+    """utime + stime of a process (and its reaped children) in seconds, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def _app_command(impl: str, base_url: str) -> List[str]:
+    if impl == "baseline":
+        return [sys.executable, str(HERE / "tui_baseline.py"), "--base-url", base_url]
+    return _llmchat_command() + ["--api", "openai-chat", "--base-url", base_url, "-m", "m"]
+
+
+def _ready(text: str) -> bool:
+    return "ready" in text and "Enter sends" in text
+
+
+def tmux_answer(impl: str, base_url: str, prompt: str, env: Dict[str, str], cwd: str, timeout: float, name: str) -> Dict[str, Any]:
+    tmux = Tmux(name, _app_command(impl, base_url), env, cwd)
+    try:
+        tmux.wait_for(_ready, 30, "the app's first frame")
+        pid = tmux.app_pid()
+        tmux.keys(prompt, literal=True)
+        tmux.wait_for(lambda text: prompt in text, 10, "the prompt to be typed")
+        cpu0 = _proc_cpu(pid)
+        t0 = time.perf_counter()
+        tmux.keys("Enter")
+        t_end, text = tmux.wait_for(lambda text: END_MARK in text and " done " in text, timeout, "the whole answer", poll=0.02)
+        cpu = _proc_cpu(pid) - cpu0
+        tmux.keys("C-q")
+        _wait_exit(tmux, 10)
+        return {"seconds": t_end - t0, "cpu_s": cpu}
+    finally:
+        tmux.close()
+
+
+def _wait_exit(tmux: Tmux, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not tmux.exit_file.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the app did not exit after Ctrl+Q")
+        time.sleep(0.02)
+    tmux.exit_file.unlink()
+
+
+class FlushLog:
+    """Times the in-process fake server sends each network write (at a fixed rate: one token
+    per write after the first)."""
+
+    def __init__(self) -> None:
+        self.times: List[float] = []
+
+    def install(self) -> Callable[[], None]:
+        from llmchat.demo import server as demo_server
+
+        original = demo_server.FakeLLMServer._flush
+        log = self.times
+
+        async def flush(server: Any, writer: Any, pieces: Any, compressor: Any = None) -> None:
+            await original(server, writer, pieces, compressor)
+            log.append(time.perf_counter())
+
+        demo_server.FakeLLMServer._flush = flush  # type: ignore[method-assign]
+
+        def undo() -> None:
+            demo_server.FakeLLMServer._flush = original  # type: ignore[method-assign]
+
+        return undo
+
+
+class PaneOutput:
+    """Everything the app writes to its terminal, timestamped as tmux passes it on
+    (`pipe-pane` into a FIFO read by a thread): which marked word was written when."""
+
+    def __init__(self, tmux: Tmux, workdir: str) -> None:
+        self.fifo = Path(workdir) / f"pane-{tmux.socket}"
+        os.mkfifo(self.fifo)
+        self.seen: List[Tuple[float, int]] = []  # (time read, highest marker written so far)
+        self.ended = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        tmux._tmux("pipe-pane", "-o", "-t", tmux.target, f"cat > {_quote(str(self.fifo))}")
+
+    def _read(self) -> None:
+        highest = 0
+        carry = b""
+        marker = re.compile(rb"t(\d{4})")
+        with open(self.fifo, "rb", buffering=0) as pipe:
+            while True:
+                data = pipe.read(65536)
+                if not data:
+                    break
+                at = time.perf_counter()
+                text = carry + data
+                found = [int(m) for m in marker.findall(text)]
+                if found:
+                    highest = max(highest, max(found))
+                self.seen.append((at, highest))
+                if END_MARK.encode() in text:
+                    self.ended.set()
+                carry = text[-16:]
+
+    def close(self) -> None:
+        self._thread.join(5)
+        self.fifo.unlink(missing_ok=True)
+
+
+def tmux_latency(impl: str, tokens: int, tps: float, env: Dict[str, str], cwd: str, name: str) -> Dict[str, Any]:
+    """Marked words at `tps`, the server in this process (its send times known), the app's
+    terminal output read as tmux gets it: per word, sent -> written to the terminal."""
+    from llmchat.demo.answer import tokenize
+    from llmchat.demo.server import ServerThread
+
+    bench_server.demo_server.answer_tokens = bench_server.named_tokens
+    answer = tokenize(bench_server.marks_answer(tokens))
+    mark_at = {}  # marker number -> token index
+    for index, token in enumerate(answer):
+        match = re.search(r"t(\d{4})", token)
+        if match:
+            mark_at[int(match.group(1))] = index
+    log = FlushLog()
+    undo = log.install()
+    output: Optional[PaneOutput] = None
+    try:
+        with ServerThread() as server:
+            base_url = server.base_url("openai-chat", tps=tps, tokens=tokens)
+            tmux = Tmux(name, _app_command(impl, base_url), env, cwd)
+            try:
+                tmux.wait_for(_ready, 30, "the app's first frame")
+                pid = tmux.app_pid()
+                tmux.keys("marks", literal=True)
+                tmux.wait_for(lambda text: "marks" in text, 10, "the prompt")
+                output = PaneOutput(tmux, cwd)
+                cpu0, wall0 = _proc_cpu(pid), time.perf_counter()
+                tmux.keys("Enter")
+                if not output.ended.wait(tokens / tps * 3 + 30):
+                    raise TimeoutError("the end of the marked answer never reached the terminal")
+                cpu, wall = _proc_cpu(pid) - cpu0, time.perf_counter() - wall0
+                tmux.keys("C-q")
+                _wait_exit(tmux, 10)
+            finally:
+                tmux.close()
+    finally:
+        undo()
+        if output is not None:
+            output.close()
+    assert output is not None
+    sends = log.times[:]  # write k (k >= 1) carried token k-1 (the first also the stream's start)
+    seen = output.seen
+    latencies = []
+    j = 0
+    for mark in sorted(mark_at):
+        index = mark_at[mark]
+        if index >= len(sends):
+            break
+        sent = sends[index]
+        while j < len(seen) and (seen[j][1] < mark or seen[j][0] < sent):
+            j += 1
+        if j == len(seen):
+            break
+        latencies.append(seen[j][0] - sent)
+    return {"latencies": latencies, "cpu_pct": 100 * cpu / wall if wall else None, "reads": len(seen), "marks": len(mark_at)}
+
+
+# --- statistics and report -----------------------------------------------------------------
+
+
+def _pct(values: Sequence[float], q: float) -> Optional[float]:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def _med(values: Sequence[Optional[float]]) -> Optional[float]:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def _f(value: Optional[float], fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _load() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per case and implementation (median reported)")
+    parser.add_argument("--sections", default="headless,latency,session,tmux")
+    parser.add_argument("--baseline-timeout", type=float, default=90.0, help="give up on a baseline answer after this long")
+    parser.add_argument("--session-answers", type=int, default=50)
+    parser.add_argument("--session-tokens", type=int, default=5000)
+    parser.add_argument("--baseline-session-answers", type=int, default=10, help="the baseline mounts ~850 widgets per 5k answer: fewer")
+    parser.add_argument("--latency-tokens", type=int, default=1000)
+    parser.add_argument("--cases", default=",".join(key for key, *_ in CASES), help="which answers (comma-separated keys)")
+    parser.add_argument("--impls", default="new,baseline", help="new, baseline or both")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    args = parser.parse_args()
+    chosen = set(args.cases.split(","))
+    cases = [case for case in CASES if case[0] in chosen]
+    sections = set(args.sections.split(","))
+    if "tmux" in sections and shutil.which("tmux") is None:
+        print("tmux is not installed: skipping the tmux section", file=sys.stderr)
+        sections.discard("tmux")
+
+    started = time.time()
+    load_before = _load()
+    print(f"{os.cpu_count()} CPUs, load average (1 min) {load_before:.2f}; {args.runs} runs per case, medians reported", flush=True)
+    home = tempfile.TemporaryDirectory(prefix="llmchat-bench-tui-")
+    env = _child_env(home.name)
+    env["TERM"] = env.get("TERM") or "xterm-256color"
+    server = ServerProcess(env)
+    results: Dict[str, Any] = {"cases": {}, "latency": {}, "session": {}, "tmux": {}, "tmux_latency": {}}
+    targets: List[Dict[str, Any]] = []
+
+    def record(name: str, passed: Optional[bool], measured: str, wanted: str) -> None:
+        targets.append({"target": name, "pass": passed, "measured": measured, "wanted": wanted})
+        print(f"  {'PASS' if passed else 'FAIL'}  {name}: {measured} (wanted {wanted})", flush=True)
+
+    try:
+        impls = tuple(i for i in ("new", "baseline") if i in args.impls.split(","))
+        if "headless" in sections:
+            print(f"[headless {SIZE[0]}x{SIZE[1]}: Enter -> whole answer painted, {args.runs} runs each]", flush=True)
+            # Warm-up (imports, lexers), not counted.
+            for impl in impls:
+                run_headless(server, impl, "hi", "tokens=300", 60)
+            table: Dict[str, Dict[str, Any]] = {}
+            for key, label, prompt, options in cases:
+                runs: Dict[str, List[Dict[str, Any]]] = {impl: [] for impl in impls}
+                for round_ in range(args.runs):
+                    for impl in impls if round_ % 2 == 0 else impls[::-1]:
+                        if impl == "baseline" and any(r.get("timeout") for r in runs[impl]):
+                            continue
+                        try:
+                            runs[impl].append(run_headless(server, impl, prompt, options, args.baseline_timeout if impl == "baseline" else 120))
+                        except TimeoutError as exc:
+                            runs[impl].append({"timeout": str(exc)})
+                row = {"label": label}
+                for impl in impls:
+                    ok = [r for r in runs[impl] if "seconds" in r]
+                    row[impl] = {
+                        "seconds": _med([r["seconds"] for r in ok]),
+                        "min": min((r["seconds"] for r in ok), default=None),
+                        "cpu_s": _med([r["cpu_s"] for r in ok]),
+                        "chars": ok[0]["chars"] if ok else None,
+                        "frames": _med([r["frames"] for r in ok]),
+                        "timed_out": any("timeout" in r for r in runs[impl]),
+                        "runs": [{k: v for k, v in r.items() if k != "latencies"} for r in runs[impl]],
+                    }
+                new, base = _sec(row, "new"), _sec(row, "baseline")
+                row["ratio"] = base / new if new and base else None
+                table[key] = row
+                print(f"  {label:<40} new {_f(new, '6.2f')} s   baseline {_base_text(row, args.baseline_timeout):<22} x{_f(row['ratio'], '.1f')}", flush=True)
+            results["cases"] = table
+            _growth_targets("headless", table, record)
+        if "latency" in sections:
+            print(f"[headless latency: {args.latency_tokens} tokens at 200 tok/s, {args.runs} runs each]", flush=True)
+            for impl in impls:
+                lat: List[float] = []
+                cpu_pct: List[float] = []
+                for _ in range(args.runs):
+                    r = run_headless(server, impl, "marks", f"tokens={args.latency_tokens}&tps=200", 120)
+                    lat.extend(r["latencies"])
+                    if r["busy_s"]:
+                        cpu_pct.append(100 * r["cpu_s"] / r["seconds"])
+                entry = {"p50_ms": _pct(lat, 50), "p99_ms": _pct(lat, 99), "max_ms": max(lat) if lat else None, "cpu_pct": _med(cpu_pct), "samples": len(lat)}
+                entry = {k: (v * 1000 if k.endswith("_ms") and v is not None else v) for k, v in entry.items()}
+                results["latency"][impl] = entry
+                print(f"  {impl:<9} arrival -> frame p50 {_f(entry['p50_ms'], '.1f')} ms, p99 {_f(entry['p99_ms'], '.1f')} ms, max {_f(entry['max_ms'], '.1f')} ms; CPU {_f(entry['cpu_pct'], '.0f')}% of a core ({entry['samples']} deltas)", flush=True)
+            new = results["latency"].get("new")
+            baseline = results["latency"].get("baseline") or {}
+            if new:
+                record("headless 200 tok/s: arrival -> frame p99", new["p99_ms"] is not None and new["p99_ms"] <= TARGET_LATENCY_P99_MS, f"{_f(new['p99_ms'], '.1f')} ms (baseline {_f(baseline.get('p99_ms'), '.1f')} ms)", f"<= {TARGET_LATENCY_P99_MS:g} ms")
+                record("headless 200 tok/s: CPU of the process", new["cpu_pct"] is not None and new["cpu_pct"] < TARGET_CPU_PCT, f"{_f(new['cpu_pct'], '.0f')}% (baseline {_f(baseline.get('cpu_pct'), '.0f')}%)", f"< {TARGET_CPU_PCT:g}% of one core")
+        if "session" in sections:
+            print(f"[headless session: answers in the transcript, then {20} keys and {20} scrolls, each to its frame]", flush=True)
+            plans = [("new", args.session_answers, args.session_tokens), ("new", args.session_answers, 20000), ("baseline", args.baseline_session_answers, args.session_tokens)]
+            plans = [plan for plan in plans if plan[0] in impls]
+            for impl, answers, tokens in plans:
+                r = asyncio.run(headless_session(impl, answers, tokens, 20))
+                key = f"{impl} {answers}x{tokens}"
+                r["typing_p50_ms"], r["typing_p99_ms"] = _pct(r["typing_ms"], 50), _pct(r["typing_ms"], 99)
+                r["scroll_p50_ms"], r["scroll_p99_ms"] = _pct(r["scroll_ms"], 50), _pct(r["scroll_ms"], 99)
+                results["session"][key] = r
+                print(
+                    f"  {key:<20} {r['widgets']:>6} widgets; build {r['build_s']:.1f} s; layout {r['layout_ms']:.1f} ms; key->frame p50 {_f(r['typing_p50_ms'], '.1f')} / p99 {_f(r['typing_p99_ms'], '.1f')} ms; "
+                    f"scroll->frame p50 {_f(r['scroll_p50_ms'], '.1f')} / p99 {_f(r['scroll_p99_ms'], '.1f')} ms; RSS +{r['rss_growth_mb']:.0f} MB",
+                    flush=True,
+                )
+            for key, r in results["session"].items():
+                if key.startswith("new"):
+                    worst = max(r["typing_p99_ms"], r["scroll_p99_ms"])
+                    record(f"session {key}: key/scroll -> frame p99", worst <= TARGET_SESSION_P99_MS, f"typing {r['typing_p99_ms']:.1f} ms, scrolling {r['scroll_p99_ms']:.1f} ms", f"<= {TARGET_SESSION_P99_MS:g} ms")
+        if "tmux" in sections:
+            print(f"[tmux {SIZE[0]}x{SIZE[1]}: Enter -> whole answer visible (capture-pane every 20 ms), {args.runs} runs each]", flush=True)
+            work = tempfile.TemporaryDirectory(prefix="llmchat-bench-tmux-")
+            table = {}
+            try:
+                counter = 0
+                for key, label, prompt, options in cases:
+                    runs = {impl: [] for impl in impls}
+                    for round_ in range(args.runs):
+                        for impl in impls if round_ % 2 == 0 else impls[::-1]:
+                            if impl == "baseline" and any("timeout" in r for r in runs[impl]):
+                                continue
+                            counter += 1
+                            try:
+                                runs[impl].append(tmux_answer(impl, server.base_url(options), prompt, env, work.name, args.baseline_timeout if impl == "baseline" else 120, str(counter)))
+                            except TimeoutError as exc:
+                                runs[impl].append({"timeout": str(exc)[:300]})
+                    row = {"label": label}
+                    for impl in impls:
+                        ok = [r for r in runs[impl] if "seconds" in r]
+                        row[impl] = {"seconds": _med([r["seconds"] for r in ok]), "min": min((r["seconds"] for r in ok), default=None), "cpu_s": _med([r["cpu_s"] for r in ok]), "timed_out": any("timeout" in r for r in runs[impl]), "runs": runs[impl]}
+                    new, base = _sec(row, "new"), _sec(row, "baseline")
+                    row["ratio"] = base / new if new and base else None
+                    table[key] = row
+                    print(f"  {label:<40} new {_f(new, '6.2f')} s   baseline {_base_text(row, args.baseline_timeout):<22} x{_f(row['ratio'], '.1f')}", flush=True)
+                results["tmux"] = table
+                print(f"[tmux latency: {args.latency_tokens} marked tokens at 200 tok/s, server in this process, the app's output read through pipe-pane]", flush=True)
+                for impl in impls:
+                    lat, cpu_pct = [], []
+                    for _ in range(args.runs):
+                        counter += 1
+                        r = tmux_latency(impl, args.latency_tokens, 200.0, env, work.name, str(counter))
+                        lat.extend(r["latencies"])
+                        if r["cpu_pct"] is not None:
+                            cpu_pct.append(r["cpu_pct"])
+                    entry = {"p50_ms": _pct(lat, 50), "p99_ms": _pct(lat, 99), "max_ms": max(lat) if lat else None, "cpu_pct": _med(cpu_pct), "samples": len(lat)}
+                    entry = {k: (v * 1000 if k.endswith("_ms") and v is not None else v) for k, v in entry.items()}
+                    results["tmux_latency"][impl] = entry
+                    print(f"  {impl:<9} sent -> written to the terminal p50 {_f(entry['p50_ms'], '.1f')} ms, p99 {_f(entry['p99_ms'], '.1f')} ms, max {_f(entry['max_ms'], '.1f')} ms; app CPU {_f(entry['cpu_pct'], '.0f')}% of a core ({entry['samples']} tokens)", flush=True)
+            finally:
+                work.cleanup()
+            t5, t20 = _sec(table.get("demo5k"), "new"), _sec(table.get("demo20k"), "new")
+            if t5 is not None:
+                record("tmux: 5,000 tokens on screen after Enter", t5 <= TARGET_5K_S, f"{t5:.2f} s (baseline {_f(_sec(table['demo5k'], 'baseline'), '.2f')} s)", f"<= {TARGET_5K_S:g} s")
+            if t20 is not None:
+                record("tmux: 20,000 tokens on screen after Enter", t20 <= TARGET_20K_S, f"{t20:.2f} s (baseline {_f(_sec(table['demo20k'], 'baseline'), '.2f')} s)", f"<= {TARGET_20K_S:g} s")
+            _growth_targets("tmux", table, record)
+            tl = results["tmux_latency"].get("new")
+            if tl:
+                baseline = results["tmux_latency"].get("baseline") or {}
+                record("tmux 200 tok/s: sent -> written to the terminal, p99", tl["p99_ms"] is not None and tl["p99_ms"] <= TARGET_LATENCY_P99_MS, f"{_f(tl['p99_ms'], '.1f')} ms (baseline {_f(baseline.get('p99_ms'), '.1f')} ms)", f"<= {TARGET_LATENCY_P99_MS:g} ms")
+                record("tmux 200 tok/s: app CPU", tl["cpu_pct"] is not None and tl["cpu_pct"] < TARGET_CPU_PCT, f"{_f(tl['cpu_pct'], '.0f')}% (baseline {_f(baseline.get('cpu_pct'), '.0f')}%)", f"< {TARGET_CPU_PCT:g}% of one core")
+    finally:
+        server.stop()
+        home.cleanup()
+    load = {"before": load_before, "after": _load()}
+    print(f"load average (1 min) before/after: {load['before']:.2f} / {load['after']:.2f} on {os.cpu_count()} CPUs")
+    out = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "seconds": round(time.time() - started, 1),
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform},
+        "runs": args.runs,
+        "load": load,
+        "targets": targets,
+        **results,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(out, indent=2, default=str) + "\n")
+    print(f"results written to {args.json}")
+    return 0 if targets and all(t["pass"] for t in targets) else 1
+
+
+def _tokens(key: str) -> int:
+    prompt, options = next((p, o) for k, _, p, o in CASES if k == key)
+    count = int(options.split("=")[1]) if options.startswith("tokens=") else None
+    return len(bench_server.named_tokens(prompt, count))
+
+
+def _sec(row: Optional[Dict[str, Any]], impl: str) -> Optional[float]:
+    """Median seconds of `impl` in a table row (None when not measured)."""
+    return ((row or {}).get(impl) or {}).get("seconds")
+
+
+def _base_text(row: Dict[str, Any], timeout: float) -> str:
+    baseline = row.get("baseline")
+    if baseline is None:
+        return "not run"
+    if baseline["seconds"] is None and baseline["timed_out"]:
+        return f">{timeout:g} s (timed out)"
+    return f"{_f(baseline['seconds'], '.2f')} s"
+
+
+def _growth_targets(where: str, table: Dict[str, Any], record: Callable[..., None]) -> None:
+    """Time per token flat with length: a 4x or 10x longer answer of the same kind may take at
+    most TARGET_GROWTH times the token ratio longer (the fixed cost of a request makes short
+    answers dearer per token, so this errs on the lenient side)."""
+    for label, small, large in GROWTH:
+        if small not in table or large not in table:
+            continue
+        tokens = _tokens(large) / _tokens(small)
+        mine = _growth(table, small, large, "new")
+        theirs = _growth(table, small, large, "baseline")
+        if mine is None:
+            continue
+        per_token = _sec(table[large], "new") / _tokens(large) * 1000
+        record(
+            f"{where}: time per token flat, {label} (tokens x{tokens:.1f})",
+            mine <= tokens * TARGET_GROWTH,
+            f"time x{mine:.2f}, {per_token:.3f} ms/token at the long end (baseline x{_f(theirs, '.2f')})",
+            f"<= x{tokens * TARGET_GROWTH:.1f}",
+        )
+
+
+def _growth(table: Dict[str, Any], small: str, large: str, impl: str) -> Optional[float]:
+    a, b = _sec(table.get(small), impl), _sec(table.get(large), impl)
+    return b / a if a and b else None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

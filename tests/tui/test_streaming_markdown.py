@@ -1,0 +1,370 @@
+"""StreamingMarkdown: what it shows is what Textual's own Markdown widget shows, however the
+text arrives; finished parts are frozen, so the live part stays small; the app's answers use it.
+
+Renders are compared cell by cell: each cell's character, colours and text attributes.
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+import re
+from pathlib import Path
+from typing import Any, List
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.selection import Selection
+from textual.geometry import Offset
+from textual.widgets import Markdown
+
+from llmchat.tui.app import ChatApp
+from llmchat.tui.session import CANCELLED
+from llmchat.tui.widgets import AssistantMessage
+from llmchat.tui.widgets.streaming_markdown import DRAWN, StreamingDocument, StreamingMarkdown
+
+DOCS = Path(__file__).parent / "markdown_docs"
+WIDTH = 70
+
+
+def cells(strip: Any) -> List[Any]:
+    out = []
+    for segment in strip:
+        style = segment.style
+        key = None
+        if style is not None:
+            key = (style.color, style.bgcolor, bool(style.bold), bool(style.italic), bool(style.underline), bool(style.strike), bool(style.dim))
+        out.extend((character, key) for character in segment.text)
+    return out
+
+
+def text_of(lines: List[Any]) -> List[str]:
+    return [line.text for line in lines]
+
+
+def streaming_shapes() -> str:
+    """Everything that is frozen in parts while it grows, and what follows each."""
+    numbered = "".join(f"{i}. item {i} with `code` and *emphasis*\n" for i in range(1, 14))
+    bullets = "".join(f"- bullet {i}\n" + ("  - nested\n" if i % 4 == 0 else "") for i in range(1, 10))
+    code = "".join(f'x{i} = """a string\nthat spans lines {i}"""\n' if i % 3 == 0 else f"def f{i}(): return {i}  # c\n" for i in range(14))
+    return (
+        "# Shapes\n\n" + numbered + "\nA paragraph after the list.\n\n" + bullets + "* another marker\n\n"
+        "```python\n" + code + "```\n\nText after the code.\n\n"
+        "~~~\nunclosed " + "\nline" * 12 + "\n"
+    )
+
+
+def documents() -> dict:
+    docs = {path.stem: path.read_text() for path in sorted(DOCS.glob("*.md"))}
+    docs["shapes"] = streaming_shapes()
+    return docs
+
+
+class Pair(App[None]):
+    """Two widgets side by side in height: the one under test and a reference."""
+
+    def __init__(self, first: Any, second: Any) -> None:
+        super().__init__()
+        self.first = first
+        self.second = second
+
+    def compose(self) -> ComposeResult:
+        yield self.first
+        yield self.second
+
+
+async def screen_cells(app: App, widget: Any) -> List[List[Any]]:
+    region = widget.region
+    strips = app.screen._compositor.render_strips()
+    return [cells(strip.crop(region.x, region.right)) for strip in strips[region.y : region.bottom]]
+
+
+async def render_like_textual(source: str, width: int, theme: str = "textual-dark") -> tuple:
+    """The same source through Textual's Markdown and through StreamingMarkdown, as painted."""
+    results = []
+    for make in (lambda: Markdown(source), lambda: StreamingMarkdown(source)):
+
+        class One(App[None]):
+            def compose(self) -> ComposeResult:
+                yield make()
+
+        app = One()
+        async with app.run_test(size=(width, 400)) as pilot:
+            app.theme = theme
+            await pilot.pause()
+            await pilot.pause()
+            widget = app.screen.children[0]
+            results.append(await screen_cells(app, widget))
+    return tuple(results)
+
+
+@pytest.mark.parametrize("name", sorted(documents()))
+@pytest.mark.parametrize("width", [40, 100])
+async def test_painted_exactly_as_textuals_markdown(name, width):
+    textual, ours = await render_like_textual(documents()[name], width)
+    assert len(ours) == len(textual)
+    for row, (theirs, mine) in enumerate(zip(textual, ours)):
+        assert mine == theirs, f"row {row}: {''.join(c for c, _ in theirs)!r} vs {''.join(c for c, _ in mine)!r}"
+
+
+@pytest.mark.parametrize("theme", ["textual-light", "nord"])
+async def test_painted_exactly_as_textuals_markdown_in_other_themes(theme):
+    textual, ours = await render_like_textual(documents()["basics"] + documents()["tables"], 80, theme)
+    assert ours == textual
+
+
+def one_shot(probe: StreamingMarkdown, source: str, width: int) -> List[Any]:
+    """`source` rendered at once by a mounted StreamingMarkdown (reused: a new document)."""
+    probe.document = StreamingDocument()
+    probe._parts, probe._pending = [], []
+    probe.append(source)
+    probe.finish()
+    probe._lay_out(width)
+    return probe.rendered_lines()
+
+
+def feed_in_chunks(widget: StreamingMarkdown, source: str, seed: int, width: int, check_prefix: Any = None) -> int:
+    """Append `source` in random pieces, taking text in (a frame) at random points."""
+    rnd = random.Random(seed)
+    position = frames = 0
+    while position < len(source):
+        size = rnd.choice([1, 1, 2, 3, 5, 8, 13, 21, 60])
+        widget.append(source[position : position + size])
+        position += size
+        if rnd.random() < 0.5:
+            widget._take_in(force=True)
+            widget._lay_out(width)
+            frames += 1
+            if check_prefix is not None:
+                check_prefix(source[:position])
+    return frames
+
+
+@pytest.mark.parametrize("name", sorted(documents()))
+async def test_any_chunking_ends_as_a_one_shot_render(name):
+    """Random chunkings and frames: every intermediate view reads as the one-shot render of
+    the text so far; the final lines are the one-shot render's, styles and all."""
+    source = documents()[name]
+    for seed in range(3):
+        streamed = StreamingMarkdown(code_chunk=3)
+        reference = StreamingMarkdown()
+        app = Pair(streamed, reference)
+        async with app.run_test(size=(WIDTH + 4, 60)):
+            width = WIDTH
+
+            def same_text_as_one_shot(prefix: str) -> None:
+                shown = text_of(streamed.rendered_lines())
+                assert shown == text_of(one_shot(reference, prefix, width)), f"after {prefix[-40:]!r}"
+
+            frames = feed_in_chunks(streamed, source, seed, width, same_text_as_one_shot)
+            streamed.finish()
+            streamed._lay_out(width)
+            assert frames >= 8
+            assert streamed.source == source
+            ours = [cells(line) for line in streamed.rendered_lines()]
+            theirs = [cells(line) for line in one_shot(reference, source, width)]
+            assert ours == theirs
+            assert all(line.cell_length == width for line in streamed.rendered_lines())
+
+
+async def test_line_ends_normalised_across_pieces():
+    streamed, reference = StreamingMarkdown(), StreamingMarkdown()
+    app = Pair(streamed, reference)
+    async with app.run_test(size=(60, 30)):
+        for piece in ["one\r", "\ntwo\r", "three\r\n\r", "\nfour"]:
+            streamed.append(piece)
+            streamed._take_in(force=True)
+            streamed._lay_out(56)
+        streamed.finish()
+        streamed._lay_out(56)
+        reference.append("one\ntwo\nthree\n\nfour")
+        reference.finish()
+        reference._lay_out(56)
+        assert text_of(streamed.rendered_lines()) == text_of(reference.rendered_lines())
+        assert streamed.source == "one\r\ntwo\rthree\r\n\r\nfour"  # what arrived, unchanged
+
+
+async def stream_and_watch(source: str, pieces: int, **widget_options: Any) -> dict:
+    """Feed `source` in `pieces` roughly equal parts with a frame after each; record the
+    largest live tail and the frozen units' kinds along the way."""
+    widget = StreamingMarkdown(**widget_options)
+    app = Pair(widget, StreamingMarkdown())
+    seen = {"tail": 0, "kinds": set(), "modes": set(), "widgets": set()}
+    async with app.run_test(size=(84, 40)):
+        step = max(1, len(source) // pieces)
+        for start in range(0, len(source), step):
+            widget.append(source[start : start + step])
+            widget._take_in(force=True)
+            widget._lay_out(80)
+            document = widget.document
+            seen["tail"] = max(seen["tail"], len(document.tail))
+            seen["kinds"].update(unit.kind for unit in document.units)
+            seen["modes"].add(document.mode)
+            seen["widgets"].add(len(list(widget.walk_children())))
+        widget.finish()
+        widget._lay_out(80)
+        seen["final_units"] = [unit.kind for unit in widget.document.units]
+        seen["lines"] = text_of(widget.rendered_lines())
+    return seen
+
+
+async def test_a_growing_list_is_frozen_item_by_item():
+    items = "".join(f"- item number {i} with some words\n" for i in range(1, 501))
+    seen = await stream_and_watch(items, pieces=250)
+    assert "list" in seen["modes"]
+    assert "items" in seen["kinds"]
+    assert seen["tail"] < 400  # the live part: the last item or two, never the whole list
+    assert seen["widgets"] == {0}  # one widget, however long
+    assert seen["lines"][0].startswith("• item number 1 ") and seen["lines"][499].startswith("• item number 500 ")
+
+
+async def test_a_growing_code_block_is_frozen_in_chunks_then_highlighted_whole():
+    code = "```python\n" + "".join(f"value = compute({i})  # step {i}\n" for i in range(2000)) + "```\n"
+    seen = await stream_and_watch(code, pieces=400)
+    assert "code" in seen["modes"]
+    assert "code" in seen["kinds"]
+    assert seen["tail"] < 3000  # at most two chunks of lines live, not 2,000 lines
+    assert seen["widgets"] == {0}
+    assert seen["final_units"] == ["block"]  # closed: one block again, highlighted as a whole
+    assert seen["lines"][2].strip() == "value = compute(0)  # step 0"  # after margin and padding
+    assert seen["lines"][2001].strip() == "value = compute(1999)  # step 1999"
+
+
+async def test_ordered_numbers_widen_when_the_list_reaches_ten():
+    items = "".join(f"{i}. item\n" for i in range(1, 13))
+    streamed, reference = StreamingMarkdown(), StreamingMarkdown(items)
+    app = Pair(streamed, reference)
+    async with app.run_test(size=(44, 40)):
+        for line in items.splitlines(keepends=True):
+            streamed.append(line)
+            streamed._take_in(force=True)
+            streamed._lay_out(40)
+        assert text_of(streamed.rendered_lines())[0].startswith("  1. item")  # already wide
+        streamed.finish()
+        streamed._lay_out(40)
+        reference._lay_out(40)
+        assert text_of(streamed.rendered_lines()) == text_of(reference.rendered_lines())
+
+
+async def test_height_grows_in_steps_while_streaming_and_is_exact_at_the_end():
+    widget = StreamingMarkdown(grow_step=4)
+    app = Pair(widget, StreamingMarkdown())
+    async with app.run_test(size=(60, 40)):
+        widget.append("one line\n\n")
+        widget._take_in(force=True)
+        widget._lay_out(56)
+        assert widget.line_count == 2  # the paragraph and its margin
+        assert widget.height_shown == 4
+        widget.finish()
+        widget._lay_out(56)
+        assert widget.height_shown == widget.line_count == 2
+
+
+async def test_new_width_and_theme_lay_out_again():
+    source = documents()["basics"]
+    widget = StreamingMarkdown(source)
+    app = Pair(widget, StreamingMarkdown())
+    async with app.run_test(size=(90, 80)) as pilot:
+        await pilot.pause()
+        wide = text_of(widget.rendered_lines())
+        await pilot.resize_terminal(60, 80)
+        await pilot.pause()
+        assert widget._width == widget.size.width < 86
+        assert text_of(widget.rendered_lines()) != wide
+        dark = [cells(line) for line in widget.rendered_lines()]
+        app.theme = "textual-light"
+        await pilot.pause()
+        await pilot.pause()
+        light = [cells(line) for line in widget.rendered_lines()]
+        assert light != dark
+        fresh = StreamingMarkdown(source)  # drawn for the first time in the light theme
+        await app.mount(fresh, before=0)
+        await pilot.pause()
+        assert fresh._width == widget._width
+        assert [cells(line) for line in fresh.rendered_lines()] == [cells(line) for line in widget.rendered_lines()]
+
+
+async def test_lines_out_of_view_are_let_go_and_drawn_again(monkeypatch):
+    monkeypatch.setattr(DRAWN, "budget", 50)
+    DRAWN.clear()
+    source = "".join(f"Paragraph {i} with a few words in it.\n\n" for i in range(300))
+    widget = StreamingMarkdown(source)
+    app = Pair(widget, StreamingMarkdown())
+    async with app.run_test(size=(60, 40)) as pilot:
+        await pilot.pause()
+        assert widget.line_count == 600
+        assert DRAWN.lines <= 50
+        assert widget.line_text(0).startswith("Paragraph 0 ")  # drawn again from its source
+        assert widget.line_text(598).startswith("Paragraph 299 ")
+    DRAWN.clear()
+
+
+async def test_selection_gives_the_text_as_shown():
+    widget = StreamingMarkdown("Some **bold** text.\n\n- one\n- two\n\n```\ncode here\n```\n")
+    app = Pair(widget, StreamingMarkdown())
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        everything = widget.get_selection(Selection(None, None))
+        assert everything == ("Some bold text.\n\n• one\n• two\n\n\n  code here", "\n")
+        part = widget.get_selection(Selection(Offset(5, 0), Offset(5, 3)))
+        assert part == ("bold text.\n\n• one\n• two", "\n")
+
+
+async def test_a_link_click_opens_it():
+    widget = StreamingMarkdown("[the docs](https://example.com/docs)")
+    app = Pair(widget, StreamingMarkdown())
+    opened = []
+    async with app.run_test(size=(60, 10)) as pilot:
+        app.open_url = lambda url, **kw: opened.append(url)
+        await pilot.pause()
+        await pilot.click(widget, offset=(3, 0))
+        await pilot.pause()
+    assert opened == ["https://example.com/docs"]
+
+
+# --- in the app -----------------------------------------------------------------------------
+
+
+async def test_cancel_keeps_what_arrived_on_screen(settings_for, srv, submit, tap, until, server_saw, settled):
+    app = ChatApp(settings_for(tokens=400, tps=40))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await submit(pilot, "long one")
+        turn = app.session.last
+        await until(pilot, lambda: len(turn.parts) >= 25, what="25 tokens")
+        await tap(pilot, "escape")
+        await settled(app)
+        await pilot.pause()
+        [answer] = app.query(AssistantMessage)
+        assert answer.state == CANCELLED and answer.note_text == "cancelled"
+        widget = answer.markdown
+        assert widget.finished
+        assert widget.source == turn.answer
+        shown = " ".join(widget.line_text(y) for y in range(widget.line_count))
+        last_word = re.findall(r"[A-Za-z0-9]+", turn.answer)[-1]
+        assert last_word and last_word in shown  # the last thing that arrived is on screen
+        reference = StreamingMarkdown()
+        await answer.mount(reference)
+        assert text_of(widget.rendered_lines()) == text_of(one_shot(reference, turn.answer, widget._width))
+
+
+async def test_a_long_answer_is_one_widget_and_lands_whole(settings_for, submit, settled, until):
+    app = ChatApp(settings_for(tokens=3000))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await submit(pilot, "long")
+        await settled(app)
+        [answer] = app.query(AssistantMessage)
+        widget = answer.markdown
+        await until(pilot, lambda: widget.finished and widget.line_count > 300, what="the whole answer laid out")
+        assert list(widget.walk_children()) == []
+        assert widget.shown_chars == len(widget.source)
+        assert app.transcript.scroll_y == app.transcript.max_scroll_y  # followed to the end
+
+
+async def test_headless_apps_leave_the_garbage_collector_alone(settings_for, submit, settled):
+    before = gc.get_freeze_count()
+    app = ChatApp(settings_for(tokens=20))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await submit(pilot, "hi")
+        await settled(app)
+        await pilot.pause(0.7)  # past the delay after which a terminal app collects
+    assert gc.get_freeze_count() == before
