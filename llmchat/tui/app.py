@@ -457,14 +457,13 @@ class ChatApp(App[None]):
         transcript = self.transcript
         if where == "end":
             transcript.anchor()  # to the end, and follow from there
-        elif where == "home":
-            transcript.scroll_home(animate=False)
-        elif where == "page_up":
-            transcript.scroll_page_up(animate=False)
-        elif where == "page_down":
-            transcript.scroll_page_down(animate=False)
-        else:
-            transcript.scroll_relative(y=-SCROLL_LINES if where == "up" else SCROLL_LINES, animate=False)
+            return
+        # Applied at once, not after the next refresh (Textual's default): a second key pressed
+        # before that refresh starts from where the first one went, and nothing that arrives
+        # in between moves the view the user asked for.
+        page = transcript.container_size.height
+        steps = {"home": -transcript.scroll_y, "page_up": -page, "page_down": page, "up": -SCROLL_LINES, "down": SCROLL_LINES}
+        transcript.scroll_to(y=transcript.scroll_y + steps[where], animate=False, immediate=True)
 
     # --- the command palette and copying -------------------------------------------------
 
