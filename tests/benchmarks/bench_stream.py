@@ -77,11 +77,12 @@ def _child_env(home: str) -> Dict[str, str]:
 
 
 class Server:
-    """`llmchat demo-server` in its own process; `url` once it printed its address line."""
+    """A fake LLM server in its own process (`argv`, e.g. `llmchat demo-server --port 0`, or
+    the TUI benchmark's bench_server.py); `url` once it printed its "demo server on" line."""
 
-    def __init__(self, command: List[str], tokens: int, env: Dict[str, str], startup_timeout: float = 20.0) -> None:
+    def __init__(self, argv: List[str], env: Dict[str, str], startup_timeout: float = 20.0) -> None:
         self.proc = subprocess.Popen(
-            command + ["demo-server", "--host", "127.0.0.1", "--port", "0", "--tokens", str(tokens)],
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -518,7 +519,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     started = time.time()
     load_before = _load()
     try:
-        server = Server(llmchat, args.tokens, env)
+        server = Server(llmchat + ["demo-server", "--host", "127.0.0.1", "--port", "0", "--tokens", str(args.tokens)], env)
         print(f"fake server {server.url} (pid {server.proc.pid}); client: {' '.join(llmchat)}; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}")
         cases = build_cases(server.url, llmchat, args.tokens)
         by_key = {c.key: c for c in cases}

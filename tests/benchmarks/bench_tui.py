@@ -32,7 +32,6 @@ import json
 import os
 import re
 import resource
-import select
 import shutil
 import statistics
 import subprocess
@@ -49,7 +48,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import bench_server  # noqa: E402
-from bench_stream import _child_env, _llmchat_command  # noqa: E402
+from bench_stream import Server, _child_env, _llmchat_command  # noqa: E402
 
 DEFAULT_JSON = HERE / "results_tui.json"
 SIZE = (120, 40)
@@ -84,56 +83,14 @@ GROWTH = [
 # --- the server ----------------------------------------------------------------------------
 
 
-class ServerProcess:
+class ServerProcess(Server):
     """bench_server.py in its own process; `url` once it printed its address."""
 
     def __init__(self, env: Dict[str, str], timeout: float = 20.0) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "bench_server.py"), "--port", "0"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        seen = b""
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
-                break
-            data = os.read(fd, 4096)
-            if not data:
-                break
-            seen += data
-            match = re.search(rb"demo server on (http://127\.0\.0\.1:\d+)", seen)
-            if match:
-                self.url = match.group(1).decode()
-                threading.Thread(target=self._drain, args=(fd,), daemon=True).start()
-                return
-        self.stop()
-        raise RuntimeError(f"bench_server did not start: {seen.decode(errors='replace')!r}")
-
-    def _drain(self, fd: int) -> None:
-        try:
-            while os.read(fd, 65536):
-                pass
-        except OSError:
-            pass
+        super().__init__([sys.executable, str(HERE / "bench_server.py"), "--port", "0"], env, timeout)
 
     def base_url(self, options: str) -> str:
         return f"{self.url}/o/{options}/v1" if options else f"{self.url}/v1"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
 
 
 # --- headless ------------------------------------------------------------------------------
