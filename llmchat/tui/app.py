@@ -43,7 +43,7 @@ from llmchat.tui.session import (
     ChatSession,
     Turn,
 )
-from llmchat.tui.widgets import AssistantMessage, ChatPrompt, StatusBar, UserMessage, Welcome
+from llmchat.tui.widgets import AssistantMessage, ChatPrompt, StatusBar, Transcript, UserMessage, Welcome
 
 QUIT_WINDOW = 2.0  # seconds within which a second Ctrl+C quits
 STATUS_INTERVAL = 0.1  # seconds between status-bar refreshes while an answer streams
@@ -106,7 +106,7 @@ class ChatApp(App[None]):
     # --- layout ------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="transcript"):
+        with Transcript(id="transcript"):
             yield Welcome(self._welcome_text(), markup=False)
         yield ChatPrompt(id="prompt")
         yield StatusBar(self.model_label, id="status")
