@@ -632,7 +632,6 @@ class StreamingMarkdown(Widget):
         self._tail_start = 0  # the first line of the live tail (where the frozen lines end)
         self.frames = 0  # frames that took text in
         self.shown_chars = 0  # characters taken into the layout (on screen from the next paint)
-        self.frame_cost = 0.0  # seconds the last of them took
         if markdown:
             self.append(markdown)
             self.finish()
@@ -775,7 +774,6 @@ class StreamingMarkdown(Widget):
         self._tail_stale = True
         cost = self._clock() - now
         self.frames += 1
-        self.frame_cost = cost
         self._next_frame = now + max(self._min_frame, BUSY_SHARE * cost)
         return True
 
