@@ -67,7 +67,14 @@ from llmchat.tui.chat_history import ChatHistory
 from llmchat.tui.codeblocks import code_blocks
 from llmchat.tui.commands import Choice, Choices
 from llmchat.tui.themes import load_themes, theme_dirs
-from llmchat.tui.widgets import AssistantMessage, ChatPrompt, StatusBar, UserMessage, Welcome
+from llmchat.tui.widgets import (
+    AssistantMessage,
+    ChatPrompt,
+    StatusBar,
+    Transcript,
+    UserMessage,
+    Welcome,
+)
 from llmchat.tui.widgets.status import READY
 from llmchat.tui.widgets.stored import EarlierTurns
 
@@ -180,7 +187,7 @@ class ChatApp(App[None]):
     # --- layout ------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="transcript"):
+        with Transcript(id="transcript"):
             yield Welcome(self._welcome_text(), markup=False)
         yield ChatPrompt(id="prompt")
         yield StatusBar(self.model_label, id="status")

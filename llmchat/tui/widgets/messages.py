@@ -21,9 +21,10 @@ import gc
 from typing import Optional
 
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.reactive import reactive
+from textual.geometry import Size
+from textual.reactive import Reactive, reactive
 from textual.widgets import Static
 
 from llmchat.tui.session import FINAL_STATES, WAITING
@@ -38,6 +39,23 @@ def collect_and_freeze() -> None:
     """Collect what is garbage now, then keep what is left out of later full collections."""
     gc.collect()
     gc.freeze()
+
+
+# Textual lays the whole screen out again whenever a widget's virtual size changes (the
+# reactive has layout=True), right after the layout that changed it. For these widgets that
+# second layout finds nothing new -- a container's virtual size comes from its layout, and
+# scrollbars appearing or going have their own layout-triggering reactives -- yet it is a
+# full reflow: each time an answer grows, two layout ticks in a row, and Textual's update timer
+# then skips a tick (a tick longer than its period pushes the next one two periods on). These
+# widgets keep the value without asking for that second layout.
+def quiet_virtual_size() -> Reactive:
+    return Reactive(Size(0, 0), layout=False)
+
+
+class Transcript(VerticalScroll):
+    """The scrolling column of messages."""
+
+    virtual_size = quiet_virtual_size()
 
 
 class Welcome(Static):
@@ -66,6 +84,8 @@ class UserMessage(Static):
 
 
 class AssistantMessage(Vertical):
+    virtual_size = quiet_virtual_size()
+
     DEFAULT_CSS = """
     AssistantMessage {
         height: auto;

@@ -40,6 +40,7 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from rich.segment import Segment
 from textual.geometry import Region, Size
+from textual.reactive import Reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -530,6 +531,9 @@ class MarkdownFeed:
 class StreamingMarkdown(Widget):
     """Markdown that can grow, painted line by line; looks like Textual's `Markdown`."""
 
+    # Not scrollable: a change of virtual size needs no second layout (see messages.py).
+    virtual_size = Reactive(Size(0, 0), layout=False)
+
     DEFAULT_CSS = """
     StreamingMarkdown {
         height: auto;
@@ -628,7 +632,6 @@ class StreamingMarkdown(Widget):
         self._tail_start = 0  # the first line of the live tail (where the frozen lines end)
         self.frames = 0  # frames that took text in
         self.shown_chars = 0  # characters taken into the layout (on screen from the next paint)
-        self.frame_cost = 0.0  # seconds the last of them took
         if markdown:
             self.append(markdown)
             self.finish()
@@ -771,7 +774,6 @@ class StreamingMarkdown(Widget):
         self._tail_stale = True
         cost = self._clock() - now
         self.frames += 1
-        self.frame_cost = cost
         self._next_frame = now + max(self._min_frame, BUSY_SHARE * cost)
         return True
 
@@ -899,12 +901,11 @@ class StreamingMarkdown(Widget):
             self._lay_out(width)
         frozen = self._frozen_height()
         if y < frozen:
-            strip = Strip(self._frozen_line(y), width)
+            strip = _offsets(Strip(self._frozen_line(y), width), y)
         elif y - frozen < len(self._tail_lines):
-            strip = self._tail_lines[y - frozen]
+            strip = _offsets(self._tail_lines[y - frozen], y)
         else:
             return Strip.blank(width, self.rich_style)
-        strip = _offsets(strip, y)
         selection = self.text_selection
         if selection is not None:
             span = selection.get_span(y)
