@@ -160,7 +160,6 @@ async def headless_answer(impl: str, base_url: str, prompt: str, timeout: float)
 
     from llmchat.config import Settings
     from llmchat.tui.app import ChatApp
-    from llmchat.tui.widgets.messages import collect_and_freeze
     from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
     from tui_baseline import BaselineMarkdown, use_baseline
 
@@ -176,6 +175,7 @@ async def headless_answer(impl: str, base_url: str, prompt: str, timeout: float)
     widget_class.get_stream = get_stream  # type: ignore[method-assign]
     try:
         app = ChatApp(Settings(api="openai-chat", base_url=base_url, model="m"))
+        app.manage_gc = True  # what the app does in a real terminal (headless it leaves the collector alone)
         original_display = app._display
 
         def display(screen: Any, renderable: Any) -> None:
@@ -189,9 +189,6 @@ async def headless_answer(impl: str, base_url: str, prompt: str, timeout: float)
             await _wait(lambda: app.session is not None, 10, "the app to start")
             app.prompt.load_text(prompt)
             await pilot.pause()
-            # What the app does in a real terminal when the first answer starts (see messages.py;
-            # headless it leaves the collector alone).
-            collect_and_freeze()
             cpu0, t0 = _cpu(), time.perf_counter()
             key = events.Key("enter", "\r")
             key.set_sender(app)

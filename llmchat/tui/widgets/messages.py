@@ -9,10 +9,13 @@ retrying). The state is a reactive attribute mirrored as a CSS class, so the the
 Garbage collection: a full (oldest-generation) collection walks every object the process
 tracks -- ~100k once Textual, Rich and Pygments are loaded -- and took 60-80 ms here, long
 enough to hold a frame past the 50 ms the streaming latency allows. So in a real terminal,
-what is alive when the first answer starts is frozen out of the collector (`gc.freeze`), and
-when an answer has ended, what it left is collected and frozen too, outside any stream. Frozen
-objects are still freed when nothing refers to them; only cyclic garbage among them would stay,
-which is why headless apps (tests, many apps in one process) leave the collector alone.
+what is alive when the first answer starts is frozen out of the collector (`gc.freeze`); while
+an answer streams there are no full collections at all (even of what was made since the freeze
+they took 10-16 ms, three times in five seconds at 200 tokens/s; the young generations are
+still collected, and they free most garbage); and when the answer has ended, what it left is
+collected and frozen, outside any stream. Frozen objects are still freed when nothing refers to
+them; only cyclic garbage among them would stay, which is why headless apps (tests, many apps in
+one process) leave the collector alone unless they ask (`ChatApp.manage_gc`, the benchmark).
 """
 
 from __future__ import annotations
@@ -33,12 +36,37 @@ from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
 
 GC_DELAY = 0.5  # seconds after an answer ends
 _FROZEN = False
+_HELD = 0  # answers streaming (or just ended) that hold full collections off
+_THRESHOLDS: Optional[tuple] = None  # the collector's thresholds before the first hold
+NO_FULL_COLLECTIONS = 1 << 30  # as the oldest generation's threshold: never reached
 
 
 def collect_and_freeze() -> None:
     """Collect what is garbage now, then keep what is left out of later full collections."""
     gc.collect()
     gc.freeze()
+
+
+def hold_full_collections() -> None:
+    """An answer starts: no full collections until every answer that held them released them."""
+    global _HELD, _THRESHOLDS
+    if _HELD == 0:
+        _THRESHOLDS = gc.get_threshold()
+        gc.set_threshold(_THRESHOLDS[0], _THRESHOLDS[1], NO_FULL_COLLECTIONS)
+    _HELD += 1
+
+
+def release_full_collections() -> None:
+    """An answer has ended (and its last frames are painted): once no answer holds them, full
+    collections are back, and what the answers left is collected and frozen now."""
+    global _HELD
+    if _HELD == 0:
+        return
+    _HELD -= 1
+    if _HELD == 0:
+        assert _THRESHOLDS is not None
+        gc.set_threshold(*_THRESHOLDS)
+        collect_and_freeze()
 
 
 # Textual lays the whole screen out again whenever a widget's virtual size changes (the
@@ -127,6 +155,7 @@ class AssistantMessage(Vertical):
         self.reasoning = Static("", classes="reasoning", markup=False)
         self.note = Static("", classes="note", markup=False)
         self.note_text = ""
+        self._holds_gc = False
         self.add_class(f"-{WAITING}")
 
     def compose(self) -> ComposeResult:
@@ -134,17 +163,32 @@ class AssistantMessage(Vertical):
         yield self.markdown
         yield self.note
 
+    def _manages_gc(self) -> bool:
+        manage = getattr(self.app, "manage_gc", None)
+        return not self.app.is_headless if manage is None else bool(manage)
+
     def on_mount(self) -> None:
         global _FROZEN
-        if not _FROZEN and not self.app.is_headless:
-            _FROZEN = True
-            gc.freeze()  # start-up objects (imports, the app): no full collection walks them
+        self._holds_gc = self._manages_gc() and self.state not in FINAL_STATES
+        if self._holds_gc:
+            if not _FROZEN:
+                _FROZEN = True
+                gc.freeze()  # start-up objects (imports, the app): no full collection walks them
+            hold_full_collections()
+
+    def on_unmount(self) -> None:
+        self._release_gc()  # removed before it ended (a new conversation, the app closing)
+
+    def _release_gc(self) -> None:
+        if self._holds_gc:
+            self._holds_gc = False
+            release_full_collections()
 
     def watch_state(self, old: str, new: str) -> None:
         self.remove_class(f"-{old}")
         self.add_class(f"-{new}")
-        if new in FINAL_STATES and old not in FINAL_STATES and not self.app.is_headless:
-            self.set_timer(GC_DELAY, collect_and_freeze)  # after the last frames are painted
+        if new in FINAL_STATES and old not in FINAL_STATES and self._holds_gc:
+            self.set_timer(GC_DELAY, self._release_gc)  # after the last frames are painted
 
     def show_reasoning(self, text: str) -> None:
         self.add_class("-has-reasoning")
