@@ -16,12 +16,20 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.selection import Selection
 from textual.geometry import Offset
+from textual.strip import Strip
 from textual.widgets import Markdown
+from rich.segment import Segment
 
 from llmchat.tui.app import ChatApp
 from llmchat.tui.session import CANCELLED
 from llmchat.tui.widgets import AssistantMessage
-from llmchat.tui.widgets.streaming_markdown import DRAWN, StreamingDocument, StreamingMarkdown
+from llmchat.tui.widgets.streaming_markdown import (
+    DRAWN,
+    MAX_GROW_STEP,
+    StreamingDocument,
+    StreamingMarkdown,
+    _changed_lines,
+)
 
 DOCS = Path(__file__).parent / "markdown_docs"
 WIDTH = 70
@@ -254,10 +262,61 @@ async def test_height_grows_in_steps_while_streaming_and_is_exact_at_the_end():
         widget._take_in(force=True)
         widget._lay_out(56)
         assert widget.line_count == 2  # the paragraph and its margin
-        assert widget.height_shown == 4
+        assert widget.height_shown == 5  # room for four lines from the last one
         widget.finish()
         widget._lay_out(56)
         assert widget.height_shown == widget.line_count == 2
+
+
+async def test_room_grows_in_larger_steps_when_lines_arrive_fast(manual_clock):
+    clock = manual_clock
+    widget = StreamingMarkdown(grow_step=4, clock=clock)
+    app = Pair(widget, StreamingMarkdown())
+    async with app.run_test(size=(60, 40)):
+
+        def add_paragraphs(count: int, seconds: float) -> int:
+            """Empty lines under the newest one once `count` paragraphs came in `seconds`."""
+            for _ in range(count):
+                widget.append("a line\n\n")
+            clock.now += seconds
+            widget._take_in(force=True)
+            widget._lay_out(56)
+            return widget.height_shown - widget.line_count
+
+        assert add_paragraphs(1, 1.0) == 3  # room for four lines from the newest
+        assert add_paragraphs(2, 1.0) == 3  # four lines a second: still steps of four
+        assert add_paragraphs(20, 0.5) == MAX_GROW_STEP - 1  # 80 lines a second: the largest step
+        widget.finish()
+        widget._lay_out(56)
+        assert widget.height_shown == widget.line_count
+
+
+async def test_finishing_gives_back_the_room_kept_for_growing():
+    """The room reserved while the answer grew goes when it finishes, and the screen's layout
+    asks again (a height Textual kept from before the finish made the transcript's scrollbar
+    come and go on every frame)."""
+    widget = StreamingMarkdown(grow_step=8)
+    app = Pair(widget, StreamingMarkdown())
+    async with app.run_test(size=(60, 40)) as pilot:
+        widget.append("one line\n\n")
+        await pilot.pause()
+        while widget.frames == 0:
+            await pilot.pause(0.01)
+        await pilot.pause()
+        assert widget.size.height == widget.line_count + 7 == 9
+        widget.finish()
+        await pilot.pause()
+        assert widget.size.height == widget.line_count == 2
+
+
+def test_changed_lines_are_the_span_that_differs():
+    a, b, c = (Strip([Segment(t)]) for t in "abc")
+    assert _changed_lines([a, b], [a, b]) is None
+    assert _changed_lines([a, b], [a, c]) == (1, 2)
+    assert _changed_lines([a, b], [a, b, c]) == (2, 3)
+    assert _changed_lines([a, b, c], [a]) == (1, 3)
+    assert _changed_lines([a, b, c], [c, b, a]) == (0, 3)
+    assert _changed_lines([], [a]) == (0, 1)
 
 
 async def test_new_width_and_theme_lay_out_again():

@@ -6,8 +6,9 @@ and every block is several mounted widgets, which the screen's layout walks on e
 Here the whole answer is ONE widget that paints lines (the Line API), and:
 
 - text is queued by `append()` and taken in by the widget's own frames (at most MIN_FRAME
-  apart, further apart when taking it in is slow), not per token; a frame repaints the live
-  tail only, and asks for a layout of the screen only when the height changes;
+  apart, further apart when taking it in and painting it is slow), not per token; a frame
+  repaints the lines of the live tail that changed, and asks for a layout of the screen only
+  when the height changes;
 - the source is split into finished top-level blocks and a growing tail (a block is finished
   once a later block has begun on a complete line); finished blocks are drawn once and
   frozen; only the tail is parsed and drawn again;
@@ -21,8 +22,8 @@ Here the whole answer is ONE widget that paints lines (the Line API), and:
 While an answer streams, what is shown differs from a one-shot render of the text so far only
 in this: a long code block's lines are highlighted in chunks of CODE_CHUNK lines, so a string
 or comment that spans two chunks may be coloured differently until the block closes; and the
-answer's height grows in steps of GROW_STEP lines, so up to GROW_STEP - 1 empty lines may sit
-under the newest line. One difference remains after `finish()`, as with Textual's own
+answer's height grows in steps of GROW_STEP lines (more when lines arrive fast: up to
+MAX_GROW_STEP), so up to a step less one of empty lines may sit under the newest line. One difference remains after `finish()`, as with Textual's own
 streaming: blocks are parsed one by one, so a link reference definition (`[x]: http://...`)
 does not turn `[x]` in earlier blocks into a link.
 
@@ -31,6 +32,7 @@ Rendering is `markdown_render`: Textual's Markdown layout and theme styles, pain
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from bisect import bisect_right
@@ -39,6 +41,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, List, Optional, Tuple
 
 from rich.segment import Segment
+from textual.dom import NoScreen
 from textual.geometry import Region, Size
 from textual.reactive import Reactive
 from textual.strip import Strip
@@ -66,13 +69,16 @@ from llmchat.tui.widgets.markdown_render import (
 CODE_CHUNK = 16
 # While an answer grows, its height grows in steps of this many lines (see height_shown).
 GROW_STEP = 4
-# Frames: at most this often, and far enough apart that taking text in uses at most
-# 1 / BUSY_SHARE of the time (a slow frame pushes the next one back).
+# Lines arriving faster than GROW_STEP every GROW_EVERY seconds grow it in larger steps (up to
+# MAX_GROW_STEP): each growth is a layout of the whole screen and a repaint of the transcript
+# (~10 ms), so a fast answer grows in fewer, larger steps.
+GROW_EVERY = 0.5
+MAX_GROW_STEP = 12
+# Frames: at most this often, and far enough apart that taking text in and painting it use at
+# most 1 / BUSY_SHARE of the time (slow frames push the next one back).
 MIN_FRAME = 1 / 40
 BUSY_SHARE = 4.0
-# A frame asks the screen to paint the tail and takes text in as it does; if no paint comes
-# within this long (the answer is scrolled out of view), the text is taken in anyway.
-PAINT_WAIT = 0.05
+MAX_FRAME_GAP = 0.25  # however slow the frames, never further apart than this
 
 _ROOT = Context()
 
@@ -449,6 +455,21 @@ class StreamingDocument:
         self.finished = True
 
 
+def _changed_lines(old: List[Strip], new: List[Strip]) -> Optional[Tuple[int, int]]:
+    """The first and one past the last line that differ between two drawings (a line only
+    one of them has differs), or None if they are the same."""
+    count = max(len(old), len(new))
+
+    def differs(y: int) -> bool:
+        return y >= len(old) or y >= len(new) or old[y] != new[y]
+
+    first = next((y for y in range(count) if differs(y)), None)
+    if first is None:
+        return None
+    last = next(y for y in range(count - 1, first - 1, -1) if differs(y))
+    return first, last + 1
+
+
 def _guess(code: str) -> str:
     from textual.highlight import guess_language
 
@@ -608,11 +629,10 @@ class StreamingMarkdown(Widget):
         self._clock = clock
         self._min_frame = min_frame
         self._grow_step = max(1, grow_step)
+        self._reserved = 0  # lines of room while the answer grows (see height_shown)
+        self._grown: Optional[Tuple[float, int]] = None  # when the room last grew, and the lines then
         self._next_frame = 0.0
         self._frame_requested = False
-        self._paint_requested = False
-        self._painted_from = 0
-        self._paint_timer: Any = None
         # The layout at one width and style: frozen units' lines, then the live tail's.
         self._width = -1
         self._style_key: Any = None
@@ -630,6 +650,12 @@ class StreamingMarkdown(Widget):
         self._tail_lines: List[Strip] = []
         self._tail_stale = True
         self._tail_start = 0  # the first line of the live tail (where the frozen lines end)
+        # Called when a frame is due, before the screen paints it: whatever should change on
+        # screen with the answer (the status bar's figures) changes in the same paint. (A
+        # second source of repaints on its own clock costs frames: after one paint Textual
+        # waits one to two frame periods for the next, so a repaint asked for just after
+        # another one holds the answer's frame back by up to 33 ms.)
+        self.on_frame: Optional[Callable[[], None]] = None
         self.frames = 0  # frames that took text in
         self.shown_chars = 0  # characters taken into the layout (on screen from the next paint)
         if markdown:
@@ -663,26 +689,29 @@ class StreamingMarkdown(Widget):
         """No more text: freeze the rest (at once, so what is shown is final)."""
         if self.document.finished:
             return
+        before = self.height_shown  # the room reserved while growing: it goes with the finish
         self._take_in(force=True)
         if self._held_cr:
             self._held_cr = False
             self.document.feed("\n")
         self.document.finish()
         self._tail_stale = True
-        self._show()
+        self._show(before)
 
     # --- frames ---
     #
-    # A frame is due at most MIN_FRAME after the last. When it is due, the widget asks the
-    # screen to repaint its tail and takes the queued text in *while it is painted*
-    # (render_lines), so what arrived up to the screen's tick is in that tick's paint: the
-    # screen paints on its own 60 Hz ticks, and text taken in just after a tick would wait for
-    # the next. A widget that is not on screen is not painted: its text is taken in by a
-    # timer instead (PAINT_WAIT later), so its height still follows the answer.
+    # A frame is due at most MIN_FRAME after the last. When it is due, the widget takes the
+    # queued text in, lays it out, and asks the screen to repaint the lines that changed (and
+    # for a layout when the height changed): the screen paints them at once, or a frame period
+    # after its last paint (see ../screen.py), so the paint and the layout are in one tick.
+    # (Taking text in while the screen paints instead would catch a little more text per frame,
+    # but a height found to change then needs another tick for the layout, and that tick
+    # came one to two frame periods later: the largest part of the latency at the 99th
+    # percentile.)
 
     def _request_frame(self) -> None:
         """Take the queued text in as soon as the next frame is due."""
-        if self._frame_requested or self._paint_requested:
+        if self._frame_requested:
             return
         self._frame_requested = True
         delay = self._next_frame - self._clock()
@@ -695,41 +724,16 @@ class StreamingMarkdown(Widget):
         self._frame_requested = False
         if not self._pending:
             return
-        width = self.size.width
-        if not width or width != self._width:
-            self._frame()  # not laid out at this width yet: layout will do it all
-            return
-        self._paint_requested = True
-        self._painted_from = self._tail_start
-        self.refresh(Region(0, self._tail_start, width, max(1, self.height_shown - self._tail_start)))
-        self._paint_timer = self.set_timer(PAINT_WAIT, self._not_painted)
-
-    def _not_painted(self) -> None:
-        self._paint_timer = None
-        if self._paint_requested:
-            self._paint_requested = False
-            self._frame()
-
-    def render_lines(self, crop: Region) -> List[Strip]:
-        if self._paint_requested:
-            self._paint_requested = False
-            if self._paint_timer is not None:
-                self._paint_timer.stop()
-                self._paint_timer = None
-            if self._take_in():
-                before = self.height_shown
-                # The tail's lines were marked for this paint when it was asked for.
-                self._lay_out(self.size.width, painted_from=self._painted_from)
-                if self.height_shown != before:
-                    self.refresh(layout=True, repaint=False)  # lines past the old height: next tick
-        return super().render_lines(crop)
+        if self.on_frame is not None:
+            self.on_frame()
+        self._frame()
 
     def _frame(self) -> None:
         self._frame_requested = False
         if self._pending and self._take_in():
             self._show()
 
-    def _show(self) -> None:
+    def _show(self, before: Optional[int] = None) -> None:
         """Lay out what was taken in and ask the screen to paint it at its next tick: the tail
         only (lines above it stay in Textual's line cache), and a layout only when the height
         changed (a layout of the whole screen costs several ms a frame)."""
@@ -737,7 +741,8 @@ class StreamingMarkdown(Widget):
         if not width or width != self._width:
             self.refresh(layout=True)  # not laid out at this width yet: layout will do it all
             return
-        before = self.height_shown
+        if before is None:
+            before = self.height_shown
         self._lay_out(width)  # marks the lines that changed for repainting
         if self.height_shown != before:
             self.refresh(layout=True, repaint=False)
@@ -772,10 +777,18 @@ class StreamingMarkdown(Widget):
         document.update()
         document.tail_number_width()
         self._tail_stale = True
-        cost = self._clock() - now
+        # What a frame costs: taking the text in, and painting it (the screen's average, when
+        # it keeps one: screen.py).
+        cost = self._clock() - now + self._paint_cost()
         self.frames += 1
-        self._next_frame = now + max(self._min_frame, BUSY_SHARE * cost)
+        self._next_frame = now + min(MAX_FRAME_GAP, max(self._min_frame, BUSY_SHARE * cost))
         return True
+
+    def _paint_cost(self) -> float:
+        try:
+            return float(getattr(self.screen, "paint_cost", 0.0))
+        except NoScreen:
+            return 0.0
 
     # --- layout and painting ---
 
@@ -793,7 +806,7 @@ class StreamingMarkdown(Widget):
         super().notify_style_update()
         self.refresh()  # painting checks the fingerprint and draws again in the new style
 
-    def _lay_out(self, width: int, painted_from: Optional[int] = None) -> None:
+    def _lay_out(self, width: int) -> None:
         """Bring the layout up to date for `width`: every frozen unit's height is known (it is
         drawn once per width and style), its lines are kept only while they are in the shared
         cache of drawn lines; the live tail is drawn again when it changed. Lines that may have
@@ -834,17 +847,27 @@ class StreamingMarkdown(Widget):
                 self._heights.append(len(lines))
                 self._bottoms.append(bottom)
             self._tail_stale = True
+        dirty_end: Optional[int] = None
         if self._tail_stale:
             boxes = [] if document.finished else document.tail_boxes(width, self._painter)
             above = [Box([], 0, self._bottoms[-1])] if self._bottoms else []
+            old_lines, old_start = self._tail_lines, self._tail_start
             self._tail_lines = stack(above + boxes, width, self._painter, ())
             self._tail_stale = False
-            dirty_from = self._tail_start if dirty_from is None else min(dirty_from, self._tail_start)
+            if dirty_from is None and self._frozen_height() == old_start:
+                # Only the tail changed, where it was: repaint the lines that differ (text
+                # appended to a paragraph usually changes its last line or two).
+                changed = _changed_lines(old_lines, self._tail_lines)
+                if changed is not None:
+                    dirty_from, dirty_end = old_start + changed[0], old_start + changed[1]
+            else:
+                dirty_from = self._tail_start if dirty_from is None else min(dirty_from, self._tail_start)
         self._tail_start = self._frozen_height()
-        if dirty_from is not None and (painted_from is None or dirty_from < painted_from):
-            # Only lines from here on may differ: earlier ones stay in Textual's line cache.
-            # (`painted_from`: lines from there on are being painted already.)
-            self.refresh(Region(0, dirty_from, width, max(1, self.line_count - dirty_from)))
+        self._reserve_room()
+        if dirty_from is not None:
+            # Only these lines may differ: the others stay in Textual's line cache.
+            end = self.line_count if dirty_end is None else dirty_end
+            self.refresh(Region(0, dirty_from, width, max(1, end - dirty_from)))
 
     def _frozen_height(self) -> int:
         return self._starts[-1] + self._gaps[-1] + self._heights[-1] if self._starts else 0
@@ -885,15 +908,30 @@ class StreamingMarkdown(Widget):
 
     @property
     def height_shown(self) -> int:
-        """The height the widget takes: its lines, and while the answer grows, rounded up to
-        whole steps of GROW_STEP lines. A new line then usually lands in room already there
-        (a repaint of the tail) instead of changing the height, which costs a layout of the
-        whole screen and a repaint of the scrolled transcript, twice (Textual lays out again
-        when sizes change): ~6 ms of CPU each, 20+ times a second at 200 tokens/s."""
+        """The height the widget takes: its lines, and while the answer grows, the room
+        reserved for it (`_reserve_room`). A new line then usually lands in room already there
+        (a repaint of the line) instead of changing the height, which costs a layout of the
+        whole screen and a repaint of the scrolled transcript (~10 ms)."""
         lines = self.line_count
         if self.document.finished or not lines:
             return lines
-        return -(-lines // self._grow_step) * self._grow_step
+        return max(lines, self._reserved)
+
+    def _reserve_room(self) -> None:
+        """Grow the room for the answer when its lines outgrow it, by a step: GROW_STEP lines,
+        or more when lines arrive fast enough that steps of GROW_STEP would grow it more often
+        than every GROW_EVERY seconds."""
+        lines = self.line_count
+        if self.document.finished or lines <= self._reserved:
+            return
+        now = self._clock()
+        step = self._grow_step
+        if self._grown is not None:
+            then, lines_then = self._grown
+            rate = (lines - lines_then) / max(now - then, 1e-3)
+            step = max(step, min(MAX_GROW_STEP, math.ceil(rate * GROW_EVERY)))
+        self._reserved = lines + step - 1  # room for `step` new lines from the last one
+        self._grown = (now, lines)
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
