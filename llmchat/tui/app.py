@@ -31,6 +31,7 @@ continued; Ctrl+O or F2 (or the palette's "Conversations") opens the conversatio
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import sys
 import time
@@ -45,6 +46,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.command import CommandPalette
 from textual.containers import VerticalScroll
+from textual.screen import Screen
 from textual.widgets import Button, Footer
 from textual.worker import Worker
 
@@ -65,6 +67,7 @@ from llmchat.tui.session import (
 )
 from llmchat.tui.chat_history import ChatHistory
 from llmchat.tui.codeblocks import code_blocks
+from llmchat.tui.screen import ChatScreen
 from llmchat.tui.commands import Choice, Choices
 from llmchat.tui.themes import load_themes, theme_dirs
 from llmchat.tui.widgets import (
@@ -114,6 +117,10 @@ class ChatApp(App[None]):
         Binding("ctrl+end", "scroll_transcript('end')", "Scroll to the end and follow", show=False, priority=True),
     ]
 
+    # Whether answers manage the garbage collector (see widgets/messages.py): None is "in a
+    # real terminal, not headless"; the benchmark sets True to measure what a terminal runs.
+    manage_gc: Optional[bool] = None
+
     def __init__(
         self,
         settings: Settings,
@@ -150,6 +157,7 @@ class ChatApp(App[None]):
         self._last_interrupt: Optional[float] = None
         self._restored: Optional[str] = None  # a failed prompt put back into the prompt box
         self._reasoning_shown = 0
+        self._status_at = -math.inf  # when the status timer or an answer's frame last refreshed the bar
         self.chat_history = ChatHistory(self._history_warning)
         self._unshown_turns: List[Any] = []  # a reopened conversation's turns not rendered yet
         self._show_model(settings)  # model_label and sub_title
@@ -185,6 +193,9 @@ class ChatApp(App[None]):
             self.sub_title = settings.model
 
     # --- layout ------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen:
+        return ChatScreen(id="_default")  # paints sooner and renders less per frame (screen.py)
 
     def compose(self) -> ComposeResult:
         with Transcript(id="transcript"):
@@ -308,6 +319,7 @@ class ChatApp(App[None]):
     @work(exclusive=True, group="stream", exit_on_error=False)
     async def _stream_answer(self, turn: Turn, request: Any) -> None:
         view: AssistantMessage = turn.view
+        view.markdown.on_frame = self._status_with_frame
         stream = view.markdown.get_stream()
         sanitizer = Sanitizer()  # model text must not reach the terminal as control sequences
         events = self._client.stream(self._provider, request, turn.metrics)
@@ -397,9 +409,21 @@ class ChatApp(App[None]):
         return None
 
     def _refresh_status(self) -> None:
+        """The status timer: refreshes the bar unless the answer's frames keep it fresh
+        (waiting, thinking, a stalled stream)."""
+        if self._clock() - self._status_at >= 2 * (self._status_interval or 0.0):
+            self._show_status()
+
+    def _status_with_frame(self) -> None:
+        """An answer's frame is due: refresh the bar in the same paint if it is time."""
+        if self._status_interval is not None and self._clock() - self._status_at >= self._status_interval:
+            self._show_status()
+
+    def _show_status(self) -> None:
         turn = self._active
         if turn is None:
             return
+        self._status_at = self._clock()
         self.status.show(turn.metrics, turn.state)
         if len(turn.reasoning) != self._reasoning_shown:
             self._reasoning_shown = len(turn.reasoning)
