@@ -67,8 +67,8 @@ from llmchat.tui.session import (
 )
 from llmchat.tui.chat_history import ChatHistory
 from llmchat.tui.codeblocks import code_blocks
-from llmchat.tui.screen import ChatScreen
 from llmchat.tui.commands import Choice, Choices
+from llmchat.tui.screen import ChatScreen
 from llmchat.tui.themes import load_themes, theme_dirs
 from llmchat.tui.widgets import (
     AssistantMessage,

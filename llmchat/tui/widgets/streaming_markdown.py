@@ -23,9 +23,10 @@ While an answer streams, what is shown differs from a one-shot render of the tex
 in this: a long code block's lines are highlighted in chunks of CODE_CHUNK lines, so a string
 or comment that spans two chunks may be coloured differently until the block closes; and the
 answer's height grows in steps of GROW_STEP lines (more when lines arrive fast: up to
-MAX_GROW_STEP), so up to a step less one of empty lines may sit under the newest line. One difference remains after `finish()`, as with Textual's own
-streaming: blocks are parsed one by one, so a link reference definition (`[x]: http://...`)
-does not turn `[x]` in earlier blocks into a link.
+MAX_GROW_STEP), so up to a step less one of empty lines may sit under the newest line. One
+difference remains after `finish()`, as with Textual's own streaming: blocks are parsed one by
+one, so a link reference definition (`[x]: http://...`) does not turn `[x]` in earlier blocks
+into a link.
 
 Rendering is `markdown_render`: Textual's Markdown layout and theme styles, painted to strips.
 """
@@ -652,9 +653,8 @@ class StreamingMarkdown(Widget):
         self._tail_start = 0  # the first line of the live tail (where the frozen lines end)
         # Called when a frame is due, before the screen paints it: whatever should change on
         # screen with the answer (the status bar's figures) changes in the same paint. (A
-        # second source of repaints on its own clock costs frames: after one paint Textual
-        # waits one to two frame periods for the next, so a repaint asked for just after
-        # another one holds the answer's frame back by up to 33 ms.)
+        # second source of repaints on its own clock costs paints of its own, and a frame
+        # asked for just after one of them waits a frame period.)
         self.on_frame: Optional[Callable[[], None]] = None
         self.frames = 0  # frames that took text in
         self.shown_chars = 0  # characters taken into the layout (on screen from the next paint)
