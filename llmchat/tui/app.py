@@ -160,6 +160,7 @@ class ChatApp(App[None]):
         self._status_at = -math.inf  # when the status timer or an answer's frame last refreshed the bar
         self.chat_history = ChatHistory(self._history_warning)
         self._unshown_turns: List[Any] = []  # a reopened conversation's turns not rendered yet
+        self._about: Optional[Welcome] = None  # the note above a reopened conversation
         self._show_model(settings)  # model_label and sub_title
 
     def _load_themes(self, folders: Iterable[Path], wanted: Optional[str]) -> List[str]:
@@ -661,7 +662,6 @@ class ChatApp(App[None]):
         prompt, each answer as finished Markdown with its stored figures. The next message
         continues it (its turns are the context)."""
         from llmchat.history import HistoryError
-        from llmchat.history.markdown import local_time
 
         assert self.session is not None
         try:
@@ -670,14 +670,11 @@ class ChatApp(App[None]):
             self.notify(f"Cannot open conversation {conversation_id}: {exc}", severity="error", timeout=8)
             return False
         self.session.turns = [turn for turn, _, _ in turns]
-        about = (
-            f"Conversation {info.id}: {info.title} · {info.message_count} messages · "
-            f"last used {local_time(info.last_used_at)}. The next message continues it with {self.model_label}."
-        )
+        self._about = Welcome(self._about_text(info), markup=False)
         # Only the newest turns are rendered now (a Markdown answer costs ~50 ms to mount on a
         # busy 2-core machine); the rest wait behind a button at the top.
         self._unshown_turns = turns[:-SHOWN_TURNS] if len(turns) > SHOWN_TURNS else []
-        widgets: List[Any] = [Welcome(about, markup=False)]
+        widgets: List[Any] = [self._about]
         if self._unshown_turns:
             widgets.append(EarlierTurns(self._unshown_count()))
         widgets += self._turn_widgets(turns[len(self._unshown_turns) :])
@@ -731,6 +728,28 @@ class ChatApp(App[None]):
             self.notify(f"History is off ({why}): no conversations are stored.", severity="warning", timeout=5)
             return
         self.push_screen(ConversationList(self.chat_history.store, self.chat_history.conversation_id))
+
+    def _about_text(self, info: Any) -> str:
+        """The note above a reopened conversation."""
+        from llmchat.history.markdown import local_time
+
+        return (
+            f"Conversation {info.id}: {info.title} · {info.message_count} messages · "
+            f"last used {local_time(info.last_used_at)}. The next message continues it with {self.model_label}."
+        )
+
+    def on_conversation_list_renamed(self, event: Any) -> None:
+        """The open conversation renamed in the list: its note says the new title at once."""
+        about = self._about
+        if about is None or event.conversation_id != self.chat_history.conversation_id or not about.is_attached:
+            return
+        from llmchat.history import HistoryError
+
+        try:
+            info = self.chat_history.store.get(event.conversation_id)
+        except HistoryError:  # the note is cosmetic: a store hiccup must not break the rename
+            return
+        about.update(self._about_text(info))
 
     async def open_conversation(self, conversation_id: int) -> bool:
         """Show and continue a stored conversation, with the settings it had (the rule of

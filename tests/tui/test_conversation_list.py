@@ -145,6 +145,30 @@ async def test_rename_in_place(settings_for):
         assert store.get(haiku).title == "Rust poems"
 
 
+async def test_renaming_the_open_conversation_updates_its_note_at_once(settings_for):
+    settings = settings_for(tokens=5)
+    sky, tides, haiku = seed_three(settings.base_url)
+    app = ChatApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_list(pilot)
+        await pilot.press("enter")  # open haiku
+        await pilot.pause()
+        assert app.chat_history.conversation_id == haiku
+        note = app._about
+        assert f"Conversation {haiku}: A haiku about rust ·" in str(note.render())
+        screen = await open_list(pilot)
+        await pilot.press("r")
+        screen.rename_box.value = ""
+        await pilot.press(*"Rust poems", "enter")
+        await pilot.pause()
+        assert f"Conversation {haiku}: Rust poems ·" in str(note.render())
+        await pilot.press("down", "r")  # another conversation: the note stays
+        screen.rename_box.value = ""
+        await pilot.press(*"Other", "enter")
+        await pilot.pause()
+        assert f"Conversation {haiku}: Rust poems ·" in str(note.render())
+
+
 async def test_delete_asks_first_and_deleting_the_open_conversation_starts_afresh(settings_for):
     settings = settings_for(tokens=5)
     sky, tides, haiku = seed_three(settings.base_url)

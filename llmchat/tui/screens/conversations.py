@@ -19,6 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
@@ -72,6 +73,14 @@ class ConfirmDelete(ModalScreen[bool]):
 
 
 class ConversationList(ModalScreen[None]):
+    class Renamed(Message):
+        """A conversation got a new title (the app updates its note if it is the open one)."""
+
+        def __init__(self, conversation_id: int, title: str) -> None:
+            super().__init__()
+            self.conversation_id = conversation_id
+            self.title = title
+
     DEFAULT_CSS = """
     ConversationList {
         align: center middle;
@@ -247,6 +256,7 @@ class ConversationList(ModalScreen[None]):
             return
         self._end_rename()
         self.refill()
+        self.post_message(self.Renamed(chosen, self.store.get(chosen).title))
 
     def _end_rename(self) -> None:
         self._renaming = None
