@@ -146,7 +146,9 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _wait(condition: Callable[[], Any], timeout: float, what: str, step: float = 0.002) -> None:
+async def _wait(condition: Callable[[], Any], timeout: float, what: str, step: float = 0.02) -> None:
+    # Polls in the app's own event loop: every poll is CPU and a wakeup the app's frames compete
+    # with, so not too often (the figures come from recorded times, not from these polls).
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
