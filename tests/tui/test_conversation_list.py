@@ -49,6 +49,22 @@ async def open_list(pilot) -> ConversationList:
     return screen
 
 
+async def open_first_listed(pilot, expected: int) -> ConversationList:
+    """Open the newest conversation from the list, then open the list again (its screen)."""
+    await open_list(pilot)
+    await pilot.press("enter")
+    await pilot.pause()
+    assert pilot.app.chat_history.conversation_id == expected
+    return await open_list(pilot)
+
+
+async def rename_highlighted(pilot, screen: ConversationList, title: str) -> None:
+    await pilot.press("r")
+    screen.rename_box.value = ""
+    await pilot.press(*title, "enter")
+    await pilot.pause()
+
+
 async def test_the_list_opens_newest_first_filters_and_closes(settings_for):
     settings = settings_for(tokens=5)
     sky, tides, haiku = seed_three(settings.base_url)
@@ -135,9 +151,8 @@ async def test_rename_in_place(settings_for):
         screen = await open_list(pilot)
         await pilot.press("r")
         assert screen.rename_box.has_focus and screen.rename_box.value == "A haiku about rust"
-        screen.rename_box.value = ""
-        await pilot.press(*"Rust poems", "enter")
-        await pilot.pause()
+        await pilot.press("escape")
+        await rename_highlighted(pilot, screen, "Rust poems")
         assert not screen.rename_box.has_class("-shown")
         await pilot.press("r", "escape")  # Esc ends a rename without saving, list stays open
         assert isinstance(app.screen, ConversationList)
@@ -150,22 +165,13 @@ async def test_renaming_the_open_conversation_updates_its_note_at_once(settings_
     sky, tides, haiku = seed_three(settings.base_url)
     app = ChatApp(settings)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_list(pilot)
-        await pilot.press("enter")  # open haiku
-        await pilot.pause()
-        assert app.chat_history.conversation_id == haiku
+        screen = await open_first_listed(pilot, haiku)
         note = app._about
         assert f"Conversation {haiku}: A haiku about rust ·" in str(note.render())
-        screen = await open_list(pilot)
-        await pilot.press("r")
-        screen.rename_box.value = ""
-        await pilot.press(*"Rust poems", "enter")
-        await pilot.pause()
+        await rename_highlighted(pilot, screen, "Rust poems")
         assert f"Conversation {haiku}: Rust poems ·" in str(note.render())
-        await pilot.press("down", "r")  # another conversation: the note stays
-        screen.rename_box.value = ""
-        await pilot.press(*"Other", "enter")
-        await pilot.pause()
+        await pilot.press("down")  # another conversation: the note stays
+        await rename_highlighted(pilot, screen, "Other")
         assert f"Conversation {haiku}: Rust poems ·" in str(note.render())
 
 
@@ -174,11 +180,7 @@ async def test_delete_asks_first_and_deleting_the_open_conversation_starts_afres
     sky, tides, haiku = seed_three(settings.base_url)
     app = ChatApp(settings)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_list(pilot)
-        await pilot.press("enter")  # open haiku
-        await pilot.pause()
-        assert app.chat_history.conversation_id == haiku
-        screen = await open_list(pilot)
+        screen = await open_first_listed(pilot, haiku)
         await pilot.press("d")
         assert isinstance(app.screen, ConfirmDelete)
         assert "A haiku about rust" in app.screen.question
