@@ -211,7 +211,8 @@ class FakeLLMServer:
         try:
             await self._stream(reader, writer, api, body, behaviour, record)
         except ConnectionError:
-            record.outcome = "disconnected"
+            if record.outcome == "open":  # not once the whole answer was written
+                record.outcome = "disconnected"
             raise
 
     async def _stream(self, reader, writer, api, body, behaviour: Behaviour, record: RecordedRequest) -> None:
@@ -286,13 +287,16 @@ class FakeLLMServer:
             return
         if behaviour.error_after is not None and sent >= behaviour.error_after:
             pieces.append(wire.error("the demo server was told to fail mid-stream"))
-            record.outcome = "error"
+            outcome = "error"
         elif behaviour.no_end:
-            record.outcome = "cut"
+            outcome = "cut"
         else:
             pieces.append(wire.finish(behaviour.finish, len(reasoning) + len(tokens), _count_prompt(body)))
-            record.outcome = "complete"
+            outcome = "complete"
         await self._flush(writer, pieces, compressor)
+        # The answer is out. A client may close as soon as it has the finish, before the gzip
+        # tail and the last chunk below are written: that is not a disconnect mid-answer.
+        record.outcome = outcome
         if compressor is not None:
             tail = compressor.flush()
             writer.write(b"%x\r\n%s\r\n" % (len(tail), tail))
