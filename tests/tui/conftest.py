@@ -67,6 +67,25 @@ class ManualClock:
         return self.now
 
 
+def notices_of(app: Any) -> list:
+    """Record what `app` notifies, as (message, severity) pairs, from now on."""
+    seen = []
+    original = app.notify
+
+    def notify(message: str, **kw: Any) -> Any:
+        seen.append((message, kw.get("severity", "information")))
+        return original(message, **kw)
+
+    app.notify = notify
+    return seen
+
+
+@pytest.fixture
+def spy_notices() -> Callable[[Any], list]:
+    """spy_notices(app) -> the list of (message, severity) the app notifies from then on."""
+    return notices_of
+
+
 @pytest.fixture
 def step_clock() -> StepClock:
     return StepClock()

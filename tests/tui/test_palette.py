@@ -50,18 +50,6 @@ Done. \x1b]52;c;ZXZpbA==\x07
 SHOWN = ANSWER.replace("\x1b]52;c;ZXZpbA==\x07", "")  # what the user saw, and what is copied
 
 
-def spy_notices(app: ChatApp) -> list:
-    seen = []
-    original = app.notify
-
-    def notify(message, **kw):
-        seen.append((message, kw.get("severity", "information")))
-        return original(message, **kw)
-
-    app.notify = notify
-    return seen
-
-
 def keys(text: str) -> list:
     return ["space" if ch == " " else ch for ch in text]
 
@@ -112,7 +100,7 @@ async def run_command(pilot, until, query: str, title: str) -> None:
 # --- themes ---------------------------------------------------------------------------------
 
 
-async def test_a_theme_picked_in_the_palette_is_saved_in_the_config(settings_for, isolated_home, until):
+async def test_a_theme_picked_in_the_palette_is_saved_in_the_config(settings_for, isolated_home, until, spy_notices):
     path = isolated_home / "config.toml"
     original = USER_CONFIG.format(openai="http://127.0.0.1:9/v1", anthropic="http://127.0.0.1:9")
     path.write_text(original)
@@ -145,7 +133,7 @@ async def test_the_theme_picker_lists_custom_and_built_in_themes(settings_for, u
         await pilot.press("escape")
 
 
-async def test_a_theme_that_cannot_be_saved_stays_on_for_the_session(settings_for, tmp_path):
+async def test_a_theme_that_cannot_be_saved_stays_on_for_the_session(settings_for, tmp_path, spy_notices):
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
     config = load_config(tmp_path / "none.toml")
@@ -221,7 +209,7 @@ async def test_the_profile_picker_marks_the_current_profile(srv, isolated_home, 
         await pilot.press("escape")
 
 
-async def test_a_profile_that_cannot_be_used_leaves_things_as_they_were(settings_for, isolated_home, srv, submit, settled):
+async def test_a_profile_that_cannot_be_used_leaves_things_as_they_were(settings_for, isolated_home, srv, submit, settled, spy_notices):
     (isolated_home / "config.toml").write_text('[profiles.official]\napi = "openai-chat"\nmodel = "gpt-x"\n')
     app = ChatApp(settings_for(tokens=3), config=load_config())
     notices = spy_notices(app)
@@ -234,7 +222,7 @@ async def test_a_profile_that_cannot_be_used_leaves_things_as_they_were(settings
         assert srv.requests[-1].body["model"] == "m"
 
 
-async def test_no_switching_while_an_answer_streams(settings_for, submit, tap, settled, until):
+async def test_no_switching_while_an_answer_streams(settings_for, submit, tap, settled, until, spy_notices):
     app = ChatApp(settings_for(tokens=200, tps=20))
     notices = spy_notices(app)
     async with app.run_test(size=SIZE) as pilot:
@@ -268,7 +256,7 @@ async def test_new_conversation_clears_the_transcript_and_the_context(settings_f
         assert srv.requests[-1].body["messages"] == [{"role": "user", "content": "fresh"}]
 
 
-async def test_new_conversation_is_refused_while_an_answer_streams(settings_for, submit, tap, settled, until):
+async def test_new_conversation_is_refused_while_an_answer_streams(settings_for, submit, tap, settled, until, spy_notices):
     app = ChatApp(settings_for(tokens=200, tps=20))
     notices = spy_notices(app)
     async with app.run_test(size=SIZE) as pilot:
@@ -285,7 +273,7 @@ async def test_new_conversation_is_refused_while_an_answer_streams(settings_for,
 # --- copy -----------------------------------------------------------------------------------
 
 
-async def test_ctrl_y_copies_the_last_answer_as_shown(settings_for, submit, settled):
+async def test_ctrl_y_copies_the_last_answer_as_shown(settings_for, submit, settled, spy_notices):
     app = ChatApp(settings_for(text=ANSWER))
     notices = spy_notices(app)
     async with app.run_test(size=SIZE) as pilot:
@@ -333,7 +321,7 @@ async def test_copy_a_code_block_from_the_palette(settings_for, submit, settled,
         await until(pilot, lambda: app.clipboard == 'print("hi")\nx = [1, 2]', what="the copy")
 
 
-async def test_copying_a_code_block_when_there_is_none_says_so(settings_for, submit, settled):
+async def test_copying_a_code_block_when_there_is_none_says_so(settings_for, submit, settled, spy_notices):
     app = ChatApp(settings_for(text="No code here."))
     notices = spy_notices(app)
     async with app.run_test(size=SIZE) as pilot:
@@ -350,7 +338,7 @@ async def test_copying_a_code_block_when_there_is_none_says_so(settings_for, sub
         assert app.clipboard == ""
 
 
-async def test_copy_while_streaming_takes_the_answer_so_far(settings_for, submit, tap, settled, until):
+async def test_copy_while_streaming_takes_the_answer_so_far(settings_for, submit, tap, settled, until, spy_notices):
     app = ChatApp(settings_for(tokens=200, tps=20))
     notices = spy_notices(app)
     async with app.run_test(size=SIZE) as pilot:

@@ -13,18 +13,6 @@ from theme_samples import GOOD, REPO_THEMES, write  # tests/theme_samples.py
 SIZE = (100, 30)
 
 
-def spy_notices(app: ChatApp) -> list:
-    seen = []
-    original = app.notify
-
-    def notify(message, **kw):
-        seen.append((message, kw.get("severity", "information")))
-        return original(message, **kw)
-
-    app.notify = notify
-    return seen
-
-
 async def test_the_theme_flag_selects_a_custom_theme(settings_for, tmp_path):
     app = ChatApp(settings_for(), theme="paper", themes_from=[REPO_THEMES])
     async with app.run_test(size=SIZE) as pilot:
@@ -79,7 +67,7 @@ def test_the_command_line_passes_theme_to_the_tui(monkeypatch, capsys):
     assert capsys.readouterr().err.startswith("error: unknown theme 'sunburst' (themes: ")
 
 
-async def test_a_broken_theme_file_does_not_stop_the_app(settings_for, tmp_path, isolated_home):
+async def test_a_broken_theme_file_does_not_stop_the_app(settings_for, tmp_path, isolated_home, spy_notices):
     broken = write(tmp_path, "broken.toml", 'primary = "#336699"\n[variables]\nborder = "nonsense"\n')
     write(tmp_path, "fine.toml", GOOD)
     app = ChatApp(settings_for(), themes_from=[tmp_path])
@@ -94,7 +82,7 @@ async def test_a_broken_theme_file_does_not_stop_the_app(settings_for, tmp_path,
         assert app.screen.styles.background == Color.parse("#F6F3EA")
 
 
-async def test_a_missing_theme_named_in_the_config_is_reported(settings_for, isolated_home):
+async def test_a_missing_theme_named_in_the_config_is_reported(settings_for, isolated_home, spy_notices):
     config = Config(isolated_home / "config.toml", theme="deleted-theme")
     app = ChatApp(settings_for(), config=config, themes_from=[REPO_THEMES])
     notices = spy_notices(app)
