@@ -86,6 +86,29 @@ def spy_notices() -> Callable[[Any], list]:
     return notices_of
 
 
+async def ask_and_wait(pilot: Any, text: str) -> None:
+    """For snapshots: send `text` with the cursor not blinking, wait for the whole answer (or
+    its error) and one more frame."""
+    from textual.worker import WorkerFailed
+
+    app = pilot.app
+    app.prompt.cursor_blink = False
+    app.prompt.load_text(text)
+    await pilot.press("enter")
+    while app.worker is None:
+        await pilot.pause(0.01)
+    try:
+        await app.worker.wait()
+    except WorkerFailed:
+        pass
+    await pilot.pause()
+
+
+@pytest.fixture
+def ask() -> Callable[[Any, str], Any]:
+    return ask_and_wait
+
+
 @pytest.fixture
 def step_clock() -> StepClock:
     return StepClock()

@@ -15,22 +15,6 @@ def make_app(settings: Settings, clock, **kw) -> ChatApp:
     return app
 
 
-async def ask(pilot, text: str) -> None:
-    from textual.worker import WorkerFailed
-
-    app = pilot.app
-    app.prompt.cursor_blink = False
-    app.prompt.load_text(text)
-    await pilot.press("enter")
-    while app.worker is None:
-        await pilot.pause(0.01)
-    try:
-        await app.worker.wait()
-    except WorkerFailed:
-        pass
-    await pilot.pause()
-
-
 async def no_blink(pilot) -> None:
     pilot.app.prompt.cursor_blink = False
     await pilot.pause()
@@ -42,7 +26,7 @@ def test_first_frame_in_demo_mode(snap_compare, step_clock):
     assert snap_compare(app, terminal_size=SIZE, run_before=no_blink)
 
 
-def test_finished_answer_with_figures(snap_compare, settings_for, step_clock):
+def test_finished_answer_with_figures(snap_compare, settings_for, step_clock, ask):
     app = make_app(settings_for(tokens=90), step_clock)
 
     async def run_before(pilot) -> None:
@@ -51,7 +35,7 @@ def test_finished_answer_with_figures(snap_compare, settings_for, step_clock):
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
-def test_error_in_the_transcript(snap_compare, settings_for, step_clock):
+def test_error_in_the_transcript(snap_compare, settings_for, step_clock, ask):
     app = make_app(settings_for(status=401), step_clock)
 
     async def run_before(pilot) -> None:

@@ -31,27 +31,14 @@ def themed_app(settings, clock, theme: str) -> ChatApp:
     return ChatApp(settings, clock=clock, status_interval=None, theme=theme, themes_from=[REPO_THEMES])
 
 
-async def ask(pilot) -> None:
-    from textual.worker import WorkerFailed
-
-    app = pilot.app
-    app.prompt.cursor_blink = False
-    app.prompt.load_text("How do I read a text file?")
-    await pilot.press("enter")
-    while app.worker is None:
-        await pilot.pause(0.01)
-    try:
-        await app.worker.wait()
-    except WorkerFailed:
-        pass
-    await pilot.pause()
+QUESTION = "How do I read a text file?"
 
 
-def test_paper_a_light_theme(snap_compare, settings_for, step_clock):
+def test_paper_a_light_theme(snap_compare, settings_for, step_clock, ask):
     app = themed_app(settings_for(text=ANSWER), step_clock, "paper")
-    assert snap_compare(app, terminal_size=SIZE, run_before=ask)
+    assert snap_compare(app, terminal_size=SIZE, run_before=lambda pilot: ask(pilot, QUESTION))
 
 
-def test_contrast_a_high_contrast_theme(snap_compare, settings_for, step_clock):
+def test_contrast_a_high_contrast_theme(snap_compare, settings_for, step_clock, ask):
     app = themed_app(settings_for(text=ANSWER), step_clock, "contrast")
-    assert snap_compare(app, terminal_size=SIZE, run_before=ask)
+    assert snap_compare(app, terminal_size=SIZE, run_before=lambda pilot: ask(pilot, QUESTION))
