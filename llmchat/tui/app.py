@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import signal
 import sys
 import time
 from dataclasses import replace
@@ -239,6 +240,7 @@ class ChatApp(App[None]):
     # --- life cycle ----------------------------------------------------------------------
 
     async def on_mount(self) -> None:
+        self._catch_exit_signals()
         self.transcript.anchor()
         self.prompt.focus()
         for notice in self._notices:
@@ -283,10 +285,33 @@ class ChatApp(App[None]):
             self._demo_server = None
 
     async def on_unmount(self) -> None:
+        self._release_exit_signals()
         self.chat_history.close(self._active)  # an answer still streaming is stored cancelled
         if self._worker is not None:
             self._worker.cancel()
         await self._disconnect()
+
+    # SIGTERM (kill, a service manager) and SIGHUP (the terminal closed) end the app as a quit
+    # does: Textual restores the terminal, and an answer still streaming is stored cancelled.
+    # Python's default for both is to die at once, leaving the alternate screen, mouse reporting
+    # and a hidden cursor behind and the answer `streaming` (marked `interrupted` next start).
+    EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+    def _catch_exit_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in self.EXIT_SIGNALS:
+            try:
+                loop.add_signal_handler(signum, self.exit, None, 128 + signum)
+            except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+                pass
+
+    def _release_exit_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in self.EXIT_SIGNALS:
+            try:
+                loop.remove_signal_handler(signum)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
 
     # --- sending ----------------------------------------------------------------------
 
