@@ -185,7 +185,7 @@ class ConversationList(ModalScreen[None]):
         title = info.title or "untitled"
         parts: List[Any] = [(title, "bold")]
         if info.id == self.current:
-            parts.append(("  (open)", "$text-accent"))
+            parts.append(("  (open)", "italic"))  # the row's own colour: readable on the highlight too
         details = f"#{info.id} · {info.model or '?'} · {count} · last used {self._when(info.last_used_at)}"
         parts += ["\n", (details, "$text-muted")]
         if snippet:

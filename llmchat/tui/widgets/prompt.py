@@ -29,6 +29,9 @@ class ChatPrompt(TextArea):
         border: tall $border-blurred;
         background: $surface;
         &:focus { border: tall $primary; }
+        /* Textual's TextArea draws its placeholder at `$text 40%`, too faint to read (about
+           3:1 in every theme); muted text is what themes keep readable. */
+        & .text-area--placeholder { color: $text-muted; }
     }
     """
 
