@@ -212,10 +212,14 @@ def split_finished(text: str, parser: Any) -> int:
 class RenderedWriter:
     """Markdown rendered while it arrives, for a terminal on stdout.
 
-    Finished blocks are printed once; the growing block is shown in a transient Live region,
-    redrawn at most `fps` times a second and less often when drawing it is slow, so the work
-    stays a bounded share of the time whatever the answer's length. Only the last screenful of
-    a block taller than the terminal is drawn while it grows.
+    Finished blocks are printed once; the growing block is shown in a transient region under
+    them (`_Region`), redrawn at most `fps` times a second and less often when drawing it is
+    slow, so the work stays a bounded share of the time whatever the answer's length. Only the
+    last screenful of a block taller than the terminal is drawn while it grows.
+
+    With `reasoning_console` (stderr on a terminal), `reasoning()` text is shown before the
+    answer, dimmed under a label: complete lines are printed for good on that console, the
+    line still growing is shown in the transient region.
     """
 
     def __init__(
@@ -226,6 +230,7 @@ class RenderedWriter:
         fps: float = 12.0,
         clock: Callable[[], float] = time.monotonic,
         code_theme: str = "monokai",
+        reasoning_console: Optional["Console"] = None,
     ) -> None:
         from markdown_it import MarkdownIt
 
@@ -243,41 +248,212 @@ class RenderedWriter:
         self._held: list = []  # finished blocks waiting for the end (while holding)
         self._printed_any = False
         self._code_theme = code_theme
-        self._live: Any = None
-        self._use_live = live
+        self._region: Optional[_Region] = _Region(console, clock) if live else None
         self._next_draw = 0.0
         self._dirty = False
         self._waiting_label: Optional[str] = None
+        self._spinner: Any = None
+        self._reasoning_console = reasoning_console
+        self._thought = ""  # reasoning on its line still growing, not printed yet
+        self._thought_sanitizer = Sanitizer()
+        self._thought_joiner = SurrogateJoiner()
+        self._thinking = False  # reasoning has been shown and the answer has not begun
         self.wrote_any = False
 
     def waiting(self, label: str) -> None:
         """Before the first token: a spinner with the elapsed time, in the transient region."""
-        if not self._use_live:
+        if self._region is None:
             return
         from rich.spinner import Spinner
 
         self._waiting_since = self._clock()
         self._spinner = Spinner("dots", text=label, style="dim")
         self._waiting_label = label
-        self._start_live(self._spinner)
-        self._live.refresh()
+        self._show_region()
 
     def tick(self) -> None:
         """Called at frame rate: animate the spinner, or draw text that arrived since the last
         frame (a pause in the stream must not leave it undrawn)."""
-        if self._live is None:
+        if self._region is None:
             return
         now = self._clock()
+        if not self._region.settled(now):
+            return  # the window is being resized: draw once it keeps a size
         if self._waiting_label is not None and not self.wrote_any:
             self._spinner.update(text=f"{self._waiting_label} {now - self._waiting_since:.1f} s")
-            self._live.refresh()
+            self._flush_thought()
+            self._show_region()
         elif self._dirty and now >= self._next_draw:
-            self._draw(now)
+            if self.wrote_any:
+                self._draw(now)
+            else:
+                self._flush_thought()
+                self._show_region()
+                self._dirty = False
+
+    def reasoning(self, text: str) -> None:
+        """Reasoning before the answer: complete lines printed for good, dimmed, under a label."""
+        if self._reasoning_console is None or self.wrote_any:
+            return
+        text = self._thought_sanitizer.feed(self._thought_joiner.feed(text))
+        if not text:
+            return
+        self._thought += text
+        self._dirty = True
+        now = self._clock()
+        if now >= self._next_draw and self._settled(now):
+            self._flush_thought()
+            self._show_region()
+            self._next_draw = now + self._interval
+            self._dirty = False
 
     def write(self, text: str) -> None:
         text = self._sanitizer.feed(self._joiner.feed(text))
         if not text:
             return
+        if self._thinking or self._thought:
+            self._end_reasoning()
+        self.wrote_any = True
+        self._tail.append(text)
+        self._dirty = True
+        now = self._clock()
+        if now >= self._next_draw and self._settled(now):
+            self._draw(now)
+
+    def _settled(self, now: float) -> bool:
+        return self._region is None or self._region.settled(now)
+
+    def close(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        pending = "".join(self._pending)
+        self._pending.clear()
+        self._emit(pending, final=True)
+        self._out.flush()
+
+
+# --- rendered Markdown ---------------------------------------------------------------------
+
+
+def split_finished(text: str, parser: Any) -> int:
+    """Where the finished top-level blocks of `text` end (0 when none is finished yet).
+
+    A block is finished once a later block has begun on a complete line: nothing after that
+    can change how it renders (a setext underline, a list continuation and a table delimiter
+    all belong to the last block). Only complete lines are considered.
+    """
+    end = text.rfind("\n")
+    if end == -1:
+        return 0
+    complete = text[: end + 1]
+    starts = [t.map[0] for t in parser.parse(complete) if t.level == 0 and t.nesting != -1 and t.map]
+    if len(starts) < 2:
+        return 0
+    return _line_offset(complete, starts[-1])
+
+
+class RenderedWriter:
+    """Markdown rendered while it arrives, for a terminal on stdout.
+
+    Finished blocks are printed once; the growing block is shown in a transient region under
+    them (`_Region`), redrawn at most `fps` times a second and less often when drawing it is
+    slow, so the work stays a bounded share of the time whatever the answer's length. Only the
+    last screenful of a block taller than the terminal is drawn while it grows.
+
+    With `reasoning_console` (stderr on a terminal), `reasoning()` text is shown before the
+    answer, dimmed under a label: complete lines are printed for good on that console, the
+    line still growing is shown in the transient region.
+    """
+
+    def __init__(
+        self,
+        console: "Console",
+        *,
+        live: bool = True,
+        fps: float = 12.0,
+        clock: Callable[[], float] = time.monotonic,
+        code_theme: str = "monokai",
+        reasoning_console: Optional["Console"] = None,
+    ) -> None:
+        from markdown_it import MarkdownIt
+
+        self.console = console
+        self._clock = clock
+        self._interval = 1.0 / fps
+        self._parser = MarkdownIt().enable("strikethrough").enable("table")
+        self._sanitizer = Sanitizer()
+        self._joiner = SurrogateJoiner()
+        self._tail: list = []  # pieces of the text not yet printed for good
+        self._last_block = ""  # source of the last block printed: Rich spaces by what came before
+        self._references: dict = {}  # link reference definitions seen in printed blocks
+        self._definitions = ""  # ... as Markdown source, put before whatever is rendered
+        self._holding = False  # a block may use a reference defined later: print nothing more
+        self._held: list = []  # finished blocks waiting for the end (while holding)
+        self._printed_any = False
+        self._code_theme = code_theme
+        self._region: Optional[_Region] = _Region(console, clock) if live else None
+        self._next_draw = 0.0
+        self._dirty = False
+        self._waiting_label: Optional[str] = None
+        self._spinner: Any = None
+        self._reasoning_console = reasoning_console
+        self._thought = ""  # reasoning on its line still growing, not printed yet
+        self._thought_sanitizer = Sanitizer()
+        self._thought_joiner = SurrogateJoiner()
+        self._thinking = False  # reasoning has been shown and the answer has not begun
+        self.wrote_any = False
+
+    def waiting(self, label: str) -> None:
+        """Before the first token: a spinner with the elapsed time, in the transient region."""
+        if self._region is None:
+            return
+        from rich.spinner import Spinner
+
+        self._waiting_since = self._clock()
+        self._spinner = Spinner("dots", text=label, style="dim")
+        self._waiting_label = label
+        self._show_region()
+
+    def tick(self) -> None:
+        """Called at frame rate: animate the spinner, or draw text that arrived since the last
+        frame (a pause in the stream must not leave it undrawn)."""
+        if self._region is None:
+            return
+        now = self._clock()
+        if self._waiting_label is not None and not self.wrote_any:
+            self._spinner.update(text=f"{self._waiting_label} {now - self._waiting_since:.1f} s")
+            self._show_region()
+        elif self._dirty and now >= self._next_draw:
+            self._draw(now)
+
+    def reasoning(self, text: str) -> None:
+        """Reasoning before the answer: complete lines printed for good, dimmed, under a label."""
+        if self._reasoning_console is None or self.wrote_any:
+            return
+        text = self._thought_sanitizer.feed(self._thought_joiner.feed(text))
+        if not text:
+            return
+        self._thought += text
+        cut = self._thought.rfind("\n")
+        if cut != -1:
+            lines, self._thought = self._thought[:cut], self._thought[cut + 1 :]
+            self._print_reasoning(lines)
+        elif not self._thinking:
+            self._print_reasoning(None)  # the label at once: reasoning has begun
+        now = self._clock()
+        if now >= self._next_draw:
+            self._show_region()
+            self._next_draw = now + self._interval
+        else:
+            self._dirty = True
+
+    def write(self, text: str) -> None:
+        text = self._sanitizer.feed(self._joiner.feed(text))
+        if not text:
+            return
+        if self._thinking:
+            self._end_reasoning()
         self.wrote_any = True
         self._tail.append(text)
         self._dirty = True
@@ -288,9 +464,10 @@ class RenderedWriter:
     def close(self) -> None:
         """The answer ended (finished, failed or cancelled): print what is left for good."""
         self._tail.append(self._sanitizer.feed(self._joiner.flush()) + self._sanitizer.flush())
-        if self._live is not None:
-            self._live.stop()
-            self._live = None
+        if self._thinking or self._thought:
+            self._end_reasoning()
+        if self._region is not None:
+            self._region.clear(for_good=True)
         tail = "".join(self._held) + "".join(self._tail)
         if tail.strip():
             self._print_blocks(tail)
@@ -300,17 +477,12 @@ class RenderedWriter:
     def print_above(self, show: Callable[[], None]) -> None:
         """Run `show` (which writes to the terminal, e.g. a note on stderr) with the transient
         region cleared, then bring the region back: the two never overwrite each other."""
-        if self._live is None:
+        if self._region is None or not self._region.shown:
             show()
             return
-        self._live.stop()
-        self._live = None
+        self._region.clear()
         show()
-        if self._waiting_label is not None and not self.wrote_any:
-            self._start_live(self._spinner)
-            self._live.refresh()
-        else:
-            self._draw(self._clock())
+        self._show_region()
 
     def _draw(self, now: float) -> None:
         tail = "".join(self._tail)
@@ -320,21 +492,82 @@ class RenderedWriter:
             if not self._holding:
                 keep = self._printable(finished)
                 if keep:
-                    self._print_blocks(finished[:keep])  # above the Live region, which Rich keeps below
+                    self._print_blocks(finished[:keep])  # above the region, which is drawn again below
                 finished = finished[keep:]
             if finished:
                 self._held.append(finished)
         self._tail = [tail]
-        if self._use_live and (tail.strip() or self._held):
+        if self._region is not None:
             started = self._clock()
-            self._start_live(_Tail(self._markdown(self._definitions + self._recent_held() + tail)))
-            self._live.refresh()
+            self._show_region()
             cost = self._clock() - started
             # Redraw less often when drawing is slow: drawing stays under ~1/4 of the time.
             self._next_draw = now + max(self._interval, 4 * cost)
         else:
             self._next_draw = now + self._interval
         self._dirty = False
+
+    def _show_region(self) -> None:
+        """Draw what is not printed for good: the growing block, else the reasoning's growing
+        line and the spinner."""
+        if self._region is None:
+            return
+        console = self.console
+        options = console.options.update(height=None)
+        room = max(1, console.size.height - 1)  # the region never scrolls the terminal
+        if self.wrote_any:
+            tail = "".join(self._tail)
+            if not (tail.strip() or self._held):
+                self._region.clear()
+                return
+            renderable: Any = answer_markdown(self._definitions + self._recent_held() + tail, self._code_theme)
+            lines = console.render_lines(renderable, options, pad=False)
+        else:
+            lines = []
+            if self._thought:
+                from rich.text import Text
+
+                lines = console.render_lines(Text(self._thought, style="dim"), options, pad=False)
+            if self._spinner is not None:
+                lines += console.render_lines(self._spinner, options, pad=False)
+        self._region.draw(lines[-room:])
+
+    def _flush_thought(self) -> None:
+        """Print the reasoning's complete lines for good (the label first)."""
+        cut = self._thought.rfind("\n")
+        if cut != -1:
+            lines, self._thought = self._thought[:cut], self._thought[cut + 1 :]
+            self._print_reasoning(lines)
+        elif self._thought and not self._thinking:
+            self._print_reasoning(None)  # the label at once: reasoning has begun
+
+    def _print_reasoning(self, lines: Optional[str]) -> None:
+        from rich.text import Text
+
+        out = self._reasoning_console
+        assert out is not None
+        if self._region is not None:
+            self._region.clear()
+        if not self._thinking:
+            self._thinking = True
+            out.print(Text("Reasoning", style="dim bold italic"))
+        if lines is not None:
+            out.print(Text(lines, style="dim"), crop=False)
+
+    def _end_reasoning(self) -> None:
+        """The answer begins (or the stream ended): the rest of the reasoning, then a blank line."""
+        self._thinking = False
+        rest, self._thought = self._thought, ""
+        rest += self._thought_sanitizer.feed(self._thought_joiner.flush()) + self._thought_sanitizer.flush()
+        out = self._reasoning_console
+        assert out is not None
+        if self._region is not None:
+            self._region.clear()
+        from rich.text import Text
+
+        if rest:
+            out.print(Text(rest, style="dim"), crop=False)
+        out.print()
 
     def _recent_held(self) -> str:
         """The held blocks the live region can show: the last ones, a screenful of source lines
@@ -351,18 +584,24 @@ class RenderedWriter:
         Rich decides the gap before a block from the element before it, so the blocks are
         rendered after the source of the last block already printed, whose own lines are
         then dropped: each block is rendered at most three times, whatever the answer's length.
+        Lines are not cut at the terminal's width: a code line longer than it is left for the
+        terminal to wrap, so that copying it gives the line as it is.
         """
-        render = self.console.render_lines
-        options = self.console.options
+        if self._region is not None:
+            self._region.clear()
         before = self._definitions + self._last_block
+        lines = self._render(before + text)
         if self._last_block:
-            skip = len(render(self._markdown(before), options, pad=False, new_lines=False))
-            lines = render(self._markdown(before + text), options, pad=False, new_lines=False)[skip:]
-        else:
-            lines = render(self._markdown(before + text), options, pad=False, new_lines=False)
-        self.console.print(_Lines(lines))
+            lines = lines[len(self._render(before)) :]
+        self.console.print(_Lines(lines), crop=False)
         self._printed_any = True
         self._last_block = text[_last_block_start(text, self._parser):]
+
+    def _render(self, source: str) -> list:
+        from rich.segment import Segment
+
+        segments = self.console.render(answer_markdown(source, self._code_theme), self.console.options)
+        return list(Segment.split_lines(segments))
 
     def _printable(self, finished: str) -> int:
         """How much of the finished blocks `finished` can be printed for good.
@@ -393,26 +632,183 @@ class RenderedWriter:
             self._definitions = _definitions_source(self._references)
         return cut
 
-    def _markdown(self, text: str) -> Any:
-        from rich.markdown import Markdown
 
-        return Markdown(text, code_theme=self._code_theme, hyperlinks=False)
+class _Region:
+    """The transient lines under the printed answer: drawn, erased and drawn again in place.
 
-    def _start_live(self, renderable: Any) -> None:
-        from rich.live import Live
+    Redrawing in place means moving the cursor up over the rows drawn before, so the count of
+    rows must be right. Rich's Live counts the lines it rendered, which is the count of rows
+    only if the terminal agrees with Rich on every line's width: a line the terminal finds
+    wider (an emoji with a skin-tone modifier is 2 cells to Rich, 4 to tmux, xterm and VTE)
+    wraps onto a second row, and the rows above the count are never erased -- and once the
+    block is printed for good, they stay in the scrollback twice. So autowrap is off (DECAWM)
+    while the region is drawn: every line takes exactly one row, whatever width the terminal
+    gives it (an overlong line is clipped at the margin until its block is printed for good).
 
-        if self._live is None:
-            self._live = Live(
-                renderable,
-                console=self.console,
-                auto_refresh=False,
-                transient=True,
-                redirect_stdout=False,
-                redirect_stderr=False,
-            )
-            self._live.start()
-        else:
-            self._live.update(renderable)
+    A window made narrower splits each row wider than it into several (tmux, VTE, kitty and
+    most terminals reflow; xterm cuts instead), not counting blank cells at the end of a row:
+    so lines are drawn without their trailing plain spaces, and rows are counted at the width
+    of the moment.
+    """
+
+    SETTLE = 0.25  # seconds a new width must last before the region is erased at it
+
+    def __init__(self, console: "Console", clock: Callable[[], float]) -> None:
+        self.console = console
+        self._widths: list = []  # the cell widths of the lines shown
+        self._cursor_hidden = False
+        self._clock = clock
+        self._seen_width = console.width
+        self._resized_at = -1e9
+
+    def settled(self, now: float) -> bool:
+        """False while the window is being resized (and for `SETTLE` after).
+
+        Bytes written just before a resize may reach the terminal after it: rows counted at
+        one width while the terminal lays them out at the next would erase too few rows (a
+        line left twice) or too many (a printed line lost). Dragging a window's edge sends
+        many resizes in a row, so the region waits for the width to stay put.
+        """
+        width = self.console.width
+        if width != self._seen_width:
+            self._seen_width = width
+            self._resized_at = now
+        return not self._widths or now - self._resized_at >= self.SETTLE
+
+    @property
+    def shown(self) -> bool:
+        return bool(self._widths)
+
+    def draw(self, lines: list) -> None:
+        from rich.segment import Segment
+
+        out = self._erase()
+        if not self._cursor_hidden:
+            out += "\x1b[?25l"
+            self._cursor_hidden = True
+        lines = [_trim_blanks(line) for line in lines]
+        self._write(out + "\x1b[?7l")
+        self.console.print(_Lines(lines, last_new_line=False), end="", crop=False, soft_wrap=True)
+        self._write("\x1b[?7h")
+        self._widths = [Segment.get_line_length(line) for line in lines] or [0]
+
+    def clear(self, for_good: bool = False) -> None:
+        out = self._erase()
+        if for_good and self._cursor_hidden:
+            out += "\x1b[?25h"
+            self._cursor_hidden = False
+        self._write(out)
+        self._widths = []
+
+    def _erase(self) -> str:
+        if not self._widths:
+            return ""
+        width = max(1, self.console.width)
+        rows = sum(max(1, -(-w // width)) for w in self._widths)
+        return "\r\x1b[2K" + "\x1b[1A\x1b[2K" * (rows - 1)
+
+    def _write(self, control: str) -> None:
+        if control:
+            self.console.file.write(control)
+            self.console.file.flush()
+
+
+def _trim_blanks(line: list) -> list:
+    """`line` without the spaces at its end that show nothing (no background, no underline):
+    a terminal does not count them when it reflows the row."""
+    line = list(line)
+    while line:
+        segment = line[-1]
+        style = segment.style
+        if segment.control or (style is not None and (style.bgcolor is not None or style.reverse or style.underline or style.strike)):
+            break
+        text = segment.text.rstrip(" ")
+        if text:
+            line[-1] = segment._replace(text=text)
+            break
+        line.pop()
+    return line
+
+
+def answer_markdown(text: str, code_theme: str = "monokai") -> Any:
+    """Rich's Markdown for an answer, as the one-shot face prints it (see `_answer_markdown_class`)."""
+    return _answer_markdown_class()(text, code_theme=code_theme, hyperlinks=False)
+
+
+_ANSWER_MARKDOWN: Any = None
+
+
+def _answer_markdown_class() -> Any:
+    """Rich's Markdown with three corrections for a terminal:
+
+    - ordered list items keep their `1.` (Rich prints `1 item`);
+    - an autolink (`<https://x>`, whose text is its address) is printed once, not as
+      `https://x (https://x)`; every other link still shows its address after its text;
+    - a code line longer than the terminal is not wrapped by Rich: the terminal wraps it, so
+      copying it gives the real line. Code inside a list or a quote is wrapped as before (it is
+      laid out in a narrower box, which cannot let a line overflow).
+    """
+    global _ANSWER_MARKDOWN
+    if _ANSWER_MARKDOWN is not None:
+        return _ANSWER_MARKDOWN
+    from rich.cells import cell_len
+    from rich.markdown import CodeBlock, ListItem, Markdown
+    from rich.segment import Segment
+    from rich.syntax import Syntax
+
+    class NumberedItem(ListItem):
+        def render_number(self, console: Any, options: Any, number: int, last_number: int) -> Any:
+            number_width = len(str(last_number)) + 3
+            render_options = options.update(width=options.max_width - number_width)
+            lines = console.render_lines(self.elements, render_options, style=self.style)
+            number_style = console.get_style("markdown.item.number", default="none")
+            numeral = Segment(f"{number}.".rjust(number_width - 1) + " ", number_style)
+            padding = Segment(" " * number_width, number_style)
+            new_line = Segment("\n")
+            for first, line in enumerate(lines):
+                yield numeral if first == 0 else padding
+                yield from line
+                yield new_line
+
+    class UnwrappedCode(CodeBlock):
+        def __rich_console__(self, console: Any, options: Any) -> Any:
+            code = str(self.text).rstrip()
+            longest = max((cell_len(line) for line in code.splitlines()), default=0) + 2  # padding
+            if longest <= options.max_width or options.max_width < console.width:
+                yield from super().__rich_console__(console, options)
+                return
+            syntax = Syntax(code, self.lexer_name, theme=self.theme, word_wrap=False, padding=1)
+            new_line = Segment.line()
+            for line in console.render_lines(syntax, options.update(width=longest), pad=False):
+                # Only text may overflow: padding beyond the terminal's width would wrap as
+                # rows of blank background.
+                length = Segment.get_line_length(line)
+                text = "".join(segment.text for segment in line)
+                keep = max(options.max_width, cell_len(text.rstrip()))
+                yield from Segment.adjust_line_length(line, keep) if keep < length else line
+                yield new_line
+
+    class AnswerMarkdown(Markdown):
+        elements = {**Markdown.elements, "list_item_open": NumberedItem, "fence": UnwrappedCode, "code_block": UnwrappedCode}
+        inlines = Markdown.inlines | {"autolink"}
+
+        def __init__(self, markup: str, **options: Any) -> None:
+            super().__init__(markup, **options)
+            _mark_autolinks(self.parsed)
+
+    _ANSWER_MARKDOWN = AnswerMarkdown
+    return AnswerMarkdown
+
+
+def _mark_autolinks(tokens: Any) -> None:
+    """Turn the link tokens of autolinks into a plain inline style (`markdown.autolink`, unset:
+    the text as it is), so Rich prints their text, which is the address, once."""
+    for token in tokens:
+        children = token.children or ()
+        for child in children:
+            if child.type in ("link_open", "link_close") and child.markup in ("autolink", "linkify"):
+                child.type = "autolink_open" if child.type == "link_open" else "autolink_close"
+                child.tag = "autolink"
 
 
 # Bracketed text left as text after parsing: an unresolved reference, unless it is a task-list
@@ -454,30 +850,15 @@ def _line_offset(text: str, line: int) -> int:
 class _Lines:
     """Pre-rendered lines, printed as they are."""
 
-    def __init__(self, lines: list) -> None:
+    def __init__(self, lines: list, last_new_line: bool = True) -> None:
         self.lines = lines
+        self.last_new_line = last_new_line
 
     def __rich_console__(self, console: Any, options: Any) -> Any:
         from rich.segment import Segment
 
         new_line = Segment.line()
-        for line in self.lines:
+        for index, line in enumerate(self.lines):
             yield from line
-            yield new_line
-
-
-class _Tail:
-    """The growing block, cut to the last screenful so the Live region never scrolls."""
-
-    def __init__(self, renderable: Any) -> None:
-        self.renderable = renderable
-
-    def __rich_console__(self, console: Any, options: Any) -> Any:
-        from rich.segment import Segment
-
-        lines = console.render_lines(self.renderable, options.update(height=None), pad=False)
-        room = max(1, console.size.height - 1)
-        new_line = Segment.line()
-        for line in lines[-room:]:
-            yield from line
-            yield new_line
+            if self.last_new_line or index < len(self.lines) - 1:
+                yield new_line

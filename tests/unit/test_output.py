@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import random
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +15,15 @@ from rich.console import Console
 from rich.markdown import Markdown
 
 from llmchat.demo.answer import answer_tokens, demo_answer
-from llmchat.output import RawWriter, RenderedWriter, Sanitizer, SurrogateJoiner, split_finished, strip_controls
+from llmchat.output import (
+    RawWriter,
+    RenderedWriter,
+    Sanitizer,
+    SurrogateJoiner,
+    answer_markdown,
+    split_finished,
+    strip_controls,
+)
 
 ATTACKS = {
     "clear screen": "\x1b[2J\x1b[H",
@@ -131,8 +140,12 @@ def _console():
 
 
 def _one_shot(text):
+    """The whole answer rendered at once (long code lines left for the terminal to wrap)."""
+    from rich.segment import Segment, SegmentLines
+
     console, buffer = _console()
-    console.print(Markdown(text, code_theme="monokai", hyperlinks=False))
+    lines = Segment.split_lines(console.render(answer_markdown(text), console.options))
+    console.print(SegmentLines(list(lines), new_lines=True), crop=False)
     return buffer.getvalue()
 
 
@@ -249,11 +262,13 @@ def test_rendered_links_show_their_target():
 
 def test_live_tail_shows_only_the_last_screenful():
     console = Console(file=io.StringIO(), force_terminal=True, width=40, height=10)
-    from llmchat.output import _Tail
-
-    lines = console.render_lines(_Tail(Markdown("\n\n".join(f"para {i}" for i in range(50)))), pad=False)
-    assert len(lines) == 9
-    assert "para 49" in "".join(seg.text for seg in lines[-1])
+    writer = RenderedWriter(console, clock=lambda: 0.0)
+    drawn = []
+    writer._region.draw = drawn.append
+    writer.write("```\n" + "".join(f"line {i}\n" for i in range(50)))  # one open block
+    texts = ["".join(segment.text for segment in line) for line in drawn[-1]]
+    assert len(texts) == 9
+    assert "line 49" in [text.strip() for text in texts if text.strip()][-1]
 
 
 def test_batched_raw_writer_writes_once_per_network_read():
@@ -324,3 +339,99 @@ def test_rendered_writer_keeps_a_long_growing_block_linear():
     assert len(writer._tail) == 20000  # appended, not re-concatenated per delta
     writer.close()
     assert "line 19999" in buffer.getvalue()
+
+
+# --- what the rendered face prints --------------------------------------------------------
+
+
+def _rendered(text, width=80, **options):
+    console = Console(file=io.StringIO(), force_terminal=False, width=width)
+    writer = RenderedWriter(console, live=False, **options)
+    writer.write(text)
+    writer.close()
+    return console.file.getvalue()
+
+
+@pytest.mark.parametrize(
+    "source, numbers",
+    [
+        ("1. one\n2. two\n3. three\n", ["1.", "2.", "3."]),
+        ("3. three\n4. four\n", ["3.", "4."]),
+        ("9. nine\n10. ten\n", ["9.", "10."]),
+        ("Intro\n\n1. one\n\n   more of one\n2. two\n", ["1.", "2."]),
+    ],
+)
+def test_ordered_list_items_keep_their_number_and_dot(source, numbers):
+    lines = [line.strip() for line in _rendered(source).splitlines() if line.strip()]
+    shown = [line.split()[0] for line in lines if line.split()[0][0].isdigit()]
+    assert shown == numbers
+
+
+@pytest.mark.parametrize(
+    "source, address",
+    [
+        ("See <https://example.com/a?b=1> now.\n", "https://example.com/a?b=1"),
+        ("Mail <someone@example.com> now.\n", "someone@example.com"),
+        ("- item <http://x.example/>\n", "http://x.example/"),
+    ],
+)
+def test_an_autolink_is_printed_once(source, address):
+    out = _rendered(source)
+    assert out.count(address) == 1, out
+    assert "(" not in out
+
+
+def test_a_link_with_other_text_still_shows_its_address_after_it():
+    out = _rendered("[innocent](http://evil.example) and <http://ok.example>\n")
+    assert "innocent (http://evil.example)" in out
+    assert out.count("http://ok.example") == 1
+
+
+@pytest.mark.parametrize("width", [30, 50, 80])
+def test_a_long_code_line_is_printed_whole_for_the_terminal_to_wrap(width):
+    line = "value = first_function(argument_one, argument_two) + second_function(argument_three)  # the end"
+    out = _rendered(f"Code:\n\n```python\n{line}\n```\n\nAfter.\n", width=width)
+    assert line in [text.strip() for text in out.splitlines()]
+    # Only the text overflows: the padding lines and short lines stay within the width.
+    for text in out.splitlines():
+        if line not in text:
+            assert len(text) <= width, text
+
+
+def test_code_inside_a_list_is_wrapped_not_cut():
+    line = "value = first_function(argument_one, argument_two) + second_function(argument_three)"
+    out = _rendered(f"- step:\n\n  ```\n  {line}\n  ```\n", width=40)
+    joined = "".join(text.strip() for text in out.splitlines()).replace(" ", "")
+    assert joined.count(line.replace(" ", "")) == 1
+
+
+def test_reasoning_is_printed_dimmed_under_a_label_before_the_answer():
+    console = Console(file=io.StringIO(), force_terminal=True, width=60, color_system="truecolor")
+    notes = Console(file=io.StringIO(), force_terminal=True, width=60, color_system="truecolor")
+    ticks = itertools.count()
+    writer = RenderedWriter(console, live=False, clock=lambda: float(next(ticks)), reasoning_console=notes)
+    for piece in ["First I ", "think.\nThen I ", "decide \x1b]0;x\x07here."]:
+        writer.reasoning(piece)
+    assert "First I think." in notes.file.getvalue()  # complete lines at once
+    writer.write("The **answer**.")
+    writer.close()
+    shown = notes.file.getvalue()
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", shown)
+    assert plain.splitlines()[:3] == ["Reasoning", "First I think.", "Then I decide here."]
+    assert "\x1b[2m" in shown or "\x1b[2;" in shown  # dimmed
+    assert "\x1b]" not in shown  # sanitised like the answer
+    assert "Reasoning" not in console.file.getvalue() and "think" not in console.file.getvalue()  # stdout: the answer only
+    assert "answer" in console.file.getvalue()
+
+
+def test_reasoning_is_ignored_without_a_console_for_it():
+    assert "think" not in _rendered_with_reasoning(None)
+
+
+def _rendered_with_reasoning(notes):
+    console = Console(file=io.StringIO(), force_terminal=False, width=60)
+    writer = RenderedWriter(console, live=False, reasoning_console=notes)
+    writer.reasoning("I think.\n")
+    writer.write("Answer.")
+    writer.close()
+    return console.file.getvalue()
