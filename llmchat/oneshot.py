@@ -180,7 +180,10 @@ class OneShot:
                     write(event.text)
                 elif kind is ReasoningDelta:
                     if self.show_reasoning:
-                        self._reasoning(event.text)
+                        if self.rendered and self.stderr_tty:
+                            self.writer.reasoning(event.text)  # above the answer's live region
+                        else:
+                            self._reasoning(event.text)
                 elif kind is Finish or kind is StreamError:
                     last = event
         except BrokenPipeError:
@@ -237,7 +240,9 @@ class OneShot:
 
             from llmchat.output import RenderedWriter
 
-            return RenderedWriter(Console(highlight=False))
+            # Reasoning goes to stderr, as everywhere: rendered there when it is the terminal too.
+            notes = Console(stderr=True, highlight=False) if self.show_reasoning and self.stderr_tty else None
+            return RenderedWriter(Console(highlight=False), reasoning_console=notes)
         from llmchat.output import RawWriter
 
         return RawWriter(sys.stdout.buffer, sanitize=self.stdout_tty, schedule=asyncio.get_running_loop().call_soon)
