@@ -89,8 +89,6 @@ def scrollback(
 
     tmux("-f", "/dev/null", "new-session", "-d", "-s", "s", "-x", str(WIDTH), "-y", str(HEIGHT), shell)
     tmux("set-option", "-g", "history-limit", "10000")
-    if os.environ.get("SCROLLBACK_LOG"):
-        tmux("pipe-pane", "-t", "s", "-o", "cat >> " + os.environ["SCROLLBACK_LOG"])
     try:
         deadline = time.monotonic() + WAIT
         sizes = list(resize_to or [])

@@ -435,3 +435,61 @@ def _rendered_with_reasoning(notes):
     writer.write("Answer.")
     writer.close()
     return console.file.getvalue()
+
+
+def _region(width):
+    from llmchat.output import _Region
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=width, height=20)
+    now = [0.0]
+    return _Region(console, lambda: now[0]), console, now
+
+
+@pytest.mark.parametrize(
+    "texts, width, rows",
+    [
+        (["a" * 57, "b" * 15, "", "c" * 7], 60, 4),  # as drawn: one row per line
+        (["a" * 57, "b" * 15, "", "c" * 7], 40, 5),  # narrower: the long line takes two rows
+        (["a" * 60, "b" * 60], 20, 6),
+        (["a" * 10 + " " * 50], 20, 1),  # trailing blanks are not drawn, so not reflowed
+        (["a" * 57], 80, 1),  # wider: rows are not joined
+    ],
+)
+def test_the_region_erases_exactly_the_rows_its_lines_take_at_the_current_width(texts, width, rows):
+    from rich.segment import Segment
+
+    region, console, _ = _region(60)
+    region.draw([[Segment(text)] if text else [] for text in texts])
+    console.width = width
+    start = len(console.file.getvalue())
+    region.clear()
+    erase = console.file.getvalue()[start:]
+    assert erase.startswith("\r\x1b[2K")
+    assert erase.count("\x1b[1A") == rows - 1
+
+
+def test_the_region_is_drawn_with_autowrap_off_so_a_line_takes_one_row():
+    from rich.segment import Segment
+
+    region, console, _ = _region(40)
+    region.draw([[Segment("👍🏽" * 30)]])  # wider to a terminal than to Rich: clipped, not wrapped
+    out = console.file.getvalue()
+    assert out.index("\x1b[?7l") < out.index("👍🏽") < out.index("\x1b[?7h")
+
+
+def test_the_region_waits_for_a_resized_window_to_keep_its_size():
+    console = Console(file=io.StringIO(), force_terminal=True, width=60, height=20)
+    now = [0.0]
+    writer = RenderedWriter(console, clock=lambda: now[0])
+    writer.write("growing paragraph")
+    console.width = 40  # a drag of the window's edge begins
+    drawn = len(console.file.getvalue())
+    for step in range(1, 3):
+        now[0] = step * 0.1
+        writer.write(" more")
+        writer.tick()
+    assert len(console.file.getvalue()) == drawn  # nothing erased or drawn at a width in flux
+    now[0] = 0.5
+    writer.tick()
+    assert "growing paragraph more more" in console.file.getvalue()[drawn:]
+    writer.close()
