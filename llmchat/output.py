@@ -11,9 +11,10 @@ the final output is the same as rendering the whole answer at once.
 
 from __future__ import annotations
 
+import os
 import re
 import time
-from typing import IO, TYPE_CHECKING, Any, Callable, Optional
+from typing import IO, TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 if TYPE_CHECKING:  # Rich is imported lazily: --raw and pipes never load it
     from rich.console import Console
@@ -248,7 +249,7 @@ class RenderedWriter:
         self._held: list = []  # finished blocks waiting for the end (while holding)
         self._printed_any = False
         self._code_theme = code_theme
-        self._region: Optional[_Region] = _Region(console, clock) if live else None
+        self._region = _Region(console, clock, terminal_reflows(os.environ)) if live else None
         self._next_draw = 0.0
         self._dirty = False
         self._waiting_label: Optional[str] = None
@@ -508,15 +509,16 @@ class _Region:
     gives it (an overlong line is clipped at the margin until its block is printed for good).
 
     A window made narrower splits each row wider than it into several (tmux, VTE, kitty and
-    most terminals reflow; xterm cuts instead), not counting blank cells at the end of a row:
-    so lines are drawn without their trailing plain spaces, and rows are counted at the width
-    of the moment.
+    most terminals reflow), not counting blank cells at the end of a row: so lines are drawn
+    without their trailing plain spaces, and rows are counted at the width of the moment. xterm
+    and the Linux console cut rows instead (`reflows=False`): one row per line, always.
     """
 
     SETTLE = 0.25  # seconds a new width must last before the region is erased at it
 
-    def __init__(self, console: "Console", clock: Callable[[], float]) -> None:
+    def __init__(self, console: "Console", clock: Callable[[], float], reflows: bool = True) -> None:
         self.console = console
+        self._reflows = reflows
         self._widths: list = []  # the cell widths of the lines shown
         self._cursor_hidden = False
         self._clock = clock
@@ -565,14 +567,25 @@ class _Region:
     def _erase(self) -> str:
         if not self._widths:
             return ""
-        width = max(1, self.console.width)
-        rows = sum(max(1, -(-w // width)) for w in self._widths)
+        if not self._reflows:
+            rows = len(self._widths)
+        else:
+            width = max(1, self.console.width)
+            rows = sum(max(1, -(-w // width)) for w in self._widths)
         return "\r\x1b[2K" + "\x1b[1A\x1b[2K" * (rows - 1)
 
     def _write(self, control: str) -> None:
         if control:
             self.console.file.write(control)
             self.console.file.flush()
+
+
+def terminal_reflows(env: Mapping[str, str]) -> bool:
+    """Whether the terminal rewraps its rows when the window narrows: most do (tmux, VTE,
+    kitty, iTerm2, Windows Terminal...); xterm and the Linux console do not, unless inside tmux."""
+    if env.get("TMUX"):
+        return True
+    return not (env.get("XTERM_VERSION") or env.get("TERM") == "linux")
 
 
 def _trim_blanks(line: list) -> list:

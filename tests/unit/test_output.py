@@ -493,3 +493,34 @@ def test_the_region_waits_for_a_resized_window_to_keep_its_size():
     writer.tick()
     assert "growing paragraph more more" in console.file.getvalue()[drawn:]
     writer.close()
+
+
+@pytest.mark.parametrize(
+    "env, reflows",
+    [
+        ({"TERM": "xterm-256color", "VTE_VERSION": "7600"}, True),
+        ({"TERM": "xterm-kitty"}, True),
+        ({"TERM": "tmux-256color", "TMUX": "/tmp/tmux-0/default,1,0"}, True),
+        ({"TERM": "screen", "TMUX": "/tmp/x,1,0", "XTERM_VERSION": "XTerm(390)"}, True),  # tmux inside xterm
+        ({"TERM": "xterm", "XTERM_VERSION": "XTerm(390)"}, False),
+        ({"TERM": "linux"}, False),
+    ],
+)
+def test_terminals_that_cut_rows_on_a_resize_are_told_from_those_that_reflow(env, reflows):
+    from llmchat.output import terminal_reflows
+
+    assert terminal_reflows(env) is reflows
+
+
+def test_in_a_terminal_that_cuts_rows_a_line_is_one_row_at_any_width():
+    from rich.segment import Segment
+
+    from llmchat.output import _Region
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=60, height=20)
+    region = _Region(console, lambda: 0.0, reflows=False)
+    region.draw([[Segment("a" * 57)], [Segment("b" * 15)]])
+    console.width = 20
+    start = len(console.file.getvalue())
+    region.clear()
+    assert console.file.getvalue()[start:].count("\x1b[1A") == 1
