@@ -512,6 +512,10 @@ class _Region:
     most terminals reflow), not counting blank cells at the end of a row: so lines are drawn
     without their trailing plain spaces, and rows are counted at the width of the moment. xterm
     and the Linux console cut rows instead (`reflows=False`): one row per line, always.
+
+    Known limit: tmux keeps the cursor's row when it reflows and pushes the rows above it off
+    the top of the screen, where no cursor movement reaches; so a window narrowed while the
+    growing block begins near the top of the screen can leave its first rows in the scrollback.
     """
 
     SETTLE = 0.25  # seconds a new width must last before the region is erased at it
