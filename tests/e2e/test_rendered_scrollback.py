@@ -10,12 +10,10 @@ tmux is not installed.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Dict, Iterator, List, Optional, Sequence
 import pytest
 
 from llmchat.demo.server import ServerThread
+from test_tmux import llmchat_command, terminal_env  # noqa: F401 - the e2e helpers, shared
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (CI installs it: .ci/run)")
 
@@ -45,13 +44,6 @@ STRINGS = {
 }
 
 
-def llmchat_command() -> List[str]:
-    script = Path(sys.executable).with_name("llmchat")
-    if script.is_file() and os.access(script, os.X_OK):
-        return [str(script)]
-    return [sys.executable, "-m", "llmchat"]
-
-
 @pytest.fixture(scope="module")
 def srv() -> Iterator[ServerThread]:
     with ServerThread() as server:
@@ -59,15 +51,10 @@ def srv() -> Iterator[ServerThread]:
 
 
 @pytest.fixture
-def terminal_env(tmp_path: Path) -> Dict[str, str]:
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not (k.startswith(("LLMCHAT_", "TMUX")) or k.endswith("_API_KEY") or k.lower().endswith("_proxy") or k == "NO_COLOR")
-    }
-    env.update(LLMCHAT_HOME=str(home), NO_PROXY="127.0.0.1,localhost", TERM="xterm-256color", LANG="C.UTF-8")
+def utf8_env(terminal_env: Dict[str, str]) -> Dict[str, str]:
+    """test_tmux's environment, in a UTF-8 locale (tmux draws wide characters only then)."""
+    env = dict(terminal_env, LANG="C.UTF-8")
+    env.pop("NO_COLOR", None)
     return env
 
 
@@ -123,37 +110,37 @@ def assert_each_part_once(screen: str) -> None:
 
 
 @pytest.mark.parametrize("name", list(STRINGS))
-def test_no_line_of_a_rendered_answer_is_shown_twice(srv, terminal_env, tmp_path, name):
+def test_no_line_of_a_rendered_answer_is_shown_twice(srv, utf8_env, tmp_path, name):
     url = srv.base_url("openai-chat", text=answer_of(STRINGS[name]), tps=150)
-    assert_each_part_once(scrollback(url, terminal_env, tmp_path))
+    assert_each_part_once(scrollback(url, utf8_env, tmp_path))
 
 
 @pytest.mark.parametrize("sizes", [[40], [40, 70], [75]], ids=["narrowed", "narrowed then widened", "widened"])
-def test_a_resize_mid_answer_shows_no_line_twice(srv, terminal_env, tmp_path, sizes):
+def test_a_resize_mid_answer_shows_no_line_twice(srv, utf8_env, tmp_path, sizes):
     """In a terminal in use (the screen full of earlier output, the answer at the bottom).
     tmux reflows keeping the cursor's row, so rows pushed above the top of the screen are out
     of reach of any redraw: see known limits in output.py's `_Region`."""
     url = srv.base_url("openai-chat", text=answer_of("x"), tps=60)
-    screen = scrollback(url, terminal_env, tmp_path, resize_to=sizes, before=HEIGHT)
+    screen = scrollback(url, utf8_env, tmp_path, resize_to=sizes, before=HEIGHT)
     assert_each_part_once(screen)
     assert "earlier output 1\n" in screen and f"earlier output {HEIGHT}\n" in screen
 
 
-def test_a_long_code_line_is_one_line_to_copy(srv, terminal_env, tmp_path):
+def test_a_long_code_line_is_one_line_to_copy(srv, utf8_env, tmp_path):
     """A terminal that wraps a long line itself joins it again when it is copied; a line Rich
     wrapped is two lines in the copy."""
     line = "result = compute_something(alpha, beta, gamma, delta) + another_function_call(epsilon)  # end"
     url = srv.base_url("openai-chat", text=f"Code:\n\n```python\n{line}\n```\n\nDone.\n", tps=100)
-    screen = scrollback(url, terminal_env, tmp_path)
+    screen = scrollback(url, utf8_env, tmp_path)
     assert line in screen, screen
 
 
-def test_reasoning_is_shown_dimmed_and_labelled_before_the_answer(srv, terminal_env, tmp_path):
+def test_reasoning_is_shown_dimmed_and_labelled_before_the_answer(srv, utf8_env, tmp_path):
     from llmchat.demo.answer import answer_tokens
 
     thought = "".join(answer_tokens("", 40)).strip()  # what the fake server sends as reasoning
     url = srv.base_url("openai-chat", reasoning=40, text="The ANSWER itself.\n", tps=100)
-    screen = scrollback(url, terminal_env, tmp_path, flags=["--reasoning"], escapes=True)
+    screen = scrollback(url, utf8_env, tmp_path, flags=["--reasoning"], escapes=True)
     plain = re.sub(r"\x1b\[[0-9;]*m", "", screen)
     words = thought.split()
     assert plain.count("Reasoning") == 1, plain
@@ -164,11 +151,11 @@ def test_reasoning_is_shown_dimmed_and_labelled_before_the_answer(srv, terminal_
     assert re.search(r"\x1b\[[0-9;]*\b2m", reasoning_part), reasoning_part  # dim (SGR 2)
 
 
-def test_without_the_flag_no_reasoning_is_shown(srv, terminal_env, tmp_path):
+def test_without_the_flag_no_reasoning_is_shown(srv, utf8_env, tmp_path):
     from llmchat.demo.answer import answer_tokens
 
     thought = "".join(answer_tokens("", 40)).split()
     url = srv.base_url("openai-chat", reasoning=40, text="The ANSWER itself.\n", tps=200)
-    screen = scrollback(url, terminal_env, tmp_path)
+    screen = scrollback(url, utf8_env, tmp_path)
     assert "Reasoning" not in screen and " ".join(thought[:4]) not in screen
     assert "The ANSWER itself." in screen
