@@ -83,6 +83,11 @@ class OneShot:
         self.reasoning_open = False  # reasoning text on stderr without its final newline yet
         self.broken_pipe = False
         self.signal: Optional[int] = None
+        self.redactor: Any = None  # masks known secrets in what is printed (none: not loaded)
+        if settings.secrets:
+            from llmchat.redact import Redactor
+
+            self.redactor = Redactor(settings.secrets)
 
     async def main(self) -> int:
         from llmchat.stream.client import StreamingClient, tls_may_be_needed
@@ -164,10 +169,13 @@ class OneShot:
         or None when stdout's reader went away."""
         write = self.writer.write
         save = answer.pending.append if answer is not None else None  # flushed by _keep_saved
+        think = answer.reasoning.append if answer is not None else None
         last: object = None
         ticker = None
         if self.rendered:
-            self.writer.waiting(f"waiting for {self.settings.model}…")
+            from llmchat.sanitize import one_line
+
+            self.writer.waiting(f"waiting for {one_line(self.settings.model, 60)}…")
             ticker = asyncio.ensure_future(self._tick())
         try:
             async for event in events:
@@ -179,6 +187,8 @@ class OneShot:
                         self._end_reasoning()
                     write(event.text)
                 elif kind is ReasoningDelta:
+                    if think is not None:
+                        think(event.text)
                     if self.show_reasoning:
                         self._reasoning(event.text)
                 elif kind is Finish or kind is StreamError:
@@ -213,7 +223,7 @@ class OneShot:
         if self.reasoning_open:
             self._end_reasoning()
         if self.stats:
-            self.note(f"{self.settings.model} · {metrics.summary()}")
+            self.note(f"{self.settings.model} · {metrics.summary()}")  # note() sanitises the name
         if outcome is None:
             if self.signal == signal.SIGTERM:
                 self.note("llmchat: terminated; the partial answer was kept")
@@ -282,11 +292,17 @@ class OneShot:
         self._to_stderr("\n")
 
     def note(self, message: str) -> None:
-        """One line on stderr, kept clear of a raw answer still on the same terminal line."""
+        """One line on stderr, kept clear of a raw answer still on the same terminal line.
+        Whatever it quotes (a server's error message, a model name) is sanitised and its
+        secrets masked: a terminal shows stderr too."""
+        from llmchat.sanitize import one_line
+
         if self.reasoning_open:
             self._end_reasoning()
         self._end_raw_line()
-        self._to_stderr(message + "\n")
+        if self.redactor is not None:
+            message = self.redactor.redact(message)
+        self._to_stderr(one_line(message) + "\n")
 
     def _to_stderr(self, text: str) -> None:
         def show() -> None:
@@ -311,9 +327,6 @@ def _isatty(stream: Any) -> bool:
 
 def _silence_stdout() -> None:
     """The reader closed the pipe: nothing more can be written, and saying so would be noise."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
+    from llmchat.cli import silence_stdout
+
+    silence_stdout()
