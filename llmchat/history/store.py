@@ -63,8 +63,10 @@ WRITE_DEADLINE = 15.0  # seconds a write that matters keeps retrying a busy data
 FLUSH_BUSY_MS = 50  # a flush waits this long for the lock, then leaves its text for the next
 BEGIN_BUSY_MS = 100  # a turn's first write waits this long, then the request goes out anyway
 LATE_BEGIN_WAIT = 3.0  # seconds the end of an answer waits for a store that was locked all along
-PIECE_CHARS = 16 * 1024 * 1024  # the most text one stored piece holds (less when SQLite allows less)
-JOIN_CHARS = 8 * 1024 * 1024  # a finished answer up to this long is joined into one row and indexed
+# The most text one stored piece holds (less when SQLite allows less). SQLite copies a value
+# two or three times on its way to the disk: small pieces keep that a small constant.
+PIECE_CHARS = 1024 * 1024
+JOIN_CHARS = 1024 * 1024  # a finished answer up to this long is joined into one row and indexed
 TITLE_LENGTH = 80
 
 _MESSAGE_COLUMNS = (
@@ -338,6 +340,8 @@ class HistoryStore:
         from llmchat.redact import Redactor
 
         redactor = Redactor(secrets)
+        if base_url and redactor.redact(base_url) != base_url:
+            base_url = None  # a known secret in it (in its path, say): not kept, as with a password
         chosen = (profile, model, api, base_url)
         prompt = redactor.redact(prompt)
         if conversation_id is not None:
@@ -423,16 +427,22 @@ class HistoryStore:
         """Set a streaming message's final `values` (inside a transaction). Its pieces are
         joined into the row when the whole is of ordinary size (and so indexed for search as
         the status changes); a longer answer keeps its pieces."""
-        sizes = dict(db.execute(
-            "SELECT kind, sum(length(content)) FROM message_parts WHERE message_id = ? GROUP BY kind", (message_id,)
-        ).fetchall())
+        # Row by row, in the index's order, stopping once too long to join: a GROUP BY would
+        # sort the pieces, texts and all, in memory.
+        limit = min(JOIN_CHARS, self._piece_chars)
+        total, pieces_found = 0, False
+        for (size,) in db.execute("SELECT length(content) FROM message_parts WHERE message_id = ? ORDER BY id", (message_id,)):
+            pieces_found = True
+            total += size
+            if total > limit:
+                break
         joined: Dict[str, Any] = {}
-        if sizes and sum(sizes.values()) <= min(JOIN_CHARS, self._piece_chars):
+        if pieces_found and total <= limit:
             for kind, column in (("text", "content"), ("reasoning", "reasoning")):
-                if sizes.get(kind):
-                    pieces = db.execute(
-                        "SELECT content FROM message_parts WHERE message_id = ? AND kind = ? ORDER BY id", (message_id, kind)
-                    ).fetchall()
+                pieces = db.execute(
+                    "SELECT content FROM message_parts WHERE message_id = ? AND kind = ? ORDER BY id", (message_id, kind)
+                ).fetchall()
+                if pieces:
                     joined[column] = "".join(piece for (piece,) in pieces)
             db.execute("DELETE FROM message_parts WHERE message_id = ?", (message_id,))
         assignments = [f"{column} = {column} || ?" for column in joined] + [f"{name} = ?" for name in values]
@@ -726,18 +736,18 @@ class HistoryStore:
         """Store (kind, text) pieces of a streaming message: new rows, never a rewrite of what
         is stored, so a save costs the new text only. Raises `_Busy` when another process
         holds the lock for more than `FLUSH_BUSY_MS` (nothing is stored then)."""
-        rows = [(message_id, kind, _clean(piece)) for kind, text in pieces for piece in _split(text, self._piece_chars)]
+        rows = [(message_id, kind, piece) for kind, text in pieces for piece in _split(text, self._piece_chars)]
         if not rows:
             return
         with self._transaction(wait_for_disk=False, busy_ms=FLUSH_BUSY_MS) as db:
-            db.executemany("INSERT INTO message_parts (message_id, kind, content) VALUES (?, ?, ?)", rows)
+            _insert_parts(db, rows)
 
     def _finish(self, message_id: int, pieces: Sequence[Tuple[str, str]], values: Dict[str, Any]) -> None:
         """The rest of the text and the final values, in one transaction (so the status changes
         with the text complete: the search index takes it whole)."""
-        rows = [(message_id, kind, _clean(piece)) for kind, text in pieces for piece in _split(text, self._piece_chars)]
+        rows = [(message_id, kind, piece) for kind, text in pieces for piece in _split(text, self._piece_chars)]
         with self._transaction() as db:
-            db.executemany("INSERT INTO message_parts (message_id, kind, content) VALUES (?, ?, ?)", rows)
+            _insert_parts(db, rows)
             self._close_message(db, message_id, values)
         _live_answers.discard((self._key, message_id))
 
@@ -825,24 +835,36 @@ class AnswerWriter:
         return self._interval
 
     def _take(self, final: bool) -> None:
-        """Move what arrived into `_ready`, redacted (the end of each text that could begin a
-        secret, or half a surrogate pair, waits for what follows unless `final`)."""
+        """Move what arrived into `_ready` as pieces of at most the store's piece size, redacted
+        (the end of each text that could begin a secret, or half a surrogate pair, waits for
+        what follows unless `final`). Joined a piece at a time: never a copy of all of it."""
+        size = self._store._piece_chars
         for kind, arrived in (("text", self.pending), ("reasoning", self.reasoning)):
             count = len(arrived)
-            chunk = "".join(arrived) if count else ""
+            taken = arrived[:count]
             del arrived[:count]  # in place: the list may be bound elsewhere
-            if chunk and not final and "\ud800" <= chunk[-1] <= "\udbff":
-                arrived.insert(0, chunk[-1])  # half a surrogate pair: wait for the other half
-                chunk = chunk[:-1]
-            redactor = self._redactors[kind]
-            chunk = redactor.feed(chunk) if chunk else ""
+            if taken and not final:
+                last = taken[-1]
+                if last and "\ud800" <= last[-1] <= "\udbff":  # half a surrogate pair: wait for the other half
+                    arrived.insert(0, last[-1])
+                    taken[-1] = last[:-1]
+            redactor, ready = self._redactors[kind], self._ready[kind]
+            group: List[str] = []
+            length = 0
+            for text in taken:
+                group.append(text)
+                length += len(text)
+                if length >= size:
+                    ready.extend(_split(redactor.feed("".join(group)), size))
+                    group, length = [], 0
+            rest = redactor.feed("".join(group)) if group else ""
             if final:
-                chunk += redactor.flush()
-            if chunk:
-                self._ready[kind].append(chunk)
+                rest += redactor.flush()
+            if rest:
+                ready.append(rest)
 
     def _pieces(self) -> List[Tuple[str, str]]:
-        return [(kind, "".join(texts)) for kind, texts in self._ready.items() if texts]
+        return [(kind, text) for kind, texts in self._ready.items() for text in texts]
 
     def flush(self) -> bool:
         """Save the text that arrived since the last save; never raises. False when it could
@@ -942,6 +964,17 @@ def _prepare_file(path: Path, warn: Optional[Callable[[str], None]] = None) -> N
     except OSError as exc:
         where = exc.filename or path
         raise HistoryError(f"cannot create {where}: {exc.strerror or exc}") from None
+
+
+def _insert_parts(db: sqlite3.Connection, rows: List[Tuple[int, str, str]]) -> None:
+    """Insert pieces. Text is checked for lone surrogates only when SQLite refuses it: a check
+    up front would copy every piece once more (the pieces of a fast stream are megabytes)."""
+    sql = "INSERT INTO message_parts (message_id, kind, content) VALUES (?, ?, ?)"
+    for message_id, kind, text in rows:
+        try:
+            db.execute(sql, (message_id, kind, text))
+        except UnicodeEncodeError:  # raised while binding: this row was not inserted
+            db.execute(sql, (message_id, kind, _clean(text)))
 
 
 def _split(text: str, size: int) -> List[str]:
