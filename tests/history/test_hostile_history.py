@@ -151,3 +151,38 @@ def test_a_data_directory_others_can_write_in_is_warned_about(srv, run, home: Pa
     assert code == 0
     (warning,) = err.splitlines()[-1:]
     assert warning.startswith("warning:") and str(home / "data") in warning and "777" in warning and "chmod 700" in warning
+
+
+def test_a_huge_answer_costs_memory_far_below_its_size_with_history_on(env: Dict[str, str], tmp_path: Path) -> None:
+    """96 MiB in 64 KiB deltas from a loopback server: history on may add less than the
+    answer's size to the peak (it added four times the size when every save rewrote it)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
+    from hostile_server import HostileServer
+
+    delta = "word " * (64 * 1024 // 5)
+    event = b"data: " + json.dumps({"choices": [{"index": 0, "delta": {"content": delta}}]}).encode() + b"\n\n"
+    count = 96 * 1024 * 1024 // len(delta)
+    body = event * count + b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
+    response = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n" + body
+    del body
+    peaks = {}
+    with HostileServer(response) as server:
+        for history in (False, True):
+            args = command("--raw", "--base-url", server.url + "/v1", "-m", "m", "huge")
+            if not history:
+                args.insert(3, "--no-history")
+            proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=env["LLMCHAT_HOME"])
+            _, status, usage = os.wait4(proc.pid, 0)
+            err = proc.stderr.read()
+            proc.stderr.close()
+            assert os.waitstatus_to_exitcode(status) == 0, err
+            peaks[history] = usage.ru_maxrss * 1024
+    size = count * len(delta)
+    assert peaks[True] - peaks[False] < size * 0.75, {k: v // 2**20 for k, v in peaks.items()}
+    db = sqlite3.connect(str(Path(env["LLMCHAT_HOME"]) / "data" / "history.db"))
+    stored = db.execute("SELECT sum(length(content)) FROM message_parts").fetchone()[0] or 0
+    stored += db.execute("SELECT length(content) FROM messages WHERE role = 'assistant'").fetchone()[0]
+    db.close()
+    assert stored == size  # all of it, in pieces

@@ -54,6 +54,7 @@ class HostileServer:
                             break
                         body += chunk
                     self.requests.append(head + b"\r\n\r\n" + body)
+                    conn.settimeout(60)  # sendall's timeout bounds the whole send: a long answer needs room
                     conn.sendall(self.response)
                 except OSError:
                     pass
