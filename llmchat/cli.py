@@ -99,7 +99,7 @@ def chat(values: Dict[str, Any]) -> int:
         except KeyboardInterrupt:
             return EXIT_INTERRUPTED
         if text is None:
-            if _isatty(sys.stdin) and _isatty(sys.stdout):
+            if isatty(sys.stdin) and isatty(sys.stdout):
                 from llmchat.tui.app import run_tui  # Textual is imported only for this face
 
                 if store is not None:  # the TUI opens its own (settings.history, .conversation_id)
@@ -270,7 +270,7 @@ def _read_prompt(args: List[str]) -> Optional[str]:
     arg = " ".join(args).encode("utf-8", "surrogateescape").decode("utf-8", "replace") if args else None
     if arg == "-":
         return _read_stdin()
-    piped = sys.stdin is not None and not _isatty(sys.stdin)
+    piped = sys.stdin is not None and not isatty(sys.stdin)
     data = _read_stdin() if piped else None
     if arg is not None and data:
         return f"{arg}\n\n{data}"
@@ -288,7 +288,8 @@ def _read_stdin() -> str:
         fail(f"cannot read the prompt from stdin: {getattr(exc, 'strerror', None) or exc}", EXIT_ERROR)
 
 
-def _isatty(stream: Any) -> bool:
+def isatty(stream: Any) -> bool:
+    """Whether `stream` is a terminal; False for a closed (None) or detached stream."""
     try:
         return stream is not None and stream.isatty()
     except (AttributeError, ValueError):

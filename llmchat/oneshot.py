@@ -18,6 +18,7 @@ import signal
 import sys
 from typing import Any, Optional, Sequence
 
+from llmchat.cli import isatty, silence_stdout
 from llmchat.config import Settings
 from llmchat.conversation import ChatRequest, Message
 from llmchat.stream.events import Finish, ReasoningDelta, StreamError, TextDelta
@@ -75,8 +76,8 @@ class OneShot:
             self.recorder = Recorder(history, self.note, settings.conversation_id)
         self.stats = stats
         self.show_reasoning = show_reasoning
-        self.stdout_tty = _isatty(sys.stdout)
-        self.stderr_tty = _isatty(sys.stderr)
+        self.stdout_tty = isatty(sys.stdout)
+        self.stderr_tty = isatty(sys.stderr)
         self.rendered = self.stdout_tty and not raw
         self.writer: Any = None
         self.reasoning_out: Any = None
@@ -218,7 +219,7 @@ class OneShot:
 
     def _report(self, outcome: object, metrics: Any) -> int:
         if self.broken_pipe:
-            _silence_stdout()
+            silence_stdout()  # the reader went away: saying so would be noise
             return EXIT_OK
         if self.reasoning_open:
             self._end_reasoning()
@@ -316,17 +317,3 @@ class OneShot:
 
     def _on_retry(self, notice: Any) -> None:
         self.note(f"llmchat: {notice.reason}; retrying in {notice.delay:.1f} s (attempt {notice.attempt} of {notice.max_attempts})")
-
-
-def _isatty(stream: Any) -> bool:
-    try:
-        return stream is not None and stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def _silence_stdout() -> None:
-    """The reader closed the pipe: nothing more can be written, and saying so would be noise."""
-    from llmchat.cli import silence_stdout
-
-    silence_stdout()

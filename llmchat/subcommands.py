@@ -166,10 +166,9 @@ def _out(text: str) -> None:
 
 
 def _on_terminal() -> bool:
-    try:
-        return sys.stdout is not None and sys.stdout.isatty()
-    except (AttributeError, ValueError):
-        return False
+    from llmchat.cli import isatty
+
+    return isatty(sys.stdout)
 
 
 _REDACTOR: Any = None

@@ -337,13 +337,15 @@ class HistoryStore:
         With `defer_if_busy`, a store locked by another process for more than `BEGIN_BUSY_MS`
         does not hold the request back: the handle comes back with `begun` False, and the turn
         is written by its first flush that finds the store free (or by `finish`)."""
-        from llmchat.redact import Redactor
+        redactor: Any = None
+        if secrets:  # imported only when there is something to mask (start-up is measured)
+            from llmchat.redact import Redactor
 
-        redactor = Redactor(secrets)
-        if base_url and redactor.redact(base_url) != base_url:
+            redactor = Redactor(secrets)
+            prompt = redactor.redact(prompt)
+        if redactor is not None and base_url and redactor.redact(base_url) != base_url:
             base_url = None  # a known secret in it (in its path, say): not kept, as with a password
         chosen = (profile, model, api, base_url)
-        prompt = redactor.redact(prompt)
         if conversation_id is not None:
             _known_id(conversation_id)
 
@@ -794,8 +796,6 @@ class AnswerWriter:
         on_error: Optional[Callable[[HistoryError], None]] = None,
         redactor: Any = None,
     ) -> None:
-        from llmchat.redact import Redactor
-
         self._store = store
         self.conversation_id = conversation_id
         self.message_id = message_id
@@ -810,8 +810,9 @@ class AnswerWriter:
         self.failure: Optional[HistoryError] = None  # the first failed flush, if any
         self._begin: Optional[Callable[[Optional[int]], Tuple[int, int, int]]] = None  # a turn not written yet
         self._ready: Dict[str, List[str]] = {"text": [], "reasoning": []}  # redacted, not yet stored
-        secrets = redactor.secrets if redactor is not None else ()
-        self._redactors = {"text": Redactor(secrets), "reasoning": Redactor(secrets)}
+        self._redactors: Optional[Dict[str, Any]] = None  # one per stream of text: each holds its own tail
+        if redactor is not None and redactor.secrets:
+            self._redactors = {"text": type(redactor)(redactor.secrets), "reasoning": type(redactor)(redactor.secrets)}
 
     @property
     def begun(self) -> bool:
@@ -848,17 +849,19 @@ class AnswerWriter:
                 if last and "\ud800" <= last[-1] <= "\udbff":  # half a surrogate pair: wait for the other half
                     arrived.insert(0, last[-1])
                     taken[-1] = last[:-1]
-            redactor, ready = self._redactors[kind], self._ready[kind]
+            redactor = self._redactors[kind] if self._redactors is not None else None
+            feed = redactor.feed if redactor is not None else _same
+            ready = self._ready[kind]
             group: List[str] = []
             length = 0
             for text in taken:
                 group.append(text)
                 length += len(text)
                 if length >= size:
-                    ready.extend(_split(redactor.feed("".join(group)), size))
+                    ready.extend(_split(feed("".join(group)), size))
                     group, length = [], 0
-            rest = redactor.feed("".join(group)) if group else ""
-            if final:
+            rest = feed("".join(group)) if group else ""
+            if final and redactor is not None:
                 rest += redactor.flush()
             if rest:
                 ready.append(rest)
@@ -921,7 +924,7 @@ class AnswerWriter:
             if error is None and status == ERROR and metrics.error is not None:
                 error = metrics.error.message
         values["stop_reason"] = stop_reason
-        values["error"] = self._redactors["text"].redact(error) if error is not None else None
+        values["error"] = self._redactors["text"].redact(error) if error is not None and self._redactors else error
         if self._begin is not None:
             try:
                 self._started(self._begin(int(LATE_BEGIN_WAIT * 1000)))
@@ -964,6 +967,10 @@ def _prepare_file(path: Path, warn: Optional[Callable[[str], None]] = None) -> N
     except OSError as exc:
         where = exc.filename or path
         raise HistoryError(f"cannot create {where}: {exc.strerror or exc}") from None
+
+
+def _same(text: str) -> str:
+    return text
 
 
 def _insert_parts(db: sqlite3.Connection, rows: List[Tuple[int, str, str]]) -> None:
