@@ -63,7 +63,9 @@ class CommandExit(Exception):
 
 
 def fail(message: str, code: int) -> CommandExit:
-    print(f"error: {message}", file=sys.stderr)
+    from llmchat.sanitize import one_line  # messages quote paths, names and servers: one clean line
+
+    print(f"error: {one_line(message)}", file=sys.stderr)
     raise CommandExit(code)
 
 
@@ -163,11 +165,11 @@ def _find_conversation(values: Dict[str, Any], history_on: bool, config: Any) ->
     from llmchat.history import HistoryError, HistoryStore, UnknownConversation
 
     try:
-        store = HistoryStore.open()
+        store = HistoryStore.open(warn=_warn)
     except HistoryError as exc:
         fail(f"cannot continue: {exc}", EXIT_ERROR)
     try:
-        store.mark_interrupted_on_start()
+        store.mark_interrupted_on_start(wait=False)  # a locked store: at a later start
         wanted = values["conversation"]
         found = store.get(wanted) if wanted is not None else store.most_recent()
     except UnknownConversation as exc:
@@ -183,7 +185,9 @@ def _find_conversation(values: Dict[str, Any], history_on: bool, config: Any) ->
 
 
 def _warn(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    from llmchat.sanitize import one_line
+
+    print(one_line(message), file=sys.stderr, flush=True)
 
 
 def parse_chat_args(args: List[str]) -> Optional[Dict[str, Any]]:
