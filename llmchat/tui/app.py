@@ -393,7 +393,7 @@ class ChatApp(App[None]):
         if turn.reasoning:
             view.show_reasoning("".join(turn.reasoning))
         note = self._ending_note(turn)  # quotes the server: one clean line, no secrets
-        view.set_note(one_line(Redactor(self.settings.secrets).redact(note)) if note else None)
+        view.set_note(self._quoted(note) if note else None)
         self.status.show(turn.metrics, state)
         self.refresh_bindings()
         if state == ERROR and not turn.answer and not self.prompt.text:
@@ -437,9 +437,14 @@ class ChatApp(App[None]):
     def _on_retry(self, notice: Any) -> None:
         turn = self._active
         if turn is not None and turn.view is not None:
-            turn.view.set_note(
+            turn.view.set_note(self._quoted(
                 f"{notice.reason}; retrying in {notice.delay:.1f} s (attempt {notice.attempt} of {notice.max_attempts})"
-            )
+            ))
+
+    def _quoted(self, message: str) -> str:
+        """A message that quotes a server (an error, a retry's reason): one clean line, with
+        every secret the run knows of masked."""
+        return one_line(Redactor(self.settings.secrets).redact(message))
 
     # --- actions ----------------------------------------------------------------------
 

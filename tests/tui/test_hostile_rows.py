@@ -66,3 +66,33 @@ async def test_the_tui_stores_the_reasoning_with_its_answer(settings_for, submit
         answer = store.load(info.id).messages[-1]
     assert answer.reasoning == "".join(answer_tokens("", 5))
     assert answer.content == "".join(answer_tokens("think first", 4))
+
+
+KEY = "sk-tui-secret-0123456789"
+
+
+async def test_a_live_server_error_is_one_clean_line_with_the_key_masked(tmp_path):
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
+    from hostile_server import HostileServer, http
+
+    from llmchat.config import Settings
+    from llmchat.tui.widgets import AssistantMessage
+
+    body = json.dumps({"error": {"message": f"bad key {KEY}\n{ATTACK} try again"}}).encode()
+    with HostileServer(http("HTTP/1.1 401 Unauthorized", "application/json", body)) as server:
+        settings = Settings(api="openai-chat", base_url=server.url + "/v1", model=f"m{ATTACK}", api_key=KEY, secrets=(KEY,))
+        app = ChatApp(settings)
+        async with app.run_test(size=SIZE) as pilot:
+            app.prompt.load_text("hi")
+            await pilot.press("enter")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            [answer] = app.query(AssistantMessage)
+            note = answer.note_text
+    assert note.startswith("Error: 401") and "try again" in note
+    assert acts_on_a_terminal(note) == [] and KEY not in note and "***" in note
+    assert acts_on_a_terminal(app.model_label) == [] and app.model_label.startswith("m")
