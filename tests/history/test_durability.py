@@ -205,7 +205,7 @@ def test_a_locked_store_never_holds_the_request_back_and_saves_once_free(srv, en
         reap(proc)
     err = err.decode()
     assert proc.returncode == 0, err
-    assert waited < 3.0, waited  # the start-up of Python and nothing more; it was 15 s
+    assert waited < 6.0, waited  # the start-up of Python (slow on a loaded machine) and nothing more; it was 15 s
     assert "Traceback" not in err and len(err.splitlines()) == 1 and "is locked by another process" in err, err
     prompt, answer = messages(db_path)[-2:]
     assert (prompt["content"], prompt["role"]) == ("while locked", "user")
