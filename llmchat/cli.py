@@ -63,7 +63,9 @@ class CommandExit(Exception):
 
 
 def fail(message: str, code: int) -> CommandExit:
-    print(f"error: {message}", file=sys.stderr)
+    from llmchat.sanitize import one_line  # messages quote paths, names and servers: one clean line
+
+    print(f"error: {one_line(message)}", file=sys.stderr)
     raise CommandExit(code)
 
 
@@ -99,7 +101,7 @@ def chat(values: Dict[str, Any]) -> int:
         except KeyboardInterrupt:
             return EXIT_INTERRUPTED
         if text is None:
-            if sys.stdin.isatty() and sys.stdout is not None and sys.stdout.isatty():
+            if isatty(sys.stdin) and isatty(sys.stdout):
                 from llmchat.tui.app import run_tui  # Textual is imported only for this face
 
                 if store is not None:  # the TUI opens its own (settings.history, .conversation_id)
@@ -163,11 +165,11 @@ def _find_conversation(values: Dict[str, Any], history_on: bool, config: Any) ->
     from llmchat.history import HistoryError, HistoryStore, UnknownConversation
 
     try:
-        store = HistoryStore.open()
+        store = HistoryStore.open(warn=_warn)
     except HistoryError as exc:
         fail(f"cannot continue: {exc}", EXIT_ERROR)
     try:
-        store.mark_interrupted_on_start()
+        store.mark_interrupted_on_start(wait=False)  # a locked store: at a later start
         wanted = values["conversation"]
         found = store.get(wanted) if wanted is not None else store.most_recent()
     except UnknownConversation as exc:
@@ -183,7 +185,9 @@ def _find_conversation(values: Dict[str, Any], history_on: bool, config: Any) ->
 
 
 def _warn(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    from llmchat.sanitize import one_line
+
+    print(one_line(message), file=sys.stderr, flush=True)
 
 
 def parse_chat_args(args: List[str]) -> Optional[Dict[str, Any]]:
@@ -270,7 +274,7 @@ def _read_prompt(args: List[str]) -> Optional[str]:
     arg = " ".join(args).encode("utf-8", "surrogateescape").decode("utf-8", "replace") if args else None
     if arg == "-":
         return _read_stdin()
-    piped = not sys.stdin.isatty() if sys.stdin is not None else False
+    piped = sys.stdin is not None and not isatty(sys.stdin)
     data = _read_stdin() if piped else None
     if arg is not None and data:
         return f"{arg}\n\n{data}"
@@ -280,9 +284,31 @@ def _read_prompt(args: List[str]) -> Optional[str]:
 
 
 def _read_stdin() -> str:
-    if sys.stdin is None:
+    if sys.stdin is None:  # closed (<&-): nothing to read
         return ""
-    return sys.stdin.buffer.read().decode("utf-8", "replace")
+    try:
+        return sys.stdin.buffer.read().decode("utf-8", "replace")
+    except (OSError, ValueError) as exc:  # a directory, a closed descriptor, an I/O error
+        fail(f"cannot read the prompt from stdin: {getattr(exc, 'strerror', None) or exc}", EXIT_ERROR)
+
+
+def isatty(stream: Any) -> bool:
+    """Whether `stream` is a terminal; False for a closed (None) or detached stream."""
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def silence_stdout() -> None:
+    """The reader closed the pipe (or stdout failed): nothing more can be written, and the
+    interpreter's last flush at exit must not fail about it."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _skip_unused_imports() -> None:
@@ -296,6 +322,17 @@ def _skip_unused_imports() -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """The command. A bug anywhere below is caught here: its traceback goes to a crash log in
+    the data directory, the user gets one line and exit 1 (never a traceback)."""
+    try:
+        return _main(argv)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a bug: nothing the user did should end in a traceback
+        return _crashed(exc)
+
+
+def _main(argv: Optional[List[str]]) -> int:
     _skip_unused_imports()
     args = sys.argv[1:] if argv is None else argv
     if not (args and args[0] in SUBCOMMANDS):
@@ -309,6 +346,39 @@ def main(argv: Optional[List[str]] = None) -> int:
                 print(file=sys.stderr)
                 return EXIT_INTERRUPTED
     return _run_click(args)
+
+
+CRASH_LOG = "crash.log"
+
+
+def _crashed(exc: BaseException) -> int:
+    """Log `exc` with its traceback (secrets masked) to crash.log in the data directory, 0600,
+    and say so in one line."""
+    import time
+    import traceback
+
+    kind = exc.__class__.__name__
+    where = "nowhere: the crash log could not be written either"
+    try:
+        from llmchat.config import Config, config_path, data_dir, ensure_private_dir, known_secrets
+        from llmchat.redact import Redactor
+
+        text = "".join(traceback.format_exception(exc))
+        text = Redactor(known_secrets(os.environ, Config(config_path()))).redact(text)
+        directory = data_dir()
+        ensure_private_dir(directory)
+        path = directory / CRASH_LOG
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8", errors="replace") as log:
+            log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} llmchat {__version__}\n{text}")
+        where = str(path)
+    except Exception:  # the log itself failed: the one line still goes out
+        pass
+    try:
+        print(f"error: llmchat hit a bug ({kind}); the details are in {where}: please report it", file=sys.stderr)
+    except Exception:
+        pass
+    return EXIT_ERROR
 
 
 def _run_click(args: List[str]) -> int:

@@ -29,8 +29,8 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
-from urllib.parse import urlsplit
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 DEMO_API = "demo"
 API_NAMES = ("openai-chat", "openai-responses", "anthropic", "ollama", DEMO_API)
@@ -43,6 +43,35 @@ class ConfigError(Exception):
 def home() -> Optional[Path]:
     value = os.environ.get("LLMCHAT_HOME")
     return Path(value).expanduser() if value else None
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create `path` and every missing parent 0700, whatever the umask (`os.makedirs` gives
+    the parents it creates 0777 less the umask: all of it under umask 000). Existing
+    directories are left as they are. Raises OSError."""
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        if path.parent == path:
+            break
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            continue
+        os.chmod(directory, 0o700)  # mkdir's mode is masked by the umask, never widened: be exact
+
+
+def open_to_others(path: Path) -> Optional[str]:
+    """A warning when the directory `path` exists and other users may write in it, else None."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return None
+    if mode & 0o022:
+        return f"warning: {path} can be written by other users (mode {mode:o}); run: chmod 700 '{path}'"
+    return None
 
 
 def config_path() -> Path:
@@ -219,7 +248,7 @@ def _write_atomic(path: Path, data: bytes, mode: int) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     created = False
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        ensure_private_dir(path.parent)
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         created = True
         with os.fdopen(fd, "wb") as file:
@@ -254,6 +283,8 @@ class Settings:
     # the conversation to continue (-c / --conversation, resolved to its ID), for every face.
     history: bool = True
     conversation_id: Optional[int] = None
+    # Every secret this run knows of (see `known_secrets`): kept out of history and messages.
+    secrets: Tuple[str, ...] = field(default=(), repr=False)
 
 
 @dataclass
@@ -361,6 +392,7 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
         settings.demo = True
         settings.demo_reason = demo_reason or "the demo API was chosen"
         settings.model = settings.model or DEMO_MODEL
+        settings.secrets = known_secrets(env, config)
         return settings  # the base URL is the in-process demo server's, known once it starts
 
     provider = provider_class(api)
@@ -379,7 +411,70 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
         official = settings.base_url.rstrip("/") == provider.default_base_url
         if settings.api_key is None and official:
             raise ConfigError(f"{key_env} is not set: export it, or use --base-url for a local server")
+    parts = urlsplit(settings.base_url)
+    if settings.api_key is not None and (parts.username or parts.password):
+        # httpx would send the URL's user:password as Basic auth in place of the key.
+        raise ConfigError(
+            f"the base URL {redact_url(settings.base_url)} carries a user name or password and {key_env} is set:"
+            " the URL's credentials would be sent instead of the key; remove one of them"
+        )
+    settings.secrets = known_secrets(env, config, settings)
     return settings
+
+
+# The key variables of every provider (tests/unit/test_config.py checks this against them):
+# a key another API would use is still a secret, wherever it turns up.
+PROVIDER_KEY_ENVS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+_URL_ENVS = ("LLMCHAT_BASE_URL", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "OLLAMA_HOST")
+
+
+def known_secrets(env: Mapping[str, str], config: Config, settings: Optional[Settings] = None) -> Tuple[str, ...]:
+    """Every secret llmchat knows of: the values of the key variables of every API and every
+    profile, and the credentials and query values of every base URL (the run's, the profiles',
+    the environment's). What `redact.Redactor` hides."""
+    names = set(PROVIDER_KEY_ENVS)
+    names.update(p.api_key_env for p in config.profiles.values() if p.api_key_env)
+    found = {env[name].strip() for name in names if env.get(name)}
+    urls = [env.get(name) for name in _URL_ENVS] + [p.base_url for p in config.profiles.values()]
+    if settings is not None:
+        if settings.api_key:
+            found.add(settings.api_key)
+        urls.append(settings.base_url)
+    for url in urls:
+        if url:
+            found.update(_url_secrets(url))
+    return tuple(sorted(s for s in found if s))
+
+
+def _url_secrets(url: str) -> Iterator[str]:
+    """The user name, password and query values of a URL, as written and decoded."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo = netloc.rpartition("@")[0]
+        for piece in (userinfo, *userinfo.split(":", 1)):
+            yield piece
+            yield unquote(piece)
+    for _, value in parse_qsl(parts.query, keep_blank_values=False):
+        yield value
+    for raw in parts.query.split("&"):
+        yield raw.partition("=")[2]
+
+
+_USERINFO = re.compile(r"(?<=//)[^/?#]*@")
+_QUERY_VALUE = re.compile(r"([?&][^=&#]*=)[^&#]*")
+
+
+def redact_url(url: str) -> str:
+    """The URL as it may be shown: user name, password and query values masked, quoted, one
+    line. Works on any string, valid URL or not."""
+    from llmchat.sanitize import one_line
+
+    shown = _QUERY_VALUE.sub(r"\1***", _USERINFO.sub("***@", url))
+    return repr(one_line(shown))
 
 
 def _clean_key(name: str, value: Optional[str]) -> Optional[str]:
@@ -407,13 +502,28 @@ def _seconds(name: str, value: Any, default: float) -> float:
     return seconds
 
 
+_UNSENDABLE = re.compile(r"[\x00-\x20\x7f-\x9f]")
+
+
 def _check_url(url: str) -> None:
+    """A usage error, naming the URL with its credentials masked, for anything httpx could not
+    send (it would raise, not fail the request)."""
+    bad = _UNSENDABLE.search(url)
+    if bad:
+        what = "a space" if bad.group() == " " else f"a control character (U+{ord(bad.group()):04X})"
+        raise ConfigError(f"base URL {redact_url(url)} contains {what}, at character {bad.start() + 1}")
     try:
         parts = urlsplit(url)
         port = parts.port  # raises ValueError for a port that is not a number in 0-65535
     except ValueError as exc:
-        raise ConfigError(f"base URL {url!r} is not a valid URL ({exc})") from None
+        raise ConfigError(f"base URL {redact_url(url)} is not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"base URL must be http:// or https:// with a host, not {url!r}")
+        raise ConfigError(f"base URL must be http:// or https:// with a host, not {redact_url(url)}")
     if port == 0:
-        raise ConfigError(f"base URL {url!r} has port 0")
+        raise ConfigError(f"base URL {redact_url(url)} has port 0")
+    import httpx  # the client imports it next anyway: no cost to the run
+
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ConfigError(f"base URL {redact_url(url)} is not a valid URL ({redact_url(str(exc))[1:-1]})") from None

@@ -18,6 +18,7 @@ import signal
 import sys
 from typing import Any, Optional, Sequence
 
+from llmchat.cli import isatty, silence_stdout
 from llmchat.config import Settings
 from llmchat.conversation import ChatRequest, Message
 from llmchat.stream.events import Finish, ReasoningDelta, StreamError, TextDelta
@@ -75,14 +76,19 @@ class OneShot:
             self.recorder = Recorder(history, self.note, settings.conversation_id)
         self.stats = stats
         self.show_reasoning = show_reasoning
-        self.stdout_tty = _isatty(sys.stdout)
-        self.stderr_tty = _isatty(sys.stderr)
+        self.stdout_tty = isatty(sys.stdout)
+        self.stderr_tty = isatty(sys.stderr)
         self.rendered = self.stdout_tty and not raw
         self.writer: Any = None
         self.reasoning_out: Any = None
         self.reasoning_open = False  # reasoning text on stderr without its final newline yet
         self.broken_pipe = False
         self.signal: Optional[int] = None
+        self.redactor: Any = None  # masks known secrets in what is printed (none: not loaded)
+        if settings.secrets:
+            from llmchat.redact import Redactor
+
+            self.redactor = Redactor(settings.secrets)
 
     async def main(self) -> int:
         from llmchat.stream.client import StreamingClient, tls_may_be_needed
@@ -164,10 +170,13 @@ class OneShot:
         or None when stdout's reader went away."""
         write = self.writer.write
         save = answer.pending.append if answer is not None else None  # flushed by _keep_saved
+        think = answer.reasoning.append if answer is not None else None
         last: object = None
         ticker = None
         if self.rendered:
-            self.writer.waiting(f"waiting for {self.settings.model}…")
+            from llmchat.sanitize import one_line
+
+            self.writer.waiting(f"waiting for {one_line(self.settings.model, 60)}…")
             ticker = asyncio.ensure_future(self._tick())
         try:
             async for event in events:
@@ -179,6 +188,8 @@ class OneShot:
                         self._end_reasoning()
                     write(event.text)
                 elif kind is ReasoningDelta:
+                    if think is not None:
+                        think(event.text)
                     if self.show_reasoning:
                         if self.rendered and self.stderr_tty:
                             self.writer.reasoning(event.text)  # above the answer's live region
@@ -211,12 +222,12 @@ class OneShot:
 
     def _report(self, outcome: object, metrics: Any) -> int:
         if self.broken_pipe:
-            _silence_stdout()
+            silence_stdout()  # the reader went away: saying so would be noise
             return EXIT_OK
         if self.reasoning_open:
             self._end_reasoning()
         if self.stats:
-            self.note(f"{self.settings.model} · {metrics.summary()}")
+            self.note(f"{self.settings.model} · {metrics.summary()}")  # note() sanitises the name
         if outcome is None:
             if self.signal == signal.SIGTERM:
                 self.note("llmchat: terminated; the partial answer was kept")
@@ -287,11 +298,17 @@ class OneShot:
         self._to_stderr("\n")
 
     def note(self, message: str) -> None:
-        """One line on stderr, kept clear of a raw answer still on the same terminal line."""
+        """One line on stderr, kept clear of a raw answer still on the same terminal line.
+        Whatever it quotes (a server's error message, a model name) is sanitised and its
+        secrets masked: a terminal shows stderr too."""
+        from llmchat.sanitize import one_line
+
         if self.reasoning_open:
             self._end_reasoning()
         self._end_raw_line()
-        self._to_stderr(message + "\n")
+        if self.redactor is not None:
+            message = self.redactor.redact(message)
+        self._to_stderr(one_line(message) + "\n")
 
     def _to_stderr(self, text: str) -> None:
         def show() -> None:
@@ -305,20 +322,3 @@ class OneShot:
 
     def _on_retry(self, notice: Any) -> None:
         self.note(f"llmchat: {notice.reason}; retrying in {notice.delay:.1f} s (attempt {notice.attempt} of {notice.max_attempts})")
-
-
-def _isatty(stream: Any) -> bool:
-    try:
-        return stream is not None and stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def _silence_stdout() -> None:
-    """The reader closed the pipe: nothing more can be written, and saying so would be noise."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass

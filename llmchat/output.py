@@ -1,8 +1,9 @@
-"""Terminal-side consumers of the answer: the raw writer, the rendered writer, and sanitising.
+"""Terminal-side consumers of the answer: the raw writer and the rendered writer.
 
 `RawWriter` writes each delta and flushes at once. When stdout is a pipe or a file the bytes pass
 unchanged; when it is a terminal, control sequences are stripped first, so model text cannot
-clear the screen, set the title, write the clipboard (OSC 52) or forge hyperlinks (OSC 8).
+clear the screen, set the title, write the clipboard (OSC 52) or forge hyperlinks (OSC 8)
+(the sanitiser itself lives in sanitize.py, shared by every face).
 
 `RenderedWriter` (Rich, imported only when used) renders Markdown progressively: finished
 top-level blocks are printed once, only the growing last block is redrawn, at frame rate, and
@@ -19,71 +20,15 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Mapping, Optional
 if TYPE_CHECKING:  # Rich is imported lazily: --raw and pipes never load it
     from rich.console import Console
 
-# One left-to-right scan: complete sequences are removed; a sequence still open at the very
-# end of the text (it may complete in the next delta) is held back.
-_SCAN = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI
-    r"|\x1b[\]PX^_].*?(?:\x07|\x1b\\|\x9c)"  # OSC, DCS, SOS, PM, APC up to BEL or ST
-    r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
-    r"|[\x90\x98\x9d\x9e\x9f].*?(?:\x07|\x1b\\|\x9c)"  # 8-bit string introducers
-    r"|(?P<open>"  # unfinished, at the end only
-    r"\x1b(?:\[[0-?]*[ -/]*|[\]PX^_][^\x07\x9c\x1b]*\x1b?|[ -/]*)"
-    r"|\x9b[0-?]*[ -/]*"
-    r"|[\x90\x98\x9d\x9e\x9f][^\x07\x9c\x1b]*\x1b?"
-    r")\Z"
-    r"|\x1b[ -/]*[0-~]"  # other escape sequences (ESC c, ESC 7, ...)
-    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]",  # C0 except TAB and LF, DEL, C1
-    re.S,
-)
-_ANY_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
+def __getattr__(name: str) -> Any:
+    """The sanitiser's names, from their home (sanitize.py), loaded only when used: a pipe never
+    needs them."""
+    if name in ("Sanitizer", "strip_controls", "one_line"):
+        from llmchat import sanitize
 
-def strip_controls(text: str) -> str:
-    """Remove control sequences and control characters (keeping TAB and LF) from whole text."""
-    if not _ANY_CONTROL.search(text):
-        return text
-    sanitizer = Sanitizer()
-    return sanitizer.feed(text) + sanitizer.flush()
-
-
-class Sanitizer:
-    """Streaming `strip_controls`: a sequence split across deltas is held until it completes."""
-
-    def __init__(self) -> None:
-        self._held = ""
-
-    def feed(self, text: str) -> str:
-        if self._held:
-            text = self._held + text
-            self._held = ""
-        if not _ANY_CONTROL.search(text):
-            return text
-        return _SCAN.sub(self._replace, text)
-
-    def _replace(self, match: "re.Match[str]") -> str:
-        if match.group("open") is not None:
-            held = match.group()
-            if len(held) <= _HOLD_LIMIT:
-                self._held = held
-                return ""
-            # Too long to be a real sequence (an introducer from mojibake, say): show its text
-            # rather than hold the rest of the answer back, rescanning it on every delta.
-            return _drop_introducer(held)
-        return ""
-
-    def flush(self) -> str:
-        """End of answer: a sequence never finished loses its introducer; its text is kept."""
-        held, self._held = self._held, ""
-        return _drop_introducer(held) if held else ""
-
-
-_HOLD_LIMIT = 4096
-
-
-def _drop_introducer(sequence: str) -> str:
-    """An unfinished sequence given up on: its introducer goes, its text stays (sanitised)."""
-    body = sequence[2:] if sequence[0] == "\x1b" else sequence[1:]
-    return _SCAN.sub(lambda m: "", body)  # nothing can be held any more
+        return getattr(sanitize, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class SurrogateJoiner:
@@ -134,7 +79,11 @@ class RawWriter:
         schedule: Optional[Callable[[Callable[[], None]], Any]] = None,
     ) -> None:
         self._out = out
-        self._sanitizer = Sanitizer() if sanitize else None
+        self._sanitizer: Any = None
+        if sanitize:
+            from llmchat.sanitize import Sanitizer
+
+            self._sanitizer = Sanitizer()
         self._joiner = SurrogateJoiner()
         self._schedule = schedule
         self._pending: list = []
@@ -234,6 +183,8 @@ class RenderedWriter:
         reasoning_console: Optional["Console"] = None,
     ) -> None:
         from markdown_it import MarkdownIt
+
+        from llmchat.sanitize import Sanitizer
 
         self.console = console
         self._clock = clock

@@ -34,7 +34,7 @@ def config_path_command() -> None:
     """Print where the config file is (or would be)."""
     from llmchat.config import config_path
 
-    print(config_path())
+    _out(f"{config_path()}\n")
 
 
 @tools.command("models")
@@ -116,8 +116,8 @@ def _open_history(must_exist: bool = False) -> Any:
             _no_such(None)
         return None
     try:
-        store = HistoryStore.open(path)
-        store.mark_interrupted_on_start()
+        store = HistoryStore.open(path, warn=_note)
+        store.mark_interrupted_on_start(wait=False)
     except HistoryError as exc:
         fail(str(exc), EXIT_ERROR)
     return store
@@ -141,17 +141,74 @@ def _call(store: Any, method: str, *args: Any) -> Any:
 
 
 def _out(text: str) -> None:
-    """To stdout: bytes as they are for a pipe or a file, controls stripped for a terminal."""
-    from llmchat.output import encode, strip_controls
+    """To stdout: bytes as they are for a pipe or a file, controls stripped for a terminal. A
+    reader that went away ends the command quietly (exit 0, as `head` expects); a closed or
+    full stdout is one error line (exit 1)."""
+    from llmchat.cli import silence_stdout
+    from llmchat.output import encode
 
-    if sys.stdout.isatty():
-        text = strip_controls(text)
-    sys.stdout.buffer.write(encode(text))
-    sys.stdout.flush()
+    out = sys.stdout
+    if out is None:
+        fail("stdout is closed: there is nowhere to write", EXIT_ERROR)
+    try:
+        if _on_terminal():
+            from llmchat.sanitize import strip_controls
+
+            text = strip_controls(text)
+        out.buffer.write(encode(_redactor().redact(text)))
+        out.flush()
+    except BrokenPipeError:
+        silence_stdout()
+        raise typer.Exit(0) from None
+    except (OSError, ValueError) as exc:  # ValueError: a stdout closed under us
+        silence_stdout()
+        fail(f"cannot write to stdout: {getattr(exc, 'strerror', None) or exc}", EXIT_ERROR)
+
+
+def _on_terminal() -> bool:
+    from llmchat.cli import isatty
+
+    return isatty(sys.stdout)
+
+
+_REDACTOR: Any = None
+
+
+def _redactor() -> Any:
+    """Masks every secret llmchat knows of today (see `config.known_secrets`) in what the history
+    verbs print or export: rows stored before llmchat masked keys may still hold one."""
+    global _REDACTOR
+    if _REDACTOR is None:
+        from llmchat.config import ConfigError, known_secrets, load_config
+        from llmchat.redact import Redactor
+
+        try:
+            config = load_config()
+        except ConfigError:
+            from llmchat.config import Config, config_path
+
+            config = Config(config_path())
+        _REDACTOR = Redactor(known_secrets(os.environ, config))
+    return _REDACTOR
+
+
+def _conversation_id(value: int) -> int:
+    """An ID as the store keeps them (1 to 2^63 - 1); anything else names no conversation."""
+    if not 0 < value < 2**63:
+        _no_such(value)
+    return value
+
+
+def _limit(value: Optional[int]) -> Optional[int]:
+    if value is not None and value < 0:
+        fail(f"-n/--limit must be 0 or more, not {value}", EXIT_USAGE)
+    return value
 
 
 def _note(text: str) -> None:
-    print(text, file=sys.stderr)
+    from llmchat.sanitize import one_line
+
+    print(one_line(text), file=sys.stderr)
 
 
 @history_app.callback(invoke_without_command=True)
@@ -164,23 +221,27 @@ def history_list_command(
     if ctx.invoked_subcommand is not None:
         return
     store = _open_history()
-    conversations: List[Any] = [] if store is None else _call(store, "list_conversations", limit)
+    conversations: List[Any] = [] if store is None else _call(store, "list_conversations", _limit(limit))
     if as_json:
         from llmchat.history.markdown import conversation_json
 
-        _out(json.dumps([conversation_json(c) for c in conversations], ensure_ascii=False, indent=2) + "\n")
+        _out(_json([conversation_json(c) for c in conversations]))
         return
     if not conversations:
         _note("No conversations yet.")
         return
     from llmchat.history.markdown import local_time
+    from llmchat.sanitize import one_line
 
+    # Each stored value is one clean line of its own: a title holding control sequences can
+    # neither move the cursor nor swallow the rows after it.
+    models = {c.id: one_line(c.model or "-") for c in conversations}
     width = max(2, max(len(str(c.id)) for c in conversations))
-    model_width = min(24, max(5, max(len(c.model or "") for c in conversations)))
+    model_width = min(24, max(5, max(len(m) for m in models.values())))
     lines = [f"{'ID':>{width}}  {'LAST USED':<16}  {'MSGS':>4}  {'MODEL':<{model_width}}  TITLE"]
     for c in conversations:
-        model = (c.model or "-")[:model_width]
-        lines.append(f"{c.id:>{width}}  {local_time(c.last_used_at):<16}  {c.message_count:>4}  {model:<{model_width}}  {c.title}")
+        model = models[c.id][:model_width]
+        lines.append(f"{c.id:>{width}}  {local_time(c.last_used_at):<16}  {c.message_count:>4}  {model:<{model_width}}  {one_line(c.title)}")
     _out("\n".join(lines) + "\n")
 
 
@@ -191,7 +252,7 @@ def history_show_command(
 ) -> None:
     """Print a conversation as Markdown, each answer with its stored figures."""
     store = _open_history(must_exist=True)
-    _out(_render(_call(store, "load", conversation_id), as_json))
+    _out(_render(_call(store, "load", _conversation_id(conversation_id)), as_json, _on_terminal()))
 
 
 @history_app.command("export")
@@ -202,12 +263,13 @@ def history_export_command(
 ) -> None:
     """Write a conversation to a file as Markdown (created 0600: it is private)."""
     store = _open_history(must_exist=True)
-    text = _render(_call(store, "load", conversation_id), as_json)
+    transcript = _call(store, "load", _conversation_id(conversation_id))
     if output == "-":
-        _out(text)
+        _out(_render(transcript, as_json, _on_terminal()))
         return
     from llmchat.output import encode
 
+    text = _redactor().redact(_render(transcript, as_json, False))
     try:
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
@@ -217,12 +279,31 @@ def history_export_command(
     _note(f"Conversation {conversation_id} written to {output}.")
 
 
-def _render(transcript: Any, as_json: bool) -> str:
+def _render(transcript: Any, as_json: bool, terminal: bool) -> str:
+    """The transcript as Markdown or JSON. For a terminal, each message is sanitised on its own
+    (a sequence left open in one cannot swallow the next), and JSON escapes what would act."""
     from llmchat.history.markdown import to_markdown, transcript_json
 
     if as_json:
-        return json.dumps(transcript_json(transcript), ensure_ascii=False, indent=2) + "\n"
+        return _json(transcript_json(transcript), terminal)
+    if terminal:
+        from llmchat.sanitize import strip_controls
+
+        for message in transcript.messages:
+            message.content = strip_controls(message.content)
+            message.reasoning = strip_controls(message.reasoning)
     return to_markdown(transcript)
+
+
+def _json(data: Any, terminal: Optional[bool] = None) -> str:
+    """JSON as written (UTF-8, not \\u-escaped) for a pipe; for a terminal, the characters a
+    terminal would act on (C1 controls, BiDi controls) are \\u-escaped too: the same JSON."""
+    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    if _on_terminal() if terminal is None else terminal:
+        import re
+
+        text = re.sub("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]", lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text
 
 
 @history_app.command("search")
@@ -236,26 +317,27 @@ def history_search_command(
     if not words.strip():
         fail("nothing to search for", EXIT_USAGE)
     store = _open_history()
-    hits: List[Any] = [] if store is None else _call(store, "search", words, limit)
+    hits: List[Any] = [] if store is None else _call(store, "search", words, _limit(limit))
     if as_json:
         from llmchat.history.markdown import hit_json
 
-        _out(json.dumps([hit_json(hit) for hit in hits], ensure_ascii=False, indent=2) + "\n")
+        _out(_json([hit_json(hit) for hit in hits]))
         return
     if not hits:
         _note("No matches.")
         return
     from llmchat.history.markdown import local_time
+    from llmchat.sanitize import one_line
 
     groups: Dict[int, List[Any]] = {}  # by conversation, in the order of its newest match
     for hit in hits:
         groups.setdefault(hit.conversation_id, []).append(hit)
     lines: List[str] = []
     for conversation_id, group in groups.items():
-        lines.append(f"{conversation_id}  {group[0].title}")
+        lines.append(f"{conversation_id}  {one_line(group[0].title)}")
         for hit in group:
             who = "title" if hit.message_id is None else "you" if hit.role == "user" else (hit.model or "assistant")
-            lines.append(f"    {local_time(hit.created_at)}  {who}: {hit.snippet}")
+            lines.append(f"    {local_time(hit.created_at)}  {one_line(who)}: {one_line(hit.snippet)}")
     _out("\n".join(lines) + "\n")
 
 
@@ -269,7 +351,7 @@ def history_rename_command(
     if not text.strip():
         fail("a title cannot be empty", EXIT_USAGE)
     store = _open_history(must_exist=True)
-    _call(store, "rename", conversation_id, text)
+    _call(store, "rename", _conversation_id(conversation_id), text)
 
 
 @history_app.command("rm")
@@ -279,11 +361,11 @@ def history_rm_command(
 ) -> None:
     """Delete a conversation, after asking (a line from stdin: y to delete)."""
     store = _open_history(must_exist=True)
-    info = _call(store, "get", conversation_id)
+    info = _call(store, "get", _conversation_id(conversation_id))
     if not yes:
-        from llmchat.output import strip_controls
+        from llmchat.sanitize import one_line
 
-        sys.stderr.write(f"Delete conversation {info.id} \"{strip_controls(info.title)}\" ({info.message_count} messages)? [y/N] ")
+        sys.stderr.write(f"Delete conversation {info.id} \"{one_line(info.title)}\" ({info.message_count} messages)? [y/N] ")
         sys.stderr.flush()
         answer = sys.stdin.readline() if sys.stdin is not None else ""
         if not answer.endswith("\n"):
@@ -300,4 +382,4 @@ def history_path_command() -> None:
     """Print where the history database is (or would be)."""
     from llmchat.history import default_path
 
-    print(default_path())
+    _out(f"{default_path()}\n")

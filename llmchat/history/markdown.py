@@ -1,5 +1,9 @@
 """A stored conversation as Markdown (`llmchat history show` and `export`) and as JSON, and the
 one-line description of an answer's status and figures, for any face that shows old answers.
+
+The labels made here from stored values (title, model, API, error, stop reason) are one clean
+line each (`sanitize.one_line`): a stored string may hold control sequences, and a label is
+never where the model's own bytes belong. The answers themselves are left as stored.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from typing import Any, Dict, List, Optional
 
 from llmchat.history.records import ConversationInfo, SearchHit, StoredMessage, Transcript
 from llmchat.history.store import CANCELLED, ERROR, INTERRUPTED, STREAMING
+from llmchat.sanitize import one_line
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.MULTILINE)
 
@@ -41,7 +46,7 @@ def _ending_note(message: StoredMessage) -> Optional[str]:
     if message.status == CANCELLED:
         return "cancelled: the answer stops where it was stopped"
     if message.status == ERROR:
-        return f"error: {message.error}" if message.error else "error"
+        return f"error: {one_line(message.error)}" if message.error else "error"
     if message.status == INTERRUPTED:
         return "interrupted: llmchat stopped before the answer ended (it is kept as far as it was saved)"
     if message.status == STREAMING:
@@ -56,7 +61,7 @@ def _ending_note(message: StoredMessage) -> Optional[str]:
 def metrics_line(message: StoredMessage) -> str:
     """An answer's stored figures, as `--stats` shows them: model, TTFT, tok/s, tokens, time,
     stop reason. `~` marks an estimated token count."""
-    parts: List[str] = [message.model or "?"]
+    parts: List[str] = [one_line(message.model or "?")]
     if message.ttft is not None:
         parts.append(f"TTFT {message.ttft * 1000:.0f} ms")
     mark = "~" if message.tokens_exact is False else ""
@@ -70,18 +75,20 @@ def metrics_line(message: StoredMessage) -> str:
     if message.elapsed is not None:
         parts.append(f"{message.elapsed:.2f} s")
     if message.stop_reason:
-        parts.append(f"stop: {message.stop_reason}")
+        parts.append(f"stop: {one_line(message.stop_reason)}")
     return " · ".join(parts)
 
 
 def to_markdown(transcript: Transcript) -> str:
     info = transcript.info
-    out = [f"# {info.title}", "", _about(info), ""]
+    out = [f"# {one_line(info.title)}", "", _about(info), ""]
     for message in transcript.messages:
         if message.role == "user":
             out += ["## You", "", _closed(message.content), ""]
             continue
-        out += [f"## {message.model or 'Assistant'}", ""]
+        out += [f"## {one_line(message.model or 'Assistant')}", ""]
+        if message.reasoning:
+            out += [_reasoning(message.reasoning), ""]
         if message.content:
             out += [_closed(message.content), ""]
         line = metrics_line(message)
@@ -91,10 +98,17 @@ def to_markdown(transcript: Transcript) -> str:
     return "\n".join(out)
 
 
+def _reasoning(text: str) -> str:
+    """The model's reasoning, labelled, as a quote before its answer (so it never reads as
+    part of the answer)."""
+    lines = _closed(text).split("\n")
+    return "\n".join(["> *Reasoning*", ">"] + [f"> {line}" if line else ">" for line in lines])
+
+
 def _about(info: ConversationInfo) -> str:
-    model = info.model or "?"
+    model = one_line(info.model or "?")
     if info.api and info.api != model:
-        model += f" ({info.api})"
+        model += f" ({one_line(info.api)})"
     return (
         f"Conversation {info.id} · {model} · started {local_time(info.created_at)}"
         f" · last used {local_time(info.last_used_at)} · {info.message_count} messages"
@@ -151,6 +165,7 @@ def message_json(message: StoredMessage) -> Dict[str, Any]:
         "stop_reason": message.stop_reason,
         "error": message.error,
         "superseded": message.superseded,
+        "reasoning": message.reasoning,
     }
 
 

@@ -15,15 +15,16 @@ from llmchat.stream.events import Finish, StreamError
 
 
 def open_for_chat(warn: Callable[[str], None], path: Optional[Path] = None) -> Optional[HistoryStore]:
-    """The store for a chat run, answers left streaming by dead processes marked interrupted;
-    None (after one warning) when it cannot be opened."""
+    """The store for a chat run, answers left streaming by dead processes marked interrupted
+    (unless another process holds the store locked: then at a later start); None (after one
+    warning) when it cannot be opened. A data directory others may write in is warned about."""
     try:
-        store = HistoryStore.open(path)
+        store = HistoryStore.open(path, warn=warn)
     except HistoryError as exc:
         warn(f"warning: not saving this conversation: {exc}")
         return None
     try:
-        store.mark_interrupted_on_start()
+        store.mark_interrupted_on_start(wait=False)
     except HistoryError as exc:
         store.close()
         warn(f"warning: not saving this conversation: {exc}")
@@ -52,8 +53,21 @@ class Recorder:
         conversation_id: Optional[int] = None,
     ) -> None:
         self.store = store
-        self.conversation_id = conversation_id
+        self._conversation_id = conversation_id
         self._warn = warn
+        self._late: Optional[AnswerWriter] = None  # a turn begun while the store was locked
+
+    @property
+    def conversation_id(self) -> Optional[int]:
+        """The conversation the next turn goes to (a new one when None)."""
+        late = self._late
+        if late is not None and late.begun:  # written since, maybe as a new conversation
+            self._conversation_id, self._late = late.conversation_id, None
+        return self._conversation_id
+
+    @conversation_id.setter
+    def conversation_id(self, value: Optional[int]) -> None:
+        self._conversation_id, self._late = value, None
 
     def begin_turn(self, prompt: str, settings: Any) -> Optional[AnswerWriter]:
         """Commit the prompt and start the answer (call it before the request is sent); the
@@ -71,11 +85,17 @@ class Recorder:
                 api=settings.api,
                 base_url=None if settings.demo else settings.base_url,
                 on_error=self._flush_failed,
+                secrets=getattr(settings, "secrets", ()),
+                defer_if_busy=True,
             )
         except HistoryError as exc:
             self._off(exc)
             return None
-        self.conversation_id = answer.conversation_id
+        if not answer.begun:  # the answer must never wait for the history
+            self._warn(f"llmchat: {store.path} is locked by another process: asking now, saving when it is free")
+            self._late = answer
+        else:
+            self.conversation_id = answer.conversation_id
         return answer
 
     def finish_answer(self, answer: Optional[AnswerWriter], outcome: object, metrics: Any) -> None:

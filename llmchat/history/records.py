@@ -44,6 +44,7 @@ class StoredMessage:
     stop_reason: Optional[str]  # normalised: "stop", "length", "content_filter", ...
     error: Optional[str]
     superseded: bool = False  # asked again in its place (a retry): not sent as context
+    reasoning: str = ""  # the model's reasoning before this answer, as it streamed
 
 
 @dataclass(frozen=True)

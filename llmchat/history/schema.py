@@ -115,11 +115,30 @@ _V3 = [
     "ALTER TABLE messages ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0",
 ]
 
+# Version 4: an answer's text is saved as it streams in pieces (one row per save), so a save
+# costs the new text only, not a rewrite of all that came before, and an answer longer than
+# SQLite's largest string is kept whole. A message's text is its `content` followed by its
+# `text` pieces in order; a finished answer of ordinary size is joined back into `content`
+# (and indexed for search). The model's reasoning is stored with its answer, the same way.
+_V4 = [
+    "ALTER TABLE messages ADD COLUMN reasoning TEXT NOT NULL DEFAULT ''",
+    """
+    CREATE TABLE message_parts (
+        id INTEGER PRIMARY KEY,                -- the order the pieces were saved in
+        message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('text', 'reasoning')),
+        content TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX message_parts_by_message ON message_parts (message_id, id)",
+]
+
 # MIGRATIONS[n] takes a file from version n to n + 1.
 MIGRATIONS: List[Callable[[sqlite3.Connection], List[str]]] = [
     lambda db: _V1,
     _v2,
     lambda db: _V3,
+    lambda db: _V4,
 ]
 VERSION = len(MIGRATIONS)
 

@@ -19,8 +19,16 @@ window stays milliseconds.
 Concurrency: every write is one short transaction (`BEGIN IMMEDIATE` when it has several
 statements), SQLite waits up to `BUSY_TIMEOUT` for another process's lock, and busy errors are
 retried up to `WRITE_DEADLINE`. A flush of a growing answer waits only briefly and otherwise
-leaves its text for the next flush, so a busy database never stalls the stream. Every failure
-is a `HistoryError` with a one-line message: the faces warn and go on without storing.
+leaves its text for the next flush, so a busy database never stalls the stream. A turn's first
+write (`begin_turn(..., defer_if_busy=True)`) waits only `BEGIN_BUSY_MS` too: when another
+process holds the lock, the request goes out at once and the turn is written by the first flush
+that finds the store free. Every failure is a `HistoryError` with a one-line message: the faces
+warn and go on without storing.
+
+Size: an answer is saved in pieces (`message_parts`), one row per flush, so saving costs the new
+text only and no more than a flush's text is ever held; a finished answer of ordinary size is
+joined back into its row (`JOIN_CHARS`), a longer one stays in pieces, however long it is.
+Secrets (`redact.Redactor`) are replaced before anything is stored.
 
 The store is thread-safe (one lock around the connection) and imports neither Textual, Rich
 nor asyncio: the one-shot face and the TUI share it.
@@ -53,11 +61,17 @@ FLUSH_INTERVAL = 0.5  # seconds between saves of a growing answer
 BUSY_TIMEOUT = 5.0  # seconds SQLite waits for another process's write lock
 WRITE_DEADLINE = 15.0  # seconds a write that matters keeps retrying a busy database
 FLUSH_BUSY_MS = 50  # a flush waits this long for the lock, then leaves its text for the next
+BEGIN_BUSY_MS = 100  # a turn's first write waits this long, then the request goes out anyway
+LATE_BEGIN_WAIT = 3.0  # seconds the end of an answer waits for a store that was locked all along
+# The most text one stored piece holds (less when SQLite allows less). SQLite copies a value
+# two or three times on its way to the disk: small pieces keep that a small constant.
+PIECE_CHARS = 1024 * 1024
+JOIN_CHARS = 1024 * 1024  # a finished answer up to this long is joined into one row and indexed
 TITLE_LENGTH = 80
 
 _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, status, model, api, created_at, finished_at, ttft, "
-    "tokens_per_second, input_tokens, output_tokens, tokens_exact, elapsed, stop_reason, error, superseded"
+    "tokens_per_second, input_tokens, output_tokens, tokens_exact, elapsed, stop_reason, error, superseded, reasoning"
 )
 _CONVERSATION_COLUMNS = (
     "c.id, c.title, c.created_at, c.updated_at, c.profile, c.model, c.api, c.base_url, "
@@ -77,6 +91,22 @@ class UnknownConversation(HistoryError):
 
 class _Busy(Exception):
     """Another process holds the write lock (only for writes that do not wait)."""
+
+
+_MAX_ID = 2**63 - 1  # SQLite's largest integer: no row has a larger ID
+
+
+def _known_id(conversation_id: int) -> int:
+    """`conversation_id`, or UnknownConversation for one no row can have (SQLite cannot even
+    be asked about an integer beyond 2^63 - 1)."""
+    if not 0 < conversation_id <= _MAX_ID:
+        raise UnknownConversation(conversation_id)
+    return conversation_id
+
+
+def _sql_limit(limit: Optional[int]) -> int:
+    """A LIMIT SQLite takes: none (-1) for None and for anything beyond its integers."""
+    return -1 if limit is None or limit > _MAX_ID else limit
 
 
 def default_path() -> Path:
@@ -181,6 +211,8 @@ class HistoryStore:
         self.flush_interval = flush_interval
         self._lock = threading.RLock()
         self._busy_ms = int(BUSY_TIMEOUT * 1000)
+        # A piece in bytes must fit SQLite's largest string; a character is at most 4 bytes.
+        self._piece_chars = max(1024, min(PIECE_CHARS, db.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) // 4 - 1024))
 
     @classmethod
     def open(
@@ -190,10 +222,12 @@ class HistoryStore:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], float] = time.time,
         flush_interval: float = FLUSH_INTERVAL,
+        warn: Optional[Callable[[str], None]] = None,
     ) -> "HistoryStore":
-        """Open (creating it 0600 in a 0700 directory if needed) and upgrade the database."""
+        """Open (creating it 0600, and the directories it needs 0700, if needed) and upgrade
+        the database. `warn` hears about a directory other users may write in."""
         path = Path(path) if path is not None else default_path()
-        _prepare_file(path)
+        _prepare_file(path, warn)
         try:
             db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -291,22 +325,50 @@ class HistoryStore:
         api: Optional[str] = None,
         base_url: Optional[str] = None,
         on_error: Optional[Callable[[HistoryError], None]] = None,
+        secrets: Sequence[str] = (),
+        defer_if_busy: bool = False,
     ) -> "AnswerWriter":
         """Everything a face stores before its request, in one transaction: the conversation
         (a new one when `conversation_id` is None, else given these settings for its next
         continuation), the prompt, and the answer's row, streaming. Committed when this returns
         (on disk a moment later: see `sync_soon`). The handle has `conversation_id` and
-        `prompt_id`."""
+        `prompt_id`. `secrets` are replaced by `***` in everything stored for the turn.
+
+        With `defer_if_busy`, a store locked by another process for more than `BEGIN_BUSY_MS`
+        does not hold the request back: the handle comes back with `begun` False, and the turn
+        is written by its first flush that finds the store free (or by `finish`)."""
+        redactor: Any = None
+        if secrets:  # imported only when there is something to mask (start-up is measured)
+            from llmchat.redact import Redactor
+
+            redactor = Redactor(secrets)
+            prompt = redactor.redact(prompt)
+        if redactor is not None and base_url and redactor.redact(base_url) != base_url:
+            base_url = None  # a known secret in it (in its path, say): not kept, as with a password
         chosen = (profile, model, api, base_url)
-        with self._transaction(wait_for_disk=False) as db:
-            if conversation_id is None:
-                conversation_id = self._new_conversation(db, "", chosen)
-            else:
-                self._set_settings(db, conversation_id, chosen)
-            prompt_id = self._add_prompt(db, conversation_id, prompt)
-            message_id = self._add_answer(db, conversation_id, model, api)
-        writer = self._writer(conversation_id, message_id, on_error)
-        writer.prompt_id = prompt_id
+        if conversation_id is not None:
+            _known_id(conversation_id)
+
+        def begin(busy_ms: Optional[int]) -> Tuple[int, int, int]:
+            cid = conversation_id
+            with self._transaction(wait_for_disk=False, busy_ms=busy_ms) as db:
+                if cid is None:
+                    cid = self._new_conversation(db, "", chosen)
+                else:
+                    self._set_settings(db, cid, chosen)
+                prompt_id = self._add_prompt(db, cid, prompt)
+                message_id = self._add_answer(db, cid, model, api)
+            _live_answers.add((self._key, message_id))
+            return cid, prompt_id, message_id
+
+        writer = AnswerWriter(self, conversation_id, None, on_error=on_error, redactor=redactor)
+        if not defer_if_busy:
+            writer._started(begin(None))
+            return writer
+        try:
+            writer._started(begin(BEGIN_BUSY_MS))
+        except _Busy:
+            writer._begin = begin
         return writer
 
     def _new_conversation(self, db: sqlite3.Connection, title: str, chosen: tuple) -> int:
@@ -363,20 +425,52 @@ class HistoryStore:
         _live_answers.add((self._key, message_id))
         return AnswerWriter(self, conversation_id, message_id, on_error=on_error)
 
-    def mark_interrupted_on_start(self) -> int:
+    def _close_message(self, db: sqlite3.Connection, message_id: int, values: Dict[str, Any]) -> None:
+        """Set a streaming message's final `values` (inside a transaction). Its pieces are
+        joined into the row when the whole is of ordinary size (and so indexed for search as
+        the status changes); a longer answer keeps its pieces."""
+        # Row by row, in the index's order, stopping once too long to join: a GROUP BY would
+        # sort the pieces, texts and all, in memory.
+        limit = min(JOIN_CHARS, self._piece_chars)
+        total, pieces_found = 0, False
+        for (size,) in db.execute("SELECT length(content) FROM message_parts WHERE message_id = ? ORDER BY id", (message_id,)):
+            pieces_found = True
+            total += size
+            if total > limit:
+                break
+        joined: Dict[str, Any] = {}
+        if pieces_found and total <= limit:
+            for kind, column in (("text", "content"), ("reasoning", "reasoning")):
+                pieces = db.execute(
+                    "SELECT content FROM message_parts WHERE message_id = ? AND kind = ? ORDER BY id", (message_id, kind)
+                ).fetchall()
+                if pieces:
+                    joined[column] = "".join(piece for (piece,) in pieces)
+            db.execute("DELETE FROM message_parts WHERE message_id = ?", (message_id,))
+        assignments = [f"{column} = {column} || ?" for column in joined] + [f"{name} = ?" for name in values]
+        db.execute(
+            f"UPDATE messages SET {', '.join(assignments)}, writer_pid = NULL, writer_token = NULL WHERE id = ?",
+            (*joined.values(), *values.values(), message_id),
+        )
+
+    def mark_interrupted_on_start(self, *, wait: bool = True) -> int:
         """Mark `interrupted` every message left streaming by a process that is gone (killed,
-        crashed, powered off); its text up to the last flush stays. How many were marked."""
+        crashed, powered off); its text up to the last flush stays. How many were marked.
+        Without `wait`, a store another process holds locked is left for the next start."""
         rows = self._query("SELECT id, writer_pid, writer_token FROM messages WHERE status = 'streaming'")
-        dead = [(row[0],) for row in rows if not _writer_alive(row[1], row[2], self._key, row[0])]
+        dead = [row[0] for row in rows if not _writer_alive(row[1], row[2], self._key, row[0])]
         if not dead:
             return 0
-        with self._transaction() as db:
-            cursor = db.executemany(
-                "UPDATE messages SET status = 'interrupted', writer_pid = NULL, writer_token = NULL"
-                " WHERE id = ? AND status = 'streaming'",
-                dead,
-            )
-            return cursor.rowcount
+        marked = 0
+        try:
+            with self._transaction(busy_ms=None if wait else FLUSH_BUSY_MS) as db:
+                for message_id in dead:
+                    if db.execute("SELECT 1 FROM messages WHERE id = ? AND status = 'streaming'", (message_id,)).fetchone():
+                        self._close_message(db, message_id, {"status": INTERRUPTED})
+                        marked += 1
+        except _Busy:
+            return 0
+        return marked
 
     def supersede(self, message_ids: Sequence[int]) -> None:
         """Mark messages superseded: a turn (its prompt and its answer) that was asked again
@@ -388,12 +482,13 @@ class HistoryStore:
         title = make_title(title) if title.strip() else ""
         if not title:
             raise HistoryError("a title cannot be empty")
-        cursor = self._execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
+        cursor = self._execute("UPDATE conversations SET title = ? WHERE id = ?", (title, _known_id(conversation_id)))
         if cursor.rowcount == 0:
             raise UnknownConversation(conversation_id)
 
     def delete(self, conversation_id: int) -> None:
         """Delete a conversation and its messages."""
+        _known_id(conversation_id)
         with self._transaction() as db:
             db.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
             cursor = db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
@@ -408,7 +503,7 @@ class HistoryStore:
 
         rows = self._query(
             f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c ORDER BY c.used_seq DESC LIMIT ?",
-            (-1 if limit is None else limit,),
+            (_sql_limit(limit),),
         )
         return [ConversationInfo(*row) for row in rows]
 
@@ -420,7 +515,7 @@ class HistoryStore:
     def get(self, conversation_id: int) -> ConversationInfo:
         from llmchat.history.records import ConversationInfo
 
-        rows = self._query(f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = ?", (conversation_id,))
+        rows = self._query(f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = ?", (_known_id(conversation_id),))
         if not rows:
             raise UnknownConversation(conversation_id)
         return ConversationInfo(*rows[0])
@@ -436,6 +531,7 @@ class HistoryStore:
                 rows = self._query(
                     f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,)
                 )
+                pieces = self._pieces(conversation_id)
             finally:
                 self._db.execute("COMMIT")
         messages = [StoredMessage(*row) for row in rows]
@@ -443,6 +539,10 @@ class HistoryStore:
             if message.tokens_exact is not None:
                 message.tokens_exact = bool(message.tokens_exact)
             message.superseded = bool(message.superseded)
+            joined = pieces.get(message.id)
+            if joined:  # a streaming, interrupted or very long answer: its text is in pieces too
+                message.content += joined.get("text", "")
+                message.reasoning += joined.get("reasoning", "")
         return Transcript(info, messages)
 
     def context(self, conversation_id: int) -> List[Message]:
@@ -452,13 +552,21 @@ class HistoryStore:
         the context never holds two user messages in a row (the TUI's rule too). A superseded
         turn (asked again: see `supersede`) is left out."""
         self.get(conversation_id)  # raises for an unknown ID
-        rows = self._query(
-            "SELECT role, content FROM messages WHERE conversation_id = ? AND superseded = 0 ORDER BY id",
-            (conversation_id,),
-        )
+        with self._lock:  # one snapshot: the rows and their pieces agree
+            self._execute("BEGIN")
+            try:
+                rows = self._query(
+                    "SELECT id, role, content FROM messages WHERE conversation_id = ? AND superseded = 0 ORDER BY id",
+                    (conversation_id,),
+                )
+                pieces = self._pieces(conversation_id)
+            finally:
+                self._db.execute("COMMIT")
         out: List[Message] = []
         prompt: Optional[str] = None
-        for role, content in rows:
+        for message_id, role, content in rows:
+            if message_id in pieces:
+                content += pieces[message_id].get("text", "")
             if role == "user":
                 prompt = content
             elif prompt is not None:
@@ -476,6 +584,7 @@ class HistoryStore:
         streaming is found once it ends."""
         from llmchat.history.records import SearchHit
 
+        limit = _sql_limit(limit)
         words = re.findall(r"[^\W_]+", text)  # as FTS5 splits words: letters and digits
         terms = words if words else text.split()
         if not terms:
@@ -506,7 +615,7 @@ class HistoryStore:
         found = {hit.conversation_id for hit in hits}
         hits += [SearchHit(cid, title, None, None, None, title, used) for cid, title, used in titled if cid not in found]
         hits.sort(key=lambda hit: hit.created_at, reverse=True)
-        return hits[:limit]
+        return hits if limit < 0 else hits[:limit]
 
     def _has_fts(self) -> bool:
         return bool(self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages_fts'"))
@@ -553,15 +662,23 @@ class HistoryStore:
                 raise self._error(exc) from None
 
     @contextmanager
-    def _transaction(self, *, wait_for_disk: bool = True) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, *, wait_for_disk: bool = True, busy_ms: Optional[int] = None) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE (the write lock up front, so a transaction never fails half-way for a
         lock) ... COMMIT, rolled back on any error. Without `wait_for_disk`, the commit does
-        not wait for the disk and a background sync follows."""
+        not wait for the disk and a background sync follows. With `busy_ms`, the lock is waited
+        for that long only, then `_Busy` is raised."""
         with self._lock:
             if not wait_for_disk:
                 self._set_synchronous("NORMAL")
             try:
-                self._execute("BEGIN IMMEDIATE")
+                if busy_ms is None:
+                    self._execute("BEGIN IMMEDIATE")
+                else:
+                    self._set_busy_timeout(busy_ms)
+                    try:
+                        self._run("BEGIN IMMEDIATE", (), fetch=False, wait=False)
+                    finally:
+                        self._set_busy_timeout(int(BUSY_TIMEOUT * 1000))
                 try:
                     yield self._db
                     self._db.execute("COMMIT")
@@ -617,62 +734,93 @@ class HistoryStore:
 
     # --- for AnswerWriter ----------------------------------------------------------------------
 
-    def _append_text(self, message_id: int, text: str) -> None:
-        with self._lock:
-            self._set_synchronous("NORMAL")
-            try:
-                self._execute("UPDATE messages SET content = content || ? WHERE id = ?", (text, message_id), wait=False)
-            finally:
-                self._set_synchronous("FULL")
-        self.sync_soon()
+    def _append_parts(self, message_id: int, pieces: Sequence[Tuple[str, str]]) -> None:
+        """Store (kind, text) pieces of a streaming message: new rows, never a rewrite of what
+        is stored, so a save costs the new text only. Raises `_Busy` when another process
+        holds the lock for more than `FLUSH_BUSY_MS` (nothing is stored then)."""
+        rows = [(message_id, kind, piece) for kind, text in pieces for piece in _split(text, self._piece_chars)]
+        if not rows:
+            return
+        with self._transaction(wait_for_disk=False, busy_ms=FLUSH_BUSY_MS) as db:
+            _insert_parts(db, rows)
 
-    def _finish(self, message_id: int, rest: str, values: Dict[str, Any]) -> None:
-        """The rest of the text and the final values, in one statement (so the status changes
+    def _finish(self, message_id: int, pieces: Sequence[Tuple[str, str]], values: Dict[str, Any]) -> None:
+        """The rest of the text and the final values, in one transaction (so the status changes
         with the text complete: the search index takes it whole)."""
-        columns = ", ".join(f"{name} = ?" for name in values)
-        self._execute(
-            f"UPDATE messages SET content = content || ?, {columns}, writer_pid = NULL, writer_token = NULL WHERE id = ?",
-            (rest, *values.values(), message_id),
-        )
+        rows = [(message_id, kind, piece) for kind, text in pieces for piece in _split(text, self._piece_chars)]
+        with self._transaction() as db:
+            _insert_parts(db, rows)
+            self._close_message(db, message_id, values)
         _live_answers.discard((self._key, message_id))
+
+    def _pieces(self, conversation_id: int) -> Dict[int, Dict[str, str]]:
+        """The stored pieces of a conversation's messages, joined: {message id: {kind: text}}."""
+        joined: Dict[int, Dict[str, List[str]]] = {}
+        rows = self._query(
+            "SELECT p.message_id, p.kind, p.content FROM message_parts p JOIN messages m ON m.id = p.message_id"
+            " WHERE m.conversation_id = ? ORDER BY p.id",
+            (conversation_id,),
+        )
+        for message_id, kind, text in rows:
+            joined.setdefault(message_id, {}).setdefault(kind, []).append(text)
+        return {mid: {kind: "".join(texts) for kind, texts in kinds.items()} for mid, kinds in joined.items()}
 
 
 class AnswerWriter:
     """The assistant's message as it streams. `append` is called per token: it only buffers,
-    and appends what arrived since the last save to the stored text once `flush_interval` has
+    and stores what arrived since the last save, as a new piece, once `flush_interval` has
     passed on the store's clock. A face with a timer calls `flush_if_due` too, so text that
     arrived just before the stream stalled is saved within the interval even when no token
-    follows. `finish` appends the rest and sets the status and metrics. Only the text not yet
+    follows. `finish` stores the rest and sets the status and metrics. Only the text not yet
     saved is held here: memory stays flat however long the answer.
 
     `pending` is that text, a list changed only in place: a face whose token loop must be as
     cheap as possible may bind `writer.pending.append` (a C call, ~4x cheaper than `append`)
-    as long as a timer calls `flush_if_due` (oneshot.py does)."""
+    as long as a timer calls `flush_if_due` (oneshot.py does). `reasoning` is the same for the
+    model's reasoning, stored with the answer.
+
+    `begun` is False while a store that was locked when the turn began has not been written
+    yet (see `HistoryStore.begin_turn`): the IDs are None until a flush writes the turn."""
 
     __slots__ = (
-        "_store", "conversation_id", "message_id", "prompt_id", "pending", "_clock", "_interval", "_due",
-        "_on_error", "finished", "failure",
+        "_store", "conversation_id", "message_id", "prompt_id", "pending", "reasoning", "_clock", "_interval",
+        "_due", "_on_error", "finished", "failure", "_begin", "_ready", "_redactors",
     )
 
     def __init__(
         self,
         store: HistoryStore,
-        conversation_id: int,
-        message_id: int,
+        conversation_id: Optional[int],
+        message_id: Optional[int],
         *,
         on_error: Optional[Callable[[HistoryError], None]] = None,
+        redactor: Any = None,
     ) -> None:
         self._store = store
         self.conversation_id = conversation_id
         self.message_id = message_id
         self.prompt_id: Optional[int] = None  # set by begin_turn
         self.pending: List[str] = []  # arrived, not yet in the database
+        self.reasoning: List[str] = []  # reasoning arrived, not yet in the database
         self._clock = store._clock
         self._interval = store.flush_interval
         self._due = self._clock() + self._interval
         self._on_error = on_error
         self.finished = False
         self.failure: Optional[HistoryError] = None  # the first failed flush, if any
+        self._begin: Optional[Callable[[Optional[int]], Tuple[int, int, int]]] = None  # a turn not written yet
+        self._ready: Dict[str, List[str]] = {"text": [], "reasoning": []}  # redacted, not yet stored
+        self._redactors: Optional[Dict[str, Any]] = None  # one per stream of text: each holds its own tail
+        if redactor is not None and redactor.secrets:
+            self._redactors = {"text": type(redactor)(redactor.secrets), "reasoning": type(redactor)(redactor.secrets)}
+
+    @property
+    def begun(self) -> bool:
+        return self._begin is None
+
+    def _started(self, ids: Tuple[int, int, int]) -> None:
+        self.conversation_id, self.prompt_id, self.message_id = ids
+        self._begin = None
 
     def append(self, text: str) -> None:
         self.pending.append(text)
@@ -687,22 +835,53 @@ class AnswerWriter:
     def flush_interval(self) -> float:
         return self._interval
 
+    def _take(self, final: bool) -> None:
+        """Move what arrived into `_ready` as pieces of at most the store's piece size, redacted
+        (the end of each text that could begin a secret, or half a surrogate pair, waits for
+        what follows unless `final`). Joined a piece at a time: never a copy of all of it."""
+        size = self._store._piece_chars
+        for kind, arrived in (("text", self.pending), ("reasoning", self.reasoning)):
+            count = len(arrived)
+            taken = arrived[:count]
+            del arrived[:count]  # in place: the list may be bound elsewhere
+            if taken and not final:
+                last = taken[-1]
+                if last and "\ud800" <= last[-1] <= "\udbff":  # half a surrogate pair: wait for the other half
+                    arrived.insert(0, last[-1])
+                    taken[-1] = last[:-1]
+            redactor = self._redactors[kind] if self._redactors is not None else None
+            feed = redactor.feed if redactor is not None else _same
+            ready = self._ready[kind]
+            group: List[str] = []
+            length = 0
+            for text in taken:
+                group.append(text)
+                length += len(text)
+                if length >= size:
+                    ready.extend(_split(feed("".join(group)), size))
+                    group, length = [], 0
+            rest = feed("".join(group)) if group else ""
+            if final and redactor is not None:
+                rest += redactor.flush()
+            if rest:
+                ready.append(rest)
+
+    def _pieces(self) -> List[Tuple[str, str]]:
+        return [(kind, text) for kind, texts in self._ready.items() for text in texts]
+
     def flush(self) -> bool:
         """Save the text that arrived since the last save; never raises. False when it could
         not be saved now (it stays buffered for the next flush and for `finish`)."""
         self._due = self._clock() + self._interval
-        pending = self.pending
-        if self.finished or not pending:
+        if self.finished:
             return True
-        count = len(pending)
-        chunk = "".join(pending)
-        held = ""
-        if "\ud800" <= chunk[-1] <= "\udbff":  # half a surrogate pair: wait for the other half
-            chunk, held = chunk[:-1], chunk[-1]
-            if not chunk:
-                return True
+        self._take(final=False)
+        pieces = self._pieces()
         try:
-            self._store._append_text(self.message_id, chunk)
+            if self._begin is not None:
+                self._started(self._begin(FLUSH_BUSY_MS))
+            if pieces:
+                self._store._append_parts(self.message_id, pieces)  # type: ignore[arg-type]
         except _Busy:
             return False
         except HistoryError as exc:
@@ -711,9 +890,8 @@ class AnswerWriter:
                 if self._on_error is not None:
                     self._on_error(exc)
             return False
-        del pending[:count]  # in place: the list may be bound elsewhere
-        if held:
-            pending.insert(0, held)
+        for texts in self._ready.values():
+            texts.clear()
         return True
 
     def finish(
@@ -726,7 +904,8 @@ class AnswerWriter:
     ) -> None:
         """Store the rest of the answer with its final status and, from a `Metrics`, its
         figures. Raises HistoryError when it cannot be saved (the row then keeps its last
-        flushed text and becomes `interrupted` after this process ends)."""
+        flushed text and becomes `interrupted` after this process ends; a turn never written,
+        because the store stayed locked `LATE_BEGIN_WAIT` seconds more, is not stored)."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"not a final status: {status!r}")
         values: Dict[str, Any] = {"status": status, "finished_at": self._store._now()}
@@ -745,22 +924,38 @@ class AnswerWriter:
             if error is None and status == ERROR and metrics.error is not None:
                 error = metrics.error.message
         values["stop_reason"] = stop_reason
-        values["error"] = error
-        self._store._finish(self.message_id, "".join(self.pending), values)
+        values["error"] = self._redactors["text"].redact(error) if error is not None and self._redactors else error
+        if self._begin is not None:
+            try:
+                self._started(self._begin(int(LATE_BEGIN_WAIT * 1000)))
+            except _Busy:
+                self.finished = True
+                raise HistoryError(
+                    f"{self._store.path} stayed locked by another process; this turn was not saved"
+                ) from None
+        self._take(final=True)
+        self._store._finish(self.message_id, self._pieces(), values)  # type: ignore[arg-type]
         self.finished = True
-        self.pending.clear()
+        for texts in self._ready.values():
+            texts.clear()
 
 
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _prepare_file(path: Path) -> None:
-    """The directory 0700 and the file 0600 before SQLite opens it: SQLite gives its -wal and
+def _prepare_file(path: Path, warn: Optional[Callable[[str], None]] = None) -> None:
+    """The directories 0700 and the file 0600 before SQLite opens it: SQLite gives its -wal and
     -shm files the database file's permissions."""
+    from llmchat.config import ensure_private_dir, open_to_others
+
     directory = path.parent
     try:
-        if not directory.is_dir():
-            os.makedirs(directory, mode=0o700, exist_ok=True)
+        if directory.is_dir():
+            note = open_to_others(directory)
+            if note and warn is not None:
+                warn(note)
+        else:
+            ensure_private_dir(directory)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
@@ -772,6 +967,36 @@ def _prepare_file(path: Path) -> None:
     except OSError as exc:
         where = exc.filename or path
         raise HistoryError(f"cannot create {where}: {exc.strerror or exc}") from None
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def _insert_parts(db: sqlite3.Connection, rows: List[Tuple[int, str, str]]) -> None:
+    """Insert pieces. Text is checked for lone surrogates only when SQLite refuses it: a check
+    up front would copy every piece once more (the pieces of a fast stream are megabytes)."""
+    sql = "INSERT INTO message_parts (message_id, kind, content) VALUES (?, ?, ?)"
+    for message_id, kind, text in rows:
+        try:
+            db.execute(sql, (message_id, kind, text))
+        except UnicodeEncodeError:  # raised while binding: this row was not inserted
+            db.execute(sql, (message_id, kind, _clean(text)))
+
+
+def _split(text: str, size: int) -> List[str]:
+    """`text` in pieces of at most `size` characters, never between the halves of a
+    surrogate pair."""
+    if len(text) <= size:
+        return [text] if text else []
+    pieces, start = [], 0
+    while start < len(text):
+        end = min(start + size, len(text))
+        if end < len(text) and "\ud800" <= text[end - 1] <= "\udbff":
+            end -= 1
+        pieces.append(text[start:end])
+        start = end
+    return pieces
 
 
 def _like(term: str) -> str:

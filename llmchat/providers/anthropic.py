@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 from llmchat.conversation import ChatRequest
-from llmchat.providers.base import json_or_text, load_json
+from llmchat.providers.base import endpoint, json_or_text, load_json
 from llmchat.stream.protocol import (
     NOTHING,
     HttpRequest,
@@ -115,5 +115,5 @@ class Anthropic(Provider):
         headers = {"Accept": "text/event-stream", "anthropic-version": API_VERSION}
         if request.api_key:
             headers["x-api-key"] = request.api_key
-        return HttpRequest(request.base_url.rstrip("/") + "/v1/messages", body, headers)
+        return HttpRequest(endpoint(request.base_url, "/v1/messages"), body, headers)
 

@@ -13,6 +13,14 @@ from llmchat.conversation import ChatRequest
 from llmchat.stream.protocol import ProtocolError
 
 
+def endpoint(base_url: str, path: str) -> str:
+    """The API's endpoint: `path` added to the base URL's path. A query string stays after it
+    (Azure OpenAI requires `?api-version=...`); a fragment is never sent."""
+    base, _, _ = base_url.partition("#")
+    base, mark, query = base.partition("?")
+    return base.rstrip("/") + path + mark + query
+
+
 def bearer_headers(accept: str, api_key: Optional[str]) -> Dict[str, str]:
     headers = {"Accept": accept}
     if api_key:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from llmchat.conversation import ChatRequest
-from llmchat.providers.base import bearer_headers, chat_messages
+from llmchat.providers.base import bearer_headers, chat_messages, endpoint
 from llmchat.stream.protocol import (
     NOTHING,
     HttpRequest,
@@ -91,5 +91,5 @@ class Ollama(Provider):
         if options:
             body["options"] = options
         headers = bearer_headers("application/x-ndjson", request.api_key)  # a key: Ollama behind a proxy
-        return HttpRequest(request.base_url.rstrip("/") + "/api/chat", body, headers)
+        return HttpRequest(endpoint(request.base_url, "/api/chat"), body, headers)
 

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 from urllib.parse import urlsplit
 
 from llmchat.conversation import ChatRequest
-from llmchat.providers.base import bearer_headers, chat_messages, json_or_text, load_json
+from llmchat.providers.base import bearer_headers, chat_messages, endpoint, json_or_text, load_json
 from llmchat.stream.protocol import (
     NOTHING,
     HttpRequest,
@@ -115,5 +115,5 @@ class OpenAIChat(Provider):
             official = urlsplit(request.base_url).hostname == "api.openai.com"
             body["max_completion_tokens" if official else "max_tokens"] = request.max_tokens
         headers = bearer_headers("text/event-stream", request.api_key)
-        return HttpRequest(request.base_url.rstrip("/") + "/chat/completions", body, headers)
+        return HttpRequest(endpoint(request.base_url, "/chat/completions"), body, headers)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from llmchat.conversation import ChatRequest
-from llmchat.providers.base import bearer_headers, json_or_text, load_json
+from llmchat.providers.base import bearer_headers, endpoint, json_or_text, load_json
 from llmchat.stream.protocol import (
     NOTHING,
     HttpRequest,
@@ -102,5 +102,5 @@ class OpenAIResponses(Provider):
         if request.max_tokens is not None:
             body["max_output_tokens"] = request.max_tokens
         headers = bearer_headers("text/event-stream", request.api_key)
-        return HttpRequest(request.base_url.rstrip("/") + "/responses", body, headers)
+        return HttpRequest(endpoint(request.base_url, "/responses"), body, headers)
 

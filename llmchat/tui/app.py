@@ -54,6 +54,8 @@ from textual.worker import Worker
 from llmchat.config import Config, ConfigError, Overrides, Settings, continue_flags, load_config, resolve, save_theme
 from llmchat.exitcodes import USAGE as EXIT_USAGE
 from llmchat.output import Sanitizer, strip_controls
+from llmchat.redact import Redactor
+from llmchat.sanitize import one_line
 from llmchat.stream.events import Finish, ReasoningDelta, StreamError, TextDelta
 from llmchat.stream.metrics import Metrics
 from llmchat.tui.session import (
@@ -187,12 +189,13 @@ class ChatApp(App[None]):
         return [theme.name for theme in themes]
 
     def _show_model(self, settings: Settings) -> None:
+        model = one_line(settings.model)  # a name from a flag, a profile or a stored row
         if settings.demo:
-            self.model_label = f"{settings.model} ({DEMO_LABEL})"
+            self.model_label = f"{model} ({DEMO_LABEL})"
             self.sub_title = DEMO_LABEL
         else:
-            self.model_label = settings.model
-            self.sub_title = settings.model
+            self.model_label = model
+            self.sub_title = model
 
     # --- layout ------------------------------------------------------------------------
 
@@ -414,7 +417,8 @@ class ChatApp(App[None]):
         view.state = state
         if turn.reasoning:
             view.show_reasoning("".join(turn.reasoning))
-        view.set_note(self._ending_note(turn))
+        note = self._ending_note(turn)  # quotes the server: one clean line, no secrets
+        view.set_note(self._quoted(note) if note else None)
         self.status.show(turn.metrics, state)
         self.refresh_bindings()
         if state == ERROR and not turn.answer and not self.prompt.text:
@@ -458,9 +462,14 @@ class ChatApp(App[None]):
     def _on_retry(self, notice: Any) -> None:
         turn = self._active
         if turn is not None and turn.view is not None:
-            turn.view.set_note(
+            turn.view.set_note(self._quoted(
                 f"{notice.reason}; retrying in {notice.delay:.1f} s (attempt {notice.attempt} of {notice.max_attempts})"
-            )
+            ))
+
+    def _quoted(self, message: str) -> str:
+        """A message that quotes a server (an error, a retry's reason): one clean line, with
+        every secret the run knows of masked."""
+        return one_line(Redactor(self.settings.secrets).redact(message))
 
     # --- actions ----------------------------------------------------------------------
 
@@ -654,7 +663,7 @@ class ChatApp(App[None]):
 
     def _history_warning(self, message: str) -> None:
         """The store's one-line warnings (Recorder's `warn`): a notification, never a crash."""
-        text = message.removeprefix("warning: ")
+        text = one_line(message).removeprefix("warning: ")
         self.notify(text[:1].upper() + text[1:], title="History", severity="warning", timeout=8)
 
     async def _open_history(self) -> None:
@@ -692,7 +701,7 @@ class ChatApp(App[None]):
         try:
             info, turns = self.chat_history.load(conversation_id, self._clock)
         except HistoryError as exc:
-            self.notify(f"Cannot open conversation {conversation_id}: {exc}", severity="error", timeout=8)
+            self.notify(one_line(f"Cannot open conversation {conversation_id}: {exc}"), severity="error", timeout=8)
             return False
         self.session.turns = [turn for turn, _, _ in turns]
         self._about = Welcome(self._about_text(info), markup=False)
@@ -759,7 +768,7 @@ class ChatApp(App[None]):
         from llmchat.history.markdown import local_time
 
         return (
-            f"Conversation {info.id}: {info.title} · {info.message_count} messages · "
+            f"Conversation {info.id}: {one_line(info.title)} · {info.message_count} messages · "
             f"last used {local_time(info.last_used_at)}. The next message continues it with {self.model_label}."
         )
 
@@ -792,7 +801,7 @@ class ChatApp(App[None]):
             chosen = continue_flags(self.flags, info, self.config)
             settings = resolve(chosen or self.flags, os.environ, self.config)
         except (HistoryError, ConfigError) as exc:
-            self.notify(f"Cannot open conversation {conversation_id}: {exc}", severity="error", timeout=8)
+            self.notify(one_line(f"Cannot open conversation {conversation_id}: {exc}"), severity="error", timeout=8)
             return False
         settings.history = self.settings.history
         if settings.demo and chosen is not None:

@@ -29,6 +29,7 @@ class TurnRecord:
     saved: int = 0  # how many of the turn's parts the writer has been handed
     prompt_id: Optional[int] = None
     answer_id: Optional[int] = None
+    reasoned: int = 0  # how many of the turn's reasoning fragments it has been handed
 
 
 # A stored answer's status, as a turn state (how the transcript colours it).
@@ -113,6 +114,10 @@ class ChatHistory:
         if len(parts) > record.saved:
             record.writer.pending.extend(parts[record.saved :])
             record.saved = len(parts)
+        reasoning = turn.reasoning  # stored with the answer (history show, exports)
+        if len(reasoning) > record.reasoned:
+            record.writer.reasoning.extend(reasoning[record.reasoned :])
+            record.reasoned = len(reasoning)
 
     def supersede(self, turn: Optional[Turn]) -> None:
         """`turn` was asked again: keep it stored, but no longer as context."""
@@ -140,6 +145,8 @@ class ChatHistory:
             turn, prompt, _ = out[-1]
             if message.content:
                 turn.parts.append(message.content)
+            if message.reasoning:
+                turn.reasoning.append(message.reasoning)
             turn.state = _STATES.get(message.status, CANCELLED)
             turn.superseded = turn.superseded or message.superseded
             turn.record.answer_id = message.id

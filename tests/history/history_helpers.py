@@ -45,6 +45,14 @@ def query(path: Path, sql: str, params: Sequence = ()) -> List[tuple]:
         db.close()
 
 
+def saved_text(path: Path, message_id: int) -> str:
+    """A message's stored text: its row's content, then its pieces (a streaming answer is saved
+    in pieces, one per flush), as any SQLite client reads them."""
+    (content,) = query(path, "SELECT content FROM messages WHERE id = ?", (message_id,))[0]
+    pieces = query(path, "SELECT content FROM message_parts WHERE message_id = ? AND kind = 'text' ORDER BY id", (message_id,))
+    return content + "".join(piece for (piece,) in pieces)
+
+
 def messages(path: Path, conversation_id: Optional[int] = None) -> List[dict]:
     where, params = ("WHERE conversation_id = ?", (conversation_id,)) if conversation_id is not None else ("", ())
     db = sqlite3.connect(str(path), timeout=10)

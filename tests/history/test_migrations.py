@@ -102,14 +102,18 @@ def test_a_file_of_every_earlier_version_upgrades_with_its_data(tmp_path: Path, 
         ]
         assert (messages[1].ttft, messages[1].output_tokens, messages[1].tokens_exact, messages[1].stop_reason) == (0.2, 3, True, "stop")
         assert not any(m.superseded for m in messages)  # version 3: nothing was asked again before
+        assert all(m.reasoning == "" for m in messages)  # version 4: no reasoning was kept before
         # Search finds what was there before the index existed, and the answer marked since.
         assert {hit.message_id for hit in store.search("sun")} == {3, 4}
         assert {hit.message_id for hit in store.search("moon")} == {2}
         # And the file takes new turns.
         writer = store.begin_turn(1, "and the wind?", model="m")
+        writer.reasoning.append("wind is air moving")
         writer.append("a little")
+        writer.flush()  # saved as a piece (version 4), then joined when it finishes
         writer.finish(COMPLETE)
         assert store.load(1).info.message_count == 6
+        assert (store.load(1).messages[-1].content, store.load(1).messages[-1].reasoning) == ("a little", "wind is air moving")
         assert {hit.message_id for hit in store.search("little")} == {writer.message_id}
     assert query(path, "PRAGMA integrity_check") == [("ok",)]
     if fts5():

@@ -29,7 +29,7 @@ from llmchat.history.store import FLUSH_INTERVAL, process_token
 from llmchat.stream.events import Finish, StreamError, TextDelta, Usage
 from llmchat.stream.metrics import Metrics
 
-from history_helpers import WAIT, query
+from history_helpers import WAIT, query, saved_text
 
 
 class FakeClock:
@@ -57,7 +57,7 @@ def store(path: Path, clock: FakeClock):
 
 
 def stored_text(path: Path, message_id: int) -> str:
-    return query(path, "SELECT content FROM messages WHERE id = ?", (message_id,))[0][0]
+    return saved_text(path, message_id)
 
 
 # --- the file ------------------------------------------------------------------------------
@@ -400,6 +400,7 @@ def test_a_failed_flush_is_reported_once_and_finish_raises(tmp_path: Path, clock
         answer = store.begin_answer(cid, on_error=errors.append)
         db = sqlite3.connect(str(path))
         db.execute("CREATE TRIGGER no_room BEFORE UPDATE ON messages BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END")
+        db.execute("CREATE TRIGGER no_room_for_parts BEFORE INSERT ON message_parts BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END")
         db.commit()
         for _ in range(3):
             answer.append("x")
@@ -409,6 +410,7 @@ def test_a_failed_flush_is_reported_once_and_finish_raises(tmp_path: Path, clock
         with pytest.raises(HistoryError, match="disk is full"):
             answer.finish(COMPLETE)
         db.execute("DROP TRIGGER no_room")
+        db.execute("DROP TRIGGER no_room_for_parts")
         db.commit()
         db.close()
         answer.finish(COMPLETE)  # the disk has room again

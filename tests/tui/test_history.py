@@ -20,7 +20,12 @@ from llmchat.tui.widgets.stored import StoredAnswer
 SIZE = (100, 30)
 
 
-def rows(sql: str = "SELECT role, content, status, stop_reason, error, superseded FROM messages ORDER BY id") -> List[tuple]:
+# A message's text is its row's content, then the pieces a streaming answer is saved in.
+_TEXT = ("content || coalesce((SELECT group_concat(p.content, '') FROM (SELECT content FROM message_parts"
+         " WHERE message_id = messages.id AND kind = 'text' ORDER BY id) p), '')")
+
+
+def rows(sql: str = f"SELECT role, {_TEXT}, status, stop_reason, error, superseded FROM messages ORDER BY id") -> List[tuple]:
     path = default_path()
     if not path.exists():
         return []

@@ -24,6 +24,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from llmchat.sanitize import one_line
+
 HINT = "Enter open · r rename · d delete · / search · Esc close"
 
 
@@ -160,7 +162,7 @@ class ConversationList(ModalScreen[None]):
             infos = self.store.list_conversations()
             hits = self.store.search(query) if query else None
         except HistoryError as exc:
-            self.notify(f"Cannot read the history: {exc}", severity="error", timeout=8)
+            self.notify(one_line(f"Cannot read the history: {exc}"), severity="error", timeout=8)
             return
         self._infos = {info.id: info for info in infos}
         snippets: Dict[int, Optional[str]] = {}
@@ -182,14 +184,14 @@ class ConversationList(ModalScreen[None]):
 
     def _row(self, info: Any, snippet: Optional[str]) -> Content:
         count = "1 message" if info.message_count == 1 else f"{info.message_count} messages"
-        title = info.title or "untitled"
+        title = one_line(info.title) or "untitled"  # stored rows may hold control sequences
         parts: List[Any] = [(title, "bold")]
         if info.id == self.current:
             parts.append(("  (open)", "italic"))  # the row's own colour: readable on the highlight too
-        details = f"#{info.id} · {info.model or '?'} · {count} · last used {self._when(info.last_used_at)}"
+        details = f"#{info.id} · {one_line(info.model or '?')} · {count} · last used {self._when(info.last_used_at)}"
         parts += ["\n", (details, "$text-muted")]
         if snippet:
-            parts += ["\n", (snippet, "italic")]
+            parts += ["\n", (one_line(snippet), "italic")]
         return Content.assemble(*parts)
 
     def _highlighted_id(self) -> Optional[int]:
@@ -236,7 +238,7 @@ class ConversationList(ModalScreen[None]):
             return
         self._renaming = chosen
         box = self.rename_box
-        box.value = self._infos[chosen].title
+        box.value = one_line(self._infos[chosen].title)
         box.border_title = f"New title for #{chosen} (Enter saves, Esc keeps the old one)"
         box.add_class("-shown")
         box.focus()
@@ -252,7 +254,7 @@ class ConversationList(ModalScreen[None]):
         try:
             self.store.rename(chosen, event.value)
         except HistoryError as exc:
-            self.notify(f"Not renamed: {exc}", severity="error", timeout=6)
+            self.notify(one_line(f"Not renamed: {exc}"), severity="error", timeout=6)
             return
         self._end_rename()
         self.refill()
@@ -285,7 +287,7 @@ class ConversationList(ModalScreen[None]):
         try:
             self.store.delete(conversation_id)
         except HistoryError as exc:
-            self.notify(f"Not deleted: {exc}", severity="error", timeout=6)
+            self.notify(one_line(f"Not deleted: {exc}"), severity="error", timeout=6)
             return
         self.app.conversation_deleted(conversation_id)
         if conversation_id == self.current:
