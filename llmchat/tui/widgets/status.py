@@ -36,7 +36,7 @@ STALL_AFTER = 1.0  # seconds without data before the rate gives way to "stalled"
 _STATE_STYLE = {
     READY: "$text-muted",
     WAITING: "bold $warning",
-    THINKING: "bold $secondary",
+    THINKING: "bold $text-secondary",  # $secondary itself is dark blue on the dark panel
     STREAMING: "bold $accent",
     DONE: "bold $success",
     CANCELLED: "bold $warning",
