@@ -259,29 +259,27 @@ async def test_a_cancelled_or_failed_answer_shows_its_figures_too(settings_for, 
         assert answer.figures_text.startswith("m · ") and answer.figures.region.height == 1
 
 
-async def test_a_retried_answer_is_marked_superseded(settings_for, submit, settled):
-    app = ChatApp(settings_for(tokens=10))
+SUPERSEDED = "superseded: asked again below, and not sent as context"
+
+
+@pytest.mark.parametrize(
+    "options, note",
+    [(dict(tokens=10), ""), (dict(status=401), "Error: 401 Unauthorized: Incorrect API key provided (server_error) · Ctrl+R to retry")],
+    ids=["done", "error"],
+)
+async def test_a_retried_answer_is_marked_superseded_beside_its_note(settings_for, submit, settled, options, note):
+    app = ChatApp(settings_for(**options))
     async with app.run_test(size=SIZE) as pilot:
         await submit(pilot, "hi")
         await settled(app)
+        assert answers(app)[0].note_text == note
         await pilot.press("ctrl+r")
         await settled(app)
         await pilot.pause()
         old, new = answers(app)
         assert old.has_class("-superseded") and not new.has_class("-superseded")
-        assert old.note_text == "superseded: asked again below, and not sent as context"
+        assert old.note_text == (f"{note} · {SUPERSEDED}" if note else SUPERSEDED)
         assert old.note.region.height >= 1 and old.styles.opacity < 1
-
-
-async def test_a_retried_error_keeps_its_error_beside_the_mark(settings_for, submit, settled):
-    app = ChatApp(settings_for(status=401))
-    async with app.run_test(size=SIZE) as pilot:
-        await submit(pilot, "hi")
-        await settled(app)
-        await pilot.press("ctrl+r")
-        await settled(app)
-        old, _new = answers(app)
-        assert old.note_text.startswith("Error: ") and old.note_text.endswith(" · superseded: asked again below, and not sent as context")
 
 
 # --- Esc before the answer gives the prompt back -----------------------------------------------------
