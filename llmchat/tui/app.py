@@ -533,14 +533,18 @@ class ChatApp(App[None]):
             view.set_note(f"{view.note_text} · {mark}" if view.note_text else mark)
 
     def action_toggle_thinking(self) -> None:
-        """Fold or open the newest Thinking block on screen."""
+        """Fold or open the newest Thinking block on screen; opened, it is scrolled into view
+        (which lets go of a streaming answer's end, as scrolling up does)."""
         if not self._on_main_screen():
             raise SkipAction()
         blocks = self.transcript.query(ThinkingBlock)
         if not blocks:
             self.notify("No answer here shows its thinking.", timeout=3)
             return
-        blocks.last().toggle()
+        block = blocks.last()
+        block.toggle()
+        if block.expanded:  # once laid out open
+            self.call_after_refresh(self.transcript.scroll_to_widget, block, animate=False, immediate=True)
 
     def _on_main_screen(self) -> bool:
         return self.screen is self.transcript.screen

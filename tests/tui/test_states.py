@@ -207,6 +207,21 @@ async def test_ctrl_t_toggles_the_newest_thinking_block(settings_for, submit, se
         assert newer.expanded and not older.expanded
 
 
+async def test_ctrl_t_opens_a_thinking_block_scrolled_out_of_view_into_view(settings_for, submit, settled, until):
+    app = ChatApp(settings_for(reasoning=30, tokens=300))
+    async with app.run_test(size=(60, 20)) as pilot:
+        await submit(pilot, "hi")
+        await settled(app)
+        await pilot.pause()
+        [block] = app.query(ThinkingBlock)
+        transcript = app.transcript
+        visible = lambda: transcript.scrollable_content_region.contains_point(block.title.region.offset)  # noqa: E731
+        assert not visible()  # the long answer pushed it above the view
+        await pilot.press("ctrl+t")
+        await until(pilot, visible, what="the opened block in view")
+        assert block.expanded and block.body.region.height > 0
+
+
 async def test_ctrl_t_with_no_thinking_says_so(settings_for, submit, settled, spy_notices):
     app = ChatApp(settings_for(tokens=10))
     async with app.run_test(size=SIZE) as pilot:
