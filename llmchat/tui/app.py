@@ -4,6 +4,8 @@ One background worker per answer consumes `StreamingClient.stream()` -- the same
 every other face reads; this module knows no wire format -- and feeds the answer's
 `StreamingMarkdown`, which takes in whatever arrived since the last frame at once (frame rate,
 not token rate). The status bar is refreshed from `Metrics` by a timer, not per token.
+Reasoning streams into a Thinking block above the answer (widgets/thinking.py), folded when the
+answer starts; Ctrl+T folds or opens the newest one.
 
 Keys: Enter sends, Ctrl+J / Alt+Enter / Shift+Enter insert a newline, Esc or Ctrl+C cancels the
 answer being streamed (the connection is closed, the partial answer kept and marked), Ctrl+R
