@@ -382,6 +382,7 @@ class ChatApp(App[None]):
         self._show_thinking(turn)
         if state == STREAMING and turn.thinking is not None:
             turn.thinking.fold()
+            turn.thinking.finish()
         self.status.show_turn(turn)
 
     def _show_thinking(self, turn: Turn) -> None:
@@ -410,8 +411,10 @@ class ChatApp(App[None]):
         turn.retry = None
         view.state = state
         self._show_thinking(turn)
-        if turn.thinking is not None and turn.answer:
-            turn.thinking.fold()
+        if turn.thinking is not None:
+            if turn.answer:
+                turn.thinking.fold()
+            turn.thinking.finish()
         view.set_figures(self._figures_line(turn))
         view.set_note(self._ending_note(turn))
         self.status.show_turn(turn)

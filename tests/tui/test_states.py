@@ -10,12 +10,13 @@ import re
 
 import pytest
 
+from llmchat.demo.answer import answer_tokens
 from llmchat.history import open_for_chat
 from llmchat.history.markdown import metrics_line
 from llmchat.tui.app import ChatApp
 from llmchat.tui.session import CANCELLED, DONE, STREAMING, THINKING, WAITING
 from llmchat.tui.widgets import AssistantMessage
-from llmchat.tui.widgets.thinking import ThinkingBlock, ThinkingTitle
+from llmchat.tui.widgets.thinking import TAIL_CHARS, ThinkingBlock, ThinkingTitle
 
 SIZE = (100, 30)
 
@@ -32,10 +33,10 @@ def answers(app: ChatApp) -> list:
     [
         dict(tokens=3, tps=20),  # few tokens, however slowly: no rate
         dict(tokens=7, tps=20),  # one short of the least that makes a rate
-        dict(tokens=300),  # many tokens in one write: a burst
-        dict(tokens=60, chunk_tokens=30),  # two writes a moment apart: still a burst
+        dict(tokens=250),  # many tokens in one write (the server batches 256): a burst
+        dict(tokens=40, usage="false"),  # the same with an estimated count
     ],
-    ids=["3-slow-tokens", "7-slow-tokens", "300-in-one-write", "60-in-two-writes"],
+    ids=["3-slow-tokens", "7-slow-tokens", "250-in-one-write", "40-estimated-in-one-write"],
 )
 async def test_a_burst_shows_a_dash_not_a_rate(settings_for, submit, settled, options):
     app = ChatApp(settings_for(**options))
@@ -133,7 +134,7 @@ async def test_a_retry_wait_counts_down(settings_for, submit, until, settled):
 
 
 async def test_reasoning_streams_into_an_open_thinking_block_that_folds_when_the_answer_starts(settings_for, submit, until, settled):
-    app = ChatApp(settings_for(reasoning=30, tokens=20, tps=60))
+    app = ChatApp(settings_for(reasoning=80, tokens=20, tps=40))  # 2 s of thinking: time to look
     async with app.run_test(size=SIZE) as pilot:
         await submit(pilot, "hi")
         await until(pilot, lambda: app.session.last.thinking is not None, what="the Thinking block")
@@ -239,6 +240,25 @@ async def test_thinking_text_is_sanitised_and_never_markup(settings_for, srv, su
         await pilot.pause()
         shown = block.body.render().plain
         assert shown == "[bold]not markup[/bold] clipboard"
+
+
+async def test_a_long_reasoning_shows_its_tail_while_it_streams_and_all_of_it_once_ended(settings_for, submit, until, settled):
+    app = ChatApp(settings_for(reasoning=1500, stall_after=1500, tokens=5))
+    async with app.run_test(size=SIZE) as pilot:
+        await submit(pilot, "hi")
+        await until(pilot, lambda: len(app.session.last.reasoning) == 1500 and app.session.last.thinking is not None
+                    and app.session.last.thinking.text.endswith(answer_tokens("", 1500)[-1]), what="all the reasoning")
+        block = app.session.last.thinking
+        full = "".join(answer_tokens("", 1500))
+        assert len(full) > 2 * TAIL_CHARS
+        await pilot.pause()
+        shown = block.body.render().plain
+        assert shown.startswith("…\n") and full.endswith(shown[2:]) and len(shown) <= TAIL_CHARS + 2
+        await pilot.press("escape")
+        await settled(app)
+        await pilot.pause()
+        assert block.expanded  # no answer came: nothing folded it
+        assert block.body.render().plain == full
 
 
 # --- the answer's figures line, the superseded mark ----------------------------------------------------

@@ -1,8 +1,9 @@
 """The "Thinking" block above an answer: the model's reasoning, labelled and foldable.
 
-Open while the reasoning streams, folded once the answer starts (the app folds it); the title
-toggles it with a click, or with Enter or Space when focused, and the app's Ctrl+T toggles the
-newest one from the prompt. The text is the model's: it is sanitised before it is shown, and
+Open while the reasoning streams (showing its last few thousand characters: all of a long one
+would take longer to lay out than a frame), folded once the answer starts (the app folds it and
+says it has ended: then all of it is there to open). The title toggles it with a click, or with
+Enter or Space when focused, and the app's Ctrl+T toggles the newest one from the prompt. The text is the model's: it is sanitised before it is shown, and
 never read as markup.
 
 Its own small widget rather than Textual's `Collapsible`: that one scrolls itself into view
@@ -27,6 +28,7 @@ from llmchat.output import strip_controls
 
 TITLE = "Thinking"
 OPEN_SYMBOL, FOLDED_SYMBOL = "▼", "▶"
+TAIL_CHARS = 3000  # of the reasoning shown while it streams (all of it once it has ended)
 
 
 class ThinkingTitle(Static, can_focus=True):
@@ -76,26 +78,44 @@ class ThinkingBlock(Vertical):
         super().__init__()
         self.title = ThinkingTitle(self._label(True), markup=False)
         self.body = Static("", classes="thinking-text", markup=False)
-        self.text = ""
+        self.text = ""  # all of the reasoning so far, as the model sent it
+        self.live = True  # still streaming: only its tail is shown (see TAIL_CHARS)
         self._parts = 0
-        self.update_text(text)
+        if text:
+            self.update_text(text)
 
     def compose(self) -> ComposeResult:
         yield self.title
         yield self.body
 
     def show_parts(self, parts: List[str]) -> None:
-        """Show the reasoning as the list of fragments it arrives in (joined only when it grew:
-        the app calls this at every status refresh)."""
+        """Show the reasoning as the growing list of fragments it arrives in (the app calls
+        this at every status refresh: nothing is done unless it grew)."""
         if len(parts) != self._parts:
+            self.text += "".join(parts[self._parts :])
             self._parts = len(parts)
-            self.update_text("".join(parts))
+            self._show()
 
     def update_text(self, text: str) -> None:
-        """Show `text` (the whole reasoning so far, as the model sent it)."""
-        if text != self.text:
-            self.text = text
-            self.body.update(Content(strip_controls(text)))
+        """Show `text`, the whole reasoning so far."""
+        self.text = text
+        self._show()
+
+    def finish(self) -> None:
+        """The reasoning has ended (the answer began, or the turn is over): all of it is shown
+        from now on, laid out once."""
+        if self.live:
+            self.live = False
+            self._show()
+
+    def _show(self) -> None:
+        text = strip_controls(self.text)
+        if self.live and len(text) > TAIL_CHARS:
+            # Laying out all of a long reasoning at every refresh costs more than a frame (20k
+            # tokens: ~0.8 s); while it streams, its tail is what there is to read.
+            start = text.find("\n", len(text) - TAIL_CHARS) + 1 or len(text) - TAIL_CHARS
+            text = "…\n" + text[start:]
+        self.body.update(Content(text))
 
     def fold(self) -> None:
         self.expanded = False
