@@ -216,7 +216,10 @@ async def test_ctrl_t_opens_a_thinking_block_scrolled_out_of_view_into_view(sett
         await pilot.pause()
         [block] = app.query(ThinkingBlock)
         transcript = app.transcript
-        visible = lambda: transcript.scrollable_content_region.contains_point(block.title.region.offset)  # noqa: E731
+
+        def visible() -> bool:
+            return transcript.scrollable_content_region.contains_point(block.title.region.offset)
+
         assert not visible()  # the long answer pushed it above the view
         await pilot.press("ctrl+t")
         await until(pilot, visible, what="the opened block in view")
@@ -374,7 +377,9 @@ async def test_at_40_columns_the_status_bar_is_one_line_through_a_send(settings_
             text = status.figures
             lines.add(text)
             assert "\n" not in text and len(text) <= status.content_size.width, text
-            return app.worker is not None and app.worker.is_finished and status.stalled is None if "stall_after" not in options else status.stalled is not None
+            if "stall_after" in options:
+                return status.stalled is not None  # stalled: the longest usual line
+            return app.worker is not None and app.worker.is_finished
 
         await submit(pilot, "hi")
         await until(pilot, look, timeout=15, what="the send to end")
