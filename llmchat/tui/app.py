@@ -47,6 +47,7 @@ from textual.actions import SkipAction
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.command import CommandPalette
+from textual.css.query import NoMatches
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer
@@ -459,8 +460,12 @@ class ChatApp(App[None]):
         turn = self._active
         if turn is None:
             return
+        try:
+            status = self.status
+        except NoMatches:  # quitting with an answer in flight: the timer outlives the widgets
+            return
         self._status_at = self._clock()
-        self.status.show_turn(turn)
+        status.show_turn(turn)
         self._show_thinking(turn)
         if turn.retry is not None:
             turn.view.set_note(self._retry_note(turn))  # the wait counts down

@@ -25,6 +25,18 @@ def answers(app: ChatApp) -> list:
     return list(app.query(AssistantMessage))
 
 
+@pytest.fixture
+def answered(submit, settled):
+    """await answered(pilot, text): send `text`, wait for the answer to end and one more frame."""
+
+    async def send(pilot, text: str) -> None:
+        await submit(pilot, text)
+        await settled(pilot.app)
+        await pilot.pause()
+
+    return send
+
+
 # --- tok/s only when it means something -------------------------------------------------------
 
 
@@ -38,24 +50,20 @@ def answers(app: ChatApp) -> list:
     ],
     ids=["3-slow-tokens", "7-slow-tokens", "250-in-one-write", "40-estimated-in-one-write"],
 )
-async def test_a_burst_shows_a_dash_not_a_rate(settings_for, submit, settled, options):
+async def test_a_burst_shows_a_dash_not_a_rate(settings_for, answered, options):
     app = ChatApp(settings_for(**options))
     async with app.run_test(size=SIZE) as pilot:
-        await submit(pilot, "hi")
-        await settled(app)
-        await pilot.pause()
+        await answered(pilot, "hi")
         assert "tok/s –" in app.status.figures
         assert app.status.tokens_per_second is None
         [answer] = answers(app)
         assert "tok/s" not in answer.figures_text  # no rate in the figures line either
 
 
-async def test_a_steady_stream_shows_its_rate(settings_for, submit, settled):
+async def test_a_steady_stream_shows_its_rate(settings_for, answered):
     app = ChatApp(settings_for(tokens=60, tps=150))
     async with app.run_test(size=SIZE) as pilot:
-        await submit(pilot, "hi")
-        await settled(app)
-        await pilot.pause()
+        await answered(pilot, "hi")
         rate = app.status.tokens_per_second
         assert rate is not None and 50 < rate < 500  # ~150, with room for a busy machine
         assert f"tok/s {rate:.1f}" in app.status.figures
@@ -87,12 +95,10 @@ async def test_a_stall_says_stalled_instead_of_a_frozen_rate(settings_for, submi
 
 
 @pytest.mark.parametrize("failures", [1, 2])
-async def test_the_figures_say_how_many_retries_came_first(settings_for, submit, settled, failures):
+async def test_the_figures_say_how_many_retries_came_first(settings_for, answered, failures):
     app = ChatApp(settings_for(tokens=20, tps=200, fail_first=failures, retry_after="0.1"))
     async with app.run_test(size=SIZE) as pilot:
-        await submit(pilot, "hi")
-        await settled(app)
-        await pilot.pause()
+        await answered(pilot, "hi")
         retries = "1 retry" if failures == 1 else f"{failures} retries"
         assert re.search(rf"TTFT \d+\.\d\d s after {retries} │", app.status.figures), app.status.figures
         [answer] = answers(app)
@@ -152,33 +158,27 @@ async def test_reasoning_streams_into_an_open_thinking_block_that_folds_when_the
         await settled(app)
 
 
-async def test_the_time_to_the_first_answer_token_is_shown_when_reasoning_came_first(settings_for, submit, settled):
+async def test_the_time_to_the_first_answer_token_is_shown_when_reasoning_came_first(settings_for, answered):
     app = ChatApp(settings_for(reasoning=20, tokens=20, tps=100))
     async with app.run_test(size=SIZE) as pilot:
-        await submit(pilot, "hi")
-        await settled(app)
-        await pilot.pause()
+        await answered(pilot, "hi")
         status = app.status
         assert status.ttft is not None and status.answer_ttft is not None
         assert status.answer_ttft >= status.ttft + 0.05  # 20 reasoning tokens at 100/s came between
         assert f"TTFT {status.ttft:.2f} s │ answer at {status.answer_ttft:.2f} s │" in status.figures
 
 
-async def test_without_reasoning_there_is_no_thinking_block_and_no_answer_time(settings_for, submit, settled):
+async def test_without_reasoning_there_is_no_thinking_block_and_no_answer_time(settings_for, answered):
     app = ChatApp(settings_for(tokens=20, tps=200))
     async with app.run_test(size=SIZE) as pilot:
-        await submit(pilot, "hi")
-        await settled(app)
-        await pilot.pause()
+        await answered(pilot, "hi")
         assert not app.query(ThinkingBlock) and "answer at" not in app.status.figures
 
 
-async def test_the_thinking_block_toggles_by_key_and_by_click(settings_for, submit, settled):
+async def test_the_thinking_block_toggles_by_key_and_by_click(settings_for, answered):
     app = ChatApp(settings_for(reasoning=8, tokens=10))
     async with app.run_test(size=SIZE) as pilot:
-        await submit(pilot, "hi")
-        await settled(app)
-        await pilot.pause()
+        await answered(pilot, "hi")
         [block] = app.query(ThinkingBlock)
         assert not block.expanded
         await pilot.press("ctrl+t")  # from the prompt
@@ -196,24 +196,20 @@ async def test_the_thinking_block_toggles_by_key_and_by_click(settings_for, subm
         assert not block.expanded
 
 
-async def test_ctrl_t_toggles_the_newest_thinking_block(settings_for, submit, settled):
+async def test_ctrl_t_toggles_the_newest_thinking_block(settings_for, answered):
     app = ChatApp(settings_for(reasoning=8, tokens=10))
     async with app.run_test(size=SIZE) as pilot:
         for prompt in ("one", "two"):
-            await submit(pilot, prompt)
-            await settled(app)
-        await pilot.pause()
+            await answered(pilot, prompt)
         older, newer = app.query(ThinkingBlock)
         await pilot.press("ctrl+t")
         assert newer.expanded and not older.expanded
 
 
-async def test_ctrl_t_opens_a_thinking_block_scrolled_out_of_view_into_view(settings_for, submit, settled, until):
+async def test_ctrl_t_opens_a_thinking_block_scrolled_out_of_view_into_view(settings_for, answered, until):
     app = ChatApp(settings_for(reasoning=30, tokens=300))
     async with app.run_test(size=(60, 20)) as pilot:
-        await submit(pilot, "hi")
-        await settled(app)
-        await pilot.pause()
+        await answered(pilot, "hi")
         [block] = app.query(ThinkingBlock)
         transcript = app.transcript
 
@@ -226,7 +222,7 @@ async def test_ctrl_t_opens_a_thinking_block_scrolled_out_of_view_into_view(sett
         assert block.expanded and block.body.region.height > 0
 
 
-async def test_ctrl_t_with_no_thinking_says_so(settings_for, submit, settled, spy_notices):
+async def test_ctrl_t_with_no_thinking_says_so(settings_for, spy_notices):
     app = ChatApp(settings_for(tokens=10))
     async with app.run_test(size=SIZE) as pilot:
         seen = spy_notices(app)
@@ -234,7 +230,7 @@ async def test_ctrl_t_with_no_thinking_says_so(settings_for, submit, settled, sp
         assert seen == [("No answer here shows its thinking.", "information")]
 
 
-async def test_thinking_text_is_sanitised_and_never_markup(settings_for, srv, submit, settled):
+async def test_thinking_text_is_sanitised_and_never_markup(settings_for):
     app = ChatApp(settings_for(tokens=5))
     async with app.run_test(size=SIZE) as pilot:
         block = ThinkingBlock()
@@ -350,6 +346,18 @@ async def test_esc_after_the_answer_began_leaves_the_prompt_empty(settings_for, 
         await pilot.press("escape")
         await settled(app)
         assert app.prompt.text == ""  # the answer is on screen and goes back as context
+
+
+async def test_a_status_refresh_while_quitting_mid_answer_is_harmless(settings_for, submit, until):
+    """The status timer can tick once more while the app's widgets are being removed."""
+    app = ChatApp(settings_for(reasoning=10, stall_after=4, tokens=5))
+    async with app.run_test(size=SIZE) as pilot:
+        await submit(pilot, "hi")
+        await until(pilot, lambda: app.status.state == THINKING, what="thinking")
+        await app.status.remove()
+        app._refresh_status()
+        app._show_status()
+        assert app.session.last.state == THINKING
 
 
 # --- the status bar at 40 columns ----------------------------------------------------------------------
