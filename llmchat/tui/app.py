@@ -4,6 +4,8 @@ One background worker per answer consumes `StreamingClient.stream()` -- the same
 every other face reads; this module knows no wire format -- and feeds the answer's
 `StreamingMarkdown`, which takes in whatever arrived since the last frame at once (frame rate,
 not token rate). The status bar is refreshed from `Metrics` by a timer, not per token.
+Reasoning streams into a Thinking block above the answer (widgets/thinking.py), folded when the
+answer starts; Ctrl+T folds or opens the newest one.
 
 Keys: Enter sends, Ctrl+J / Alt+Enter / Shift+Enter insert a newline, Esc or Ctrl+C cancels the
 answer being streamed (the connection is closed, the partial answer kept and marked), Ctrl+R
@@ -46,6 +48,7 @@ from textual.actions import SkipAction
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.command import CommandPalette
+from textual.css.query import NoMatches
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer
@@ -81,7 +84,8 @@ from llmchat.tui.widgets import (
     UserMessage,
     Welcome,
 )
-from llmchat.tui.widgets.status import READY
+from llmchat.tui.widgets.status import READY, retries_text
+from llmchat.tui.widgets.thinking import ThinkingBlock
 from llmchat.tui.widgets.stored import EarlierTurns
 
 QUIT_WINDOW = 2.0  # seconds within which a second Ctrl+C quits
@@ -110,6 +114,7 @@ class ChatApp(App[None]):
         Binding("ctrl+c", "interrupt", show=False),
         Binding("ctrl+r", "retry", "Retry"),
         Binding("ctrl+o,f2", "conversations", "Conversations", key_display="^o"),
+        Binding("ctrl+t", "toggle_thinking", "Fold or open the newest Thinking block", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("ctrl+y", "copy_answer", "Copy answer", show=False, priority=True),
         Binding("pageup", "scroll_transcript('page_up')", "Scroll up", show=False, priority=True),
@@ -159,7 +164,6 @@ class ChatApp(App[None]):
         self._worker: Optional[Worker[None]] = None
         self._last_interrupt: Optional[float] = None
         self._restored: Optional[str] = None  # a failed prompt put back into the prompt box
-        self._reasoning_shown = 0
         self._status_at = -math.inf  # when the status timer or an answer's frame last refreshed the bar
         self.chat_history = ChatHistory(self._history_warning)
         self._unshown_turns: List[Any] = []  # a reopened conversation's turns not rendered yet
@@ -339,7 +343,6 @@ class ChatApp(App[None]):
         await self.transcript.mount(view)
         self.transcript.anchor()  # a new question: follow the answer again
         self._active = turn
-        self._reasoning_shown = 0
         self.status.show(None, WAITING)
         self.refresh_bindings()
         self.chat_history.begin(turn, self.settings)  # the prompt is stored before the request
@@ -359,14 +362,17 @@ class ChatApp(App[None]):
                 if kind is TextDelta:
                     turn.parts.append(event.text)
                     if turn.state is not STREAMING:
+                        if turn.reasoning and turn.metrics.sent_at is not None:
+                            turn.answer_ttft = self._clock() - turn.metrics.sent_at
                         self._enter(turn, STREAMING)
                     shown = sanitizer.feed(event.text)
                     if shown:
                         await stream.write(shown)
                 elif kind is ReasoningDelta:
-                    turn.reasoning.append(event.text)
-                    if turn.state is WAITING:
-                        self._enter(turn, THINKING)
+                    if event.text:
+                        turn.reasoning.append(event.text)
+                        if turn.state is WAITING:
+                            self._enter(turn, THINKING)
                 elif kind is Finish:
                     turn.finish = event
                 elif kind is StreamError:
@@ -396,11 +402,28 @@ class ChatApp(App[None]):
         await stream.stop()
 
     def _enter(self, turn: Turn, state: str) -> None:
-        """A change of state while streaming: shown at once (not at the next tick)."""
+        """A change of state while streaming: shown at once (not at the next tick). Thinking
+        opens the Thinking block; the answer's first token folds it."""
         turn.state = state
+        turn.retry = None
         turn.view.state = state
         turn.view.set_note(None)  # e.g. a retry notice: the answer has begun
-        self.status.show(turn.metrics, state)
+        self._show_thinking(turn)
+        if state == STREAMING and turn.thinking is not None:
+            turn.thinking.fold()
+            turn.thinking.finish()
+        self.status.show_turn(turn)
+
+    def _show_thinking(self, turn: Turn) -> None:
+        """The turn's reasoning so far in its Thinking block (mounted above the answer the
+        first time there is some)."""
+        if not turn.reasoning:
+            return
+        if turn.thinking is None:
+            view: AssistantMessage = turn.view
+            turn.thinking = ThinkingBlock()
+            view.mount(turn.thinking, before=view.markdown)
+        turn.thinking.show_parts(turn.reasoning)
 
     def _end(self, turn: Turn, state: str) -> None:
         """The turn is over (idempotent: a cancel ends it at once, the worker again later)."""
@@ -414,18 +437,31 @@ class ChatApp(App[None]):
             self._active = None
         if not self.is_running:
             return
+        turn.retry = None
         view.state = state
-        if turn.reasoning:
-            view.show_reasoning("".join(turn.reasoning))
+        self._show_thinking(turn)
+        if turn.thinking is not None:
+            if turn.answer:
+                turn.thinking.fold()
+            turn.thinking.finish()
+        view.set_figures(self._figures_line(turn))
         note = self._ending_note(turn)  # quotes the server: one clean line, no secrets
         view.set_note(self._quoted(note) if note else None)
-        self.status.show(turn.metrics, state)
+        self.status.show_turn(turn)
         self.refresh_bindings()
-        if state == ERROR and not turn.answer and not self.prompt.text:
-            # Nothing was answered: give the question back for editing (Ctrl+R resends it as is).
+        if state in (ERROR, CANCELLED) and not turn.answer and not self.prompt.text:
+            # Nothing was answered (an error, Esc while waiting or thinking): give the question
+            # back for editing (Ctrl+R resends it as is).
             self._restored = turn.prompt
             self.prompt.load_text(turn.prompt)
             self.prompt.move_cursor(self.prompt.document.end)
+
+    def _figures_line(self, turn: Turn) -> str:
+        """The figures under an ended answer, as a reopened answer shows them."""
+        from llmchat.history.markdown import metrics_line
+
+        line = metrics_line(turn.figures(self.settings.model))
+        return f"{line} · after {retries_text(turn.retries)}" if turn.retries else line
 
     @staticmethod
     def _ending_note(turn: Turn) -> Optional[str]:
@@ -453,18 +489,34 @@ class ChatApp(App[None]):
         turn = self._active
         if turn is None:
             return
+        try:
+            status = self.status
+        except NoMatches:  # quitting with an answer in flight: the timer outlives the widgets
+            return
         self._status_at = self._clock()
-        self.status.show(turn.metrics, turn.state)
-        if len(turn.reasoning) != self._reasoning_shown:
-            self._reasoning_shown = len(turn.reasoning)
-            turn.view.show_reasoning("".join(turn.reasoning))
+        status.show_turn(turn)
+        self._show_thinking(turn)
+        if turn.retry is not None:
+            turn.view.set_note(self._retry_note(turn))  # the wait counts down
 
     def _on_retry(self, notice: Any) -> None:
+        """The client waits `notice.delay` seconds and tries again: counted in the figures,
+        and the wait counts down in the answer's note and the status bar."""
         turn = self._active
-        if turn is not None and turn.view is not None:
-            turn.view.set_note(self._quoted(
-                f"{notice.reason}; retrying in {notice.delay:.1f} s (attempt {notice.attempt} of {notice.max_attempts})"
-            ))
+        if turn is None or turn.view is None:
+            return
+        turn.retries = notice.attempt - 1
+        turn.retry = notice
+        turn.retry_until = self._clock() + notice.delay
+        if self.is_running:
+            turn.view.set_note(self._retry_note(turn))
+            self.status.show_turn(turn)
+
+    def _retry_note(self, turn: Turn) -> str:
+        notice = turn.retry
+        left = (turn.retry_until or 0.0) - self._clock()
+        when = f"retrying in {left:.1f} s" if left > 0 else "trying again"
+        return self._quoted(f"{notice.reason}; {when} (attempt {notice.attempt} of {notice.max_attempts})")
 
     def _quoted(self, message: str) -> str:
         """A message that quotes a server (an error, a retry's reason): one clean line, with
@@ -507,10 +559,36 @@ class ChatApp(App[None]):
         if turn is None:
             return
         self.chat_history.supersede(asked)  # stored, but no longer sent as context
+        self._mark_superseded(asked)
         if self._restored is not None and self.prompt.text == self._restored:
             self.prompt.clear()  # it is being sent again: don't leave a copy behind
         self._restored = None
         await self._start(turn)
+
+    @staticmethod
+    def _mark_superseded(turn: Optional[Turn]) -> None:
+        """A retried answer stays on screen, dimmed and labelled (a reopened one is dimmed)."""
+        view = turn.view if turn is not None else None
+        if view is None:
+            return
+        view.add_class("-superseded")
+        if isinstance(view, AssistantMessage):
+            mark = "superseded: asked again below, and not sent as context"
+            view.set_note(f"{view.note_text} · {mark}" if view.note_text else mark)
+
+    def action_toggle_thinking(self) -> None:
+        """Fold or open the newest Thinking block on screen; opened, it is scrolled into view
+        (which lets go of a streaming answer's end, as scrolling up does)."""
+        if not self._on_main_screen():
+            raise SkipAction()
+        blocks = self.transcript.query(ThinkingBlock)
+        if not blocks:
+            self.notify("No answer here shows its thinking.", timeout=3)
+            return
+        block = blocks.last()
+        block.toggle()
+        if block.expanded:  # once laid out open
+            self.call_after_refresh(self.transcript.scroll_to_widget, block, animate=False, immediate=True)
 
     def _on_main_screen(self) -> bool:
         return self.screen is self.transcript.screen

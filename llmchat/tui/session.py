@@ -29,6 +29,9 @@ WAITING, THINKING, STREAMING, DONE, CANCELLED, ERROR = (
 )
 FINAL_STATES = frozenset({DONE, CANCELLED, ERROR})
 
+MIN_RATE_TOKENS = 8  # a rate needs at least this many tokens ...
+MIN_RATE_SPAN = 0.1  # ... spread over at least this many seconds to mean something
+
 
 @dataclass(eq=False)
 class Turn:
@@ -40,7 +43,12 @@ class Turn:
     finish: Optional[Finish] = None
     error: Optional[StreamError] = None
     superseded: bool = False  # replaced by a retry: no longer part of the context
+    retries: int = 0  # failed tries before the one that answered (or the one under way)
+    retry: Any = None  # the client's RetryNotice while waiting to try again, else None
+    retry_until: Optional[float] = None  # when that wait ends, on the metrics' clock
+    answer_ttft: Optional[float] = None  # request to first answer token, when reasoning came first
     view: Any = None  # the widget showing the answer (owned by the app)
+    thinking: Any = None  # the widget showing the reasoning, once there is some (owned by the app)
     record: Any = None  # where it is stored (a chat_history.TurnRecord), None when not stored
 
     @property
@@ -50,6 +58,49 @@ class Turn:
     @property
     def ended(self) -> bool:
         return self.state in FINAL_STATES
+
+    def figures(self, model: str) -> "AnswerFigures":
+        """The answer's figures, as history stores them (and `metrics_line` reads them)."""
+        metrics = self.metrics
+        reported = metrics.reported_output_tokens
+        counted = reported is not None or metrics.deltas > 0
+        return AnswerFigures(
+            model=model,
+            ttft=metrics.ttft,
+            tokens_per_second=meaningful_rate(metrics),
+            input_tokens=metrics.input_tokens,
+            output_tokens=metrics.output_tokens if counted else None,
+            tokens_exact=metrics.exact if counted else None,
+            elapsed=metrics.elapsed(),
+            stop_reason=self.finish.reason if self.finish is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class AnswerFigures:
+    """What an answer's figures line shows (the fields of a stored message it reads)."""
+
+    model: str
+    ttft: Optional[float]
+    tokens_per_second: Optional[float]
+    input_tokens: Optional[int]
+    output_tokens: Optional[int]
+    tokens_exact: Optional[bool]
+    elapsed: Optional[float]
+    stop_reason: Optional[str]
+
+
+def meaningful_rate(metrics: Metrics) -> Optional[float]:
+    """Tokens per second, or None when there is none worth showing: a burst (fewer than
+    MIN_RATE_TOKENS tokens, or under MIN_RATE_SPAN seconds between the first and the last;
+    a buffering proxy or a cached answer gives figures like 244,359 tok/s)."""
+    rate = metrics.tokens_per_second
+    first, last = metrics.first_at, metrics.last_at
+    if rate is None or first is None or last is None:
+        return None
+    if last - first < MIN_RATE_SPAN or metrics.output_tokens < MIN_RATE_TOKENS:
+        return None
+    return rate
 
 
 class ChatSession:

@@ -83,7 +83,7 @@ class Terminal:
 
 @pytest.fixture
 def server() -> Iterator[ServerThread]:
-    with ServerThread(Behaviour(tokens=120)) as srv:
+    with ServerThread(Behaviour(tokens=120, tps=400)) as srv:  # a rate, not a burst (which reads "tok/s –")
         yield srv
 
 

@@ -2,9 +2,9 @@
 
 A user message is plain text (what was typed, never read as markup). An answer is a
 `StreamingMarkdown` the app streams into (one widget however long the answer: see
-streaming_markdown.py), a dim reasoning block shown only when the model thinks aloud, and
-a note under it for how the answer ended when that is worth saying (cancelled, error, cut short,
-retrying). The state is a reactive attribute mirrored as a CSS class, so the theme colours it.
+streaming_markdown.py), the app's Thinking block above it when the model thinks aloud
+(thinking.py), and under it the answer's figures once it ended and a note for how it ended when
+that is worth saying (cancelled, error, cut short, retrying, superseded). The state is a reactive attribute mirrored as a CSS class, so the theme colours it.
 
 Garbage collection: a full (oldest-generation) collection walks every object the process
 tracks -- ~100k once Textual, Rich and Pygments are loaded -- and took 60-80 ms here, long
@@ -127,19 +127,19 @@ class AssistantMessage(Vertical):
             margin: 0;
             background: transparent;
         }
-        & > .reasoning {
+        & > .figures {
             display: none;
             padding: 0 1;
             color: $text-muted;
-            text-style: italic;
         }
         & > .note {
             display: none;
             padding: 0 1;
             color: $text-muted;
         }
-        &.-has-reasoning > .reasoning { display: block; }
+        &.-has-figures > .figures { display: block; }
         &.-has-note > .note { display: block; }
+        &.-superseded { opacity: 70%; }
         &.-cancelled { border-left: thick $warning; }
         &.-cancelled > .note { color: $text-warning; }
         &.-error { border-left: thick $error; }
@@ -152,15 +152,16 @@ class AssistantMessage(Vertical):
     def __init__(self) -> None:
         super().__init__()
         self.markdown = StreamingMarkdown()
-        self.reasoning = Static("", classes="reasoning", markup=False)
+        self.figures = Static("", classes="figures", markup=False)
+        self.figures_text = ""
         self.note = Static("", classes="note", markup=False)
         self.note_text = ""
         self._holds_gc = False
         self.add_class(f"-{WAITING}")
 
     def compose(self) -> ComposeResult:
-        yield self.reasoning
         yield self.markdown
+        yield self.figures
         yield self.note
 
     def _manages_gc(self) -> bool:
@@ -190,9 +191,11 @@ class AssistantMessage(Vertical):
         if new in FINAL_STATES and old not in FINAL_STATES and self._holds_gc:
             self.set_timer(GC_DELAY, self._release_gc)  # after the last frames are painted
 
-    def show_reasoning(self, text: str) -> None:
-        self.add_class("-has-reasoning")
-        self.reasoning.update(Content(text))
+    def set_figures(self, text: str) -> None:
+        """The line of figures under an ended answer (as a reopened answer has)."""
+        self.figures_text = text
+        self.set_class(bool(text), "-has-figures")
+        self.figures.update(Content(text))
 
     def set_note(self, text: Optional[str]) -> None:
         self.note_text = text or ""
