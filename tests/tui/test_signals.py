@@ -85,7 +85,12 @@ def assistant_rows(db: Path) -> List[tuple]:
         return []
     connection = sqlite3.connect(str(db), timeout=10)
     try:
-        return connection.execute("SELECT status, content FROM messages WHERE role = 'assistant' ORDER BY id").fetchall()
+        # A streaming answer is saved in pieces: its text is the row's content, then its pieces.
+        return connection.execute(
+            "SELECT status, content || coalesce((SELECT group_concat(p.content, '') FROM (SELECT content"
+            " FROM message_parts WHERE message_id = messages.id AND kind = 'text' ORDER BY id) p), '')"
+            " FROM messages WHERE role = 'assistant' ORDER BY id"
+        ).fetchall()
     except sqlite3.OperationalError:  # the schema is not there yet
         return []
     finally:
