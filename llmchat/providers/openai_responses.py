@@ -6,7 +6,7 @@ a success), `response.failed` and `error` (errors). Everything else not listed i
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, List, Optional, Sequence
 
 from llmchat.conversation import ChatRequest
 from llmchat.providers.base import bearer_headers, json_or_text, load_json
@@ -104,3 +104,13 @@ class OpenAIResponses(Provider):
         headers = bearer_headers("text/event-stream", request.api_key)
         return HttpRequest(request.base_url.rstrip("/") + "/responses", body, headers)
 
+
+    def models_request(self, base_url: str, api_key: Optional[str]) -> HttpRequest:
+        from llmchat.providers.openai_chat import OpenAIChat  # the same /models endpoint
+
+        return OpenAIChat().models_request(base_url, api_key)
+
+    def parse_models(self, data: Any) -> List[str]:
+        from llmchat.providers.openai_chat import OpenAIChat
+
+        return OpenAIChat().parse_models(data)

@@ -16,7 +16,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable, Optional
+from typing import Any, AsyncIterator, Callable, List, Optional
 
 import httpx
 
@@ -177,6 +177,68 @@ class StreamingClient:
                 metrics.observe(failure)
             yield failure
             return
+
+
+    async def list_models(self, provider: Provider, base_url: str, api_key: Optional[str] = None) -> List[str]:
+        """The server's model names, sanitised, sorted, without duplicates.
+
+        Raises:
+            ModelListError: one line that says why (network, HTTP status, not a model list);
+                it never contains the key.
+        """
+        spec = provider.models_request(base_url, api_key)
+        try:
+            names = await self._fetch_models(provider, spec)
+        except ModelListError as exc:
+            message = str(exc)
+            if api_key and api_key in message:  # never echo a key
+                message = message.replace(api_key, "***")
+            raise ModelListError(message) from None
+        return sorted({clean_name(name) for name in names} - {""}, key=str.casefold)
+
+    async def _fetch_models(self, provider: Provider, spec: Any) -> List[str]:
+        origin = _origin(spec.url)
+        timeout = httpx.Timeout(min(self.read_timeout, MODEL_LIST_TIMEOUT), connect=self._http.timeout.connect)
+        try:
+            async with self._http.stream("GET", spec.url, headers=spec.headers, timeout=timeout) as response:
+                if response.status_code != 200:
+                    raise ModelListError((await _http_failure(response)).message)
+                body = b""
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > MODEL_LIST_LIMIT:
+                        raise ModelListError(f"the model list from {origin} is larger than {MODEL_LIST_LIMIT // 2**20} MiB")
+                ctype = response.headers.get("content-type", "")
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise ModelListError(f"cannot connect to {origin}: {_reason(exc)}") from None
+        except httpx.TimeoutException:
+            raise ModelListError(f"timed out waiting for the model list from {origin}") from None
+        except httpx.HTTPError as exc:
+            raise ModelListError(f"connection to {origin} failed: {_reason(exc)}") from None
+        try:
+            data = json.loads(body)
+        except ValueError:
+            said = describe_body(body, ctype)
+            raise ModelListError(f"{origin} did not send JSON ({ctype or 'no content type'})" + (f": {said}" if said else "")) from None
+        try:
+            return provider.parse_models(data)
+        except ProtocolError as exc:
+            raise ModelListError(f"{exc} ({spec.url.split('?')[0]})") from None
+
+
+class ModelListError(Exception):
+    """The server's model list could not be had; the message is one line."""
+
+
+MODEL_LIST_TIMEOUT = 15.0
+MODEL_LIST_LIMIT = 8 * 2**20
+# C0 and C1 controls, DEL, and the BiDi controls that can reorder what a terminal shows.
+_NAME_CONTROLS = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?|[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_name(name: str) -> str:
+    """A name from a server, safe to show: CSI sequences, control and BiDi characters removed."""
+    return _NAME_CONTROLS.sub("", name).strip()
 
 
 def _ignore(event: StreamEvent) -> None:
