@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, List, Optional, Sequence
 
 from llmchat.conversation import ChatRequest
-from llmchat.providers.base import bearer_headers, json_or_text, load_json
+from llmchat.providers.base import bearer_headers, json_or_text, load_json, names_in
 from llmchat.stream.protocol import (
     NOTHING,
     HttpRequest,
@@ -106,11 +106,7 @@ class OpenAIResponses(Provider):
 
 
     def models_request(self, base_url: str, api_key: Optional[str]) -> HttpRequest:
-        from llmchat.providers.openai_chat import OpenAIChat  # the same /models endpoint
-
-        return OpenAIChat().models_request(base_url, api_key)
+        return HttpRequest(base_url.rstrip("/") + "/models", {}, bearer_headers("application/json", api_key))
 
     def parse_models(self, data: Any) -> List[str]:
-        from llmchat.providers.openai_chat import OpenAIChat
-
-        return OpenAIChat().parse_models(data)
+        return names_in(data, "data", "id", "an OpenAI model list")

@@ -193,7 +193,7 @@ class StreamingClient:
             message = str(exc)
             if api_key and api_key in message:  # never echo a key
                 message = message.replace(api_key, "***")
-            raise ModelListError(message) from None
+            raise ModelListError(clean_name(message)) from None  # it quotes the server
         return sorted({clean_name(name) for name in names} - {""}, key=str.casefold)
 
     async def _fetch_models(self, provider: Provider, spec: Any) -> List[str]:
@@ -237,7 +237,8 @@ _NAME_CONTROLS = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?|[\x00-\x1f\x7f-\
 
 
 def clean_name(name: str) -> str:
-    """A name from a server, safe to show: CSI sequences, control and BiDi characters removed."""
+    """A name (or words) from a server, safe to show on one line: CSI sequences, control and
+    BiDi characters removed."""
     return _NAME_CONTROLS.sub("", name).strip()
 
 

@@ -123,3 +123,33 @@ def test_profiles_list_as_json(run, write_config):
     code, out, err = run("models", "--json")
     assert code == 0
     assert json.loads(out) == [{"name": "a", "default": True, "api": "ollama", "model": "m", "base_url": None}]
+
+
+@pytest.mark.parametrize("said", ["\x1b]0;pwned\x07evil \x1b[2Jclear", "bidi \u202etxt.exe", "c1 \x9b2J"])
+async def test_an_error_body_with_control_characters_is_shown_clean(said):
+    """The server's own words in an error are quoted, without their control characters."""
+    import asyncio
+
+    from llmchat.providers import get_provider
+    from llmchat.stream.client import ModelListError, StreamingClient
+
+    body = json.dumps({"error": {"message": said}}).encode()
+
+    async def answer(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with StreamingClient(max_retries=0) as client:
+            with pytest.raises(ModelListError) as caught:
+                await client.list_models(get_provider("openai-chat"), f"http://127.0.0.1:{port}/v1")
+    finally:
+        server.close()
+        await server.wait_closed()
+    message = str(caught.value)
+    assert message.startswith("404 Not Found: ")
+    assert not any(ch in message for ch in "\x1b\x07\x9b\u202e")
