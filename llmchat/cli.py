@@ -94,6 +94,11 @@ def chat(values: Dict[str, Any]) -> int:
             settings.conversation_id = continued.id
             if settings.demo and its_settings:
                 settings.demo_reason = f"continuing conversation {continued.id}"
+        early = None  # the server's connection, opened while the prompt and history are read
+        if not settings.demo and (values["prompt"] or (sys.stdin is not None and not sys.stdin.isatty())):
+            from llmchat.stream.early import connect_early
+
+            early = connect_early(settings.base_url, settings.connect_timeout)
         try:
             text = _read_prompt(values["prompt"] or [])
         except KeyboardInterrupt:
@@ -130,7 +135,7 @@ def chat(values: Dict[str, Any]) -> int:
 
         return run(
             settings, text, raw=values["raw"], stats=values["stats"], show_reasoning=values["reasoning"],
-            history=store, context=context,
+            history=store, context=context, early=early,
         )
     finally:
         if store is not None:

@@ -90,6 +90,7 @@ class RecordedRequest:
     api: Optional[str] = None
     tokens_sent: int = 0
     outcome: str = "open"  # open | complete | disconnected | dropped | stalled | error | cut
+    connection: int = 0  # which connection it came on: 1 for the first the server accepted
 
 
 class FakeLLMServer:
@@ -108,6 +109,8 @@ class FakeLLMServer:
         self._server: Optional[asyncio.base_events.Server] = None
         self._on_change = on_change or (lambda: None)
         self._handlers: set = set()
+        self.connections = 0  # connections accepted so far (warm-up tests count them)
+        self._connection_numbers: Dict[Any, int] = {}
 
     @property
     def url(self) -> str:
@@ -132,6 +135,9 @@ class FakeLLMServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         self._handlers.add(task)
+        self.connections += 1
+        self._connection_numbers[task] = self.connections
+        self._on_change()
         try:
             await self._serve_one(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -143,6 +149,7 @@ class FakeLLMServer:
                 self.requests[-1].outcome = "disconnected"
         finally:
             self._handlers.discard(task)
+            self._connection_numbers.pop(task, None)
             writer.close()
             self._on_change()
 
@@ -172,6 +179,7 @@ class FakeLLMServer:
         except ValueError:
             body = None
         record = RecordedRequest(method, path, target, options, headers, body)
+        record.connection = self._connection_numbers.get(asyncio.current_task(), 0)
         self.requests.append(record)
         self._on_change()
         try:

@@ -21,11 +21,13 @@ from typing import Any, AsyncIterator, Callable, List, Optional
 import httpx
 
 from llmchat.conversation import ChatRequest
+from llmchat.stream.early import EarlyConnection, proxies_configured
 from llmchat.stream.events import StreamError, StreamEvent
 from llmchat.stream.metrics import Metrics
 from llmchat.stream.ndjson import NDJSONDecoder, NDJSONError
 from llmchat.stream.protocol import ProtocolError, Provider, error_message
 from llmchat.stream.sse import SSEDecoder
+from llmchat.stream.warm import WarmBackend, warm_transport
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -61,6 +63,9 @@ class StreamingClient:
         self._clock = clock
         self._sleep = sleep
         self.on_retry = on_retry
+        self._warm: Optional[WarmBackend] = None  # opens connections early (warm_up)
+        if transport is None and not proxies_configured():  # httpx reads proxies only for its own transport
+            transport, self._warm = warm_transport(verify)
         # trust_env: proxies (HTTP(S)_PROXY, NO_PROXY) and SSL_CERT_FILE as httpx reads them.
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
@@ -72,6 +77,22 @@ class StreamingClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        if self._warm is not None:
+            await self._warm.aclose()
+
+    def warm_up(self, url: str, early: Optional[EarlyConnection] = None) -> None:
+        """Open the connection a request to `url` will be sent on, in the background, so the
+        request does not wait for TCP and TLS (stream/warm.py). Fire and forget: it never
+        delays or breaks a request, and does nothing when the connection is ready already,
+        with an injected transport, or when a proxy may carry the request. `early` is a socket
+        a thread is connecting (stream/early.py), taken instead of a new connect."""
+        target = httpx.URL(url)
+        if self._warm is None or target.scheme not in ("http", "https") or not target.host or proxies_configured():
+            if early is not None:
+                early.close()
+            return
+        port = target.port or (443 if target.scheme == "https" else 80)
+        self._warm.preconnect(target.scheme, target.raw_host.decode("ascii"), port, self._http.timeout.connect, early)
 
     async def __aenter__(self) -> "StreamingClient":
         return self

@@ -47,7 +47,7 @@ from textual.binding import Binding
 from textual.command import CommandPalette
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer
+from textual.widgets import Button, Footer, TextArea
 from textual.worker import Worker
 
 from llmchat.config import Config, ConfigError, Overrides, Settings, continue_flags, load_config, resolve, save_theme
@@ -312,6 +312,13 @@ class ChatApp(App[None]):
         turn = self.session.begin(event.text, Metrics(clock=self._clock))
         await self.transcript.mount(UserMessage(event.text))
         await self._start(turn)
+
+    @on(TextArea.Changed, "#prompt")
+    def _warm_up_while_typing(self, event: TextArea.Changed) -> None:
+        """The user is writing a message: open the connection it will be sent on, so Enter
+        does not wait for TCP and TLS (stream/warm.py; a no-op while one is ready)."""
+        if self._active is None and self.session is not None and self._client is not None and event.text_area.document.end != (0, 0):
+            self._client.warm_up(self.session.base_url)
 
     async def _start(self, turn: Turn) -> None:
         assert self.session is not None
