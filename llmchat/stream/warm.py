@@ -22,6 +22,7 @@ Guard test: tests/integration/test_warm.py.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import time
 from typing import Any, Dict, Optional, Tuple
@@ -78,7 +79,7 @@ class WarmBackend(httpcore.AsyncNetworkBackend):
             task = entry[1]
             if not task.done() or task.cancelled() or task.exception() is not None:
                 return True  # opening; or failed, and not tried again before MAX_AGE
-            if not task.result().get_extra_info("is_readable"):  # readable when idle: closed
+            if _usable(task.result()):
                 return True
         origin = httpcore.Origin(scheme.encode("ascii"), host.encode("ascii"), port)
         connections = self.pool.connections if self.pool is not None else []
@@ -136,10 +137,10 @@ class WarmBackend(httpcore.AsyncNetworkBackend):
             except (httpcore.ConnectError, httpcore.ConnectTimeout, OSError):
                 stream = None
             if stream is not None:
-                if self._clock() - opened_at < MAX_AGE and not stream.get_extra_info("is_readable"):
+                if self._clock() - opened_at < MAX_AGE and _usable(stream):
                     self.handed_over += 1
                     return stream
-                await stream.aclose()  # too old, or the server closed it (readable: EOF)
+                await stream.aclose()  # too old, or the server closed it
         else:
             self._drop(entry)
         return await self._inner.connect_tcp(host, port, timeout=timeout, local_address=local_address, socket_options=socket_options)
@@ -166,6 +167,31 @@ class WarmBackend(httpcore.AsyncNetworkBackend):
             task.cancel()
         elif not task.cancelled() and task.exception() is None:
             asyncio.ensure_future(task.result().aclose()).add_done_callback(_retrieve)
+
+
+def _usable(stream: httpcore.AsyncNetworkStream) -> bool:
+    """Not closed by the server. A plain connection must have nothing to read (EOF is
+    readable too); a TLS one may hold the session tickets TLS 1.3 servers send after the
+    handshake, so there the question is whether the server's FIN arrived."""
+    if not isinstance(stream, _Opened):
+        return not stream.get_extra_info("is_readable")
+    sock = stream.get_extra_info("socket")
+    if sock is None:
+        return False
+    if hasattr(socket, "TCP_INFO"):  # Linux: the TCP state itself
+        try:
+            return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == _TCP_ESTABLISHED
+        except OSError:
+            pass
+    try:  # elsewhere: EOF with nothing before it
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
+_TCP_ESTABLISHED = 1
 
 
 def _retrieve(task: "asyncio.Future[Any]") -> None:

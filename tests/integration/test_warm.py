@@ -131,3 +131,54 @@ def test_one_shot_sends_on_the_early_connection_with_and_without_history(srv, ru
     assert (code, err) == (0, "")
     assert srv.server.connections == before + 1
     assert srv.requests[-1].connection == before + 1
+
+
+@pytest.fixture
+def certificate(tmp_path, monkeypatch):
+    """A self-signed certificate for 127.0.0.1, trusted by the client through SSL_CERT_FILE."""
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    return cert, key
+
+
+async def test_a_warm_tls_connection_is_used_although_the_server_sent_session_tickets(certificate):
+    """TLS 1.3 servers send session tickets after the handshake: data waiting on an idle TLS
+    connection is not a sign that it was closed."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*map(str, certificate))
+    seen = []
+
+    async def serve(reader, writer):
+        seen.append(writer.get_extra_info("ssl_object").version())
+        await reader.readuntil(b"\r\n\r\n")
+        body = json.dumps({"data": [{"id": "secure"}]}).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=context)
+    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+    try:
+        async with StreamingClient(verify=True) as client:
+            client.warm_up(url)
+            await poll(lambda: seen == ["TLSv1.3"], "the TLS handshake")
+            stream = await client._warm._ready[("127.0.0.1", int(url.split(":")[2].split("/")[0]))][1]
+            await poll(lambda: stream.get_extra_info("is_readable"), "the session tickets")
+            client.warm_up(url)  # typing on: still the same connection
+            assert await client.list_models(get_provider("openai-chat"), url) == ["secure"]
+            assert client._warm.handed_over == 1
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert len(seen) == 1
