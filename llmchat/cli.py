@@ -27,7 +27,7 @@ SUBCOMMANDS = ("config", "models", "demo-server", "history")
 
 _CONTEXT = {"help_option_names": ["-h", "--help"]}
 _EPILOG = (
-    "Subcommands: `llmchat history` (stored conversations), `llmchat models` (profiles), "
+    "Subcommands: `llmchat history` (stored conversations), `llmchat models` (profiles; --remote: the server's models), "
     "`llmchat config path`, `llmchat demo-server --port N` (the fake LLM server). "
     "With no key and no config, llmchat answers with its built-in offline demo model."
 )
