@@ -16,7 +16,8 @@ SSL_CERT_FILE) sits behind the relay, so the TLS handshake crosses the delay too
 Cases, each run with warm-up on and off, interleaved, a fresh client per run:
   tui-*      the real ChatApp headless: type a prompt, wait a typing pause (--typing), press
              Enter; figure = Enter -> first token (the turn's Metrics, monotonic clock).
-  oneshot-*  `llmchat --raw -m x hi` as a process; figure = spawn -> first stdout byte.
+  oneshot-*  `llmchat --raw --stats -m x hi` as a process; figure = spawn -> first stdout
+             byte, and request sent -> first token (its --stats TTFT) alongside.
 Warm-up off: `StreamingClient.warm_up` and `stream.early.connect_early` replaced by no-ops,
 everything else the same code. The relay also counts connections per run (1 expected).
 
@@ -43,7 +44,7 @@ from typing import Any, Dict, List, Optional
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_stream import Server, _child_env, _llmchat_command, run_process  # noqa: E402
+from bench_stream import Server, _child_env, _llmchat_command  # noqa: E402
 
 CASES = ("tui-http", "tui-https", "oneshot-http", "oneshot-https")
 TARGET_GAIN_RTT = 0.7  # the TUI's Enter -> first token must drop by this many round trips
@@ -223,13 +224,20 @@ _COLD = (
 )
 
 
-def oneshot_once(url: str, warm: bool, env: Dict[str, str]) -> "tuple[float, None]":
-    args = ["--raw", "--base-url", url, "-m", "x", "hi"]
+def oneshot_once(url: str, warm: bool, env: Dict[str, str]) -> "tuple[float, Optional[float]]":
+    """Spawn -> first stdout byte; and request sent -> first token, from --stats' TTFT."""
+    args = ["--raw", "--stats", "--base-url", url, "-m", "x", "hi"]
     argv = _llmchat_command() + args if warm else [sys.executable, "-c", _COLD, *args]
-    run, _ = run_process(argv, env, 60.0)
-    if run.error or run.first_byte is None:
-        raise RuntimeError(f"llmchat failed: {run.error}")
-    return run.first_byte, None
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert proc.stdout is not None
+    first = proc.stdout.read(1)
+    first_byte = time.perf_counter() - started
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode != 0 or not first:
+        raise RuntimeError(f"llmchat failed (exit {proc.returncode}): {err.decode(errors='replace')[-300:]}")
+    ttft = re.search(r"TTFT (\d+(?:\.\d+)?) ms", err.decode(errors="replace"))
+    return first_byte, float(ttft.group(1)) / 1000 if ttft else None
 
 
 def main() -> int:
