@@ -153,11 +153,13 @@ class WarmBackend(httpcore.AsyncNetworkBackend):
 
     async def aclose(self) -> None:
         """Close every warm connection nobody took."""
-        entries = list(self._ready.values())
+        tasks = [task for _, task in self._ready.values()]
         self._ready.clear()
-        for entry in entries:
-            self._drop(entry)
-        await asyncio.gather(*(task for _, task in entries), return_exceptions=True)
+        for task in tasks:
+            task.cancel()  # no effect on a finished one
+        for result in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(result, httpcore.AsyncNetworkStream):
+                await result.aclose()
 
     def _drop(self, entry: Optional[Tuple[float, "asyncio.Task[httpcore.AsyncNetworkStream]"]]) -> None:
         if entry is None:

@@ -600,6 +600,8 @@ class ChatApp(App[None]):
             names: Any = await client.list_models(provider, key[1], key[2])
         except ModelListError as exc:
             names = exc
+        except Exception as exc:  # a bug: still one line in the picker, never a dead palette
+            names = ModelListError(f"{exc.__class__.__name__}: {exc}")
         self._model_list = (key, self._clock(), names)
 
     async def _server_models(self) -> List[str]:

@@ -182,3 +182,15 @@ async def test_a_warm_tls_connection_is_used_although_the_server_sent_session_ti
         server.close()
         await server.wait_closed()
     assert len(seen) == 1
+
+
+async def test_closing_the_client_closes_a_warm_connection_nobody_used(srv):
+    before = srv.server.connections
+    client = StreamingClient()
+    client.warm_up(srv.base_url("openai-chat"))
+    await poll(lambda: srv.server.connections == before + 1, "the warm connection")
+    task = next(iter(client._warm._ready.values()))[1]
+    stream = await task
+    await client.aclose()
+    assert stream.get_extra_info("is_readable")  # closed: reading would give EOF at once
+    assert not client._warm._ready

@@ -428,3 +428,21 @@ async def test_the_demo_model_lists_its_own_model(until):
         app.pick_model()
         commands = await palette_open(pilot, until)
         assert hit_titles(commands) == [f"{DEMO_MODEL} (current)"]
+
+
+async def test_a_failure_while_fetching_the_list_is_one_notice_not_a_dead_picker(settings_for, until, spy_notices, monkeypatch):
+    from llmchat.stream.client import StreamingClient
+
+    async def broken(self, *args):
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setattr(StreamingClient, "list_models", broken)
+    app = ChatApp(settings_for())
+    notices = spy_notices(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.session is not None, what="the session")
+        app.pick_model()
+        await palette_open(pilot, until)
+        await choose(pilot, until, "typed", "Use model typed")
+        await until(pilot, lambda: app.settings.model == "typed", what="the typed model")
+    assert notices[0] == ("The server did not list its models: RuntimeError: unexpected", "warning")
