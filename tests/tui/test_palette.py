@@ -361,6 +361,16 @@ def hit_titles(commands) -> list:
     return [commands.get_option_at_index(i).hit.text for i in range(commands.option_count)]
 
 
+async def type_a_model(pilot, until, name: str) -> None:
+    """Open the model picker, type `name`, take "Use model NAME"; wait until it is the model."""
+    app = pilot.app
+    await until(pilot, lambda: app.session is not None, what="the session")
+    app.pick_model()
+    await palette_open(pilot, until)
+    await choose(pilot, until, name, f"Use model {name}")
+    await until(pilot, lambda: app.settings.model == name, what="the typed model")
+
+
 async def test_the_model_picker_offers_the_servers_models_and_switches_to_one(settings_for, srv, submit, settled, until):
     app = ChatApp(settings_for(models="big-model,m,small\x1b[31m-model\u202e", tokens=3))
     async with app.run_test(size=SIZE) as pilot:
@@ -396,11 +406,7 @@ async def test_the_model_list_is_fetched_once_while_it_is_fresh(settings_for, sr
 async def test_a_model_not_in_the_list_can_still_be_typed(settings_for, srv, until):
     app = ChatApp(settings_for(models="listed"))
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.session is not None, what="the session")
-        app.pick_model()
-        await palette_open(pilot, until)
-        await choose(pilot, until, "unlisted-9b", "Use model unlisted-9b")
-        await until(pilot, lambda: app.settings.model == "unlisted-9b", what="the typed model")
+        await type_a_model(pilot, until, "unlisted-9b")
 
 
 @pytest.mark.parametrize("options", [{"status": 404}, {"content_type": "text/html"}])
@@ -440,9 +446,5 @@ async def test_a_failure_while_fetching_the_list_is_one_notice_not_a_dead_picker
     app = ChatApp(settings_for())
     notices = spy_notices(app)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.session is not None, what="the session")
-        app.pick_model()
-        await palette_open(pilot, until)
-        await choose(pilot, until, "typed", "Use model typed")
-        await until(pilot, lambda: app.settings.model == "typed", what="the typed model")
+        await type_a_model(pilot, until, "typed")
     assert notices[0] == ("The server did not list its models: RuntimeError: unexpected", "warning")
