@@ -16,7 +16,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, List, Optional
+from typing import AsyncIterator, Callable, List, Optional
 
 import httpx
 
@@ -25,7 +25,7 @@ from llmchat.stream.early import EarlyConnection, proxies_configured
 from llmchat.stream.events import StreamError, StreamEvent
 from llmchat.stream.metrics import Metrics
 from llmchat.stream.ndjson import NDJSONDecoder, NDJSONError
-from llmchat.stream.protocol import ProtocolError, Provider, error_message
+from llmchat.stream.protocol import HttpRequest, ProtocolError, Provider, error_message
 from llmchat.stream.sse import SSEDecoder
 from llmchat.stream.warm import WarmBackend, warm_transport
 
@@ -199,7 +199,6 @@ class StreamingClient:
             yield failure
             return
 
-
     async def list_models(self, provider: Provider, base_url: str, api_key: Optional[str] = None) -> List[str]:
         """The server's model names, sanitised, sorted, without duplicates.
 
@@ -217,14 +216,14 @@ class StreamingClient:
             raise ModelListError(clean_name(message)) from None  # it quotes the server
         return sorted({clean_name(name) for name in names} - {""}, key=str.casefold)
 
-    async def _fetch_models(self, provider: Provider, spec: Any) -> List[str]:
+    async def _fetch_models(self, provider: Provider, spec: HttpRequest) -> List[str]:
         origin = _origin(spec.url)
         timeout = httpx.Timeout(min(self.read_timeout, MODEL_LIST_TIMEOUT), connect=self._http.timeout.connect)
         try:
             async with self._http.stream("GET", spec.url, headers=spec.headers, timeout=timeout) as response:
                 if response.status_code != 200:
                     raise ModelListError((await _http_failure(response)).message)
-                body = b""
+                body = bytearray()
                 async for chunk in response.aiter_bytes():
                     body += chunk
                     if len(body) > MODEL_LIST_LIMIT:
@@ -239,7 +238,7 @@ class StreamingClient:
         try:
             data = json.loads(body)
         except ValueError:
-            said = describe_body(body, ctype)
+            said = describe_body(bytes(body), ctype)
             raise ModelListError(f"{origin} did not send JSON ({ctype or 'no content type'})" + (f": {said}" if said else "")) from None
         try:
             return provider.parse_models(data)
