@@ -27,7 +27,7 @@ SUBCOMMANDS = ("config", "models", "demo-server", "history")
 
 _CONTEXT = {"help_option_names": ["-h", "--help"]}
 _EPILOG = (
-    "Subcommands: `llmchat history` (stored conversations), `llmchat models` (profiles), "
+    "Subcommands: `llmchat history` (stored conversations), `llmchat models` (profiles; --remote: the server's models), "
     "`llmchat config path`, `llmchat demo-server --port N` (the fake LLM server). "
     "With no key and no config, llmchat answers with its built-in offline demo model."
 )
@@ -96,6 +96,11 @@ def chat(values: Dict[str, Any]) -> int:
             settings.conversation_id = continued.id
             if settings.demo and its_settings:
                 settings.demo_reason = f"continuing conversation {continued.id}"
+        early = None  # the server's connection, opened while the prompt and history are read
+        if not settings.demo and (values["prompt"] or (sys.stdin is not None and not sys.stdin.isatty())):
+            from llmchat.stream.early import connect_early
+
+            early = connect_early(settings.base_url, settings.connect_timeout)
         try:
             text = _read_prompt(values["prompt"] or [])
         except KeyboardInterrupt:
@@ -132,7 +137,7 @@ def chat(values: Dict[str, Any]) -> int:
 
         return run(
             settings, text, raw=values["raw"], stats=values["stats"], show_reasoning=values["reasoning"],
-            history=store, context=context,
+            history=store, context=context, early=early,
         )
     finally:
         if store is not None:

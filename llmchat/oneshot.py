@@ -38,11 +38,13 @@ def run(
     show_reasoning: bool,
     history: Any = None,
     context: Sequence[Message] = (),
+    early: Any = None,
 ) -> int:
     """`history`: an open `HistoryStore` to record in (None: not stored); `context`: the earlier
-    messages of a continued conversation (`settings.conversation_id`), sent before the prompt."""
+    messages of a continued conversation (`settings.conversation_id`), sent before the prompt;
+    `early`: the connection to the server a thread is opening (`stream.early.connect_early`)."""
     session = OneShot(
-        settings, prompt, raw=raw, stats=stats, show_reasoning=show_reasoning, history=history, context=context
+        settings, prompt, raw=raw, stats=stats, show_reasoning=show_reasoning, history=history, context=context, early=early
     )
     try:
         return asyncio.run(session.main())
@@ -65,8 +67,10 @@ class OneShot:
         show_reasoning: bool,
         history: Any = None,
         context: Sequence[Message] = (),
+        early: Any = None,
     ) -> None:
         self.settings = settings
+        self.early = early  # see run()
         self.prompt = prompt
         self.context = list(context)
         self.recorder: Any = None
@@ -122,6 +126,8 @@ class OneShot:
             on_retry=self._on_retry,
             verify=tls_may_be_needed(base_url),
         )
+        if self.early is not None:
+            client.warm_up(base_url, self.early)  # TLS, if any, starts while the history is written
         metrics = Metrics()
         answer: Any = None
         saver: Optional[asyncio.Future] = None

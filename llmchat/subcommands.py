@@ -38,14 +38,31 @@ def config_path_command() -> None:
 
 
 @tools.command("models")
-def models_command() -> None:
-    """List the model profiles in the config file; * marks the default."""
+def models_command(
+    remote: bool = typer.Option(False, "--remote", help="Ask the server which models it has (OpenAI /v1/models, Anthropic /v1/models, Ollama /api/tags)."),
+    as_json: bool = typer.Option(False, "--json", help="A JSON array, for scripts."),
+    profile: Optional[str] = typer.Option(None, "-p", "--profile", help="With --remote: the profile whose server to ask."),
+    api: Optional[str] = typer.Option(None, "--api", help="With --remote: openai-chat, openai-responses, anthropic, ollama or demo."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="With --remote: the API's base URL."),
+) -> None:
+    """List the model profiles in the config file (* marks the default), or with --remote the
+    models the server offers."""
     from llmchat.config import ConfigError, load_config
 
     try:
         config = load_config()
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
+    if remote:
+        names = _remote_models(config, profile, api, base_url)
+        _out(json.dumps(names, indent=2) + "\n" if as_json else "".join(f"{name}\n" for name in names))
+        return
+    if profile is not None or api is not None or base_url is not None:
+        fail("-p, --api and --base-url choose the server for --remote", EXIT_USAGE)
+    if as_json:
+        rows = [{"name": name, "default": name == config.default, "api": p.api, "model": p.model, "base_url": p.base_url} for name, p in config.profiles.items()]
+        _out(json.dumps(rows, indent=2) + "\n")
+        return
     if not config.profiles:
         print(f"No profiles in {config.path}.")
         print("Without one, llmchat uses OPENAI_API_KEY or ANTHROPIC_API_KEY when set, else the demo model.")
@@ -56,6 +73,41 @@ def models_command() -> None:
         mark = "*" if name == config.default else " "
         details = " ".join(f"{k}={v}" for k, v in (("api", p.api), ("model", p.model), ("base_url", p.base_url)) if v)
         print(f"{mark} {name:<{width}}  {details}")
+
+
+def _remote_models(config: Any, profile: Optional[str], api: Optional[str], base_url: Optional[str]) -> List[str]:
+    """The names the server of these settings lists (the demo model: its own server's)."""
+    import asyncio
+
+    from llmchat.config import ConfigError, Overrides, resolve
+    from llmchat.providers import get_provider
+    from llmchat.stream.client import ModelListError, StreamingClient, tls_may_be_needed
+
+    try:
+        settings = resolve(Overrides(profile=profile, api=api, base_url=base_url), os.environ, config)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+
+    async def ask() -> List[str]:
+        demo = None
+        url = settings.base_url
+        if settings.demo:
+            from llmchat.demo.server import FakeLLMServer
+
+            demo = FakeLLMServer()
+            url = await demo.start() + "/v1"
+        client = StreamingClient(connect_timeout=settings.connect_timeout, read_timeout=settings.timeout, verify=tls_may_be_needed(url))
+        try:
+            return await client.list_models(get_provider("openai-chat" if settings.demo else settings.api), url, settings.api_key)
+        finally:
+            await client.aclose()
+            if demo is not None:
+                await demo.close()
+
+    try:
+        return asyncio.run(ask())
+    except ModelListError as exc:
+        fail(f"cannot list the models: {exc}", EXIT_ERROR)
 
 
 @tools.command("demo-server")

@@ -51,6 +51,7 @@ class Behaviour:
     usage: bool = True  # report token usage
     chunk_tokens: int = 0  # tokens per network write when tps is 0 (0: batches of 256)
     gzip: bool = False  # Content-Encoding: gzip, flushed with every write
+    models: Optional[str] = None  # the model list (GET /v1/models, /api/tags): names, comma-separated
 
     @classmethod
     def parse(cls, options: str, base: "Behaviour" | None = None) -> "Behaviour":
@@ -89,6 +90,7 @@ class RecordedRequest:
     api: Optional[str] = None
     tokens_sent: int = 0
     outcome: str = "open"  # open | complete | disconnected | dropped | stalled | error | cut
+    connection: int = 0  # which connection it came on: 1 for the first the server accepted
 
 
 class FakeLLMServer:
@@ -107,6 +109,8 @@ class FakeLLMServer:
         self._server: Optional[asyncio.base_events.Server] = None
         self._on_change = on_change or (lambda: None)
         self._handlers: set = set()
+        self.connections = 0  # connections accepted so far (warm-up tests count them)
+        self._connection_numbers: Dict[Any, int] = {}
 
     @property
     def url(self) -> str:
@@ -131,6 +135,9 @@ class FakeLLMServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         self._handlers.add(task)
+        self.connections += 1
+        self._connection_numbers[task] = self.connections
+        self._on_change()
         try:
             await self._serve_one(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -142,6 +149,7 @@ class FakeLLMServer:
                 self.requests[-1].outcome = "disconnected"
         finally:
             self._handlers.discard(task)
+            self._connection_numbers.pop(task, None)
             writer.close()
             self._on_change()
 
@@ -171,6 +179,7 @@ class FakeLLMServer:
         except ValueError:
             body = None
         record = RecordedRequest(method, path, target, options, headers, body)
+        record.connection = self._connection_numbers.get(asyncio.current_task(), 0)
         self.requests.append(record)
         self._on_change()
         try:
@@ -184,6 +193,11 @@ class FakeLLMServer:
         if method == "GET" and path in ("/", "/health"):
             await _respond(writer, 200, "text/plain", "llmchat demo server\n")
             record.outcome = "complete"
+            return
+        if method == "GET" and (path.endswith("/models") or path.endswith("/api/tags")):
+            await _model_list(writer, path, headers, behaviour)
+            record.api = "models"
+            record.outcome = "error" if behaviour.status or behaviour.content_type else "complete"
             return
         if api is None:
             await _respond(writer, 404, "application/json", json.dumps({"error": {"message": f"no route for {method} {path}"}}))
@@ -423,6 +437,28 @@ async def _error_response(writer, api: str, b: Behaviour) -> None:
     else:
         body = json.dumps({"error": {"message": message, "type": "server_error", "param": None, "code": None}})
         await _respond(writer, status, "application/json", body, extra)
+
+
+async def _model_list(writer, path: str, headers: Dict[str, str], b: Behaviour) -> None:
+    """The model list in the shape the asking API expects: Ollama's for /api/tags, Anthropic's
+    when the request carries `anthropic-version`, else OpenAI's. `status` and `content_type`
+    break it as they break a stream."""
+    api = "ollama" if path.endswith("/api/tags") else "anthropic" if "anthropic-version" in headers else "openai-chat"
+    if b.status is not None:
+        await _error_response(writer, api, b)
+        return
+    if b.content_type is not None:
+        await _respond(writer, 200, b.content_type, _NON_STREAM_BODIES.get(b.content_type, "<html><head><title>Welcome to nginx!</title></head></html>"))
+        return
+    names = b.models.split(",") if b.models is not None else [DEMO_MODEL]
+    if api == "ollama":
+        body: Any = {"models": [{"name": n, "model": n, "modified_at": "2026-01-01T00:00:00Z", "size": 0} for n in names]}
+    elif api == "anthropic":
+        items = [{"type": "model", "id": n, "display_name": n, "created_at": "2026-01-01T00:00:00Z"} for n in names]
+        body = {"data": items, "has_more": False, "first_id": names[0] if names else None, "last_id": names[-1] if names else None}
+    else:
+        body = {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "llmchat"} for n in names]}
+    await _respond(writer, 200, "application/json", json.dumps(body))
 
 
 # --- wire formats --------------------------------------------------------------------------

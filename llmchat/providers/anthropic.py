@@ -8,10 +8,10 @@ events are skipped.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 from llmchat.conversation import ChatRequest
-from llmchat.providers.base import endpoint, json_or_text, load_json
+from llmchat.providers.base import endpoint, json_or_text, load_json, names_in
 from llmchat.stream.protocol import (
     NOTHING,
     HttpRequest,
@@ -117,3 +117,13 @@ class Anthropic(Provider):
             headers["x-api-key"] = request.api_key
         return HttpRequest(endpoint(request.base_url, "/v1/messages"), body, headers)
 
+
+    def models_request(self, base_url: str, api_key: Optional[str]) -> HttpRequest:
+        headers = {"Accept": "application/json", "anthropic-version": API_VERSION}
+        if api_key:
+            headers["x-api-key"] = api_key
+        # 1000 is the API's largest page: one request lists every model there is today.
+        return HttpRequest(base_url.rstrip("/") + "/v1/models?limit=1000", {}, headers)
+
+    def parse_models(self, data: Any) -> List[str]:
+        return names_in(data, "data", "id", "an Anthropic model list")

@@ -7,7 +7,7 @@ The interface itself (Provider, StreamDecoder, HttpRequest, ProtocolError, error
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from llmchat.conversation import ChatRequest
 from llmchat.stream.protocol import ProtocolError
@@ -64,3 +64,12 @@ def chat_messages(request: ChatRequest) -> list:
     if request.system:
         messages.insert(0, {"role": "system", "content": request.system})
     return messages
+
+
+def names_in(data: Any, list_key: str, name_key: str, what: str) -> List[str]:
+    """The `name_key` of every object in `data[list_key]` (a model list's JSON); ProtocolError
+    when the JSON is not of that shape, so a wrong URL's answer is not taken for an empty list."""
+    items = data.get(list_key) if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise ProtocolError(f"the server's answer is not {what} (no {list_key!r} list)")
+    return [item[name_key] for item in items if isinstance(item, dict) and isinstance(item.get(name_key), str)]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, List, Optional, Sequence
 
 from llmchat.conversation import ChatRequest
-from llmchat.providers.base import bearer_headers, chat_messages, endpoint
+from llmchat.providers.base import bearer_headers, chat_messages, endpoint, names_in
 from llmchat.stream.protocol import (
     NOTHING,
     HttpRequest,
@@ -93,3 +93,9 @@ class Ollama(Provider):
         headers = bearer_headers("application/x-ndjson", request.api_key)  # a key: Ollama behind a proxy
         return HttpRequest(endpoint(request.base_url, "/api/chat"), body, headers)
 
+
+    def models_request(self, base_url: str, api_key: Optional[str]) -> HttpRequest:
+        return HttpRequest(endpoint(base_url, "/api/tags"), {}, bearer_headers("application/json", api_key))
+
+    def parse_models(self, data: Any) -> List[str]:
+        return names_in(data, "models", "name", "an Ollama model list")

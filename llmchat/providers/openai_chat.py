@@ -8,11 +8,11 @@ emitted last, at [DONE] or at the end of the body.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, List, Optional, Sequence
 from urllib.parse import urlsplit
 
 from llmchat.conversation import ChatRequest
-from llmchat.providers.base import bearer_headers, chat_messages, endpoint, json_or_text, load_json
+from llmchat.providers.base import bearer_headers, chat_messages, endpoint, json_or_text, load_json, names_in
 from llmchat.stream.protocol import (
     NOTHING,
     HttpRequest,
@@ -117,3 +117,9 @@ class OpenAIChat(Provider):
         headers = bearer_headers("text/event-stream", request.api_key)
         return HttpRequest(endpoint(request.base_url, "/chat/completions"), body, headers)
 
+
+    def models_request(self, base_url: str, api_key: Optional[str]) -> HttpRequest:
+        return HttpRequest(endpoint(base_url, "/models"), {}, bearer_headers("application/json", api_key))
+
+    def parse_models(self, data: Any) -> List[str]:
+        return names_in(data, "data", "id", "an OpenAI model list")

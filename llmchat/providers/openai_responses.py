@@ -6,10 +6,10 @@ a success), `response.failed` and `error` (errors). Everything else not listed i
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, List, Optional, Sequence
 
 from llmchat.conversation import ChatRequest
-from llmchat.providers.base import bearer_headers, endpoint, json_or_text, load_json
+from llmchat.providers.base import bearer_headers, endpoint, json_or_text, load_json, names_in
 from llmchat.stream.protocol import (
     NOTHING,
     HttpRequest,
@@ -104,3 +104,9 @@ class OpenAIResponses(Provider):
         headers = bearer_headers("text/event-stream", request.api_key)
         return HttpRequest(endpoint(request.base_url, "/responses"), body, headers)
 
+
+    def models_request(self, base_url: str, api_key: Optional[str]) -> HttpRequest:
+        return HttpRequest(endpoint(base_url, "/models"), {}, bearer_headers("application/json", api_key))
+
+    def parse_models(self, data: Any) -> List[str]:
+        return names_in(data, "data", "id", "an OpenAI model list")

@@ -16,16 +16,18 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable, Optional
+from typing import AsyncIterator, Callable, List, Optional
 
 import httpx
 
 from llmchat.conversation import ChatRequest
+from llmchat.stream.early import EarlyConnection, proxies_configured
 from llmchat.stream.events import StreamError, StreamEvent
 from llmchat.stream.metrics import Metrics
 from llmchat.stream.ndjson import NDJSONDecoder, NDJSONError
-from llmchat.stream.protocol import ProtocolError, Provider, error_message
+from llmchat.stream.protocol import HttpRequest, ProtocolError, Provider, error_message
 from llmchat.stream.sse import SSEDecoder
+from llmchat.stream.warm import WarmBackend, warm_transport
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -61,6 +63,9 @@ class StreamingClient:
         self._clock = clock
         self._sleep = sleep
         self.on_retry = on_retry
+        self._warm: Optional[WarmBackend] = None  # opens connections early (warm_up)
+        if transport is None and not proxies_configured():  # httpx reads proxies only for its own transport
+            transport, self._warm = warm_transport(verify)
         # trust_env: proxies (HTTP(S)_PROXY, NO_PROXY) and SSL_CERT_FILE as httpx reads them.
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
@@ -72,6 +77,22 @@ class StreamingClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        if self._warm is not None:
+            await self._warm.aclose()
+
+    def warm_up(self, url: str, early: Optional[EarlyConnection] = None) -> None:
+        """Open the connection a request to `url` will be sent on, in the background, so the
+        request does not wait for TCP and TLS (stream/warm.py). Fire and forget: it never
+        delays or breaks a request, and does nothing when the connection is ready already,
+        with an injected transport, or when a proxy may carry the request. `early` is a socket
+        a thread is connecting (stream/early.py), taken instead of a new connect."""
+        target = httpx.URL(url)
+        if self._warm is None or target.scheme not in ("http", "https") or not target.host or proxies_configured():
+            if early is not None:
+                early.close()
+            return
+        port = target.port or (443 if target.scheme == "https" else 80)
+        self._warm.preconnect(target.scheme, target.raw_host.decode("ascii"), port, self._http.timeout.connect, early)
 
     async def __aenter__(self) -> "StreamingClient":
         return self
@@ -177,6 +198,68 @@ class StreamingClient:
                 metrics.observe(failure)
             yield failure
             return
+
+    async def list_models(self, provider: Provider, base_url: str, api_key: Optional[str] = None) -> List[str]:
+        """The server's model names, sanitised, sorted, without duplicates.
+
+        Raises:
+            ModelListError: one line that says why (network, HTTP status, not a model list);
+                it never contains the key.
+        """
+        spec = provider.models_request(base_url, api_key)
+        try:
+            names = await self._fetch_models(provider, spec)
+        except ModelListError as exc:
+            message = str(exc)
+            if api_key and api_key in message:  # never echo a key
+                message = message.replace(api_key, "***")
+            raise ModelListError(clean_name(message)) from None  # it quotes the server
+        return sorted({clean_name(name) for name in names} - {""}, key=str.casefold)
+
+    async def _fetch_models(self, provider: Provider, spec: HttpRequest) -> List[str]:
+        origin = _origin(spec.url)
+        timeout = httpx.Timeout(min(self.read_timeout, MODEL_LIST_TIMEOUT), connect=self._http.timeout.connect)
+        try:
+            async with self._http.stream("GET", spec.url, headers=spec.headers, timeout=timeout) as response:
+                if response.status_code != 200:
+                    raise ModelListError((await _http_failure(response)).message)
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > MODEL_LIST_LIMIT:
+                        raise ModelListError(f"the model list from {origin} is larger than {MODEL_LIST_LIMIT // 2**20} MiB")
+                ctype = response.headers.get("content-type", "")
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise ModelListError(f"cannot connect to {origin}: {_reason(exc)}") from None
+        except httpx.TimeoutException:
+            raise ModelListError(f"timed out waiting for the model list from {origin}") from None
+        except httpx.HTTPError as exc:
+            raise ModelListError(f"connection to {origin} failed: {_reason(exc)}") from None
+        try:
+            data = json.loads(body)
+        except ValueError:
+            said = describe_body(bytes(body), ctype)
+            raise ModelListError(f"{origin} did not send JSON ({ctype or 'no content type'})" + (f": {said}" if said else "")) from None
+        try:
+            return provider.parse_models(data)
+        except ProtocolError as exc:
+            raise ModelListError(f"{exc} ({spec.url.split('?')[0]})") from None
+
+
+class ModelListError(Exception):
+    """The server's model list could not be had; the message is one line."""
+
+
+MODEL_LIST_TIMEOUT = 15.0
+MODEL_LIST_LIMIT = 8 * 2**20
+# C0 and C1 controls, DEL, and the BiDi controls that can reorder what a terminal shows.
+_NAME_CONTROLS = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?|[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_name(name: str) -> str:
+    """A name (or words) from a server, safe to show on one line: CSI sequences, control and
+    BiDi characters removed."""
+    return _NAME_CONTROLS.sub("", name).strip()
 
 
 def _ignore(event: StreamEvent) -> None:

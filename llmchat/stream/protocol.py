@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, Optional, Sequence
+from typing import Any, ClassVar, Dict, List, Optional, Sequence
 
 from llmchat.conversation import ChatRequest
 from llmchat.stream.events import Finish, StreamError, StreamEvent
@@ -66,6 +66,15 @@ class Provider:
 
     def new_decoder(self) -> StreamDecoder:
         return self.decoder()
+
+    def models_request(self, base_url: str, api_key: Optional[str]) -> HttpRequest:
+        """The GET that lists the server's models (`json` is unused)."""
+        raise NotImplementedError
+
+    def parse_models(self, data: Any) -> List[str]:
+        """The model names in the list's JSON, as the server spells them; ProtocolError if
+        the JSON has another shape."""
+        raise NotImplementedError
 
 
 class ProtocolError(Exception):

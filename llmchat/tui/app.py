@@ -41,7 +41,7 @@ import time
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterable, List, Optional
+from typing import Any, Awaitable, Callable, Iterable, List, Optional
 
 from textual import on, work
 from textual.actions import SkipAction
@@ -51,7 +51,7 @@ from textual.command import CommandPalette
 from textual.css.query import NoMatches
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer
+from textual.widgets import Button, Footer, TextArea
 from textual.worker import Worker
 
 from llmchat.config import Config, ConfigError, Overrides, Settings, continue_flags, load_config, resolve, save_theme
@@ -93,6 +93,8 @@ STATUS_INTERVAL = 0.1  # seconds between status-bar refreshes while an answer st
 SCROLL_LINES = 3  # Ctrl+Up / Ctrl+Down
 SHOWN_TURNS = 6  # turns of a reopened conversation rendered at once (more on request)
 DEMO_LABEL = "offline demo model"
+MODEL_LIST_TTL = 60.0  # seconds the server's model list is reused by the model picker
+MODEL_LIST_WAIT = 3.0  # seconds the model picker waits for the list before showing without it
 
 
 class ChatApp(App[None]):
@@ -160,6 +162,11 @@ class ChatApp(App[None]):
         self._client: Any = None
         self._provider: Any = None
         self._demo_server: Any = None
+        # The server's model list for the model picker: (key, when, names or the error), and
+        # the fetch on its way (see _prefetch_models).
+        self._model_list: Optional[tuple] = None
+        self._model_fetch: Optional[asyncio.Future] = None
+        self._model_fetch_key: Optional[tuple] = None
         self._active: Optional[Turn] = None  # the turn being streamed
         self._worker: Optional[Worker[None]] = None
         self._last_interrupt: Optional[float] = None
@@ -296,6 +303,8 @@ class ChatApp(App[None]):
         self.chat_history.close(self._active)  # an answer still streaming is stored cancelled
         if self._worker is not None:
             self._worker.cancel()
+        if self._model_fetch is not None:
+            self._model_fetch.cancel()
         await self._disconnect()
 
     # SIGTERM (kill, a service manager) and SIGHUP (the terminal closed) end the app as a quit
@@ -335,6 +344,13 @@ class ChatApp(App[None]):
         turn = self.session.begin(event.text, Metrics(clock=self._clock))
         await self.transcript.mount(UserMessage(event.text))
         await self._start(turn)
+
+    @on(TextArea.Changed, "#prompt")
+    def _warm_up_while_typing(self, event: TextArea.Changed) -> None:
+        """The user is writing a message: open the connection it will be sent on, so Enter
+        does not wait for TCP and TLS (stream/warm.py; a no-op while one is ready)."""
+        if self._active is None and self.session is not None and self._client is not None and event.text_area.document.end != (0, 0):
+            self._client.warm_up(self.session.base_url)
 
     async def _start(self, turn: Turn) -> None:
         assert self.session is not None
@@ -612,6 +628,7 @@ class ChatApp(App[None]):
     # --- the command palette and copying -------------------------------------------------
 
     def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
+        self._prefetch_models()
         yield from super().get_system_commands(screen)  # its "Theme" opens search_themes below
         yield SystemCommand("New conversation", "Clear the transcript and start again with no context", self.new_conversation)
         yield SystemCommand("Conversations", "Open, rename, delete or search stored conversations (ctrl+o)", self.action_conversations)
@@ -619,8 +636,14 @@ class ChatApp(App[None]):
         yield SystemCommand("Copy last answer", "Its Markdown source, to the clipboard (ctrl+y)", self.copy_answer)
         yield SystemCommand("Copy code block", "One code block of the last answer, to the clipboard", self.pick_code_block)
 
-    def _pick(self, choices: List[Choice], placeholder: str, typed: Optional[Callable[[str], Choice]] = None) -> None:
-        self.push_screen(CommandPalette(providers=[Choices(self.screen, choices, typed)], placeholder=placeholder))
+    def _pick(
+        self,
+        choices: List[Choice],
+        placeholder: str,
+        typed: Optional[Callable[[str], Optional[Choice]]] = None,
+        more: Optional[Callable[[], Awaitable[Iterable[Choice]]]] = None,
+    ) -> None:
+        self.push_screen(CommandPalette(providers=[Choices(self.screen, choices, typed, more)], placeholder=placeholder))
 
     def search_themes(self) -> None:
         """Textual's "Theme" command: the same picker, but the choice is saved in the config."""
@@ -648,13 +671,69 @@ class ChatApp(App[None]):
             details = " · ".join(value for value in (profile.model, profile.api, profile.base_url) if value)
             title = f"{name} (current)" if name == self.settings.profile else name
             choices.append(Choice(title, details or "the provider's defaults", partial(self.switch_profile, name)))
+        where = DEMO_LABEL if self.settings.demo else f"{self.settings.api} at {self.settings.base_url}"
+        listed: List[str] = []
 
-        def typed(model: str) -> Choice:
-            where = DEMO_LABEL if self.settings.demo else f"{self.settings.api} at {self.settings.base_url}"
+        async def server_models() -> List[Choice]:
+            listed.extend(await self._server_models())
+            return [
+                Choice(f"{model} (current)" if model == self.settings.model else model, f"a model on {where}", partial(self.switch_model, model))
+                for model in listed
+            ]
+
+        def typed(model: str) -> Optional[Choice]:
+            if model in listed:
+                return None  # it is in the list already
             return Choice(f"Use model {model}", f"on {where}", partial(self.switch_model, model))
 
-        placeholder = "Pick a profile, or type a model name…" if choices else "Type a model name (no profiles in the config file)…"
-        self._pick(choices, placeholder, typed)
+        placeholder = "Pick a profile or one of the server's models, or type a model name…"
+        self._pick(choices, placeholder, typed, server_models)
+
+    def _prefetch_models(self) -> None:
+        """Start fetching the server's model list unless a fresh one is cached or on its way:
+        the palette is open, so the model picker may be next."""
+        if self.session is None or self._client is None:
+            return
+        key = (self.settings.api, self.session.base_url, self.settings.api_key)
+        cached = self._model_list
+        if cached is not None and cached[0] == key and self._clock() - cached[1] < MODEL_LIST_TTL:
+            return
+        if self._model_fetch is not None and not self._model_fetch.done() and self._model_fetch_key == key:
+            return
+        if self._model_fetch is not None:
+            self._model_fetch.cancel()
+        self._model_fetch_key = key
+        self._model_fetch = asyncio.ensure_future(self._fetch_models(key, self._client, self._provider))
+
+    async def _fetch_models(self, key: tuple, client: Any, provider: Any) -> None:
+        from llmchat.stream.client import ModelListError
+
+        try:
+            names: Any = await client.list_models(provider, key[1], key[2])
+        except ModelListError as exc:
+            names = exc
+        except Exception as exc:  # a bug: still one line in the picker, never a dead palette
+            names = ModelListError(f"{exc.__class__.__name__}: {exc}")
+        self._model_list = (key, self._clock(), names)
+
+    async def _server_models(self) -> List[str]:
+        """The server's model names, from the cache or fetched now (at most MODEL_LIST_WAIT
+        seconds: a slower list arrives in the background for the next time); [] after a
+        notice when the server could not say."""
+        self._prefetch_models()
+        fetch = self._model_fetch
+        if fetch is not None and not fetch.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(fetch), MODEL_LIST_WAIT)
+            except asyncio.TimeoutError:
+                return []
+        if self._model_list is None:
+            return []
+        names = self._model_list[2]
+        if isinstance(names, Exception):
+            self.notify(f"The server did not list its models: {names}", severity="warning", timeout=6, markup=False)
+            return []
+        return list(names)
 
     async def switch_profile(self, name: str) -> None:
         """As if started with --profile NAME: the command line's other flags still apply, but

@@ -1,5 +1,7 @@
 """The pickers the command palette opens (themes, profiles and models, code blocks): a provider
-of plain-text choices, listed in full until the user types, then fuzzy-matched.
+of plain-text choices, listed in full until the user types, then fuzzy-matched. Choices that
+take a moment to find (the server's model list) come from `more`, which the palette awaits
+(showing itself busy) before it lists anything.
 
 Textual's `SimpleProvider`, which this extends, reads every title and help text as markup, so
 a model called `llama[8b]` or a code preview like `x = [1, 2]` would be mangled or refused.
@@ -9,7 +11,7 @@ Here the text is `Content`, never markup, and the match is highlighted on the pl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Awaitable, Callable, Iterable, Optional
 
 from textual.command import DiscoveryHit, Hit, Hits, Matcher, SimpleProvider
 from textual.content import Content
@@ -29,10 +31,21 @@ class Choices(SimpleProvider):
     (e.g. any model name). A `SimpleProvider` because the palette takes an instance of that
     class (not only a provider class) in its `providers`."""
 
-    def __init__(self, screen: Any, choices: Iterable[Choice], typed: Optional[Callable[[str], Choice]] = None) -> None:
+    def __init__(
+        self,
+        screen: Any,
+        choices: Iterable[Choice],
+        typed: Optional[Callable[[str], Optional[Choice]]] = None,
+        more: Optional[Callable[[], Awaitable[Iterable[Choice]]]] = None,
+    ) -> None:
         super().__init__(screen, [])
         self._choices = list(choices)
         self._typed = typed
+        self._more = more
+
+    async def startup(self) -> None:
+        if self._more is not None:
+            self._choices += await self._more()
 
     async def discover(self) -> Hits:
         for choice in self._choices:
@@ -47,6 +60,8 @@ class Choices(SimpleProvider):
         query = query.strip()
         if self._typed is not None and query:
             choice = self._typed(query)
+            if choice is None:
+                return
             yield Hit(TYPED_SCORE, Content(choice.title), choice.run, text=choice.title, help=_help(choice))
 
 

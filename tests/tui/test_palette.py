@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.command import CommandInput, CommandList, CommandPalette
 
 from llmchat.config import Overrides, load_config, resolve
@@ -200,11 +201,12 @@ async def test_the_profile_picker_marks_the_current_profile(srv, isolated_home, 
     async with app.run_test(size=SIZE) as pilot:
         app.pick_model()
         commands = await palette_open(pilot, until)
-        assert commands.option_count == 2
-        hits = [(o.hit.text, str(o.hit.help)) for o in (commands.get_option_at_index(i) for i in range(2))]
+        assert commands.option_count == 3
+        hits = [(o.hit.text, str(o.hit.help)) for o in (commands.get_option_at_index(i) for i in range(3))]
         assert hits == [
             ("fast (current)", f"m-fast · openai-chat · {srv.base_url('openai-chat')}"),
             ("claude", f"c-smart · anthropic · {srv.base_url('anthropic')}"),
+            ("demo", f"a model on openai-chat at {srv.base_url('openai-chat')}"),  # the server's list
         ]
         await pilot.press("escape")
 
@@ -350,3 +352,99 @@ async def test_copy_while_streaming_takes_the_answer_so_far(settings_for, submit
         assert notices[-1][0].startswith("Sent the answer so far (")
         await tap(pilot, "escape")
         await settled(app)
+
+
+# --- the server's models ----------------------------------------------------------------------
+
+
+def hit_titles(commands) -> list:
+    return [commands.get_option_at_index(i).hit.text for i in range(commands.option_count)]
+
+
+async def type_a_model(pilot, until, name: str) -> None:
+    """Open the model picker, type `name`, take "Use model NAME"; wait until it is the model."""
+    app = pilot.app
+    await until(pilot, lambda: app.session is not None, what="the session")
+    app.pick_model()
+    await palette_open(pilot, until)
+    await choose(pilot, until, name, f"Use model {name}")
+    await until(pilot, lambda: app.settings.model == name, what="the typed model")
+
+
+async def test_the_model_picker_offers_the_servers_models_and_switches_to_one(settings_for, srv, submit, settled, until):
+    app = ChatApp(settings_for(models="big-model,m,small\x1b[31m-model\u202e", tokens=3))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.session is not None, what="the session")
+        app.pick_model()
+        commands = await palette_open(pilot, until)
+        # Listed at once, sanitised, the current one marked; each a plain name, not markup.
+        assert hit_titles(commands) == ["big-model", "m (current)", "small-model"]
+        assert [r.path for r in srv.requests] == ["/v1/models"]
+        await choose(pilot, until, "big", "big-model")
+        await until(pilot, lambda: app.settings.model == "big-model", what="the picked model")
+        await submit(pilot, "hi")
+        await settled(app)
+        assert srv.requests[-1].body["model"] == "big-model"
+
+
+async def test_the_model_list_is_fetched_once_while_it_is_fresh(settings_for, srv, until):
+    app = ChatApp(settings_for(models="a,b"))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.session is not None, what="the session")
+        await pilot.press("ctrl+p")  # the palette opening starts the fetch in the background
+        await palette_open(pilot, until)
+        await until(pilot, lambda: app._model_list is not None, what="the model list")
+        await pilot.press("escape")
+        for _ in range(2):
+            app.pick_model()
+            commands = await palette_open(pilot, until)
+            assert hit_titles(commands) == ["a", "b"]
+            await pilot.press("escape")
+        assert [r.path for r in srv.requests] == ["/v1/models"]
+
+
+async def test_a_model_not_in_the_list_can_still_be_typed(settings_for, srv, until):
+    app = ChatApp(settings_for(models="listed"))
+    async with app.run_test(size=SIZE) as pilot:
+        await type_a_model(pilot, until, "unlisted-9b")
+
+
+@pytest.mark.parametrize("options", [{"status": 404}, {"content_type": "text/html"}])
+async def test_a_server_without_a_model_list_leaves_profiles_and_typing_with_a_notice(settings_for, srv, until, spy_notices, options):
+    app = ChatApp(settings_for(**options))
+    notices = spy_notices(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.session is not None, what="the session")
+        app.pick_model()
+        commands = await palette_open(pilot, until)
+        assert commands.option_count == 0  # no profiles, no list: type a name
+        [(message, severity)] = notices
+        assert message.startswith("The server did not list its models: ") and severity == "warning"
+        await choose(pilot, until, "typed", "Use model typed")
+        await until(pilot, lambda: app.settings.model == "typed", what="the typed model")
+
+
+async def test_the_demo_model_lists_its_own_model(until):
+    from llmchat.config import Settings
+    from llmchat.demo.answer import DEMO_MODEL
+
+    app = ChatApp(Settings(api="demo", model=DEMO_MODEL, base_url="", demo=True))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.session is not None, what="the session")
+        app.pick_model()
+        commands = await palette_open(pilot, until)
+        assert hit_titles(commands) == [f"{DEMO_MODEL} (current)"]
+
+
+async def test_a_failure_while_fetching_the_list_is_one_notice_not_a_dead_picker(settings_for, until, spy_notices, monkeypatch):
+    from llmchat.stream.client import StreamingClient
+
+    async def broken(self, *args):
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setattr(StreamingClient, "list_models", broken)
+    app = ChatApp(settings_for())
+    notices = spy_notices(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_a_model(pilot, until, "typed")
+    assert notices[0] == ("The server did not list its models: RuntimeError: unexpected", "warning")
