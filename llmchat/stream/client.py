@@ -26,6 +26,7 @@ from llmchat.stream.events import StreamError, StreamEvent
 from llmchat.stream.metrics import Metrics
 from llmchat.stream.ndjson import NDJSONDecoder, NDJSONError
 from llmchat.stream.protocol import HttpRequest, ProtocolError, Provider, error_message
+from llmchat.sanitize import one_line
 from llmchat.stream.sse import SSEDecoder
 from llmchat.stream.warm import WarmBackend, warm_transport
 
@@ -252,14 +253,14 @@ class ModelListError(Exception):
 
 MODEL_LIST_TIMEOUT = 15.0
 MODEL_LIST_LIMIT = 8 * 2**20
-# C0 and C1 controls, DEL, and the BiDi controls that can reorder what a terminal shows.
-_NAME_CONTROLS = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?|[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Invisible direction marks (ALM, LRM, RLM): harmless in prose, but a name holding one would not
+# match what the user types.
+_MARKS = dict.fromkeys((0x061C, 0x200E, 0x200F))
 
 
 def clean_name(name: str) -> str:
-    """A name (or words) from a server, safe to show on one line: CSI sequences, control and
-    BiDi characters removed."""
-    return _NAME_CONTROLS.sub("", name).strip()
+    """A name (or words) from a server, safe to show on one line."""
+    return one_line(name).translate(_MARKS)
 
 
 def _ignore(event: StreamEvent) -> None:
