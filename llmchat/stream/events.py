@@ -105,9 +105,11 @@ class ToolCall(_Event):
         _set(self, "arguments", arguments)
 
     def describe(self, limit: int = 200) -> str:
-        """`name(arguments)` on one line, the arguments cut to `limit` characters."""
-        arguments = self.arguments if len(self.arguments) <= limit else self.arguments[: limit - 1] + "…"
-        return f"{self.name or '(unnamed)'}({arguments})"
+        """`name(arguments)` on one clean line (no control characters), the arguments cut to
+        `limit` characters."""
+        from llmchat.stream.protocol import one_line  # only when a tool call is shown
+
+        return f"{one_line(self.name, 60) or '(unnamed)'}({one_line(self.arguments, limit)})"
 
 
 class Notice(_Event):
