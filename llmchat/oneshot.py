@@ -20,7 +20,7 @@ from typing import Any, Optional, Sequence
 
 from llmchat.config import Settings
 from llmchat.conversation import ChatRequest, Message
-from llmchat.stream.events import Finish, ReasoningDelta, StreamError, TextDelta
+from llmchat.stream.events import Finish, Notice, ReasoningDelta, StreamError, TextDelta, ToolCall, describe_tool_calls
 
 from llmchat.exitcodes import ERROR as EXIT_ERROR
 from llmchat.exitcodes import INTERRUPTED as EXIT_INTERRUPTED
@@ -83,6 +83,7 @@ class OneShot:
         self.reasoning_open = False  # reasoning text on stderr without its final newline yet
         self.broken_pipe = False
         self.signal: Optional[int] = None
+        self.tool_calls: list = []  # asked for by the model; llmchat runs none
 
     async def main(self) -> int:
         from llmchat.stream.client import StreamingClient, tls_may_be_needed
@@ -115,6 +116,7 @@ class OneShot:
             read_timeout=settings.timeout,
             on_retry=self._on_retry,
             verify=tls_may_be_needed(base_url),
+            max_time=settings.max_time,
         )
         metrics = Metrics()
         answer: Any = None
@@ -183,6 +185,10 @@ class OneShot:
                         self._reasoning(event.text)
                 elif kind is Finish or kind is StreamError:
                     last = event
+                elif kind is ToolCall:
+                    self.tool_calls.append(event)
+                elif kind is Notice:
+                    self.note(f"llmchat: {event.message}")
         except BrokenPipeError:
             self.broken_pipe = True
             return None
@@ -212,6 +218,8 @@ class OneShot:
             return EXIT_OK
         if self.reasoning_open:
             self._end_reasoning()
+        if self.tool_calls:
+            self.note(f"llmchat: {describe_tool_calls(self.tool_calls)}")
         if self.stats:
             self.note(f"{self.settings.model} · {metrics.summary()}")
         if outcome is None:

@@ -7,7 +7,7 @@ model's first token), and this form is also quicker to build, once per token.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 _set = object.__setattr__
 
@@ -110,6 +110,13 @@ class ToolCall(_Event):
         from llmchat.stream.protocol import one_line  # only when a tool call is shown
 
         return f"{one_line(self.name, 60) or '(unnamed)'}({one_line(self.arguments, limit)})"
+
+
+def describe_tool_calls(calls: "Sequence[ToolCall]") -> str:
+    """One line for the faces: which tools the model asked for, and that none ran."""
+    shown = ", ".join(call.describe() for call in calls)
+    what = "a tool" if len(calls) == 1 else f"{len(calls)} tools"
+    return f"the model asked to call {what}, and llmchat runs no tools, so none ran: {shown}"
 
 
 class Notice(_Event):
