@@ -13,13 +13,19 @@ from llmchat.tui.widgets import AssistantMessage
 SIZE = (100, 30)
 
 
+async def answer_to(pilot, prompt: str, submit, settled) -> AssistantMessage:
+    """Send `prompt`, wait for the answer to end however it ends, and return its view."""
+    await submit(pilot, prompt)
+    await settled(pilot.app)
+    await pilot.pause()
+    [answer] = pilot.app.query(AssistantMessage)
+    return answer
+
+
 async def test_a_tool_call_is_noted_under_the_answer_and_said_not_to_have_run(settings_for, submit, settled):
     app = ChatApp(settings_for(tool="get_weather", tokens=3))
     async with app.run_test(size=SIZE) as pilot:
-        await submit(pilot, "weather?")
-        await settled(app)
-        await pilot.pause()
-        [answer] = app.query(AssistantMessage)
+        answer = await answer_to(pilot, "weather?", submit, settled)
         assert answer.state == DONE
         assert answer.markdown.source == "".join(answer_tokens("weather?", 3))
         assert answer.note_text == (
@@ -31,10 +37,7 @@ async def test_several_choices_show_the_first_and_one_notice(settings_for, submi
     app = ChatApp(settings_for(choices=3, tokens=10))
     async with app.run_test(size=SIZE) as pilot:
         seen = spy_notices(app)
-        await submit(pilot, "pick one")
-        await settled(app)
-        await pilot.pause()
-        [answer] = app.query(AssistantMessage)
+        answer = await answer_to(pilot, "pick one", submit, settled)
         assert answer.markdown.source == "".join(answer_tokens("pick one", 10))
         assert seen == [("the server sent several answers (n > 1); only the first is shown", "warning")]
 
@@ -42,10 +45,7 @@ async def test_several_choices_show_the_first_and_one_notice(settings_for, submi
 async def test_content_given_as_parts_is_shown_not_a_crash(settings_for, submit, settled):
     app = ChatApp(settings_for(parts=1, tokens=10))
     async with app.run_test(size=SIZE) as pilot:
-        await submit(pilot, "parts")
-        await settled(app)
-        await pilot.pause()
-        [answer] = app.query(AssistantMessage)
+        answer = await answer_to(pilot, "parts", submit, settled)
         assert answer.state == DONE
         assert answer.markdown.source == "".join(answer_tokens("parts", 10))
 
@@ -55,10 +55,7 @@ async def test_max_time_ends_a_trickled_answer_and_keeps_the_partial(settings_fo
     settings.max_time = 1.0
     app = ChatApp(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await submit(pilot, "slow")
-        await settled(app)
-        await pilot.pause()
-        [answer] = app.query(AssistantMessage)
+        answer = await answer_to(pilot, "slow", submit, settled)
         assert answer.state == ERROR
         assert answer.markdown.source == "".join(answer_tokens("slow", 4))
         assert "--max-time" in answer.note_text
