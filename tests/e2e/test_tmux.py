@@ -83,7 +83,7 @@ class Terminal:
 
 @pytest.fixture
 def server() -> Iterator[ServerThread]:
-    with ServerThread(Behaviour(tokens=120)) as srv:
+    with ServerThread(Behaviour(tokens=120, tps=600)) as srv:  # 0.2 s: long enough for a tok/s figure
         yield srv
 
 
