@@ -64,11 +64,16 @@ def test_one_long_line_costs_time_linear_in_its_length(framing: str) -> None:
     make, line = FRAMINGS[framing]
     small, large = line(4 * MB), line(16 * MB)
     assert len(_decode_in_chunks(make, large)) == 1  # decoded whole, as one item
-    small_time, large_time = _cpu_times(make, small, large)
-    ratio = large_time / small_time
     # 4x the input: linear is ~4x; the old decoder (re-joining the held bytes on every read)
-    # took ~16x.
-    assert ratio < 6, f"4x the input took {ratio:.1f}x the time"
+    # took ~15x, every time. A busy machine can spoil one measurement, so up to three are made:
+    # a quadratic decoder fails all three.
+    ratios = []
+    for _ in range(3):
+        small_time, large_time = _cpu_times(make, small, large)
+        ratios.append(large_time / small_time)
+        if ratios[-1] < 6:
+            break
+    assert min(ratios) < 6, f"4x the input took {', '.join(f'{r:.1f}' for r in ratios)}x the time"
 
 
 @pytest.mark.parametrize("framing", FRAMINGS)
