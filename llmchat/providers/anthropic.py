@@ -110,7 +110,7 @@ class _MessagesDecoder(StreamDecoder):
         if kind == "message_stop":
             self.done = True
             return (self.pending_finish or Finish(UNKNOWN, None),)
-        if kind == "error":
+        if kind == "error" or payload.get("error"):  # the latter: a proxy's OpenAI-style error event
             self.done = True
             return (StreamError(error_message(payload), kind="api"),)
         return NOTHING

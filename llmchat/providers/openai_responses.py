@@ -77,7 +77,7 @@ class _ResponsesDecoder(StreamDecoder):
             response = payload.get("response")
             error = (response.get("error") if isinstance(response, dict) else None) or "the response failed"
             return (StreamError(error_message(error), kind="api"),)
-        if kind == "error":
+        if kind == "error" or (kind == item.type and payload.get("error")):  # a proxy's untyped error
             self.done = True
             return (StreamError(error_message(payload.get("error") or payload), kind="api"),)
         return NOTHING

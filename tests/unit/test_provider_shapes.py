@@ -493,3 +493,13 @@ def test_content_given_as_a_list_of_parts_is_text(parts: list) -> None:
 def test_json_nested_too_deeply_is_a_protocol_error_not_a_recursion_error() -> None:
     with pytest.raises(ProtocolError, match="nested too deeply"):
         load_json("[" * 100_000 + "]" * 100_000)
+
+
+@pytest.mark.parametrize("api", SSE_APIS)
+def test_an_untyped_error_event_from_a_proxy_is_an_error_after_the_text(api: str) -> None:
+    head = {"openai-chat": chat({"content": "a"}), "openai-responses": resp("response.output_text.delta", delta="a"),
+            "anthropic": _MSG_START + block_delta(0, {"type": "text_delta", "text": "a"})}[api]
+    body = json.dumps({"error": {"message": "litellm.RateLimitError: slow down", "type": None, "code": "429"}})
+    events = events_of(api, sse(head + f"data: {body}\n\n" + "data: [DONE]\n\n"))
+    assert text_of(events) == "a"
+    assert events[-1] == StreamError("litellm.RateLimitError: slow down (429)", kind="api")
