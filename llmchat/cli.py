@@ -45,6 +45,7 @@ CHAT_OPTIONS: Tuple[Tuple[str, Tuple[str, ...], type, str], ...] = (
     ("max_tokens", ("--max-tokens",), int, "Most output tokens."),
     ("timeout", ("--timeout",), float, "Seconds without data before giving up (default 120)."),
     ("connect_timeout", ("--connect-timeout",), float, "Seconds to connect (default 10)."),
+    ("max_time", ("--max-time",), float, "Seconds for the whole answer before giving up, partial answer kept (default: no limit)."),
     ("theme", ("--theme",), str, "Colour theme of the interactive TUI (a built-in or one from themes/)."),
     ("raw", ("--raw",), bool, "Write each token to stdout as it arrives, nothing else."),
     ("stats", ("--stats",), bool, "TTFT, tokens/s, tokens and stop reason on stderr."),

@@ -104,6 +104,7 @@ class Profile:
     max_tokens: Optional[int] = None
     timeout: Optional[float] = None
     connect_timeout: Optional[float] = None
+    max_time: Optional[float] = None
 
 
 _PROFILE_TYPES: Dict[str, tuple] = {
@@ -116,6 +117,7 @@ _PROFILE_TYPES: Dict[str, tuple] = {
     "max_tokens": (int,),
     "timeout": (int, float),
     "connect_timeout": (int, float),
+    "max_time": (int, float),
 }
 _TOP_LEVEL = {"default", "profiles", "theme", "history"}
 
@@ -276,6 +278,7 @@ class Settings:
     max_tokens: Optional[int] = None
     timeout: float = 120.0
     connect_timeout: float = 10.0
+    max_time: Optional[float] = None  # seconds for the whole answer; None: no limit
     api_key: Optional[str] = field(default=None, repr=False)
     demo: bool = False
     demo_reason: str = ""
@@ -300,6 +303,7 @@ class Overrides:
     max_tokens: Optional[int] = None
     timeout: Optional[float] = None
     connect_timeout: Optional[float] = None
+    max_time: Optional[float] = None
 
 
 def continue_flags(flags: Overrides, conversation: Any, config: Config) -> Optional[Overrides]:
@@ -353,7 +357,7 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
         # The profile's model, URL and key belong to its own API, not the one asked for.
         profile = Profile(profile.name, system=profile.system, temperature=profile.temperature,
                           max_tokens=profile.max_tokens, timeout=profile.timeout,
-                          connect_timeout=profile.connect_timeout)
+                          connect_timeout=profile.connect_timeout, max_time=profile.max_time)
     model = pick("model", "LLMCHAT_MODEL")
     base_url = pick("base_url", "LLMCHAT_BASE_URL")
     demo_reason = ""
@@ -381,6 +385,8 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
     )
     settings.timeout = _seconds("timeout", pick("timeout", "LLMCHAT_TIMEOUT"), 120.0)
     settings.connect_timeout = _seconds("connect timeout", pick("connect_timeout", "LLMCHAT_CONNECT_TIMEOUT"), 10.0)
+    max_time = pick("max_time", "LLMCHAT_MAX_TIME")  # no limit unless asked for
+    settings.max_time = None if max_time is None else _seconds("max time", max_time, 0.0)
     if settings.temperature is not None and not 0 <= settings.temperature <= 2:
         raise ConfigError(f"temperature must be between 0 and 2, not {settings.temperature:g}")
     if settings.max_tokens is not None and settings.max_tokens < 1:

@@ -21,7 +21,7 @@ from typing import Any, Optional, Sequence
 from llmchat.cli import isatty, silence_stdout
 from llmchat.config import Settings
 from llmchat.conversation import ChatRequest, Message
-from llmchat.stream.events import Finish, ReasoningDelta, StreamError, TextDelta
+from llmchat.stream.events import Finish, Notice, ReasoningDelta, StreamError, TextDelta, ToolCall, describe_tool_calls
 
 from llmchat.exitcodes import ERROR as EXIT_ERROR
 from llmchat.exitcodes import INTERRUPTED as EXIT_INTERRUPTED
@@ -93,6 +93,7 @@ class OneShot:
             from llmchat.redact import Redactor
 
             self.redactor = Redactor(settings.secrets)
+        self.tool_calls: list = []  # asked for by the model; llmchat runs none
 
     async def main(self) -> int:
         from llmchat.stream.client import StreamingClient, tls_may_be_needed
@@ -125,6 +126,7 @@ class OneShot:
             read_timeout=settings.timeout,
             on_retry=self._on_retry,
             verify=tls_may_be_needed(base_url),
+            max_time=settings.max_time,
         )
         if self.early is not None:
             client.warm_up(base_url, self.early)  # TLS, if any, starts while the history is written
@@ -203,6 +205,10 @@ class OneShot:
                             self._reasoning(event.text)
                 elif kind is Finish or kind is StreamError:
                     last = event
+                elif kind is ToolCall:
+                    self.tool_calls.append(event)
+                elif kind is Notice:
+                    self.note(f"llmchat: {event.message}")
         except BrokenPipeError:
             self.broken_pipe = True
             return None
@@ -232,6 +238,8 @@ class OneShot:
             return EXIT_OK
         if self.reasoning_open:
             self._end_reasoning()
+        if self.tool_calls:
+            self.note(f"llmchat: {describe_tool_calls(self.tool_calls)}")
         if self.stats:
             self.note(f"{self.settings.model} · {metrics.summary()}")  # note() sanitises the name
         if outcome is None:

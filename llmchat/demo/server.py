@@ -3,7 +3,10 @@
 It serves the demo model and every test and benchmark. It can be told, for the whole server
 or per request, how long the answer is, how fast it streams, how long before the first token,
 to stall, to drop the connection, to end without the terminal signal, or to answer with an
-HTTP error.
+HTTP error; and to read the APIs the way other servers do (a whole JSON answer for a streamed
+request, several choices, content parts, tool calls, cache and timing figures) or to be
+hostile (huge or deeply nested lines, absurd usage, long or key-echoing errors, keep-alives or
+headers trickled forever).
 
 Per-request behaviour rides in the URL, so any client with a configurable base URL can use it:
     http://127.0.0.1:PORT/o/tokens=500&tps=200&drop_after=40/v1
@@ -52,6 +55,21 @@ class Behaviour:
     chunk_tokens: int = 0  # tokens per network write when tps is 0 (0: batches of 256)
     gzip: bool = False  # Content-Encoding: gzip, flushed with every write
     models: Optional[str] = None  # the model list (GET /v1/models, /api/tags): names, comma-separated
+    # --- servers that read the APIs their own way, and hostile ones ---
+    whole: bool = False  # ignore `stream: true`: 200 application/json with the whole answer
+    choices: int = 1  # openai-chat: this many choices (n > 1), their chunks interleaved
+    parts: bool = False  # openai-chat: content as a list of parts, not a string
+    tool: Optional[str] = None  # answer with a call of this tool (arguments TOOL_ARGUMENTS)
+    cache_read: int = 0  # anthropic: input tokens read from the prompt cache
+    server_rate: float = 0.0  # the server's own tok/s (llama.cpp `timings`, Ollama `eval_duration`)
+    usage_raw: Optional[str] = None  # this JSON text as the output token count (e.g. 1e30, "7")
+    error_message: Optional[str] = None  # the text of the error for `status` and `error_after`
+    error_size: int = 0  # pad that error message to this many characters
+    error_sse: bool = False  # the body for `status` framed as SSE (`data: {"error": ...}`)
+    big_line: int = 0  # before the answer, one SSE data line (or NDJSON line) of this many bytes
+    nested: int = 0  # before the answer, a JSON payload nested this deep
+    trickle: float = 0.0  # while stalled (stall_after), a keep-alive comment every this many s
+    slow_headers: float = 0.0  # send the response head one byte per this many seconds
 
     @classmethod
     def parse(cls, options: str, base: "Behaviour" | None = None) -> "Behaviour":
@@ -218,6 +236,9 @@ class FakeLLMServer:
             await _error_response(writer, api, behaviour)
             record.outcome = "error"
             return
+        if behaviour.whole:
+            await self._whole(writer, api, body, behaviour, record)
+            return
         if behaviour.content_type is not None:
             await _respond(writer, 200, behaviour.content_type, _NON_STREAM_BODIES.get(behaviour.content_type, "<html><head><title>Welcome to nginx!</title></head></html>"))
             record.outcome = "error"
@@ -232,34 +253,56 @@ class FakeLLMServer:
     async def _stream(self, reader, writer, api, body, behaviour: Behaviour, record: RecordedRequest) -> None:
         ctype = "application/x-ndjson" if api == "ollama" else "text/event-stream; charset=utf-8"
         encoding = "Content-Encoding: gzip\r\n" if behaviour.gzip else ""
-        writer.write(
-            (
-                "HTTP/1.1 200 OK\r\n"
-                f"Content-Type: {ctype}\r\n{encoding}"
-                "Cache-Control: no-cache\r\n"
-                "Transfer-Encoding: chunked\r\n"
-                "Connection: close\r\n\r\n"
-            ).encode()
-        )
-        if behaviour.empty:
-            writer.write(b"0\r\n\r\n")
-            await writer.drain()
-            record.outcome = "complete"
-            return
+        head = (
+            "HTTP/1.1 200 OK\r\n"
+            f"Content-Type: {ctype}\r\n{encoding}"
+            "Cache-Control: no-cache\r\n"
+            "Transfer-Encoding: chunked\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode()
         # EOF from the client while we stream means it went away (cancelled).
         gone = asyncio.ensure_future(reader.read(1))
         try:
+            if behaviour.slow_headers:  # a head that never quite arrives: each byte resets a read timeout
+                for index in range(len(head)):
+                    writer.write(head[index : index + 1])
+                    await writer.drain()
+                    if await _wait_or_gone(gone, behaviour.slow_headers):
+                        record.outcome = "disconnected"
+                        return
+            else:
+                writer.write(head)
+            if behaviour.empty:
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
+                record.outcome = "complete"
+                return
             await self._send_answer(writer, api, body, behaviour, record, gone)
         finally:
             gone.cancel()
+
+    async def _whole(self, writer, api, body, behaviour: Behaviour, record: RecordedRequest) -> None:
+        """The answer as one JSON object, the way the API answers without `stream: true`."""
+        tokens = answer_tokens(_last_user_text(api, body), behaviour.tokens, behaviour.text)
+        wire = _WIRES[api](body.get("model") or DEMO_MODEL, usage=behaviour.usage, behaviour=behaviour)
+        answer = wire.whole("".join(tokens), behaviour.finish, len(tokens), _count_prompt(body))
+        ctype = "application/x-ndjson" if api == "ollama" else "application/json"
+        await _respond(writer, 200, ctype, _with_raw_count(json.dumps(answer).encode(), behaviour).decode())
+        record.tokens_sent = len(tokens)
+        record.outcome = "complete"
 
     async def _send_answer(self, writer, api, body, behaviour, record, gone) -> None:
         compressor = zlib.compressobj(wbits=31) if behaviour.gzip else None  # 31: gzip container
         prompt = _last_user_text(api, body)
         tokens = answer_tokens(prompt, behaviour.tokens, behaviour.text)
         model = body.get("model") or DEMO_MODEL
-        wire = _WIRES[api](model, usage=behaviour.usage and _wants_usage(api, body))
+        wire = _WIRES[api](model, usage=behaviour.usage and _wants_usage(api, body), behaviour=behaviour)
         pieces: List[bytes] = [wire.start()]
+        if behaviour.big_line:  # a keep-alive of hostile size: an SSE comment, or blank NDJSON
+            pieces.append(b" " * behaviour.big_line + b"\n" if api == "ollama" else b":" + b"x" * behaviour.big_line + b"\n\n")
+        if behaviour.nested:
+            deep = b"[" * behaviour.nested + b"]" * behaviour.nested
+            pieces.append(deep + b"\n" if api == "ollama" else b"data: " + deep + b"\n\n")
         reasoning = answer_tokens("", behaviour.reasoning) if behaviour.reasoning else []
         plan = [(True, t) for t in reasoning] + [(False, t) for t in tokens]
         if behaviour.ttft:
@@ -291,7 +334,15 @@ class FakeLLMServer:
             await self._flush(writer, pieces, compressor)
             record.outcome = "stalled"
             self._on_change()
-            await _wait_or_gone(gone, 600.0)
+            if behaviour.trickle:  # stalled, but a keep-alive now and then keeps a read timeout away
+                keep_alive = b"\n" if api == "ollama" else b": keep-alive\n\n"
+                for _ in range(int(600 / behaviour.trickle)):
+                    if await _wait_or_gone(gone, behaviour.trickle):
+                        break
+                    pieces.append(keep_alive)
+                    await self._flush(writer, pieces, compressor)
+            else:
+                await _wait_or_gone(gone, 600.0)
             record.outcome = "disconnected" if gone.done() else "stalled"
             return
         if behaviour.drop_after is not None and sent >= behaviour.drop_after:
@@ -300,8 +351,12 @@ class FakeLLMServer:
             writer.transport.abort()  # no terminating chunk: the body is truncated
             return
         if behaviour.error_after is not None and sent >= behaviour.error_after:
-            pieces.append(wire.error("the demo server was told to fail mid-stream"))
+            pieces.append(wire.error(_error_text(behaviour, "the demo server was told to fail mid-stream")))
             outcome = "error"
+        elif behaviour.tool:
+            pieces.append(wire.tool_call(behaviour.tool, TOOL_ARGUMENTS))
+            pieces.append(wire.finish("tool_calls", len(reasoning) + len(tokens) + 9, _count_prompt(body)))
+            outcome = "complete"
         elif behaviour.no_end:
             outcome = "cut"
         else:
@@ -414,16 +469,29 @@ _PHRASES = {
 }
 
 
+TOOL_ARGUMENTS = '{"city": "Paris", "unit": "celsius"}'
+
+
+def _error_text(b: Behaviour, default: str) -> str:
+    message = b.error_message if b.error_message is not None else default
+    if b.error_size > len(message):
+        message += " " + "e" * (b.error_size - len(message) - 1)
+    return message
+
+
 async def _error_response(writer, api: str, b: Behaviour) -> None:
     status = b.status or 503
-    message = {
+    message = _error_text(b, {
         401: "Incorrect API key provided",
         429: "Rate limit reached: slow down",
         500: "The server had an error while processing your request",
         503: "The engine is currently overloaded, please try again later",
-    }.get(status, f"demo server error {status}")
+    }.get(status, f"demo server error {status}"))
     extra = f"Retry-After: {b.retry_after}\r\n" if b.retry_after is not None else ""
-    if b.error_body == "html":
+    if b.error_sse:  # LiteLLM, OpenRouter and others frame an error as an event even on a 500
+        body = json.dumps({"error": {"message": message, "type": "server_error", "code": str(status)}})
+        await _respond(writer, status, "text/event-stream", f"data: {body}\n\n", extra)
+    elif b.error_body == "html":
         phrase = _PHRASES.get(status, "Error")
         body = f"<html><head><title>{status} {phrase}</title></head><body><center><h1>{status} {phrase}</h1></center><hr><center>nginx</center></body></html>"
         await _respond(writer, status, "text/html", body, extra)
@@ -469,40 +537,94 @@ def _sse(data: str, event: Optional[str] = None) -> bytes:
     return f"{head}data: {data}\n\n".encode()
 
 
+_RAW_OUTPUT = "__demo_raw_output_count__"  # replaced by `usage_raw` in the wire bytes
+
+
+def _with_raw_count(data: bytes, b: Behaviour) -> bytes:
+    if b.usage_raw is None:
+        return data
+    return data.replace(json.dumps(_RAW_OUTPUT).encode(), b.usage_raw.encode())
+
+
+def _output_count(b: Behaviour, count: int) -> Any:
+    return _RAW_OUTPUT if b.usage_raw is not None else count
+
+
+def _fragments(text: str, size: int = 7) -> List[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
 class _ChatWire:
-    def __init__(self, model: str, usage: bool) -> None:
+    def __init__(self, model: str, usage: bool, behaviour: Behaviour = Behaviour()) -> None:
         self.model = model
         self.usage = usage
+        self.b = behaviour
+        self.choices = max(1, behaviour.choices)
         self._prefix = json.dumps({"id": "chatcmpl-demo", "object": "chat.completion.chunk", "created": int(time.time()), "model": model})[:-1]
 
-    def _chunk(self, delta: dict, finish: Optional[str] = None) -> bytes:
-        choices = json.dumps([{"index": 0, "delta": delta, "finish_reason": finish}])
-        return b"data: " + f'{self._prefix}, "choices": {choices}}}'.encode() + b"\n\n"
+    def _chunk(self, delta: dict, finish: Optional[str] = None, index: int = 0, extra: str = "") -> bytes:
+        choices = json.dumps([{"index": index, "delta": delta, "finish_reason": finish}])
+        return b"data: " + f'{self._prefix}, "choices": {choices}{extra}}}'.encode() + b"\n\n"
 
     def start(self) -> bytes:
-        return self._chunk({"role": "assistant", "content": ""})
+        return b"".join(self._chunk({"role": "assistant", "content": ""}, index=k) for k in range(self.choices))
 
     def text(self, token: str) -> bytes:
-        return self._chunk({"content": token})
+        content: Any = [{"type": "text", "text": token}] if self.b.parts else token
+        out = self._chunk({"content": content})
+        for k in range(1, self.choices):  # the other choices say something else, interleaved
+            out += self._chunk({"content": f"<{k}>{token}"}, index=k)
+        return out
 
     def reasoning(self, token: str) -> bytes:
         return self._chunk({"reasoning_content": token})
 
+    def tool_call(self, name: str, arguments: str) -> bytes:
+        first = {"index": 0, "id": "call_demo", "type": "function", "function": {"name": name, "arguments": ""}}
+        out = self._chunk({"role": "assistant", "content": None, "tool_calls": [first]})
+        for piece in _fragments(arguments):
+            out += self._chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+        return out
+
     def error(self, message: str) -> bytes:
         return _sse(json.dumps({"error": {"message": message, "type": "server_error"}}))
 
+    def _timings(self, output_tokens: int) -> str:
+        if not self.b.server_rate:
+            return ""
+        ms = output_tokens / self.b.server_rate * 1000
+        timings = {"predicted_n": output_tokens, "predicted_ms": ms, "predicted_per_second": self.b.server_rate}
+        return f', "timings": {json.dumps(timings)}'
+
+    def _usage(self, output_tokens: int, input_tokens: int) -> dict:
+        return {"prompt_tokens": input_tokens, "completion_tokens": _output_count(self.b, output_tokens), "total_tokens": input_tokens + output_tokens}
+
     def finish(self, reason: str, output_tokens: int, input_tokens: int) -> bytes:
-        out = self._chunk({}, reason)
+        timings = self._timings(output_tokens)
+        out = b"".join(self._chunk({}, reason, index=k, extra=timings if k == 0 else "") for k in range(self.choices))
         if self.usage:
-            usage = {"prompt_tokens": input_tokens, "completion_tokens": output_tokens, "total_tokens": input_tokens + output_tokens}
-            out += b"data: " + f'{self._prefix}, "choices": [], "usage": {json.dumps(usage)}}}'.encode() + b"\n\n"
-        return out + b"data: [DONE]\n\n"
+            usage = self._usage(output_tokens, input_tokens)
+            out += b"data: " + f'{self._prefix}, "choices": [], "usage": {json.dumps(usage)}{timings}}}'.encode() + b"\n\n"
+        return _with_raw_count(out + b"data: [DONE]\n\n", self.b)
+
+    def whole(self, text: str, reason: str, output_tokens: int, input_tokens: int) -> dict:
+        message: Dict[str, Any] = {"role": "assistant", "content": text}
+        if self.b.tool:
+            message = {"role": "assistant", "content": None, "tool_calls": [{"id": "call_demo", "type": "function", "function": {"name": self.b.tool, "arguments": TOOL_ARGUMENTS}}]}
+            reason = "tool_calls"
+        choices = [{"index": 0, "message": message, "finish_reason": reason}]
+        choices += [{"index": k, "message": {"role": "assistant", "content": f"<{k}>"}, "finish_reason": reason} for k in range(1, self.choices)]
+        answer: Dict[str, Any] = {"id": "chatcmpl-demo", "object": "chat.completion", "created": int(time.time()), "model": self.model, "choices": choices}
+        if self.usage:
+            answer["usage"] = self._usage(output_tokens, input_tokens)
+        return answer
 
 
 class _ResponsesWire:
-    def __init__(self, model: str, usage: bool) -> None:
+    def __init__(self, model: str, usage: bool, behaviour: Behaviour = Behaviour()) -> None:
         self.model = model
         self.usage = usage
+        self.b = behaviour
         self.seq = 0
 
     def _event(self, kind: str, **payload: Any) -> bytes:
@@ -526,40 +648,68 @@ class _ResponsesWire:
     def reasoning(self, token: str) -> bytes:
         return self._event("response.reasoning_summary_text.delta", item_id="rs_demo", output_index=0, summary_index=0, delta=token)
 
+    def _call_item(self, name: str, arguments: str) -> dict:
+        return {"id": "fc_demo", "type": "function_call", "status": "completed", "call_id": "call_demo", "name": name, "arguments": arguments}
+
+    def tool_call(self, name: str, arguments: str) -> bytes:
+        out = self._event("response.output_item.added", output_index=1, item={**self._call_item(name, ""), "status": "in_progress"})
+        for piece in _fragments(arguments):
+            out += self._event("response.function_call_arguments.delta", item_id="fc_demo", output_index=1, delta=piece)
+        out += self._event("response.function_call_arguments.done", item_id="fc_demo", output_index=1, arguments=arguments)
+        return out + self._event("response.output_item.done", output_index=1, item=self._call_item(name, arguments))
+
     def error(self, message: str) -> bytes:
         return self._event("error", code="server_error", message=message, param=None)
 
+    def _usage(self, output_tokens: int, input_tokens: int) -> dict:
+        return {"input_tokens": input_tokens, "output_tokens": _output_count(self.b, output_tokens), "total_tokens": input_tokens + output_tokens}
+
     def finish(self, reason: str, output_tokens: int, input_tokens: int) -> bytes:
-        usage = {"input_tokens": input_tokens, "output_tokens": output_tokens, "total_tokens": input_tokens + output_tokens}
-        extra = {"usage": usage} if self.usage else {}
+        extra = {"usage": self._usage(output_tokens, input_tokens)} if self.usage else {}
         if reason == "length":
-            return self._event("response.incomplete", response=self._response("incomplete", incomplete_details={"reason": "max_output_tokens"}, **extra))
-        return self._event("response.output_text.done", item_id="msg_demo", output_index=0, content_index=0, text="") + self._event(
+            return _with_raw_count(self._event("response.incomplete", response=self._response("incomplete", incomplete_details={"reason": "max_output_tokens"}, **extra)), self.b)
+        return _with_raw_count(self._event("response.output_text.done", item_id="msg_demo", output_index=0, content_index=0, text="") + self._event(
             "response.completed", response=self._response("completed", **extra)
-        )
+        ), self.b)
+
+    def whole(self, text: str, reason: str, output_tokens: int, input_tokens: int) -> dict:
+        output: List[dict] = [{"id": "msg_demo", "type": "message", "role": "assistant", "status": "completed", "content": [{"type": "output_text", "text": text, "annotations": []}]}]
+        if self.b.tool:
+            output = [self._call_item(self.b.tool, TOOL_ARGUMENTS)]
+        extra: Dict[str, Any] = {"output": output}
+        if self.usage:
+            extra["usage"] = self._usage(output_tokens, input_tokens)
+        if reason == "length":
+            return self._response("incomplete", incomplete_details={"reason": "max_output_tokens"}, **extra)
+        return self._response("completed", **extra)
 
 
 class _AnthropicWire:
-    def __init__(self, model: str, usage: bool) -> None:
+    def __init__(self, model: str, usage: bool, behaviour: Behaviour = Behaviour()) -> None:
         self.model = model
         self.usage = usage
+        self.b = behaviour
         self.block: Optional[str] = None
         self.index = -1
 
     def _event(self, kind: str, **payload: Any) -> bytes:
         return _sse(json.dumps({"type": kind, **payload}), kind)
 
-    def _open(self, kind: str) -> bytes:
+    def _open(self, kind: str, block: Optional[dict] = None) -> bytes:
         out = b""
         if self.block is not None:
             out += self._event("content_block_stop", index=self.index)
         self.index += 1
         self.block = kind
-        empty = {"type": "text", "text": ""} if kind == "text" else {"type": "thinking", "thinking": ""}
+        empty = block or ({"type": "text", "text": ""} if kind == "text" else {"type": "thinking", "thinking": ""})
         return out + self._event("content_block_start", index=self.index, content_block=empty)
 
+    def _cache(self) -> dict:
+        return {"cache_read_input_tokens": self.b.cache_read, "cache_creation_input_tokens": 0} if self.b.cache_read else {}
+
     def start(self) -> bytes:
-        message = {"id": "msg_demo", "type": "message", "role": "assistant", "model": self.model, "content": [], "stop_reason": None, "usage": {"input_tokens": 0, "output_tokens": 1}}
+        usage = {"input_tokens": 0, "output_tokens": 1, **self._cache()}
+        message = {"id": "msg_demo", "type": "message", "role": "assistant", "model": self.model, "content": [], "stop_reason": None, "usage": usage}
         return self._event("message_start", message=message) + self._event("ping")
 
     def text(self, token: str) -> bytes:
@@ -570,23 +720,44 @@ class _AnthropicWire:
         head = self._open("thinking") if self.block != "thinking" else b""
         return head + self._event("content_block_delta", index=self.index, delta={"type": "thinking_delta", "thinking": token})
 
+    def tool_call(self, name: str, arguments: str) -> bytes:
+        out = self._open("tool_use", {"type": "tool_use", "id": "toolu_demo", "name": name, "input": {}})
+        for piece in _fragments(arguments):
+            out += self._event("content_block_delta", index=self.index, delta={"type": "input_json_delta", "partial_json": piece})
+        return out
+
     def error(self, message: str) -> bytes:
         return self._event("error", error={"type": "overloaded_error", "message": message})
 
+    def _usage(self, output_tokens: int, input_tokens: int) -> dict:
+        return {"input_tokens": input_tokens, "output_tokens": _output_count(self.b, output_tokens), **self._cache()}
+
     def finish(self, reason: str, output_tokens: int, input_tokens: int) -> bytes:
         out = self._event("content_block_stop", index=self.index) if self.block is not None else b""
-        usage = {"input_tokens": input_tokens, "output_tokens": output_tokens} if self.usage else None
-        stop = "max_tokens" if reason == "length" else "end_turn"
+        usage = self._usage(output_tokens, input_tokens) if self.usage else None
+        stop = {"length": "max_tokens", "tool_calls": "tool_use"}.get(reason, "end_turn")
         delta: Dict[str, Any] = {"delta": {"stop_reason": stop, "stop_sequence": None}}
         if usage:
             delta["usage"] = usage
-        return out + self._event("message_delta", **delta) + self._event("message_stop")
+        return _with_raw_count(out + self._event("message_delta", **delta) + self._event("message_stop"), self.b)
+
+    def whole(self, text: str, reason: str, output_tokens: int, input_tokens: int) -> dict:
+        content: List[dict] = [{"type": "text", "text": text}]
+        stop = "max_tokens" if reason == "length" else "end_turn"
+        if self.b.tool:
+            content = [{"type": "tool_use", "id": "toolu_demo", "name": self.b.tool, "input": json.loads(TOOL_ARGUMENTS)}]
+            stop = "tool_use"
+        answer: Dict[str, Any] = {"id": "msg_demo", "type": "message", "role": "assistant", "model": self.model, "content": content, "stop_reason": stop, "stop_sequence": None}
+        if self.usage:
+            answer["usage"] = self._usage(output_tokens, input_tokens)
+        return answer
 
 
 class _OllamaWire:
-    def __init__(self, model: str, usage: bool) -> None:
+    def __init__(self, model: str, usage: bool, behaviour: Behaviour = Behaviour()) -> None:
         self.model = model
         self.usage = usage
+        self.b = behaviour
         self._head = json.dumps({"model": model, "created_at": "2026-01-01T00:00:00Z"})[:-1]
 
     def _line(self, message: dict, **extra: Any) -> bytes:
@@ -602,14 +773,30 @@ class _OllamaWire:
     def reasoning(self, token: str) -> bytes:
         return self._line({"role": "assistant", "content": "", "thinking": token}, done=False)
 
+    def tool_call(self, name: str, arguments: str) -> bytes:
+        call = {"function": {"name": name, "arguments": json.loads(arguments)}}
+        return self._line({"role": "assistant", "content": "", "tool_calls": [call]}, done=False)
+
     def error(self, message: str) -> bytes:
         return (json.dumps({"error": message}) + "\n").encode()
 
-    def finish(self, reason: str, output_tokens: int, input_tokens: int) -> bytes:
-        extra: Dict[str, Any] = {"done": True, "done_reason": reason, "total_duration": 1}
+    def _final(self, reason: str, output_tokens: int, input_tokens: int) -> Dict[str, Any]:
+        # Ollama says "stop" after a tool call too.
+        extra: Dict[str, Any] = {"done": True, "done_reason": "length" if reason == "length" else "stop", "total_duration": 1}
         if self.usage:
-            extra.update(prompt_eval_count=input_tokens, eval_count=output_tokens)
-        return self._line({"role": "assistant", "content": ""}, **extra)
+            extra.update(prompt_eval_count=input_tokens, eval_count=_output_count(self.b, output_tokens))
+            if self.b.server_rate:
+                extra["eval_duration"] = int(output_tokens / self.b.server_rate * 1e9)
+        return extra
+
+    def finish(self, reason: str, output_tokens: int, input_tokens: int) -> bytes:
+        return _with_raw_count(self._line({"role": "assistant", "content": ""}, **self._final(reason, output_tokens, input_tokens)), self.b)
+
+    def whole(self, text: str, reason: str, output_tokens: int, input_tokens: int) -> dict:
+        message: Dict[str, Any] = {"role": "assistant", "content": text}
+        if self.b.tool:
+            message = {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": self.b.tool, "arguments": json.loads(TOOL_ARGUMENTS)}}]}
+        return {"model": self.model, "created_at": "2026-01-01T00:00:00Z", "message": message, **self._final(reason, output_tokens, input_tokens)}
 
 
 _WIRES: Dict[str, Callable[..., Any]] = {

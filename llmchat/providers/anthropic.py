@@ -2,19 +2,30 @@
 
 Text comes in `content_block_delta` / `text_delta`, thinking in `thinking_delta`. The stop
 reason arrives in `message_delta`, the end in `message_stop`; a body that ends after a stop
-reason but before `message_stop` still finished. `ping`, signatures, tool input and unknown
-events are skipped.
+reason but before `message_stop` still finished. A `tool_use` block (its input streamed as
+`input_json_delta` fragments) is a ToolCall at its `content_block_stop`. Input usage counts
+cache reads and writes too. `ping`, signatures and unknown events are skipped.
 """
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from llmchat.conversation import ChatRequest
-from llmchat.providers.base import endpoint, json_or_text, load_json, names_in
+from llmchat.providers.base import (
+    as_arguments,
+    as_count,
+    as_text,
+    as_word,
+    endpoint,
+    json_or_text,
+    load_json,
+    names_in,
+)
 from llmchat.stream.protocol import (
     NOTHING,
     HttpRequest,
+    ProtocolError,
     Provider,
     StreamDecoder,
     error_message,
@@ -24,11 +35,13 @@ from llmchat.stream.events import (
     LENGTH,
     STOP,
     TOOL_CALLS,
+    UNKNOWN,
     Finish,
     ReasoningDelta,
     StreamError,
     StreamEvent,
     TextDelta,
+    ToolCall,
     Usage,
 )
 
@@ -46,50 +59,131 @@ _REASONS = {
 
 
 class _MessagesDecoder(StreamDecoder):
-    _input_tokens: Optional[int] = None
+    _input: Optional[Tuple[Optional[int], Optional[int]]] = None  # (all input, cached) at message_start
+    _tools: Optional[Dict[Any, list]] = None  # block index -> [id, name, input, partial JSON]
 
     def feed(self, item: Any) -> Sequence[StreamEvent]:
-        if item.data == "[DONE]":  # not part of this API; a stray one is ignored
+        data = item.data
+        if data == "[DONE]" or not data:  # [DONE] is not part of this API; empty data: keep-alive
             return NOTHING
-        if item.type == "error" and not item.data.startswith("{"):
+        if item.type == "error" and not data.startswith("{"):
             self.done = True
-            return (StreamError(error_message(json_or_text(item.data)), kind="api"),)
-        payload = load_json(item.data)
+            return (StreamError(error_message(json_or_text(data)), kind="api"),)
+        payload = load_json(data)
         if not isinstance(payload, dict):
             return NOTHING
         kind = payload.get("type") or item.type
         if kind == "content_block_delta":
-            delta = payload.get("delta") or {}
+            delta = payload.get("delta") or _EMPTY
             dtype = delta.get("type")
             if dtype == "text_delta":
                 text = delta.get("text")
+                if text.__class__ is not str:
+                    text = as_text(text)
                 return (TextDelta(text),) if text else NOTHING
             if dtype == "thinking_delta":
-                thinking = delta.get("thinking")
+                thinking = as_text(delta.get("thinking"))
                 return (ReasoningDelta(thinking),) if thinking else NOTHING
+            if dtype == "input_json_delta" and self._tools:
+                slot = self._tools.get(_index(payload))
+                if slot is not None:
+                    slot[3].append(as_text(delta.get("partial_json")))
             return NOTHING
+        if kind == "content_block_start":
+            block = payload.get("content_block")
+            if isinstance(block, dict) and block.get("type") in ("tool_use", "server_tool_use"):
+                tools = self._tools if self._tools is not None else {}
+                self._tools = tools
+                tools[_index(payload)] = [as_word(block.get("id")) or "", as_word(block.get("name")) or "", block.get("input"), []]
+            return NOTHING
+        if kind == "content_block_stop":
+            slot = self._tools.pop(_index(payload), None) if self._tools else None
+            return (_tool_call(slot),) if slot is not None else NOTHING
         if kind == "message_start":
-            usage = (payload.get("message") or {}).get("usage") or {}
-            self._input_tokens = usage.get("input_tokens")
+            message = payload.get("message")
+            self._input = _input_counts(message.get("usage") if isinstance(message, dict) else None)
             return NOTHING
         if kind == "message_delta":
             events = []
             usage = payload.get("usage")
-            if usage:
-                events.append(
-                    Usage(usage.get("input_tokens") or self._input_tokens, usage.get("output_tokens"))
-                )
-            raw = (payload.get("delta") or {}).get("stop_reason")
+            if isinstance(usage, dict) and usage:
+                total, cached = _input_counts(usage)
+                if total is None and self._input is not None:
+                    total, cached = self._input
+                events.append(Usage(total, as_count(usage.get("output_tokens")), cached))
+            delta = payload.get("delta")
+            raw = as_word(delta.get("stop_reason")) if isinstance(delta, dict) else None
             if raw:
                 self.pending_finish = Finish(_REASONS.get(raw, raw), raw)
             return events
         if kind == "message_stop":
             self.done = True
-            return (self.pending_finish or Finish(STOP, None),)
-        if kind == "error":
+            return (self.pending_finish or Finish(UNKNOWN, None),)
+        if kind == "error" or payload.get("error"):  # the latter: a proxy's OpenAI-style error event
             self.done = True
             return (StreamError(error_message(payload), kind="api"),)
         return NOTHING
+
+    def whole(self, body: Any) -> Sequence[StreamEvent]:
+        self.done = True
+        if not isinstance(body, dict):
+            raise ProtocolError("the server answered with JSON that is not a message")
+        if body.get("type") == "error" or body.get("error"):
+            return (StreamError(error_message(body), kind="api"),)
+        content = body.get("content")
+        if not isinstance(content, list):
+            raise ProtocolError("the server answered with JSON that is not a message")
+        events: list = []
+        for block in content:
+            if not isinstance(block, dict):
+                continue
+            btype = block.get("type")
+            if btype == "text":
+                text = as_text(block.get("text"))
+                if text:
+                    events.append(TextDelta(text))
+            elif btype == "thinking":
+                thinking = as_text(block.get("thinking"))
+                if thinking:
+                    events.append(ReasoningDelta(thinking))
+            elif btype in ("tool_use", "server_tool_use"):
+                events.append(_tool_call([as_word(block.get("id")) or "", as_word(block.get("name")) or "", block.get("input"), []]))
+        usage = body.get("usage")
+        if isinstance(usage, dict):
+            total, cached = _input_counts(usage)
+            events.append(Usage(total, as_count(usage.get("output_tokens")), cached))
+        raw = as_word(body.get("stop_reason"))
+        events.append(Finish(_REASONS.get(raw, raw) if raw else UNKNOWN, raw))
+        return events
+
+
+_EMPTY: dict = {}
+
+
+def _index(payload: dict) -> Any:
+    index = payload.get("index")
+    return index if isinstance(index, (int, str)) else None
+
+
+def _tool_call(slot: list) -> ToolCall:
+    call_id, name, start_input, fragments = slot
+    arguments = "".join(fragments)
+    if not arguments and start_input:  # no input_json_delta: the input came whole
+        arguments = as_arguments(start_input)
+    return ToolCall(call_id, name, arguments or "{}")
+
+
+def _input_counts(usage: Any) -> Tuple[Optional[int], Optional[int]]:
+    """(all input tokens, cached ones): `input_tokens` counts only what came after the last
+    cache breakpoint; cache reads and writes are counted apart."""
+    if not isinstance(usage, dict):
+        return None, None
+    fresh = as_count(usage.get("input_tokens"))
+    read = as_count(usage.get("cache_read_input_tokens"))
+    written = as_count(usage.get("cache_creation_input_tokens"))
+    if fresh is None:
+        return None, None
+    return fresh + (read or 0) + (written or 0), read
 
 
 class Anthropic(Provider):

@@ -43,19 +43,87 @@ def load_json(data: str) -> Any:
             return value
     except (StopIteration, ValueError):
         pass
+    except RecursionError:
+        raise ProtocolError(_TOO_DEEP) from None
     try:
         return json.loads(data)  # surrounding white space, or an error message to quote
+    except RecursionError:
+        raise ProtocolError(_TOO_DEEP) from None
     except ValueError:
         shown = data if len(data) <= 80 else data[:77] + "..."
         raise ProtocolError(f"the server sent data that is not JSON: {shown!r}") from None
+
+
+_TOO_DEEP = "the server sent JSON nested too deeply to read"
 
 
 def json_or_text(data: str) -> Any:
     """An error payload: JSON when it parses, else the text itself."""
     try:
         return json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return data
+
+
+# --- values of the wrong type -------------------------------------------------------------
+# Servers put lists, objects, numbers and nulls where the API has a string or a count. None of
+# these may crash a face: text is read from what can hold text, the rest is left out.
+
+
+def as_text(value: Any, _depth: int = 0) -> str:
+    """Text from a value where the API has a string: a string itself; a list of content parts
+    (`[{"type": "text", "text": "x"}]`) or strings, joined; a part's `text`; else ""."""
+    if value.__class__ is str:
+        return value
+    if _depth > 4:
+        return ""
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, list):
+        return "".join(as_text(part, _depth + 1) for part in value)
+    if isinstance(value, dict):
+        for key in ("text", "content", "value"):
+            if key in value:
+                return as_text(value[key], _depth + 1)
+    return ""
+
+
+_MAX_COUNT = 10**15  # more tokens than any model will see; larger is a broken server
+
+
+def as_count(value: Any) -> Optional[int]:
+    """A token count the server reported, or None when it is not a sane whole number."""
+    if value.__class__ is int:
+        return value if 0 <= value <= _MAX_COUNT else None
+    if isinstance(value, float) and value.is_integer() and 0 <= value <= _MAX_COUNT:
+        return int(value)
+    return None
+
+
+def as_rate(value: Any) -> Optional[float]:
+    """A tokens-per-second figure the server measured, or None when it is not a sane one."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 10**7:
+        return float(value)
+    return None
+
+
+def as_word(value: Any) -> Optional[str]:
+    """A short identifier (a stop reason, a tool name or id), or None when it is not one."""
+    if isinstance(value, str) and value and len(value) <= 200:
+        return value
+    return None
+
+
+def as_arguments(value: Any) -> str:
+    """A tool call's arguments as JSON text: a string as sent, an object serialised."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return ""
 
 
 def chat_messages(request: ChatRequest) -> list:

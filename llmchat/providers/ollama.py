@@ -1,11 +1,26 @@
-"""Ollama's native chat stream: NDJSON objects, the last with `done: true`."""
+"""Ollama's native chat stream: NDJSON objects, the last with `done: true`.
+
+A line may carry thinking, content and tool calls together. The final line's `eval_count` and
+`eval_duration` give the server's own output rate. A server that ignores `stream: true` sends
+one such final object: the same decoder reads it.
+"""
 
 from __future__ import annotations
 
 from typing import Any, List, Optional, Sequence
 
 from llmchat.conversation import ChatRequest
-from llmchat.providers.base import bearer_headers, chat_messages, endpoint, names_in
+from llmchat.providers.base import (
+    as_arguments,
+    as_count,
+    as_rate,
+    as_text,
+    as_word,
+    bearer_headers,
+    chat_messages,
+    endpoint,
+    names_in,
+)
 from llmchat.stream.protocol import (
     NOTHING,
     HttpRequest,
@@ -13,7 +28,18 @@ from llmchat.stream.protocol import (
     StreamDecoder,
     error_message,
 )
-from llmchat.stream.events import LENGTH, STOP, Finish, ReasoningDelta, StreamError, StreamEvent, TextDelta, Usage
+from llmchat.stream.events import (
+    LENGTH,
+    STOP,
+    UNKNOWN,
+    Finish,
+    ReasoningDelta,
+    StreamError,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    Usage,
+)
 
 _REASONS = {"stop": STOP, "length": LENGTH}
 
@@ -49,27 +75,43 @@ class _OllamaDecoder(StreamDecoder):
             return NOTHING
         message = item.get("message")
         if not item.get("done"):
-            if message:
+            if message.__class__ is dict:
                 content = message.get("content")
-                if content:
-                    return (TextDelta(content),)
-                thinking = message.get("thinking")
-                if thinking:
-                    return (ReasoningDelta(thinking),)
-                return NOTHING
+                if content.__class__ is str and content and len(message) <= 2 and "thinking" not in message:
+                    return (TextDelta(content),)  # the hot path: {"role", "content"} only
+                return _message_events(message, [])
             if "error" in item:
                 self.done = True
                 return (StreamError(error_message(item), kind="api"),)
             return NOTHING
         self.done = True
-        events: list = []
-        if message and message.get("content"):
-            events.append(TextDelta(message["content"]))
+        events: list = _message_events(message, []) if message.__class__ is dict else []
         if "eval_count" in item or "prompt_eval_count" in item:
-            events.append(Usage(item.get("prompt_eval_count"), item.get("eval_count")))
-        raw = item.get("done_reason") or "stop"
-        events.append(Finish(_REASONS.get(raw, raw), raw))
+            output = as_count(item.get("eval_count"))
+            duration = as_count(item.get("eval_duration"))  # nanoseconds
+            rate = as_rate(output / (duration / 1e9)) if output and duration else None
+            events.append(Usage(as_count(item.get("prompt_eval_count")), output, None, rate))
+        raw = as_word(item.get("done_reason"))
+        events.append(Finish(_REASONS.get(raw, raw) if raw else UNKNOWN, raw))
         return events
+
+
+def _message_events(message: dict, events: list) -> list:
+    """Thinking, text and tool calls of one message, in that order (one line may carry all)."""
+    thinking = as_text(message.get("thinking"))
+    if thinking:
+        events.append(ReasoningDelta(thinking))
+    content = as_text(message.get("content"))
+    if content:
+        events.append(TextDelta(content))
+    calls = message.get("tool_calls")
+    if isinstance(calls, list):
+        for call in calls:
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict):
+                call_id = as_word(call.get("id")) or ""
+                events.append(ToolCall(call_id, as_word(function.get("name")) or "", as_arguments(function.get("arguments"))))
+    return events
 
 
 class Ollama(Provider):

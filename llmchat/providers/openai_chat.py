@@ -8,14 +8,27 @@ emitted last, at [DONE] or at the end of the body.
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
 from llmchat.conversation import ChatRequest
-from llmchat.providers.base import bearer_headers, chat_messages, endpoint, json_or_text, load_json, names_in
+from llmchat.providers.base import (
+    as_arguments,
+    as_count,
+    as_rate,
+    as_text,
+    as_word,
+    bearer_headers,
+    chat_messages,
+    endpoint,
+    json_or_text,
+    load_json,
+    names_in,
+)
 from llmchat.stream.protocol import (
     NOTHING,
     HttpRequest,
+    ProtocolError,
     Provider,
     StreamDecoder,
     error_message,
@@ -25,11 +38,14 @@ from llmchat.stream.events import (
     LENGTH,
     STOP,
     TOOL_CALLS,
+    UNKNOWN,
     Finish,
+    Notice,
     ReasoningDelta,
     StreamError,
     StreamEvent,
     TextDelta,
+    ToolCall,
     Usage,
 )
 
@@ -42,17 +58,26 @@ _REASONS = {
 }
 
 
+_SEVERAL = "the server sent several answers (n > 1); only the first is shown"
+
+
 class _ChatDecoder(StreamDecoder):
+    def __init__(self) -> None:
+        self._tools: Optional[Dict[int, list]] = None  # index -> [id, name, argument fragments]
+        self._several = False  # a choice other than the first was seen (and said so)
+
     def feed(self, item: Any) -> Sequence[StreamEvent]:
         data = item.data
         if data == "[DONE]":
             self.done = True
-            return (self.pending_finish or Finish(STOP, None),)
+            return self._ending(self.pending_finish or Finish(UNKNOWN, None))
+        if not data:  # an event with empty data: a keep-alive
+            return NOTHING
         if item.type == "error":
             self.done = True
             return (StreamError(error_message(json_or_text(data)), kind="api"),)
         chunk = load_json(data)
-        if not isinstance(chunk, dict):
+        if chunk.__class__ is not dict:
             return NOTHING
         if chunk.get("error"):
             self.done = True
@@ -60,35 +85,160 @@ class _ChatDecoder(StreamDecoder):
         usage = chunk.get("usage")
         choices = chunk.get("choices")
         if not choices:
-            return (_usage(usage),) if usage else NOTHING
+            return (_usage(usage, chunk),) if usage else NOTHING
         choice = choices[0]
-        delta = choice.get("delta") or {}
+        if choice.get("index", 0) != 0 or len(choices) > 1:  # n > 1: only choice 0 is the answer
+            return self._other_choices(choices, chunk)
+        delta = choice.get("delta") or _EMPTY
         content = delta.get("content")
         reason = choice.get("finish_reason")
-        if reason is None and not usage:  # the hot path: one delta and nothing else
-            return (TextDelta(content),) if content else _other_delta(delta)
-        events = [TextDelta(content)] if content else list(_other_delta(delta))
+        if reason is None and not usage and content.__class__ is str:
+            # the hot path: one text delta and nothing else
+            return (TextDelta(content),) if content else self._other_delta(delta)
+        events: list = []
+        self._add_delta(delta, content, events)
         if reason is not None and self.pending_finish is None:
-            self.pending_finish = Finish(_REASONS.get(reason, reason), reason)
+            raw = as_word(reason)
+            self.pending_finish = Finish(_REASONS.get(raw, raw) if raw else UNKNOWN, raw)
+            events.extend(self._tool_calls())
+        if usage or "timings" in chunk:
+            events.append(_usage(usage, chunk))
+        return events
+
+    def end(self) -> Sequence[StreamEvent]:
+        if self.done or self.pending_finish is None:
+            return super().end()
+        self.done = True
+        return self._ending(self.pending_finish)
+
+    def whole(self, body: Any) -> Sequence[StreamEvent]:
+        self.done = True
+        if not isinstance(body, dict):
+            raise ProtocolError("the server answered with JSON that is not a chat completion")
+        if body.get("error"):
+            return (StreamError(error_message(body), kind="api"),)
+        choices = body.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise ProtocolError("the server answered with JSON that is not a chat completion")
+        events: list = []
+        first = _first_choice(choices)
+        if len(choices) > 1:
+            events.append(Notice(_SEVERAL))
+        if not isinstance(first, dict):
+            raise ProtocolError("the server answered with JSON that is not a chat completion")
+        message = first.get("message") or first.get("delta") or _EMPTY
+        if not isinstance(message, dict):
+            message = {"content": message}
+        self._add_delta(message, message.get("content"), events)
+        events.extend(self._tool_calls())
+        usage = body.get("usage")
+        if usage or "timings" in body:
+            events.append(_usage(usage, body))
+        raw = as_word(first.get("finish_reason"))
+        events.append(Finish(_REASONS.get(raw, raw) if raw else UNKNOWN, raw))
+        return events
+
+    # --- the rarer deltas ------------------------------------------------------------------
+
+    def _other_delta(self, delta: dict) -> Sequence[StreamEvent]:
+        events: list = []
+        self._add_delta(delta, None, events)
+        return events
+
+    def _add_delta(self, delta: Any, content: Any, events: list) -> None:
+        """Reasoning, text (any shape), refusal and tool-call fragments of one delta."""
+        if not isinstance(delta, dict):
+            return
+        # reasoning_content: DeepSeek, vLLM, llama.cpp; reasoning: OpenRouter, Ollama, Groq.
+        reasoning = as_text(delta.get("reasoning_content") or delta.get("reasoning"))
+        if reasoning:
+            events.append(ReasoningDelta(reasoning))
+        text = as_text(content)
+        if text:
+            events.append(TextDelta(text))
+        refusal = as_text(delta.get("refusal"))
+        if refusal:
+            events.append(TextDelta(refusal))
+        calls = delta.get("tool_calls")
+        if calls and isinstance(calls, list):
+            self._add_tool_fragments(calls)
+
+    def _add_tool_fragments(self, calls: list) -> None:
+        tools = self._tools if self._tools is not None else {}
+        self._tools = tools
+        for position, call in enumerate(calls):
+            if not isinstance(call, dict):
+                continue
+            index = call.get("index", position)
+            slot = tools.get(index)
+            if slot is None:
+                slot = tools[index] = ["", "", []]
+            call_id = as_word(call.get("id"))
+            if call_id:
+                slot[0] = call_id
+            function = call.get("function")
+            if isinstance(function, dict):
+                name = as_word(function.get("name"))
+                if name:
+                    slot[1] = name  # sent once, in the first fragment
+                arguments = function.get("arguments")
+                if arguments:
+                    slot[2].append(as_arguments(arguments))
+
+    def _tool_calls(self) -> List[StreamEvent]:
+        """The tool calls gathered so far, complete (their finish has come), once."""
+        tools, self._tools = self._tools, None
+        if not tools:
+            return []
+        return [ToolCall(tid, name, "".join(parts)) for _, (tid, name, parts) in sorted(tools.items(), key=_by_index)]
+
+    def _ending(self, finish: Finish) -> Sequence[StreamEvent]:
+        return (*self._tool_calls(), finish) if self._tools else (finish,)
+
+    def _other_choices(self, choices: list, chunk: dict) -> Sequence[StreamEvent]:
+        events: list = []
+        if not self._several:
+            self._several = True
+            events.append(Notice(_SEVERAL))
+        usage = chunk.get("usage")
+        for choice in choices:
+            if isinstance(choice, dict) and choice.get("index", 0) == 0:
+                delta = choice.get("delta") or _EMPTY
+                self._add_delta(delta, delta.get("content") if isinstance(delta, dict) else None, events)
+                reason = choice.get("finish_reason")
+                if reason is not None and self.pending_finish is None:
+                    raw = as_word(reason)
+                    self.pending_finish = Finish(_REASONS.get(raw, raw) if raw else UNKNOWN, raw)
+                    events.extend(self._tool_calls())
         if usage:
-            events.append(_usage(usage))
+            events.append(_usage(usage, chunk))
         return events
 
 
-
-def _other_delta(delta: dict) -> Sequence[StreamEvent]:
-    # reasoning_content: DeepSeek, vLLM, llama.cpp; reasoning: OpenRouter, Ollama, Groq.
-    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-    if reasoning and isinstance(reasoning, str):
-        return (ReasoningDelta(reasoning),)
-    refusal = delta.get("refusal")
-    if refusal:
-        return (TextDelta(refusal),)
-    return NOTHING  # role-only, tool-call and empty deltas
+_EMPTY: dict = {}
 
 
-def _usage(usage: dict) -> Usage:
-    return Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+def _by_index(entry: Tuple[Any, list]) -> Tuple[int, str]:
+    index = entry[0]
+    return (index, "") if isinstance(index, int) else (1 << 30, str(index))
+
+
+def _first_choice(choices: list) -> Any:
+    for choice in choices:
+        if isinstance(choice, dict) and choice.get("index", 0) == 0:
+            return choice
+    return choices[0]
+
+
+def _usage(usage: Any, chunk: dict) -> Usage:
+    """Usage from `usage` (and llama.cpp's own `timings` of the chunk, when it sent them)."""
+    timings = chunk.get("timings")
+    rate = as_rate(timings.get("predicted_per_second")) if isinstance(timings, dict) else None
+    if not isinstance(usage, dict):
+        return Usage(server_rate=rate)
+    details = usage.get("prompt_tokens_details")
+    cached = as_count(details.get("cached_tokens")) if isinstance(details, dict) else None
+    return Usage(as_count(usage.get("prompt_tokens")), as_count(usage.get("completion_tokens")), cached, rate)
 
 
 class OpenAIChat(Provider):

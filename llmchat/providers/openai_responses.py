@@ -1,7 +1,8 @@
 """OpenAI Responses API streaming: SSE whose JSON payloads carry their own `type`.
 
 Terminal signals: `response.completed` (stop), `response.incomplete` (length or content filter,
-a success), `response.failed` and `error` (errors). Everything else not listed is skipped.
+a success), `response.failed` and `error` (errors). A finished `function_call` output item is
+a ToolCall. Everything else not listed is skipped.
 """
 
 from __future__ import annotations
@@ -9,10 +10,21 @@ from __future__ import annotations
 from typing import Any, List, Optional, Sequence
 
 from llmchat.conversation import ChatRequest
-from llmchat.providers.base import bearer_headers, endpoint, json_or_text, load_json, names_in
+from llmchat.providers.base import (
+    as_arguments,
+    as_count,
+    as_text,
+    as_word,
+    bearer_headers,
+    endpoint,
+    json_or_text,
+    load_json,
+    names_in,
+)
 from llmchat.stream.protocol import (
     NOTHING,
     HttpRequest,
+    ProtocolError,
     Provider,
     StreamDecoder,
     error_message,
@@ -21,11 +33,13 @@ from llmchat.stream.events import (
     CONTENT_FILTER,
     LENGTH,
     STOP,
+    UNKNOWN,
     Finish,
     ReasoningDelta,
     StreamError,
     StreamEvent,
     TextDelta,
+    ToolCall,
     Usage,
 )
 
@@ -39,7 +53,7 @@ _INCOMPLETE = {"max_output_tokens": LENGTH, "content_filter": CONTENT_FILTER}
 class _ResponsesDecoder(StreamDecoder):
     def feed(self, item: Any) -> Sequence[StreamEvent]:
         data = item.data
-        if data == "[DONE]":  # not part of this API; a stray one is ignored
+        if data == "[DONE]" or not data:  # [DONE] is not part of this API; empty data: keep-alive
             return NOTHING
         if item.type == "error" and not data.startswith("{"):
             self.done = True
@@ -48,35 +62,96 @@ class _ResponsesDecoder(StreamDecoder):
         if not isinstance(payload, dict):
             return NOTHING
         kind = payload.get("type") or item.type
+        if kind.__class__ is not str:
+            kind = item.type
         if kind in _TEXT:
             delta = payload.get("delta")
+            if delta.__class__ is not str:
+                delta = as_text(delta)
             return (TextDelta(delta),) if delta else NOTHING
         if kind in _REASONING:
-            delta = payload.get("delta")
+            delta = as_text(payload.get("delta"))
             return (ReasoningDelta(delta),) if delta else NOTHING
+        if kind == "response.output_item.done":
+            call = _tool_call(payload.get("item"))
+            return (call,) if call is not None else NOTHING
         if kind == "response.completed":
             self.done = True
-            return _with_usage(payload, Finish(STOP, "completed"))
+            return _with_usage(payload.get("response"), Finish(STOP, "completed"))
         if kind == "response.incomplete":
             self.done = True
-            response = payload.get("response") or {}
-            raw = (response.get("incomplete_details") or {}).get("reason") or "incomplete"
-            return _with_usage(payload, Finish(_INCOMPLETE.get(raw, raw), raw))
+            response = payload.get("response")
+            return _with_usage(response, _incomplete(response))
         if kind == "response.failed":
             self.done = True
-            response = payload.get("response") or {}
-            error = response.get("error") or "the response failed"
+            response = payload.get("response")
+            error = (response.get("error") if isinstance(response, dict) else None) or "the response failed"
             return (StreamError(error_message(error), kind="api"),)
-        if kind == "error":
+        if kind == "error" or (kind == item.type and payload.get("error")):  # a proxy's untyped error
             self.done = True
             return (StreamError(error_message(payload.get("error") or payload), kind="api"),)
         return NOTHING
 
+    def whole(self, body: Any) -> Sequence[StreamEvent]:
+        self.done = True
+        if not isinstance(body, dict):
+            raise ProtocolError("the server answered with JSON that is not a response")
+        if body.get("error") and body.get("status") in (None, "failed"):
+            return (StreamError(error_message(body.get("error")), kind="api"),)
+        output = body.get("output")
+        if not isinstance(output, list):
+            raise ProtocolError("the server answered with JSON that is not a response")
+        events: list = []
+        for item in output:
+            if not isinstance(item, dict):
+                continue
+            kind = item.get("type")
+            if kind == "message":
+                for part in item.get("content") or ():
+                    if isinstance(part, dict) and part.get("type") in ("output_text", "refusal"):
+                        text = as_text(part.get("text") or part.get("refusal"))
+                        if text:
+                            events.append(TextDelta(text))
+            elif kind == "reasoning":
+                text = as_text(item.get("summary")) or as_text(item.get("content"))
+                if text:
+                    events.append(ReasoningDelta(text))
+            else:
+                call = _tool_call(item)
+                if call is not None:
+                    events.append(call)
+        status = body.get("status")
+        if status == "incomplete":
+            finish = _incomplete(body)
+        else:
+            raw = as_word(status)
+            finish = Finish(STOP if raw == "completed" else (raw or UNKNOWN), raw)
+        events.extend(_with_usage(body, finish))
+        return events
 
-def _with_usage(payload: dict, finish: Finish) -> Sequence[StreamEvent]:
-    usage = (payload.get("response") or {}).get("usage")
-    if usage:
-        return (Usage(usage.get("input_tokens"), usage.get("output_tokens")), finish)
+
+def _tool_call(item: Any) -> Optional[ToolCall]:
+    """A finished `function_call` output item as a ToolCall; None for any other item."""
+    if not isinstance(item, dict) or item.get("type") != "function_call":
+        return None
+    # call_id is what a tool result refers to; id is the item's own.
+    call_id = as_word(item.get("call_id")) or as_word(item.get("id")) or ""
+    return ToolCall(call_id, as_word(item.get("name")) or "", as_arguments(item.get("arguments")))
+
+
+def _incomplete(response: Any) -> Finish:
+    details = response.get("incomplete_details") if isinstance(response, dict) else None
+    raw = as_word(details.get("reason")) if isinstance(details, dict) else None
+    raw = raw or "incomplete"
+    return Finish(_INCOMPLETE.get(raw, raw), raw)
+
+
+def _with_usage(response: Any, finish: Finish) -> Sequence[StreamEvent]:
+    usage = response.get("usage") if isinstance(response, dict) else None
+    if isinstance(usage, dict):
+        details = usage.get("input_tokens_details")
+        cached = as_count(details.get("cached_tokens")) if isinstance(details, dict) else None
+        return (Usage(as_count(usage.get("input_tokens")), as_count(usage.get("output_tokens")), cached), finish)
     return (finish,)
 
 

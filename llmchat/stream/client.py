@@ -16,7 +16,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable, List, Optional
+from typing import AsyncIterator, Awaitable, Callable, List, Optional, Sequence, TypeVar
 
 import httpx
 
@@ -25,10 +25,11 @@ from llmchat.stream.early import EarlyConnection, proxies_configured
 from llmchat.stream.events import StreamError, StreamEvent
 from llmchat.stream.metrics import Metrics
 from llmchat.stream.ndjson import NDJSONDecoder, NDJSONError
-from llmchat.stream.protocol import HttpRequest, ProtocolError, Provider, error_message
-from llmchat.sanitize import one_line
-from llmchat.stream.sse import SSEDecoder
+from llmchat.stream.protocol import HttpRequest, ProtocolError, Provider, StreamDecoder, error_message, one_line, redact
+from llmchat.stream.sse import MAX_EVENT, SSEDecoder, SSEError
 from llmchat.stream.warm import WarmBackend, warm_transport
+
+T = TypeVar("T")
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -57,8 +58,15 @@ class StreamingClient:
         sleep: Callable[[float], "asyncio.Future"] = asyncio.sleep,
         on_retry: Optional[Callable[[RetryNotice], None]] = None,
         verify: bool = True,
+        max_time: Optional[float] = None,
+        secrets: Sequence[str] = (),
     ) -> None:
+        """`max_time`: seconds for the whole request, retries included (None: no limit), an
+        error once exceeded; `secrets`: strings never to show in an error, beyond the
+        request's key and the environment's keys."""
         self.read_timeout = read_timeout
+        self.max_time = max_time
+        self.secrets = tuple(secrets)
         self.max_retries = max_retries
         self.retry_budget = retry_budget
         self._clock = clock
@@ -107,9 +115,14 @@ class StreamingClient:
         request: ChatRequest,
         metrics: Optional[Metrics] = None,
     ) -> AsyncIterator[StreamEvent]:
-        """The answer as StreamEvents; the last one is a Finish or a StreamError."""
+        """The answer as StreamEvents; the last one is a Finish or a StreamError.
+
+        Every StreamError, the server's own mid-stream ones included, arrives as one clean line
+        of readable length with every key llmchat knows replaced by ***.
+        """
         spec = provider.build_request(request)
         started = self._clock()
+        deadline = None if self.max_time is None else asyncio.get_running_loop().time() + self.max_time
         attempt = 1
         while True:
             failure: Optional[StreamError] = None
@@ -119,24 +132,39 @@ class StreamingClient:
             try:
                 if metrics is not None:
                     metrics.start()
-                async with self._http.stream(
-                    "POST", spec.url, json=spec.json, headers=spec.headers
-                ) as response:
+                outgoing = self._http.build_request("POST", spec.url, json=spec.json, headers=spec.headers)
+                response = await _before(deadline, self._http.send(outgoing, stream=True))
+                try:
                     if response.status_code != 200:
-                        failure = await _http_failure(response)
+                        failure = await _before(deadline, _http_failure(response))
                         retry_after = _retry_after(response.headers.get("retry-after"))
                     else:
                         streaming = True
-                        failure = await _content_type_failure(provider.framing, response)
+                        ctype = _content_type(response)
+                        if provider.framing == "sse" and _is_json(ctype):
+                            # A server that ignored `stream: true`: its whole answer in one object.
+                            whole = await _before(deadline, _whole_answer(decoder, response, ctype))
+                            for event in whole:
+                                if metrics is not None:
+                                    metrics.observe(event)
+                                yield self._clean(event, request) if type(event) is StreamError else event
+                            return
+                        failure = await _before(deadline, _content_type_failure(provider.framing, response))
                     if failure is None:
                         framing = SSEDecoder() if provider.framing == "sse" else NDJSONDecoder()
                         observe = metrics.observe if metrics is not None else _ignore
                         received = 0
+                        chunks = response.aiter_bytes()
+                        if deadline is not None:
+                            chunks = _until(deadline, chunks)
                         try:
-                            async for chunk in response.aiter_bytes():
+                            async for chunk in chunks:
                                 received += len(chunk)
                                 for item in framing.decode(chunk):
-                                    for event in decoder.feed(item):
+                                    events = decoder.feed(item)
+                                    if decoder.done:  # the last events: an error among them is cleaned
+                                        events = self._cleaned(events, request)
+                                    for event in events:
                                         observe(event)
                                         yield event
                                     if decoder.done:
@@ -145,20 +173,28 @@ class StreamingClient:
                                 failure = StreamError("200 OK but the response body was empty", kind="protocol", status=200)
                             else:
                                 for item in framing.flush():
-                                    for event in decoder.feed(item):
+                                    for event in self._cleaned(decoder.feed(item), request):
                                         observe(event)
                                         yield event
-                                for event in decoder.end():
+                                for event in self._cleaned(decoder.end(), request):
                                     observe(event)
                                     yield event
                                 return
-                        except (ProtocolError, NDJSONError) as exc:
+                        except (ProtocolError, NDJSONError, SSEError) as exc:
                             failure = StreamError(str(exc), kind="protocol")
-                        except (TypeError, AttributeError, KeyError, ValueError) as exc:
+                        except RecursionError:
+                            failure = StreamError("the server sent JSON nested too deeply to read", kind="protocol")
+                        except (TypeError, AttributeError, KeyError, ValueError, IndexError, OverflowError) as exc:
                             # JSON of an unexpected shape (e.g. a list where an object belongs).
                             failure = StreamError(
                                 f"unexpected data in the stream ({exc.__class__.__name__}: {exc})", kind="protocol"
                             )
+                finally:
+                    await response.aclose()
+            except TimeoutError:  # --max-time (an httpx timeout is not a TimeoutError)
+                failure = StreamError(
+                    f"gave up after {self.max_time:g} s: the answer took longer than --max-time", kind="timeout"
+                )
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 failure = StreamError(
                     f"cannot connect to {_origin(spec.url)}: {_reason(exc)}", kind="network"
@@ -179,7 +215,7 @@ class StreamingClient:
             assert failure is not None
             if streaming and decoder.pending_finish is not None and not decoder.done:
                 # The answer was complete (its finish reason arrived); only the trailer was lost.
-                for event in decoder.end():
+                for event in self._cleaned(decoder.end(), request):
                     if metrics is not None:
                         metrics.observe(event)
                     yield event
@@ -187,18 +223,32 @@ class StreamingClient:
             if not streaming and _retryable(failure) and attempt <= self.max_retries:
                 delay = retry_after if retry_after is not None else min(8.0, 0.5 * 2 ** (attempt - 1))
                 remaining = self.retry_budget - (self._clock() - started)
+                if deadline is not None:
+                    remaining = min(remaining, deadline - asyncio.get_running_loop().time())
                 if delay <= remaining:
                     attempt += 1
                     if self.on_retry is not None:
-                        self.on_retry(RetryNotice(attempt, self.max_retries + 1, delay, failure.message))
+                        self.on_retry(RetryNotice(attempt, self.max_retries + 1, delay, self._clean(failure, request).message))
                     await self._sleep(delay)
                     continue
-            if request.api_key and request.api_key in failure.message:  # never echo a key
-                failure = StreamError(failure.message.replace(request.api_key, "***"), failure.kind, failure.status)
+            failure = self._clean(failure, request)
             if metrics is not None:
                 metrics.observe(failure)
             yield failure
             return
+
+    def _clean(self, error: StreamError, request: ChatRequest) -> StreamError:
+        """The error as one line of readable length, with no key llmchat knows in it."""
+        secrets = _known_keys(request.api_key, self.secrets)
+        message = one_line(redact(error.message, secrets))  # redacted before it is cut
+        if message == error.message:
+            return error
+        return StreamError(message or "the server reported an error without a message", error.kind, error.status)
+
+    def _cleaned(self, events: Sequence[StreamEvent], request: ChatRequest) -> Sequence[StreamEvent]:
+        if not any(type(event) is StreamError for event in events):
+            return events
+        return [self._clean(event, request) if type(event) is StreamError else event for event in events]
 
     async def list_models(self, provider: Provider, base_url: str, api_key: Optional[str] = None) -> List[str]:
         """The server's model names, sanitised, sorted, without duplicates.
@@ -261,6 +311,39 @@ _MARKS = dict.fromkeys((0x061C, 0x200E, 0x200F))
 def clean_name(name: str) -> str:
     """A name (or words) from a server, safe to show on one line."""
     return one_line(name).translate(_MARKS)
+
+
+async def _before(deadline: Optional[float], awaitable: Awaitable[T]) -> T:
+    """`awaitable`, given up (TimeoutError) at the loop time `deadline` (None: never)."""
+    if deadline is None:
+        return await awaitable
+    async with asyncio.timeout_at(deadline):
+        return await awaitable
+
+
+async def _until(deadline: float, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The chunks, until the loop time `deadline` (then TimeoutError). Only with --max-time:
+    the timeout costs a timer per chunk."""
+    iterator = chunks.__aiter__()
+    while True:
+        async with asyncio.timeout_at(deadline):
+            try:
+                chunk = await iterator.__anext__()
+            except StopAsyncIteration:
+                return
+        yield chunk
+
+
+def _known_keys(api_key: Optional[str], extra: Sequence[str]) -> List[str]:
+    """Every key llmchat knows: the request's, the ones the face named, and any in the
+    environment under a name that says it holds a key or token (profiles may name any)."""
+    keys = [api_key] if api_key else []
+    keys.extend(extra)
+    for name, value in os.environ.items():
+        upper = name.upper()
+        if len(value) >= 8 and ("KEY" in upper or "TOKEN" in upper or "SECRET" in upper):
+            keys.append(value)
+    return sorted(set(keys), key=len, reverse=True)  # longest first: a key inside another
 
 
 def _ignore(event: StreamEvent) -> None:
@@ -331,9 +414,49 @@ async def _http_failure(response: httpx.Response) -> StreamError:
     return StreamError(message, kind="http", status=status)
 
 
+def _content_type(response: httpx.Response) -> str:
+    return response.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _is_json(ctype: str) -> bool:
+    return ctype == "application/json" or ctype.endswith("+json")
+
+
+async def _whole_answer(decoder: StreamDecoder, response: httpx.Response, ctype: str) -> Sequence[StreamEvent]:
+    """The events of a 200 whose body is one JSON object instead of a stream: the answer, when
+    it is one of this API's answers; else the protocol error that says what came instead."""
+    parts: List[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        parts.append(chunk)
+        size += len(chunk)
+        if size > MAX_EVENT:
+            mb = MAX_EVENT / (1024 * 1024)
+            return (StreamError(f"the server answered with a JSON body larger than {mb:g} MB", kind="protocol", status=200),)
+    body = b"".join(parts)
+    if not body.strip():
+        return (StreamError("200 OK but the response body was empty", kind="protocol", status=200),)
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        parsed = None
+    else:
+        try:
+            return decoder.whole(parsed)
+        except (ProtocolError, TypeError, AttributeError, KeyError, ValueError, IndexError, OverflowError, RecursionError):
+            pass
+    # Quote the server only where it said something (an error); a random JSON field is noise.
+    said = describe_body(body, ctype) if parsed is None or _has_words(parsed) else ""
+    message = f"200 OK but the server sent {ctype}, not text/event-stream, and it is not an answer"
+    return (StreamError(message + (f": {said}" if said else ""), kind="protocol", status=200),)
+
+
+def _has_words(parsed: object) -> bool:
+    return isinstance(parsed, dict) and any(key in parsed for key in ("error", "message", "detail"))
+
+
 async def _content_type_failure(framing: str, response: httpx.Response) -> Optional[StreamError]:
-    full = response.headers.get("content-type", "")
-    ctype = full.split(";")[0].strip().lower()
+    ctype = _content_type(response)
     if framing == "sse":
         ok = ctype == "text/event-stream"
     else:
@@ -349,7 +472,6 @@ async def _content_type_failure(framing: str, response: httpx.Response) -> Optio
 
 _TAG = re.compile(r"<[^>]+>")
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
-_SPACE = re.compile(r"\s+")
 
 
 def describe_body(body: bytes, content_type: str = "") -> str:
@@ -360,8 +482,10 @@ def describe_body(body: bytes, content_type: str = "") -> str:
     if text[:1] in "{[":
         try:
             return _one_line(error_message(json.loads(text)))
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
+    if text.startswith(("data:", "event:", ":")):  # an error framed as SSE: its data, not the framing
+        return _one_line(_sse_error(body))
     if "html" in content_type.lower() or text[:1] == "<":
         title = _TITLE.search(text)
         if title:
@@ -370,6 +494,26 @@ def describe_body(body: bytes, content_type: str = "") -> str:
     return _one_line(text)
 
 
+def _sse_error(body: bytes) -> str:
+    """The message in an error body framed as server-sent events (`data: {"error": ...}`)."""
+    framing = SSEDecoder()
+    said = []
+    try:
+        events = framing.decode(body + b"\n\n")
+    except SSEError:
+        events = []
+    for event in events:
+        data = event.data.strip()
+        if not data or data == "[DONE]":
+            continue
+        try:
+            said.append(error_message(json.loads(data)))
+        except (ValueError, RecursionError):
+            said.append(data)
+        if said[-1]:
+            return said[-1]
+    return ""
+
+
 def _one_line(text: str, limit: int = 300) -> str:
-    text = _SPACE.sub(" ", text).strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return one_line(text, limit)

@@ -1,8 +1,11 @@
 """TTFT, tokens per second and token counts, from an injected monotonic clock.
 
 - TTFT: from the request being sent to the first non-empty text or reasoning delta.
-- tokens/s: output tokens / (time of the last token - time of the first token).
-  Exact when the server reported usage; until then an estimate (`exact` is False).
+- tokens/s: output tokens / (time of the last token - time of the first token), and only over a
+  meaningful span (at least `MIN_RATE_TOKENS` tokens and `MIN_RATE_SPAN` seconds): a burst
+  delivered at once has no rate. Exact when the server reported usage; until then an estimate
+  (`exact` is False). When the server measured its own rate (llama.cpp, Ollama) that figure is
+  preferred (`rate_from_server`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,10 @@ import time
 from typing import Callable, Optional
 
 from llmchat.stream.events import Finish, ReasoningDelta, StreamError, StreamEvent, TextDelta, Usage
+
+
+MIN_RATE_TOKENS = 8  # fewer tokens than this give no rate
+MIN_RATE_SPAN = 0.1  # nor do tokens that all came within this many seconds
 
 
 class Metrics:
@@ -24,7 +31,9 @@ class Metrics:
         "deltas",
         "chars",
         "input_tokens",
+        "cached_input_tokens",
         "reported_output_tokens",
+        "server_rate",
         "finish",
         "error",
     )
@@ -39,7 +48,9 @@ class Metrics:
         self.deltas = 0
         self.chars = 0
         self.input_tokens: Optional[int] = None
+        self.cached_input_tokens: Optional[int] = None
         self.reported_output_tokens: Optional[int] = None
+        self.server_rate: Optional[float] = None
         self.finish: Optional[Finish] = None
         self.error: Optional[StreamError] = None
 
@@ -66,6 +77,10 @@ class Metrics:
                 self.input_tokens = event.input_tokens  # type: ignore[union-attr]
             if event.output_tokens is not None:  # type: ignore[union-attr]
                 self.reported_output_tokens = event.output_tokens  # type: ignore[union-attr]
+            if event.cached_input_tokens is not None:  # type: ignore[union-attr]
+                self.cached_input_tokens = event.cached_input_tokens  # type: ignore[union-attr]
+            if event.server_rate is not None:  # type: ignore[union-attr]
+                self.server_rate = event.server_rate  # type: ignore[union-attr]
         elif kind is Finish:
             self.finish = event  # type: ignore[assignment]
             self.ended_at = self._clock()
@@ -98,13 +113,23 @@ class Metrics:
         return max(self.deltas, (self.chars + 3) // 4)
 
     @property
+    def rate_from_server(self) -> bool:
+        """True when `tokens_per_second` is the server's own measurement."""
+        return self.server_rate is not None
+
+    @property
     def tokens_per_second(self) -> Optional[float]:
+        """Output tokens per second; None when there is no meaningful figure (too few tokens,
+        or all of them within too short a span: a burst, not a rate)."""
+        if self.server_rate is not None:
+            return self.server_rate
         if self.first_at is None or self.last_at is None:
             return None
         span = self.last_at - self.first_at
-        if span <= 0:
+        tokens = self.output_tokens
+        if span < MIN_RATE_SPAN or tokens < MIN_RATE_TOKENS:
             return None
-        return self.output_tokens / span
+        return tokens / span
 
     def elapsed(self) -> Optional[float]:
         """Seconds since the request was sent, or its whole duration once it ended."""
@@ -120,10 +145,16 @@ class Metrics:
         parts.append(f"TTFT {ttft * 1000:.0f} ms" if ttft is not None else "TTFT -")
         tps = self.tokens_per_second
         mark = "" if self.exact else "~"
-        parts.append(f"{mark}{tps:.1f} tok/s" if tps is not None else "tok/s -")
+        if tps is None:
+            parts.append("tok/s -")
+        elif self.rate_from_server:
+            parts.append(f"{tps:.1f} tok/s (server)")
+        else:
+            parts.append(f"{mark}{tps:.1f} tok/s")
         tokens = f"{mark}{self.output_tokens} output tokens"
         if self.input_tokens is not None:
-            tokens = f"{self.input_tokens} input, " + tokens
+            cached = f" ({self.cached_input_tokens} cached)" if self.cached_input_tokens else ""
+            tokens = f"{self.input_tokens} input{cached}, " + tokens
         parts.append(tokens)
         elapsed = self.elapsed()
         if elapsed is not None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Optional, Sequence
+from typing import Any, ClassVar, Dict, Iterable, List, Optional, Sequence
 
+from llmchat import sanitize
 from llmchat.conversation import ChatRequest
+from llmchat.redact import Redactor
 from llmchat.stream.events import Finish, StreamError, StreamEvent
 
 NOTHING: Sequence[StreamEvent] = ()
@@ -40,6 +42,12 @@ class StreamDecoder:
 
     def feed(self, item: Any) -> Sequence[StreamEvent]:
         raise NotImplementedError
+
+    def whole(self, body: Any) -> Sequence[StreamEvent]:
+        """The events of a whole, non-streamed response (a server that ignored `stream: true`
+        and answered with one JSON object). Ends in a Finish or a StreamError; raises
+        ProtocolError when `body` is not an answer of this API."""
+        raise ProtocolError("the server answered with one JSON object that is not an answer")
 
     def end(self) -> Sequence[StreamEvent]:
         if self.done:
@@ -81,28 +89,79 @@ class ProtocolError(Exception):
     """The server broke the wire format; the client turns this into a StreamError."""
 
 
-def error_message(obj: Any) -> str:
-    """The server's own words from an error object in any of the shapes the APIs use."""
+def error_message(obj: Any, _depth: int = 0) -> str:
+    """The server's own words from an error object in any of the shapes servers use.
+
+    OpenAI and compatibles `{"error": {"message", "type", "code"}}` (LiteLLM's code is a
+    string such as "400"), OpenRouter's with `metadata.raw` (the upstream provider's own words),
+    vLLM's flat `{"object": "error", "message", "type", "code"}`, Anthropic's
+    `{"type": "error", "error": {...}}`, Ollama's `{"error": "..."}`, FastAPI's `detail` (a
+    string or a list of `{"msg"}`), and lists of any of these. Never raises; may be "".
+    """
+    if _depth > 6:
+        return ""
     if isinstance(obj, str):
         return obj
-    if isinstance(obj, dict):
-        inner = obj.get("error", obj)
-        if isinstance(inner, str):
-            return inner
-        if isinstance(inner, dict):
-            message = inner.get("message") or inner.get("detail") or inner.get("msg")
-            label = inner.get("code") or inner.get("type")
-            if label == "error":  # the envelope's type, not the error's
-                label = None
-            if message and label and str(label) not in str(message):
-                return f"{message} ({label})"
+    if isinstance(obj, list):
+        for part in obj[:5]:
+            said = error_message(part, _depth + 1)
+            if said:
+                return said
+        return ""
+    if not isinstance(obj, dict):
+        return "" if obj is None or isinstance(obj, bool) else str(obj)
+    inner = obj.get("error")
+    if isinstance(inner, (dict, list)) and inner:
+        said = error_message(inner, _depth + 1)
+        if said:
+            return said
+    elif isinstance(inner, str) and inner.strip():
+        return inner
+    message = ""
+    for key in ("message", "detail", "msg", "error_message", "title"):
+        if obj.get(key):
+            message = error_message(obj[key], _depth + 1)
             if message:
-                return str(message)
-            if label:
-                return str(label)
-        if "message" in obj:
-            return str(obj["message"])
-    return json.dumps(obj)[:200]
+                break
+    metadata = obj.get("metadata")
+    if isinstance(metadata, dict) and metadata.get("raw"):  # OpenRouter: the upstream's words
+        raw = metadata["raw"]
+        if isinstance(raw, str) and raw.lstrip()[:1] in ("{", "["):
+            try:
+                raw = json.loads(raw)
+            except (ValueError, RecursionError):
+                pass
+        upstream = error_message(raw, _depth + 1)
+        if upstream and upstream not in message:
+            provider = metadata.get("provider_name")
+            source = f" ({provider})" if isinstance(provider, str) and provider else ""
+            message = f"{message}{source}: {upstream}" if message else upstream
+    label = obj.get("code") or obj.get("type")
+    if isinstance(label, bool) or not isinstance(label, (str, int)) or label == "error":
+        label = None  # "error" is the envelope's type, not the error's
+    if message and label is not None and str(label) not in message:
+        return f"{message} ({label})"
+    if message:
+        return message
+    if label is not None:
+        return str(label)
+    try:
+        return json.dumps(obj, ensure_ascii=False)[:200]
+    except (TypeError, ValueError, RecursionError):
+        return ""
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """A server's message fit for one line of a terminal (llmchat.sanitize.one_line), cut to
+    `limit` characters with an ellipsis."""
+    if len(text) > limit * 4:  # a 5 MB message: clean only what can be shown
+        text = text[: limit * 4]
+    return sanitize.one_line(text, limit)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret replaced by ***."""
+    return Redactor(secrets).redact(text)
 
 
 def cut_off() -> StreamError:

@@ -46,11 +46,25 @@ class ServerSentEvent:
         return f"ServerSentEvent(type={self.type!r}, data={self.data!r}, last_event_id={self.last_event_id!r})"
 
 
-class SSEDecoder:
-    """Feed it bytes as they arrive with `decode()`; call `flush()` at end of stream."""
+class SSEError(ValueError):
+    """The stream broke a limit the decoder keeps (an event larger than `max_event` bytes)."""
 
-    def __init__(self) -> None:
-        self._pending = b""  # bytes after the last line ending
+
+MAX_EVENT = 16 * 1024 * 1024  # bytes in one event; no real answer chunk comes near it
+
+
+class SSEDecoder:
+    """Feed it bytes as they arrive with `decode()`; call `flush()` at end of stream.
+
+    Cost is linear in the input however it is cut: an unfinished line is kept as a list of
+    pieces and joined once, when its line ending arrives. An event (or an unfinished line)
+    larger than `max_event` bytes raises SSEError instead of growing without limit.
+    """
+
+    def __init__(self, max_event: int = MAX_EVENT) -> None:
+        self.max_event = max_event
+        self._pending: List[bytes] = []  # the bytes after the last line ending, in pieces
+        self._pending_size = 0
         self._skip_lf = False  # the previous read ended with CR: a leading LF belongs to it
         self._at_start = True  # the BOM check is still to be made
         self._data: List[bytes] = []
@@ -65,6 +79,20 @@ class SSEDecoder:
     def decode(self, chunk: bytes) -> List[ServerSentEvent]:
         if not chunk:
             return []
+        if self._at_start:
+            if self._pending:
+                chunk = b"".join(self._pending) + chunk  # at most two bytes held
+                self._pending.clear()
+                self._pending_size = 0
+            if len(chunk) < 3 and _BOM.startswith(chunk):
+                self._pending.append(chunk)  # maybe the start of a BOM: wait for more
+                self._pending_size = len(chunk)
+                return []
+            self._at_start = False
+            if chunk.startswith(_BOM):
+                chunk = chunk[3:]
+                if not chunk:
+                    return []
         if self._skip_lf:
             self._skip_lf = False
             if chunk[0] == 0x0A:
@@ -76,19 +104,21 @@ class SSEDecoder:
             # that may start the next read.
             self._skip_lf = chunk[-1] == 0x0D
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if b"\n" not in chunk:  # the line goes on: hold the piece, join it once at its end
+            self._pending.append(chunk)
+            self._pending_size += len(chunk)
+            if self._pending_size > self.max_event:
+                self._too_large()
+            return []
         if self._pending:
-            chunk = self._pending + chunk
+            self._pending.append(chunk)
+            chunk = b"".join(self._pending)
+            self._pending.clear()
         lines = chunk.split(b"\n")
-        self._pending = lines.pop()
-        if self._at_start:
-            if lines:
-                self._at_start = False
-                if lines[0].startswith(_BOM):
-                    lines[0] = lines[0][3:]
-            elif len(self._pending) >= 3 or not _BOM.startswith(self._pending):
-                self._at_start = False
-                if self._pending.startswith(_BOM):
-                    self._pending = self._pending[3:]
+        tail = lines.pop()
+        if tail:
+            self._pending.append(tail)
+        self._pending_size = len(tail)
         events: List[ServerSentEvent] = []
         data = self._data
         for line in lines:
@@ -122,11 +152,23 @@ class SSEDecoder:
             elif name == b"retry":
                 if value.isdigit():  # bytes.isdigit: ASCII digits only, and False when empty
                     self.retry = int(value)
+        if data and sum(map(len, data)) + self._pending_size > self.max_event:
+            self._too_large()  # many data lines and no blank line to end the event
+        if self._pending_size > self.max_event:
+            self._too_large()
         return events
+
+    def _too_large(self) -> None:
+        self._pending.clear()
+        self._pending_size = 0
+        self._data.clear()
+        mb = self.max_event / (1024 * 1024)
+        raise SSEError(f"the server sent an event larger than {mb:g} MB; stopped reading")
 
     def flush(self) -> List[ServerSentEvent]:
         """End of stream: an event not yet terminated by a blank line is discarded."""
-        self._pending = b""
+        self._pending.clear()
+        self._pending_size = 0
         self._data.clear()
         self._event_type = b""
         self._skip_lf = False

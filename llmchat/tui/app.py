@@ -59,7 +59,15 @@ from llmchat.exitcodes import USAGE as EXIT_USAGE
 from llmchat.output import Sanitizer, strip_controls
 from llmchat.redact import Redactor
 from llmchat.sanitize import one_line
-from llmchat.stream.events import Finish, ReasoningDelta, StreamError, TextDelta
+from llmchat.stream.events import (
+    Finish,
+    Notice,
+    ReasoningDelta,
+    StreamError,
+    TextDelta,
+    ToolCall,
+    describe_tool_calls,
+)
 from llmchat.stream.metrics import Metrics
 from llmchat.tui.session import (
     CANCELLED,
@@ -287,6 +295,7 @@ class ChatApp(App[None]):
             read_timeout=settings.timeout,
             on_retry=self._on_retry,
             verify=tls_may_be_needed(base_url),
+            max_time=settings.max_time,
         )
         return base_url
 
@@ -372,6 +381,7 @@ class ChatApp(App[None]):
         sanitizer = Sanitizer()  # model text must not reach the terminal as control sequences
         events = self._client.stream(self._provider, request, turn.metrics)
         state = ERROR
+        tool_calls: list = []  # asked for by the model; llmchat runs none: said under the answer
         try:
             async for event in events:
                 kind = type(event)
@@ -393,6 +403,10 @@ class ChatApp(App[None]):
                     turn.finish = event
                 elif kind is StreamError:
                     turn.error = event
+                elif kind is ToolCall:
+                    tool_calls.append(event)
+                elif kind is Notice:
+                    self.notify(event.message, severity="warning", timeout=8)
             if turn.error is None:
                 if turn.finish is not None:
                     state = DONE
@@ -405,6 +419,8 @@ class ChatApp(App[None]):
             turn.error = StreamError(f"internal error: {exc.__class__.__name__}: {exc}", kind="internal")
         finally:
             self._end(turn, state)
+            if tool_calls and state == DONE and self.is_running:
+                turn.view.set_note(describe_tool_calls(tool_calls))
             # Shielded: a second cancel (quit, a new answer) must not leave the connection open
             # or the last fragments unwritten.
             await asyncio.shield(self._close_stream(events, stream, sanitizer.flush()))

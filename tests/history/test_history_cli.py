@@ -106,7 +106,7 @@ def test_the_list_is_newest_first_with_counts_and_json(run, db_path: Path) -> No
 
 def test_show_prints_markdown_with_figures_and_statuses(run, db_path: Path) -> None:
     cid = store_conversation(db_path, [
-        ("Explain *tides*", "Gravity of the moon pulls the oceans.", COMPLETE),
+        ("Explain *tides*", "Gravity of the moon pulls the oceans twice a day.", COMPLETE),
         ("And code?", "```python\nprint('high tide')", CANCELLED),
         ("Again", "Half an", ERROR),
     ])
@@ -115,10 +115,10 @@ def test_show_prints_markdown_with_figures_and_statuses(run, db_path: Path) -> N
     text = out.decode()
     assert text.startswith("# Explain *tides*\n\nConversation 1 · model-x (openai-chat) · started ")
     assert "· 6 messages\n" in text
-    assert "## You\n\nExplain *tides*\n\n## model-x\n\nGravity of the moon pulls the oceans.\n\n" in text
-    words = 7
+    assert "## You\n\nExplain *tides*\n\n## model-x\n\nGravity of the moon pulls the oceans twice a day.\n\n" in text
+    words = 10  # enough words, over long enough, for a tok/s figure (8 tokens, 0.1 s)
     rate, total = words / ((words - 1) * STEP), 0.25 + words * STEP
-    assert f"*model-x · TTFT 250 ms · {rate:.1f} tok/s · 11 input, 7 output tokens · {total:.2f} s · stop: stop*\n" in text
+    assert f"*model-x · TTFT 250 ms · {rate:.1f} tok/s · 11 input, {words} output tokens · {total:.2f} s · stop: stop*\n" in text
     # A cut-off code block is closed so it does not swallow the rest; the status is said.
     assert "```python\nprint('high tide')\n```\n\n*model-x · TTFT 250 ms · ~" in text
     assert "*cancelled: the answer stops where it was stopped*" in text
@@ -128,8 +128,8 @@ def test_show_prints_markdown_with_figures_and_statuses(run, db_path: Path) -> N
     data = json.loads(out)
     assert [m["status"] for m in data["messages"]] == ["complete", "complete", "complete", "cancelled", "complete", "error"]
     answer = data["messages"][1]
-    assert answer["content"] == "Gravity of the moon pulls the oceans."
-    assert (answer["ttft"], answer["tokens_per_second"], answer["output_tokens"], answer["tokens_exact"]) == (0.25, rate, 7, True)
+    assert answer["content"] == "Gravity of the moon pulls the oceans twice a day."
+    assert (answer["ttft"], answer["tokens_per_second"], answer["output_tokens"], answer["tokens_exact"]) == (0.25, rate, words, True)
     assert answer["elapsed"] == total and answer["stop_reason"] == "stop"
     assert data["messages"][5]["error"] == "the server gave up"
 

@@ -110,7 +110,7 @@ def test_a_whole_turn_round_trips_with_its_figures(store: HistoryStore, path: Pa
         metrics.observe(TextDelta(piece))
         answer.append(piece)
         clock.now += 0.125
-    metrics.observe(Usage(input_tokens=7, output_tokens=3))
+    metrics.observe(Usage(input_tokens=7, output_tokens=12))  # 8 tokens or more: a tok/s figure
     metrics.observe(Finish("stop"))
     answer.finish(COMPLETE, metrics)
 
@@ -122,8 +122,8 @@ def test_a_whole_turn_round_trips_with_its_figures(store: HistoryStore, path: Pa
     assert (user.id, user.role, user.content, user.status) == (user_id, "user", "  What is\tup?  \nsecond line", COMPLETE)
     assert (reply.role, reply.content, reply.status, reply.model, reply.api) == ("assistant", "Not much.", COMPLETE, "m1", "openai-chat")
     assert reply.ttft == 0.25
-    assert reply.tokens_per_second == 3 / 0.25
-    assert (reply.input_tokens, reply.output_tokens, reply.tokens_exact) == (7, 3, True)
+    assert reply.tokens_per_second == 12 / 0.25
+    assert (reply.input_tokens, reply.output_tokens, reply.tokens_exact) == (7, 12, True)
     assert reply.elapsed == 0.625
     assert (reply.stop_reason, reply.error) == ("stop", None)
     assert reply.finished_at is not None and reply.created_at <= reply.finished_at

@@ -454,14 +454,22 @@ async def test_html_instead_of_a_stream_is_a_protocol_error(server: ServerThread
     assert len(server.requests) == 1
 
 
-async def test_plain_json_instead_of_sse_is_a_protocol_error(server: ServerThread) -> None:
-    provider, request = setup(server, "openai-chat", content_type="application/json")
+@pytest.mark.parametrize("api", ["openai-responses", "anthropic"])
+async def test_json_of_another_api_instead_of_sse_is_a_protocol_error_without_a_random_field(server: ServerThread, api: str) -> None:
+    # The server's canned body is a chat completion: an answer of no API but openai-chat.
+    provider, request = setup(server, api, content_type="application/json")
     async with StreamingClient(sleep=FakeSleep()) as client:
         events = await collect(client, provider, request)
     (err,) = events
     assert err.kind == "protocol"
-    assert "application/json" in err.message
-    assert "text/event-stream" in err.message
+    assert err.message == "200 OK but the server sent application/json, not text/event-stream, and it is not an answer"
+
+
+async def test_a_plain_json_chat_completion_instead_of_sse_is_the_answer(server: ServerThread) -> None:
+    provider, request = setup(server, "openai-chat", content_type="application/json")
+    async with StreamingClient(sleep=FakeSleep()) as client:
+        events = await collect(client, provider, request)
+    assert events == [TextDelta("not streamed"), Finish("unknown", None)]  # the body has no finish_reason
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -550,7 +558,7 @@ class CountingMetrics(Metrics):
 @pytest.mark.parametrize("api", APIS)
 async def test_metrics_are_fed(server: ServerThread, api: str) -> None:
     metrics = CountingMetrics()
-    provider, request = setup(server, api, tokens=30)
+    provider, request = setup(server, api, tokens=30, tps=150)  # 0.2 s: long enough for a rate
     async with StreamingClient() as client:
         events = await collect(client, provider, request, metrics)
     assert metrics.starts == 1

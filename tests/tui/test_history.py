@@ -54,7 +54,7 @@ def seed(turns: int = 2, *, model: str = "m", base_url: str = "", api: str = "op
 
 
 async def test_a_turn_is_stored_complete_with_its_figures(settings_for, submit, settled):
-    app = ChatApp(settings_for(tokens=12))
+    app = ChatApp(settings_for(tokens=12, tps=60))  # over 0.2 s: long enough for a tok/s figure
     async with app.run_test(size=SIZE) as pilot:
         await submit(pilot, "hello store")
         await settled(app)

@@ -53,7 +53,7 @@ async def test_status_bar_figures_after_the_answer(settings_for, settled, until,
 
 
 async def test_estimate_stays_marked_without_usage(settings_for, settled, submit):
-    app = ChatApp(settings_for(tokens=30, tps=200, usage="false"))  # a rate, not a burst
+    app = ChatApp(settings_for(tokens=30, tps=150, usage="false"))  # 0.2 s: long enough for a tok/s figure
     async with app.run_test(size=SIZE) as pilot:
         await submit(pilot, "hi")
         await settled(app)

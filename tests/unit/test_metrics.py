@@ -108,13 +108,13 @@ def test_with_a_list_clock_each_event_reads_the_clock_once() -> None:
     m = Metrics(clock=clock)
     m.start()  # 0.0
     m.observe(TextDelta("a"))  # 0.5
-    m.observe(Usage(3, 4))  # no clock read
+    m.observe(Usage(3, 8))  # no clock read
     m.observe(TextDelta("b"))  # 0.75
     m.observe(ReasoningDelta("c"))  # 1.5
     m.observe(Finish("stop"))  # 2.0
     assert clock.times == []
     assert m.ttft == 0.5
-    assert m.tokens_per_second == 4 / (1.5 - 0.5)
+    assert m.tokens_per_second == 8 / (1.5 - 0.5)
     assert m.elapsed() == 2.0
 
 
@@ -125,16 +125,13 @@ def test_with_a_list_clock_each_event_reads_the_clock_once() -> None:
 def test_tokens_per_second_is_an_estimate_before_usage(clock: FakeClock) -> None:
     m = streamed(
         clock,
-        (101.0, TextDelta("ab")),
-        (101.5, TextDelta("cd")),
-        (102.0, TextDelta("ef")),
-        (103.0, TextDelta("gh")),
+        *((101.0 + i / 4, TextDelta("ab")) for i in range(9)),
     )
     assert m.exact is False
-    assert m.deltas == 4
-    assert m.output_tokens == 4  # about one token per delta
+    assert m.deltas == 9
+    assert m.output_tokens == 9  # about one token per delta
     # output tokens / (last delta time - first delta time)
-    assert m.tokens_per_second == 4 / (103.0 - 101.0) == 2.0
+    assert m.tokens_per_second == 9 / (103.0 - 101.0) == 4.5
 
 
 def test_estimate_uses_characters_when_deltas_carry_several_tokens(clock: FakeClock) -> None:
@@ -214,14 +211,14 @@ def test_nothing_started() -> None:
 def test_summary_marks_estimates_with_tilde(clock: FakeClock) -> None:
     m = streamed(
         clock,
-        (100.25, TextDelta("ab")),
-        (100.75, TextDelta("cd")),
-        (101.25, TextDelta("ef")),
+        (100.25, TextDelta("abcdefghijkl")),
+        (100.75, TextDelta("abcdefghijkl")),
+        (101.25, TextDelta("abcdefghijkl")),
     )
     s = m.summary()
     assert "TTFT 250 ms" in s
-    assert "~3.0 tok/s" in s  # 3 tokens / 1.0 s
-    assert "~3 output tokens" in s
+    assert "~9.0 tok/s" in s  # 36 characters, ~9 tokens / 1.0 s
+    assert "~9 output tokens" in s
     assert "1.25 s total" in s  # still running: now - start
 
 
@@ -296,3 +293,61 @@ def test_stop_after_finish_keeps_the_finish_time(clock: FakeClock) -> None:
     clock.at(150.0)
     m.stop()
     assert m.elapsed() == 1.0
+
+
+# --------------------------------------------------------------------------------------------
+# a rate only where there is one; the server's own rate first; cached input
+
+
+@pytest.mark.parametrize(
+    "times, usage",
+    [
+        ([101.0 + i * 1e-6 for i in range(40)], None),  # 40 tokens in a 40 µs burst
+        ([101.0 + i * 1e-6 for i in range(40)], Usage(5, 2_000_000)),  # the burst that printed 5,767,382 tok/s
+        ([101.0, 101.05, 101.09], Usage(5, 40)),  # many tokens, but all within 90 ms
+        ([101.0, 102.0, 103.0], None),  # a long span, but only 3 tokens
+        ([101.0, 105.0], Usage(5, 7)),  # 7 tokens: too few to call a rate
+        ([101.0], Usage(5, 500)),  # one delta: no span at all
+    ],
+)
+def test_no_rate_is_reported_over_a_burst_or_too_few_tokens(clock: FakeClock, times, usage) -> None:
+    m = streamed(clock, *((t, TextDelta("ab")) for t in times))
+    if usage is not None:
+        m.observe(usage)
+    assert m.tokens_per_second is None
+    assert "tok/s -" in m.summary()
+
+
+@pytest.mark.parametrize("tokens, span", [(8, 0.125), (40, 0.25), (8, 4.0)])
+def test_a_rate_is_reported_from_eight_tokens_over_a_tenth_of_a_second(clock: FakeClock, tokens: int, span: float) -> None:
+    m = streamed(clock, (101.0, TextDelta("a")), (101.0 + span, TextDelta("b")))
+    m.observe(Usage(5, tokens))
+    assert m.tokens_per_second == tokens / ((101.0 + span) - 101.0)
+
+
+def test_the_servers_own_rate_is_preferred_and_named_in_the_summary(clock: FakeClock) -> None:
+    m = streamed(clock, *((101.0 + i / 100, TextDelta("ab")) for i in range(20)))
+    m.observe(Usage(5, 20, None, 42.1))
+    m.observe(Usage(5, 20))  # a later usage without a rate keeps the server's rate
+    assert m.rate_from_server
+    assert m.tokens_per_second == 42.1
+    assert "42.1 tok/s (server)" in m.summary()
+
+
+def test_the_servers_rate_is_used_even_for_a_burst(clock: FakeClock) -> None:
+    m = streamed(clock, (101.0, TextDelta("a")), (101.0, TextDelta("b")))
+    m.observe(Usage(5, 2, None, 61.5))
+    assert m.tokens_per_second == 61.5
+
+
+def test_cached_input_tokens_are_shown_within_the_input_count(clock: FakeClock) -> None:
+    m = streamed(clock, (101.0, TextDelta("a")))
+    m.observe(Usage(31, 4, 30))
+    assert m.input_tokens == 31 and m.cached_input_tokens == 30
+    assert "31 input (30 cached), 4 output tokens" in m.summary()
+
+
+def test_no_cached_tokens_say_nothing_about_a_cache(clock: FakeClock) -> None:
+    m = streamed(clock, (101.0, TextDelta("a")))
+    m.observe(Usage(31, 4, 0))
+    assert "31 input, 4 output tokens" in m.summary()

@@ -22,7 +22,7 @@ from llmchat.stream.protocol import ProtocolError, StreamDecoder
 from llmchat.providers.ollama import Ollama, normalise_host
 from llmchat.providers.openai_chat import OpenAIChat
 from llmchat.providers.openai_responses import OpenAIResponses
-from llmchat.stream.events import Finish, ReasoningDelta, StreamError, TextDelta, Usage
+from llmchat.stream.events import Finish, Notice, ReasoningDelta, StreamError, TextDelta, ToolCall, Usage
 from llmchat.stream.ndjson import NDJSONDecoder
 from llmchat.stream.sse import SSEDecoder
 
@@ -251,10 +251,11 @@ def ollama_line(content: str = "", *, thinking: Optional[str] = None, done: bool
 
 
 RECORDED = {
-    "openai-chat": (OPENAI_CHAT, OPENAI_CHAT_TEXT, Usage(19, 10), Finish("stop", "stop")),
-    "openai-responses": (OPENAI_RESPONSES, OPENAI_RESPONSES_TEXT, Usage(37, 11), Finish("stop", "completed")),
-    "anthropic": (ANTHROPIC, ANTHROPIC_TEXT, Usage(25, 15), Finish("stop", "end_turn")),
-    "ollama": (OLLAMA, OLLAMA_TEXT, Usage(26, 282), Finish("stop", "stop")),
+    "openai-chat": (OPENAI_CHAT, OPENAI_CHAT_TEXT, Usage(19, 10, 0), Finish("stop", "stop")),
+    "openai-responses": (OPENAI_RESPONSES, OPENAI_RESPONSES_TEXT, Usage(37, 11, 0), Finish("stop", "completed")),
+    "anthropic": (ANTHROPIC, ANTHROPIC_TEXT, Usage(25, 15, 0), Finish("stop", "end_turn")),
+    # Ollama's own rate: eval_count / eval_duration (ns)
+    "ollama": (OLLAMA, OLLAMA_TEXT, Usage(26, 282, None, 282 / 4.535599), Finish("stop", "stop")),
 }
 
 
@@ -418,12 +419,12 @@ def test_chat_ends_at_first_done_and_later_data_is_not_read() -> None:
     assert events == [TextDelta("one"), Finish("stop", "stop")]
 
 
-def test_chat_done_without_finish_reason_is_a_plain_stop() -> None:
+def test_chat_done_without_finish_reason_is_an_unknown_stop_never_an_invented_one() -> None:
     wire = sse(chat({"content": "hi"}) + "data: [DONE]\n\n")
     events, decoder = run("openai-chat", wire)
     assert decoder.done
     assert events[0] == TextDelta("hi")
-    assert isinstance(events[-1], Finish) and events[-1].reason == "stop"
+    assert events[-1] == Finish("unknown", None)
 
 
 def test_chat_done_sets_done_flag_immediately() -> None:
@@ -432,7 +433,7 @@ def test_chat_done_sets_done_flag_immediately() -> None:
     (item,) = framing.decode(b"data: [DONE]\n\n")
     out = decoder.feed(item)
     assert decoder.done is True
-    assert list(out) == [Finish("stop", None)]
+    assert list(out) == [Finish("unknown", None)]
     assert list(decoder.end()) == []  # nothing more once done
 
 
@@ -543,7 +544,7 @@ def test_chat_reasoning_is_reasoning_never_text(key: str) -> None:
     ]
 
 
-def test_chat_tool_call_deltas_produce_nothing() -> None:
+def test_chat_tool_call_fragments_become_one_complete_tool_call_before_the_finish() -> None:
     wire = sse(
         chat({"role": "assistant", "content": None, "tool_calls": [{"index": 0, "id": "call_DdmO9pD3xa9XTPNJ32zg2hcA", "type": "function", "function": {"name": "get_weather", "arguments": ""}}], "refusal": None})
         + chat({"tool_calls": [{"index": 0, "function": {"arguments": '{"'}}]})
@@ -551,7 +552,10 @@ def test_chat_tool_call_deltas_produce_nothing() -> None:
         + chat({}, "tool_calls")
         + "data: [DONE]\n\n"
     )
-    assert events_of("openai-chat", wire) == [Finish("tool_calls", "tool_calls")]
+    assert events_of("openai-chat", wire) == [
+        ToolCall("call_DdmO9pD3xa9XTPNJ32zg2hcA", "get_weather", '{"location": "Paris"}'),
+        Finish("tool_calls", "tool_calls"),
+    ]
 
 
 def test_chat_empty_deltas_role_only_and_unknown_keys_produce_nothing() -> None:
@@ -796,7 +800,7 @@ def test_responses_completed_without_usage_has_no_usage_event() -> None:
 def test_anthropic_usage_combines_message_start_input_and_message_delta_output() -> None:
     events = events_of("anthropic", ANTHROPIC)
     assert [type(e) for e in events] == [TextDelta] * 3 + [Usage, Finish]
-    assert events[-2] == Usage(25, 15)
+    assert events[-2] == Usage(25, 15, 0)
 
 
 def test_anthropic_message_delta_input_tokens_win_when_present() -> None:
@@ -806,7 +810,7 @@ def test_anthropic_message_delta_input_tokens_win_when_present() -> None:
         + 'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"input_tokens":30,"cache_read_input_tokens":0,"output_tokens":2}}\n\n'
         + _MSG_STOP
     )
-    assert events_of("anthropic", wire)[-2] == Usage(30, 2)
+    assert events_of("anthropic", wire)[-2] == Usage(30, 2, 0)
 
 
 def test_anthropic_thinking_is_reasoning_and_signature_is_skipped() -> None:
@@ -833,7 +837,7 @@ def test_anthropic_thinking_is_reasoning_and_signature_is_skipped() -> None:
     ]
 
 
-def test_anthropic_tool_use_input_json_and_ping_produce_nothing() -> None:
+def test_anthropic_tool_use_block_becomes_one_tool_call_with_its_joined_input() -> None:
     wire = sse(
         _MSG_START
         + 'event: ping\ndata: {"type": "ping"}\n\n'
@@ -846,7 +850,11 @@ def test_anthropic_tool_use_input_json_and_ping_produce_nothing() -> None:
         + message_delta("tool_use", 89)
         + _MSG_STOP
     )
-    assert events_of("anthropic", wire) == [Usage(12, 89), Finish("tool_calls", "tool_use")]
+    assert events_of("anthropic", wire) == [
+        ToolCall("toolu_01T1x1fJ34qAmk2tNTrN7Up6", "get_weather", '{"location": "San Francisco, CA"}'),
+        Usage(12, 89),
+        Finish("tool_calls", "tool_use"),
+    ]
 
 
 def test_anthropic_unknown_events_unknown_delta_types_and_empty_text_produce_nothing() -> None:
@@ -889,9 +897,9 @@ def test_anthropic_message_delta_stop_reason_then_eof_is_finish() -> None:
     assert decoder.done
 
 
-def test_anthropic_message_stop_alone_is_a_plain_stop() -> None:
+def test_anthropic_message_stop_without_a_stop_reason_is_an_unknown_stop() -> None:
     events = events_of("anthropic", sse(_MSG_START + block_delta(0, {"type": "text_delta", "text": "a"}) + _MSG_STOP))
-    assert events == [TextDelta("a"), Finish("stop", None)]
+    assert events == [TextDelta("a"), Finish("unknown", None)]
 
 
 def test_anthropic_error_event_mid_stream() -> None:
@@ -926,7 +934,7 @@ def test_ollama_events_in_order() -> None:
         TextDelta(" sky"),
         TextDelta(f" is{LS}blue \u2014 \"really\"\n"),
         TextDelta("☀️🌈"),
-        Usage(26, 282),
+        Usage(26, 282, None, 282 / 4.535599),
         Finish("stop", "stop"),
     ]
 
@@ -957,9 +965,9 @@ def test_ollama_length_stop_is_truncated() -> None:
     assert events[-1].truncated
 
 
-def test_ollama_done_without_done_reason_is_stop_and_without_counts_has_no_usage() -> None:
+def test_ollama_done_without_done_reason_is_an_unknown_stop_and_without_counts_has_no_usage() -> None:
     events = events_of("ollama", (ollama_line("a") + ollama_line("", done=True)).encode())
-    assert events == [TextDelta("a"), Finish("stop", "stop")]
+    assert events == [TextDelta("a"), Finish("unknown", None)]
 
 
 def test_ollama_final_line_may_carry_text() -> None:
