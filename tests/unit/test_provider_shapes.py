@@ -231,7 +231,7 @@ def test_a_mid_stream_error_event_in_litellm_shape_is_its_message(api: str) -> N
     "text, expected",
     [
         ("line one\nline two\r\n\tthree", "line one line two three"),
-        ("red \x1b[31mtext\x1b]52;c;AAAA\x07 \x9b2J", "red [31mtext ]52;c;AAAA 2J"),
+        ("red \x1b[31mtext\x1b]52;c;AAAA\x07 \x9b2J", "red text"),  # whole sequences go, not just their ESC
         ("\u202eevil", "evil"),
     ],
 )
@@ -385,7 +385,7 @@ def test_a_tool_call_describes_itself_on_one_clean_line() -> None:
     call = ToolCall("id", "rm\x1b[2J", '{"path":\n "/"}' + "x" * 500)
     shown = call.describe()
     assert "\x1b" not in shown and "\n" not in shown and len(shown) < 260
-    assert shown.startswith('rm [2J({"path": "/"}')
+    assert shown.startswith('rm({"path": "/"}')  # the whole sequence goes, not only its ESC
 
 
 # --------------------------------------------------------------------------------------------
