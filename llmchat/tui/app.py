@@ -44,7 +44,6 @@ from textual import on, work
 from textual.actions import SkipAction
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.command import CommandPalette
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer
@@ -68,6 +67,7 @@ from llmchat.tui.session import (
 from llmchat.tui.chat_history import ChatHistory
 from llmchat.tui.codeblocks import code_blocks
 from llmchat.tui.commands import Choice, Choices
+from llmchat.tui.palette import ChatPalette
 from llmchat.tui.screen import ChatScreen
 from llmchat.tui.themes import load_themes, theme_dirs
 from llmchat.tui.widgets import (
@@ -120,6 +120,10 @@ class ChatApp(App[None]):
     # Whether answers manage the garbage collector (see widgets/messages.py): None is "in a
     # real terminal, not headless"; the benchmark sets True to measure what a terminal runs.
     manage_gc: Optional[bool] = None
+    # Whether a bug caught at the top is raised (Textual's way, for tests to see) or logged to
+    # the data dir and reported in one line (crash.py): None is "raised when headless".
+    raise_crashes: Optional[bool] = None
+    crash_log: Optional[Path] = None  # the crash log this run wrote
 
     def __init__(
         self,
@@ -287,6 +291,26 @@ class ChatApp(App[None]):
         if self._worker is not None:
             self._worker.cancel()
         await self._disconnect()
+
+    def _handle_exception(self, error: Exception) -> None:
+        """Textual calls this (a private hook, the only one) with any exception a handler or a
+        worker left unhandled, and then quits. The app still quits -- its state is unknown --
+        but the traceback goes to a crash log in the data dir, and the user reads one line
+        after the terminal is restored. tests/tui/test_crash.py goes through real failures."""
+        from textual.worker import WorkerFailed
+
+        from llmchat.tui.crash import crash_line, write_crash_log
+
+        raise_it = self.is_headless if self.raise_crashes is None else self.raise_crashes
+        cause = error.error if isinstance(error, WorkerFailed) and isinstance(error.error, BaseException) else error
+        if self.crash_log is None:  # the first is the one that matters; the rest follow from it
+            self.crash_log = write_crash_log(cause)
+            if not raise_it:
+                from rich.text import Text
+
+                self.exit(return_code=1, message=Text(crash_line(cause, self.crash_log), no_wrap=True, overflow="ignore"))
+        if raise_it:
+            super()._handle_exception(error)
 
     # --- sending ----------------------------------------------------------------------
 
@@ -508,7 +532,12 @@ class ChatApp(App[None]):
         yield SystemCommand("Copy code block", "One code block of the last answer, to the clipboard", self.pick_code_block)
 
     def _pick(self, choices: List[Choice], placeholder: str, typed: Optional[Callable[[str], Choice]] = None) -> None:
-        self.push_screen(CommandPalette(providers=[Choices(self.screen, choices, typed)], placeholder=placeholder))
+        self.push_screen(ChatPalette(providers=[Choices(self.screen, choices, typed)], placeholder=placeholder))
+
+    def action_command_palette(self) -> None:
+        """Textual's palette, as Textual opens it, but one that survives fast typing (palette.py)."""
+        if self.use_command_palette and not ChatPalette.is_open(self):
+            self.push_screen(ChatPalette(id="--command-palette"))
 
     def search_themes(self) -> None:
         """Textual's "Theme" command: the same picker, but the choice is saved in the config."""
@@ -803,5 +832,11 @@ def run_tui(settings: Settings, flags: Optional[Overrides] = None, theme: Option
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    app.run()
+    try:
+        app.run()
+    except Exception as exc:  # outside Textual's own handling (the driver, start-up): same rule
+        from llmchat.tui.crash import crash_line, write_crash_log
+
+        print(crash_line(exc, write_crash_log(exc)), file=sys.stderr)
+        return 1
     return app.return_code or 0
