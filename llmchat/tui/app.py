@@ -104,6 +104,7 @@ class ChatApp(App[None]):
     BINDINGS = [
         Binding("ctrl+c", "cancel_stream", "Cancel", show=False, priority=True),
         Binding("escape", "cancel_stream", "Cancel"),
+        Binding("escape", "hide_help_panel", show=False),  # the Keys panel (palette "Keys"): when nothing streams
         Binding("ctrl+c", "interrupt", show=False),
         Binding("ctrl+r", "retry", "Retry"),
         Binding("ctrl+o,f2", "conversations", "Conversations", key_display="^o"),
@@ -466,6 +467,8 @@ class ChatApp(App[None]):
     def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
         if action == "cancel_stream":
             return self._active is not None
+        if action == "hide_help_panel":
+            return bool(self.screen.query("HelpPanel"))
         if action == "retry":
             return self._active is None and self.session is not None and self.session.last is not None
         return True
@@ -524,12 +527,32 @@ class ChatApp(App[None]):
     # --- the command palette and copying -------------------------------------------------
 
     def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)  # its "Theme" opens search_themes below
+        for command in super().get_system_commands(screen):  # its "Theme" opens search_themes below
+            if command.title == "Screenshot":  # Textual's saves to ~/Downloads, failing when that is missing
+                yield SystemCommand(
+                    "Screenshot", f"Save an SVG of the screen in {screenshot_dir()}",
+                    lambda: self.set_timer(0.1, self.save_screen),  # once the palette has gone
+                )
+            else:
+                yield command
         yield SystemCommand("New conversation", "Clear the transcript and start again with no context", self.new_conversation)
         yield SystemCommand("Conversations", "Open, rename, delete or search stored conversations (ctrl+o)", self.action_conversations)
         yield SystemCommand("Switch model or profile", "A profile from the config file, or any model name on the current server", self.pick_model)
         yield SystemCommand("Copy last answer", "Its Markdown source, to the clipboard (ctrl+y)", self.copy_answer)
         yield SystemCommand("Copy code block", "One code block of the last answer, to the clipboard", self.pick_code_block)
+
+    def save_screen(self) -> Optional[Path]:
+        """Save an SVG screenshot in the data dir's screenshots/; say where, or where and why not."""
+        folder = screenshot_dir()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = Path(self.save_screenshot(path=str(folder)))
+        except OSError as exc:
+            reason = exc.strerror or exc.__class__.__name__
+            self.notify(f"Screenshot not saved in {folder}: {reason}.", title="Screenshot", severity="error", markup=False, timeout=8)
+            return None
+        self.notify(f"Saved in {path}", title="Screenshot", markup=False, timeout=6)
+        return path
 
     def _pick(self, choices: List[Choice], placeholder: str, typed: Optional[Callable[[str], Choice]] = None) -> None:
         self.push_screen(ChatPalette(providers=[Choices(self.screen, choices, typed)], placeholder=placeholder))
@@ -823,6 +846,12 @@ class ChatApp(App[None]):
         if conversation_id == self.chat_history.conversation_id:
             self._forget_conversation()
             self.call_later(self.new_conversation)
+
+def screenshot_dir() -> Path:
+    from llmchat.config import data_dir
+
+    return data_dir() / "screenshots"
+
 
 def run_tui(settings: Settings, flags: Optional[Overrides] = None, theme: Optional[str] = None) -> int:
     """Run the app until the user quits; the exit code (0 for a normal quit, 2 for a bad

@@ -32,6 +32,8 @@ class ChatPrompt(TextArea):
     }
     """
 
+    ALLOW_MAXIMIZE = False  # maximized, the prompt is one line of text over a screen of hatching
+
     BINDINGS = [
         Binding("enter", "submit", "Send", priority=True),
         Binding("ctrl+j,alt+enter,shift+enter", "newline", "New line", key_display="^j"),
