@@ -226,3 +226,25 @@ def test_snapshot_of_the_conversation_list(snap_compare, settings_for, monkeypat
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+@pytest.mark.parametrize("key, end", [("up", "first"), ("down", "last")])
+async def test_the_list_stops_at_its_ends_instead_of_wrapping(settings_for, srv, count, key, end):
+    ids = seed_three(srv.base_url("openai-chat"))
+    with HistoryStore.open() as store:
+        for cid in ids[count:]:
+            store.delete(cid)
+    app = ChatApp(settings_for())
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_list(pilot)
+        options = screen.options
+        assert options.option_count == count
+        edge = 0 if end == "first" else count - 1
+        options.highlighted = count - 1 - edge  # start from the other end
+        for _ in range(count - 1):
+            await pilot.press(key)
+        assert options.highlighted == edge
+        for _ in range(3):  # a held key goes on sending
+            await pilot.press(key)
+            assert options.highlighted == edge

@@ -72,6 +72,20 @@ class ConfirmDelete(ModalScreen[bool]):
         self.dismiss(event.button.id == "delete")
 
 
+class ConversationOptions(OptionList):
+    """The list itself. Up at the first conversation and Down at the last stay there: Textual's
+    list wraps round, and a user holding Up went from the newest to the oldest conversation
+    and deleted the wrong one."""
+
+    def action_cursor_up(self) -> None:
+        if self.highlighted is None or self.highlighted > 0:
+            super().action_cursor_up()
+
+    def action_cursor_down(self) -> None:
+        if self.highlighted is None or self.highlighted < self.option_count - 1:
+            super().action_cursor_down()
+
+
 class ConversationList(ModalScreen[None]):
     class Renamed(Message):
         """A conversation got a new title (the app updates its note if it is the open one)."""
@@ -127,7 +141,7 @@ class ConversationList(ModalScreen[None]):
         with Vertical(id="panel"):
             yield Static("Conversations", id="heading", markup=False)
             yield Input(placeholder="Search titles and messages…", id="search")
-            yield OptionList(id="conversations")
+            yield ConversationOptions(id="conversations")
             yield Input(id="rename")
             yield Static(HINT, id="hint", markup=False)
         yield Footer()
