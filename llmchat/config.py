@@ -248,6 +248,7 @@ class Settings:
     timeout: float = 120.0
     connect_timeout: float = 10.0
     api_key: Optional[str] = field(default=None, repr=False)
+    api_key_env: Optional[str] = None  # where the key was looked for (a profile's api_key_env, else the API's)
     demo: bool = False
     demo_reason: str = ""
     # History: whether this run stores its conversation (--no-history, `history = false`), and
@@ -375,6 +376,7 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
     _check_url(settings.base_url)
     key_env = profile.api_key_env or provider.api_key_env
     if key_env:
+        settings.api_key_env = key_env
         settings.api_key = _clean_key(key_env, env.get(key_env))
         official = settings.base_url.rstrip("/") == provider.default_base_url
         if settings.api_key is None and official:

@@ -173,6 +173,8 @@ class StreamingClient:
                     continue
             if request.api_key and request.api_key in failure.message:  # never echo a key
                 failure = StreamError(failure.message.replace(request.api_key, "***"), failure.kind, failure.status)
+            elif failure.status == 401 and not request.api_key and request.api_key_env:
+                failure = StreamError(f"{failure.message} (no API key was sent: set {request.api_key_env})", failure.kind, 401)
             if metrics is not None:
                 metrics.observe(failure)
             yield failure
