@@ -216,7 +216,7 @@ class ChatApp(App[None]):
             reason = f" ({settings.demo_reason})" if settings.demo_reason else ""
             return (
                 f"Answers come from llmchat's built-in {DEMO_LABEL}{reason}. Set OPENAI_API_KEY or "
-                "ANTHROPIC_API_KEY, start Ollama, or pass --base-url to talk to a real model."
+                "ANTHROPIC_API_KEY, use Ollama with --api ollama, or pass --base-url to talk to a real model."
             )
         return f"Chatting with {settings.model} ({settings.api}). Type a message and press Enter."
 

@@ -1,6 +1,7 @@
-"""A 401 when no key was sent says which variable was expected to hold one (the API's, or the
-profile's `api_key_env`); when a key was sent, or the API takes none, it says nothing of the
-sort. A real subprocess against the fake server on loopback."""
+"""First-run and error hints, one-shot: a 401 when no key was sent says which variable was
+expected to hold one (the API's, or the profile's `api_key_env`), and nothing of the sort when a
+key was sent or the API takes none; the demo model says Ollama needs `--api ollama`. A real
+subprocess against the fake server on loopback."""
 
 from __future__ import annotations
 
@@ -47,3 +48,12 @@ def test_no_key_hint_where_it_would_be_wrong(srv, run, env, case):
     assert err.startswith("error: 40")
     assert HINT not in err and "set " not in err
     assert SECRET not in err
+
+
+def test_the_demo_answer_says_ollama_needs_api_ollama(run):
+    """An Ollama server is not used unless asked for: the demo model's hint says how."""
+    code, out, err = run("--raw", "hi")
+    assert code == 0
+    text = out.decode()
+    assert "Ollama with `--api ollama`" in text
+    assert "start\nOllama" not in text and "start Ollama" not in text

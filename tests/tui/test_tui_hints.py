@@ -1,4 +1,5 @@
-"""In the TUI as in one-shot: a 401 when no key was sent names the variable that was expected."""
+"""First-run and error hints in the TUI: a 401 when no key was sent names the variable that was
+expected (as in one-shot); the demo welcome says Ollama needs `--api ollama`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 
 from llmchat.config import Overrides, load_config, resolve
 from llmchat.tui.app import ChatApp
-from llmchat.tui.widgets import AssistantMessage
+from llmchat.tui.widgets import AssistantMessage, Welcome
 
 SIZE = (100, 30)
 
@@ -32,3 +33,13 @@ async def test_a_401_without_a_key_names_the_variable_in_the_answers_note(srv, i
         [answer] = app.query(AssistantMessage)
         assert answer.note_text.startswith("Error: 401")
         assert f"(no API key was sent: set {shown})" in answer.note_text
+
+
+async def test_the_demo_welcome_says_ollama_needs_api_ollama(isolated_home):
+    config = load_config()
+    app = ChatApp(resolve(Overrides(), {}, config), config=config)
+    async with app.run_test(size=SIZE):
+        [welcome] = app.query(Welcome)
+        text = str(welcome.render())
+        assert "use Ollama with --api ollama" in text
+        assert "start Ollama" not in text
