@@ -326,6 +326,7 @@ class ChatApp(App[None]):
         event.prompt.clear()  # accepted: the text now lives in the transcript and the session
         self._restored = None
         turn = self.session.begin(event.text, Metrics(clock=self._clock))
+        self._remember_prompts()
         await self.transcript.mount(UserMessage(event.text))
         await self._start(turn)
 
@@ -630,6 +631,7 @@ class ChatApp(App[None]):
         if self.session is None:
             return
         self.session = ChatSession(self.settings, self.session.base_url)
+        self._remember_prompts()
         self._restored = None
         self._forget_conversation()  # the next message starts a new stored conversation
         await self.transcript.remove_children()
@@ -638,6 +640,14 @@ class ChatApp(App[None]):
         self.status.show(None, READY)
         self.refresh_bindings()  # nothing to retry any more
         self.prompt.focus()
+
+    def _remember_prompts(self) -> None:
+        """The prompt's Up/Down recall: this conversation's prompts (a retry's once)."""
+        prompts: List[str] = []
+        for turn in self.session.turns if self.session is not None else ():
+            if not prompts or prompts[-1] != turn.prompt:
+                prompts.append(turn.prompt)
+        self.prompt.earlier = prompts
 
     def action_copy_answer(self) -> None:
         if not self._on_main_screen():
@@ -722,6 +732,7 @@ class ChatApp(App[None]):
             self.notify(f"Cannot open conversation {conversation_id}: {exc}", severity="error", timeout=8)
             return False
         self.session.turns = [turn for turn, _, _ in turns]
+        self._remember_prompts()
         self._about = Welcome(self._about_text(info), markup=False)
         # Only the newest turns are rendered now (a Markdown answer costs ~50 ms to mount on a
         # busy 2-core machine); the rest wait behind a button at the top.

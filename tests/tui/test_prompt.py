@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from llmchat.tui.app import ChatApp
 from llmchat.tui.widgets import ChatPrompt, UserMessage
 from llmchat.tui.widgets.prompt import HINT
@@ -75,3 +77,82 @@ async def test_footer_shows_the_keys(settings_for, settled, submit, tap):
         await settled(app)
         await pilot.pause()
         assert "retry" in keys() and "cancel_stream" not in keys()
+
+
+async def test_up_in_an_empty_prompt_recalls_this_conversations_prompts_and_down_goes_forward(settings_for, submit, settled):
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        for text in ("first", "second\nhas two lines", "third"):
+            await submit(pilot, text)
+            await settled(app)
+        await pilot.pause()
+        prompt = app.prompt
+        assert prompt.text == ""
+        await pilot.press("up")
+        assert prompt.text == "third"
+        await pilot.press("up")
+        assert prompt.text == "second\nhas two lines"
+        await pilot.press("up")  # the cursor is on the last line: it moves up first
+        assert prompt.text == "second\nhas two lines" and prompt.cursor_location[0] == 0
+        await pilot.press("up", "up", "up")  # the oldest stays
+        assert prompt.text == "first"
+        await pilot.press("down")  # the cursor is at the end, on the last line: forward at once
+        assert prompt.text == "second\nhas two lines"
+        await pilot.press("down")
+        assert prompt.text == "third"
+        await pilot.press("down")
+        assert prompt.text == ""
+        await pilot.press("up", "enter")
+        await settled(app)
+        await pilot.pause()
+        assert [user.text for user in app.query(UserMessage)][-1] == "third"
+
+
+@pytest.mark.parametrize("draft", ["a draft", "two\nlines"])
+async def test_up_in_a_draft_moves_the_cursor_and_recalls_nothing(settings_for, submit, settled, draft):
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await submit(pilot, "earlier")
+        await settled(app)
+        app.prompt.load_text(draft)
+        app.prompt.move_cursor(app.prompt.document.end)
+        await pilot.press("up", "up")
+        assert app.prompt.text == draft
+        await pilot.press("x")
+        assert app.prompt.text != draft and "earlier" not in app.prompt.text
+
+
+async def test_an_edited_recalled_prompt_is_a_draft(settings_for, submit, settled):
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await submit(pilot, "one")
+        await settled(app)
+        await submit(pilot, "two")
+        await settled(app)
+        await pilot.press("up", "!", "up")
+        assert app.prompt.text == "two!"
+
+
+async def test_recall_offers_a_reopened_conversations_prompts_and_a_new_conversation_none(settings_for, srv, settled, until):
+    from llmchat.history import COMPLETE, HistoryStore
+
+    with HistoryStore.open() as store:
+        cid = None
+        for n in (1, 2):
+            writer = store.begin_turn(cid, f"stored question {n}", model="m", api="openai-chat", base_url="")
+            cid = writer.conversation_id
+            writer.append("answer")
+            writer.finish(COMPLETE, stop_reason="stop")
+    settings = settings_for(tokens=2)
+    settings.conversation_id = cid
+    app = ChatApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.prompt.earlier, what="the stored prompts")
+        await pilot.press("up")
+        assert app.prompt.text == "stored question 2"
+        await pilot.press("up")
+        assert app.prompt.text == "stored question 1"
+        await pilot.press("down", "down")
+        await app.new_conversation()
+        await pilot.press("up")
+        assert app.prompt.text == ""

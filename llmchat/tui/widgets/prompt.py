@@ -13,6 +13,8 @@ does, so nothing typed is lost to a refused send.
 
 from __future__ import annotations
 
+from typing import List, Optional
+
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
@@ -61,6 +63,54 @@ class ChatPrompt(TextArea):
             placeholder=placeholder,
             id=id,
         )
+        self.earlier: List[str] = []  # this conversation's prompts, oldest first (the app keeps it)
+        self._recalled: Optional[int] = None  # the index in `earlier` shown, while it is unedited
+
+    @property
+    def recalling(self) -> bool:
+        """Is an earlier prompt shown, unedited?"""
+        return self._recalled is not None and self.text == self.earlier[self._recalled]
+
+    def action_cursor_up(self, select: bool = False) -> None:
+        if select:
+            super().action_cursor_up(select)
+        else:
+            self._recall(-1)
+
+    def action_cursor_down(self, select: bool = False) -> None:
+        if select:
+            super().action_cursor_down(select)
+        else:
+            self._recall(1)
+
+    def _recall(self, step: int) -> None:
+        """Up in an empty prompt shows the latest earlier prompt, Up again the one before; Down
+        goes forward again, and past the latest back to an empty prompt. Anywhere else -- a
+        draft, or the cursor not on the first (Up) or last (Down) line of a recalled prompt --
+        the keys move the cursor as usual."""
+        row = self.cursor_location[0]
+        if self.recalling:
+            at_edge = row == 0 if step < 0 else row == self.document.line_count - 1
+            if not at_edge:
+                self._move(step)
+                return
+            assert self._recalled is not None
+            index: Optional[int] = self._recalled + step
+        elif not self.text and step < 0 and self.earlier:
+            index = len(self.earlier) - 1
+        else:
+            self._move(step)
+            return
+        if index is not None and index < 0:
+            return  # the oldest stays shown
+        if index is not None and index >= len(self.earlier):
+            index = None
+        self._recalled = index
+        self.load_text("" if index is None else self.earlier[index])
+        self.move_cursor(self.document.end)
+
+    def _move(self, step: int) -> None:
+        super().action_cursor_up() if step < 0 else super().action_cursor_down()
 
     def action_submit(self) -> None:
         # A priority binding runs as soon as the app sees the key, possibly before this widget
