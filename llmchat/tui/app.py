@@ -125,6 +125,7 @@ class ChatApp(App[None]):
     # the data dir and reported in one line (crash.py): None is "raised when headless".
     raise_crashes: Optional[bool] = None
     crash_log: Optional[Path] = None  # the crash log this run wrote
+    exit_hint: Optional[str] = None  # how to continue, printed once the terminal is restored
 
     def __init__(
         self,
@@ -166,6 +167,7 @@ class ChatApp(App[None]):
         self.chat_history = ChatHistory(self._history_warning)
         self._unshown_turns: List[Any] = []  # a reopened conversation's turns not rendered yet
         self._about: Optional[Welcome] = None  # the note above a reopened conversation
+        self._draft_kept = False  # the prompt's text was saved as the conversation's draft on quit
         self._show_model(settings)  # model_label and sub_title
 
     def _load_themes(self, folders: Iterable[Path], wanted: Optional[str]) -> List[str]:
@@ -288,6 +290,7 @@ class ChatApp(App[None]):
             self._demo_server = None
 
     async def on_unmount(self) -> None:
+        self.exit_hint = self._continue_hint()
         self.chat_history.close(self._active)  # an answer still streaming is stored cancelled
         if self._worker is not None:
             self._worker.cancel()
@@ -482,16 +485,53 @@ class ChatApp(App[None]):
             self._worker.cancel()  # CancelledError at the worker's await: the connection closes
         self._end(turn, CANCELLED)  # at once, even if the worker has not run a step yet
 
-    def action_interrupt(self) -> None:
+    async def action_interrupt(self) -> None:
         if self._active is not None:
             self.action_cancel_stream()
             return
         now = self._clock()
         if self._last_interrupt is not None and now - self._last_interrupt <= QUIT_WINDOW:
-            self.exit()
+            await self.action_quit()
             return
         self._last_interrupt = now
         self.notify("Press Ctrl+Q to quit, or Ctrl+C again within 2 s.", title="Quit?", timeout=QUIT_WINDOW)
+
+    async def action_quit(self) -> None:
+        """Ctrl+Q, a second Ctrl+C, the palette's Quit. A draft in the prompt is kept for the
+        stored conversation (`llmchat -c` puts it back); with no stored conversation to keep it
+        with, the app asks first (Ctrl+Q again, or y, quits)."""
+        from llmchat.tui.drafts import save_draft
+        from llmchat.tui.screens.conversations import Confirm
+
+        prompt = self.prompt
+        draft = prompt.text if prompt.text.strip() and not prompt.recalling else None
+        if draft is None or isinstance(self.screen, Confirm) and self.screen.id == "confirm-quit":
+            self.exit()
+            return
+        conversation = self.chat_history.conversation_id if self.chat_history.on else None
+        if conversation is not None and save_draft(conversation, draft) is not None:
+            self._draft_kept = True
+            self.exit()
+            return
+        where = "history is off" if not self.chat_history.on else "nothing has been sent in this conversation yet"
+        question = Confirm(f"Quit and lose the draft in the prompt? It cannot be kept: {where}.", yes="Quit", no="Stay")
+        question.id = "confirm-quit"
+        self.push_screen(question, lambda quit: self.exit() if quit else None)
+
+    def _continue_hint(self) -> Optional[str]:
+        """The line printed on exit when the conversation is stored: the command that goes on."""
+        from llmchat.history import HistoryError
+
+        conversation = self.chat_history.conversation_id
+        if conversation is None or not self.chat_history.on or self.crash_log is not None:
+            return None
+        try:
+            latest = self.chat_history.store.most_recent()
+        except HistoryError:
+            latest = None
+        command = "llmchat -c" if latest is not None and latest.id == conversation else f"llmchat --conversation {conversation}"
+        kept = " (with the draft you left in the prompt)" if self._draft_kept else ""
+        return f"Conversation {conversation} is saved: `{command}` continues it{kept}."
 
     async def action_retry(self) -> None:
         if self._active is not None or self.session is None:
@@ -747,6 +787,12 @@ class ChatApp(App[None]):
         self.transcript.anchor()
         self.settings.conversation_id = info.id
         self.chat_history.use(info.id)
+        from llmchat.tui.drafts import take_draft
+
+        draft = None if self.prompt.text else take_draft(info.id)  # left in the prompt at the last quit
+        if draft is not None:
+            self.prompt.load_text(draft)
+            self.prompt.move_cursor(self.prompt.document.end)
         self._restored = None
         self.status.show(None, READY)
         self.refresh_bindings()  # Ctrl+R can ask the last stored prompt again
@@ -879,4 +925,6 @@ def run_tui(settings: Settings, flags: Optional[Overrides] = None, theme: Option
 
         print(crash_line(exc, write_crash_log(exc)), file=sys.stderr)
         return 1
+    if app.exit_hint and not app.return_code:
+        print(app.exit_hint, file=sys.stderr)
     return app.return_code or 0

@@ -12,7 +12,7 @@ import pytest
 from llmchat.config import Settings
 from llmchat.history import COMPLETE, HistoryStore, default_path
 from llmchat.tui.app import ChatApp
-from llmchat.tui.screens.conversations import ConfirmDelete, ConversationList
+from llmchat.tui.screens.conversations import Confirm, ConversationList
 from llmchat.tui.widgets import UserMessage
 from llmchat.tui.widgets.stored import StoredAnswer
 
@@ -182,7 +182,7 @@ async def test_delete_asks_first_and_deleting_the_open_conversation_starts_afres
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_first_listed(pilot, haiku)
         await pilot.press("d")
-        assert isinstance(app.screen, ConfirmDelete)
+        assert isinstance(app.screen, Confirm)
         assert "A haiku about rust" in app.screen.question
         await pilot.press("n")  # kept
         assert app.screen is screen and screen.shown == [haiku, tides, sky]

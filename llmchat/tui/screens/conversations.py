@@ -27,11 +27,11 @@ from textual.widgets.option_list import Option
 HINT = "Enter open · r rename · d delete · / search · Esc close"
 
 
-class ConfirmDelete(ModalScreen[bool]):
-    """Yes or no, for deleting one conversation (y / n / Esc)."""
+class Confirm(ModalScreen[bool]):
+    """Yes or no (y / n / Esc), for deleting a conversation or quitting with a draft."""
 
     DEFAULT_CSS = """
-    ConfirmDelete {
+    Confirm {
         align: center middle;
         & > Vertical {
             width: 60;
@@ -46,20 +46,22 @@ class ConfirmDelete(ModalScreen[bool]):
     """
 
     BINDINGS = [
-        Binding("y", "answer(True)", "Delete"),
-        Binding("n,escape", "answer(False)", "Keep"),
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str, yes: str = "Delete", no: str = "Keep") -> None:
         super().__init__()
         self.question = question
+        self.yes = yes
+        self.no = no
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Content(self.question), id="question", markup=False)
             with Horizontal():
-                yield Button("Keep (n)", id="keep")
-                yield Button("Delete (y)", id="delete", variant="error")
+                yield Button(f"{self.no} (n)", id="keep")
+                yield Button(f"{self.yes} (y)", id="delete", variant="error")
 
     def on_mount(self) -> None:
         self.query_one("#keep", Button).focus()
@@ -289,7 +291,7 @@ class ConversationList(ModalScreen[None]):
             if yes:
                 self._delete(chosen)
 
-        self.app.push_screen(ConfirmDelete(question), answered)
+        self.app.push_screen(Confirm(question), answered)
 
     def _delete(self, conversation_id: int) -> None:
         from llmchat.history import HistoryError
