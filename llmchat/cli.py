@@ -100,14 +100,18 @@ def chat(values: Dict[str, Any]) -> int:
             return EXIT_INTERRUPTED
         if text is None:
             if sys.stdin.isatty() and sys.stdout is not None and sys.stdout.isatty():
-                from llmchat.tui.app import run_tui  # Textual is imported only for this face
+                saved = _keep_early_keys()
+                try:
+                    from llmchat.tui.app import run_tui  # Textual is imported only for this face
 
-                if store is not None:  # the TUI opens its own (settings.history, .conversation_id)
-                    store.close()
-                    store = None
-                # The command line's own flags: the TUI applies a conversation's settings itself
-                # when it switches to another one.
-                return run_tui(settings, command_line, values["theme"])
+                    if store is not None:  # the TUI opens its own (settings.history, .conversation_id)
+                        store.close()
+                        store = None
+                    # The command line's own flags: the TUI applies a conversation's settings
+                    # itself when it switches to another one.
+                    return run_tui(settings, command_line, values["theme"])
+                finally:
+                    _restore_terminal(saved)
             fail("no prompt: give one as an argument or on stdin", EXIT_USAGE)
         if not text.strip():
             fail("the prompt is empty", EXIT_USAGE)
@@ -135,6 +139,39 @@ def chat(values: Dict[str, Any]) -> int:
     finally:
         if store is not None:
             store.close()
+
+
+def _keep_early_keys() -> Optional[List[Any]]:
+    """Put the terminal in the TUI's input mode now, before Textual is imported (~0.3-0.6 s, more
+    on a busy machine): until Textual does the same, the terminal's line editing would echo
+    what is typed onto the shell's screen, turn Enter into a new line and eat Ctrl+U or Ctrl+W.
+    Textual reads what was typed meanwhile as keys. Ctrl+C still interrupts the start-up. The
+    settings before, for `_restore_terminal` (Textual restores what it found: these)."""
+    import termios
+
+    try:
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+        keys = termios.tcgetattr(fd)
+        keys[0] &= ~(termios.IXON | termios.IXOFF | termios.ICRNL | termios.INLCR | termios.IGNCR)  # as Textual
+        keys[3] &= ~(termios.ECHO | termios.ICANON | termios.IEXTEN)
+        keys[6][termios.VMIN] = 1
+        keys[6][termios.VTIME] = 0
+        termios.tcsetattr(fd, termios.TCSANOW, keys)
+    except (termios.error, OSError, ValueError):
+        return None
+    return saved
+
+
+def _restore_terminal(saved: Optional[List[Any]]) -> None:
+    if saved is None:
+        return
+    import termios
+
+    try:
+        termios.tcsetattr(sys.stdin.fileno(), termios.TCSANOW, saved)
+    except (termios.error, OSError, ValueError):
+        pass
 
 
 def _keep_its_settings(flags: Any, continued: Any, config: Any) -> bool:

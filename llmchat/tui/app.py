@@ -90,6 +90,10 @@ DEMO_LABEL = "offline demo model"
 
 class ChatApp(App[None]):
     TITLE = "llmchat"
+    # The prompt has the focus from the first frame. Textual's default ("*") focused the
+    # transcript, the first focusable widget, until on_mount moved the focus on: keys typed
+    # while the app started went to the transcript and were lost.
+    AUTO_FOCUS = "#prompt"
 
     CSS = """
     /* Bottom-aligned: the newest message sits next to the prompt, and an anchored transcript

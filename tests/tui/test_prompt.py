@@ -156,3 +156,46 @@ async def test_recall_offers_a_reopened_conversations_prompts_and_a_new_conversa
         await app.new_conversation()
         await pilot.press("up")
         assert app.prompt.text == ""
+
+
+BURSTS = {
+    # name: (keys in one burst, as (key, character); the prompt's text after them)
+    "ctrl+u after letters": ([("a", "a"), ("b", "b"), ("ctrl+u", "\x15"), ("K", "K")], "K"),
+    "ctrl+w after a word": ([("o", "o"), ("n", "n"), ("e", "e"), ("space", " "), ("t", "t"), ("w", "w"), ("ctrl+w", "\x17"), ("x", "x")], "one x"),
+    "ctrl+j between letters": ([("a", "a"), ("ctrl+j", "\n"), ("b", "b")], "a\nb"),
+    "a zero-width joiner": ([("man", "\U0001f468"), ("zero_width_joiner", "\u200d"), ("girl", "\U0001f467")], "\U0001f468\u200d\U0001f467"),
+    "a word joiner": ([("a", "a"), ("word_joiner", "\u2060"), ("b", "b")], "a\u2060b"),
+}
+
+
+@pytest.mark.parametrize("burst", list(BURSTS))
+async def test_a_burst_of_keys_is_applied_in_order(settings_for, burst):
+    """Keys queued faster than the prompt handles them: a bound key (Ctrl+U) is not run after
+    the letters typed behind it, and format characters are text."""
+    from textual import events
+
+    keys, expected = BURSTS[burst]
+    app = ChatApp(settings_for())
+    async with app.run_test(size=SIZE) as pilot:
+        for key, character in keys:
+            event = events.Key(key, character)
+            event.set_sender(app)
+            app.post_message(event)
+        for _ in range(10):
+            await pilot.pause(0.01)
+        assert app.prompt.text == expected
+
+
+@pytest.mark.parametrize("control", ["\u202e", "\u2066"])
+async def test_bidirectional_overrides_typed_as_keys_are_not_inserted(settings_for, control):
+    app = ChatApp(settings_for())
+    async with app.run_test(size=SIZE) as pilot:
+        from textual import events
+
+        await pilot.press("a")
+
+        event = events.Key("bidi", control)
+        event.set_sender(app)
+        app.post_message(event)
+        await pilot.pause(0.05)
+        assert app.prompt.text == "a"

@@ -13,11 +13,26 @@ does, so nothing typed is lost to a refused send.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import List, Optional
 
+from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
+
+# Format characters typed as keys are text (Textual's keys call them unprintable and drop them):
+# the zero-width joiners inside emoji sequences, non-joiners in Persian, word joiners, tags in
+# flag sequences. Not the bidirectional overrides and isolates, which reorder what is shown.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _is_format_character(character: Optional[str]) -> bool:
+    return (
+        character is not None and len(character) == 1 and unicodedata.category(character) == "Cf"
+        and character not in _BIDI_CONTROLS
+    )
+
 
 HINT = "Enter sends · Ctrl+J new line (Alt/Shift+Enter if your terminal allows)"
 
@@ -111,6 +126,30 @@ class ChatPrompt(TextArea):
 
     def _move(self, step: int) -> None:
         super().action_cursor_up() if step < 0 else super().action_cursor_down()
+
+    async def on_key(self, event: events.Key) -> None:
+        """Keys in the order they were typed. A letter is inserted here; a key bound to one of
+        the prompt's own actions (Ctrl+U, Ctrl+W, Ctrl+J, ...) would otherwise bubble up to the
+        app and run from there -- after the letters queued behind it, so "abc", Ctrl+U, "K"
+        arriving in one read left "" instead of "K". Such a key runs its action here, now."""
+        if _is_format_character(event.character):
+            event.stop()
+            event.prevent_default()
+            if not self.read_only:
+                start, end = self.selection
+                self.replace(event.character or "", start, end, maintain_selection_offset=False)
+            return
+        if event.is_printable:
+            return  # TextArea's own handler inserts it
+        active = self.app.active_bindings
+        for key in event.aliases:
+            bound = active.get(key)
+            if bound is not None and bound.node is self and not bound.binding.priority:
+                event.stop()
+                event.prevent_default()
+                if bound.enabled:
+                    await self.run_action(bound.binding.action)
+                return
 
     def action_submit(self) -> None:
         # A priority binding runs as soon as the app sees the key, possibly before this widget
