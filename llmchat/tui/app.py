@@ -78,6 +78,7 @@ from llmchat.tui.widgets import (
     UserMessage,
     Welcome,
 )
+from llmchat.tui.widgets.prompt import newline_hint
 from llmchat.tui.widgets.status import READY
 from llmchat.tui.widgets.stored import EarlierTurns
 
@@ -212,7 +213,8 @@ class ChatApp(App[None]):
     def compose(self) -> ComposeResult:
         with Transcript(id="transcript"):
             yield Welcome(self._welcome_text(), markup=False)
-        yield ChatPrompt(id="prompt")
+        # Headless (tests, snapshots): the hint of a terminal without the kitty protocol.
+        yield ChatPrompt(id="prompt", placeholder=newline_hint({} if self.is_headless else os.environ))
         yield StatusBar(self.model_label, id="status")
         yield Footer()
 
@@ -922,6 +924,9 @@ def run_tui(settings: Settings, flags: Optional[Overrides] = None, theme: Option
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    from llmchat.tui.compat import install_alt_enter
+
+    install_alt_enter()  # Alt+Enter as ESC CR: a new line, not Enter
     try:
         app.run()
     except Exception as exc:  # outside Textual's own handling (the driver, start-up): same rule

@@ -116,6 +116,8 @@ CASES = {
     "ctrl+w and letters in one read": ([b"one two", b"\x17three"], "one three"),
     "ctrl+j and a letter in one read": ([b"a", b"\nb"], "a\nb"),
     "zero-width joiners": (["family 👨\u200d👩\u200d👧 and 🏳️\u200d🌈 done".encode()], "family 👨\u200d👩\u200d👧 and 🏳️\u200d🌈 done"),
+    "alt+enter as ESC CR": ([b"a\x1b\rb"], "a\nb"),
+    "alt+enter and shift+enter in the kitty protocol": ([b"a\x1b[13;3ub\x1b[13;2uc"], "a\nb\nc"),
     "a word joiner and a non-joiner": (["a\u2060b \u0645\u200c\u0627".encode()], "a\u2060b \u0645\u200c\u0627"),
 }
 

@@ -6,7 +6,7 @@ import pytest
 
 from llmchat.tui.app import ChatApp
 from llmchat.tui.widgets import ChatPrompt, UserMessage
-from llmchat.tui.widgets.prompt import HINT
+from llmchat.tui.widgets.prompt import HINT, HINT_WITH_SHIFT, newline_hint
 
 SIZE = (100, 30)
 
@@ -199,3 +199,23 @@ async def test_bidirectional_overrides_typed_as_keys_are_not_inserted(settings_f
         app.post_message(event)
         await pilot.pause(0.05)
         assert app.prompt.text == "a"
+
+
+@pytest.mark.parametrize(
+    "env, shift",
+    [
+        ({}, False),
+        ({"TERM": "xterm-256color"}, False),
+        ({"TERM": "xterm-kitty"}, True),
+        ({"TERM": "xterm-256color", "KITTY_WINDOW_ID": "1"}, True),
+        ({"TERM_PROGRAM": "WezTerm"}, True),
+        ({"TERM": "xterm-ghostty"}, True),
+        ({"TERM": "xterm-kitty", "TMUX": "/tmp/tmux-0/default,1,0"}, False),
+        ({"TERM": "screen-256color", "STY": "1.pts"}, False),
+    ],
+)
+def test_the_hint_names_shift_enter_only_where_the_terminal_tells_it_from_enter(env, shift):
+    hint = newline_hint(env)
+    assert hint == (HINT_WITH_SHIFT if shift else HINT)
+    assert "Alt+Enter" in hint and "Ctrl+J" in hint
+    assert ("Shift+Enter" in hint) is shift

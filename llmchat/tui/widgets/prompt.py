@@ -1,8 +1,9 @@
 """The prompt: a multi-line TextArea where Enter sends and Ctrl+J / Alt+Enter / Shift+Enter
-start a new line. Ctrl+J works in every terminal (it is LF). Alt+Enter and Shift+Enter are
-distinct keys only where the terminal speaks the kitty keyboard protocol (Textual asks for it);
-elsewhere (tmux 3.3 here, checked) Alt+Enter arrives as ESC CR, which Textual reports as plain
-Enter, so the hint leads with Ctrl+J.
+start a new line. Ctrl+J works in every terminal (it is LF). Alt+Enter arrives as ESC CR where
+the terminal does not speak the kitty keyboard protocol (tmux 3.3, xterm: checked), which
+tui/compat.py makes Textual report as alt+enter. Shift+Enter differs from Enter only with the
+kitty protocol (Textual asks for it), so the hint names it only in terminals known to speak it.
+Up in an empty prompt recalls the conversation's earlier prompts (Down goes forward again).
 
 TextArea handles Enter in its key handler before ordinary bindings run, so Enter is bound with
 priority -- and the text is read only after the keys queued before it, or a fast burst (a paste
@@ -14,7 +15,7 @@ does, so nothing typed is lost to a refused send.
 from __future__ import annotations
 
 import unicodedata
-from typing import List, Optional
+from typing import List, Mapping, Optional
 
 from textual import events
 from textual.binding import Binding
@@ -34,7 +35,21 @@ def _is_format_character(character: Optional[str]) -> bool:
     )
 
 
-HINT = "Enter sends · Ctrl+J new line (Alt/Shift+Enter if your terminal allows)"
+HINT = "Enter sends · Ctrl+J or Alt+Enter new line"
+HINT_WITH_SHIFT = "Enter sends · Ctrl+J, Alt+Enter or Shift+Enter new line"
+
+# Terminals that speak the kitty keyboard protocol (Textual asks for it), the one way Shift+Enter
+# differs from Enter. Not through a multiplexer: tmux 3.3 and screen send both as CR.
+_KITTY_TERMS = frozenset({"xterm-kitty", "xterm-ghostty", "foot", "foot-extra", "wezterm"})
+_KITTY_PROGRAMS = frozenset({"WezTerm", "ghostty", "kitty"})
+
+
+def newline_hint(env: Mapping[str, str]) -> str:
+    """The prompt's hint: Shift+Enter only where the terminal can tell it from Enter."""
+    if env.get("TMUX") or env.get("STY") or env.get("ZELLIJ"):
+        return HINT
+    kitty = env.get("TERM", "") in _KITTY_TERMS or env.get("TERM_PROGRAM", "") in _KITTY_PROGRAMS or "KITTY_WINDOW_ID" in env
+    return HINT_WITH_SHIFT if kitty else HINT
 
 
 class ChatPrompt(TextArea):
