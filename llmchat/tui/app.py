@@ -78,6 +78,7 @@ from llmchat.tui.widgets import (
     UserMessage,
     Welcome,
 )
+from llmchat.tui.widgets.pasted import user_message
 from llmchat.tui.widgets.prompt import newline_hint
 from llmchat.tui.widgets.status import READY
 from llmchat.tui.widgets.stored import EarlierTurns
@@ -336,7 +337,7 @@ class ChatApp(App[None]):
         self._restored = None
         turn = self.session.begin(event.text, Metrics(clock=self._clock))
         self._remember_prompts()
-        await self.transcript.mount(UserMessage(event.text))
+        await self.transcript.mount(user_message(event.text, event.pasted))
         await self._start(turn)
 
     async def _start(self, turn: Turn) -> None:

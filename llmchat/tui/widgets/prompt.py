@@ -74,10 +74,11 @@ class ChatPrompt(TextArea):
     class Submitted(Message):
         """The user asked to send `text`."""
 
-        def __init__(self, prompt: "ChatPrompt", text: str) -> None:
+        def __init__(self, prompt: "ChatPrompt", text: str, pasted: Optional[List[str]] = None) -> None:
             super().__init__()
             self.prompt = prompt
             self.text = text
+            self.pasted = pasted or []  # what was pasted into it (the transcript may collapse it)
 
         @property
         def control(self) -> "ChatPrompt":
@@ -94,6 +95,7 @@ class ChatPrompt(TextArea):
             id=id,
         )
         self.earlier: List[str] = []  # this conversation's prompts, oldest first (the app keeps it)
+        self.pasted: List[str] = []  # pastes since the prompt was last empty
         self._recalled: Optional[int] = None  # the index in `earlier` shown, while it is unedited
 
     @property
@@ -142,6 +144,14 @@ class ChatPrompt(TextArea):
     def _move(self, step: int) -> None:
         super().action_cursor_up() if step < 0 else super().action_cursor_down()
 
+    def on_text_area_changed(self) -> None:
+        if not self.text:
+            self.pasted = []  # sent or cleared: its pastes go with it
+
+    def on_paste(self, event: events.Paste) -> None:
+        """Remember the paste (TextArea's own handler inserts it), as the document keeps it."""
+        self.pasted.append(event.text.replace("\r\n", "\n").replace("\r", "\n"))
+
     async def on_key(self, event: events.Key) -> None:
         """Keys in the order they were typed. A letter is inserted here; a key bound to one of
         the prompt's own actions (Ctrl+U, Ctrl+W, Ctrl+J, ...) would otherwise bubble up to the
@@ -175,7 +185,7 @@ class ChatPrompt(TextArea):
     def _submit(self) -> None:
         text = self.text
         if text.strip():
-            self.post_message(self.Submitted(self, text))
+            self.post_message(self.Submitted(self, text, list(self.pasted)))
 
     def action_newline(self) -> None:
         if self.read_only:
