@@ -16,33 +16,14 @@ import sys
 import termios
 import threading
 import time
-from pathlib import Path
-from typing import Callable, Dict, Iterator, List
+from typing import Callable, Dict, List
 
 import pytest
 
-from llmchat.demo.server import Behaviour, ServerThread
+from llmchat.demo.server import ServerThread
+from test_tmux import server, terminal_env  # noqa: F401  (the tmux test's fixtures: its fake server and environment)
 
 WAIT = 30.0  # the upper bound of every wait (a loaded 2-core machine starts the app slowly)
-
-
-@pytest.fixture
-def server() -> Iterator[ServerThread]:
-    with ServerThread(Behaviour(tokens=5)) as srv:
-        yield srv
-
-
-@pytest.fixture
-def pty_env(tmp_path: Path) -> Dict[str, str]:
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not (k.startswith(("LLMCHAT_", "TMUX")) or k.endswith("_API_KEY") or k.lower().endswith("_proxy"))
-    }
-    env.update(LLMCHAT_HOME=str(home), NO_PROXY="127.0.0.1,localhost", TERM="xterm-256color")
-    return env
 
 
 class Pty:
@@ -123,11 +104,11 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_keys_typed_as_the_app_starts_reach_the_server_exactly(server, pty_env, case):
+def test_keys_typed_as_the_app_starts_reach_the_server_exactly(server, terminal_env, case):
     """Everything is typed as soon as llmchat reads keys (a few ms after it starts), long
     before its first frame: while Textual is still being imported."""
     chunks, expected = CASES[case]
-    term = Pty(["--base-url", server.base_url("openai-chat"), "-m", "m"], pty_env)
+    term = Pty(["--base-url", server.base_url("openai-chat"), "-m", "m"], terminal_env)
     try:
         term.wait_for_key_mode()
         for chunk in chunks:
@@ -141,8 +122,10 @@ def test_keys_typed_as_the_app_starts_reach_the_server_exactly(server, pty_env, 
         term.close()
 
 
-def test_after_quitting_one_line_says_how_to_continue_once_the_terminal_is_restored(server, pty_env):
-    term = Pty(["--base-url", server.base_url("openai-chat"), "-m", "m"], pty_env)
+@pytest.mark.parametrize("stored", [True, False], ids=["stored", "no-history"])
+def test_after_quitting_one_line_says_how_to_continue_once_the_terminal_is_restored(server, terminal_env, stored):
+    history = [] if stored else ["--no-history"]
+    term = Pty([*history, "--base-url", server.base_url("openai-chat"), "-m", "m"], terminal_env)
     try:
         term.wait_for_key_mode()
         term.write(b"remember me\r")
@@ -151,20 +134,11 @@ def test_after_quitting_one_line_says_how_to_continue_once_the_terminal_is_resto
     finally:
         term.close()
     output = bytes(term.output)
+    if not stored:  # nothing to continue: no line
+        assert b"continues it" not in output
+        return
     line = b"Conversation 1 is saved: `llmchat -c` continues it."
     assert output.count(line) == 1
     restored = output.rindex(b"\x1b[?1049l")  # the alternate screen left: the terminal is the user's again
     assert output.index(line) > restored
     assert output[restored:].replace(b"\r\n", b"\n").count(b"\n") <= 2  # that line and nothing more
-
-
-def test_no_line_after_quitting_when_nothing_was_stored(server, pty_env):
-    term = Pty(["--no-history", "--base-url", server.base_url("openai-chat"), "-m", "m"], pty_env)
-    try:
-        term.wait_for_key_mode()
-        term.write(b"not kept\r")
-        term.wait_for(lambda: server.requests and server.requests[0].outcome == "complete", "the answer")
-        assert term.quit() == 0
-    finally:
-        term.close()
-    assert b"continues it" not in bytes(term.output)
