@@ -9,6 +9,10 @@ sent the prompt the user wanted to break. `AltEnterParser` reports it as alt+ent
 driver builds its parser from the name `XTermParser` in its module, which `install` points at
 this subclass -- a process-wide change, made by the TUI's entry point only (`run_tui`).
 Written up for upstream: `_sequence_to_key_events` should prefix "alt+" to table-mapped keys.
+
+Elsewhere, one override: `ChatApp._handle_exception`, Textual's only hook for an exception no
+handler or worker caught (it writes the crash log; see tui/crash.py). Its guard is
+tests/tui/test_crash.py, which raises real errors in a handler and in a worker.
 """
 
 from __future__ import annotations
