@@ -158,7 +158,7 @@ def _keep_early_keys() -> Optional[List[Any]]:
         keys[6][termios.VMIN] = 1
         keys[6][termios.VTIME] = 0
         termios.tcsetattr(fd, termios.TCSANOW, keys)
-    except (termios.error, OSError, ValueError):
+    except (termios.error, OSError, ValueError, AttributeError):  # no real terminal behind stdin
         return None
     return saved
 
@@ -170,7 +170,7 @@ def _restore_terminal(saved: Optional[List[Any]]) -> None:
 
     try:
         termios.tcsetattr(sys.stdin.fileno(), termios.TCSANOW, saved)
-    except (termios.error, OSError, ValueError):
+    except (termios.error, OSError, ValueError, AttributeError):  # no real terminal behind stdin
         pass
 
 
