@@ -169,11 +169,12 @@ class ChatPrompt(TextArea):
         active = self.app.active_bindings
         for key in event.aliases:
             bound = active.get(key)
-            if bound is not None and bound.node is self and not bound.binding.priority:
-                event.stop()
-                event.prevent_default()
-                if bound.enabled:
-                    await self.run_action(bound.binding.action)
+            if bound is not None and bound.node is self and bound.enabled and not bound.binding.priority:
+                # False when the action steps aside (SkipAction: Ctrl+C's copy with nothing
+                # selected): then the key goes on up, to the app's own binding for it.
+                if await self.app.run_action(bound.binding.action, self):
+                    event.stop()
+                    event.prevent_default()
                 return
 
     def action_submit(self) -> None:
