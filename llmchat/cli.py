@@ -108,14 +108,18 @@ def chat(values: Dict[str, Any]) -> int:
             return EXIT_INTERRUPTED
         if text is None:
             if isatty(sys.stdin) and isatty(sys.stdout):
-                from llmchat.tui.app import run_tui  # Textual is imported only for this face
+                saved = _keep_early_keys()
+                try:
+                    from llmchat.tui.app import run_tui  # Textual is imported only for this face
 
-                if store is not None:  # the TUI opens its own (settings.history, .conversation_id)
-                    store.close()
-                    store = None
-                # The command line's own flags: the TUI applies a conversation's settings itself
-                # when it switches to another one.
-                return run_tui(settings, command_line, values["theme"])
+                    if store is not None:  # the TUI opens its own (settings.history, .conversation_id)
+                        store.close()
+                        store = None
+                    # The command line's own flags: the TUI applies a conversation's settings
+                    # itself when it switches to another one.
+                    return run_tui(settings, command_line, values["theme"])
+                finally:
+                    _restore_terminal(saved)
             fail("no prompt: give one as an argument or on stdin", EXIT_USAGE)
         if not text.strip():
             fail("the prompt is empty", EXIT_USAGE)
@@ -143,6 +147,39 @@ def chat(values: Dict[str, Any]) -> int:
     finally:
         if store is not None:
             store.close()
+
+
+def _keep_early_keys() -> Optional[List[Any]]:
+    """Put the terminal in the TUI's input mode now, before Textual is imported (~0.3-0.6 s, more
+    on a busy machine): until Textual does the same, the terminal's line editing would echo
+    what is typed onto the shell's screen, turn Enter into a new line and eat Ctrl+U or Ctrl+W.
+    Textual reads what was typed meanwhile as keys. Ctrl+C still interrupts the start-up. The
+    settings before, for `_restore_terminal` (Textual restores what it found: these)."""
+    import termios
+
+    try:
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+        keys = termios.tcgetattr(fd)
+        keys[0] &= ~(termios.IXON | termios.IXOFF | termios.ICRNL | termios.INLCR | termios.IGNCR)  # as Textual
+        keys[3] &= ~(termios.ECHO | termios.ICANON | termios.IEXTEN)
+        keys[6][termios.VMIN] = 1
+        keys[6][termios.VTIME] = 0
+        termios.tcsetattr(fd, termios.TCSANOW, keys)
+    except (termios.error, OSError, ValueError, AttributeError):  # no real terminal behind stdin
+        return None
+    return saved
+
+
+def _restore_terminal(saved: Optional[List[Any]]) -> None:
+    if saved is None:
+        return
+    import termios
+
+    try:
+        termios.tcsetattr(sys.stdin.fileno(), termios.TCSANOW, saved)
+    except (termios.error, OSError, ValueError, AttributeError):  # no real terminal behind stdin
+        pass
 
 
 def _keep_its_settings(flags: Any, continued: Any, config: Any) -> bool:
@@ -354,36 +391,18 @@ def _main(argv: Optional[List[str]]) -> int:
     return _run_click(args)
 
 
-CRASH_LOG = "crash.log"
-
-
 def _crashed(exc: BaseException) -> int:
-    """Log `exc` with its traceback (secrets masked) to crash.log in the data directory, 0600,
+    """Log `exc` with its traceback (secrets masked) in the data directory's crashes/, 0600,
     and say so in one line."""
-    import time
-    import traceback
-
-    kind = exc.__class__.__name__
-    where = "nowhere: the crash log could not be written either"
     try:
-        from llmchat.config import Config, config_path, data_dir, ensure_private_dir, known_secrets
-        from llmchat.redact import Redactor
+        from llmchat.crash import crash_line, write_crash_log
 
-        text = "".join(traceback.format_exception(exc))
-        text = Redactor(known_secrets(os.environ, Config(config_path()))).redact(text)
-        directory = data_dir()
-        ensure_private_dir(directory)
-        path = directory / CRASH_LOG
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8", errors="replace") as log:
-            log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} llmchat {__version__}\n{text}")
-        where = str(path)
-    except Exception:  # the log itself failed: the one line still goes out
-        pass
-    try:
-        print(f"error: llmchat hit a bug ({kind}); the details are in {where}: please report it", file=sys.stderr)
-    except Exception:
-        pass
+        print(crash_line(exc, write_crash_log(exc)), file=sys.stderr)
+    except Exception:  # even the report failed: the kind of error still goes out
+        try:
+            print(f"error: llmchat stopped on an internal error ({exc.__class__.__name__})", file=sys.stderr)
+        except Exception:
+            pass
     return EXIT_ERROR
 
 

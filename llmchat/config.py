@@ -280,6 +280,7 @@ class Settings:
     connect_timeout: float = 10.0
     max_time: Optional[float] = None  # seconds for the whole answer; None: no limit
     api_key: Optional[str] = field(default=None, repr=False)
+    api_key_env: Optional[str] = None  # where the key was looked for (a profile's api_key_env, else the API's)
     demo: bool = False
     demo_reason: str = ""
     # History: whether this run stores its conversation (--no-history, `history = false`), and
@@ -413,6 +414,7 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
     _check_url(settings.base_url)
     key_env = profile.api_key_env or provider.api_key_env
     if key_env:
+        settings.api_key_env = key_env
         settings.api_key = _clean_key(key_env, env.get(key_env))
         official = settings.base_url.rstrip("/") == provider.default_base_url
         if settings.api_key is None and official:

@@ -23,3 +23,4 @@ class ChatRequest:
     temperature: Optional[float] = None
     max_tokens: Optional[int] = None
     api_key: Optional[str] = field(default=None, repr=False)  # never shown in a repr or log
+    api_key_env: Optional[str] = None  # the variable the key comes from: named when a 401 came without one

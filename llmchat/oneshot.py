@@ -120,6 +120,7 @@ class OneShot:
             temperature=settings.temperature,
             max_tokens=settings.max_tokens,
             api_key=settings.api_key,
+            api_key_env=settings.api_key_env,
         )
         client = StreamingClient(
             connect_timeout=settings.connect_timeout,

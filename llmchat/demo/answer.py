@@ -18,8 +18,8 @@ _ANSWER = """\
 You asked: *{prompt}*
 
 This answer comes from **llmchat's built-in offline demo model**. It does not understand you;
-it shows what llmchat does with a real one. Set `OPENAI_API_KEY` or `ANTHROPIC_API_KEY`, start
-Ollama, or pass `--base-url` to talk to a real model.
+it shows what llmchat does with a real one. Set `OPENAI_API_KEY` or `ANTHROPIC_API_KEY`, use
+Ollama with `--api ollama`, or pass `--base-url` to talk to a real model.
 
 ## What you are seeing
 

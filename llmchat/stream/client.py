@@ -232,6 +232,8 @@ class StreamingClient:
                     await self._sleep(delay)
                     continue
             failure = self._clean(failure, request)
+            if failure.status == 401 and not request.api_key and request.api_key_env:
+                failure = StreamError(f"{failure.message} (no API key was sent: set {request.api_key_env})", failure.kind, 401)
             if metrics is not None:
                 metrics.observe(failure)
             yield failure

@@ -82,6 +82,7 @@ from llmchat.tui.session import (
 from llmchat.tui.chat_history import ChatHistory
 from llmchat.tui.codeblocks import code_blocks
 from llmchat.tui.commands import Choice, Choices
+from llmchat.tui.palette import ChatPalette
 from llmchat.tui.screen import ChatScreen
 from llmchat.tui.themes import load_themes, theme_dirs
 from llmchat.tui.widgets import (
@@ -94,6 +95,8 @@ from llmchat.tui.widgets import (
 )
 from llmchat.tui.widgets.status import READY, retries_text
 from llmchat.tui.widgets.thinking import ThinkingBlock
+from llmchat.tui.widgets.pasted import user_message
+from llmchat.tui.widgets.prompt import newline_hint
 from llmchat.tui.widgets.stored import EarlierTurns
 
 QUIT_WINDOW = 2.0  # seconds within which a second Ctrl+C quits
@@ -107,6 +110,10 @@ MODEL_LIST_WAIT = 3.0  # seconds the model picker waits for the list before show
 
 class ChatApp(App[None]):
     TITLE = "llmchat"
+    # The prompt has the focus from the first frame. Textual's default ("*") focused the
+    # transcript, the first focusable widget, until on_mount moved the focus on: keys typed
+    # while the app started went to the transcript and were lost.
+    AUTO_FOCUS = "#prompt"
 
     CSS = """
     /* Bottom-aligned: the newest message sits next to the prompt, and an anchored transcript
@@ -121,6 +128,7 @@ class ChatApp(App[None]):
     BINDINGS = [
         Binding("ctrl+c", "cancel_stream", "Cancel", show=False, priority=True),
         Binding("escape", "cancel_stream", "Cancel"),
+        Binding("escape", "hide_help_panel", show=False),  # the Keys panel (palette "Keys"): when nothing streams
         Binding("ctrl+c", "interrupt", show=False),
         Binding("ctrl+r", "retry", "Retry"),
         Binding("ctrl+o,f2", "conversations", "Conversations", key_display="^o"),
@@ -138,6 +146,11 @@ class ChatApp(App[None]):
     # Whether answers manage the garbage collector (see widgets/messages.py): None is "in a
     # real terminal, not headless"; the benchmark sets True to measure what a terminal runs.
     manage_gc: Optional[bool] = None
+    # Whether a bug caught at the top is raised (Textual's way, for tests to see) or logged to
+    # the data dir and reported in one line (crash.py): None is "raised when headless".
+    raise_crashes: Optional[bool] = None
+    crash_log: Optional[Path] = None  # the crash log this run wrote
+    exit_hint: Optional[str] = None  # how to continue, printed once the terminal is restored
 
     def __init__(
         self,
@@ -183,6 +196,7 @@ class ChatApp(App[None]):
         self.chat_history = ChatHistory(self._history_warning)
         self._unshown_turns: List[Any] = []  # a reopened conversation's turns not rendered yet
         self._about: Optional[Welcome] = None  # the note above a reopened conversation
+        self._draft_kept = False  # the prompt's text was saved as the conversation's draft on quit
         self._show_model(settings)  # model_label and sub_title
 
     def _load_themes(self, folders: Iterable[Path], wanted: Optional[str]) -> List[str]:
@@ -224,7 +238,8 @@ class ChatApp(App[None]):
     def compose(self) -> ComposeResult:
         with Transcript(id="transcript"):
             yield Welcome(self._welcome_text(), markup=False)
-        yield ChatPrompt(id="prompt")
+        # Headless (tests, snapshots): the hint of a terminal without the kitty protocol.
+        yield ChatPrompt(id="prompt", placeholder=newline_hint({} if self.is_headless else os.environ))
         yield StatusBar(self.model_label, id="status")
         yield Footer()
 
@@ -234,7 +249,7 @@ class ChatApp(App[None]):
             reason = f" ({settings.demo_reason})" if settings.demo_reason else ""
             return (
                 f"Answers come from llmchat's built-in {DEMO_LABEL}{reason}. Set OPENAI_API_KEY or "
-                "ANTHROPIC_API_KEY, start Ollama, or pass --base-url to talk to a real model."
+                "ANTHROPIC_API_KEY, use Ollama with --api ollama, or pass --base-url to talk to a real model."
             )
         return f"Chatting with {settings.model} ({settings.api}). Type a message and press Enter."
 
@@ -309,6 +324,7 @@ class ChatApp(App[None]):
 
     async def on_unmount(self) -> None:
         self._release_exit_signals()
+        self.exit_hint = self._continue_hint()
         self.chat_history.close(self._active)  # an answer still streaming is stored cancelled
         if self._worker is not None:
             self._worker.cancel()
@@ -338,6 +354,26 @@ class ChatApp(App[None]):
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
 
+    def _handle_exception(self, error: Exception) -> None:
+        """Textual calls this (a private hook, the only one) with any exception a handler or a
+        worker left unhandled, and then quits. The app still quits -- its state is unknown --
+        but the traceback goes to a crash log in the data dir, and the user reads one line
+        after the terminal is restored. tests/tui/test_crash.py goes through real failures."""
+        from textual.worker import WorkerFailed
+
+        from llmchat.crash import crash_line, write_crash_log
+
+        raise_it = self.is_headless if self.raise_crashes is None else self.raise_crashes
+        cause = error.error if isinstance(error, WorkerFailed) and isinstance(error.error, BaseException) else error
+        if self.crash_log is None:  # the first is the one that matters; the rest follow from it
+            self.crash_log = write_crash_log(cause, self.settings.secrets)
+            if not raise_it:
+                from rich.text import Text
+
+                self.exit(return_code=1, message=Text(crash_line(cause, self.crash_log, self.settings.secrets), no_wrap=True, overflow="ignore"))
+        if raise_it:
+            super()._handle_exception(error)
+
     # --- sending ----------------------------------------------------------------------
 
     async def on_chat_prompt_submitted(self, event: ChatPrompt.Submitted) -> None:
@@ -351,7 +387,8 @@ class ChatApp(App[None]):
         event.prompt.clear()  # accepted: the text now lives in the transcript and the session
         self._restored = None
         turn = self.session.begin(event.text, Metrics(clock=self._clock))
-        await self.transcript.mount(UserMessage(event.text))
+        self._remember_prompts()
+        await self.transcript.mount(user_message(event.text, event.pasted))
         await self._start(turn)
 
     @on(TextArea.Changed, "#prompt")
@@ -560,6 +597,8 @@ class ChatApp(App[None]):
     def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
         if action == "cancel_stream":
             return self._active is not None
+        if action == "hide_help_panel":
+            return bool(self.screen.query("HelpPanel"))
         if action == "retry":
             return self._active is None and self.session is not None and self.session.last is not None
         return True
@@ -572,16 +611,53 @@ class ChatApp(App[None]):
             self._worker.cancel()  # CancelledError at the worker's await: the connection closes
         self._end(turn, CANCELLED)  # at once, even if the worker has not run a step yet
 
-    def action_interrupt(self) -> None:
+    async def action_interrupt(self) -> None:
         if self._active is not None:
             self.action_cancel_stream()
             return
         now = self._clock()
         if self._last_interrupt is not None and now - self._last_interrupt <= QUIT_WINDOW:
-            self.exit()
+            await self.action_quit()
             return
         self._last_interrupt = now
         self.notify("Press Ctrl+Q to quit, or Ctrl+C again within 2 s.", title="Quit?", timeout=QUIT_WINDOW)
+
+    async def action_quit(self) -> None:
+        """Ctrl+Q, a second Ctrl+C, the palette's Quit. A draft in the prompt is kept for the
+        stored conversation (`llmchat -c` puts it back); with no stored conversation to keep it
+        with, the app asks first (Ctrl+Q again, or y, quits)."""
+        from llmchat.tui.drafts import save_draft
+        from llmchat.tui.screens.conversations import Confirm
+
+        prompt = self.prompt
+        draft = prompt.text if prompt.text.strip() and not prompt.recalling else None
+        if draft is None or isinstance(self.screen, Confirm) and self.screen.id == "confirm-quit":
+            self.exit()
+            return
+        conversation = self.chat_history.conversation_id if self.chat_history.on else None
+        if conversation is not None and save_draft(conversation, draft) is not None:
+            self._draft_kept = True
+            self.exit()
+            return
+        where = "history is off" if not self.chat_history.on else "nothing has been sent in this conversation yet"
+        question = Confirm(f"Quit and lose the draft in the prompt? It cannot be kept: {where}.", yes="Quit", no="Stay")
+        question.id = "confirm-quit"
+        self.push_screen(question, lambda quit: self.exit() if quit else None)
+
+    def _continue_hint(self) -> Optional[str]:
+        """The line printed on exit when the conversation is stored: the command that goes on."""
+        from llmchat.history import HistoryError
+
+        conversation = self.chat_history.conversation_id
+        if conversation is None or not self.chat_history.on or self.crash_log is not None:
+            return None
+        try:
+            latest = self.chat_history.store.most_recent()
+        except HistoryError:
+            latest = None
+        command = "llmchat -c" if latest is not None and latest.id == conversation else f"llmchat --conversation {conversation}"
+        kept = " (with the draft you left in the prompt)" if self._draft_kept else ""
+        return f"Conversation {conversation} is saved: `{command}` continues it{kept}."
 
     async def action_retry(self) -> None:
         if self._active is not None or self.session is None:
@@ -645,12 +721,32 @@ class ChatApp(App[None]):
 
     def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
         self._prefetch_models()
-        yield from super().get_system_commands(screen)  # its "Theme" opens search_themes below
+        for command in super().get_system_commands(screen):  # its "Theme" opens search_themes below
+            if command.title == "Screenshot":  # Textual's saves to ~/Downloads, failing when that is missing
+                yield SystemCommand(
+                    "Screenshot", f"Save an SVG of the screen in {screenshot_dir()}",
+                    lambda: self.set_timer(0.1, self.save_screen),  # once the palette has gone
+                )
+            else:
+                yield command
         yield SystemCommand("New conversation", "Clear the transcript and start again with no context", self.new_conversation)
         yield SystemCommand("Conversations", "Open, rename, delete or search stored conversations (ctrl+o)", self.action_conversations)
         yield SystemCommand("Switch model or profile", "A profile from the config file, or any model name on the current server", self.pick_model)
         yield SystemCommand("Copy last answer", "Its Markdown source, to the clipboard (ctrl+y)", self.copy_answer)
         yield SystemCommand("Copy code block", "One code block of the last answer, to the clipboard", self.pick_code_block)
+
+    def save_screen(self) -> Optional[Path]:
+        """Save an SVG screenshot in the data dir's screenshots/; say where, or where and why not."""
+        folder = screenshot_dir()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = Path(self.save_screenshot(path=str(folder)))
+        except OSError as exc:
+            reason = exc.strerror or exc.__class__.__name__
+            self.notify(f"Screenshot not saved in {folder}: {reason}.", title="Screenshot", severity="error", markup=False, timeout=8)
+            return None
+        self.notify(f"Saved in {path}", title="Screenshot", markup=False, timeout=6)
+        return path
 
     def _pick(
         self,
@@ -659,7 +755,12 @@ class ChatApp(App[None]):
         typed: Optional[Callable[[str], Optional[Choice]]] = None,
         more: Optional[Callable[[], Awaitable[Iterable[Choice]]]] = None,
     ) -> None:
-        self.push_screen(CommandPalette(providers=[Choices(self.screen, choices, typed, more)], placeholder=placeholder))
+        self.push_screen(ChatPalette(providers=[Choices(self.screen, choices, typed, more)], placeholder=placeholder))
+
+    def action_command_palette(self) -> None:
+        """Textual's palette, as Textual opens it, but one that survives fast typing (palette.py)."""
+        if self.use_command_palette and not ChatPalette.is_open(self):
+            self.push_screen(ChatPalette(id="--command-palette"))
 
     def search_themes(self) -> None:
         """Textual's "Theme" command: the same picker, but the choice is saved in the config."""
@@ -785,6 +886,7 @@ class ChatApp(App[None]):
         if self.session is None:
             return
         self.session = ChatSession(self.settings, self.session.base_url)
+        self._remember_prompts()
         self._restored = None
         self._forget_conversation()  # the next message starts a new stored conversation
         await self.transcript.remove_children()
@@ -793,6 +895,14 @@ class ChatApp(App[None]):
         self.status.show(None, READY)
         self.refresh_bindings()  # nothing to retry any more
         self.prompt.focus()
+
+    def _remember_prompts(self) -> None:
+        """The prompt's Up/Down recall: this conversation's prompts (a retry's once)."""
+        prompts: List[str] = []
+        for turn in self.session.turns if self.session is not None else ():
+            if not prompts or prompts[-1] != turn.prompt:
+                prompts.append(turn.prompt)
+        self.prompt.earlier = prompts
 
     def action_copy_answer(self) -> None:
         if not self._on_main_screen():
@@ -877,6 +987,7 @@ class ChatApp(App[None]):
             self.notify(one_line(f"Cannot open conversation {conversation_id}: {exc}"), severity="error", timeout=8)
             return False
         self.session.turns = [turn for turn, _, _ in turns]
+        self._remember_prompts()
         self._about = Welcome(self._about_text(info), markup=False)
         # Only the newest turns are rendered now (a Markdown answer costs ~50 ms to mount on a
         # busy 2-core machine); the rest wait behind a button at the top.
@@ -891,6 +1002,12 @@ class ChatApp(App[None]):
         self.transcript.anchor()
         self.settings.conversation_id = info.id
         self.chat_history.use(info.id)
+        from llmchat.tui.drafts import take_draft
+
+        draft = None if self.prompt.text else take_draft(info.id)  # left in the prompt at the last quit
+        if draft is not None:
+            self.prompt.load_text(draft)
+            self.prompt.move_cursor(self.prompt.document.end)
         self._restored = None
         self.status.show(None, READY)
         self.refresh_bindings()  # Ctrl+R can ask the last stored prompt again
@@ -1002,6 +1119,12 @@ class ChatApp(App[None]):
             self._forget_conversation()
             self.call_later(self.new_conversation)
 
+def screenshot_dir() -> Path:
+    from llmchat.config import data_dir
+
+    return data_dir() / "screenshots"
+
+
 def run_tui(settings: Settings, flags: Optional[Overrides] = None, theme: Optional[str] = None) -> int:
     """Run the app until the user quits; the exit code (0 for a normal quit, 2 for a bad
     --theme or config file)."""
@@ -1010,5 +1133,16 @@ def run_tui(settings: Settings, flags: Optional[Overrides] = None, theme: Option
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    app.run()
+    from llmchat.tui.compat import install_alt_enter
+
+    install_alt_enter()  # Alt+Enter as ESC CR: a new line, not Enter
+    try:
+        app.run()
+    except Exception as exc:  # outside Textual's own handling (the driver, start-up): same rule
+        from llmchat.crash import crash_line, write_crash_log
+
+        print(crash_line(exc, write_crash_log(exc, settings.secrets), settings.secrets), file=sys.stderr)
+        return 1
+    if app.exit_hint and not app.return_code:
+        print(app.exit_hint, file=sys.stderr)
     return app.return_code or 0

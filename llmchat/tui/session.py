@@ -163,4 +163,5 @@ class ChatSession:
             temperature=settings.temperature,
             max_tokens=settings.max_tokens,
             api_key=settings.api_key,
+            api_key_env=settings.api_key_env,
         )

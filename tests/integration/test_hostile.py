@@ -217,7 +217,7 @@ def test_a_bug_is_logged_with_its_traceback_and_reported_in_one_line(env: Dict[s
     err = proc.stderr.decode()
     assert proc.returncode == 1, err
     line = assert_one_clean_line(err)
-    log = home / "data" / "crash.log"
+    (log,) = (home / "data" / "crashes").iterdir()
     assert str(log) in line and "RuntimeError" in line and KEY not in line
     text = log.read_text()
     assert "Traceback (most recent call last)" in text and "RuntimeError: boom ***" in text

@@ -12,7 +12,7 @@ import pytest
 from llmchat.config import Settings
 from llmchat.history import COMPLETE, HistoryStore, default_path
 from llmchat.tui.app import ChatApp
-from llmchat.tui.screens.conversations import ConfirmDelete, ConversationList
+from llmchat.tui.screens.conversations import Confirm, ConversationList
 from llmchat.tui.widgets import UserMessage
 from llmchat.tui.widgets.stored import StoredAnswer
 
@@ -182,7 +182,7 @@ async def test_delete_asks_first_and_deleting_the_open_conversation_starts_afres
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_first_listed(pilot, haiku)
         await pilot.press("d")
-        assert isinstance(app.screen, ConfirmDelete)
+        assert isinstance(app.screen, Confirm)
         assert "A haiku about rust" in app.screen.question
         await pilot.press("n")  # kept
         assert app.screen is screen and screen.shown == [haiku, tides, sky]
@@ -226,3 +226,25 @@ def test_snapshot_of_the_conversation_list(snap_compare, settings_for, monkeypat
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+@pytest.mark.parametrize("key, end", [("up", "first"), ("down", "last")])
+async def test_the_list_stops_at_its_ends_instead_of_wrapping(settings_for, srv, count, key, end):
+    ids = seed_three(srv.base_url("openai-chat"))
+    with HistoryStore.open() as store:
+        for cid in ids[count:]:
+            store.delete(cid)
+    app = ChatApp(settings_for())
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_list(pilot)
+        options = screen.options
+        assert options.option_count == count
+        edge = 0 if end == "first" else count - 1
+        options.highlighted = count - 1 - edge  # start from the other end
+        for _ in range(count - 1):
+            await pilot.press(key)
+        assert options.highlighted == edge
+        for _ in range(3):  # a held key goes on sending
+            await pilot.press(key)
+            assert options.highlighted == edge

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from llmchat.tui.app import ChatApp
 from llmchat.tui.widgets import ChatPrompt, UserMessage
-from llmchat.tui.widgets.prompt import HINT
+from llmchat.tui.widgets.prompt import HINT, HINT_WITH_SHIFT, newline_hint
 
 SIZE = (100, 30)
 
@@ -75,3 +77,145 @@ async def test_footer_shows_the_keys(settings_for, settled, submit, tap):
         await settled(app)
         await pilot.pause()
         assert "retry" in keys() and "cancel_stream" not in keys()
+
+
+async def test_up_in_an_empty_prompt_recalls_this_conversations_prompts_and_down_goes_forward(settings_for, submit, settled):
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        for text in ("first", "second\nhas two lines", "third"):
+            await submit(pilot, text)
+            await settled(app)
+        await pilot.pause()
+        prompt = app.prompt
+        assert prompt.text == ""
+        await pilot.press("up")
+        assert prompt.text == "third"
+        await pilot.press("up")
+        assert prompt.text == "second\nhas two lines"
+        await pilot.press("up")  # the cursor is on the last line: it moves up first
+        assert prompt.text == "second\nhas two lines" and prompt.cursor_location[0] == 0
+        await pilot.press("up", "up", "up")  # the oldest stays
+        assert prompt.text == "first"
+        await pilot.press("down")  # the cursor is at the end, on the last line: forward at once
+        assert prompt.text == "second\nhas two lines"
+        await pilot.press("down")
+        assert prompt.text == "third"
+        await pilot.press("down")
+        assert prompt.text == ""
+        await pilot.press("up", "enter")
+        await settled(app)
+        await pilot.pause()
+        assert [user.text for user in app.query(UserMessage)][-1] == "third"
+
+
+@pytest.mark.parametrize("draft", ["a draft", "two\nlines"])
+async def test_up_in_a_draft_moves_the_cursor_and_recalls_nothing(settings_for, submit, settled, draft):
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await submit(pilot, "earlier")
+        await settled(app)
+        app.prompt.load_text(draft)
+        app.prompt.move_cursor(app.prompt.document.end)
+        await pilot.press("up", "up")
+        assert app.prompt.text == draft
+        await pilot.press("x")
+        assert app.prompt.text != draft and "earlier" not in app.prompt.text
+
+
+async def test_an_edited_recalled_prompt_is_a_draft(settings_for, submit, settled):
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await submit(pilot, "one")
+        await settled(app)
+        await submit(pilot, "two")
+        await settled(app)
+        await pilot.press("up", "!", "up")
+        assert app.prompt.text == "two!"
+
+
+async def test_recall_offers_a_reopened_conversations_prompts_and_a_new_conversation_none(settings_for, srv, settled, until):
+    from llmchat.history import COMPLETE, HistoryStore
+
+    with HistoryStore.open() as store:
+        cid = None
+        for n in (1, 2):
+            writer = store.begin_turn(cid, f"stored question {n}", model="m", api="openai-chat", base_url="")
+            cid = writer.conversation_id
+            writer.append("answer")
+            writer.finish(COMPLETE, stop_reason="stop")
+    settings = settings_for(tokens=2)
+    settings.conversation_id = cid
+    app = ChatApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.prompt.earlier, what="the stored prompts")
+        await pilot.press("up")
+        assert app.prompt.text == "stored question 2"
+        await pilot.press("up")
+        assert app.prompt.text == "stored question 1"
+        await pilot.press("down", "down")
+        await app.new_conversation()
+        await pilot.press("up")
+        assert app.prompt.text == ""
+
+
+BURSTS = {
+    # name: (keys in one burst, as (key, character); the prompt's text after them)
+    "ctrl+u after letters": ([("a", "a"), ("b", "b"), ("ctrl+u", "\x15"), ("K", "K")], "K"),
+    "ctrl+w after a word": ([("o", "o"), ("n", "n"), ("e", "e"), ("space", " "), ("t", "t"), ("w", "w"), ("ctrl+w", "\x17"), ("x", "x")], "one x"),
+    "ctrl+j between letters": ([("a", "a"), ("ctrl+j", "\n"), ("b", "b")], "a\nb"),
+    "a zero-width joiner": ([("man", "\U0001f468"), ("zero_width_joiner", "\u200d"), ("girl", "\U0001f467")], "\U0001f468\u200d\U0001f467"),
+    "a word joiner": ([("a", "a"), ("word_joiner", "\u2060"), ("b", "b")], "a\u2060b"),
+}
+
+
+@pytest.mark.parametrize("burst", list(BURSTS))
+async def test_a_burst_of_keys_is_applied_in_order(settings_for, burst):
+    """Keys queued faster than the prompt handles them: a bound key (Ctrl+U) is not run after
+    the letters typed behind it, and format characters are text."""
+    from textual import events
+
+    keys, expected = BURSTS[burst]
+    app = ChatApp(settings_for())
+    async with app.run_test(size=SIZE) as pilot:
+        for key, character in keys:
+            event = events.Key(key, character)
+            event.set_sender(app)
+            app.post_message(event)
+        for _ in range(10):
+            await pilot.pause(0.01)
+        assert app.prompt.text == expected
+
+
+@pytest.mark.parametrize("control", ["\u202e", "\u2066"])
+async def test_bidirectional_overrides_typed_as_keys_are_not_inserted(settings_for, control):
+    app = ChatApp(settings_for())
+    async with app.run_test(size=SIZE) as pilot:
+        from textual import events
+
+        await pilot.press("a")
+
+        event = events.Key("bidi", control)
+        event.set_sender(app)
+        app.post_message(event)
+        await pilot.pause(0.05)
+        assert app.prompt.text == "a"
+
+
+@pytest.mark.parametrize(
+    "env, shift",
+    [
+        ({}, False),
+        ({"TERM": "xterm-256color"}, False),
+        ({"TERM": "xterm-kitty"}, True),
+        ({"TERM": "xterm-256color", "KITTY_WINDOW_ID": "1"}, True),
+        ({"TERM_PROGRAM": "WezTerm"}, True),
+        ({"TERM": "xterm-ghostty"}, True),
+        ({"TERM": "xterm-kitty", "TMUX": "/tmp/tmux-0/default,1,0"}, False),
+        ({"TERM": "screen-256color", "STY": "1.pts"}, False),
+    ],
+)
+def test_the_hint_names_shift_enter_only_where_the_terminal_tells_it_from_enter(env, shift):
+    hint = newline_hint(env)
+    assert hint == (HINT_WITH_SHIFT if shift else HINT)
+    assert "Alt+Enter" in hint and "Ctrl+J" in hint
+    assert ("Shift+Enter" in hint) is shift

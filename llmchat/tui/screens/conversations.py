@@ -29,11 +29,11 @@ from llmchat.sanitize import one_line
 HINT = "Enter open · r rename · d delete · / search · Esc close"
 
 
-class ConfirmDelete(ModalScreen[bool]):
-    """Yes or no, for deleting one conversation (y / n / Esc)."""
+class Confirm(ModalScreen[bool]):
+    """Yes or no (y / n / Esc), for deleting a conversation or quitting with a draft."""
 
     DEFAULT_CSS = """
-    ConfirmDelete {
+    Confirm {
         align: center middle;
         & > Vertical {
             width: 60;
@@ -48,20 +48,22 @@ class ConfirmDelete(ModalScreen[bool]):
     """
 
     BINDINGS = [
-        Binding("y", "answer(True)", "Delete"),
-        Binding("n,escape", "answer(False)", "Keep"),
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str, yes: str = "Delete", no: str = "Keep") -> None:
         super().__init__()
         self.question = question
+        self.yes = yes
+        self.no = no
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Content(self.question), id="question", markup=False)
             with Horizontal():
-                yield Button("Keep (n)", id="keep")
-                yield Button("Delete (y)", id="delete", variant="error")
+                yield Button(f"{self.no} (n)", id="keep")
+                yield Button(f"{self.yes} (y)", id="delete", variant="error")
 
     def on_mount(self) -> None:
         self.query_one("#keep", Button).focus()
@@ -72,6 +74,20 @@ class ConfirmDelete(ModalScreen[bool]):
     @on(Button.Pressed)
     def pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "delete")
+
+
+class ConversationOptions(OptionList):
+    """The list itself. Up at the first conversation and Down at the last stay there: Textual's
+    list wraps round, and a user holding Up went from the newest to the oldest conversation
+    and deleted the wrong one."""
+
+    def action_cursor_up(self) -> None:
+        if self.highlighted is None or self.highlighted > 0:
+            super().action_cursor_up()
+
+    def action_cursor_down(self) -> None:
+        if self.highlighted is None or self.highlighted < self.option_count - 1:
+            super().action_cursor_down()
 
 
 class ConversationList(ModalScreen[None]):
@@ -129,7 +145,7 @@ class ConversationList(ModalScreen[None]):
         with Vertical(id="panel"):
             yield Static("Conversations", id="heading", markup=False)
             yield Input(placeholder="Search titles and messages…", id="search")
-            yield OptionList(id="conversations")
+            yield ConversationOptions(id="conversations")
             yield Input(id="rename")
             yield Static(HINT, id="hint", markup=False)
         yield Footer()
@@ -277,7 +293,7 @@ class ConversationList(ModalScreen[None]):
             if yes:
                 self._delete(chosen)
 
-        self.app.push_screen(ConfirmDelete(question), answered)
+        self.app.push_screen(Confirm(question), answered)
 
     def _delete(self, conversation_id: int) -> None:
         from llmchat.history import HistoryError

@@ -1,8 +1,9 @@
 """The prompt: a multi-line TextArea where Enter sends and Ctrl+J / Alt+Enter / Shift+Enter
-start a new line. Ctrl+J works in every terminal (it is LF). Alt+Enter and Shift+Enter are
-distinct keys only where the terminal speaks the kitty keyboard protocol (Textual asks for it);
-elsewhere (tmux 3.3 here, checked) Alt+Enter arrives as ESC CR, which Textual reports as plain
-Enter, so the hint leads with Ctrl+J.
+start a new line. Ctrl+J works in every terminal (it is LF). Alt+Enter arrives as ESC CR where
+the terminal does not speak the kitty keyboard protocol (tmux 3.3, xterm: checked), which
+tui/compat.py makes Textual report as alt+enter. Shift+Enter differs from Enter only with the
+kitty protocol (Textual asks for it), so the hint names it only in terminals known to speak it.
+Up in an empty prompt recalls the conversation's earlier prompts (Down goes forward again).
 
 TextArea handles Enter in its key handler before ordinary bindings run, so Enter is bound with
 priority -- and the text is read only after the keys queued before it, or a fast burst (a paste
@@ -13,11 +14,42 @@ does, so nothing typed is lost to a refused send.
 
 from __future__ import annotations
 
+import unicodedata
+from typing import List, Mapping, Optional
+
+from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
-HINT = "Enter sends · Ctrl+J new line (Alt/Shift+Enter if your terminal allows)"
+# Format characters typed as keys are text (Textual's keys call them unprintable and drop them):
+# the zero-width joiners inside emoji sequences, non-joiners in Persian, word joiners, tags in
+# flag sequences. Not the bidirectional overrides and isolates, which reorder what is shown.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _is_format_character(character: Optional[str]) -> bool:
+    return (
+        character is not None and len(character) == 1 and unicodedata.category(character) == "Cf"
+        and character not in _BIDI_CONTROLS
+    )
+
+
+HINT = "Enter sends · Ctrl+J or Alt+Enter new line"
+HINT_WITH_SHIFT = "Enter sends · Ctrl+J, Alt+Enter or Shift+Enter new line"
+
+# Terminals that speak the kitty keyboard protocol (Textual asks for it), the one way Shift+Enter
+# differs from Enter. Not through a multiplexer: tmux 3.3 and screen send both as CR.
+_KITTY_TERMS = frozenset({"xterm-kitty", "xterm-ghostty", "foot", "foot-extra", "wezterm"})
+_KITTY_PROGRAMS = frozenset({"WezTerm", "ghostty", "kitty"})
+
+
+def newline_hint(env: Mapping[str, str]) -> str:
+    """The prompt's hint: Shift+Enter only where the terminal can tell it from Enter."""
+    if env.get("TMUX") or env.get("STY") or env.get("ZELLIJ"):
+        return HINT
+    kitty = env.get("TERM", "") in _KITTY_TERMS or env.get("TERM_PROGRAM", "") in _KITTY_PROGRAMS or "KITTY_WINDOW_ID" in env
+    return HINT_WITH_SHIFT if kitty else HINT
 
 
 class ChatPrompt(TextArea):
@@ -35,6 +67,8 @@ class ChatPrompt(TextArea):
     }
     """
 
+    ALLOW_MAXIMIZE = False  # maximized, the prompt is one line of text over a screen of hatching
+
     BINDINGS = [
         Binding("enter", "submit", "Send", priority=True),
         Binding("ctrl+j,alt+enter,shift+enter", "newline", "New line", key_display="^j"),
@@ -43,10 +77,11 @@ class ChatPrompt(TextArea):
     class Submitted(Message):
         """The user asked to send `text`."""
 
-        def __init__(self, prompt: "ChatPrompt", text: str) -> None:
+        def __init__(self, prompt: "ChatPrompt", text: str, pasted: Optional[List[str]] = None) -> None:
             super().__init__()
             self.prompt = prompt
             self.text = text
+            self.pasted = pasted or []  # what was pasted into it (the transcript may collapse it)
 
         @property
         def control(self) -> "ChatPrompt":
@@ -62,6 +97,88 @@ class ChatPrompt(TextArea):
             placeholder=placeholder,
             id=id,
         )
+        self.earlier: List[str] = []  # this conversation's prompts, oldest first (the app keeps it)
+        self.pasted: List[str] = []  # pastes since the prompt was last empty
+        self._recalled: Optional[int] = None  # the index in `earlier` shown, while it is unedited
+
+    @property
+    def recalling(self) -> bool:
+        """Is an earlier prompt shown, unedited?"""
+        return self._recalled is not None and self.text == self.earlier[self._recalled]
+
+    def action_cursor_up(self, select: bool = False) -> None:
+        if select:
+            super().action_cursor_up(select)
+        else:
+            self._recall(-1)
+
+    def action_cursor_down(self, select: bool = False) -> None:
+        if select:
+            super().action_cursor_down(select)
+        else:
+            self._recall(1)
+
+    def _recall(self, step: int) -> None:
+        """Up in an empty prompt shows the latest earlier prompt, Up again the one before; Down
+        goes forward again, and past the latest back to an empty prompt. Anywhere else -- a
+        draft, or the cursor not on the first (Up) or last (Down) line of a recalled prompt --
+        the keys move the cursor as usual."""
+        row = self.cursor_location[0]
+        if self.recalling:
+            at_edge = row == 0 if step < 0 else row == self.document.line_count - 1
+            if not at_edge:
+                self._move(step)
+                return
+            assert self._recalled is not None
+            index: Optional[int] = self._recalled + step
+        elif not self.text and step < 0 and self.earlier:
+            index = len(self.earlier) - 1
+        else:
+            self._move(step)
+            return
+        if index is not None and index < 0:
+            return  # the oldest stays shown
+        if index is not None and index >= len(self.earlier):
+            index = None
+        self._recalled = index
+        self.load_text("" if index is None else self.earlier[index])
+        self.move_cursor(self.document.end)
+
+    def _move(self, step: int) -> None:
+        super().action_cursor_up() if step < 0 else super().action_cursor_down()
+
+    def on_text_area_changed(self) -> None:
+        if not self.text:
+            self.pasted = []  # sent or cleared: its pastes go with it
+
+    def on_paste(self, event: events.Paste) -> None:
+        """Remember the paste (TextArea's own handler inserts it), as the document keeps it."""
+        self.pasted.append(event.text.replace("\r\n", "\n").replace("\r", "\n"))
+
+    async def on_key(self, event: events.Key) -> None:
+        """Keys in the order they were typed. A letter is inserted here; a key bound to one of
+        the prompt's own actions (Ctrl+U, Ctrl+W, Ctrl+J, ...) would otherwise bubble up to the
+        app and run from there -- after the letters queued behind it, so "abc", Ctrl+U, "K"
+        arriving in one read left "" instead of "K". Such a key runs its action here, now."""
+        if _is_format_character(event.character):
+            event.stop()
+            event.prevent_default()
+            if not self.read_only:
+                start, end = self.selection
+                self.replace(event.character or "", start, end, maintain_selection_offset=False)
+            return
+        if event.is_printable:
+            return  # TextArea's own handler inserts it
+        active = self.app.active_bindings
+        for key in event.aliases:
+            bound = active.get(key)
+            if bound is not None and bound.node is self and bound.enabled and not bound.binding.priority:
+                # False when the action steps aside (SkipAction: Ctrl+C's copy with nothing
+                # selected): then the key goes on up, to the app's own binding for it.
+                if await self.app.run_action(bound.binding.action, self):
+                    event.stop()
+                    event.prevent_default()
+                return
 
     def action_submit(self) -> None:
         # A priority binding runs as soon as the app sees the key, possibly before this widget
@@ -72,7 +189,7 @@ class ChatPrompt(TextArea):
     def _submit(self) -> None:
         text = self.text
         if text.strip():
-            self.post_message(self.Submitted(self, text))
+            self.post_message(self.Submitted(self, text, list(self.pasted)))
 
     def action_newline(self) -> None:
         if self.read_only:

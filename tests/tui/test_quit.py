@@ -1,0 +1,102 @@
+"""Quitting: a draft in the prompt is kept for the stored conversation and put back when it is
+opened again; with no stored conversation to keep it with, the app asks first; on exit, the
+line that says how to continue (printed by run_tui once the terminal is restored) names the
+stored conversation, and there is none when nothing was stored."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmchat.tui.app import ChatApp
+from llmchat.tui.drafts import drafts_dir
+from llmchat.tui.screens.conversations import Confirm
+
+SIZE = (100, 30)
+
+
+async def test_a_draft_is_kept_on_quit_and_put_back_when_the_conversation_is_continued(settings_for, submit, settled, until):
+    settings = settings_for(tokens=2)
+    app = ChatApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await submit(pilot, "first question")
+        await settled(app)
+        cid = app.chat_history.conversation_id
+        app.prompt.load_text("half a thought\nand a second line")
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: not app.is_running, what="the app to quit")
+    assert app.return_code in (0, None)
+    [draft] = drafts_dir().iterdir()
+    assert draft.name == f"{cid}.txt" and (draft.stat().st_mode & 0o777) == 0o600
+    assert app.exit_hint == f"Conversation {cid} is saved: `llmchat -c` continues it (with the draft you left in the prompt)."
+
+    again = settings_for(tokens=2)
+    again.conversation_id = cid
+    app = ChatApp(again)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.prompt.text, what="the draft")
+        assert app.prompt.text == "half a thought\nand a second line"
+        assert list(drafts_dir().iterdir()) == []  # in the prompt now, not twice
+
+
+@pytest.mark.parametrize("why", ["nothing sent yet", "history off"])
+async def test_a_draft_that_cannot_be_kept_asks_before_quitting(settings_for, submit, settled, until, why):
+    settings = settings_for(tokens=2)
+    settings.history = why != "history off"
+    app = ChatApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        if why == "history off":
+            await submit(pilot, "sent but not stored")
+            await settled(app)
+        app.prompt.load_text("unsent words")
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: isinstance(app.screen, Confirm), what="the question")
+        assert "lose the draft" in app.screen.question
+        await pilot.press("n")
+        await until(pilot, lambda: not isinstance(app.screen, Confirm), what="the question to go")
+        assert app.is_running and app.prompt.text == "unsent words"
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: isinstance(app.screen, Confirm), what="the question")
+        await pilot.press("y")
+        await until(pilot, lambda: not app.is_running, what="the app to quit")
+    assert not drafts_dir().exists() or list(drafts_dir().iterdir()) == []
+    assert app.exit_hint is None
+
+
+@pytest.mark.parametrize("prompt", ["", "   \n", "recalled"])
+async def test_no_draft_no_question(settings_for, submit, settled, until, prompt):
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        if prompt == "recalled":
+            await submit(pilot, "recalled")
+            await settled(app)
+            await pilot.press("up")  # an unedited recall is no draft
+            assert app.prompt.text == "recalled"
+        else:
+            app.prompt.load_text(prompt)
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: not app.is_running, what="the app to quit")
+    assert not drafts_dir().exists() or list(drafts_dir().iterdir()) == []
+
+
+async def test_the_exit_line_names_a_conversation_that_is_not_the_latest(settings_for, submit, settled, until):
+    from llmchat.history import HistoryStore
+
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await submit(pilot, "mine")
+        await settled(app)
+        cid = app.chat_history.conversation_id
+        with HistoryStore.open() as store:  # another llmchat, meanwhile, sends in another one
+            writer = store.begin_turn(None, "elsewhere", model="m", api="openai-chat", base_url="")
+            writer.finish("complete", stop_reason="stop")
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: not app.is_running, what="the app to quit")
+    assert app.exit_hint == f"Conversation {cid} is saved: `llmchat --conversation {cid}` continues it."
+
+
+async def test_no_exit_line_when_nothing_was_stored(settings_for, until):
+    app = ChatApp(settings_for())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: not app.is_running, what="the app to quit")
+    assert app.exit_hint is None
