@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import pytest
 
 from llmchat.demo.server import ServerThread
+from commands import RUN_TIMEOUT, llmchat_command  # tests/commands.py
 
-RUN_TIMEOUT = 30.0
 
 # Variables that would let the developer's own setup leak into a test.
 _REMOVED = {
@@ -54,10 +53,6 @@ def env(home: Path) -> Dict[str, str]:
     clean["LLMCHAT_HOME"] = str(home)
     clean["NO_PROXY"] = clean["no_proxy"] = "127.0.0.1,localhost"
     return clean
-
-
-def llmchat_command(*args: str) -> list:
-    return [sys.executable, "-m", "llmchat", *args]
 
 
 def run_llmchat(

@@ -16,7 +16,7 @@ import pytest
 
 from hostile_server import HostileServer, http
 
-from conftest import RUN_TIMEOUT, llmchat_command
+from commands import RUN_TIMEOUT, llmchat_command  # tests/commands.py
 
 KEY = "sk-hostile-0123456789abcdef"
 OTHER_KEY = "sk-ant-other-9876543210fedcba"
