@@ -21,12 +21,16 @@ Here the whole answer is ONE widget that paints lines (the Line API), and:
 
 While an answer streams, what is shown differs from a one-shot render of the text so far only
 in this: a long code block's lines are highlighted in chunks of CODE_CHUNK lines, so a string
-or comment that spans two chunks may be coloured differently until the block closes; and the
-answer's height grows in steps of GROW_STEP lines (more when lines arrive fast: up to
-MAX_GROW_STEP), so up to a step less one of empty lines may sit under the newest line. One
+or comment that spans two chunks may be coloured differently until the block closes. One
 difference remains after `finish()`, as with Textual's own streaming: blocks are parsed one by
 one, so a link reference definition (`[x]: http://...`) does not turn `[x]` in earlier blocks
 into a link.
+
+The room kept for growth (see `height_shown`) is never shown under the text: while the view
+follows the answer and the answer fills the view, the room sits *above* the text, scrolled out
+of view, so the newest line is the widget's last row; otherwise there is no room (a short
+answer grows a line at a time, which costs little: it is short). The last block's bottom margin
+is left out, so nothing but the transcript's own padding sits under the newest line.
 
 Rendering is `markdown_render`: Textual's Markdown layout and theme styles, painted to strips.
 """
@@ -630,7 +634,10 @@ class StreamingMarkdown(Widget):
         self._clock = clock
         self._min_frame = min_frame
         self._grow_step = max(1, grow_step)
-        self._reserved = 0  # lines of room while the answer grows (see height_shown)
+        self._reserved = 0  # the height while the answer grows, room included (see height_shown)
+        self._above = 0  # rows of that room above the text (see _reserve_room)
+        self._following = False  # at the last frame, the view was at its end...
+        self._view_rows = 0  # ...and this many rows high
         self._grown: Optional[Tuple[float, int]] = None  # when the room last grew, and the lines then
         self._next_frame = 0.0
         self._frame_requested = False
@@ -737,6 +744,7 @@ class StreamingMarkdown(Widget):
         """Lay out what was taken in and ask the screen to paint it at its next tick: the tail
         only (lines above it stay in Textual's line cache), and a layout only when the height
         changed (a layout of the whole screen costs several ms a frame)."""
+        self._following, self._view_rows = self._view_state()
         width = self.size.width
         if not width or width != self._width:
             self.refresh(layout=True)  # not laid out at this width yet: layout will do it all
@@ -746,6 +754,17 @@ class StreamingMarkdown(Widget):
         self._lay_out(width)  # marks the lines that changed for repainting
         if self.height_shown != before:
             self.refresh(layout=True, repaint=False)
+
+    def _view_state(self) -> Tuple[bool, int]:
+        """Whether the scrolling container around the answer is at its end (following it),
+        and the rows it shows."""
+        for node in self.ancestors:
+            if isinstance(node, Widget) and node.styles.overflow_y in ("auto", "scroll"):
+                # (Not `is_vertical_scroll_end`: an anchored container with less than a view of
+                # content is left at a negative offset.)
+                end = node.max_scroll_y
+                return end == 0 or node.scroll_offset.y >= end, node.scrollable_content_region.height
+        return False, 0
 
     def _normalised(self, text: str) -> str:
         """Line ends as the parser counts them (CR LF and lone CR are LF); a CR at the end of
@@ -850,9 +869,18 @@ class StreamingMarkdown(Widget):
         dirty_end: Optional[int] = None
         if self._tail_stale:
             boxes = [] if document.finished else document.tail_boxes(width, self._painter)
-            above = [Box([], 0, self._bottoms[-1])] if self._bottoms else []
             old_lines, old_start = self._tail_lines, self._tail_start
-            self._tail_lines = stack(above + boxes, width, self._painter, ())
+            if boxes:
+                # No margin under the last block, and while it grows no empty rows at its end
+                # (a code block's bottom padding): the newest line is the answer's last row.
+                boxes[-1] = replace(boxes[-1], bottom=0)
+                above = [Box([], 0, self._bottoms[-1])] if self._bottoms else []
+                lines = stack(above + boxes, width, self._painter, ())
+                while lines and not lines[-1].text.strip():
+                    lines.pop()
+                self._tail_lines = lines
+            else:
+                self._tail_lines = []
             self._tail_stale = False
             if dirty_from is None and self._frozen_height() == old_start:
                 # Only the tail changed, where it was: repaint the lines that differ (text
@@ -863,11 +891,14 @@ class StreamingMarkdown(Widget):
             else:
                 dirty_from = self._tail_start if dirty_from is None else min(dirty_from, self._tail_start)
         self._tail_start = self._frozen_height()
+        above = self._above
         self._reserve_room()
-        if dirty_from is not None:
+        if self._above != above:
+            self.refresh()  # the text moved within the room: repaint all of it
+        elif dirty_from is not None:
             # Only these lines may differ: the others stay in Textual's line cache.
             end = self.line_count if dirty_end is None else dirty_end
-            self.refresh(Region(0, dirty_from, width, max(1, end - dirty_from)))
+            self.refresh(Region(0, dirty_from + above, width, max(1, end - dirty_from)))
 
     def _frozen_height(self) -> int:
         return self._starts[-1] + self._gaps[-1] + self._heights[-1] if self._starts else 0
@@ -909,34 +940,50 @@ class StreamingMarkdown(Widget):
     @property
     def height_shown(self) -> int:
         """The height the widget takes: its lines, and while the answer grows, the room
-        reserved for it (`_reserve_room`). A new line then usually lands in room already there
-        (a repaint of the line) instead of changing the height, which costs a layout of the
-        whole screen and a repaint of the scrolled transcript (~10 ms)."""
+        reserved for it (`_reserve_room`) above them. A new line then usually lands in room
+        already there (the text moves up a row: a repaint of the widget) instead of changing
+        the height, which costs a layout of the whole screen as well (~10 ms)."""
         lines = self.line_count
         if self.document.finished or not lines:
             return lines
-        return max(lines, self._reserved)
+        return lines + self._above
 
     def _reserve_room(self) -> None:
-        """Grow the room for the answer when its lines outgrow it, by a step: GROW_STEP lines,
-        or more when lines arrive fast enough that steps of GROW_STEP would grow it more often
-        than every GROW_EVERY seconds."""
+        """Keep room for the answer to grow into, above its text, only while the view follows
+        the answer and the text fills the view (so the room is out of sight above it).
+
+        The room grows when the lines outgrow it, by a step: GROW_STEP lines, or more when
+        lines arrive fast enough that steps of GROW_STEP would grow it more often than every
+        GROW_EVERY seconds. When the view does not follow (the reader scrolled up), the room
+        left stays where it is and the text does not move: the height grows with the lines."""
         lines = self.line_count
-        if self.document.finished or lines <= self._reserved:
+        if self.document.finished or not lines:
+            self._above = 0
+            self._reserved = lines
             return
-        now = self._clock()
-        step = self._grow_step
-        if self._grown is not None:
-            then, lines_then = self._grown
-            rate = (lines - lines_then) / max(now - then, 1e-3)
-            step = max(step, min(MAX_GROW_STEP, math.ceil(rate * GROW_EVERY)))
-        self._reserved = lines + step - 1  # room for `step` new lines from the last one
-        self._grown = (now, lines)
+        if self._following and lines >= self._view_rows > 0:
+            if lines > self._reserved:
+                now = self._clock()
+                step = self._grow_step
+                if self._grown is not None:
+                    then, lines_then = self._grown
+                    rate = (lines - lines_then) / max(now - then, 1e-3)
+                    step = max(step, min(MAX_GROW_STEP, math.ceil(rate * GROW_EVERY)))
+                self._reserved = lines + step - 1  # room for `step` new lines from the last one
+                self._grown = (now, lines)
+            self._above = self._reserved - lines
+            return
+        if self._following:
+            self._above = 0  # all of the answer is in view: keep no room
+        self._reserved = lines + self._above
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         if width != self._width or self._fingerprint is None:
             self._lay_out(width)
+        y -= self._above  # the room kept for growing, above the text
+        if y < 0:
+            return Strip.blank(width, self.rich_style)
         frozen = self._frozen_height()
         if y < frozen:
             strip = _offsets(Strip(self._frozen_line(y), width), y)
