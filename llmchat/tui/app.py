@@ -85,6 +85,11 @@ QUIT_WINDOW = 2.0  # seconds within which a second Ctrl+C quits
 STATUS_INTERVAL = 0.1  # seconds between status-bar refreshes while an answer streams
 SCROLL_LINES = 3  # Ctrl+Up / Ctrl+Down
 SHOWN_TURNS = 6  # turns of a reopened conversation rendered at once (more on request)
+# A server sending as fast as it can hands the worker hundreds of deltas per network read:
+# it lets keys, paints and a cancel in every YIELD_EVERY deltas, and joins every PARTS_RUN
+# parts of the answer not yet handed to history into one (a part per token: ~60 bytes each).
+YIELD_EVERY = 64
+PARTS_RUN = 256
 DEMO_LABEL = "offline demo model"
 
 
@@ -325,16 +330,27 @@ class ChatApp(App[None]):
         sanitizer = Sanitizer()  # model text must not reach the terminal as control sequences
         events = self._client.stream(self._provider, request, turn.metrics)
         state = ERROR
+        parts = turn.parts
+        joined = 0  # parts before this one are joined already
+        deltas = 0
         try:
             async for event in events:
                 kind = type(event)
                 if kind is TextDelta:
-                    turn.parts.append(event.text)
+                    parts.append(event.text)
                     if turn.state is not STREAMING:
                         self._enter(turn, STREAMING)
                     shown = sanitizer.feed(event.text)
                     if shown:
                         await stream.write(shown)
+                    deltas += 1
+                    if deltas % YIELD_EVERY == 0:
+                        if len(parts) - joined >= PARTS_RUN:
+                            # Only parts history has not been handed yet (its index stays true).
+                            first = max(joined, turn.record.saved if turn.record is not None else 0)
+                            parts[first:] = ["".join(parts[first:])]
+                            joined = len(parts)
+                        await asyncio.sleep(0)
                 elif kind is ReasoningDelta:
                     turn.reasoning.append(event.text)
                     if turn.state is WAITING:

@@ -28,6 +28,7 @@ from llmchat.tui.widgets.streaming_markdown import (
     MAX_GROW_STEP,
     StreamingDocument,
     StreamingMarkdown,
+    TextQueue,
     _changed_lines,
 )
 
@@ -132,7 +133,7 @@ async def test_painted_exactly_as_textuals_markdown_in_other_themes(theme):
 def one_shot(probe: StreamingMarkdown, source: str, width: int) -> List[Any]:
     """`source` rendered at once by a mounted StreamingMarkdown (reused: a new document)."""
     probe.document = StreamingDocument()
-    probe._parts, probe._pending = [], []
+    probe._parts, probe._pending, probe._finishing = TextQueue(), TextQueue(), False
     probe.append(source)
     probe.finish()
     probe._lay_out(width)

@@ -9,6 +9,10 @@ Here the whole answer is ONE widget that paints lines (the Line API), and:
   apart, further apart when taking it in and painting it is slow), not per token; a frame
   repaints the lines of the live tail that changed, and asks for a layout of the screen only
   when the height changes;
+- however fast text comes, a frame takes in at most TAKE_WORK seconds' worth; the rest waits
+  in a compact queue (TextQueue: a few strings, not one per token) and the next frames follow
+  at once, painted a few times a second, so keys, a cancel and the worker run between them,
+  and `finish()` with a backlog returns at once (the answer is final when it is laid out);
 - the source is split into finished top-level blocks and a growing tail (a block is finished
   once a later block has begun on a complete line); finished blocks are drawn once and
   frozen; only the tail is parsed and drawn again;
@@ -41,7 +45,7 @@ import math
 import re
 import time
 from bisect import bisect_right
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
 from typing import Any, Callable, List, Optional, Tuple
 
@@ -84,6 +88,15 @@ MAX_GROW_STEP = 12
 MIN_FRAME = 1 / 40
 BUSY_SHARE = 4.0
 MAX_FRAME_GAP = 0.25  # however slow the frames, never further apart than this
+# However fast text comes, a frame takes it in TAKE_CHUNK characters at a time for at most
+# about TAKE_WORK seconds, so keys and a cancel wait at most that long; the rest waits,
+# compactly (see TextQueue). While such a backlog lasts, frames follow each other BACKLOG_GAP
+# apart (keys, the worker and the screen run in between) and are painted at most every
+# BACKLOG_PAINT seconds (a paint of the moving transcript costs about as much as a frame).
+TAKE_WORK = 0.012
+TAKE_CHUNK = 2048
+BACKLOG_GAP = 0.001
+BACKLOG_PAINT = 0.1
 
 _ROOT = Context()
 
@@ -540,6 +553,64 @@ class DrawnLines:
 DRAWN = DrawnLines()
 
 
+class TextQueue:
+    """Text appended a token at a time, held compactly: the pieces are joined into a chunk
+    every PIECES appends (a million short strings would cost ~60 MB; their chunks cost about
+    the text's length), and taken from the front."""
+
+    PIECES = 256
+
+    def __init__(self) -> None:
+        self._chunks: "deque[str]" = deque()
+        self._pieces: List[str] = []
+        self.chars = 0
+
+    def __len__(self) -> int:
+        return self.chars
+
+    def append(self, text: str) -> None:
+        pieces = self._pieces
+        pieces.append(text)
+        self.chars += len(text)
+        if len(pieces) >= self.PIECES:
+            self._chunks.append("".join(pieces))
+            pieces.clear()
+
+    def text(self) -> str:
+        """Everything in the queue (it stays there)."""
+        if self._pieces:
+            self._chunks.append("".join(self._pieces))
+            self._pieces.clear()
+        if len(self._chunks) > 1:
+            whole = "".join(self._chunks)
+            self._chunks.clear()
+            self._chunks.append(whole)
+        return self._chunks[0] if self._chunks else ""
+
+    def take(self, limit: Optional[int] = None) -> str:
+        """Remove and return the first `limit` characters (all of them with None)."""
+        if limit is None or limit >= self.chars:
+            text = self.text()
+            self._chunks.clear()
+            self.chars = 0
+            return text
+        if self._pieces:
+            self._chunks.append("".join(self._pieces))
+            self._pieces.clear()
+        chunks = self._chunks
+        out: List[str] = []
+        need = limit
+        while need > 0:
+            chunk = chunks.popleft()
+            if len(chunk) > need:
+                chunks.appendleft(chunk[need:])
+                chunk = chunk[:need]
+            out.append(chunk)
+            need -= len(chunk)
+        self.chars -= limit
+        return "".join(out)
+
+
 class MarkdownFeed:
     """What the app's worker writes the answer into (the shape of Textual's MarkdownStream,
     without its per-write yield to the event loop: frames are the widget's business)."""
@@ -628,8 +699,14 @@ class StreamingMarkdown(Widget):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.document = StreamingDocument(code_chunk=code_chunk)
-        self._parts: List[str] = []
-        self._pending: List[str] = []
+        self._parts = TextQueue()  # everything appended
+        self._pending = TextQueue()  # appended, not taken in yet
+        self._finishing = False  # finish() was called; the last of the text is being taken in
+        self._quiet = False  # lay out without asking the screen to paint (a backlog's frames)
+        self._owed_paint = False  # laid out quietly since the last paint
+        self._painted_at = -math.inf  # perf_counter() of the last frame that asked for a paint
+        self._painted_height = 0  # the height the screen was last told of
+        self._taken = 0  # characters taken into the layout
         self._held_cr = False
         self._clock = clock
         self._min_frame = min_frame
@@ -674,7 +751,7 @@ class StreamingMarkdown(Widget):
     @property
     def source(self) -> str:
         """Everything appended so far (also what has not been laid out yet)."""
-        return "".join(self._parts)
+        return self._parts.text()
 
     @property
     def finished(self) -> bool:
@@ -683,20 +760,36 @@ class StreamingMarkdown(Widget):
     def get_stream(self) -> MarkdownFeed:
         return MarkdownFeed(self)
 
+    @property
+    def backlog(self) -> int:
+        """Characters appended but not taken in yet."""
+        return len(self._pending)
+
     def append(self, text: str) -> None:
         """Queue text; it is laid out at the next frame."""
-        if not text or self.document.finished:
+        if not text or self._finishing:
             return
         self._parts.append(text)
         self._pending.append(text)
-        if len(self._pending) == 1:
+        if not self._frame_requested:
             self._request_frame()
 
     def finish(self) -> None:
-        """No more text: freeze the rest (at once, so what is shown is final)."""
+        """No more text: freeze the rest. At once (so what is shown is final) unless more
+        than a frame's worth waits: then frames take it in first, as they do while text
+        streams, and the answer is final after the last of them."""
+        if self._finishing:
+            return
+        self._finishing = True
+        if len(self._pending) <= TAKE_CHUNK:
+            self._complete()
+        else:
+            self._request_frame()
+
+    def _complete(self) -> None:
         if self.document.finished:
             return
-        before = self.height_shown  # the room reserved while growing: it goes with the finish
+        before = self._painted_height  # the room reserved while growing: it goes with the finish
         self._take_in(force=True)
         if self._held_cr:
             self._held_cr = False
@@ -737,21 +830,58 @@ class StreamingMarkdown(Widget):
 
     def _frame(self) -> None:
         self._frame_requested = False
-        if self._pending and self._take_in():
+        if not self._pending:
+            return
+        now = self._clock()
+        if now < self._next_frame:
+            self._request_frame()
+            return
+        started = time.perf_counter()
+        width = self.size.width
+        laid_out = width and width == self._width
+        self._take_in(force=True, limit=TAKE_CHUNK)
+        while self._pending and time.perf_counter() - started < TAKE_WORK and laid_out:
+            self._lay_out_quietly(width)  # what was taken in is drawn as it goes: its cost counts
+            self._take_in(force=True, limit=TAKE_CHUNK)
+        if self._finishing and len(self._pending) <= TAKE_CHUNK:
+            self._complete()
+            return
+        if not self._pending or time.perf_counter() - self._painted_at >= BACKLOG_PAINT:
             self._show()
+        elif laid_out:
+            self._lay_out_quietly(width)
+        cost = self._clock() - now + self._paint_cost()
+        self._next_frame = now + min(MAX_FRAME_GAP, max(self._min_frame, BUSY_SHARE * cost))
+        if self._pending:
+            # A backlog: the next frame once what waits (keys, the worker, a paint) has run. On
+            # a timer, not `call_later`: our own message queue is read without yielding to the
+            # event loop, so a frame asked for from a frame would run before anything else.
+            self._next_frame = now
+            self._frame_requested = True
+            self.set_timer(BACKLOG_GAP, self._due)
+
+    def _lay_out_quietly(self, width: int) -> None:
+        self._quiet = True
+        try:
+            self._lay_out(width)
+        finally:
+            self._quiet = False
 
     def _show(self, before: Optional[int] = None) -> None:
         """Lay out what was taken in and ask the screen to paint it at its next tick: the tail
         only (lines above it stay in Textual's line cache), and a layout only when the height
         changed (a layout of the whole screen costs several ms a frame)."""
         self._following, self._view_rows = self._view_state()
+        self._painted_at = time.perf_counter()
+        self.shown_chars = self._taken
         width = self.size.width
         if not width or width != self._width:
             self.refresh(layout=True)  # not laid out at this width yet: layout will do it all
             return
         if before is None:
-            before = self.height_shown
+            before = self._painted_height
         self._lay_out(width)  # marks the lines that changed for repainting
+        self._painted_height = self.height_shown
         if self.height_shown != before:
             self.refresh(layout=True, repaint=False)
 
@@ -779,18 +909,18 @@ class StreamingMarkdown(Widget):
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         return text
 
-    def _take_in(self, force: bool = False) -> bool:
-        """Lay the queued text into the document. False when it is too early (a frame is then
-        requested for when it is due)."""
+    def _take_in(self, force: bool = False, limit: Optional[int] = None) -> int:
+        """Lay queued text into the document: the first `limit` characters, or all of it.
+        Returns how many characters; 0 when it is too early (a frame is then requested for
+        when it is due)."""
         if not self._pending:
-            return False
+            return 0
         now = self._clock()
         if not force and now < self._next_frame:
             self._request_frame()
-            return False
-        text = "".join(self._pending)
-        self._pending.clear()
-        self.shown_chars += len(text)
+            return 0
+        text = self._pending.take(limit)
+        self._taken += len(text)
         document = self.document
         document.feed(self._normalised(text))
         document.update()
@@ -801,7 +931,7 @@ class StreamingMarkdown(Widget):
         cost = self._clock() - now + self._paint_cost()
         self.frames += 1
         self._next_frame = now + min(MAX_FRAME_GAP, max(self._min_frame, BUSY_SHARE * cost))
-        return True
+        return len(text)
 
     def _paint_cost(self) -> float:
         try:
@@ -893,8 +1023,11 @@ class StreamingMarkdown(Widget):
         self._tail_start = self._frozen_height()
         above = self._above
         self._reserve_room()
-        if self._above != above:
-            self.refresh()  # the text moved within the room: repaint all of it
+        if self._quiet:
+            self._owed_paint = True
+        elif self._owed_paint or self._above != above:
+            self._owed_paint = False
+            self.refresh()  # the text moved within the room (or more): repaint all of it
         elif dirty_from is not None:
             # Only these lines may differ: the others stay in Textual's line cache.
             end = self.line_count if dirty_end is None else dirty_end
