@@ -114,10 +114,26 @@ def without_last_margin(rows: List[List[Any]]) -> List[List[Any]]:
     return rows[:-1]
 
 
+def without_tables(source: str) -> str:
+    """The source without what ours deliberately shows differently from Textual's Markdown
+    (test_answer_view.py tests those): tables (columns as wide as their text, wrapped cells,
+    alignment) and code lines too long for a 40-column view (wrapped, not cropped)."""
+    out = []
+    in_code = False
+    for line in source.splitlines(keepends=True):
+        bare = line.lstrip("> ")
+        if bare.startswith(("```", "~~~")):
+            in_code = not in_code
+        elif bare.startswith("|") and not in_code or in_code and len(line) > 30:
+            continue
+        out.append(line)
+    return "".join(out)
+
+
 @pytest.mark.parametrize("name", sorted(documents()))
 @pytest.mark.parametrize("width", [40, 100])
 async def test_painted_exactly_as_textuals_markdown(name, width):
-    textual, ours = await render_like_textual(documents()[name], width)
+    textual, ours = await render_like_textual(without_tables(documents()[name]), width)
     textual = without_last_margin(textual)
     assert len(ours) == len(textual)
     for row, (theirs, mine) in enumerate(zip(textual, ours)):
@@ -126,7 +142,7 @@ async def test_painted_exactly_as_textuals_markdown(name, width):
 
 @pytest.mark.parametrize("theme", ["textual-light", "nord"])
 async def test_painted_exactly_as_textuals_markdown_in_other_themes(theme):
-    textual, ours = await render_like_textual(documents()["basics"] + documents()["tables"], 80, theme)
+    textual, ours = await render_like_textual(without_tables(documents()["basics"] + documents()["tables"]), 80, theme)
     assert ours == without_last_margin(textual)
 
 

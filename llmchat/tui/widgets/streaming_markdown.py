@@ -645,6 +645,7 @@ class StreamingMarkdown(Widget):
         & > .markdown--h6 { color: $markdown-h6-color; background: $markdown-h6-background; text-style: $markdown-h6-text-style; }
         & > .markdown--hr { color: $secondary; }
         & > .markdown--fence { color: rgb(210,210,210); background: black 10%; }
+        & > .markdown--continued { color: $text-muted; }
         &:light > .markdown--fence { background: white 30%; }
         & > .markdown--quote { background: $boost; }
         & > .markdown--quote-border { color: $text-primary 50%; }
@@ -673,6 +674,7 @@ class StreamingMarkdown(Widget):
         "markdown--h6",
         "markdown--hr",
         "markdown--fence",
+        "markdown--continued",
         "markdown--quote",
         "markdown--quote-border",
         "markdown--bullet",
