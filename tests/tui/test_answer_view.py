@@ -187,3 +187,59 @@ async def test_copying_a_wrapped_code_block_copies_the_exact_code(settings_for, 
         assert [block.code for block in code_blocks(app.session.last.answer)] == [CODE.rstrip("\n")]
         app.action_copy_answer()
         assert app.clipboard == answer
+
+
+# --- links, headings, footnotes, task lists ---------------------------------------------------
+
+
+async def painted_widget_lines(source: str, width: int) -> List[Any]:
+    from textual.app import App, ComposeResult
+
+    from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield StreamingMarkdown(source)
+
+    app = One()
+    async with app.run_test(size=(width, 60)) as pilot:
+        await pilot.pause()
+        widget = app.query_one(StreamingMarkdown)
+        return [(widget.render_line(y), app.console) for y in range(widget.line_count)]
+
+
+@pytest.mark.parametrize("width", [40, 80])
+async def test_a_markdown_link_shows_where_it_goes_and_is_a_hyperlink_llmchat_writes(width):
+    url = "https://example.com/docs/guide"
+    lines = await painted_widget_lines(f"Read [the guide]({url}) first.", width)
+    text = " ".join(strip.text.strip() for strip, _ in lines)
+    assert f"the guide {url}" in text  # where it goes, in any terminal
+    assert any(url == strip.text.strip() or url in strip.text.split() for strip, _ in lines)  # one unbroken word
+    written = "".join(strip.render(console) for strip, console in lines)
+    assert f";{url}\x1b\\" in written and "\x1b]8;;\x1b\\" in written  # OSC 8 open and close
+
+
+async def test_a_hyperlink_the_model_sends_never_reaches_the_terminal(settings_for, submit, settled):
+    evil = "\x1b]8;;https://evil.example/\x1b\\click me\x1b]8;;\x1b\\ and [fine](https://ok.example/)"
+    app = ChatApp(settings_for(text=evil))
+    async with app.run_test(size=(80, 20)) as pilot:
+        await submit(pilot, "links")
+        await settled(app)
+        await pilot.pause()
+        widget = app.session.last.view.markdown
+        links = {segment.style.link for y in range(widget.line_count) for segment in widget.render_line(y) if segment.style is not None and segment.style.link}
+        assert links == {"https://ok.example/"}
+
+
+async def test_headings_are_not_styled_like_links():
+    source = "".join(f"{'#' * n} Heading {n}\n\n" for n in range(1, 7)) + "A [link](https://example.com/).\n"
+    lines = await painted_widget_lines(source, 60)
+    underlined = {segment.text.strip() for strip, _ in lines for segment in strip if segment.style is not None and segment.style.underline and segment.text.strip()}
+    assert "link" in underlined and not any("Heading" in text for text in underlined)
+
+
+async def test_task_lists_and_footnotes_render():
+    source = "- [ ] to do\n- [x] done\n\nA claim[^1].\n\n[^1]: The source, *cited*.\n"
+    lines = [strip.text.rstrip() for strip, _ in await painted_widget_lines(source, 60)]
+    assert "• ☐ to do" in lines and "• ☑ done" in lines
+    assert "[1] The source, cited." in lines

@@ -94,6 +94,9 @@ async def render_like_textual(source: str, width: int, theme: str = "textual-dar
     for make in (lambda: Markdown(source), lambda: StreamingMarkdown(source)):
 
         class One(App[None]):
+            # Ours never underlines a heading (it would read as a link): the reference neither.
+            CSS = "\n".join(f"MarkdownH{n} {{ text-style: $markdown-h{n}-text-style not underline; }}" for n in range(1, 7))
+
             def compose(self) -> ComposeResult:
                 yield make()
 
@@ -117,7 +120,8 @@ def without_last_margin(rows: List[List[Any]]) -> List[List[Any]]:
 def without_tables(source: str) -> str:
     """The source without what ours deliberately shows differently from Textual's Markdown
     (test_answer_view.py tests those): tables (columns as wide as their text, wrapped cells,
-    alignment) and code lines too long for a 40-column view (wrapped, not cropped)."""
+    alignment), code lines too long for a 40-column view (wrapped, not cropped), links (the
+    URL shown after the text) and task-list boxes."""
     out = []
     in_code = False
     for line in source.splitlines(keepends=True):
@@ -126,6 +130,9 @@ def without_tables(source: str) -> str:
             in_code = not in_code
         elif bare.startswith("|") and not in_code or in_code and len(line) > 30:
             continue
+        if not in_code:
+            line = re.sub(r"(?<!!)\[([^\]]*)\]\([^)]*\)", r"*\1*", line)
+            line = re.sub(r"^(\s*(?:[-*+]|\d+\.) )\[[ xX]\] ", r"\1", line)
         out.append(line)
     return "".join(out)
 

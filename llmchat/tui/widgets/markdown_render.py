@@ -47,11 +47,15 @@ _PARSER: Optional[MarkdownIt] = None
 
 
 def make_parser() -> MarkdownIt:
-    """The parser Textual's Markdown widget uses by default, shared: `parse` keeps no state
+    """The parser Textual's Markdown widget uses by default ("gfm-like"), with footnotes and
+    task lists (mdit-py-plugins, which Textual depends on), shared: `parse` keeps no state
     between calls, and each instance holds ~60 KB of compiled rules."""
     global _PARSER
     if _PARSER is None:
-        _PARSER = MarkdownIt("gfm-like")
+        from mdit_py_plugins.footnote import footnote_plugin
+        from mdit_py_plugins.tasklists import tasklists_plugin
+
+        _PARSER = MarkdownIt("gfm-like").use(footnote_plugin).use(tasklists_plugin)
     return _PARSER
 
 
@@ -76,6 +80,8 @@ class Node:
 
 
 _OPENERS = {
+    "footnote_block_open": "footnotes",
+    "footnote_open": "footnote",
     "paragraph_open": "paragraph",
     "blockquote_open": "blockquote",
     "bullet_list_open": "bullet_list",
@@ -118,10 +124,15 @@ def build_nodes(tokens: Sequence[Token]) -> List[Node]:
                 node.markup = token.markup
             elif kind in ("th_open", "td_open"):
                 node.align = _ALIGNMENTS.get(str(token.attrs.get("style", "")), "left")
+            elif kind == "footnote_open":
+                node.number = str((token.meta or {}).get("label", ""))
             stack.append(node)
         elif kind.endswith("_close"):
             if stack:
-                place(stack.pop())
+                node = stack.pop()
+                if node.lines == (0, 0) and node.children:  # no map (a footnote block): its first child's
+                    node.lines = (node.children[0].lines[0], node.children[-1].lines[1])
+                place(node)
         elif kind == "inline":
             if stack:
                 stack[-1].content = inline_content(token)
@@ -133,7 +144,30 @@ def build_nodes(tokens: Sequence[Token]) -> List[Node]:
 
 
 def parse_blocks(parser: MarkdownIt, text: str) -> List[Node]:
-    return build_nodes(parser.parse(text))
+    env: Dict[str, Any] = {}
+    nodes = build_nodes(parser.parse(text, env))
+    unreferenced = [label[1:] for label, index in env.get("footnotes", {}).get("refs", {}).items() if index == -1]
+    if unreferenced:
+        # The footnote plugin shows only notes referenced in the same parse, and a streamed
+        # answer is parsed a block at a time: reference them from a last paragraph, left out.
+        refs = "".join(f"[^{label}]" for label in unreferenced)
+        nodes = build_nodes(parser.parse(f"{text}\n\n{refs}\n", {}))
+        nodes = [node for node in nodes if not (node.kind == "paragraph" and node.content is not None and node.content.plain == "".join(f"[{label}]" for label in unreferenced))]
+    return nodes
+
+
+_URL_SAFE = re.compile(r"[\x21-\x7e]+")
+
+
+def link_style(href: str) -> Style:
+    """A Markdown link: clickable, and an OSC 8 hyperlink that llmchat writes (Textual writes
+    a style's `link` as one) when the target is plain printable ASCII, as markdown-it's
+    normalising makes it (anything else could end the sequence early). The model's own OSC 8
+    sequences never get this far: the sanitiser removes them."""
+    style = Style.from_meta({"@click": f"link({href!r})"})
+    if _URL_SAFE.fullmatch(href):
+        style = style + Style(link=href)
+    return style
 
 
 def inline_content(token: Token) -> Content:
@@ -143,6 +177,7 @@ def inline_content(token: Token) -> Content:
     pieces: List[str] = []
     spans: List[Span] = []
     stack: List[Tuple[Any, int]] = []
+    links: List[Tuple[str, int]] = []
     position = 0
 
     def add(text: str) -> None:
@@ -174,8 +209,23 @@ def inline_content(token: Token) -> Content:
         elif kind == "s_open":
             stack.append((".s", position))
         elif kind == "link_open":
-            href = child.attrs.get("href", "")
-            stack.append((Style.from_meta({"@click": f"link({href!r})"}), position))
+            href = str(child.attrs.get("href", ""))
+            stack.append((link_style(href), position))
+            links.append((href, position))
+        elif kind == "link_close":
+            close()
+            href, start = links.pop() if links else ("", position)
+            if href and "".join(pieces)[start:].strip() not in (href, href.removeprefix("mailto:")):
+                # Where it goes, after the text: readable in any terminal, and an unbroken
+                # word that terminals detect as a URL.
+                add(" ")
+                stack.append((link_style(href) + Style(dim=True), position))
+                add(href)
+                close()
+        elif kind == "html_inline" and "task-list-item-checkbox" in child.content:
+            add("☑" if "checked" in child.content else "☐")
+        elif kind == "footnote_ref":
+            add(f"[{(child.meta or {}).get('label', '')}]")
         elif kind == "image":
             href = child.attrs.get("src", "")
             alt = child.attrs.get("alt", "")
@@ -370,6 +420,8 @@ def render_block(node: Node, width: int, painter: Painter, ctx: Context) -> Box:
         return render_list(node.children, kind == "ordered_list", width, painter, ctx, number_width=None)
     if kind == "table":
         return _table(node, width, painter, ctx)
+    if kind == "footnotes":
+        return _footnotes(node, width, painter, ctx)
     # A stray block kind (an item or row outside its parent cannot come from the parser).
     return Box([])
 
@@ -686,6 +738,17 @@ def _stacked_table(headers: List[Node], rows: List[List[Node]], width: int, pain
             lines.extend(painter.text(text, width, path, rules=rules))
         lines.append(rule)
     return Box(lines, 0, 1)
+
+
+def _footnotes(node: Node, width: int, painter: Painter, ctx: Context) -> Box:
+    """Footnote definitions: a thin rule, then each note as an item labelled `[label]`."""
+    rule = Strip([Segment("─" * width, painter.rich(ctx.path + ("markdown--keyline",)))], width)
+    labels = [f"[{note.number}] " for note in node.children]
+    widest = max((len(label) for label in labels), default=0)
+    lines = [rule]
+    for note, label in zip(node.children, labels):
+        lines.extend(render_item(note, label.ljust(widest), False, width, painter, ctx))
+    return Box(lines, 1, 1)
 
 
 def _flatten(block: Node) -> Iterable[Node]:

@@ -264,7 +264,7 @@ class StreamingDocument:
                     self._checked = end
                     return
                 continue
-            if len(nodes) >= 2:
+            if len(nodes) >= 2 and nodes[-1].lines[0] > 0:
                 cut_line = nodes[-1].lines[0]
                 self._freeze_blocks(lines, nodes[:-1], cut_line)
                 self._cut(lines[cut_line])
@@ -637,12 +637,12 @@ class StreamingMarkdown(Widget):
         padding: 0 2 0 2;
         color: $foreground;
 
-        & > .markdown--h1 { color: $markdown-h1-color; background: $markdown-h1-background; text-style: $markdown-h1-text-style; }
-        & > .markdown--h2 { color: $markdown-h2-color; background: $markdown-h2-background; text-style: $markdown-h2-text-style; }
-        & > .markdown--h3 { color: $markdown-h3-color; background: $markdown-h3-background; text-style: $markdown-h3-text-style; }
-        & > .markdown--h4 { color: $markdown-h4-color; background: $markdown-h4-background; text-style: $markdown-h4-text-style; }
-        & > .markdown--h5 { color: $markdown-h5-color; background: $markdown-h5-background; text-style: $markdown-h5-text-style; }
-        & > .markdown--h6 { color: $markdown-h6-color; background: $markdown-h6-background; text-style: $markdown-h6-text-style; }
+        & > .markdown--h1 { color: $markdown-h1-color; background: $markdown-h1-background; text-style: $markdown-h1-text-style not underline; }
+        & > .markdown--h2 { color: $markdown-h2-color; background: $markdown-h2-background; text-style: $markdown-h2-text-style not underline; }
+        & > .markdown--h3 { color: $markdown-h3-color; background: $markdown-h3-background; text-style: $markdown-h3-text-style not underline; }
+        & > .markdown--h4 { color: $markdown-h4-color; background: $markdown-h4-background; text-style: $markdown-h4-text-style not underline; }
+        & > .markdown--h5 { color: $markdown-h5-color; background: $markdown-h5-background; text-style: $markdown-h5-text-style not underline; }
+        & > .markdown--h6 { color: $markdown-h6-color; background: $markdown-h6-background; text-style: $markdown-h6-text-style not underline; }
         & > .markdown--hr { color: $secondary; }
         & > .markdown--fence { color: rgb(210,210,210); background: black 10%; }
         & > .markdown--continued { color: $text-muted; }
