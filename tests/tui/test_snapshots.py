@@ -42,3 +42,69 @@ def test_error_in_the_transcript(snap_compare, settings_for, step_clock, ask):
         await ask(pilot, "Hello?")
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+TABLE = (
+    "Here is how they compare:\n\n| API | Framing | Notes |\n|:----|:-------:|------:|\n"
+    "| OpenAI Chat | SSE | the most widely copied wire format of them all |\n"
+    "| Ollama | NDJSON | local |\n"
+)
+CODE = "Run this:\n\n```python\nprint('a very long line of code that goes well past the edge of a narrow terminal view')\n```\n"
+
+
+def answered(settings_for, step_clock, ask, text: str):
+    app = make_app(settings_for(text=text), step_clock)
+
+    async def run_before(pilot) -> None:
+        await ask(pilot, "show me")
+
+    return app, run_before
+
+
+def test_a_table_at_40x15(snap_compare, settings_for, step_clock, ask):
+    app, run_before = answered(settings_for, step_clock, ask, TABLE)
+    assert snap_compare(app, terminal_size=(40, 15), run_before=run_before)
+
+
+def test_a_table_at_80x24(snap_compare, settings_for, step_clock, ask):
+    app, run_before = answered(settings_for, step_clock, ask, TABLE)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_a_long_code_line_at_40x15(snap_compare, settings_for, step_clock, ask):
+    app, run_before = answered(settings_for, step_clock, ask, CODE)
+    assert snap_compare(app, terminal_size=(40, 15), run_before=run_before)
+
+
+def test_a_long_code_line_at_80x24(snap_compare, settings_for, step_clock, ask):
+    app, run_before = answered(settings_for, step_clock, ask, CODE)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def streaming(settings_for, step_clock):
+    """An answer that stops arriving after 150 tokens, the connection open: a frame of a
+    streaming answer, the same every time."""
+    app = make_app(settings_for(tokens=400, stall_after=150), step_clock)
+
+    async def run_before(pilot) -> None:
+        app.prompt.cursor_blink = False
+        app.prompt.load_text("stream")
+        await pilot.press("enter")
+        while app.session is None or app.session.last is None or len(app.session.last.parts) < 150:
+            await pilot.pause(0.02)
+        widget = app.session.last.view.markdown
+        while widget.backlog or widget.shown_chars < len(widget.source):
+            await pilot.pause(0.02)
+        await pilot.pause(0.1)
+
+    return app, run_before
+
+
+def test_a_streaming_frame_at_40x15(snap_compare, settings_for, step_clock):
+    app, run_before = streaming(settings_for, step_clock)
+    assert snap_compare(app, terminal_size=(40, 15), run_before=run_before)
+
+
+def test_a_streaming_frame_at_80x24(snap_compare, settings_for, step_clock):
+    app, run_before = streaming(settings_for, step_clock)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
