@@ -149,9 +149,14 @@ NARROW = (40, 15)
 DECORATION = set("▊█▌▐▎▍▏▕▁▂▃▄▅▆▇ ")
 
 
-def narrow_terminal(command: List[str], env: Dict[str, str], workdir: Path) -> Terminal:
+def narrow_chat(srv: ServerThread, prompt: str, env: Dict[str, str], workdir: Path) -> Terminal:
+    """llmchat at 40x15 against `srv`, `prompt` sent."""
+    command = llmchat_command() + ["--api", "openai-chat", "--base-url", srv.base_url("openai-chat"), "-m", "e2e-model"]
     term = Terminal(command, env, workdir)
     term.tmux("resize-window", "-t", "e2e", "-x", str(NARROW[0]), "-y", str(NARROW[1]))
+    term.wait_for(lambda s: "ready" in s, "the first frame")
+    term.type(prompt)
+    term.press("Enter")
     return term
 
 
@@ -165,12 +170,8 @@ def transcript_rows(screen: str) -> List[str]:
 def test_a_table_is_readable_at_40_columns(terminal_env: Dict[str, str], tmp_path: Path) -> None:
     table = "| Name | Notes | Value |\n|:--|:--:|--:|\n| alpha | wraps inside its cell | 1 |\n| beta | short | 22 |\n"
     with ServerThread(Behaviour(text=table)) as srv:
-        command = llmchat_command() + ["--api", "openai-chat", "--base-url", srv.base_url("openai-chat"), "-m", "e2e-model"]
-        term = narrow_terminal(command, terminal_env, tmp_path)
+        term = narrow_chat(srv, "table", terminal_env, tmp_path)
         try:
-            term.wait_for(lambda s: "ready" in s, "the first frame")
-            term.type("table")
-            term.press("Enter")
             screen = term.wait_for(lambda s: " done" in s and "beta" in s, "the table")
             term.press("PageUp")  # the table is taller than the transcript's eight rows
             above = term.wait_for(lambda s: s != screen, "the transcript scrolled up")
@@ -188,12 +189,8 @@ def test_no_more_than_one_blank_row_under_streaming_text(terminal_env: Dict[str,
     """Captured every 50 ms while a long answer streams at 40x15: the newest text is on the
     transcript's last row or the one above it (its padding)."""
     with ServerThread(Behaviour(tokens=600, tps=120)) as srv:
-        command = llmchat_command() + ["--api", "openai-chat", "--base-url", srv.base_url("openai-chat"), "-m", "e2e-model"]
-        term = narrow_terminal(command, terminal_env, tmp_path)
+        term = narrow_chat(srv, "stream", terminal_env, tmp_path)
         try:
-            term.wait_for(lambda s: "ready" in s, "the first frame")
-            term.type("stream")
-            term.press("Enter")
             term.wait_for(lambda s: "streaming" in s, "the answer to stream")
             gaps = []
             deadline = time.monotonic() + 30

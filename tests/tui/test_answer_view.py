@@ -111,19 +111,7 @@ def squeezed(text: str) -> str:
 
 
 async def painted_lines(source: str, width: int) -> List[str]:
-    from textual.app import App, ComposeResult
-
-    from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
-
-    class One(App[None]):
-        def compose(self) -> ComposeResult:
-            yield StreamingMarkdown(source)
-
-    app = One()
-    async with app.run_test(size=(width, 100)) as pilot:
-        await pilot.pause()
-        widget = app.query_one(StreamingMarkdown)
-        return [widget.line_text(y) for y in range(widget.line_count)]
+    return [strip.text for strip, _ in await painted_widget_lines(source, width)]
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
@@ -193,6 +181,8 @@ async def test_copying_a_wrapped_code_block_copies_the_exact_code(settings_for, 
 
 
 async def painted_widget_lines(source: str, width: int) -> List[Any]:
+    """`source` in a StreamingMarkdown `width` columns wide: each line as painted, with the
+    console that writes it to a terminal."""
     from textual.app import App, ComposeResult
 
     from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown

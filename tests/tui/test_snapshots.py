@@ -3,6 +3,8 @@ read), no status timer (figures copied at each change of state only), no cursor 
 
 from __future__ import annotations
 
+import pytest
+
 from llmchat.config import Settings
 from llmchat.demo.server import Behaviour
 from llmchat.tui.app import ChatApp
@@ -61,24 +63,19 @@ def answered(settings_for, step_clock, ask, text: str):
     return app, run_before
 
 
-def test_a_table_at_40x15(snap_compare, settings_for, step_clock, ask):
+SIZES = pytest.mark.parametrize("size", [(40, 15), (80, 24)], ids=["40x15", "80x24"])
+
+
+@SIZES
+def test_a_table(snap_compare, settings_for, step_clock, ask, size):
     app, run_before = answered(settings_for, step_clock, ask, TABLE)
-    assert snap_compare(app, terminal_size=(40, 15), run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
-def test_a_table_at_80x24(snap_compare, settings_for, step_clock, ask):
-    app, run_before = answered(settings_for, step_clock, ask, TABLE)
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
-
-
-def test_a_long_code_line_at_40x15(snap_compare, settings_for, step_clock, ask):
+@SIZES
+def test_a_long_code_line(snap_compare, settings_for, step_clock, ask, size):
     app, run_before = answered(settings_for, step_clock, ask, CODE)
-    assert snap_compare(app, terminal_size=(40, 15), run_before=run_before)
-
-
-def test_a_long_code_line_at_80x24(snap_compare, settings_for, step_clock, ask):
-    app, run_before = answered(settings_for, step_clock, ask, CODE)
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
 def streaming(settings_for, step_clock):
@@ -100,11 +97,7 @@ def streaming(settings_for, step_clock):
     return app, run_before
 
 
-def test_a_streaming_frame_at_40x15(snap_compare, settings_for, step_clock):
+@SIZES
+def test_a_streaming_frame(snap_compare, settings_for, step_clock, size):
     app, run_before = streaming(settings_for, step_clock)
-    assert snap_compare(app, terminal_size=(40, 15), run_before=run_before)
-
-
-def test_a_streaming_frame_at_80x24(snap_compare, settings_for, step_clock):
-    app, run_before = streaming(settings_for, step_clock)
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -341,8 +341,7 @@ async def test_the_newest_line_is_the_last_row_while_an_answer_grows(height):
 
 async def test_a_short_answer_keeps_no_room():
     widget = StreamingMarkdown(grow_step=4)
-    app = Follow(widget)
-    async with app.run_test(size=(40, 20)) as pilot:
+    async with Follow(widget).run_test(size=(40, 20)) as pilot:
         for index in range(5):
             await frame(pilot, widget, f"line {index}\n\n")
             assert widget.height_shown == widget.line_count == 2 * index + 1
