@@ -117,8 +117,8 @@ async def painted_lines(source: str, width: int) -> List[str]:
 @pytest.mark.parametrize("name", sorted(TABLES))
 @pytest.mark.parametrize("width", [40, 60, 80, 120])
 async def test_every_table_cell_is_shown_whole_at_every_width(name, width):
-    """No cell ends in `…` or is left blank: its text wraps in its column (a word longer than
-    the column folds), or, when no readable grid fits, the table is shown row by row."""
+    """No cell ends in `…` or is left blank: its text wraps in its column, or, when no grid
+    fits without cutting words, the table is shown row by row."""
     lines = [line for line in await painted_lines(TABLES[name], width) if line.strip()]
     assert all(len(line) <= width for line in lines)
     assert not any("…" in line for line in lines)
@@ -127,7 +127,8 @@ async def test_every_table_cell_is_shown_whole_at_every_width(name, width):
     if lines[0].lstrip().startswith("┌"):
         assert [[squeezed(cell) for cell in row] for row in shown] == [[squeezed(cell) for cell in row] for row in [header, *body]]
     else:
-        assert [[squeezed(cell) for cell in row] for row in shown] == [[squeezed(f"{h}: {c}") for h, c in zip(header, row)] for row in body]
+        # A row's lines, joined: "header: text" for each cell in turn (long text wraps).
+        assert [squeezed("".join(row)) for row in shown] == [squeezed("".join(f"{h}: {c}" for h, c in zip(header, row))) for row in body]
 
 
 async def test_a_small_table_is_as_wide_as_its_text_and_its_columns_are_aligned():

@@ -595,37 +595,29 @@ def render_item(item: Node, symbol: str, unordered: bool, width: int, painter: P
     return [Strip.join([bullet if row == 0 else blank, line]) for row, line in enumerate(inner)]
 
 
-MIN_COLUMN = 4  # cells narrower than this (padding aside) are not readable: stack the rows
-
-
 def column_widths(optimal: Sequence[int], minimal: Sequence[int], available: int) -> Optional[List[int]]:
     """Widths of a table's columns (their text, padding aside) within `available` cells:
     as wide as their text when it fits (a small table is not stretched); else the widest
-    columns give way first, down to their longest word, then down to MIN_COLUMN (longer
-    words fold). None when even that does not fit: the rows are stacked instead."""
+    columns give way first, down to their longest word. None when even that does not fit:
+    the rows are stacked instead (words cut in two across a narrow column read worse)."""
     widths = [max(1, w) for w in optimal]
-    if sum(widths) <= available:
-        return widths
-    for floors in ([max(m, 1) for m in minimal], [MIN_COLUMN] * len(widths)):
-        floors = [min(f, w) for f, w in zip(floors, optimal)]
-        excess = sum(widths) - available
-        while excess > 0:
-            # The widest column that may still give way loses one cell.
-            candidates = [i for i, w in enumerate(widths) if w > floors[i]]
-            if not candidates:
-                break
-            widest = max(candidates, key=lambda i: widths[i])
-            widths[widest] -= 1
-            excess -= 1
-        if excess <= 0:
-            return widths
-    return None
+    floors = [min(max(m, 1), w) for m, w in zip(minimal, widths)]
+    excess = sum(widths) - available
+    while excess > 0:
+        # The widest column that may still give way loses one cell.
+        candidates = [i for i, w in enumerate(widths) if w > floors[i]]
+        if not candidates:
+            return None
+        widest = max(candidates, key=lambda i: widths[i])
+        widths[widest] -= 1
+        excess -= 1
+    return widths
 
 
 def _table(node: Node, width: int, painter: Painter, ctx: Context) -> Box:
     """A grid of cells inside thin keylines. Columns are as wide as their text, balanced by
-    content when the table is wider than the view (see `column_widths`); cell text wraps (a
-    word longer than its column folds), nothing is cut off; `:---`, `---:` and `:---:` align
+    content when the table is wider than the view (see `column_widths`); cell text wraps
+    between words, nothing is cut off; `:---`, `---:` and `:---:` align
     a column. A table too wide for any readable grid is shown row by row, each cell as
     "header: text"."""
     from textual.canvas import Canvas, Rectangle
