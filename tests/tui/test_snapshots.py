@@ -92,6 +92,10 @@ def streaming(settings_for, step_clock):
         widget = app.session.last.view.markdown
         while widget.backlog or widget.shown_chars < len(widget.source):
             await pilot.pause(0.02)
+        # The room kept for growth (out of view, but the scrollbar shows it) grows faster when
+        # lines come faster, by the wall clock: keep it the fixed step, as a slow answer would.
+        widget._reserved, widget._above, widget._grown = 0, 0, None
+        widget._show()
         await pilot.pause(0.1)
 
     return app, run_before
