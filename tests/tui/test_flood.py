@@ -93,3 +93,13 @@ async def test_a_huge_backlog_is_laid_out_in_slices_while_keys_are_handled(until
         assert widget.backlog > 0  # the keys came in while the backlog was laid out
         await until(pilot, lambda: widget.finished, timeout=120, what="the backlog laid out")
         assert widget.shown_chars == len(source) == len(widget.source)
+
+
+def test_an_answer_given_whole_is_final_at_once_however_long():
+    """A stored answer, reopened: nothing streams, so nothing waits for frames."""
+    from llmchat.demo.answer import answer_tokens
+    from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
+
+    source = "".join(answer_tokens("stored", 20_000))
+    widget = StreamingMarkdown(source)
+    assert widget.finished and widget.backlog == 0 and widget.source == source

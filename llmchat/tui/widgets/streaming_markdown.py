@@ -745,8 +745,11 @@ class StreamingMarkdown(Widget):
         self.frames = 0  # frames that took text in
         self.shown_chars = 0  # characters taken into the layout (on screen from the next paint)
         if markdown:
+            # A finished answer (a stored one): final at once, however long, as before it is
+            # shown nothing waits on it (frames are for text arriving while the app runs).
             self.append(markdown)
-            self.finish()
+            self._finishing = True
+            self._complete()
 
     # --- input ---
 
