@@ -103,6 +103,11 @@ QUIT_WINDOW = 2.0  # seconds within which a second Ctrl+C quits
 STATUS_INTERVAL = 0.1  # seconds between status-bar refreshes while an answer streams
 SCROLL_LINES = 3  # Ctrl+Up / Ctrl+Down
 SHOWN_TURNS = 6  # turns of a reopened conversation rendered at once (more on request)
+# A server sending as fast as it can hands the worker hundreds of deltas per network read:
+# it lets keys, paints and a cancel in every YIELD_EVERY deltas, and joins every PARTS_RUN
+# parts of the answer not yet handed to history into one (a part per token: ~60 bytes each).
+YIELD_EVERY = 64
+PARTS_RUN = 256
 DEMO_LABEL = "offline demo model"
 MODEL_LIST_TTL = 60.0  # seconds the server's model list is reused by the model picker
 MODEL_LIST_WAIT = 3.0  # seconds the model picker waits for the list before showing without it
@@ -419,11 +424,14 @@ class ChatApp(App[None]):
         events = self._client.stream(self._provider, request, turn.metrics)
         state = ERROR
         tool_calls: list = []  # asked for by the model; llmchat runs none: said under the answer
+        parts = turn.parts
+        joined = 0  # parts before this one are joined already
+        deltas = 0
         try:
             async for event in events:
                 kind = type(event)
                 if kind is TextDelta:
-                    turn.parts.append(event.text)
+                    parts.append(event.text)
                     if turn.state is not STREAMING:
                         if turn.reasoning and turn.metrics.sent_at is not None:
                             turn.answer_ttft = self._clock() - turn.metrics.sent_at
@@ -431,6 +439,14 @@ class ChatApp(App[None]):
                     shown = sanitizer.feed(event.text)
                     if shown:
                         await stream.write(shown)
+                    deltas += 1
+                    if deltas % YIELD_EVERY == 0:
+                        if len(parts) - joined >= PARTS_RUN:
+                            # Only parts history has not been handed yet (its index stays true).
+                            first = max(joined, turn.record.saved if turn.record is not None else 0)
+                            parts[first:] = ["".join(parts[first:])]
+                            joined = len(parts)
+                        await asyncio.sleep(0)
                 elif kind is ReasoningDelta:
                     if event.text:
                         turn.reasoning.append(event.text)

@@ -1,6 +1,6 @@
 """TUI benchmark: how fast answers reach the screen, against the naive MarkdownStream app.
 
-    python tests/benchmarks/bench_tui.py [--runs N] [--sections headless,latency,session,tmux]
+    python tests/benchmarks/bench_tui.py [--runs N] [--sections headless,latency,session,flood,tmux]
 
 Two implementations, measured in the same run, interleaved run by run:
   new       llmchat's app as it is (StreamingMarkdown)
@@ -16,6 +16,10 @@ Sections (see README.md for what each figure means and the targets):
             shows it (p50 / p99 / max), and the CPU the process used meanwhile.
   session   headless: 50 long answers in the transcript, then keys typed into the prompt and
             transcript scrolls, each timed to the frame that shows it.
+  flood     headless: an answer of --flood-mb MB sent as fast as the server can; meanwhile keys
+            typed into the prompt (key -> the frame that shows it), then Esc (-> the frame
+            that shows `cancelled`), the RSS along the way, and how long the text that had
+            arrived takes to be laid out after the cancel.
   tmux      the real thing in tmux (120 x 40): `llmchat` and the baseline script, keys sent
             with send-keys. Enter -> the answer's end on screen (capture-pane every 20 ms); at
             200 tok/s, token sent (by a server inside this process) -> written to the terminal
@@ -61,6 +65,9 @@ TARGET_GROWTH = 1.25  # time grows at most 1.25 x as fast as the answer (time pe
 TARGET_LATENCY_P99_MS = 50.0  # at 200 tok/s, arrival -> on screen
 TARGET_CPU_PCT = 30.0  # at 200 tok/s, of one core
 TARGET_SESSION_P99_MS = 50.0  # key -> frame and scroll -> frame with 50 long answers
+TARGET_FLOOD_KEY_P99_MS = 100.0  # issue 9: key -> frame while a 20 MB answer floods in
+TARGET_FLOOD_CANCEL_MS = 200.0  # Esc -> `cancelled` on screen during the flood
+TARGET_FLOOD_RSS_MB = 100.0  # RSS growth while the flood arrives (compact text, not widgets)
 
 CASES = [
     # key, label, prompt, url options
@@ -333,6 +340,89 @@ async def headless_session(impl: str, answers: int, tokens: int, samples: int) -
     }
 
 
+async def headless_flood(base_url: str, keys: int, timeout: float) -> Dict[str, Any]:
+    """A huge answer at full speed: keys typed while it floods in, each timed to the frame
+    that shows it; then Esc, timed to the frame that shows `cancelled`; RSS along the way."""
+    from textual import events
+
+    from llmchat.config import Settings
+    from llmchat.tui.app import ChatApp
+
+    app = ChatApp(Settings(api="openai-chat", base_url=base_url, model="m"))
+    app.manage_gc = True
+    frames: List[Tuple[float, int, str]] = []  # time, prompt length, the answer's state
+    original_display = app._display
+
+    def display(screen: Any, renderable: Any) -> None:
+        original_display(screen, renderable)
+        if renderable is not None:
+            turn = app.session.last if app.session is not None else None
+            frames.append((time.perf_counter(), len(app.prompt.text), turn.state if turn is not None else ""))
+
+    def post(key: str, character: Optional[str]) -> float:
+        event = events.Key(key, character)
+        event.set_sender(app)
+        at = time.perf_counter()
+        app.post_message(event)
+        return at
+
+    async def first_frame(after: float, condition: Callable[[int, str], bool], what: str) -> float:
+        await _wait(lambda: any(at > after and condition(length, state) for at, length, state in frames), timeout, what)
+        return next(at for at, length, state in frames if at > after and condition(length, state)) - after
+
+    app._display = display  # type: ignore[method-assign]
+    rss0 = _rss_mb()
+    rss: List[float] = []
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await _wait(lambda: app.session is not None, 10, "the app to start")
+        app.prompt.load_text("flood")
+        await pilot.pause()
+        post("enter", "\r")
+        await _wait(lambda: app.session.last is not None and app.session.last.state == "streaming", timeout, "the answer to start")
+        turn = app.session.last
+        widget = turn.view.markdown
+        await asyncio.sleep(1.0)  # well into the flood
+        typing: List[float] = []
+        app.prompt.load_text("")
+        for index in range(keys):
+            if turn.ended:
+                break
+            character = "abcdefghijklmnopqrstuvwxyz"[index % 26]
+            before = len(app.prompt.text)
+            at = post(character, character)
+            typing.append(await first_frame(at, lambda length, state: length > before, "the key on screen"))
+            rss.append(_rss_mb() - rss0)
+            await asyncio.sleep(0.05)
+        arrived = len(turn.answer)
+        still_streaming = not turn.ended
+        at = post("escape", None)
+        cancel = await first_frame(at, lambda length, state: state == "cancelled", "`cancelled` on screen")
+        rss.append(_rss_mb() - rss0)
+        shown_at_cancel = widget.shown_chars
+        backlog_at_cancel = widget.backlog
+        t = time.perf_counter()
+        await _wait(lambda: widget.finished, timeout, "the text that arrived to be laid out")
+        drained = time.perf_counter() - t
+        rss.append(_rss_mb() - rss0)
+        answer_chars = len(turn.answer)
+        t = time.perf_counter()
+        await pilot.press("ctrl+q")
+    quit_s = time.perf_counter() - t
+    return {
+        "typing_ms": [x * 1000 for x in typing],
+        "cancel_ms": cancel * 1000,
+        "streaming_when_cancelled": still_streaming,
+        "arrived_mb_before_cancel": arrived / 1e6,
+        "answer_mb": answer_chars / 1e6,
+        "shown_mb_at_cancel": shown_at_cancel / 1e6,
+        "backlog_mb_at_cancel": backlog_at_cancel / 1e6,
+        "drain_s": drained,
+        "quit_s": quit_s,
+        "rss_growth_mb": max(rss) if rss else None,
+    }
+
+
 def _rss_mb() -> float:
     try:
         with open("/proc/self/statm") as f:
@@ -597,12 +687,14 @@ def _load() -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per case and implementation (median reported)")
-    parser.add_argument("--sections", default="headless,latency,session,tmux")
+    parser.add_argument("--sections", default="headless,latency,session,flood,tmux")
     parser.add_argument("--baseline-timeout", type=float, default=90.0, help="give up on a baseline answer after this long")
     parser.add_argument("--session-answers", type=int, default=50)
     parser.add_argument("--session-tokens", type=int, default=5000)
     parser.add_argument("--baseline-session-answers", type=int, default=10, help="the baseline mounts ~850 widgets per 5k answer: fewer")
     parser.add_argument("--latency-tokens", type=int, default=1000)
+    parser.add_argument("--flood-mb", type=float, default=20.0, help="size of the flood section's answer")
+    parser.add_argument("--flood-keys", type=int, default=60, help="keys typed during the flood")
     parser.add_argument("--cases", default=",".join(key for key, *_ in CASES), help="which answers (comma-separated keys)")
     parser.add_argument("--impls", default="new,baseline", help="new, baseline or both")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
@@ -621,7 +713,7 @@ def main() -> int:
     env = _child_env(home.name)
     env["TERM"] = env.get("TERM") or "xterm-256color"
     server = ServerProcess(env)
-    results: Dict[str, Any] = {"cases": {}, "latency": {}, "session": {}, "tmux": {}, "tmux_latency": {}}
+    results: Dict[str, Any] = {"cases": {}, "latency": {}, "session": {}, "flood": {}, "tmux": {}, "tmux_latency": {}}
     targets: List[Dict[str, Any]] = []
 
     def record(name: str, passed: Optional[bool], measured: str, wanted: str) -> None:
@@ -702,6 +794,8 @@ def main() -> int:
                 if key.startswith("new"):
                     worst = max(r["typing_p99_ms"], r["scroll_p99_ms"])
                     record(f"session {key}: key/scroll -> frame p99", worst <= TARGET_SESSION_P99_MS, f"typing {r['typing_p99_ms']:.1f} ms, scrolling {r['scroll_p99_ms']:.1f} ms", f"<= {TARGET_SESSION_P99_MS:g} ms")
+        if "flood" in sections:
+            run_flood_section(server, args, results, record)
         if "tmux" in sections:
             print(f"[tmux {SIZE[0]}x{SIZE[1]}: Enter -> whole answer visible (capture-pane every 20 ms), {args.runs} runs each]", flush=True)
             work = tempfile.TemporaryDirectory(prefix="llmchat-bench-tmux-")
@@ -772,6 +866,35 @@ def main() -> int:
     args.json.write_text(json.dumps(out, indent=2, default=str) + "\n")
     print(f"results written to {args.json}")
     return 0 if targets and all(t["pass"] for t in targets) else 1
+
+
+def run_flood_section(server: ServerProcess, args: Any, results: Dict[str, Any], record: Callable[..., None]) -> None:
+    """The flood: the demo answer cut to --flood-mb MB, sent in 256-token writes as fast as
+    the server can; --runs runs, figures pooled."""
+    from llmchat.demo.answer import answer_tokens
+
+    sample = answer_tokens("flood", 2000)
+    per_token = sum(len(t) for t in sample) / len(sample)
+    tokens = int(args.flood_mb * 1e6 / per_token)
+    print(f"[headless flood {SIZE[0]}x{SIZE[1]}: a {args.flood_mb:g} MB answer ({tokens} tokens) at full speed; {args.flood_keys} keys, then Esc; {args.runs} runs]", flush=True)
+    runs = []
+    for _ in range(args.runs):
+        r = asyncio.run(headless_flood(server.base_url(f"tokens={tokens}"), args.flood_keys, 120))
+        runs.append(r)
+        print(
+            f"  key -> frame p50 {_f(_pct(r['typing_ms'], 50), '.1f')} / p99 {_f(_pct(r['typing_ms'], 99), '.1f')} / max {_f(max(r['typing_ms'], default=None), '.1f')} ms ({len(r['typing_ms'])} keys); "
+            f"Esc -> cancelled {r['cancel_ms']:.1f} ms; {r['arrived_mb_before_cancel']:.1f} MB arrived, {r['shown_mb_at_cancel']:.1f} MB laid out at the cancel, "
+            f"the rest in {r['drain_s']:.1f} s; Ctrl+Q {r['quit_s'] * 1000:.0f} ms; RSS +{r['rss_growth_mb']:.0f} MB",
+            flush=True,
+        )
+    typing = [x for r in runs for x in r["typing_ms"]]
+    cancel = max(r["cancel_ms"] for r in runs)
+    growth = max(r["rss_growth_mb"] for r in runs)
+    results["flood"] = {"mb": args.flood_mb, "tokens": tokens, "typing_p50_ms": _pct(typing, 50), "typing_p99_ms": _pct(typing, 99), "cancel_max_ms": cancel, "rss_growth_max_mb": growth, "runs": runs}
+    p99 = _pct(typing, 99)
+    record("flood: key -> frame p99", p99 is not None and p99 <= TARGET_FLOOD_KEY_P99_MS, f"{_f(p99, '.1f')} ms", f"<= {TARGET_FLOOD_KEY_P99_MS:g} ms")
+    record("flood: Esc -> cancelled on screen (worst run)", cancel <= TARGET_FLOOD_CANCEL_MS, f"{cancel:.1f} ms", f"<= {TARGET_FLOOD_CANCEL_MS:g} ms")
+    record("flood: RSS growth (worst run)", growth <= TARGET_FLOOD_RSS_MB, f"{growth:.0f} MB", f"<= {TARGET_FLOOD_RSS_MB:g} MB")
 
 
 def _tokens(key: str) -> int:

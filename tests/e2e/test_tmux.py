@@ -143,3 +143,71 @@ def test_chat_cancel_and_quit_in_a_real_terminal(server: ServerThread, terminal_
         assert term.exit_status() == "EXIT=0"
     finally:
         term.close()
+
+
+NARROW = (40, 15)
+DECORATION = set("▊█▌▐▎▍▏▕▁▂▃▄▅▆▇ ")
+
+
+def narrow_chat(srv: ServerThread, prompt: str, env: Dict[str, str], workdir: Path) -> Terminal:
+    """llmchat at 40x15 against `srv`, `prompt` sent."""
+    command = llmchat_command() + ["--api", "openai-chat", "--base-url", srv.base_url("openai-chat"), "-m", "e2e-model"]
+    term = Terminal(command, env, workdir)
+    term.tmux("resize-window", "-t", "e2e", "-x", str(NARROW[0]), "-y", str(NARROW[1]))
+    term.wait_for(lambda s: "ready" in s, "the first frame")
+    term.type(prompt)
+    term.press("Enter")
+    return term
+
+
+def transcript_rows(screen: str) -> List[str]:
+    """The rows above the prompt box (its top border is the first row of ▔)."""
+    rows = screen.splitlines()
+    end = next((i for i, row in enumerate(rows) if "▔▔▔" in row), len(rows))
+    return rows[:end]
+
+
+def test_a_table_is_readable_at_40_columns(terminal_env: Dict[str, str], tmp_path: Path) -> None:
+    table = "| Name | Notes | Value |\n|:--|:--:|--:|\n| alpha | wraps inside its cell | 1 |\n| beta | short | 22 |\n"
+    with ServerThread(Behaviour(text=table)) as srv:
+        term = narrow_chat(srv, "table", terminal_env, tmp_path)
+        try:
+            screen = term.wait_for(lambda s: " done" in s and "beta" in s, "the table")
+            term.press("PageUp")  # the table is taller than the transcript's eight rows
+            above = term.wait_for(lambda s: s != screen, "the transcript scrolled up")
+            text = "\n".join(transcript_rows(above) + transcript_rows(screen))
+            for word in ("Name", "Notes", "Value", "alpha", "wraps", "inside", "its", "cell", "beta", "short", "22"):
+                assert word in text, text
+            assert "…" not in text, text
+            term.press("C-q")
+            assert term.exit_status() == "EXIT=0"
+        finally:
+            term.close()
+
+
+def test_no_more_than_one_blank_row_under_streaming_text(terminal_env: Dict[str, str], tmp_path: Path) -> None:
+    """Captured every 50 ms while a long answer streams at 40x15: the newest text is on the
+    transcript's last row or the one above it (its padding)."""
+    with ServerThread(Behaviour(tokens=600, tps=120)) as srv:
+        term = narrow_chat(srv, "stream", terminal_env, tmp_path)
+        try:
+            term.wait_for(lambda s: "streaming" in s, "the answer to stream")
+            gaps = []
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                screen = term.screen()
+                if "streaming" not in screen:
+                    break
+                rows = transcript_rows(screen)
+                filled = [i for i, row in enumerate(rows) if not set(row) <= DECORATION]
+                answered = any(row.startswith(" █ ") and row[3:].strip() for row in rows)  # the answer's border, then text
+                if filled and answered:
+                    gaps.append((len(rows) - 1 - filled[-1], screen))
+                time.sleep(0.05)
+            assert len(gaps) >= 10
+            worst = max(gaps, key=lambda gap: gap[0])
+            assert worst[0] <= 1, worst[1]
+            term.press("C-q")
+            assert term.exit_status() == "EXIT=0"
+        finally:
+            term.close()

@@ -3,6 +3,8 @@ read), no status timer (figures copied at each change of state only), no cursor 
 
 from __future__ import annotations
 
+import pytest
+
 from llmchat.config import Settings
 from llmchat.demo.server import Behaviour
 from llmchat.tui.app import ChatApp
@@ -42,3 +44,64 @@ def test_error_in_the_transcript(snap_compare, settings_for, step_clock, ask):
         await ask(pilot, "Hello?")
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+TABLE = (
+    "Here is how they compare:\n\n| API | Framing | Notes |\n|:----|:-------:|------:|\n"
+    "| OpenAI Chat | SSE | the most widely copied wire format of them all |\n"
+    "| Ollama | NDJSON | local |\n"
+)
+CODE = "Run this:\n\n```python\nprint('a very long line of code that goes well past the edge of a narrow terminal view')\n```\n"
+
+
+def answered(settings_for, step_clock, ask, text: str):
+    app = make_app(settings_for(text=text), step_clock)
+
+    async def run_before(pilot) -> None:
+        await ask(pilot, "show me")
+
+    return app, run_before
+
+
+SIZES = pytest.mark.parametrize("size", [(40, 15), (80, 24)], ids=["40x15", "80x24"])
+
+
+@SIZES
+def test_a_table(snap_compare, settings_for, step_clock, ask, size):
+    app, run_before = answered(settings_for, step_clock, ask, TABLE)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@SIZES
+def test_a_long_code_line(snap_compare, settings_for, step_clock, ask, size):
+    app, run_before = answered(settings_for, step_clock, ask, CODE)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def streaming(settings_for, step_clock):
+    """An answer that stops arriving after 150 tokens, the connection open: a frame of a
+    streaming answer, the same every time."""
+    app = make_app(settings_for(tokens=400, stall_after=150), step_clock)
+
+    async def run_before(pilot) -> None:
+        app.prompt.cursor_blink = False
+        app.prompt.load_text("stream")
+        await pilot.press("enter")
+        while app.session is None or app.session.last is None or len(app.session.last.parts) < 150:
+            await pilot.pause(0.02)
+        widget = app.session.last.view.markdown
+        while widget.backlog or widget.shown_chars < len(widget.source):
+            await pilot.pause(0.02)
+        # The room kept for growth (out of view, but the scrollbar shows it) grows faster when
+        # lines come faster, by the wall clock: keep it the fixed step, as a slow answer would.
+        widget._reserved, widget._above, widget._grown = 0, 0, None
+        widget._show()
+        await pilot.pause(0.1)
+
+    return app, run_before
+
+
+@SIZES
+def test_a_streaming_frame(snap_compare, settings_for, step_clock, size):
+    app, run_before = streaming(settings_for, step_clock)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

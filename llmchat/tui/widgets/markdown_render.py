@@ -11,11 +11,14 @@ from the numbers in Textual's own default CSS. Colours and text styles come from
 classes of the widget that paints (see `StreamingMarkdown.DEFAULT_CSS`), which use the same
 theme variables as Textual's Markdown widgets, so a theme change restyles both alike.
 
-Known differences from Textual's widget: code wider than the view is cropped (Textual's code
-block can be scrolled sideways); a table's header and cells get no tooltips; the `:ansi`
-variant of code blocks (an app in ANSI-colour mode) is not mirrored. Tests compare the two
-cell by cell (tests/tui/test_streaming_markdown.py); they also guard the few Textual internals
-used here (`textual._resolve.resolve` for table columns, `Canvas` for keylines).
+Where it deliberately differs from Textual's widget (issue 9: every answer shown whole and
+true): a table's columns are as wide as their text (not stretched to the view), balanced by
+content when too wide, their text wraps instead of ending in `…`, `:---`/`---:`/`:---:` align
+them, and a table too wide for any readable grid is shown row by row; code wider than the view
+wraps, with a continuation marker (Textual's code block crops unless scrolled sideways). Also:
+a table's header and cells get no tooltips; the `:ansi` variant of code blocks is not
+mirrored. Tests compare the rest with Textual cell by cell (tests/tui/test_streaming_markdown.py);
+they also guard the Textual internal used here (`Canvas` for keylines).
 """
 
 from __future__ import annotations
@@ -44,11 +47,15 @@ _PARSER: Optional[MarkdownIt] = None
 
 
 def make_parser() -> MarkdownIt:
-    """The parser Textual's Markdown widget uses by default, shared: `parse` keeps no state
+    """The parser Textual's Markdown widget uses by default ("gfm-like"), with footnotes and
+    task lists (mdit-py-plugins, which Textual depends on), shared: `parse` keeps no state
     between calls, and each instance holds ~60 KB of compiled rules."""
     global _PARSER
     if _PARSER is None:
-        _PARSER = MarkdownIt("gfm-like")
+        from mdit_py_plugins.footnote import footnote_plugin
+        from mdit_py_plugins.tasklists import tasklists_plugin
+
+        _PARSER = MarkdownIt("gfm-like").use(footnote_plugin).use(tasklists_plugin)
     return _PARSER
 
 
@@ -68,10 +75,13 @@ class Node:
     lexer: str = ""  # fence: the info string
     markup: str = ""  # fence: its opening run of backticks or tildes; list item: its marker
     number: str = ""  # ordered list item: the number as written
+    align: str = "left"  # table cell: from the delimiter row (`:---`, `---:`, `:---:`)
     lines: Tuple[int, int] = (0, 0)  # source line range (from the parser's map)
 
 
 _OPENERS = {
+    "footnote_block_open": "footnotes",
+    "footnote_open": "footnote",
     "paragraph_open": "paragraph",
     "blockquote_open": "blockquote",
     "bullet_list_open": "bullet_list",
@@ -84,6 +94,9 @@ _OPENERS = {
     "th_open": "th",
     "td_open": "td",
 }
+
+
+_ALIGNMENTS = {"text-align:left": "left", "text-align:right": "right", "text-align:center": "center"}
 
 
 def build_nodes(tokens: Sequence[Token]) -> List[Node]:
@@ -109,10 +122,17 @@ def build_nodes(tokens: Sequence[Token]) -> List[Node]:
             if kind == "list_item_open":
                 node.number = token.info
                 node.markup = token.markup
+            elif kind in ("th_open", "td_open"):
+                node.align = _ALIGNMENTS.get(str(token.attrs.get("style", "")), "left")
+            elif kind == "footnote_open":
+                node.number = str((token.meta or {}).get("label", ""))
             stack.append(node)
         elif kind.endswith("_close"):
             if stack:
-                place(stack.pop())
+                node = stack.pop()
+                if node.lines == (0, 0) and node.children:  # no map (a footnote block): its first child's
+                    node.lines = (node.children[0].lines[0], node.children[-1].lines[1])
+                place(node)
         elif kind == "inline":
             if stack:
                 stack[-1].content = inline_content(token)
@@ -124,7 +144,30 @@ def build_nodes(tokens: Sequence[Token]) -> List[Node]:
 
 
 def parse_blocks(parser: MarkdownIt, text: str) -> List[Node]:
-    return build_nodes(parser.parse(text))
+    env: Dict[str, Any] = {}
+    nodes = build_nodes(parser.parse(text, env))
+    unreferenced = [label[1:] for label, index in env.get("footnotes", {}).get("refs", {}).items() if index == -1]
+    if unreferenced:
+        # The footnote plugin shows only notes referenced in the same parse, and a streamed
+        # answer is parsed a block at a time: reference them from a last paragraph, left out.
+        refs = "".join(f"[^{label}]" for label in unreferenced)
+        nodes = build_nodes(parser.parse(f"{text}\n\n{refs}\n", {}))
+        nodes = [node for node in nodes if not (node.kind == "paragraph" and node.content is not None and node.content.plain == "".join(f"[{label}]" for label in unreferenced))]
+    return nodes
+
+
+_URL_SAFE = re.compile(r"[\x21-\x7e]+")
+
+
+def link_style(href: str) -> Style:
+    """A Markdown link: clickable, and an OSC 8 hyperlink that llmchat writes (Textual writes
+    a style's `link` as one) when the target is plain printable ASCII, as markdown-it's
+    normalising makes it (anything else could end the sequence early). The model's own OSC 8
+    sequences never get this far: the sanitiser removes them."""
+    style = Style.from_meta({"@click": f"link({href!r})"})
+    if _URL_SAFE.fullmatch(href):
+        style = style + Style(link=href)
+    return style
 
 
 def inline_content(token: Token) -> Content:
@@ -134,6 +177,7 @@ def inline_content(token: Token) -> Content:
     pieces: List[str] = []
     spans: List[Span] = []
     stack: List[Tuple[Any, int]] = []
+    links: List[Tuple[str, int]] = []
     position = 0
 
     def add(text: str) -> None:
@@ -165,8 +209,23 @@ def inline_content(token: Token) -> Content:
         elif kind == "s_open":
             stack.append((".s", position))
         elif kind == "link_open":
-            href = child.attrs.get("href", "")
-            stack.append((Style.from_meta({"@click": f"link({href!r})"}), position))
+            href = str(child.attrs.get("href", ""))
+            stack.append((link_style(href), position))
+            links.append((href, position))
+        elif kind == "link_close":
+            close()
+            href, start = links.pop() if links else ("", position)
+            if href and "".join(pieces)[start:].strip() not in (href, href.removeprefix("mailto:")):
+                # Where it goes, after the text: readable in any terminal, and an unbroken
+                # word that terminals detect as a URL.
+                add(" ")
+                stack.append((link_style(href) + Style(dim=True), position))
+                add(href)
+                close()
+        elif kind == "html_inline" and "task-list-item-checkbox" in child.content:
+            add("☑" if "checked" in child.content else "☐")
+        elif kind == "footnote_ref":
+            add(f"[{(child.meta or {}).get('label', '')}]")
         elif kind == "image":
             href = child.attrs.get("src", "")
             alt = child.attrs.get("alt", "")
@@ -361,6 +420,8 @@ def render_block(node: Node, width: int, painter: Painter, ctx: Context) -> Box:
         return render_list(node.children, kind == "ordered_list", width, painter, ctx, number_width=None)
     if kind == "table":
         return _table(node, width, painter, ctx)
+    if kind == "footnotes":
+        return _footnotes(node, width, painter, ctx)
     # A stray block kind (an item or row outside its parent cannot come from the parser).
     return Box([])
 
@@ -404,33 +465,47 @@ def highlight_code(code: str, lexer: str, painter: Painter) -> Content:
     return MarkdownFence.highlight(code, lexer, ansi=painter.ansi, dark=painter.dark)
 
 
-def code_lines(highlighted: Content, width: int, painter: Painter, path: Tuple[str, ...]) -> List[Strip]:
-    """Lines of a code block's body: two cells of padding, then the code, not wrapped, cropped
-    at the edge; every line `width` wide on the block's background.
+CONTINUED = "↪ "  # in the left padding of the rows a code line wider than the view goes on in
 
-    Code is never wrapped, so each line is turned into segments directly, as Content's own
-    line rendering does (`style + span style`, with a selection offset), skipping the wrapping
-    machinery that costs ~0.4 ms a line. The offset is left at (0, 0): the widget sets the
-    real one when it paints the line."""
+
+def code_lines(highlighted: Content, width: int, painter: Painter, path: Tuple[str, ...]) -> List[Strip]:
+    """Lines of a code block's body: two cells of padding, then the code; every line `width`
+    wide on the block's background. A line wider than that goes on in the next rows, each
+    marked CONTINUED in its padding: nothing is cut off. (Copying a block copies its source,
+    never these rows: see codeblocks.py.)
+
+    Each line is turned into segments directly, as Content's own line rendering does
+    (`style + span style`, with a selection offset), skipping the word-wrapping machinery that
+    costs ~0.4 ms a line (code is cut at the edge, not between words). The offset is left at
+    (0, 0): the widget sets the real one when it paints the line."""
     pad = painter.pad(path)
     style = painter.style(path)
     get_style = painter._get_style
     combined: Dict[Any, RichStyle] = {}
     out: List[Strip] = []
     left = Segment("  ", pad)
+    marker: Optional[Segment] = None
     inner = max(0, width - 2)
     if not inner:
         return [Strip.blank(width, pad) for _ in highlighted.plain.split("\n")]
     for line in highlighted.split("\n", allow_blank=True):
         if "\t" in line.plain:
             line = line.expand_tabs(8)
-        segments = [left]
+        segments = []
         for text, text_style in line.render(style, end="", parse_style=get_style):
             rich = combined.get(text_style)
             if rich is None:
                 rich = combined[text_style] = (style + text_style).rich_style_with_offset(0, 0)
             segments.append(Segment(text, rich))
-        out.append(Strip(Segment.adjust_line_length(segments, width, pad), width))
+        if line.cell_length <= inner:
+            out.append(Strip(Segment.adjust_line_length([left, *segments], width, pad), width))
+            continue
+        code = Strip(segments)
+        cuts = list(range(inner, code.cell_length, inner)) + [code.cell_length]
+        marker = marker or Segment(CONTINUED, painter.rich(path + ("markdown--continued",)))
+        for row, piece in enumerate(code.divide(cuts)):
+            pieces = [left if row == 0 else marker, *piece]
+            out.append(Strip(Segment.adjust_line_length(pieces, width, pad), width))
     return out
 
 
@@ -520,25 +595,46 @@ def render_item(item: Node, symbol: str, unordered: bool, width: int, painter: P
     return [Strip.join([bullet if row == 0 else blank, line]) for row, line in enumerate(inner)]
 
 
+def column_widths(optimal: Sequence[int], minimal: Sequence[int], available: int) -> Optional[List[int]]:
+    """Widths of a table's columns (their text, padding aside) within `available` cells:
+    as wide as their text when it fits (a small table is not stretched); else the widest
+    columns give way first, down to their longest word. None when even that does not fit:
+    the rows are stacked instead (words cut in two across a narrow column read worse)."""
+    widths = [max(1, w) for w in optimal]
+    floors = [min(max(m, 1), w) for m, w in zip(minimal, widths)]
+    excess = sum(widths) - available
+    while excess > 0:
+        # The widest column that may still give way loses one cell.
+        candidates = [i for i, w in enumerate(widths) if w > floors[i]]
+        if not candidates:
+            return None
+        widest = max(candidates, key=lambda i: widths[i])
+        widths[widest] -= 1
+        excess -= 1
+    return widths
+
+
 def _table(node: Node, width: int, painter: Painter, ctx: Context) -> Box:
-    """A grid of cells inside thin keylines, columns sized as Textual's grid layout sizes them
-    (content width, then grown or shrunk proportionally to fill the width)."""
-    from textual._resolve import resolve
+    """A grid of cells inside thin keylines. Columns are as wide as their text, balanced by
+    content when the table is wider than the view (see `column_widths`); cell text wraps
+    between words, nothing is cut off; `:---`, `---:` and `:---:` align
+    a column. A table too wide for any readable grid is shown row by row, each cell as
+    "header: text"."""
     from textual.canvas import Canvas, Rectangle
-    from textual.css.scalar import Scalar
     from textual.geometry import Offset
 
-    headers: List[Content] = []
-    rows: List[List[Content]] = []
+    headers: List[Node] = []
+    rows: List[List[Node]] = []
     for child in _flatten(node):  # Textual's order: a block's children before the block
         if child.kind == "th":
-            headers.append(child.content or Content(""))
+            headers.append(child)
         elif child.kind == "tr":
             rows.append([])
         elif child.kind == "td" and rows:
-            rows[-1].append(child.content or Content(""))
+            rows[-1].append(child)
     if rows and not rows[-1]:
         rows.pop()
+    rows = [row for row in rows if row]
 
     path = ctx.path + ("markdown--table",)
     header_path = path + ("markdown--table-header",)
@@ -547,42 +643,42 @@ def _table(node: Node, width: int, painter: Painter, ctx: Context) -> Box:
     grid = [cells[i : i + columns] for i in range(0, len(cells), columns)]
     if not grid:
         return Box([], 0, 1)
-    inner_width = max(0, width - 2)  # the keyline around the grid
-    auto = [0] * columns
-    minimum = [1] * columns
+    optimal = [0] * columns
+    minimal = [1] * columns
     for row in grid:
-        for index, (content, _) in enumerate(row):
-            auto[index] = max(auto[index], content.get_optimal_width({}, inner_width) + 2)
-            minimum[index] = max(minimum[index], content.get_minimal_width({}) + 2)
-    size = Size(inner_width, 0)
-    spans = resolve(
-        [Scalar.from_number(w) for w in auto],
-        inner_width,
-        1,
-        size,
-        size,
-        expand=True,
-        shrink=True,
-        minimums=minimum,
-    )
-    rules = {"text_overflow": "ellipsis"}
+        for index, (cell, _) in enumerate(row):
+            content = cell.content or Content("")
+            optimal[index] = max(optimal[index], content.cell_length)
+            minimal[index] = max(minimal[index], content.get_minimal_width({}))
+    widths = column_widths(optimal, minimal, width - 3 * columns - 1)  # keylines and padding
+    if widths is None:
+        return _stacked_table(headers, rows, width, painter, ctx)
+    spans: List[Tuple[int, int]] = []
+    x = 0
+    for column_width in widths:
+        spans.append((x, column_width + 2))
+        x += column_width + 3
+    table_width = x + 1
+    rules = {"text_overflow": "fold"}
     rendered_rows: List[List[List[Strip]]] = []
     heights: List[int] = []
     for row in grid:
-        rendered = [
-            painter.text(content, max(0, spans[index][1] - 2), header_path if header else path, rules=rules)
-            for index, (content, header) in enumerate(row)
-        ]
+
+        def draw(cell: Node, header: bool, index: int, height: Optional[int] = None) -> List[Strip]:
+            content = cell.content or Content("")
+            cell_path = header_path if header else path
+            return painter.text(
+                content, widths[index], cell_path, rules=rules, align=cell.align, valign="bottom" if header else "top", valign_height=height
+            )
+
+        rendered = [draw(cell, header, index) for index, (cell, header) in enumerate(row)]
         height = max([len(lines) for lines in rendered] + [1])
         if row[0][1]:  # the header row: `content-align: left bottom`
-            rendered = [
-                painter.text(content, max(0, spans[index][1] - 2), header_path, rules=rules, valign="bottom", valign_height=height)
-                for index, (content, _) in enumerate(row)
-            ]
+            rendered = [draw(cell, header, index, height) for index, (cell, header) in enumerate(row)]
         heights.append(height)
         rendered_rows.append(rendered)
 
-    canvas = Canvas(width, sum(heights) + len(heights) + 1)
+    canvas = Canvas(table_width, sum(heights) + len(heights) + 1)
     color = painter.keyline(path)
     rectangles = []
     y = 0
@@ -611,10 +707,40 @@ def _table(node: Node, width: int, painter: Painter, ctx: Context) -> Box:
                 pieces.append(keyline.crop(cursor, x))
                 pieces.append(Strip.join([pad, text, pad]).crop(0, column_width))
                 cursor = x + column_width
-            pieces.append(keyline.crop(cursor, width))
+            pieces.append(keyline.crop(cursor, table_width))
             lines[y + line_no] = Strip.join(pieces)
         y += height + 1
+    if table_width < width:
+        rest = painter.blank(width - table_width, ctx.path)
+        lines = [Strip.join([line, rest]) for line in lines]
     return Box(lines, 0, 1)
+
+
+def _stacked_table(headers: List[Node], rows: List[List[Node]], width: int, painter: Painter, ctx: Context) -> Box:
+    """Each row as lines of "header: text", rows between thin rules: every cell readable in a
+    view too narrow for the grid."""
+    path = ctx.path + ("markdown--table",)
+    rule = Strip([Segment("─" * width, painter.rich(ctx.path + ("markdown--keyline",)))], width)
+    lines: List[Strip] = [rule]
+    rules = {"text_overflow": "fold"}
+    for row in rows:
+        for index, cell in enumerate(row):
+            label = headers[index].content if index < len(headers) and headers[index].content is not None else Content("")
+            text = Content.assemble(label.stylize(".strong"), ": " if label.plain else "", cell.content or Content(""))
+            lines.extend(painter.text(text, width, path, rules=rules))
+        lines.append(rule)
+    return Box(lines, 0, 1)
+
+
+def _footnotes(node: Node, width: int, painter: Painter, ctx: Context) -> Box:
+    """Footnote definitions: a thin rule, then each note as an item labelled `[label]`."""
+    rule = Strip([Segment("─" * width, painter.rich(ctx.path + ("markdown--keyline",)))], width)
+    labels = [f"[{note.number}] " for note in node.children]
+    widest = max((len(label) for label in labels), default=0)
+    lines = [rule]
+    for note, label in zip(node.children, labels):
+        lines.extend(render_item(note, label.ljust(widest), False, width, painter, ctx))
+    return Box(lines, 1, 1)
 
 
 def _flatten(block: Node) -> Iterable[Node]:

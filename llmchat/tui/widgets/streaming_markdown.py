@@ -9,6 +9,10 @@ Here the whole answer is ONE widget that paints lines (the Line API), and:
   apart, further apart when taking it in and painting it is slow), not per token; a frame
   repaints the lines of the live tail that changed, and asks for a layout of the screen only
   when the height changes;
+- however fast text comes, a frame takes in at most TAKE_WORK seconds' worth; the rest waits
+  in a compact queue (TextQueue: a few strings, not one per token) and the next frames follow
+  at once, painted a few times a second, so keys, a cancel and the worker run between them,
+  and `finish()` with a backlog returns at once (the answer is final when it is laid out);
 - the source is split into finished top-level blocks and a growing tail (a block is finished
   once a later block has begun on a complete line); finished blocks are drawn once and
   frozen; only the tail is parsed and drawn again;
@@ -21,12 +25,16 @@ Here the whole answer is ONE widget that paints lines (the Line API), and:
 
 While an answer streams, what is shown differs from a one-shot render of the text so far only
 in this: a long code block's lines are highlighted in chunks of CODE_CHUNK lines, so a string
-or comment that spans two chunks may be coloured differently until the block closes; and the
-answer's height grows in steps of GROW_STEP lines (more when lines arrive fast: up to
-MAX_GROW_STEP), so up to a step less one of empty lines may sit under the newest line. One
+or comment that spans two chunks may be coloured differently until the block closes. One
 difference remains after `finish()`, as with Textual's own streaming: blocks are parsed one by
 one, so a link reference definition (`[x]: http://...`) does not turn `[x]` in earlier blocks
 into a link.
+
+The room kept for growth (see `height_shown`) is never shown under the text: while the view
+follows the answer and the answer fills the view, the room sits *above* the text, scrolled out
+of view, so the newest line is the widget's last row; otherwise there is no room (a short
+answer grows a line at a time, which costs little: it is short). The last block's bottom margin
+is left out, so nothing but the transcript's own padding sits under the newest line.
 
 Rendering is `markdown_render`: Textual's Markdown layout and theme styles, painted to strips.
 """
@@ -37,7 +45,7 @@ import math
 import re
 import time
 from bisect import bisect_right
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
 from typing import Any, Callable, List, Optional, Tuple
 
@@ -80,6 +88,15 @@ MAX_GROW_STEP = 12
 MIN_FRAME = 1 / 40
 BUSY_SHARE = 4.0
 MAX_FRAME_GAP = 0.25  # however slow the frames, never further apart than this
+# However fast text comes, a frame takes it in TAKE_CHUNK characters at a time for at most
+# about TAKE_WORK seconds, so keys and a cancel wait at most that long; the rest waits,
+# compactly (see TextQueue). While such a backlog lasts, frames follow each other BACKLOG_GAP
+# apart (keys, the worker and the screen run in between) and are painted at most every
+# BACKLOG_PAINT seconds (a paint of the moving transcript costs about as much as a frame).
+TAKE_WORK = 0.012
+TAKE_CHUNK = 2048
+BACKLOG_GAP = 0.001
+BACKLOG_PAINT = 0.1
 
 _ROOT = Context()
 
@@ -247,7 +264,7 @@ class StreamingDocument:
                     self._checked = end
                     return
                 continue
-            if len(nodes) >= 2:
+            if len(nodes) >= 2 and nodes[-1].lines[0] > 0:
                 cut_line = nodes[-1].lines[0]
                 self._freeze_blocks(lines, nodes[:-1], cut_line)
                 self._cut(lines[cut_line])
@@ -536,6 +553,64 @@ class DrawnLines:
 DRAWN = DrawnLines()
 
 
+class TextQueue:
+    """Text appended a token at a time, held compactly: the pieces are joined into a chunk
+    every PIECES appends (a million short strings would cost ~60 MB; their chunks cost about
+    the text's length), and taken from the front."""
+
+    PIECES = 256
+
+    def __init__(self) -> None:
+        self._chunks: "deque[str]" = deque()
+        self._pieces: List[str] = []
+        self.chars = 0
+
+    def __len__(self) -> int:
+        return self.chars
+
+    def append(self, text: str) -> None:
+        pieces = self._pieces
+        pieces.append(text)
+        self.chars += len(text)
+        if len(pieces) >= self.PIECES:
+            self._chunks.append("".join(pieces))
+            pieces.clear()
+
+    def text(self) -> str:
+        """Everything in the queue (it stays there)."""
+        if self._pieces:
+            self._chunks.append("".join(self._pieces))
+            self._pieces.clear()
+        if len(self._chunks) > 1:
+            whole = "".join(self._chunks)
+            self._chunks.clear()
+            self._chunks.append(whole)
+        return self._chunks[0] if self._chunks else ""
+
+    def take(self, limit: Optional[int] = None) -> str:
+        """Remove and return the first `limit` characters (all of them with None)."""
+        if limit is None or limit >= self.chars:
+            text = self.text()
+            self._chunks.clear()
+            self.chars = 0
+            return text
+        if self._pieces:
+            self._chunks.append("".join(self._pieces))
+            self._pieces.clear()
+        chunks = self._chunks
+        out: List[str] = []
+        need = limit
+        while need > 0:
+            chunk = chunks.popleft()
+            if len(chunk) > need:
+                chunks.appendleft(chunk[need:])
+                chunk = chunk[:need]
+            out.append(chunk)
+            need -= len(chunk)
+        self.chars -= limit
+        return "".join(out)
+
+
 class MarkdownFeed:
     """What the app's worker writes the answer into (the shape of Textual's MarkdownStream,
     without its per-write yield to the event loop: frames are the widget's business)."""
@@ -562,14 +637,15 @@ class StreamingMarkdown(Widget):
         padding: 0 2 0 2;
         color: $foreground;
 
-        & > .markdown--h1 { color: $markdown-h1-color; background: $markdown-h1-background; text-style: $markdown-h1-text-style; }
-        & > .markdown--h2 { color: $markdown-h2-color; background: $markdown-h2-background; text-style: $markdown-h2-text-style; }
-        & > .markdown--h3 { color: $markdown-h3-color; background: $markdown-h3-background; text-style: $markdown-h3-text-style; }
-        & > .markdown--h4 { color: $markdown-h4-color; background: $markdown-h4-background; text-style: $markdown-h4-text-style; }
-        & > .markdown--h5 { color: $markdown-h5-color; background: $markdown-h5-background; text-style: $markdown-h5-text-style; }
-        & > .markdown--h6 { color: $markdown-h6-color; background: $markdown-h6-background; text-style: $markdown-h6-text-style; }
+        & > .markdown--h1 { color: $markdown-h1-color; background: $markdown-h1-background; text-style: $markdown-h1-text-style not underline; }
+        & > .markdown--h2 { color: $markdown-h2-color; background: $markdown-h2-background; text-style: $markdown-h2-text-style not underline; }
+        & > .markdown--h3 { color: $markdown-h3-color; background: $markdown-h3-background; text-style: $markdown-h3-text-style not underline; }
+        & > .markdown--h4 { color: $markdown-h4-color; background: $markdown-h4-background; text-style: $markdown-h4-text-style not underline; }
+        & > .markdown--h5 { color: $markdown-h5-color; background: $markdown-h5-background; text-style: $markdown-h5-text-style not underline; }
+        & > .markdown--h6 { color: $markdown-h6-color; background: $markdown-h6-background; text-style: $markdown-h6-text-style not underline; }
         & > .markdown--hr { color: $secondary; }
         & > .markdown--fence { color: rgb(210,210,210); background: black 10%; }
+        & > .markdown--continued { color: $text-muted; }
         &:light > .markdown--fence { background: white 30%; }
         & > .markdown--quote { background: $boost; }
         & > .markdown--quote-border { color: $text-primary 50%; }
@@ -598,6 +674,7 @@ class StreamingMarkdown(Widget):
         "markdown--h6",
         "markdown--hr",
         "markdown--fence",
+        "markdown--continued",
         "markdown--quote",
         "markdown--quote-border",
         "markdown--bullet",
@@ -624,13 +701,22 @@ class StreamingMarkdown(Widget):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.document = StreamingDocument(code_chunk=code_chunk)
-        self._parts: List[str] = []
-        self._pending: List[str] = []
+        self._parts = TextQueue()  # everything appended
+        self._pending = TextQueue()  # appended, not taken in yet
+        self._finishing = False  # finish() was called; the last of the text is being taken in
+        self._quiet = False  # lay out without asking the screen to paint (a backlog's frames)
+        self._owed_paint = False  # laid out quietly since the last paint
+        self._painted_at = -math.inf  # perf_counter() of the last frame that asked for a paint
+        self._painted_height = 0  # the height the screen was last told of
+        self._taken = 0  # characters taken into the layout
         self._held_cr = False
         self._clock = clock
         self._min_frame = min_frame
         self._grow_step = max(1, grow_step)
-        self._reserved = 0  # lines of room while the answer grows (see height_shown)
+        self._reserved = 0  # the height while the answer grows, room included (see height_shown)
+        self._above = 0  # rows of that room above the text (see _reserve_room)
+        self._following = False  # at the last frame, the view was at its end...
+        self._view_rows = 0  # ...and this many rows high
         self._grown: Optional[Tuple[float, int]] = None  # when the room last grew, and the lines then
         self._next_frame = 0.0
         self._frame_requested = False
@@ -659,15 +745,18 @@ class StreamingMarkdown(Widget):
         self.frames = 0  # frames that took text in
         self.shown_chars = 0  # characters taken into the layout (on screen from the next paint)
         if markdown:
+            # A finished answer (a stored one): final at once, however long, as before it is
+            # shown nothing waits on it (frames are for text arriving while the app runs).
             self.append(markdown)
-            self.finish()
+            self._finishing = True
+            self._complete()
 
     # --- input ---
 
     @property
     def source(self) -> str:
         """Everything appended so far (also what has not been laid out yet)."""
-        return "".join(self._parts)
+        return self._parts.text()
 
     @property
     def finished(self) -> bool:
@@ -676,20 +765,36 @@ class StreamingMarkdown(Widget):
     def get_stream(self) -> MarkdownFeed:
         return MarkdownFeed(self)
 
+    @property
+    def backlog(self) -> int:
+        """Characters appended but not taken in yet."""
+        return len(self._pending)
+
     def append(self, text: str) -> None:
         """Queue text; it is laid out at the next frame."""
-        if not text or self.document.finished:
+        if not text or self._finishing:
             return
         self._parts.append(text)
         self._pending.append(text)
-        if len(self._pending) == 1:
+        if not self._frame_requested:
             self._request_frame()
 
     def finish(self) -> None:
-        """No more text: freeze the rest (at once, so what is shown is final)."""
+        """No more text: freeze the rest. At once (so what is shown is final) unless more
+        than a frame's worth waits: then frames take it in first, as they do while text
+        streams, and the answer is final after the last of them."""
+        if self._finishing:
+            return
+        self._finishing = True
+        if len(self._pending) <= TAKE_CHUNK:
+            self._complete()
+        else:
+            self._request_frame()
+
+    def _complete(self) -> None:
         if self.document.finished:
             return
-        before = self.height_shown  # the room reserved while growing: it goes with the finish
+        before = self._painted_height  # the room reserved while growing: it goes with the finish
         self._take_in(force=True)
         if self._held_cr:
             self._held_cr = False
@@ -730,22 +835,71 @@ class StreamingMarkdown(Widget):
 
     def _frame(self) -> None:
         self._frame_requested = False
-        if self._pending and self._take_in():
+        if not self._pending:
+            return
+        now = self._clock()
+        if now < self._next_frame:
+            self._request_frame()
+            return
+        started = time.perf_counter()
+        width = self.size.width
+        laid_out = width and width == self._width
+        self._take_in(force=True, limit=TAKE_CHUNK)
+        while self._pending and time.perf_counter() - started < TAKE_WORK and laid_out:
+            self._lay_out_quietly(width)  # what was taken in is drawn as it goes: its cost counts
+            self._take_in(force=True, limit=TAKE_CHUNK)
+        if self._finishing and len(self._pending) <= TAKE_CHUNK:
+            self._complete()
+            return
+        if not self._pending or time.perf_counter() - self._painted_at >= BACKLOG_PAINT:
             self._show()
+        elif laid_out:
+            self._lay_out_quietly(width)
+        cost = self._clock() - now + self._paint_cost()
+        self._next_frame = now + min(MAX_FRAME_GAP, max(self._min_frame, BUSY_SHARE * cost))
+        if self._pending:
+            # A backlog: the next frame once what waits (keys, the worker, a paint) has run. On
+            # a timer, not `call_later`: our own message queue is read without yielding to the
+            # event loop, so a frame asked for from a frame would run before anything else.
+            self._next_frame = now
+            self._frame_requested = True
+            self.set_timer(BACKLOG_GAP, self._due)
+
+    def _lay_out_quietly(self, width: int) -> None:
+        self._quiet = True
+        try:
+            self._lay_out(width)
+        finally:
+            self._quiet = False
 
     def _show(self, before: Optional[int] = None) -> None:
         """Lay out what was taken in and ask the screen to paint it at its next tick: the tail
         only (lines above it stay in Textual's line cache), and a layout only when the height
         changed (a layout of the whole screen costs several ms a frame)."""
+        self._following, self._view_rows = self._view_state()
+        self._painted_at = time.perf_counter()
+        self.shown_chars = self._taken
         width = self.size.width
         if not width or width != self._width:
             self.refresh(layout=True)  # not laid out at this width yet: layout will do it all
             return
         if before is None:
-            before = self.height_shown
+            before = self._painted_height
         self._lay_out(width)  # marks the lines that changed for repainting
+        self._painted_height = self.height_shown
         if self.height_shown != before:
             self.refresh(layout=True, repaint=False)
+
+    def _view_state(self) -> Tuple[bool, int]:
+        """Whether the scrolling container around the answer is at its end (following it),
+        and the rows it shows."""
+        for node in self.ancestors:
+            if isinstance(node, Widget) and node.styles.overflow_y in ("auto", "scroll"):
+                # (Not `is_vertical_scroll_end`: an anchored container with less than a view of
+                # content is left at a negative offset.)
+                end = node.max_scroll_y
+                return end == 0 or node.scroll_offset.y >= end, node.scrollable_content_region.height
+        return False, 0
 
     def _normalised(self, text: str) -> str:
         """Line ends as the parser counts them (CR LF and lone CR are LF); a CR at the end of
@@ -760,18 +914,18 @@ class StreamingMarkdown(Widget):
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         return text
 
-    def _take_in(self, force: bool = False) -> bool:
-        """Lay the queued text into the document. False when it is too early (a frame is then
-        requested for when it is due)."""
+    def _take_in(self, force: bool = False, limit: Optional[int] = None) -> int:
+        """Lay queued text into the document: the first `limit` characters, or all of it.
+        Returns how many characters; 0 when it is too early (a frame is then requested for
+        when it is due)."""
         if not self._pending:
-            return False
+            return 0
         now = self._clock()
         if not force and now < self._next_frame:
             self._request_frame()
-            return False
-        text = "".join(self._pending)
-        self._pending.clear()
-        self.shown_chars += len(text)
+            return 0
+        text = self._pending.take(limit)
+        self._taken += len(text)
         document = self.document
         document.feed(self._normalised(text))
         document.update()
@@ -782,7 +936,7 @@ class StreamingMarkdown(Widget):
         cost = self._clock() - now + self._paint_cost()
         self.frames += 1
         self._next_frame = now + min(MAX_FRAME_GAP, max(self._min_frame, BUSY_SHARE * cost))
-        return True
+        return len(text)
 
     def _paint_cost(self) -> float:
         try:
@@ -850,9 +1004,18 @@ class StreamingMarkdown(Widget):
         dirty_end: Optional[int] = None
         if self._tail_stale:
             boxes = [] if document.finished else document.tail_boxes(width, self._painter)
-            above = [Box([], 0, self._bottoms[-1])] if self._bottoms else []
             old_lines, old_start = self._tail_lines, self._tail_start
-            self._tail_lines = stack(above + boxes, width, self._painter, ())
+            if boxes:
+                # No margin under the last block, and while it grows no empty rows at its end
+                # (a code block's bottom padding): the newest line is the answer's last row.
+                boxes[-1] = replace(boxes[-1], bottom=0)
+                above = [Box([], 0, self._bottoms[-1])] if self._bottoms else []
+                lines = stack(above + boxes, width, self._painter, ())
+                while lines and not lines[-1].text.strip():
+                    lines.pop()
+                self._tail_lines = lines
+            else:
+                self._tail_lines = []
             self._tail_stale = False
             if dirty_from is None and self._frozen_height() == old_start:
                 # Only the tail changed, where it was: repaint the lines that differ (text
@@ -863,11 +1026,17 @@ class StreamingMarkdown(Widget):
             else:
                 dirty_from = self._tail_start if dirty_from is None else min(dirty_from, self._tail_start)
         self._tail_start = self._frozen_height()
+        above = self._above
         self._reserve_room()
-        if dirty_from is not None:
+        if self._quiet:
+            self._owed_paint = True
+        elif self._owed_paint or self._above != above:
+            self._owed_paint = False
+            self.refresh()  # the text moved within the room (or more): repaint all of it
+        elif dirty_from is not None:
             # Only these lines may differ: the others stay in Textual's line cache.
             end = self.line_count if dirty_end is None else dirty_end
-            self.refresh(Region(0, dirty_from, width, max(1, end - dirty_from)))
+            self.refresh(Region(0, dirty_from + above, width, max(1, end - dirty_from)))
 
     def _frozen_height(self) -> int:
         return self._starts[-1] + self._gaps[-1] + self._heights[-1] if self._starts else 0
@@ -909,34 +1078,50 @@ class StreamingMarkdown(Widget):
     @property
     def height_shown(self) -> int:
         """The height the widget takes: its lines, and while the answer grows, the room
-        reserved for it (`_reserve_room`). A new line then usually lands in room already there
-        (a repaint of the line) instead of changing the height, which costs a layout of the
-        whole screen and a repaint of the scrolled transcript (~10 ms)."""
+        reserved for it (`_reserve_room`) above them. A new line then usually lands in room
+        already there (the text moves up a row: a repaint of the widget) instead of changing
+        the height, which costs a layout of the whole screen as well (~10 ms)."""
         lines = self.line_count
         if self.document.finished or not lines:
             return lines
-        return max(lines, self._reserved)
+        return lines + self._above
 
     def _reserve_room(self) -> None:
-        """Grow the room for the answer when its lines outgrow it, by a step: GROW_STEP lines,
-        or more when lines arrive fast enough that steps of GROW_STEP would grow it more often
-        than every GROW_EVERY seconds."""
+        """Keep room for the answer to grow into, above its text, only while the view follows
+        the answer and the text fills the view (so the room is out of sight above it).
+
+        The room grows when the lines outgrow it, by a step: GROW_STEP lines, or more when
+        lines arrive fast enough that steps of GROW_STEP would grow it more often than every
+        GROW_EVERY seconds. When the view does not follow (the reader scrolled up), the room
+        left stays where it is and the text does not move: the height grows with the lines."""
         lines = self.line_count
-        if self.document.finished or lines <= self._reserved:
+        if self.document.finished or not lines:
+            self._above = 0
+            self._reserved = lines
             return
-        now = self._clock()
-        step = self._grow_step
-        if self._grown is not None:
-            then, lines_then = self._grown
-            rate = (lines - lines_then) / max(now - then, 1e-3)
-            step = max(step, min(MAX_GROW_STEP, math.ceil(rate * GROW_EVERY)))
-        self._reserved = lines + step - 1  # room for `step` new lines from the last one
-        self._grown = (now, lines)
+        if self._following and lines >= self._view_rows > 0:
+            if lines > self._reserved:
+                now = self._clock()
+                step = self._grow_step
+                if self._grown is not None:
+                    then, lines_then = self._grown
+                    rate = (lines - lines_then) / max(now - then, 1e-3)
+                    step = max(step, min(MAX_GROW_STEP, math.ceil(rate * GROW_EVERY)))
+                self._reserved = lines + step - 1  # room for `step` new lines from the last one
+                self._grown = (now, lines)
+            self._above = self._reserved - lines
+            return
+        if self._following:
+            self._above = 0  # all of the answer is in view: keep no room
+        self._reserved = lines + self._above
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         if width != self._width or self._fingerprint is None:
             self._lay_out(width)
+        y -= self._above  # the room kept for growing, above the text
+        if y < 0:
+            return Strip.blank(width, self.rich_style)
         frozen = self._frozen_height()
         if y < frozen:
             strip = _offsets(Strip(self._frozen_line(y), width), y)

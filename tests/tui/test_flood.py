@@ -1,0 +1,105 @@
+"""A server sending as fast as it can must not starve the TUI: keys and a cancel are handled
+while the answer floods in, the text waiting to be laid out is held compactly, and everything
+that arrived is laid out in the end."""
+
+from __future__ import annotations
+
+import time
+
+from llmchat.tui.app import ChatApp
+from llmchat.tui.session import CANCELLED, STREAMING
+from llmchat.tui.widgets.streaming_markdown import TextQueue
+
+# Generous bounds (a loaded 2-core machine runs this), but far below what a starved app did:
+# seconds per key. tests/benchmarks/bench_tui.py --sections flood measures the real figures.
+KEY_BOUND_S = 1.0
+
+
+async def test_keys_and_a_cancel_win_over_a_flood_of_text(settings_for, submit, tap, until, settled):
+    app = ChatApp(settings_for(tokens=400_000))  # ~1.7 MB, as fast as the server can
+    async with app.run_test(size=(100, 30)) as pilot:
+        await submit(pilot, "flood")
+        turn = app.session.last
+        await until(pilot, lambda: turn.state == STREAMING and sum(map(len, turn.parts)) > 100_000, timeout=30, what="the flood")
+        waits = []
+        for character in "abc":
+            started = time.perf_counter()
+            await tap(pilot, character, character)
+            await until(pilot, lambda: app.prompt.text.endswith(character), timeout=30, what=f"{character!r} typed")
+            waits.append(time.perf_counter() - started)
+        assert not turn.ended, "the flood ended before the keys were timed: make it longer"
+        assert max(waits) < KEY_BOUND_S, waits
+        started = time.perf_counter()
+        await tap(pilot, "escape")
+        await until(pilot, lambda: turn.state == CANCELLED, timeout=30, what="the cancel")
+        assert time.perf_counter() - started < KEY_BOUND_S
+        await settled(app)
+        answer = turn.answer
+        assert len(turn.parts) < len(answer) / 20  # joined as it came, not a string per token
+        widget = turn.view.markdown
+        await until(pilot, lambda: widget.finished, timeout=120, what="what arrived, laid out")
+        assert widget.source == answer and widget.shown_chars == len(answer)
+        assert app.prompt.text == "abc"
+
+
+def test_a_text_queue_gives_back_what_went_in_from_the_front_and_holds_it_compactly():
+    queue = TextQueue()
+    pieces = [f"t{i} " for i in range(100_000)]
+    for piece in pieces:
+        queue.append(piece)
+    whole = "".join(pieces)
+    assert len(queue) == len(whole)
+    assert len(queue._chunks) <= len(pieces) // TextQueue.PIECES and len(queue._pieces) < TextQueue.PIECES
+    assert queue.take(5) == whole[:5]
+    assert queue.take(1000) == whole[5:1005]
+    assert queue.text() == whole[1005:]  # still there
+    assert queue.take() == whole[1005:] and len(queue) == 0 and queue.take() == ""
+
+
+async def test_a_huge_backlog_is_laid_out_in_slices_while_keys_are_handled(until, tap):
+    """The end of an answer with megabytes not yet laid out: finish() returns at once, frames
+    take the rest in slices, and keys typed meanwhile are handled between them."""
+    from textual.app import App, ComposeResult
+    from textual.containers import VerticalScroll
+    from textual.widgets import Input
+
+    from llmchat.demo.answer import answer_tokens
+    from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
+
+    widget = StreamingMarkdown()
+
+    class Flooded(App[None]):
+        def compose(self) -> ComposeResult:
+            with VerticalScroll():
+                yield widget
+            yield Input()
+
+    source = "".join(answer_tokens("flood", 150_000))  # ~650 KB
+    app = Flooded()
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.query_one(Input).focus()
+        widget.append(source)
+        started = time.perf_counter()
+        widget.finish()
+        assert time.perf_counter() - started < 0.1
+        assert widget.backlog > 0 and not widget.finished
+        field = app.query_one(Input)
+        for character in "xyz":
+            started = time.perf_counter()
+            await tap(pilot, character, character)
+            await until(pilot, lambda: field.value.endswith(character), timeout=60, what=f"{character!r} typed")
+            assert time.perf_counter() - started < KEY_BOUND_S
+        assert field.value == "xyz"
+        assert widget.backlog > 0  # the keys came in while the backlog was laid out
+        await until(pilot, lambda: widget.finished, timeout=120, what="the backlog laid out")
+        assert widget.shown_chars == len(source) == len(widget.source)
+
+
+def test_an_answer_given_whole_is_final_at_once_however_long():
+    """A stored answer, reopened: nothing streams, so nothing waits for frames."""
+    from llmchat.demo.answer import answer_tokens
+    from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
+
+    source = "".join(answer_tokens("stored", 20_000))
+    widget = StreamingMarkdown(source)
+    assert widget.finished and widget.backlog == 0 and widget.source == source
