@@ -217,7 +217,11 @@ async def test_turns_scrolled_far_away_are_freed(settings_for, until, managed_gc
     app.manage_gc = managed_gc
     async with app.run_test(size=SIZE) as pilot:
         await open_long(pilot, until, 80)
-        refs = [weakref.ref(widget) for view in views(app) for widget in (view, *view.query("*"))]
+        widgets = [widget for view in views(app) for widget in (view, *view.query("*"))]
+        refs = [weakref.ref(widget) for widget in widgets]
+        # What Textual painted for them too (its get_inner_outer cache held it: transcript.py).
+        refs += [weakref.ref(widget._styles_cache) for widget in widgets]
+        del widgets
         assert any(isinstance(ref(), StoredAnswer) for ref in refs)
         await pilot.press("ctrl+home")
         await until(pilot, lambda: 0 in in_view(app), what="the first turn")

@@ -15,6 +15,13 @@ moves by as much in the same layout -- before anything is painted -- and the vie
 This happens in `arrange`, where Textual's own follow-the-end anchoring adjusts the position too.
 
 Answers sent in this session come after the lower spacer, as live widgets (the app mounts them).
+
+One Textual internal is touched (textual 8.2): `StylesCache.get_inner_outer` is an instance
+method under `functools.lru_cache(1024)`, so its cache keeps the StylesCache -- every line a
+widget painted -- of the last ~1,000 widgets alive after they are removed: scrolling through a
+long conversation grew the process by ~0.6 MB a page. `release_removed_widgets` empties that
+cache after turns are removed (it only ever holds two colours per widget, made again at once);
+tests/tui/test_long_conversation.py guards it. Without the method it does nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +38,17 @@ from textual.layout import DockArrangeResult
 from textual.widget import Widget
 
 from llmchat.tui.widgets.messages import UserMessage, freeze_start_up, manages_gc, quiet_virtual_size
+
+def release_removed_widgets() -> None:
+    """Let go of what Textual's `get_inner_outer` cache holds of removed widgets (see above)."""
+    try:
+        from textual._styles_cache import StylesCache
+    except ImportError:
+        return
+    clear = getattr(getattr(StylesCache, "get_inner_outer", None), "cache_clear", None)
+    if clear is not None:
+        clear()
+
 
 NEAR_PAGES = 1.0  # turns within this many pages of the view are mounted
 FAR_PAGES = 3.0  # mounted turns further than this many pages from the view are removed
@@ -143,6 +161,7 @@ class Transcript(VerticalScroll):
             # Textual keeps the list of displayed children until it is next asked for it, which
             # nothing may do for a while: the removed widgets would stay alive until then.
             self.displayed_children
+            release_removed_widgets()
             self._turns = list(turns)
             self._width = self._content_width()
             self._heights = [estimate_height(turn, self._width) for turn in self._turns]
@@ -233,6 +252,7 @@ class Transcript(VerticalScroll):
         with self.app.batch_update():
             if gone:
                 self.remove_children(gone)
+                self.call_after_refresh(release_removed_widgets)
             if above:
                 self.mount_all(above, after=self._above)
             if below:
