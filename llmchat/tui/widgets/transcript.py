@@ -39,6 +39,7 @@ from textual.widget import Widget
 
 from llmchat.tui.widgets.messages import UserMessage, freeze_start_up, manages_gc, quiet_virtual_size
 
+
 def release_removed_widgets() -> None:
     """Let go of what Textual's `get_inner_outer` cache holds of removed widgets (see above)."""
     try:
@@ -242,7 +243,6 @@ class Transcript(VerticalScroll):
         self._show_window(*new)
 
     def _show_window(self, new_lo: int, new_hi: int) -> None:
-        lo, hi = self.window
         gone = [view for view in self._views if not new_lo <= view.index < new_hi]
         kept = [view for view in self._views if new_lo <= view.index < new_hi]
         first = kept[0].index if kept else new_hi
