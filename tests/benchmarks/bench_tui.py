@@ -621,25 +621,35 @@ def _long_end(n: int) -> str:
 
 
 class PaneWrites:
-    """When the app writes to its terminal (pipe-pane into a FIFO read by a thread)."""
+    """When the app writes to its terminal, and how much (pipe-pane into a FIFO read by a
+    thread). A frame that moves the transcript is a large write; the prompt's blinking cursor
+    (every 0.5 s) a write of a few bytes, which `first_after` must not take for a frame."""
 
     def __init__(self, tmux: Tmux, workdir: str) -> None:
         self.fifo = Path(workdir) / f"writes-{tmux.socket}"
         os.mkfifo(self.fifo)
         self.times: List[float] = []
+        self.sizes: List[int] = []
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
         tmux._tmux("pipe-pane", "-o", "-t", tmux.target, f"cat > {_quote(str(self.fifo))}")
 
     def _read(self) -> None:
         with open(self.fifo, "rb", buffering=0) as pipe:
-            while pipe.read(65536):
+            while True:
+                data = pipe.read(65536)
+                if not data:
+                    break
+                self.sizes.append(len(data))
                 self.times.append(time.perf_counter())
 
-    def first_after(self, at: float, timeout: float) -> Optional[float]:
+    def first_after(self, at: float, timeout: float, min_bytes: int = 400) -> Optional[float]:
+        """When the first write of at least `min_bytes` after `at` came (None: none in time)."""
         deadline = time.perf_counter() + timeout
         while time.perf_counter() < deadline:
-            later = [t for t in self.times[-50:] if t > at]
+            count = len(self.times)
+            start = max(0, count - 50)
+            later = [t for t, n in zip(self.times[start:count], self.sizes[start:count]) if t > at and n >= min_bytes]
             if later:
                 return later[0]
             time.sleep(0.002)
@@ -696,7 +706,7 @@ def tmux_long_pages(argv: List[str], env: Dict[str, str], cwd: str, name: str, t
             at = time.perf_counter()
             tmux.keys("PageUp")
             first = writes.first_after(at, 1.5)
-            if first is None:  # nothing changed on screen: the top
+            if first is None:  # the view did not move: the top
                 top = True
                 break
             latencies.append(first - at)

@@ -20,6 +20,7 @@ from llmchat.tui.app import ChatApp
 from llmchat.tui.widgets import AssistantMessage, UserMessage
 from llmchat.tui.widgets import transcript as transcript_module
 from llmchat.tui.widgets.stored import StoredAnswer
+from llmchat.tui.widgets.streaming_markdown import DRAWN
 from llmchat.tui.widgets.transcript import TurnView
 
 SIZE = (100, 30)
@@ -208,6 +209,7 @@ async def test_answers_removed_by_a_new_conversation_are_freed(settings_for, sub
         gc.collect()
         alive = [ref() for ref in refs if ref() is not None]
         assert alive == []
+        assert DRAWN.lines == 0  # nor the lines they drew, in the cache all answers share
 
 
 async def test_turns_scrolled_far_away_are_freed(settings_for, until, managed_gc):

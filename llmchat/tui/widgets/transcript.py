@@ -38,6 +38,7 @@ from textual.layout import DockArrangeResult
 from textual.widget import Widget
 
 from llmchat.tui.widgets.messages import UserMessage, freeze_start_up, manages_gc, quiet_virtual_size
+from llmchat.tui.widgets.streaming_markdown import DRAWN
 
 
 def release_removed_widgets() -> None:
@@ -163,6 +164,9 @@ class Transcript(VerticalScroll):
             # nothing may do for a while: the removed widgets would stay alive until then.
             self.displayed_children
             release_removed_widgets()
+            # The lines the removed answers drew are kept in a cache shared by all answers
+            # (streaming_markdown.DRAWN, up to ~20 MB): nothing left can use them.
+            DRAWN.clear()
             self._turns = list(turns)
             self._width = self._content_width()
             self._heights = [estimate_height(turn, self._width) for turn in self._turns]
