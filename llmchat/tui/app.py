@@ -97,12 +97,11 @@ from llmchat.tui.widgets.status import READY, retries_text
 from llmchat.tui.widgets.thinking import ThinkingBlock
 from llmchat.tui.widgets.pasted import user_message
 from llmchat.tui.widgets.prompt import newline_hint
-from llmchat.tui.widgets.stored import EarlierTurns
+from llmchat.tui.widgets.transcript import StoredTurn
 
 QUIT_WINDOW = 2.0  # seconds within which a second Ctrl+C quits
 STATUS_INTERVAL = 0.1  # seconds between status-bar refreshes while an answer streams
 SCROLL_LINES = 3  # Ctrl+Up / Ctrl+Down
-SHOWN_TURNS = 6  # turns of a reopened conversation rendered at once (more on request)
 # A server sending as fast as it can hands the worker hundreds of deltas per network read:
 # it lets keys, paints and a cancel in every YIELD_EVERY deltas, and joins every PARTS_RUN
 # parts of the answer not yet handed to history into one (a part per token: ~60 bytes each).
@@ -199,8 +198,10 @@ class ChatApp(App[None]):
         self._restored: Optional[str] = None  # a failed prompt put back into the prompt box
         self._status_at = -math.inf  # when the status timer or an answer's frame last refreshed the bar
         self.chat_history = ChatHistory(self._history_warning)
-        self._unshown_turns: List[Any] = []  # a reopened conversation's turns not rendered yet
-        self._about: Optional[Welcome] = None  # the note above a reopened conversation
+        # The note at the top of the transcript: the welcome, or about a reopened conversation
+        # (then also `_about`). One widget for the app's life, its text updated.
+        self._intro = Welcome(self._welcome_text(), markup=False)
+        self._about: Optional[Welcome] = None
         self._draft_kept = False  # the prompt's text was saved as the conversation's draft on quit
         self._show_model(settings)  # model_label and sub_title
 
@@ -242,7 +243,7 @@ class ChatApp(App[None]):
 
     def compose(self) -> ComposeResult:
         with Transcript(id="transcript"):
-            yield Welcome(self._welcome_text(), markup=False)
+            yield self._intro
         # Headless (tests, snapshots): the hint of a terminal without the kitty protocol.
         yield ChatPrompt(id="prompt", placeholder=newline_hint({} if self.is_headless else os.environ))
         yield StatusBar(self.model_label, id="status")
@@ -259,8 +260,8 @@ class ChatApp(App[None]):
         return f"Chatting with {settings.model} ({settings.api}). Type a message and press Enter."
 
     @property
-    def transcript(self) -> VerticalScroll:
-        return self.query_one("#transcript", VerticalScroll)
+    def transcript(self) -> Transcript:
+        return self.query_one("#transcript", Transcript)
 
     @property
     def prompt(self) -> ChatPrompt:
@@ -901,12 +902,13 @@ class ChatApp(App[None]):
             return
         if self.session is None:
             return
+        self._let_go_of_views()
         self.session = ChatSession(self.settings, self.session.base_url)
         self._remember_prompts()
         self._restored = None
         self._forget_conversation()  # the next message starts a new stored conversation
-        await self.transcript.remove_children()
-        await self.transcript.mount(Welcome(self._welcome_text(), markup=False))
+        await self.transcript.show_turns([])
+        self._intro.update(self._welcome_text())
         self.transcript.anchor()
         self.status.show(None, READY)
         self.refresh_bindings()  # nothing to retry any more
@@ -985,8 +987,15 @@ class ChatApp(App[None]):
         outcome = turn.finish if state == DONE else turn.error if state == ERROR else None
         self.chat_history.finish(turn, outcome)
 
+    def _let_go_of_views(self) -> None:
+        """The session's turns are about to be dropped: their widgets must not outlive the
+        transcript through them (the last answer's worker keeps its turn)."""
+        if self.session is not None:
+            for turn in self.session.turns:
+                turn.view = None
+
     def _forget_conversation(self) -> None:
-        self._unshown_turns = []
+        self._about = None
         self.settings.conversation_id = None
         self.chat_history.use(None)
 
@@ -1002,19 +1011,14 @@ class ChatApp(App[None]):
         except HistoryError as exc:
             self.notify(one_line(f"Cannot open conversation {conversation_id}: {exc}"), severity="error", timeout=8)
             return False
+        self._let_go_of_views()
         self.session.turns = [turn for turn, _, _ in turns]
         self._remember_prompts()
-        self._about = Welcome(self._about_text(info), markup=False)
-        # Only the newest turns are rendered now (a Markdown answer costs ~50 ms to mount on a
-        # busy 2-core machine); the rest wait behind a button at the top.
-        self._unshown_turns = turns[:-SHOWN_TURNS] if len(turns) > SHOWN_TURNS else []
-        widgets: List[Any] = [self._about]
-        if self._unshown_turns:
-            widgets.append(EarlierTurns(self._unshown_count()))
-        widgets += self._turn_widgets(turns[len(self._unshown_turns) :])
-        with self.batch_update():
-            await self.transcript.remove_children()
-            await self.transcript.mount_all(widgets)
+        # The transcript mounts only the turns near the view, and the others as they come near
+        # (widgets/transcript.py): opening and scrolling cost the same however long it is.
+        await self.transcript.show_turns([StoredTurn(turn.prompt, answer) for turn, _prompt, answer in turns])
+        self._intro.update(self._about_text(info))
+        self._about = self._intro
         self.transcript.anchor()
         self.settings.conversation_id = info.id
         self.chat_history.use(info.id)
@@ -1028,32 +1032,6 @@ class ChatApp(App[None]):
         self.status.show(None, READY)
         self.refresh_bindings()  # Ctrl+R can ask the last stored prompt again
         return True
-
-    def _turn_widgets(self, turns: List[Any]) -> List[Any]:
-        from llmchat.tui.widgets.stored import StoredAnswer
-
-        widgets: List[Any] = []
-        for turn, _prompt, answer in turns:
-            widgets.append(UserMessage(turn.prompt))
-            if answer is not None:
-                turn.view = StoredAnswer(answer)
-                widgets.append(turn.view)
-        return widgets
-
-    def _unshown_count(self) -> int:
-        return sum(1 if answer is None else 2 for _turn, _prompt, answer in self._unshown_turns)
-
-    @on(Button.Pressed, "#earlier")
-    async def show_earlier_turns(self, event: Button.Pressed) -> None:
-        """Render the next older turns of a reopened conversation, above those shown."""
-        event.stop()
-        button = event.button
-        more, self._unshown_turns = self._unshown_turns[-SHOWN_TURNS:], self._unshown_turns[:-SHOWN_TURNS]
-        await self.transcript.mount_all(self._turn_widgets(more), after=button)
-        if self._unshown_turns:
-            button.label = EarlierTurns.label_for(self._unshown_count())
-        else:
-            await button.remove()
 
     def action_conversations(self) -> None:
         from llmchat.tui.screens.conversations import ConversationList
@@ -1114,6 +1092,7 @@ class ChatApp(App[None]):
             settings.demo_reason = f"continuing conversation {info.id}"
         base_url = await self._connect(settings)
         self.settings = settings
+        self._let_go_of_views()
         self.session = ChatSession(settings, base_url)
         self._show_model(settings)
         self.status.model = self.model_label

@@ -24,6 +24,12 @@ Sections (see README.md for what each figure means and the targets):
             with send-keys. Enter -> the answer's end on screen (capture-pane every 20 ms); at
             200 tok/s, token sent (by a server inside this process) -> written to the terminal
             (the app's output read through pipe-pane), and the app's CPU from /proc.
+  long      tmux, 120 x 40: a stored conversation of 1,000 turns (answers of ~300 tokens with
+            code and a table). Start -> ready prompt with its end on screen, against an empty
+            conversation; PageUp from the end to the top, each key -> the first write to the
+            terminal (pipe-pane), waiting for quiet before the next; the app's RSS meanwhile;
+            a new message sent in it against one in a new conversation (Enter -> answer on
+            screen, and the TTFT the status bar shows). New implementation only.
 
 Writes every figure to tests/benchmarks/results_tui.json; exits 0 only if every target passes.
 """
@@ -68,6 +74,12 @@ TARGET_SESSION_P99_MS = 50.0  # key -> frame and scroll -> frame with 50 long an
 TARGET_FLOOD_KEY_P99_MS = 100.0  # issue 9: key -> frame while a 20 MB answer floods in
 TARGET_FLOOD_CANCEL_MS = 200.0  # Esc -> `cancelled` on screen during the flood
 TARGET_FLOOD_RSS_MB = 100.0  # RSS growth while the flood arrives (compact text, not widgets)
+# Targets (issue 9, long conversations).
+LONG_TURNS = 1000
+TARGET_LONG_OPEN_RATIO = 1.3  # start -> ready prompt, 1,000 turns / an empty conversation
+TARGET_LONG_PAGE_P99_MS = 50.0  # PageUp -> first write to the terminal
+TARGET_LONG_RSS_MB = 120.0  # however far it is scrolled
+TARGET_LONG_SEND_RATIO = 1.3  # Enter -> answer on screen, in it / in a new conversation
 
 CASES = [
     # key, label, prompt, url options
@@ -661,6 +673,216 @@ def tmux_latency(impl: str, tokens: int, tps: float, env: Dict[str, str], cwd: s
 # --- statistics and report -----------------------------------------------------------------
 
 
+# --- long conversations ------------------------------------------------------------------------
+
+
+def seed_long_conversation(home: str, turns: int) -> int:
+    """A stored conversation of `turns` finished turns in `home`'s history (the demo answer:
+    ~300 tokens with a code block and a table); its ID."""
+    from llmchat.demo.answer import answer_tokens
+    from llmchat.history import COMPLETE, HistoryStore
+    from llmchat.history.store import DB_NAME
+
+    from llmchat.config import data_dir
+
+    saved = os.environ.get("LLMCHAT_HOME")
+    os.environ["LLMCHAT_HOME"] = home
+    try:
+        path = data_dir() / DB_NAME
+    finally:
+        if saved is None:
+            os.environ.pop("LLMCHAT_HOME", None)
+        else:
+            os.environ["LLMCHAT_HOME"] = saved
+    with HistoryStore.open(path) as store:
+        cid = None
+        for n in range(1, turns + 1):
+            writer = store.begin_turn(cid, f"question {n}", model="m", api="openai-chat", base_url="")
+            cid = writer.conversation_id
+            writer.append("".join(answer_tokens(f"question {n}", 300)) + f"\n\n{_long_end(n)}\n")
+            writer.finish(COMPLETE, stop_reason="stop")
+    assert cid is not None
+    return cid
+
+
+def _long_end(n: int) -> str:
+    """The last line of stored answer `n` (the start of a long one is off screen at its end)."""
+    return f"End of answer {n}."
+
+
+class PaneWrites:
+    """When the app writes to its terminal, and how much (pipe-pane into a FIFO read by a
+    thread). A frame that moves the transcript is a large write; the prompt's blinking cursor
+    (every 0.5 s) a write of a few bytes, which `first_after` must not take for a frame."""
+
+    def __init__(self, tmux: Tmux, workdir: str) -> None:
+        self.fifo = Path(workdir) / f"writes-{tmux.socket}"
+        os.mkfifo(self.fifo)
+        self.times: List[float] = []
+        self.sizes: List[int] = []
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        tmux._tmux("pipe-pane", "-o", "-t", tmux.target, f"cat > {_quote(str(self.fifo))}")
+
+    def _read(self) -> None:
+        with open(self.fifo, "rb", buffering=0) as pipe:
+            while True:
+                data = pipe.read(65536)
+                if not data:
+                    break
+                self.sizes.append(len(data))
+                self.times.append(time.perf_counter())
+
+    def first_after(self, at: float, timeout: float, min_bytes: int = 400) -> Optional[float]:
+        """When the first write of at least `min_bytes` after `at` came (None: none in time)."""
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            count = len(self.times)
+            start = max(0, count - 50)
+            later = [t for t, n in zip(self.times[start:count], self.sizes[start:count]) if t > at and n >= min_bytes]
+            if later:
+                return later[0]
+            time.sleep(0.002)
+        return None
+
+    def quiet(self, for_s: float, timeout: float) -> None:
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            last = self.times[-1] if self.times else 0.0
+            if time.perf_counter() - last >= for_s:
+                return
+            time.sleep(0.005)
+
+    def close(self) -> None:
+        self._thread.join(5)
+        self.fifo.unlink(missing_ok=True)
+
+
+def _rss_of(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def tmux_long_open(argv: List[str], env: Dict[str, str], cwd: str, name: str, expect: str) -> Dict[str, Any]:
+    """Start -> a ready prompt with `expect` on screen; the app's RSS then."""
+    t0 = time.perf_counter()
+    tmux = Tmux(name, argv, env, cwd)
+    try:
+        at, _ = tmux.wait_for(lambda text: _ready(text) and expect in text, 60, f"a ready prompt with {expect!r}", poll=0.01)
+        rss = _rss_of(tmux.app_pid())
+        tmux.keys("C-q")
+        _wait_exit(tmux, 10)
+        return {"seconds": at - t0, "rss_mb": rss}
+    finally:
+        tmux.close()
+
+
+def tmux_long_pages(argv: List[str], env: Dict[str, str], cwd: str, name: str, turns: int, max_pages: int) -> Dict[str, Any]:
+    """PageUp from the end of the long conversation to its top: per key, send -> first write."""
+    tmux = Tmux(name, argv, env, cwd)
+    writes: Optional[PaneWrites] = None
+    try:
+        tmux.wait_for(lambda text: _ready(text) and _long_end(turns) in text, 60, "the conversation's end", poll=0.01)
+        pid = tmux.app_pid()
+        writes = PaneWrites(tmux, cwd)
+        rss = [_rss_of(pid)]
+        latencies: List[float] = []
+        top = False
+        for page in range(max_pages):
+            writes.quiet(0.08, 5)
+            at = time.perf_counter()
+            tmux.keys("PageUp")
+            first = writes.first_after(at, 1.5)
+            if first is None:  # the view did not move: the top
+                top = True
+                break
+            latencies.append(first - at)
+            if page % 25 == 0:
+                rss.append(_rss_of(pid))
+        writes.quiet(0.2, 5)
+        rss.append(_rss_of(pid))
+        text = tmux.capture()
+        tmux.keys("C-q")
+        _wait_exit(tmux, 10)
+        first_shown = re.search(r"question 1(?!\d)", text) is not None
+        return {"pages": len(latencies), "latencies": latencies, "top": top and first_shown, "rss_mb": rss}
+    finally:
+        tmux.close()
+        if writes is not None:
+            writes.close()
+
+
+def tmux_long_send(argv: List[str], env: Dict[str, str], cwd: str, name: str, expect: str) -> Dict[str, Any]:
+    """Enter -> the whole answer on screen, and the TTFT the status bar shows."""
+    tmux = Tmux(name, argv, env, cwd)
+    try:
+        tmux.wait_for(lambda text: _ready(text) and expect in text, 60, f"a ready prompt with {expect!r}", poll=0.01)
+        tmux.keys("hi", literal=True)
+        tmux.wait_for(lambda text: "hi" in text, 10, "the prompt to be typed")
+        t0 = time.perf_counter()
+        tmux.keys("Enter")
+        t_end, text = tmux.wait_for(lambda text: END_MARK in text and " done " in text, 60, "the whole answer", poll=0.01)
+        match = re.search(r"TTFT ([0-9.]+) (m?s)", text)
+        ttft = None if match is None else float(match.group(1)) / (1000 if match.group(2) == "ms" else 1)
+        tmux.keys("C-q")
+        _wait_exit(tmux, 10)
+        return {"seconds": t_end - t0, "ttft_s": ttft}
+    finally:
+        tmux.close()
+
+
+def run_long(server: "ServerProcess", env: Dict[str, str], runs: int, turns: int, max_pages: int, record: Callable[..., None]) -> Dict[str, Any]:
+    """The long-conversation section (see the module's docstring)."""
+    work = tempfile.TemporaryDirectory(prefix="llmchat-bench-long-")
+    try:
+        started = time.perf_counter()
+        cid = seed_long_conversation(env["LLMCHAT_HOME"], turns)
+        print(f"  seeded {turns} turns in {time.perf_counter() - started:.1f} s", flush=True)
+        base = _app_command("new", server.base_url("tokens=300"))
+        conversation = base + ["--conversation", str(cid)]
+        opens: Dict[str, List[Dict[str, Any]]] = {"empty": [], "long": []}
+        sends: Dict[str, List[Dict[str, Any]]] = {"empty": [], "long": []}
+        counter = 0
+        for round_ in range(runs):
+            for kind in ("empty", "long") if round_ % 2 == 0 else ("long", "empty"):
+                counter += 1
+                argv, expect = (conversation, _long_end(turns)) if kind == "long" else (base, "Type a message")
+                opens[kind].append(tmux_long_open(argv, env, work.name, f"long-open-{counter}", expect))
+        counter += 1
+        pages = tmux_long_pages(conversation, env, work.name, f"long-pages-{counter}", turns, max_pages)
+        # Last: each message sent is stored in the conversation (its end is then that answer).
+        for round_ in range(runs):
+            for kind in ("empty", "long") if round_ % 2 == 0 else ("long", "empty"):
+                counter += 1
+                argv, expect = (conversation, "stop: stop") if kind == "long" else (base, "Type a message")
+                sends[kind].append(tmux_long_send(argv, env, work.name, f"long-send-{counter}", expect))
+    finally:
+        work.cleanup()
+    result: Dict[str, Any] = {"turns": turns, "open": opens, "send": sends, "pages": pages}
+    open_empty = _med([r["seconds"] for r in opens["empty"]])
+    open_long = _med([r["seconds"] for r in opens["long"]])
+    send_empty = _med([r["seconds"] for r in sends["empty"]])
+    send_long = _med([r["seconds"] for r in sends["long"]])
+    ttft_empty = _med([r["ttft_s"] for r in sends["empty"]])
+    ttft_long = _med([r["ttft_s"] for r in sends["long"]])
+    lat = pages["latencies"]
+    p50, p99 = _pct(lat, 50), _pct(lat, 99)
+    rss_max = max([r["rss_mb"] for r in opens["long"]] + pages["rss_mb"])
+    print(f"  open: empty {_f(open_empty, '.2f')} s, {turns} turns {_f(open_long, '.2f')} s (RSS {_f(_med([r['rss_mb'] for r in opens['long']]), '.0f')} MB, empty {_f(_med([r['rss_mb'] for r in opens['empty']]), '.0f')} MB)", flush=True)
+    print(f"  PageUp x{pages['pages']} to the top ({'reached' if pages['top'] else 'NOT reached'}): key -> first write p50 {_f(p50 and p50 * 1000, '.1f')} ms, p99 {_f(p99 and p99 * 1000, '.1f')} ms, max {_f(max(lat) * 1000 if lat else None, '.1f')} ms; RSS {pages['rss_mb'][0]:.0f} -> max {max(pages['rss_mb']):.0f} MB", flush=True)
+    print(f"  send: new conversation {_f(send_empty, '.2f')} s (TTFT {_f(ttft_empty, '.2f')} s), in it {_f(send_long, '.2f')} s (TTFT {_f(ttft_long, '.2f')} s)", flush=True)
+    ratio = open_long / open_empty if open_long and open_empty else None
+    record(f"long: open {turns} turns / open empty", ratio is not None and ratio <= TARGET_LONG_OPEN_RATIO, f"x{_f(ratio, '.2f')} ({_f(open_long, '.2f')} s / {_f(open_empty, '.2f')} s)", f"<= x{TARGET_LONG_OPEN_RATIO:g}")
+    record("long: PageUp to the top, key -> first write p99", bool(pages["top"]) and p99 is not None and p99 * 1000 <= TARGET_LONG_PAGE_P99_MS, f"{_f(p99 and p99 * 1000, '.1f')} ms over {pages['pages']} pages{'' if pages['top'] else ', top NOT reached'}", f"<= {TARGET_LONG_PAGE_P99_MS:g} ms")
+    record("long: RSS, opened and scrolled to the top", rss_max < TARGET_LONG_RSS_MB, f"{rss_max:.0f} MB", f"< {TARGET_LONG_RSS_MB:g} MB")
+    send_ratio = send_long / send_empty if send_long and send_empty else None
+    record("long: a new message in it / in a new conversation", send_ratio is not None and send_ratio <= TARGET_LONG_SEND_RATIO, f"x{_f(send_ratio, '.2f')} (TTFT {_f(ttft_long, '.2f')} s / {_f(ttft_empty, '.2f')} s)", f"<= x{TARGET_LONG_SEND_RATIO:g}")
+    return result
+
+
 def _pct(values: Sequence[float], q: float) -> Optional[float]:
     if not values:
         return None
@@ -687,7 +909,7 @@ def _load() -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per case and implementation (median reported)")
-    parser.add_argument("--sections", default="headless,latency,session,flood,tmux")
+    parser.add_argument("--sections", default="headless,latency,session,flood,tmux,long")
     parser.add_argument("--baseline-timeout", type=float, default=90.0, help="give up on a baseline answer after this long")
     parser.add_argument("--session-answers", type=int, default=50)
     parser.add_argument("--session-tokens", type=int, default=5000)
@@ -697,14 +919,16 @@ def main() -> int:
     parser.add_argument("--flood-keys", type=int, default=60, help="keys typed during the flood")
     parser.add_argument("--cases", default=",".join(key for key, *_ in CASES), help="which answers (comma-separated keys)")
     parser.add_argument("--impls", default="new,baseline", help="new, baseline or both")
+    parser.add_argument("--long-turns", type=int, default=LONG_TURNS, help="long: turns in the stored conversation")
+    parser.add_argument("--long-pages", type=int, default=5000, help="long: give up paging up after this many pages")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args()
     chosen = set(args.cases.split(","))
     cases = [case for case in CASES if case[0] in chosen]
     sections = set(args.sections.split(","))
-    if "tmux" in sections and shutil.which("tmux") is None:
-        print("tmux is not installed: skipping the tmux section", file=sys.stderr)
-        sections.discard("tmux")
+    if sections & {"tmux", "long"} and shutil.which("tmux") is None:
+        print("tmux is not installed: skipping the tmux and long sections", file=sys.stderr)
+        sections -= {"tmux", "long"}
 
     started = time.time()
     load_before = _load()
@@ -713,7 +937,7 @@ def main() -> int:
     env = _child_env(home.name)
     env["TERM"] = env.get("TERM") or "xterm-256color"
     server = ServerProcess(env)
-    results: Dict[str, Any] = {"cases": {}, "latency": {}, "session": {}, "flood": {}, "tmux": {}, "tmux_latency": {}}
+    results: Dict[str, Any] = {"cases": {}, "latency": {}, "session": {}, "flood": {}, "tmux": {}, "tmux_latency": {}, "long": {}}
     targets: List[Dict[str, Any]] = []
 
     def record(name: str, passed: Optional[bool], measured: str, wanted: str) -> None:
@@ -848,6 +1072,9 @@ def main() -> int:
                 baseline = results["tmux_latency"].get("baseline") or {}
                 record("tmux 200 tok/s: sent -> written to the terminal, p99", tl["p99_ms"] is not None and tl["p99_ms"] <= TARGET_LATENCY_P99_MS, f"{_f(tl['p99_ms'], '.1f')} ms (baseline {_f(baseline.get('p99_ms'), '.1f')} ms)", f"<= {TARGET_LATENCY_P99_MS:g} ms")
                 record("tmux 200 tok/s: app CPU", tl["cpu_pct"] is not None and tl["cpu_pct"] < TARGET_CPU_PCT, f"{_f(tl['cpu_pct'], '.0f')}% (baseline {_f(baseline.get('cpu_pct'), '.0f')}%)", f"< {TARGET_CPU_PCT:g}% of one core")
+        if "long" in sections:
+            print(f"[long conversation, tmux {SIZE[0]}x{SIZE[1]}: {args.long_turns} stored turns, {args.runs} runs each]", flush=True)
+            results["long"] = run_long(server, env, args.runs, args.long_turns, args.long_pages, record)
     finally:
         server.stop()
         home.cleanup()

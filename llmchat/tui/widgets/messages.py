@@ -9,22 +9,27 @@ that is worth saying (cancelled, error, cut short, retrying, superseded). The st
 Garbage collection: a full (oldest-generation) collection walks every object the process
 tracks -- ~100k once Textual, Rich and Pygments are loaded -- and took 60-80 ms here, long
 enough to hold a frame past the 50 ms the streaming latency allows. So in a real terminal,
-what is alive when the first answer starts is frozen out of the collector (`gc.freeze`); while
-an answer streams there are no full collections at all (even of what was made since the freeze
-they took 10-16 ms, three times in five seconds at 200 tokens/s; the young generations are
-still collected, and they free most garbage); and when the answer has ended, what it left is
-collected and frozen, outside any stream. Frozen objects are still freed when nothing refers to
-them; only cyclic garbage among them would stay, which is why headless apps (tests, many apps in
-one process) leave the collector alone unless they ask (`ChatApp.manage_gc`, the benchmark).
+what is alive when the transcript is first mounted (the imports, the app, its screen) is frozen
+out of the collector (`gc.freeze`), once; while an answer streams there are no full collections
+at all (even of what was made since the freeze they took 10-16 ms, three times in five seconds
+at 200 tokens/s; the young generations are still collected, and they free most garbage); and
+when the answer has ended, what it left is collected, outside any stream.
+
+Nothing is frozen after that: a widget is a web of references (parent, children, message
+queue), so a frozen widget removed later -- an answer cleared by "New conversation", a stored
+turn scrolled far away -- would never be freed (the collector never looks at frozen objects
+again). The transcript keeps the number of live widgets bounded (transcript.py), so what a full
+collection walks stays bounded too. Headless apps (tests, many apps in one process) leave the
+collector alone unless they ask (`ChatApp.manage_gc`, the benchmark).
 """
 
 from __future__ import annotations
 
 import gc
-from typing import Optional
+from typing import Any, Optional
 
 from textual.app import ComposeResult
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Vertical
 from textual.content import Content
 from textual.geometry import Size
 from textual.reactive import Reactive, reactive
@@ -41,8 +46,23 @@ _THRESHOLDS: Optional[tuple] = None  # the collector's thresholds before the fir
 NO_FULL_COLLECTIONS = 1 << 30  # as the oldest generation's threshold: never reached
 
 
+def manages_gc(app: Any) -> bool:
+    """Whether `app` runs the policy above: in a real terminal, or when it asks."""
+    manage = getattr(app, "manage_gc", None)
+    return not app.is_headless if manage is None else bool(manage)
+
+
+def freeze_start_up() -> None:
+    """Keep what is alive now (imports, the app) out of every later full collection (once)."""
+    global _FROZEN
+    if not _FROZEN:
+        _FROZEN = True
+        gc.freeze()
+
+
 def collect_and_freeze() -> None:
-    """Collect what is garbage now, then keep what is left out of later full collections."""
+    """Collect what is garbage now, then keep what is left out of later full collections.
+    (The benchmark's sessions; the app itself freezes only at start-up: see above.)"""
     gc.collect()
     gc.freeze()
 
@@ -58,7 +78,7 @@ def hold_full_collections() -> None:
 
 def release_full_collections() -> None:
     """An answer has ended (and its last frames are painted): once no answer holds them, full
-    collections are back, and what the answers left is collected and frozen now."""
+    collections are back, and what the answers left is collected now."""
     global _HELD
     if _HELD == 0:
         return
@@ -66,7 +86,7 @@ def release_full_collections() -> None:
     if _HELD == 0:
         assert _THRESHOLDS is not None
         gc.set_threshold(*_THRESHOLDS)
-        collect_and_freeze()
+        gc.collect()
 
 
 # Textual lays the whole screen out again whenever a widget's virtual size changes (the
@@ -78,12 +98,6 @@ def release_full_collections() -> None:
 # widgets keep the value without asking for that second layout.
 def quiet_virtual_size() -> Reactive:
     return Reactive(Size(0, 0), layout=False)
-
-
-class Transcript(VerticalScroll):
-    """The scrolling column of messages."""
-
-    virtual_size = quiet_virtual_size()
 
 
 class Welcome(Static):
@@ -164,17 +178,9 @@ class AssistantMessage(Vertical):
         yield self.figures
         yield self.note
 
-    def _manages_gc(self) -> bool:
-        manage = getattr(self.app, "manage_gc", None)
-        return not self.app.is_headless if manage is None else bool(manage)
-
     def on_mount(self) -> None:
-        global _FROZEN
-        self._holds_gc = self._manages_gc() and self.state not in FINAL_STATES
+        self._holds_gc = manages_gc(self.app) and self.state not in FINAL_STATES
         if self._holds_gc:
-            if not _FROZEN:
-                _FROZEN = True
-                gc.freeze()  # start-up objects (imports, the app): no full collection walks them
             hold_full_collections()
 
     def on_unmount(self) -> None:

@@ -3,8 +3,11 @@ streamed), then the line `llmchat history show` prints for it -- model, TTFT, to
 time, stop reason -- and a note when it did not end normally (cancelled, interrupted, error) or
 was asked again (superseded).
 
-Its own widget, not the live `AssistantMessage`: a finished answer needs none of the streaming
-machinery, and it looks the same (left border coloured by how it ended).
+Its own widget, not the live `AssistantMessage`: a finished answer needs none of its streaming
+state, and it looks the same (left border coloured by how it ended). The Markdown is a finished
+`StreamingMarkdown`: one widget that paints lines, whose height is known at its first layout
+(Textual's `Markdown` mounts a widget per block, in the background, and grows over several
+frames), which the transcript needs to keep the view still when it shows turns above it.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from typing import Any, Optional
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
-from textual.widgets import Button, Markdown, Static
+from textual.widgets import Static
 
 from llmchat.output import strip_controls
+from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
 
 
 class StoredAnswer(Vertical):
@@ -27,7 +31,7 @@ class StoredAnswer(Vertical):
         background: $surface;
         border-left: thick $accent;
 
-        & > Markdown {
+        & > StreamingMarkdown {
             padding: 0 1;
             margin: 0;
             background: transparent;
@@ -59,27 +63,7 @@ class StoredAnswer(Vertical):
 
     def compose(self) -> ComposeResult:
         if self.source:
-            yield Markdown(strip_controls(self.source))  # model text: no control sequences
+            yield StreamingMarkdown(strip_controls(self.source))  # model text: no control sequences
         yield Static(Content(self.metrics_text), classes="metrics", markup=False)
         if self.note_text:
             yield Static(Content(self.note_text), classes="note", markup=False)
-
-
-class EarlierTurns(Button):
-    """At the top of a reopened long conversation: the turns not shown yet (only the newest are
-    rendered at first, so opening stays fast however long the conversation). Pressing it shows
-    the next few older ones above what is shown."""
-
-    DEFAULT_CSS = """
-    EarlierTurns {
-        width: 100%;
-        margin: 1 6 0 0;
-    }
-    """
-
-    def __init__(self, hidden_messages: int) -> None:
-        super().__init__(self.label_for(hidden_messages), id="earlier", compact=True)
-
-    @staticmethod
-    def label_for(hidden_messages: int) -> str:
-        return f"▲ {hidden_messages} earlier messages: press to show more"

@@ -1,0 +1,302 @@
+"""The transcript: the scrolling column of messages, whose cost does not grow with its length.
+
+A reopened conversation may hold a thousand turns. Only the stored turns near the view are
+widgets (a window of `TurnView`s); the others are two `Spacer`s, above and below the window,
+each as tall as the turns it stands for: their measured heights once shown at this width, an
+estimate from their text before that. Scrolling by any means (keys, mouse wheel, scrollbar)
+moves the window with the view: turns coming within a page or so of it are mounted, turns
+several pages away are removed (and freed), so a conversation opens at its end and can be read
+back to its start without "show more" buttons, and the number of live widgets stays bounded.
+
+Estimates are never exact, and a width change changes every height. So the transcript keeps
+the view still the way browsers do (CSS `overflow-anchor`): when a layout moves the first
+widget in view (a turn above it was shown and its estimate was wrong), the scroll position
+moves by as much in the same layout -- before anything is painted -- and the view does not jump.
+This happens in `arrange`, where Textual's own follow-the-end anchoring adjusts the position too.
+
+Answers sent in this session come after the lower spacer, as live widgets (the app mounts them).
+
+One Textual internal is touched (textual 8.2): `StylesCache.get_inner_outer` is an instance
+method under `functools.lru_cache(1024)`, so its cache keeps the StylesCache -- every line a
+widget painted -- of the last ~1,000 widgets alive after they are removed: scrolling through a
+long conversation grew the process by ~0.6 MB a page. `release_removed_widgets` empties that
+cache after turns are removed (it only ever holds two colours per widget, made again at once);
+tests/tui/test_long_conversation.py guards it. Without the method it does nothing.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.geometry import Region, Size
+from textual.layout import DockArrangeResult
+from textual.widget import Widget
+
+from llmchat.tui.widgets.messages import UserMessage, freeze_start_up, manages_gc, quiet_virtual_size
+from llmchat.tui.widgets.streaming_markdown import DRAWN
+
+
+def release_removed_widgets() -> None:
+    """Let go of what Textual's `get_inner_outer` cache holds of removed widgets (see above)."""
+    try:
+        from textual._styles_cache import StylesCache
+    except ImportError:
+        return
+    clear = getattr(getattr(StylesCache, "get_inner_outer", None), "cache_clear", None)
+    if clear is not None:
+        clear()
+
+
+NEAR_PAGES = 1.0  # turns within this many pages of the view are mounted
+FAR_PAGES = 3.0  # mounted turns further than this many pages from the view are removed
+
+
+@dataclass(eq=False)
+class StoredTurn:
+    """One stored turn as the transcript shows it: the prompt, and the stored answer (a history
+    `StoredMessage`) or None."""
+
+    prompt: str
+    answer: Any = None
+
+
+def estimate_height(turn: StoredTurn, width: int) -> int:
+    """Lines a turn will take at a transcript `width`, before it is laid out: the wrapped
+    source lines, plus the margins, borders and the figures line. Only a first guess; the
+    transcript measures each turn it shows and keeps the view still when a guess was wrong."""
+    text_width = max(10, width - 12)  # margins, border, padding
+
+    def lines(text: str) -> int:
+        return sum(1 + len(line) // text_width for line in text.split("\n"))
+
+    height = 1 + lines(turn.prompt)  # margin above, then the text
+    answer = turn.answer
+    if answer is not None:
+        height += 2 + (lines(answer.content) if answer.content else 0)  # margin, figures line
+    return height
+
+
+class Spacer(Widget):
+    """Blank lines standing for turns that are not widgets now."""
+
+    DEFAULT_CSS = """
+    Spacer {
+        height: 0;
+    }
+    """
+
+    def set_lines(self, lines: int) -> None:
+        if self.styles.height is None or self.styles.height.value != lines:
+            self.styles.height = lines
+
+
+class TurnView(Vertical):
+    """A stored turn in the transcript: the prompt and the answer."""
+
+    DEFAULT_CSS = """
+    TurnView {
+        height: auto;
+    }
+    """
+
+    def __init__(self, index: int, turn: StoredTurn) -> None:
+        super().__init__()
+        self.index = index
+        self.turn = turn
+
+    def compose(self) -> ComposeResult:
+        from llmchat.tui.widgets.stored import StoredAnswer
+
+        yield UserMessage(self.turn.prompt)
+        if self.turn.answer is not None:
+            yield StoredAnswer(self.turn.answer)
+
+
+class Transcript(VerticalScroll):
+    """The scrolling column of messages: the note at the top, the stored turns of a reopened
+    conversation (a window of them as widgets), then this session's messages."""
+
+    virtual_size = quiet_virtual_size()
+    # The prompt keeps the focus: the transcript scrolls with keys bound on the app, the wheel
+    # and the scrollbar, and text in it can be selected, none of which needs focus.
+    can_focus = False
+
+    def __init__(self, *children: Widget, **kwargs: Any) -> None:
+        super().__init__(*children, **kwargs)
+        self._turns: List[StoredTurn] = []
+        self._heights: List[int] = []  # per stored turn at `_width`: as last laid out, or estimated
+        self._width = 0
+        self._views: List[TurnView] = []  # the window, in order: turns _lo .. _lo + len - 1
+        self._lo = 0
+        self._above = Spacer()
+        self._below = Spacer()
+        self._placed: List[Tuple[Widget, Region]] = []  # the last arrangement, in order
+        self._arranged: Optional[DockArrangeResult] = None
+        self._move_pending = False
+
+    def on_mount(self) -> None:
+        if manages_gc(self.app):
+            freeze_start_up()  # the app is composed, nothing of a conversation yet (messages.py)
+
+    # --- what it shows ---
+
+    @property
+    def stored_turns(self) -> int:
+        return len(self._turns)
+
+    @property
+    def window(self) -> Tuple[int, int]:
+        """The stored turns that are widgets now: first index, one past the last."""
+        return self._lo, self._lo + len(self._views)
+
+    async def show_turns(self, turns: Sequence[StoredTurn]) -> None:
+        """Everything but the first child (the note at the top) gives way to `turns`, shown
+        from the end: only as many as fill the view and a page more are mounted now."""
+        keep = self.children[:1]
+        with self.app.batch_update():
+            await self.remove_children([child for child in self.children if child not in keep])
+            # Textual keeps the list of displayed children until it is next asked for it, which
+            # nothing may do for a while: the removed widgets would stay alive until then.
+            self.displayed_children
+            release_removed_widgets()
+            # The lines the removed answers drew are kept in a cache shared by all answers
+            # (streaming_markdown.DRAWN, up to ~20 MB): nothing left can use them.
+            DRAWN.clear()
+            self._turns = list(turns)
+            self._width = self._content_width()
+            self._heights = [estimate_height(turn, self._width) for turn in self._turns]
+            self._placed = []
+            self._arranged = None
+            self._above, self._below = Spacer(), Spacer()
+            if not self._turns:
+                self._views, self._lo = [], 0
+                return
+            lines = self._page() * (1 + NEAR_PAGES)
+            lo = len(self._turns)
+            while lo > 0 and lines > 0:
+                lo -= 1
+                lines -= self._heights[lo]
+            self._lo = lo
+            self._views = [TurnView(index, self._turns[index]) for index in range(lo, len(self._turns))]
+            self._above.set_lines(sum(self._heights[:lo]))
+            await self.mount_all([self._above, *self._views, self._below])
+
+    def _content_width(self) -> int:
+        width = self.scrollable_content_region.width
+        return width if width > 0 else max(1, self.app.size.width - 2)
+
+    def _page(self) -> int:
+        height = self.scrollable_content_region.height
+        return height if height > 0 else max(1, self.app.size.height)
+
+    # --- moving the window with the view ---
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self._schedule_move()
+
+    def _schedule_move(self) -> None:
+        if self._turns and not self._move_pending:
+            self._move_pending = True
+            self.call_later(self._move_window)
+
+    def _move_window(self) -> None:
+        """Mount the turns near the view, remove those far from it, and size the spacers."""
+        self._move_pending = False
+        if not self._turns or not self.is_attached or self._above not in self.children:
+            return
+        width = self._content_width()
+        if width != self._width:  # every height was for another width
+            self._width = width
+            self._heights = [estimate_height(turn, width) for turn in self._turns]
+        # Where things are is where the last layout put them: the shown turns' heights are
+        # their heights there (so a turn is never taken for far away when an estimate said so).
+        placed = dict(self._placed)
+        if self._above not in placed:
+            return  # not laid out yet: the layout calls again
+        for view in self._views:
+            region = placed.get(view)
+            if region is None:
+                return  # just mounted: the layout that places it calls again
+            self._heights[view.index] = region.height
+        base = placed[self._above].y
+        page = self._page()
+        ends = list(accumulate(self._heights))  # the bottom of each turn, from the first's top
+        top = self.scroll_y - base
+
+        def turns_in(start: float, end: float) -> Tuple[int, int]:
+            first = bisect_right(ends, start)
+            last = bisect_right(ends, end)
+            return min(first, len(ends) - 1), min(len(ends), max(last + 1, first + 1))
+
+        near = turns_in(top - NEAR_PAGES * page, top + (1 + NEAR_PAGES) * page)
+        far = turns_in(top - FAR_PAGES * page, top + (1 + FAR_PAGES) * page)
+        lo, hi = self.window
+        kept = (max(lo, far[0]), min(hi, far[1]))
+        if kept[0] >= kept[1] or kept[1] < near[0] or kept[0] > near[1]:
+            new = near  # a jump (Ctrl+Home, the scrollbar): nothing shown now is kept
+        else:
+            new = (min(kept[0], near[0]), max(kept[1], near[1]))
+        if new == (lo, hi):
+            return
+        self._show_window(*new)
+
+    def _show_window(self, new_lo: int, new_hi: int) -> None:
+        gone = [view for view in self._views if not new_lo <= view.index < new_hi]
+        kept = [view for view in self._views if new_lo <= view.index < new_hi]
+        first = kept[0].index if kept else new_hi
+        last = kept[-1].index + 1 if kept else new_hi
+        above = [TurnView(index, self._turns[index]) for index in range(new_lo, first)]
+        below = [TurnView(index, self._turns[index]) for index in range(last, new_hi)]
+        with self.app.batch_update():
+            if gone:
+                self.remove_children(gone)
+                self.call_after_refresh(release_removed_widgets)
+            if above:
+                self.mount_all(above, after=self._above)
+            if below:
+                self.mount_all(below, before=self._below)
+            self._views = above + kept + below
+            self._lo = new_lo
+            self._above.set_lines(sum(self._heights[:new_lo]))
+            self._below.set_lines(sum(self._heights[new_hi:]))
+
+    # --- keeping the view still ---
+
+    def arrange(self, size: Size, optimal: bool = False) -> DockArrangeResult:
+        arrangement = super().arrange(size, optimal)
+        if arrangement is self._arranged:
+            return arrangement  # Textual's cached arrangement: nothing moved
+        self._arranged = arrangement
+        placed = [(placement.widget, placement.region) for placement in arrangement.placements]
+        # (Anchored to the end, Textual's compositor sets the position after this anyway.)
+        self._keep_view_still(placed)
+        self._placed = placed
+        if self._turns:
+            self._schedule_move()  # heights may be known now, and the spacers may be off
+        return arrangement
+
+    def _keep_view_still(self, placed: List[Tuple[Widget, Region]]) -> None:
+        """If the first widget that was in view moved, move the view with it."""
+        top = self.scroll_y
+        bottom = top + max(1, self._page())
+        now: Dict[Widget, Region] = dict(placed)
+        for widget, region in self._placed:
+            if region.bottom <= top or isinstance(widget, Spacer) or widget not in now:
+                continue
+            if region.y >= bottom:
+                return  # nothing but a spacer was in view: no reference to keep
+            shift = now[widget].y - region.y
+            if shift:
+                # Set as Textual's compositor sets it for anchoring: no watcher, no repaint of
+                # its own (this layout paints the view from the new position).
+                y = max(0.0, top + shift)
+                self.set_reactive(Widget.scroll_y, y)
+                self.set_reactive(Widget.scroll_target_y, y)
+                self.vertical_scrollbar.position = y
+            return

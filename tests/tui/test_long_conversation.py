@@ -1,0 +1,233 @@
+"""Long conversations: a reopened conversation opens at its end, every turn can be scrolled back
+to with the keys and the mouse wheel without "show more" buttons, only the turns near the view
+are widgets, the view never jumps when turns are shown above it, the prompt keeps the focus,
+and widgets that leave the transcript are freed (none kept alive by the GC policy)."""
+
+from __future__ import annotations
+
+import gc
+import sqlite3
+import weakref
+from dataclasses import replace
+from typing import Any, Dict, List, Set
+
+import pytest
+from textual import events
+
+from llmchat.demo.answer import answer_tokens
+from llmchat.history import COMPLETE, HistoryStore, default_path
+from llmchat.tui.app import ChatApp
+from llmchat.tui.widgets import AssistantMessage, UserMessage
+from llmchat.tui.widgets import transcript as transcript_module
+from llmchat.tui.widgets.stored import StoredAnswer
+from llmchat.tui.widgets.streaming_markdown import DRAWN
+from llmchat.tui.widgets.transcript import TurnView
+
+SIZE = (100, 30)
+MAX_VIEWS = 16  # turns mounted at once, at most, in a 30-line terminal (the window is ~7 pages)
+
+
+def answer_text(n: int) -> str:
+    """Answers of different lengths, some with code and a table (the demo answer cut short)."""
+    return f"answer {n}: " + "".join(answer_tokens(f"q{n}", 20 + (n * 37) % 300))
+
+
+def seed_long(turns: int, base_url: str) -> int:
+    """A stored conversation of `turns` finished turns, "question N" / "answer N: ..."; its ID."""
+    with HistoryStore.open() as store:
+        cid = None
+        for n in range(1, turns + 1):
+            writer = store.begin_turn(cid, f"question {n}", model="m", api="openai-chat", base_url=base_url)
+            cid = writer.conversation_id
+            writer.append(answer_text(n))
+            writer.finish(COMPLETE, stop_reason="stop")
+    assert cid is not None
+    return cid
+
+
+def views(app: ChatApp) -> List[TurnView]:
+    return list(app.transcript.query(TurnView))
+
+
+def in_view(app: ChatApp) -> Set[int]:
+    """The stored turns with at least one line on screen in the transcript."""
+    area = app.transcript.scrollable_content_region
+    return {view.index for view in views(app) if view.region.overlaps(area)}
+
+
+def at_end(transcript: Any) -> bool:
+    return transcript.scroll_y == transcript.max_scroll_y
+
+
+async def open_long(pilot: Any, until: Any, turns: int) -> None:
+    app = pilot.app
+    await until(pilot, lambda: app.session is not None, what="the app to start")
+    await until(pilot, lambda: at_end(app.transcript) and turns - 1 in in_view(app), what="the conversation's end in view")
+
+
+async def wheel_up(pilot: Any, tap: Any) -> None:
+    """One notch of the mouse wheel over the transcript, as the terminal reports it."""
+    app = pilot.app
+    region = app.transcript.region
+    x, y = region.x + region.width // 2, region.y + region.height // 2
+    app.post_message(events.MouseScrollUp(None, x, y, 0, -1, 0, False, False, False, screen_x=x, screen_y=y))
+    await pilot.pause()
+
+
+async def page_up(pilot: Any, tap: Any) -> None:
+    await tap(pilot, "pageup")
+
+
+SCROLLERS = {"keys": (page_up, 100), "mouse wheel": (wheel_up, 20)}
+
+
+async def test_a_long_conversation_opens_at_its_end_with_few_widgets(settings_for, until):
+    settings = settings_for(tokens=5)
+    cid = seed_long(300, settings.base_url)
+    app = ChatApp(replace(settings, conversation_id=cid))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_long(pilot, until, 300)
+        assert 299 in in_view(app)  # the last turn (index 299) is on screen
+        assert len(views(app)) <= MAX_VIEWS
+        assert app.transcript.stored_turns == 300
+        assert len(app.session.turns) == 300  # all of it is the context
+        assert app.prompt.has_focus
+        assert not app.query("Button")  # no "show more" button
+
+
+@pytest.mark.parametrize("how", SCROLLERS)
+async def test_scrolling_back_reaches_every_turn_with_few_widgets_and_the_prompt_focused(settings_for, until, tap, how):
+    scroll_up, turns = SCROLLERS[how]
+    settings = settings_for(tokens=5)
+    cid = seed_long(turns, settings.base_url)
+    app = ChatApp(replace(settings, conversation_id=cid))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_long(pilot, until, turns)
+        transcript = app.transcript
+        seen = set(in_view(app))
+        most = len(views(app))
+        steps = 0
+        while transcript.scroll_y > 0 or transcript.window[0] > 0:
+            await scroll_up(pilot, tap)
+            await pilot.pause()
+            seen |= in_view(app)
+            most = max(most, len(views(app)))
+            steps += 1
+            assert steps < 5000, "the top was never reached"
+        assert seen == set(range(turns))
+        assert most <= MAX_VIEWS
+        # At the top: the note about the conversation, then its first question.
+        first = app.query_one(TurnView)
+        assert first.index == 0 and first.query_one(UserMessage).text == "question 1"
+        assert app.prompt.has_focus
+        await pilot.click("#transcript")  # a click to select text does not take the focus either
+        await pilot.press("h", "i")
+        assert app.prompt.text == "hi" and app.prompt.has_focus
+
+
+@pytest.mark.parametrize("estimate", [1, 400], ids=["estimates too small", "estimates too large"])
+async def test_turns_shown_above_the_view_never_move_it(settings_for, until, tap, monkeypatch, estimate):
+    """Each Ctrl+Up moves what is on screen down by exactly three lines, also when it brings
+    older turns into the transcript whose estimated heights were wrong."""
+    monkeypatch.setattr(transcript_module, "estimate_height", lambda turn, width: estimate)
+    settings = settings_for(tokens=5)
+    cid = seed_long(40, settings.base_url)
+    app = ChatApp(replace(settings, conversation_id=cid))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_long(pilot, until, 40)
+        transcript = app.transcript
+        first_window = transcript.window
+        moved = 0
+        for _ in range(150):
+            if transcript.scroll_y < 3:
+                break
+            before: Dict[int, int] = {view.index: view.region.y for view in views(app) if view.region.overlaps(transcript.region)}
+            await tap(pilot, "ctrl+up")
+            await pilot.pause()
+            after = {view.index: view.region.y for view in views(app)}
+            common = [index for index in before if index in after]
+            assert common, "no turn stayed in view"
+            assert all(after[index] == before[index] + 3 for index in common), (before, after)
+            moved += 1
+        assert transcript.window[0] < first_window[0] - 3  # older turns were shown on the way
+        assert moved > 20
+
+
+async def test_paging_down_after_the_top_returns_to_the_end_and_a_new_answer_follows(settings_for, srv, until, tap, submit, settled, server_saw):
+    settings = settings_for(tokens=30)
+    cid = seed_long(60, settings.base_url)
+    app = ChatApp(replace(settings, conversation_id=cid))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_long(pilot, until, 60)
+        await pilot.press("ctrl+home")
+        await until(pilot, lambda: 0 in in_view(app), what="the first turn")
+        seen: Set[int] = set()
+        for _ in range(400):
+            if 59 in in_view(app) and at_end(app.transcript):
+                break
+            await tap(pilot, "pagedown")
+            await pilot.pause()
+            seen |= in_view(app)
+        assert seen >= set(range(1, 60))
+        await submit(pilot, "question 61")
+        await server_saw(srv, lambda r: len(r) == 1)
+        await settled(app)
+        [answer] = app.query(AssistantMessage)
+        await until(pilot, lambda: at_end(app.transcript) and answer.region.overlaps(app.transcript.region), what="the new answer in view")
+    assert len(srv.requests[0].body["messages"]) == 121
+
+
+def stored_rows() -> int:
+    db = sqlite3.connect(str(default_path()))
+    try:
+        return db.execute("SELECT count(*) FROM messages").fetchone()[0]
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def managed_gc() -> Any:
+    """The GC policy of a real terminal (ChatApp.manage_gc), undone afterwards."""
+    yield True
+    gc.unfreeze()
+
+
+async def test_answers_removed_by_a_new_conversation_are_freed(settings_for, submit, settled, until, managed_gc):
+    app = ChatApp(settings_for(tokens=40))
+    app.manage_gc = managed_gc
+    refs: List[weakref.ref] = []
+    async with app.run_test(size=SIZE) as pilot:
+        for question in ("first", "second", "third"):
+            await submit(pilot, question)
+            await settled(app)
+            answer = app.query(AssistantMessage).last()
+            await until(pilot, lambda: not answer._holds_gc, what="the answer to hand the collector back")
+            refs += [weakref.ref(answer), weakref.ref(answer.markdown), weakref.ref(app.query(UserMessage).last())]
+        del answer
+        await app.new_conversation()
+        await pilot.pause()
+        gc.collect()
+        alive = [ref() for ref in refs if ref() is not None]
+        assert alive == []
+        assert DRAWN.lines == 0  # nor the lines they drew, in the cache all answers share
+
+
+async def test_turns_scrolled_far_away_are_freed(settings_for, until, managed_gc):
+    settings = settings_for(tokens=5)
+    cid = seed_long(80, settings.base_url)
+    app = ChatApp(replace(settings, conversation_id=cid))
+    app.manage_gc = managed_gc
+    async with app.run_test(size=SIZE) as pilot:
+        await open_long(pilot, until, 80)
+        widgets = [widget for view in views(app) for widget in (view, *view.query("*"))]
+        refs = [weakref.ref(widget) for widget in widgets]
+        # What Textual painted for them too (its get_inner_outer cache held it: transcript.py).
+        refs += [weakref.ref(widget._styles_cache) for widget in widgets]
+        del widgets
+        assert any(isinstance(ref(), StoredAnswer) for ref in refs)
+        await pilot.press("ctrl+home")
+        await until(pilot, lambda: 0 in in_view(app), what="the first turn")
+        await pilot.pause()
+        gc.collect()
+        alive = [type(ref()).__name__ for ref in refs if ref() is not None]
+        assert alive == []
