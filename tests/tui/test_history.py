@@ -187,6 +187,30 @@ async def test_continuing_shows_the_conversation_with_figures_and_sends_its_cont
     assert rows("SELECT conversation_id, content FROM messages WHERE role = 'user' ORDER BY id")[-1] == (cid, "question 3")
 
 
+async def test_a_stored_answers_reasoning_shows_as_a_folded_thinking_block(settings_for):
+    from llmchat.tui.widgets.thinking import ThinkingBlock
+
+    settings = settings_for(tokens=5)
+    cid = seed(1, base_url=settings.base_url)
+    with HistoryStore.open() as store:
+        writer = store.begin_turn(cid, "think first", model="m", api="openai-chat", base_url=settings.base_url)
+        writer.reasoning.append("step one\x1b]0;pwned\x07, then step two")
+        writer.append("the answer")
+        writer.finish(COMPLETE, stop_reason="stop")
+    app = ChatApp(replace(settings, conversation_id=cid))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        first, last = app.query(StoredAnswer)
+        assert not first.query(ThinkingBlock)  # no reasoning, no block
+        [block] = last.query(ThinkingBlock)
+        assert block.has_class("-folded") and not block.expanded
+        assert block.text == "step one\x1b]0;pwned\x07, then step two"
+        block.toggle()
+        await pilot.pause()
+        assert block.expanded and not block.has_class("-folded")
+        assert str(block.body.render()) == "step one, then step two"  # sanitised on screen
+
+
 async def test_stored_endings_show_their_notes(settings_for):
     settings = settings_for(tokens=5)
     cid = seed(1, base_url=settings.base_url)

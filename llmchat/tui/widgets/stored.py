@@ -58,10 +58,15 @@ class StoredAnswer(Vertical):
         super().__init__(classes=f"-{message.status}")
         self.set_class(bool(message.superseded), "-superseded")
         self.source = message.content
+        self.reasoning = message.reasoning or ""
         self.metrics_text = metrics_line(message)
         self.note_text: Optional[str] = status_note(message)
 
     def compose(self) -> ComposeResult:
+        if self.reasoning:
+            from llmchat.tui.widgets.thinking import ThinkingBlock
+
+            yield ThinkingBlock(self.reasoning, stored=True)  # folded, as a live one ends
         if self.source:
             yield StreamingMarkdown(strip_controls(self.source))  # model text: no control sequences
         yield Static(Content(self.metrics_text), classes="metrics", markup=False)

@@ -74,12 +74,15 @@ class ThinkingBlock(Vertical):
 
     expanded: reactive[bool] = reactive(True, init=False)
 
-    def __init__(self, text: str = "") -> None:
-        super().__init__()
-        self.title = ThinkingTitle(self._label(True), markup=False)
+    def __init__(self, text: str = "", *, stored: bool = False) -> None:
+        """`stored`: the whole reasoning of an answer from history, shown folded."""
+        super().__init__(classes="-folded" if stored else "")
+        if stored:
+            self.set_reactive(ThinkingBlock.expanded, False)
+        self.title = ThinkingTitle(self._label(not stored), markup=False)
         self.body = Static("", classes="thinking-text", markup=False)
         self.text = ""  # all of the reasoning so far, as the model sent it
-        self.live = True  # still streaming: only its tail is shown (see TAIL_CHARS)
+        self.live = not stored  # still streaming: only its tail is shown (see TAIL_CHARS)
         self._parts = 0
         if text:
             self.update_text(text)
