@@ -217,9 +217,10 @@ def inline_content(token: Token) -> Content:
             href, start = links.pop() if links else ("", position)
             if href and "".join(pieces)[start:].strip() not in (href, href.removeprefix("mailto:")):
                 # Where it goes, after the text: readable in any terminal, and an unbroken
-                # word that terminals detect as a URL.
+                # word that terminals detect as a URL. Italic, not dim: dimmed it fell below the
+                # contrast themes promise (tests/tui/test_theme_contrast.py).
                 add(" ")
-                stack.append((link_style(href) + Style(dim=True), position))
+                stack.append((link_style(href) + Style(italic=True), position))
                 add(href)
                 close()
         elif kind == "html_inline" and "task-list-item-checkbox" in child.content:
