@@ -228,7 +228,7 @@ async def test_stored_endings_show_their_notes(settings_for):
         assert app.check_action("retry", ()) is True
 
 
-async def test_a_200_message_conversation_opens_fast_with_only_its_end_mounted(settings_for, srv, submit, settled, server_saw):
+async def test_a_200_message_conversation_opens_with_only_its_end_mounted(settings_for, srv, submit, settled, server_saw):
     """Only the turns near the view are widgets (the rest come as the view nears them: see
     test_long_conversation.py). The whole conversation is the context either way."""
     settings = settings_for(tokens=5)
@@ -245,9 +245,8 @@ async def test_a_200_message_conversation_opens_fast_with_only_its_end_mounted(s
         await submit(pilot, "question 101")
         await server_saw(srv, lambda r: len(r) == 1)
         await settled(app)
-    print(f"\n200 stored messages shown in {took * 1000:.0f} ms")
+    print(f"\n200 stored messages shown in {took * 1000:.0f} ms")  # speed: bench_tui's long section
     assert len(srv.requests[0].body["messages"]) == 201
-    assert took < 1.0, f"{took:.2f} s"
 
 
 async def test_llmchat_c_opens_the_last_conversation_in_the_tui(settings_for, srv, submit, settled, server_saw, monkeypatch):
