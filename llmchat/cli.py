@@ -141,8 +141,14 @@ def chat(values: Dict[str, Any]) -> int:
         from llmchat.oneshot import run
 
         return run(
-            settings, text, raw=values["raw"], stats=values["stats"], show_reasoning=values["reasoning"],
-            history=store, context=context, early=early,
+            settings,
+            text,
+            raw=values["raw"],
+            stats=values["stats"],
+            show_reasoning=values["reasoning"],
+            history=store,
+            context=context,
+            early=early,
         )
     finally:
         if store is not None:
@@ -291,10 +297,14 @@ def _chat_command() -> Any:
         default = False if kind is bool else None
         annotation = bool if kind is bool else Optional[kind]
         params.append(inspect.Parameter(name, keyword, default=typer.Option(default, *flags, help=help_text), annotation=annotation))
-    params.append(inspect.Parameter(
-        "version", keyword, annotation=bool,
-        default=typer.Option(False, "--version", callback=version, is_eager=True, help="Print the version."),
-    ))
+    params.append(
+        inspect.Parameter(
+            "version",
+            keyword,
+            annotation=bool,
+            default=typer.Option(False, "--version", callback=version, is_eager=True, help="Print the version."),
+        )
+    )
 
     def command(**values: Any) -> None:
         try:

@@ -230,7 +230,7 @@ def _set_top_level(text: str, key: str, value: str) -> str:
     assignment = re.compile(rf"""[ \t]*(?:{key}|"{key}"|'{key}')[ \t]*=""")
     for i in range(first_table):
         if assignment.match(lines[i]):
-            ending = lines[i][len(lines[i].rstrip("\r\n")):] or newline
+            ending = lines[i][len(lines[i].rstrip("\r\n")) :] or newline
             lines[i] = f"{key} = {value}{ending}"
             return "".join(lines)
     # Not there yet: above the first table and the comments that introduce it, or at the end.
@@ -356,9 +356,15 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
     api = pick("api", "LLMCHAT_API")
     if api is not None and profile.api is not None and api != profile.api:
         # The profile's model, URL and key belong to its own API, not the one asked for.
-        profile = Profile(profile.name, system=profile.system, temperature=profile.temperature,
-                          max_tokens=profile.max_tokens, timeout=profile.timeout,
-                          connect_timeout=profile.connect_timeout, max_time=profile.max_time)
+        profile = Profile(
+            profile.name,
+            system=profile.system,
+            temperature=profile.temperature,
+            max_tokens=profile.max_tokens,
+            timeout=profile.timeout,
+            connect_timeout=profile.connect_timeout,
+            max_time=profile.max_time,
+        )
     model = pick("model", "LLMCHAT_MODEL")
     base_url = pick("base_url", "LLMCHAT_BASE_URL")
     demo_reason = ""
@@ -494,7 +500,9 @@ def _clean_key(name: str, value: Optional[str]) -> Optional[str]:
     if not key:
         return None
     if not key.isascii() or not key.isprintable() or " " in key:
-        raise ConfigError(f"{name} contains characters that cannot be sent in an HTTP header (spaces, control or non-ASCII characters); check its value")
+        raise ConfigError(
+            f"{name} contains characters that cannot be sent in an HTTP header (spaces, control or non-ASCII characters); check its value"
+        )
     return key
 
 

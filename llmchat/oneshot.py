@@ -21,12 +21,11 @@ from typing import Any, Optional, Sequence
 from llmchat.cli import isatty, silence_stdout
 from llmchat.config import Settings
 from llmchat.conversation import ChatRequest, Message
-from llmchat.stream.events import Finish, Notice, ReasoningDelta, StreamError, TextDelta, ToolCall, describe_tool_calls
-
 from llmchat.exitcodes import ERROR as EXIT_ERROR
 from llmchat.exitcodes import INTERRUPTED as EXIT_INTERRUPTED
 from llmchat.exitcodes import OK as EXIT_OK
 from llmchat.exitcodes import TERMINATED as EXIT_TERMINATED
+from llmchat.stream.events import Finish, Notice, ReasoningDelta, StreamError, TextDelta, ToolCall, describe_tool_calls
 
 
 def run(
@@ -43,9 +42,7 @@ def run(
     """`history`: an open `HistoryStore` to record in (None: not stored); `context`: the earlier
     messages of a continued conversation (`settings.conversation_id`), sent before the prompt;
     `early`: the connection to the server a thread is opening (`stream.early.connect_early`)."""
-    session = OneShot(
-        settings, prompt, raw=raw, stats=stats, show_reasoning=show_reasoning, history=history, context=context, early=early
-    )
+    session = OneShot(settings, prompt, raw=raw, stats=stats, show_reasoning=show_reasoning, history=history, context=context, early=early)
     try:
         return asyncio.run(session.main())
     except KeyboardInterrupt:  # a second Ctrl-C while cleaning up
@@ -141,6 +138,7 @@ class OneShot:
         if answer is not None:
             saver = asyncio.ensure_future(self._keep_saved(answer))
         loop = asyncio.get_running_loop()
+
         def stop(sig: int) -> None:
             self.signal = sig
             task.cancel()

@@ -409,7 +409,7 @@ class RenderedWriter:
             lines = lines[len(self._render(before)) :]
         self.console.print(_Lines(lines), crop=False)
         self._printed_any = True
-        self._last_block = text[_last_block_start(text, self._parser):]
+        self._last_block = text[_last_block_start(text, self._parser) :]
 
     def _render(self, source: str) -> list:
         from rich.segment import Segment
@@ -433,9 +433,7 @@ class RenderedWriter:
         for token in tokens:
             if token.level == 0 and token.nesting != -1 and token.map:
                 block_start = token.map[0]
-            if token.type == "inline" and any(
-                child.type == "text" and _maybe_reference(child.content) for child in token.children or ()
-            ):
+            if token.type == "inline" and any(child.type == "text" and _maybe_reference(child.content) for child in token.children or ()):
                 self._holding = True
                 cut = _line_offset(finished, block_start)
                 env = {"references": dict(self._references)}

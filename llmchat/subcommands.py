@@ -23,7 +23,8 @@ tools = typer.Typer(add_completion=False, no_args_is_help=True, context_settings
 config_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, help="The config file.")
 tools.add_typer(config_app, name="config")
 history_app = typer.Typer(
-    add_completion=False, rich_markup_mode=None,
+    add_completion=False,
+    rich_markup_mode=None,
     help="Stored conversations, newest first: list (the default), show, export, search, rename, rm, path.",
 )
 tools.add_typer(history_app, name="history")
@@ -39,7 +40,9 @@ def config_path_command() -> None:
 
 @tools.command("models")
 def models_command(
-    remote: bool = typer.Option(False, "--remote", help="Ask the server which models it has (OpenAI /v1/models, Anthropic /v1/models, Ollama /api/tags)."),
+    remote: bool = typer.Option(
+        False, "--remote", help="Ask the server which models it has (OpenAI /v1/models, Anthropic /v1/models, Ollama /api/tags)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="A JSON array, for scripts."),
     profile: Optional[str] = typer.Option(None, "-p", "--profile", help="With --remote: the profile whose server to ask."),
     api: Optional[str] = typer.Option(None, "--api", help="With --remote: openai-chat, openai-responses, anthropic, ollama or demo."),
@@ -60,13 +63,16 @@ def models_command(
     if profile is not None or api is not None or base_url is not None:
         fail("-p, --api and --base-url choose the server for --remote", EXIT_USAGE)
     if as_json:
-        rows = [{"name": name, "default": name == config.default, "api": p.api, "model": p.model, "base_url": p.base_url} for name, p in config.profiles.items()]
+        rows = [
+            {"name": name, "default": name == config.default, "api": p.api, "model": p.model, "base_url": p.base_url}
+            for name, p in config.profiles.items()
+        ]
         _out(json.dumps(rows, indent=2) + "\n")
         return
     if not config.profiles:
         print(f"No profiles in {config.path}.")
         print("Without one, llmchat uses OPENAI_API_KEY or ANTHROPIC_API_KEY when set, else the demo model.")
-        print("Example profile:\n\n[profiles.local]\napi = \"openai-chat\"\nbase_url = \"http://127.0.0.1:8000/v1\"\nmodel = \"my-model\"")
+        print('Example profile:\n\n[profiles.local]\napi = "openai-chat"\nbase_url = "http://127.0.0.1:8000/v1"\nmodel = "my-model"')
         return
     width = max(len(name) for name in config.profiles)
     for name, p in config.profiles.items():
@@ -133,8 +139,15 @@ def demo_server_command(
     from llmchat.demo.server import Behaviour, FakeLLMServer
 
     behaviour = Behaviour(
-        tokens=tokens, tps=tps, ttft=ttft, stall_after=stall_after, drop_after=drop_after,
-        error_after=error_after, status=status, retry_after=retry_after, finish=finish,
+        tokens=tokens,
+        tps=tps,
+        ttft=ttft,
+        stall_after=stall_after,
+        drop_after=drop_after,
+        error_after=error_after,
+        status=status,
+        retry_after=retry_after,
+        finish=finish,
     )
     server = FakeLLMServer(behaviour, host=host, port=port)
 
@@ -417,7 +430,7 @@ def history_rm_command(
     if not yes:
         from llmchat.sanitize import one_line
 
-        sys.stderr.write(f"Delete conversation {info.id} \"{one_line(info.title)}\" ({info.message_count} messages)? [y/N] ")
+        sys.stderr.write(f'Delete conversation {info.id} "{one_line(info.title)}" ({info.message_count} messages)? [y/N] ')
         sys.stderr.flush()
         answer = sys.stdin.readline() if sys.stdin is not None else ""
         if not answer.endswith("\n"):

@@ -240,7 +240,12 @@ class FakeLLMServer:
             await self._whole(writer, api, body, behaviour, record)
             return
         if behaviour.content_type is not None:
-            await _respond(writer, 200, behaviour.content_type, _NON_STREAM_BODIES.get(behaviour.content_type, "<html><head><title>Welcome to nginx!</title></head></html>"))
+            await _respond(
+                writer,
+                200,
+                behaviour.content_type,
+                _NON_STREAM_BODIES.get(behaviour.content_type, "<html><head><title>Welcome to nginx!</title></head></html>"),
+            )
             record.outcome = "error"
             return
         try:
@@ -444,11 +449,7 @@ async def _respond(writer, status: int, ctype: str, body: str, extra: str = "") 
     data = body.encode()
     phrase = _PHRASES.get(status, "Error")
     writer.write(
-        (
-            f"HTTP/1.1 {status} {phrase}\r\nContent-Type: {ctype}\r\n"
-            f"Content-Length: {len(data)}\r\n{extra}Connection: close\r\n\r\n"
-        ).encode()
-        + data
+        (f"HTTP/1.1 {status} {phrase}\r\nContent-Type: {ctype}\r\nContent-Length: {len(data)}\r\n{extra}Connection: close\r\n\r\n").encode() + data
     )
     await writer.drain()
 
@@ -481,12 +482,15 @@ def _error_text(b: Behaviour, default: str) -> str:
 
 async def _error_response(writer, api: str, b: Behaviour) -> None:
     status = b.status or 503
-    message = _error_text(b, {
-        401: "Incorrect API key provided",
-        429: "Rate limit reached: slow down",
-        500: "The server had an error while processing your request",
-        503: "The engine is currently overloaded, please try again later",
-    }.get(status, f"demo server error {status}"))
+    message = _error_text(
+        b,
+        {
+            401: "Incorrect API key provided",
+            429: "Rate limit reached: slow down",
+            500: "The server had an error while processing your request",
+            503: "The engine is currently overloaded, please try again later",
+        }.get(status, f"demo server error {status}"),
+    )
     extra = f"Retry-After: {b.retry_after}\r\n" if b.retry_after is not None else ""
     if b.error_sse:  # LiteLLM, OpenRouter and others frame an error as an event even on a 500
         body = json.dumps({"error": {"message": message, "type": "server_error", "code": str(status)}})
@@ -516,7 +520,9 @@ async def _model_list(writer, path: str, headers: Dict[str, str], b: Behaviour) 
         await _error_response(writer, api, b)
         return
     if b.content_type is not None:
-        await _respond(writer, 200, b.content_type, _NON_STREAM_BODIES.get(b.content_type, "<html><head><title>Welcome to nginx!</title></head></html>"))
+        await _respond(
+            writer, 200, b.content_type, _NON_STREAM_BODIES.get(b.content_type, "<html><head><title>Welcome to nginx!</title></head></html>")
+        )
         return
     names = b.models.split(",") if b.models is not None else [DEMO_MODEL]
     if api == "ollama":
@@ -597,7 +603,11 @@ class _ChatWire:
         return f', "timings": {json.dumps(timings)}'
 
     def _usage(self, output_tokens: int, input_tokens: int) -> dict:
-        return {"prompt_tokens": input_tokens, "completion_tokens": _output_count(self.b, output_tokens), "total_tokens": input_tokens + output_tokens}
+        return {
+            "prompt_tokens": input_tokens,
+            "completion_tokens": _output_count(self.b, output_tokens),
+            "total_tokens": input_tokens + output_tokens,
+        }
 
     def finish(self, reason: str, output_tokens: int, input_tokens: int) -> bytes:
         timings = self._timings(output_tokens)
@@ -610,11 +620,21 @@ class _ChatWire:
     def whole(self, text: str, reason: str, output_tokens: int, input_tokens: int) -> dict:
         message: Dict[str, Any] = {"role": "assistant", "content": text}
         if self.b.tool:
-            message = {"role": "assistant", "content": None, "tool_calls": [{"id": "call_demo", "type": "function", "function": {"name": self.b.tool, "arguments": TOOL_ARGUMENTS}}]}
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"id": "call_demo", "type": "function", "function": {"name": self.b.tool, "arguments": TOOL_ARGUMENTS}}],
+            }
             reason = "tool_calls"
         choices = [{"index": 0, "message": message, "finish_reason": reason}]
         choices += [{"index": k, "message": {"role": "assistant", "content": f"<{k}>"}, "finish_reason": reason} for k in range(1, self.choices)]
-        answer: Dict[str, Any] = {"id": "chatcmpl-demo", "object": "chat.completion", "created": int(time.time()), "model": self.model, "choices": choices}
+        answer: Dict[str, Any] = {
+            "id": "chatcmpl-demo",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.model,
+            "choices": choices,
+        }
         if self.usage:
             answer["usage"] = self._usage(output_tokens, input_tokens)
         return answer
@@ -638,8 +658,12 @@ class _ResponsesWire:
         return (
             self._event("response.created", response=self._response("in_progress"))
             + self._event("response.in_progress", response=self._response("in_progress"))
-            + self._event("response.output_item.added", output_index=0, item={"id": "msg_demo", "type": "message", "role": "assistant", "content": []})
-            + self._event("response.content_part.added", item_id="msg_demo", output_index=0, content_index=0, part={"type": "output_text", "text": ""})
+            + self._event(
+                "response.output_item.added", output_index=0, item={"id": "msg_demo", "type": "message", "role": "assistant", "content": []}
+            )
+            + self._event(
+                "response.content_part.added", item_id="msg_demo", output_index=0, content_index=0, part={"type": "output_text", "text": ""}
+            )
         )
 
     def text(self, token: str) -> bytes:
@@ -667,13 +691,28 @@ class _ResponsesWire:
     def finish(self, reason: str, output_tokens: int, input_tokens: int) -> bytes:
         extra = {"usage": self._usage(output_tokens, input_tokens)} if self.usage else {}
         if reason == "length":
-            return _with_raw_count(self._event("response.incomplete", response=self._response("incomplete", incomplete_details={"reason": "max_output_tokens"}, **extra)), self.b)
-        return _with_raw_count(self._event("response.output_text.done", item_id="msg_demo", output_index=0, content_index=0, text="") + self._event(
-            "response.completed", response=self._response("completed", **extra)
-        ), self.b)
+            return _with_raw_count(
+                self._event(
+                    "response.incomplete", response=self._response("incomplete", incomplete_details={"reason": "max_output_tokens"}, **extra)
+                ),
+                self.b,
+            )
+        return _with_raw_count(
+            self._event("response.output_text.done", item_id="msg_demo", output_index=0, content_index=0, text="")
+            + self._event("response.completed", response=self._response("completed", **extra)),
+            self.b,
+        )
 
     def whole(self, text: str, reason: str, output_tokens: int, input_tokens: int) -> dict:
-        output: List[dict] = [{"id": "msg_demo", "type": "message", "role": "assistant", "status": "completed", "content": [{"type": "output_text", "text": text, "annotations": []}]}]
+        output: List[dict] = [
+            {
+                "id": "msg_demo",
+                "type": "message",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": text, "annotations": []}],
+            }
+        ]
         if self.b.tool:
             output = [self._call_item(self.b.tool, TOOL_ARGUMENTS)]
         extra: Dict[str, Any] = {"output": output}
@@ -747,7 +786,15 @@ class _AnthropicWire:
         if self.b.tool:
             content = [{"type": "tool_use", "id": "toolu_demo", "name": self.b.tool, "input": json.loads(TOOL_ARGUMENTS)}]
             stop = "tool_use"
-        answer: Dict[str, Any] = {"id": "msg_demo", "type": "message", "role": "assistant", "model": self.model, "content": content, "stop_reason": stop, "stop_sequence": None}
+        answer: Dict[str, Any] = {
+            "id": "msg_demo",
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": content,
+            "stop_reason": stop,
+            "stop_sequence": None,
+        }
         if self.usage:
             answer["usage"] = self._usage(output_tokens, input_tokens)
         return answer
@@ -795,7 +842,11 @@ class _OllamaWire:
     def whole(self, text: str, reason: str, output_tokens: int, input_tokens: int) -> dict:
         message: Dict[str, Any] = {"role": "assistant", "content": text}
         if self.b.tool:
-            message = {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": self.b.tool, "arguments": json.loads(TOOL_ARGUMENTS)}}]}
+            message = {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [{"function": {"name": self.b.tool, "arguments": json.loads(TOOL_ARGUMENTS)}}],
+            }
         return {"model": self.model, "created_at": "2026-01-01T00:00:00Z", "message": message, **self._final(reason, output_tokens, input_tokens)}
 
 

@@ -375,8 +375,7 @@ class HistoryStore:
         profile, model, api, base_url = chosen
         now = self._now()
         cursor = db.execute(
-            "INSERT INTO conversations (title, created_at, updated_at, used_seq, profile, model, api, base_url)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO conversations (title, created_at, updated_at, used_seq, profile, model, api, base_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (title, now, now, _next_use(db), profile, model, api, storable_url(base_url)),
         )
         return int(cursor.lastrowid)
@@ -394,15 +393,13 @@ class HistoryStore:
         now = self._now()
         content = _clean(content)
         cursor = db.execute(
-            "UPDATE conversations SET updated_at = ?, used_seq = ?,"
-            " title = CASE WHEN title = '' THEN ? ELSE title END WHERE id = ?",
+            "UPDATE conversations SET updated_at = ?, used_seq = ?, title = CASE WHEN title = '' THEN ? ELSE title END WHERE id = ?",
             (now, _next_use(db), make_title(content), conversation_id),
         )
         if cursor.rowcount == 0:
             raise UnknownConversation(conversation_id)
         cursor = db.execute(
-            "INSERT INTO messages (conversation_id, role, content, status, created_at, finished_at)"
-            " VALUES (?, 'user', ?, 'complete', ?, ?)",
+            "INSERT INTO messages (conversation_id, role, content, status, created_at, finished_at) VALUES (?, 'user', ?, 'complete', ?, ?)",
             (conversation_id, content, now, now),
         )
         return int(cursor.lastrowid)
@@ -441,9 +438,7 @@ class HistoryStore:
         joined: Dict[str, Any] = {}
         if pieces_found and total <= limit:
             for kind, column in (("text", "content"), ("reasoning", "reasoning")):
-                pieces = db.execute(
-                    "SELECT content FROM message_parts WHERE message_id = ? AND kind = ? ORDER BY id", (message_id, kind)
-                ).fetchall()
+                pieces = db.execute("SELECT content FROM message_parts WHERE message_id = ? AND kind = ? ORDER BY id", (message_id, kind)).fetchall()
                 if pieces:
                     joined[column] = "".join(piece for (piece,) in pieces)
             db.execute("DELETE FROM message_parts WHERE message_id = ?", (message_id,))
@@ -528,9 +523,7 @@ class HistoryStore:
             self._execute("BEGIN")
             try:
                 info = self.get(conversation_id)
-                rows = self._query(
-                    f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,)
-                )
+                rows = self._query(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,))
                 pieces = self._pieces(conversation_id)
             finally:
                 self._db.execute("COMMIT")
@@ -601,8 +594,7 @@ class HistoryStore:
         else:
             like = " AND ".join("m.content LIKE ? ESCAPE '\\'" for _ in terms)
             rows = self._query(
-                f"SELECT {columns} FROM messages m JOIN conversations c ON c.id = m.conversation_id"
-                f" WHERE {like} ORDER BY m.id DESC LIMIT ?",
+                f"SELECT {columns} FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE {like} ORDER BY m.id DESC LIMIT ?",
                 (*(_like(term) for term in terms), limit),
             )
         hits = [SearchHit(row[1], row[6], row[0], row[2], row[3], _snippet(row[4], terms), row[5]) for row in rows]
@@ -783,8 +775,21 @@ class AnswerWriter:
     yet (see `HistoryStore.begin_turn`): the IDs are None until a flush writes the turn."""
 
     __slots__ = (
-        "_store", "conversation_id", "message_id", "prompt_id", "pending", "reasoning", "_clock", "_interval",
-        "_due", "_on_error", "finished", "failure", "_begin", "_ready", "_redactors",
+        "_store",
+        "conversation_id",
+        "message_id",
+        "prompt_id",
+        "pending",
+        "reasoning",
+        "_clock",
+        "_interval",
+        "_due",
+        "_on_error",
+        "finished",
+        "failure",
+        "_begin",
+        "_ready",
+        "_redactors",
     )
 
     def __init__(
@@ -930,9 +935,7 @@ class AnswerWriter:
                 self._started(self._begin(int(LATE_BEGIN_WAIT * 1000)))
             except _Busy:
                 self.finished = True
-                raise HistoryError(
-                    f"{self._store.path} stayed locked by another process; this turn was not saved"
-                ) from None
+                raise HistoryError(f"{self._store.path} stayed locked by another process; this turn was not saved") from None
         self._take(final=True)
         self._store._finish(self.message_id, self._pieces(), values)  # type: ignore[arg-type]
         self.finished = True

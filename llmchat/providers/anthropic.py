@@ -22,14 +22,6 @@ from llmchat.providers.base import (
     load_json,
     names_in,
 )
-from llmchat.stream.protocol import (
-    NOTHING,
-    HttpRequest,
-    ProtocolError,
-    Provider,
-    StreamDecoder,
-    error_message,
-)
 from llmchat.stream.events import (
     CONTENT_FILTER,
     LENGTH,
@@ -43,6 +35,14 @@ from llmchat.stream.events import (
     TextDelta,
     ToolCall,
     Usage,
+)
+from llmchat.stream.protocol import (
+    NOTHING,
+    HttpRequest,
+    ProtocolError,
+    Provider,
+    StreamDecoder,
+    error_message,
 )
 
 API_VERSION = "2023-06-01"
@@ -210,7 +210,6 @@ class Anthropic(Provider):
         if request.api_key:
             headers["x-api-key"] = request.api_key
         return HttpRequest(endpoint(request.base_url, "/v1/messages"), body, headers)
-
 
     def models_request(self, base_url: str, api_key: Optional[str]) -> HttpRequest:
         headers = {"Accept": "application/json", "anthropic-version": API_VERSION}

@@ -21,13 +21,6 @@ from llmchat.providers.base import (
     endpoint,
     names_in,
 )
-from llmchat.stream.protocol import (
-    NOTHING,
-    HttpRequest,
-    Provider,
-    StreamDecoder,
-    error_message,
-)
 from llmchat.stream.events import (
     LENGTH,
     STOP,
@@ -39,6 +32,13 @@ from llmchat.stream.events import (
     TextDelta,
     ToolCall,
     Usage,
+)
+from llmchat.stream.protocol import (
+    NOTHING,
+    HttpRequest,
+    Provider,
+    StreamDecoder,
+    error_message,
 )
 
 _REASONS = {"stop": STOP, "length": LENGTH}
@@ -134,7 +134,6 @@ class Ollama(Provider):
             body["options"] = options
         headers = bearer_headers("application/x-ndjson", request.api_key)  # a key: Ollama behind a proxy
         return HttpRequest(endpoint(request.base_url, "/api/chat"), body, headers)
-
 
     def models_request(self, base_url: str, api_key: Optional[str]) -> HttpRequest:
         return HttpRequest(endpoint(base_url, "/api/tags"), {}, bearer_headers("application/json", api_key))

@@ -25,14 +25,6 @@ from llmchat.providers.base import (
     load_json,
     names_in,
 )
-from llmchat.stream.protocol import (
-    NOTHING,
-    HttpRequest,
-    ProtocolError,
-    Provider,
-    StreamDecoder,
-    error_message,
-)
 from llmchat.stream.events import (
     CONTENT_FILTER,
     LENGTH,
@@ -47,6 +39,14 @@ from llmchat.stream.events import (
     TextDelta,
     ToolCall,
     Usage,
+)
+from llmchat.stream.protocol import (
+    NOTHING,
+    HttpRequest,
+    ProtocolError,
+    Provider,
+    StreamDecoder,
+    error_message,
 )
 
 _REASONS = {
@@ -266,7 +266,6 @@ class OpenAIChat(Provider):
             body["max_completion_tokens" if official else "max_tokens"] = request.max_tokens
         headers = bearer_headers("text/event-stream", request.api_key)
         return HttpRequest(endpoint(request.base_url, "/chat/completions"), body, headers)
-
 
     def models_request(self, base_url: str, api_key: Optional[str]) -> HttpRequest:
         return HttpRequest(endpoint(base_url, "/models"), {}, bearer_headers("application/json", api_key))

@@ -21,14 +21,6 @@ from llmchat.providers.base import (
     load_json,
     names_in,
 )
-from llmchat.stream.protocol import (
-    NOTHING,
-    HttpRequest,
-    ProtocolError,
-    Provider,
-    StreamDecoder,
-    error_message,
-)
 from llmchat.stream.events import (
     CONTENT_FILTER,
     LENGTH,
@@ -42,11 +34,17 @@ from llmchat.stream.events import (
     ToolCall,
     Usage,
 )
+from llmchat.stream.protocol import (
+    NOTHING,
+    HttpRequest,
+    ProtocolError,
+    Provider,
+    StreamDecoder,
+    error_message,
+)
 
 _TEXT = frozenset({"response.output_text.delta", "response.refusal.delta"})
-_REASONING = frozenset(
-    {"response.reasoning_summary_text.delta", "response.reasoning_text.delta"}
-)
+_REASONING = frozenset({"response.reasoning_summary_text.delta", "response.reasoning_text.delta"})
 _INCOMPLETE = {"max_output_tokens": LENGTH, "content_filter": CONTENT_FILTER}
 
 
@@ -178,7 +176,6 @@ class OpenAIResponses(Provider):
             body["max_output_tokens"] = request.max_tokens
         headers = bearer_headers("text/event-stream", request.api_key)
         return HttpRequest(endpoint(request.base_url, "/responses"), body, headers)
-
 
     def models_request(self, base_url: str, api_key: Optional[str]) -> HttpRequest:
         return HttpRequest(endpoint(base_url, "/models"), {}, bearer_headers("application/json", api_key))

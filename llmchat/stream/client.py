@@ -186,28 +186,20 @@ class StreamingClient:
                             failure = StreamError("the server sent JSON nested too deeply to read", kind="protocol")
                         except (TypeError, AttributeError, KeyError, ValueError, IndexError, OverflowError) as exc:
                             # JSON of an unexpected shape (e.g. a list where an object belongs).
-                            failure = StreamError(
-                                f"unexpected data in the stream ({exc.__class__.__name__}: {exc})", kind="protocol"
-                            )
+                            failure = StreamError(f"unexpected data in the stream ({exc.__class__.__name__}: {exc})", kind="protocol")
                 finally:
                     await response.aclose()
             except TimeoutError:  # --max-time (an httpx timeout is not a TimeoutError)
-                failure = StreamError(
-                    f"gave up after {self.max_time:g} s: the answer took longer than --max-time", kind="timeout"
-                )
+                failure = StreamError(f"gave up after {self.max_time:g} s: the answer took longer than --max-time", kind="timeout")
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                failure = StreamError(
-                    f"cannot connect to {_origin(spec.url)}: {_reason(exc)}", kind="network"
-                )
+                failure = StreamError(f"cannot connect to {_origin(spec.url)}: {_reason(exc)}", kind="network")
             except httpx.ReadTimeout:
                 failure = StreamError(
                     f"timed out: no data from {_origin(spec.url)} for {self.read_timeout:g} s",
                     kind="timeout",
                 )
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-                failure = StreamError(
-                    f"connection to {_origin(spec.url)} dropped: {_reason(exc)}", kind="network"
-                )
+                failure = StreamError(f"connection to {_origin(spec.url)} dropped: {_reason(exc)}", kind="network")
             except httpx.HTTPError as exc:  # anything else httpx raises: one line, no traceback
                 failure = StreamError(f"{_reason(exc)} ({_origin(spec.url)})", kind="network")
                 streaming = True

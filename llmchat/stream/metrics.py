@@ -15,7 +15,6 @@ from typing import Callable, Optional
 
 from llmchat.stream.events import Finish, ReasoningDelta, StreamError, StreamEvent, TextDelta, Usage
 
-
 MIN_RATE_TOKENS = 8  # fewer tokens than this give no rate
 MIN_RATE_SPAN = 0.1  # nor do tokens that all came within this many seconds
 

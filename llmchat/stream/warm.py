@@ -52,7 +52,9 @@ class _Opened(httpcore.AsyncNetworkStream):
     async def aclose(self) -> None:
         await self._stream.aclose()
 
-    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: Optional[str] = None, timeout: Optional[float] = None) -> httpcore.AsyncNetworkStream:
+    async def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: Optional[str] = None, timeout: Optional[float] = None
+    ) -> httpcore.AsyncNetworkStream:
         return self._stream
 
     def get_extra_info(self, info: str) -> Any:
@@ -128,7 +130,9 @@ class WarmBackend(httpcore.AsyncNetworkBackend):
             sock.close()
             return None
 
-    async def connect_tcp(self, host: str, port: int, timeout: Optional[float] = None, local_address: Optional[str] = None, socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self, host: str, port: int, timeout: Optional[float] = None, local_address: Optional[str] = None, socket_options: Any = None
+    ) -> httpcore.AsyncNetworkStream:
         entry = self._ready.pop((host, port), None)
         if entry is not None and local_address is None and not socket_options:
             opened_at, task = entry

@@ -47,11 +47,9 @@ from textual import on, work
 from textual.actions import SkipAction
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.command import CommandPalette
 from textual.css.query import NoMatches
-from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, TextArea
+from textual.widgets import Footer, TextArea
 from textual.worker import Worker
 
 from llmchat.config import Config, ConfigError, Overrides, Settings, continue_flags, load_config, resolve, save_theme
@@ -69,6 +67,11 @@ from llmchat.stream.events import (
     describe_tool_calls,
 )
 from llmchat.stream.metrics import Metrics
+from llmchat.tui.chat_history import ChatHistory
+from llmchat.tui.codeblocks import code_blocks
+from llmchat.tui.commands import Choice, Choices
+from llmchat.tui.palette import ChatPalette
+from llmchat.tui.screen import ChatScreen
 from llmchat.tui.session import (
     CANCELLED,
     DONE,
@@ -79,24 +82,18 @@ from llmchat.tui.session import (
     ChatSession,
     Turn,
 )
-from llmchat.tui.chat_history import ChatHistory
-from llmchat.tui.codeblocks import code_blocks
-from llmchat.tui.commands import Choice, Choices
-from llmchat.tui.palette import ChatPalette
-from llmchat.tui.screen import ChatScreen
 from llmchat.tui.themes import load_themes, theme_dirs
 from llmchat.tui.widgets import (
     AssistantMessage,
     ChatPrompt,
     StatusBar,
     Transcript,
-    UserMessage,
     Welcome,
 )
-from llmchat.tui.widgets.status import READY, retries_text
-from llmchat.tui.widgets.thinking import ThinkingBlock
 from llmchat.tui.widgets.pasted import user_message
 from llmchat.tui.widgets.prompt import newline_hint
+from llmchat.tui.widgets.status import READY, retries_text
+from llmchat.tui.widgets.thinking import ThinkingBlock
 from llmchat.tui.widgets.transcript import StoredTurn
 
 QUIT_WINDOW = 2.0  # seconds within which a second Ctrl+C quits
@@ -303,8 +300,8 @@ class ChatApp(App[None]):
         base_url = settings.base_url
         api = settings.api
         if settings.demo:
-            from llmchat.demo.server import Behaviour, FakeLLMServer
             from llmchat.demo.answer import DEMO_TPS, DEMO_TTFT
+            from llmchat.demo.server import Behaviour, FakeLLMServer
 
             behaviour = self._demo_behaviour or Behaviour(tps=DEMO_TPS, ttft=DEMO_TTFT)
             self._demo_server = FakeLLMServer(behaviour)
@@ -741,7 +738,8 @@ class ChatApp(App[None]):
         for command in super().get_system_commands(screen):  # its "Theme" opens search_themes below
             if command.title == "Screenshot":  # Textual's saves to ~/Downloads, failing when that is missing
                 yield SystemCommand(
-                    "Screenshot", f"Save an SVG of the screen in {screenshot_dir()}",
+                    "Screenshot",
+                    f"Save an SVG of the screen in {screenshot_dir()}",
                     lambda: self.set_timer(0.1, self.save_screen),  # once the palette has gone
                 )
             else:
@@ -1075,8 +1073,7 @@ class ChatApp(App[None]):
         from llmchat.history import HistoryError
 
         if self._active is not None:
-            self.notify("An answer is still streaming: press Esc to cancel it, or open the conversation when it ends.",
-                        severity="warning", timeout=4)
+            self.notify("An answer is still streaming: press Esc to cancel it, or open the conversation when it ends.", severity="warning", timeout=4)
             return False
         if self.session is None or self.chat_history.store is None:
             return False
@@ -1102,8 +1099,7 @@ class ChatApp(App[None]):
 
     def may_delete(self, conversation_id: int) -> bool:
         if self._active is not None and conversation_id == self.chat_history.conversation_id:
-            self.notify("An answer is streaming into this conversation: cancel it (Esc) before deleting.",
-                        severity="warning", timeout=4)
+            self.notify("An answer is streaming into this conversation: cancel it (Esc) before deleting.", severity="warning", timeout=4)
             return False
         return True
 
@@ -1113,6 +1109,7 @@ class ChatApp(App[None]):
         if conversation_id == self.chat_history.conversation_id:
             self._forget_conversation()
             self.call_later(self.new_conversation)
+
 
 def screenshot_dir() -> Path:
     from llmchat.config import data_dir

@@ -32,7 +32,6 @@ from textual.screen import UPDATE_PERIOD, Screen
 from textual.strip import Strip
 from textual.timer import EventTargetGone, Timer
 
-
 PAINT_COST_WEIGHT = 0.25  # of the newest paint in the moving average of paint_cost
 PAINT_COST_CAP = 0.1  # seconds: a longer paint counts as this long
 

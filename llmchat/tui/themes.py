@@ -157,7 +157,7 @@ def load_theme(path: Path) -> Theme:
 
 def _colour(value: Any, key: str, fail: Any) -> str:
     if not isinstance(value, str):
-        raise fail(f"{key!r} must be a colour in a string, e.g. \"#1e2030\"")
+        raise fail(f'{key!r} must be a colour in a string, e.g. "#1e2030"')
     try:
         Color.parse(value)
     except ColorParseError as exc:

@@ -166,9 +166,28 @@ class Relay:
 def self_signed(folder: str) -> "tuple[str, str]":
     cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 
@@ -296,7 +315,10 @@ def main() -> int:
                         if sent_to_first is not None:
                             network[variant].append(sent_to_first)
                         connections[variant].append(relay.connections() - before)
-            entry = {v: {"median_ms": statistics.median(f) * 1000, "min_ms": min(f) * 1000, "all_ms": [x * 1000 for x in f], "connections": connections[v]} for v, f in figures.items()}
+            entry = {
+                v: {"median_ms": statistics.median(f) * 1000, "min_ms": min(f) * 1000, "all_ms": [x * 1000 for x in f], "connections": connections[v]}
+                for v, f in figures.items()
+            }
             for variant, values in network.items():
                 if values:
                     entry[variant]["sent_to_first_median_ms"] = statistics.median(values) * 1000
@@ -309,7 +331,11 @@ def main() -> int:
                 f"{case:<14} {what}: warm-up on {entry['warm']['median_ms']:7.1f} ms ({entry['warm']['min_ms']:.1f}), "
                 f"off {entry['cold']['median_ms']:7.1f} ms ({entry['cold']['min_ms']:.1f}); gain {gain:6.1f} ms = {gain / args.rtt:.2f} RTT; "
                 f"connections per run {sorted(set(connections['warm'] + connections['cold']))}"
-                + (f"; request sent -> first token: on {entry['warm']['sent_to_first_median_ms']:.1f} ms, off {entry['cold']['sent_to_first_median_ms']:.1f} ms" if network["warm"] else ""),
+                + (
+                    f"; request sent -> first token: on {entry['warm']['sent_to_first_median_ms']:.1f} ms, off {entry['cold']['sent_to_first_median_ms']:.1f} ms"
+                    if network["warm"]
+                    else ""
+                ),
                 flush=True,
             )
     finally:
@@ -321,7 +347,9 @@ def main() -> int:
     if "tui-http" in results["cases"]:
         gain = results["cases"]["tui-http"]["gain_rtt"]
         ok = gain >= TARGET_GAIN_RTT
-        print(f"{'PASS' if ok else 'FAIL'}: the TUI's Enter -> first token drops by {gain:.2f} round trips with warm-up (target >= {TARGET_GAIN_RTT})")
+        print(
+            f"{'PASS' if ok else 'FAIL'}: the TUI's Enter -> first token drops by {gain:.2f} round trips with warm-up (target >= {TARGET_GAIN_RTT})"
+        )
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0 if ok else 1
 

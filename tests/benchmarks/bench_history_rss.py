@@ -41,7 +41,7 @@ def serve(sock: socket.socket, total: int) -> None:
             while b"\r\n\r\n" not in data:
                 data += conn.recv(65536)
             head, _, body = data.partition(b"\r\n\r\n")
-            length = next(int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length"))
+            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
             while len(body) < length:
                 body += conn.recv(65536)
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
@@ -83,10 +83,10 @@ def main() -> int:
             line = f"{options.mib} MiB answer, history {'on ' if history else 'off'}: exit {code}, peak RSS {peak:.0f} MB, {took:.1f} s"
             if history:
                 db = sqlite3.connect(str(home / "data" / "history.db"))
-                (mid, status, content) = db.execute(
-                    "SELECT id, status, length(content) FROM messages WHERE role = 'assistant'").fetchone()
+                (mid, status, content) = db.execute("SELECT id, status, length(content) FROM messages WHERE role = 'assistant'").fetchone()
                 pieces, stored = db.execute(
-                    "SELECT count(*), coalesce(sum(length(content)), 0) FROM message_parts WHERE message_id = ?", (mid,)).fetchone()
+                    "SELECT count(*), coalesce(sum(length(content)), 0) FROM message_parts WHERE message_id = ?", (mid,)
+                ).fetchone()
                 db.close()
                 line += f"; stored {status}, {(content + stored) / 2**20:.0f} MiB in {pieces or 1} piece(s)"
             print(line + (f"\n  stderr: {err.strip()}" if err.strip() else ""), flush=True)

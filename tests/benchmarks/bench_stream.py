@@ -229,7 +229,14 @@ def build_cases(url: str, llmchat: List[str], tokens: int) -> List[Case]:
         Case("base_async", "baseline httpx (async aiter_raw)", base + [opts(tokens) + "/v1", PROMPT, "--async"], tokens, "throughput", False),
         Case("raw_chat", "llmchat --raw (openai-chat)", chat(opts(tokens) + "/v1", "--raw"), tokens, "throughput", True),
         Case("pipe_chat", "llmchat, no --raw, to a pipe", chat(opts(tokens) + "/v1"), tokens, "throughput", True),
-        Case("raw_responses", "llmchat --raw --api openai-responses", chat(opts(tokens) + "/v1", "--raw", "--api", "openai-responses"), tokens, "throughput", True),
+        Case(
+            "raw_responses",
+            "llmchat --raw --api openai-responses",
+            chat(opts(tokens) + "/v1", "--raw", "--api", "openai-responses"),
+            tokens,
+            "throughput",
+            True,
+        ),
         Case("raw_anthropic", "llmchat --raw --api anthropic", chat(opts(tokens), "--raw", "--api", "anthropic"), tokens, "throughput", True),
         Case("raw_ollama", "llmchat --raw --api ollama", chat(opts(tokens), "--raw", "--api", "ollama"), tokens, "throughput", True),
         Case("ft_base_sync", "baseline httpx (sync), 1 token", base + [opts(1) + "/v1", PROMPT], 1, "first_token", False),
@@ -291,7 +298,7 @@ def import_check(argv: List[str], env: Dict[str, str], timeout: float) -> dict:
         # "import time:  <self us> | <cumulative us> | <2 spaces per level><module>"
         if not line.startswith("import time:") or "self [us]" in line:
             continue
-        fields = line[len("import time:"):].split("|", 2)
+        fields = line[len("import time:") :].split("|", 2)
         if len(fields) != 3:
             continue
         try:
@@ -348,7 +355,9 @@ def summarise(case: Case) -> dict:
     exits = [r.exit for r in ok]
     stream_tps = [case.tokens / (r.exit - r.first_byte) for r in ok if r.first_byte is not None and r.exit > r.first_byte]
     total_tps = [case.tokens / r.exit for r in ok if r.exit > 0]
-    body_tps = [case.tokens / (r.last_byte - r.first_byte) for r in ok if r.first_byte is not None and r.last_byte is not None and r.last_byte > r.first_byte]
+    body_tps = [
+        case.tokens / (r.last_byte - r.first_byte) for r in ok if r.first_byte is not None and r.last_byte is not None and r.last_byte > r.first_byte
+    ]
     tails = [r.exit - r.last_byte for r in ok if r.last_byte is not None]
     rss = [r.rss_mb for r in ok]
     cpu = [r.cpu_s for r in ok]
@@ -395,17 +404,29 @@ def _via(path: List[str], prefix: str, keep: int = 5) -> str:
 
 def print_table(summaries: Dict[str, dict], extra: dict) -> None:
     print()
-    print(f"{'case':<40} {'1st byte ms':>15} {'exit ms':>15} {'CPU ms':>7} {'tail':>5} {'tok/s stream':>13} {'tok/s total':>12} {'x base':>7} {'RSS MB':>7}  check")
+    print(
+        f"{'case':<40} {'1st byte ms':>15} {'exit ms':>15} {'CPU ms':>7} {'tail':>5} {'tok/s stream':>13} {'tok/s total':>12} {'x base':>7} {'RSS MB':>7}  check"
+    )
     print("-" * 146)
-    base_exit = {"throughput": summaries["base_sync"]["exit_s"]["median"], "first_token": summaries["ft_base_sync"]["exit_s"]["median"], "rss": summaries["rss_base_100k"]["exit_s"]["median"]}
-    base_first = {"throughput": summaries["base_sync"]["first_byte_s"]["median"], "first_token": summaries["ft_base_sync"]["first_byte_s"]["median"], "rss": None}
+    base_exit = {
+        "throughput": summaries["base_sync"]["exit_s"]["median"],
+        "first_token": summaries["ft_base_sync"]["exit_s"]["median"],
+        "rss": summaries["rss_base_100k"]["exit_s"]["median"],
+    }
+    base_first = {
+        "throughput": summaries["base_sync"]["first_byte_s"]["median"],
+        "first_token": summaries["ft_base_sync"]["first_byte_s"]["median"],
+        "rss": None,
+    }
     group = None
-    for key, s in summaries.items():
+    for s in summaries.values():
         if s["group"] != group:
             group = s["group"]
-            title = {"throughput": f"throughput: {s['tokens']:,}-token answer, as fast as the server sends",
-                     "first_token": "spawn to first token: 1-token answer",
-                     "rss": "peak RSS against answer length"}[group]
+            title = {
+                "throughput": f"throughput: {s['tokens']:,}-token answer, as fast as the server sends",
+                "first_token": "spawn to first token: 1-token answer",
+                "rss": "peak RSS against answer length",
+            }[group]
             print(f"[{title}]")
         fb, ex = s["first_byte_s"], s["exit_s"]
         ratio_base = base_first[group] if group == "first_token" else base_exit[group]
@@ -423,18 +444,24 @@ def print_table(summaries: Dict[str, dict], extra: dict) -> None:
         )
     print("-" * 146)
     print("medians (min) over the counted runs. tok/s stream = tokens / (exit - first byte); tok/s total = tokens / (exit - spawn);")
-    print("CPU = user+sys ms of the client process; tail = ms from the last stdout byte to exit (shutdown); x base = exit time / the sync baseline's in the same section")
+    print(
+        "CPU = user+sys ms of the client process; tail = ms from the last stdout byte to exit (shutdown); x base = exit time / the sync baseline's in the same section"
+    )
     print("(spawn-to-first-byte / the baseline's for the 1-token rows); RSS = the largest peak RSS of the process over its runs.")
     ceiling = extra.get("server_ceiling")
     if ceiling:
-        print(f"server ceiling (bare socket, no parsing, {ceiling['tokens']:,} tokens): {ceiling['median_s'] * 1000:.1f} ms = {ceiling['tokens_per_s']:,.0f} tok/s")
+        print(
+            f"server ceiling (bare socket, no parsing, {ceiling['tokens']:,} tokens): {ceiling['median_s'] * 1000:.1f} ms = {ceiling['tokens_per_s']:,.0f} tok/s"
+        )
     for name, imp in extra.get("imports", {}).items():
         print(f"imports, {name}: {imp['modules']} modules, {imp['total_ms']:.0f} ms under -X importtime; textual={'yes' if imp['textual'] else 'no'}")
         print(f"    rich={'yes (' + _via(imp['rich_via'], 'rich') + ')' if imp['rich'] else 'no'}")
         print(f"    trio={'yes (' + _via(imp['trio_via'], 'trio') + ')' if imp['trio'] else 'no'}")
     load = extra.get("load")
     if load:
-        print(f"load average (1 min) before/after: {load['before']:.2f} / {load['after']:.2f} on {os.cpu_count()} CPUs (other work on the machine skews wall times; CPU ms less so)")
+        print(
+            f"load average (1 min) before/after: {load['before']:.2f} / {load['after']:.2f} on {os.cpu_count()} CPUs (other work on the machine skews wall times; CPU ms less so)"
+        )
 
 
 def evaluate(summaries: Dict[str, dict], extra: dict) -> List[dict]:
@@ -461,14 +488,24 @@ def evaluate(summaries: Dict[str, dict], extra: dict) -> List[dict]:
         passed = ratio is not None and ratio <= TARGET_TTFT_RATIO and not s["failed_runs"]
         s["check"] = f"{'PASS' if passed else 'FAIL'} <= {TARGET_TTFT_RATIO}x baseline"
         if key == "ft_raw_chat":
-            record("spawn-to-first-token: llmchat --raw / baseline (median)", passed, f"{_f(ratio, '.2f')}x ({_f(mine and mine * 1000, '.0f')} ms vs {_f(base and base * 1000, '.0f')} ms)", f"<= {TARGET_TTFT_RATIO}x")
+            record(
+                "spawn-to-first-token: llmchat --raw / baseline (median)",
+                passed,
+                f"{_f(ratio, '.2f')}x ({_f(mine and mine * 1000, '.0f')} ms vs {_f(base and base * 1000, '.0f')} ms)",
+                f"<= {TARGET_TTFT_RATIO}x",
+            )
     # 3. Memory flat in answer length.
     r2, r20, r100 = (summaries[k]["rss_mb"]["max"] for k in ("rss_2k", "raw_chat", "rss_100k"))
     growth = r100 - r2 if r100 is not None and r2 is not None else None
     passed = growth is not None and growth < TARGET_RSS_GROWTH_MB
     summaries["rss_100k"]["check"] = f"{'PASS' if passed else 'FAIL'} growth {_f(growth, '+.1f')} MB vs 2k (< {TARGET_RSS_GROWTH_MB:g})"
     summaries["rss_2k"]["check"] = "reference for growth"
-    record("peak RSS growth, llmchat --raw 2k -> 100k tokens", passed, f"2k {_f(r2, '.1f')} / 20k {_f(r20, '.1f')} / 100k {_f(r100, '.1f')} MB, growth {_f(growth, '+.1f')} MB", f"< {TARGET_RSS_GROWTH_MB:g} MB")
+    record(
+        "peak RSS growth, llmchat --raw 2k -> 100k tokens",
+        passed,
+        f"2k {_f(r2, '.1f')} / 20k {_f(r20, '.1f')} / 100k {_f(r100, '.1f')} MB, growth {_f(growth, '+.1f')} MB",
+        f"< {TARGET_RSS_GROWTH_MB:g} MB",
+    )
     # 4. Imports.
     imports = extra.get("imports", {})
     raw = imports.get("--raw to a pipe")
@@ -477,7 +514,12 @@ def evaluate(summaries: Dict[str, dict], extra: dict) -> List[dict]:
     for name, imp in imports.items():
         if name.startswith("baseline"):
             continue  # for comparison only
-        record(f"rich not imported ({name})", not imp["rich"], ("imported: " + _via(imp["rich_via"], "rich")) if imp["rich"] else "not imported", "not imported")
+        record(
+            f"rich not imported ({name})",
+            not imp["rich"],
+            ("imported: " + _via(imp["rich_via"], "rich")) if imp["rich"] else "not imported",
+            "not imported",
+        )
     # 5. Correctness.
     wrong = {k: s["output_mismatches"] for k, s in summaries.items() if s["output_mismatches"] or s["failed_runs"]}
     ref = summaries["base_sync"]["reference_bytes"]
@@ -520,7 +562,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     load_before = _load()
     try:
         server = Server(llmchat + ["demo-server", "--host", "127.0.0.1", "--port", "0", "--tokens", str(args.tokens)], env)
-        print(f"fake server {server.url} (pid {server.proc.pid}); client: {' '.join(llmchat)}; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}")
+        print(
+            f"fake server {server.url} (pid {server.proc.pid}); client: {' '.join(llmchat)}; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}"
+        )
         cases = build_cases(server.url, llmchat, args.tokens)
         by_key = {c.key: c for c in cases}
         # The reference answers: the baseline's stdout for each answer length.
@@ -611,7 +655,7 @@ def _show_difference(case: Case, out: bytes, ref: bytes) -> None:
     at = next((i for i, (a, b) in enumerate(zip(out, ref)) if a != b), min(len(out), len(ref)))
     print(
         f"\n  {case.label}: stdout differs from the baseline at byte {at} "
-        f"({len(out)} bytes vs {len(ref)}): {out[max(0, at - 20):at + 20]!r} vs {ref[max(0, at - 20):at + 20]!r}",
+        f"({len(out)} bytes vs {len(ref)}): {out[max(0, at - 20) : at + 20]!r} vs {ref[max(0, at - 20) : at + 20]!r}",
         file=sys.stderr,
     )
 

@@ -233,7 +233,9 @@ def measure(url: str, tokens: int, repeat: int = 7, apis=APIS) -> Dict[str, dict
 
 def print_results(results: Dict[str, dict]) -> None:
     base = results["baseline splitter (openai-chat)"]["wall_median"]
-    print(f"{'in-process hot path (' + str(PIECE // 1024) + ' KiB reads, into a pipe)':<52} {'wall ms':>8} {'min':>7} {'CPU ms':>7} {'tok/s':>11} {'x base':>7}  bytes")
+    print(
+        f"{'in-process hot path (' + str(PIECE // 1024) + ' KiB reads, into a pipe)':<52} {'wall ms':>8} {'min':>7} {'CPU ms':>7} {'tok/s':>11} {'x base':>7}  bytes"
+    )
     for name, r in results.items():
         print(
             f"{name:<52} {r['wall_median'] * 1000:8.1f} {r['wall_min'] * 1000:7.1f} {r['cpu_median'] * 1000:7.1f} "

@@ -19,9 +19,9 @@ import time
 from typing import Callable, Dict, List
 
 import pytest
+from test_tmux import server, terminal_env  # noqa: F401  (the tmux test's fixtures: its fake server and environment)
 
 from llmchat.demo.server import ServerThread
-from test_tmux import server, terminal_env  # noqa: F401  (the tmux test's fixtures: its fake server and environment)
 
 WAIT = 30.0  # the upper bound of every wait (a loaded 2-core machine starts the app slowly)
 
@@ -35,8 +35,12 @@ class Pty:
         self.master = master
         self.output = bytearray()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llmchat", *args], stdin=slave, stdout=slave, stderr=slave,
-            env=env, cwd=env["LLMCHAT_HOME"],
+            [sys.executable, "-m", "llmchat", *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            cwd=env["LLMCHAT_HOME"],
         )
         os.close(slave)
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
 import pytest
+from test_tmux import llmchat_command, terminal_env  # noqa: F401 - the e2e helpers, shared
 
 from llmchat.demo.server import ServerThread
-from test_tmux import llmchat_command, terminal_env  # noqa: F401 - the e2e helpers, shared
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (CI installs it: .ci/run)")
 
@@ -59,8 +59,13 @@ def utf8_env(terminal_env: Dict[str, str]) -> Dict[str, str]:
 
 
 def scrollback(
-    url: str, env: Dict[str, str], workdir: Path, resize_to: Optional[List[int]] = None, before: int = 0,
-    flags: Sequence[str] = (), escapes: bool = False,
+    url: str,
+    env: Dict[str, str],
+    workdir: Path,
+    resize_to: Optional[List[int]] = None,
+    before: int = 0,
+    flags: Sequence[str] = (),
+    escapes: bool = False,
 ) -> str:
     """Run llmchat in a tmux pane, optionally resize it while the answer streams, and return
     everything the pane shows and keeps (wrapped lines joined, as a copy would give them).

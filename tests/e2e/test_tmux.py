@@ -91,11 +91,7 @@ def server() -> Iterator[ServerThread]:
 def terminal_env(tmp_path: Path) -> Dict[str, str]:
     home = tmp_path / "home"
     home.mkdir()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not (k.startswith(("LLMCHAT_", "TMUX")) or k.endswith("_API_KEY") or k.lower().endswith("_proxy"))
-    }
+    env = {k: v for k, v in os.environ.items() if not (k.startswith(("LLMCHAT_", "TMUX")) or k.endswith("_API_KEY") or k.lower().endswith("_proxy"))}
     env.update(LLMCHAT_HOME=str(home), NO_PROXY="127.0.0.1,localhost", TERM="xterm-256color")
     return env
 

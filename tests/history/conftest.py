@@ -9,14 +9,23 @@ from pathlib import Path
 from typing import Callable, Dict, Iterator, Optional, Tuple
 
 import pytest
+from history_helpers import command
 
 from llmchat.demo.server import ServerThread
 
-from history_helpers import command
-
 _REMOVED = {
-    "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "OLLAMA_HOST", "NO_COLOR",
-    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_BASE_URL",
+    "OLLAMA_HOST",
+    "NO_COLOR",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
 }
 
 
@@ -51,8 +60,13 @@ def run(env: Dict[str, str]) -> Callable[..., Tuple[int, bytes, str]]:
     def runner(*args: str, input: bytes = b"", env: Optional[Dict[str, str]] = None, timeout: float = 30.0):
         use = env if env is not None else default_env
         proc = subprocess.run(
-            command(*args), input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=use, cwd=use["LLMCHAT_HOME"], timeout=timeout,
+            command(*args),
+            input=input,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=use,
+            cwd=use["LLMCHAT_HOME"],
+            timeout=timeout,
         )
         return proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace")
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
-
 from history_helpers import WAIT, messages, query, read_some, reap, spawn
 
 APIS = ("openai-chat", "openai-responses", "anthropic", "ollama")
@@ -73,8 +72,10 @@ def test_continue_sends_the_whole_earlier_conversation(srv, run, db_path: Path, 
     code, third, err = run("--continue", "--raw", input=b"third, from stdin\n")
     assert code == 0, err
     assert sent(srv.requests[since]) == [
-        ("user", "first question"), ("assistant", first.decode()),
-        ("user", "second question"), ("assistant", second.decode()),
+        ("user", "first question"),
+        ("assistant", first.decode()),
+        ("user", "second question"),
+        ("assistant", second.decode()),
         ("user", "third, from stdin\n"),
     ]
     assert query(db_path, "SELECT count(*) FROM conversations") == [(1,)]
@@ -94,7 +95,9 @@ def test_continue_goes_to_the_conversation_last_prompted(srv, run) -> None:
     code, _, err = run("-c", "alpha three")  # conversation 1 was prompted last, though 2 is newer
     assert code == 0, err
     assert [m for m in sent(srv.requests[since]) if m[0] == "user"] == [
-        ("user", "alpha one"), ("user", "alpha two"), ("user", "alpha three"),
+        ("user", "alpha one"),
+        ("user", "alpha two"),
+        ("user", "alpha three"),
     ]
 
 
@@ -243,10 +246,17 @@ def test_the_conversation_reaches_the_tui_settings(srv, env: Dict[str, str], hom
     assert os.path.exists(home / "data" / "history.db")
 
 
-@pytest.mark.parametrize("args", [
-    ["-c", "more"], ["--continue", "--raw", "q"], ["--conversation", "12", "q"], ["--conversation=3", "q"],
-    ["--no-history", "-m", "x", "q"], ["q", "-c", "--no-history"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-c", "more"],
+        ["--continue", "--raw", "q"],
+        ["--conversation", "12", "q"],
+        ["--conversation=3", "q"],
+        ["--no-history", "-m", "x", "q"],
+        ["q", "-c", "--no-history"],
+    ],
+)
 def test_the_new_options_parse_on_the_fast_path_as_click_parses_them(args: List[str]) -> None:
     from llmchat.cli import _chat_command, parse_chat_args
 

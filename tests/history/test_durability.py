@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
+from history_helpers import WAIT, messages, poll, query, read_some, reap, saved_text, spawn
 
 from llmchat.demo.answer import answer_tokens
 from llmchat.history.store import FLUSH_INTERVAL
-
-from history_helpers import WAIT, messages, poll, query, read_some, reap, saved_text, spawn
 
 SECRET = "sk-test-Zq8v1SECRETkey0042"
 
@@ -159,9 +158,13 @@ def test_several_processes_at_once_share_the_database(srv, env, run, db_path: Pa
     prompts = [f"writer {i}" for i in range(4)]
     procs = [spawn(["--raw", "--base-url", srv.base_url("openai-chat", tokens=450, tps=150), p], env) for p in prompts]
     try:
-        poll(lambda: query(db_path, "SELECT count(DISTINCT m.id) FROM messages m JOIN message_parts p ON p.message_id = m.id"
-                                    " WHERE m.status = 'streaming'") == [(4,)],
-             what="four answers streaming")
+        poll(
+            lambda: (
+                query(db_path, "SELECT count(DISTINCT m.id) FROM messages m JOIN message_parts p ON p.message_id = m.id WHERE m.status = 'streaming'")
+                == [(4,)]
+            ),
+            what="four answers streaming",
+        )
         readers = [spawn(["history", "--json"], env) for _ in range(2)]
         for reader in readers:
             out, err = reader.communicate(timeout=WAIT)

@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 import pytest
+from history_helpers import WAIT, command
 
 from llmchat.history import CANCELLED, COMPLETE, ERROR, HistoryStore
 from llmchat.stream.events import Finish, StreamError, TextDelta, Usage
 from llmchat.stream.metrics import Metrics
-
-from history_helpers import WAIT, command
 
 Turn = Tuple[str, str, str]  # prompt, answer, status
 STEP = 1 / 32
@@ -38,8 +37,9 @@ class Clock:
         return self.now
 
 
-def store_conversation(db_path: Path, turns: List[Turn], *, model: str = "model-x", api: str = "openai-chat",
-                       conversation_id: Optional[int] = None) -> int:
+def store_conversation(
+    db_path: Path, turns: List[Turn], *, model: str = "model-x", api: str = "openai-chat", conversation_id: Optional[int] = None
+) -> int:
     """Store turns as a face would: a real Metrics per answer (TTFT 0.25 s, then a word every
     STEP seconds; binary-exact times)."""
     with HistoryStore.open(db_path) as store:
@@ -96,8 +96,14 @@ def test_the_list_is_newest_first_with_counts_and_json(run, db_path: Path) -> No
     listed = json.loads(out)
     assert [c["id"] for c in listed] == [first, second]
     assert listed[1] == {
-        "id": second, "title": "Second", "model": "claude-y", "api": "anthropic", "profile": None,
-        "messages": 4, "created_at": listed[1]["created_at"], "last_used_at": listed[1]["last_used_at"],
+        "id": second,
+        "title": "Second",
+        "model": "claude-y",
+        "api": "anthropic",
+        "profile": None,
+        "messages": 4,
+        "created_at": listed[1]["created_at"],
+        "last_used_at": listed[1]["last_used_at"],
     }
     assert listed[0]["last_used_at"] >= listed[1]["last_used_at"] and listed[0]["last_used_at"].endswith("Z")
     code, out, _ = run("history", "-n", "1", "--json")
@@ -105,11 +111,14 @@ def test_the_list_is_newest_first_with_counts_and_json(run, db_path: Path) -> No
 
 
 def test_show_prints_markdown_with_figures_and_statuses(run, db_path: Path) -> None:
-    cid = store_conversation(db_path, [
-        ("Explain *tides*", "Gravity of the moon pulls the oceans twice a day.", COMPLETE),
-        ("And code?", "```python\nprint('high tide')", CANCELLED),
-        ("Again", "Half an", ERROR),
-    ])
+    cid = store_conversation(
+        db_path,
+        [
+            ("Explain *tides*", "Gravity of the moon pulls the oceans twice a day.", COMPLETE),
+            ("And code?", "```python\nprint('high tide')", CANCELLED),
+            ("Again", "Half an", ERROR),
+        ],
+    )
     code, out, err = run("history", "show", str(cid))
     assert code == 0 and err == ""
     text = out.decode()
@@ -140,8 +149,9 @@ def test_show_is_byte_exact_in_a_pipe_and_clean_on_a_terminal(run, env, db_path:
     code, out, _ = run("history", "show", str(cid))
     assert code == 0 and answer.encode() in out
     primary, secondary = pty.openpty()
-    proc = subprocess.Popen(command("history", "show", str(cid)), stdout=secondary, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, env=env, cwd=env["LLMCHAT_HOME"])
+    proc = subprocess.Popen(
+        command("history", "show", str(cid)), stdout=secondary, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, cwd=env["LLMCHAT_HOME"]
+    )
     os.close(secondary)
     data = b""
     deadline = time.monotonic() + WAIT

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Dict
 
 import pytest
+from history_helpers import WAIT, command
 
 from llmchat.demo.answer import answer_tokens
-
-from history_helpers import WAIT, command, messages
 
 APIS = ["openai-chat", "openai-responses", "anthropic", "ollama"]
 
@@ -45,8 +44,9 @@ KEY = "sk-proj-echoed0123456789abcd"
 
 
 @pytest.mark.parametrize("source", ["key in use", "another API's key", "a profile's key", "password in the URL", "key in the query"])
-def test_a_key_the_server_echoes_is_never_stored_nor_exported(srv, run, env: Dict[str, str], write_config, home: Path,
-                                                               tmp_path: Path, source: str) -> None:
+def test_a_key_the_server_echoes_is_never_stored_nor_exported(
+    srv, run, env: Dict[str, str], write_config, home: Path, tmp_path: Path, source: str
+) -> None:
     write_config('[profiles.other]\napi = "anthropic"\napi_key_env = "OTHER_KEY"\n')
     keys = {"key in use": "OPENAI_API_KEY", "another API's key": "ANTHROPIC_API_KEY", "a profile's key": "OTHER_KEY"}
     use = dict(env)
@@ -85,8 +85,7 @@ def test_a_key_stored_before_masking_is_masked_in_exports(srv, run, env: Dict[st
 def on_a_terminal(args, env: Dict[str, str]) -> str:
     """Run llmchat with stdout on a pseudo-terminal; everything it showed there."""
     master, slave = pty.openpty()
-    proc = subprocess.Popen(command(*args), stdout=slave, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env,
-                            cwd=env["LLMCHAT_HOME"])
+    proc = subprocess.Popen(command(*args), stdout=slave, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, cwd=env["LLMCHAT_HOME"])
     os.close(slave)
     data = b""
     deadline = time.monotonic() + WAIT
@@ -131,8 +130,14 @@ def test_directories_llmchat_creates_under_umask_000_are_private(srv, env: Dict[
     home = tmp_path / "new" / "llmchat-home"
     use = dict(env, LLMCHAT_HOME=str(home))
     (tmp_path / "new").mkdir()
-    proc = subprocess.run(command("--base-url", srv.base_url("openai-chat", tokens=2), *args) if args == ["hi"] else command(*args),
-                          env=use, cwd=tmp_path, capture_output=True, timeout=WAIT, preexec_fn=lambda: os.umask(0))
+    proc = subprocess.run(
+        command("--base-url", srv.base_url("openai-chat", tokens=2), *args) if args == ["hi"] else command(*args),
+        env=use,
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=WAIT,
+        preexec_fn=lambda: os.umask(0),
+    )
     if args != ["hi"]:
         assert proc.returncode == 2  # no conversation 1 yet: nothing is created for it
         assert not home.exists() or stat.S_IMODE(home.stat().st_mode) == 0o700

@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import List
 
 import pytest
-
-from llmchat.history import COMPLETE, INTERRUPTED, HistoryStore
-from llmchat.history import schema
-
 from history_helpers import WAIT, query
+
+from llmchat.history import COMPLETE, INTERRUPTED, HistoryStore, schema
 
 SNAPSHOTS = Path(__file__).parent / "schemas"
 FTS_SHADOW = re.compile(r"messages_fts_(data|idx|content|docsize|config)$")
@@ -58,13 +56,19 @@ def build(path: Path, version: int) -> None:
     db.execute(f"PRAGMA user_version = {version}")
     db.execute("COMMIT")
     if version >= 1:
-        db.execute("INSERT INTO conversations (title, created_at, updated_at, used_seq, model, api) VALUES ('Old tides', 1, 2, 1, 'm', 'openai-chat')")
+        db.execute(
+            "INSERT INTO conversations (title, created_at, updated_at, used_seq, model, api) VALUES ('Old tides', 1, 2, 1, 'm', 'openai-chat')"
+        )
         db.execute("INSERT INTO messages (conversation_id, role, content, status, created_at) VALUES (1, 'user', 'why tides', 'complete', 1)")
-        db.execute("INSERT INTO messages (conversation_id, role, content, status, model, created_at, ttft, output_tokens, tokens_exact, stop_reason)"
-                   " VALUES (1, 'assistant', 'the moon pulls', 'complete', 'm', 1.5, 0.2, 3, 1, 'stop')")
+        db.execute(
+            "INSERT INTO messages (conversation_id, role, content, status, model, created_at, ttft, output_tokens, tokens_exact, stop_reason)"
+            " VALUES (1, 'assistant', 'the moon pulls', 'complete', 'm', 1.5, 0.2, 3, 1, 'stop')"
+        )
         db.execute("INSERT INTO messages (conversation_id, role, content, status, created_at) VALUES (1, 'user', 'and the sun', 'complete', 2)")
-        db.execute("INSERT INTO messages (conversation_id, role, content, status, model, created_at, writer_pid, writer_token)"
-                   " VALUES (1, 'assistant', 'the sun does too, less', 'streaming', 'm', 2.5, 2147480000, 'gone')")
+        db.execute(
+            "INSERT INTO messages (conversation_id, role, content, status, model, created_at, writer_pid, writer_token)"
+            " VALUES (1, 'assistant', 'the sun does too, less', 'streaming', 'm', 2.5, 2147480000, 'gone')"
+        )
     db.close()
 
 
@@ -97,7 +101,9 @@ def test_a_file_of_every_earlier_version_upgrades_with_its_data(tmp_path: Path, 
         assert (info.id, info.title, info.message_count) == (1, "Old tides", 4)
         messages = store.load(1).messages
         assert [(m.content, m.status) for m in messages] == [
-            ("why tides", COMPLETE), ("the moon pulls", COMPLETE), ("and the sun", COMPLETE),
+            ("why tides", COMPLETE),
+            ("the moon pulls", COMPLETE),
+            ("and the sun", COMPLETE),
             ("the sun does too, less", INTERRUPTED),
         ]
         assert (messages[1].ttft, messages[1].output_tokens, messages[1].tokens_exact, messages[1].stop_reason) == (0.2, 3, True, "stop")
@@ -142,8 +148,10 @@ with HistoryStore.open(Path(sys.argv[1])) as store:
 def test_two_processes_upgrading_at_once_upgrade_once(tmp_path: Path) -> None:
     path = tmp_path / "history.db"
     build(path, 1)
-    procs = [subprocess.Popen([sys.executable, "-c", _OPEN, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _OPEN, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
     try:
         for proc in procs:
             proc.stdin.write("go\n")

@@ -9,11 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
+from history_helpers import query, saved_text
 
 from llmchat.history import CANCELLED, COMPLETE, ERROR, HistoryStore
 from llmchat.history.store import FLUSH_INTERVAL, JOIN_CHARS
-
-from history_helpers import query, saved_text
 
 
 class FakeClock:
@@ -55,7 +54,7 @@ def test_an_answer_longer_than_sqlites_largest_string_is_kept_whole(tmp_path: Pa
         text = "".join(f"line {i} ✓ é\n" for i in range(40_000))  # ~560 KB, 8x the limit
         answer = store.begin_turn(None, "long")
         if shape == "many small saves":
-            stream(answer, clock, [text[i:i + 5000] for i in range(0, len(text), 5000)])
+            stream(answer, clock, [text[i : i + 5000] for i in range(0, len(text), 5000)])
         else:
             answer.pending.append(text)
         answer.finish(status, error="cut" if status == ERROR else None)

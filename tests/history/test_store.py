@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from history_helpers import WAIT, query, saved_text
 
 from llmchat.conversation import Message
 from llmchat.history import (
@@ -23,13 +24,11 @@ from llmchat.history import (
     HistoryStore,
     UnknownConversation,
     make_title,
+    schema,
 )
-from llmchat.history import schema
 from llmchat.history.store import FLUSH_INTERVAL, process_token
 from llmchat.stream.events import Finish, StreamError, TextDelta, Usage
 from llmchat.stream.metrics import Metrics
-
-from history_helpers import WAIT, query, saved_text
 
 
 class FakeClock:
@@ -212,9 +211,12 @@ def test_the_context_holds_every_turn_whose_answer_has_text(store: HistoryStore)
     store.add_user_message(cid, "q4")  # the process died before its answer began
     turn("q5", "a5", COMPLETE)
     assert store.context(cid) == [
-        Message("user", "q1"), Message("assistant", "a1"),
-        Message("user", "q3"), Message("assistant", "partial a3"),
-        Message("user", "q5"), Message("assistant", "a5"),
+        Message("user", "q1"),
+        Message("assistant", "a1"),
+        Message("user", "q3"),
+        Message("assistant", "partial a3"),
+        Message("user", "q5"),
+        Message("assistant", "a5"),
     ]
 
 
@@ -237,7 +239,10 @@ def test_a_superseded_turn_stays_stored_but_is_not_sent_again(store: HistoryStor
     again.finish(COMPLETE)
     assert warnings == []
     assert store.context(cid) == [
-        Message("user", "q1"), Message("assistant", "a1"), Message("user", "q2"), Message("assistant", "a2"),
+        Message("user", "q1"),
+        Message("assistant", "a1"),
+        Message("user", "q2"),
+        Message("assistant", "a2"),
     ]
     messages = store.load(cid).messages
     assert [m.superseded for m in messages] == [False, False, True, True, False, False]
@@ -437,9 +442,7 @@ sys.stdin.readline()  # streaming until the test closes stdin
 
 def test_an_answer_is_marked_interrupted_only_when_its_writer_is_gone(path: Path) -> None:
     HistoryStore.open(path).close()
-    writer = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
+    writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         message_id = int(writer.stdout.readline())
         with HistoryStore.open(path) as store:
@@ -469,7 +472,8 @@ def test_this_processs_own_live_answer_is_not_marked(store: HistoryStore, path: 
     db = sqlite3.connect(str(path))
     db.execute(
         "INSERT INTO messages (conversation_id, role, status, created_at, writer_pid, writer_token)"
-        " VALUES (?, 'assistant', 'streaming', 0, ?, 'an earlier boot')", (cid, os.getpid())
+        " VALUES (?, 'assistant', 'streaming', 0, ?, 'an earlier boot')",
+        (cid, os.getpid()),
     )
     db.commit()
     db.close()
@@ -488,7 +492,8 @@ def test_a_reused_pid_does_not_keep_a_dead_answer_streaming(store: HistoryStore,
         for writer_token in (token, token + "0"):
             db.execute(
                 "INSERT INTO messages (conversation_id, role, status, created_at, writer_pid, writer_token)"
-                " VALUES (?, 'assistant', 'streaming', 0, ?, ?)", (cid, sleeper.pid, writer_token)
+                " VALUES (?, 'assistant', 'streaming', 0, ?, ?)",
+                (cid, sleeper.pid, writer_token),
             )
         db.commit()
         db.close()

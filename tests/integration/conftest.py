@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import pytest
-
-from llmchat.demo.server import ServerThread
 from commands import RUN_TIMEOUT, llmchat_command  # tests/commands.py
 
+from llmchat.demo.server import ServerThread
 
 # Variables that would let the developer's own setup leak into a test.
 _REMOVED = {
@@ -47,9 +46,7 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def env(home: Path) -> Dict[str, str]:
-    clean = {
-        k: v for k, v in os.environ.items() if k not in _REMOVED and not k.startswith("LLMCHAT_")
-    }
+    clean = {k: v for k, v in os.environ.items() if k not in _REMOVED and not k.startswith("LLMCHAT_")}
     clean["LLMCHAT_HOME"] = str(home)
     clean["NO_PROXY"] = clean["no_proxy"] = "127.0.0.1,localhost"
     return clean

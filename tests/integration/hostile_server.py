@@ -46,8 +46,7 @@ class HostileServer:
                             break
                         data += chunk
                     head, _, body = data.partition(b"\r\n\r\n")
-                    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                                   if line.lower().startswith(b"content-length:")), 0)
+                    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
                     while len(body) < length:
                         chunk = conn.recv(65536)
                         if not chunk:
@@ -63,5 +62,4 @@ class HostileServer:
 def http(status_line: str | bytes, content_type: str, body: bytes) -> bytes:
     """A whole response: the status line as given (bytes: exactly those bytes), one body."""
     line = status_line if isinstance(status_line, bytes) else status_line.encode()
-    return (line + f"\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-            + body)
+    return line + f"\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body

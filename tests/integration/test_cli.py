@@ -313,8 +313,17 @@ def test_empty_prompt_is_a_usage_error(srv, run, args, stdin):
 def test_system_temperature_max_tokens_and_model_reach_the_request(srv, run):
     since = len(srv.requests)
     code, out, err = run(
-        "--base-url", srv.base_url("openai-chat", text="ok"),
-        "-s", "You are terse.", "--temperature", "0.25", "--max-tokens", "77", "-m", "my-model", "hello",
+        "--base-url",
+        srv.base_url("openai-chat", text="ok"),
+        "-s",
+        "You are terse.",
+        "--temperature",
+        "0.25",
+        "--max-tokens",
+        "77",
+        "-m",
+        "my-model",
+        "hello",
     )
     assert code == 0, err
     assert out == b"ok"
@@ -330,9 +339,7 @@ def test_system_temperature_max_tokens_and_model_reach_the_request(srv, run):
 
 def test_long_options(srv, run):
     since = len(srv.requests)
-    code, out, err = run(
-        "--base-url", srv.base_url("openai-chat", text="ok"), "--system", "sys", "--model", "long-model", "hello"
-    )
+    code, out, err = run("--base-url", srv.base_url("openai-chat", text="ok"), "--system", "sys", "--model", "long-model", "hello")
     assert code == 0, err
     body = only_request(srv, since).body
     assert body["model"] == "long-model"
@@ -446,8 +453,19 @@ def test_connection_refused(run, env):
         (["--api", "openai-responses", "hi"], ["OPENAI_API_KEY"]),
         (["--api", "anthropic", "hi"], ["ANTHROPIC_API_KEY"]),
     ],
-    ids=["temperature", "max-tokens-abc", "max-tokens-0", "timeout-0", "unknown-option", "api-nope", "profile",
-         "bad-url", "no-openai-key", "no-openai-key-responses", "no-anthropic-key"],
+    ids=[
+        "temperature",
+        "max-tokens-abc",
+        "max-tokens-0",
+        "timeout-0",
+        "unknown-option",
+        "api-nope",
+        "profile",
+        "bad-url",
+        "no-openai-key",
+        "no-openai-key-responses",
+        "no-anthropic-key",
+    ],
 )
 def test_usage_errors_exit_2_with_one_line(run, args, needles):
     assert_usage_error(run(*args), *needles)
@@ -491,11 +509,11 @@ def test_ollama_host_without_a_scheme(srv, run, env):
     "toml, needles",
     [
         ("default = \n", ["not valid TOML"]),
-        ("colour = \"red\"\n", ["unknown setting", "colour"]),
-        ("[profiles.local]\nmodel = \"m\"\ncolour = \"red\"\n", ["unknown key", "colour"]),
-        ("[profiles.local]\nmax_tokens = \"many\"\n", ["max_tokens"]),
-        ("[profiles.local]\napi = \"nope\"\n", ["nope"]),
-        ("default = \"absent\"\n", ["absent"]),
+        ('colour = "red"\n', ["unknown setting", "colour"]),
+        ('[profiles.local]\nmodel = "m"\ncolour = "red"\n', ["unknown key", "colour"]),
+        ('[profiles.local]\nmax_tokens = "many"\n', ["max_tokens"]),
+        ('[profiles.local]\napi = "nope"\n', ["nope"]),
+        ('default = "absent"\n', ["absent"]),
     ],
     ids=["bad-toml", "unknown-setting", "unknown-profile-key", "wrong-type", "unknown-api", "missing-default"],
 )
@@ -591,10 +609,7 @@ def test_config_path(run, home):
 
 def test_api_key_env_is_sent_as_bearer_and_never_shown(srv, run, env, write_config):
     url = srv.base_url("openai-chat", text="authorised")
-    write_config(
-        'default = "keyed"\n'
-        f'[profiles.keyed]\napi = "openai-chat"\nbase_url = "{url}"\nmodel = "k1"\napi_key_env = "MY_TEST_KEY"\n'
-    )
+    write_config(f'default = "keyed"\n[profiles.keyed]\napi = "openai-chat"\nbase_url = "{url}"\nmodel = "k1"\napi_key_env = "MY_TEST_KEY"\n')
     keyed = dict(env, MY_TEST_KEY=SECRET)
     since = len(srv.requests)
     code, out, err = run("--stats", "hi", env=keyed)
@@ -831,10 +846,14 @@ sys.stderr.write("PROBE " + repr((code, heavy, providers, "sqlite3" in sys.modul
 def _probe_imports(env: Dict[str, str], *args: str) -> tuple:
     proc = subprocess.run(
         [sys.executable, "-c", _IMPORTS_PROBE, *args],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=WAIT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        timeout=WAIT,
     )
-    line = next(l for l in proc.stderr.decode().splitlines() if l.startswith("PROBE "))
-    return eval(line[len("PROBE "):])  # noqa: S307 - our own repr of plain data
+    line = next(text for text in proc.stderr.decode().splitlines() if text.startswith("PROBE "))
+    return eval(line[len("PROBE ") :])  # noqa: S307 - our own repr of plain data
 
 
 @pytest.mark.parametrize("raw", [True, False], ids=["raw", "pipe"])

@@ -20,10 +20,10 @@ from llmchat.conversation import ChatRequest, Message
 from llmchat.demo.answer import answer_tokens
 from llmchat.demo.server import ServerThread
 from llmchat.providers import get_provider
-from llmchat.stream.protocol import Provider
 from llmchat.stream.client import RetryNotice, StreamingClient
 from llmchat.stream.events import Finish, ReasoningDelta, StreamError, TextDelta, Usage
 from llmchat.stream.metrics import Metrics
+from llmchat.stream.protocol import Provider
 
 APIS = ["openai-chat", "openai-responses", "anthropic", "ollama"]
 PATHS = {
@@ -82,9 +82,7 @@ def setup(server: ServerThread, api: str, prompt: str = PROMPT, **options: Any) 
     return get_provider(api), make_request(server.base_url(api, **options), prompt)
 
 
-async def collect(
-    client: StreamingClient, provider: Provider, request: ChatRequest, metrics: Optional[Metrics] = None
-) -> List[Any]:
+async def collect(client: StreamingClient, provider: Provider, request: ChatRequest, metrics: Optional[Metrics] = None) -> List[Any]:
     return [event async for event in client.stream(provider, request, metrics)]
 
 
@@ -110,9 +108,7 @@ def closed_port() -> int:
 
 
 async def wait_for_outcome(server: ServerThread, outcome: str, timeout: float = 5.0) -> bool:
-    return await asyncio.to_thread(
-        server.wait_for, lambda reqs: bool(reqs) and reqs[-1].outcome == outcome, timeout
-    )
+    return await asyncio.to_thread(server.wait_for, lambda reqs: bool(reqs) and reqs[-1].outcome == outcome, timeout)
 
 
 # --------------------------------------------------------------------------------------------
@@ -612,9 +608,7 @@ def mock_client(chunks: Sequence[bytes], content_type: str = "text/event-stream"
 
 def _chunk(content: str) -> bytes:
     return (
-        'data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"'
-        + content
-        + '"},"finish_reason":null}]}\n\n'
+        'data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"' + content + '"},"finish_reason":null}]}\n\n'
     ).encode("utf-8")
 
 

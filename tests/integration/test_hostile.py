@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 from typing import Dict
 
 import pytest
-
-from hostile_server import HostileServer, http
-
 from commands import RUN_TIMEOUT, llmchat_command  # tests/commands.py
+from hostile_server import HostileServer, http
 
 KEY = "sk-hostile-0123456789abcdef"
 OTHER_KEY = "sk-ant-other-9876543210fedcba"
@@ -28,8 +25,9 @@ ATTACKS = "\x1b]0;pwned\x07 \x1b]52;c;aGVsbG8=\x07 \x1b[2J\x1b[H \x1b]8;;http://
 
 def acts_on_a_terminal(text: str) -> list:
     """Every character in `text` a terminal would act on (C0 but TAB and LF, DEL, C1, BiDi)."""
-    return [c for c in text if (ord(c) < 32 and c not in "\t\n") or 0x7F <= ord(c) <= 0x9F
-            or 0x202A <= ord(c) <= 0x202E or 0x2066 <= ord(c) <= 0x2069]
+    return [
+        c for c in text if (ord(c) < 32 and c not in "\t\n") or 0x7F <= ord(c) <= 0x9F or 0x202A <= ord(c) <= 0x202E or 0x2066 <= ord(c) <= 0x2069
+    ]
 
 
 def assert_one_clean_line(err: str) -> str:
@@ -42,13 +40,20 @@ def assert_one_clean_line(err: str) -> str:
 
 def spawn_run(args, env, *, stdin=b"", preexec=None, stdout=subprocess.PIPE):
     proc = subprocess.run(
-        llmchat_command(*args), input=stdin if stdin is not None else None, stdout=stdout, stderr=subprocess.PIPE,
-        env=env, cwd=env["LLMCHAT_HOME"], timeout=RUN_TIMEOUT, preexec_fn=preexec,
+        llmchat_command(*args),
+        input=stdin if stdin is not None else None,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=env["LLMCHAT_HOME"],
+        timeout=RUN_TIMEOUT,
+        preexec_fn=preexec,
     )
     return proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace")
 
 
 # --- server error messages -----------------------------------------------------------------
+
 
 def _json_error() -> bytes:
     body = json.dumps({"error": {"message": f"bad request {ATTACKS}", "type": "invalid_request_error"}}).encode()
@@ -72,7 +77,9 @@ def _reason_phrase() -> bytes:
 def _stream_error_event() -> bytes:
     events = (
         'data: {"choices":[{"index":0,"delta":{"content":"partial"}}]}\n\n'
-        + "data: " + json.dumps({"error": {"message": f"overloaded {ATTACKS}"}}) + "\n\n"
+        + "data: "
+        + json.dumps({"error": {"message": f"overloaded {ATTACKS}"}})
+        + "\n\n"
     ).encode()
     return http("HTTP/1.1 200 OK", "text/event-stream", events)
 
@@ -131,10 +138,18 @@ def test_a_hostile_model_name_never_reaches_a_terminal_as_sequences(srv, env: Di
 BIG = str(2**64 + 5)
 
 
-@pytest.mark.parametrize("args", [
-    ["history", "show", BIG], ["history", "export", BIG], ["history", "rename", BIG, "new"],
-    ["history", "rm", "--yes", BIG], ["--conversation", BIG, "hi"], ["history", "show", str(2**63)],
-], ids=lambda a: " ".join(a[:2]) + (" 2^63" if a[-1] == str(2**63) else ""))
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["history", "show", BIG],
+        ["history", "export", BIG],
+        ["history", "rename", BIG, "new"],
+        ["history", "rm", "--yes", BIG],
+        ["--conversation", BIG, "hi"],
+        ["history", "show", str(2**63)],
+    ],
+    ids=lambda a: " ".join(a[:2]) + (" 2^63" if a[-1] == str(2**63) else ""),
+)
 def test_ids_beyond_what_sqlite_can_hold_are_unknown_conversations(srv, env: Dict[str, str], args) -> None:
     assert spawn_run(["--base-url", srv.base_url("openai-chat", tokens=2), "one"], env)[0] == 0
     code, _, err = spawn_run(args, env)
@@ -158,8 +173,16 @@ def test_a_closed_stdin_is_one_line_not_a_traceback(srv, env: Dict[str, str], ar
     assert "Traceback" not in err and "Exception ignored" not in err, err
 
 
-HISTORY_VERBS = [["history"], ["history", "--json"], ["history", "show", "1"], ["history", "show", "1", "--json"],
-                 ["history", "export", "1"], ["history", "search", "one"], ["history", "path"], ["config", "path"]]
+HISTORY_VERBS = [
+    ["history"],
+    ["history", "--json"],
+    ["history", "show", "1"],
+    ["history", "show", "1", "--json"],
+    ["history", "export", "1"],
+    ["history", "search", "one"],
+    ["history", "path"],
+    ["config", "path"],
+]
 
 
 @pytest.mark.parametrize("args", HISTORY_VERBS, ids=" ".join)
@@ -190,8 +213,18 @@ def fill(home: Path, conversations: int = 1500) -> None:
             writer.finish(COMPLETE)
 
 
-@pytest.mark.parametrize("args", [["history"], ["history", "--json"], ["history", "show", "1"], ["history", "show", "1", "--json"],
-                                  ["history", "export", "1"], ["history", "search", "-n", "5000", "one"]], ids=" ".join)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["history"],
+        ["history", "--json"],
+        ["history", "show", "1"],
+        ["history", "show", "1", "--json"],
+        ["history", "export", "1"],
+        ["history", "search", "-n", "5000", "one"],
+    ],
+    ids=" ".join,
+)
 def test_a_reader_that_goes_away_ends_the_history_verbs_quietly(env: Dict[str, str], home: Path, args) -> None:
     fill(home)
     proc = subprocess.Popen(llmchat_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=env["LLMCHAT_HOME"])
@@ -227,6 +260,7 @@ def test_a_bug_is_logged_with_its_traceback_and_reported_in_one_line(env: Dict[s
 
 # --- base URLs ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("api", ["openai-chat", "openai-responses", "anthropic", "ollama"])
 def test_a_query_string_in_the_base_url_stays_after_the_endpoint(srv, env: Dict[str, str], api: str) -> None:
     base = srv.base_url(api, tokens=3) + "?api-version=2024-10-21"
@@ -238,17 +272,21 @@ def test_a_query_string_in_the_base_url_stays_after_the_endpoint(srv, env: Dict[
     assert request.api == api
 
 
-@pytest.mark.parametrize("url", [
-    "http://u:{pw}@127.0.0.1:99999/v1?key={k}",  # a port out of range
-    "http://u:{pw}@127.0.0.1:0/v1?key={k}",  # port 0
-    "ftp://u:{pw}@127.0.0.1/v1?key={k}",  # not http
-    "http://u:{pw}@[::1/v1?key={k}",  # an unclosed IPv6 address
-    "http://u:{pw}@127.0.0.1/v1\x1b]0;t\x07?key={k}",  # a control sequence
-    "http://u:{pw}@127.0.0.1/v 1?key={k}",  # a space
-    "http://u:{pw}@127.0.0.1/v1\n?key={k}",  # a newline
-    "http://u:{pw}@127.0.0.1/v1\x7f?key={k}",  # DEL
-    "http://u:{pw}@127.0.0.1/v1\u0085?key={k}",  # NEL
-], ids=["port", "port 0", "scheme", "ipv6", "escape", "space", "newline", "DEL", "NEL"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://u:{pw}@127.0.0.1:99999/v1?key={k}",  # a port out of range
+        "http://u:{pw}@127.0.0.1:0/v1?key={k}",  # port 0
+        "ftp://u:{pw}@127.0.0.1/v1?key={k}",  # not http
+        "http://u:{pw}@[::1/v1?key={k}",  # an unclosed IPv6 address
+        "http://u:{pw}@127.0.0.1/v1\x1b]0;t\x07?key={k}",  # a control sequence
+        "http://u:{pw}@127.0.0.1/v 1?key={k}",  # a space
+        "http://u:{pw}@127.0.0.1/v1\n?key={k}",  # a newline
+        "http://u:{pw}@127.0.0.1/v1\x7f?key={k}",  # DEL
+        "http://u:{pw}@127.0.0.1/v1\u0085?key={k}",  # NEL
+    ],
+    ids=["port", "port 0", "scheme", "ipv6", "escape", "space", "newline", "DEL", "NEL"],
+)
 def test_a_bad_base_url_is_a_usage_error_that_shows_no_credentials(env: Dict[str, str], url: str) -> None:
     password, key = "pw-Secret-4242", "K-query-secret-77"
     code, out, err = spawn_run(["--no-history", "--base-url", url.format(pw=password, k=key), "hi"], env)
@@ -258,7 +296,9 @@ def test_a_bad_base_url_is_a_usage_error_that_shows_no_credentials(env: Dict[str
     assert password not in line and key not in line
 
 
-@pytest.mark.parametrize("api, variable", [("openai-chat", "OPENAI_API_KEY"), ("openai-responses", "OPENAI_API_KEY"), ("anthropic", "ANTHROPIC_API_KEY")])
+@pytest.mark.parametrize(
+    "api, variable", [("openai-chat", "OPENAI_API_KEY"), ("openai-responses", "OPENAI_API_KEY"), ("anthropic", "ANTHROPIC_API_KEY")]
+)
 def test_a_password_in_the_base_url_never_silently_replaces_the_key(srv, env: Dict[str, str], api: str, variable: str) -> None:
     url = srv.base_url(api, tokens=3).replace("http://", "http://user:url-password-123@")
     since = len(srv.requests)
@@ -270,6 +310,7 @@ def test_a_password_in_the_base_url_never_silently_replaces_the_key(srv, env: Di
 
 
 # --- secrets in what is printed ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize("echoed", ["the key in use", "another API's key", "a profile's key"])
 def test_a_key_echoed_in_a_server_error_is_masked_on_stderr(env: Dict[str, str], write_config, echoed: str) -> None:

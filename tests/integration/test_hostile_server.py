@@ -10,12 +10,11 @@ import time
 from typing import Any, Iterator, List
 
 import pytest
+from test_client import APIS, KEY, FakeSleep, collect, expected, setup, text_of
 
 from llmchat.demo.server import TOOL_ARGUMENTS, ServerThread
 from llmchat.stream.client import StreamingClient
-from llmchat.stream.events import Finish, Notice, StreamError, TextDelta, ToolCall, Usage
-
-from test_client import APIS, KEY, FakeSleep, collect, expected, setup, text_of
+from llmchat.stream.events import Finish, Notice, StreamError, ToolCall, Usage
 
 SSE_APIS = ["openai-chat", "openai-responses", "anthropic"]
 

@@ -34,9 +34,7 @@ def test_a_tool_call_only_answer_says_which_tools_were_asked_for_and_that_none_r
     code, out, err = run("--api", api, "--base-url", srv.base_url(api, tool="get_weather", tokens=0), "hi")
     assert code == 0
     assert out == b""
-    assert lines(err) == [
-        f"llmchat: the model asked to call a tool, and llmchat runs no tools, so none ran: get_weather({TOOL_ARGUMENTS})"
-    ]
+    assert lines(err) == [f"llmchat: the model asked to call a tool, and llmchat runs no tools, so none ran: get_weather({TOOL_ARGUMENTS})"]
 
 
 def test_several_choices_print_only_the_first_and_say_so_once(srv, run) -> None:

@@ -89,14 +89,18 @@ def _dropping_transport(chunks):
     [
         (
             "openai-chat",
-            [b'data: {"choices":[{"delta":{"content":"Hi."},"finish_reason":null}]}\n\n',
-             b'data: {"choices":[{"delta":{},"finish_reason":"stop"}]}\n\n'],
+            [
+                b'data: {"choices":[{"delta":{"content":"Hi."},"finish_reason":null}]}\n\n',
+                b'data: {"choices":[{"delta":{},"finish_reason":"stop"}]}\n\n',
+            ],
             "stop",
         ),
         (
             "anthropic",
-            [b'event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"type":"text_delta","text":"Hi."}}\n\n',
-             b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"}}\n\n'],
+            [
+                b'event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"type":"text_delta","text":"Hi."}}\n\n',
+                b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"}}\n\n',
+            ],
             "stop",
         ),
     ],

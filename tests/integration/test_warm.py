@@ -109,7 +109,11 @@ def test_one_shot_connects_while_it_is_still_reading_the_prompt(srv, env):
     before = srv.server.connections
     proc = subprocess.Popen(
         [sys.executable, "-m", "llmchat", "--raw", "--base-url", srv.base_url("openai-chat", tokens=2), "-m", "m"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=env["LLMCHAT_HOME"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=env["LLMCHAT_HOME"],
     )
     try:
         assert srv.wait_for(lambda _: srv.server.connections == before + 1, timeout=20), "no early connection"
@@ -142,9 +146,28 @@ def certificate(tmp_path, monkeypatch):
         pytest.skip("needs the openssl command to make a certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
     )
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     return cert, key

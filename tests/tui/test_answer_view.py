@@ -63,8 +63,13 @@ TABLES = {
         "| alpha | A rather long description that will need to wrap inside the cell when the view is narrow | 1 |\n"
         "| beta | short | 22222222 |\n"
     ),
-    "ten columns": "| " + " | ".join(f"c{i}" for i in range(1, 11)) + " |\n|" + "---|" * 10 + "\n| "
-    + " | ".join(["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]) + " |\n",
+    "ten columns": "| "
+    + " | ".join(f"c{i}" for i in range(1, 11))
+    + " |\n|"
+    + "---|" * 10
+    + "\n| "
+    + " | ".join(["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"])
+    + " |\n",
     "long words": "| path | note |\n|---|---|\n| /usr/local/share/a-very-long-directory-name/file.txt | ok |\n",
     "small": "| a | b |\n|---|---|\n| 1 | 2 |\n",
 }
@@ -157,7 +162,7 @@ async def test_a_code_line_wider_than_the_view_wraps_with_a_continuation_marker(
     code_lines: List[str] = []
     for line in body:
         if line.startswith(CONTINUED):
-            code_lines[-1] += line[len(CONTINUED):]  # a full row: nothing to strip
+            code_lines[-1] += line[len(CONTINUED) :]  # a full row: nothing to strip
         else:
             code_lines.append(line[2:])
     assert [line.rstrip() for line in code_lines] == CODE.rstrip("\n").split("\n")
@@ -218,14 +223,24 @@ async def test_a_hyperlink_the_model_sends_never_reaches_the_terminal(settings_f
         await settled(app)
         await pilot.pause()
         widget = app.session.last.view.markdown
-        links = {segment.style.link for y in range(widget.line_count) for segment in widget.render_line(y) if segment.style is not None and segment.style.link}
+        links = {
+            segment.style.link
+            for y in range(widget.line_count)
+            for segment in widget.render_line(y)
+            if segment.style is not None and segment.style.link
+        }
         assert links == {"https://ok.example/"}
 
 
 async def test_headings_are_not_styled_like_links():
     source = "".join(f"{'#' * n} Heading {n}\n\n" for n in range(1, 7)) + "A [link](https://example.com/).\n"
     lines = await painted_widget_lines(source, 60)
-    underlined = {segment.text.strip() for strip, _ in lines for segment in strip if segment.style is not None and segment.style.underline and segment.text.strip()}
+    underlined = {
+        segment.text.strip()
+        for strip, _ in lines
+        for segment in strip
+        if segment.style is not None and segment.style.underline and segment.text.strip()
+    }
     assert "link" in underlined and not any("Heading" in text for text in underlined)
 
 

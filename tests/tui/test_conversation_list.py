@@ -9,7 +9,6 @@ from typing import List
 
 import pytest
 
-from llmchat.config import Settings
 from llmchat.history import COMPLETE, HistoryStore, default_path
 from llmchat.tui.app import ChatApp
 from llmchat.tui.screens.conversations import Confirm, ConversationList
@@ -34,8 +33,9 @@ def seed_three(base_url: str, now: float = 1_700_000_000.0) -> List[int]:
             writer.finish(COMPLETE, stop_reason="stop")
             ids.append(writer.conversation_id)
     db = sqlite3.connect(str(default_path()))
-    db.execute("UPDATE messages SET ttft = 0.2, tokens_per_second = 50.0, output_tokens = 8, tokens_exact = 1, elapsed = 0.36"
-               " WHERE role = 'assistant'")
+    db.execute(
+        "UPDATE messages SET ttft = 0.2, tokens_per_second = 50.0, output_tokens = 8, tokens_exact = 1, elapsed = 0.36 WHERE role = 'assistant'"
+    )
     db.commit()
     db.close()
     return ids

@@ -8,7 +8,6 @@ import asyncio
 import time
 
 import pytest
-from textual import events
 from textual.command import CommandInput, CommandPalette
 from textual.widgets import Input
 
@@ -91,7 +90,7 @@ async def test_a_bug_is_logged_in_the_data_dir_and_reported_in_one_line(settings
     async def failing_worker() -> None:
         fail()
 
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE):
         if where == "handler":
             app.call_later(fail)
         else:

@@ -44,14 +44,22 @@ def tui_args(monkeypatch):
 
 async def test_the_command_line_options_reach_the_server(tui_args, srv, submit, settled):
     got = tui_args(
-        "--api", "anthropic",
-        "--base-url", srv.base_url("anthropic", tokens=5),
-        "-m", "claude-test",
-        "-s", "Answer in French.",
-        "--temperature", "0.4",
-        "--max-tokens", "99",
-        "--timeout", "7.5",
-        "--theme", "paper",
+        "--api",
+        "anthropic",
+        "--base-url",
+        srv.base_url("anthropic", tokens=5),
+        "-m",
+        "claude-test",
+        "-s",
+        "Answer in French.",
+        "--temperature",
+        "0.4",
+        "--max-tokens",
+        "99",
+        "--timeout",
+        "7.5",
+        "--theme",
+        "paper",
     )
     assert got["theme"] == "paper"
     app = ChatApp(got["settings"], flags=got["flags"], theme=got["theme"])

@@ -21,8 +21,10 @@ SIZE = (100, 30)
 
 
 # A message's text is its row's content, then the pieces a streaming answer is saved in.
-_TEXT = ("content || coalesce((SELECT group_concat(p.content, '') FROM (SELECT content FROM message_parts"
-         " WHERE message_id = messages.id AND kind = 'text' ORDER BY id) p), '')")
+_TEXT = (
+    "content || coalesce((SELECT group_concat(p.content, '') FROM (SELECT content FROM message_parts"
+    " WHERE message_id = messages.id AND kind = 'text' ORDER BY id) p), '')"
+)
 
 
 def rows(sql: str = f"SELECT role, {_TEXT}, status, stop_reason, error, superseded FROM messages ORDER BY id") -> List[tuple]:
@@ -46,8 +48,9 @@ def seed(turns: int = 2, *, model: str = "m", base_url: str = "", api: str = "op
             writer.append(f"**answer {n}**\n\n- a point\n- another")
             writer.finish(COMPLETE, stop_reason="stop")
     db = sqlite3.connect(str(default_path()))
-    db.execute("UPDATE messages SET ttft = 0.25, tokens_per_second = 40.0, output_tokens = 12, tokens_exact = 1,"
-               " elapsed = 0.55 WHERE role = 'assistant'")
+    db.execute(
+        "UPDATE messages SET ttft = 0.25, tokens_per_second = 40.0, output_tokens = 12, tokens_exact = 1, elapsed = 0.55 WHERE role = 'assistant'"
+    )
     db.commit()
     db.close()
     return cid
@@ -127,9 +130,12 @@ async def test_a_retry_supersedes_the_failed_turn(settings_for, srv, submit, tap
         await until(pilot, lambda: app.worker is not before, what="the retry")
         await settled(app)
     assert [(r[0], r[1][:5], r[5]) for r in rows()] == [
-        ("user", "first", 0), ("assistant", "".join(answer_tokens("first", 6))[:5], 0),
-        ("user", "flaky", 1), ("assistant", "".join(answer_tokens("flaky", 6))[:5], 1),
-        ("user", "flaky", 0), ("assistant", "".join(answer_tokens("flaky", 6))[:5], 0),
+        ("user", "first", 0),
+        ("assistant", "".join(answer_tokens("first", 6))[:5], 0),
+        ("user", "flaky", 1),
+        ("assistant", "".join(answer_tokens("flaky", 6))[:5], 1),
+        ("user", "flaky", 0),
+        ("assistant", "".join(answer_tokens("flaky", 6))[:5], 0),
     ]
     with HistoryStore.open() as store:
         [info] = store.list_conversations()
@@ -180,8 +186,10 @@ async def test_continuing_shows_the_conversation_with_figures_and_sends_its_cont
         await server_saw(srv, lambda r: len(r) == 1)
         await settled(app)
     assert srv.requests[0].body["messages"] == [
-        {"role": "user", "content": "question 1"}, {"role": "assistant", "content": "**answer 1**\n\n- a point\n- another"},
-        {"role": "user", "content": "question 2"}, {"role": "assistant", "content": "**answer 2**\n\n- a point\n- another"},
+        {"role": "user", "content": "question 1"},
+        {"role": "assistant", "content": "**answer 1**\n\n- a point\n- another"},
+        {"role": "user", "content": "question 2"},
+        {"role": "assistant", "content": "**answer 2**\n\n- a point\n- another"},
         {"role": "user", "content": "question 3"},
     ]
     assert rows("SELECT conversation_id, content FROM messages WHERE role = 'user' ORDER BY id")[-1] == (cid, "question 3")

@@ -18,8 +18,7 @@ ATTACK = "\x1b]0;pwned\x07\x1b]52;c;aGk=\x07\x1b[2J\u202eevil\u202c\x9b1m"
 
 
 def acts_on_a_terminal(text: str) -> List[str]:
-    return [c for c in text if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) <= 0x9F
-            or 0x202A <= ord(c) <= 0x202E or 0x2066 <= ord(c) <= 0x2069]
+    return [c for c in text if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) <= 0x9F or 0x202A <= ord(c) <= 0x202E or 0x2066 <= ord(c) <= 0x2069]
 
 
 def seed_hostile(base_url: str) -> int:

@@ -201,9 +201,9 @@ async def test_answers_removed_by_a_new_conversation_are_freed(settings_for, sub
             await submit(pilot, question)
             await settled(app)
             answer = app.query(AssistantMessage).last()
-            await until(pilot, lambda: not answer._holds_gc, what="the answer to hand the collector back")
+            await until(pilot, lambda: not answer._holds_gc, what="the answer to hand the collector back")  # noqa: F821
             refs += [weakref.ref(answer), weakref.ref(answer.markdown), weakref.ref(app.query(UserMessage).last())]
-        del answer
+        del answer  # the loop's last answer must not be kept alive by this frame
         await app.new_conversation()
         await pilot.pause()
         gc.collect()

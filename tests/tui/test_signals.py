@@ -112,7 +112,11 @@ def test_a_signal_mid_answer_restores_the_terminal_and_stores_the_answer_cancell
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
     proc = subprocess.Popen(
         [sys.executable, "-m", "llmchat", "--base-url", url, "-m", "slow-model"],
-        stdin=slave, stdout=slave, stderr=slave, env=tui_env(isolated_home), cwd=str(isolated_home),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=tui_env(isolated_home),
+        cwd=str(isolated_home),
         start_new_session=True,
     )
     os.close(slave)
@@ -121,8 +125,10 @@ def test_a_signal_mid_answer_restores_the_terminal_and_stores_the_answer_cancell
     try:
         poll(lambda: b"\x1b[?1049h" in reader.snapshot() and b"slow-model" in reader.snapshot(), "the TUI to start")
         os.write(master, b"hello\r")
-        poll(lambda: any(status == "streaming" and len(content) > 20 for status, content in assistant_rows(db)),
-             "a partial answer to be saved while it streams")
+        poll(
+            lambda: any(status == "streaming" and len(content) > 20 for status, content in assistant_rows(db)),
+            "a partial answer to be saved while it streams",
+        )
         before = len(reader.snapshot())
         proc.send_signal(signum)
         code = proc.wait(timeout=WAIT)

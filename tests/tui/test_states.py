@@ -72,8 +72,9 @@ async def test_a_steady_stream_shows_its_rate(settings_for, answered):
 # --- stalls -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("options", [dict(tokens=40, tps=100, stall_after=5), dict(reasoning=10, tokens=20, tps=100, stall_after=5)],
-                         ids=["answering", "thinking"])
+@pytest.mark.parametrize(
+    "options", [dict(tokens=40, tps=100, stall_after=5), dict(reasoning=10, tokens=20, tps=100, stall_after=5)], ids=["answering", "thinking"]
+)
 async def test_a_stall_says_stalled_instead_of_a_frozen_rate(settings_for, submit, until, options):
     app = ChatApp(settings_for(**options))
     async with app.run_test(size=SIZE) as pilot:
@@ -245,8 +246,15 @@ async def test_a_long_reasoning_shows_its_tail_while_it_streams_and_all_of_it_on
     app = ChatApp(settings_for(reasoning=1500, stall_after=1500, tokens=5))
     async with app.run_test(size=SIZE) as pilot:
         await submit(pilot, "hi")
-        await until(pilot, lambda: len(app.session.last.reasoning) == 1500 and app.session.last.thinking is not None
-                    and app.session.last.thinking.text.endswith(answer_tokens("", 1500)[-1]), what="all the reasoning")
+        await until(
+            pilot,
+            lambda: (
+                len(app.session.last.reasoning) == 1500
+                and app.session.last.thinking is not None
+                and app.session.last.thinking.text.endswith(answer_tokens("", 1500)[-1])
+            ),
+            what="all the reasoning",
+        )
         block = app.session.last.thinking
         full = "".join(answer_tokens("", 1500))
         assert len(full) > 2 * TAIL_CHARS

@@ -30,11 +30,17 @@ def test_thinking_open_while_it_streams(snap_compare, settings_for, manual_clock
         app.prompt.cursor_blink = False
         app.prompt.load_text("Think first")
         await pilot.press("enter")
-        await _until(pilot, lambda: app.session is not None and app.session.last is not None
-                     and app.session.last.thinking is not None and len(app.session.last.reasoning) == 12)
+        await _until(
+            pilot,
+            lambda: (
+                app.session is not None
+                and app.session.last is not None
+                and app.session.last.thinking is not None
+                and len(app.session.last.reasoning) == 12
+            ),
+        )
         manual_clock.now += 0.6  # the tokens came at once; 0.6 s later, not yet a stall
-        await _until(pilot, lambda: app.status.elapsed is not None and app.status.elapsed > 0.5
-                     and app.session.last.thinking.text.endswith("at"))
+        await _until(pilot, lambda: app.status.elapsed is not None and app.status.elapsed > 0.5 and app.session.last.thinking.text.endswith("at"))
         assert app.status.state == THINKING
         await pilot.pause()
 

@@ -28,9 +28,7 @@ async def test_a_tool_call_is_noted_under_the_answer_and_said_not_to_have_run(se
         answer = await answer_to(pilot, "weather?", submit, settled)
         assert answer.state == DONE
         assert answer.markdown.source == "".join(answer_tokens("weather?", 3))
-        assert answer.note_text == (
-            f"the model asked to call a tool, and llmchat runs no tools, so none ran: get_weather({TOOL_ARGUMENTS})"
-        )
+        assert answer.note_text == (f"the model asked to call a tool, and llmchat runs no tools, so none ran: get_weather({TOOL_ARGUMENTS})")
 
 
 async def test_several_choices_show_the_first_and_one_notice(settings_for, submit, settled, spy_notices):

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any, List
 
 import pytest
+from rich.segment import Segment
 from textual.app import App, ComposeResult
-from textual.selection import Selection
 from textual.geometry import Offset
+from textual.selection import Selection
 from textual.strip import Strip
 from textual.widgets import Markdown
-from rich.segment import Segment
 
 from llmchat.tui.app import ChatApp
 from llmchat.tui.session import CANCELLED

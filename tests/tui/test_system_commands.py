@@ -5,11 +5,11 @@ Maximize is not offered for the prompt; the Keys panel closes with Esc."""
 from __future__ import annotations
 
 import pytest
+from test_palette import run_command
 from textual.widgets import HelpPanel
 
 from llmchat.config import data_dir
 from llmchat.tui.app import ChatApp
-from test_palette import run_command
 
 SIZE = (100, 30)
 

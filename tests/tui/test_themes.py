@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 from textual.color import Color
+from theme_samples import GOOD, REPO_THEMES, write  # tests/theme_samples.py
 
 from llmchat.config import Config, ConfigError
 from llmchat.tui.app import ChatApp, run_tui
-from theme_samples import GOOD, REPO_THEMES, write  # tests/theme_samples.py
 
 SIZE = (100, 30)
 

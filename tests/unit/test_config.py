@@ -133,7 +133,10 @@ def test_connect_timeout_from_flag_env_and_profile(isolated_home):
 
 
 def test_api_flag_ignores_the_profile_settings_of_another_api(isolated_home):
-    _write(isolated_home, "default = 'local'\n[profiles.local]\napi = 'openai-chat'\nbase_url = 'http://127.0.0.1:8000/v1'\nmodel = 'qwen'\napi_key_env = 'LOCAL_KEY'\ntemperature = 0.3\n")
+    _write(
+        isolated_home,
+        "default = 'local'\n[profiles.local]\napi = 'openai-chat'\nbase_url = 'http://127.0.0.1:8000/v1'\nmodel = 'qwen'\napi_key_env = 'LOCAL_KEY'\ntemperature = 0.3\n",
+    )
     settings = resolve(Overrides(api="anthropic"), {"LOCAL_KEY": "local-secret", "ANTHROPIC_API_KEY": "ak"}, load_config())
     assert settings.base_url == "https://api.anthropic.com"
     assert settings.api_key == "ak" and settings.model != "qwen"

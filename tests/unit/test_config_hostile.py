@@ -29,14 +29,18 @@ def test_every_providers_key_variable_is_a_known_secret() -> None:
     assert sorted(PROVIDER_KEY_ENVS) == sorted({provider_class(n).api_key_env for n in PROVIDERS} - {None})
 
 
-@pytest.mark.parametrize("api, path", [("openai-chat", "/chat/completions"), ("openai-responses", "/responses"),
-                                       ("anthropic", "/v1/messages"), ("ollama", "/api/chat")])
-@pytest.mark.parametrize("base, query", [
-    ("https://x.openai.azure.com/openai/deployments/d", "?api-version=2024-10-21"),
-    ("https://x.openai.azure.com/openai/deployments/d/", "?api-version=2024-10-21&a=b"),
-    ("http://127.0.0.1:8000", ""),
-    ("http://127.0.0.1:8000/", "#frag-not-sent"),
-])
+@pytest.mark.parametrize(
+    "api, path", [("openai-chat", "/chat/completions"), ("openai-responses", "/responses"), ("anthropic", "/v1/messages"), ("ollama", "/api/chat")]
+)
+@pytest.mark.parametrize(
+    "base, query",
+    [
+        ("https://x.openai.azure.com/openai/deployments/d", "?api-version=2024-10-21"),
+        ("https://x.openai.azure.com/openai/deployments/d/", "?api-version=2024-10-21&a=b"),
+        ("http://127.0.0.1:8000", ""),
+        ("http://127.0.0.1:8000/", "#frag-not-sent"),
+    ],
+)
 def test_the_endpoint_goes_before_the_query_string(api: str, path: str, base: str, query: str) -> None:
     request = ChatRequest(model="m", messages=[Message("user", "hi")], base_url=base + query)
     url = get_provider(api).build_request(request).url
@@ -48,8 +52,12 @@ def test_the_run_knows_every_key_and_url_credential(isolated_home) -> None:
     (isolated_home / "config.toml").write_text(
         '[profiles.p]\napi = "anthropic"\napi_key_env = "MY_KEY"\nbase_url = "https://proxy.example/?token=profile-token-1"\n'
     )
-    env = {"OPENAI_API_KEY": "sk-openai-key-1", "ANTHROPIC_API_KEY": "sk-ant-key-2", "MY_KEY": "my-profile-key-3",
-           "OLLAMA_HOST": "http://ollama-user:ollama-pass-4@host:11434"}
+    env = {
+        "OPENAI_API_KEY": "sk-openai-key-1",
+        "ANTHROPIC_API_KEY": "sk-ant-key-2",
+        "MY_KEY": "my-profile-key-3",
+        "OLLAMA_HOST": "http://ollama-user:ollama-pass-4@host:11434",
+    }
     settings = resolve(Overrides(base_url="http://127.0.0.1:9/v1?key=query-key-5&api-version=2024"), env, load_config())
     secrets = set(settings.secrets)
     for value in ("sk-openai-key-1", "sk-ant-key-2", "my-profile-key-3", "profile-token-1", "ollama-pass-4", "query-key-5"):
@@ -57,11 +65,14 @@ def test_the_run_knows_every_key_and_url_credential(isolated_home) -> None:
     assert set(known_secrets(env, load_config())) <= secrets  # what the history verbs mask
 
 
-@pytest.mark.parametrize("url", [
-    "http://user:pass-word-1@host/v1?key=query-key-22&api-version=1",
-    "http://user:pass-word-1@[::1/v1?key=query-key-22",  # not even a valid URL
-    "http://token-only-3@host/v1",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://user:pass-word-1@host/v1?key=query-key-22&api-version=1",
+        "http://user:pass-word-1@[::1/v1?key=query-key-22",  # not even a valid URL
+        "http://token-only-3@host/v1",
+    ],
+)
 def test_a_shown_url_hides_user_info_and_query_values(url: str) -> None:
     shown = redact_url(url)
     for secret in ("pass-word-1", "query-key-22", "token-only-3"):
@@ -69,8 +80,7 @@ def test_a_shown_url_hides_user_info_and_query_values(url: str) -> None:
     assert "host" in shown or "::1" in shown
 
 
-@pytest.mark.parametrize("char", ["\x00", "\x01", "\x1b", "\t", "\n", "\r", " ", "\x7f", "\x85", "\x9b"],
-                         ids=lambda c: f"U+{ord(c):04X}")
+@pytest.mark.parametrize("char", ["\x00", "\x01", "\x1b", "\t", "\n", "\r", " ", "\x7f", "\x85", "\x9b"], ids=lambda c: f"U+{ord(c):04X}")
 def test_an_unsendable_character_in_the_base_url_is_a_usage_error(isolated_home, char: str) -> None:
     with pytest.raises(ConfigError, match="base URL") as caught:
         resolve(Overrides(base_url=f"http://127.0.0.1:8000/v1{char}x"), {}, load_config())

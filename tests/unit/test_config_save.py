@@ -96,7 +96,7 @@ def test_an_edit_that_would_change_more_than_the_theme_is_refused(isolated_home)
     original = 'default = """x\ntheme = "old" """\n'
     path = isolated_home / "config.toml"
     path.write_text(original)
-    with pytest.raises(ConfigError, match="set theme = \"dusk\" by hand"):
+    with pytest.raises(ConfigError, match='set theme = "dusk" by hand'):
         save_theme("dusk")
     assert path.read_text() == original
     assert [p.name for p in isolated_home.iterdir()] == ["config.toml"]  # no temporary file left

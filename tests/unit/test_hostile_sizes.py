@@ -82,9 +82,7 @@ def test_one_long_line_costs_time_linear_in_its_length(framing: str) -> None:
     # a quadratic decoder fails all three.
     ratios = []
     for _ in range(3):
-        done = subprocess.run(
-            [sys.executable, __file__, framing], capture_output=True, text=True, timeout=120, cwd=os.path.dirname(__file__)
-        )
+        done = subprocess.run([sys.executable, __file__, framing], capture_output=True, text=True, timeout=120, cwd=os.path.dirname(__file__))
         assert done.returncode == 0, done.stderr
         ratios.append(float(done.stdout))
         if ratios[-1] < 6:

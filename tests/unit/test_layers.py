@@ -39,5 +39,8 @@ def test_a_provider_knows_only_its_own_wire_format(path: Path) -> None:
     assert forbidden(names, UI + ("httpx", "llmchat.demo", "llmchat.config")) == []
     if path.name not in ("__init__.py", "base.py"):
         others = {f"llmchat.providers.{p.stem}" for p in (PACKAGE / "providers").glob("*.py")} - {
-            f"llmchat.providers.{path.stem}", "llmchat.providers.base", "llmchat.providers.__init__"}
+            f"llmchat.providers.{path.stem}",
+            "llmchat.providers.base",
+            "llmchat.providers.__init__",
+        }
         assert sorted(names & others) == []

@@ -11,9 +11,7 @@ from hypothesis import strategies as st
 
 from llmchat.stream.ndjson import NDJSONDecoder, NDJSONError
 
-HYPOTHESIS = settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+HYPOTHESIS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def decode_all(*chunks: bytes) -> List[Any]:
@@ -101,7 +99,7 @@ def test_crlf_split_across_reads():
 
 
 def test_mixed_lf_and_crlf():
-    assert decode_all(b'1\n2\r\n3\n4\r\n') == [1, 2, 3, 4]
+    assert decode_all(b"1\n2\r\n3\n4\r\n") == [1, 2, 3, 4]
 
 
 @pytest.mark.parametrize(
@@ -290,13 +288,8 @@ _TEXT = st.text(
     max_size=10,
 )
 _JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | _TEXT,
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(_TEXT, children, max_size=3),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _TEXT,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(_TEXT, children, max_size=3),
     max_leaves=8,
 )
 
@@ -307,9 +300,7 @@ def ndjson_streams(draw):
     out = bytearray()
     for value in values:
         for _ in range(draw(st.integers(0, 2))):  # blank / whitespace-only lines
-            out += draw(st.sampled_from([b"", b" ", b"\t", b"  \r"])) + draw(
-                st.sampled_from([b"\n", b"\r\n"])
-            )
+            out += draw(st.sampled_from([b"", b" ", b"\t", b"  \r"])) + draw(st.sampled_from([b"\n", b"\r\n"]))
         out += json.dumps(value, ensure_ascii=draw(st.booleans())).encode()
         out += draw(st.sampled_from([b"\n", b"\r\n"]))
     if values and draw(st.booleans()):

@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from rich.console import Console
-from rich.markdown import Markdown
 
 from llmchat.demo.answer import answer_tokens, demo_answer
 from llmchat.output import (
@@ -176,7 +175,7 @@ DOCUMENTS = {
     "references defined at the end": (
         "# Sources\n\nSee [the spec][spec] and [1].\n\n- a list [Spec] item\n\n"
         "```python\nx[0] = y[1]\n```\n\nA [plain link](http://a.example) and [unknown].\n\n"
-        "[spec]: http://spec.example/ \"The spec\"\n[1]: <http://one.example/a b>\n"
+        '[spec]: http://spec.example/ "The spec"\n[1]: <http://one.example/a b>\n'
     ),
     "references defined first": "[a]: http://a.example\n\nIntro.\n\nUse [a] here.\n\nAnd [A][] there.\n\n- [x] done\n- [ ] todo\n",
 }

@@ -14,14 +14,6 @@ import json
 from typing import Any, Iterator, List, Tuple
 
 import pytest
-
-from llmchat.providers import get_provider
-from llmchat.providers.base import load_json
-from llmchat.stream.events import Finish, Notice, ReasoningDelta, StreamError, TextDelta, ToolCall, Usage
-from llmchat.stream.ndjson import NDJSONDecoder
-from llmchat.stream.protocol import ProtocolError, error_message, one_line
-from llmchat.stream.sse import ServerSentEvent, SSEDecoder
-
 from test_providers import (  # the recorded streams and the client-like driver
     _MSG_START,
     _MSG_STOP,
@@ -36,6 +28,13 @@ from test_providers import (  # the recorded streams and the client-like driver
     sse,
     text_of,
 )
+
+from llmchat.providers import get_provider
+from llmchat.providers.base import load_json
+from llmchat.stream.events import Finish, Notice, ReasoningDelta, StreamError, TextDelta, ToolCall, Usage
+from llmchat.stream.ndjson import NDJSONDecoder
+from llmchat.stream.protocol import ProtocolError, error_message, one_line
+from llmchat.stream.sse import ServerSentEvent, SSEDecoder
 
 APIS = ["openai-chat", "openai-responses", "anthropic", "ollama"]
 SSE_APIS = ["openai-chat", "openai-responses", "anthropic"]
@@ -55,15 +54,11 @@ def _chunk(*choices: dict) -> str:
 
 
 def test_several_choices_interleaved_give_only_the_first_as_the_answer_and_say_so_once() -> None:
-    wire = "".join(
-        _chunk(_choice(k, f"<{k}>" if k else word)) for word in ('{"', "city", '":') for k in range(3)
-    )
+    wire = "".join(_chunk(_choice(k, f"<{k}>" if k else word)) for word in ('{"', "city", '":') for k in range(3))
     wire += "".join(_chunk(_choice(k, finish="length" if k else "stop")) for k in range(3)) + "data: [DONE]\n\n"
     events = events_of("openai-chat", sse(wire))
     assert text_of(events) == '{"city":'
-    assert [e for e in events if type(e) is Notice] == [
-        Notice("the server sent several answers (n > 1); only the first is shown")
-    ]
+    assert [e for e in events if type(e) is Notice] == [Notice("the server sent several answers (n > 1); only the first is shown")]
     assert events[-1] == Finish("stop", "stop")  # choice 0's reason, not the others'
 
 
@@ -123,12 +118,16 @@ def test_a_whole_responses_answer_without_a_status_has_an_unknown_stop() -> None
 
 WHOLE = {
     "openai-chat": {
-        "id": "chatcmpl-1", "object": "chat.completion", "model": "m",
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": "m",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "whole answer", "reasoning_content": "hm"}, "finish_reason": "length"}],
         "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11},
     },
     "openai-responses": {
-        "id": "resp_1", "object": "response", "status": "completed",
+        "id": "resp_1",
+        "object": "response",
+        "status": "completed",
         "output": [
             {"type": "reasoning", "summary": [{"type": "summary_text", "text": "hm"}]},
             {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "whole answer", "annotations": []}]},
@@ -136,9 +135,13 @@ WHOLE = {
         "usage": {"input_tokens": 9, "output_tokens": 2, "total_tokens": 11},
     },
     "anthropic": {
-        "id": "msg_1", "type": "message", "role": "assistant", "model": "m",
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "m",
         "content": [{"type": "thinking", "thinking": "hm", "signature": "x"}, {"type": "text", "text": "whole answer"}],
-        "stop_reason": "max_tokens", "usage": {"input_tokens": 9, "output_tokens": 2},
+        "stop_reason": "max_tokens",
+        "usage": {"input_tokens": 9, "output_tokens": 2},
     },
 }
 WHOLE_FINISH = {
@@ -173,8 +176,19 @@ def test_a_whole_error_object_is_the_servers_error(api: str) -> None:
 
 
 def test_ollama_non_streamed_answer_is_its_one_final_object() -> None:
-    line = json.dumps({"model": "m", "message": {"role": "assistant", "content": "whole", "thinking": "hm"}, "done": True,
-                       "done_reason": "stop", "prompt_eval_count": 4, "eval_count": 1}) + "\n"
+    line = (
+        json.dumps(
+            {
+                "model": "m",
+                "message": {"role": "assistant", "content": "whole", "thinking": "hm"},
+                "done": True,
+                "done_reason": "stop",
+                "prompt_eval_count": 4,
+                "eval_count": 1,
+            }
+        )
+        + "\n"
+    )
     assert events_of("ollama", line.encode()) == [ReasoningDelta("hm"), TextDelta("whole"), Usage(4, 1), Finish("stop", "stop")]
 
 
@@ -182,15 +196,36 @@ def test_ollama_non_streamed_answer_is_its_one_final_object() -> None:
 # errors in every shape: the server's words, never the framing
 
 ERROR_SHAPES = {
-    "openai": ({"error": {"message": "Invalid model", "type": "invalid_request_error", "param": "model", "code": "model_not_found"}}, "Invalid model (model_not_found)"),
-    "litellm": ({"error": {"message": "litellm.BadRequestError: OpenAIException - bad temperature", "type": None, "param": None, "code": "400"}}, "litellm.BadRequestError: OpenAIException - bad temperature (400)"),
+    "openai": (
+        {"error": {"message": "Invalid model", "type": "invalid_request_error", "param": "model", "code": "model_not_found"}},
+        "Invalid model (model_not_found)",
+    ),
+    "litellm": (
+        {"error": {"message": "litellm.BadRequestError: OpenAIException - bad temperature", "type": None, "param": None, "code": "400"}},
+        "litellm.BadRequestError: OpenAIException - bad temperature (400)",
+    ),
     "openrouter with upstream raw": (
-        {"error": {"message": "Provider returned error", "code": 429, "metadata": {"raw": '{"error":{"message":"qwen is rate-limited upstream"}}', "provider_name": "Venice"}}},
+        {
+            "error": {
+                "message": "Provider returned error",
+                "code": 429,
+                "metadata": {"raw": '{"error":{"message":"qwen is rate-limited upstream"}}', "provider_name": "Venice"},
+            }
+        },
         "Provider returned error (Venice): qwen is rate-limited upstream (429)",
     ),
-    "openrouter plain raw": ({"error": {"message": "Provider returned error", "code": 502, "metadata": {"raw": "upstream timed out"}}}, "Provider returned error: upstream timed out (502)"),
-    "vllm flat": ({"object": "error", "message": "max_tokens is too large", "type": "BadRequestError", "param": None, "code": 400}, "max_tokens is too large (400)"),
-    "vllm nested": ({"error": {"message": "The model `x` does not exist.", "type": "NotFoundError", "param": None, "code": 404}}, "The model `x` does not exist. (404)"),
+    "openrouter plain raw": (
+        {"error": {"message": "Provider returned error", "code": 502, "metadata": {"raw": "upstream timed out"}}},
+        "Provider returned error: upstream timed out (502)",
+    ),
+    "vllm flat": (
+        {"object": "error", "message": "max_tokens is too large", "type": "BadRequestError", "param": None, "code": 400},
+        "max_tokens is too large (400)",
+    ),
+    "vllm nested": (
+        {"error": {"message": "The model `x` does not exist.", "type": "NotFoundError", "param": None, "code": 404}},
+        "The model `x` does not exist. (404)",
+    ),
     "anthropic": ({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, "Overloaded (overloaded_error)"),
     "ollama": ({"error": "model 'x' not found"}, "model 'x' not found"),
     "fastapi detail list": ({"detail": [{"loc": ["body", "model"], "msg": "field required", "type": "missing"}]}, "field required (missing)"),
@@ -221,8 +256,11 @@ def test_an_error_nested_deeply_gives_a_string_and_no_exception() -> None:
 @pytest.mark.parametrize("api", SSE_APIS)
 def test_a_mid_stream_error_event_in_litellm_shape_is_its_message(api: str) -> None:
     body = json.dumps({"error": {"message": "litellm.APIError: upstream died", "type": None, "param": None, "code": "500"}})
-    head = {"openai-chat": chat({"content": "a"}), "openai-responses": resp("response.output_text.delta", delta="a"),
-            "anthropic": _MSG_START + block_delta(0, {"type": "text_delta", "text": "a"})}[api]
+    head = {
+        "openai-chat": chat({"content": "a"}),
+        "openai-responses": resp("response.output_text.delta", delta="a"),
+        "anthropic": _MSG_START + block_delta(0, {"type": "text_delta", "text": "a"}),
+    }[api]
     events = events_of(api, sse(head + f"event: error\ndata: {body}\n\n"))
     assert events[-1] == StreamError("litellm.APIError: upstream died (500)", kind="api")
 
@@ -272,7 +310,8 @@ def test_anthropic_input_counts_cache_reads_and_writes() -> None:
 
 def test_anthropic_cache_writes_count_as_input_too() -> None:
     wire = sse(
-        _MSG_START + block_delta(0, {"type": "text_delta", "text": "a"})
+        _MSG_START
+        + block_delta(0, {"type": "text_delta", "text": "a"})
         + 'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"input_tokens":2,"cache_creation_input_tokens":100,"cache_read_input_tokens":0,"output_tokens":3}}\n\n'
         + _MSG_STOP
     )
@@ -281,7 +320,11 @@ def test_anthropic_cache_writes_count_as_input_too() -> None:
 
 def test_openai_cached_prompt_tokens_are_reported() -> None:
     usage = {"prompt_tokens": 31, "completion_tokens": 2, "prompt_tokens_details": {"cached_tokens": 30}}
-    wire = sse(chat({"content": "a"}, "stop") + chat({}, None, usage=usage).replace('"choices": [{"index": 0, "delta": {}, "logprobs": null, "finish_reason": null}]', '"choices": []') + "data: [DONE]\n\n")
+    wire = sse(
+        chat({"content": "a"}, "stop")
+        + chat({}, None, usage=usage).replace('"choices": [{"index": 0, "delta": {}, "logprobs": null, "finish_reason": null}]', '"choices": []')
+        + "data: [DONE]\n\n"
+    )
     assert Usage(31, 2, 30) in events_of("openai-chat", wire)
 
 
@@ -292,8 +335,12 @@ ABSURD = [10**30, -1, "12", [1], {"n": 1}, 1.5, True, float("inf"), None]
 @pytest.mark.parametrize("api", APIS)
 def test_absurd_usage_values_are_left_out_not_passed_on(api: str, value: Any) -> None:
     wire, text, usage, finish = RECORDED[api]
-    field = {"openai-chat": b'"completion_tokens":10', "openai-responses": b'"output_tokens":11',
-             "anthropic": b'"output_tokens":15', "ollama": b'"eval_count":282'}[api]
+    field = {
+        "openai-chat": b'"completion_tokens":10',
+        "openai-responses": b'"output_tokens":11',
+        "anthropic": b'"output_tokens":15',
+        "ollama": b'"eval_count":282',
+    }[api]
     assert field in wire
     name = field.split(b":")[0]
     bad = wire.replace(field, name + b":" + json.dumps(value).encode())
@@ -325,7 +372,9 @@ def test_chat_parallel_tool_calls_come_complete_in_index_order() -> None:
         return {"index": index, "function": function}
 
     wire = sse(
-        chat({"role": "assistant", "tool_calls": [{"index": 0, "id": "call_a", "type": "function", "function": {"name": "weather", "arguments": ""}}]})
+        chat(
+            {"role": "assistant", "tool_calls": [{"index": 0, "id": "call_a", "type": "function", "function": {"name": "weather", "arguments": ""}}]}
+        )
         + chat({"tool_calls": [{"index": 1, "id": "call_b", "type": "function", "function": {"name": "time", "arguments": '{"tz"'}}]})
         + chat({"tool_calls": [call(0, arguments='{"city": ')]})
         + chat({"tool_calls": [call(1, arguments=': "UTC"}')]})
@@ -358,7 +407,8 @@ def test_anthropic_tool_use_without_input_deltas_uses_its_start_input() -> None:
         _MSG_START
         + 'event: content_block_start\ndata: {"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"now","input":{"tz":"UTC"}}}\n\n'
         + 'event: content_block_stop\ndata: {"type":"content_block_stop","index":1}\n\n'
-        + message_delta("tool_use", 5) + _MSG_STOP
+        + message_delta("tool_use", 5)
+        + _MSG_STOP
     )
     assert events_of("anthropic", wire)[0] == ToolCall("toolu_1", "now", '{"tz": "UTC"}')
 
@@ -373,9 +423,28 @@ def test_ollama_tool_calls_are_tool_calls_with_arguments_as_json_text() -> None:
 @pytest.mark.parametrize("api", SSE_APIS)
 def test_a_whole_answer_with_a_tool_call_gives_the_tool_call(api: str) -> None:
     body = {
-        "openai-chat": {"choices": [{"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}}]}, "finish_reason": "tool_calls"}]},
-        "openai-responses": {"status": "completed", "output": [{"type": "function_call", "call_id": "call_1", "name": "weather", "arguments": '{"city": "Oslo"}'}]},
-        "anthropic": {"type": "message", "content": [{"type": "tool_use", "id": "call_1", "name": "weather", "input": {"city": "Oslo"}}], "stop_reason": "tool_use"},
+        "openai-chat": {
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}}],
+                    },
+                    "finish_reason": "tool_calls",
+                }
+            ]
+        },
+        "openai-responses": {
+            "status": "completed",
+            "output": [{"type": "function_call", "call_id": "call_1", "name": "weather", "arguments": '{"city": "Oslo"}'}],
+        },
+        "anthropic": {
+            "type": "message",
+            "content": [{"type": "tool_use", "id": "call_1", "name": "weather", "input": {"city": "Oslo"}}],
+            "stop_reason": "tool_use",
+        },
     }[api]
     events = get_provider(api).new_decoder().whole(body)
     assert events[0] == ToolCall("call_1", "weather", '{"city": "Oslo"}')
@@ -484,7 +553,11 @@ def test_a_value_of_the_wrong_type_anywhere_gives_typed_events_or_a_protocol_err
     assert tried > 100
 
 
-@pytest.mark.parametrize("parts", [[{"type": "text", "text": "x"}, {"type": "text", "text": "y"}], ["x", "y"], [{"text": "x"}, {"type": "image_url"}, {"text": "y"}]], ids=["typed parts", "strings", "mixed"])
+@pytest.mark.parametrize(
+    "parts",
+    [[{"type": "text", "text": "x"}, {"type": "text", "text": "y"}], ["x", "y"], [{"text": "x"}, {"type": "image_url"}, {"text": "y"}]],
+    ids=["typed parts", "strings", "mixed"],
+)
 def test_content_given_as_a_list_of_parts_is_text(parts: list) -> None:
     wire = sse(chat({"content": parts}) + chat({}, "stop") + "data: [DONE]\n\n")
     assert text_of(events_of("openai-chat", wire)) == "xy"
@@ -497,8 +570,11 @@ def test_json_nested_too_deeply_is_a_protocol_error_not_a_recursion_error() -> N
 
 @pytest.mark.parametrize("api", SSE_APIS)
 def test_an_untyped_error_event_from_a_proxy_is_an_error_after_the_text(api: str) -> None:
-    head = {"openai-chat": chat({"content": "a"}), "openai-responses": resp("response.output_text.delta", delta="a"),
-            "anthropic": _MSG_START + block_delta(0, {"type": "text_delta", "text": "a"})}[api]
+    head = {
+        "openai-chat": chat({"content": "a"}),
+        "openai-responses": resp("response.output_text.delta", delta="a"),
+        "anthropic": _MSG_START + block_delta(0, {"type": "text_delta", "text": "a"}),
+    }[api]
     body = json.dumps({"error": {"message": "litellm.RateLimitError: slow down", "type": None, "code": "429"}})
     events = events_of(api, sse(head + f"data: {body}\n\n" + "data: [DONE]\n\n"))
     assert text_of(events) == "a"

@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from llmchat.conversation import ChatRequest, Message
 from llmchat.providers import PROVIDERS, get_provider
 from llmchat.providers.anthropic import Anthropic
-from llmchat.stream.protocol import ProtocolError, StreamDecoder
 from llmchat.providers.ollama import Ollama, normalise_host
 from llmchat.providers.openai_chat import OpenAIChat
 from llmchat.providers.openai_responses import OpenAIResponses
-from llmchat.stream.events import Finish, Notice, ReasoningDelta, StreamError, TextDelta, ToolCall, Usage
+from llmchat.stream.events import Finish, ReasoningDelta, StreamError, TextDelta, ToolCall, Usage
 from llmchat.stream.ndjson import NDJSONDecoder
+from llmchat.stream.protocol import ProtocolError, StreamDecoder
 from llmchat.stream.sse import SSEDecoder
 
 LS = "\u2028"  # LINE SEPARATOR: httpx.iter_lines() would split here, SSE must not
@@ -212,9 +212,11 @@ _MSG_START = (
 
 
 def block_delta(index: int, delta: dict) -> str:
-    return "event: content_block_delta\ndata: " + json.dumps(
-        {"type": "content_block_delta", "index": index, "delta": delta}, ensure_ascii=False
-    ) + "\n\n"
+    return (
+        "event: content_block_delta\ndata: "
+        + json.dumps({"type": "content_block_delta", "index": index, "delta": delta}, ensure_ascii=False)
+        + "\n\n"
+    )
 
 
 def message_delta(stop_reason: str, output_tokens: int = 7) -> str:
@@ -496,10 +498,7 @@ def test_chat_content_and_finish_reason_in_one_chunk() -> None:
 
 
 def test_chat_usage_inside_the_finish_chunk() -> None:
-    wire = sse(
-        chat({}, "stop", usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5})
-        + "data: [DONE]\n\n"
-    )
+    wire = sse(chat({}, "stop", usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}) + "data: [DONE]\n\n")
     assert events_of("openai-chat", wire) == [Usage(3, 2), Finish("stop", "stop")]
 
 
@@ -546,7 +545,16 @@ def test_chat_reasoning_is_reasoning_never_text(key: str) -> None:
 
 def test_chat_tool_call_fragments_become_one_complete_tool_call_before_the_finish() -> None:
     wire = sse(
-        chat({"role": "assistant", "content": None, "tool_calls": [{"index": 0, "id": "call_DdmO9pD3xa9XTPNJ32zg2hcA", "type": "function", "function": {"name": "get_weather", "arguments": ""}}], "refusal": None})
+        chat(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"index": 0, "id": "call_DdmO9pD3xa9XTPNJ32zg2hcA", "type": "function", "function": {"name": "get_weather", "arguments": ""}}
+                ],
+                "refusal": None,
+            }
+        )
         + chat({"tool_calls": [{"index": 0, "function": {"arguments": '{"'}}]})
         + chat({"tool_calls": [{"index": 0, "function": {"arguments": 'location": "Paris"}'}}]})
         + chat({}, "tool_calls")
@@ -613,10 +621,7 @@ def test_chat_error_chunk_mid_stream_is_an_error_after_the_text() -> None:
 
 
 def test_chat_event_error_with_json_payload() -> None:
-    wire = sse(
-        chat({"content": "a"})
-        + 'event: error\ndata: {"error":{"message":"Upstream idle timeout exceeded","code":502}}\n\n'
-    )
+    wire = sse(chat({"content": "a"}) + 'event: error\ndata: {"error":{"message":"Upstream idle timeout exceeded","code":502}}\n\n')
     events, decoder = run("openai-chat", wire)
     assert decoder.done
     assert isinstance(events[-1], StreamError)
@@ -662,7 +667,14 @@ def test_responses_without_event_lines_decodes_from_payload_type() -> None:
 def test_responses_refusal_is_answer_text() -> None:
     wire = sse(
         _RESP_START
-        + resp("response.content_part.added", sequence_number=1, item_id="msg_1", output_index=0, content_index=0, part={"type": "refusal", "refusal": ""})
+        + resp(
+            "response.content_part.added",
+            sequence_number=1,
+            item_id="msg_1",
+            output_index=0,
+            content_index=0,
+            part={"type": "refusal", "refusal": ""},
+        )
         + resp("response.refusal.delta", sequence_number=2, item_id="msg_1", output_index=0, content_index=0, delta="I can't")
         + resp("response.refusal.delta", sequence_number=3, item_id="msg_1", output_index=0, content_index=0, delta=" help with that.")
         + resp("response.refusal.done", sequence_number=4, item_id="msg_1", output_index=0, content_index=0, refusal="I can't help with that.")
@@ -676,13 +688,26 @@ def test_responses_reasoning_is_reasoning_never_text() -> None:
     wire = sse(
         _RESP_START
         + resp("response.output_item.added", sequence_number=1, output_index=0, item={"id": "rs_1", "type": "reasoning", "summary": []})
-        + resp("response.reasoning_summary_part.added", sequence_number=2, item_id="rs_1", output_index=0, summary_index=0, part={"type": "summary_text", "text": ""})
+        + resp(
+            "response.reasoning_summary_part.added",
+            sequence_number=2,
+            item_id="rs_1",
+            output_index=0,
+            summary_index=0,
+            part={"type": "summary_text", "text": ""},
+        )
         + resp("response.reasoning_summary_text.delta", sequence_number=3, item_id="rs_1", output_index=0, summary_index=0, delta="**Adding**")
         + resp("response.reasoning_summary_text.delta", sequence_number=4, item_id="rs_1", output_index=0, summary_index=0, delta=" two numbers")
-        + resp("response.reasoning_summary_text.done", sequence_number=5, item_id="rs_1", output_index=0, summary_index=0, text="**Adding** two numbers")
+        + resp(
+            "response.reasoning_summary_text.done", sequence_number=5, item_id="rs_1", output_index=0, summary_index=0, text="**Adding** two numbers"
+        )
         + resp("response.reasoning_text.delta", sequence_number=6, item_id="rs_1", output_index=0, content_index=0, delta=" raw")
         + resp("response.output_text.delta", sequence_number=7, item_id="msg_1", output_index=1, content_index=0, delta="4")
-        + resp_final("response.completed", "completed", {"input_tokens": 9, "output_tokens": 70, "output_tokens_details": {"reasoning_tokens": 64}, "total_tokens": 79})
+        + resp_final(
+            "response.completed",
+            "completed",
+            {"input_tokens": 9, "output_tokens": 70, "output_tokens_details": {"reasoning_tokens": 64}, "total_tokens": 79},
+        )
     )
     events = events_of("openai-responses", wire)
     assert events == [
@@ -719,7 +744,12 @@ def test_responses_incomplete_max_output_tokens_is_a_length_finish() -> None:
     wire = sse(
         _RESP_START
         + resp("response.output_text.delta", sequence_number=1, delta="The answer")
-        + resp_final("response.incomplete", "incomplete", {"input_tokens": 10, "output_tokens": 16, "total_tokens": 26}, incomplete_details={"reason": "max_output_tokens"})
+        + resp_final(
+            "response.incomplete",
+            "incomplete",
+            {"input_tokens": 10, "output_tokens": 16, "total_tokens": 26},
+            incomplete_details={"reason": "max_output_tokens"},
+        )
     )
     events, decoder = run("openai-responses", wire)
     assert decoder.done
@@ -932,7 +962,7 @@ def test_ollama_events_in_order() -> None:
     assert events == [
         TextDelta("The"),
         TextDelta(" sky"),
-        TextDelta(f" is{LS}blue \u2014 \"really\"\n"),
+        TextDelta(f' is{LS}blue \u2014 "really"\n'),
         TextDelta("☀️🌈"),
         Usage(26, 282, None, 282 / 4.535599),
         Finish("stop", "stop"),
@@ -977,9 +1007,7 @@ def test_ollama_final_line_may_carry_text() -> None:
 
 def test_ollama_error_line_mid_stream() -> None:
     wire = (
-        ollama_line("partial")
-        + '{"error":"an error was encountered while running the model: unexpected EOF"}\n'
-        + ollama_line(" never")
+        ollama_line("partial") + '{"error":"an error was encountered while running the model: unexpected EOF"}\n' + ollama_line(" never")
     ).encode()
     events, decoder = run("ollama", wire)
     assert decoder.done
@@ -1025,9 +1053,7 @@ def req(base_url: str, **kw: Any) -> ChatRequest:
 
 
 def test_openai_chat_build_request_official_host() -> None:
-    http = OpenAIChat().build_request(
-        req("https://api.openai.com/v1/", system="Be brief.", temperature=0.0, max_tokens=64, api_key="sk-test-123")
-    )
+    http = OpenAIChat().build_request(req("https://api.openai.com/v1/", system="Be brief.", temperature=0.0, max_tokens=64, api_key="sk-test-123"))
     assert http.url == "https://api.openai.com/v1/chat/completions"
     assert http.headers["Authorization"] == "Bearer sk-test-123"
     assert http.headers["Accept"] == "text/event-stream"
@@ -1066,9 +1092,7 @@ def test_openai_chat_build_request_without_max_tokens_sends_neither_field() -> N
 
 
 def test_openai_responses_build_request() -> None:
-    http = OpenAIResponses().build_request(
-        req("https://api.openai.com/v1", system="Be brief.", temperature=0.7, max_tokens=128, api_key="sk-abc")
-    )
+    http = OpenAIResponses().build_request(req("https://api.openai.com/v1", system="Be brief.", temperature=0.7, max_tokens=128, api_key="sk-abc"))
     assert http.url == "https://api.openai.com/v1/responses"
     assert http.headers["Authorization"] == "Bearer sk-abc"
     assert http.headers["Accept"] == "text/event-stream"
@@ -1096,9 +1120,7 @@ def test_openai_responses_build_request_minimal() -> None:
 
 
 def test_anthropic_build_request() -> None:
-    http = Anthropic().build_request(
-        req("https://api.anthropic.com", system="Be brief.", temperature=0.2, max_tokens=256, api_key="sk-ant-xyz")
-    )
+    http = Anthropic().build_request(req("https://api.anthropic.com", system="Be brief.", temperature=0.2, max_tokens=256, api_key="sk-ant-xyz"))
     assert http.url == "https://api.anthropic.com/v1/messages"
     assert http.headers["x-api-key"] == "sk-ant-xyz"
     assert http.headers["anthropic-version"] == "2023-06-01"

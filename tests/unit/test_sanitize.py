@@ -34,15 +34,18 @@ def test_right_to_left_text_itself_is_kept() -> None:
     assert strip_controls(text) == text
 
 
-@pytest.mark.parametrize("text, line", [
-    ("two\nlines", "two lines"),
-    ("tab\tand  spaces", "tab and spaces"),
-    ("para\u2029sep\u2028line\u0085next", "para sep line next"),
-    ("\x1b]0;title\x07visible\x1b[2J", "visible"),
-    ("open \x1b]52;c;never closed", "open 52;c;never closed"),
-    ("\u202eevil\u202c", "evil"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        ("two\nlines", "two lines"),
+        ("tab\tand  spaces", "tab and spaces"),
+        ("para\u2029sep\u2028line\u0085next", "para sep line next"),
+        ("\x1b]0;title\x07visible\x1b[2J", "visible"),
+        ("open \x1b]52;c;never closed", "open 52;c;never closed"),
+        ("\u202eevil\u202c", "evil"),
+        ("", ""),
+    ],
+)
 def test_one_line_makes_any_text_one_clean_line(text: str, line: str) -> None:
     assert one_line(text) == line
 

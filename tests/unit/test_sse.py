@@ -26,9 +26,7 @@ from hypothesis import strategies as st
 from llmchat.stream.sse import ServerSentEvent, SSEDecoder
 
 BOM = b"\xef\xbb\xbf"
-HYPOTHESIS = settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+HYPOTHESIS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # --------------------------------------------------------------------------------------------
@@ -769,10 +767,7 @@ def test_empty_stream():
 
 def test_bytewise_feeding_equals_whole():
     raw = (
-        BOM
-        + b"retry: 10\r\n: hi\r\nid: 1\rdata: a\r\ndata:  b\n\r"
-        + "event: ü\ndata: 😀\u2028x\r\r".encode()
-        + b"data\n\nid\ndata: z\n\ndata: lost"
+        BOM + b"retry: 10\r\n: hi\r\nid: 1\rdata: a\r\ndata:  b\n\r" + "event: ü\ndata: 😀\u2028x\r\r".encode() + b"data\n\nid\ndata: z\n\ndata: lost"
     )
     whole = SSEDecoder()
     events = decode_with(whole, [raw])
@@ -810,9 +805,7 @@ def test_matches_reference_on_spec_examples():
 # --------------------------------------------------------------------------------------------
 # property tests
 
-_SPECIAL = st.sampled_from(
-    ["\u2028", "\u2029", "\u0085", "😀", "é", "€", "\ufeff", ":", " ", "\x00", "\t", "\U0010ffff"]
-)
+_SPECIAL = st.sampled_from(["\u2028", "\u2029", "\u0085", "😀", "é", "€", "\ufeff", ":", " ", "\x00", "\t", "\U0010ffff"])
 _LINE_TEXT = st.text(
     alphabet=st.one_of(
         st.characters(codec="utf-8", blacklist_characters="\r\n"),
@@ -919,9 +912,29 @@ def test_property_any_bytes_any_split_same_as_whole_and_never_raises(data):
             # bias towards interesting bytes: line ends, colons, BOM pieces, partial UTF-8
             st.lists(
                 st.sampled_from(
-                    [b"\r", b"\n", b"\r\n", b":", b" ", b"data", b"event", b"id", b"retry",
-                     b"1", b"x", b"\x00", BOM, b"\xef", b"\xbb", b"\xbf", b"\xe2\x80\xa8",
-                     "😀".encode(), "😀".encode()[:2], b"\xff", b"\x80"]
+                    [
+                        b"\r",
+                        b"\n",
+                        b"\r\n",
+                        b":",
+                        b" ",
+                        b"data",
+                        b"event",
+                        b"id",
+                        b"retry",
+                        b"1",
+                        b"x",
+                        b"\x00",
+                        BOM,
+                        b"\xef",
+                        b"\xbb",
+                        b"\xbf",
+                        b"\xe2\x80\xa8",
+                        "😀".encode(),
+                        "😀".encode()[:2],
+                        b"\xff",
+                        b"\x80",
+                    ]
                 ),
                 max_size=60,
             ).map(b"".join),

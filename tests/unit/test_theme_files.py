@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from theme_samples import GOOD, REPO_THEMES, write  # tests/theme_samples.py
 
 from llmchat.tui import themes as theme_module
 from llmchat.tui.themes import ThemeFileError, load_theme, load_themes, shipped_themes_dir, theme_dirs
-from theme_samples import GOOD, REPO_THEMES, write  # tests/theme_samples.py
 
 
 def test_a_good_file_becomes_a_theme(tmp_path):
@@ -39,7 +39,7 @@ def test_the_name_defaults_to_the_file_name(tmp_path):
         ('primary = "#336699"\nprimery = "#000000"\n', "unknown key 'primery' (did you mean 'primary'?) (known: name, dark, primary,"),
         ('primary = "bleu"\n', "'primary' is not a colour: failed to parse 'bleu' as a color; did you mean 'blue'?"),
         ('primary = "#12345"\n', "'primary' is not a colour"),
-        ('primary = 336699\n', "'primary' must be a colour in a string"),
+        ("primary = 336699\n", "'primary' must be a colour in a string"),
         ('background = "#000000"\n', "'primary' is required"),
         ('primary = "#336699"\ndark = "yes"\n', "'dark' must be true or false"),
         ('primary = "#336699"\ntext_alpha = 2\n', "'text_alpha' must be a number from 0 to 1"),

@@ -32,7 +32,6 @@ from markdown_it.token import Token
 from rich.segment import Segment
 from rich.style import Style as RichStyle
 from textual.content import Content, Span
-from textual.geometry import Size
 from textual.strip import Strip
 from textual.style import Style
 from textual.visual import RenderOptions
@@ -152,7 +151,11 @@ def parse_blocks(parser: MarkdownIt, text: str) -> List[Node]:
         # answer is parsed a block at a time: reference them from a last paragraph, left out.
         refs = "".join(f"[^{label}]" for label in unreferenced)
         nodes = build_nodes(parser.parse(f"{text}\n\n{refs}\n", {}))
-        nodes = [node for node in nodes if not (node.kind == "paragraph" and node.content is not None and node.content.plain == "".join(f"[{label}]" for label in unreferenced))]
+        nodes = [
+            node
+            for node in nodes
+            if not (node.kind == "paragraph" and node.content is not None and node.content.plain == "".join(f"[{label}]" for label in unreferenced))
+        ]
     return nodes
 
 
@@ -327,9 +330,7 @@ class Painter:
             styles = self.widget.styles
             background = self.style(path).background or Color(0, 0, 0, 0)
             link_background = background + styles.link_background
-            link_color = link_background + (
-                link_background.get_contrast_text(styles.link_color.a) if styles.auto_link_color else styles.link_color
-            )
+            link_color = link_background + (link_background.get_contrast_text(styles.link_color.a) if styles.auto_link_color else styles.link_color)
             style = self._link_styles[path] = styles.link_style + RichStyle.from_color(
                 link_color.rich_color, link_background.rich_color if styles.link_background.a else None
             )
@@ -377,9 +378,7 @@ class Context:
 _HEADING_MARGINS = {"h1": (2, 1), "h2": (2, 1), "h3": (1, 1), "h4": (1, 1), "h5": (1, 1), "h6": (1, 1)}
 
 
-def stack(
-    boxes: Iterable[Box], width: int, painter: Painter, path: Tuple[str, ...], *, static: bool = False
-) -> List[Strip]:
+def stack(boxes: Iterable[Box], width: int, painter: Painter, path: Tuple[str, ...], *, static: bool = False) -> List[Strip]:
     """Boxes one under another, with Textual's vertical margins: the first box's top margin,
     the larger of two neighbours' margins between them, the last box's bottom margin.
 

@@ -38,7 +38,6 @@ from textual.widgets import Static
 from llmchat.tui.session import FINAL_STATES, WAITING
 from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
 
-
 GC_DELAY = 0.5  # seconds after an answer ends
 _FROZEN = False
 _HELD = 0  # answers streaming (or just ended) that hold full collections off

@@ -29,10 +29,7 @@ _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u20
 
 
 def _is_format_character(character: Optional[str]) -> bool:
-    return (
-        character is not None and len(character) == 1 and unicodedata.category(character) == "Cf"
-        and character not in _BIDI_CONTROLS
-    )
+    return character is not None and len(character) == 1 and unicodedata.category(character) == "Cf" and character not in _BIDI_CONTROLS
 
 
 HINT = "Enter sends · Ctrl+J or Alt+Enter new line"

@@ -66,8 +66,8 @@ from llmchat.tui.widgets.markdown_render import (
     highlight_code,
     list_start,
     make_parser,
-    parse_blocks,
     ordered_number_width,
+    parse_blocks,
     render_block,
     render_list,
     stack,
@@ -224,7 +224,7 @@ class StreamingDocument:
 
     @property
     def mode(self) -> str:
-        """"list" or "code" while a long list or code block grows in parts, else "blocks"."""
+        """ "list" or "code" while a long list or code block grows in parts, else "blocks"."""
         return "list" if self._list is not None else "code" if self._fence is not None else "blocks"
 
     def _parse(self, text: str) -> List[Node]:
@@ -430,7 +430,9 @@ class StreamingDocument:
             items = nodes[0].children
             number_width = ordered_number_width(state.start, state.count + len(items)) if state.ordered else None
             boxes.append(
-                render_list(items, state.ordered, width, painter, _ROOT, number_width=number_width, first_index=state.count, start=state.start, final=True)
+                render_list(
+                    items, state.ordered, width, painter, _ROOT, number_width=number_width, first_index=state.count, start=state.start, final=True
+                )
             )
             rest = nodes[1:]
         boxes.extend(render_block(node, width, painter, _ROOT) for node in rest)

@@ -162,7 +162,7 @@ class Transcript(VerticalScroll):
             await self.remove_children([child for child in self.children if child not in keep])
             # Textual keeps the list of displayed children until it is next asked for it, which
             # nothing may do for a while: the removed widgets would stay alive until then.
-            self.displayed_children
+            _ = self.displayed_children
             release_removed_widgets()
             # The lines the removed answers drew are kept in a cache shared by all answers
             # (streaming_markdown.DRAWN, up to ~20 MB): nothing left can use them.
