@@ -32,64 +32,20 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+# Where the files are lives in llmchat.paths (the history store needs it without the settings);
+# these names stay importable from here.
+from llmchat.paths import config_path as config_path
+from llmchat.paths import data_dir as data_dir
+from llmchat.paths import ensure_private_dir as ensure_private_dir
+from llmchat.paths import home as home
+from llmchat.paths import open_to_others as open_to_others
+
 DEMO_API = "demo"
 API_NAMES = ("openai-chat", "openai-responses", "anthropic", "ollama", DEMO_API)
 
 
 class ConfigError(Exception):
     """A setting is wrong; the message is one line that says which and why."""
-
-
-def home() -> Optional[Path]:
-    value = os.environ.get("LLMCHAT_HOME")
-    return Path(value).expanduser() if value else None
-
-
-def ensure_private_dir(path: Path) -> None:
-    """Create `path` and every missing parent 0700, whatever the umask (`os.makedirs` gives
-    the parents it creates 0777 less the umask: all of it under umask 000). Existing
-    directories are left as they are. Raises OSError."""
-    missing = []
-    while not path.is_dir():
-        missing.append(path)
-        if path.parent == path:
-            break
-        path = path.parent
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory, 0o700)
-        except FileExistsError:
-            continue
-        os.chmod(directory, 0o700)  # mkdir's mode is masked by the umask, never widened: be exact
-
-
-def open_to_others(path: Path) -> Optional[str]:
-    """A warning when the directory `path` exists and other users may write in it, else None."""
-    try:
-        mode = path.stat().st_mode & 0o777
-    except OSError:
-        return None
-    if mode & 0o022:
-        return f"warning: {path} can be written by other users (mode {mode:o}); run: chmod 700 '{path}'"
-    return None
-
-
-def config_path() -> Path:
-    root = home()
-    if root is not None:
-        return root / "config.toml"
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir("llmchat", appauthor=False)) / "config.toml"
-
-
-def data_dir() -> Path:
-    root = home()
-    if root is not None:
-        return root / "data"
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("llmchat", appauthor=False))
 
 
 @dataclass

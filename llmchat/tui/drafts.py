@@ -10,7 +10,7 @@ from typing import Optional
 
 
 def drafts_dir() -> Path:
-    from llmchat.config import data_dir
+    from llmchat.paths import data_dir
 
     return data_dir() / "drafts"
 
