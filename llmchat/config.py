@@ -32,6 +32,10 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+# The command line's settings are declared with their flags, in llmchat.options.
+from llmchat.options import SETTING_ENVS
+from llmchat.options import Overrides as Overrides
+
 # Where the files are lives in llmchat.paths (the history store needs it without the settings);
 # these names stay importable from here.
 from llmchat.paths import config_path as config_path
@@ -247,22 +251,6 @@ class Settings:
     secrets: Tuple[str, ...] = field(default=(), repr=False)
 
 
-@dataclass
-class Overrides:
-    """What the command line said; None means "not given"."""
-
-    profile: Optional[str] = None
-    api: Optional[str] = None
-    base_url: Optional[str] = None
-    model: Optional[str] = None
-    system: Optional[str] = None
-    temperature: Optional[float] = None
-    max_tokens: Optional[int] = None
-    timeout: Optional[float] = None
-    connect_timeout: Optional[float] = None
-    max_time: Optional[float] = None
-
-
 def continue_flags(flags: Overrides, conversation: Any, config: Config) -> Optional[Overrides]:
     """The flags that continue a stored `conversation` (anything with id, profile, api, model
     and base_url: a history `ConversationInfo`) with the profile, API, model and base URL it
@@ -293,7 +281,7 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
     """
     from llmchat.providers import provider_class
 
-    profile_name = flags.profile or env.get("LLMCHAT_PROFILE") or config.default
+    profile_name = flags.profile or env.get(SETTING_ENVS["profile"]) or config.default
     profile = Profile("")
     if profile_name:
         if profile_name not in config.profiles:
@@ -301,15 +289,15 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
             raise ConfigError(f"unknown profile {profile_name!r} (profiles: {known}; see `llmchat models`)")
         profile = config.profiles[profile_name]
 
-    def pick(name: str, env_name: Optional[str] = None) -> Any:
+    def pick(name: str) -> Any:
         value = getattr(flags, name)
-        if value is None and env_name:
-            value = env.get(env_name) or None
+        if value is None and name in SETTING_ENVS:
+            value = env.get(SETTING_ENVS[name]) or None
         if value is None:
             value = getattr(profile, name)
         return value
 
-    api = pick("api", "LLMCHAT_API")
+    api = pick("api")
     if api is not None and profile.api is not None and api != profile.api:
         # The profile's model, URL and key belong to its own API, not the one asked for.
         profile = Profile(
@@ -321,8 +309,8 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
             connect_timeout=profile.connect_timeout,
             max_time=profile.max_time,
         )
-    model = pick("model", "LLMCHAT_MODEL")
-    base_url = pick("base_url", "LLMCHAT_BASE_URL")
+    model = pick("model")
+    base_url = pick("base_url")
     demo_reason = ""
     if api is None:
         if model is not None or base_url is not None:
@@ -342,13 +330,13 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
         model=model or "",
         base_url=base_url or "",
         profile=profile_name,
-        system=pick("system", "LLMCHAT_SYSTEM"),
+        system=pick("system"),
         temperature=pick("temperature"),
         max_tokens=pick("max_tokens"),
     )
-    settings.timeout = _seconds("timeout", pick("timeout", "LLMCHAT_TIMEOUT"), 120.0)
-    settings.connect_timeout = _seconds("connect timeout", pick("connect_timeout", "LLMCHAT_CONNECT_TIMEOUT"), 10.0)
-    max_time = pick("max_time", "LLMCHAT_MAX_TIME")  # no limit unless asked for
+    settings.timeout = _seconds("timeout", pick("timeout"), 120.0)
+    settings.connect_timeout = _seconds("connect timeout", pick("connect_timeout"), 10.0)
+    max_time = pick("max_time")  # no limit unless asked for
     settings.max_time = None if max_time is None else _seconds("max time", max_time, 0.0)
     if settings.temperature is not None and not 0 <= settings.temperature <= 2:
         raise ConfigError(f"temperature must be between 0 and 2, not {settings.temperature:g}")
