@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -54,6 +54,9 @@ class ConfigError(Exception):
 
 @dataclass
 class Profile:
+    """A [profiles.NAME] table. Each key is a field here, with the same name as the setting it
+    gives (an `Overrides` field), except api_key_env: where the key is read from."""
+
     name: str
     api: Optional[str] = None
     base_url: Optional[str] = None
@@ -67,18 +70,11 @@ class Profile:
     max_time: Optional[float] = None
 
 
-_PROFILE_TYPES: Dict[str, tuple] = {
-    "api": (str,),
-    "base_url": (str,),
-    "model": (str,),
-    "api_key_env": (str,),
-    "system": (str,),
-    "temperature": (int, float),
-    "max_tokens": (int,),
-    "timeout": (int, float),
-    "connect_timeout": (int, float),
-    "max_time": (int, float),
-}
+# The TOML values a profile key of each type takes (a float may be written as an integer).
+_TOML_TYPES: Dict[str, tuple] = {"Optional[str]": (str,), "Optional[int]": (int,), "Optional[float]": (int, float)}
+_PROFILE_TYPES: Dict[str, tuple] = {f.name: _TOML_TYPES[str(f.type)] for f in fields(Profile) if f.name != "name"}
+# What belongs to one API: dropped from a profile used with another API (`resolve`).
+_PROFILE_ENDPOINT = ("api", "base_url", "model", "api_key_env")
 _TOP_LEVEL = {"default", "profiles", "theme", "history"}
 
 
@@ -300,15 +296,8 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
     api = pick("api")
     if api is not None and profile.api is not None and api != profile.api:
         # The profile's model, URL and key belong to its own API, not the one asked for.
-        profile = Profile(
-            profile.name,
-            system=profile.system,
-            temperature=profile.temperature,
-            max_tokens=profile.max_tokens,
-            timeout=profile.timeout,
-            connect_timeout=profile.connect_timeout,
-            max_time=profile.max_time,
-        )
+        kept = {key: getattr(profile, key) for key in _PROFILE_TYPES if key not in _PROFILE_ENDPOINT}
+        profile = Profile(profile.name, **kept)
     model = pick("model")
     base_url = pick("base_url")
     demo_reason = ""

@@ -101,3 +101,19 @@ def test_every_option_is_in_the_readme(option: Any) -> None:
     readme = README.read_text(encoding="utf-8")
     long_flag = option.flags[-1]
     assert f"{long_flag}`" in readme or f"{long_flag} " in readme
+
+
+def test_every_setting_but_the_profile_is_also_a_profile_key_and_a_resolved_setting() -> None:
+    """`resolve` falls back from the flag and the variable to the profile's key of the same name."""
+    from llmchat.config import _PROFILE_TYPES, Settings
+
+    settings = {f.name for f in dataclasses.fields(Overrides)}
+    assert settings - {"profile"} <= set(_PROFILE_TYPES)
+    assert settings <= {f.name for f in dataclasses.fields(Settings)}
+
+
+def test_a_profile_used_with_another_api_keeps_all_but_its_endpoint(tmp_path: Path) -> None:
+    config = Config(tmp_path / "c.toml", profiles={"p": Profile("p", api="anthropic", model="claude-x", system="Be brief.", max_time=5.0)})
+    settings = resolve(Overrides(profile="p", api="ollama"), {}, config)
+    assert (settings.api, settings.system, settings.max_time) == ("ollama", "Be brief.", 5.0)
+    assert settings.model != "claude-x"
