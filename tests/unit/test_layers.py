@@ -154,3 +154,9 @@ def test_no_lazy_import_closes_a_cycle() -> None:
             if name in back:
                 cycles.append(f"{name} (lazily) -> " + " -> ".join(back[name]))
     assert cycles == []
+
+
+@pytest.mark.parametrize("name", ["llmchat.paths", "llmchat.options", "llmchat.terminal", "llmchat.exits"])
+def test_the_shared_bottom_modules_load_nothing_of_llmchat(name: str) -> None:
+    """What the settings, the history, the command and the subcommands all read sits below them."""
+    assert reachable(name).keys() - {name, "llmchat"} == set()
