@@ -3,11 +3,12 @@
 Start-up is a feature: only what the chosen face needs is imported (no Textual for one-shot or
 --raw, Rich only when rendering to a terminal), so imports stay inside the functions.
 
-The chat command's options are declared once, in `CHAT_OPTIONS`. A plain command line (known
-options, values that convert) is parsed here without Typer: importing Typer and its vendored
-click costs ~25 ms, a fifth of a local model's time to first token. Anything else -- `--help`,
-`--version`, an unknown option, a missing or malformed value -- goes to the Typer command built
-from the same table, which prints the help or the usage error exactly as click does.
+The chat command's options are declared once, in llmchat.options (`CHAT_OPTIONS` is derived
+from there). A plain command line (known options, values that convert) is parsed here without
+Typer: importing Typer and its vendored click costs ~25 ms, a fifth of a local model's time to
+first token. Anything else -- `--help`, `--version`, an unknown option, a missing or malformed
+value -- goes to the Typer command built from the same table, which prints the help or the
+usage error exactly as click does.
 Exit codes: 0 ok, 1 error, 2 usage, 130 interrupted.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import fields
 from typing import Any, Dict, List, Optional, Tuple
 
 from llmchat import __version__
@@ -23,9 +25,16 @@ from llmchat.exitcodes import INTERRUPTED as EXIT_INTERRUPTED
 from llmchat.exitcodes import OK as EXIT_OK
 from llmchat.exitcodes import USAGE as EXIT_USAGE
 
+# Also importable from here, as before (oneshot.py, tests): CommandExit, fail, isatty, silence_stdout.
+from llmchat.exits import CommandExit as CommandExit
+from llmchat.exits import fail as fail
+from llmchat.options import CHAT_OPTIONS as CHAT_OPTIONS
+from llmchat.options import HELP_CONTEXT, Overrides
+from llmchat.terminal import isatty as isatty
+from llmchat.terminal import silence_stdout as silence_stdout
+
 SUBCOMMANDS = ("config", "models", "demo-server", "history")
 
-_CONTEXT = {"help_option_names": ["-h", "--help"]}
 _EPILOG = (
     "Subcommands: `llmchat history` (stored conversations), `llmchat models` (profiles; --remote: the server's models), "
     "`llmchat config path`, `llmchat demo-server --port N` (the fake LLM server). "
@@ -34,48 +43,13 @@ _EPILOG = (
 _PROMPT_HELP = "The prompt. Piped stdin is added after it (a blank line between). '-' reads stdin."
 _CHAT_HELP = "Ask a model; the answer streams to stdout (rendered as Markdown on a terminal)."
 
-# (parameter, flags, type, help). bool options are flags; the others take one value.
-CHAT_OPTIONS: Tuple[Tuple[str, Tuple[str, ...], type, str], ...] = (
-    ("api", ("--api",), str, "openai-chat, openai-responses, anthropic, ollama or demo."),
-    ("base_url", ("--base-url",), str, "The API's base URL (e.g. http://127.0.0.1:8000/v1)."),
-    ("model", ("-m", "--model"), str, "Model name."),
-    ("profile", ("-p", "--profile"), str, "A profile from the config file."),
-    ("system", ("-s", "--system"), str, "System prompt."),
-    ("temperature", ("--temperature",), float, "Sampling temperature, 0 to 2."),
-    ("max_tokens", ("--max-tokens",), int, "Most output tokens."),
-    ("timeout", ("--timeout",), float, "Seconds without data before giving up (default 120)."),
-    ("connect_timeout", ("--connect-timeout",), float, "Seconds to connect (default 10)."),
-    ("max_time", ("--max-time",), float, "Seconds for the whole answer before giving up, partial answer kept (default: no limit)."),
-    ("theme", ("--theme",), str, "Colour theme of the interactive TUI (a built-in or one from themes/)."),
-    ("raw", ("--raw",), bool, "Write each token to stdout as it arrives, nothing else."),
-    ("stats", ("--stats",), bool, "TTFT, tokens/s, tokens and stop reason on stderr."),
-    ("reasoning", ("--reasoning",), bool, "Show the model's reasoning on stderr."),
-    ("continue_last", ("-c", "--continue"), bool, "Continue the most recent conversation (its earlier messages are sent too)."),
-    ("conversation", ("--conversation",), int, "Continue conversation ID (see `llmchat history`)."),
-    ("no_history", ("--no-history",), bool, "Do not store this conversation."),
-)
-
-
-class CommandExit(Exception):
-    """Ends the command with an exit code (the message, if any, was already printed)."""
-
-    def __init__(self, code: int) -> None:
-        self.code = code
-
-
-def fail(message: str, code: int) -> CommandExit:
-    from llmchat.sanitize import one_line  # messages quote paths, names and servers: one clean line
-
-    print(f"error: {one_line(message)}", file=sys.stderr)
-    raise CommandExit(code)
-
 
 def chat(values: Dict[str, Any]) -> int:
     """Run the chat command with parsed options (`prompt` is the list of words, maybe empty)."""
-    from llmchat.config import ConfigError, Overrides, load_config, resolve
+    from llmchat.config import ConfigError, load_config, resolve
 
-    flags = Overrides(**{name: values[name] for name in Overrides.__dataclass_fields__})
-    command_line = Overrides(**{name: values[name] for name in Overrides.__dataclass_fields__})
+    flags = overrides(values)
+    command_line = overrides(values)  # kept as given: `flags` may take a continued conversation's settings
     try:
         config = load_config()
     except ConfigError as exc:
@@ -153,6 +127,11 @@ def chat(values: Dict[str, Any]) -> int:
     finally:
         if store is not None:
             store.close()
+
+
+def overrides(values: Dict[str, Any]) -> Overrides:
+    """The settings among the parsed options (every field of `Overrides` is one)."""
+    return Overrides(**{f.name: values[f.name] for f in fields(Overrides)})
 
 
 def _keep_early_keys() -> Optional[List[Any]]:
@@ -316,7 +295,7 @@ def _chat_command() -> Any:
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__doc__ = _CHAT_HELP
     command.__name__ = "chat"
-    app = typer.Typer(add_completion=False, context_settings=_CONTEXT, rich_markup_mode=None)
+    app = typer.Typer(add_completion=False, context_settings=HELP_CONTEXT, rich_markup_mode=None)
     app.command(epilog=_EPILOG)(command)
     return typer.main.get_command(app)
 
@@ -343,25 +322,6 @@ def _read_stdin() -> str:
         return sys.stdin.buffer.read().decode("utf-8", "replace")
     except (OSError, ValueError) as exc:  # a directory, a closed descriptor, an I/O error
         fail(f"cannot read the prompt from stdin: {getattr(exc, 'strerror', None) or exc}", EXIT_ERROR)
-
-
-def isatty(stream: Any) -> bool:
-    """Whether `stream` is a terminal; False for a closed (None) or detached stream."""
-    try:
-        return stream is not None and stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def silence_stdout() -> None:
-    """The reader closed the pipe (or stdout failed): nothing more can be written, and the
-    interpreter's last flush at exit must not fail about it."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError, AttributeError):
-        pass
 
 
 def _skip_unused_imports() -> None:

@@ -27,10 +27,22 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+# The command line's settings are declared with their flags, in llmchat.options.
+from llmchat.options import SETTING_ENVS
+from llmchat.options import Overrides as Overrides
+
+# Where the files are lives in llmchat.paths (the history store needs it without the settings);
+# these names stay importable from here.
+from llmchat.paths import config_path as config_path
+from llmchat.paths import data_dir as data_dir
+from llmchat.paths import ensure_private_dir as ensure_private_dir
+from llmchat.paths import home as home
+from llmchat.paths import open_to_others as open_to_others
 
 DEMO_API = "demo"
 API_NAMES = ("openai-chat", "openai-responses", "anthropic", "ollama", DEMO_API)
@@ -40,60 +52,11 @@ class ConfigError(Exception):
     """A setting is wrong; the message is one line that says which and why."""
 
 
-def home() -> Optional[Path]:
-    value = os.environ.get("LLMCHAT_HOME")
-    return Path(value).expanduser() if value else None
-
-
-def ensure_private_dir(path: Path) -> None:
-    """Create `path` and every missing parent 0700, whatever the umask (`os.makedirs` gives
-    the parents it creates 0777 less the umask: all of it under umask 000). Existing
-    directories are left as they are. Raises OSError."""
-    missing = []
-    while not path.is_dir():
-        missing.append(path)
-        if path.parent == path:
-            break
-        path = path.parent
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory, 0o700)
-        except FileExistsError:
-            continue
-        os.chmod(directory, 0o700)  # mkdir's mode is masked by the umask, never widened: be exact
-
-
-def open_to_others(path: Path) -> Optional[str]:
-    """A warning when the directory `path` exists and other users may write in it, else None."""
-    try:
-        mode = path.stat().st_mode & 0o777
-    except OSError:
-        return None
-    if mode & 0o022:
-        return f"warning: {path} can be written by other users (mode {mode:o}); run: chmod 700 '{path}'"
-    return None
-
-
-def config_path() -> Path:
-    root = home()
-    if root is not None:
-        return root / "config.toml"
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir("llmchat", appauthor=False)) / "config.toml"
-
-
-def data_dir() -> Path:
-    root = home()
-    if root is not None:
-        return root / "data"
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("llmchat", appauthor=False))
-
-
 @dataclass
 class Profile:
+    """A [profiles.NAME] table. Each key is a field here, with the same name as the setting it
+    gives (an `Overrides` field), except api_key_env: where the key is read from."""
+
     name: str
     api: Optional[str] = None
     base_url: Optional[str] = None
@@ -107,18 +70,11 @@ class Profile:
     max_time: Optional[float] = None
 
 
-_PROFILE_TYPES: Dict[str, tuple] = {
-    "api": (str,),
-    "base_url": (str,),
-    "model": (str,),
-    "api_key_env": (str,),
-    "system": (str,),
-    "temperature": (int, float),
-    "max_tokens": (int,),
-    "timeout": (int, float),
-    "connect_timeout": (int, float),
-    "max_time": (int, float),
-}
+# The TOML values a profile key of each type takes (a float may be written as an integer).
+_TOML_TYPES: Dict[str, tuple] = {"Optional[str]": (str,), "Optional[int]": (int,), "Optional[float]": (int, float)}
+_PROFILE_TYPES: Dict[str, tuple] = {f.name: _TOML_TYPES[str(f.type)] for f in fields(Profile) if f.name != "name"}
+# What belongs to one API: dropped from a profile used with another API (`resolve`).
+_PROFILE_ENDPOINT = ("api", "base_url", "model", "api_key_env")
 _TOP_LEVEL = {"default", "profiles", "theme", "history"}
 
 
@@ -291,22 +247,6 @@ class Settings:
     secrets: Tuple[str, ...] = field(default=(), repr=False)
 
 
-@dataclass
-class Overrides:
-    """What the command line said; None means "not given"."""
-
-    profile: Optional[str] = None
-    api: Optional[str] = None
-    base_url: Optional[str] = None
-    model: Optional[str] = None
-    system: Optional[str] = None
-    temperature: Optional[float] = None
-    max_tokens: Optional[int] = None
-    timeout: Optional[float] = None
-    connect_timeout: Optional[float] = None
-    max_time: Optional[float] = None
-
-
 def continue_flags(flags: Overrides, conversation: Any, config: Config) -> Optional[Overrides]:
     """The flags that continue a stored `conversation` (anything with id, profile, api, model
     and base_url: a history `ConversationInfo`) with the profile, API, model and base URL it
@@ -337,7 +277,7 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
     """
     from llmchat.providers import provider_class
 
-    profile_name = flags.profile or env.get("LLMCHAT_PROFILE") or config.default
+    profile_name = flags.profile or env.get(SETTING_ENVS["profile"]) or config.default
     profile = Profile("")
     if profile_name:
         if profile_name not in config.profiles:
@@ -345,28 +285,21 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
             raise ConfigError(f"unknown profile {profile_name!r} (profiles: {known}; see `llmchat models`)")
         profile = config.profiles[profile_name]
 
-    def pick(name: str, env_name: Optional[str] = None) -> Any:
+    def pick(name: str) -> Any:
         value = getattr(flags, name)
-        if value is None and env_name:
-            value = env.get(env_name) or None
+        if value is None and name in SETTING_ENVS:
+            value = env.get(SETTING_ENVS[name]) or None
         if value is None:
             value = getattr(profile, name)
         return value
 
-    api = pick("api", "LLMCHAT_API")
+    api = pick("api")
     if api is not None and profile.api is not None and api != profile.api:
         # The profile's model, URL and key belong to its own API, not the one asked for.
-        profile = Profile(
-            profile.name,
-            system=profile.system,
-            temperature=profile.temperature,
-            max_tokens=profile.max_tokens,
-            timeout=profile.timeout,
-            connect_timeout=profile.connect_timeout,
-            max_time=profile.max_time,
-        )
-    model = pick("model", "LLMCHAT_MODEL")
-    base_url = pick("base_url", "LLMCHAT_BASE_URL")
+        kept = {key: getattr(profile, key) for key in _PROFILE_TYPES if key not in _PROFILE_ENDPOINT}
+        profile = Profile(profile.name, **kept)
+    model = pick("model")
+    base_url = pick("base_url")
     demo_reason = ""
     if api is None:
         if model is not None or base_url is not None:
@@ -386,13 +319,13 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
         model=model or "",
         base_url=base_url or "",
         profile=profile_name,
-        system=pick("system", "LLMCHAT_SYSTEM"),
+        system=pick("system"),
         temperature=pick("temperature"),
         max_tokens=pick("max_tokens"),
     )
-    settings.timeout = _seconds("timeout", pick("timeout", "LLMCHAT_TIMEOUT"), 120.0)
-    settings.connect_timeout = _seconds("connect timeout", pick("connect_timeout", "LLMCHAT_CONNECT_TIMEOUT"), 10.0)
-    max_time = pick("max_time", "LLMCHAT_MAX_TIME")  # no limit unless asked for
+    settings.timeout = _seconds("timeout", pick("timeout"), 120.0)
+    settings.connect_timeout = _seconds("connect timeout", pick("connect_timeout"), 10.0)
+    max_time = pick("max_time")  # no limit unless asked for
     settings.max_time = None if max_time is None else _seconds("max time", max_time, 0.0)
     if settings.temperature is not None and not 0 <= settings.temperature <= 2:
         raise ConfigError(f"temperature must be between 0 and 2, not {settings.temperature:g}")

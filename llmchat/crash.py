@@ -16,7 +16,7 @@ CRASH_DIR = "crashes"
 
 
 def crash_dir() -> Path:
-    from llmchat.config import data_dir
+    from llmchat.paths import data_dir
 
     return data_dir() / CRASH_DIR
 
@@ -35,7 +35,7 @@ def write_crash_log(error: BaseException, secrets: Optional[Iterable[str]] = Non
             secrets = _known_secrets()
         text = Redactor(secrets).redact(text)  # a traceback may quote a key or a prompt
         folder = crash_dir() if folder is None else folder
-        from llmchat.config import ensure_private_dir
+        from llmchat.paths import ensure_private_dir
 
         ensure_private_dir(folder)
         for n in range(100):

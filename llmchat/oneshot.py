@@ -18,7 +18,6 @@ import signal
 import sys
 from typing import Any, Optional, Sequence
 
-from llmchat.cli import isatty, silence_stdout
 from llmchat.config import Settings
 from llmchat.conversation import ChatRequest, Message
 from llmchat.exitcodes import ERROR as EXIT_ERROR
@@ -26,6 +25,7 @@ from llmchat.exitcodes import INTERRUPTED as EXIT_INTERRUPTED
 from llmchat.exitcodes import OK as EXIT_OK
 from llmchat.exitcodes import TERMINATED as EXIT_TERMINATED
 from llmchat.stream.events import Finish, Notice, ReasoningDelta, StreamError, TextDelta, ToolCall, describe_tool_calls
+from llmchat.terminal import isatty, silence_stdout
 
 
 def run(

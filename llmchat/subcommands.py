@@ -2,7 +2,8 @@
 `llmchat demo-server`.
 
 Imported only when the first argument names one of them (see `llmchat.cli.SUBCOMMANDS`).
-Errors raise `llmchat.cli.CommandExit` through `fail`, which `cli.main` turns into the exit code.
+Errors raise `llmchat.exits.CommandExit` through `fail`, which `cli.main` turns into the exit
+code. Nothing here imports llmchat.cli (it imports this module).
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from typing import Any, Dict, List, NoReturn, Optional
 
 import typer
 
-from llmchat.cli import _CONTEXT, fail
 from llmchat.exitcodes import ERROR as EXIT_ERROR
 from llmchat.exitcodes import INTERRUPTED as EXIT_INTERRUPTED
 from llmchat.exitcodes import USAGE as EXIT_USAGE
+from llmchat.exits import fail
+from llmchat.options import HELP_CONTEXT, OPTIONS
+from llmchat.terminal import isatty, silence_stdout
 
-tools = typer.Typer(add_completion=False, no_args_is_help=True, context_settings=_CONTEXT, rich_markup_mode=None, help="llmchat subcommands.")
+tools = typer.Typer(add_completion=False, no_args_is_help=True, context_settings=HELP_CONTEXT, rich_markup_mode=None, help="llmchat subcommands.")
 config_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, help="The config file.")
 tools.add_typer(config_app, name="config")
 history_app = typer.Typer(
@@ -44,9 +47,9 @@ def models_command(
         False, "--remote", help="Ask the server which models it has (OpenAI /v1/models, Anthropic /v1/models, Ollama /api/tags)."
     ),
     as_json: bool = typer.Option(False, "--json", help="A JSON array, for scripts."),
-    profile: Optional[str] = typer.Option(None, "-p", "--profile", help="With --remote: the profile whose server to ask."),
-    api: Optional[str] = typer.Option(None, "--api", help="With --remote: openai-chat, openai-responses, anthropic, ollama or demo."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="With --remote: the API's base URL."),
+    profile: Optional[str] = typer.Option(None, *OPTIONS["profile"].flags, help="With --remote: the profile whose server to ask."),
+    api: Optional[str] = typer.Option(None, *OPTIONS["api"].flags, help=f"With --remote: {OPTIONS['api'].help}"),
+    base_url: Optional[str] = typer.Option(None, *OPTIONS["base_url"].flags, help="With --remote: the API's base URL."),
 ) -> None:
     """List the model profiles in the config file (* marks the default), or with --remote the
     models the server offers."""
@@ -209,7 +212,6 @@ def _out(text: str) -> None:
     """To stdout: bytes as they are for a pipe or a file, controls stripped for a terminal. A
     reader that went away ends the command quietly (exit 0, as `head` expects); a closed or
     full stdout is one error line (exit 1)."""
-    from llmchat.cli import silence_stdout
     from llmchat.output import encode
 
     out = sys.stdout
@@ -231,8 +233,6 @@ def _out(text: str) -> None:
 
 
 def _on_terminal() -> bool:
-    from llmchat.cli import isatty
-
     return isatty(sys.stdout)
 
 

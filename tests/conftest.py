@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from llmchat.options import SETTING_ENVS
+
 _ENV = (
     "OPENAI_API_KEY",
     "ANTHROPIC_API_KEY",
     "OPENAI_BASE_URL",
     "ANTHROPIC_BASE_URL",
     "OLLAMA_HOST",
-    "LLMCHAT_PROFILE",
-    "LLMCHAT_API",
-    "LLMCHAT_MODEL",
-    "LLMCHAT_BASE_URL",
-    "LLMCHAT_SYSTEM",
-    "LLMCHAT_TIMEOUT",
     "NO_COLOR",
+    *SETTING_ENVS.values(),  # LLMCHAT_MODEL, LLMCHAT_TIMEOUT, ...: every setting's variable
 )
 
 

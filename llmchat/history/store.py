@@ -111,7 +111,7 @@ def _sql_limit(limit: Optional[int]) -> int:
 
 def default_path() -> Path:
     """history.db in the data directory (`LLMCHAT_HOME/data` when that is set)."""
-    from llmchat.config import data_dir
+    from llmchat.paths import data_dir
 
     return data_dir() / DB_NAME
 
@@ -949,7 +949,7 @@ class AnswerWriter:
 def _prepare_file(path: Path, warn: Optional[Callable[[str], None]] = None) -> None:
     """The directories 0700 and the file 0600 before SQLite opens it: SQLite gives its -wal and
     -shm files the database file's permissions."""
-    from llmchat.config import ensure_private_dir, open_to_others
+    from llmchat.paths import ensure_private_dir, open_to_others
 
     directory = path.parent
     try:

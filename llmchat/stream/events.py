@@ -107,9 +107,9 @@ class ToolCall(_Event):
     def describe(self, limit: int = 200) -> str:
         """`name(arguments)` on one clean line (no control characters), the arguments cut to
         `limit` characters."""
-        from llmchat.stream.protocol import one_line  # only when a tool call is shown
+        from llmchat.sanitize import one_line  # only when a tool call is shown (not protocol's: it imports this module)
 
-        return f"{one_line(self.name, 60) or '(unnamed)'}({one_line(self.arguments, limit)})"
+        return f"{one_line(self.name[:240], 60) or '(unnamed)'}({one_line(self.arguments[: limit * 4], limit)})"
 
 
 def describe_tool_calls(calls: "Sequence[ToolCall]") -> str:

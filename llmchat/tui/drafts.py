@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from llmchat.paths import data_dir, ensure_private_dir
+
 
 def drafts_dir() -> Path:
-    from llmchat.config import data_dir
-
     return data_dir() / "drafts"
 
 
@@ -24,7 +24,7 @@ def save_draft(conversation_id: int, text: str) -> Optional[Path]:
     not be written."""
     path = _path(conversation_id)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        ensure_private_dir(path.parent)  # the data dir too, if this is the first file in it
         temporary = path.with_suffix(".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as file:

@@ -83,9 +83,9 @@ def shipped_themes_dir() -> Optional[Path]:
 
 
 def user_themes_dir() -> Path:
-    from llmchat.config import config_path
+    from llmchat.paths import config_dir
 
-    return config_path().parent / "themes"
+    return config_dir() / "themes"
 
 
 def theme_dirs() -> List[Path]:
