@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, NoReturn, Optional, Tuple
 
 from llmchat import __version__
 from llmchat.exitcodes import ERROR as EXIT_ERROR
@@ -63,7 +63,7 @@ class CommandExit(Exception):
         self.code = code
 
 
-def fail(message: str, code: int) -> CommandExit:
+def fail(message: str, code: int) -> NoReturn:
     from llmchat.sanitize import one_line  # messages quote paths, names and servers: one clean line
 
     print(f"error: {one_line(message)}", file=sys.stderr)
