@@ -748,7 +748,15 @@ class _AnthropicWire:
 
     def start(self) -> bytes:
         usage = {"input_tokens": 0, "output_tokens": 1, **self._cache()}
-        message = {"id": "msg_demo", "type": "message", "role": "assistant", "model": self.model, "content": [], "stop_reason": None, "usage": usage}
+        message: dict = {
+            "id": "msg_demo",
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": [],
+            "stop_reason": None,
+            "usage": usage,
+        }
         return self._event("message_start", message=message) + self._event("ping")
 
     def text(self, token: str) -> bytes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Protocol
 
 from llmchat.history.records import ConversationInfo, SearchHit, StoredMessage, Transcript
 from llmchat.history.store import CANCELLED, ERROR, INTERRUPTED, STREAMING
@@ -58,7 +58,28 @@ def _ending_note(message: StoredMessage) -> Optional[str]:
     return None
 
 
-def metrics_line(message: StoredMessage) -> str:
+class Figures(Protocol):
+    """What `metrics_line` reads: a `StoredMessage`, or a face's figures of an answer it shows."""
+
+    @property
+    def model(self) -> Optional[str]: ...
+    @property
+    def ttft(self) -> Optional[float]: ...
+    @property
+    def tokens_per_second(self) -> Optional[float]: ...
+    @property
+    def input_tokens(self) -> Optional[int]: ...
+    @property
+    def output_tokens(self) -> Optional[int]: ...
+    @property
+    def tokens_exact(self) -> Optional[bool]: ...
+    @property
+    def elapsed(self) -> Optional[float]: ...
+    @property
+    def stop_reason(self) -> Optional[str]: ...
+
+
+def metrics_line(message: Figures) -> str:
     """An answer's stored figures, as `--stats` shows them: model, TTFT, tok/s, tokens, time,
     stop reason. `~` marks an estimated token count."""
     parts: List[str] = [one_line(message.model or "?")]

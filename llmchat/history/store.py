@@ -40,6 +40,7 @@ import _thread
 import os
 import re
 import sqlite3
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -212,7 +213,9 @@ class HistoryStore:
         self._lock = threading.RLock()
         self._busy_ms = int(BUSY_TIMEOUT * 1000)
         # A piece in bytes must fit SQLite's largest string; a character is at most 4 bytes.
-        self._piece_chars = max(1024, min(PIECE_CHARS, db.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) // 4 - 1024))
+        self._piece_chars = PIECE_CHARS  # Python 3.10 cannot ask: SQLite's default (10^9 bytes) holds it
+        if sys.version_info >= (3, 11):
+            self._piece_chars = max(1024, min(PIECE_CHARS, db.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) // 4 - 1024))
 
     @classmethod
     def open(
@@ -378,7 +381,8 @@ class HistoryStore:
             "INSERT INTO conversations (title, created_at, updated_at, used_seq, profile, model, api, base_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (title, now, now, _next_use(db), profile, model, api, storable_url(base_url)),
         )
-        return int(cursor.lastrowid)
+        assert cursor.lastrowid is not None  # set by the INSERT that just added a row
+        return cursor.lastrowid
 
     def _set_settings(self, db: sqlite3.Connection, conversation_id: int, chosen: tuple) -> None:
         profile, model, api, base_url = chosen
@@ -402,7 +406,8 @@ class HistoryStore:
             "INSERT INTO messages (conversation_id, role, content, status, created_at, finished_at) VALUES (?, 'user', ?, 'complete', ?, ?)",
             (conversation_id, content, now, now),
         )
-        return int(cursor.lastrowid)
+        assert cursor.lastrowid is not None  # set by the INSERT that just added a row
+        return cursor.lastrowid
 
     def _add_answer(self, db: sqlite3.Connection, conversation_id: int, model: Optional[str], api: Optional[str]) -> int:
         global _own_token
@@ -416,7 +421,8 @@ class HistoryStore:
         )
         if cursor.rowcount == 0:
             raise UnknownConversation(conversation_id)
-        return int(cursor.lastrowid)
+        assert cursor.lastrowid is not None  # set by the INSERT that just added a row
+        return cursor.lastrowid
 
     def _writer(self, conversation_id: int, message_id: int, on_error: Optional[Callable[[HistoryError], None]]) -> "AnswerWriter":
         _live_answers.add((self._key, message_id))

@@ -28,7 +28,7 @@ def bearer_headers(accept: str, api_key: Optional[str]) -> Dict[str, str]:
     return headers
 
 
-_scan_once = json.JSONDecoder().scan_once
+_scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # set in JSONDecoder.__init__, not in typeshed
 
 
 def load_json(data: str) -> Any:

@@ -14,7 +14,9 @@ import html
 import json
 import os
 import re
+import sys
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import AsyncIterator, Awaitable, Callable, List, Optional, Sequence, TypeVar
 
@@ -30,6 +32,19 @@ from llmchat.stream.sse import MAX_EVENT, SSEDecoder, SSEError
 from llmchat.stream.warm import WarmBackend, warm_transport
 
 T = TypeVar("T")
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout_at as _timeout_at
+else:  # pragma: no cover - exercised on 3.10 only
+
+    @asynccontextmanager
+    async def _timeout_at(deadline: float) -> AsyncIterator[None]:
+        """asyncio.timeout_at (3.11+) from anyio: the same TimeoutError at the same loop time."""
+        import anyio
+
+        with anyio.fail_after(deadline - anyio.current_time()):
+            yield
+
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -55,7 +70,7 @@ class StreamingClient:
         retry_budget: float = 60.0,
         transport: Optional[httpx.AsyncBaseTransport] = None,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], "asyncio.Future"] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         on_retry: Optional[Callable[[RetryNotice], None]] = None,
         verify: bool = True,
         max_time: Optional[float] = None,
@@ -311,7 +326,7 @@ async def _before(deadline: Optional[float], awaitable: Awaitable[T]) -> T:
     """`awaitable`, given up (TimeoutError) at the loop time `deadline` (None: never)."""
     if deadline is None:
         return await awaitable
-    async with asyncio.timeout_at(deadline):
+    async with _timeout_at(deadline):
         return await awaitable
 
 
@@ -320,7 +335,7 @@ async def _until(deadline: float, chunks: AsyncIterator[bytes]) -> AsyncIterator
     the timeout costs a timer per chunk."""
     iterator = chunks.__aiter__()
     while True:
-        async with asyncio.timeout_at(deadline):
+        async with _timeout_at(deadline):
             try:
                 chunk = await iterator.__anext__()
             except StopAsyncIteration:

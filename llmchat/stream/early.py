@@ -57,7 +57,7 @@ def connect_early(url: str, timeout: float) -> Optional[EarlyConnection]:
     def connect() -> None:
         try:
             # bytes: a str host costs an import of the idna codec (~1.5 ms), even when ASCII.
-            sock = socket.create_connection((host.encode("ascii"), port), timeout=timeout)
+            sock = socket.create_connection((host.encode("ascii"), port), timeout=timeout)  # type: ignore[arg-type]  # typeshed: str only
         except BaseException as exc:  # told to whoever takes it, who then connects as usual
             early.socket.set_exception(exc)
         else:

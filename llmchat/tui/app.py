@@ -770,11 +770,12 @@ class ChatApp(App[None]):
         typed: Optional[Callable[[str], Optional[Choice]]] = None,
         more: Optional[Callable[[], Awaitable[Iterable[Choice]]]] = None,
     ) -> None:
-        self.push_screen(ChatPalette(providers=[Choices(self.screen, choices, typed, more)], placeholder=placeholder))
+        # Textual takes a SimpleProvider instance in `providers` too, but types only classes.
+        self.push_screen(ChatPalette(providers=[Choices(self.screen, choices, typed, more)], placeholder=placeholder))  # type: ignore[list-item]
 
     def action_command_palette(self) -> None:
         """Textual's palette, as Textual opens it, but one that survives fast typing (palette.py)."""
-        if self.use_command_palette and not ChatPalette.is_open(self):
+        if self.use_command_palette and not ChatPalette.is_open(self):  # type: ignore[arg-type]  # any App; typed App[object]
             self.push_screen(ChatPalette(id="--command-palette"))
 
     def search_themes(self) -> None:

@@ -94,7 +94,7 @@ class ChatHistory:
         """Hand the writer what arrived since the last call; it saves once its interval passed.
         Called by a timer every half interval while an answer streams."""
         record = turn.record if turn is not None else None
-        if record is None or record.writer is None:
+        if turn is None or record is None or record.writer is None:
             return
         self._hand_over(turn, record)
         record.writer.flush_if_due()

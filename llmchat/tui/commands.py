@@ -59,10 +59,10 @@ class Choices(SimpleProvider):
                 yield Hit(score, _highlight(matcher, choice.title), choice.run, text=choice.title, help=_help(choice))
         query = query.strip()
         if self._typed is not None and query:
-            choice = self._typed(query)
-            if choice is None:
+            typed = self._typed(query)
+            if typed is None:
                 return
-            yield Hit(TYPED_SCORE, Content(choice.title), choice.run, text=choice.title, help=_help(choice))
+            yield Hit(TYPED_SCORE, Content(typed.title), typed.run, text=typed.title, help=_help(typed))
 
 
 def _help(choice: Choice) -> Any:

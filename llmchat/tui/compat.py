@@ -32,12 +32,12 @@ except ImportError:  # pragma: no cover - another Textual: stock behaviour
     _PATCHABLE = False
 
 
-class AltEnterParser(XTermParser):  # type: ignore[misc,valid-type]
+class AltEnterParser(XTermParser):
     def _sequence_to_key_events(self, sequence: str, alt: bool = False) -> Iterable[events.Key]:
         if alt and sequence == "\r":
             yield events.Key("alt+enter", None)
             return
-        yield from super()._sequence_to_key_events(sequence, alt=alt)  # type: ignore[misc]
+        yield from super()._sequence_to_key_events(sequence, alt=alt)
 
 
 def install_alt_enter() -> bool:
@@ -45,7 +45,7 @@ def install_alt_enter() -> bool:
     Textual does not have what the patch relies on."""
     if not _PATCHABLE:
         return False
-    linux_driver.XTermParser = AltEnterParser  # type: ignore[misc,assignment]
+    linux_driver.XTermParser = AltEnterParser  # type: ignore[misc]
     return True
 
 

@@ -95,7 +95,7 @@ class ChatScreen(Screen):
 
     @property
     def _update_timer(self) -> Timer:  # Screen's, with the FramePacer in place of its Timer
-        timer = self._Screen__update_timer
+        timer = self._Screen__update_timer  # type: ignore[has-type]  # Screen's private (name-mangled) timer: mypy cannot see it
         if timer is None:
             timer = FramePacer(self, UPDATE_PERIOD, name="screen_update", callback=self._on_timer_update, pause=True)
             timer._start()

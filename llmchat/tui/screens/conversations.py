@@ -12,7 +12,7 @@ screen) goes through the app's `open_conversation` and `conversation_deleted`.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from textual import on
 from textual.app import ComposeResult
@@ -25,6 +25,11 @@ from textual.widgets import Button, Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from llmchat.sanitize import one_line
+
+if TYPE_CHECKING:
+    from textual import getters
+
+    from llmchat.tui.app import ChatApp
 
 HINT = "Enter open · r rename · d delete · / search · Esc close"
 
@@ -119,6 +124,9 @@ class ConversationList(ModalScreen[None]):
     }
     """
 
+    if TYPE_CHECKING:  # Textual's own way to type `app` as the app that opens this list
+        app = getters.app(ChatApp)
+
     BINDINGS = [
         Binding("escape", "close", "Close"),
         Binding("ctrl+o,f2", "close", "Close", show=False),
@@ -135,7 +143,9 @@ class ConversationList(ModalScreen[None]):
         self.store = store
         self.current = current
         if when is None:
-            from llmchat.history.markdown import local_time as when
+            from llmchat.history.markdown import local_time
+
+            when = local_time
         self._when = when
         self._infos: Dict[int, Any] = {}
         self.shown: List[int] = []  # the IDs listed, in order (tests read it)
@@ -235,6 +245,7 @@ class ConversationList(ModalScreen[None]):
     @on(OptionList.OptionSelected, "#conversations")
     async def selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
+        assert event.option.id is not None  # every row is given its conversation's ID
         await self._open(int(event.option.id))
 
     @on(Input.Submitted, "#search")

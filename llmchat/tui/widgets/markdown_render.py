@@ -231,7 +231,7 @@ def inline_content(token: Token) -> Content:
         elif kind == "footnote_ref":
             add(f"[{(child.meta or {}).get('label', '')}]")
         elif kind == "image":
-            href = child.attrs.get("src", "")
+            href = str(child.attrs.get("src", ""))
             alt = child.attrs.get("alt", "")
             stack.append((Style.from_meta({"@click": f"link({href!r})"}), position))
             add("🖼  ")
@@ -290,7 +290,7 @@ class Painter:
         return Strip.blank(width, self.pad(path))
 
     def options(self, rules: Optional[Dict[str, Any]] = None) -> RenderOptions:
-        return RenderOptions(self._get_style, rules or {})
+        return RenderOptions(self._get_style, rules or {})  # type: ignore[arg-type]  # a plain dict of CSS rules; RulesMap is a TypedDict
 
     def text(
         self,
@@ -725,7 +725,7 @@ def _stacked_table(headers: List[Node], rows: List[List[Node]], width: int, pain
     rules = {"text_overflow": "fold"}
     for row in rows:
         for index, cell in enumerate(row):
-            label = headers[index].content if index < len(headers) and headers[index].content is not None else Content("")
+            label = header if index < len(headers) and (header := headers[index].content) is not None else Content("")
             text = Content.assemble(label.stylize(".strong"), ": " if label.plain else "", cell.content or Content(""))
             lines.extend(painter.text(text, width, path, rules=rules))
         lines.append(rule)

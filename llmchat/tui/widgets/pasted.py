@@ -67,7 +67,7 @@ class PastedUserMessage(UserMessage, can_focus=True):
     def watch_expanded(self) -> None:
         self.update(self.shown())
 
-    def action_toggle(self) -> None:
+    def action_toggle(self) -> None:  # type: ignore[override]  # this widget's own "toggle" action, not DOMNode's toggle(attribute)
         self.expanded = not self.expanded
 
     def on_click(self) -> None:

@@ -1011,11 +1011,11 @@ class StreamingMarkdown(Widget):
                 # No margin under the last block, and while it grows no empty rows at its end
                 # (a code block's bottom padding): the newest line is the answer's last row.
                 boxes[-1] = replace(boxes[-1], bottom=0)
-                above = [Box([], 0, self._bottoms[-1])] if self._bottoms else []
-                lines = stack(above + boxes, width, self._painter, ())
-                while lines and not lines[-1].text.strip():
-                    lines.pop()
-                self._tail_lines = lines
+                margin = [Box([], 0, self._bottoms[-1])] if self._bottoms else []
+                tail = stack(margin + boxes, width, self._painter, ())
+                while tail and not tail[-1].text.strip():
+                    tail.pop()
+                self._tail_lines = tail
             else:
                 self._tail_lines = []
             self._tail_stale = False

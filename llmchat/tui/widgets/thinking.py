@@ -44,7 +44,7 @@ class ThinkingTitle(Static, can_focus=True):
         event.stop()
         self.post_message(self.Toggle())
 
-    def action_toggle(self) -> None:
+    def action_toggle(self) -> None:  # type: ignore[override]  # this widget's own "toggle" action, not DOMNode's toggle(attribute)
         self.post_message(self.Toggle())
 
 
