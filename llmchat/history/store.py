@@ -103,9 +103,13 @@ class UnknownConversation(HistoryError):
 
 
 class UnknownMessage(HistoryError):
-    def __init__(self, message_id: int) -> None:
-        super().__init__(f"no message {message_id}")
+    """No message with that ID (in that conversation, when one is given)."""
+
+    def __init__(self, message_id: int, conversation_id: Optional[int] = None) -> None:
+        where = f" in conversation {conversation_id}" if conversation_id is not None else ""
+        super().__init__(f"no message {message_id}{where}")
         self.message_id = message_id
+        self.conversation_id = conversation_id
 
 
 class _Busy(Exception):
@@ -519,7 +523,7 @@ class HistoryStore:
             raise HistoryError("an answer follows a prompt")
         found = db.execute("SELECT role FROM messages WHERE id = ? AND conversation_id = ?", (_known_message(parent), conversation_id)).fetchone()
         if found is None:
-            raise HistoryError(f"no message {parent} in conversation {conversation_id}")
+            raise UnknownMessage(parent, conversation_id)
         if found[0] != role:
             raise HistoryError(
                 f"message {parent} is {'a prompt' if found[0] == 'user' else 'an answer'}: a {'prompt follows an answer' if role == 'assistant' else 'answer follows a prompt'}"
@@ -650,7 +654,7 @@ class HistoryStore:
                 raise UnknownConversation(conversation_id)
             title, *settings = found
             if not db.execute("SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?", (message_id, conversation_id)).fetchone():
-                raise HistoryError(f"no message {message_id} in conversation {conversation_id}")
+                raise UnknownMessage(message_id, conversation_id)
             path = self._ancestry(db, message_id)[::-1]
             marks = ",".join("?" * len(path))
             if db.execute(f"SELECT 1 FROM messages WHERE id IN ({marks}) AND status = 'streaming'", path).fetchone():
@@ -747,7 +751,7 @@ class HistoryStore:
         parents = {row[0]: row[-1] for row in rows}
         leaf = info.current_leaf_id if leaf_id is None else leaf_id
         if leaf_id is not None and leaf_id not in parents:
-            raise HistoryError(f"no message {leaf_id} in conversation {conversation_id}")
+            raise UnknownMessage(leaf_id, conversation_id)
         path = _path(parents, leaf)
         on_path = set(path)
         family: Dict[Optional[int], List[int]] = {}
@@ -828,7 +832,7 @@ class HistoryStore:
             raise UnknownConversation(conversation_id)
         by_id = {row[0]: row for row in rows}
         if leaf_id is not None and leaf_id not in by_id:
-            raise HistoryError(f"no message {leaf_id} in conversation {conversation_id}")
+            raise UnknownMessage(leaf_id, conversation_id)
         out: List[Message] = []
         prompt: Optional[str] = None
         for message_id in _path({row[0]: row[3] for row in rows}, found[0][0] if leaf_id is None else leaf_id):
