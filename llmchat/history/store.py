@@ -415,12 +415,14 @@ class HistoryStore:
         on_error: Optional[Callable[[HistoryError], None]] = None,
         secrets: Sequence[str] = (),
         defer_if_busy: bool = False,
+        current: bool = True,
     ) -> "AnswerWriter":
         """A new answer to the same prompt, begun now as `streaming`: for an answer's ID, its
         sibling; for a prompt's, one more answer to it. No new prompt is stored. The new answer
-        becomes the current leaf, and the conversation the most recently used. The handle's
-        `prompt_id` is the prompt answered; what to send is `turn_context(message_id)`. The
-        rest as `begin_turn`."""
+        becomes the current leaf, and the conversation the most recently used -- unless not
+        `current` (a replay against other models, say: stored beside, the user's branch and the
+        conversation's settings left as they were). The handle's `prompt_id` is the prompt
+        answered; what to send is `turn_context(message_id)`. The rest as `begin_turn`."""
         redactor = _redactor(secrets)
         chosen = _chosen(redactor, profile, model, api, base_url)
         _known_message(message_id)
@@ -434,9 +436,10 @@ class HistoryStore:
                 prompt_id = message_id if role == "user" else parent
                 if prompt_id is None:
                     raise HistoryError(f"answer {message_id} follows no prompt: nothing to ask again")
-                self._set_settings(db, cid, chosen)
-                self._touch(db, cid)
-                answer_id = self._add_answer(db, cid, model, api, prompt_id)
+                if current:
+                    self._set_settings(db, cid, chosen)
+                    self._touch(db, cid)
+                answer_id = self._add_answer(db, cid, model, api, prompt_id, link=current)
             _live_answers.add((self._key, answer_id))
             return cid, prompt_id, answer_id
 
@@ -494,7 +497,9 @@ class HistoryStore:
         )
         return self._linked(db, conversation_id, parent_id, int(cursor.lastrowid))
 
-    def _add_answer(self, db: sqlite3.Connection, conversation_id: int, model: Optional[str], api: Optional[str], parent: int) -> int:
+    def _add_answer(
+        self, db: sqlite3.Connection, conversation_id: int, model: Optional[str], api: Optional[str], parent: int, *, link: bool = True
+    ) -> int:
         global _own_token
         pid = os.getpid()
         if _own_token is None:
@@ -507,6 +512,8 @@ class HistoryStore:
             " VALUES (?, 'assistant', '', 'streaming', ?, ?, ?, ?, ?, ?)",
             (conversation_id, model, api, self._now(), pid, _own_token, parent_id),
         )
+        if not link:
+            return cursor.lastrowid or 0
         return self._linked(db, conversation_id, parent_id, int(cursor.lastrowid))
 
     @staticmethod

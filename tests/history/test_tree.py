@@ -126,6 +126,17 @@ def test_a_regenerated_answer_is_a_sibling_and_sends_the_same_turn(store: Histor
     assert store.context(cid)[-1] == Message("assistant", "a2, third")
 
 
+def test_a_replay_can_be_stored_beside_without_moving_the_users_branch(store: HistoryStore) -> None:
+    first = turn(store, None, "q1", "a1")
+    cid = first.conversation_id
+    turn(store, cid, "q2", "a2")
+    other = turn(store, None, "elsewhere", "a")
+    replay = answered(store.regenerate(first.message_id, model="another", profile="p", current=False), "a1 by another")
+    assert texts(store, cid) == ["q1", "a1", "q2", "a2"]
+    assert store.most_recent().id == other.conversation_id and store.get(cid).profile is None
+    assert [(m.content, m.model) for m in store.siblings(replay.message_id)] == [("a1", "m"), ("a1 by another", "another")]
+
+
 def test_stepping_between_siblings_returns_to_the_branch_left_below_them(store: HistoryStore) -> None:
     first = turn(store, None, "q1", "a1")
     cid = first.conversation_id
