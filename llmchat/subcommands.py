@@ -28,7 +28,7 @@ tools.add_typer(config_app, name="config")
 history_app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
-    help="Stored conversations, newest first: list (the default), show, export, search, rename, rm, path.",
+    help="Stored conversations, newest first: list (the default), show, export, search, rename, rm, fork, switch, diff, path.",
 )
 tools.add_typer(history_app, name="history")
 
@@ -196,20 +196,24 @@ def _no_such(conversation_id: Optional[int]) -> NoReturn:
     fail(f"{what} (see `llmchat history`)", EXIT_USAGE)
 
 
-def _call(store: Any, method: str, *args: Any) -> Any:
+def _call(store: Any, method: str, *args: Any, **kw: Any) -> Any:
     """A store call; its errors become one-line errors with the right exit code."""
-    from llmchat.history import HistoryError, UnknownConversation
+    from llmchat.history import HistoryError, UnknownConversation, UnknownMessage
 
     try:
-        return getattr(store, method)(*args)
+        return getattr(store, method)(*args, **kw)
     except UnknownConversation as exc:
         _no_such(exc.conversation_id)
+    except UnknownMessage as exc:
+        see = f"llmchat history show {exc.conversation_id} --tree" if exc.conversation_id is not None else "llmchat history show ID --tree"
+        fail(f"{exc} (see `{see}`)", EXIT_USAGE)
     except HistoryError as exc:
         fail(str(exc), EXIT_ERROR)
 
 
-def _out(text: str) -> None:
-    """To stdout: bytes as they are for a pipe or a file, controls stripped for a terminal. A
+def _out(text: str, *, clean: bool = False) -> None:
+    """To stdout: bytes as they are for a pipe or a file, controls stripped for a terminal
+    (unless `clean`: text whose stored parts were sanitised already, with colours of our own). A
     reader that went away ends the command quietly (exit 0, as `head` expects); a closed or
     full stdout is one error line (exit 1)."""
     from llmchat.output import encode
@@ -218,7 +222,7 @@ def _out(text: str) -> None:
     if out is None:
         fail("stdout is closed: there is nowhere to write", EXIT_ERROR)
     try:
-        if _on_terminal():
+        if _on_terminal() and not clean:
             from llmchat.sanitize import strip_controls
 
             text = strip_controls(text)
@@ -313,11 +317,21 @@ def history_list_command(
 @history_app.command("show")
 def history_show_command(
     conversation_id: int = typer.Argument(..., metavar="ID", help="The conversation (see `llmchat history`)."),
-    as_json: bool = typer.Option(False, "--json", help="JSON with every message and its figures."),
+    as_json: bool = typer.Option(False, "--json", help="JSON with every message and its figures (and parent_id)."),
+    tree: bool = typer.Option(False, "--tree", help="Draw every message of every branch, one line each; * marks the current path."),
 ) -> None:
-    """Print a conversation as Markdown, each answer with its stored figures."""
+    """Print a conversation's current branch as Markdown, each answer with its stored figures;
+    a message with siblings (an edited prompt, a regenerated answer) shows ‹ 2/3 › and its ID."""
     store = _open_history(must_exist=True)
-    _out(_render(_call(store, "load", _conversation_id(conversation_id)), as_json, _on_terminal()))
+    transcript = _call(store, "load", _conversation_id(conversation_id), branches=tree)
+    if tree and not as_json:
+        from llmchat.history.markdown import tree_lines
+        from llmchat.sanitize import one_line
+
+        head = f"{transcript.info.id}  {one_line(transcript.info.title)}"
+        _out("\n".join([head, *tree_lines(transcript)]) + "\n")
+        return
+    _out(_render(transcript, as_json, _on_terminal()))
 
 
 @history_app.command("export")
@@ -440,6 +454,83 @@ def history_rm_command(
             raise typer.Exit(EXIT_ERROR)
     _call(store, "delete", conversation_id)
     _note(f"Deleted conversation {conversation_id}.")
+
+
+def _message_id(value: int) -> int:
+    if not 0 < value < 2**63:
+        fail(f"no message {value} (see `llmchat history show ID --tree`)", EXIT_USAGE)
+    return value
+
+
+@history_app.command("fork")
+def history_fork_command(
+    conversation_id: int = typer.Argument(..., metavar="ID", help="The conversation (see `llmchat history`)."),
+    message_id: int = typer.Argument(..., metavar="MSG", help="The last message to copy (see `llmchat history show ID --tree`)."),
+    as_json: bool = typer.Option(False, "--json", help="JSON: the new conversation's ID and where it came from."),
+) -> None:
+    """Copy the path from a conversation's first prompt to MSG into a new conversation, and
+    print its ID (`llmchat -c` continues it)."""
+    store = _open_history(must_exist=True)
+    new_id = _call(store, "fork", _conversation_id(conversation_id), _message_id(message_id))
+    if as_json:
+        _out(_json({"id": new_id, "forked_from": conversation_id, "message_id": message_id}))
+        return
+    _out(f"{new_id}\n")
+
+
+@history_app.command("switch")
+def history_switch_command(
+    conversation_id: int = typer.Argument(..., metavar="ID", help="The conversation (see `llmchat history`)."),
+    message_id: int = typer.Argument(..., metavar="MSG", help="A message on the branch to make current (see `llmchat history show ID --tree`)."),
+    as_json: bool = typer.Option(False, "--json", help="JSON: the conversation and its new current leaf."),
+) -> None:
+    """Make the branch through MSG the current one (down to the leaf last chosen below it), so
+    `llmchat -c` and the TUI continue there."""
+    store = _open_history(must_exist=True)
+    conversation_id = _conversation_id(conversation_id)
+    _call(store, "get", conversation_id)
+    if _call(store, "message", _message_id(message_id)).conversation_id != conversation_id:
+        fail(f"no message {message_id} in conversation {conversation_id} (see `llmchat history show {conversation_id} --tree`)", EXIT_USAGE)
+    leaf = _call(store, "select_branch", message_id, touch=True)
+    if as_json:
+        _out(_json({"conversation_id": conversation_id, "current_leaf_id": leaf}))
+        return
+    _note(f"Conversation {conversation_id} continues from message {leaf}: `llmchat -c` goes on there.")
+
+
+@history_app.command("diff")
+def history_diff_command(
+    first: int = typer.Argument(..., metavar="MSG_A", help="A message (see `llmchat history show ID --tree`)."),
+    second: int = typer.Argument(..., metavar="MSG_B", help="The message to compare it with."),
+    as_json: bool = typer.Option(False, "--json", help="JSON: both messages with their figures, and the diff as runs."),
+) -> None:
+    """Compare two messages (two answers to one prompt, say): their figures side by side (model,
+    TTFT, tok/s, tokens), then a word diff of their text -- coloured on a terminal,
+    [-removed-]{+added+} in a pipe (as `git diff --word-diff=plain`)."""
+    from llmchat.history.markdown import figures, message_json, word_diff
+
+    store = _open_history(must_exist=True)
+    a = _call(store, "message", _message_id(first))
+    b = _call(store, "message", _message_id(second))
+    terminal = _on_terminal()
+    if terminal:
+        from llmchat.sanitize import strip_controls
+
+        a.content, b.content = strip_controls(a.content), strip_controls(b.content)
+    runs = word_diff(a.content, b.content)
+    if as_json:
+        data = {"a": message_json(a), "b": message_json(b), "diff": [{"op": op, "text": text} for op, text in runs]}
+        _out(_json(data, terminal), clean=True)
+        return
+    cells = [figures(a), figures(b)]
+    label = max(len(name) for name in cells[0])
+    left = max(len(value) for value in cells[0].values())
+    lines = [f"{'':<{label}}  {'A':<{left}}  B"]
+    lines += [f"{name:<{label}}  {cells[0][name]:<{left}}  {cells[1][name]}" for name in cells[0]]
+    colour = terminal and not os.environ.get("NO_COLOR")
+    marks = {"-": ("\x1b[31m", "\x1b[0m"), "+": ("\x1b[32m", "\x1b[0m")} if colour else {"-": ("[-", "-]"), "+": ("{+", "+}")}
+    body = "".join(text if op == "=" else marks[op][0] + text + marks[op][1] for op, text in runs)
+    _out("\n".join(lines) + "\n\n" + body + ("" if body.endswith("\n") else "\n"), clean=True)
 
 
 @history_app.command("path")

@@ -12,6 +12,11 @@ Imported only when history is on for a run, so `--no-history` never pays for sql
 
     store.list_conversations() / get(id) / load(id) / context(id) / search(text) / rename / delete
 
+Conversations are trees (see store.py): `begin_turn(..., parent_id=answer)` branches after an
+answer, `begin_edit(prompt_id, text)` sends an edited prompt as a sibling, `regenerate(answer)`
+begins a sibling answer; `load`/`context` follow the current path, `siblings(id)`,
+`select_branch(id)`, `fork(cid, id)`, `turn_context(id)` (what a turn sent, to send it again).
+
 `Recorder` wraps the writing for a face: it never raises, and warns once when storing fails.
 The reading records (ConversationInfo, StoredMessage, Transcript, SearchHit) load on first use.
 """
@@ -26,11 +31,13 @@ from llmchat.history.store import (
     FINAL_STATUSES,
     FLUSH_INTERVAL,
     INTERRUPTED,
+    ROOT,
     STREAMING,
     AnswerWriter,
     HistoryError,
     HistoryStore,
     UnknownConversation,
+    UnknownMessage,
     default_path,
     make_title,
 )
@@ -46,11 +53,13 @@ __all__ = [
     "HistoryError",
     "HistoryStore",
     "INTERRUPTED",
+    "ROOT",
     "Recorder",
     "STREAMING",
     "StoredMessage",
     "Transcript",
     "UnknownConversation",
+    "UnknownMessage",
     "answer_status",
     "default_path",
     "make_title",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional, Protocol
+from typing import Any, Dict, List, Optional, Protocol, Tuple
 
 from llmchat.history.records import ConversationInfo, SearchHit, StoredMessage, Transcript
 from llmchat.history.store import CANCELLED, ERROR, INTERRUPTED, STREAMING
@@ -103,11 +103,14 @@ def metrics_line(message: Figures) -> str:
 def to_markdown(transcript: Transcript) -> str:
     info = transcript.info
     out = [f"# {one_line(info.title)}", "", _about(info), ""]
+    if any(m.sibling_count > 1 for m in transcript.messages) or len(transcript.messages) < info.message_count:
+        shown = sum(1 for m in transcript.messages if not m.superseded)
+        out += [f"*The current branch: {shown} of {info.message_count} messages (`llmchat history show {info.id} --tree` draws them all).*", ""]
     for message in transcript.messages:
         if message.role == "user":
-            out += ["## You", "", _closed(message.content), ""]
+            out += [f"## You{_place(message)}", "", _closed(message.content), ""]
             continue
-        out += [f"## {one_line(message.model or 'Assistant')}", ""]
+        out += [f"## {one_line(message.model or 'Assistant')}{_place(message)}", ""]
         if message.reasoning:
             out += [_reasoning(message.reasoning), ""]
         if message.content:
@@ -117,6 +120,103 @@ def to_markdown(transcript: Transcript) -> str:
         out.append(f"*{_escape(line)}*" + (f"  \n*{_escape(note)}*" if note else ""))
         out.append("")
     return "\n".join(out)
+
+
+def _place(message: StoredMessage) -> str:
+    """` ‹ 2/3 ›` for a message with siblings (other branches from the same point), with its ID
+    (what `history switch`, `fork` and `diff` take); nothing for one without."""
+    if message.sibling_count <= 1:
+        return ""
+    return f" ‹ {message.sibling_index}/{message.sibling_count} › (message {message.id})"
+
+
+def sibling_mark(message: StoredMessage) -> str:
+    """`‹ 2/3 ›`, or "" for a message without siblings."""
+    return f"‹ {message.sibling_index}/{message.sibling_count} ›" if message.sibling_count > 1 else ""
+
+
+def tree_lines(transcript: Transcript, width: int = 48) -> List[str]:
+    """Every message of a transcript read with `branches=True`, one line each, drawn as a tree
+    (a chain stays in its column; only a fork indents): the current path marked `*`, then the
+    ID, who wrote it, its first words, and for an answer its status and model."""
+    children: Dict[Optional[int], List[StoredMessage]] = {}
+    for message in transcript.messages:
+        children.setdefault(message.parent_id, []).append(message)
+    lines: List[str] = []
+    id_width = max((len(str(m.id)) for m in transcript.messages), default=1)
+    # Depth first, without recursion (a chain may be thousands of messages deep).
+    stack: List[Tuple[StoredMessage, str, str]] = []
+
+    def push(kids: List[StoredMessage], rest: str) -> None:
+        if len(kids) == 1:
+            stack.append((kids[0], rest, rest))
+            return
+        for index in range(len(kids) - 1, -1, -1):
+            last = index == len(kids) - 1
+            stack.append((kids[index], rest + ("└─ " if last else "├─ "), rest + ("   " if last else "│  ")))
+
+    push(children.get(None, []), "")
+    while stack:
+        message, first, rest = stack.pop()
+        mark = " " if message.superseded else "*"
+        who = "you" if message.role == "user" else "assistant"
+        words = one_line(" ".join(message.content.split()))
+        if len(words) > width:
+            words = words[: width - 1].rstrip() + "…"
+        line = f"{mark} {first}{message.id:>{id_width}} {who}: {words}"
+        if message.role != "user":
+            line += f"  [{message.status}{' · ' + one_line(message.model) if message.model else ''}]"
+        lines.append(line)
+        push(children.get(message.id, []), rest)
+    return lines
+
+
+def word_diff(old: str, new: str) -> List[Tuple[str, str]]:
+    """The two texts as runs of ("=", same), ("-", only in old), ("+", only in new), compared
+    word by word (whitespace kept with the words, so the runs join back into each text)."""
+    import difflib
+
+    a = re.findall(r"\s+|\S+", old)
+    b = re.findall(r"\s+|\S+", new)
+    opcodes = difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+    # Only whitespace in common between two changes joins them into one ("[-a b-]{+c d+}",
+    # not "[-a-]{+c+} [-b-]{+d+}"), as git's word diff reads.
+    runs: List[Tuple[str, str]] = []
+    old_side: List[str] = []
+    new_side: List[str] = []
+    for index, (tag, i1, i2, j1, j2) in enumerate(opcodes):
+        same = "".join(a[i1:i2])
+        inner = 0 < index < len(opcodes) - 1
+        if tag == "equal" and not (inner and not same.strip() and (old_side or new_side)):
+            _flush_change(runs, old_side, new_side)
+            runs.append(("=", same))
+            continue
+        old_side.append(same)
+        new_side.append("".join(b[j1:j2]))
+    _flush_change(runs, old_side, new_side)
+    return runs
+
+
+def _flush_change(runs: List[Tuple[str, str]], old_side: List[str], new_side: List[str]) -> None:
+    for op, side in (("-", old_side), ("+", new_side)):
+        text = "".join(side)
+        if text:
+            runs.append((op, text))
+        side.clear()
+
+
+def figures(message: StoredMessage) -> Dict[str, str]:
+    """An answer's figures as the cells of a comparison: model, status, TTFT, tok/s, tokens, time."""
+    mark = "~" if message.tokens_exact is False else ""
+    return {
+        "message": f"{message.id} ({'you' if message.role == 'user' else 'answer'}{', ' + sibling_mark(message) if sibling_mark(message) else ''})",
+        "model": one_line(message.model or "-"),
+        "status": message.status + (f" ({one_line(message.stop_reason)})" if message.stop_reason and message.stop_reason != "stop" else ""),
+        "TTFT": f"{message.ttft * 1000:.0f} ms" if message.ttft is not None else "-",
+        "tok/s": f"{mark}{message.tokens_per_second:.1f}" if message.tokens_per_second is not None else "-",
+        "tokens": f"{mark}{message.output_tokens}" if message.output_tokens is not None else "-",
+        "time": f"{message.elapsed:.2f} s" if message.elapsed is not None else "-",
+    }
 
 
 def _reasoning(text: str) -> str:
@@ -187,11 +287,15 @@ def message_json(message: StoredMessage) -> Dict[str, Any]:
         "error": message.error,
         "superseded": message.superseded,
         "reasoning": message.reasoning,
+        "parent_id": message.parent_id,
+        "sibling_index": message.sibling_index,
+        "sibling_count": message.sibling_count,
     }
 
 
 def transcript_json(transcript: Transcript) -> Dict[str, Any]:
     data = conversation_json(transcript.info)
+    data["current_leaf_id"] = transcript.info.current_leaf_id
     data["messages"] = [message_json(m) for m in transcript.messages]
     return data
 

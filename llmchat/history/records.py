@@ -21,7 +21,8 @@ class ConversationInfo:
     model: Optional[str]
     api: Optional[str]
     base_url: Optional[str]
-    message_count: int
+    message_count: int  # every message stored, on every branch
+    current_leaf_id: Optional[int] = None  # the last message of the current path
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass is built 2-3x slower (10,000 at a time)
@@ -43,16 +44,23 @@ class StoredMessage:
     elapsed: Optional[float]  # seconds from the request to the end of the answer
     stop_reason: Optional[str]  # normalised: "stop", "length", "content_filter", ...
     error: Optional[str]
-    superseded: bool = False  # asked again in its place (a retry): not sent as context
+    superseded: bool = False  # not on the path read (another branch): not sent as context
     reasoning: str = ""  # the model's reasoning before this answer, as it streamed
+    parent_id: Optional[int] = None  # the message it follows; None for a first prompt
+    sibling_index: int = 1  # its place among the messages with the same parent (oldest 1)...
+    sibling_count: int = 1  # ...of how many: a face shows `‹ 2/3 ›` when this is over 1
+    children: int = 0  # how many messages follow it, on every branch
 
 
 @dataclass(frozen=True)
 class Transcript:
-    """One conversation with all its messages, oldest first."""
+    """One conversation's messages: the path from its first prompt to `leaf_id` (its current
+    leaf unless another was asked for), oldest first; or, read with `branches=True`, every
+    message in the order they were written, those not on that path marked `superseded`."""
 
     info: ConversationInfo
     messages: List[StoredMessage]
+    leaf_id: Optional[int] = None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 `PRAGMA user_version` holds the version. Every migration runs inside the caller's write
 transaction (BEGIN IMMEDIATE), so two processes opening an old file at once upgrade it once, and
 a crash half-way leaves the old version intact. A migration is a list of statements (not a
-script: `executescript` would commit the transaction it runs in). Never edit a released step;
+script: `executescript` would commit the transaction it runs in), and functions where data must
+be computed. Never edit a released step;
 add the next one, and its schema snapshot in tests/history/schemas/ (test_migrations.py checks
 each snapshot against the steps and upgrades a file from every earlier version).
 """
@@ -11,7 +12,9 @@ each snapshot against the steps and upgrades a file from every earlier version).
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable, List
+from typing import Callable, Dict, List, Optional, Sequence, Union
+
+Step = Union[str, Callable[[sqlite3.Connection], None]]
 
 # Version 1: conversations and their messages.
 _V1 = [
@@ -133,12 +136,83 @@ _V4 = [
     "CREATE INDEX message_parts_by_message ON message_parts (message_id, id)",
 ]
 
-# MIGRATIONS[n] takes a file from version n to n + 1.
-MIGRATIONS: List[Callable[[sqlite3.Connection], List[str]]] = [
+# Version 5: conversations are trees. Every message has a parent (NULL: a first prompt; a
+# conversation may have several, when its first prompt was edited and sent again); a prompt's
+# children are its answers (a regenerated answer is a sibling), an answer's are the prompts that
+# follow it (an edited prompt is a sibling). `chosen_child_id` is the child last chosen (or
+# added) below a message, so stepping between siblings returns to the branch left below them;
+# the conversation's `current_leaf_id` ends the path that is shown, continued and sent as
+# context. `superseded` (version 3) is no longer read: a retried turn and its retry are siblings.
+# Pieces take any kind (attachments, tool calls), with `meta` for what describes one (JSON).
+_V5_DDL = [
+    "ALTER TABLE messages ADD COLUMN parent_id INTEGER REFERENCES messages (id)",
+    "ALTER TABLE messages ADD COLUMN chosen_child_id INTEGER",
+    "ALTER TABLE conversations ADD COLUMN current_leaf_id INTEGER",
+    "CREATE INDEX messages_by_parent ON messages (parent_id)",
+    """
+    CREATE TABLE message_parts_v5 (
+        id INTEGER PRIMARY KEY,                -- the order the pieces were saved in
+        message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind != ''), -- 'text', 'reasoning'; later attachments, tool calls
+        content TEXT NOT NULL,
+        meta TEXT                              -- JSON describing a piece of another kind
+    )
+    """,
+    "INSERT INTO message_parts_v5 (id, message_id, kind, content) SELECT id, message_id, kind, content FROM message_parts",
+    "DROP TABLE message_parts",
+    "ALTER TABLE message_parts_v5 RENAME TO message_parts",
+    "CREATE INDEX message_parts_by_message ON message_parts (message_id, id)",
+]
+
+
+def _v5(db: sqlite3.Connection) -> List[Step]:
+    return [*_V5_DDL, _v5_tree]
+
+
+def _v5_tree(db: sqlite3.Connection) -> None:
+    """Link each conversation's messages, a straight line until now, into a tree. A superseded
+    turn (a retry asked again in its place) becomes a branch beside its retry, from the same
+    point; the line of messages not superseded is the current path. Nothing is deleted."""
+    rows = db.execute("SELECT id, conversation_id, role, superseded FROM messages ORDER BY conversation_id, id").fetchall()
+    parents: List[tuple] = []
+    leaves: Dict[int, Optional[int]] = {}
+    children: Dict[int, List[int]] = {}
+    main: Optional[int] = None  # the tip of the line not superseded
+    side: Optional[int] = None  # the tip of the superseded branch being followed
+    current: Optional[int] = None
+    for message_id, conversation_id, role, superseded in rows:
+        if conversation_id != current:
+            current, main, side = conversation_id, None, None
+        if superseded:
+            parent = main if role == "user" or side is None else side
+            side = message_id
+        else:
+            parent, main, side = main, message_id, None
+        leaves[conversation_id] = main if main is not None else message_id  # all superseded: the last
+        if parent is not None:
+            parents.append((parent, message_id))
+            children.setdefault(parent, []).append(message_id)
+    db.executemany("UPDATE messages SET parent_id = ? WHERE id = ?", parents)
+    # The chosen child: the one on the current path, else the newest.
+    chosen = {parent: kids[-1] for parent, kids in children.items()}
+    parent_of = {child: parent for parent, child in parents}
+    for leaf in leaves.values():
+        node = leaf
+        while node is not None and node in parent_of:
+            chosen[parent_of[node]] = node
+            node = parent_of[node]
+    db.executemany("UPDATE messages SET chosen_child_id = ? WHERE id = ?", [(child, parent) for parent, child in chosen.items()])
+    db.executemany("UPDATE conversations SET current_leaf_id = ? WHERE id = ?", [(leaf, cid) for cid, leaf in leaves.items()])
+
+
+# MIGRATIONS[n] takes a file from version n to n + 1: a list of steps, each an SQL statement or
+# a function that changes the data (run in order, in the caller's transaction).
+MIGRATIONS: List[Callable[[sqlite3.Connection], Sequence[Step]]] = [
     lambda db: _V1,
     _v2,
     lambda db: _V3,
     lambda db: _V4,
+    _v5,
 ]
 VERSION = len(MIGRATIONS)
 
@@ -146,6 +220,9 @@ VERSION = len(MIGRATIONS)
 def upgrade(db: sqlite3.Connection, current: int, target: int = VERSION) -> None:
     """Apply the migrations from `current` to `target`, inside the caller's transaction."""
     for version in range(current, target):
-        for statement in MIGRATIONS[version](db):
-            db.execute(statement)
+        for step in MIGRATIONS[version](db):
+            if isinstance(step, str):
+                db.execute(step)
+            else:
+                step(db)
     db.execute(f"PRAGMA user_version = {int(target)}")

@@ -30,6 +30,15 @@ text only and no more than a flush's text is ever held; a finished answer of ord
 joined back into its row (`JOIN_CHARS`), a longer one stays in pieces, however long it is.
 Secrets (`redact.Redactor`) are replaced before anything is stored.
 
+Trees: every message has a parent (none for a first prompt): a prompt follows an answer, an
+answer its prompt. An edited prompt (`begin_edit`) and a regenerated answer (`regenerate`) are
+siblings of the one they replace, and a prompt may follow any earlier answer (`begin_turn(...,
+parent_id=...)`). A conversation's current leaf ends its current path: what `load` returns,
+`context` sends and `-c` continues; every write moves it to the new message. Each message
+remembers the child last chosen below it (`select_branch`), so stepping between siblings comes
+back to the branch that was left. `fork` copies a path into a new conversation. Nothing is ever
+deleted but a whole conversation.
+
 The store is thread-safe (one lock around the connection) and imports neither Textual, Rich
 nor asyncio: the one-shot face and the TUI share it.
 """
@@ -52,7 +61,7 @@ from llmchat.conversation import Message
 from llmchat.history import schema
 
 if TYPE_CHECKING:  # the records module is imported by the methods that read (see its docstring)
-    from llmchat.history.records import ConversationInfo, SearchHit, Transcript
+    from llmchat.history.records import ConversationInfo, SearchHit, StoredMessage, Transcript
 
 STREAMING, COMPLETE, CANCELLED, ERROR, INTERRUPTED = "streaming", "complete", "cancelled", "error", "interrupted"
 FINAL_STATUSES = (COMPLETE, CANCELLED, ERROR, INTERRUPTED)
@@ -72,12 +81,16 @@ TITLE_LENGTH = 80
 
 _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, status, model, api, created_at, finished_at, ttft, "
-    "tokens_per_second, input_tokens, output_tokens, tokens_exact, elapsed, stop_reason, error, superseded, reasoning"
+    "tokens_per_second, input_tokens, output_tokens, tokens_exact, elapsed, stop_reason, error, superseded, reasoning, parent_id"
 )
 _CONVERSATION_COLUMNS = (
     "c.id, c.title, c.created_at, c.updated_at, c.profile, c.model, c.api, c.base_url, "
-    "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)"
+    "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id), c.current_leaf_id"
 )
+# begin_turn's parent_id: ROOT starts a new first prompt (an edit of the first one); None, the
+# default, appends after the conversation's current leaf.
+ROOT = 0
+_APPEND = -1
 
 
 class HistoryError(Exception):
@@ -87,6 +100,16 @@ class HistoryError(Exception):
 class UnknownConversation(HistoryError):
     def __init__(self, conversation_id: int) -> None:
         super().__init__(f"no conversation {conversation_id}")
+        self.conversation_id = conversation_id
+
+
+class UnknownMessage(HistoryError):
+    """No message with that ID (in that conversation, when one is given)."""
+
+    def __init__(self, message_id: int, conversation_id: Optional[int] = None) -> None:
+        where = f" in conversation {conversation_id}" if conversation_id is not None else ""
+        super().__init__(f"no message {message_id}{where}")
+        self.message_id = message_id
         self.conversation_id = conversation_id
 
 
@@ -298,10 +321,11 @@ class HistoryStore:
             self._set_settings(db, conversation_id, (profile, model, api, base_url))
 
     def add_user_message(self, conversation_id: int, content: str) -> int:
-        """Store a prompt (committed when this returns) and mark the conversation used now.
-        The conversation's first prompt gives it its title unless it has one."""
+        """Store a prompt after the current leaf (committed when this returns) and mark the
+        conversation used now. The conversation's first prompt gives it its title unless it
+        has one."""
         with self._transaction() as db:
-            return self._add_prompt(db, conversation_id, content)
+            return self._add_prompt(db, conversation_id, content, _APPEND)
 
     def begin_answer(
         self,
@@ -311,11 +335,12 @@ class HistoryStore:
         api: Optional[str] = None,
         on_error: Optional[Callable[[HistoryError], None]] = None,
     ) -> "AnswerWriter":
-        """The assistant's message, created now as `streaming`; write it through the handle.
+        """The assistant's message after the current leaf, created now as `streaming`; write
+        it through the handle.
         `on_error` hears (once) about a flush that failed for another reason than a busy
         database; the text stays buffered and `finish` tries again."""
         with self._transaction() as db:
-            message_id = self._add_answer(db, conversation_id, model, api)
+            message_id = self._add_answer(db, conversation_id, model, api, _APPEND)
         return self._writer(conversation_id, message_id, on_error)
 
     def begin_turn(
@@ -330,6 +355,7 @@ class HistoryStore:
         on_error: Optional[Callable[[HistoryError], None]] = None,
         secrets: Sequence[str] = (),
         defer_if_busy: bool = False,
+        parent_id: Optional[int] = None,
     ) -> "AnswerWriter":
         """Everything a face stores before its request, in one transaction: the conversation
         (a new one when `conversation_id` is None, else given these settings for its next
@@ -337,20 +363,23 @@ class HistoryStore:
         (on disk a moment later: see `sync_soon`). The handle has `conversation_id` and
         `prompt_id`. `secrets` are replaced by `***` in everything stored for the turn.
 
+        Where the prompt goes: `parent_id` None appends it after the conversation's current
+        leaf (a straight conversation); an answer's ID starts a new branch after that answer
+        (`--from`); `ROOT` a new first prompt (see `begin_edit`). The new answer becomes the
+        current leaf: what `load`, `context` and `-c` follow.
+
         With `defer_if_busy`, a store locked by another process for more than `BEGIN_BUSY_MS`
         does not hold the request back: the handle comes back with `begun` False, and the turn
         is written by its first flush that finds the store free (or by `finish`)."""
-        redactor: Any = None
-        if secrets:  # imported only when there is something to mask (start-up is measured)
-            from llmchat.redact import Redactor
-
-            redactor = Redactor(secrets)
+        redactor = _redactor(secrets)
+        if redactor is not None:
             prompt = redactor.redact(prompt)
-        if redactor is not None and base_url and redactor.redact(base_url) != base_url:
-            base_url = None  # a known secret in it (in its path, say): not kept, as with a password
-        chosen = (profile, model, api, base_url)
+        chosen = _chosen(redactor, profile, model, api, base_url)
         if conversation_id is not None:
             _known_id(conversation_id)
+        elif parent_id not in (None, ROOT):
+            raise HistoryError("a new conversation has no message to follow")
+        parent = _APPEND if parent_id is None else parent_id
 
         def begin(busy_ms: Optional[int]) -> Tuple[int, int, int]:
             cid = conversation_id
@@ -359,11 +388,74 @@ class HistoryStore:
                     cid = self._new_conversation(db, "", chosen)
                 else:
                     self._set_settings(db, cid, chosen)
-                prompt_id = self._add_prompt(db, cid, prompt)
-                message_id = self._add_answer(db, cid, model, api)
+                prompt_id = self._add_prompt(db, cid, prompt, parent)
+                message_id = self._add_answer(db, cid, model, api, prompt_id)
             _live_answers.add((self._key, message_id))
             return cid, prompt_id, message_id
 
+        return self._begin_writer(begin, conversation_id, on_error, redactor, defer_if_busy)
+
+    def begin_edit(self, message_id: int, prompt: str, **options: Any) -> "AnswerWriter":
+        """Edit-and-resend: `prompt` as a new sibling of the prompt `message_id` (a new branch
+        from the point that prompt was asked at), with its answer begun; the new answer becomes
+        the current leaf. `options` are `begin_turn`'s."""
+        found = self._query("SELECT conversation_id, role, parent_id FROM messages WHERE id = ?", (_known_message(message_id),))
+        if not found:
+            raise UnknownMessage(message_id)
+        conversation_id, role, parent_id = found[0]
+        if role != "user":
+            raise HistoryError(f"message {message_id} is an answer: only a prompt is edited (regenerate an answer)")
+        return self.begin_turn(conversation_id, prompt, parent_id=ROOT if parent_id is None else parent_id, **options)
+
+    def regenerate(
+        self,
+        message_id: int,
+        *,
+        profile: Optional[str] = None,
+        model: Optional[str] = None,
+        api: Optional[str] = None,
+        base_url: Optional[str] = None,
+        on_error: Optional[Callable[[HistoryError], None]] = None,
+        secrets: Sequence[str] = (),
+        defer_if_busy: bool = False,
+        current: bool = True,
+    ) -> "AnswerWriter":
+        """A new answer to the same prompt, begun now as `streaming`: for an answer's ID, its
+        sibling; for a prompt's, one more answer to it. No new prompt is stored. The new answer
+        becomes the current leaf, and the conversation the most recently used -- unless not
+        `current` (a replay against other models, say: stored beside, the user's branch and the
+        conversation's settings left as they were). The handle's `prompt_id` is the prompt
+        answered; what to send is `turn_context(message_id)`. The rest as `begin_turn`."""
+        redactor = _redactor(secrets)
+        chosen = _chosen(redactor, profile, model, api, base_url)
+        _known_message(message_id)
+
+        def begin(busy_ms: Optional[int]) -> Tuple[int, int, int]:
+            with self._transaction(wait_for_disk=False, busy_ms=busy_ms) as db:
+                found = db.execute("SELECT conversation_id, role, parent_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+                if found is None:
+                    raise UnknownMessage(message_id)
+                cid, role, parent = found
+                prompt_id = message_id if role == "user" else parent
+                if prompt_id is None:
+                    raise HistoryError(f"answer {message_id} follows no prompt: nothing to ask again")
+                if current:
+                    self._set_settings(db, cid, chosen)
+                    self._touch(db, cid)
+                answer_id = self._add_answer(db, cid, model, api, prompt_id, link=current)
+            _live_answers.add((self._key, answer_id))
+            return cid, prompt_id, answer_id
+
+        return self._begin_writer(begin, None, on_error, redactor, defer_if_busy)
+
+    def _begin_writer(
+        self,
+        begin: Callable[[Optional[int]], Tuple[int, int, int]],
+        conversation_id: Optional[int],
+        on_error: Optional[Callable[[HistoryError], None]],
+        redactor: Any,
+        defer_if_busy: bool,
+    ) -> "AnswerWriter":
         writer = AnswerWriter(self, conversation_id, None, on_error=on_error, redactor=redactor)
         if not defer_if_busy:
             writer._started(begin(None))
@@ -393,7 +485,7 @@ class HistoryStore:
         if cursor.rowcount == 0:
             raise UnknownConversation(conversation_id)
 
-    def _add_prompt(self, db: sqlite3.Connection, conversation_id: int, content: str) -> int:
+    def _add_prompt(self, db: sqlite3.Connection, conversation_id: int, content: str, parent: int) -> int:
         now = self._now()
         content = _clean(content)
         cursor = db.execute(
@@ -402,27 +494,68 @@ class HistoryStore:
         )
         if cursor.rowcount == 0:
             raise UnknownConversation(conversation_id)
+        parent_id = self._parent(db, conversation_id, parent, "assistant")
         cursor = db.execute(
-            "INSERT INTO messages (conversation_id, role, content, status, created_at, finished_at) VALUES (?, 'user', ?, 'complete', ?, ?)",
-            (conversation_id, content, now, now),
+            "INSERT INTO messages (conversation_id, role, content, status, created_at, finished_at, parent_id) VALUES (?, 'user', ?, 'complete', ?, ?, ?)",
+            (conversation_id, content, now, now, parent_id),
         )
         assert cursor.lastrowid is not None  # set by the INSERT that just added a row
-        return cursor.lastrowid
+        return self._linked(db, conversation_id, parent_id, cursor.lastrowid)
 
-    def _add_answer(self, db: sqlite3.Connection, conversation_id: int, model: Optional[str], api: Optional[str]) -> int:
+    def _add_answer(
+        self, db: sqlite3.Connection, conversation_id: int, model: Optional[str], api: Optional[str], parent: int, *, link: bool = True
+    ) -> int:
         global _own_token
         pid = os.getpid()
         if _own_token is None:
             _own_token = process_token(pid)
+        if not db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone():
+            raise UnknownConversation(conversation_id)
+        parent_id = self._parent(db, conversation_id, parent, "user")
         cursor = db.execute(
-            "INSERT INTO messages (conversation_id, role, content, status, model, api, created_at, writer_pid, writer_token)"
-            " SELECT ?, 'assistant', '', 'streaming', ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM conversations WHERE id = ?)",
-            (conversation_id, model, api, self._now(), pid, _own_token, conversation_id),
+            "INSERT INTO messages (conversation_id, role, content, status, model, api, created_at, writer_pid, writer_token, parent_id)"
+            " VALUES (?, 'assistant', '', 'streaming', ?, ?, ?, ?, ?, ?)",
+            (conversation_id, model, api, self._now(), pid, _own_token, parent_id),
         )
+        assert cursor.lastrowid is not None  # set by the INSERT that just added a row
+        if not link:
+            return cursor.lastrowid
+        return self._linked(db, conversation_id, parent_id, cursor.lastrowid)
+
+    @staticmethod
+    def _parent(db: sqlite3.Connection, conversation_id: int, parent: int, role: str) -> Optional[int]:
+        """The parent a new message gets: the current leaf for `_APPEND`, none for `ROOT`, else
+        `parent`, which must be a message of the conversation with `role` (a prompt follows an
+        answer, an answer its prompt)."""
+        if parent == _APPEND:
+            (leaf,) = db.execute("SELECT current_leaf_id FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+            return leaf
+        if parent == ROOT:
+            if role == "assistant":  # a prompt: a new first one
+                return None
+            raise HistoryError("an answer follows a prompt")
+        found = db.execute("SELECT role FROM messages WHERE id = ? AND conversation_id = ?", (_known_message(parent), conversation_id)).fetchone()
+        if found is None:
+            raise UnknownMessage(parent, conversation_id)
+        if found[0] != role:
+            raise HistoryError(
+                f"message {parent} is {'a prompt' if found[0] == 'user' else 'an answer'}: a {'prompt follows an answer' if role == 'assistant' else 'answer follows a prompt'}"
+            )
+        return parent
+
+    @staticmethod
+    def _linked(db: sqlite3.Connection, conversation_id: int, parent_id: Optional[int], message_id: int) -> int:
+        """A new message becomes its parent's chosen child and the conversation's current leaf."""
+        if parent_id is not None:
+            db.execute("UPDATE messages SET chosen_child_id = ? WHERE id = ?", (message_id, parent_id))
+        db.execute("UPDATE conversations SET current_leaf_id = ? WHERE id = ?", (message_id, conversation_id))
+        return message_id
+
+    def _touch(self, db: sqlite3.Connection, conversation_id: int) -> None:
+        """Mark the conversation used now (`most_recent`, the list's order)."""
+        cursor = db.execute("UPDATE conversations SET updated_at = ?, used_seq = ? WHERE id = ?", (self._now(), _next_use(db), conversation_id))
         if cursor.rowcount == 0:
             raise UnknownConversation(conversation_id)
-        assert cursor.lastrowid is not None  # set by the INSERT that just added a row
-        return cursor.lastrowid
 
     def _writer(self, conversation_id: int, message_id: int, on_error: Optional[Callable[[HistoryError], None]]) -> "AnswerWriter":
         _live_answers.add((self._key, message_id))
@@ -436,7 +569,9 @@ class HistoryStore:
         # sort the pieces, texts and all, in memory.
         limit = min(JOIN_CHARS, self._piece_chars)
         total, pieces_found = 0, False
-        for (size,) in db.execute("SELECT length(content) FROM message_parts WHERE message_id = ? ORDER BY id", (message_id,)):
+        for (size,) in db.execute(
+            "SELECT length(content) FROM message_parts WHERE message_id = ? AND kind IN ('text', 'reasoning') ORDER BY id", (message_id,)
+        ):
             pieces_found = True
             total += size
             if total > limit:
@@ -447,7 +582,7 @@ class HistoryStore:
                 pieces = db.execute("SELECT content FROM message_parts WHERE message_id = ? AND kind = ? ORDER BY id", (message_id, kind)).fetchall()
                 if pieces:
                     joined[column] = "".join(piece for (piece,) in pieces)
-            db.execute("DELETE FROM message_parts WHERE message_id = ?", (message_id,))
+            db.execute("DELETE FROM message_parts WHERE message_id = ? AND kind IN ('text', 'reasoning')", (message_id,))
         assignments = [f"{column} = {column} || ?" for column in joined] + [f"{name} = ?" for name in values]
         db.execute(
             f"UPDATE messages SET {', '.join(assignments)}, writer_pid = NULL, writer_token = NULL WHERE id = ?",
@@ -474,10 +609,100 @@ class HistoryStore:
         return marked
 
     def supersede(self, message_ids: Sequence[int]) -> None:
-        """Mark messages superseded: a turn (its prompt and its answer) that was asked again
-        in its place. They stay stored and shown, but `context` no longer sends them."""
+        """A turn (the IDs of its prompt and its answer) is about to be asked again in its place
+        (the TUI's retry, from before conversations were trees): the current leaf moves back to
+        where that turn was asked, so the next `begin_turn` is its sibling, and the turn stays
+        stored on a branch of its own. Use `begin_edit` or `regenerate` instead in new code."""
+        ids = [int(i) for i in message_ids]
+        if not ids:
+            return
         with self._transaction() as db:
-            db.executemany("UPDATE messages SET superseded = 1 WHERE id = ?", [(int(i),) for i in message_ids])
+            db.executemany("UPDATE messages SET superseded = 1 WHERE id = ?", [(i,) for i in ids])  # kept for readers of the file
+            found = db.execute("SELECT conversation_id, parent_id FROM messages WHERE id = ?", (min(ids),)).fetchone()
+            if found is None:
+                return
+            cid, parent_id = found
+            (leaf,) = db.execute("SELECT current_leaf_id FROM conversations WHERE id = ?", (cid,)).fetchone()
+            if leaf is not None and min(ids) in self._ancestry(db, leaf):
+                db.execute("UPDATE conversations SET current_leaf_id = ? WHERE id = ?", (parent_id, cid))
+
+    def select_branch(self, message_id: int, *, touch: bool = False) -> int:
+        """Make the branch through `message_id` current (a face steps to a sibling with it): each
+        message above it chooses the child toward it, and the current leaf becomes the leaf below
+        it that was last chosen (or, where nothing was chosen, the newest), so stepping away and
+        back returns to the same branch. With `touch`, the conversation also becomes the most
+        recently used (`llmchat -c` continues it). Returns the new current leaf's ID."""
+        _known_message(message_id)
+        with self._transaction() as db:
+            found = db.execute("SELECT conversation_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+            if found is None:
+                raise UnknownMessage(message_id)
+            cid = found[0]
+            path = self._ancestry(db, message_id)
+            db.executemany("UPDATE messages SET chosen_child_id = ? WHERE id = ?", list(zip(path[:-1], path[1:])))
+            leaf = message_id
+            while True:
+                (chosen,) = db.execute("SELECT chosen_child_id FROM messages WHERE id = ?", (leaf,)).fetchone()
+                below = db.execute(
+                    "SELECT id FROM messages WHERE parent_id = ? ORDER BY id = ? DESC, id DESC LIMIT 1", (leaf, chosen if chosen is not None else -1)
+                ).fetchone()
+                if below is None:
+                    break
+                leaf = below[0]
+            db.execute("UPDATE conversations SET current_leaf_id = ? WHERE id = ?", (leaf, cid))
+            if touch:
+                self._touch(db, cid)
+        return leaf
+
+    def fork(self, conversation_id: int, message_id: int) -> int:
+        """A new conversation holding a copy of the path from the first prompt to `message_id`
+        (every figure and stored piece included), titled as the original with "(fork)", with its
+        settings; it becomes the most recently used. Its ID. A message still streaming cannot be
+        copied yet."""
+        _known_id(conversation_id)
+        _known_message(message_id)
+        with self._transaction() as db:
+            found = db.execute("SELECT title, profile, model, api, base_url FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+            if found is None:
+                raise UnknownConversation(conversation_id)
+            title, *settings = found
+            if not db.execute("SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?", (message_id, conversation_id)).fetchone():
+                raise UnknownMessage(message_id, conversation_id)
+            path = self._ancestry(db, message_id)[::-1]
+            marks = ",".join("?" * len(path))
+            if db.execute(f"SELECT 1 FROM messages WHERE id IN ({marks}) AND status = 'streaming'", path).fetchone():
+                raise HistoryError(f"a message up to {message_id} is still being written: fork it once it ends")
+            suffix = " (fork)"
+            title = (title or "untitled")[: TITLE_LENGTH - len(suffix)].rstrip() + suffix
+            new_id = self._new_conversation(db, title, tuple(settings))
+            copied: Optional[int] = None
+            columns = (
+                "role, content, status, model, api, created_at, finished_at, ttft, tokens_per_second, input_tokens,"
+                " output_tokens, tokens_exact, elapsed, stop_reason, error, reasoning"
+            )
+            for old in path:
+                cursor = db.execute(
+                    f"INSERT INTO messages (conversation_id, parent_id, {columns}) SELECT ?, ?, {columns} FROM messages WHERE id = ?",
+                    (new_id, copied, old),
+                )
+                new_message = cursor.lastrowid or 0
+                db.execute(
+                    "INSERT INTO message_parts (message_id, kind, content, meta) SELECT ?, kind, content, meta FROM message_parts WHERE message_id = ? ORDER BY id",
+                    (new_message, old),
+                )
+                self._linked(db, new_id, copied, new_message)
+                copied = new_message
+        return new_id
+
+    @staticmethod
+    def _ancestry(db: sqlite3.Connection, message_id: int) -> List[int]:
+        """`message_id` and the messages above it, up to its first prompt (leaf first)."""
+        rows = db.execute(
+            "WITH RECURSIVE up(id, parent_id) AS (SELECT id, parent_id FROM messages WHERE id = ?"
+            " UNION ALL SELECT m.id, m.parent_id FROM messages m JOIN up ON m.id = up.parent_id) SELECT id FROM up",
+            (message_id,),
+        ).fetchall()
+        return [row[0] for row in rows]
 
     def rename(self, conversation_id: int, title: str) -> None:
         title = make_title(title) if title.strip() else ""
@@ -521,8 +746,11 @@ class HistoryStore:
             raise UnknownConversation(conversation_id)
         return ConversationInfo(*rows[0])
 
-    def load(self, conversation_id: int) -> Transcript:
-        """The conversation and every message, oldest first, with each answer's metrics."""
+    def load(self, conversation_id: int, *, leaf_id: Optional[int] = None, branches: bool = False) -> Transcript:
+        """The conversation and the path of messages from its first prompt to its current leaf
+        (to `leaf_id` when given: any message of it), oldest first, with each answer's metrics
+        and each message's place among its siblings. With `branches`, every message instead,
+        in the order written, those off that path marked `superseded`."""
         from llmchat.history.records import StoredMessage, Transcript
 
         with self._lock:  # one snapshot: the count and the messages agree
@@ -533,37 +761,95 @@ class HistoryStore:
                 pieces = self._pieces(conversation_id)
             finally:
                 self._db.execute("COMMIT")
-        messages = [StoredMessage(*row) for row in rows]
+        parents = {row[0]: row[-1] for row in rows}
+        leaf = info.current_leaf_id if leaf_id is None else leaf_id
+        if leaf_id is not None and leaf_id not in parents:
+            raise UnknownMessage(leaf_id, conversation_id)
+        path = _path(parents, leaf)
+        on_path = set(path)
+        family: Dict[Optional[int], List[int]] = {}
+        for message_id, parent_id in parents.items():  # in ID order: oldest sibling first
+            family.setdefault(parent_id, []).append(message_id)
+        place = {message_id: index for kin in family.values() for index, message_id in enumerate(kin, 1)}
+        by_id = {row[0]: row for row in rows}
+        chosen = [by_id[i] for i in path] if not branches else rows
+        messages = [StoredMessage(*row) for row in chosen]
         for message in messages:
             if message.tokens_exact is not None:
                 message.tokens_exact = bool(message.tokens_exact)
-            message.superseded = bool(message.superseded)
+            message.superseded = message.id not in on_path
+            message.sibling_index = place[message.id]
+            message.sibling_count = len(family[message.parent_id])
+            message.children = len(family.get(message.id, ()))
             joined = pieces.get(message.id)
             if joined:  # a streaming, interrupted or very long answer: its text is in pieces too
                 message.content += joined.get("text", "")
                 message.reasoning += joined.get("reasoning", "")
-        return Transcript(info, messages)
+        return Transcript(info, messages, leaf)
 
-    def context(self, conversation_id: int) -> List[Message]:
-        """The earlier turns to send with the next prompt. A turn goes back to the model when its
-        answer has text, whatever its status: a cancelled, failed or interrupted answer is sent
-        as far as it got (the user saw it). A prompt whose answer has no text is left out, so
-        the context never holds two user messages in a row (the TUI's rule too). A superseded
-        turn (asked again: see `supersede`) is left out."""
-        self.get(conversation_id)  # raises for an unknown ID
+    def path_to(self, conversation_id: Optional[int] = None, *, leaf_id: Optional[int] = None) -> List[StoredMessage]:
+        """The messages from the first prompt to `leaf_id` (its conversation's, when only that is
+        given) or to the conversation's current leaf: `load(...).messages`."""
+        if conversation_id is None:
+            if leaf_id is None:
+                raise ValueError("path_to() needs a conversation or a message")
+            conversation_id = self._conversation_of(leaf_id)
+        return self.load(conversation_id, leaf_id=leaf_id).messages
+
+    def message(self, message_id: int) -> StoredMessage:
+        """One message, with its text, figures and place among its siblings."""
+        return self._family(message_id, "id = ?")[0]
+
+    def siblings(self, message_id: int) -> List[StoredMessage]:
+        """The message and the others with the same parent (the answers to one prompt, the
+        prompts after one answer, or the first prompts), oldest first; each knows its
+        `sibling_index` and `sibling_count` (`‹ 2/3 ›`)."""
+        return self._family(message_id, "parent_id IS (SELECT parent_id FROM messages WHERE id = ?)")
+
+    def children(self, message_id: int) -> List[StoredMessage]:
+        """The messages that follow `message_id` on every branch, oldest first."""
+        self._conversation_of(message_id)
+        return self._family(message_id, "parent_id = ?", need=False)
+
+    def _family(self, message_id: int, where: str, need: bool = True) -> List[StoredMessage]:
+        conversation_id = self._conversation_of(message_id)
+        transcript = self.load(conversation_id, branches=True)
+        found = self._query(f"SELECT id FROM messages WHERE conversation_id = ? AND {where}", (conversation_id, message_id))
+        wanted = {row[0] for row in found}
+        if need and not wanted:
+            raise UnknownMessage(message_id)
+        return [m for m in transcript.messages if m.id in wanted]
+
+    def _conversation_of(self, message_id: int) -> int:
+        found = self._query("SELECT conversation_id FROM messages WHERE id = ?", (_known_message(message_id),))
+        if not found:
+            raise UnknownMessage(message_id)
+        return int(found[0][0])
+
+    def context(self, conversation_id: int, *, leaf_id: Optional[int] = None) -> List[Message]:
+        """The turns to send with the next prompt: those on the current path (on the path to
+        `leaf_id` when given), exactly. A turn goes back to the model when its answer has text,
+        whatever its status: a cancelled, failed or interrupted answer is sent as far as it got
+        (the user saw it). A prompt whose answer has no text is left out, so the context never
+        holds two user messages in a row (the TUI's rule too)."""
+        _known_id(conversation_id)
         with self._lock:  # one snapshot: the rows and their pieces agree
             self._execute("BEGIN")
             try:
-                rows = self._query(
-                    "SELECT id, role, content FROM messages WHERE conversation_id = ? AND superseded = 0 ORDER BY id",
-                    (conversation_id,),
-                )
+                found = self._query("SELECT current_leaf_id FROM conversations WHERE id = ?", (conversation_id,))
+                rows = self._query("SELECT id, role, content, parent_id FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,))
                 pieces = self._pieces(conversation_id)
             finally:
                 self._db.execute("COMMIT")
+        if not found:
+            raise UnknownConversation(conversation_id)
+        by_id = {row[0]: row for row in rows}
+        if leaf_id is not None and leaf_id not in by_id:
+            raise UnknownMessage(leaf_id, conversation_id)
         out: List[Message] = []
         prompt: Optional[str] = None
-        for message_id, role, content in rows:
+        for message_id in _path({row[0]: row[3] for row in rows}, found[0][0] if leaf_id is None else leaf_id):
+            _, role, content, _ = by_id[message_id]
             if message_id in pieces:
                 content += pieces[message_id].get("text", "")
             if role == "user":
@@ -574,6 +860,19 @@ class HistoryStore:
                     out.append(Message("assistant", content))
                 prompt = None
         return out
+
+    def turn_context(self, message_id: int) -> Tuple[List[Message], str, int]:
+        """What was sent for a turn, to send it again (regenerate, replay): the context before
+        its prompt, the prompt's text and ID. `message_id` is the prompt or one of its answers."""
+        conversation_id = self._conversation_of(message_id)
+        found = self._query("SELECT role, parent_id FROM messages WHERE id = ?", (message_id,))
+        role, parent_id = found[0]
+        prompt_id = message_id if role == "user" else parent_id
+        if prompt_id is None:
+            raise HistoryError(f"answer {message_id} follows no prompt")
+        prompt = self.message(prompt_id)
+        before = self.context(conversation_id, leaf_id=prompt.parent_id) if prompt.parent_id is not None else []
+        return before, prompt.content, prompt_id
 
     def search(self, text: str, limit: int = 50) -> List[SearchHit]:
         """Messages that hold every word of `text`, newest first, and conversations whose title
@@ -976,6 +1275,38 @@ def _prepare_file(path: Path, warn: Optional[Callable[[str], None]] = None) -> N
     except OSError as exc:
         where = exc.filename or path
         raise HistoryError(f"cannot create {where}: {exc.strerror or exc}") from None
+
+
+def _redactor(secrets: Sequence[str]) -> Any:
+    if not secrets:
+        return None
+    from llmchat.redact import Redactor  # imported only when there is something to mask (start-up is measured)
+
+    return Redactor(secrets)
+
+
+def _chosen(redactor: Any, profile: Optional[str], model: Optional[str], api: Optional[str], base_url: Optional[str]) -> tuple:
+    if redactor is not None and base_url and redactor.redact(base_url) != base_url:
+        base_url = None  # a known secret in it (in its path, say): not kept, as with a password
+    return (profile, model, api, base_url)
+
+
+def _known_message(message_id: int) -> int:
+    if not 0 < message_id <= _MAX_ID:
+        raise UnknownMessage(message_id)
+    return message_id
+
+
+def _path(parents: Dict[int, Optional[int]], leaf: Optional[int]) -> List[int]:
+    """The IDs from the first prompt down to `leaf`, given each message's parent."""
+    path: List[int] = []
+    seen: Set[int] = set()
+    node = leaf
+    while node is not None and node in parents and node not in seen:
+        seen.add(node)
+        path.append(node)
+        node = parents[node]
+    return path[::-1]
 
 
 def _same(text: str) -> str:

@@ -108,6 +108,7 @@ def test_a_file_of_every_earlier_version_upgrades_with_its_data(tmp_path: Path, 
         ]
         assert (messages[1].ttft, messages[1].output_tokens, messages[1].tokens_exact, messages[1].stop_reason) == (0.2, 3, True, "stop")
         assert not any(m.superseded for m in messages)  # version 3: nothing was asked again before
+        assert [m.parent_id for m in messages] == [None, 1, 2, 3] and store.get(1).current_leaf_id == 4  # version 5: a chain
         assert all(m.reasoning == "" for m in messages)  # version 4: no reasoning was kept before
         # Search finds what was there before the index existed, and the answer marked since.
         assert {hit.message_id for hit in store.search("sun")} == {3, 4}
@@ -168,3 +169,61 @@ def test_two_processes_upgrading_at_once_upgrade_once(tmp_path: Path) -> None:
     if fts5():
         # Indexed once, not once per process; the streaming answer is not indexed until it ends.
         assert query(path, "SELECT count(*) FROM messages_fts_docsize") == [(3,)]
+
+
+def add_retried(path: Path, version: int) -> None:
+    """Conversations as the TUI's retry left them (version 3 on): a turn asked again is marked
+    superseded, its retry follows it. Conversation 2 was retried twice, then went on; in
+    conversation 3 the only turn was retried but the retry never stored."""
+    db = sqlite3.connect(str(path), isolation_level=None)
+    db.execute("BEGIN")
+    for cid in (2, 3):
+        db.execute("INSERT INTO conversations (id, title, created_at, updated_at, used_seq) VALUES (?, 't', 1, 2, ?)", (cid, cid))
+    rows = [
+        (2, "user", "q1", 0),
+        (2, "assistant", "a1", 0),
+        (2, "user", "q2", 1),
+        (2, "assistant", "a2 failed", 1),
+        (2, "user", "q2", 1),
+        (2, "assistant", "a2 cut", 1),
+        (2, "user", "q2", 0),
+        (2, "assistant", "a2", 0),
+        (2, "user", "q3", 0),
+        (2, "assistant", "a3", 0),
+        (3, "user", "only", 1),
+        (3, "assistant", "only answer", 1),
+    ]
+    for cid, role, content, superseded in rows:
+        db.execute(
+            "INSERT INTO messages (conversation_id, role, content, status, created_at, superseded) VALUES (?, ?, ?, 'complete', 1, ?)",
+            (cid, role, content, superseded),
+        )
+    if version >= 4:  # an answer kept in pieces, as a long one is
+        (last,) = db.execute("SELECT max(id) FROM messages WHERE conversation_id = 2").fetchone()
+        db.execute("INSERT INTO message_parts (message_id, kind, content) VALUES (?, 'text', ', and more')", (last,))
+    db.execute("COMMIT")
+    db.close()
+
+
+@pytest.mark.parametrize("version", range(3, 5))
+def test_superseded_retries_become_sibling_branches(tmp_path: Path, version: int) -> None:
+    path = tmp_path / "history.db"
+    build(path, version)
+    add_retried(path, version)
+    before = query(path, "SELECT id, content FROM messages ORDER BY id")
+    with HistoryStore.open(path) as store:
+        assert query(path, "SELECT id, content FROM messages ORDER BY id") == before  # nothing deleted
+        tail = ", and more" if version >= 4 else ""
+        assert [m.content for m in store.load(2).messages] == ["q1", "a1", "q2", "a2", "q3", "a3" + tail]
+        assert [m.content for m in store.context(2)][-2:] == ["q3", "a3" + tail]
+        tries = store.siblings(store.load(2).messages[2].id)
+        assert [(m.content, m.sibling_index, m.sibling_count) for m in tries] == [("q2", 1, 3), ("q2", 2, 3), ("q2", 3, 3)]
+        assert [[c.content for c in store.children(m.id)] for m in tries] == [["a2 failed"], ["a2 cut"], ["a2"]]
+        # Stepping to an old try and back.
+        assert store.path_to(leaf_id=store.select_branch(tries[0].id))[-1].content == "a2 failed"
+        assert store.path_to(leaf_id=store.select_branch(tries[2].id))[-1].content == "a3" + tail
+        # A retry that was never stored: the superseded turn is what there is.
+        assert [m.content for m in store.load(3).messages] == ["only", "only answer"]
+        # Conversation 1 (nothing superseded) is one chain.
+        assert [m.parent_id for m in store.load(1).messages] == [None, 1, 2, 3]
+    assert query(path, "PRAGMA foreign_key_check") == []

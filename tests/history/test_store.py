@@ -221,7 +221,8 @@ def test_the_context_holds_every_turn_whose_answer_has_text(store: HistoryStore)
 
 
 def test_a_superseded_turn_stays_stored_but_is_not_sent_again(store: HistoryStore) -> None:
-    """The TUI's retry asks a prompt again: the first try is kept (shown, marked), not sent."""
+    """The TUI's retry asks a prompt again: the first try is kept on a branch of its own (the
+    retry's sibling), off the current path and so not sent."""
     from llmchat.history import Recorder
     from llmchat.history.markdown import status_note, to_markdown
 
@@ -244,10 +245,19 @@ def test_a_superseded_turn_stays_stored_but_is_not_sent_again(store: HistoryStor
         Message("user", "q2"),
         Message("assistant", "a2"),
     ]
-    messages = store.load(cid).messages
+    assert [m.content for m in store.load(cid).messages] == ["q1", "a1", "q2", "a2"]
+    messages = store.load(cid, branches=True).messages
     assert [m.superseded for m in messages] == [False, False, True, True, False, False]
+    assert [(m.parent_id, m.sibling_index, m.sibling_count) for m in messages] == [
+        (None, 1, 1),
+        (messages[0].id, 1, 1),
+        (messages[1].id, 1, 2),
+        (messages[2].id, 1, 1),
+        (messages[1].id, 2, 2),
+        (messages[4].id, 1, 1),
+    ]
     assert status_note(messages[3]) == "error: boom · superseded: asked again below, and not sent as context"
-    assert "superseded" in to_markdown(store.load(cid)) and status_note(messages[5]) is None
+    assert "superseded" in to_markdown(store.load(cid, branches=True)) and status_note(messages[5]) is None
 
 
 def test_unknown_ids_are_reported_and_deleted_ids_never_come_back(store: HistoryStore) -> None:
@@ -498,7 +508,7 @@ def test_a_reused_pid_does_not_keep_a_dead_answer_streaming(store: HistoryStore,
         db.commit()
         db.close()
         assert store.mark_interrupted_on_start() == 1
-        assert [m.status for m in store.load(cid).messages] == [STREAMING, INTERRUPTED]
+        assert [m.status for m in store.load(cid, branches=True).messages] == [STREAMING, INTERRUPTED]
     finally:
         sleeper.kill()
         sleeper.wait()
@@ -543,13 +553,16 @@ def test_a_10000_message_conversation_opens_in_well_under_a_second(path: Path) -
     rows = []
     for i in range(1, 10_000):
         role = "assistant" if i % 2 else "user"
-        rows.append((cid, role, f"message {i} " + "lorem ipsum dolor sit amet " * 20, "complete", "m", 1.0 + i, 0.2, 80.0, 12, 300, 1, 3.5, "stop"))
+        rows.append(
+            (cid, role, f"message {i} " + "lorem ipsum dolor sit amet " * 20, "complete", "m", 1.0 + i, 0.2, 80.0, 12, 300, 1, 3.5, "stop", i)
+        )
     db = sqlite3.connect(str(path))
     db.executemany(
         "INSERT INTO messages (conversation_id, role, content, status, model, created_at, ttft, tokens_per_second,"
-        " input_tokens, output_tokens, tokens_exact, elapsed, stop_reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " input_tokens, output_tokens, tokens_exact, elapsed, stop_reason, parent_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         rows,
     )
+    db.execute("UPDATE conversations SET current_leaf_id = (SELECT max(id) FROM messages)")
     db.commit()
     db.close()
 
