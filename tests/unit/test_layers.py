@@ -44,3 +44,10 @@ def test_a_provider_knows_only_its_own_wire_format(path: Path) -> None:
             "llmchat.providers.__init__",
         }
         assert sorted(names & others) == []
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "engine").glob("*.py")), ids=lambda p: p.name)
+def test_the_engine_imports_no_face_and_no_ui_library(path: Path) -> None:
+    """The engine runs under every face and is the Python API: it knows no face, no UI library
+    and no command line."""
+    assert forbidden(imported_modules(path), UI + ("llmchat.subcommands",)) == []
