@@ -238,6 +238,8 @@ class Engine:
         state = ERROR
         try:
             await self._begin(turn)  # committed before the request is sent
+            if turn.ended:  # ended (by `end`) while the prompt was being stored: nothing is sent
+                return turn
             saver = asyncio.ensure_future(self._keep_saved(turn, keep)) if turn.record is not None else None
             try:
                 events = client.stream(self._provider, self.request([*context, Message("user", turn.prompt)]), turn.metrics)

@@ -9,8 +9,7 @@ turn is replaced by its retry. No I/O and no UI here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Generic, List, Optional, Sequence, Type, TypeVar
+from typing import Any, List, Optional, Sequence, Type
 
 from llmchat.conversation import ChatRequest, Message
 from llmchat.stream.events import Finish, StreamError, ToolCall, describe_tool_calls
@@ -31,38 +30,45 @@ MIN_RATE_TOKENS = 8  # a rate needs at least this many tokens ...
 MIN_RATE_SPAN = 0.1  # ... spread over at least this many seconds to mean something
 
 
-@dataclass(eq=False)
+# Plain classes written out, not dataclasses: creating a dataclass costs about a millisecond of
+# every start, and the one-shot face imports this module before its request.
+
+
 class TurnRecord:
     """Where a turn lives in the store: its writer while it streams, its rows' IDs."""
 
-    writer: Any = None  # history AnswerWriter, None once loaded or when not storing
-    saved: int = 0  # how many of the turn's parts the writer has been handed
-    prompt_id: Optional[int] = None
-    answer_id: Optional[int] = None
-    reasoned: int = 0  # how many of the turn's reasoning fragments it has been handed
-    flushing: Any = None  # the save under way, if any (the end waits for it)
+    def __init__(self, writer: Any = None, saved: int = 0, prompt_id: Optional[int] = None, answer_id: Optional[int] = None) -> None:
+        self.writer = writer  # history AnswerWriter, None once loaded or when not storing
+        self.saved = saved  # how many of the turn's parts the writer has been handed
+        self.prompt_id = prompt_id
+        self.answer_id = answer_id
+        self.reasoned = 0  # how many of the turn's reasoning fragments it has been handed
+        self.flushing: Any = None  # the save under way, if any (the end waits for it)
 
 
-@dataclass(eq=False)
 class Turn:
     """One prompt and its answer. The engine changes it while it runs; faces read it (a face
     keeps its own things, such as widgets, in a subclass)."""
 
-    prompt: str
-    metrics: Metrics
-    parts: List[str] = field(default_factory=list)  # the answer, exactly as the model sent it
-    reasoning: List[str] = field(default_factory=list)
-    state: str = WAITING
-    finish: Optional[Finish] = None
-    error: Optional[StreamError] = None
-    superseded: bool = False  # replaced by a retry: no longer part of the context
-    retries: int = 0  # failed tries before the one that answered (or the one under way)
-    retry: Any = None  # the client's RetryNotice while waiting to try again, else None
-    retry_until: Optional[float] = None  # when that wait ends, on the engine's clock
-    answer_ttft: Optional[float] = None  # request to first answer token, when reasoning came first
-    tool_calls: List[ToolCall] = field(default_factory=list)  # asked for by the model; none run
-    notices: List[str] = field(default_factory=list)  # the stream's Notices, one clean line each
-    record: Optional[TurnRecord] = None  # where it is stored, None when not stored
+    def __init__(self, prompt: str, metrics: Metrics, *, state: str = WAITING) -> None:
+        self.prompt = prompt
+        self.metrics = metrics
+        self.parts: List[str] = []  # the answer, exactly as the model sent it
+        self.reasoning: List[str] = []
+        self.state = state
+        self.finish: Optional[Finish] = None
+        self.error: Optional[StreamError] = None
+        self.superseded = False  # replaced by a retry: no longer part of the context
+        self.retries = 0  # failed tries before the one that answered (or the one under way)
+        self.retry: Any = None  # the client's RetryNotice while waiting to try again, else None
+        self.retry_until: Optional[float] = None  # when that wait ends, on the engine's clock
+        self.answer_ttft: Optional[float] = None  # request to first answer token, when reasoning came first
+        self.tool_calls: List[ToolCall] = []  # asked for by the model; none run
+        self.notices: List[str] = []  # the stream's Notices, one clean line each
+        self.record: Optional[TurnRecord] = None  # where it is stored, None when not stored
+
+    def __repr__(self) -> str:
+        return f"<Turn {self.prompt[:20]!r} {self.state} {len(self.parts)} parts>"
 
     @property
     def answer(self) -> str:
@@ -111,18 +117,31 @@ class Turn:
         )
 
 
-@dataclass(frozen=True)
 class AnswerFigures:
     """What an answer's figures line shows (the fields of a stored message it reads)."""
 
-    model: str
-    ttft: Optional[float]
-    tokens_per_second: Optional[float]
-    input_tokens: Optional[int]
-    output_tokens: Optional[int]
-    tokens_exact: Optional[bool]
-    elapsed: Optional[float]
-    stop_reason: Optional[str]
+    __slots__ = ("model", "ttft", "tokens_per_second", "input_tokens", "output_tokens", "tokens_exact", "elapsed", "stop_reason")
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        ttft: Optional[float],
+        tokens_per_second: Optional[float],
+        input_tokens: Optional[int],
+        output_tokens: Optional[int],
+        tokens_exact: Optional[bool],
+        elapsed: Optional[float],
+        stop_reason: Optional[str],
+    ) -> None:
+        self.model = model
+        self.ttft = ttft
+        self.tokens_per_second = tokens_per_second
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self.tokens_exact = tokens_exact
+        self.elapsed = elapsed
+        self.stop_reason = stop_reason
 
 
 def meaningful_rate(metrics: Metrics) -> Optional[float]:
@@ -165,25 +184,22 @@ def build_request(settings: Any, base_url: str, messages: List[Message]) -> Chat
     )
 
 
-T = TypeVar("T", bound=Turn)
-
-
-class Conversation(Generic[T]):
+class Conversation:
     """The turns so far, oldest first; `turn_type` makes new ones (a face's own subclass)."""
 
-    def __init__(self, turn_type: Type[T] = Turn) -> None:  # type: ignore[assignment]
+    def __init__(self, turn_type: Type[Turn] = Turn) -> None:
         self.turn_type = turn_type
-        self.turns: List[T] = []
+        self.turns: List[Any] = []
 
     @property
-    def last(self) -> Optional[T]:
+    def last(self) -> Optional[Any]:
         for turn in reversed(self.turns):
             if not turn.superseded:
                 return turn
         return None
 
     @property
-    def last_answer(self) -> Optional[T]:
+    def last_answer(self) -> Optional[Any]:
         """The newest turn with answer text (what "copy the last answer" copies), even if it
         is still streaming or broke off."""
         for turn in reversed(self.turns):
@@ -191,12 +207,12 @@ class Conversation(Generic[T]):
                 return turn
         return None
 
-    def begin(self, prompt: str, metrics: Metrics) -> T:
+    def begin(self, prompt: str, metrics: Metrics) -> Any:
         turn = self.turn_type(prompt, metrics)
         self.turns.append(turn)
         return turn
 
-    def retry(self, metrics: Metrics) -> Optional[T]:
+    def retry(self, metrics: Metrics) -> Optional[Any]:
         """A new turn that asks the last prompt again, in place of the last turn."""
         last = self.last
         if last is None or not last.ended:

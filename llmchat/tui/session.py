@@ -4,7 +4,6 @@ turn ends, are the engine's."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from llmchat.engine.turns import (
@@ -22,7 +21,6 @@ from llmchat.engine.turns import (
 from llmchat.engine.turns import Turn as EngineTurn
 
 
-@dataclass(eq=False)
 class Turn(EngineTurn):
     """An engine turn and the widgets the app shows it in."""
 
@@ -30,7 +28,7 @@ class Turn(EngineTurn):
     thinking: Any = None  # the widget showing the reasoning, once there is some (owned by the app)
 
 
-class ChatSession(Conversation[Turn]):
+class ChatSession(Conversation):
     """The TUI's turns so far."""
 
     def __init__(self) -> None:
