@@ -226,7 +226,7 @@ class Engine:
         recording it. `keep=False` keeps no text in the turn (a face that only writes it out:
         memory stays flat however long the answer). `pause_every` lets other tasks run every
         that many answer tokens (a multiple of JOIN_EVERY; 0: never). Returns the turn, ended;
-        a cancel is re-raised once the outcome is stored."""
+        a cancel is re-raised once the outcome is stored. One turn at a time per engine."""
         client = self._client
         if client is None:
             raise RuntimeError("Engine.run() before start()")
