@@ -4,9 +4,10 @@ stdout carries only the answer: raw bytes when it is a pipe or file (or with --r
 rendered progressively when it is a terminal. Everything else (the demo notice, retries, reasoning,
 --stats, warnings, errors) goes to stderr. Ctrl-C stops the stream at once and keeps what arrived.
 
-With a history store, the prompt is committed before the request is sent and the answer is saved
-as it grows (every `FLUSH_INTERVAL`, by a timer: the token loop only appends to a list), then
-stored complete, cancelled (Ctrl-C, SIGTERM, the reader went away) or error.
+The turn itself is the engine's (llmchat/engine): with a history store, the prompt is committed
+before the request is sent and the answer is saved as it grows (by a timer: the token loop only
+appends to a list), then stored complete, cancelled (Ctrl-C, SIGTERM, the reader went away) or
+error. This module is the engine's observer: it only presents.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ import sys
 from typing import Any, Optional, Sequence
 
 from llmchat.config import Settings
-from llmchat.conversation import ChatRequest, Message
+from llmchat.conversation import Message
+from llmchat.engine.core import Observer
+from llmchat.engine.turns import DONE, ERROR, STREAMING
 from llmchat.exitcodes import ERROR as EXIT_ERROR
 from llmchat.exitcodes import INTERRUPTED as EXIT_INTERRUPTED
 from llmchat.exitcodes import OK as EXIT_OK
 from llmchat.exitcodes import TERMINATED as EXIT_TERMINATED
-from llmchat.stream.events import Finish, Notice, ReasoningDelta, StreamError, TextDelta, ToolCall, describe_tool_calls
+from llmchat.stream.events import StreamError
 from llmchat.terminal import isatty, silence_stdout
 
 
@@ -53,7 +56,9 @@ def run(
         gc.freeze()
 
 
-class OneShot:
+class OneShot(Observer):
+    """The one-shot face: presents one turn the engine runs (llmchat/engine)."""
+
     def __init__(
         self,
         settings: Settings,
@@ -70,11 +75,7 @@ class OneShot:
         self.early = early  # see run()
         self.prompt = prompt
         self.context = list(context)
-        self.recorder: Any = None
-        if history is not None:
-            from llmchat.history import Recorder
-
-            self.recorder = Recorder(history, self.note, settings.conversation_id)
+        self.history = history
         self.stats = stats
         self.show_reasoning = show_reasoning
         self.stdout_tty = isatty(sys.stdout)
@@ -90,170 +91,125 @@ class OneShot:
             from llmchat.redact import Redactor
 
             self.redactor = Redactor(settings.secrets)
-        self.tool_calls: list = []  # asked for by the model; llmchat runs none
 
     async def main(self) -> int:
-        from llmchat.stream.client import StreamingClient, tls_may_be_needed
+        from llmchat.engine import Engine, Turn
         from llmchat.stream.metrics import Metrics
 
         settings = self.settings
-        demo_server = None
-        base_url = settings.base_url
-        if settings.demo:
-            from llmchat.demo.answer import DEMO_TPS, DEMO_TTFT
-            from llmchat.demo.server import Behaviour, FakeLLMServer
-
-            demo_server = FakeLLMServer(Behaviour(tps=DEMO_TPS, ttft=DEMO_TTFT))
-            base_url = await demo_server.start() + "/v1"
-            self.note(f"llmchat: answering with the built-in offline demo model ({settings.demo_reason})")
-        from llmchat.providers import get_provider
-
-        provider = get_provider("openai-chat" if settings.demo else settings.api)
-        request = ChatRequest(
-            model=settings.model,
-            messages=[*self.context, Message("user", self.prompt)],
-            base_url=base_url,
-            system=settings.system,
-            temperature=settings.temperature,
-            max_tokens=settings.max_tokens,
-            api_key=settings.api_key,
-            api_key_env=settings.api_key_env,
-        )
-        client = StreamingClient(
-            connect_timeout=settings.connect_timeout,
-            read_timeout=settings.timeout,
-            on_retry=self._on_retry,
-            verify=tls_may_be_needed(base_url),
-            max_time=settings.max_time,
-        )
-        if self.early is not None:
-            client.warm_up(base_url, self.early)  # TLS, if any, starts while the history is written
-        metrics = Metrics()
-        answer: Any = None
-        saver: Optional[asyncio.Future] = None
-        if self.recorder is not None:
-            answer = self.recorder.begin_turn(self.prompt, settings)  # committed before the request
-        self.writer = self._make_writer()
-        task = asyncio.ensure_future(self._consume(client.stream(provider, request, metrics), metrics, answer))
-        if answer is not None:
-            saver = asyncio.ensure_future(self._keep_saved(answer))
-        loop = asyncio.get_running_loop()
-
-        def stop(sig: int) -> None:
-            self.signal = sig
-            task.cancel()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop, sig)
-            except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
-                pass
-        outcome: Optional[object] = None
+        # Store calls on the loop: there is no screen to keep responsive, and a thread start
+        # would delay the request.
+        engine = Engine(settings, store=self.history, warn=self.note, store_in_thread=False)
+        turn = Turn(self.prompt, Metrics())
         try:
-            outcome = await task
-        except asyncio.CancelledError:
-            outcome = None
-        finally:
+            await engine.start()
+            if settings.demo:
+                self.note(f"llmchat: answering with the built-in offline demo model ({settings.demo_reason})")
+            if self.early is not None:
+                engine.warm_up(self.early)  # TLS, if any, starts while the history is written
+            self.writer = self._make_writer()
+            task = asyncio.ensure_future(self._consume(engine, turn))
+            loop = asyncio.get_running_loop()
+
+            def stop(sig: int) -> None:
+                self.signal = sig
+                task.cancel()
+
             for sig in (signal.SIGINT, signal.SIGTERM):
                 try:
-                    loop.remove_signal_handler(sig)
-                except (NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, stop, sig)
+                except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
                     pass
-            metrics.stop()
-            if saver is not None:
-                saver.cancel()
-            write_error = self._close_writer()
-            if write_error is not None and not isinstance(outcome, StreamError):
-                outcome = write_error
-            if answer is not None:  # after the answer is out on stdout
-                self.recorder.finish_answer(answer, outcome, metrics)
-            await client.aclose()
-            if demo_server is not None:
-                await demo_server.close()
-        return self._report(outcome, metrics)
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            finally:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    try:
+                        loop.remove_signal_handler(sig)
+                    except (NotImplementedError, RuntimeError):
+                        pass
+        finally:
+            await engine.aclose()
+        return self._report(turn)
 
-    async def _consume(self, events: Any, metrics: Any, answer: Any) -> object:
-        """Feed the writer (and the history); return the last event (Finish or StreamError),
-        or None when stdout's reader went away."""
-        write = self.writer.write
-        save = answer.pending.append if answer is not None else None  # flushed by _keep_saved
-        think = answer.reasoning.append if answer is not None else None
-        last: object = None
+    async def _consume(self, engine: Any, turn: Any) -> None:
+        """Run the turn; this face is its observer (text to the writer, notes to stderr)."""
         ticker = None
         if self.rendered:
             from llmchat.sanitize import one_line
 
             self.writer.waiting(f"waiting for {one_line(self.settings.model, 60)}…")
             ticker = asyncio.ensure_future(self._tick())
+        self.text = self.writer.write  # type: ignore[method-assign]  # per token: no extra call
         try:
-            async for event in events:
-                kind = type(event)
-                if kind is TextDelta:
-                    if save is not None:
-                        save(event.text)
-                    if self.reasoning_open:
-                        self._end_reasoning()
-                    write(event.text)
-                elif kind is ReasoningDelta:
-                    if think is not None:
-                        think(event.text)
-                    if self.show_reasoning:
-                        if self.rendered and self.stderr_tty:
-                            self.writer.reasoning(event.text)  # above the answer's live region
-                        else:
-                            self._reasoning(event.text)
-                elif kind is Finish or kind is StreamError:
-                    last = event
-                elif kind is ToolCall:
-                    self.tool_calls.append(event)
-                elif kind is Notice:
-                    self.note(f"llmchat: {event.message}")
-        except BrokenPipeError:
-            self.broken_pipe = True
-            return None
-        except OSError as exc:  # e.g. the disk behind a redirected stdout is full
-            return StreamError(f"cannot write the answer to stdout: {exc.strerror or exc}", kind="output")
+            await engine.run(turn, self.context, self, keep=False)
         finally:
             if ticker is not None:
                 ticker.cancel()
-            await events.aclose()
-        return last
 
-    async def _keep_saved(self, answer: Any) -> None:
-        """Saves the growing answer every interval (the token loop only appends to the list),
-        also when the stream stalls."""
-        while True:
-            await asyncio.sleep(answer.flush_interval / 2)
-            answer.flush_if_due()
+    # --- the engine's observer -------------------------------------------------------------
+
+    def text(self, text: str) -> None:
+        self.writer.write(text)
+
+    def reasoning(self, text: str) -> None:
+        if self.show_reasoning:
+            if self.rendered and self.stderr_tty:
+                self.writer.reasoning(text)  # above the answer's live region
+            else:
+                self._reasoning(text)
+
+    def state(self, turn: Any) -> None:
+        if turn.state == STREAMING and self.reasoning_open:
+            self._end_reasoning()
+
+    def notice(self, turn: Any, message: str) -> None:
+        self.note(f"llmchat: {message}")
+
+    def retry(self, turn: Any) -> None:
+        notice = turn.retry
+        self.note(f"llmchat: {notice.reason}; retrying in {notice.delay:.1f} s (attempt {notice.attempt} of {notice.max_attempts})")
+
+    def failed(self, exc: Exception) -> Optional[StreamError]:
+        if isinstance(exc, BrokenPipeError):
+            self.broken_pipe = True
+            return None  # stored cancelled: the reader went away
+        if isinstance(exc, OSError):  # e.g. the disk behind a redirected stdout is full
+            return StreamError(f"cannot write the answer to stdout: {exc.strerror or exc}", kind="output")
+        raise exc  # a bug: the crash log (crash.py)
+
+    def ended(self, turn: Any) -> Optional[StreamError]:
+        """The answer is out on stdout before the history is written."""
+        return self._close_writer()
 
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(1 / 12)
             self.writer.tick()
 
-    def _report(self, outcome: object, metrics: Any) -> int:
+    def _report(self, turn: Any) -> int:
         if self.broken_pipe:
             silence_stdout()  # the reader went away: saying so would be noise
             return EXIT_OK
         if self.reasoning_open:
             self._end_reasoning()
-        if self.tool_calls:
-            self.note(f"llmchat: {describe_tool_calls(self.tool_calls)}")
+        if turn.tool_note:
+            self.note(f"llmchat: {turn.tool_note}")
         if self.stats:
-            self.note(f"{self.settings.model} · {metrics.summary()}")  # note() sanitises the name
-        if outcome is None:
+            self.note(f"{self.settings.model} · {turn.metrics.summary()}")  # note() sanitises the name
+        if turn.state == ERROR:
+            self.note(f"error: {turn.error.message}")
+            return EXIT_ERROR
+        if turn.state != DONE:  # cancelled: Ctrl-C, or a signal
             if self.signal == signal.SIGTERM:
                 self.note("llmchat: terminated; the partial answer was kept")
                 return EXIT_TERMINATED
             self.note("llmchat: interrupted; the partial answer was kept")
             return EXIT_INTERRUPTED
-        if isinstance(outcome, StreamError):
-            self.note(f"error: {outcome.message}")
-            return EXIT_ERROR
-        if isinstance(outcome, Finish) and outcome.truncated:
-            self.note("warning: the answer was cut short: the model reached its output token limit (raise --max-tokens)")
-        elif isinstance(outcome, Finish) and outcome.reason == "content_filter":
-            self.note(f"warning: the model stopped early: content filter ({outcome.raw_reason or outcome.reason})")
+        if turn.warning:
+            self.note(f"warning: {turn.warning}")
         return EXIT_OK
 
     # --- output ------------------------------------------------------------------------
@@ -332,6 +288,3 @@ class OneShot:
             self.writer.print_above(show)  # never drawn over by the live region
         else:
             show()
-
-    def _on_retry(self, notice: Any) -> None:
-        self.note(f"llmchat: {notice.reason}; retrying in {notice.delay:.1f} s (attempt {notice.attempt} of {notice.max_attempts})")

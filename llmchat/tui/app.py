@@ -1,9 +1,9 @@
 """The interactive chat app: transcript, prompt, status bar, footer.
 
-One background worker per answer consumes `StreamingClient.stream()` -- the same StreamEvents
-every other face reads; this module knows no wire format -- and feeds the answer's
-`StreamingMarkdown`, which takes in whatever arrived since the last frame at once (frame rate,
-not token rate). The status bar is refreshed from `Metrics` by a timer, not per token.
+One background worker per answer runs the turn on the engine (llmchat/engine: the client, the
+request, recording, the turn's states -- the same as every other face; this module knows no wire
+format and no store call) and feeds the answer's `StreamingMarkdown` as the engine's observer,
+which takes in whatever arrived since the last frame at once (frame rate, not token rate). The status bar is refreshed from `Metrics` by a timer, not per token.
 Reasoning streams into a Thinking block above the answer (widgets/thinking.py), folded when the
 answer starts; Ctrl+T folds or opens the newest one.
 
@@ -53,19 +53,11 @@ from textual.widgets import Footer, TextArea
 from textual.worker import Worker
 
 from llmchat.config import Config, ConfigError, Overrides, Settings, continue_flags, load_config, resolve, save_theme
+from llmchat.engine import Engine, Observer
 from llmchat.exitcodes import USAGE as EXIT_USAGE
 from llmchat.output import Sanitizer, strip_controls
 from llmchat.redact import Redactor
 from llmchat.sanitize import one_line
-from llmchat.stream.events import (
-    Finish,
-    Notice,
-    ReasoningDelta,
-    StreamError,
-    TextDelta,
-    ToolCall,
-    describe_tool_calls,
-)
 from llmchat.stream.metrics import Metrics
 from llmchat.tui.chat_history import ChatHistory
 from llmchat.tui.codeblocks import code_blocks
@@ -77,7 +69,6 @@ from llmchat.tui.session import (
     DONE,
     ERROR,
     STREAMING,
-    THINKING,
     WAITING,
     ChatSession,
     Turn,
@@ -100,13 +91,45 @@ QUIT_WINDOW = 2.0  # seconds within which a second Ctrl+C quits
 STATUS_INTERVAL = 0.1  # seconds between status-bar refreshes while an answer streams
 SCROLL_LINES = 3  # Ctrl+Up / Ctrl+Down
 # A server sending as fast as it can hands the worker hundreds of deltas per network read:
-# it lets keys, paints and a cancel in every YIELD_EVERY deltas, and joins every PARTS_RUN
-# parts of the answer not yet handed to history into one (a part per token: ~60 bytes each).
+# the engine lets keys, paints and a cancel in every YIELD_EVERY deltas.
 YIELD_EVERY = 64
-PARTS_RUN = 256
 DEMO_LABEL = "offline demo model"
 MODEL_LIST_TTL = 60.0  # seconds the server's model list is reused by the model picker
 MODEL_LIST_WAIT = 3.0  # seconds the model picker waits for the list before showing without it
+
+
+class _ShownTurn(Observer):
+    """The app's side of a turn the engine runs: the answer's text into its widget (sanitised:
+    model text must not reach the terminal as control sequences), states and notes at once."""
+
+    def __init__(self, app: "ChatApp", append: Callable[[str], None]) -> None:
+        self.app = app
+        self.sanitizer = Sanitizer()
+        feed = self.sanitizer.feed
+
+        def text(text: str) -> None:  # per token
+            shown = feed(text)
+            if shown:
+                append(shown)
+
+        self.text = text  # type: ignore[method-assign]
+
+    def state(self, turn: Any) -> None:
+        if turn.ended:
+            self.app._end(turn)
+        else:
+            self.app._enter(turn, turn.state)
+
+    def retry(self, turn: Any) -> None:
+        self.app._on_retry(turn)
+
+    def notice(self, turn: Any, message: str) -> None:
+        self.app.notify(message, severity="warning", timeout=8)
+
+    def ended(self, turn: Any) -> None:
+        if turn.tool_note and turn.state == DONE and self.app.is_running:
+            turn.view.set_note(turn.tool_note)
+        return None
 
 
 class ChatApp(App[None]):
@@ -180,10 +203,8 @@ class ChatApp(App[None]):
         self._clock = clock
         self._status_interval = status_interval
         self._demo_behaviour = demo_behaviour
-        self.session: Optional[ChatSession] = None  # once the base URL is known (on mount)
-        self._client: Any = None
-        self._provider: Any = None
-        self._demo_server: Any = None
+        self.session: Optional[ChatSession] = None  # once the engine has started (on mount)
+        self.engine: Optional[Engine] = None  # runs the turns (on mount)
         # The server's model list for the model picker: (key, when, names or the error), and
         # the fetch on its way (see _prefetch_models).
         self._model_list: Optional[tuple] = None
@@ -285,55 +306,32 @@ class ChatApp(App[None]):
         self.prompt.focus()
         for notice in self._notices:
             self.notify(notice, severity="warning", timeout=10)
-        self.session = ChatSession(self.settings, await self._connect(self.settings))
-        await self._open_history()
+        self._open_history()
+        self.engine = Engine(
+            self.settings,
+            store=self.chat_history.store,
+            warn=self._history_warning,
+            clock=self._clock,
+            demo_behaviour=self._demo_behaviour,
+        )
+        self.chat_history.attach(self.engine)
+        await self.engine.start()
+        self.session = ChatSession()
+        if self.chat_history.store is not None and self.settings.conversation_id is not None:
+            await self._show_conversation(self.settings.conversation_id)
         if self._status_interval:
             self.set_interval(self._status_interval, self._refresh_status)
-
-    async def _connect(self, settings: Settings) -> str:
-        """The provider, the client and, for the demo, the built-in server that `settings`
-        need, in place of any before; the base URL to send to."""
-        await self._disconnect()
-        from llmchat.providers import get_provider
-        from llmchat.stream.client import StreamingClient, tls_may_be_needed
-
-        base_url = settings.base_url
-        api = settings.api
-        if settings.demo:
-            from llmchat.demo.answer import DEMO_TPS, DEMO_TTFT
-            from llmchat.demo.server import Behaviour, FakeLLMServer
-
-            behaviour = self._demo_behaviour or Behaviour(tps=DEMO_TPS, ttft=DEMO_TTFT)
-            self._demo_server = FakeLLMServer(behaviour)
-            base_url = await self._demo_server.start() + "/v1"
-            api = "openai-chat"
-        self._provider = get_provider(api)
-        self._client = StreamingClient(
-            connect_timeout=settings.connect_timeout,
-            read_timeout=settings.timeout,
-            on_retry=self._on_retry,
-            verify=tls_may_be_needed(base_url),
-            max_time=settings.max_time,
-        )
-        return base_url
-
-    async def _disconnect(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-        if self._demo_server is not None:
-            await self._demo_server.close()
-            self._demo_server = None
 
     async def on_unmount(self) -> None:
         self._release_exit_signals()
         self.exit_hint = self._continue_hint()
-        self.chat_history.close(self._active)  # an answer still streaming is stored cancelled
+        if self.engine is not None:
+            await self.engine.aclose()  # an answer still streaming is stored cancelled
+        self.chat_history.close()
         if self._worker is not None:
             self._worker.cancel()
         if self._model_fetch is not None:
             self._model_fetch.cancel()
-        await self._disconnect()
 
     # SIGTERM (kill, a service manager) and SIGHUP (the terminal closed) end the app as a quit
     # does: Textual restores the terminal, and an answer still streaming is stored cancelled.
@@ -398,8 +396,8 @@ class ChatApp(App[None]):
     def _warm_up_while_typing(self, event: TextArea.Changed) -> None:
         """The user is writing a message: open the connection it will be sent on, so Enter
         does not wait for TCP and TLS (stream/warm.py; a no-op while one is ready)."""
-        if self._active is None and self.session is not None and self._client is not None and event.text_area.document.end != (0, 0):
-            self._client.warm_up(self.session.base_url)
+        if self._active is None and self.session is not None and self.engine is not None and event.text_area.document.end != (0, 0):
+            self.engine.warm_up()
 
     async def _start(self, turn: Turn) -> None:
         assert self.session is not None
@@ -410,74 +408,25 @@ class ChatApp(App[None]):
         self._active = turn
         self.status.show(None, WAITING)
         self.refresh_bindings()
-        self.chat_history.begin(turn, self.settings)  # the prompt is stored before the request
-        self._worker = self._stream_answer(turn, self.session.request())
+        self._worker = self._stream_answer(turn, self.session.context())
 
     @work(exclusive=True, group="stream", exit_on_error=False)
-    async def _stream_answer(self, turn: Turn, request: Any) -> None:
+    async def _stream_answer(self, turn: Turn, context: List[Any]) -> None:
+        """The engine runs the turn (it stores the prompt before the request, saves the answer
+        as it grows and stores the end); this worker shows it."""
+        assert self.engine is not None
         view: AssistantMessage = turn.view
         view.markdown.on_frame = self._status_with_frame
         stream = view.markdown.get_stream()
-        sanitizer = Sanitizer()  # model text must not reach the terminal as control sequences
-        events = self._client.stream(self._provider, request, turn.metrics)
-        state = ERROR
-        tool_calls: list = []  # asked for by the model; llmchat runs none: said under the answer
-        parts = turn.parts
-        joined = 0  # parts before this one are joined already
-        deltas = 0
+        shown = _ShownTurn(self, view.markdown.append)
         try:
-            async for event in events:
-                kind = type(event)
-                if kind is TextDelta:
-                    parts.append(event.text)
-                    if turn.state is not STREAMING:
-                        if turn.reasoning and turn.metrics.sent_at is not None:
-                            turn.answer_ttft = self._clock() - turn.metrics.sent_at
-                        self._enter(turn, STREAMING)
-                    shown = sanitizer.feed(event.text)
-                    if shown:
-                        await stream.write(shown)
-                    deltas += 1
-                    if deltas % YIELD_EVERY == 0:
-                        if len(parts) - joined >= PARTS_RUN:
-                            # Only parts history has not been handed yet (its index stays true).
-                            first = max(joined, turn.record.saved if turn.record is not None else 0)
-                            parts[first:] = ["".join(parts[first:])]
-                            joined = len(parts)
-                        await asyncio.sleep(0)
-                elif kind is ReasoningDelta:
-                    if event.text:
-                        turn.reasoning.append(event.text)
-                        if turn.state is WAITING:
-                            self._enter(turn, THINKING)
-                elif kind is Finish:
-                    turn.finish = event
-                elif kind is StreamError:
-                    turn.error = event
-                elif kind is ToolCall:
-                    tool_calls.append(event)
-                elif kind is Notice:
-                    self.notify(event.message, severity="warning", timeout=8)
-            if turn.error is None:
-                if turn.finish is not None:
-                    state = DONE
-                else:  # the client promises a Finish or a StreamError; say so if it broke that
-                    turn.error = StreamError("the stream ended without a finish or an error", kind="protocol")
-        except asyncio.CancelledError:
-            state = CANCELLED
-            raise
-        except Exception as exc:  # a bug, not the network: show it rather than die quietly
-            turn.error = StreamError(f"internal error: {exc.__class__.__name__}: {exc}", kind="internal")
+            await self.engine.run(turn, context, shown, pause_every=YIELD_EVERY)
         finally:
-            self._end(turn, state)
-            if tool_calls and state == DONE and self.is_running:
-                turn.view.set_note(describe_tool_calls(tool_calls))
-            # Shielded: a second cancel (quit, a new answer) must not leave the connection open
-            # or the last fragments unwritten.
-            await asyncio.shield(self._close_stream(events, stream, sanitizer.flush()))
+            # Shielded: a second cancel (quit, a new answer) must not leave the last fragments
+            # unwritten.
+            await asyncio.shield(self._close_stream(stream, shown.sanitizer.flush()))
 
-    async def _close_stream(self, events: Any, stream: Any, tail: str) -> None:
-        await events.aclose()
+    async def _close_stream(self, stream: Any, tail: str) -> None:
         if not self.is_running:
             return  # shutting down: the widgets are going away
         if tail:
@@ -485,10 +434,8 @@ class ChatApp(App[None]):
         await stream.stop()
 
     def _enter(self, turn: Turn, state: str) -> None:
-        """A change of state while streaming: shown at once (not at the next tick). Thinking
-        opens the Thinking block; the answer's first token folds it."""
-        turn.state = state
-        turn.retry = None
+        """A change of state while streaming (the engine set `turn.state`): shown at once, not
+        at the next tick. Thinking opens the Thinking block; the answer's first token folds it."""
         turn.view.state = state
         turn.view.set_note(None)  # e.g. a retry notice: the answer has begun
         self._show_thinking(turn)
@@ -508,19 +455,14 @@ class ChatApp(App[None]):
             view.mount(turn.thinking, before=view.markdown)
         turn.thinking.show_parts(turn.reasoning)
 
-    def _end(self, turn: Turn, state: str) -> None:
-        """The turn is over (idempotent: a cancel ends it at once, the worker again later)."""
-        if turn.ended:
-            return
-        turn.metrics.stop()
-        turn.state = state
-        self._record_end(turn, state)
+    def _end(self, turn: Turn) -> None:
+        """The turn is over (the engine says so once: at a cancel, or when the stream ends)."""
+        state = turn.state
         view: AssistantMessage = turn.view
         if self._active is turn:
             self._active = None
         if not self.is_running:
             return
-        turn.retry = None
         view.state = state
         self._show_thinking(turn)
         if turn.thinking is not None:
@@ -553,9 +495,7 @@ class ChatApp(App[None]):
             return f"Error: {turn.error.message} · Ctrl+R to retry"
         if turn.state == CANCELLED:
             return "cancelled" if turn.answer else "cancelled before the answer began"
-        if turn.finish is not None and turn.finish.truncated:
-            return "cut short: the model reached its output token limit (raise --max-tokens)"
-        return None
+        return turn.warning  # cut short, or stopped by a content filter
 
     def _refresh_status(self) -> None:
         """The status timer: refreshes the bar unless the answer's frames keep it fresh
@@ -582,15 +522,11 @@ class ChatApp(App[None]):
         if turn.retry is not None:
             turn.view.set_note(self._retry_note(turn))  # the wait counts down
 
-    def _on_retry(self, notice: Any) -> None:
-        """The client waits `notice.delay` seconds and tries again: counted in the figures,
-        and the wait counts down in the answer's note and the status bar."""
-        turn = self._active
-        if turn is None or turn.view is None:
+    def _on_retry(self, turn: Turn) -> None:
+        """The client waits and tries again (the engine counted it): the wait counts down in
+        the answer's note and the status bar."""
+        if turn.view is None:
             return
-        turn.retries = notice.attempt - 1
-        turn.retry = notice
-        turn.retry_until = self._clock() + notice.delay
         if self.is_running:
             turn.view.set_note(self._retry_note(turn))
             self.status.show_turn(turn)
@@ -623,7 +559,10 @@ class ChatApp(App[None]):
             raise SkipAction()
         if self._worker is not None:
             self._worker.cancel()  # CancelledError at the worker's await: the connection closes
-        self._end(turn, CANCELLED)  # at once, even if the worker has not run a step yet
+        assert self.engine is not None
+        self.engine.end(turn, CANCELLED)  # shown at once
+        if self._active is turn:  # the worker has not run a step yet: the engine never saw it
+            self._end(turn)
 
     async def action_interrupt(self) -> None:
         if self._active is not None:
@@ -680,7 +619,8 @@ class ChatApp(App[None]):
         turn = self.session.retry(Metrics(clock=self._clock))
         if turn is None:
             return
-        self.chat_history.supersede(asked)  # stored, but no longer sent as context
+        assert self.engine is not None
+        await self.engine.supersede(asked)  # stored, but no longer sent as context
         self._mark_superseded(asked)
         if self._restored is not None and self.prompt.text == self._restored:
             self.prompt.clear()  # it is being sent again: don't leave a copy behind
@@ -825,9 +765,10 @@ class ChatApp(App[None]):
     def _prefetch_models(self) -> None:
         """Start fetching the server's model list unless a fresh one is cached or on its way:
         the palette is open, so the model picker may be next."""
-        if self.session is None or self._client is None:
+        engine = self.engine
+        if self.session is None or engine is None or engine.client is None:
             return
-        key = (self.settings.api, self.session.base_url, self.settings.api_key)
+        key = (self.settings.api, engine.base_url, self.settings.api_key)
         cached = self._model_list
         if cached is not None and cached[0] == key and self._clock() - cached[1] < MODEL_LIST_TTL:
             return
@@ -836,7 +777,7 @@ class ChatApp(App[None]):
         if self._model_fetch is not None:
             self._model_fetch.cancel()
         self._model_fetch_key = key
-        self._model_fetch = asyncio.ensure_future(self._fetch_models(key, self._client, self._provider))
+        self._model_fetch = asyncio.ensure_future(self._fetch_models(key, engine.client, engine.provider))
 
     async def _fetch_models(self, key: tuple, client: Any, provider: Any) -> None:
         from llmchat.stream.client import ModelListError
@@ -887,10 +828,9 @@ class ChatApp(App[None]):
         if self._active is not None:
             self.notify("An answer is still streaming: press Esc to cancel it, or switch when it ends.", severity="warning", timeout=4)
             return
-        assert self.session is not None
-        base_url = await self._connect(settings)
-        self.settings = self.session.settings = settings
-        self.session.base_url = base_url
+        assert self.session is not None and self.engine is not None
+        await self.engine.use(settings)
+        self.settings = settings
         self._show_model(settings)
         self.status.model = self.model_label
         self.notify(f"The next message goes to {self.model_label}.", timeout=3)
@@ -902,7 +842,7 @@ class ChatApp(App[None]):
         if self.session is None:
             return
         self._let_go_of_views()
-        self.session = ChatSession(self.settings, self.session.base_url)
+        self.session = ChatSession()
         self._remember_prompts()
         self._restored = None
         self._forget_conversation()  # the next message starts a new stored conversation
@@ -966,25 +906,9 @@ class ChatApp(App[None]):
         text = one_line(message).removeprefix("warning: ")
         self.notify(text[:1].upper() + text[1:], title="History", severity="warning", timeout=8)
 
-    async def _open_history(self) -> None:
-        """Open the store (when history is on), show the conversation -c / --conversation
-        chose, and save growing answers on a timer."""
+    def _open_history(self) -> None:
+        """Open the store when history is on (the engine records into it)."""
         self.chat_history.open(self.settings)
-        if self.chat_history.store is None:
-            return
-        from llmchat.history import FLUSH_INTERVAL
-
-        self.set_interval(FLUSH_INTERVAL / 2, self._flush_history)
-        if self.settings.conversation_id is not None:
-            await self._show_conversation(self.settings.conversation_id)
-
-    def _flush_history(self) -> None:
-        self.chat_history.flush(self._active)
-
-    def _record_end(self, turn: Turn, state: str) -> None:
-        """Store how the turn ended: its Finish, its StreamError, or None when cancelled."""
-        outcome = turn.finish if state == DONE else turn.error if state == ERROR else None
-        self.chat_history.finish(turn, outcome)
 
     def _let_go_of_views(self) -> None:
         """The session's turns are about to be dropped: their widgets must not outlive the
@@ -1088,10 +1012,11 @@ class ChatApp(App[None]):
         settings.history = self.settings.history
         if settings.demo and chosen is not None:
             settings.demo_reason = f"continuing conversation {info.id}"
-        base_url = await self._connect(settings)
+        assert self.engine is not None
+        await self.engine.use(settings)
         self.settings = settings
         self._let_go_of_views()
-        self.session = ChatSession(settings, base_url)
+        self.session = ChatSession()
         self._show_model(settings)
         self.status.model = self.model_label
         shown = await self._show_conversation(info.id)

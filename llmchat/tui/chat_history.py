@@ -1,42 +1,30 @@
-"""The TUI's link to the history store: records each turn as the one-shot face does, and turns a
-stored conversation back into session turns to show and continue.
+"""The TUI's link to the history store: the store it opened (the conversation list reads it),
+the conversation the engine records into, and a stored conversation turned back into session
+turns to show and continue.
 
-Recording follows the history engineer's contract (history/recorder.py): the prompt and an
-empty `streaming` answer are committed before the request goes out; the answer's text is saved
-as it grows by a timer (`flush`), never from the token loop -- the worker already keeps every
-fragment in `Turn.parts`, so the timer hands what arrived since its last call to the writer;
-the end stores the status (complete / cancelled / error, with the partial text) and figures.
-A store that fails is a notification, then the chat goes on without storing (Recorder's rule).
+Recording is the engine's (llmchat/engine/core.py): the prompt committed before the request, the
+answer saved as it grows by a timer, the end stored with its status. A store that fails is a
+notification, then the chat goes on without storing (Recorder's rule).
 
-Plain Python, no Textual: the app calls it from its handlers and timers.
+Plain Python, no Textual: the app calls it from its handlers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Tuple
 
 from llmchat.config import Settings
+from llmchat.engine.turns import TurnRecord
 from llmchat.stream.metrics import Metrics
 from llmchat.tui.session import CANCELLED, DONE, ERROR, Turn
-
-
-@dataclass(eq=False)
-class TurnRecord:
-    """Where a turn lives in the store: its writer while it streams, its rows' IDs."""
-
-    writer: Any = None  # history AnswerWriter, None once loaded or when not storing
-    saved: int = 0  # how many of the turn's parts the writer has been handed
-    prompt_id: Optional[int] = None
-    answer_id: Optional[int] = None
-    reasoned: int = 0  # how many of the turn's reasoning fragments it has been handed
-
 
 # A stored answer's status, as a turn state (how the transcript colours it).
 _STATES = {"complete": DONE, "error": ERROR}
 
 
 class ChatHistory:
+    """The store the app opened (None: history off or failed), and the engine's recorder."""
+
     def __init__(self, warn: Callable[[str], None]) -> None:
         self._warn = warn
         self.store: Any = None
@@ -48,11 +36,13 @@ class ChatHistory:
         """Open the store when `settings.history` is on (a failure is one warning, then off)."""
         if not settings.history:
             return
-        from llmchat.history import Recorder, open_for_chat
+        from llmchat.history import open_for_chat
 
         self.store = open_for_chat(self._warn)
-        if self.store is not None:
-            self.recorder = Recorder(self.store, self._warn, settings.conversation_id)
+
+    def attach(self, engine: Any) -> None:
+        """The engine recording this app's turns (into `store`)."""
+        self.recorder = engine.recorder
 
     @property
     def on(self) -> bool:
@@ -68,63 +58,14 @@ class ChatHistory:
         if self.recorder is not None:
             self.recorder.conversation_id = conversation_id
 
-    def close(self, active: Optional[Turn] = None) -> None:
-        """On quit: an answer still streaming is stored cancelled, then the file closes."""
-        if active is not None:
-            active.metrics.stop()
-            self.finish(active, None)
+    def close(self) -> None:
+        """On quit, once the engine has stored any answer still streaming: the file closes."""
         if self.store is not None:
             store, self.store = self.store, None
             try:
                 store.close()
             except Exception:  # closing must never stop the app from quitting
                 pass
-
-    # --- recording -----------------------------------------------------------------------
-
-    def begin(self, turn: Turn, settings: Settings) -> None:
-        """Commit the prompt and an empty answer (before the request is sent)."""
-        if not self.on:
-            return
-        writer = self.recorder.begin_turn(turn.prompt, settings)
-        if writer is not None:
-            turn.record = TurnRecord(writer, 0, writer.prompt_id, writer.message_id)
-
-    def flush(self, turn: Optional[Turn]) -> None:
-        """Hand the writer what arrived since the last call; it saves once its interval passed.
-        Called by a timer every half interval while an answer streams."""
-        record = turn.record if turn is not None else None
-        if turn is None or record is None or record.writer is None:
-            return
-        self._hand_over(turn, record)
-        record.writer.flush_if_due()
-
-    def finish(self, turn: Turn, outcome: object) -> None:
-        """Store the rest of the answer and how it ended: the `Finish`, the `StreamError`, or
-        None when it was cancelled (idempotent)."""
-        record = turn.record
-        if record is None or record.writer is None or self.recorder is None:
-            return
-        self._hand_over(turn, record)
-        self.recorder.finish_answer(record.writer, outcome, turn.metrics)
-
-    @staticmethod
-    def _hand_over(turn: Turn, record: TurnRecord) -> None:
-        parts = turn.parts
-        if len(parts) > record.saved:
-            record.writer.pending.extend(parts[record.saved :])
-            record.saved = len(parts)
-        reasoning = turn.reasoning  # stored with the answer (history show, exports)
-        if len(reasoning) > record.reasoned:
-            record.writer.reasoning.extend(reasoning[record.reasoned :])
-            record.reasoned = len(reasoning)
-
-    def supersede(self, turn: Optional[Turn]) -> None:
-        """`turn` was asked again: keep it stored, but no longer as context."""
-        record = turn.record if turn is not None else None
-        if record is None or self.recorder is None:
-            return
-        self.recorder.supersede([record.prompt_id, record.answer_id])
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -149,6 +90,7 @@ class ChatHistory:
                 turn.reasoning.append(message.reasoning)
             turn.state = _STATES.get(message.status, CANCELLED)
             turn.superseded = turn.superseded or message.superseded
-            turn.record.answer_id = message.id
+            if turn.record is not None:
+                turn.record.answer_id = message.id
             out[-1] = (turn, prompt, message)
         return transcript.info, out

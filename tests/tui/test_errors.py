@@ -118,7 +118,7 @@ async def test_cannot_connect(submit, settled):
     settings = Settings(api="openai-chat", model="m", base_url=f"http://127.0.0.1:{port}/v1")
     app = ChatApp(settings)
     async with app.run_test(size=SIZE) as pilot:
-        app._client.max_retries = 0  # connect errors are retried with backoff; not here
+        app.engine.client.max_retries = 0  # connect errors are retried with backoff; not here
         await submit(pilot, "anyone there?")
         await settled(app)
         await pilot.pause()

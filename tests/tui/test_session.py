@@ -1,17 +1,19 @@
-"""ChatSession: which turns go back to the model, and the request built from Settings."""
+"""ChatSession (the engine's Conversation): which turns go back to the model, and the request built from Settings."""
 
 from __future__ import annotations
 
 from llmchat.config import Settings
 from llmchat.conversation import Message
+from llmchat.engine import build_request
 from llmchat.stream.events import Finish, StreamError
 from llmchat.stream.metrics import Metrics
 from llmchat.tui.session import CANCELLED, DONE, ERROR, ChatSession
 
+SETTINGS = Settings(api="anthropic", model="claude", base_url="http://x", system="sys", temperature=0.5, max_tokens=9, api_key="sk-secret-123")
+
 
 def session() -> ChatSession:
-    settings = Settings(api="anthropic", model="claude", base_url="http://x", system="sys", temperature=0.5, max_tokens=9, api_key="sk-secret-123")
-    return ChatSession(settings, "http://base")
+    return ChatSession()
 
 
 def turn(s: ChatSession, prompt: str, answer: str, state: str):
@@ -64,7 +66,7 @@ def test_no_retry_while_a_turn_is_open_or_before_any():
 def test_request_carries_the_settings():
     s = session()
     s.begin("hi", Metrics())
-    request = s.request()
+    request = build_request(SETTINGS, "http://base", s.messages())
     assert (request.model, request.base_url, request.system, request.temperature, request.max_tokens, request.api_key) == (
         "claude",
         "http://base",

@@ -17,7 +17,7 @@ async def test_typing_opens_the_connection_that_enter_sends_on(settings_for, srv
         assert srv.requests == []  # opened, nothing sent
         await pilot.press("enter")
         await settled(app)
-        assert app._client._warm.handed_over == 1
+        assert app.engine.client._warm.handed_over == 1
     assert srv.server.connections == 1
     [request] = srv.requests
     assert request.connection == 1 and request.outcome == "complete"
@@ -31,7 +31,7 @@ async def test_nothing_is_opened_before_the_user_types(settings_for, srv, until)
             await pilot.pause()
         app.prompt.focus()
         assert srv.server.connections == 0
-        assert not app._client._warm._ready
+        assert not app.engine.client._warm._ready
 
 
 async def test_each_message_of_a_conversation_goes_on_a_warm_connection(settings_for, srv, until, settled):
@@ -45,5 +45,5 @@ async def test_each_message_of_a_conversation_goes_on_a_warm_connection(settings
             await until(pilot, lambda: srv.server.connections == n, what=f"warm connection {n}")
             await pilot.press("enter")
             await settled(app)
-        assert app._client._warm.handed_over == 2
+        assert app.engine.client._warm.handed_over == 2
     assert [r.connection for r in srv.requests] == [1, 2]

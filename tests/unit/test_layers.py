@@ -160,3 +160,10 @@ def test_no_lazy_import_closes_a_cycle() -> None:
 def test_the_shared_bottom_modules_load_nothing_of_llmchat(name: str) -> None:
     """What the settings, the history, the command and the subcommands all read sits below them."""
     assert reachable(name).keys() - {name, "llmchat"} == set()
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "engine").glob("*.py")), ids=lambda p: p.name)
+def test_the_engine_imports_no_face_and_no_ui_library(path: Path) -> None:
+    """The engine runs under every face and is the Python API: it knows no face, no UI library
+    and no command line."""
+    assert forbidden(imported_modules(path), UI + ("llmchat.subcommands",)) == []

@@ -1,0 +1,230 @@
+"""A turn and a conversation as plain data: what every face shows, what the engine records.
+
+What goes back to the model as context (`context`): every turn whose answer has text, whether it
+finished, was cancelled or broke off with an error (the user saw that text, so the model should
+too). A turn with no answer text at all (an HTTP error, a cancel before the first token) was
+never accepted: it is left out, so the context never holds two user messages in a row. A retried
+turn is replaced by its retry. No I/O and no UI here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional, Sequence, Type
+
+from llmchat.conversation import ChatRequest, Message
+from llmchat.stream.events import Finish, StreamError, ToolCall, describe_tool_calls
+from llmchat.stream.metrics import Metrics
+
+# Turn states, in the order a healthy turn goes through them; the last three are final.
+WAITING, THINKING, STREAMING, DONE, CANCELLED, ERROR = (
+    "waiting",
+    "thinking",
+    "streaming",
+    "done",
+    "cancelled",
+    "error",
+)
+FINAL_STATES = frozenset({DONE, CANCELLED, ERROR})
+
+MIN_RATE_TOKENS = 8  # a rate needs at least this many tokens ...
+MIN_RATE_SPAN = 0.1  # ... spread over at least this many seconds to mean something
+
+
+# Plain classes written out, not dataclasses: creating a dataclass costs about a millisecond of
+# every start, and the one-shot face imports this module before its request.
+
+
+class TurnRecord:
+    """Where a turn lives in the store: its writer while it streams, its rows' IDs."""
+
+    def __init__(self, writer: Any = None, saved: int = 0, prompt_id: Optional[int] = None, answer_id: Optional[int] = None) -> None:
+        self.writer = writer  # history AnswerWriter, None once loaded or when not storing
+        self.saved = saved  # how many of the turn's parts the writer has been handed
+        self.prompt_id = prompt_id
+        self.answer_id = answer_id
+        self.reasoned = 0  # how many of the turn's reasoning fragments it has been handed
+        self.flushing: Any = None  # the save under way, if any (the end waits for it)
+
+
+class Turn:
+    """One prompt and its answer. The engine changes it while it runs; faces read it (a face
+    keeps its own things, such as widgets, in a subclass)."""
+
+    def __init__(self, prompt: str, metrics: Metrics, *, state: str = WAITING) -> None:
+        self.prompt = prompt
+        self.metrics = metrics
+        self.parts: List[str] = []  # the answer, exactly as the model sent it
+        self.reasoning: List[str] = []
+        self.state = state
+        self.finish: Optional[Finish] = None
+        self.error: Optional[StreamError] = None
+        self.superseded = False  # replaced by a retry: no longer part of the context
+        self.retries = 0  # failed tries before the one that answered (or the one under way)
+        self.retry: Any = None  # the client's RetryNotice while waiting to try again, else None
+        self.retry_until: Optional[float] = None  # when that wait ends, on the engine's clock
+        self.answer_ttft: Optional[float] = None  # request to first answer token, when reasoning came first
+        self.tool_calls: List[ToolCall] = []  # asked for by the model; none run
+        self.notices: List[str] = []  # the stream's Notices, one clean line each
+        self.record: Optional[TurnRecord] = None  # where it is stored, None when not stored
+
+    def __repr__(self) -> str:
+        return f"<Turn {self.prompt[:20]!r} {self.state} {len(self.parts)} parts>"
+
+    @property
+    def answer(self) -> str:
+        return "".join(self.parts)
+
+    @property
+    def ended(self) -> bool:
+        return self.state in FINAL_STATES
+
+    @property
+    def outcome(self) -> object:
+        """How it ended, as history stores it: the Finish, the StreamError, or None (cancelled)."""
+        return self.finish if self.state == DONE else self.error if self.state == ERROR else None
+
+    @property
+    def warning(self) -> Optional[str]:
+        """What a finished answer's reader must know: cut short, or stopped by a filter."""
+        finish = self.finish
+        if self.state != DONE or finish is None:
+            return None
+        if finish.truncated:
+            return "the answer was cut short: the model reached its output token limit (raise --max-tokens)"
+        if finish.reason == "content_filter":
+            return f"the model stopped early: content filter ({finish.raw_reason or finish.reason})"
+        return None
+
+    @property
+    def tool_note(self) -> Optional[str]:
+        """Which tools the model asked for, and that none ran; None when it asked for none."""
+        return describe_tool_calls(self.tool_calls) if self.tool_calls else None
+
+    def figures(self, model: str) -> "AnswerFigures":
+        """The answer's figures, as history stores them (and `metrics_line` reads them)."""
+        metrics = self.metrics
+        reported = metrics.reported_output_tokens
+        counted = reported is not None or metrics.deltas > 0
+        return AnswerFigures(
+            model=model,
+            ttft=metrics.ttft,
+            tokens_per_second=meaningful_rate(metrics),
+            input_tokens=metrics.input_tokens,
+            output_tokens=metrics.output_tokens if counted else None,
+            tokens_exact=metrics.exact if counted else None,
+            elapsed=metrics.elapsed(),
+            stop_reason=self.finish.reason if self.finish is not None else None,
+        )
+
+
+class AnswerFigures:
+    """What an answer's figures line shows (the fields of a stored message it reads)."""
+
+    __slots__ = ("model", "ttft", "tokens_per_second", "input_tokens", "output_tokens", "tokens_exact", "elapsed", "stop_reason")
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        ttft: Optional[float],
+        tokens_per_second: Optional[float],
+        input_tokens: Optional[int],
+        output_tokens: Optional[int],
+        tokens_exact: Optional[bool],
+        elapsed: Optional[float],
+        stop_reason: Optional[str],
+    ) -> None:
+        self.model = model
+        self.ttft = ttft
+        self.tokens_per_second = tokens_per_second
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self.tokens_exact = tokens_exact
+        self.elapsed = elapsed
+        self.stop_reason = stop_reason
+
+
+def meaningful_rate(metrics: Metrics) -> Optional[float]:
+    """Tokens per second, or None when there is none worth showing: a burst (fewer than
+    MIN_RATE_TOKENS tokens, or under MIN_RATE_SPAN seconds between the first and the last;
+    a buffering proxy or a cached answer gives figures like 244,359 tok/s)."""
+    rate = metrics.tokens_per_second
+    first, last = metrics.first_at, metrics.last_at
+    if rate is None or first is None or last is None:
+        return None
+    if last - first < MIN_RATE_SPAN or metrics.output_tokens < MIN_RATE_TOKENS:
+        return None
+    return rate
+
+
+def context(turns: Sequence[Turn]) -> List[Message]:
+    """The messages sent before the prompt of the newest live turn: the earlier accepted turns
+    (see the module's docstring). The one place that decides what the model is shown."""
+    live = [turn for turn in turns if not turn.superseded]
+    out: List[Message] = []
+    for turn in live[:-1]:
+        answer = turn.answer
+        if answer:
+            out.append(Message("user", turn.prompt))
+            out.append(Message("assistant", answer))
+    return out
+
+
+def build_request(settings: Any, base_url: str, messages: List[Message]) -> ChatRequest:
+    """The request for `messages` with a run's `Settings`, sent to `base_url`."""
+    return ChatRequest(
+        model=settings.model,
+        messages=messages,
+        base_url=base_url,
+        system=settings.system,
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
+        api_key=settings.api_key,
+        api_key_env=settings.api_key_env,
+    )
+
+
+class Conversation:
+    """The turns so far, oldest first; `turn_type` makes new ones (a face's own subclass)."""
+
+    def __init__(self, turn_type: Type[Turn] = Turn) -> None:
+        self.turn_type = turn_type
+        self.turns: List[Any] = []
+
+    @property
+    def last(self) -> Optional[Any]:
+        for turn in reversed(self.turns):
+            if not turn.superseded:
+                return turn
+        return None
+
+    @property
+    def last_answer(self) -> Optional[Any]:
+        """The newest turn with answer text (what "copy the last answer" copies), even if it
+        is still streaming or broke off."""
+        for turn in reversed(self.turns):
+            if not turn.superseded and turn.answer:
+                return turn
+        return None
+
+    def begin(self, prompt: str, metrics: Metrics) -> Any:
+        turn = self.turn_type(prompt, metrics)
+        self.turns.append(turn)
+        return turn
+
+    def retry(self, metrics: Metrics) -> Optional[Any]:
+        """A new turn that asks the last prompt again, in place of the last turn."""
+        last = self.last
+        if last is None or not last.ended:
+            return None
+        last.superseded = True
+        return self.begin(last.prompt, metrics)
+
+    def context(self) -> List[Message]:
+        """What goes before the newest turn's prompt (see `context`)."""
+        return context(self.turns)
+
+    def messages(self) -> List[Message]:
+        """The context for the newest turn, then its prompt."""
+        last = self.last
+        return self.context() + ([Message("user", last.prompt)] if last is not None else [])
