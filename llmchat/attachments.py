@@ -128,9 +128,9 @@ def human_size(size: int) -> str:
     """`70 bytes`, `41 KB`, `3.2 MB` (powers of 1024, as the APIs count their limits)."""
     if size < KB:
         return f"{size} byte{'s' if size != 1 else ''}"
-    if size < MB:
-        return f"{size / KB:.0f} KB" if size >= 10 * KB else f"{size / KB:.1f} KB"
-    return f"{size / MB:.0f} MB" if size >= 10 * MB else f"{size / MB:.1f} MB"
+    unit, name = (KB, "KB") if size < MB else (MB, "MB")
+    whole = size >= 10 * unit or size % unit == 0
+    return f"{size / unit:.0f} {name}" if whole else f"{size / unit:.1f} {name}"
 
 
 # --- what the bytes are ---------------------------------------------------------------------

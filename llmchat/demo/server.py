@@ -419,7 +419,10 @@ def _route(method: str, path: str) -> Optional[str]:
 async def _read_inputs(writer, api: str, body: dict, record: RecordedRequest) -> bool:
     """Check the request's attachments as the API does and note what arrived; False when the
     request got the API's 400 for a malformed part."""
-    from llmchat.demo import inputs  # only requests that reach an answer pay for it
+    if not _may_carry_attachments(api, body):
+        record.prompt = _last_user_text(api, body)
+        return True
+    from llmchat.demo import inputs  # not imported for plain text: the demo model's --raw start-up stays as it was
 
     try:
         record.received, record.earlier = inputs.received(api, body)
@@ -429,6 +432,20 @@ async def _read_inputs(writer, api: str, body: dict, record: RecordedRequest) ->
         return False
     record.prompt = inputs.inlined(_last_user_text(api, body))[0]
     return True
+
+
+def _may_carry_attachments(api: str, body: dict) -> bool:
+    """Content parts, Ollama images or a text file's heading anywhere in the messages."""
+    messages = body.get("input") if api == "openai-responses" else body.get("messages")
+    if isinstance(messages, str):
+        return "File: " in messages or "URL: " in messages
+    for message in messages if isinstance(messages, list) else ():
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        if not isinstance(content, str) or "images" in message or "File: " in content or "URL: " in content:
+            return True
+    return False
 
 
 def _answer(record: RecordedRequest, b: Behaviour) -> List[str]:
