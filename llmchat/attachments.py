@@ -79,10 +79,17 @@ class Attachment:
     height: Optional[int] = None
     pages: Optional[int] = None
     pages_exact: bool = False
+    # The base64 text, made once: `prepare` makes it in a worker thread, so building the request
+    # on an event loop does not encode megabytes there. Not part of the value.
+    _base64: Optional[str] = field(default=None, init=False, repr=False, compare=False)
 
     def base64(self) -> str:
-        """The bytes as standard base64 (what every API takes inline)."""
-        return base64.b64encode(self.data).decode("ascii")
+        """The bytes as standard base64 (what every API takes inline), encoded once."""
+        encoded = self._base64
+        if encoded is None:
+            encoded = base64.b64encode(self.data).decode("ascii")
+            object.__setattr__(self, "_base64", encoded)
+        return encoded
 
     def data_url(self) -> str:
         """`data:<mime>;base64,<data>`: OpenAI's inline form for images and files."""
@@ -360,6 +367,14 @@ def load(source: str, *, stdin: Optional[bytes] = None, max_text: int = TEXT_LIM
     if len(data) > max_bytes:
         raise AttachmentError(f"{source}: over the {human_size(max_bytes)} limit for an attachment")
     return from_bytes(source, data, max_text=max_text)
+
+
+def prepare(attachments: Iterable[Attachment]) -> None:
+    """Encode the images and PDFs now (base64, kept on each attachment): call it in a worker
+    thread before the request, and the provider's build_request on the loop only assembles."""
+    for item in attachments:
+        if item.kind != "text":
+            item.base64()
 
 
 def is_url(source: str) -> bool:

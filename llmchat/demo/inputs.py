@@ -54,7 +54,7 @@ def error_body(api: str, error: Invalid) -> Dict[str, Any]:
 
 _FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WebP"}
 _DATA_URL = re.compile(r"data:([^;,]*)((?:;[^;,]*)*?);base64,(.*)", re.S)
-_B64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+_NOT_B64 = re.compile(rb"[^A-Za-z0-9+/]")
 
 
 def _b64(text: Any) -> Tuple[Optional[bytes], int]:
@@ -62,16 +62,15 @@ def _b64(text: Any) -> Tuple[Optional[bytes], int]:
     if not isinstance(text, str):
         return None, 0
     raw = text.encode("ascii", "replace")
-    body = raw.rstrip(b"=")
-    for index, byte in enumerate(body):
-        if byte not in _B64:
-            return None, index
-    if len(raw) % 4 or len(raw) - len(body) > 2:
-        return None, len(body) - len(body) % 4
     try:
         return base64.b64decode(raw, validate=True), -1
     except (binascii.Error, ValueError):
-        return None, len(body)
+        pass
+    body = raw.rstrip(b"=")
+    bad = _NOT_B64.search(body)
+    if bad is not None:
+        return None, bad.start()
+    return None, len(body) - len(body) % 4
 
 
 def _image(data: bytes) -> Received:

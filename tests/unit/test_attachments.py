@@ -288,3 +288,27 @@ def test_a_message_without_attachments_imports_nothing_of_attachments() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_prepare_encodes_once_and_the_encoding_is_not_part_of_the_value() -> None:
+    first, second = from_bytes("a.png", png(9, 9)), from_bytes("a.png", png(9, 9))
+    A.prepare([first, from_bytes("n.txt", b"words")])
+    assert first.base64() is first.base64()  # kept, not made again
+    assert first == second and hash(first) == hash(second)  # one encoded, one not: still equal
+    assert "_base64" not in repr(first)
+
+
+def test_the_module_imports_no_face_no_ui_library_and_no_httpx_at_load() -> None:
+    """The layer under the engine and the faces: only the standard library and llmchat's own
+    exit codes at module level (httpx only for type checking; the caller owns the client)."""
+    import ast
+
+    tree = ast.parse(Path(A.__file__).read_text(encoding="utf-8"))
+    names = set()
+    for node in tree.body:  # module level only: function bodies import lazily on purpose
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    assert not {n for n in names if n.split(".")[0] in ("textual", "rich", "httpx", "typer")}
+    assert not {n for n in names if n.startswith("llmchat.") and n not in ("llmchat.exitcodes",)}
