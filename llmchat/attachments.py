@@ -401,7 +401,8 @@ async def fetch(url: str, client: "httpx.AsyncClient", *, max_bytes: int = FILE_
     import httpx  # the caller has imported it already: this costs nothing
 
     try:
-        async with client.stream("GET", url, headers={"Accept": "text/html, text/*, image/*, application/pdf;q=0.9, */*;q=0.1"}) as response:
+        accept = {"Accept": "text/html, text/*, image/*, application/pdf;q=0.9, */*;q=0.1"}
+        async with client.stream("GET", url, headers=accept, follow_redirects=True) as response:  # http -> https, moved pages
             if response.status_code != 200:
                 raise FetchError(f"{url}: the server answered {response.status_code} {response.reason_phrase}".rstrip())
             ctype, _, params = (response.headers.get("content-type") or "").partition(";")

@@ -290,6 +290,9 @@ class _Pages(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
         status, ctype, body = self.routes.get(self.path, (404, "text/plain", b"not found"))
         self.send_response(status)
+        if status in (301, 302):
+            self.send_header("Location", body.decode())
+            body = b""
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -309,6 +312,7 @@ def pages() -> Iterator[str]:
         "/zip": (200, "application/zip", b"PK\x03\x04"),
         "/lying": (200, "application/octet-stream", b"PK\x03\x04" + b"\x00" * 30),
         "/big": (200, "text/plain", b"x" * 5000),
+        "/moved": (301, "text/html", b"/shot.png"),
     }
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -329,6 +333,11 @@ async def test_an_image_and_a_pdf_are_fetched_by_url(pages: str) -> None:
     document = await fetched(pages + "/paper.pdf")
     assert (image.kind, image.width, image.height, image.name) == ("image", 5, 4, pages + "/shot.png")
     assert (document.kind, document.pages, document.filename()) == ("pdf", 2, "paper.pdf")
+
+
+async def test_a_moved_url_is_followed(pages: str) -> None:
+    image = await fetched(pages + "/moved")
+    assert (image.kind, image.width, image.name) == ("image", 5, pages + "/moved")
 
 
 async def test_an_html_page_is_reduced_to_text_and_inlined_under_its_url(pages: str) -> None:
