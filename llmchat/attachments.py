@@ -597,7 +597,8 @@ def media(attachments: Iterable[Attachment]) -> List[Attachment]:
 # Anthropic (https://platform.claude.com/docs/en/build-with-claude/vision, "General limits" and
 # FAQ; https://platform.claude.com/docs/en/build-with-claude/pdf-support, "PDF requirements"):
 # 5 MB per image -- the API measures the base64 text ("image exceeds 5 MB maximum: N bytes >
-# 5242880 bytes"); 32 MB per request; 100 PDF pages per request.
+# 5242880 bytes"); 8000x8000 px per image, 2000x2000 px when a request has more than 20 images;
+# 32 MB per request; 100 PDF pages per request.
 # OpenAI (https://platform.openai.com/docs/guides/images-vision, "Image input requirements";
 # https://platform.openai.com/docs/guides/pdf-files, "Usage considerations"): images up to 20 MB
 # each and 50 MB of image bytes per request; files up to 32 MB and 100 pages per request in all.
@@ -607,6 +608,9 @@ def media(attachments: Iterable[Attachment]) -> List[Attachment]:
 ANTHROPIC_IMAGE = 5 * MB
 ANTHROPIC_REQUEST = 32 * MB
 ANTHROPIC_PAGES = 100
+ANTHROPIC_SIDE = 8000
+ANTHROPIC_SIDE_MANY = 2000
+ANTHROPIC_MANY = 20
 OPENAI_IMAGE = 20 * MB
 OPENAI_IMAGES = 50 * MB
 OPENAI_FILES = 32 * MB
@@ -639,7 +643,11 @@ def check_limits(api: str, attachments: Iterable[Attachment]) -> None:
             raise unsupported(api, pdfs[0])
         return
     if api == "anthropic":
+        side = ANTHROPIC_SIDE if len(images) <= ANTHROPIC_MANY else ANTHROPIC_SIDE_MANY
         for image in images:
+            if max(image.width or 0, image.height or 0) > side:
+                many = f" when a request has more than {ANTHROPIC_MANY} images" if side == ANTHROPIC_SIDE_MANY else ""
+                raise AttachmentError(f"{image.name}: {image.width}x{image.height} px is over Anthropic's limit of {side}x{side} px{many}")
             if encoded_size(image.size) > ANTHROPIC_IMAGE:
                 raise AttachmentError(
                     f"{image.name}: {human_size(image.size)} ({human_size(encoded_size(image.size))} as base64) is over Anthropic's "

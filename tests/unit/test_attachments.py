@@ -231,6 +231,19 @@ def test_anthropic_refuses_an_image_whose_base64_is_over_5_mb() -> None:
     assert str(caught.value) == "shot.png: 4 MB (5.3 MB as base64) is over Anthropic's 5 MB limit for one image"
 
 
+def test_anthropic_refuses_an_image_over_8000_px_or_over_2000_px_among_more_than_20() -> None:
+    wide = from_bytes("wide.png", png(8001, 1))
+    with pytest.raises(AttachmentError, match=r"^wide.png: 8001x1 px is over Anthropic's limit of 8000x8000 px$"):
+        check_limits("anthropic", [wide])
+    check_limits("openai-chat", [wide])  # OpenAI scales large images down itself
+    shots = [from_bytes(f"s{k}.png", png(2001 if k == 20 else 10, 10)) for k in range(21)]
+    check_limits("anthropic", shots[:20] + [from_bytes("s20.png", png(2000, 10))])
+    with pytest.raises(
+        AttachmentError, match=r"^s20.png: 2001x10 px is over Anthropic's limit of 2000x2000 px when a request has more than 20 images$"
+    ):
+        check_limits("anthropic", shots)
+
+
 def test_anthropic_refuses_a_request_over_32_mb_naming_the_files() -> None:
     items = [sized("pdf", 9 * MB, f"part{k}.pdf") for k in range(3)]
     with pytest.raises(AttachmentError, match=r"^part0.pdf, part1.pdf, part2.pdf: 36 MB as sent is over Anthropic's 32 MB limit for one request$"):
