@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional, Tuple
+
+if TYPE_CHECKING:  # the module is imported only when a message has attachments
+    from llmchat.attachments import Attachment
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
     role: str  # "user" | "assistant" | "system"
     content: str
+    # Files, images and PDFs the message carries (a user message's); each API encodes them.
+    attachments: Tuple[Attachment, ...] = ()
 
 
 @dataclass(slots=True)

@@ -60,6 +60,17 @@ That is all the demo model knows. Try `llmchat --stats "…"` to see time to fir
 tokens per second.
 """
 
+_RECEIVED = """\
+# The demo model got your attachments
+
+I received {received}.
+
+You asked: *{prompt}*
+
+The demo model cannot look inside them. The demo server checked that each came in the shape the
+API documents, and counted and measured them, so you can see what llmchat sent.{earlier}
+"""
+
 _FILLER = """
 ## More, as asked
 
@@ -72,11 +83,18 @@ not token rate. Each paragraph here is filler so that long answers can be tested
 """
 
 
-def demo_answer(prompt: str) -> str:
+def demo_answer(prompt: str, received: str = "", earlier: int = 0) -> str:
+    """The demo answer; when the request had attachments (`received` describes those of the
+    last user message, `earlier` counts those sent again from earlier ones), what it got."""
     first = prompt.strip().splitlines()[0] if prompt.strip() else "nothing at all"
     if len(first) > 80:
         first = first[:79] + "…"
     first = first.replace("*", "\\*")
+    if received or earlier:
+        again = (
+            f"\n\nEarlier messages carry {earlier} more attachment{'s' if earlier != 1 else ''}, sent again with the conversation." if earlier else ""
+        )
+        return _RECEIVED.format(received=received or "no attachments with this message", prompt=first, earlier=again)
     return _ANSWER.format(prompt=first)
 
 
@@ -88,9 +106,9 @@ def tokenize(text: str) -> List[str]:
     return _TOKEN.findall(text)
 
 
-def answer_tokens(prompt: str, count: int | None = None, text: str | None = None) -> List[str]:
+def answer_tokens(prompt: str, count: int | None = None, text: str | None = None, received: str = "", earlier: int = 0) -> List[str]:
     """The tokens of the answer: the given text, the demo answer, or exactly `count` tokens."""
-    tokens = tokenize(text if text is not None else demo_answer(prompt))
+    tokens = tokenize(text if text is not None else demo_answer(prompt, received, earlier))
     if count is None:
         return tokens
     if count <= len(tokens):

@@ -24,7 +24,7 @@ import json
 import threading
 import time
 import zlib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Dict, List, Optional
 from urllib.parse import unquote
 
@@ -109,6 +109,9 @@ class RecordedRequest:
     tokens_sent: int = 0
     outcome: str = "open"  # open | complete | disconnected | dropped | stalled | error | cut
     connection: int = 0  # which connection it came on: 1 for the first the server accepted
+    prompt: str = ""  # the last user message's text, without the text files inlined in it
+    received: List[Any] = field(default_factory=list)  # its attachments (llmchat.demo.inputs.Received)
+    earlier: int = 0  # attachments earlier user messages carry, sent again
 
 
 class FakeLLMServer:
@@ -236,6 +239,8 @@ class FakeLLMServer:
             await _error_response(writer, api, behaviour)
             record.outcome = "error"
             return
+        if not await _read_inputs(writer, api, body, record):
+            return
         if behaviour.whole:
             await self._whole(writer, api, body, behaviour, record)
             return
@@ -288,7 +293,7 @@ class FakeLLMServer:
 
     async def _whole(self, writer, api, body, behaviour: Behaviour, record: RecordedRequest) -> None:
         """The answer as one JSON object, the way the API answers without `stream: true`."""
-        tokens = answer_tokens(_last_user_text(api, body), behaviour.tokens, behaviour.text)
+        tokens = _answer(record, behaviour)
         wire = _WIRES[api](body.get("model") or DEMO_MODEL, usage=behaviour.usage, behaviour=behaviour)
         answer = wire.whole("".join(tokens), behaviour.finish, len(tokens), _count_prompt(body))
         ctype = "application/x-ndjson" if api == "ollama" else "application/json"
@@ -298,8 +303,7 @@ class FakeLLMServer:
 
     async def _send_answer(self, writer, api, body, behaviour, record, gone) -> None:
         compressor = zlib.compressobj(wbits=31) if behaviour.gzip else None  # 31: gzip container
-        prompt = _last_user_text(api, body)
-        tokens = answer_tokens(prompt, behaviour.tokens, behaviour.text)
+        tokens = _answer(record, behaviour)
         model = body.get("model") or DEMO_MODEL
         wire = _WIRES[api](model, usage=behaviour.usage and _wants_usage(api, body), behaviour=behaviour)
         pieces: List[bytes] = [wire.start()]
@@ -412,6 +416,47 @@ def _route(method: str, path: str) -> Optional[str]:
     return None
 
 
+async def _read_inputs(writer, api: str, body: dict, record: RecordedRequest) -> bool:
+    """Check the request's attachments as the API does and note what arrived; False when the
+    request got the API's 400 for a malformed part."""
+    if not _may_carry_attachments(api, body):
+        record.prompt = _last_user_text(api, body)
+        return True
+    from llmchat.demo import inputs  # not imported for plain text: the demo model's --raw start-up stays as it was
+
+    try:
+        record.received, record.earlier = inputs.received(api, body)
+    except inputs.Invalid as invalid:
+        await _respond(writer, 400, "application/json", json.dumps(inputs.error_body(api, invalid)))
+        record.outcome = "error"
+        return False
+    record.prompt = inputs.inlined(_last_user_text(api, body))[0]
+    return True
+
+
+def _may_carry_attachments(api: str, body: dict) -> bool:
+    """Content parts, Ollama images or a text file's heading anywhere in the messages."""
+    messages = body.get("input") if api == "openai-responses" else body.get("messages")
+    if isinstance(messages, str):
+        return "File: " in messages or "URL: " in messages
+    for message in messages if isinstance(messages, list) else ():
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        if not isinstance(content, str) or "images" in message or "File: " in content or "URL: " in content:
+            return True
+    return False
+
+
+def _answer(record: RecordedRequest, b: Behaviour) -> List[str]:
+    described = ""
+    if record.received:
+        from llmchat.demo.inputs import describe
+
+        described = describe(record.received)
+    return answer_tokens(record.prompt, b.tokens, b.text, described, record.earlier)
+
+
 def _last_user_text(api: str, body: dict) -> str:
     messages = body.get("input") if api == "openai-responses" else body.get("messages")
     if isinstance(messages, str):
@@ -422,7 +467,7 @@ def _last_user_text(api: str, body: dict) -> str:
             if isinstance(content, str):
                 return content
             if isinstance(content, list):
-                return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+                return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and "text" in p)
     return ""
 
 

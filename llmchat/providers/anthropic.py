@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from llmchat.conversation import ChatRequest
+from llmchat.conversation import ChatRequest, Message
 from llmchat.providers.base import (
     as_arguments,
     as_count,
@@ -20,7 +20,10 @@ from llmchat.providers.base import (
     endpoint,
     json_or_text,
     load_json,
+    media,
     names_in,
+    unsupported,
+    user_text,
 )
 from llmchat.stream.events import (
     CONTENT_FILTER,
@@ -186,6 +189,29 @@ def _input_counts(usage: Any) -> Tuple[Optional[int], Optional[int]]:
     return fresh + (read or 0) + (written or 0), read
 
 
+def _user_message(message: Message) -> dict:
+    """A user message with attachments: `image` blocks and `document` blocks (PDFs, titled with
+    the file name), each with a base64 source, then a `text` block with any text files inlined
+    (https://platform.claude.com/docs/en/build-with-claude/vision,
+    https://platform.claude.com/docs/en/build-with-claude/pdf-support). Images and documents go
+    first: Claude works best with them before the question. Text files alone keep the string."""
+    blocks: list = []
+    for item in media(message):
+        source = {"type": "base64", "media_type": item.mime, "data": item.base64()}
+        if item.kind == "image":
+            blocks.append({"type": "image", "source": source})
+        elif item.kind == "pdf":
+            blocks.append({"type": "document", "source": source, "title": item.filename()})
+        else:
+            raise unsupported(Anthropic.name, item)
+    text = user_text(message)
+    if not blocks:
+        return {"role": message.role, "content": text}
+    if text:  # the API refuses an empty text block
+        blocks.append({"type": "text", "text": text})
+    return {"role": message.role, "content": blocks}
+
+
 class Anthropic(Provider):
     name = "anthropic"
     framing = "sse"
@@ -198,7 +224,9 @@ class Anthropic(Provider):
     def build_request(self, request: ChatRequest) -> HttpRequest:
         body: dict = {
             "model": request.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [
+                _user_message(m) if m.attachments and m.role == "user" else {"role": m.role, "content": m.content} for m in request.messages
+            ],
             "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
             "stream": True,
         }

@@ -7,9 +7,9 @@ The interface itself (Provider, StreamDecoder, HttpRequest, ProtocolError, error
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
-from llmchat.conversation import ChatRequest
+from llmchat.conversation import ChatRequest, Message
 from llmchat.stream.protocol import ProtocolError
 
 
@@ -126,12 +126,50 @@ def as_arguments(value: Any) -> str:
         return ""
 
 
-def chat_messages(request: ChatRequest) -> list:
-    """The conversation as role/content dicts, the system prompt first when there is one."""
-    messages = [{"role": m.role, "content": m.content} for m in request.messages]
+def chat_messages(request: ChatRequest, encode: Optional[Callable[[Message], dict]] = None) -> list:
+    """The conversation as role/content dicts, the system prompt first when there is one.
+
+    A user message with attachments is `encode(message)`, the API's own shape; without an
+    encoder its text attachments are inlined and the rest left to the caller.
+    """
+    messages = [
+        {"role": m.role, "content": m.content}
+        if not m.attachments or m.role != "user"
+        else (encode(m) if encode is not None else {"role": m.role, "content": user_text(m)})
+        for m in request.messages
+    ]
     if request.system:
         messages.insert(0, {"role": "system", "content": request.system})
     return messages
+
+
+# --- attachments ----------------------------------------------------------------------------
+# llmchat.attachments is imported here, inside the functions, only for a message that has
+# attachments: `--raw` start-up imports nothing new (bench_stream counts the modules).
+
+
+def user_text(message: Message) -> str:
+    """A user message's text with its text attachments inlined before it (fenced blocks)."""
+    if not message.attachments:
+        return message.content
+    from llmchat.attachments import with_inlined_text
+
+    return with_inlined_text(message.content, message.attachments)
+
+
+def media(message: Message) -> list:
+    """A message's images and PDFs, the attachments each API sends as parts of their own."""
+    from llmchat.attachments import media as only_media
+
+    return only_media(message.attachments)
+
+
+def unsupported(api: str, attachment: Any) -> Exception:
+    """The AttachmentError for an attachment `api` cannot carry (the engine checks first, with
+    llmchat.attachments.check_limits; this is the providers' own guard)."""
+    from llmchat.attachments import unsupported as error
+
+    return error(api, attachment)
 
 
 def names_in(data: Any, list_key: str, name_key: str, what: str) -> List[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, List, Optional, Sequence
 
-from llmchat.conversation import ChatRequest
+from llmchat.conversation import ChatRequest, Message
 from llmchat.providers.base import (
     as_arguments,
     as_count,
@@ -19,7 +19,10 @@ from llmchat.providers.base import (
     bearer_headers,
     chat_messages,
     endpoint,
+    media,
     names_in,
+    unsupported,
+    user_text,
 )
 from llmchat.stream.events import (
     LENGTH,
@@ -114,6 +117,21 @@ def _message_events(message: dict, events: list) -> list:
     return events
 
 
+def _user_message(message: Message) -> dict:
+    """A user message with attachments: its text (text files inlined) and `images`, a list of
+    base64 strings (https://github.com/ollama/ollama/blob/main/docs/api.md, "Chat request (with
+    images)"). Ollama's API has no PDFs: one is refused, naming the APIs that take them."""
+    images = []
+    for item in media(message):
+        if item.kind != "image":
+            raise unsupported(Ollama.name, item)
+        images.append(item.base64())
+    out: dict = {"role": message.role, "content": user_text(message)}
+    if images:
+        out["images"] = images
+    return out
+
+
 class Ollama(Provider):
     name = "ollama"
     framing = "ndjson"
@@ -124,7 +142,7 @@ class Ollama(Provider):
     decoder = _OllamaDecoder
 
     def build_request(self, request: ChatRequest) -> HttpRequest:
-        body: dict = {"model": request.model, "messages": chat_messages(request), "stream": True}
+        body: dict = {"model": request.model, "messages": chat_messages(request, _user_message), "stream": True}
         options = {}
         if request.temperature is not None:
             options["temperature"] = request.temperature

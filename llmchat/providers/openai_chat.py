@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
-from llmchat.conversation import ChatRequest
+from llmchat.conversation import ChatRequest, Message
 from llmchat.providers.base import (
     as_arguments,
     as_count,
@@ -23,7 +23,10 @@ from llmchat.providers.base import (
     endpoint,
     json_or_text,
     load_json,
+    media,
     names_in,
+    unsupported,
+    user_text,
 )
 from llmchat.stream.events import (
     CONTENT_FILTER,
@@ -241,6 +244,27 @@ def _usage(usage: Any, chunk: dict) -> Usage:
     return Usage(as_count(usage.get("prompt_tokens")), as_count(usage.get("completion_tokens")), cached, rate)
 
 
+def _user_message(message: Message) -> dict:
+    """A user message with attachments: images as `image_url` parts holding data URLs, PDFs as
+    `file` parts (`file_data` a data URL, with its `filename`), then the text with any text files
+    inlined (https://platform.openai.com/docs/guides/images-vision,
+    https://platform.openai.com/docs/guides/pdf-files). Text files alone keep the plain string."""
+    parts: list = []
+    for item in media(message):
+        if item.kind == "image":
+            parts.append({"type": "image_url", "image_url": {"url": item.data_url()}})
+        elif item.kind == "pdf":
+            parts.append({"type": "file", "file": {"filename": item.filename(), "file_data": item.data_url()}})
+        else:
+            raise unsupported(OpenAIChat.name, item)
+    text = user_text(message)
+    if not parts:
+        return {"role": message.role, "content": text}
+    if text:
+        parts.append({"type": "text", "text": text})
+    return {"role": message.role, "content": parts}
+
+
 class OpenAIChat(Provider):
     name = "openai-chat"
     framing = "sse"
@@ -253,7 +277,7 @@ class OpenAIChat(Provider):
     def build_request(self, request: ChatRequest) -> HttpRequest:
         body: dict = {
             "model": request.model,
-            "messages": chat_messages(request),
+            "messages": chat_messages(request, _user_message),
             "stream": True,
             "stream_options": {"include_usage": True},
         }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, List, Optional, Sequence
 
-from llmchat.conversation import ChatRequest
+from llmchat.conversation import ChatRequest, Message
 from llmchat.providers.base import (
     as_arguments,
     as_count,
@@ -19,7 +19,10 @@ from llmchat.providers.base import (
     endpoint,
     json_or_text,
     load_json,
+    media,
     names_in,
+    unsupported,
+    user_text,
 )
 from llmchat.stream.events import (
     CONTENT_FILTER,
@@ -153,6 +156,27 @@ def _with_usage(response: Any, finish: Finish) -> Sequence[StreamEvent]:
     return (finish,)
 
 
+def _user_message(message: Message) -> dict:
+    """A user message with attachments: `input_image` parts (a data URL in `image_url`),
+    `input_file` parts (`file_data` a data URL, with its `filename`), then `input_text` with any
+    text files inlined (https://platform.openai.com/docs/guides/images-vision,
+    https://platform.openai.com/docs/guides/pdf-files). Text files alone keep the plain string."""
+    parts: list = []
+    for item in media(message):
+        if item.kind == "image":
+            parts.append({"type": "input_image", "image_url": item.data_url(), "detail": "auto"})
+        elif item.kind == "pdf":
+            parts.append({"type": "input_file", "filename": item.filename(), "file_data": item.data_url()})
+        else:
+            raise unsupported(OpenAIResponses.name, item)
+    text = user_text(message)
+    if not parts:
+        return {"role": message.role, "content": text}
+    if text:
+        parts.append({"type": "input_text", "text": text})
+    return {"role": message.role, "content": parts}
+
+
 class OpenAIResponses(Provider):
     name = "openai-responses"
     framing = "sse"
@@ -165,7 +189,7 @@ class OpenAIResponses(Provider):
     def build_request(self, request: ChatRequest) -> HttpRequest:
         body: dict = {
             "model": request.model,
-            "input": [{"role": m.role, "content": m.content} for m in request.messages],
+            "input": [_user_message(m) if m.attachments and m.role == "user" else {"role": m.role, "content": m.content} for m in request.messages],
             "stream": True,
         }
         if request.system:
