@@ -22,6 +22,7 @@ stored. The turn itself is plain data any face can read at any time.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 from typing import Any, Callable, Optional, Sequence, Tuple
@@ -393,7 +394,8 @@ class Engine:
         recorder = self.recorder
         if recorder is None or recorder.store is None:
             return
-        begin = asyncio.ensure_future(self._store_call(recorder.begin_turn, turn.prompt, self._settings))
+        place = dict(parent_id=turn.parent_id, edits=turn.edits, regenerates=turn.regenerates, current=turn.current)
+        begin = asyncio.ensure_future(self._store_call(functools.partial(recorder.begin_turn, turn.prompt, self._settings, **place)))
         try:
             writer = await asyncio.shield(begin)
         except asyncio.CancelledError:  # cancelled while it was being written: still recorded

@@ -66,6 +66,14 @@ class Turn:
         self.tool_calls: List[ToolCall] = []  # asked for by the model; none run
         self.notices: List[str] = []  # the stream's Notices, one clean line each
         self.record: Optional[TurnRecord] = None  # where it is stored, None when not stored
+        # Where it is stored in the conversation's tree (history's Recorder.begin_turn): none of
+        # these, after the current leaf; `parent_id`, a new branch after that answer; `edits`, a
+        # new prompt beside that one; `regenerates`, a new answer beside that one (no new prompt),
+        # kept off the current branch when not `current` (a replay).
+        self.parent_id: Optional[int] = None
+        self.edits: Optional[int] = None
+        self.regenerates: Optional[int] = None
+        self.current = True
 
     def __repr__(self) -> str:
         return f"<Turn {self.prompt[:20]!r} {self.state} {len(self.parts)} parts>"

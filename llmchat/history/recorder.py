@@ -8,7 +8,7 @@ on without storing. The TUI can use it as the one-shot face does (see oneshot.py
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from llmchat.history.store import CANCELLED, COMPLETE, ERROR, AnswerWriter, HistoryError, HistoryStore
 from llmchat.stream.events import Finish, StreamError
@@ -69,25 +69,43 @@ class Recorder:
     def conversation_id(self, value: Optional[int]) -> None:
         self._conversation_id, self._late = value, None
 
-    def begin_turn(self, prompt: str, settings: Any) -> Optional[AnswerWriter]:
+    def begin_turn(
+        self,
+        prompt: str,
+        settings: Any,
+        *,
+        parent_id: Optional[int] = None,
+        edits: Optional[int] = None,
+        regenerates: Optional[int] = None,
+        current: bool = True,
+    ) -> Optional[AnswerWriter]:
         """Commit the prompt and start the answer (call it before the request is sent); the
         handle to stream the answer into, or None when not storing. `settings` (a config
-        `Settings`) are remembered as the conversation's, for the next `--continue`."""
+        `Settings`) are remembered as the conversation's, for the next `--continue`.
+
+        Where it goes in the conversation's tree (at most one of these; none: after the
+        current leaf): `parent_id`, a new branch after that answer (or `ROOT`); `edits`, a new
+        prompt beside that prompt; `regenerates`, no new prompt: a new answer beside that answer
+        (or one more answer to that prompt), kept off the current branch when not `current`."""
         store = self.store
         if store is None:
             return None
+        options: Dict[str, Any] = dict(
+            profile=settings.profile,
+            model=settings.model,
+            api=settings.api,
+            base_url=None if settings.demo else settings.base_url,
+            on_error=self._flush_failed,
+            secrets=getattr(settings, "secrets", ()),
+            defer_if_busy=True,
+        )
         try:
-            answer = store.begin_turn(
-                self.conversation_id,
-                prompt,
-                profile=settings.profile,
-                model=settings.model,
-                api=settings.api,
-                base_url=None if settings.demo else settings.base_url,
-                on_error=self._flush_failed,
-                secrets=getattr(settings, "secrets", ()),
-                defer_if_busy=True,
-            )
+            if regenerates is not None:
+                answer = store.regenerate(regenerates, current=current, **options)
+            elif edits is not None:
+                answer = store.begin_edit(edits, prompt, **options)
+            else:
+                answer = store.begin_turn(self.conversation_id, prompt, parent_id=parent_id, **options)
         except HistoryError as exc:
             self._off(exc)
             return None
