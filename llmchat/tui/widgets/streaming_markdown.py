@@ -47,7 +47,7 @@ import time
 from bisect import bisect_right
 from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from rich.segment import Segment
 from textual.dom import NoScreen
@@ -515,6 +515,25 @@ def _offsets(strip: Strip, y: int) -> Strip:
         segments.append(Segment(text, style, control))
         x += len(text)
     return Strip(segments, strip.cell_length) if changed else strip
+
+
+def painted_rows(widget: Widget) -> Optional[Tuple[Dict[int, Strip], Set[int]]]:
+    """Textual's cache of the rows a widget painted, by row, and the rows marked to be painted
+    again (textual 8.2: `Widget._styles_cache`, its `_cache` and `_dirty_lines`); None where it
+    is not there in that shape (the caller then repaints everything, as stock Textual does).
+    The one place this module reads that private cache (with `painted_width`)."""
+    cache = getattr(widget, "_styles_cache", None)
+    lines = getattr(cache, "_cache", None)
+    dirty = getattr(cache, "_dirty_lines", None)
+    if isinstance(lines, dict) and isinstance(dirty, set):
+        return lines, dirty
+    return None
+
+
+def painted_width(widget: Widget) -> Optional[int]:
+    """The width the rows in `painted_rows` were painted at (textual 8.2: `_styles_cache._width`)."""
+    width = getattr(getattr(widget, "_styles_cache", None), "_width", None)
+    return width if isinstance(width, int) else None
 
 
 class DrawnLines:
@@ -1055,13 +1074,12 @@ class StreamingMarkdown(Widget):
         each time a line is added (the text moves up a row then). The cached rows are moved
         with the text instead; a row's line is the same, with the same selection offsets (they
         count text lines, not rows)."""
-        cache = getattr(self, "_styles_cache", None)
-        lines = getattr(cache, "_cache", None)
-        dirty = getattr(cache, "_dirty_lines", None)
+        rows_cache = painted_rows(self)
         gutter = self.styles.gutter
-        if not isinstance(lines, dict) or not isinstance(dirty, set) or gutter.top or gutter.bottom:
+        if rows_cache is None or gutter.top or gutter.bottom:
             self.refresh()  # not the cache this was written for (Textual 8): paint all of it
             return
+        lines, dirty = rows_cache
         kept = {y - rows: strip for y, strip in lines.items() if y - rows >= 0}
         stale = {y - rows for y in dirty if y - rows >= 0}
         if changed is not None:
@@ -1075,23 +1093,18 @@ class StreamingMarkdown(Widget):
     def _size_updated(self, size: Any, virtual_size: Any, container_size: Any, layout: bool = True) -> bool:
         """A new height (a line added, the room grown) at the same width: Textual empties its
         cache of painted rows; the rows we did not mark as changed are the same, keep them."""
-        cache = getattr(self, "_styles_cache", None)
-        lines = getattr(cache, "_cache", None)
-        dirty = getattr(cache, "_dirty_lines", None)
-        kept = None
-        if (
-            size.width == self._size.width
-            and size.height != self._size.height
-            and not self._owed_paint
-            and isinstance(lines, dict)
-            and isinstance(dirty, set)
-        ):
-            kept = {y: strip for y, strip in lines.items() if y < size.height}, set(dirty)
+        rows_cache = painted_rows(self)
+        kept: Optional[Tuple[Dict[int, Strip], Set[int]]] = None
+        if rows_cache is not None and size.width == self._size.width and size.height != self._size.height and not self._owed_paint:
+            kept = {y: strip for y, strip in rows_cache[0].items() if y < size.height}, set(rows_cache[1])
         resized = super()._size_updated(size, virtual_size, container_size, layout)
-        if kept is not None and self._styles_cache is cache and not lines and cache._width == size.width:
-            lines.update(kept[0])
-            dirty.clear()
-            dirty.update(kept[1])
+        after = painted_rows(self)
+        # Refilled only if Textual emptied that same cache for this width (not made a new one).
+        if kept is not None and rows_cache is not None and after is not None and after[0] is rows_cache[0] and not after[0]:
+            if painted_width(self) == size.width:
+                after[0].update(kept[0])
+                after[1].clear()
+                after[1].update(kept[1])
         return resized
 
     def _frozen_height(self) -> int:
