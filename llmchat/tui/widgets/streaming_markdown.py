@@ -47,7 +47,7 @@ import time
 from bisect import bisect_right
 from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from rich.segment import Segment
 from textual.dom import NoScreen
@@ -517,25 +517,6 @@ def _offsets(strip: Strip, y: int) -> Strip:
     return Strip(segments, strip.cell_length) if changed else strip
 
 
-def painted_rows(widget: Widget) -> Optional[Tuple[Dict[int, Strip], Set[int]]]:
-    """Textual's cache of the rows a widget painted, by row, and the rows marked to be painted
-    again (textual 8.2: `Widget._styles_cache`, its `_cache` and `_dirty_lines`); None where it
-    is not there in that shape (the caller then repaints everything, as stock Textual does).
-    The one place this module reads that private cache (with `painted_width`)."""
-    cache = getattr(widget, "_styles_cache", None)
-    lines = getattr(cache, "_cache", None)
-    dirty = getattr(cache, "_dirty_lines", None)
-    if isinstance(lines, dict) and isinstance(dirty, set):
-        return lines, dirty
-    return None
-
-
-def painted_width(widget: Widget) -> Optional[int]:
-    """The width the rows in `painted_rows` were painted at (textual 8.2: `_styles_cache._width`)."""
-    width = getattr(getattr(widget, "_styles_cache", None), "_width", None)
-    return width if isinstance(width, int) else None
-
-
 class DrawnLines:
     """Lines of recently drawn units, across every answer: least recently used let go first.
 
@@ -736,7 +717,6 @@ class StreamingMarkdown(Widget):
         self._grow_step = max(1, grow_step)
         self._reserved = 0  # the height while the answer grows, room included (see height_shown)
         self._above = 0  # rows of that room above the text (see _reserve_room)
-        self._painted_above = 0  # ...when the rows in Textual's cache were painted (see _moved)
         self._following = False  # at the last frame, the view was at its end...
         self._view_rows = 0  # ...and this many rows high
         self._grown: Optional[Tuple[float, int]] = None  # when the room last grew, and the lines then
@@ -1048,64 +1028,17 @@ class StreamingMarkdown(Widget):
             else:
                 dirty_from = self._tail_start if dirty_from is None else min(dirty_from, self._tail_start)
         self._tail_start = self._frozen_height()
+        above = self._above
         self._reserve_room()
         if self._quiet:
             self._owed_paint = True
-        elif self._owed_paint:
+        elif self._owed_paint or self._above != above:
             self._owed_paint = False
-            self._painted_above = self._above
-            self.refresh()  # laid out quietly (the text may have moved, lines changed): all of it
-        elif self._above != self._painted_above:
-            # The text moved within the room: the rows on screen all change, but not the lines.
-            end = self.line_count if dirty_end is None else dirty_end
-            changed = None if dirty_from is None else (dirty_from, max(end, dirty_from + 1))
-            self._moved(self._painted_above - self._above, changed)
-            self._painted_above = self._above
+            self.refresh()  # the text moved within the room (or more): repaint all of it
         elif dirty_from is not None:
             # Only these lines may differ: the others stay in Textual's line cache.
             end = self.line_count if dirty_end is None else dirty_end
-            self.refresh(Region(0, dirty_from + self._above, width, max(1, end - dirty_from)))
-
-    def _moved(self, rows: int, changed: Optional[Tuple[int, int]]) -> None:
-        """The text moved `rows` rows up (down when negative) within the widget, and text lines
-        `changed` (start, end) differ: repaint every row, but draw again only the changed lines.
-        Textual keeps the lines it painted in a cache by row (`_styles_cache`), which a plain
-        `refresh()` empties: every row of the widget on screen would be drawn and styled again
-        each time a line is added (the text moves up a row then). The cached rows are moved
-        with the text instead; a row's line is the same, with the same selection offsets (they
-        count text lines, not rows)."""
-        rows_cache = painted_rows(self)
-        gutter = self.styles.gutter
-        if rows_cache is None or gutter.top or gutter.bottom:
-            self.refresh()  # not the cache this was written for (Textual 8): paint all of it
-            return
-        lines, dirty = rows_cache
-        kept = {y - rows: strip for y, strip in lines.items() if y - rows >= 0}
-        stale = {y - rows for y in dirty if y - rows >= 0}
-        if changed is not None:
-            stale.update(range(changed[0] + self._above, changed[1] + self._above))
-        self.refresh()  # every row on screen (this empties the cache: refill it)
-        lines.clear()
-        lines.update(kept)
-        dirty.clear()
-        dirty.update(stale)
-
-    def _size_updated(self, size: Any, virtual_size: Any, container_size: Any, layout: bool = True) -> bool:
-        """A new height (a line added, the room grown) at the same width: Textual empties its
-        cache of painted rows; the rows we did not mark as changed are the same, keep them."""
-        rows_cache = painted_rows(self)
-        kept: Optional[Tuple[Dict[int, Strip], Set[int]]] = None
-        if rows_cache is not None and size.width == self._size.width and size.height != self._size.height and not self._owed_paint:
-            kept = {y: strip for y, strip in rows_cache[0].items() if y < size.height}, set(rows_cache[1])
-        resized = super()._size_updated(size, virtual_size, container_size, layout)
-        after = painted_rows(self)
-        # Refilled only if Textual emptied that same cache for this width (not made a new one).
-        if kept is not None and rows_cache is not None and after is not None and after[0] is rows_cache[0] and not after[0]:
-            if painted_width(self) == size.width:
-                after[0].update(kept[0])
-                after[1].clear()
-                after[1].update(kept[1])
-        return resized
+            self.refresh(Region(0, dirty_from + above, width, max(1, end - dirty_from)))
 
     def _frozen_height(self) -> int:
         return self._starts[-1] + self._gaps[-1] + self._heights[-1] if self._starts else 0
@@ -1148,9 +1081,8 @@ class StreamingMarkdown(Widget):
     def height_shown(self) -> int:
         """The height the widget takes: its lines, and while the answer grows, the room
         reserved for it (`_reserve_room`) above them. A new line then usually lands in room
-        already there (the text moves up a row: the rows are painted again from Textual's
-        cache, see `_moved`) instead of changing the height, which costs a layout of the whole
-        screen as well (~10 ms)."""
+        already there (the text moves up a row: a repaint of the widget) instead of changing
+        the height, which costs a layout of the whole screen as well (~10 ms)."""
         lines = self.line_count
         if self.document.finished or not lines:
             return lines
