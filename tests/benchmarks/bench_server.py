@@ -6,6 +6,8 @@ the prompt picks (so the server's work never counts as the client's CPU):
     marks      numbered words t0001 t0002 ... (one token each), 16 to a line of ~100
                characters, four lines to a paragraph: prose-like, and a screen scraper sees
                which token is on screen (the length comes from `tokens=` in the URL)
+    floodG     the demo answer (`tokens=` long) sent G tokens to a delta: a server that
+               batches its output, so a flood of many MB arrives in seconds, not minutes
 
 Any other prompt gets the usual demo answer (`tokens=` sets its length). Every answer ends
 with a paragraph of its own, END_MARK, which no answer has anywhere else: a screen scraper
@@ -71,6 +73,11 @@ def named_tokens(prompt: str, count: Optional[int] = None, text: Optional[str] =
         return tokenize(make(int(named.group(2)))) + _END
     if text is None and key == "marks":
         return tokenize(marks_answer(count or 1000)) + _END
+    flood = re.fullmatch(r"flood(\d+)", key)
+    if text is None and flood:
+        group = max(1, int(flood.group(1)))
+        tokens = answer_tokens("flood", count, text)
+        return ["".join(tokens[at : at + group]) for at in range(0, len(tokens), group)] + _END
     return answer_tokens(prompt, count, text) + _END
 
 

@@ -74,6 +74,7 @@ TARGET_SESSION_P99_MS = 50.0  # key -> frame and scroll -> frame with 50 long an
 TARGET_FLOOD_KEY_P99_MS = 100.0  # issue 9: key -> frame while a 20 MB answer floods in
 TARGET_FLOOD_CANCEL_MS = 200.0  # Esc -> `cancelled` on screen during the flood
 TARGET_FLOOD_RSS_MB = 100.0  # RSS growth while the flood arrives (compact text, not widgets)
+DRAIN_TIMEOUT = 30.0  # flood: wait this long for the text that arrived to be laid out, then quit
 # Targets (issue 9, long conversations).
 LONG_TURNS = 1000
 TARGET_LONG_OPEN_RATIO = 1.3  # start -> ready prompt, 1,000 turns / an empty conversation
@@ -352,7 +353,7 @@ async def headless_session(impl: str, answers: int, tokens: int, samples: int) -
     }
 
 
-async def headless_flood(base_url: str, keys: int, timeout: float) -> Dict[str, Any]:
+async def headless_flood(base_url: str, prompt: str, keys: int, timeout: float) -> Dict[str, Any]:
     """A huge answer at full speed: keys typed while it floods in, each timed to the frame
     that shows it; then Esc, timed to the frame that shows `cancelled`; RSS along the way."""
     from textual import events
@@ -388,7 +389,7 @@ async def headless_flood(base_url: str, keys: int, timeout: float) -> Dict[str, 
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await _wait(lambda: app.session is not None, 10, "the app to start")
-        app.prompt.load_text("flood")
+        app.prompt.load_text(prompt)
         await pilot.pause()
         post("enter", "\r")
         await _wait(lambda: app.session.last is not None and app.session.last.state == "streaming", timeout, "the answer to start")
@@ -414,8 +415,13 @@ async def headless_flood(base_url: str, keys: int, timeout: float) -> Dict[str, 
         shown_at_cancel = widget.shown_chars
         backlog_at_cancel = widget.backlog
         t = time.perf_counter()
-        await _wait(lambda: widget.finished, timeout, "the text that arrived to be laid out")
-        drained = time.perf_counter() - t
+        try:
+            await _wait(lambda: widget.finished, DRAIN_TIMEOUT, "the text that arrived to be laid out")
+            drained: Optional[float] = time.perf_counter() - t
+        except TimeoutError:  # many MB arrived: laying them all out takes minutes; quit meanwhile
+            drained = None
+        drain_time = time.perf_counter() - t
+        drained_chars = widget.shown_chars - shown_at_cancel
         rss.append(_rss_mb() - rss0)
         answer_chars = len(turn.answer)
         t = time.perf_counter()
@@ -430,9 +436,18 @@ async def headless_flood(base_url: str, keys: int, timeout: float) -> Dict[str, 
         "shown_mb_at_cancel": shown_at_cancel / 1e6,
         "backlog_mb_at_cancel": backlog_at_cancel / 1e6,
         "drain_s": drained,
+        "drain_mb_per_s": drained_chars / 1e6 / drain_time if drain_time > 0 else None,
         "quit_s": quit_s,
         "rss_growth_mb": max(rss) if rss else None,
+        "rss_mb": rss0 + max(rss) if rss else None,
     }
+
+
+def _drain_text(r: Dict[str, Any]) -> str:
+    rate = f" ({_f(r.get('drain_mb_per_s'), '.2f')} MB/s)"
+    if r["drain_s"] is None:
+        return f"more than {DRAIN_TIMEOUT:g} s{rate}"
+    return f"{r['drain_s']:.1f} s{rate}"
 
 
 def _rss_mb() -> float:
@@ -940,6 +955,7 @@ def main() -> int:
     parser.add_argument("--latency-tokens", type=int, default=1000)
     parser.add_argument("--flood-mb", type=float, default=20.0, help="size of the flood section's answer")
     parser.add_argument("--flood-keys", type=int, default=60, help="keys typed during the flood")
+    parser.add_argument("--flood-group", type=int, default=64, help="tokens per delta in the flood (the server batches its output)")
     parser.add_argument("--cases", default=",".join(key for key, *_ in CASES), help="which answers (comma-separated keys)")
     parser.add_argument("--impls", default="new,baseline", help="new, baseline or both")
     parser.add_argument("--long-turns", type=int, default=LONG_TURNS, help="long: turns in the stored conversation")
@@ -1201,25 +1217,27 @@ def main() -> int:
 
 
 def run_flood_section(server: ServerProcess, args: Any, results: Dict[str, Any], record: Callable[..., None]) -> None:
-    """The flood: the demo answer cut to --flood-mb MB, sent in 256-token writes as fast as
-    the server can; --runs runs, figures pooled."""
+    """The flood: the demo answer cut to --flood-mb MB, --flood-group tokens to a delta (one
+    token per delta, the server's ~6-character events arrive at ~0.1 MB/s on a loaded 2-core
+    machine: 20 MB would take minutes), sent in 256-delta writes as fast as the server can;
+    --runs runs, figures pooled."""
     from llmchat.demo.answer import answer_tokens
 
     sample = answer_tokens("flood", 2000)
     per_token = sum(len(t) for t in sample) / len(sample)
     tokens = int(args.flood_mb * 1e6 / per_token)
     print(
-        f"[headless flood {SIZE[0]}x{SIZE[1]}: a {args.flood_mb:g} MB answer ({tokens} tokens) at full speed; {args.flood_keys} keys, then Esc; {args.runs} runs]",
+        f"[headless flood {SIZE[0]}x{SIZE[1]}: a {args.flood_mb:g} MB answer ({tokens} tokens, {args.flood_group} to a delta) at full speed; {args.flood_keys} keys, then Esc; {args.runs} runs]",
         flush=True,
     )
     runs = []
     for _ in range(args.runs):
-        r = asyncio.run(headless_flood(server.base_url(f"tokens={tokens}"), args.flood_keys, 120))
+        r = asyncio.run(headless_flood(server.base_url(f"tokens={tokens}"), f"flood{args.flood_group}", args.flood_keys, 120))
         runs.append(r)
         print(
             f"  key -> frame p50 {_f(_pct(r['typing_ms'], 50), '.1f')} / p99 {_f(_pct(r['typing_ms'], 99), '.1f')} / max {_f(max(r['typing_ms'], default=None), '.1f')} ms ({len(r['typing_ms'])} keys); "
             f"Esc -> cancelled {r['cancel_ms']:.1f} ms; {r['arrived_mb_before_cancel']:.1f} MB arrived, {r['shown_mb_at_cancel']:.1f} MB laid out at the cancel, "
-            f"the rest in {r['drain_s']:.1f} s; Ctrl+Q {r['quit_s'] * 1000:.0f} ms; RSS +{r['rss_growth_mb']:.0f} MB",
+            f"the rest in {_drain_text(r)}; Ctrl+Q {r['quit_s'] * 1000:.0f} ms; RSS +{r['rss_growth_mb']:.0f} MB (to {r['rss_mb']:.0f} MB)",
             flush=True,
         )
     typing = [x for r in runs for x in r["typing_ms"]]

@@ -69,6 +69,20 @@ class Terminal:
                 raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; the screen:\n{text}")
             time.sleep(0.05)
 
+    def settled(self, quiet: float = 0.3, timeout: float = 10.0) -> str:
+        """The screen once it has not changed for `quiet` seconds (a layout may follow the
+        frame a predicate saw: a scrollbar appearing narrows the transcript)."""
+        deadline = time.monotonic() + timeout
+        text, since = self.screen(), time.monotonic()
+        while time.monotonic() - since < quiet:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the screen kept changing for {timeout:g} s:\n{text}")
+            time.sleep(0.05)
+            now = self.screen()
+            if now != text:
+                text, since = now, time.monotonic()
+        return text
+
     def exit_status(self, timeout: float = 20.0) -> str:
         deadline = time.monotonic() + timeout
         while not self.exit_file.exists() or not self.exit_file.read_text().strip():
@@ -168,7 +182,8 @@ def test_a_table_is_readable_at_40_columns(terminal_env: Dict[str, str], tmp_pat
     with ServerThread(Behaviour(text=table)) as srv:
         term = narrow_chat(srv, "table", terminal_env, tmp_path)
         try:
-            screen = term.wait_for(lambda s: " done" in s and "beta" in s, "the table")
+            term.wait_for(lambda s: " done" in s and "beta" in s, "the table")
+            screen = term.settled()
             term.press("PageUp")  # the table is taller than the transcript's eight rows
             # Waits for the header, not for any change: under load tmux can be read mid-paint.
             above = term.wait_for(lambda s: s != screen and "Name" in s, "the transcript scrolled up to the header")
