@@ -264,8 +264,8 @@ async def headless_session(impl: str, answers: int, tokens: int, samples: int) -
     from llmchat.config import Settings
     from llmchat.demo.answer import answer_tokens
     from llmchat.tui.app import ChatApp
-    from llmchat.tui.widgets import AssistantMessage, UserMessage
     from llmchat.tui.gc_policy import collect_and_freeze
+    from llmchat.tui.widgets import AssistantMessage, UserMessage
 
     source = "".join(answer_tokens("hi", tokens))
     app = ChatApp(Settings(api="openai-chat", base_url="http://127.0.0.1:9/v1", model="m"))
