@@ -303,6 +303,7 @@ def style_getter(widget: Widget) -> Callable[[Any], Any]:
     the widget or an ancestor; else parsed) for `widget`."""
     if AVAILABLE["get_style"]:
         return widget._get_style
+    from textual.style import NULL_STYLE
     from textual.style import Style as VisualStyle
 
     def get_style(style: Any) -> Any:
@@ -311,16 +312,18 @@ def style_getter(widget: Widget) -> Callable[[Any], Any]:
         if style.startswith("."):
             for node in widget.ancestors_with_self:
                 if not isinstance(node, Widget):
-                    break
+                    break  # past the widgets (the screen's app): no style
                 try:
                     return node.get_visual_style(style[1:], partial=True)
                 except KeyError:
                     continue
-            raise KeyError(f"No matching component class found for '{style}'")
+            else:
+                raise KeyError(f"No matching component class found for '{style}'")
+            return NULL_STYLE
         try:
             return VisualStyle.parse(style)
         except Exception:
-            return VisualStyle.null()
+            return NULL_STYLE
 
     return get_style
 
