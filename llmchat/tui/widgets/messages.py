@@ -96,7 +96,7 @@ class AssistantMessage(Vertical):
         self.figures_text = ""
         self.note = Static("", classes="note", markup=False)
         self.note_text = ""
-        self._holds_gc = False
+        self._gc_hold: Any = None  # the app's GC policy while this answer holds it (gc_policy.py)
         self.add_class(f"-{WAITING}")
 
     def compose(self) -> ComposeResult:
@@ -104,22 +104,23 @@ class AssistantMessage(Vertical):
         yield self.figures
         yield self.note
 
-    def _gc_policy(self) -> Any:
-        return getattr(self.app, "gc_policy", None)
+    @property
+    def _holds_gc(self) -> bool:
+        return self._gc_hold is not None
 
     def on_mount(self) -> None:
-        policy = self._gc_policy()
-        self._holds_gc = policy is not None and self.state not in FINAL_STATES
-        if self._holds_gc:
+        policy = getattr(self.app, "gc_policy", None)
+        if policy is not None and self.state not in FINAL_STATES:
             policy.begin("answer")
+            self._gc_hold = policy
 
     def on_unmount(self) -> None:
         self._release_gc()  # removed before it ended (a new conversation, the app closing)
 
     def _release_gc(self) -> None:
-        if self._holds_gc:
-            self._holds_gc = False
-            self._gc_policy().end("answer")
+        policy, self._gc_hold = self._gc_hold, None
+        if policy is not None:
+            policy.end("answer")
 
     def watch_state(self, old: str, new: str) -> None:
         self.remove_class(f"-{old}")
