@@ -18,7 +18,8 @@ runs it again with every check failed to see the same answer rendered.
   For upstream: `_sequence_to_key_events` should prefix "alt+" to table-mapped keys.
 
 - "frame_pacer": `textual.timer.Timer._run` (the coroutine its task runs), `Timer._tick(next_timer=,
-  count=)`, `Timer._interval`, `Timer._active` (the pause event), `textual._time.get_time/sleep`.
+  count=)`, `Timer._interval`, `Timer._active` (the pause event), `Timer._start`,
+  `textual._time.get_time/sleep`, and `MessagePump._timers` (the set `set_interval` adds to).
   Textual's interval timer, resumed after a pause, ticks at once and then skips its next period:
   the screen's paint after that came 17-33 ms late, the largest part of arrival -> screen time
   at the 99th percentile of a streamed answer. `FramePacer` paints at once when the last paint
@@ -156,6 +157,7 @@ def _timer_has_what_the_pacer_needs() -> bool:
         inspect.iscoroutinefunction(getattr(Timer, "_run", None))
         and "_run()" in inspect.getsource(Timer._run_timer)  # the task runs _run
         and _parameters(Timer._tick) == ["self", "next_timer", "count"]
+        and callable(getattr(Timer, "_start", None))
         and timer._interval == 1.0
         and not timer._active.is_set()
         and callable(getattr(_time, "get_time", None))
@@ -198,11 +200,12 @@ class FramePacer(Timer):
 def interval_timer(target: Any, interval: float, callback: Callable[[], Any], *, name: Optional[str] = None, pause: bool = False) -> Timer:
     """A started interval timer on `target` (a message pump): a FramePacer where this Textual
     allows, else Textual's own (`set_interval`)."""
-    if not AVAILABLE["frame_pacer"]:
+    timers = getattr(target, "_timers", None)  # what set_interval adds to: stopped with `target`
+    if not AVAILABLE["frame_pacer"] or not isinstance(timers, set):
         return target.set_interval(interval, callback, name=name, pause=pause)
     timer = FramePacer(target, interval, name=name, callback=callback, pause=pause)
     timer._start()
-    target._timers.add(timer)  # as set_interval does: stopped with its target
+    timers.add(timer)
     return timer
 
 

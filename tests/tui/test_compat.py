@@ -78,6 +78,7 @@ def test_every_private_name_exists_with_the_expected_shape():
     from textual._compositor import Compositor
     from textual._styles_cache import StylesCache
     from textual._xterm_parser import XTermParser
+    from textual.message_pump import MessagePump
     from textual.reactive import Reactive
     from textual.screen import Screen
     from textual.strip import StripRenderable
@@ -90,6 +91,7 @@ def test_every_private_name_exists_with_the_expected_shape():
     assert params(XTermParser._sequence_to_key_events)[:3] == ["self", "sequence", "alt"]
     assert inspect.iscoroutinefunction(Timer._run) and "self._run()" in inspect.getsource(Timer._run_timer)
     assert params(Timer._tick) == ["self", "next_timer", "count"]
+    assert callable(Timer._start) and "self._timers.add(timer)" in inspect.getsource(MessagePump.set_interval)
     assert callable(_time.get_time) and inspect.iscoroutinefunction(_time.sleep)
     assert params(Compositor._get_renders) == ["self", "crop"]
     assert isinstance(Compositor.__dict__["visible_widgets"], property)
