@@ -200,12 +200,12 @@ class FramePacer(Timer):
 def interval_timer(target: Any, interval: float, callback: Callable[[], Any], *, name: Optional[str] = None, pause: bool = False) -> Timer:
     """A started interval timer on `target` (a message pump): a FramePacer where this Textual
     allows, else Textual's own (`set_interval`)."""
-    timers = getattr(target, "_timers", None)  # what set_interval adds to: stopped with `target`
-    if not AVAILABLE["frame_pacer"] or not isinstance(timers, set):
+    add = getattr(getattr(target, "_timers", None), "add", None)  # set_interval's: stopped with `target`
+    if not AVAILABLE["frame_pacer"] or not callable(add):
         return target.set_interval(interval, callback, name=name, pause=pause)
     timer = FramePacer(target, interval, name=name, callback=callback, pause=pause)
     timer._start()
-    timers.add(timer)
+    add(timer)
     return timer
 
 
