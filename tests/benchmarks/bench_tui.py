@@ -297,7 +297,7 @@ async def headless_session(impl: str, answers: int, tokens: int, samples: int) -
             await pilot.pause()
         await pilot.pause()
         built = time.perf_counter() - started
-        # What the app does in a real terminal after each answer (see messages.py).
+        # The 50 answers out of every later full collection, so the keys and scrolls below time the app, not one collection of them (gc_policy.py).
         collect_and_freeze()
         screen = app.screen
 

@@ -630,7 +630,7 @@ class MarkdownFeed:
 class StreamingMarkdown(Widget):
     """Markdown that can grow, painted line by line; looks like Textual's `Markdown`."""
 
-    # Not scrollable: a change of virtual size needs no second layout (see messages.py).
+    # Not scrollable: a change of virtual size needs no second layout (see compat.quiet_virtual_size).
     virtual_size = quiet_virtual_size()
 
     DEFAULT_CSS = """
