@@ -59,6 +59,9 @@ runs it again with every check failed to see the same answer rendered.
   ~0.6 MB a page. `release_removed_widgets` empties that cache. Fallback: nothing (that memory
   stays until the cache turns over).
 
+No longer used: `textual._resolve.resolve` (table column widths), replaced by llmchat's own
+sizing when tables learned to show every character at any width (markdown_render.py).
+
 Rich: none. Where a segment's style metadata is read, the public `Style.meta` is used (it
 unmarshals the metadata, ~0.2 us more a segment than testing the private `_meta` first).
 
