@@ -62,6 +62,7 @@ from llmchat.stream.metrics import Metrics
 from llmchat.tui.chat_history import ChatHistory
 from llmchat.tui.codeblocks import code_blocks
 from llmchat.tui.commands import Choice, Choices
+from llmchat.tui.gc_policy import GCPolicy
 from llmchat.tui.palette import ChatPalette
 from llmchat.tui.screen import ChatScreen
 from llmchat.tui.session import (
@@ -167,8 +168,8 @@ class ChatApp(App[None]):
         Binding("ctrl+end", "scroll_transcript('end')", "Scroll to the end and follow", show=False, priority=True),
     ]
 
-    # Whether answers manage the garbage collector (see widgets/messages.py): None is "in a
-    # real terminal, not headless"; the benchmark sets True to measure what a terminal runs.
+    # Whether the app manages the garbage collector (gc_policy.py): None is "in a real
+    # terminal, not headless"; the benchmark sets True to measure what a terminal runs.
     manage_gc: Optional[bool] = None
     # Whether a bug caught at the top is raised (Textual's way, for tests to see) or logged to
     # the data dir and reported in one line (crash.py): None is "raised when headless".
@@ -222,6 +223,7 @@ class ChatApp(App[None]):
         self._about: Optional[Welcome] = None
         self._draft_kept = False  # the prompt's text was saved as the conversation's draft on quit
         self._show_model(settings)  # model_label and sub_title
+        self.gc_policy = GCPolicy(self)  # begin/end around answers streaming (gc_policy.py)
 
     def _load_themes(self, folders: Iterable[Path], wanted: Optional[str]) -> List[str]:
         """Register the custom themes and pick one: --theme, else the config's, else Textual's
@@ -260,6 +262,7 @@ class ChatApp(App[None]):
         return ChatScreen(id="_default")  # paints sooner and renders less per frame (screen.py)
 
     def compose(self) -> ComposeResult:
+        self.gc_policy.start_up()  # before the widgets exist: none of them is ever frozen
         with Transcript(id="transcript"):
             yield self._intro
         # Headless (tests, snapshots): the hint of a terminal without the kitty protocol.
@@ -332,6 +335,7 @@ class ChatApp(App[None]):
             self._worker.cancel()
         if self._model_fetch is not None:
             self._model_fetch.cancel()
+        self.gc_policy.close()  # the collector as it was, whatever was still streaming
 
     # SIGTERM (kill, a service manager) and SIGHUP (the terminal closed) end the app as a quit
     # does: Textual restores the terminal, and an answer still streaming is stored cancelled.

@@ -1,35 +1,127 @@
-"""The one place llmchat reaches into Textual's private code (textual 8.2.x), each use with a
-feature check, a fallback to Textual's own behaviour, and a guard test (tests/tui/test_compat.py)
-that goes through Textual's own code path.
+"""The one place llmchat reaches into Textual's private code. Nothing else in llmchat imports a
+`textual._` module or touches an underscored attribute of a Textual object.
 
-Alt+Enter. Terminals without the kitty keyboard protocol (xterm, GNOME Terminal, tmux 3.3 --
-checked) send Alt+Enter as ESC CR. Textual's key parser keeps the Alt of ESC + a letter but
-drops it for keys it maps by table (Enter, Tab, Backspace), so Alt+Enter arrived as Enter and
-sent the prompt the user wanted to break. `AltEnterParser` reports it as alt+enter; the Linux
-driver builds its parser from the name `XTermParser` in its module, which `install` points at
-this subclass -- a process-wide change, made by the TUI's entry point only (`run_tui`).
-Written up for upstream: `_sequence_to_key_events` should prefix "alt+" to table-mapped keys.
+Verified against textual 8.2.8 (pinned exactly in pyproject.toml while any of this remains).
+Each use below has a feature check, run once at import, that the private names exist with the
+shape this code relies on (`AVAILABLE[name]`), and a fallback to Textual's stock behaviour when
+they do not -- slower or less smooth, never wrong. tests/tui/test_compat.py checks each name in
+the installed Textual, runs a real app to see that Textual's own code paths pick ours up, and
+runs it again with every check failed to see the same answer rendered.
 
-Elsewhere, one override: `ChatApp._handle_exception`, Textual's only hook for an exception no
-handler or worker caught (it writes the crash log; see llmchat/crash.py). Its guard is
-tests/tui/test_crash.py, which raises real errors in a handler and in a worker.
+- "alt_enter": `textual._xterm_parser.XTermParser._sequence_to_key_events` and the name
+  `XTermParser` in `textual.drivers.linux_driver`. Terminals without the kitty keyboard protocol
+  (xterm, GNOME Terminal, tmux 3.3 -- checked) send Alt+Enter as ESC CR; Textual's parser keeps
+  the Alt of ESC + a letter but drops it for keys it maps by table (Enter, Tab, Backspace), so
+  Alt+Enter arrived as Enter and sent the prompt the user wanted to break. `AltEnterParser`
+  reports it as alt+enter; `install_alt_enter` points the driver's name at it (process-wide,
+  done by the TUI's entry point only). Fallback: Alt+Enter is Enter (Ctrl+J still breaks a line).
+  For upstream: `_sequence_to_key_events` should prefix "alt+" to table-mapped keys.
+
+- "frame_pacer": `textual.timer.Timer._run` (the coroutine its task runs), `Timer._tick(next_timer=,
+  count=)`, `Timer._interval`, `Timer._active` (the pause event), `Timer._start`,
+  `textual._time.get_time/sleep`, and `MessagePump._timers` (the set `set_interval` adds to).
+  Textual's interval timer, resumed after a pause, ticks at once and then skips its next period:
+  the screen's paint after that came 17-33 ms late, the largest part of arrival -> screen time
+  at the 99th percentile of a streamed answer. `FramePacer` paints at once when the last paint
+  was at least a period ago, else a period after it. Fallback: Textual's `Timer`.
+  Written up for upstream: docs/upstream/timer-resume.md.
+
+- "update_timer": the `Screen._update_timer` property and the name-mangled `Screen.__update_timer`
+  it caches in, and `Screen._on_timer_update` (the paint). `PacedScreen` builds the update timer
+  as a `FramePacer` and times each paint (the streaming answer spaces its frames by that time).
+  Fallback: Textual's update timer; paints untimed (the answer then assumes they cost nothing).
+
+- "cropping_compositor": `textual._compositor.Compositor._get_renders(crop)`, its
+  `visible_widgets`, and `Screen._compositor`. For a partial update Textual renders every widget
+  whose clip (its container's area: the whole screen for top-level widgets) overlaps the update
+  for all its visible lines, then keeps the updated lines: a frame of a streaming answer rendered
+  the footer, status bar and prompt in full, ~40% of the frame. `CroppingCompositor` renders only
+  the widgets and lines inside the update; what is painted is the same. Fallback: Textual's
+  `Compositor`. Written up for upstream: docs/upstream/compositor-partial-renders.md.
+
+- "get_style": `Widget._get_style`, the style lookup Textual's own visuals pass to Content
+  (`.name` -> the component class's style, from the widget or an ancestor). The answer renders
+  Content itself (markdown_render.py) and must resolve such spans the same way. Fallback: the
+  same lookup written with public API (`get_visual_style(name, partial=True)`, `Style.parse`).
+
+- "canvas_strips": `StripRenderable._strips`, what `Canvas.render` returns (the table keylines).
+  Fallback: render the renderable with a Rich console into lines (the public way, slower).
+
+- "quiet_virtual_size": `Widget.virtual_size` is a `Reactive(Size(0, 0), layout=True)`. Textual
+  lays the whole screen out again whenever a widget's virtual size changes, right after the
+  layout that changed it; for our containers that second layout finds nothing new, yet it is a
+  full reflow each time an answer grows. `quiet_virtual_size()` is the same reactive with
+  layout=False. Fallback: a copy of Textual's own (stock behaviour).
+
+- "styles_cache_clear": `textual._styles_cache.StylesCache.get_inner_outer`, an instance method
+  under `functools.lru_cache(1024)` that keeps the StylesCache (every line painted) of the last
+  ~1,000 widgets alive after they are removed: scrolling a long conversation grew the process by
+  ~0.6 MB a page. `release_removed_widgets` empties that cache. Fallback: nothing (that memory
+  stays until the cache turns over).
+
+No longer used: `textual._resolve.resolve` (table column widths), replaced by llmchat's own
+sizing when tables learned to show every character at any width (markdown_render.py).
+
+Rich: none. Where a segment's style metadata is read, the public `Style.meta` is used (it
+unmarshals the metadata, ~0.2 us more a segment than testing the private `_meta` first).
+
+Elsewhere, one override of a documented-but-underscored hook: `ChatApp._handle_exception`,
+Textual's only hook for an exception no handler or worker caught (it writes the crash log; see
+llmchat/crash.py). Its guard is tests/tui/test_crash.py.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import copy
+import inspect
+import time
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, cast
 
 from textual import events
+from textual.geometry import Region, Size
+from textual.reactive import Reactive
+from textual.screen import Screen
+from textual.strip import Strip
+from textual.timer import EventTargetGone, Timer
+from textual.widget import Widget
 
-try:  # the feature check: the names this relies on, as textual 8.2 has them
+VERIFIED_TEXTUAL = "8.2.8"
+
+# What the installed Textual offers, by use (see the docstring); set at import by the checks
+# below. Tests set an entry to False to run the fallback.
+AVAILABLE: Dict[str, bool] = {}
+
+
+def _parameters(function: Any) -> List[str]:
+    try:
+        return list(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
+def _check(name: str, test: Callable[[], bool]) -> None:
+    try:
+        AVAILABLE[name] = bool(test())
+    except Exception:  # pragma: no cover - another Textual: stock behaviour
+        AVAILABLE[name] = False
+
+
+# --- alt_enter ---------------------------------------------------------------------------------
+
+try:
     from textual._xterm_parser import XTermParser
     from textual.drivers import linux_driver
-
-    _PATCHABLE = hasattr(XTermParser, "_sequence_to_key_events") and getattr(linux_driver, "XTermParser", None) is XTermParser
-except ImportError:  # pragma: no cover - another Textual: stock behaviour
+except ImportError:  # pragma: no cover - another Textual (or Windows): stock behaviour
     XTermParser = object  # type: ignore[assignment,misc]
     linux_driver = None  # type: ignore[assignment]
-    _PATCHABLE = False
+
+_check(
+    "alt_enter",
+    lambda: (
+        _parameters(getattr(XTermParser, "_sequence_to_key_events", None))[:3] == ["self", "sequence", "alt"]
+        and getattr(linux_driver, "XTermParser", None) is XTermParser
+    ),
+)
 
 
 class AltEnterParser(XTermParser):
@@ -43,7 +135,7 @@ class AltEnterParser(XTermParser):
 def install_alt_enter() -> bool:
     """Make the Linux driver report ESC CR as alt+enter; False (stock Textual) when this
     Textual does not have what the patch relies on."""
-    if not _PATCHABLE:
+    if not AVAILABLE["alt_enter"]:
         return False
     linux_driver.XTermParser = AltEnterParser  # type: ignore[misc]
     return True
@@ -52,3 +144,248 @@ def install_alt_enter() -> bool:
 def parser_in_use() -> Any:
     """The parser class the Linux driver builds (for the guard test)."""
     return getattr(linux_driver, "XTermParser", None)
+
+
+# --- frame_pacer -------------------------------------------------------------------------------
+
+try:
+    from textual import _time
+except ImportError:  # pragma: no cover
+    _time = None  # type: ignore[assignment]
+
+
+def _timer_has_what_the_pacer_needs() -> bool:
+    timer = Timer(cast(Any, _CheckTarget()), 1.0, pause=True)
+    return (
+        inspect.iscoroutinefunction(getattr(Timer, "_run", None))
+        and "_run()" in inspect.getsource(Timer._run_timer)  # the task runs _run
+        and _parameters(Timer._tick) == ["self", "next_timer", "count"]
+        and callable(getattr(Timer, "_start", None))
+        and timer._interval == 1.0
+        and not timer._active.is_set()
+        and callable(getattr(_time, "get_time", None))
+        and inspect.iscoroutinefunction(getattr(_time, "sleep", None))
+    )
+
+
+class _CheckTarget:
+    """Something a Timer can hold a weak reference to, for the check (nothing is started)."""
+
+
+_check("frame_pacer", _timer_has_what_the_pacer_needs)
+
+
+def next_paint_delay(last: float, now: float, period: float) -> float:
+    """Seconds to wait before painting: none if the last paint was at least `period` ago."""
+    return max(0.0, last + period - now)
+
+
+class FramePacer(Timer):
+    """A paused-and-resumed interval timer that ticks at once when resumed after a quiet spell,
+    and never more often than once per interval."""
+
+    async def _run(self) -> None:
+        period = self._interval
+        last = float("-inf")
+        while True:
+            await self._active.wait()
+            delay = next_paint_delay(last, _time.get_time(), period)
+            if delay:
+                await _time.sleep(delay)
+                await self._active.wait()
+            last = _time.get_time()
+            try:
+                await self._tick(next_timer=last, count=0)
+            except EventTargetGone:
+                break
+
+
+def interval_timer(target: Any, interval: float, callback: Callable[[], Any], *, name: Optional[str] = None, pause: bool = False) -> Timer:
+    """A started interval timer on `target` (a message pump): a FramePacer where this Textual
+    allows, else Textual's own (`set_interval`)."""
+    add = getattr(getattr(target, "_timers", None), "add", None)  # set_interval's: stopped with `target`
+    if not AVAILABLE["frame_pacer"] or not callable(add):
+        return target.set_interval(interval, callback, name=name, pause=pause)
+    timer = FramePacer(target, interval, name=name, callback=callback, pause=pause)
+    timer._start()
+    add(timer)
+    return timer
+
+
+# --- cropping_compositor -------------------------------------------------------------------------
+
+try:
+    from textual._compositor import Compositor
+except ImportError:  # pragma: no cover
+    Compositor = object  # type: ignore[assignment,misc]
+
+_check(
+    "cropping_compositor",
+    lambda: (
+        _parameters(Compositor._get_renders) == ["self", "crop"]
+        and isinstance(Compositor.__dict__.get("visible_widgets"), property)
+        and _parameters(Widget.render_lines) == ["self", "crop"]
+    ),
+)
+
+
+class CroppingCompositor(Compositor):
+    def _get_renders(self, crop: Optional[Region] = None) -> Iterable[Tuple[Region, Region, List[Strip]]]:
+        """What Textual's `_get_renders` yields, for the widgets inside `crop` and the lines
+        inside it: each widget's clip is narrowed to the crop's lines, so the compositor places
+        the lines where it would have (it zips them with the rows of region & clip)."""
+        intersection = Region.intersection
+        for widget, (region, clip) in self.visible_widgets.items():
+            if crop is not None:
+                if not crop.overlaps(intersection(region, clip)):
+                    continue
+                top = max(clip.y, crop.y)
+                clip = Region(clip.x, top, clip.width, min(clip.bottom, crop.bottom) - top)
+            x, y, width, height = intersection(region, clip)
+            if width and height:
+                yield region, clip, widget.render_lines(Region(x - region.x, y - region.y, width, height))
+
+
+# --- update_timer: the screen ------------------------------------------------------------------
+
+_check(
+    "update_timer",
+    lambda: (
+        isinstance(Screen.__dict__.get("_update_timer"), property)
+        and "__update_timer" in inspect.getsource(Screen.__init__)
+        and callable(Screen.__dict__.get("_on_timer_update"))
+    ),
+)
+
+
+_SCREEN_TIMER = "_Screen__update_timer"  # where Screen._update_timer caches its timer (name-mangled)
+
+
+class PacedScreen(Screen):
+    """Textual's Screen, its paints paced by a FramePacer and drawn by a CroppingCompositor
+    where this Textual allows (see above); `painted(seconds)` is told how long each paint took."""
+
+    def __init__(self, name: Optional[str] = None, id: Optional[str] = None, classes: Optional[str] = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        if AVAILABLE["cropping_compositor"] and type(getattr(self, "_compositor", None)) is Compositor:
+            self._compositor = CroppingCompositor()
+
+    def painted(self, seconds: float) -> None:
+        """A paint (with its layout, if any) took `seconds`."""
+
+    def _on_timer_update(self) -> None:
+        if not AVAILABLE["update_timer"]:
+            super()._on_timer_update()
+            return
+        started = time.perf_counter()
+        super()._on_timer_update()
+        self.painted(time.perf_counter() - started)
+
+    @property
+    def _update_timer(self) -> Timer:  # Screen's, with a FramePacer in place of its Timer
+        if not (AVAILABLE["update_timer"] and AVAILABLE["frame_pacer"]):
+            return super()._update_timer
+        timer: Optional[Timer] = getattr(self, _SCREEN_TIMER)
+        if timer is None:
+            from textual.screen import UPDATE_PERIOD
+
+            timer = interval_timer(self, UPDATE_PERIOD, self._on_timer_update, name="screen_update", pause=True)
+            setattr(self, _SCREEN_TIMER, timer)
+        return timer
+
+
+def screen_parts(screen: Screen) -> Tuple[Any, Any]:
+    """The compositor and the update timer Textual uses for `screen` (for the guard tests)."""
+    return getattr(screen, "_compositor", None), getattr(screen, "_update_timer", None)
+
+
+# --- get_style ---------------------------------------------------------------------------------
+
+_check("get_style", lambda: _parameters(getattr(Widget, "_get_style", None)) == ["self", "style"])
+
+
+def style_getter(widget: Widget) -> Callable[[Any], Any]:
+    """How Textual's visuals resolve a style named in Content (".name" -> a component class of
+    the widget or an ancestor; else parsed) for `widget`."""
+    if AVAILABLE["get_style"]:
+        return widget._get_style
+    from textual.style import NULL_STYLE
+    from textual.style import Style as VisualStyle
+
+    def get_style(style: Any) -> Any:
+        if isinstance(style, VisualStyle):
+            return style
+        if style.startswith("."):
+            for node in widget.ancestors_with_self:
+                if not isinstance(node, Widget):
+                    break  # past the widgets (the screen's app): no style
+                try:
+                    return node.get_visual_style(style[1:], partial=True)
+                except KeyError:
+                    continue
+            else:
+                raise KeyError(f"No matching component class found for '{style}'")
+            return NULL_STYLE
+        try:
+            return VisualStyle.parse(style)
+        except Exception:
+            return NULL_STYLE
+
+    return get_style
+
+
+# --- canvas_strips ---------------------------------------------------------------------------------
+
+
+def _strip_renderable_keeps_strips() -> bool:
+    from textual.strip import StripRenderable
+
+    strips = [Strip.blank(1)]
+    return StripRenderable(strips, 1)._strips is strips
+
+
+_check("canvas_strips", _strip_renderable_keeps_strips)
+
+
+def canvas_strips(renderable: Any, width: int) -> List[Strip]:
+    """The lines of what `Canvas.render` returned, `width` cells each."""
+    strips = getattr(renderable, "_strips", None) if AVAILABLE["canvas_strips"] else None
+    if isinstance(strips, list):
+        return list(strips)
+    from rich.console import Console
+
+    console = Console(width=width, color_system="truecolor", force_terminal=True, legacy_windows=False)
+    lines = console.render_lines(renderable, console.options.update_width(width), pad=False)
+    return [Strip(line).extend_cell_length(width) for line in lines]
+
+
+# --- quiet_virtual_size --------------------------------------------------------------------------
+
+_STOCK_VIRTUAL_SIZE = Widget.__dict__.get("virtual_size")
+_check(
+    "quiet_virtual_size",
+    lambda: isinstance(_STOCK_VIRTUAL_SIZE, Reactive) and _STOCK_VIRTUAL_SIZE._default == Size(0, 0) and _STOCK_VIRTUAL_SIZE._layout is True,
+)
+
+
+def quiet_virtual_size() -> Any:
+    """A widget's `virtual_size` whose change asks for no second layout (class attribute)."""
+    if AVAILABLE["quiet_virtual_size"]:
+        return Reactive(Size(0, 0), layout=False)
+    return copy.copy(_STOCK_VIRTUAL_SIZE)
+
+
+# --- styles_cache_clear --------------------------------------------------------------------------
+
+try:
+    from textual._styles_cache import StylesCache
+except ImportError:  # pragma: no cover
+    StylesCache = None  # type: ignore[assignment,misc]
+
+_check("styles_cache_clear", lambda: callable(getattr(getattr(StylesCache, "get_inner_outer", None), "cache_clear", None)))
+
+
+def release_removed_widgets() -> None:
+    """Let go of what Textual's `get_inner_outer` cache holds of removed widgets (see above)."""
+    if AVAILABLE["styles_cache_clear"]:
+        StylesCache.get_inner_outer.cache_clear()

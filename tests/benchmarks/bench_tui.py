@@ -265,8 +265,8 @@ async def headless_session(impl: str, answers: int, tokens: int, samples: int) -
     from llmchat.config import Settings
     from llmchat.demo.answer import answer_tokens
     from llmchat.tui.app import ChatApp
+    from llmchat.tui.gc_policy import collect_and_freeze
     from llmchat.tui.widgets import AssistantMessage, UserMessage
-    from llmchat.tui.widgets.messages import collect_and_freeze
 
     source = "".join(answer_tokens("hi", tokens))
     app = ChatApp(Settings(api="openai-chat", base_url="http://127.0.0.1:9/v1", model="m"))
@@ -298,7 +298,7 @@ async def headless_session(impl: str, answers: int, tokens: int, samples: int) -
             await pilot.pause()
         await pilot.pause()
         built = time.perf_counter() - started
-        # What the app does in a real terminal after each answer (see messages.py).
+        # The 50 answers out of every later full collection, so the keys and scrolls below time the app, not one collection of them (gc_policy.py).
         collect_and_freeze()
         screen = app.screen
 

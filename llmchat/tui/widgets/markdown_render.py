@@ -36,6 +36,8 @@ from textual.strip import Strip
 from textual.style import Style
 from textual.visual import RenderOptions
 
+from llmchat.tui.compat import canvas_strips, style_getter
+
 # Textual's Markdown: Unicode bullets for unordered lists, by nesting depth.
 BULLETS = ["• ", "▪ ", "‣ ", "⭑ ", "◦ "]
 
@@ -252,7 +254,8 @@ class Painter:
     """Styles and text rendering for one widget at one width and theme.
 
     `widget` supplies `get_visual_style(*component_classes)` (the theme's colours, blended over
-    the widget's background as Textual blends them) and `_get_style` for the `.em`-style spans
+    the widget's background as Textual blends them) and, through compat.style_getter, Textual's
+    style lookup for the `.em`-style spans
     inside inline Content.
     """
 
@@ -263,7 +266,7 @@ class Painter:
         self._styles: Dict[Tuple[str, ...], Style] = {}
         self._rich: Dict[Tuple[str, ...], RichStyle] = {}
         self._pads: Dict[Tuple[str, ...], RichStyle] = {}
-        self._get_style = widget._get_style
+        self._get_style = style_getter(widget)
         self._link_styles: Dict[Tuple[str, ...], RichStyle] = {}
 
     def style(self, path: Tuple[str, ...]) -> Style:
@@ -351,7 +354,7 @@ def _style_links(strip: Strip, link_style: RichStyle) -> Strip:
     changed = False
     segments = []
     for text, style, control in strip:
-        if style is not None and style._meta is not None and "@click" in style.meta:
+        if style is not None and "@click" in style.meta:
             style = style + link_style
             changed = True
         segments.append(Segment(text, style, control))
@@ -686,7 +689,7 @@ def _table(node: Node, width: int, painter: Painter, ctx: Context) -> Box:
         for x, column_width in spans:
             rectangles.append(Rectangle(Offset(x, y), column_width + 2, height + 2, color, "thin"))
         y += height + 1
-    lines: List[Strip] = list(canvas.render(rectangles, painter.rich(path))._strips)
+    lines: List[Strip] = canvas_strips(canvas.render(rectangles, painter.rich(path)), table_width)
 
     y = 1
     for row_index, (rendered, height) in enumerate(zip(rendered_rows, heights)):

@@ -52,10 +52,10 @@ from typing import Any, Callable, List, Optional, Tuple
 from rich.segment import Segment
 from textual.dom import NoScreen
 from textual.geometry import Region, Size
-from textual.reactive import Reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
+from llmchat.tui.compat import quiet_virtual_size
 from llmchat.tui.widgets.markdown_render import (
     Box,
     Context,
@@ -509,7 +509,7 @@ def _offsets(strip: Strip, y: int) -> Strip:
     x = 0
     changed = False
     for text, style, control in strip:
-        if style is not None and style._meta is not None and "offset" in style.meta:
+        if style is not None and "offset" in style.meta:
             style = style + RichStyle.from_meta({"offset": (x, y)})
             changed = True
         segments.append(Segment(text, style, control))
@@ -630,8 +630,8 @@ class MarkdownFeed:
 class StreamingMarkdown(Widget):
     """Markdown that can grow, painted line by line; looks like Textual's `Markdown`."""
 
-    # Not scrollable: a change of virtual size needs no second layout (see messages.py).
-    virtual_size = Reactive(Size(0, 0), layout=False)
+    # Not scrollable: a change of virtual size needs no second layout (see compat.quiet_virtual_size).
+    virtual_size = quiet_virtual_size()
 
     DEFAULT_CSS = """
     StreamingMarkdown {

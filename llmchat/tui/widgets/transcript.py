@@ -16,12 +16,8 @@ This happens in `arrange`, where Textual's own follow-the-end anchoring adjusts 
 
 Answers sent in this session come after the lower spacer, as live widgets (the app mounts them).
 
-One Textual internal is touched (textual 8.2): `StylesCache.get_inner_outer` is an instance
-method under `functools.lru_cache(1024)`, so its cache keeps the StylesCache -- every line a
-widget painted -- of the last ~1,000 widgets alive after they are removed: scrolling through a
-long conversation grew the process by ~0.6 MB a page. `release_removed_widgets` empties that
-cache after turns are removed (it only ever holds two colours per widget, made again at once);
-tests/tui/test_long_conversation.py guards it. Without the method it does nothing.
+Removed turns are freed: `release_removed_widgets` (llmchat/tui/compat.py) empties the Textual
+cache that would keep what they painted alive; tests/tui/test_long_conversation.py guards it.
 """
 
 from __future__ import annotations
@@ -37,20 +33,9 @@ from textual.geometry import Region, Size
 from textual.layout import DockArrangeResult
 from textual.widget import Widget
 
-from llmchat.tui.widgets.messages import UserMessage, freeze_start_up, manages_gc, quiet_virtual_size
+from llmchat.tui.compat import quiet_virtual_size, release_removed_widgets
+from llmchat.tui.widgets.messages import UserMessage
 from llmchat.tui.widgets.streaming_markdown import DRAWN
-
-
-def release_removed_widgets() -> None:
-    """Let go of what Textual's `get_inner_outer` cache holds of removed widgets (see above)."""
-    try:
-        from textual._styles_cache import StylesCache
-    except ImportError:
-        return
-    clear = getattr(getattr(StylesCache, "get_inner_outer", None), "cache_clear", None)
-    if clear is not None:
-        clear()
-
 
 NEAR_PAGES = 1.0  # turns within this many pages of the view are mounted
 FAR_PAGES = 3.0  # mounted turns further than this many pages from the view are removed
@@ -138,10 +123,6 @@ class Transcript(VerticalScroll):
         self._placed: List[Tuple[Widget, Region]] = []  # the last arrangement, in order
         self._arranged: Optional[DockArrangeResult] = None
         self._move_pending = False
-
-    def on_mount(self) -> None:
-        if manages_gc(self.app):
-            freeze_start_up()  # the app is composed, nothing of a conversation yet (messages.py)
 
     # --- what it shows ---
 
