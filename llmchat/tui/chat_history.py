@@ -106,7 +106,7 @@ class ChatHistory:
         if record is None or record.writer is None or self.recorder is None:
             return
         self._hand_over(turn, record)
-        self.recorder.finish_answer(record.writer, outcome, turn.metrics)
+        self._soon(self.recorder.finish_answer, record.writer, outcome, turn.metrics)  # never waits for the store
 
     @staticmethod
     def _hand_over(turn: Turn, record: TurnRecord) -> None:
@@ -124,7 +124,18 @@ class ChatHistory:
         record = turn.record if turn is not None else None
         if record is None or self.recorder is None:
             return
-        self.recorder.supersede([record.prompt_id, record.answer_id])
+        self._soon(self.recorder.supersede, [record.prompt_id, record.answer_id])
+
+    def _soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run a Recorder call (it never raises: it warns) on the store's syncer thread, after
+        the saves handed to it, without waiting: a store another process holds locked never
+        freezes the event loop. `close` runs what is left before the file closes."""
+        from llmchat.history import HistoryError
+
+        try:
+            self.store.submit(fn, *args)
+        except HistoryError:  # closed already: as when the store is off
+            pass
 
     # --- reading ---------------------------------------------------------------------------
 
