@@ -281,11 +281,11 @@ class HistoryStore:
     def schema_version(self) -> int:
         return self._query("PRAGMA user_version")[0][0]
 
-    def close(self, timeout: float = CLOSE_WAIT) -> None:
+    def close(self, timeout: Optional[float] = None) -> None:
         """Run what was submitted, end the syncer and close the file. The syncer gets `timeout`
         seconds (a write may be waiting for another process's lock); past that, what is left
         is not written, `warn` (given to `open`) hears it in one line, and the connection is
-        left to the process's exit. Idempotent."""
+        left to the process's exit. `timeout` None: `CLOSE_WAIT`. Idempotent."""
         with self._state:
             if self._closed:
                 return
@@ -293,7 +293,8 @@ class HistoryStore:
             jobs = self._jobs
         if jobs is not None:
             jobs.put(None)
-            if not self._on_syncer() and not self._syncer_ended.wait(max(0.0, timeout)):
+            wait = CLOSE_WAIT if timeout is None else max(0.0, timeout)
+            if not self._on_syncer() and not self._syncer_ended.wait(wait):
                 self._give_up(jobs)
                 if not self._syncer_ended.wait(0.2):
                     return  # still inside SQLite: the connection stays open until the process ends
