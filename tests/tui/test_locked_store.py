@@ -96,9 +96,9 @@ async def test_a_locked_store_never_freezes_the_tui_and_nothing_is_lost(settings
             await until(pilot, lambda: screen.search_box.value == "moon", timeout=LATE, what="the search typed")
             await tap(pilot, "down")
             await tap(pilot, "down")  # the second row: the conversation used before ours
-            renamed = screen._highlighted_id()
             await tap(pilot, "r")
             await until(pilot, lambda: screen.rename_box.has_focus, timeout=LATE, what="the rename box")
+            renamed = screen._renaming
             screen.rename_box.value = ""
             for key in "Renamed":
                 await tap(pilot, key)
