@@ -768,9 +768,11 @@ async def headless_locked(base_url: str, lock_s: float, timeout: float, lock: bo
             post("enter", "\r")
             await _wait(lambda: app._active is not None and app._active.parts, timeout, "the answer to stream")
             turn = app._active
+            assert turn is not None
             post("ctrl+o", None)  # the list, read while the store is free
             await _wait(lambda: isinstance(app.screen, ConversationList) and app.screen.shown, timeout, "the list's rows")
             screen = app.screen
+            assert isinstance(screen, ConversationList)
             watcher = asyncio.ensure_future(watch())
             # The other process, started now: the turn's first write is in (as in issue 11).
             how = "lock" if lock else "free"
@@ -827,7 +829,7 @@ async def headless_locked(base_url: str, lock_s: float, timeout: float, lock: bo
             assert line.strip() == "released", line
             watcher.cancel()
             assert await asyncio.to_thread(app.chat_history.store.wait_idle, 30.0)
-            await _wait(lambda: app.screen.shown == [seeded[0]], timeout, "the search's rows")
+            await _wait(lambda: getattr(app.screen, "shown", None) == [seeded[0]], timeout, "the search's rows")
             ours = app.chat_history.conversation_id
             answer_text = turn.answer
             await pilot.press("escape")
@@ -841,7 +843,7 @@ async def headless_locked(base_url: str, lock_s: float, timeout: float, lock: bo
         stored = store.load(ours).messages[-1] if ours in found else None
     lost = []
     if set(found) != {*seeded, ours}:
-        lost.append(f"conversations {seeded} and ours ({ours}) stored as {sorted(found)}")  # type: ignore[type-var]
+        lost.append(f"conversations {seeded} and ours ({ours}) stored as {sorted(found)}")
     if stored is None or (stored.status, stored.content) != (COMPLETE, answer_text) or not answer_text:
         lost.append(
             f"the answer (stored {stored.status if stored else 'nowhere'}, {len(stored.content) if stored else 0} of {len(answer_text)} characters)"
