@@ -11,10 +11,10 @@ one, and a base URL that could hold a credential is not kept.
 Durability without waiting for the disk on the hot path: a commit survives the process dying as
 soon as it returns (WAL), and a power cut once the WAL is synced to disk. Most writes sync as
 they commit (`synchronous = FULL`). The two on the hot path -- `begin_turn`, just before the
-request goes out, and the flushes of a growing answer -- commit without waiting and have a
-background thread sync the WAL at once (`sync_soon`): a slow disk (an fsync can take tens of
-milliseconds on a busy machine) never delays the first token or the stream, and the power-cut
-window stays milliseconds.
+request goes out, and the flushes of a growing answer -- commit without waiting and have the
+store's syncer thread sync the WAL at once (`sync_soon`): a slow disk (an fsync can take tens
+of milliseconds on a busy machine) never delays the first token or the stream, and the
+power-cut window stays milliseconds.
 
 Concurrency: every write is one short transaction (`BEGIN IMMEDIATE` when it has several
 statements), SQLite waits up to `BUSY_TIMEOUT` for another process's lock, and busy errors are
@@ -1116,7 +1116,9 @@ class AnswerWriter:
         flushed text and becomes `interrupted` after this process ends; a turn never written,
         because the store stayed locked `LATE_BEGIN_WAIT` seconds more, is not stored).
         It runs on the syncer, after the saves handed to it, and waits for them: an event loop
-        submits it instead (`store.submit(writer.finish, ...)`)."""
+        submits it instead (`store.submit(writer.finish, ...)`). Submitted, nobody waits for
+        it, so a turn not written yet waits for the store as long as other writes do
+        (`WRITE_DEADLINE`)."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"not a final status: {status!r}")
         values: Dict[str, Any] = {"status": status, "finished_at": self._store._now()}
@@ -1136,15 +1138,16 @@ class AnswerWriter:
                 error = metrics.error.message
         values["stop_reason"] = stop_reason
         values["error"] = self._redactors["text"].redact(error) if error is not None and self._redactors else error
-        self._store._wait_for(self._end, values, self._hand())
+        late_wait = WRITE_DEADLINE if self._store._on_syncer() else LATE_BEGIN_WAIT
+        self._store._wait_for(self._end, values, self._hand(), late_wait)
 
-    def _end(self, values: Dict[str, Any], handed: Tuple[List[str], List[str]]) -> None:
+    def _end(self, values: Dict[str, Any], handed: Tuple[List[str], List[str]], late_wait: float) -> None:
         """`finish`, on the syncer."""
         if self.finished:
             return
         if self._begin is not None:
             try:
-                self._started(self._begin(int(LATE_BEGIN_WAIT * 1000)))
+                self._started(self._begin(int(late_wait * 1000)))
             except _Busy:
                 self.finished = True
                 self._store._writers.discard(self)

@@ -144,3 +144,23 @@ async def test_quitting_with_the_store_locked_is_bounded_and_says_what_was_not_s
     assert len(app.exit_warnings) == 1, app.exit_warnings
     assert "stayed locked by another process; quitting without saving the last" in app.exit_warnings[0]
     assert await asyncio.to_thread(locker.released.wait, 5.0)
+
+
+async def test_a_turn_sent_while_the_store_is_locked_is_stored_once_it_is_free(settings_for, srv, submit, until):
+    """Locked before the prompt, for longer than a one-shot run waits at its end (3 s): the
+    TUI's turn is written when the store frees, as nobody waits for it."""
+    app = ChatApp(settings_for(tokens=5, tps=50))
+    locker = Locker(LOCK)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.chat_history.store is not None, what="the store")
+        locker.start()
+        assert await asyncio.to_thread(locker.held.wait, 5.0)
+        await submit(pilot, "sent while locked")
+        await until(pilot, lambda: app._active is None, timeout=LOCK, what="the answer's end")
+        assert not locker.released.is_set(), "the store was unlocked too soon: nothing was tested"
+        assert await asyncio.to_thread(locker.released.wait, LOCK + 5)
+        assert await asyncio.to_thread(app.chat_history.store.wait_idle, 15.0)
+    with HistoryStore.open() as store:
+        (info,) = store.list_conversations()
+        prompt, answer = store.load(info.id).messages
+    assert (prompt.content, answer.status, answer.content) == ("sent while locked", COMPLETE, "".join(answer_tokens("sent while locked", 5)))
