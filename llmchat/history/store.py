@@ -403,7 +403,7 @@ class HistoryStore:
         if others:
             lost.append(f"{others} other change{'s' if others != 1 else ''}")
         if lost and self.warn is not None:
-            self.warn(f"warning: {self.path} stayed locked by another process; quitting without saving {' and '.join(lost)}")
+            self.warn(f"warning: {self.path} was still busy when llmchat quit (locked by another process?); not saved: {' and '.join(lost)}")
 
     def __enter__(self) -> "HistoryStore":
         return self

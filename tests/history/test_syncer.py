@@ -143,7 +143,7 @@ def test_close_waits_a_bounded_time_for_a_locked_store_and_says_what_it_left(pat
     with pytest.raises(HistoryError, match="not written"):  # not even once the lock is gone
         done.result(WAIT)
     assert len(warnings) == 1, warnings
-    assert "stayed locked by another process" in warnings[0]
+    assert "was still busy when llmchat quit (locked by another process?); not saved:" in warnings[0]
     assert "the last 1,000 characters of an answer" in warnings[0] and "1 other change" in warnings[0]
     assert saved_text(path, answer.message_id) == "saved. "  # what was saved stays; marked interrupted later
     with HistoryStore.open(path) as again:

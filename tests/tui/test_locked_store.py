@@ -142,7 +142,7 @@ async def test_quitting_with_the_store_locked_is_bounded_and_says_what_was_not_s
     assert not locker.released.is_set() or took < LOCK, took
     assert took < LOCK, took  # CLOSE_WAIT, not the lock's 9 s (or the writes' 15 s deadline)
     assert len(app.exit_warnings) == 1, app.exit_warnings
-    assert "stayed locked by another process; quitting without saving the last" in app.exit_warnings[0]
+    assert "was still busy when llmchat quit (locked by another process?); not saved: the last" in app.exit_warnings[0]
     assert await asyncio.to_thread(locker.released.wait, 5.0)
 
 
