@@ -454,8 +454,9 @@ class HistoryStore:
         on_error: Optional[Callable[[HistoryError], None]] = None,
     ) -> "AnswerWriter":
         """The assistant's message, created now as `streaming`; write it through the handle.
-        `on_error` hears (once) about a flush that failed for another reason than a busy
-        database; the text stays buffered and `finish` tries again."""
+        `on_error` hears (once, on the caller's thread, at its next flush or `finish`) about a
+        flush that failed for another reason than a busy database; the text stays buffered
+        and `finish` tries again."""
         with self._transaction() as db:
             message_id = self._add_answer(db, conversation_id, model, api)
         return self._writer(conversation_id, message_id, on_error)
@@ -956,6 +957,7 @@ class AnswerWriter:
         "_ready",
         "_redactors",
         "_carry",
+        "_unreported",
     )
 
     def __init__(
@@ -985,6 +987,7 @@ class AnswerWriter:
         if redactor is not None and redactor.secrets:
             self._redactors = {"text": type(redactor)(redactor.secrets), "reasoning": type(redactor)(redactor.secrets)}
         self._carry: Dict[str, str] = {}  # half a surrogate pair, waiting for its other half
+        self._unreported: Optional[HistoryError] = None  # a failed save `on_error` has not heard of
         store._writers.add(self)
 
     @property
@@ -1007,6 +1010,7 @@ class AnswerWriter:
     def flush_soon(self) -> None:
         """Hand what arrived to the syncer to save, now, without waiting for the save."""
         self._due = self._clock() + self._interval
+        self._report()
         if self.finished:
             return
         try:
@@ -1079,6 +1083,15 @@ class AnswerWriter:
             return self._store._wait_for(self._save, self._hand())
         except HistoryError:  # the store is closed
             return False
+        finally:
+            self._report()
+
+    def _report(self) -> None:
+        """Tell `on_error` (once) about a save that failed, on the calling thread: the face's
+        own, not the syncer (a face's warning may draw on its screen)."""
+        failure, self._unreported = self._unreported, None
+        if failure is not None and self._on_error is not None:
+            self._on_error(failure)
 
     def _save(self, handed: Tuple[List[str], List[str]]) -> bool:
         """A save of what was `handed`, on the syncer."""
@@ -1096,8 +1109,7 @@ class AnswerWriter:
         except HistoryError as exc:
             if self.failure is None:
                 self.failure = exc
-                if self._on_error is not None:
-                    self._on_error(exc)
+                self._unreported = exc  # `on_error` hears it on the face's thread (`_report`)
             return False
         for texts in self._ready.values():
             texts.clear()
@@ -1139,7 +1151,10 @@ class AnswerWriter:
         values["stop_reason"] = stop_reason
         values["error"] = self._redactors["text"].redact(error) if error is not None and self._redactors else error
         late_wait = WRITE_DEADLINE if self._store._on_syncer() else LATE_BEGIN_WAIT
-        self._store._wait_for(self._end, values, self._hand(), late_wait)
+        try:
+            self._store._wait_for(self._end, values, self._hand(), late_wait)
+        finally:
+            self._report()
 
     def _end(self, values: Dict[str, Any], handed: Tuple[List[str], List[str]], late_wait: float) -> None:
         """`finish`, on the syncer."""
