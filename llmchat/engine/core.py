@@ -379,6 +379,15 @@ class Engine:
         process must never freeze a face), unless `store_in_thread` is off."""
         if not self._store_in_thread:
             return fn(*args)
+        store = self.recorder.store if self.recorder is not None else None
+        if store is not None:
+            from llmchat.history import HistoryError
+
+            try:  # the store's one syncer thread: in order with the saves it already runs
+                future = store.submit(fn, *args)
+            except HistoryError:  # closed: the call says so itself
+                return fn(*args)
+            return await asyncio.wrap_future(future)
         return await asyncio.to_thread(fn, *args)
 
     def _say(self, message: str) -> None:
@@ -419,8 +428,9 @@ class Engine:
             await asyncio.sleep(writer.flush_interval / 2)
             if keep:
                 self._hand_over(turn, record)
-            record.flushing = asyncio.ensure_future(self._store_call(writer.flush_if_due))
-            await asyncio.shield(record.flushing)  # a cancel lets it finish: the end waits for it
+            # Never blocks: the writer hands what arrived to the store's syncer thread, which
+            # saves it in order with the turn's begin and end.
+            writer.flush_if_due()
 
     @staticmethod
     def _hand_over(turn: Turn, record: TurnRecord) -> None:

@@ -11,10 +11,10 @@ one, and a base URL that could hold a credential is not kept.
 Durability without waiting for the disk on the hot path: a commit survives the process dying as
 soon as it returns (WAL), and a power cut once the WAL is synced to disk. Most writes sync as
 they commit (`synchronous = FULL`). The two on the hot path -- `begin_turn`, just before the
-request goes out, and the flushes of a growing answer -- commit without waiting and have a
-background thread sync the WAL at once (`sync_soon`): a slow disk (an fsync can take tens of
-milliseconds on a busy machine) never delays the first token or the stream, and the power-cut
-window stays milliseconds.
+request goes out, and the flushes of a growing answer -- commit without waiting and have the
+store's syncer thread sync the WAL at once (`sync_soon`): a slow disk (an fsync can take tens
+of milliseconds on a busy machine) never delays the first token or the stream, and the
+power-cut window stays milliseconds.
 
 Concurrency: every write is one short transaction (`BEGIN IMMEDIATE` when it has several
 statements), SQLite waits up to `BUSY_TIMEOUT` for another process's lock, and busy errors are
@@ -41,20 +41,28 @@ deleted but a whole conversation.
 
 The store is thread-safe (one lock around the connection) and imports neither Textual, Rich
 nor asyncio: the one-shot face and the TUI share it.
+
+The syncer: one long-lived thread per store (started on first use) runs, in order, what is
+handed to it with `submit` -- the periodic saves of growing answers, the WAL syncs, and whatever
+a face must not wait for (the TUI sends every store call there, so a store another process
+holds locked never freezes its event loop). `close` runs what is left, waiting `CLOSE_WAIT`
+seconds at most, and says in one line what it could not write.
 """
 
 from __future__ import annotations
 
 import _thread
 import os
+import queue
 import re
 import sqlite3
 import sys
 import threading
 import time
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, TypeVar
 from urllib.parse import urlsplit
 
 from llmchat.conversation import Message
@@ -73,6 +81,7 @@ WRITE_DEADLINE = 15.0  # seconds a write that matters keeps retrying a busy data
 FLUSH_BUSY_MS = 50  # a flush waits this long for the lock, then leaves its text for the next
 BEGIN_BUSY_MS = 100  # a turn's first write waits this long, then the request goes out anyway
 LATE_BEGIN_WAIT = 3.0  # seconds the end of an answer waits for a store that was locked all along
+CLOSE_WAIT = 3.0  # seconds `close` waits for the syncer's writes before leaving them undone
 # The most text one stored piece holds (less when SQLite allows less). SQLite copies a value
 # two or three times on its way to the disk: small pieces keep that a small constant.
 PIECE_CHARS = 1024 * 1024
@@ -115,6 +124,10 @@ class UnknownMessage(HistoryError):
 
 class _Busy(Exception):
     """Another process holds the write lock (only for writes that do not wait)."""
+
+
+_T = TypeVar("_T")
+_Job = Tuple["Future[Any]", Callable[..., Any], Tuple[Any, ...], Dict[str, Any]]
 
 
 _MAX_ID = 2**63 - 1  # SQLite's largest integer: no row has a larger ID
@@ -239,6 +252,17 @@ class HistoryStore:
         self._piece_chars = PIECE_CHARS  # Python 3.10 cannot ask: SQLite's default (10^9 bytes) holds it
         if sys.version_info >= (3, 11):
             self._piece_chars = max(1024, min(PIECE_CHARS, db.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) // 4 - 1024))
+        self.warn: Optional[Callable[[str], None]] = None  # hears what `close` could not write
+        # The syncer (see `submit`): its queue (None until first used), its thread's ID, set
+        # when it has ended; `_state` guards starting it and closing.
+        self._jobs: "Optional[queue.SimpleQueue[Optional[_Job]]]" = None
+        self._syncer_id: Optional[int] = None
+        self._syncer_ended = threading.Event()
+        self._state = threading.Lock()
+        self._closed = False
+        self._abandoned = False  # `close` gave up waiting: what is left is not written
+        self._current: Optional[Tuple[Callable[..., Any], Tuple[Any, ...]]] = None  # the job running
+        self._writers: "Set[AnswerWriter]" = set()  # answers not finished (what `close` may leave)
 
     @classmethod
     def open(
@@ -259,6 +283,7 @@ class HistoryStore:
         except sqlite3.Error as exc:
             raise HistoryError(f"cannot open {path}: {exc}") from None
         store = cls(db, path, clock=clock, now=now, flush_interval=flush_interval)
+        store.warn = warn
         try:
             store._setup()
         except BaseException:
@@ -282,9 +307,129 @@ class HistoryStore:
     def schema_version(self) -> int:
         return self._query("PRAGMA user_version")[0][0]
 
-    def close(self) -> None:
+    def close(self, timeout: Optional[float] = None) -> None:
+        """Run what was submitted, end the syncer and close the file. The syncer gets `timeout`
+        seconds (a write may be waiting for another process's lock); past that, what is left
+        is not written, `warn` (given to `open`) hears it in one line, and the connection is
+        left to the process's exit. `timeout` None: `CLOSE_WAIT`. Idempotent."""
+        with self._state:
+            if self._closed:
+                return
+            self._closed = True
+            jobs = self._jobs
+        if jobs is not None:
+            jobs.put(None)
+            wait = CLOSE_WAIT if timeout is None else max(0.0, timeout)
+            if not self._on_syncer() and not self._syncer_ended.wait(wait):
+                self._give_up(jobs)
+                if not self._syncer_ended.wait(0.2):
+                    return  # still inside SQLite: the connection stays open until the process ends
         with self._lock:
             self._db.close()
+
+    # --- the syncer ----------------------------------------------------------------------------
+
+    def submit(self, fn: Callable[..., _T], *args: Any, **kw: Any) -> "Future[_T]":
+        """Run `fn(*args, **kw)` on the store's syncer thread, after everything submitted
+        before it; its Future (the caller reads the result or the exception: nothing else
+        reports it). One long-lived daemon thread per store, started on first use; `close`
+        drains and ends it. From an event loop: `await asyncio.wrap_future(store.submit(...))`.
+        A job that submits another and waits for it waits forever: call it directly there.
+        HistoryError once the store is closed."""
+        future: "Future[_T]" = Future()
+        with self._state:
+            if self._closed:
+                raise HistoryError(f"{self.path}: the history store is closed")
+            jobs = self._jobs
+            if jobs is None:
+                jobs = self._jobs = queue.SimpleQueue()
+                # A bare `_thread`: `threading.Thread.start()` waits until the new thread runs,
+                # milliseconds on a busy machine, and the first use is just before a request.
+                self._syncer_id = _thread.start_new_thread(self._syncer, (jobs,))
+            jobs.put((future, fn, args, kw))
+        return future
+
+    def wait_idle(self, timeout: Optional[float] = None) -> bool:
+        """Wait until everything submitted so far has run (tests, and a face about to read
+        the file with another connection); False when `timeout` passed first."""
+        if self._on_syncer():
+            return True
+        try:
+            future = self.submit(_same, None)
+        except HistoryError:  # closed: nothing runs any more
+            return True
+        try:
+            future.result(timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def _on_syncer(self) -> bool:
+        return self._syncer_id is not None and _thread.get_ident() == self._syncer_id
+
+    def _wait_for(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """`fn(*args)` on the syncer, after what was submitted before, and its result; run at
+        once when already there. HistoryError when the store is closed."""
+        if self._on_syncer():
+            return fn(*args)
+        return self.submit(fn, *args).result()
+
+    def _syncer(self, jobs: "queue.SimpleQueue[Optional[_Job]]") -> None:
+        try:
+            while True:
+                job = jobs.get()
+                if job is None:
+                    break
+                future, fn, args, kw = job
+                del job
+                if self._abandoned:
+                    future.cancel()
+                elif future.set_running_or_notify_cancel():
+                    self._current = (fn, args)
+                    try:
+                        result = fn(*args, **kw)
+                    except BaseException as exc:  # the caller hears it from the future
+                        future.set_exception(exc)
+                    else:
+                        future.set_result(result)
+                    self._current = None
+                del future, fn, args, kw  # nothing of the last job stays alive while idle
+        finally:
+            self._syncer_ended.set()
+
+    def _give_up(self, jobs: "queue.SimpleQueue[Optional[_Job]]") -> None:
+        """`close` waited long enough: the syncer drops what is queued, the write it is in
+        stops at its next try, and `warn` hears what is not stored."""
+        self._abandoned = True
+        try:
+            self._db.interrupt()  # a long statement stops now; a wait for a lock at its next try
+        except sqlite3.Error:
+            pass
+        others = dropped = 0
+        running = self._current
+        if running is not None and not _is_answer_job(*running):
+            others += 1
+        while True:
+            try:
+                job = jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                continue
+            job[0].cancel()
+            if _is_answer_job(job[1], job[2]):
+                dropped += _handed_chars(job[2])
+            elif job[1] != self.sync:
+                others += 1
+        jobs.put(None)  # the syncer ends after the job it is in
+        chars = dropped + sum(writer.unsaved_chars() for writer in list(self._writers))
+        lost = []
+        if chars:
+            lost.append(f"the last {chars:,} characters of an answer (kept as far as it was saved, marked interrupted at the next start)")
+        if others:
+            lost.append(f"{others} other change{'s' if others != 1 else ''}")
+        if lost and self.warn is not None:
+            self.warn(f"warning: {self.path} was still busy when llmchat quit (locked by another process?); not saved: {' and '.join(lost)}")
 
     def __enter__(self) -> "HistoryStore":
         return self
@@ -336,9 +481,9 @@ class HistoryStore:
         on_error: Optional[Callable[[HistoryError], None]] = None,
     ) -> "AnswerWriter":
         """The assistant's message after the current leaf, created now as `streaming`; write
-        it through the handle.
-        `on_error` hears (once) about a flush that failed for another reason than a busy
-        database; the text stays buffered and `finish` tries again."""
+        it through the handle. `on_error` hears (once, on the caller's thread, at its next flush
+        or `finish`) about a flush that failed for another reason than a busy database; the
+        text stays buffered and `finish` tries again."""
         with self._transaction() as db:
             message_id = self._add_answer(db, conversation_id, model, api, _APPEND)
         return self._writer(conversation_id, message_id, on_error)
@@ -946,6 +1091,8 @@ class HistoryStore:
                     raise self._error(exc) from None
                 if not wait:
                     raise _Busy() from None
+                if self._abandoned:
+                    raise HistoryError(f"{self.path} stayed locked by another process; not written (quitting)") from None
                 if time.monotonic() >= deadline:
                     raise HistoryError(f"{self.path} stayed locked by another process for {WRITE_DEADLINE:.0f} s") from None
                 time.sleep(0.02)
@@ -963,8 +1110,9 @@ class HistoryStore:
         """BEGIN IMMEDIATE (the write lock up front, so a transaction never fails half-way for a
         lock) ... COMMIT, rolled back on any error. Without `wait_for_disk`, the commit does
         not wait for the disk and a background sync follows. With `busy_ms`, the lock is waited
-        for that long only, then `_Busy` is raised."""
-        with self._lock:
+        for that long only, then `_Busy` is raised (the store's own lock too: another thread's
+        write may hold it, waiting for another process)."""
+        with self._locked(busy_ms):
             if not wait_for_disk:
                 self._set_synchronous("NORMAL")
             try:
@@ -977,6 +1125,8 @@ class HistoryStore:
                     finally:
                         self._set_busy_timeout(int(BUSY_TIMEOUT * 1000))
                 try:
+                    if self._abandoned:  # `close` gave up on this write and said so: it stays undone
+                        raise HistoryError(f"{self.path} stayed locked by another process; not written (quitting)")
                     yield self._db
                     self._db.execute("COMMIT")
                 except BaseException as exc:
@@ -993,13 +1143,26 @@ class HistoryStore:
         if not wait_for_disk:
             self.sync_soon()
 
-    def sync_soon(self) -> None:
-        """Sync the WAL (every commit so far) to disk in a background thread, now.
+    @contextmanager
+    def _locked(self, busy_ms: Optional[int]) -> Iterator[None]:
+        if not self._lock.acquire(timeout=-1 if busy_ms is None else busy_ms / 1000):
+            raise _Busy()
+        try:
+            yield
+        finally:
+            self._lock.release()
 
-        A bare `_thread`: `threading.Thread.start()` waits until the new thread runs, which
-        takes milliseconds on a busy machine -- the very wait this avoids. Nothing joins it:
-        at exit, `finish` and `close` have synced everything themselves."""
-        _thread.start_new_thread(self.sync, ())
+    def sync_soon(self) -> None:
+        """Sync the WAL (every commit so far) to disk off the caller's thread, now: on the
+        syncer (at once when the commit was made there, else as its next job). `close` runs
+        what is queued; `finish` and the other writes sync as they commit."""
+        if self._on_syncer():
+            self.sync()
+            return
+        try:
+            self.submit(self.sync)
+        except HistoryError:  # closed meanwhile
+            self.sync()
 
     def sync(self) -> None:
         """Sync the WAL to disk (an fsync of the file SQLite appends commits to). Uses no
@@ -1065,11 +1228,13 @@ class HistoryStore:
 
 class AnswerWriter:
     """The assistant's message as it streams. `append` is called per token: it only buffers,
-    and stores what arrived since the last save, as a new piece, once `flush_interval` has
-    passed on the store's clock. A face with a timer calls `flush_if_due` too, so text that
-    arrived just before the stream stalled is saved within the interval even when no token
-    follows. `finish` stores the rest and sets the status and metrics. Only the text not yet
-    saved is held here: memory stays flat however long the answer.
+    and once `flush_interval` has passed on the store's clock, hands the save of what arrived
+    since the last one (a new piece) to the store's syncer, without waiting for it. A face
+    with a timer calls `flush_if_due` too, so text that arrived just before the stream stalled
+    is saved within the interval even when no token follows. `flush` saves now and waits.
+    `finish` stores the rest and sets the status and metrics (on the syncer, after the saves
+    handed to it; it waits). Only the text not yet saved is held here: memory stays flat
+    however long the answer. Everything but the lists below runs on the syncer.
 
     `pending` is that text, a list changed only in place: a face whose token loop must be as
     cheap as possible may bind `writer.pending.append` (a C call, ~4x cheaper than `append`)
@@ -1095,6 +1260,8 @@ class AnswerWriter:
         "_begin",
         "_ready",
         "_redactors",
+        "_carry",
+        "_unreported",
     )
 
     def __init__(
@@ -1123,6 +1290,9 @@ class AnswerWriter:
         self._redactors: Optional[Dict[str, Any]] = None  # one per stream of text: each holds its own tail
         if redactor is not None and redactor.secrets:
             self._redactors = {"text": type(redactor)(redactor.secrets), "reasoning": type(redactor)(redactor.secrets)}
+        self._carry: Dict[str, str] = {}  # half a surrogate pair, waiting for its other half
+        self._unreported: Optional[HistoryError] = None  # a failed save `on_error` has not heard of
+        store._writers.add(self)
 
     @property
     def begun(self) -> bool:
@@ -1135,29 +1305,56 @@ class AnswerWriter:
     def append(self, text: str) -> None:
         self.pending.append(text)
         if self._clock() >= self._due:
-            self.flush()
+            self.flush_soon()
 
     def flush_if_due(self) -> None:
         if self._clock() >= self._due:
-            self.flush()
+            self.flush_soon()
+
+    def flush_soon(self) -> None:
+        """Hand what arrived to the syncer to save, now, without waiting for the save."""
+        self._due = self._clock() + self._interval
+        self._report()
+        if self.finished:
+            return
+        try:
+            self._store.submit(self._save, self._hand())
+        except HistoryError:  # the store is closed: `finish` says so
+            pass
+
+    def _hand(self) -> Tuple[List[str], List[str]]:
+        """What arrived, (text, reasoning), moved out of the lists the face appends to: in
+        place, as they may be bound elsewhere (and appended to meanwhile, from the end)."""
+        moved = []
+        for arrived in (self.pending, self.reasoning):
+            count = len(arrived)
+            moved.append(arrived[:count])
+            del arrived[:count]
+        return moved[0], moved[1]
+
+    def unsaved_chars(self) -> int:
+        """How much text is not in the database yet (arrived, or waiting for a free store),
+        but for what was handed to the syncer and is still in its queue."""
+        lists = (self.pending, self.reasoning, *self._ready.values())
+        return sum(len(text) for texts in lists for text in list(texts)) + sum(len(text) for text in self._carry.values())
 
     @property
     def flush_interval(self) -> float:
         return self._interval
 
-    def _take(self, final: bool) -> None:
+    def _take(self, final: bool, handed: Tuple[List[str], List[str]]) -> None:
         """Move what arrived into `_ready` as pieces of at most the store's piece size, redacted
         (the end of each text that could begin a secret, or half a surrogate pair, waits for
         what follows unless `final`). Joined a piece at a time: never a copy of all of it."""
         size = self._store._piece_chars
-        for kind, arrived in (("text", self.pending), ("reasoning", self.reasoning)):
-            count = len(arrived)
-            taken = arrived[:count]
-            del arrived[:count]  # in place: the list may be bound elsewhere
+        for kind, taken in (("text", handed[0]), ("reasoning", handed[1])):
+            carried = self._carry.pop(kind, None)
+            if carried is not None:
+                taken.insert(0, carried)
             if taken and not final:
                 last = taken[-1]
                 if last and "\ud800" <= last[-1] <= "\udbff":  # half a surrogate pair: wait for the other half
-                    arrived.insert(0, last[-1])
+                    self._carry[kind] = last[-1]
                     taken[-1] = last[:-1]
             redactor = self._redactors[kind] if self._redactors is not None else None
             feed = redactor.feed if redactor is not None else _same
@@ -1180,12 +1377,31 @@ class AnswerWriter:
         return [(kind, text) for kind, texts in self._ready.items() for text in texts]
 
     def flush(self) -> bool:
-        """Save the text that arrived since the last save; never raises. False when it could
-        not be saved now (it stays buffered for the next flush and for `finish`)."""
+        """Save the text that arrived since the last save, and wait for it (on the syncer,
+        after what was handed to it); never raises. False when it could not be saved now (it
+        stays buffered for the next flush and for `finish`)."""
         self._due = self._clock() + self._interval
         if self.finished:
             return True
-        self._take(final=False)
+        try:
+            return self._store._wait_for(self._save, self._hand())
+        except HistoryError:  # the store is closed
+            return False
+        finally:
+            self._report()
+
+    def _report(self) -> None:
+        """Tell `on_error` (once) about a save that failed, on the calling thread: the face's
+        own, not the syncer (a face's warning may draw on its screen)."""
+        failure, self._unreported = self._unreported, None
+        if failure is not None and self._on_error is not None:
+            self._on_error(failure)
+
+    def _save(self, handed: Tuple[List[str], List[str]]) -> bool:
+        """A save of what was `handed`, on the syncer."""
+        if self.finished:
+            return True
+        self._take(False, handed)
         pieces = self._pieces()
         try:
             if self._begin is not None:
@@ -1197,8 +1413,7 @@ class AnswerWriter:
         except HistoryError as exc:
             if self.failure is None:
                 self.failure = exc
-                if self._on_error is not None:
-                    self._on_error(exc)
+                self._unreported = exc  # `on_error` hears it on the face's thread (`_report`)
             return False
         for texts in self._ready.values():
             texts.clear()
@@ -1215,7 +1430,11 @@ class AnswerWriter:
         """Store the rest of the answer with its final status and, from a `Metrics`, its
         figures. Raises HistoryError when it cannot be saved (the row then keeps its last
         flushed text and becomes `interrupted` after this process ends; a turn never written,
-        because the store stayed locked `LATE_BEGIN_WAIT` seconds more, is not stored)."""
+        because the store stayed locked `LATE_BEGIN_WAIT` seconds more, is not stored).
+        It runs on the syncer, after the saves handed to it, and waits for them: an event loop
+        submits it instead (`store.submit(writer.finish, ...)`). Submitted, nobody waits for
+        it, so a turn not written yet waits for the store as long as other writes do
+        (`WRITE_DEADLINE`)."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"not a final status: {status!r}")
         values: Dict[str, Any] = {"status": status, "finished_at": self._store._now()}
@@ -1235,15 +1454,27 @@ class AnswerWriter:
                 error = metrics.error.message
         values["stop_reason"] = stop_reason
         values["error"] = self._redactors["text"].redact(error) if error is not None and self._redactors else error
+        late_wait = WRITE_DEADLINE if self._store._on_syncer() else LATE_BEGIN_WAIT
+        try:
+            self._store._wait_for(self._end, values, self._hand(), late_wait)
+        finally:
+            self._report()
+
+    def _end(self, values: Dict[str, Any], handed: Tuple[List[str], List[str]], late_wait: float) -> None:
+        """`finish`, on the syncer."""
+        if self.finished:
+            return
         if self._begin is not None:
             try:
-                self._started(self._begin(int(LATE_BEGIN_WAIT * 1000)))
+                self._started(self._begin(int(late_wait * 1000)))
             except _Busy:
                 self.finished = True
+                self._store._writers.discard(self)
                 raise HistoryError(f"{self._store.path} stayed locked by another process; this turn was not saved") from None
-        self._take(final=True)
+        self._take(True, handed)
         self._store._finish(self.message_id, self._pieces(), values)  # type: ignore[arg-type]
         self.finished = True
+        self._store._writers.discard(self)
         for texts in self._ready.values():
             texts.clear()
 
@@ -1309,8 +1540,20 @@ def _path(parents: Dict[int, Optional[int]], leaf: Optional[int]) -> List[int]:
     return path[::-1]
 
 
-def _same(text: str) -> str:
+def _same(text: Any) -> Any:
     return text
+
+
+def _handed_chars(args: Tuple[Any, ...]) -> int:
+    """The characters of the text a job saving an answer was handed (see `AnswerWriter._hand`)."""
+    return sum(
+        len(text) for arg in args if isinstance(arg, tuple) for texts in arg if isinstance(texts, list) for text in texts if isinstance(text, str)
+    )
+
+
+def _is_answer_job(fn: Callable[..., Any], args: Tuple[Any, ...]) -> bool:
+    """A job that saves an answer (what it holds is counted as the answer's text)."""
+    return isinstance(getattr(fn, "__self__", None), AnswerWriter) or any(isinstance(arg, AnswerWriter) for arg in args)
 
 
 def _insert_parts(db: sqlite3.Connection, rows: List[Tuple[int, str, str]]) -> None:

@@ -176,6 +176,7 @@ class ChatApp(App[None]):
     raise_crashes: Optional[bool] = None
     crash_log: Optional[Path] = None  # the crash log this run wrote
     exit_hint: Optional[str] = None  # how to continue, printed once the terminal is restored
+    exit_warnings: List[str]  # the history's warnings while quitting, printed with exit_hint
 
     def __init__(
         self,
@@ -222,6 +223,8 @@ class ChatApp(App[None]):
         self._intro = Welcome(self._welcome_text(), markup=False)
         self._about: Optional[Welcome] = None
         self._draft_kept = False  # the prompt's text was saved as the conversation's draft on quit
+        self.exit_warnings = []
+        self._quitting = False  # on_unmount has begun: warnings go to exit_warnings
         self._show_model(settings)  # model_label and sub_title
         self.gc_policy = GCPolicy(self)  # begin/end around answers streaming (gc_policy.py)
 
@@ -309,7 +312,7 @@ class ChatApp(App[None]):
         self.prompt.focus()
         for notice in self._notices:
             self.notify(notice, severity="warning", timeout=10)
-        self._open_history()
+        await self._open_history()
         self.engine = Engine(
             self.settings,
             store=self.chat_history.store,
@@ -327,7 +330,8 @@ class ChatApp(App[None]):
 
     async def on_unmount(self) -> None:
         self._release_exit_signals()
-        self.exit_hint = self._continue_hint()
+        self.exit_hint = await self._continue_hint()
+        self._quitting = True
         if self.engine is not None:
             await self.engine.aclose()  # an answer still streaming is stored cancelled
         self.chat_history.close()
@@ -601,16 +605,16 @@ class ChatApp(App[None]):
         question.id = "confirm-quit"
         self.push_screen(question, lambda quit: self.exit() if quit else None)
 
-    def _continue_hint(self) -> Optional[str]:
+    async def _continue_hint(self) -> Optional[str]:
         """The line printed on exit when the conversation is stored: the command that goes on."""
         from llmchat.history import HistoryError
 
         conversation = self.chat_history.conversation_id
         if conversation is None or not self.chat_history.on or self.crash_log is not None:
             return None
-        try:
-            latest = self.chat_history.store.most_recent()
-        except HistoryError:
+        try:  # a store locked behind a write is not worth waiting for: the longer command works too
+            latest = await asyncio.wait_for(self._from_store(self.chat_history.store.most_recent), 1.0)
+        except (HistoryError, asyncio.TimeoutError):
             latest = None
         command = "llmchat -c" if latest is not None and latest.id == conversation else f"llmchat --conversation {conversation}"
         kept = " (with the draft you left in the prompt)" if self._draft_kept else ""
@@ -906,13 +910,25 @@ class ChatApp(App[None]):
     # --- history: recording, reopening, the conversation list -----------------------------
 
     def _history_warning(self, message: str) -> None:
-        """The store's one-line warnings (Recorder's `warn`): a notification, never a crash."""
+        """The store's one-line warnings (Recorder's `warn`): a notification, never a crash.
+        From any thread (the store's syncer says what failed there); while quitting, printed
+        after the terminal is restored."""
+        if self._quitting:
+            self.exit_warnings.append(one_line(message))
+            return
         text = one_line(message).removeprefix("warning: ")
         self.notify(text[:1].upper() + text[1:], title="History", severity="warning", timeout=8)
 
-    def _open_history(self) -> None:
-        """Open the store when history is on (the engine records into it)."""
-        self.chat_history.open(self.settings)
+    async def _from_store(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(*args)` on the history store's syncer thread, awaited: the event loop never waits
+        for SQLite (another process may hold the file locked for seconds). HistoryError when
+        the store is closed or the call fails."""
+        return await asyncio.wrap_future(self.chat_history.store.submit(fn, *args))
+
+    async def _open_history(self) -> None:
+        """Open the store when history is on (the engine records into it). Opened in a thread:
+        the keys typed meanwhile wait for it (in order), the screen does not."""
+        await asyncio.to_thread(self.chat_history.open, self.settings)
 
     def _let_go_of_views(self) -> None:
         """The session's turns are about to be dropped: their widgets must not outlive the
@@ -934,7 +950,7 @@ class ChatApp(App[None]):
 
         assert self.session is not None
         try:
-            info, turns = self.chat_history.load(conversation_id, self._clock)
+            info, turns = await self._from_store(self.chat_history.load, conversation_id, self._clock)
         except HistoryError as exc:
             self.notify(one_line(f"Cannot open conversation {conversation_id}: {exc}"), severity="error", timeout=8)
             return False
@@ -984,17 +1000,13 @@ class ChatApp(App[None]):
         )
 
     def on_conversation_list_renamed(self, event: Any) -> None:
-        """The open conversation renamed in the list: its note says the new title at once."""
+        """The open conversation renamed in the list: its note says the new title at once (the
+        list read the conversation with its new title)."""
         about = self._about
         if about is None or event.conversation_id != self.chat_history.conversation_id or not about.is_attached:
             return
-        from llmchat.history import HistoryError
-
-        try:
-            info = self.chat_history.store.get(event.conversation_id)
-        except HistoryError:  # the note is cosmetic: a store hiccup must not break the rename
-            return
-        about.update(self._about_text(info))
+        if event.info is not None:
+            about.update(self._about_text(event.info))
 
     async def open_conversation(self, conversation_id: int) -> bool:
         """Show and continue a stored conversation, with the settings it had (the rule of
@@ -1007,11 +1019,13 @@ class ChatApp(App[None]):
         if self.session is None or self.chat_history.store is None:
             return False
         try:
-            info = self.chat_history.store.get(conversation_id)
+            info = await self._from_store(self.chat_history.store.get, conversation_id)
             chosen = continue_flags(self.flags, info, self.config)
             settings = resolve(chosen or self.flags, os.environ, self.config)
         except (HistoryError, ConfigError) as exc:
             self.notify(one_line(f"Cannot open conversation {conversation_id}: {exc}"), severity="error", timeout=8)
+            return False
+        if self._active is not None:  # sent while the store was read
             return False
         settings.history = self.settings.history
         if settings.demo and chosen is not None:
@@ -1065,6 +1079,8 @@ def run_tui(settings: Settings, flags: Optional[Overrides] = None, theme: Option
 
         print(crash_line(exc, write_crash_log(exc, settings.secrets), settings.secrets), file=sys.stderr)
         return 1
+    for warning in app.exit_warnings:  # what the history could not save while quitting
+        print(warning, file=sys.stderr)
     if app.exit_hint and not app.return_code:
         print(app.exit_hint, file=sys.stderr)
     return app.return_code or 0

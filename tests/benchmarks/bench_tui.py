@@ -1,6 +1,6 @@
 """TUI benchmark: how fast answers reach the screen, against the naive MarkdownStream app.
 
-    python tests/benchmarks/bench_tui.py [--runs N] [--sections headless,latency,session,flood,tmux]
+    python tests/benchmarks/bench_tui.py [--runs N] [--sections headless,latency,session,flood,tmux,long,locked]
 
 Two implementations, measured in the same run, interleaved run by run:
   new       llmchat's app as it is (StreamingMarkdown)
@@ -30,6 +30,12 @@ Sections (see README.md for what each figure means and the targets):
             terminal (pipe-pane), waiting for quiet before the next; the app's RSS meanwhile;
             a new message sent in it against one in a new conversation (Enter -> answer on
             screen, and the TTFT the status bar shows). New implementation only.
+  locked    headless, history on: another process holds the history file's write lock
+            (`BEGIN IMMEDIATE`) for --lock-seconds (10) while an answer finishes; meanwhile
+            keys go to the conversation list (search, rename, close) and the prompt, each
+            timed to the frame that shows it, then the list is opened again; a 20 ms timer
+            watches how late the event loop runs. Once the lock is gone: every conversation,
+            the answer whole and complete, and the rename are in the file. New only.
 
 Writes every figure to tests/benchmarks/results_tui.json; exits 0 only if every target passes.
 """
@@ -79,6 +85,9 @@ DRAIN_TIMEOUT = 30.0  # flood: wait this long for the text that arrived to be la
 LONG_TURNS = 1000
 TARGET_LONG_OPEN_RATIO = 1.3  # start -> ready prompt, 1,000 turns / an empty conversation
 TARGET_LONG_PAGE_P99_MS = 50.0  # PageUp -> first write to the terminal
+# Targets (issue 11: history I/O never blocks the TUI's event loop).
+TARGET_LOCKED_KEY_P99_MS = 50.0  # key -> frame while another process holds the store locked
+LOCK_SECONDS = 10.0
 TARGET_LONG_RSS_MB = 120.0  # however far it is scrolled
 TARGET_LONG_SEND_RATIO = 1.3  # Enter -> answer on screen, in it / in a new conversation
 
@@ -688,6 +697,293 @@ def tmux_latency(impl: str, tokens: int, tps: float, env: Dict[str, str], cwd: s
 # --- statistics and report -----------------------------------------------------------------
 
 
+# --- a locked store ------------------------------------------------------------------------------
+
+_LOCKER = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+if sys.argv[3] == "lock":  # else the control: the same process, the same times, no lock
+    db.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+if db.in_transaction:
+    db.execute("COMMIT")
+print("released", flush=True)
+"""
+
+_Frame = Tuple[float, str, int, int, int]  # time, screen, prompt / search box / rename box characters
+
+
+async def headless_locked(base_url: str, lock_s: float, timeout: float, lock: bool = True) -> Dict[str, Any]:
+    """The `locked` section, one run in the history file of LLMCHAT_HOME (see the module's
+    docstring). `base_url`: an answer of ANSWER_TOKENS tokens at 100 tok/s. Without `lock`,
+    the control: the same run with the store free."""
+    from textual import events
+
+    from llmchat.config import Settings, data_dir
+    from llmchat.history import COMPLETE, HistoryStore
+    from llmchat.history.store import DB_NAME
+    from llmchat.tui.app import ChatApp
+    from llmchat.tui.screens.conversations import ConversationList
+
+    path = data_dir() / DB_NAME
+    seeded = []
+    with HistoryStore.open(path) as store:
+        for title in ("Why is the sky blue", "Tides and the moon", "A haiku about rust"):
+            writer = store.begin_turn(None, title, model="m", api="openai-chat", base_url=base_url)
+            writer.append(f"About {title.lower()}.")
+            writer.finish(COMPLETE, stop_reason="stop")
+            seeded.append(writer.conversation_id)
+    app = ChatApp(Settings(api="openai-chat", base_url=base_url, model="m"))
+    frames: List[_Frame] = []
+    original_display = app._display
+
+    def display(screen: Any, renderable: Any) -> None:
+        original_display(screen, renderable)
+        if renderable is not None:
+            top = app.screen
+            if isinstance(top, ConversationList) and top.is_mounted:
+                frames.append((time.perf_counter(), "list", len(app.prompt.text), len(top.search_box.value), len(top.rename_box.value)))
+            else:
+                frames.append((time.perf_counter(), type(top).__name__, len(app.prompt.text), -1, -1))
+
+    def post(key: str, character: Optional[str]) -> float:
+        event = events.Key(key, character)
+        event.set_sender(app)
+        at = time.perf_counter()
+        app.post_message(event)
+        return at
+
+    async def first_frame(after: float, condition: Callable[[_Frame], bool], what: str) -> float:
+        await _wait(lambda: any(f[0] > after and condition(f) for f in frames), timeout, what, step=0.005)
+        return next(f[0] for f in frames if f[0] > after and condition(f)) - after
+
+    lateness: List[float] = []
+
+    async def watch() -> None:
+        while True:
+            t = time.perf_counter()
+            await asyncio.sleep(0.02)
+            lateness.append(time.perf_counter() - t - 0.02)
+
+    app._display = display  # type: ignore[method-assign]
+    keys: List[Tuple[str, float]] = []  # (what, seconds key -> frame), keys sent while locked
+    locker: Optional[subprocess.Popen] = None
+    locked_at = released_at = None
+    renamed = ours = None
+    answer_text = ""
+    ended_locked = False
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await _wait(lambda: app.session is not None and app.chat_history.store is not None, 10, "the app and its store")
+            in_store = _time_the_loop_in(app.chat_history.store)
+            app.prompt.load_text("while locked")
+            await pilot.pause()
+            post("enter", "\r")
+            await _wait(lambda: app._active is not None and app._active.parts, timeout, "the answer to stream")
+            turn = app._active
+            assert turn is not None
+            post("ctrl+o", None)  # the list, read while the store is free
+            await _wait(lambda: isinstance(app.screen, ConversationList) and app.screen.shown, timeout, "the list's rows")
+            screen = app.screen
+            assert isinstance(screen, ConversationList)
+            watcher = asyncio.ensure_future(watch())
+            # The other process, started now: the turn's first write is in (as in issue 11).
+            how = "lock" if lock else "free"
+            locker = subprocess.Popen(
+                [sys.executable, "-c", _LOCKER, str(path), str(lock_s), how], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True
+            )
+            line = await asyncio.to_thread(locker.stdout.readline)  # type: ignore[union-attr]
+            assert line.strip() == "locked", line
+            locked_at = time.perf_counter()
+            end = locked_at + lock_s - 0.3
+            await _wait(lambda: turn.ended, timeout, "the answer's end")
+            ended_locked = time.perf_counter() < end
+            await asyncio.sleep(0.5)  # its last frames laid out: what follows is the store's doing
+
+            async def key(what: str, name: str, character: Optional[str], condition: Callable[[_Frame], bool]) -> None:
+                at = post(name, character)
+                try:
+                    latency = await first_frame(at, condition, what)
+                except TimeoutError:
+                    raise TimeoutError(
+                        f"{what} ({name}): no frame showed it; the screen: {app.screen!r}, focused: {app.focused!r}, last frames: {frames[-3:]}"
+                    ) from None
+                if at < end:
+                    keys.append((what, latency))
+                await asyncio.sleep(0.05)
+
+            # Search, then rename the second row (read before the lock), then close the list.
+            await key("/", "slash", "/", lambda f: True)
+            for n, ch in enumerate("moon", 1):
+                await key("search", ch, ch, lambda f, n=n: f[1] == "list" and f[3] >= n)  # type: ignore[misc]
+            for n in range(3, -1, -1):
+                await key("search", "backspace", None, lambda f, n=n: f[1] == "list" and f[3] == n)  # type: ignore[misc]
+            await key("to the list", "down", None, lambda f: True)
+            await key("down", "down", None, lambda f: True)
+            await key("rename", "r", "r", lambda f: f[1] == "list" and f[4] > 0)
+            renamed = screen._renaming
+            screen.rename_box.value = ""
+            for n, ch in enumerate("Renamed", 1):
+                await key("rename", ch, ch, lambda f, n=n: f[1] == "list" and f[4] >= n)  # type: ignore[misc]
+            await key("rename", "enter", "\r", lambda f: True)
+            await key("close the list", "escape", None, lambda f: f[1] != "list")
+            # The prompt, for the rest of the lock; then the list once more.
+            typed = 0
+            while time.perf_counter() < end - 1.0:
+                ch = "abcdefghijklmnopqrstuvwxyz"[typed % 26]
+                typed += 1
+                await key("prompt", ch, ch, lambda f, n=typed: f[2] >= n)  # type: ignore[misc]
+            await key("open the list", "ctrl+o", None, lambda f: f[1] == "list")
+            await key("/", "slash", "/", lambda f: True)
+            for n, ch in enumerate("sky", 1):
+                await key("search", ch, ch, lambda f, n=n: f[1] == "list" and f[3] >= n)  # type: ignore[misc]
+            line = await asyncio.to_thread(locker.stdout.readline)  # type: ignore[union-attr]
+            released_at = time.perf_counter()
+            assert line.strip() == "released", line
+            watcher.cancel()
+            assert await asyncio.to_thread(app.chat_history.store.wait_idle, 30.0)
+            await _wait(lambda: getattr(app.screen, "shown", None) == [seeded[0]], timeout, "the search's rows")
+            ours = app.chat_history.conversation_id
+            answer_text = turn.answer
+            await pilot.press("escape")
+            await pilot.press("ctrl+q")
+    finally:
+        if locker is not None:
+            locker.kill()
+            locker.wait()
+    with HistoryStore.open(path) as store:
+        found = {info.id: info for info in store.list_conversations()}
+        stored = store.load(ours).messages[-1] if ours in found else None
+    lost = []
+    if set(found) != {*seeded, ours}:
+        lost.append(f"conversations {seeded} and ours ({ours}) stored as {sorted(found)}")
+    if stored is None or (stored.status, stored.content) != (COMPLETE, answer_text) or not answer_text:
+        lost.append(
+            f"the answer (stored {stored.status if stored else 'nowhere'}, {len(stored.content) if stored else 0} of {len(answer_text)} characters)"
+        )
+    if renamed is None or renamed not in found or found[renamed].title != "Renamed":
+        lost.append(f"the rename of {renamed} (titles: {[info.title for info in found.values()]})")
+    latencies = [x * 1000 for _, x in keys]
+    return {
+        "lock_s": lock_s,
+        "answer_ended_while_locked": ended_locked,
+        "keys_while_locked": len(keys),
+        "key_p50_ms": _pct(latencies, 50),
+        "key_p99_ms": _pct(latencies, 99),
+        "key_max_ms": max(latencies, default=None),
+        "by_kind_max_ms": {what: max(x * 1000 for w, x in keys if w == what) for what in {w for w, _ in keys}},
+        "loop_late_max_ms": max(lateness, default=0.0) * 1000,
+        "locked_for_s": (released_at - locked_at) if released_at and locked_at else None,
+        "loop_in_store_ms": sum(in_store) * 1000,
+        "loop_store_calls": len(in_store),
+        "lost": lost,
+    }
+
+
+def _time_the_loop_in(store: Any) -> List[float]:
+    """Seconds the calling (event loop's) thread spends in the store's SQL and waiting for its
+    lock, call by call, from now on (other threads: not counted)."""
+    loop_thread = threading.get_ident()
+    spent: List[float] = []
+    run = store._run
+
+    def timed_run(*args: Any, **kw: Any) -> Any:
+        if threading.get_ident() != loop_thread:
+            return run(*args, **kw)
+        t = time.perf_counter()
+        try:
+            return run(*args, **kw)
+        finally:
+            spent.append(time.perf_counter() - t)
+
+    class TimedLock:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def acquire(self, *args: Any, **kw: Any) -> bool:
+            t = time.perf_counter()
+            try:
+                return self.inner.acquire(*args, **kw)
+            finally:
+                if threading.get_ident() == loop_thread:
+                    spent.append(time.perf_counter() - t)
+
+        def release(self) -> None:
+            self.inner.release()
+
+        def __enter__(self) -> bool:
+            return self.acquire()
+
+        def __exit__(self, *exc: Any) -> None:
+            self.release()
+
+    store._run = timed_run
+    store._lock = TimedLock(store._lock)
+    return spent
+
+
+ANSWER_TOKENS = 200  # at 100 tok/s: the lock comes while it streams, its end while locked
+
+
+def run_locked_section(server: "ServerProcess", args: Any, results: Dict[str, Any], record: Callable[..., None]) -> None:
+    """--runs runs of `headless_locked`, each with its own history file."""
+    print(f"[headless, the history file locked by another process for {args.lock_seconds:g} s: key -> frame, {args.runs} runs]", flush=True)
+    runs: List[Dict[str, Any]] = []
+    controls: List[Dict[str, Any]] = []
+    saved = os.environ.get("LLMCHAT_HOME")
+    try:
+        for n in range(args.runs):
+            for lock, into in ((True, runs), (False, controls)):  # interleaved: the same load for both
+                home = tempfile.mkdtemp(prefix="llmchat-bench-locked-")
+                os.environ["LLMCHAT_HOME"] = home
+                try:
+                    r = asyncio.run(headless_locked(server.base_url(f"tokens={ANSWER_TOKENS}&tps=100"), args.lock_seconds, 60, lock))
+                finally:
+                    shutil.rmtree(home, ignore_errors=True)
+                into.append(r)
+                print(
+                    f"  run {n + 1}, {'locked' if lock else 'free (control)'}: {r['keys_while_locked']} keys: key -> frame p50 {_f(r['key_p50_ms'], '.1f')} / "
+                    f"p99 {_f(r['key_p99_ms'], '.1f')} / max {_f(r['key_max_ms'], '.1f')} ms; the event loop {r['loop_late_max_ms']:.0f} ms late "
+                    f"at worst; the loop in the store {r['loop_in_store_ms']:.1f} ms ({r['loop_store_calls']} calls); the answer ended in the window: {r['answer_ended_while_locked']}; lost: {', '.join(r['lost']) or 'nothing'}",
+                    flush=True,
+                )
+    finally:
+        if saved is None:
+            os.environ.pop("LLMCHAT_HOME", None)
+        else:
+            os.environ["LLMCHAT_HOME"] = saved
+    p99s = [r["key_p99_ms"] for r in runs if r["key_p99_ms"] is not None]
+    p99 = max(p99s) if p99s else None
+    lost = [item for r in runs for item in r["lost"]]
+    late = max((r["loop_late_max_ms"] for r in runs), default=0.0)
+    in_store = max((r["loop_in_store_ms"] for r in runs), default=0.0)
+    free = [r["key_p99_ms"] for r in controls if r["key_p99_ms"] is not None]
+    free_p99 = max(free) if free else None
+    results["locked"] = {
+        "key_p99_ms_worst_run": p99,
+        "loop_late_max_ms": late,
+        "loop_in_store_ms_worst_run": in_store,
+        "control_key_p99_ms_worst_run": free_p99,
+        "runs": runs,
+        "controls": controls,
+    }
+    record(
+        f"locked store ({args.lock_seconds:g} s): key -> frame p99 (worst run)",
+        p99 is not None and p99 <= TARGET_LOCKED_KEY_P99_MS,
+        f"{_f(p99, '.1f')} ms (the same keys with the store free: {_f(free_p99, '.1f')} ms); the event loop {late:.0f} ms late at worst, {in_store:.1f} ms of it in the store",
+        f"<= {TARGET_LOCKED_KEY_P99_MS:g} ms",
+    )
+    ended = all(r["answer_ended_while_locked"] for r in runs)
+    record(
+        "locked store: the answer ended while locked, nothing lost once free",
+        not lost and ended,
+        "; ".join(lost) or f"every row (ended while locked: {ended})",
+        "every row",
+    )
+
+
 # --- long conversations ------------------------------------------------------------------------
 
 
@@ -947,7 +1243,7 @@ def _load() -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per case and implementation (median reported)")
-    parser.add_argument("--sections", default="headless,latency,session,flood,tmux,long")
+    parser.add_argument("--sections", default="headless,latency,session,flood,tmux,long,locked")
     parser.add_argument("--baseline-timeout", type=float, default=90.0, help="give up on a baseline answer after this long")
     parser.add_argument("--session-answers", type=int, default=50)
     parser.add_argument("--session-tokens", type=int, default=5000)
@@ -960,6 +1256,12 @@ def main() -> int:
     parser.add_argument("--impls", default="new,baseline", help="new, baseline or both")
     parser.add_argument("--long-turns", type=int, default=LONG_TURNS, help="long: turns in the stored conversation")
     parser.add_argument("--long-pages", type=int, default=5000, help="long: give up paging up after this many pages")
+    parser.add_argument(
+        "--lock-seconds",
+        type=float,
+        default=LOCK_SECONDS,
+        help="locked: how long another process holds the history file's write lock while the TUI finishes an answer and is typed at",
+    )
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args()
     chosen = set(args.cases.split(","))
@@ -976,7 +1278,7 @@ def main() -> int:
     env = _child_env(home.name)
     env["TERM"] = env.get("TERM") or "xterm-256color"
     server = ServerProcess(env)
-    results: Dict[str, Any] = {"cases": {}, "latency": {}, "session": {}, "flood": {}, "tmux": {}, "tmux_latency": {}, "long": {}}
+    results: Dict[str, Any] = {"cases": {}, "latency": {}, "session": {}, "flood": {}, "tmux": {}, "tmux_latency": {}, "long": {}, "locked": {}}
     targets: List[Dict[str, Any]] = []
 
     def record(name: str, passed: Optional[bool], measured: str, wanted: str) -> None:
@@ -1196,6 +1498,8 @@ def main() -> int:
         if "long" in sections:
             print(f"[long conversation, tmux {SIZE[0]}x{SIZE[1]}: {args.long_turns} stored turns, {args.runs} runs each]", flush=True)
             results["long"] = run_long(server, env, args.runs, args.long_turns, args.long_pages, record)
+        if "locked" in sections:
+            run_locked_section(server, args, results, record)
     finally:
         server.stop()
         home.cleanup()

@@ -321,13 +321,16 @@ def test_appends_are_buffered_and_flushed_once_per_interval(store: HistoryStore,
     answer.append("c")
     assert stored_text(path, answer.message_id) == ""  # not per token
     clock.now += 0.001
-    answer.append("d")
+    answer.append("d")  # due: the save is handed to the store's syncer thread
+    store.wait_idle()
     assert stored_text(path, answer.message_id) == "abcd"
     answer.append("e")  # the stream stalls after this token: the timer saves it
     answer.flush_if_due()
+    store.wait_idle()
     assert stored_text(path, answer.message_id) == "abcd"
     clock.now += FLUSH_INTERVAL
     answer.flush_if_due()
+    store.wait_idle()
     assert stored_text(path, answer.message_id) == "abcde"
     assert store.load(cid).messages[-1].status == STREAMING
     answer.finish(CANCELLED)
@@ -344,9 +347,11 @@ def test_a_bound_pending_append_stays_valid_across_flushes(store: HistoryStore, 
     save("two ")
     save("three")
     answer.flush_if_due()  # not due yet
+    store.wait_idle()
     assert stored_text(path, answer.message_id) == "one "
     clock.now += FLUSH_INTERVAL
     answer.flush_if_due()
+    store.wait_idle()
     assert stored_text(path, answer.message_id) == "one two three"
     save(" four")
     answer.finish(COMPLETE)

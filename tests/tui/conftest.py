@@ -145,16 +145,19 @@ def server_saw() -> Callable[..., Any]:
 
 
 async def settle(app: ChatApp) -> None:
-    """Wait for the latest answer's worker to end, however it ended."""
+    """Wait for the latest answer's worker to end, however it ended, and for the history
+    store's syncer to have written what it was handed (the end of the answer, say)."""
     from textual.worker import WorkerCancelled, WorkerFailed
 
     worker = app.worker
-    if worker is None:
-        return
-    try:
-        await worker.wait()
-    except (WorkerCancelled, WorkerFailed):
-        pass
+    if worker is not None:
+        try:
+            await worker.wait()
+        except (WorkerCancelled, WorkerFailed):
+            pass
+    store = app.chat_history.store
+    if store is not None:
+        await asyncio.to_thread(store.wait_idle, 15.0)
 
 
 @pytest.fixture

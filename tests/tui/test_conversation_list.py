@@ -46,14 +46,21 @@ async def open_list(pilot) -> ConversationList:
     await pilot.pause()
     screen = pilot.app.screen
     assert isinstance(screen, ConversationList)
+    await shown(pilot, screen)
     return screen
+
+
+async def shown(pilot, screen: ConversationList) -> None:
+    """The store is read on its syncer thread: wait until what was asked of it has shown."""
+    await screen.settled()
+    await pilot.pause()
 
 
 async def open_first_listed(pilot, expected: int) -> ConversationList:
     """Open the newest conversation from the list, then open the list again (its screen)."""
-    await open_list(pilot)
+    screen = await open_list(pilot)
     await pilot.press("enter")
-    await pilot.pause()
+    await shown(pilot, screen)
     assert pilot.app.chat_history.conversation_id == expected
     return await open_list(pilot)
 
@@ -62,7 +69,7 @@ async def rename_highlighted(pilot, screen: ConversationList, title: str) -> Non
     await pilot.press("r")
     screen.rename_box.value = ""
     await pilot.press(*title, "enter")
-    await pilot.pause()
+    await shown(pilot, screen)
 
 
 async def test_the_list_opens_newest_first_filters_and_closes(settings_for):
@@ -75,14 +82,15 @@ async def test_the_list_opens_newest_first_filters_and_closes(settings_for):
         await pilot.press("slash")
         assert screen.search_box.has_focus
         await pilot.press(*"moon")
-        await pilot.pause()
+        await shown(pilot, screen)
         assert screen.shown == [tides]
         assert "1 of 3 conversations match" in str(screen.query_one("#heading").render())
         await pilot.press(*"xyz")
-        await pilot.pause()
+        await shown(pilot, screen)
         assert screen.shown == []
         screen.search_box.value = "rayleigh"  # a word only in an answer
         await pilot.pause()
+        await shown(pilot, screen)
         assert screen.shown == [sky]
         await pilot.press("escape")
         await pilot.pause()
@@ -100,7 +108,7 @@ async def test_enter_opens_a_conversation_and_the_next_message_continues_it(sett
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_list(pilot)
         await pilot.press("down", "enter")  # the second newest: tides
-        await pilot.pause()
+        await shown(pilot, screen)
         assert not isinstance(app.screen, ConversationList)
         assert [m.text for m in app.query(UserMessage)] == ["Tides and the moon"]
         [answer] = app.query(StoredAnswer)
@@ -187,7 +195,8 @@ async def test_delete_asks_first_and_deleting_the_open_conversation_starts_afres
         await pilot.press("n")  # kept
         assert app.screen is screen and screen.shown == [haiku, tides, sky]
         await pilot.press("d", "y")
-        await pilot.pause()
+        await shown(pilot, screen)
+        await shown(pilot, screen)  # the deletion, then the list read again
         assert screen.shown == [tides, sky]
         await pilot.press("escape")
         await pilot.pause()
@@ -205,6 +214,7 @@ async def test_the_palette_offers_the_list(settings_for):
         app.action_conversations()
         await pilot.pause()
         assert isinstance(app.screen, ConversationList)
+        await shown(pilot, app.screen)
         assert app.screen.shown == []
 
 
@@ -220,6 +230,7 @@ def test_snapshot_of_the_conversation_list(snap_compare, settings_for, monkeypat
             app.prompt.cursor_blink = False
             await pilot.press("ctrl+o")
             await pilot.pause()
+            await shown(pilot, app.screen)
             app.screen.search_box.cursor_blink = False
 
         assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -41,10 +41,13 @@ async def test_a_hostile_stored_title_model_and_error_are_shown_as_plain_text(se
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, ConversationList)
+        await screen.settled()  # the rows are read on the store's syncer thread
+        await pilot.pause()
         rows = [str(screen.options.get_option_at_index(i).prompt) for i in range(screen.options.option_count)]
         assert rows and all(acts_on_a_terminal(row) == [] for row in rows), rows
         assert "sky" in rows[0] and "blue" in rows[0]
         await pilot.press("enter")
+        await screen.settled()
         await pilot.pause()
         assert app.chat_history.conversation_id == cid
         shown = [app.model_label, app.status.model, str(app._about.render())]

@@ -6,13 +6,17 @@ it in place; `d` deletes it after a confirmation; `/` (or just typing in the box
 searches titles and messages with the store's search, each match with a line of the message it
 was found in. Esc closes (first it ends a rename in progress); Ctrl+O / F2 close too.
 
-The list reads the store directly; what changes the chat (opening, deleting the conversation on
-screen) goes through the app's `open_conversation` and `conversation_deleted`.
+Every store call runs on the store's syncer thread (`HistoryStore.submit`), awaited by a worker,
+and what it found is shown when it comes back: a store another process holds locked delays the
+rows, never the keys (the heading says it is reading meanwhile). A newer search replaces one
+still reading. What changes the chat (opening, deleting the conversation on screen) goes through
+the app's `open_conversation` and `conversation_deleted`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+import asyncio
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from textual import on
 from textual.app import ComposeResult
@@ -32,6 +36,10 @@ if TYPE_CHECKING:
     from llmchat.tui.app import ChatApp
 
 HINT = "Enter open · r rename · d delete · / search · Esc close"
+
+# What the list starts that must finish even when it is closed meanwhile (the app runs them).
+_OPEN, _CHANGE = "conversation-list-open", "conversation-list-change"
+_APP_GROUPS = (_OPEN, _CHANGE)
 
 
 class Confirm(ModalScreen[bool]):
@@ -99,10 +107,11 @@ class ConversationList(ModalScreen[None]):
     class Renamed(Message):
         """A conversation got a new title (the app updates its note if it is the open one)."""
 
-        def __init__(self, conversation_id: int, title: str) -> None:
+        def __init__(self, conversation_id: int, title: str, info: Any = None) -> None:
             super().__init__()
             self.conversation_id = conversation_id
             self.title = title
+            self.info = info  # its ConversationInfo, read with the new title
 
     DEFAULT_CSS = """
     ConversationList {
@@ -176,20 +185,51 @@ class ConversationList(ModalScreen[None]):
         self.refill()
         self.options.focus()
 
+    # --- the store, off the event loop -------------------------------------------------------
+
+    async def _store_call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(*args)` on the store's syncer thread, awaited without holding up the loop."""
+        return await asyncio.wrap_future(self.store.submit(fn, *args))
+
+    async def settled(self) -> None:
+        """Until every read and change asked of the store so far has shown (tests, benchmarks)."""
+        from textual.worker import WorkerCancelled, WorkerFailed
+
+        while True:
+            busy = [worker for worker in self.workers if (worker.node is self or worker.group in _APP_GROUPS) and not worker.is_finished]
+            if not busy:
+                return
+            for worker in busy:
+                try:
+                    await worker.wait()
+                except (WorkerCancelled, WorkerFailed):
+                    pass
+
     # --- filling the list ------------------------------------------------------------------
 
     def refill(self) -> None:
-        """List the conversations again: all of them, or what the search box finds."""
+        """List the conversations again: all of them, or what the search box finds. Read on the
+        store's syncer; a refill still reading is replaced by this one."""
+        query = self.search_box.value.strip()
+        if not self._infos:
+            self.query_one("#heading", Static).update(Content("Conversations (reading the history…)"))
+        self.run_worker(self._refill(query), group="refill", exclusive=True, exit_on_error=False)
+
+    def _read(self, query: str) -> Tuple[List[Any], Optional[List[Any]]]:
+        """On the syncer: the conversations, and the search's hits (None without a query)."""
+        return self.store.list_conversations(), (self.store.search(query) if query else None)
+
+    async def _refill(self, query: str) -> None:
         from llmchat.history import HistoryError
 
-        query = self.search_box.value.strip()
-        keep = self._highlighted_id()
         try:
-            infos = self.store.list_conversations()
-            hits = self.store.search(query) if query else None
+            infos, hits = await self._store_call(self._read, query)
         except HistoryError as exc:
             self.notify(one_line(f"Cannot read the history: {exc}"), severity="error", timeout=8)
             return
+        if not self.is_attached:
+            return
+        keep = self._highlighted_id()
         self._infos = {info.id: info for info in infos}
         snippets: Dict[int, Optional[str]] = {}
         if hits is None:
@@ -243,21 +283,27 @@ class ConversationList(ModalScreen[None]):
         self.dismiss(None)
 
     @on(OptionList.OptionSelected, "#conversations")
-    async def selected(self, event: OptionList.OptionSelected) -> None:
+    def selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        assert event.option.id is not None  # every row is given its conversation's ID
-        await self._open(int(event.option.id))
+        if event.option.id is not None:
+            self._open(int(event.option.id))
 
     @on(Input.Submitted, "#search")
-    async def search_submitted(self, event: Input.Submitted) -> None:
+    def search_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         chosen = self._highlighted_id()
         if chosen is not None:
-            await self._open(chosen)
+            self._open(chosen)
 
-    async def _open(self, conversation_id: int) -> None:
-        if await self.app.open_conversation(conversation_id):
-            self.dismiss(None)
+    def _open(self, conversation_id: int) -> None:
+        """Open it in a worker (the app reads it on the store's syncer): the screen goes on
+        drawing meanwhile; a second Enter replaces the first."""
+
+        async def opening() -> None:
+            if await self.app.open_conversation(conversation_id) and self.is_current:
+                self.dismiss(None)
+
+        self.app.run_worker(opening(), group=_OPEN, exclusive=True)
 
     def action_rename(self) -> None:
         chosen = self._highlighted_id()
@@ -272,20 +318,32 @@ class ConversationList(ModalScreen[None]):
 
     @on(Input.Submitted, "#rename")
     def rename_submitted(self, event: Input.Submitted) -> None:
-        from llmchat.history import HistoryError
-
         event.stop()
         chosen = self._renaming
         if chosen is None:
             return
-        try:
-            self.store.rename(chosen, event.value)
-        except HistoryError as exc:
-            self.notify(one_line(f"Not renamed: {exc}"), severity="error", timeout=6)
+        if not event.value.strip():  # the store's own rule, said at once: the box stays open
+            self.notify("Not renamed: a title cannot be empty", severity="error", timeout=6)
             return
-        self._end_rename()
-        self.refill()
-        self.post_message(self.Renamed(chosen, self.store.get(chosen).title))
+        self._end_rename()  # the list goes on while the store (maybe locked) takes the new title
+        self.app.run_worker(self._rename(chosen, event.value), group=_CHANGE)
+
+    def _renamed(self, conversation_id: int, title: str) -> Any:
+        """On the syncer: rename, and the conversation as it is now."""
+        self.store.rename(conversation_id, title)
+        return self.store.get(conversation_id)
+
+    async def _rename(self, conversation_id: int, title: str) -> None:
+        from llmchat.history import HistoryError
+
+        try:
+            info = await self._store_call(self._renamed, conversation_id, title)
+        except HistoryError as exc:
+            self.app.notify(one_line(f"Not renamed: {exc}"), severity="error", timeout=6)
+            return
+        if self.is_attached:
+            self.refill()
+        self.app.post_message(self.Renamed(conversation_id, info.title, info))
 
     def _end_rename(self) -> None:
         self._renaming = None
@@ -307,17 +365,21 @@ class ConversationList(ModalScreen[None]):
         self.app.push_screen(Confirm(question), answered)
 
     def _delete(self, conversation_id: int) -> None:
-        from llmchat.history import HistoryError
-
         if not self.app.may_delete(conversation_id):
             return
+        self.app.run_worker(self._deleting(conversation_id), group=_CHANGE)
+
+    async def _deleting(self, conversation_id: int) -> None:
+        from llmchat.history import HistoryError
+
         try:
-            self.store.delete(conversation_id)
+            await self._store_call(self.store.delete, conversation_id)
         except HistoryError as exc:
-            self.notify(one_line(f"Not deleted: {exc}"), severity="error", timeout=6)
+            self.app.notify(one_line(f"Not deleted: {exc}"), severity="error", timeout=6)
             return
         self.app.conversation_deleted(conversation_id)
         if conversation_id == self.current:
             self.current = None
-        self.refill()
-        self.notify(f"Conversation {conversation_id} deleted.", timeout=3)
+        if self.is_attached:
+            self.refill()
+        self.app.notify(f"Conversation {conversation_id} deleted.", timeout=3)

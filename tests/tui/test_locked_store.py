@@ -1,0 +1,166 @@
+"""The TUI while another connection holds the history file locked (another llmchat writing, a
+`sqlite3` shell in a transaction): the event loop never waits for SQLite. The answer ends, the
+conversation list opens, searches and renames, keys show at once; once the lock is gone,
+everything is stored."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from typing import List
+
+from llmchat.demo.answer import answer_tokens
+from llmchat.history import COMPLETE, HistoryStore, default_path
+from llmchat.tui.app import ChatApp
+from llmchat.tui.screens.conversations import ConversationList
+
+SIZE = (100, 30)
+LOCK = 5.0  # seconds the store stays locked
+LATE = 0.5  # the most the loop may fall behind (it fell 3 s behind: the whole lock)
+
+
+class Locker(threading.Thread):
+    """Another connection holding the write lock (`BEGIN IMMEDIATE`) for `seconds`."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(daemon=True)
+        self.seconds = seconds
+        self.held = threading.Event()
+        self.stop = threading.Event()  # release it early
+        self.released = threading.Event()
+
+    def run(self) -> None:
+        db = sqlite3.connect(str(default_path()), isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            self.held.set()
+            self.stop.wait(self.seconds)  # the other process's long transaction
+            db.execute("COMMIT")
+        finally:
+            db.close()
+            self.released.set()
+
+
+class LoopWatch:
+    """How late a 20 ms timer on the event loop fires, at worst."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._task = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(0.02)
+            self.worst = max(self.worst, time.perf_counter() - started - 0.02)
+
+    def stop(self) -> float:
+        self._task.cancel()
+        return self.worst
+
+
+def seed(base_url: str) -> List[int]:
+    ids = []
+    with HistoryStore.open() as store:
+        for title in ("Why is the sky blue", "Tides and the moon"):
+            writer = store.begin_turn(None, title, model="m", api="openai-chat", base_url=base_url)
+            writer.append(f"About {title.lower()}.")
+            writer.finish(COMPLETE, stop_reason="stop")
+            ids.append(writer.conversation_id)
+    return ids
+
+
+async def test_a_locked_store_never_freezes_the_tui_and_nothing_is_lost(settings_for, srv, submit, tap, until):
+    sky, tides = seed(srv.base_url("openai-chat"))
+    app = ChatApp(settings_for(tokens=100, tps=40))
+    async with app.run_test(size=SIZE) as pilot:
+        await submit(pilot, "while locked")
+        await until(pilot, lambda: app._active is not None and app._active.parts, what="the answer streaming")
+        await tap(pilot, "ctrl+o")  # the list, read while the store is free
+        await until(pilot, lambda: isinstance(app.screen, ConversationList) and app.screen.shown, what="the rows")
+        screen = app.screen
+        locker = Locker(LOCK)
+        locker.start()
+        assert await asyncio.to_thread(locker.held.wait, 5.0)
+        assert app._active is not None, "the answer ended before the lock: nothing was tested"
+        watch = LoopWatch()
+        try:
+            # The answer ends (its end waits on the store's syncer, not on the loop).
+            await until(pilot, lambda: app._active is None, timeout=LOCK - 1, what="the answer's end")
+            # Search and rename in the list: the keys show at once, the store takes them later.
+            await tap(pilot, "slash")
+            for key in "moon":
+                await tap(pilot, key)
+            await until(pilot, lambda: screen.search_box.value == "moon", timeout=LATE, what="the search typed")
+            await tap(pilot, "down")
+            await tap(pilot, "down")  # the second row: the conversation used before ours
+            await tap(pilot, "r")
+            await until(pilot, lambda: screen.rename_box.has_focus, timeout=LATE, what="the rename box")
+            renamed = screen._renaming
+            screen.rename_box.value = ""
+            for key in "Renamed":
+                await tap(pilot, key)
+            await tap(pilot, "enter", "\r")
+            await tap(pilot, "escape")  # the list closes
+            await until(pilot, lambda: not isinstance(app.screen, ConversationList), timeout=LATE, what="the list closed")
+            for key in "abc":
+                await tap(pilot, key, key)
+            await until(pilot, lambda: app.prompt.text == "abc", timeout=LATE, what="the keys in the prompt")
+            assert watch.worst < LATE, f"the event loop fell {watch.worst:.2f} s behind while the store was locked"
+            assert not locker.released.is_set(), "the store was unlocked too soon: nothing was tested"
+        finally:
+            await asyncio.to_thread(locker.released.wait, LOCK + 5)
+        worst = watch.stop()
+        assert worst < LATE, f"the event loop fell {worst:.2f} s behind while the store was locked"
+        assert await asyncio.to_thread(app.chat_history.store.wait_idle, 15.0)
+        ours = app.chat_history.conversation_id
+    with HistoryStore.open() as store:
+        conversations = {info.id: info for info in store.list_conversations()}
+        assert set(conversations) == {sky, tides, ours}
+        assert renamed == tides and conversations[tides].title == "Renamed"
+        answer = store.load(ours).messages[-1]
+        assert answer.status == COMPLETE and answer.content == "".join(answer_tokens("while locked", 100))
+
+
+async def test_quitting_with_the_store_locked_is_bounded_and_says_what_was_not_saved(settings_for, srv, submit, until, monkeypatch):
+    import llmchat.history.store as store_module
+
+    monkeypatch.setattr(store_module, "CLOSE_WAIT", 0.5)
+    app = ChatApp(settings_for(tokens=400, tps=40))
+    locker = Locker(3 * LOCK)
+    async with app.run_test(size=SIZE) as pilot:
+        await submit(pilot, "quit while locked")
+        await until(pilot, lambda: app._active is not None and len(app._active.parts) > 5, what="the answer streaming")
+        locker.start()
+        assert await asyncio.to_thread(locker.held.wait, 5.0)
+        started = time.monotonic()
+        await app.action_quit()
+    took = time.monotonic() - started
+    locker.stop.set()
+    assert not locker.released.is_set() or took < LOCK, took
+    assert took < LOCK, took  # CLOSE_WAIT, not the lock's 9 s (or the writes' 15 s deadline)
+    assert len(app.exit_warnings) == 1, app.exit_warnings
+    assert "was still busy when llmchat quit (locked by another process?); not saved: the last" in app.exit_warnings[0]
+    assert await asyncio.to_thread(locker.released.wait, 5.0)
+
+
+async def test_a_turn_sent_while_the_store_is_locked_is_stored_once_it_is_free(settings_for, srv, submit, until):
+    """Locked before the prompt, for longer than a one-shot run waits at its end (3 s): the
+    TUI's turn is written when the store frees, as nobody waits for it."""
+    app = ChatApp(settings_for(tokens=5, tps=50))
+    locker = Locker(LOCK)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.chat_history.store is not None, what="the store")
+        locker.start()
+        assert await asyncio.to_thread(locker.held.wait, 5.0)
+        await submit(pilot, "sent while locked")
+        await until(pilot, lambda: app._active is None, timeout=LOCK, what="the answer's end")
+        assert not locker.released.is_set(), "the store was unlocked too soon: nothing was tested"
+        assert await asyncio.to_thread(locker.released.wait, LOCK + 5)
+        assert await asyncio.to_thread(app.chat_history.store.wait_idle, 15.0)
+    with HistoryStore.open() as store:
+        (info,) = store.list_conversations()
+        prompt, answer = store.load(info.id).messages
+    assert (prompt.content, answer.status, answer.content) == ("sent while locked", COMPLETE, "".join(answer_tokens("sent while locked", 5)))
