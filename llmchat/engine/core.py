@@ -191,14 +191,20 @@ class Engine:
         elif early is not None:
             early.close()
 
-    async def aclose(self) -> None:
+    async def aclose(self, *, store_wait: Optional[float] = None) -> None:
         """An answer still streaming is stored cancelled; then the client and the demo server
-        close (the store stays open: its opener closes it)."""
+        close (the store stays open: its opener closes it). `store_wait`: the most seconds to
+        wait for that store (None: until it is written); past it the write stays queued on the
+        store's syncer, whose `close` says what it could not write."""
         active = self._active
         if active is not None:
             turn, observer = active
             self.end(turn, CANCELLED)
-            await self._finish(turn)
+            finishing = asyncio.ensure_future(self._finish(turn))
+            if store_wait is None:
+                await finishing
+            else:
+                await asyncio.wait([finishing], timeout=store_wait)
         await self._disconnect()
 
     async def _disconnect(self) -> None:

@@ -333,7 +333,11 @@ class ChatApp(App[None]):
         self.exit_hint = await self._continue_hint()
         self._quitting = True
         if self.engine is not None:
-            await self.engine.aclose()  # an answer still streaming is stored cancelled
+            # An answer still streaming is stored cancelled; a store another process holds
+            # locked delays quitting by the store's CLOSE_WAIT at most (then one warning line).
+            from llmchat.history import store as history_store
+
+            await self.engine.aclose(store_wait=history_store.CLOSE_WAIT)
         self.chat_history.close()
         if self._worker is not None:
             self._worker.cancel()
