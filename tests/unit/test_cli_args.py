@@ -23,6 +23,7 @@ AGREE = [
     ["-p", "work", "--reasoning", "--stats", "--raw", "--base-url", "http://127.0.0.1:1/v1", "x"],
     ["--max-tokens", "1_000", "q"],
     ["--model="],
+    ["-a", "x.png", "--attach=y.pdf", "q", "-a", "-"],  # a list option collects each
 ]
 
 TO_CLICK = [
@@ -45,6 +46,7 @@ def click_params(args: list) -> dict:
     params = dict(ctx.params)
     params.pop("version")
     params["prompt"] = list(params["prompt"] or [])
+    params["attach"] = list(params["attach"])  # click gives a tuple
     return params
 
 
