@@ -327,6 +327,8 @@ def _read_prompt(args: List[str], stdin_attached: bool = False) -> Tuple[Optiona
     if stdin_attached:
         if arg == "-":
             fail("stdin cannot be both the prompt ('-') and an attachment (-a -)", EXIT_USAGE)
+        if isatty(sys.stdin):
+            fail("-a - attaches what is piped in, and stdin is a terminal (cat FILE | llmchat -a - ...)", EXIT_USAGE)
         return arg, _read_stdin_bytes()
     if arg == "-":
         return _read_stdin_bytes().decode("utf-8", "replace"), None

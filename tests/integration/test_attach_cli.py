@@ -255,3 +255,26 @@ def test_raw_without_attachments_imports_no_attachment_module(env: Dict[str, str
         imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.decode().splitlines() if line.startswith("import time:")]
         assert "llmchat.oneshot" in imported  # the measure works
         assert "llmchat.attachments" not in imported and "llmchat.attaching" not in imported
+
+
+def test_dash_a_dash_on_a_terminal_is_a_usage_error_not_a_wait(env: Dict[str, str]) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    main, secondary = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "llmchat", "-a", "-", "describe"],
+            stdin=secondary,
+            capture_output=True,
+            env=env,
+            cwd=env["LLMCHAT_HOME"],
+            timeout=30,
+        )
+    finally:
+        os.close(secondary)
+        os.close(main)
+    assert proc.returncode == 2
+    assert b"-a - attaches what is piped in, and stdin is a terminal" in proc.stderr
