@@ -238,7 +238,7 @@ def parse_chat_args(args: List[str]) -> Optional[Dict[str, Any]]:
     anywhere, the last of a repeated option wins -- a list option collects each --, `--opt=value`,
     `--` ends options); None for anything this does not handle, which then goes to click."""
     by_flag = {flag: (name, kind) for name, flags, kind, _ in CHAT_OPTIONS for flag in flags}
-    values: Dict[str, Any] = {name: (False if kind is bool else [] if kind is list else None) for name, _, kind, _ in CHAT_OPTIONS}
+    values: Dict[str, Any] = {name: (False if kind is bool else () if kind is list else None) for name, _, kind, _ in CHAT_OPTIONS}
     words: List[str] = []
     i = 0
     while i < len(args):
@@ -266,8 +266,8 @@ def parse_chat_args(args: List[str]) -> Optional[Dict[str, Any]]:
             i += 1
         else:
             return None
-        if kind is list:
-            values[name].append(value)
+        if kind is list:  # a tuple of every value given, as click gives it
+            values[name] = (*values[name], value)
             continue
         try:
             values[name] = value if kind is str else kind(value)
@@ -291,7 +291,7 @@ def _chat_command() -> Any:
     keyword = inspect.Parameter.KEYWORD_ONLY
     params = [inspect.Parameter("prompt", keyword, default=typer.Argument(None, help=_PROMPT_HELP), annotation=Optional[List[str]])]
     for name, flags, kind, help_text in CHAT_OPTIONS:
-        default: Any = False if kind is bool else [] if kind is list else None
+        default: Any = False if kind is bool else () if kind is list else None
         annotation: Any = bool if kind is bool else List[str] if kind is list else Optional[kind]
         params.append(inspect.Parameter(name, keyword, default=typer.Option(default, *flags, help=help_text), annotation=annotation))
     params.append(

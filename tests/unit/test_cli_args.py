@@ -46,7 +46,6 @@ def click_params(args: list) -> dict:
     params = dict(ctx.params)
     params.pop("version")
     params["prompt"] = list(params["prompt"] or [])
-    params["attach"] = list(params["attach"])  # click gives a tuple
     return params
 
 
