@@ -76,10 +76,15 @@ def chat(values: Dict[str, Any]) -> int:
             from llmchat.stream.early import connect_early
 
             early = connect_early(settings.base_url, settings.connect_timeout)
+        attach = list(values.get("attach") or ())
         try:
-            text = _read_prompt(values["prompt"] or [])
+            text, stdin_bytes = _read_prompt(values["prompt"] or [], "-" in attach)
         except KeyboardInterrupt:
             return EXIT_INTERRUPTED
+        if stdin_bytes is not None and "-" not in attach:  # binary data piped in: attached, not sent as text
+            attach.append("-")
+        if attach and not (text or "").strip():
+            fail('give a prompt with the attachment (an argument: llmchat -a FILE "what is this?")', EXIT_USAGE)
         if text is None:
             if isatty(sys.stdin) and isatty(sys.stdout):
                 saved = _keep_early_keys()
@@ -112,6 +117,15 @@ def chat(values: Dict[str, Any]) -> int:
             from llmchat.history import open_for_chat
 
             store = open_for_chat(_warn)  # None, after a warning, when it cannot be used
+        attachments: Any = ()
+        if attach or any(m.attachments for m in context):
+            from llmchat.attaching import gather
+            from llmchat.attachments import AttachmentError
+
+            try:  # read, fetched, checked and encoded before anything is sent
+                attachments = gather(attach, settings, stdin=stdin_bytes, context=context)
+            except AttachmentError as exc:
+                fail(str(exc), exc.exit_code)
         from llmchat.oneshot import run
 
         return run(
@@ -123,6 +137,7 @@ def chat(values: Dict[str, Any]) -> int:
             history=store,
             context=context,
             early=early,
+            attachments=attachments,
         )
     finally:
         if store is not None:
@@ -220,10 +235,10 @@ def _warn(message: str) -> None:
 
 def parse_chat_args(args: List[str]) -> Optional[Dict[str, Any]]:
     """The options and prompt words of a plain command line, as click would parse them (options
-    anywhere, the last of a repeated option wins, `--opt=value`, `--` ends options); None for
-    anything this does not handle, which then goes to click."""
+    anywhere, the last of a repeated option wins -- a list option collects each --, `--opt=value`,
+    `--` ends options); None for anything this does not handle, which then goes to click."""
     by_flag = {flag: (name, kind) for name, flags, kind, _ in CHAT_OPTIONS for flag in flags}
-    values: Dict[str, Any] = {name: (False if kind is bool else None) for name, _, kind, _ in CHAT_OPTIONS}
+    values: Dict[str, Any] = {name: (False if kind is bool else () if kind is list else None) for name, _, kind, _ in CHAT_OPTIONS}
     words: List[str] = []
     i = 0
     while i < len(args):
@@ -251,6 +266,9 @@ def parse_chat_args(args: List[str]) -> Optional[Dict[str, Any]]:
             i += 1
         else:
             return None
+        if kind is list:  # a tuple of every value given, as click gives it
+            values[name] = (*values[name], value)
+            continue
         try:
             values[name] = value if kind is str else kind(value)
         except ValueError:
@@ -273,8 +291,8 @@ def _chat_command() -> Any:
     keyword = inspect.Parameter.KEYWORD_ONLY
     params = [inspect.Parameter("prompt", keyword, default=typer.Argument(None, help=_PROMPT_HELP), annotation=Optional[List[str]])]
     for name, flags, kind, help_text in CHAT_OPTIONS:
-        default = False if kind is bool else None
-        annotation = bool if kind is bool else Optional[kind]
+        default: Any = False if kind is bool else () if kind is list else None
+        annotation: Any = bool if kind is bool else List[str] if kind is list else Optional[kind]
         params.append(inspect.Parameter(name, keyword, default=typer.Option(default, *flags, help=help_text), annotation=annotation))
     params.append(
         inspect.Parameter(
@@ -300,26 +318,52 @@ def _chat_command() -> Any:
     return typer.main.get_command(app)
 
 
-def _read_prompt(args: List[str]) -> Optional[str]:
-    """The argument, then a blank line, then stdin when it is piped; never truncated."""
+def _read_prompt(args: List[str], stdin_attached: bool = False) -> Tuple[Optional[str], Optional[bytes]]:
+    """The prompt: the argument, then a blank line, then stdin when it is piped; never truncated.
+    And stdin's bytes when they are an attachment: with `-a -` (`stdin_attached`), or when they
+    are binary (an image, a PDF: `attachments.detect_binary`) rather than text."""
     # Bytes that are not UTF-8 reach argv as lone surrogates; they become U+FFFD, as on stdin.
     arg = " ".join(args).encode("utf-8", "surrogateescape").decode("utf-8", "replace") if args else None
+    if stdin_attached:
+        if arg == "-":
+            fail("stdin cannot be both the prompt ('-') and an attachment (-a -)", EXIT_USAGE)
+        if isatty(sys.stdin):
+            fail("-a - attaches what is piped in, and stdin is a terminal (cat FILE | llmchat -a - ...)", EXIT_USAGE)
+        return arg, _read_stdin_bytes()
     if arg == "-":
-        return _read_stdin()
+        return _read_stdin_bytes().decode("utf-8", "replace"), None
     piped = sys.stdin is not None and not isatty(sys.stdin)
-    data = _read_stdin() if piped else None
+    raw = _read_stdin_bytes() if piped else None
+    if raw and _binary(raw):
+        return arg, raw
+    data = raw.decode("utf-8", "replace") if raw is not None else None
     if arg is not None and data:
-        return f"{arg}\n\n{data}"
+        return f"{arg}\n\n{data}", None
     if arg is not None:
-        return arg
-    return data
+        return arg, None
+    return data, None
 
 
-def _read_stdin() -> str:
+def _binary(data: bytes) -> bool:
+    """Not text (`attachments.detect_binary`). Text that is plain UTF-8 with no NUL and no image
+    or PDF signature is told apart here, without importing llmchat.attachments (start-up)."""
+    head = data[:8192]
+    if b"\x00" not in head and b"%PDF-" not in head[:1024] and not head.startswith((b"GIF8", b"RIFF")):
+        try:
+            head.decode("utf-8")
+            return False
+        except UnicodeDecodeError:
+            pass
+    from llmchat.attachments import detect_binary
+
+    return detect_binary(data)
+
+
+def _read_stdin_bytes() -> bytes:
     if sys.stdin is None:  # closed (<&-): nothing to read
-        return ""
+        return b""
     try:
-        return sys.stdin.buffer.read().decode("utf-8", "replace")
+        return sys.stdin.buffer.read()
     except (OSError, ValueError) as exc:  # a directory, a closed descriptor, an I/O error
         fail(f"cannot read the prompt from stdin: {getattr(exc, 'strerror', None) or exc}", EXIT_ERROR)
 

@@ -17,7 +17,7 @@ import gc
 import os
 import signal
 import sys
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Tuple
 
 from llmchat.config import Settings
 from llmchat.conversation import Message
@@ -41,11 +41,14 @@ def run(
     history: Any = None,
     context: Sequence[Message] = (),
     early: Any = None,
+    attachments: Sequence[Any] = (),
 ) -> int:
     """`history`: an open `HistoryStore` to record in (None: not stored); `context`: the earlier
     messages of a continued conversation (`settings.conversation_id`), sent before the prompt;
-    `early`: the connection to the server a thread is opening (`stream.early.connect_early`)."""
+    `early`: the connection to the server a thread is opening (`stream.early.connect_early`);
+    `attachments`: what the prompt carries (`attaching.gather`: checked and encoded already)."""
     session = OneShot(settings, prompt, raw=raw, stats=stats, show_reasoning=show_reasoning, history=history, context=context, early=early)
+    session.attachments = tuple(attachments)
     try:
         return asyncio.run(session.main())
     except KeyboardInterrupt:  # a second Ctrl-C while cleaning up
@@ -87,6 +90,7 @@ class OneShot(Observer):
         self.broken_pipe = False
         self.signal: Optional[int] = None
         self.redactor: Any = None  # masks known secrets in what is printed (none: not loaded)
+        self.attachments: Tuple[Any, ...] = ()  # the prompt's (set by run)
         if settings.secrets:
             from llmchat.redact import Redactor
 
@@ -101,6 +105,7 @@ class OneShot(Observer):
         # would delay the request.
         engine = Engine(settings, store=self.history, warn=self.note, store_in_thread=False)
         turn = Turn(self.prompt, Metrics())
+        turn.attachments = self.attachments
         try:
             await engine.start()
             if settings.demo:

@@ -46,7 +46,7 @@ class Overrides:
 class ChatOption(NamedTuple):
     name: str  # the parameter: a field of Overrides, or a face option
     flags: Tuple[str, ...]
-    kind: type  # str, int or float: takes one value; bool: a switch
+    kind: type  # str, int or float: takes one value; bool: a switch; list: a string, repeatable (each one collected)
     help: str
 
 
@@ -60,6 +60,7 @@ FACE_OPTIONS: Tuple[ChatOption, ...] = (
     ChatOption("continue_last", ("-c", "--continue"), bool, "Continue the most recent conversation (its earlier messages are sent too)."),
     ChatOption("conversation", ("--conversation",), int, "Continue conversation ID (see `llmchat history`)."),
     ChatOption("no_history", ("--no-history",), bool, "Do not store this conversation."),
+    ChatOption("attach", ("-a", "--attach"), list, "Attach a file, an http(s) URL or '-' (stdin): text, images, PDFs. Repeatable."),
 )
 
 

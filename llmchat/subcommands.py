@@ -339,16 +339,19 @@ def history_export_command(
     conversation_id: int = typer.Argument(..., metavar="ID", help="The conversation (see `llmchat history`)."),
     output: str = typer.Option("-", "-o", "--output", help="The file to write ('-': stdout)."),
     as_json: bool = typer.Option(False, "--json", help="JSON instead of Markdown."),
+    inline: bool = typer.Option(False, "--inline", help="Attachments inside the export as data URLs (else: files in OUTPUT.attachments/)."),
 ) -> None:
-    """Write a conversation to a file as Markdown (created 0600: it is private)."""
+    """Write a conversation to a file as Markdown (created 0600: it is private); its attachments
+    go in a folder beside it, linked from it."""
     store = _open_history(must_exist=True)
     transcript = _call(store, "load", _conversation_id(conversation_id))
+    links = _export_attachments(store, transcript, output, inline)
     if output == "-":
-        _out(_render(transcript, as_json, _on_terminal()))
+        _out(_render(transcript, as_json, _on_terminal(), links, inline))
         return
     from llmchat.output import encode
 
-    text = _redactor().redact(_render(transcript, as_json, False))
+    text = _redactor().redact(_render(transcript, as_json, False, links, inline))
     try:
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
@@ -358,20 +361,56 @@ def history_export_command(
     _note(f"Conversation {conversation_id} written to {output}.")
 
 
-def _render(transcript: Any, as_json: bool, terminal: bool) -> str:
+def _export_attachments(store: Any, transcript: Any, output: str, inline: bool) -> Optional[Dict[str, str]]:
+    """The links of an export's attachments, by sha256: data URLs (`inline`), or files written
+    (0600, in a 0700 folder) to `OUTPUT.attachments/`, linked relative to the export. None when
+    there are none, or the export goes to stdout without `--inline` (then they are only listed)."""
+    metas = {m["sha256"]: m for message in transcript.messages for m in message.attachments if m.get("sha256")}
+    if not metas or (output == "-" and not inline):
+        return None
+    links: Dict[str, str] = {}
+    if inline:
+        import base64
+
+        for digest, meta in metas.items():
+            data = _call(store, "attachment_bytes", meta)
+            links[digest] = f"data:{meta.get('mime') or 'application/octet-stream'};base64,{base64.b64encode(data).decode('ascii')}"
+        return links
+    from pathlib import Path
+
+    from llmchat.history.markdown import export_name
+    from llmchat.paths import ensure_private_dir
+
+    folder = Path(output + ".attachments")
+    for digest, meta in metas.items():
+        data = _call(store, "attachment_bytes", meta)
+        name = export_name(meta)
+        try:
+            ensure_private_dir(folder)
+            fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        except OSError as exc:
+            fail(f"cannot write {folder / name}: {exc.strerror or exc}", EXIT_ERROR)
+        links[digest] = f"{folder.name}/{name}"
+    return links
+
+
+def _render(transcript: Any, as_json: bool, terminal: bool, links: Optional[Dict[str, str]] = None, inline: bool = False) -> str:
     """The transcript as Markdown or JSON. For a terminal, each message is sanitised on its own
-    (a sequence left open in one cannot swallow the next), and JSON escapes what would act."""
+    (a sequence left open in one cannot swallow the next), and JSON escapes what would act.
+    `links`: the attachments' (see `_export_attachments`)."""
     from llmchat.history.markdown import to_markdown, transcript_json
 
     if as_json:
-        return _json(transcript_json(transcript), terminal)
+        return _json(transcript_json(transcript, links, "data_url" if inline else "file"), terminal)
     if terminal:
         from llmchat.sanitize import strip_controls
 
         for message in transcript.messages:
             message.content = strip_controls(message.content)
             message.reasoning = strip_controls(message.reasoning)
-    return to_markdown(transcript)
+    return to_markdown(transcript, links)
 
 
 def _json(data: Any, terminal: Optional[bool] = None) -> str:

@@ -28,7 +28,7 @@ import time
 from typing import Any, Callable, Optional, Sequence, Tuple
 
 from llmchat.conversation import ChatRequest, Message
-from llmchat.engine.turns import CANCELLED, DONE, ERROR, STREAMING, THINKING, WAITING, Turn, TurnRecord, build_request
+from llmchat.engine.turns import CANCELLED, DONE, ERROR, STREAMING, THINKING, WAITING, Turn, TurnRecord, build_request, prompt_message
 from llmchat.stream.events import Finish, Notice, ReasoningDelta, StreamError, TextDelta, ToolCall
 
 DEMO_API = "openai-chat"  # what the built-in demo model speaks
@@ -249,7 +249,7 @@ class Engine:
                 return turn
             saver = asyncio.ensure_future(self._keep_saved(turn, keep)) if turn.record is not None else None
             try:
-                events = client.stream(self._provider, self.request([*context, Message("user", turn.prompt)]), turn.metrics)
+                events = client.stream(self._provider, self.request([*context, prompt_message(turn)]), turn.metrics)
                 state = await self._consume(turn, events, obs, keep, pause_every)
             finally:
                 if saver is not None:
@@ -409,7 +409,7 @@ class Engine:
         recorder = self.recorder
         if recorder is None or recorder.store is None:
             return
-        place = dict(parent_id=turn.parent_id, edits=turn.edits, regenerates=turn.regenerates, current=turn.current)
+        place = dict(parent_id=turn.parent_id, edits=turn.edits, regenerates=turn.regenerates, current=turn.current, attachments=turn.attachments)
         begin = asyncio.ensure_future(self._store_call(functools.partial(recorder.begin_turn, turn.prompt, self._settings, **place)))
         try:
             writer = await asyncio.shield(begin)

@@ -9,7 +9,7 @@ turn is replaced by its retry. No I/O and no UI here.
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Type
+from typing import Any, List, Optional, Sequence, Tuple, Type
 
 from llmchat.conversation import ChatRequest, Message
 from llmchat.stream.events import Finish, StreamError, ToolCall, describe_tool_calls
@@ -74,6 +74,8 @@ class Turn:
         self.edits: Optional[int] = None
         self.regenerates: Optional[int] = None
         self.current = True
+        # What the prompt carries (llmchat.attachments.Attachment): sent with it, stored with it.
+        self.attachments: Tuple[Any, ...] = ()
 
     def __repr__(self) -> str:
         return f"<Turn {self.prompt[:20]!r} {self.state} {len(self.parts)} parts>"
@@ -173,9 +175,14 @@ def context(turns: Sequence[Turn]) -> List[Message]:
     for turn in live[:-1]:
         answer = turn.answer
         if answer:
-            out.append(Message("user", turn.prompt))
+            out.append(prompt_message(turn))
             out.append(Message("assistant", answer))
     return out
+
+
+def prompt_message(turn: Turn) -> Message:
+    """The user message a turn sends: its prompt, with its attachments."""
+    return Message("user", turn.prompt, turn.attachments)
 
 
 def build_request(settings: Any, base_url: str, messages: List[Message]) -> ChatRequest:
@@ -221,12 +228,14 @@ class Conversation:
         return turn
 
     def retry(self, metrics: Metrics) -> Optional[Any]:
-        """A new turn that asks the last prompt again, in place of the last turn."""
+        """A new turn that asks the last prompt again (its attachments too), in place of the last turn."""
         last = self.last
         if last is None or not last.ended:
             return None
         last.superseded = True
-        return self.begin(last.prompt, metrics)
+        turn = self.begin(last.prompt, metrics)
+        turn.attachments = last.attachments
+        return turn
 
     def context(self) -> List[Message]:
         """What goes before the newest turn's prompt (see `context`)."""
@@ -235,4 +244,4 @@ class Conversation:
     def messages(self) -> List[Message]:
         """The context for the newest turn, then its prompt."""
         last = self.last
-        return self.context() + ([Message("user", last.prompt)] if last is not None else [])
+        return self.context() + ([prompt_message(last)] if last is not None else [])

@@ -100,7 +100,9 @@ def metrics_line(message: Figures) -> str:
     return " · ".join(parts)
 
 
-def to_markdown(transcript: Transcript) -> str:
+def to_markdown(transcript: Transcript, links: Optional[Dict[str, str]] = None) -> str:
+    """`links`: where each attachment (by sha256) can be opened -- a file beside the export or
+    a data URL (`history export`); without one, an attachment is listed by name, kind, size and hash."""
     info = transcript.info
     out = [f"# {one_line(info.title)}", "", _about(info), ""]
     if any(m.sibling_count > 1 for m in transcript.messages) or len(transcript.messages) < info.message_count:
@@ -109,6 +111,8 @@ def to_markdown(transcript: Transcript) -> str:
     for message in transcript.messages:
         if message.role == "user":
             out += [f"## You{_place(message)}", "", _closed(message.content), ""]
+            if message.attachments:
+                out += ["*Attached:*", ""] + [f"- {attachment_line(meta, links)}" for meta in message.attachments] + [""]
             continue
         out += [f"## {one_line(message.model or 'Assistant')}{_place(message)}", ""]
         if message.reasoning:
@@ -120,6 +124,51 @@ def to_markdown(transcript: Transcript) -> str:
         out.append(f"*{_escape(line)}*" + (f"  \n*{_escape(note)}*" if note else ""))
         out.append("")
     return "\n".join(out)
+
+
+def attachment_summary(meta: Dict[str, Any]) -> str:
+    """An attachment's kind and size from its stored description: `PNG, 800x600, 41 KB`."""
+    from llmchat.attachments import human_size  # only for a conversation with attachments
+
+    kind = meta.get("kind")
+    size = human_size(int(meta.get("size") or 0))
+    if kind == "image":
+        mime = str(meta.get("mime") or "image")
+        fmt = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WebP"}.get(mime, mime)
+        dims = f"{meta['width']}x{meta['height']}, " if meta.get("width") and meta.get("height") else ""
+        return f"{fmt} image, {dims}{size}"
+    if kind == "pdf":
+        pages = meta.get("pages")
+        return f"PDF, {pages} page{'s' if pages != 1 else ''}, {size}" if pages else f"PDF, {size}"
+    return f"text, {size}"
+
+
+def attachment_line(meta: Dict[str, Any], links: Optional[Dict[str, str]] = None) -> str:
+    """One attachment of a prompt, for Markdown: its name (a link when `links` has its hash),
+    kind, size and the start of its sha256 (the name of its stored file)."""
+    name = _escape(one_line(str(meta.get("name") or "attachment")))
+    digest = str(meta.get("sha256") or "")
+    target = (links or {}).get(digest)
+    if target is not None:
+        shown = f"![{name}](<{target}>)" if meta.get("kind") == "image" else f"[{name}](<{target}>)"
+    else:
+        shown = f"`{one_line(str(meta.get('name') or 'attachment')).replace('`', chr(39))}`"
+    return f"{shown} · {attachment_summary(meta)} · sha256 {digest[:12]}"
+
+
+def export_name(meta: Dict[str, Any]) -> str:
+    """A safe file name for an exported attachment: the start of its hash, then its own name's
+    last part (letters, digits, `.`, `-`, `_` only), with the kind's extension when it has none."""
+    name = str(meta.get("name") or "")
+    base = name.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    if name.startswith(("http://", "https://")) and "." not in base:
+        base = ""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._")[:80] or "attachment"
+    if "." not in base:
+        base += {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp", "application/pdf": ".pdf"}.get(
+            str(meta.get("mime")), ".txt"
+        )
+    return f"{str(meta.get('sha256') or '')[:12]}-{base}"
 
 
 def _place(message: StoredMessage) -> str:
@@ -166,6 +215,9 @@ def tree_lines(transcript: Transcript, width: int = 48) -> List[str]:
         line = f"{mark} {first}{message.id:>{id_width}} {who}: {words}"
         if message.role != "user":
             line += f"  [{message.status}{' · ' + one_line(message.model) if message.model else ''}]"
+        elif message.attachments:
+            count = len(message.attachments)
+            line += f"  [{count} attachment{'s' if count != 1 else ''}]"
         lines.append(line)
         push(children.get(message.id, []), rest)
     return lines
@@ -290,13 +342,20 @@ def message_json(message: StoredMessage) -> Dict[str, Any]:
         "parent_id": message.parent_id,
         "sibling_index": message.sibling_index,
         "sibling_count": message.sibling_count,
+        "attachments": [dict(meta) for meta in message.attachments],
     }
 
 
-def transcript_json(transcript: Transcript) -> Dict[str, Any]:
+def transcript_json(transcript: Transcript, links: Optional[Dict[str, str]] = None, link_key: str = "file") -> Dict[str, Any]:
+    """`links` (see `to_markdown`): each attachment gets its link under `link_key`."""
     data = conversation_json(transcript.info)
     data["current_leaf_id"] = transcript.info.current_leaf_id
     data["messages"] = [message_json(m) for m in transcript.messages]
+    if links:
+        for message in data["messages"]:
+            for meta in message["attachments"]:
+                if meta.get("sha256") in links:
+                    meta[link_key] = links[meta["sha256"]]
     return data
 
 

@@ -8,7 +8,7 @@ on without storing. The TUI can use it as the one-shot face does (see oneshot.py
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from llmchat.history.store import CANCELLED, COMPLETE, ERROR, AnswerWriter, HistoryError, HistoryStore
 from llmchat.stream.events import Finish, StreamError
@@ -78,6 +78,7 @@ class Recorder:
         edits: Optional[int] = None,
         regenerates: Optional[int] = None,
         current: bool = True,
+        attachments: Sequence[Any] = (),
     ) -> Optional[AnswerWriter]:
         """Commit the prompt and start the answer (call it before the request is sent); the
         handle to stream the answer into, or None when not storing. `settings` (a config
@@ -86,7 +87,8 @@ class Recorder:
         Where it goes in the conversation's tree (at most one of these; none: after the
         current leaf): `parent_id`, a new branch after that answer (or `ROOT`); `edits`, a new
         prompt beside that prompt; `regenerates`, no new prompt: a new answer beside that answer
-        (or one more answer to that prompt), kept off the current branch when not `current`."""
+        (or one more answer to that prompt), kept off the current branch when not `current`.
+        `attachments` are stored with a new prompt (a regenerated answer's prompt has its own)."""
         store = self.store
         if store is None:
             return None
@@ -103,9 +105,9 @@ class Recorder:
             if regenerates is not None:
                 answer = store.regenerate(regenerates, current=current, **options)
             elif edits is not None:
-                answer = store.begin_edit(edits, prompt, **options)
+                answer = store.begin_edit(edits, prompt, attachments=attachments, **options)
             else:
-                answer = store.begin_turn(self.conversation_id, prompt, parent_id=parent_id, **options)
+                answer = store.begin_turn(self.conversation_id, prompt, parent_id=parent_id, attachments=attachments, **options)
         except HistoryError as exc:
             self._off(exc)
             return None

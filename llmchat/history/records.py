@@ -7,8 +7,8 @@ costs ~3 ms, which a one-shot run (it only writes) should not pay before its req
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import List, Optional
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,9 @@ class StoredMessage:
     sibling_index: int = 1  # its place among the messages with the same parent (oldest 1)...
     sibling_count: int = 1  # ...of how many: a face shows `‹ 2/3 ›` when this is over 1
     children: int = 0  # how many messages follow it, on every branch
+    # A prompt's attachments, as stored (the bytes are in the data dir's attachments/, by hash):
+    # each a dict of name, kind, mime, size, sha256, width, height, pages.
+    attachments: List[Dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

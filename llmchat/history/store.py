@@ -75,6 +75,7 @@ STREAMING, COMPLETE, CANCELLED, ERROR, INTERRUPTED = "streaming", "complete", "c
 FINAL_STATUSES = (COMPLETE, CANCELLED, ERROR, INTERRUPTED)
 
 DB_NAME = "history.db"
+ATTACHMENTS_DIR = "attachments"  # beside the database: <data>/attachments/ab/cdef... (sha256), 0600 in 0700 dirs
 FLUSH_INTERVAL = 0.5  # seconds between saves of a growing answer
 BUSY_TIMEOUT = 5.0  # seconds SQLite waits for another process's write lock
 WRITE_DEADLINE = 15.0  # seconds a write that matters keeps retrying a busy database
@@ -501,6 +502,7 @@ class HistoryStore:
         secrets: Sequence[str] = (),
         defer_if_busy: bool = False,
         parent_id: Optional[int] = None,
+        attachments: Sequence[Any] = (),
     ) -> "AnswerWriter":
         """Everything a face stores before its request, in one transaction: the conversation
         (a new one when `conversation_id` is None, else given these settings for its next
@@ -515,7 +517,11 @@ class HistoryStore:
 
         With `defer_if_busy`, a store locked by another process for more than `BEGIN_BUSY_MS`
         does not hold the request back: the handle comes back with `begun` False, and the turn
-        is written by its first flush that finds the store free (or by `finish`)."""
+        is written by its first flush that finds the store free (or by `finish`).
+
+        `attachments` (llmchat.attachments.Attachment) are stored with the prompt: their bytes
+        once each, by hash, in the data directory (`attachment_path`), the prompt referring to
+        them; `context` sends them again."""
         redactor = _redactor(secrets)
         if redactor is not None:
             prompt = redactor.redact(prompt)
@@ -525,6 +531,8 @@ class HistoryStore:
         elif parent_id not in (None, ROOT):
             raise HistoryError("a new conversation has no message to follow")
         parent = _APPEND if parent_id is None else parent_id
+        attached = tuple(attachments)
+        self._save_blobs(attached)  # the bytes before the lock; checked again under it
 
         def begin(busy_ms: Optional[int]) -> Tuple[int, int, int]:
             cid = conversation_id
@@ -534,6 +542,8 @@ class HistoryStore:
                 else:
                     self._set_settings(db, cid, chosen)
                 prompt_id = self._add_prompt(db, cid, prompt, parent)
+                if attached:
+                    self._add_attachments(db, prompt_id, attached)
                 message_id = self._add_answer(db, cid, model, api, prompt_id)
             _live_answers.add((self._key, message_id))
             return cid, prompt_id, message_id
@@ -858,13 +868,25 @@ class HistoryStore:
             raise UnknownConversation(conversation_id)
 
     def delete(self, conversation_id: int) -> None:
-        """Delete a conversation and its messages."""
+        """Delete a conversation and its messages, and the attachments no other message refers to."""
         _known_id(conversation_id)
         with self._transaction() as db:
+            hashes = {
+                row[0]
+                for row in db.execute(
+                    "SELECT DISTINCT p.content FROM message_parts p JOIN messages m ON m.id = p.message_id"
+                    " WHERE m.conversation_id = ? AND p.kind = 'attachment'",
+                    (conversation_id,),
+                )
+            }
             db.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
             cursor = db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
             if cursor.rowcount == 0:
                 raise UnknownConversation(conversation_id)
+            # Under the write lock: a turn storing the same bytes meanwhile writes them again.
+            for digest in hashes:
+                if not db.execute("SELECT 1 FROM message_parts WHERE kind = 'attachment' AND content = ? LIMIT 1", (digest,)).fetchone():
+                    self._remove_blob(digest)
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -904,6 +926,7 @@ class HistoryStore:
                 info = self.get(conversation_id)
                 rows = self._query(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,))
                 pieces = self._pieces(conversation_id)
+                attached = self._attachment_metas(conversation_id)
             finally:
                 self._db.execute("COMMIT")
         parents = {row[0]: row[-1] for row in rows}
@@ -930,6 +953,7 @@ class HistoryStore:
             if joined:  # a streaming, interrupted or very long answer: its text is in pieces too
                 message.content += joined.get("text", "")
                 message.reasoning += joined.get("reasoning", "")
+            message.attachments = attached.get(message.id, [])
         return Transcript(info, messages, leaf)
 
     def path_to(self, conversation_id: Optional[int] = None, *, leaf_id: Optional[int] = None) -> List[StoredMessage]:
@@ -984,6 +1008,7 @@ class HistoryStore:
                 found = self._query("SELECT current_leaf_id FROM conversations WHERE id = ?", (conversation_id,))
                 rows = self._query("SELECT id, role, content, parent_id FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,))
                 pieces = self._pieces(conversation_id)
+                attached = self._attachment_metas(conversation_id)
             finally:
                 self._db.execute("COMMIT")
         if not found:
@@ -993,18 +1018,125 @@ class HistoryStore:
             raise UnknownMessage(leaf_id, conversation_id)
         out: List[Message] = []
         prompt: Optional[str] = None
+        prompt_id = 0
         for message_id in _path({row[0]: row[3] for row in rows}, found[0][0] if leaf_id is None else leaf_id):
             _, role, content, _ = by_id[message_id]
             if message_id in pieces:
                 content += pieces[message_id].get("text", "")
             if role == "user":
-                prompt = content
+                prompt, prompt_id = content, message_id
             elif prompt is not None:
                 if content:
-                    out.append(Message("user", prompt))
+                    metas = attached.get(prompt_id)
+                    out.append(Message("user", prompt, self._attachments(metas) if metas else ()))
                     out.append(Message("assistant", content))
                 prompt = None
         return out
+
+    # --- attachments -------------------------------------------------------------------------
+
+    def attachment_path(self, sha256: str) -> Path:
+        """Where an attachment's bytes are kept: <data>/attachments/ab/cdef... by their sha256."""
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise HistoryError(f"not an attachment hash: {sha256[:80]!r}")
+        return self.path.parent / ATTACHMENTS_DIR / sha256[:2] / sha256[2:]
+
+    def attachment_bytes(self, meta: Dict[str, Any]) -> bytes:
+        """The stored bytes of an attachment (`StoredMessage.attachments`' dicts)."""
+        path = self.attachment_path(str(meta.get("sha256", "")))
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError as exc:
+            raise HistoryError(
+                f"attachment {meta.get('name', '?')} ({str(meta.get('sha256'))[:12]}) cannot be read from {path}: {exc.strerror or exc}"
+            ) from None
+
+    def prompt_attachments(self, message_id: int) -> Tuple[Any, ...]:
+        """A prompt's attachments (for an answer's ID, its prompt's), rebuilt from the stored
+        bytes, to send them again (regenerate, replay: `turn.attachments`)."""
+        found = self._query("SELECT role, parent_id FROM messages WHERE id = ?", (_known_message(message_id),))
+        if not found:
+            raise UnknownMessage(message_id)
+        role, parent_id = found[0]
+        prompt_id = message_id if role == "user" else parent_id
+        if prompt_id is None:
+            return ()
+        rows = self._query("SELECT meta FROM message_parts WHERE message_id = ? AND kind = 'attachment' ORDER BY id", (prompt_id,))
+        metas = [_meta(row[0]) for row in rows]
+        return self._attachments(metas) if metas else ()
+
+    def _attachments(self, metas: List[Dict[str, Any]]) -> Tuple[Any, ...]:
+        """Attachments as sent, rebuilt from the stored bytes (the file on disk may have changed since)."""
+        from llmchat.attachments import AttachmentError, from_bytes
+
+        out = []
+        for meta in metas:
+            data = self.attachment_bytes(meta)
+            try:
+                out.append(from_bytes(str(meta.get("name") or "attachment"), data, max_text=max(len(data), 1)))
+            except AttachmentError as exc:
+                raise HistoryError(f"a stored attachment cannot be sent again: {exc}") from None
+        return tuple(out)
+
+    def _attachment_metas(self, conversation_id: int) -> Dict[int, List[Dict[str, Any]]]:
+        """{prompt id: [its attachments' meta, in order]} for a conversation."""
+        rows = self._query(
+            "SELECT p.message_id, p.meta FROM message_parts p JOIN messages m ON m.id = p.message_id"
+            " WHERE m.conversation_id = ? AND p.kind = 'attachment' ORDER BY p.id",
+            (conversation_id,),
+        )
+        out: Dict[int, List[Dict[str, Any]]] = {}
+        for message_id, meta in rows:
+            out.setdefault(message_id, []).append(_meta(meta))
+        return out
+
+    def _add_attachments(self, db: sqlite3.Connection, prompt_id: int, attachments: Sequence[Any]) -> None:
+        """The prompt's references to its attachments (inside its transaction), their bytes
+        written again if a delete removed them since `_save_blobs`."""
+        import json
+
+        self._save_blobs(attachments)
+        db.executemany(
+            "INSERT INTO message_parts (message_id, kind, content, meta) VALUES (?, 'attachment', ?, ?)",
+            [(prompt_id, a.sha256, json.dumps(attachment_meta(a), ensure_ascii=False)) for a in attachments],
+        )
+
+    def _save_blobs(self, attachments: Sequence[Any]) -> None:
+        """Each attachment's bytes, once: a file named by their hash, written whole (a temporary
+        file, 0600, renamed into place); one already there is kept."""
+        from llmchat.paths import ensure_private_dir
+
+        for item in attachments:
+            path = self.attachment_path(item.sha256)
+            if path.exists():
+                continue
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            try:
+                ensure_private_dir(path.parent)
+                fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                try:
+                    with os.fdopen(fd, "wb") as f:
+                        f.write(item.data)
+                        f.flush()
+                        os.fsync(f.fileno())
+                    os.replace(temporary, path)
+                except BaseException:
+                    try:
+                        os.unlink(temporary)
+                    except OSError:
+                        pass
+                    raise
+            except OSError as exc:
+                raise HistoryError(f"cannot store attachment {item.name}: {exc.strerror or exc} ({exc.filename or path})") from None
+
+    def _remove_blob(self, sha256: str) -> None:
+        try:
+            os.unlink(self.attachment_path(sha256))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise HistoryError(f"cannot delete attachment {sha256[:12]}: {exc.strerror or exc}") from None
 
     def turn_context(self, message_id: int) -> Tuple[List[Message], str, int]:
         """What was sent for a turn, to send it again (regenerate, replay): the context before
@@ -1506,6 +1638,30 @@ def _prepare_file(path: Path, warn: Optional[Callable[[str], None]] = None) -> N
     except OSError as exc:
         where = exc.filename or path
         raise HistoryError(f"cannot create {where}: {exc.strerror or exc}") from None
+
+
+def attachment_meta(attachment: Any) -> Dict[str, Any]:
+    """What the store keeps about an attachment beside its bytes (message_parts.meta)."""
+    return {
+        "name": attachment.name,
+        "kind": attachment.kind,
+        "mime": attachment.mime,
+        "size": attachment.size,
+        "sha256": attachment.sha256,
+        "width": attachment.width,
+        "height": attachment.height,
+        "pages": attachment.pages,
+    }
+
+
+def _meta(text: Optional[str]) -> Dict[str, Any]:
+    import json
+
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _redactor(secrets: Sequence[str]) -> Any:

@@ -23,6 +23,7 @@ AGREE = [
     ["-p", "work", "--reasoning", "--stats", "--raw", "--base-url", "http://127.0.0.1:1/v1", "x"],
     ["--max-tokens", "1_000", "q"],
     ["--model="],
+    ["-a", "x.png", "--attach=y.pdf", "q", "-a", "-"],  # a list option collects each
 ]
 
 TO_CLICK = [

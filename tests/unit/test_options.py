@@ -30,7 +30,7 @@ SAMPLES: Dict[str, Any] = {
 
 
 def sample(kind: type) -> str:
-    return {str: "x", int: "4", float: "0.5"}[kind]
+    return {str: "x", int: "4", float: "0.5", list: "x"}[kind]
 
 
 def help_text() -> str:
@@ -44,7 +44,7 @@ def test_the_table_is_the_settings_then_the_face_options() -> None:
     assert len(set(names)) == len(names)
     flags = [flag for o in CHAT_OPTIONS for flag in o.flags]
     assert len(set(flags)) == len(flags), "two options share a flag"
-    assert {o.kind for o in CHAT_OPTIONS} <= {str, int, float, bool}
+    assert {o.kind for o in CHAT_OPTIONS} <= {str, int, float, bool, list}
 
 
 def test_a_new_field_is_a_new_option() -> None:
@@ -62,7 +62,7 @@ def test_every_option_reaches_both_parsers_and_the_help(option: Any) -> None:
         args = [flag, "q"] if option.kind is bool else [flag, sample(option.kind), "q"]
         fast = parse_chat_args(args)
         assert fast is not None, args
-        assert fast[option.name] == (True if option.kind is bool else option.kind(sample(option.kind)))
+        assert fast[option.name] == (True if option.kind is bool else (sample(list),) if option.kind is list else option.kind(sample(option.kind)))
         params = dict(_chat_command().make_context("llmchat", args).params)
         assert params[option.name] == fast[option.name]
     assert " ".join(option.help.split()) in " ".join(help_.split())
@@ -81,6 +81,14 @@ def test_every_setting_reaches_the_settings_from_its_flag_and_its_variable(name:
     assert getattr(resolve(flags, key, config), name) == resolved
     if name in SETTING_ENVS:
         assert getattr(resolve(Overrides(), {**key, SETTING_ENVS[name]: typed}, config), name) == resolved
+
+
+def test_a_list_option_collects_each_time_it_is_given() -> None:
+    args = ["-a", "one.png", "q", "--attach=two.pdf", "--attach", "-"]
+    fast = parse_chat_args(args)
+    assert fast is not None and fast["attach"] == ("one.png", "two.pdf", "-") and fast["prompt"] == ["q"]
+    assert dict(_chat_command().make_context("llmchat", args).params)["attach"] == ("one.png", "two.pdf", "-")
+    assert parse_chat_args(["q"])["attach"] == ()  # type: ignore[index]
 
 
 def test_the_settings_have_the_variables_the_readme_names() -> None:
