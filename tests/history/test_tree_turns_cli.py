@@ -149,3 +149,78 @@ def test_misuse_is_one_line_and_exit_2_with_nothing_sent(srv, run, db_path: Path
         assert (code, out, one_line(err)) == (2, b"", expected), args
     assert len(srv.requests) == since
     assert len(messages(db_path)) == 11
+
+
+def profiles(write_config, url: str) -> None:
+    write_config(
+        f'[profiles.a]\napi = "openai-chat"\nbase_url = "{url}"\nmodel = "model-a"\n\n'
+        f'[profiles.b]\napi = "openai-chat"\nbase_url = "{url}"\nmodel = "model-b"\n'
+    )
+
+
+def test_replay_with_two_profiles_stores_two_siblings_and_leaves_the_branch_alone(srv, run, write_config, db_path: Path) -> None:
+    url = srv.base_url("openai-chat", tokens=3)
+    build(db_path, base_url=url)
+    profiles(write_config, url)
+    since = len(srv.requests)
+    code, out, err = run("history", "replay", "4", "-p", "a", "-p", "b")  # 4: off the current branch
+    assert code == 0, err
+    sent = srv.requests[since:]
+    assert [r.body["model"] for r in sent] == ["model-a", "model-b"]
+    assert [r.body["messages"] for r in sent] == [[Q1, A1, Q2], [Q1, A1, Q2]]  # the turn's exact context
+    assert shape(db_path)[-2:] == [(10, "assistant", 3, "model-a"), (11, "assistant", 3, "model-b")]
+    rows = messages(db_path)
+    # Each answer on stdout after a line naming its model; the figures on stderr, one row each.
+    assert out.decode() == f"==> model-a (profile a) <==\n{rows[-2]['content']}\n\n==> model-b (profile b) <==\n{rows[-1]['content']}\n"
+    table = [line.split() for line in err.splitlines()]
+    assert table[0] == ["message", "model", "status", "TTFT", "tok/s", "tokens", "time"]
+    assert [row[:5] for row in table[1:]] == [["10", "(answer,", "‹", "3/4", "›)"], ["11", "(answer,", "‹", "4/4", "›)"]]
+    assert [row[5:7] for row in table[1:]] == [["model-a", "complete"], ["model-b", "complete"]]
+    # The user's branch is as it was: -c goes on after answer 9.
+    assert current_leaf(db_path) == 9
+    since = len(srv.requests)
+    assert run("-c", "--base-url", url, "And the rain?")[0] == 0
+    assert srv.requests[since].body["messages"] == [Q1, A1, Q2E, A2E, {"role": "user", "content": "And the rain?"}]
+    assert messages(db_path)[-2]["parent_id"] == 9
+    code, out, _ = run("history", "diff", "4", "10")
+    assert code == 0 and "model-a" in out.decode()
+
+
+def test_replay_with_two_models_and_json(srv, run, db_path: Path) -> None:
+    url = srv.base_url("openai-chat", tokens=3)
+    build(db_path, base_url=url)
+    since = len(srv.requests)
+    code, out, err = run("history", "replay", "8", "--base-url", url, "-m", "m1", "-m", "m2", "--json")
+    assert code == 0, err
+    assert [(r.body["model"], r.body["messages"]) for r in srv.requests[since:]] == [("m1", [Q1, A1, Q2E]), ("m2", [Q1, A1, Q2E])]
+    data = json.loads(out)
+    assert isinstance(data, list) and len(data) == 2
+    rows = messages(db_path)
+    for item, row, model in zip(data, rows[-2:], ("m1", "m2")):
+        assert (item["id"], item["model"], item["status"], item["content"]) == (row["id"], model, "complete", row["content"])
+        assert (item["conversation_id"], item["replay_of"], item["parent_id"], item["profile"]) == (1, 8, 8, None)
+        assert item["ttft"] is not None and item["output_tokens"] == 3 and item["stop_reason"] == "stop"
+    assert [item["sibling_index"] for item in data] == [2, 3] and data[-1]["sibling_count"] == 3
+    assert current_leaf(db_path) == 9
+    # One run: one object.
+    code, out, err = run("history", "replay", "9", "--base-url", url, "-m", "m3", "--json")
+    assert code == 0, err
+    item = json.loads(out)
+    assert (item["id"], item["model"], item["replay_of"], item["parent_id"]) == (12, "m3", 9, 8)
+    assert err == ""  # no table for one run
+
+
+def test_replay_misuse_is_one_line_and_exit_2(srv, run, write_config, db_path: Path) -> None:
+    url = srv.base_url("openai-chat", tokens=3)
+    build(db_path, base_url=url)
+    profiles(write_config, url)
+    since = len(srv.requests)
+    cases: List[tuple] = [
+        (("history", "replay", "99", "-p", "a"), "error: no message 99 (see `llmchat history show ID --tree`)"),
+        (("history", "replay", "0", "-p", "a"), "error: no message 0 (see `llmchat history show ID --tree`)"),
+        (("history", "replay", "4", "-p", "a", "-p", "nope"), "error: unknown profile 'nope' (profiles: a, b; see `llmchat models`)"),
+    ]
+    for args, expected in cases:
+        code, out, err = run(*args)
+        assert (code, out, one_line(err)) == (2, b"", expected), args
+    assert len(srv.requests) == since and len(messages(db_path)) == 9
