@@ -14,11 +14,12 @@ line and exit 2, with nothing sent or stored.
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import List, Tuple
 
-from history_helpers import messages
-from test_history_tree_cli import build, one_line
+from history_helpers import WAIT, messages, read_some, reap, spawn
+from test_history_tree_cli import build, on_terminal, one_line
 
 from llmchat.history import HistoryStore
 
@@ -224,3 +225,39 @@ def test_replay_misuse_is_one_line_and_exit_2(srv, run, write_config, db_path: P
         code, out, err = run(*args)
         assert (code, out, one_line(err)) == (2, b"", expected), args
     assert len(srv.requests) == since and len(messages(db_path)) == 9
+
+
+def test_replay_interrupted_stops_the_bench_and_keeps_the_partial_answer(srv, env, db_path: Path) -> None:
+    url = srv.base_url("openai-chat", tokens=2000, tps=40)
+    build(db_path, base_url=url)
+    since = len(srv.requests)
+    proc = spawn(["history", "replay", "4", "--base-url", url, "-m", "m1", "-m", "m2"], env)
+    try:
+        header = b"==> m1 <==\n"
+        first = read_some(proc, len(header) + 1)
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=WAIT)
+    finally:
+        reap(proc)
+    assert proc.returncode == 130, err
+    assert first.startswith(header)
+    assert [r.body["model"] for r in srv.requests[since:]] == ["m1"]  # m2 was never asked
+    answer = messages(db_path)[-1]
+    assert (answer["id"], answer["parent_id"], answer["status"], answer["model"]) == (10, 3, "cancelled", "m1")
+    assert answer["content"].encode() + b"\n" == (first + rest)[len(header) :]
+    lines = err.decode().splitlines()
+    assert lines[0] == "llmchat: interrupted; the partial answer was kept"
+    assert lines[1].split()[:2] == ["message", "model"] and lines[2].split()[5:7] == ["m1", "cancelled"]
+    assert current_leaf(db_path) == 9
+
+
+def test_replay_on_a_terminal_renders_each_answer(srv, env, db_path: Path) -> None:
+    url = srv.base_url("openai-chat", tokens=3)
+    build(db_path, base_url=url)
+    shown = on_terminal(env, "history", "replay", "4", "--base-url", url, "-m", "m1", "-m", "m2")
+    rows = messages(db_path)
+    assert [(r["model"], r["parent_id"]) for r in rows[-2:]] == [("m1", 3), ("m2", 3)]
+    assert rows[-1]["content"].startswith("# Hello from")  # Markdown: rendered, not as written
+    text = shown.decode()
+    assert "# Hello" not in text and text.count("\x1b[1;4mHello from") == 2
+    assert text.index("==> m1 <==") < text.index("Hello from") < text.index("==> m2 <==") < text.rindex("Hello from")
