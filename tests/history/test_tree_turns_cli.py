@@ -261,3 +261,22 @@ def test_replay_on_a_terminal_renders_each_answer(srv, env, db_path: Path) -> No
     text = shown.decode()
     assert "# Hello" not in text and text.count("\x1b[1;4mHello from") == 2
     assert text.index("==> m1 <==") < text.index("Hello from") < text.index("==> m2 <==") < text.rindex("Hello from")
+
+
+def test_replay_goes_on_after_a_model_that_fails_and_exits_1(srv, run, write_config, db_path: Path) -> None:
+    url = srv.base_url("openai-chat", tokens=3)
+    build(db_path, base_url=url)
+    failing = srv.base_url("openai-chat", status=400)
+    write_config(
+        f'[profiles.bad]\napi = "openai-chat"\nbase_url = "{failing}"\nmodel = "model-bad"\n\n'
+        f'[profiles.good]\napi = "openai-chat"\nbase_url = "{url}"\nmodel = "model-good"\n'
+    )
+    code, out, err = run("history", "replay", "9", "-p", "bad", "-p", "good", "--json")
+    assert code == 1, err
+    data = json.loads(out)
+    assert [(item["id"], item["profile"], item["model"], item["status"]) for item in data] == [
+        (10, "bad", "model-bad", "error"),
+        (11, "good", "model-good", "complete"),
+    ]
+    assert data[0]["error"] and data[0]["error"] in err and data[1]["content"]
+    assert current_leaf(db_path) == 9
