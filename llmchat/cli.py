@@ -59,8 +59,11 @@ def chat(values: Dict[str, Any]) -> int:
     try:
         continued = None
         its_settings = False
-        if values["continue_last"] or values["conversation"] is not None:
-            store, continued = _find_conversation(values, history_on, config)
+        start: Any = None  # the stored message --from names
+        if values["regenerate"] and not (values["continue_last"] or values["conversation"] is not None or values["from_message"] is not None):
+            fail("--regenerate asks a stored prompt again: give -c, --conversation ID or --from MSG", EXIT_USAGE)
+        if values["continue_last"] or values["conversation"] is not None or values["from_message"] is not None:
+            store, continued, start = _find_conversation(values, history_on, config)
             its_settings = _keep_its_settings(flags, continued, config)
         try:
             settings = resolve(flags, os.environ, config)
@@ -71,20 +74,35 @@ def chat(values: Dict[str, Any]) -> int:
             settings.conversation_id = continued.id
             if settings.demo and its_settings:
                 settings.demo_reason = f"continuing conversation {continued.id}"
+        if values["regenerate"] and values["prompt"]:
+            fail("--regenerate asks the stored prompt again: give no prompt", EXIT_USAGE)
         early = None  # the server's connection, opened while the prompt and history are read
-        if not settings.demo and (values["prompt"] or (sys.stdin is not None and not sys.stdin.isatty())):
+        if not settings.demo and (values["prompt"] or values["regenerate"] or (sys.stdin is not None and not sys.stdin.isatty())):
             from llmchat.stream.early import connect_early
 
             early = connect_early(settings.base_url, settings.connect_timeout)
         attach = list(values.get("attach") or ())
-        try:
-            text, stdin_bytes = _read_prompt(values["prompt"] or [], "-" in attach)
-        except KeyboardInterrupt:
-            return EXIT_INTERRUPTED
-        if stdin_bytes is not None and "-" not in attach:  # binary data piped in: attached, not sent as text
-            attach.append("-")
-        if attach and not (text or "").strip():
-            fail('give a prompt with the attachment (an argument: llmchat -a FILE "what is this?")', EXIT_USAGE)
+        context: List[Any] = []
+        place: Dict[str, Any] = {}  # where the turn goes in the conversation's tree (see engine.Turn)
+        text: Optional[str]
+        stdin_bytes: Optional[bytes] = None
+        stored: Any = ()  # a regenerated prompt's own attachments, sent again
+        if values["regenerate"]:  # the prompt is the stored one: stdin is not read
+            if attach:
+                fail("--regenerate asks the stored prompt again, with its own attachments: give no -a", EXIT_USAGE)
+            context, text, place = _regenerate(store, continued, start)
+            stored = _stored_attachments(store, place["regenerates"])
+        else:
+            try:
+                text, stdin_bytes = _read_prompt(values["prompt"] or [], "-" in attach)
+            except KeyboardInterrupt:
+                return EXIT_INTERRUPTED
+            if stdin_bytes is not None and "-" not in attach:  # binary data piped in: attached, not sent as text
+                attach.append("-")
+            if attach and not (text or "").strip():
+                fail('give a prompt with the attachment (an argument: llmchat -a FILE "what is this?")', EXIT_USAGE)
+        if text is None and start is not None:
+            fail("--from needs a prompt (as an argument or on stdin)", EXIT_USAGE)
         if text is None:
             if isatty(sys.stdin) and isatty(sys.stdout):
                 saved = _keep_early_keys()
@@ -105,25 +123,34 @@ def chat(values: Dict[str, Any]) -> int:
 
         if sys.stdout is None:
             fail("stdout is closed: there is nowhere to write the answer", EXIT_ERROR)
-        context: List[Any] = []
-        if continued is not None:
+        if continued is None:
+            if history_on:
+                from llmchat.history import open_for_chat
+
+                store = open_for_chat(_warn)  # None, after a warning, when it cannot be used
+        elif not values["regenerate"]:  # (--regenerate read its context with its prompt)
             from llmchat.history import HistoryError
 
             try:  # read now, not before the prompt: it holds all that was added meanwhile
-                context = store.context(continued.id)
+                if start is None:
+                    context = store.context(continued.id)
+                elif start.role == "user":  # a new prompt beside that one: what it was sent after
+                    context, place = store.turn_context(start.id)[0], {"edits": start.id}
+                else:  # a new branch after that answer
+                    context, place = store.context(continued.id, leaf_id=start.id), {"parent_id": start.id}
             except HistoryError as exc:
                 fail(f"cannot continue conversation {continued.id}: {exc}", EXIT_ERROR)
-        elif history_on:
-            from llmchat.history import open_for_chat
-
-            store = open_for_chat(_warn)  # None, after a warning, when it cannot be used
-        attachments: Any = ()
-        if attach or any(m.attachments for m in context):
+        attachments: Any = stored
+        if attach or stored or any(m.attachments for m in context):
             from llmchat.attaching import gather
-            from llmchat.attachments import AttachmentError
+            from llmchat.attachments import AttachmentError, check_limits, prepare
 
             try:  # read, fetched, checked and encoded before anything is sent
-                attachments = gather(attach, settings, stdin=stdin_bytes, context=context)
+                if stored:
+                    check_limits(settings.api, [a for m in context for a in m.attachments] + list(stored))
+                    prepare(stored)
+                else:
+                    attachments = gather(attach, settings, stdin=stdin_bytes, context=context)
             except AttachmentError as exc:
                 fail(str(exc), exc.exit_code)
         from llmchat.oneshot import run
@@ -138,6 +165,7 @@ def chat(values: Dict[str, Any]) -> int:
             context=context,
             early=early,
             attachments=attachments,
+            place=place,
         )
     finally:
         if store is not None:
@@ -198,33 +226,74 @@ def _keep_its_settings(flags: Any, continued: Any, config: Any) -> bool:
     return True
 
 
-def _find_conversation(values: Dict[str, Any], history_on: bool, config: Any) -> Tuple[Any, Any]:
-    """The open store and the conversation that -c / --conversation ID names."""
+def _find_conversation(values: Dict[str, Any], history_on: bool, config: Any) -> Tuple[Any, Any, Any]:
+    """The open store, the conversation that -c / --conversation ID / --from MSG names, and the
+    message --from names (None without it)."""
     if values["continue_last"] and values["conversation"] is not None:
         fail("give -c/--continue or --conversation ID, not both", EXIT_USAGE)
+    start_id = values["from_message"]
+    if values["continue_last"] and start_id is not None:
+        fail("give -c/--continue or --from MSG, not both (-c goes on from the current leaf)", EXIT_USAGE)
     if not history_on:
         why = "--no-history" if values["no_history"] else f"history = false in {config.path}"
         fail(f"continuing a conversation needs the history, which {why} turns off", EXIT_USAGE)
-    from llmchat.history import HistoryError, HistoryStore, UnknownConversation
+    from llmchat.history import HistoryError, HistoryStore, UnknownConversation, UnknownMessage
 
     try:
         store = HistoryStore.open(warn=_warn)
     except HistoryError as exc:
         fail(f"cannot continue: {exc}", EXIT_ERROR)
+    start = None
     try:
         store.mark_interrupted_on_start(wait=False)  # a locked store: at a later start
         wanted = values["conversation"]
+        if start_id is not None:
+            if wanted is not None:
+                store.get(wanted)  # an unknown conversation is said as such
+            start = store.message(start_id)
+            if wanted is not None and start.conversation_id != wanted:
+                raise UnknownMessage(start_id, wanted)
+            wanted = start.conversation_id
         found = store.get(wanted) if wanted is not None else store.most_recent()
     except UnknownConversation as exc:
         store.close()
         fail(f"{exc} (see `llmchat history`)", EXIT_USAGE)
+    except UnknownMessage as exc:
+        store.close()
+        see = f"llmchat history show {exc.conversation_id} --tree" if exc.conversation_id is not None else "llmchat history show ID --tree"
+        fail(f"{exc} (see `{see}`)", EXIT_USAGE)
     except HistoryError as exc:
         store.close()
         fail(f"cannot continue: {exc}", EXIT_ERROR)
     if found is None:
         store.close()
         fail("there is no conversation to continue yet (start one without -c)", EXIT_USAGE)
-    return store, found
+    return store, found, start
+
+
+def _regenerate(store: Any, continued: Any, start: Any) -> Tuple[List[Any], str, Dict[str, Any]]:
+    """--regenerate: the context and prompt that answer (--from MSG, or the conversation's
+    current leaf) was asked with, and the turn's place: a new answer beside it."""
+    from llmchat.history import HistoryError
+
+    leaf = start.id if start is not None else continued.current_leaf_id
+    if leaf is None:
+        fail(f"conversation {continued.id} has no prompt to ask again", EXIT_USAGE)
+    try:
+        context, prompt, _ = store.turn_context(leaf)
+    except HistoryError as exc:
+        fail(f"cannot ask message {leaf}'s prompt again: {exc}", EXIT_ERROR)
+    return context, prompt, {"regenerates": leaf}
+
+
+def _stored_attachments(store: Any, message_id: int) -> Any:
+    """The attachments of the prompt `message_id` answered (or is), as stored: sent again."""
+    from llmchat.history import HistoryError
+
+    try:
+        return store.prompt_attachments(message_id)
+    except HistoryError as exc:
+        fail(f"cannot read message {message_id}'s attachments: {exc}", EXIT_ERROR)
 
 
 def _warn(message: str) -> None:

@@ -17,7 +17,7 @@ import gc
 import os
 import signal
 import sys
-from typing import Any, Optional, Sequence, Tuple
+from typing import IO, Any, Callable, Dict, Optional, Sequence, Tuple
 
 from llmchat.config import Settings
 from llmchat.conversation import Message
@@ -29,6 +29,9 @@ from llmchat.exitcodes import OK as EXIT_OK
 from llmchat.exitcodes import TERMINATED as EXIT_TERMINATED
 from llmchat.stream.events import StreamError
 from llmchat.terminal import isatty, silence_stdout
+
+# Where a turn can go in the conversation's tree: `run(place=...)` sets these on its Turn.
+_PLACES = frozenset({"parent_id", "edits", "regenerates", "current"})
 
 
 def run(
@@ -42,15 +45,36 @@ def run(
     context: Sequence[Message] = (),
     early: Any = None,
     attachments: Sequence[Any] = (),
+    place: Optional[Dict[str, Any]] = None,
+    output: Optional[IO[bytes]] = None,
+    ended: Optional[Callable[["OneShot"], None]] = None,
 ) -> int:
     """`history`: an open `HistoryStore` to record in (None: not stored); `context`: the earlier
     messages of a continued conversation (`settings.conversation_id`), sent before the prompt;
     `early`: the connection to the server a thread is opening (`stream.early.connect_early`);
-    `attachments`: what the prompt carries (`attaching.gather`: checked and encoded already)."""
-    session = OneShot(settings, prompt, raw=raw, stats=stats, show_reasoning=show_reasoning, history=history, context=context, early=early)
+    `attachments`: what the prompt carries (`attaching.gather`: checked and encoded already);
+    `place`: where the turn goes in the conversation's tree, as the `Turn` attributes
+    parent_id, edits, regenerates and current (none: after the current leaf); `output`: where
+    the answer is written instead of stdout (raw); `ended` is called with the session once its
+    turn is over (its `turn`, `writer`), before the exit code is returned."""
+    session = OneShot(
+        settings,
+        prompt,
+        raw=raw,
+        stats=stats,
+        show_reasoning=show_reasoning,
+        history=history,
+        context=context,
+        early=early,
+        place=place,
+        output=output,
+    )
     session.attachments = tuple(attachments)
     try:
-        return asyncio.run(session.main())
+        code = asyncio.run(session.main())
+        if ended is not None:
+            ended(session)
+        return code
     except KeyboardInterrupt:  # a second Ctrl-C while cleaning up
         return EXIT_INTERRUPTED
     finally:
@@ -73,6 +97,8 @@ class OneShot(Observer):
         history: Any = None,
         context: Sequence[Message] = (),
         early: Any = None,
+        place: Optional[Dict[str, Any]] = None,
+        output: Optional[IO[bytes]] = None,
     ) -> None:
         self.settings = settings
         self.early = early  # see run()
@@ -81,7 +107,12 @@ class OneShot(Observer):
         self.history = history
         self.stats = stats
         self.show_reasoning = show_reasoning
-        self.stdout_tty = isatty(sys.stdout)
+        self.place = dict(place or {})
+        if not self.place.keys() <= _PLACES:
+            raise TypeError(f"unknown places: {sorted(self.place.keys() - _PLACES)}")
+        self.output = output
+        self.turn: Any = None  # the turn, once main() runs it
+        self.stdout_tty = isatty(sys.stdout) if output is None else False
         self.stderr_tty = isatty(sys.stderr)
         self.rendered = self.stdout_tty and not raw
         self.writer: Any = None
@@ -104,8 +135,10 @@ class OneShot(Observer):
         # Store calls on the loop: there is no screen to keep responsive, and a thread start
         # would delay the request.
         engine = Engine(settings, store=self.history, warn=self.note, store_in_thread=False)
-        turn = Turn(self.prompt, Metrics())
+        turn = self.turn = Turn(self.prompt, Metrics())
         turn.attachments = self.attachments
+        for name, value in self.place.items():
+            setattr(turn, name, value)
         try:
             await engine.start()
             if settings.demo:
@@ -230,7 +263,8 @@ class OneShot(Observer):
             return RenderedWriter(Console(highlight=False), reasoning_console=notes)
         from llmchat.output import RawWriter
 
-        return RawWriter(sys.stdout.buffer, sanitize=self.stdout_tty, schedule=asyncio.get_running_loop().call_soon)
+        out = sys.stdout.buffer if self.output is None else self.output
+        return RawWriter(out, sanitize=self.stdout_tty, schedule=asyncio.get_running_loop().call_soon)
 
     def _close_writer(self) -> Optional[StreamError]:
         try:

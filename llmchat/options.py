@@ -59,6 +59,19 @@ FACE_OPTIONS: Tuple[ChatOption, ...] = (
     ChatOption("reasoning", ("--reasoning",), bool, "Show the model's reasoning on stderr."),
     ChatOption("continue_last", ("-c", "--continue"), bool, "Continue the most recent conversation (its earlier messages are sent too)."),
     ChatOption("conversation", ("--conversation",), int, "Continue conversation ID (see `llmchat history`)."),
+    # The conversation's tree (clitree): where the turn goes, instead of after the current leaf.
+    ChatOption(
+        "from_message",
+        ("--from",),
+        int,
+        "Continue from message MSG, a new branch (a prompt's ID: send the new prompt in its place). See `llmchat history show ID --tree`.",
+    ),
+    ChatOption(
+        "regenerate",
+        ("--regenerate",),
+        bool,
+        "Ask the last prompt again (with -c, --conversation ID or --from MSG) and keep both answers. Give no prompt.",
+    ),
     ChatOption("no_history", ("--no-history",), bool, "Do not store this conversation."),
     ChatOption("attach", ("-a", "--attach"), list, "Attach a file, an http(s) URL or '-' (stdin): text, images, PDFs. Repeatable."),
 )

@@ -8,6 +8,7 @@ code. Nothing here imports llmchat.cli (it imports this module).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -17,6 +18,7 @@ import typer
 
 from llmchat.exitcodes import ERROR as EXIT_ERROR
 from llmchat.exitcodes import INTERRUPTED as EXIT_INTERRUPTED
+from llmchat.exitcodes import TERMINATED as EXIT_TERMINATED
 from llmchat.exitcodes import USAGE as EXIT_USAGE
 from llmchat.exits import fail
 from llmchat.options import HELP_CONTEXT, OPTIONS
@@ -28,7 +30,7 @@ tools.add_typer(config_app, name="config")
 history_app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
-    help="Stored conversations, newest first: list (the default), show, export, search, rename, rm, fork, switch, diff, path.",
+    help="Stored conversations, newest first: list (the default), show, export, search, rename, rm, fork, switch, diff, replay, path.",
 )
 tools.add_typer(history_app, name="history")
 
@@ -570,6 +572,191 @@ def history_diff_command(
     marks = {"-": ("\x1b[31m", "\x1b[0m"), "+": ("\x1b[32m", "\x1b[0m")} if colour else {"-": ("[-", "-]"), "+": ("{+", "+}")}
     body = "".join(text if op == "=" else marks[op][0] + text + marks[op][1] for op, text in runs)
     _out("\n".join(lines) + "\n\n" + body + ("" if body.endswith("\n") else "\n"), clean=True)
+
+
+def _setting(name: str, help: Optional[str] = None) -> Any:
+    """A replay option for the setting `name` of the chat options (llmchat/options.py)."""
+    return typer.Option(None, *OPTIONS[name].flags, help=help or OPTIONS[name].help)
+
+
+@history_app.command("replay")
+def history_replay_command(
+    message_id: int = typer.Argument(..., metavar="MSG", help="An answer, or a prompt (see `llmchat history show ID --tree`)."),
+    profiles: Optional[List[str]] = _setting("profile", "A profile to ask (repeat for several: each is asked in turn)."),
+    models: Optional[List[str]] = _setting("model", "A model to ask (repeat for several; with several profiles, each model of each)."),
+    api: Optional[str] = _setting("api"),
+    base_url: Optional[str] = _setting("base_url"),
+    system: Optional[str] = _setting("system"),
+    temperature: Optional[float] = _setting("temperature"),
+    max_tokens: Optional[int] = _setting("max_tokens"),
+    timeout: Optional[float] = _setting("timeout"),
+    connect_timeout: Optional[float] = _setting("connect_timeout"),
+    max_time: Optional[float] = _setting("max_time"),
+    raw: bool = typer.Option(False, *OPTIONS["raw"].flags, help=OPTIONS["raw"].help),
+    stats: bool = typer.Option(False, *OPTIONS["stats"].flags, help=OPTIONS["stats"].help),
+    reasoning: bool = typer.Option(False, *OPTIONS["reasoning"].flags, help=OPTIONS["reasoning"].help),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print no answer as it streams, but JSON at the end: the new answer (a list of them with several runs)."
+    ),
+) -> None:
+    """Ask MSG's prompt again with exactly the context it was sent with, with another profile or
+    model, and store the answer beside MSG without changing the conversation's current branch
+    (`llmchat -c` goes on where it was). Several -p/-m ask each in turn, a comparison bench: the
+    answers stream to stdout (each after a `==> model <==` line), then a table of their figures
+    goes to stderr. Without -p or -m, the conversation's own settings are used."""
+    from itertools import product
+
+    from llmchat.config import ConfigError, Overrides, continue_flags, load_config, resolve
+
+    store = _open_history(must_exist=True)
+    _message_id(message_id)
+    conversation = _call(store, "get", _call(store, "message", message_id).conversation_id)
+    context, prompt, _ = _call(store, "turn_context", message_id)
+    stored = _call(store, "prompt_attachments", message_id)  # the turn's own, sent again
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    given: Dict[str, Any] = dict(
+        api=api,
+        base_url=base_url,
+        system=system,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        timeout=timeout,
+        connect_timeout=connect_timeout,
+        max_time=max_time,
+    )
+    runs: List[Any] = []  # the settings of each run, all resolved before the first is sent
+    each: List[Optional[str]] = [None]  # not given: the conversation's own
+    for profile, model in product(profiles or each, models or each):
+        flags = Overrides(profile=profile, model=model, **given)
+        try:
+            chosen = continue_flags(flags, conversation, config)  # the conversation's own, as -c
+            settings = resolve(chosen or flags, os.environ, config)
+        except ConfigError as exc:
+            fail(str(exc), EXIT_USAGE)
+        settings.history = True
+        settings.conversation_id = conversation.id
+        if settings.demo and chosen is not None:
+            settings.demo_reason = f"replaying a turn of conversation {conversation.id}"
+        runs.append(settings)
+    if stored or any(m.attachments for m in context):
+        from llmchat.attachments import AttachmentError, check_limits, prepare
+
+        try:  # each API's limits, before the first run is sent
+            for settings in runs:
+                check_limits(settings.api, [a for m in context for a in m.attachments] + list(stored))
+            prepare(stored)
+        except AttachmentError as exc:
+            fail(str(exc), exc.exit_code)
+
+    from llmchat.oneshot import run
+
+    several = len(runs) > 1
+    results: List[Any] = []  # (settings, session, exit code) of each run
+    for i, settings in enumerate(runs):
+        if several and not as_json:
+            from llmchat.sanitize import one_line
+
+            gap = "\n" if i else ""  # a blank line after the answer before
+            _out(f"{gap}==> {one_line(settings.model)}{_profile_note(settings)} <==\n")
+        capture = io.BytesIO() if as_json else None
+        sessions: List[Any] = []
+        code = run(
+            settings,
+            prompt,
+            raw=raw,
+            stats=stats,
+            show_reasoning=reasoning,
+            history=store,
+            context=context,
+            attachments=stored,
+            place={"regenerates": message_id, "current": False},
+            output=capture,
+            ended=sessions.append,
+        )
+        session = sessions[0] if sessions else None
+        results.append((settings, session, code, capture))
+        if several and not as_json and session is not None and not getattr(session.writer, "ends_with_newline", True):
+            _out("\n")
+        if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+            break
+    answers = [_replayed(store, conversation.id, settings, session, capture) for settings, session, _, capture in results]
+    if as_json:
+        from llmchat.history.markdown import message_json
+
+        data = [dict(message_json(answer), conversation_id=conversation.id, replay_of=message_id, profile=s.profile) for s, answer in answers]
+        for item, (_, answer) in zip(data, answers):
+            if answer.id == 0:  # not stored
+                item["id"] = None
+        _out(_json(data if several else data[0]))
+    elif several:
+        _figures_table([answer for _, answer in answers])
+    codes = [code for _, _, code, _ in results]
+    worst = next((code for code in codes if code in (EXIT_INTERRUPTED, EXIT_TERMINATED)), max(codes))
+    if worst:
+        raise typer.Exit(worst)
+
+
+def _profile_note(settings: Any) -> str:
+    from llmchat.sanitize import one_line
+
+    return f" (profile {one_line(settings.profile)})" if settings.profile else ""
+
+
+def _replayed(store: Any, conversation_id: int, settings: Any, session: Any, capture: Any) -> Any:
+    """(settings, the new answer as stored) of one replay run; when it was not stored (the
+    store failed, said on stderr), a StoredMessage made from the turn, with ID 0."""
+    from llmchat.history import HistoryError, answer_status
+    from llmchat.history.records import StoredMessage
+
+    turn = session.turn if session is not None else None
+    record = turn.record if turn is not None else None
+    answer_id = record.writer.message_id if record is not None and record.writer is not None else None
+    if answer_id is not None:
+        try:
+            return settings, store.message(answer_id)
+        except HistoryError as exc:
+            _note(f"warning: cannot read answer {answer_id} back: {exc}")
+    status, stop_reason, error = answer_status(turn.outcome if turn is not None else None)
+    figures = turn.figures(settings.model) if turn is not None else None
+    text = capture.getvalue().decode("utf-8", "replace") if capture is not None else ""
+    return settings, StoredMessage(
+        id=0,
+        conversation_id=conversation_id,
+        role="assistant",
+        content=text,
+        status=status,
+        model=settings.model,
+        api=settings.api,
+        created_at=0.0,
+        finished_at=None,
+        ttft=figures.ttft if figures else None,
+        tokens_per_second=figures.tokens_per_second if figures else None,
+        input_tokens=figures.input_tokens if figures else None,
+        output_tokens=figures.output_tokens if figures else None,
+        tokens_exact=figures.tokens_exact if figures else None,
+        elapsed=figures.elapsed if figures else None,
+        stop_reason=stop_reason,
+        error=error,
+        parent_id=None,
+    )
+
+
+def _figures_table(answers: List[Any]) -> None:
+    """The figures of each answer, one row each (history/markdown.py `figures`), on stderr."""
+    from llmchat.history.markdown import figures
+
+    rows = [figures(answer) for answer in answers]
+    for row, answer in zip(rows, answers):
+        if answer.id == 0:
+            row["message"] = "not stored"
+    names = list(rows[0])
+    widths = {name: max(len(name), *(len(row[name]) for row in rows)) for name in names}
+    lines = ["  ".join(f"{name:<{widths[name]}}" for name in names).rstrip()]
+    lines += ["  ".join(f"{row[name]:<{widths[name]}}" for name in names).rstrip() for row in rows]
+    print("\n".join(lines), file=sys.stderr, flush=True)
 
 
 @history_app.command("path")
