@@ -5,9 +5,9 @@ another answer…" for the last answer with siblings. A real store, the real app
 from __future__ import annotations
 
 import sqlite3
-import time
+import threading
 from dataclasses import replace
-from typing import Any, Callable, Tuple
+from typing import Any, Tuple
 
 import pytest
 import test_palette as palette
@@ -59,18 +59,11 @@ def seed_siblings(first: str = FIRST, second: str = SECOND, *, model_b: str = "o
     return ids
 
 
-async def until(pilot: Any, condition: Callable[[], Any], what: str, limit: float = 10.0) -> None:
-    deadline = time.monotonic() + limit
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.02)
-
-
-async def open_compare(pilot: Any, a: int, b: int) -> CompareScreen:
+async def open_compare(pilot: Any, until: Any, a: int, b: int) -> CompareScreen:
     pilot.app.compare_answers(a, b)
-    await until(pilot, lambda: isinstance(pilot.app.screen, CompareScreen), "the compare screen")
+    await until(pilot, lambda: isinstance(pilot.app.screen, CompareScreen), what="the compare screen")
     screen = pilot.app.screen
-    await until(pilot, lambda: screen.loaded is not None or screen.error is not None, "both answers")
+    await until(pilot, lambda: screen.loaded is not None or screen.error is not None, what="both answers")
     await pilot.pause()
     return screen
 
@@ -83,17 +76,17 @@ def markdown_of(screen: CompareScreen, column: str) -> str:
     return screen.query_one(f"#{column} StreamingMarkdown", StreamingMarkdown).source
 
 
-async def show_diff(pilot: Any, screen: CompareScreen) -> None:
+async def show_diff(pilot: Any, until: Any, screen: CompareScreen) -> None:
     await pilot.press("d")
-    await until(pilot, lambda: screen.diffed, "the word diff")
+    await until(pilot, lambda: screen.diffed, what="the word diff")
     await pilot.pause()
 
 
-async def test_both_answers_and_their_figures_side_by_side_then_a_word_diff_then_esc_closes(settings_for):
+async def test_both_answers_and_their_figures_side_by_side_then_a_word_diff_then_esc_closes(settings_for, until):
     _, a, b = seed_siblings()
     app = ChatApp(settings_for())
     async with app.run_test(size=WIDE) as pilot:
-        screen = await open_compare(pilot, a, b)
+        screen = await open_compare(pilot, until, a, b)
         assert not screen.stacked and not screen.showing_diff
         assert "Two answers to “Why is the sky blue?”" in text_of(screen, "#heading")
         assert markdown_of(screen, "a") == FIRST
@@ -106,7 +99,7 @@ async def test_both_answers_and_their_figures_side_by_side_then_a_word_diff_then
         assert figures[2].split() == ["B", f"#{b}", "‹2/2›", "other-model", "complete", "90", "ms", "120.0", "35", "0.40", "s"]
         assert "gpt-test" in str(screen.query_one("#a").border_title) and "other-model" in str(screen.query_one("#b").border_title)
 
-        await show_diff(pilot, screen)
+        await show_diff(pilot, until, screen)
         assert screen.showing_diff
         assert not screen.query_one("#answers").display and screen.query_one("#diff").display
         diff = screen.query_one("#diff-text").render()
@@ -123,23 +116,23 @@ async def test_both_answers_and_their_figures_side_by_side_then_a_word_diff_then
         await pilot.press("d")  # back
         assert not screen.showing_diff and screen.query_one("#answers").display
         await pilot.press("escape")
-        await until(pilot, lambda: not isinstance(app.screen, CompareScreen), "the screen to close")
+        await until(pilot, lambda: not isinstance(app.screen, CompareScreen), what="the screen to close")
 
 
-async def test_the_footer_lists_the_keys(settings_for):
+async def test_the_footer_lists_the_keys(settings_for, until):
     _, a, b = seed_siblings()
     app = ChatApp(settings_for())
     async with app.run_test(size=WIDE) as pilot:
-        screen = await open_compare(pilot, a, b)
+        screen = await open_compare(pilot, until, a, b)
         keys = [(key.key, key.description) for key in screen.query("FooterKey")]
         assert ("escape", "Close") in keys and ("d", "Word diff / side by side") in keys
 
 
-async def test_below_100_columns_the_answers_are_stacked_and_scroll_as_one(settings_for):
+async def test_below_100_columns_the_answers_are_stacked_and_scroll_as_one(settings_for, until):
     _, a, b = seed_siblings(FIRST * 3, SECOND * 3)
     app = ChatApp(settings_for())
     async with app.run_test(size=NARROW) as pilot:
-        screen = await open_compare(pilot, a, b)
+        screen = await open_compare(pilot, until, a, b)
         assert screen.stacked
         left, right = screen.query_one("#a").region, screen.query_one("#b").region
         assert left.x == right.x and left.bottom <= right.y  # one above the other
@@ -149,22 +142,22 @@ async def test_below_100_columns_the_answers_are_stacked_and_scroll_as_one(setti
         answers = screen.query_one("#answers")
         assert answers.max_scroll_y > 0 and answers.has_focus  # B is below: the keys scroll to it
         await pilot.press("end")
-        await until(pilot, lambda: answers.scroll_y == answers.max_scroll_y, "the end of B")
+        await until(pilot, lambda: answers.scroll_y == answers.max_scroll_y, what="the end of B")
         await pilot.resize_terminal(*WIDE)
-        await until(pilot, lambda: not screen.stacked, "side by side once wide")
+        await until(pilot, lambda: not screen.stacked, what="side by side once wide")
         assert screen.query_one("#a").has_focus
         await pilot.press("tab")
         assert screen.query_one("#b").has_focus
 
 
-async def test_model_output_is_sanitised_everywhere_it_is_shown(settings_for):
+async def test_model_output_is_sanitised_everywhere_it_is_shown(settings_for, until):
     hostile = "Plain \x1b[2J\x1b]0;pwned\x07words\x9b31m and \u202eevil."
     _, a, b = seed_siblings(hostile, "Plain words and good.", model_b="bad\x1b[31mmodel\nname")
     app = ChatApp(settings_for())
     async with app.run_test(size=WIDE) as pilot:
-        screen = await open_compare(pilot, a, b)
+        screen = await open_compare(pilot, until, a, b)
         shown = [markdown_of(screen, "a"), text_of(screen, "#figures"), str(screen.query_one("#b").border_title)]
-        await show_diff(pilot, screen)
+        await show_diff(pilot, until, screen)
         shown.append(text_of(screen, "#diff-text"))
         for text in shown:
             assert not any(ord(c) < 32 and c != "\n" or 0x7F <= ord(c) <= 0x9F or c == "\u202e" for c in text), repr(text)
@@ -172,16 +165,42 @@ async def test_model_output_is_sanitised_everywhere_it_is_shown(settings_for):
         assert markdown_of(screen, "a") == "Plain words and evil."
 
 
-async def test_an_unknown_answer_is_a_notification_not_a_crash(settings_for, spy_notices):
+async def test_the_answers_are_read_off_the_event_loop(settings_for, until):
+    """A store that takes its time (locked by another llmchat, say) leaves the screen working."""
+    _, a, b = seed_siblings()
+    app = ChatApp(settings_for())
+    async with app.run_test(size=WIDE) as pilot:
+        store = app.chat_history.store
+        gate = threading.Event()
+        read = store.message
+
+        def slow_message(message_id: int) -> Any:
+            assert threading.current_thread() is not threading.main_thread()
+            gate.wait(10)
+            return read(message_id)
+
+        store.message = slow_message
+        app.compare_answers(a, b)
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen), what="the compare screen")
+        screen = app.screen
+        await pilot.press("d")  # the keys still work while the store is read
+        assert screen.showing_diff and screen.loaded is None
+        assert "Comparing answers" in text_of(screen, "#heading")
+        gate.set()
+        await until(pilot, lambda: screen.diffed, what="the word diff once read")
+        assert "molecules" in text_of(screen, "#diff-text")
+
+
+async def test_an_unknown_answer_is_a_notification_not_a_crash(settings_for, spy_notices, until):
     _, a, _ = seed_siblings()
     app = ChatApp(settings_for())
     async with app.run_test(size=WIDE) as pilot:
         seen = spy_notices(app)
-        screen = await open_compare(pilot, a, 999_999)
+        screen = await open_compare(pilot, until, a, 999_999)
         assert screen.loaded is None and "999999" in (screen.error or "")
-        await until(pilot, lambda: any("Cannot compare answers" in m and s == "error" for m, s in seen), "the notification")
+        await until(pilot, lambda: any("Cannot compare answers" in m and s == "error" for m, s in seen), what="the notification")
         await pilot.press("escape")
-        await until(pilot, lambda: not isinstance(app.screen, CompareScreen), "the screen to close")
+        await until(pilot, lambda: not isinstance(app.screen, CompareScreen), what="the screen to close")
 
 
 async def test_with_history_off_compare_says_so(settings_for, spy_notices):
@@ -229,43 +248,43 @@ def test_the_word_diff_marks_deletions_and_insertions_only():
 
 
 @pytest.mark.parametrize("theme", contrast.THEMES)
-async def test_every_text_of_the_compare_screen_is_readable(settings_for, theme):
+async def test_every_text_of_the_compare_screen_is_readable(settings_for, theme, until):
     _, a, b = seed_siblings()
     app = ChatApp(settings_for(), status_interval=None, theme=theme, themes_from=[contrast.REPO_THEMES])
     async with app.run_test(size=contrast.SIZE) as pilot:
-        screen = await open_compare(pilot, a, b)
+        screen = await open_compare(pilot, until, a, b)
         problems = contrast.low_contrast(app, contrast.BAR[theme])
         assert not problems, "side by side:\n" + "\n".join(problems)
-        await show_diff(pilot, screen)
+        await show_diff(pilot, until, screen)
         problems = contrast.low_contrast(app, contrast.BAR[theme])
         assert not problems, "word diff:\n" + "\n".join(problems)
 
 
-def test_snapshot_side_by_side(snap_compare, settings_for):
+def test_snapshot_side_by_side(snap_compare, settings_for, until):
     _, a, b = seed_siblings()
     app = ChatApp(settings_for(), status_interval=None)
 
     async def run_before(pilot) -> None:
-        await open_compare(pilot, a, b)
+        await open_compare(pilot, until, a, b)
 
     assert snap_compare(app, terminal_size=WIDE, run_before=run_before)
 
 
-def test_snapshot_word_diff(snap_compare, settings_for):
+def test_snapshot_word_diff(snap_compare, settings_for, until):
     _, a, b = seed_siblings()
     app = ChatApp(settings_for(), status_interval=None)
 
     async def run_before(pilot) -> None:
-        await show_diff(pilot, await open_compare(pilot, a, b))
+        await show_diff(pilot, until, await open_compare(pilot, until, a, b))
 
     assert snap_compare(app, terminal_size=WIDE, run_before=run_before)
 
 
-def test_snapshot_stacked_at_80_columns(snap_compare, settings_for):
+def test_snapshot_stacked_at_80_columns(snap_compare, settings_for, until):
     _, a, b = seed_siblings()
     app = ChatApp(settings_for(), status_interval=None)
 
     async def run_before(pilot) -> None:
-        await open_compare(pilot, a, b)
+        await open_compare(pilot, until, a, b)
 
     assert snap_compare(app, terminal_size=NARROW, run_before=run_before)

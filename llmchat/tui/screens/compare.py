@@ -28,6 +28,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import ScrollableContainer, Vertical, VerticalScroll
 from textual.content import Content
+from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
@@ -162,6 +163,9 @@ class CompareScreen(ModalScreen[None]):
         Binding("d", "toggle_diff", "Word diff / side by side"),
     ]
 
+    showing_diff = reactive(False)  # the word diff, not the two answers
+    stacked = reactive(False)  # the answers one above the other (a narrow screen)
+
     def __init__(self, store: Any, a_id: int, b_id: int) -> None:
         super().__init__()
         self.store = store
@@ -171,14 +175,6 @@ class CompareScreen(ModalScreen[None]):
         self.error: Optional[str] = None  # why they could not be read
         self.diffed = False  # the word diff is in place
         self._diffing = False
-
-    @property
-    def showing_diff(self) -> bool:
-        return self.has_class("-diff")
-
-    @property
-    def stacked(self) -> bool:
-        return self.query_one("#answers").has_class("-stacked")
 
     def compose(self) -> ComposeResult:
         with Vertical(id="panel"):
@@ -193,25 +189,32 @@ class CompareScreen(ModalScreen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self._lay_out(self.app.size.width)
-        self._focus_answers()
+        self.set_reactive(CompareScreen.stacked, self.app.size.width < NARROW)
+        self.watch_stacked(self.stacked)  # once, whichever the width
         self._load()
 
     def on_resize(self) -> None:
-        self._lay_out(self.app.size.width)
+        self.stacked = self.app.size.width < NARROW
+        if self.loaded is not None:
+            self._show_figures()
 
-    def _lay_out(self, width: int) -> None:
+    def watch_stacked(self, stacked: bool) -> None:
         """Side by side, each column scrolls (and takes the focus); stacked, the two scroll as one."""
-        stacked = width < NARROW
         answers = self.query_one("#answers")
         answers.set_class(stacked, "-stacked")
         answers.can_focus = stacked
         for column in self.query(".answer"):
             column.can_focus = not stacked
-        if self.focused is not None and not self.focused.can_focus and not self.showing_diff:
+        if not self.showing_diff:
             self._focus_answers()
-        if self.loaded is not None:
-            self._show_figures()
+
+    def watch_showing_diff(self, showing: bool) -> None:
+        self.set_class(showing, "-diff")
+        if showing:
+            self.query_one("#diff").focus()
+            self._fill_diff()
+        else:
+            self._focus_answers()
 
     def _focus_answers(self) -> None:
         self.query_one("#answers" if self.stacked else "#a").focus()
@@ -271,12 +274,7 @@ class CompareScreen(ModalScreen[None]):
         self.dismiss(None)
 
     def action_toggle_diff(self) -> None:
-        self.set_class(not self.showing_diff, "-diff")
-        if self.showing_diff:
-            self.query_one("#diff").focus()
-            self._fill_diff()
-        else:
-            self._focus_answers()
+        self.showing_diff = not self.showing_diff
 
     def _fill_diff(self) -> None:
         if self.loaded is None or self.diffed or self._diffing:
