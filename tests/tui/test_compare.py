@@ -165,6 +165,20 @@ async def test_model_output_is_sanitised_everywhere_it_is_shown(settings_for, un
         assert markdown_of(screen, "a") == "Plain words and evil."
 
 
+async def test_an_answer_that_did_not_end_normally_says_how_it_ended(settings_for, until):
+    _, a, b = seed_siblings()
+    db = sqlite3.connect(str(default_path()))
+    db.execute("UPDATE messages SET status = 'error', error = 'HTTP 500: \x1b[31mupstream\nfailed' WHERE id = ?", (b,))
+    db.commit()
+    db.close()
+    app = ChatApp(settings_for())
+    async with app.run_test(size=WIDE) as pilot:
+        screen = await open_compare(pilot, until, a, b)
+        assert not screen.query("#a .note")  # ended normally (and off the current branch: no news)
+        assert text_of(screen, "#b .note") == "error: HTTP 500: upstream failed"
+        assert text_of(screen, "#figures").splitlines()[2].split()[4] == "error"
+
+
 async def test_the_answers_are_read_off_the_event_loop(settings_for, until):
     """A store that takes its time (locked by another llmchat, say) leaves the screen working."""
     _, a, b = seed_siblings()

@@ -71,6 +71,16 @@ def last_answer_with_siblings(store: Any, conversation_id: int) -> Optional[Tupl
     return None
 
 
+def ending_note(message: Any) -> Optional[str]:
+    """How an answer ended when not normally (cancelled, error and its message, cut short...);
+    None when it did. Being off the current branch is no news here: one of two siblings is."""
+    from dataclasses import replace
+
+    from llmchat.history.markdown import status_note
+
+    return status_note(replace(message, superseded=False))
+
+
 def figures_table(a: Any, b: Any, width: int) -> Content:
     """The figures of the two answers as three lines: a header, then A's row and B's row, each
     column as wide as its widest cell; the model column gives way when `width` is short."""
@@ -138,6 +148,7 @@ class CompareScreen(ModalScreen[None]):
         }
         & .answer StreamingMarkdown { padding: 0 1; background: transparent; }
         & .answer .empty { padding: 0 1; color: $text-muted; }
+        & .answer .note { padding: 0 1; margin-top: 1; color: $text-warning; }
         & #answers.-stacked {
             layout: vertical;
             overflow: hidden auto;
@@ -250,6 +261,9 @@ class CompareScreen(ModalScreen[None]):
                 await column.mount(StreamingMarkdown(text))
             else:
                 await column.mount(Static(Content("(no text)"), classes="empty", markup=False))
+            note = ending_note(message)
+            if note:
+                await column.mount(Static(Content(note), classes="note", markup=False))
         self.query_one("#diff").border_title = f"Word diff: A #{loaded.a.id} → B #{loaded.b.id}"
         self.query_one("#legend", Static).update(
             Content.assemble(
