@@ -701,6 +701,7 @@ class ChatApp(App[None]):
         yield SystemCommand("Switch model or profile", "A profile from the config file, or any model name on the current server", self.pick_model)
         yield SystemCommand("Copy last answer", "Its Markdown source, to the clipboard (ctrl+y)", self.copy_answer)
         yield SystemCommand("Copy code block", "One code block of the last answer, to the clipboard", self.pick_code_block)
+        yield SystemCommand("Compare with another answer…", "The last answer beside another answer to its prompt", self.pick_answer_to_compare)
 
     def save_screen(self) -> Optional[Path]:
         """Save an SVG screenshot in the data dir's screenshots/; say where, or where and why not."""
@@ -901,6 +902,37 @@ class ChatApp(App[None]):
             title = f"{number}. {block.language or 'code'}, {lines}"
             choices.append(Choice(title, block.preview, partial(self._copy, block.code, f"code block {number}")))
         self._pick(choices, "Copy which code block?")
+
+    def compare_answers(self, a_id: int, b_id: int) -> None:
+        """Stored answers `a_id` and `b_id` side by side or as a word diff, with their figures."""
+        from llmchat.tui.screens.compare import CompareScreen
+
+        if self.chat_history.store is None:
+            self.notify("History is off: no answers are stored, so there are none to compare.", severity="warning", timeout=5)
+            return
+        self.push_screen(CompareScreen(self.chat_history.store, a_id, b_id))
+
+    async def pick_answer_to_compare(self) -> None:
+        """The palette's "Compare with another answer…": the last answer that has siblings, then a pick of one of them."""
+        from llmchat.history import HistoryError
+        from llmchat.tui.screens.compare import choice_text, last_answer_with_siblings
+
+        store, conversation_id = self.chat_history.store, self.chat_history.conversation_id
+        try:
+            found = (
+                await asyncio.to_thread(last_answer_with_siblings, store, conversation_id)
+                if store is not None and conversation_id is not None
+                else None
+            )
+        except HistoryError as exc:
+            self.notify(one_line(f"Cannot read the history: {exc}"), severity="error", timeout=8)
+            return
+        if found is None:
+            self.notify("No answer here has another answer to the same prompt to compare it with.", severity="warning", timeout=5)
+            return
+        answer, others = found
+        choices = [Choice(*choice_text(other), partial(self.compare_answers, answer.id, other.id)) for other in others]
+        self._pick(choices, f"Compare answer {answer.id} with which answer?")
 
     def _copy(self, text: str, what: str) -> None:
         self.copy_to_clipboard(text)
