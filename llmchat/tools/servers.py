@@ -198,12 +198,14 @@ class _Connection:
                 self.ready.set()
                 await self.stop.wait()
                 self.session = None
-        except MissingVariable as exc:
-            self._fail(str(exc), stderr=False)
-        except TimeoutError:
-            self._fail(f"did not start within {self.owner._start_timeout:g} s")
         except Exception as exc:
-            self._fail(_describe(exc, self.config.transport))
+            leaf = _innermost(exc)
+            if isinstance(leaf, MissingVariable):
+                self._fail(str(leaf), stderr=False)
+            elif isinstance(leaf, TimeoutError) and self.state == "starting":
+                self._fail(f"did not start within {self.owner._start_timeout:g} s")
+            else:
+                self._fail(_describe(leaf, self.config.transport))
         finally:
             self.session = None
             if self.state in ("starting", "ready"):
@@ -334,11 +336,17 @@ def _result(result: Any) -> ToolResult:
     return ToolResult("\n".join(parts), is_error=bool(result.is_error), structured=structured)
 
 
+def _innermost(exc: BaseException) -> BaseException:
+    """The first exception inside exception groups (anyio's task groups wrap what they raise)."""
+    while getattr(exc, "exceptions", None):
+        exc = exc.exceptions[0]  # type: ignore[attr-defined]
+    return exc
+
+
 def _describe(exc: BaseException, transport: str) -> str:
     """One line for what went wrong: the innermost of exception groups, its type if its text is
     empty."""
-    while getattr(exc, "exceptions", None):  # an ExceptionGroup (anyio's task groups)
-        exc = exc.exceptions[0]  # type: ignore[attr-defined]
+    exc = _innermost(exc)
     if isinstance(exc, MCPError) and exc.code == mcp_types.CONNECTION_CLOSED and transport == "stdio":
         text = "the process ended or closed its output"
     elif isinstance(exc, MCPError):
