@@ -149,7 +149,7 @@ class ToolServers:
         """Stop every server (stdio processes included) and wait for them, at most CLOSE_TIMEOUT."""
         tasks = []
         for connection in self._connections:
-            connection.stop.set()
+            connection.close()
             if connection.task is not None:
                 tasks.append(connection.task)
         if tasks:
@@ -178,6 +178,14 @@ class _Connection:
         self.ready = asyncio.Event()
         self.stop = asyncio.Event()
         self.stderr: Optional[TextIO] = None
+        self.scope: Optional[anyio.CancelScope] = None
+
+    def close(self) -> None:
+        """A ready server leaves its contexts as they expect; one still starting is cancelled
+        (the SDK stops its process all the same: its shutdown is shielded)."""
+        self.stop.set()
+        if self.state == "starting" and self.scope is not None:
+            self.scope.cancel()
 
     def target(self) -> str:
         if self.config.command is not None:
@@ -188,16 +196,8 @@ class _Connection:
 
     async def run(self) -> None:
         try:
-            async with AsyncExitStack() as stack:
-                session = await self._connect(stack)
-                with anyio.fail_after(self.owner._start_timeout):
-                    await session.initialize()
-                    self.remote_tools = await _list_tools(session)
-                self.session = session
-                self.state = "ready"
-                self.ready.set()
-                await self.stop.wait()
-                self.session = None
+            with anyio.CancelScope() as self.scope:
+                await self._run()
         except Exception as exc:
             leaf = _innermost(exc)
             if isinstance(leaf, MissingVariable):
@@ -214,6 +214,20 @@ class _Connection:
                 self.stderr.close()
                 self.stderr = None
             self.ready.set()
+
+    async def _run(self) -> None:
+        if self.stop.is_set():
+            return
+        async with AsyncExitStack() as stack:
+            session = await self._connect(stack)
+            with anyio.fail_after(self.owner._start_timeout):
+                await session.initialize()
+                self.remote_tools = await _list_tools(session)
+            self.session = session
+            self.state = "ready"
+            self.ready.set()
+            await self.stop.wait()
+            self.session = None
 
     async def _connect(self, stack: AsyncExitStack) -> ClientSession:
         env = self.owner._env

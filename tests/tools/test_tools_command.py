@@ -121,3 +121,37 @@ def test_a_wrong_mcp_table_is_a_usage_error_naming_the_file(isolated_home):
     code, out, err = run(isolated_home)
     assert (code, out) == (2, "")
     assert err.startswith(f"error: {isolated_home / 'config.toml'}: mcp server 'x': give either command") and err.count("\n") == 1
+
+
+def test_ctrl_c_while_servers_start_stops_them_and_exits_130(isolated_home, tmp_path):
+    import signal
+    import time
+
+    from test_servers import alive
+
+    pid_file = tmp_path / "calc.pid"
+    python, calc = json.dumps(sys.executable), json.dumps(str(CALC))
+    (isolated_home / "config.toml").write_text(
+        f'[mcp.servers.calc]\ncommand = {python}\nargs = [{calc}, "--pid-file", {json.dumps(str(pid_file))}]\n'
+        '\n[mcp.servers.stuck]\ncommand = "sleep"\nargs = ["60"]\n',
+        encoding="utf-8",
+    )
+    env = {**os.environ, "LLMCHAT_HOME": str(isolated_home)}
+    proc = subprocess.Popen(llmchat_command("tools"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        pid = int(pid_file.read_text())
+        time.sleep(0.5)  # calc is up; `stuck` keeps the listing waiting
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 130
+        deadline = time.monotonic() + 3
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(pid)
+        assert "Traceback" not in proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
