@@ -1,15 +1,15 @@
 """`ToolServers`: starts a run's MCP servers with the official SDK (stdio or streamable HTTP),
 lists their tools, calls them with a timeout, and closes them.
 
-Imported only when a run has servers (it loads the SDK: pydantic, httpx2, ~0.3 s). Nothing here
+Imported only when a run has servers (it loads the SDK, pydantic and httpx2: 0.4-1 s). Nothing here
 raises to the caller for a server's trouble: a server that cannot start, crashes or times out
 is one line (`problems()`, and `on_problem` as it happens) with the tail of its stderr, and the
 other servers go on; a call that fails is a `ToolResult` with `is_error`.
 
 Each server lives in a task of its own, which enters the SDK's context managers and leaves them
-(anyio needs both in one task); `aclose` asks every task to leave and waits. Leaving closes a
-stdio server's stdin and the SDK stops the process (SIGTERM, then SIGKILL, to its process group
-if it lingers). A stdio server gets the SDK's small default environment (PATH, HOME, USER, ...)
+(anyio needs both in one task); `aclose` asks every task to leave (cancels one still starting)
+and waits. Leaving closes a stdio server's stdin and the SDK stops the process: SIGTERM to its
+process group if it lingers `STOP_GRACE`, SIGKILL 2 s later. A stdio server gets the SDK's small default environment (PATH, HOME, USER, ...)
 plus its `env`, never the rest of llmchat's (API keys stay here).
 """
 
@@ -200,7 +200,9 @@ class _Connection:
                 await self._run()
         except Exception as exc:
             leaf = _innermost(exc)
-            if isinstance(leaf, MissingVariable):
+            if self.state in ("failed", "stopped") or self.stop.is_set():
+                pass  # said already, or trouble while closing: nobody waits for it any more
+            elif isinstance(leaf, MissingVariable):
                 self._fail(str(leaf), stderr=False)
             elif isinstance(leaf, TimeoutError) and self.state == "starting":
                 self._fail(f"did not start within {self.owner._start_timeout:g} s")
