@@ -33,10 +33,11 @@ from llmchat.options import HELP_CONTEXT, Overrides
 from llmchat.terminal import isatty as isatty
 from llmchat.terminal import silence_stdout as silence_stdout
 
-SUBCOMMANDS = ("config", "models", "demo-server", "history")
+SUBCOMMANDS = ("config", "models", "demo-server", "history", "tools")
 
 _EPILOG = (
     "Subcommands: `llmchat history` (stored conversations), `llmchat models` (profiles; --remote: the server's models), "
+    "`llmchat tools` (the MCP servers and their tools), "
     "`llmchat config path`, `llmchat demo-server --port N` (the fake LLM server). "
     "With no key and no config, llmchat answers with its built-in offline demo model."
 )

@@ -29,7 +29,7 @@ import re
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Tuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 # The command line's settings are declared with their flags, in llmchat.options.
@@ -43,6 +43,9 @@ from llmchat.paths import data_dir as data_dir
 from llmchat.paths import ensure_private_dir as ensure_private_dir
 from llmchat.paths import home as home
 from llmchat.paths import open_to_others as open_to_others
+
+if TYPE_CHECKING:
+    from llmchat.tools.config import McpConfig, ServerConfig
 
 DEMO_API = "demo"
 API_NAMES = ("openai-chat", "openai-responses", "anthropic", "ollama", DEMO_API)
@@ -68,14 +71,15 @@ class Profile:
     timeout: Optional[float] = None
     connect_timeout: Optional[float] = None
     max_time: Optional[float] = None
+    mcp: Optional[List[str]] = None  # the [mcp.servers.NAME] this profile's runs use
 
 
 # The TOML values a profile key of each type takes (a float may be written as an integer).
-_TOML_TYPES: Dict[str, tuple] = {"Optional[str]": (str,), "Optional[int]": (int,), "Optional[float]": (int, float)}
+_TOML_TYPES: Dict[str, tuple] = {"Optional[str]": (str,), "Optional[int]": (int,), "Optional[float]": (int, float), "Optional[List[str]]": (list,)}
 _PROFILE_TYPES: Dict[str, tuple] = {f.name: _TOML_TYPES[str(f.type)] for f in fields(Profile) if f.name != "name"}
 # What belongs to one API: dropped from a profile used with another API (`resolve`).
 _PROFILE_ENDPOINT = ("api", "base_url", "model", "api_key_env")
-_TOP_LEVEL = {"default", "profiles", "theme", "history"}
+_TOP_LEVEL = {"default", "profiles", "theme", "history", "mcp"}
 
 
 @dataclass
@@ -85,6 +89,7 @@ class Config:
     theme: Optional[str] = None
     history: bool = True  # store conversations (the `history` switch)
     profiles: Dict[str, Profile] = field(default_factory=dict)
+    mcp: Optional["McpConfig"] = None  # the [mcp] table (llmchat.tools.config), when there is one
 
 
 def load_config(path: Optional[Path] = None) -> Config:
@@ -112,6 +117,13 @@ def load_config(path: Optional[Path] = None) -> Config:
     if not isinstance(history, bool):
         raise ConfigError(f"{path}: 'history' must be true or false")
     config.history = history
+    if "mcp" in data:  # the MCP servers' settings are read by their own module
+        from llmchat.tools.config import parse_mcp
+
+        try:
+            config.mcp = parse_mcp(data["mcp"])
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
     profiles = data.get("profiles", {})
     if not isinstance(profiles, dict):
         raise ConfigError(f"{path}: 'profiles' must be a table of [profiles.NAME] tables")
@@ -126,7 +138,12 @@ def load_config(path: Optional[Path] = None) -> Config:
             if isinstance(value, bool) or not isinstance(value, _PROFILE_TYPES[key]):
                 kind = _PROFILE_TYPES[key][-1].__name__
                 raise ConfigError(f"{path}: profile {name!r}: {key} must be a {kind}")
+            if key == "mcp" and not all(isinstance(server, str) for server in value):
+                raise ConfigError(f"{path}: profile {name!r}: mcp must be a list of [mcp.servers.NAME] names")
             values[key] = value
+        for server in values.get("mcp", []):
+            if config.mcp is None or server not in config.mcp.servers:
+                raise ConfigError(f"{path}: profile {name!r}: mcp server {server!r} is not defined (add [mcp.servers.{server}])")
         if "api" in values and values["api"] not in API_NAMES:
             raise ConfigError(f"{path}: profile {name!r}: unknown api {values['api']!r} (choose from: {', '.join(API_NAMES)})")
         config.profiles[name] = Profile(name, **values)
@@ -245,6 +262,9 @@ class Settings:
     conversation_id: Optional[int] = None
     # Every secret this run knows of (see `known_secrets`): kept out of history and messages.
     secrets: Tuple[str, ...] = field(default=(), repr=False)
+    # The MCP servers this run's tools come from (the profile's `mcp`): llmchat.tools.servers
+    # starts them (`ToolServers(settings.mcp_servers, secrets=settings.secrets)`).
+    mcp_servers: Tuple["ServerConfig", ...] = ()
 
 
 def continue_flags(flags: Overrides, conversation: Any, config: Config) -> Optional[Overrides]:
@@ -322,6 +342,7 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
         system=pick("system"),
         temperature=pick("temperature"),
         max_tokens=pick("max_tokens"),
+        mcp_servers=_mcp_servers(profile, config),
     )
     settings.timeout = _seconds("timeout", pick("timeout"), 120.0)
     settings.connect_timeout = _seconds("connect timeout", pick("connect_timeout"), 10.0)
@@ -369,6 +390,14 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
     return settings
 
 
+def _mcp_servers(profile: Profile, config: Config) -> Tuple["ServerConfig", ...]:
+    servers = config.mcp.servers if config.mcp is not None else {}
+    for name in profile.mcp or ():
+        if name not in servers:
+            raise ConfigError(f"profile {profile.name!r}: mcp server {name!r} is not defined (add [mcp.servers.{name}])")
+    return tuple(servers[name] for name in profile.mcp or ())
+
+
 # The key variables of every provider (tests/unit/test_config.py checks this against them):
 # a key another API would use is still a secret, wherever it turns up.
 PROVIDER_KEY_ENVS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
@@ -378,11 +407,17 @@ _URL_ENVS = ("LLMCHAT_BASE_URL", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "OLLAM
 def known_secrets(env: Mapping[str, str], config: Config, settings: Optional[Settings] = None) -> Tuple[str, ...]:
     """Every secret llmchat knows of: the values of the key variables of every API and every
     profile, and the credentials and query values of every base URL (the run's, the profiles',
-    the environment's). What `redact.Redactor` hides."""
+    the environment's), and of every MCP server's URL and the variables its `${NAME}`s read.
+    What `redact.Redactor` hides."""
     names = set(PROVIDER_KEY_ENVS)
     names.update(p.api_key_env for p in config.profiles.values() if p.api_key_env)
     found = {env[name].strip() for name in names if env.get(name)}
     urls = [env.get(name) for name in _URL_ENVS] + [p.base_url for p in config.profiles.values()]
+    if config.mcp is not None:  # the variables the MCP servers' ${NAME}s read, and their URLs
+        from llmchat.tools.config import secret_variables
+
+        found.update(secret_variables(config.mcp.servers, env))
+        urls += [server.url for server in config.mcp.servers.values()]
     if settings is not None:
         if settings.api_key:
             found.add(settings.api_key)

@@ -1,5 +1,5 @@
 """The subcommands: `llmchat history ...`, `llmchat config path`, `llmchat models`,
-`llmchat demo-server`.
+`llmchat tools`, `llmchat demo-server`.
 
 Imported only when the first argument names one of them (see `llmchat.cli.SUBCOMMANDS`).
 Errors raise `llmchat.exits.CommandExit` through `fail`, which `cli.main` turns into the exit
@@ -119,6 +119,100 @@ def _remote_models(config: Any, profile: Optional[str], api: Optional[str], base
         return asyncio.run(ask())
     except ModelListError as exc:
         fail(f"cannot list the models: {exc}", EXIT_ERROR)
+
+
+@tools.command("tools")
+def tools_command(
+    name: Optional[str] = typer.Argument(None, metavar="[SERVER]", help="One server (a [mcp.servers.NAME] of the config file)."),
+    as_json: bool = typer.Option(False, "--json", help="JSON, for scripts: an array of servers (one object with SERVER)."),
+) -> None:
+    """Start the MCP servers of the config file ([mcp.servers.NAME]) and list each: its state
+    and its tools with their descriptions (named as when all the listed servers are enabled).
+    Exit 1 when a server failed to start."""
+    import asyncio
+
+    from llmchat.config import ConfigError, load_config
+
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    servers = dict(config.mcp.servers) if config.mcp is not None else {}
+    if name is not None:
+        if name not in servers:
+            fail(f"no mcp server {name!r} in {config.path} (servers: {', '.join(servers) or 'none'})", EXIT_USAGE)
+        servers = {name: servers[name]}
+    if not servers:
+        if as_json:
+            _out("[]\n")
+            return
+        print(f"No MCP servers in {config.path}.")
+        print('Example:\n\n[mcp.servers.files]\ncommand = "npx"\nargs = ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"]')
+        print('\n[profiles.local]\nmcp = ["files"]   # the servers this profile\'s runs use')
+        return
+    from llmchat.tools.servers import ToolServers
+
+    async def listing() -> List[Any]:
+        async with ToolServers(servers.values()) as running:
+            return running.servers()
+
+    infos = asyncio.run(listing())
+    profiles = {server: [p.name for p in config.profiles.values() if server in (p.mcp or ())] for server in servers}
+    rows = [_server_json(info, profiles[info.name]) for info in infos]
+    if as_json:
+        _out(_json(rows[0] if name is not None else rows))
+    else:
+        _out(_servers_text(rows, detailed=name is not None))
+    if any(info.state != "ready" for info in infos):
+        raise typer.Exit(EXIT_ERROR)
+
+
+def _server_json(info: Any, profiles: List[str]) -> Dict[str, Any]:
+    """A server as `llmchat tools --json` gives it: these keys, always."""
+    return {
+        "name": info.name,
+        "transport": info.transport,
+        "target": info.target,
+        "state": info.state,
+        "error": info.error,
+        "tool_timeout": info.tool_timeout,
+        "profiles": profiles,
+        "tools": [{"name": t.name, "remote_name": t.remote_name, "description": t.description, "input_schema": t.input_schema} for t in info.tools],
+    }
+
+
+def _servers_text(rows: List[Dict[str, Any]], detailed: bool) -> str:
+    """Each server (name, state, transport and target, the profiles that use it), its error or
+    its tools. `detailed` (one server): whole descriptions and each tool's parameters."""
+    from llmchat.sanitize import one_line, strip_controls
+
+    lines: List[str] = []
+    for row in rows:
+        used = f"  (profiles: {', '.join(one_line(p) for p in row['profiles'])})" if row["profiles"] else ""
+        lines.append(f"{one_line(row['name'])}  {row['state']}  {row['transport']}: {one_line(row['target'])}{used}")
+        if row["error"]:
+            lines.append(f"  {one_line(row['error'])}")
+        tools = row["tools"]
+        width = max((len(one_line(t["name"])) for t in tools), default=0)
+        for tool in tools:
+            if not detailed:
+                lines.append(f"  {one_line(tool['name']):<{width}}  {one_line(tool['description'], 100)}")
+                continue
+            lines.append(
+                f"  {one_line(tool['name'])}" + (f"  (on the server: {one_line(tool['remote_name'])})" if tool["remote_name"] != tool["name"] else "")
+            )
+            for text in strip_controls(tool["description"]).strip().splitlines():
+                lines.append(f"      {text.rstrip()}")
+            schema = tool["input_schema"] if isinstance(tool["input_schema"], dict) else {}
+            properties = schema.get("properties")
+            properties = properties if isinstance(properties, dict) else {}
+            required = schema.get("required")
+            required = required if isinstance(required, list) else []
+            for param, spec in properties.items():
+                kind = spec.get("type", "any") if isinstance(spec, dict) else "any"
+                mark = "" if param in required else ", optional"
+                lines.append(f"      - {one_line(param)} ({one_line(kind)}{mark})")
+    return "\n".join(lines) + "\n"
 
 
 @tools.command("demo-server")

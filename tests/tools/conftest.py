@@ -1,0 +1,38 @@
+"""MCP fixtures: the SDK-built test server (tests/mcp_servers/calc.py) as a stdio command, and
+the same server over streamable HTTP on 127.0.0.1 (a free port), started as a real process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from llmchat.tools.config import ServerConfig
+
+CALC = Path(__file__).resolve().parents[1] / "mcp_servers" / "calc.py"
+
+
+def calc(name: str = "calc", *args: str, **kw) -> ServerConfig:
+    """A stdio server config that runs calc.py (its server name `name` unless args say)."""
+    return ServerConfig(name, command=sys.executable, args=(str(CALC), *args), **kw)
+
+
+@pytest.fixture(scope="module")
+def http_url() -> Iterator[str]:
+    """calc.py over streamable HTTP; its URL (it prints it once it listens)."""
+    proc = subprocess.Popen([sys.executable, str(CALC), "--http"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()  # bounded: the process prints it or ends
+        assert url.startswith("http://127.0.0.1:"), (url, proc.poll())
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
