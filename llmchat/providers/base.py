@@ -157,6 +157,12 @@ def chat_messages(
 # --- tools ----------------------------------------------------------------------------------
 
 
+def result_text(result: Any) -> str:
+    """A tool result's text for an API without an error flag (all but Anthropic's): a failed
+    call's text is marked, so the model knows the call failed."""
+    return f"Error: {result.content}" if result.is_error else result.content
+
+
 def arguments_object(arguments: str) -> dict:
     """A tool call's arguments (JSON text) as the object Anthropic and Ollama send: {} when the
     text is empty or not a JSON object (a model's broken JSON is not sent back as such)."""

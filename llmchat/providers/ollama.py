@@ -22,6 +22,7 @@ from llmchat.providers.base import (
     endpoint,
     media,
     names_in,
+    result_text,
     unsupported,
     user_text,
 )
@@ -150,12 +151,12 @@ def _tool_messages(message: Message) -> List[dict]:
     arguments}}`, the arguments an object) or one step's results, one `tool` message each
     with the tool's `tool_name` (https://docs.ollama.com/capabilities/tool-calling). A call's
     id, when the server gave one, goes with it (`id`, and `tool_call_id` on its result): Ollama
-    matches results by name, and newer servers read the id too. A failed call's result is sent
-    as it is: the API has no error flag."""
+    matches results by name, and newer servers read the id too. A failed call's result text
+    starts "Error: ": the API has no error flag."""
     if message.role == "tool":
         results = []
         for r in message.tool_results:
-            result = {"role": "tool", "tool_name": r.name, "content": r.content}
+            result = {"role": "tool", "tool_name": r.name, "content": result_text(r)}
             if r.call_id:
                 result["tool_call_id"] = r.call_id
             results.append(result)

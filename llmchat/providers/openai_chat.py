@@ -25,6 +25,7 @@ from llmchat.providers.base import (
     load_json,
     media,
     names_in,
+    result_text,
     unsupported,
     user_text,
 )
@@ -279,9 +280,9 @@ def _tool_messages(message: Message) -> List[dict]:
     """An assistant message's tool calls (`tool_calls`, arguments as JSON text; `content` null
     when it wrote no text) or one step's results, one `tool` message each with the call's
     `tool_call_id` (https://platform.openai.com/docs/guides/function-calling). A failed call's
-    result is sent as it is: the API has no error flag (the text says what went wrong)."""
+    result text starts "Error: ": the API has no error flag."""
     if message.role == "tool":
-        return [{"role": "tool", "tool_call_id": r.call_id, "content": r.content} for r in message.tool_results]
+        return [{"role": "tool", "tool_call_id": r.call_id, "content": result_text(r)} for r in message.tool_results]
     calls = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments or "{}"}} for c in message.tool_calls]
     return [{"role": message.role, "content": message.content or None, "tool_calls": calls}]
 

@@ -23,6 +23,7 @@ from llmchat.providers.base import (
     load_json,
     media,
     names_in,
+    result_text,
     unsupported,
     user_text,
 )
@@ -206,13 +207,13 @@ def _input(messages: List[Message]) -> list:
     `function_call` items (`call_id`, `name`, `arguments` as JSON text; no item `id`, which
     would ask for the reasoning item that came with it); one step's results are
     `function_call_output` items with the call's `call_id`
-    (https://platform.openai.com/docs/guides/function-calling). A failed call's result is sent as
-    it is: the API has no error flag."""
+    (https://platform.openai.com/docs/guides/function-calling). A failed call's result text starts
+    "Error: ": the API has no error flag."""
     items: list = []
     for m in messages:
         if m.tool_calls or m.tool_results or m.role == "tool":
             if m.role == "tool":
-                items.extend({"type": "function_call_output", "call_id": r.call_id, "output": r.content} for r in m.tool_results)
+                items.extend({"type": "function_call_output", "call_id": r.call_id, "output": result_text(r)} for r in m.tool_results)
                 continue
             if m.content:
                 items.append({"role": m.role, "content": m.content})

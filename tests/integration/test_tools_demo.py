@@ -8,8 +8,12 @@ will drive it; and a request whose tool shapes the API would refuse gets the API
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from typing import Any, Iterator, List
 
+import httpx
 import pytest
 from test_client import APIS, KEY, FakeSleep, assert_well_formed, collect, text_of
 
@@ -82,8 +86,6 @@ async def test_scripted_parallel_calls_come_complete_with_a_tool_calls_finish(se
 @pytest.mark.parametrize("api", ["openai-chat", "openai-responses", "anthropic"])
 async def test_the_arguments_come_in_many_small_deltas(server: ServerThread, api: str) -> None:
     """The decoder joins them: the server really split them (the SSE body holds the pieces)."""
-    import httpx
-
     provider = get_provider(api)
     http = provider.build_request(request_for(server, api, [Message("user", PROMPT)], tools=SCRIPT))
     async with httpx.AsyncClient() as client:
@@ -123,7 +125,7 @@ async def test_a_round_trip_calls_then_results_then_a_text_quoting_them(server: 
 
 @pytest.mark.parametrize("api", ["openai-chat", "anthropic"])
 async def test_an_error_result_is_quoted_as_a_failure(server: ServerThread, api: str) -> None:
-    """Anthropic carries is_error; OpenAI has no such flag, so the text alone tells the model."""
+    """Anthropic carries is_error; OpenAI has no such flag, so the text says it ("Error: ...")."""
     call = ToolCall("call_1_0" if api == "openai-chat" else "toolu_1_0", "add", '{"a": 1}')
     conversation = [
         Message("user", PROMPT),
@@ -131,7 +133,7 @@ async def test_an_error_result_is_quoted_as_a_failure(server: ServerThread, api:
         tool_results_message(ToolResult(call.id, "add", "denied by the user", is_error=True)),
     ]
     events = await run(server, api, conversation, tools=SCRIPT)
-    expected = "Tool add failed: denied by the user." if api == "anthropic" else "Tool add returned denied by the user."
+    expected = "Tool add failed: denied by the user." if api == "anthropic" else "Tool add returned Error: denied by the user."
     assert text_of(events) == expected
 
 
@@ -177,8 +179,6 @@ async def test_ollama_arguments_sent_as_a_string_get_ollamas_400(server: ServerT
             {"role": "tool", "tool_name": "add", "content": "1"},
         ],
     }
-    import httpx
-
     async with httpx.AsyncClient() as client:
         response = await client.post(server.base_url("ollama") + "/api/chat", json=body)
     assert response.status_code == 400
@@ -195,3 +195,29 @@ async def test_without_the_script_tools_are_offered_and_the_demo_answers_in_text
     events = await run(server, "anthropic", [Message("user", PROMPT)], tokens=5)
     assert not calls_of(events) and text_of(events)
     assert server.requests[-1].declared_tools == ["add", "echo"]
+
+
+def test_a_plain_request_does_not_load_the_servers_tool_reader() -> None:
+    """The demo model's plain start-up and answers stay as they were: scripted_tools (and the
+    attachment reader it uses) is imported only for a request with tools."""
+    code = (
+        "import asyncio, sys\n"
+        "from llmchat.conversation import ChatRequest, Message\n"
+        "from llmchat.demo.server import ServerThread\n"
+        "from llmchat.providers import get_provider\n"
+        "from llmchat.stream.client import StreamingClient\n"
+        "async def main(srv):\n"
+        "    async with StreamingClient() as client:\n"
+        "        for api in ('openai-chat', 'openai-responses', 'anthropic', 'ollama'):\n"
+        "            request = ChatRequest('demo', [Message('user', 'hi')], srv.base_url(api, tokens=3))\n"
+        "            events = [e async for e in client.stream(get_provider(api), request)]\n"
+        "            assert type(events[-1]).__name__ == 'Finish', events\n"
+        "with ServerThread() as srv:\n"
+        "    asyncio.run(main(srv))\n"
+        "print(sorted(m for m in sys.modules if m in ('llmchat.demo.scripted_tools', 'llmchat.demo.inputs')))\n"
+    )
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost"}
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        env.pop(name, None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert done.stdout.strip() == "[]", done.stderr

@@ -5,7 +5,8 @@ checked against request shapes written out from the APIs' own docs and examples:
   [{type: function, function: {name, description, parameters}}]`, `tool_choice` ("auto",
   "none", "required" or `{type: function, function: {name}}`), an assistant message with
   `tool_calls: [{id, type: function, function: {name, arguments}}]` (arguments a JSON string,
-  content null without text), then one `{role: tool, tool_call_id, content}` per result.
+  content null without text), then one `{role: tool, tool_call_id, content}` per result (a
+  failed call's text marked "Error: ", as on the other APIs without an error flag).
 - OpenAI Responses (same guide, Responses tab): `tools: [{type: function, name, description,
   parameters, strict}]`, `tool_choice` `{type: function, name}`, input items `{type:
   function_call, call_id, name, arguments}` and `{type: function_call_output, call_id, output}`.
@@ -106,7 +107,7 @@ def test_openai_chat_sends_calls_on_the_assistant_message_and_one_tool_message_p
             ],
         },
         {"role": "tool", "tool_call_id": "call_a", "content": "-3 C, snow"},
-        {"role": "tool", "tool_call_id": "call_b", "content": "clock unreachable"},
+        {"role": "tool", "tool_call_id": "call_b", "content": "Error: clock unreachable"},
         {"role": "assistant", "content": "It is -3 C and snowing; the clock did not answer."},
         {"role": "user", "content": "Thanks"},
     ]
@@ -143,7 +144,7 @@ def test_openai_responses_sends_function_call_and_function_call_output_items() -
         {"type": "function_call", "call_id": "call_a", "name": "get_weather", "arguments": '{"city": "Oslo"}'},
         {"type": "function_call", "call_id": "call_b", "name": "now", "arguments": "{}"},
         {"type": "function_call_output", "call_id": "call_a", "output": "-3 C, snow"},
-        {"type": "function_call_output", "call_id": "call_b", "output": "clock unreachable"},
+        {"type": "function_call_output", "call_id": "call_b", "output": "Error: clock unreachable"},
         {"role": "assistant", "content": "It is -3 C and snowing; the clock did not answer."},
         {"role": "user", "content": "Thanks"},
     ]
@@ -248,6 +249,7 @@ def test_ollama_a_call_id_from_the_server_goes_back_with_the_call_and_its_result
     got = sent("ollama", LOOP[:3])
     assert got[1]["tool_calls"][0]["id"] == "call_a"
     assert got[2] == {"role": "tool", "tool_name": "get_weather", "content": "-3 C, snow", "tool_call_id": "call_a"}
+    assert got[3]["content"] == "Error: clock unreachable"  # no error flag: the text says it failed
 
 
 # --------------------------------------------------------------------------------------------
