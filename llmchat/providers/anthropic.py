@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from llmchat.conversation import ChatRequest, Message
+from llmchat.conversation import ChatRequest, Message, ToolResult
 from llmchat.providers.base import (
     arguments_object,
     as_arguments,
@@ -242,8 +242,10 @@ def _messages(messages: List[Message]) -> list:
     return out
 
 
-def _result_block(result: Any) -> dict:
-    block = {"type": "tool_result", "tool_use_id": result.call_id, "content": result.content}
+def _result_block(result: ToolResult) -> dict:
+    block: dict = {"type": "tool_result", "tool_use_id": result.call_id}
+    if result.content:  # optional; an empty text is left out rather than risk the API's "must be non-empty"
+        block["content"] = result.content
     if result.is_error:
         block["is_error"] = True
     return block

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Dict, List, Optional
 
-from llmchat.conversation import ChatRequest, Message
+from llmchat.conversation import ChatRequest, Message, ToolResult
 from llmchat.stream.protocol import ProtocolError
 
 
@@ -157,7 +157,7 @@ def chat_messages(
 # --- tools ----------------------------------------------------------------------------------
 
 
-def result_text(result: Any) -> str:
+def result_text(result: ToolResult) -> str:
     """A tool result's text for an API without an error flag (all but Anthropic's): a failed
     call's text is marked, so the model knows the call failed."""
     return f"Error: {result.content}" if result.is_error else result.content

@@ -206,6 +206,11 @@ def test_anthropic_results_then_a_prompt_are_one_user_message_results_first() ->
     ]
 
 
+def test_anthropic_an_empty_result_leaves_out_its_optional_content() -> None:
+    messages = [Message("user", "x"), Message("assistant", "", tool_calls=(CALL_A,)), tool_results_message(ToolResult("call_a", "get_weather", ""))]
+    assert sent("anthropic", messages)[2] == {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_a"}]}
+
+
 def test_anthropic_arguments_that_are_not_a_json_object_are_sent_as_an_empty_input() -> None:
     broken = ToolCall("call_x", "get_weather", '{"city": "Os')
     got = sent("anthropic", [Message("user", "x"), Message("assistant", "", tool_calls=(broken,))])
