@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 if TYPE_CHECKING:  # the module is imported only when a message has attachments
     from llmchat.attachments import Attachment
+if TYPE_CHECKING:  # tool calls on a message are the stream's own ToolCall events
+    from llmchat.stream.events import ToolCall
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +17,43 @@ class Message:
     content: str
     # Files, images and PDFs the message carries (a user message's); each API encodes them.
     attachments: Tuple[Attachment, ...] = ()
+    # Tools. An assistant message's `tool_calls` are the calls the model asked for (the stream's
+    # ToolCall events, arguments as JSON text), its `content` any text it wrote with them. A
+    # message with role "tool" carries `tool_results`: the results of one step's calls, in the
+    # order of the calls (its `content` is not sent). Each API encodes both its own way.
+    tool_calls: Tuple[ToolCall, ...] = ()
+    tool_results: Tuple[ToolResult, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool the model may call: its name, what it does, and its arguments' JSON schema (an
+    object schema; None: no arguments)."""
+
+    name: str
+    description: str = ""
+    parameters: Optional[Any] = None
+
+    def schema(self) -> Any:
+        """The arguments' JSON schema as sent: an empty object schema when there is none."""
+        return self.parameters if self.parameters is not None else {"type": "object", "properties": {}}
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    """What a tool call returned: `call_id` is the call's id (ToolCall.id), `name` the tool's
+    name, `content` the result as text; `is_error` when the tool failed (or was denied), so the
+    model is told so."""
+
+    call_id: str
+    name: str
+    content: str
+    is_error: bool = False
+
+
+def tool_results_message(*results: ToolResult) -> Message:
+    """The message that sends one step's tool results back (role "tool")."""
+    return Message("tool", "", tool_results=tuple(results))
 
 
 @dataclass(slots=True)
@@ -29,3 +68,7 @@ class ChatRequest:
     max_tokens: Optional[int] = None
     api_key: Optional[str] = field(default=None, repr=False)  # never shown in a repr or log
     api_key_env: Optional[str] = None  # the variable the key comes from: named when a 401 came without one
+    tools: Tuple[ToolSpec, ...] = ()  # the tools the model may call; none: no tools are sent
+    # "auto" (the API's default), "none", "required" (some tool), or a tool's name (that tool);
+    # None: not sent. Ollama has no such setting: it is not sent there.
+    tool_choice: Optional[str] = None

@@ -60,6 +60,9 @@ class Behaviour:
     choices: int = 1  # openai-chat: this many choices (n > 1), their chunks interleaved
     parts: bool = False  # openai-chat: content as a list of parts, not a string
     tool: Optional[str] = None  # answer with a call of this tool (arguments TOOL_ARGUMENTS)
+    # A scripted tool-calling turn: `name:{json};name:{json}` (llmchat.demo.scripted_tools). The
+    # answer is these calls until the request carries their results, then a text quoting them.
+    tools: Optional[str] = None
     cache_read: int = 0  # anthropic: input tokens read from the prompt cache
     server_rate: float = 0.0  # the server's own tok/s (llama.cpp `timings`, Ollama `eval_duration`)
     usage_raw: Optional[str] = None  # this JSON text as the output token count (e.g. 1e30, "7")
@@ -112,6 +115,9 @@ class RecordedRequest:
     prompt: str = ""  # the last user message's text, without the text files inlined in it
     received: List[Any] = field(default_factory=list)  # its attachments (llmchat.demo.inputs.Received)
     earlier: int = 0  # attachments earlier user messages carry, sent again
+    declared_tools: List[str] = field(default_factory=list)  # the names of the tools the request offered
+    tool_results: List[Any] = field(default_factory=list)  # the results it sent back (scripted_tools.Result)
+    tool_calls: List[Any] = field(default_factory=list)  # the calls the answer made (scripted_tools.Call)
 
 
 class FakeLLMServer:
@@ -241,6 +247,11 @@ class FakeLLMServer:
             return
         if not await _read_inputs(writer, api, body, record):
             return
+        if behaviour.tools is not None or b'"tool' in raw_body or b'"function_call' in raw_body:
+            scripted = await _read_tools(writer, api, body, behaviour, record)
+            if scripted is None:
+                return
+            behaviour = scripted
         if behaviour.whole:
             await self._whole(writer, api, body, behaviour, record)
             return
@@ -295,6 +306,7 @@ class FakeLLMServer:
         """The answer as one JSON object, the way the API answers without `stream: true`."""
         tokens = _answer(record, behaviour)
         wire = _WIRES[api](body.get("model") or DEMO_MODEL, usage=behaviour.usage, behaviour=behaviour)
+        wire.calls = record.tool_calls
         answer = wire.whole("".join(tokens), behaviour.finish, len(tokens), _count_prompt(body))
         ctype = "application/x-ndjson" if api == "ollama" else "application/json"
         await _respond(writer, 200, ctype, _with_raw_count(json.dumps(answer).encode(), behaviour).decode())
@@ -366,6 +378,10 @@ class FakeLLMServer:
             pieces.append(wire.tool_call(behaviour.tool, TOOL_ARGUMENTS))
             pieces.append(wire.finish("tool_calls", len(reasoning) + len(tokens) + 9, _count_prompt(body)))
             outcome = "complete"
+        elif record.tool_calls:
+            pieces.append(wire.tool_calls(record.tool_calls))
+            pieces.append(wire.finish("tool_calls", len(reasoning) + 9 * len(record.tool_calls), _count_prompt(body)))
+            outcome = "complete"
         elif behaviour.no_end:
             outcome = "cut"
         else:
@@ -434,6 +450,32 @@ async def _read_inputs(writer, api: str, body: dict, record: RecordedRequest) ->
     return True
 
 
+async def _read_tools(writer, api: str, body: dict, behaviour: Behaviour, record: RecordedRequest) -> Optional[Behaviour]:
+    """Check the request's tool shapes as the API does (None: it got the API's 400) and script
+    the answer: the calls of `tools` until the request carries results, then a text quoting them."""
+    from llmchat.demo import inputs, scripted_tools  # only for a request with tools
+
+    try:
+        script = scripted_tools.parse(behaviour.tools) if behaviour.tools else []
+    except ValueError as exc:
+        await _respond(writer, 400, "application/json", json.dumps({"error": {"message": str(exc)}}))
+        record.outcome = "error"
+        return None
+    try:
+        found = scripted_tools.read(api, body)
+    except inputs.Invalid as invalid:
+        await _respond(writer, 400, "application/json", json.dumps(inputs.error_body(api, invalid)))
+        record.outcome = "error"
+        return None
+    record.declared_tools, record.tool_results = found.tools, found.results
+    if found.results:
+        return replace(behaviour, text=scripted_tools.quote(found.results), tokens=None, tool=None)
+    if script:
+        record.tool_calls = scripted_tools.calls_for(api, script, found.steps + 1)
+        return replace(behaviour, tool=None)
+    return behaviour
+
+
 def _may_carry_attachments(api: str, body: dict) -> bool:
     """Content parts, Ollama images or a text file's heading anywhere in the messages."""
     messages = body.get("input") if api == "openai-responses" else body.get("messages")
@@ -449,6 +491,8 @@ def _may_carry_attachments(api: str, body: dict) -> bool:
 
 
 def _answer(record: RecordedRequest, b: Behaviour) -> List[str]:
+    if record.tool_calls:  # a tool-call-only answer
+        return []
     described = ""
     if record.received:
         from llmchat.demo.inputs import describe
@@ -611,6 +655,7 @@ class _ChatWire:
         self.usage = usage
         self.b = behaviour
         self.choices = max(1, behaviour.choices)
+        self.calls: List[Any] = []  # scripted tool calls, for `whole`
         self._prefix = json.dumps({"id": "chatcmpl-demo", "object": "chat.completion.chunk", "created": int(time.time()), "model": model})[:-1]
 
     def _chunk(self, delta: dict, finish: Optional[str] = None, index: int = 0, extra: str = "") -> bytes:
@@ -635,6 +680,17 @@ class _ChatWire:
         out = self._chunk({"role": "assistant", "content": None, "tool_calls": [first]})
         for piece in _fragments(arguments):
             out += self._chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+        return out
+
+    def tool_calls(self, calls: List[Any]) -> bytes:
+        """Scripted calls one after another, as OpenAI streams them: each call's id and name in
+        its first delta, its arguments in small pieces, all under its `index`."""
+        out = b""
+        for k, call in enumerate(calls):
+            first = {"index": k, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}
+            out += self._chunk({"role": "assistant", "content": None, "tool_calls": [first]} if k == 0 else {"tool_calls": [first]})
+            for piece in _fragments(call.arguments, 3):
+                out += self._chunk({"tool_calls": [{"index": k, "function": {"arguments": piece}}]})
         return out
 
     def error(self, message: str) -> bytes:
@@ -671,6 +727,10 @@ class _ChatWire:
                 "tool_calls": [{"id": "call_demo", "type": "function", "function": {"name": self.b.tool, "arguments": TOOL_ARGUMENTS}}],
             }
             reason = "tool_calls"
+        if self.calls:
+            calls = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in self.calls]
+            message = {"role": "assistant", "content": None, "tool_calls": calls}
+            reason = "tool_calls"
         choices = [{"index": 0, "message": message, "finish_reason": reason}]
         choices += [{"index": k, "message": {"role": "assistant", "content": f"<{k}>"}, "finish_reason": reason} for k in range(1, self.choices)]
         answer: Dict[str, Any] = {
@@ -691,6 +751,7 @@ class _ResponsesWire:
         self.usage = usage
         self.b = behaviour
         self.seq = 0
+        self.calls: List[Any] = []
 
     def _event(self, kind: str, **payload: Any) -> bytes:
         self.seq += 1
@@ -727,6 +788,28 @@ class _ResponsesWire:
         out += self._event("response.function_call_arguments.done", item_id="fc_demo", output_index=1, arguments=arguments)
         return out + self._event("response.output_item.done", output_index=1, item=self._call_item(name, arguments))
 
+    def _scripted_item(self, call: Any, arguments: str, status: str = "completed") -> dict:
+        return {
+            "id": "fc_" + call.id.partition("_")[2],
+            "type": "function_call",
+            "status": status,
+            "call_id": call.id,
+            "name": call.name,
+            "arguments": arguments,
+        }
+
+    def tool_calls(self, calls: List[Any]) -> bytes:
+        """Each scripted call as its own output item: added, its arguments in small deltas, done."""
+        out = b""
+        for k, call in enumerate(calls, start=1):  # output 0 is the message start() opened
+            item = self._scripted_item(call, "", "in_progress")
+            out += self._event("response.output_item.added", output_index=k, item=item)
+            for piece in _fragments(call.arguments, 3):
+                out += self._event("response.function_call_arguments.delta", item_id=item["id"], output_index=k, delta=piece)
+            out += self._event("response.function_call_arguments.done", item_id=item["id"], output_index=k, arguments=call.arguments)
+            out += self._event("response.output_item.done", output_index=k, item=self._scripted_item(call, call.arguments))
+        return out
+
     def error(self, message: str) -> bytes:
         return self._event("error", code="server_error", message=message, param=None)
 
@@ -760,6 +843,8 @@ class _ResponsesWire:
         ]
         if self.b.tool:
             output = [self._call_item(self.b.tool, TOOL_ARGUMENTS)]
+        if self.calls:
+            output = [self._scripted_item(c, c.arguments) for c in self.calls]
         extra: Dict[str, Any] = {"output": output}
         if self.usage:
             extra["usage"] = self._usage(output_tokens, input_tokens)
@@ -775,6 +860,7 @@ class _AnthropicWire:
         self.b = behaviour
         self.block: Optional[str] = None
         self.index = -1
+        self.calls: List[Any] = []
 
     def _event(self, kind: str, **payload: Any) -> bytes:
         return _sse(json.dumps({"type": kind, **payload}), kind)
@@ -818,6 +904,15 @@ class _AnthropicWire:
             out += self._event("content_block_delta", index=self.index, delta={"type": "input_json_delta", "partial_json": piece})
         return out
 
+    def tool_calls(self, calls: List[Any]) -> bytes:
+        """Each scripted call as a `tool_use` block, its input in small `input_json_delta`s."""
+        out = b""
+        for call in calls:
+            out += self._open("tool_use", {"type": "tool_use", "id": call.id, "name": call.name, "input": {}})
+            for piece in _fragments(call.arguments, 3):
+                out += self._event("content_block_delta", index=self.index, delta={"type": "input_json_delta", "partial_json": piece})
+        return out
+
     def error(self, message: str) -> bytes:
         return self._event("error", error={"type": "overloaded_error", "message": message})
 
@@ -839,6 +934,9 @@ class _AnthropicWire:
         if self.b.tool:
             content = [{"type": "tool_use", "id": "toolu_demo", "name": self.b.tool, "input": json.loads(TOOL_ARGUMENTS)}]
             stop = "tool_use"
+        if self.calls:
+            content = [{"type": "tool_use", "id": c.id, "name": c.name, "input": json.loads(c.arguments)} for c in self.calls]
+            stop = "tool_use"
         answer: Dict[str, Any] = {
             "id": "msg_demo",
             "type": "message",
@@ -859,6 +957,7 @@ class _OllamaWire:
         self.usage = usage
         self.b = behaviour
         self._head = json.dumps({"model": model, "created_at": "2026-01-01T00:00:00Z"})[:-1]
+        self.calls: List[Any] = []
 
     def _line(self, message: dict, **extra: Any) -> bytes:
         tail = "".join(f", {json.dumps(k)}: {json.dumps(v)}" for k, v in extra.items())
@@ -876,6 +975,13 @@ class _OllamaWire:
     def tool_call(self, name: str, arguments: str) -> bytes:
         call = {"function": {"name": name, "arguments": json.loads(arguments)}}
         return self._line({"role": "assistant", "content": "", "tool_calls": [call]}, done=False)
+
+    def _scripted(self, calls: List[Any]) -> List[dict]:
+        return [{"function": {"index": k, "name": c.name, "arguments": json.loads(c.arguments)}} for k, c in enumerate(calls)]
+
+    def tool_calls(self, calls: List[Any]) -> bytes:
+        """Each scripted call whole, on a line of its own (Ollama streams no argument pieces)."""
+        return b"".join(self._line({"role": "assistant", "content": "", "tool_calls": [call]}, done=False) for call in self._scripted(calls))
 
     def error(self, message: str) -> bytes:
         return (json.dumps({"error": message}) + "\n").encode()
@@ -900,6 +1006,8 @@ class _OllamaWire:
                 "content": "",
                 "tool_calls": [{"function": {"name": self.b.tool, "arguments": json.loads(TOOL_ARGUMENTS)}}],
             }
+        if self.calls:
+            message = {"role": "assistant", "content": "", "tool_calls": self._scripted(self.calls)}
         return {"model": self.model, "created_at": "2026-01-01T00:00:00Z", "message": message, **self._final(reason, output_tokens, input_tokens)}
 
 

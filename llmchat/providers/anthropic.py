@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from llmchat.conversation import ChatRequest, Message
+from llmchat.conversation import ChatRequest, Message, ToolResult
 from llmchat.providers.base import (
+    arguments_object,
     as_arguments,
     as_count,
     as_text,
@@ -212,6 +213,61 @@ def _user_message(message: Message) -> dict:
     return {"role": message.role, "content": blocks}
 
 
+def _messages(messages: List[Message]) -> list:
+    """The conversation as messages. An assistant message's tool calls are `tool_use` blocks
+    after its text (`input` an object); one step's results are `tool_result` blocks (the call's
+    `tool_use_id`, `content`, `is_error` when it failed) in one user message, put first in the
+    user message that follows them when there is one: the API wants every result right after
+    the calls, before any text (https://docs.claude.com/en/docs/agents-and-tools/tool-use/implement-tool-use)."""
+    out: list = []
+    for m in messages:
+        if m.role == "tool":
+            blocks = [_result_block(r) for r in m.tool_results]
+            if blocks:
+                out.append({"role": "user", "content": blocks})
+            continue
+        encoded = _user_message(m) if m.attachments and m.role == "user" else {"role": m.role, "content": m.content}
+        if m.tool_calls:
+            text = [{"type": "text", "text": m.content}] if m.content else []  # the API refuses an empty text block
+            tool_uses = [{"type": "tool_use", "id": c.id, "name": c.name, "input": arguments_object(c.arguments)} for c in m.tool_calls]
+            encoded = {"role": m.role, "content": text + tool_uses}
+        previous = out[-1] if out else None
+        if previous is not None and m.role == "user" and previous["role"] == "user" and _only_results(previous):
+            content = encoded["content"]
+            previous["content"] = previous["content"] + (
+                content if isinstance(content, list) else [{"type": "text", "text": content}] if content else []
+            )
+            continue
+        out.append(encoded)
+    return out
+
+
+def _result_block(result: ToolResult) -> dict:
+    block: dict = {"type": "tool_result", "tool_use_id": result.call_id}
+    if result.content:  # optional; an empty text is left out rather than risk the API's "must be non-empty"
+        block["content"] = result.content
+    if result.is_error:
+        block["is_error"] = True
+    return block
+
+
+def _only_results(message: dict) -> bool:
+    content = message["content"]
+    return isinstance(content, list) and bool(content) and all(block.get("type") == "tool_result" for block in content)
+
+
+def _tools(request: ChatRequest, body: dict) -> None:
+    """`tools` as `{name, description, input_schema}` and `tool_choice` (`{type: auto}`,
+    `{type: none}`, `{type: any}` for "required", `{type: tool, name}`)."""
+    if request.tools:
+        body["tools"] = [{"name": t.name, "description": t.description, "input_schema": t.schema()} for t in request.tools]
+    choice = request.tool_choice
+    if choice is not None:
+        body["tool_choice"] = (
+            {"type": "any"} if choice == "required" else {"type": choice} if choice in ("auto", "none") else {"type": "tool", "name": choice}
+        )
+
+
 class Anthropic(Provider):
     name = "anthropic"
     framing = "sse"
@@ -224,12 +280,12 @@ class Anthropic(Provider):
     def build_request(self, request: ChatRequest) -> HttpRequest:
         body: dict = {
             "model": request.model,
-            "messages": [
-                _user_message(m) if m.attachments and m.role == "user" else {"role": m.role, "content": m.content} for m in request.messages
-            ],
+            "messages": _messages(request.messages),
             "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
             "stream": True,
         }
+        if request.tools or request.tool_choice is not None:
+            _tools(request, body)
         if request.system:
             body["system"] = request.system
         if request.temperature is not None:

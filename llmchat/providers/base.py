@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Dict, List, Optional
 
-from llmchat.conversation import ChatRequest, Message
+from llmchat.conversation import ChatRequest, Message, ToolResult
 from llmchat.stream.protocol import ProtocolError
 
 
@@ -126,21 +126,53 @@ def as_arguments(value: Any) -> str:
         return ""
 
 
-def chat_messages(request: ChatRequest, encode: Optional[Callable[[Message], dict]] = None) -> list:
+def chat_messages(
+    request: ChatRequest,
+    encode: Optional[Callable[[Message], dict]] = None,
+    tools: Optional[Callable[[Message], List[dict]]] = None,
+) -> list:
     """The conversation as role/content dicts, the system prompt first when there is one.
 
     A user message with attachments is `encode(message)`, the API's own shape; without an
-    encoder its text attachments are inlined and the rest left to the caller.
+    encoder its text attachments are inlined and the rest left to the caller. A message with
+    tool calls or tool results is `tools(message)`, the API's messages for it (a tool message
+    without an encoder is left out).
     """
-    messages = [
-        {"role": m.role, "content": m.content}
-        if not m.attachments or m.role != "user"
-        else (encode(m) if encode is not None else {"role": m.role, "content": user_text(m)})
-        for m in request.messages
-    ]
+    messages: list = []
     if request.system:
-        messages.insert(0, {"role": "system", "content": request.system})
+        messages.append({"role": "system", "content": request.system})
+    for m in request.messages:
+        if m.tool_calls or m.tool_results or m.role == "tool":
+            if tools is not None:
+                messages.extend(tools(m))
+            elif m.role != "tool":
+                messages.append({"role": m.role, "content": m.content})
+        elif not m.attachments or m.role != "user":
+            messages.append({"role": m.role, "content": m.content})
+        else:
+            messages.append(encode(m) if encode is not None else {"role": m.role, "content": user_text(m)})
     return messages
+
+
+# --- tools ----------------------------------------------------------------------------------
+
+
+def result_text(result: ToolResult) -> str:
+    """A tool result's text for an API without an error flag (all but Anthropic's): a failed
+    call's text is marked, so the model knows the call failed."""
+    return f"Error: {result.content}" if result.is_error else result.content
+
+
+def arguments_object(arguments: str) -> dict:
+    """A tool call's arguments (JSON text) as the object Anthropic and Ollama send: {} when the
+    text is empty or not a JSON object (a model's broken JSON is not sent back as such)."""
+    if not arguments:
+        return {}
+    try:
+        value = json.loads(arguments)
+    except (ValueError, RecursionError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 # --- attachments ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any, List, Optional, Sequence
 
 from llmchat.conversation import ChatRequest, Message
 from llmchat.providers.base import (
+    arguments_object,
     as_arguments,
     as_count,
     as_rate,
@@ -21,12 +22,14 @@ from llmchat.providers.base import (
     endpoint,
     media,
     names_in,
+    result_text,
     unsupported,
     user_text,
 )
 from llmchat.stream.events import (
     LENGTH,
     STOP,
+    TOOL_CALLS,
     UNKNOWN,
     Finish,
     ReasoningDelta,
@@ -73,6 +76,8 @@ def normalise_host(value: str) -> str:
 
 
 class _OllamaDecoder(StreamDecoder):
+    _calls = False  # a tool call came: the answer stopped for it
+
     def feed(self, item: Any) -> Sequence[StreamEvent]:
         if not isinstance(item, dict):
             return NOTHING
@@ -82,20 +87,29 @@ class _OllamaDecoder(StreamDecoder):
                 content = message.get("content")
                 if content.__class__ is str and content and len(message) <= 2 and "thinking" not in message:
                     return (TextDelta(content),)  # the hot path: {"role", "content"} only
-                return _message_events(message, [])
+                return self._message_events(message)
             if "error" in item:
                 self.done = True
                 return (StreamError(error_message(item), kind="api"),)
             return NOTHING
         self.done = True
-        events: list = _message_events(message, []) if message.__class__ is dict else []
+        events: list = self._message_events(message) if message.__class__ is dict else []
         if "eval_count" in item or "prompt_eval_count" in item:
             output = as_count(item.get("eval_count"))
             duration = as_count(item.get("eval_duration"))  # nanoseconds
             rate = as_rate(output / (duration / 1e9)) if output and duration else None
             events.append(Usage(as_count(item.get("prompt_eval_count")), output, None, rate))
         raw = as_word(item.get("done_reason"))
-        events.append(Finish(_REASONS.get(raw, raw) if raw else UNKNOWN, raw))
+        reason = _REASONS.get(raw, raw) if raw else UNKNOWN
+        if self._calls and reason in (STOP, UNKNOWN):  # Ollama says "stop" after tool calls too
+            reason = TOOL_CALLS
+        events.append(Finish(reason, raw))
+        return events
+
+    def _message_events(self, message: dict) -> list:
+        events = _message_events(message, [])
+        if not self._calls and any(type(event) is ToolCall for event in events):
+            self._calls = True
         return events
 
 
@@ -132,6 +146,35 @@ def _user_message(message: Message) -> dict:
     return out
 
 
+def _tool_messages(message: Message) -> List[dict]:
+    """An assistant message's `tool_calls` (`{type: function, function: {index, name,
+    arguments}}`, the arguments an object) or one step's results, one `tool` message each
+    with the tool's `tool_name` (https://docs.ollama.com/capabilities/tool-calling). A call's
+    id, when the server gave one, goes with it (`id`, and `tool_call_id` on its result): Ollama
+    matches results by name, and newer servers read the id too. A failed call's result text
+    starts "Error: ": the API has no error flag."""
+    if message.role == "tool":
+        results = []
+        for r in message.tool_results:
+            result = {"role": "tool", "tool_name": r.name, "content": result_text(r)}
+            if r.call_id:
+                result["tool_call_id"] = r.call_id
+            results.append(result)
+        return results
+    calls = []
+    for index, c in enumerate(message.tool_calls):
+        call: dict = {"type": "function", "function": {"index": index, "name": c.name, "arguments": arguments_object(c.arguments)}}
+        if c.id:
+            call["id"] = c.id
+        calls.append(call)
+    return [{"role": message.role, "content": message.content, "tool_calls": calls}]
+
+
+def _tools(request: ChatRequest) -> list:
+    """`tools` in the OpenAI shape: `{type: function, function: {name, description, parameters}}`."""
+    return [{"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.schema()}} for t in request.tools]
+
+
 class Ollama(Provider):
     name = "ollama"
     framing = "ndjson"
@@ -142,7 +185,9 @@ class Ollama(Provider):
     decoder = _OllamaDecoder
 
     def build_request(self, request: ChatRequest) -> HttpRequest:
-        body: dict = {"model": request.model, "messages": chat_messages(request, _user_message), "stream": True}
+        body: dict = {"model": request.model, "messages": chat_messages(request, _user_message, _tool_messages), "stream": True}
+        if request.tools:  # Ollama has no tool_choice
+            body["tools"] = _tools(request)
         options = {}
         if request.temperature is not None:
             options["temperature"] = request.temperature

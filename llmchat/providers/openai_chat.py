@@ -25,6 +25,7 @@ from llmchat.providers.base import (
     load_json,
     media,
     names_in,
+    result_text,
     unsupported,
     user_text,
 )
@@ -66,7 +67,8 @@ _SEVERAL = "the server sent several answers (n > 1); only the first is shown"
 
 class _ChatDecoder(StreamDecoder):
     def __init__(self) -> None:
-        self._tools: Optional[Dict[int, list]] = None  # index -> [id, name, argument fragments]
+        self._tools: Optional[Dict[Any, list]] = None  # index -> [id, name, argument fragments]
+        self._finished: List[list] = []  # calls an index was taken over from, in order
         self._several = False  # a choice other than the first was seen (and said so)
 
     def feed(self, item: Any) -> Sequence[StreamEvent]:
@@ -173,10 +175,17 @@ class _ChatDecoder(StreamDecoder):
             if not isinstance(call, dict):
                 continue
             index = call.get("index", position)
+            if not isinstance(index, (int, str)):
+                index = position
+            call_id = as_word(call.get("id"))
             slot = tools.get(index)
+            if slot is not None and call_id and slot[0] and call_id != slot[0]:
+                # Another call at the same index: servers that send each call whole and leave
+                # out `index` (Gemini's OpenAI endpoint) put every call at position 0.
+                self._finished.append(slot)
+                slot = None
             if slot is None:
                 slot = tools[index] = ["", "", []]
-            call_id = as_word(call.get("id"))
             if call_id:
                 slot[0] = call_id
             function = call.get("function")
@@ -193,7 +202,9 @@ class _ChatDecoder(StreamDecoder):
         tools, self._tools = self._tools, None
         if not tools:
             return []
-        return [ToolCall(tid, name, "".join(parts)) for _, (tid, name, parts) in sorted(tools.items(), key=_by_index)]
+        slots = self._finished + [slot for _, slot in sorted(tools.items(), key=_by_index)]
+        self._finished = []
+        return [ToolCall(tid, name, "".join(parts)) for tid, name, parts in slots]
 
     def _ending(self, finish: Finish) -> Sequence[StreamEvent]:
         return (*self._tool_calls(), finish) if self._tools else (finish,)
@@ -265,6 +276,29 @@ def _user_message(message: Message) -> dict:
     return {"role": message.role, "content": parts}
 
 
+def _tool_messages(message: Message) -> List[dict]:
+    """An assistant message's tool calls (`tool_calls`, arguments as JSON text; `content` null
+    when it wrote no text) or one step's results, one `tool` message each with the call's
+    `tool_call_id` (https://platform.openai.com/docs/guides/function-calling). A failed call's
+    result text starts "Error: ": the API has no error flag."""
+    if message.role == "tool":
+        return [{"role": "tool", "tool_call_id": r.call_id, "content": result_text(r)} for r in message.tool_results]
+    calls = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments or "{}"}} for c in message.tool_calls]
+    return [{"role": message.role, "content": message.content or None, "tool_calls": calls}]
+
+
+def _tools(request: ChatRequest, body: dict) -> None:
+    """`tools` as `{type: function, function: {name, description, parameters}}` and
+    `tool_choice` ("auto", "none", "required", or `{type: function, function: {name}}`)."""
+    if request.tools:
+        body["tools"] = [
+            {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.schema()}} for t in request.tools
+        ]
+    choice = request.tool_choice
+    if choice is not None:
+        body["tool_choice"] = choice if choice in ("auto", "none", "required") else {"type": "function", "function": {"name": choice}}
+
+
 class OpenAIChat(Provider):
     name = "openai-chat"
     framing = "sse"
@@ -277,10 +311,12 @@ class OpenAIChat(Provider):
     def build_request(self, request: ChatRequest) -> HttpRequest:
         body: dict = {
             "model": request.model,
-            "messages": chat_messages(request, _user_message),
+            "messages": chat_messages(request, _user_message, _tool_messages),
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        if request.tools or request.tool_choice is not None:
+            _tools(request, body)
         if request.temperature is not None:
             body["temperature"] = request.temperature
         if request.max_tokens is not None:

@@ -1,13 +1,15 @@
 """OpenAI Responses API streaming: SSE whose JSON payloads carry their own `type`.
 
-Terminal signals: `response.completed` (stop), `response.incomplete` (length or content filter,
-a success), `response.failed` and `error` (errors). A finished `function_call` output item is
-a ToolCall. Everything else not listed is skipped.
+Terminal signals: `response.completed` (stop; "tool_calls" when the response made function
+calls, since the API has no stop reason of its own for them), `response.incomplete` (length or
+content filter, a success), `response.failed` and `error` (errors). A finished `function_call`
+output item is a ToolCall (its arguments from the `response.function_call_arguments.delta`s
+when the item comes without them). Everything else not listed is skipped.
 """
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from llmchat.conversation import ChatRequest, Message
 from llmchat.providers.base import (
@@ -21,6 +23,7 @@ from llmchat.providers.base import (
     load_json,
     media,
     names_in,
+    result_text,
     unsupported,
     user_text,
 )
@@ -28,6 +31,7 @@ from llmchat.stream.events import (
     CONTENT_FILTER,
     LENGTH,
     STOP,
+    TOOL_CALLS,
     UNKNOWN,
     Finish,
     ReasoningDelta,
@@ -52,6 +56,9 @@ _INCOMPLETE = {"max_output_tokens": LENGTH, "content_filter": CONTENT_FILTER}
 
 
 class _ResponsesDecoder(StreamDecoder):
+    _calls = 0  # function calls seen: a completed response with calls stopped for them
+    _arguments: Optional[Dict[Any, List[str]]] = None  # item id -> argument deltas (for an item.done without them)
+
     def feed(self, item: Any) -> Sequence[StreamEvent]:
         data = item.data
         if data == "[DONE]" or not data:  # [DONE] is not part of this API; empty data: keep-alive
@@ -73,12 +80,25 @@ class _ResponsesDecoder(StreamDecoder):
         if kind in _REASONING:
             delta = as_text(payload.get("delta"))
             return (ReasoningDelta(delta),) if delta else NOTHING
+        if kind == "response.function_call_arguments.delta":
+            delta = payload.get("delta")
+            if isinstance(delta, str) and delta:
+                if self._arguments is None:
+                    self._arguments = {}
+                self._arguments.setdefault(_item_id(payload.get("item_id")), []).append(delta)
+            return NOTHING
         if kind == "response.output_item.done":
-            call = _tool_call(payload.get("item"))
-            return (call,) if call is not None else NOTHING
+            found = payload.get("item")
+            if isinstance(found, dict) and found.get("arguments") is None and self._arguments:
+                found = {**found, "arguments": "".join(self._arguments.pop(_item_id(found.get("id")), ()))}
+            call = _tool_call(found)
+            if call is None:
+                return NOTHING
+            self._calls += 1
+            return (call,)
         if kind == "response.completed":
             self.done = True
-            return _with_usage(payload.get("response"), Finish(STOP, "completed"))
+            return _with_usage(payload.get("response"), Finish(TOOL_CALLS if self._calls else STOP, "completed"))
         if kind == "response.incomplete":
             self.done = True
             response = payload.get("response")
@@ -121,12 +141,13 @@ class _ResponsesDecoder(StreamDecoder):
                 call = _tool_call(item)
                 if call is not None:
                     events.append(call)
+                    self._calls += 1
         status = body.get("status")
         if status == "incomplete":
             finish = _incomplete(body)
         else:
             raw = as_word(status)
-            finish = Finish(STOP if raw == "completed" else (raw or UNKNOWN), raw)
+            finish = Finish((TOOL_CALLS if self._calls else STOP) if raw == "completed" else (raw or UNKNOWN), raw)
         events.extend(_with_usage(body, finish))
         return events
 
@@ -138,6 +159,10 @@ def _tool_call(item: Any) -> Optional[ToolCall]:
     # call_id is what a tool result refers to; id is the item's own.
     call_id = as_word(item.get("call_id")) or as_word(item.get("id")) or ""
     return ToolCall(call_id, as_word(item.get("name")) or "", as_arguments(item.get("arguments")))
+
+
+def _item_id(value: Any) -> Any:
+    return value if isinstance(value, (str, int)) else None
 
 
 def _incomplete(response: Any) -> Finish:
@@ -177,6 +202,42 @@ def _user_message(message: Message) -> dict:
     return {"role": message.role, "content": parts}
 
 
+def _input(messages: List[Message]) -> list:
+    """The conversation as input items. An assistant message's tool calls follow its text as
+    `function_call` items (`call_id`, `name`, `arguments` as JSON text; no item `id`, which
+    would ask for the reasoning item that came with it); one step's results are
+    `function_call_output` items with the call's `call_id`
+    (https://platform.openai.com/docs/guides/function-calling). A failed call's result text starts
+    "Error: ": the API has no error flag."""
+    items: list = []
+    for m in messages:
+        if m.tool_calls or m.tool_results or m.role == "tool":
+            if m.role == "tool":
+                items.extend({"type": "function_call_output", "call_id": r.call_id, "output": result_text(r)} for r in m.tool_results)
+                continue
+            if m.content:
+                items.append({"role": m.role, "content": m.content})
+            items.extend({"type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments or "{}"} for c in m.tool_calls)
+        elif m.attachments and m.role == "user":
+            items.append(_user_message(m))
+        else:
+            items.append({"role": m.role, "content": m.content})
+    return items
+
+
+def _tools(request: ChatRequest, body: dict) -> None:
+    """`tools` as `{type: function, name, description, parameters, strict: false}` (strict
+    schemas are the API's default there, and a tool's own schema is seldom one) and
+    `tool_choice` ("auto", "none", "required", or `{type: function, name}`)."""
+    if request.tools:
+        body["tools"] = [
+            {"type": "function", "name": t.name, "description": t.description, "parameters": t.schema(), "strict": False} for t in request.tools
+        ]
+    choice = request.tool_choice
+    if choice is not None:
+        body["tool_choice"] = choice if choice in ("auto", "none", "required") else {"type": "function", "name": choice}
+
+
 class OpenAIResponses(Provider):
     name = "openai-responses"
     framing = "sse"
@@ -189,9 +250,11 @@ class OpenAIResponses(Provider):
     def build_request(self, request: ChatRequest) -> HttpRequest:
         body: dict = {
             "model": request.model,
-            "input": [_user_message(m) if m.attachments and m.role == "user" else {"role": m.role, "content": m.content} for m in request.messages],
+            "input": _input(request.messages),
             "stream": True,
         }
+        if request.tools or request.tool_choice is not None:
+            _tools(request, body)
         if request.system:
             body["instructions"] = request.system
         if request.temperature is not None:
