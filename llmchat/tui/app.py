@@ -837,11 +837,8 @@ class ChatApp(App[None]):
         self._selected = item
         items = self._items()
         number = items.index(item) + 1 if item in items else 0
-        if item[1] == "prompt":
-            keys = "Enter or e edits it · [ ] other versions · Alt+Up/Down moves · Esc leaves"
-        else:
-            keys = "r regenerates it · [ ] other versions · Alt+Up/Down moves · Esc leaves"
-        self._show_mode(f"Message {number} of {len(items)} selected ({'prompt' if item[1] == 'prompt' else 'answer'}): {keys}")
+        what = "e or Enter edits" if item[1] == "prompt" else "r regenerates"
+        self._show_mode(f"Message {number} of {len(items)} selected · {what} · [ ] versions · Alt+↑/↓ moves · Esc leaves")
         self.transcript.reveal(item[0])
         self._mark_selected()
         self.refresh_bindings()

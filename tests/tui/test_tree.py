@@ -5,11 +5,13 @@ context sent being exactly the path shown. Every test has its own store (tests/c
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from dataclasses import replace
 from typing import Any, List, Optional
 
 from llmchat.demo.answer import answer_tokens
-from llmchat.history import COMPLETE, HistoryStore
+from llmchat.history import COMPLETE, HistoryStore, default_path
 from llmchat.tui.app import ChatApp
 from llmchat.tui.widgets import AssistantMessage, UserMessage
 from llmchat.tui.widgets.siblings import SiblingSwitcher
@@ -78,7 +80,7 @@ async def test_a_reopened_conversation_marks_siblings_and_steps_between_them(set
             await pilot.press("alt+up")  # the last answer, its prompt, the first answer
         assert app._selected == (0, "answer")
         await until(pilot, lambda: app.transcript.query(".-selected"), what="the highlight")
-        assert "Message 2 of 4 selected" in str(app.query_one("#mode").render())
+        assert "Message 2 of 4 selected · r regenerates" in str(app.query_one("#mode").render())
         await pilot.press("left_square_bracket")
         await until(pilot, lambda: "2/3" in shown(app), what="the second answer")
         # The transcript follows the chosen branch: the second answer has nothing after it.
@@ -274,3 +276,40 @@ async def test_the_tree_keys_are_in_the_keys_panel(settings_for, until):
 
         table = str(app.screen.query_one(BindingsTable).render_bindings_table().columns[1]._cells)
         assert "Regenerate the selected answer" in table and "Select the message above" in table
+
+
+def test_snapshot_of_a_transcript_with_siblings_and_a_selection(snap_compare, settings_for, monkeypatch):
+    """‹ 3/3 › under the first prompt's answer and ‹ 2/2 › under an edited prompt, the first
+    answer selected (highlighted, the line above the prompt says so)."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        settings = settings_for(tokens=5)
+        clock = iter(1_700_000_000.0 + 60 * i for i in range(100))
+        with HistoryStore.open(now=lambda: next(clock)) as store:
+            [first] = seed(store, ["Why is the sky blue?"], base_url=settings.base_url)
+            cid = store.message(first).conversation_id
+            regenerate(store, first, "Sunlight scatters off air molecules; blue scatters most.")
+            regenerate(store, first, "**Rayleigh scattering**: shorter wavelengths scatter more.")
+            [asked] = seed(store, ["And at sunset?"], cid, base_url=settings.base_url)
+            writer = store.begin_edit(store.message(asked).parent_id or 0, "And why is the sunset red?", model="m", api="openai-chat")
+            writer.append("The light crosses more air, so the blue is scattered away first.")
+            writer.finish(COMPLETE, stop_reason="stop")
+        db = sqlite3.connect(str(default_path()))
+        db.execute(
+            "UPDATE messages SET ttft = 0.2, tokens_per_second = 50.0, output_tokens = 8, tokens_exact = 1, elapsed = 0.36 WHERE role = 'assistant'"
+        )
+        db.commit()
+        db.close()
+        app = ChatApp(replace(settings, conversation_id=cid), status_interval=None)
+
+        async def run_before(pilot) -> None:
+            app.prompt.cursor_blink = False
+            await pilot.pause()
+            await pilot.press("alt+up", "alt+up", "alt+up")
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
