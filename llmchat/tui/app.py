@@ -16,6 +16,13 @@ The cancel binding for Ctrl+C has priority (so it wins over a selection's copy w
 streams) but is enabled only while one streams: otherwise the key falls through to the
 widgets' and screen's copy bindings, and last to the app's non-priority quit hint.
 
+The conversation's tree (history on): Alt+Up / Alt+Down (or a click) selects a message; then
+`[` / `]` (or Left / Right, or a click on `‹ 2/3 ›`) step between its versions, e or Enter edits
+a prompt (sending it makes a new branch from there), r regenerates an answer (a sibling), Esc
+leaves. Ctrl+R stores its retry as a sibling of the answer. The palette forks the conversation
+and regenerates with another model or profile. The session's turns are always the path shown:
+what is sent as context.
+
 Ctrl+Y copies the last answer; PageUp/PageDown, Ctrl+Up/Down and Ctrl+Home/End scroll the
 transcript while typing. The prompt (a TextArea) has bindings of its own for some of these
 keys (redo, cursor by page), so these have priority; their actions step aside (SkipAction) when
@@ -926,18 +933,18 @@ class ChatApp(App[None]):
                 self.notify(f"No {'earlier' if delta < 0 else 'later'} version: this is {ids.index(message_id) + 1} of {len(ids)}.", timeout=2)
                 return
             await asyncio.to_thread(partial(store.select_branch, ids[at], touch=True))
+            depth = None if self._selected is not None else len(await asyncio.to_thread(partial(store.path_to, leaf_id=ids[at]))) - 1
         except (HistoryError, ValueError) as exc:
             self.notify(one_line(f"Cannot step to another version: {exc}"), severity="error", timeout=8)
             return
         role = "prompt" if siblings[at].role == "user" else "answer"
-        place = len(store.path_to(leaf_id=ids[at])) - 1 if self._selected is None else None
         kept = self._selected
         self._clear_selection()
         await self._reshow()
         if kept is not None:
             self._select((kept[0], role))
-        elif place is not None:
-            self._select((place // 2, role))
+        elif depth is not None:
+            self._select((depth // 2, role))  # a path alternates prompts and answers
         else:
             self.transcript.anchor()
 
@@ -1007,8 +1014,10 @@ class ChatApp(App[None]):
             if isinstance(widget, (Transcript, SiblingSwitcher)) or widget is self.screen:
                 return
             widget = widget.parent
-        if widget is None or self.session is None or not self._on_main_screen():
-            return
+        if widget is None or self.session is None or not self._on_main_screen() or getattr(self.screen, "selections", None):
+            return  # (a drag that selected text is the user's, not a message selection)
+        if not self.chat_history.on or self._active is not None:
+            return  # a click says nothing: the keys say why (Alt+Up)
         item: Optional[Tuple[int, str]] = None
         view = widget.parent
         if isinstance(view, TurnView):

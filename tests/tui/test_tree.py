@@ -65,6 +65,10 @@ def shown(app: ChatApp) -> List[str]:
     return out
 
 
+def chats(requests: List[Any]) -> List[Any]:
+    return [r for r in requests if isinstance(r.body, dict) and "messages" in r.body]
+
+
 def sent(request: Any) -> List[str]:
     return [m["content"] for m in request.body["messages"]]
 
@@ -313,3 +317,30 @@ def test_snapshot_of_a_transcript_with_siblings_and_a_selection(snap_compare, se
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+async def test_regenerate_with_another_model_from_the_palette(settings_for, srv, settled, server_saw, until):
+    from test_palette import choose, palette_open, run_command
+
+    settings = settings_for(tokens=5)
+    with HistoryStore.open() as store:
+        seed(store, ["question 1", "question 2"], base_url=settings.base_url)
+        cid = store.most_recent().id
+    app = ChatApp(replace(settings, conversation_id=cid))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: shown(app), what="the conversation")
+        await pilot.press("alt+up", "alt+up", "alt+up")  # the first answer
+        await run_command(pilot, until, "regenerate with model", "Regenerate with model…")
+        await palette_open(pilot, until)
+        await choose(pilot, until, "other-model", "Use model other-model")
+        await server_saw(srv, lambda r: len(chats(r)) == 1)  # (the picker asked for the model list too)
+        await until(pilot, lambda: app.worker is not None, what="the regeneration")
+        await settled(app)
+        await until(pilot, lambda: "2/2" in shown(app), what="the sibling")
+        assert shown(app)[:1] == ["question 1"] and len(shown(app)) == 3  # the new branch ends at the new answer
+    [request] = chats(srv.requests)
+    assert request.body["model"] == "other-model"
+    assert sent(request) == ["question 1"]
+    with HistoryStore.open() as store:
+        answers = [m for m in store.load(cid, branches=True).messages if m.role == "assistant"]
+        assert [m.model for m in answers] == ["m", "m", "other-model"]
