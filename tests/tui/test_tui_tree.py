@@ -113,12 +113,17 @@ async def test_clicking_the_arrows_steps_and_clicking_a_message_selects_it(setti
     app = ChatApp(replace(settings, conversation_id=cid))
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.transcript.query(SiblingSwitcher), what="the arrows")
+        await until(pilot, lambda: app.transcript.query_one(SiblingSwitcher).region.width > 0, what="the arrows laid out")
         switcher = app.transcript.query_one(SiblingSwitcher)
         await pilot.click(switcher, offset=(1, 0))  # the left arrow
         await until(pilot, lambda: "2/3" in shown(app), what="the second answer")
+        await until(pilot, lambda: app.transcript.query_one(SiblingSwitcher).region.width > 0, what="the new arrows laid out")
+        await pilot.pause()
         switcher = app.transcript.query_one(SiblingSwitcher)
         await pilot.click(switcher, offset=(switcher.size.width - 2, 0))  # the right arrow
         await until(pilot, lambda: "3/3" in shown(app), what="the third answer")
+        await until(pilot, lambda: app.transcript.query(UserMessage).last().region.width > 0, what="the prompt laid out")
+        await pilot.pause()
         prompt = app.transcript.query(UserMessage).last()
         await pilot.click(prompt)
         await until(pilot, lambda: app._selected == (1, "prompt"), what="the click's selection")
