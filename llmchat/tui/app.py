@@ -1059,6 +1059,40 @@ class ChatApp(App[None]):
         if await self.open_conversation(new_id):
             self.notify(f"Forked conversation {conversation_id} into conversation {new_id}: the next message continues the fork.", timeout=5)
 
+    async def pick_comparison(self) -> None:
+        """Palette: another version of the selected (or last) answer to compare it with; the
+        comparison itself is `compare_answers(a_id, b_id)`, which the compare screen provides."""
+        from llmchat.history import HistoryError
+
+        compare = getattr(self, "compare_answers", None)
+        if compare is None or not self._tree_ready("Comparing answers"):
+            return
+        assert self.session is not None
+        answer_id = self.selected_message_id if self._selected is not None and self._selected[1] == "answer" else None
+        if answer_id is None and self.session.last is not None and self.session.last.record is not None:
+            answer_id = self.session.last.record.answer_id
+        if answer_id is None:
+            self.notify("Select an answer to compare (Alt+Up).", severity="warning", timeout=3)
+            return
+        try:
+            siblings = await asyncio.to_thread(self.chat_history.store.siblings, answer_id)
+        except HistoryError as exc:
+            self.notify(one_line(f"Cannot read the answer's versions: {exc}"), severity="error", timeout=8)
+            return
+        others = [m for m in siblings if m.id != answer_id]
+        if not others:
+            self.notify("This answer has no other version to compare it with: r regenerates it.", timeout=4)
+            return
+        choices = [
+            Choice(
+                f"Version {m.sibling_index} of {m.sibling_count} · {one_line(m.model or 'unknown model')}",
+                one_line(m.content)[:80],
+                partial(compare, answer_id, m.id),
+            )
+            for m in others
+        ]
+        self._pick(choices, "Compare with which version?")
+
     def regenerate_with(self, kind: str) -> None:
         """Palette: pick a model (`kind` "model") or a profile ("profile"), then regenerate the
         selected answer (or the last one) with it."""
@@ -1099,6 +1133,8 @@ class ChatApp(App[None]):
             "Ask the selected (or last) answer's prompt again with another profile: a sibling",
             partial(self.regenerate_with, "profile"),
         )
+        if callable(getattr(self, "compare_answers", None)):  # the compare screen's hook
+            yield SystemCommand("Compare answers…", "The selected (or last) answer beside another version of it", self.pick_comparison)
         yield SystemCommand(
             "Fork this conversation here", "A new conversation with the path up to the selected message (or all of it)", self.fork_here
         )

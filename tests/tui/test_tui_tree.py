@@ -227,7 +227,9 @@ async def test_fork_opens_a_new_conversation_with_the_path_up_to_the_selection(s
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: shown(app), what="the conversation")
         await pilot.press("alt+up", "alt+up", "alt+up")
-        assert "Fork this conversation here" in [c.title for c in app.get_system_commands(app.screen)]
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Fork this conversation here" in titles
+        assert "Compare answers…" not in titles  # until the compare screen gives the app `compare_answers`
         await app.fork_here()
         await until(pilot, lambda: app.chat_history.conversation_id != cid, what="the fork")
         assert shown(app) == ["question 1", "answer to question 1"]
@@ -349,3 +351,28 @@ async def test_regenerate_with_another_model_from_the_palette(settings_for, srv,
     with HistoryStore.open() as store:
         answers = [m for m in store.load(cid, branches=True).messages if m.role == "assistant"]
         assert [m.model for m in answers] == ["m", "m", "other-model"]
+
+
+async def test_the_palette_hands_two_sibling_answers_to_compare_answers(settings_for, until):
+    """The compare screen is another engineer's: the app calls its `compare_answers(a, b)`."""
+    from test_palette import choose, palette_open, run_command
+
+    compared: List[tuple] = []
+
+    class Comparing(ChatApp):
+        def compare_answers(self, a_id: int, b_id: int) -> None:
+            compared.append((a_id, b_id))
+
+    settings = settings_for(tokens=5)
+    cid = three_answers(settings.base_url)
+    with HistoryStore.open() as store:
+        first, second, third = [m.id for m in store.load(cid, branches=True).messages if m.role == "assistant"][:3]
+    app = Comparing(replace(settings, conversation_id=cid))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: shown(app), what="the conversation")
+        await pilot.press("alt+up", "alt+up", "alt+up")  # the third answer to question 1
+        await run_command(pilot, until, "compare answers", "Compare answers…")
+        await palette_open(pilot, until)
+        await choose(pilot, until, "version 1", "Version 1 of 3 · m")
+        await until(pilot, lambda: compared, what="the comparison")
+    assert compared == [(third, first)]
