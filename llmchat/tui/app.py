@@ -1009,7 +1009,13 @@ class ChatApp(App[None]):
 
     async def on_click(self, event: events.Click) -> None:
         """A click on a message selects it (a stored one, or one sent this session)."""
+        from llmchat.tui.widgets.pasted import PastedUserMessage
+
+        if "@click" in event.style.meta:
+            return  # a link: the click opens it
         widget: Any = event.widget
+        if isinstance(widget, PastedUserMessage):
+            return  # its click shows or hides the pasted text
         while widget is not None and not isinstance(widget, (UserMessage, StoredAnswer, AssistantMessage)):
             if isinstance(widget, (Transcript, SiblingSwitcher)) or widget is self.screen:
                 return
