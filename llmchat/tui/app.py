@@ -16,6 +16,13 @@ The cancel binding for Ctrl+C has priority (so it wins over a selection's copy w
 streams) but is enabled only while one streams: otherwise the key falls through to the
 widgets' and screen's copy bindings, and last to the app's non-priority quit hint.
 
+The conversation's tree (history on): Alt+Up / Alt+Down (or a click) selects a message; then
+`[` / `]` (or Left / Right, or a click on `‹ 2/3 ›`) step between its versions, e or Enter edits
+a prompt (sending it makes a new branch from there), r regenerates an answer (a sibling), Esc
+leaves. Ctrl+R stores its retry as a sibling of the answer. The palette forks the conversation
+and regenerates with another model or profile. The session's turns are always the path shown:
+what is sent as context.
+
 Ctrl+Y copies the last answer; PageUp/PageDown, Ctrl+Up/Down and Ctrl+Home/End scroll the
 transcript while typing. The prompt (a TextArea) has bindings of its own for some of these
 keys (redo, cursor by page), so these have priority; their actions step aside (SkipAction) when
@@ -41,15 +48,15 @@ import time
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, List, Optional
+from typing import Any, Awaitable, Callable, Iterable, List, Optional, Tuple
 
-from textual import on, work
+from textual import events, on, work
 from textual.actions import SkipAction
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, TextArea
+from textual.widgets import Footer, Static, TextArea
 from textual.worker import Worker
 
 from llmchat.config import Config, ConfigError, Overrides, Settings, continue_flags, load_config, resolve, save_theme
@@ -80,13 +87,16 @@ from llmchat.tui.widgets import (
     ChatPrompt,
     StatusBar,
     Transcript,
+    UserMessage,
     Welcome,
 )
 from llmchat.tui.widgets.pasted import user_message
 from llmchat.tui.widgets.prompt import newline_hint
+from llmchat.tui.widgets.siblings import SiblingSwitcher
 from llmchat.tui.widgets.status import READY, retries_text
+from llmchat.tui.widgets.stored import StoredAnswer
 from llmchat.tui.widgets.thinking import ThinkingBlock
-from llmchat.tui.widgets.transcript import StoredTurn
+from llmchat.tui.widgets.transcript import StoredTurn, TurnView
 
 QUIT_WINDOW = 2.0  # seconds within which a second Ctrl+C quits
 STATUS_INTERVAL = 0.1  # seconds between status-bar refreshes while an answer streams
@@ -95,6 +105,7 @@ SCROLL_LINES = 3  # Ctrl+Up / Ctrl+Down
 # the engine lets keys, paints and a cancel in every YIELD_EVERY deltas.
 YIELD_EVERY = 64
 DEMO_LABEL = "offline demo model"
+SELECTION_KEYS = frozenset({"left_square_bracket", "right_square_bracket", "e", "r"})  # while a message is selected
 MODEL_LIST_TTL = 60.0  # seconds the server's model list is reused by the model picker
 MODEL_LIST_WAIT = 3.0  # seconds the model picker waits for the list before showing without it
 
@@ -148,6 +159,14 @@ class ChatApp(App[None]):
         padding: 0 1 1 1;
         align-vertical: bottom;
     }
+    /* What a selected message or an edit under way is, and the keys for it. */
+    #mode {
+        display: none;
+        height: 1;
+        padding: 0 1;
+        color: $text-warning;
+    }
+    #mode.-on { display: block; }
     """
 
     BINDINGS = [
@@ -166,6 +185,16 @@ class ChatApp(App[None]):
         Binding("ctrl+down", "scroll_transcript('down')", "Scroll down a little", show=False, priority=True),
         Binding("ctrl+home", "scroll_transcript('home')", "Scroll to the top", show=False, priority=True),
         Binding("ctrl+end", "scroll_transcript('end')", "Scroll to the end and follow", show=False, priority=True),
+        # The conversation's tree: select a message, then step between its siblings, edit it
+        # (a prompt) or regenerate it (an answer). The keys after Alt+Up work only while a
+        # message is selected (check_action): otherwise they are the prompt's.
+        Binding("alt+up", "select_message(-1)", "Select the message above", show=False, priority=True),
+        Binding("alt+down", "select_message(1)", "Select the message below", show=False, priority=True),
+        Binding("left_square_bracket,left", "step_sibling(-1)", "Previous version of the message (‹)", show=False, priority=True, key_display="["),
+        Binding("right_square_bracket,right", "step_sibling(1)", "Next version of the message (›)", show=False, priority=True, key_display="]"),
+        Binding("e,enter", "edit_selected", "Edit the selected prompt and resend it", show=False, priority=True),
+        Binding("r", "regenerate_selected", "Regenerate the selected answer", show=False, priority=True),
+        Binding("escape", "leave_selection", "Leave the selection or the edit", show=False, priority=True),
     ]
 
     # Whether the app manages the garbage collector (gc_policy.py): None is "in a real
@@ -227,6 +256,11 @@ class ChatApp(App[None]):
         self._quitting = False  # on_unmount has begun: warnings go to exit_warnings
         self._show_model(settings)  # model_label and sub_title
         self.gc_policy = GCPolicy(self)  # begin/end around answers streaming (gc_policy.py)
+        # The message selected in the tree (Alt+Up, a click): (stored turn index, "prompt" or
+        # "answer"); and the prompt being edited: (its stored ID, its turn index, its number).
+        self._selected: Optional[Tuple[int, str]] = None
+        self._editing: Optional[Tuple[int, int, int]] = None
+        self._edit_draft = ""  # what was in the prompt before the edit began (Esc puts it back)
 
     def _load_themes(self, folders: Iterable[Path], wanted: Optional[str]) -> List[str]:
         """Register the custom themes and pick one: --theme, else the config's, else Textual's
@@ -268,6 +302,7 @@ class ChatApp(App[None]):
         self.gc_policy.start_up()  # before the widgets exist: none of them is ever frozen
         with Transcript(id="transcript"):
             yield self._intro
+        yield Static("", id="mode", markup=False)
         # Headless (tests, snapshots): the hint of a terminal without the kitty protocol.
         yield ChatPrompt(id="prompt", placeholder=newline_hint({} if self.is_headless else os.environ))
         yield StatusBar(self.model_label, id="status")
@@ -399,9 +434,18 @@ class ChatApp(App[None]):
             return
         event.prompt.clear()  # accepted: the text now lives in the transcript and the session
         self._restored = None
+        editing, self._editing = self._editing, None
+        if editing is not None:
+            self._show_mode(None)
+            await self._cut_to(editing[1])  # the new prompt goes beside the edited one
         turn = self.session.begin(event.text, Metrics(clock=self._clock))
+        if editing is not None:
+            turn.edits = editing[0]
+            turn.reshow = True
         self._remember_prompts()
-        await self.transcript.mount(user_message(event.text, event.pasted))
+        shown = user_message(event.text, event.pasted)
+        shown.turn = turn  # type: ignore[attr-defined]  # a click on it finds its turn
+        await self.transcript.mount(shown)
         await self._start(turn)
 
     @on(TextArea.Changed, "#prompt")
@@ -437,6 +481,13 @@ class ChatApp(App[None]):
             # Shielded: a second cancel (quit, a new answer) must not leave the last fragments
             # unwritten.
             await asyncio.shield(self._close_stream(stream, shown.sanitizer.flush()))
+        if not self.is_running or self._active is not None or turn.record is None:
+            return
+        if turn.reshow and self.session is not None and self.session.last is turn:
+            await self._reshow()  # the new branch as stored, with its `‹ 2/3 ›`
+            self.transcript.anchor()
+        elif turn.regenerates is not None and turn.record.answer_id is not None:
+            await self._mark_siblings(turn)
 
     async def _close_stream(self, stream: Any, tail: str) -> None:
         if not self.is_running:
@@ -563,6 +614,10 @@ class ChatApp(App[None]):
             return bool(self.screen.query("HelpPanel"))
         if action == "retry":
             return self._active is None and self.session is not None and self.session.last is not None
+        if action in ("step_sibling", "edit_selected", "regenerate_selected"):
+            return self._selected is not None and self._on_main_screen()
+        if action == "leave_selection":
+            return (self._selected is not None or self._editing is not None) and self._on_main_screen()
         return True
 
     def action_cancel_stream(self) -> None:
@@ -632,12 +687,32 @@ class ChatApp(App[None]):
         if turn is None:
             return
         assert self.engine is not None
-        await self.engine.supersede(asked)  # stored, but no longer sent as context
+        answer_id = asked.record.answer_id if asked is not None and asked.record is not None else None
+        if answer_id is not None and self.chat_history.on:
+            turn.regenerates = answer_id  # stored as a sibling of the answer asked again
+        else:
+            await self.engine.supersede(asked)  # stored (if at all) but no longer sent as context
         self._mark_superseded(asked)
         if self._restored is not None and self.prompt.text == self._restored:
             self.prompt.clear()  # it is being sent again: don't leave a copy behind
         self._restored = None
         await self._start(turn)
+
+    async def _mark_siblings(self, turn: Turn) -> None:
+        """A regenerated answer shown live gets its `‹ 2/2 ›` once stored."""
+        from llmchat.history import HistoryError
+
+        record = turn.record
+        store = self.chat_history.store
+        if record is None or record.answer_id is None or store is None or turn.view is None:
+            return
+        try:
+            siblings = await asyncio.to_thread(store.siblings, record.answer_id)
+        except HistoryError:
+            return
+        place = next((n for n, m in enumerate(siblings, 1) if m.id == record.answer_id), None)
+        if place is not None and len(siblings) > 1 and turn.view.is_attached:
+            await turn.view.mount(SiblingSwitcher(record.answer_id, place, len(siblings)))
 
     @staticmethod
     def _mark_superseded(turn: Optional[Turn]) -> None:
@@ -683,6 +758,375 @@ class ChatApp(App[None]):
         steps = {"home": -transcript.scroll_y, "page_up": -page, "page_down": page, "up": -SCROLL_LINES, "down": SCROLL_LINES}
         transcript.scroll_to(y=transcript.scroll_y + steps[where], animate=False, immediate=True)
 
+    # --- the conversation's tree: select, step, edit, regenerate, fork ---------------------
+
+    def _tree_ready(self, what: str) -> bool:
+        """Can `what` (needing the stored tree) be done now? If not, one notification says why."""
+        if not self._on_main_screen():
+            return False
+        if not self.chat_history.on:
+            why = "--no-history" if not self.settings.history else "the history file could not be used"
+            self.notify(f"{what} needs the history, and it is off ({why}).", severity="warning", timeout=5)
+            return False
+        if self._active is not None:
+            self.notify("An answer is still streaming: press Esc to cancel it first.", severity="warning", timeout=3)
+            return False
+        if self.session is None or self.chat_history.conversation_id is None:
+            self.notify("Nothing is stored in this conversation yet.", severity="warning", timeout=3)
+            return False
+        return True
+
+    def _show_mode(self, text: Optional[str]) -> None:
+        """The line above the prompt: the selected message or the edit under way, and its keys."""
+        mode = self.query_one("#mode", Static)
+        mode.update(text or "")
+        mode.set_class(bool(text), "-on")
+
+    async def _reshow(self) -> bool:
+        """Show the stored conversation's current path again (after a step, a new branch): the
+        session's turns become that path, what the next message is sent after."""
+        from llmchat.history import HistoryError
+
+        conversation_id = self.chat_history.conversation_id
+        if conversation_id is None or self.session is None:
+            return False
+        try:
+            info, turns = await asyncio.to_thread(self.chat_history.load, conversation_id, self._clock)
+        except HistoryError as exc:
+            self.notify(one_line(f"Cannot read conversation {conversation_id}: {exc}"), severity="error", timeout=8)
+            return False
+        self._let_go_of_views()
+        self.session.turns = [turn for turn, _, _ in turns]
+        self._remember_prompts()
+        await self.transcript.show_turns([StoredTurn(turn.prompt, answer, prompt) for turn, prompt, answer in turns])
+        self._intro.update(self._about_text(info))
+        self._about = self._intro
+        return True
+
+    async def _cut_to(self, index: int) -> None:
+        """The transcript and the session end before stored turn `index` (a new branch is about
+        to be shown from there)."""
+        assert self.session is not None
+        shown = self.transcript.turns
+        self._let_go_of_views()
+        self.session.turns = self.session.turns[:index]
+        await self.transcript.show_turns(shown[:index])
+        self.transcript.anchor()
+
+    def _items(self) -> List[Tuple[int, str]]:
+        """The messages that can be selected, oldest first: (stored turn index, role)."""
+        items: List[Tuple[int, str]] = []
+        for index, turn in enumerate(self.transcript.turns):
+            items.append((index, "prompt"))
+            if turn.answer is not None:
+                items.append((index, "answer"))
+        return items
+
+    async def _all_stored(self) -> bool:
+        """The transcript shows only stored turns (answers sent this session are re-read)."""
+        assert self.session is not None
+        if len(self.session.turns) == self.transcript.stored_turns and all(turn.view is None for turn in self.session.turns):
+            return True
+        return await self._reshow()
+
+    async def action_select_message(self, delta: int) -> None:
+        """Alt+Up / Alt+Down: move the selection over the messages (past the last: none)."""
+        if not self._on_main_screen():
+            raise SkipAction()
+        if not self._tree_ready("Selecting a message") or not await self._all_stored():
+            return
+        items = self._items()
+        if not items:
+            return
+        at = items.index(self._selected) if self._selected in items else len(items)
+        at = max(0, at + delta)
+        if at >= len(items):
+            self._clear_selection()
+            return
+        self._select(items[at])
+
+    def _select(self, item: Optional[Tuple[int, str]]) -> None:
+        self._clear_selection()
+        if item is None:
+            return
+        self._selected = item
+        items = self._items()
+        number = items.index(item) + 1 if item in items else 0
+        what = "e or Enter edits" if item[1] == "prompt" else "r regenerates"
+        self._show_mode(f"Message {number} of {len(items)} selected · {what} · [ ] versions · Alt+↑/↓ moves · Esc leaves")
+        self.transcript.reveal(item[0])
+        self._mark_selected()
+        self.refresh_bindings()
+
+    def _selected_widget(self) -> Optional[Any]:
+        if self._selected is None:
+            return None
+        index, role = self._selected
+        view = self.transcript.view_of(index)
+        if view is None or not view.is_attached:
+            return None
+        found = view.query(UserMessage if role == "prompt" else StoredAnswer)
+        return found.first() if found else None
+
+    def _mark_selected(self, tries: int = 10) -> None:
+        """Highlight the selected message and bring it into view, once it is mounted."""
+        widget = self._selected_widget()
+        if widget is None:
+            if self._selected is not None and tries > 0:
+                self.call_after_refresh(self._mark_selected, tries - 1)
+            return
+        widget.add_class("-selected")
+        self.transcript.scroll_to_widget(widget, animate=False, immediate=True)
+
+    def _clear_selection(self) -> None:
+        widget = self._selected_widget()
+        if widget is not None:
+            widget.remove_class("-selected")
+        if self._selected is not None:
+            self._selected = None
+            self._show_mode(None)
+            self.refresh_bindings()
+
+    @property
+    def selection_keys(self) -> frozenset:
+        """The printable keys the app's bindings take from the prompt while a message is selected."""
+        return SELECTION_KEYS if self._selected is not None else frozenset()
+
+    @property
+    def selected_message_id(self) -> Optional[int]:
+        """The stored ID of the selected message (a prompt or an answer), or None."""
+        if self._selected is None or self.session is None:
+            return None
+        index, role = self._selected
+        if index >= len(self.session.turns):
+            return None
+        record = self.session.turns[index].record
+        if record is None:
+            return None
+        return record.prompt_id if role == "prompt" else record.answer_id
+
+    def action_leave_selection(self) -> None:
+        """Esc: no message selected; an edit under way is dropped (the prompt as it was)."""
+        if self._editing is not None:
+            self._editing = None
+            self.prompt.load_text(self._edit_draft)
+            self.prompt.move_cursor(self.prompt.document.end)
+            self._show_mode(None)
+            self.refresh_bindings()
+            return
+        self._clear_selection()
+
+    async def action_step_sibling(self, delta: int) -> None:
+        message_id = self.selected_message_id
+        if message_id is not None:
+            await self.step_sibling(message_id, delta)
+
+    async def on_sibling_switcher_step(self, event: SiblingSwitcher.Step) -> None:
+        event.stop()
+        await self.step_sibling(event.message_id, event.delta)
+
+    async def step_sibling(self, message_id: int, delta: int) -> None:
+        """Show the branch through the sibling `delta` places from `message_id` (the store
+        remembers the choice); the message stays selected, the transcript follows the branch."""
+        from llmchat.history import HistoryError
+
+        if not self._tree_ready("Stepping between versions"):
+            return
+        store = self.chat_history.store
+        try:
+            siblings = await asyncio.to_thread(store.siblings, message_id)
+            ids = [m.id for m in siblings]
+            at = ids.index(message_id) + delta
+            if not 0 <= at < len(ids):
+                self.notify(f"No {'earlier' if delta < 0 else 'later'} version: this is {ids.index(message_id) + 1} of {len(ids)}.", timeout=2)
+                return
+            await asyncio.to_thread(partial(store.select_branch, ids[at], touch=True))
+            depth = None if self._selected is not None else len(await asyncio.to_thread(partial(store.path_to, leaf_id=ids[at]))) - 1
+        except (HistoryError, ValueError) as exc:
+            self.notify(one_line(f"Cannot step to another version: {exc}"), severity="error", timeout=8)
+            return
+        role = "prompt" if siblings[at].role == "user" else "answer"
+        kept = self._selected
+        self._clear_selection()
+        await self._reshow()
+        if kept is not None:
+            self._select((kept[0], role))
+        elif depth is not None:
+            self._select((depth // 2, role))  # a path alternates prompts and answers
+        else:
+            self.transcript.anchor()
+
+    def action_edit_selected(self) -> None:
+        """Enter or e on a selected prompt: its text in the prompt box; sending it makes a new
+        branch from where it was asked."""
+        if self._selected is None or self.session is None:
+            return
+        index, role = self._selected
+        if role != "prompt":
+            self.notify("Only a prompt is edited: r regenerates an answer.", timeout=3)
+            return
+        turn = self.session.turns[index]
+        if turn.record is None or turn.record.prompt_id is None:
+            self.notify("This prompt is not stored: it cannot be edited.", severity="warning", timeout=3)
+            return
+        number = self._items().index(self._selected) + 1
+        self._clear_selection()
+        self._editing = (turn.record.prompt_id, index, number)
+        self._edit_draft = self.prompt.text
+        self.prompt.load_text(turn.prompt)
+        self.prompt.move_cursor(self.prompt.document.end)
+        self.prompt.focus()
+        self._show_mode(f"Editing message {number} · Enter sends it as a new branch · Esc to cancel")
+        self.refresh_bindings()
+
+    async def action_regenerate_selected(self) -> None:
+        if self._selected is None:
+            return
+        index, role = self._selected
+        if role != "answer":
+            self.notify("Only an answer is regenerated: Enter or e edits a prompt.", timeout=3)
+            return
+        self._clear_selection()
+        await self.regenerate(index)
+
+    async def regenerate(self, index: Optional[int] = None) -> None:
+        """Ask stored turn `index`'s prompt again (the last turn when None) with the current
+        settings: the new answer is a sibling of the old one, and the transcript shows it."""
+        if not self._tree_ready("Regenerating an answer") or not await self._all_stored():
+            return
+        assert self.session is not None
+        if index is None:
+            index = len(self.session.turns) - 1
+        if not 0 <= index < len(self.session.turns):
+            return
+        old = self.session.turns[index]
+        answer_id = old.record.answer_id if old.record is not None else None
+        if answer_id is None:
+            self.notify("This turn has no stored answer to regenerate.", severity="warning", timeout=3)
+            return
+        self._clear_selection()
+        await self._cut_to(index)
+        turn = self.session.begin(old.prompt, Metrics(clock=self._clock))
+        turn.regenerates = answer_id
+        turn.reshow = True
+        self._remember_prompts()
+        shown = UserMessage(old.prompt)
+        shown.turn = turn  # type: ignore[attr-defined]
+        await self.transcript.mount(shown)
+        await self._start(turn)
+
+    async def on_click(self, event: events.Click) -> None:
+        """A click on a message selects it (a stored one, or one sent this session)."""
+        from llmchat.tui.widgets.pasted import PastedUserMessage
+
+        if "@click" in event.style.meta:
+            return  # a link: the click opens it
+        widget: Any = event.widget
+        if isinstance(widget, PastedUserMessage):
+            return  # its click shows or hides the pasted text
+        while widget is not None and not isinstance(widget, (UserMessage, StoredAnswer, AssistantMessage)):
+            if isinstance(widget, (Transcript, SiblingSwitcher)) or widget is self.screen:
+                return
+            widget = widget.parent
+        if widget is None or self.session is None or not self._on_main_screen() or getattr(self.screen, "selections", None):
+            return  # (a drag that selected text is the user's, not a message selection)
+        if not self.chat_history.on or self._active is not None:
+            return  # a click says nothing: the keys say why (Alt+Up)
+        item: Optional[Tuple[int, str]] = None
+        view = widget.parent
+        if isinstance(view, TurnView):
+            item = (view.index, "prompt" if isinstance(widget, UserMessage) else "answer")
+        else:  # sent this session: its place on the path
+            live = [turn for turn in self.session.turns if not turn.superseded]
+            turn = getattr(widget, "turn", None) if isinstance(widget, UserMessage) else next((t for t in live if t.view is widget), None)
+            if turn is None or turn not in live:
+                return
+            item = (live.index(turn), "prompt" if isinstance(widget, UserMessage) else "answer")
+        if not self._tree_ready("Selecting a message") or not await self._all_stored():
+            return
+        if item in self._items():
+            self._select(item)
+
+    async def fork_here(self) -> None:
+        """Palette: a new conversation holding the path up to the selected message (or all of
+        the current path), opened."""
+        from llmchat.history import HistoryError
+
+        if not self._tree_ready("Forking"):
+            return
+        conversation_id = self.chat_history.conversation_id
+        assert conversation_id is not None and self.session is not None
+        message_id = self.selected_message_id
+        if message_id is None:
+            last = self.session.last
+            record = last.record if last is not None else None
+            message_id = (record.answer_id or record.prompt_id) if record is not None else None
+        if message_id is None:
+            self.notify("Nothing stored to fork yet.", severity="warning", timeout=3)
+            return
+        self._clear_selection()
+        try:
+            new_id = await asyncio.to_thread(self.chat_history.store.fork, conversation_id, message_id)
+        except HistoryError as exc:
+            self.notify(one_line(f"Cannot fork: {exc}"), severity="error", timeout=8)
+            return
+        if await self.open_conversation(new_id):
+            self.notify(f"Forked conversation {conversation_id} into conversation {new_id}: the next message continues the fork.", timeout=5)
+
+    async def compare_from_palette(self) -> None:
+        """Palette: compare the selected answer with another version of it; with no answer
+        selected, the last answer on this branch that has other versions."""
+        if self._selected is not None and self._selected[1] == "answer":
+            await self.pick_comparison()
+        else:
+            await self.pick_answer_to_compare()
+
+    async def pick_comparison(self) -> None:
+        """Palette: another version of the selected (or last) answer to compare it with; the
+        comparison itself is `compare_answers(a_id, b_id)`, which the compare screen provides."""
+        from llmchat.history import HistoryError
+
+        compare = getattr(self, "compare_answers", None)
+        if compare is None or not self._tree_ready("Comparing answers"):
+            return
+        assert self.session is not None
+        answer_id = self.selected_message_id if self._selected is not None and self._selected[1] == "answer" else None
+        if answer_id is None and self.session.last is not None and self.session.last.record is not None:
+            answer_id = self.session.last.record.answer_id
+        if answer_id is None:
+            self.notify("Select an answer to compare (Alt+Up).", severity="warning", timeout=3)
+            return
+        try:
+            siblings = await asyncio.to_thread(self.chat_history.store.siblings, answer_id)
+        except HistoryError as exc:
+            self.notify(one_line(f"Cannot read the answer's versions: {exc}"), severity="error", timeout=8)
+            return
+        others = [m for m in siblings if m.id != answer_id]
+        if not others:
+            self.notify("This answer has no other version to compare it with: r regenerates it.", timeout=4)
+            return
+        choices = [
+            Choice(
+                f"Version {m.sibling_index} of {m.sibling_count} · {one_line(m.model or 'unknown model')}",
+                one_line(m.content)[:80],
+                partial(compare, answer_id, m.id),
+            )
+            for m in others
+        ]
+        self._pick(choices, "Compare with which version?")
+
+    def regenerate_with(self, kind: str) -> None:
+        """Palette: pick a model (`kind` "model") or a profile ("profile"), then regenerate the
+        selected answer (or the last one) with it."""
+        if not self._tree_ready("Regenerating an answer"):
+            return
+        index = self._selected[0] if self._selected is not None and self._selected[1] == "answer" else None
+
+        async def then() -> None:
+            await self.regenerate(index)
+
+        self.pick_model(then=then, profiles=kind == "profile", models=kind == "model")
+
     # --- the command palette and copying -------------------------------------------------
 
     def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
@@ -701,7 +1145,24 @@ class ChatApp(App[None]):
         yield SystemCommand("Switch model or profile", "A profile from the config file, or any model name on the current server", self.pick_model)
         yield SystemCommand("Copy last answer", "Its Markdown source, to the clipboard (ctrl+y)", self.copy_answer)
         yield SystemCommand("Copy code block", "One code block of the last answer, to the clipboard", self.pick_code_block)
-        yield SystemCommand("Compare with another answer…", "The last answer beside another answer to its prompt", self.pick_answer_to_compare)
+        yield SystemCommand(
+            "Compare with another answer…",
+            "The selected answer (or the last one that has other versions) beside another answer to its prompt",
+            self.compare_from_palette,
+        )
+        yield SystemCommand(
+            "Regenerate with model…",
+            "Ask the selected (or last) answer's prompt again with another model: a sibling",
+            partial(self.regenerate_with, "model"),
+        )
+        yield SystemCommand(
+            "Regenerate with profile…",
+            "Ask the selected (or last) answer's prompt again with another profile: a sibling",
+            partial(self.regenerate_with, "profile"),
+        )
+        yield SystemCommand(
+            "Fork this conversation here", "A new conversation with the path up to the selected message (or all of it)", self.fork_here
+        )
 
     def save_screen(self) -> Optional[Path]:
         """Save an SVG screenshot in the data dir's screenshots/; say where, or where and why not."""
@@ -751,28 +1212,50 @@ class ChatApp(App[None]):
         self.config.theme = name
         self.notify(f"Theme {name}, saved in {path}.", timeout=3)
 
-    def pick_model(self) -> None:
+    def pick_model(self, then: Optional[Callable[[], Awaitable[None]]] = None, *, profiles: bool = True, models: bool = True) -> None:
+        """The profile and model picker; `then` runs after the switch (a regeneration with the
+        choice); `profiles` / `models` say which of the two it offers."""
+
+        def run(switch: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+            if then is None:
+                return switch
+
+            async def both() -> None:
+                before = self.settings
+                await switch()
+                if self.settings is not before:  # switched (a failure was notified)
+                    await then()
+
+            return both
+
         choices = []
-        for name, profile in self.config.profiles.items():
+        for name, profile in self.config.profiles.items() if profiles else ():
             details = " · ".join(value for value in (profile.model, profile.api, profile.base_url) if value)
             title = f"{name} (current)" if name == self.settings.profile else name
-            choices.append(Choice(title, details or "the provider's defaults", partial(self.switch_profile, name)))
+            choices.append(Choice(title, details or "the provider's defaults", run(partial(self.switch_profile, name))))
         where = DEMO_LABEL if self.settings.demo else f"{self.settings.api} at {self.settings.base_url}"
         listed: List[str] = []
 
         async def server_models() -> List[Choice]:
             listed.extend(await self._server_models())
             return [
-                Choice(f"{model} (current)" if model == self.settings.model else model, f"a model on {where}", partial(self.switch_model, model))
+                Choice(f"{model} (current)" if model == self.settings.model else model, f"a model on {where}", run(partial(self.switch_model, model)))
                 for model in listed
             ]
 
         def typed(model: str) -> Optional[Choice]:
             if model in listed:
                 return None  # it is in the list already
-            return Choice(f"Use model {model}", f"on {where}", partial(self.switch_model, model))
+            return Choice(f"Use model {model}", f"on {where}", run(partial(self.switch_model, model)))
 
-        placeholder = "Pick a profile or one of the server's models, or type a model name…"
+        if not models:
+            self._pick(choices, "Pick a profile…")
+            return
+        placeholder = (
+            "Pick a profile or one of the server's models, or type a model name…"
+            if profiles
+            else "Pick one of the server's models, or type a model name…"
+        )
         self._pick(choices, placeholder, typed, server_models)
 
     def _prefetch_models(self) -> None:
@@ -973,7 +1456,14 @@ class ChatApp(App[None]):
             for turn in self.session.turns:
                 turn.view = None
 
+    def _drop_tree_state(self) -> None:
+        """Another conversation is shown: no message selected, no edit under way."""
+        self._selected = None
+        self._editing = None
+        self._show_mode(None)
+
     def _forget_conversation(self) -> None:
+        self._drop_tree_state()
         self._about = None
         self.settings.conversation_id = None
         self.chat_history.use(None)
@@ -990,12 +1480,13 @@ class ChatApp(App[None]):
         except HistoryError as exc:
             self.notify(one_line(f"Cannot open conversation {conversation_id}: {exc}"), severity="error", timeout=8)
             return False
+        self._drop_tree_state()
         self._let_go_of_views()
         self.session.turns = [turn for turn, _, _ in turns]
         self._remember_prompts()
         # The transcript mounts only the turns near the view, and the others as they come near
         # (widgets/transcript.py): opening and scrolling cost the same however long it is.
-        await self.transcript.show_turns([StoredTurn(turn.prompt, answer) for turn, _prompt, answer in turns])
+        await self.transcript.show_turns([StoredTurn(turn.prompt, answer, prompt) for turn, prompt, answer in turns])
         self._intro.update(self._about_text(info))
         self._about = self._intro
         self.transcript.anchor()

@@ -72,7 +72,7 @@ class ChatHistory:
     def load(self, conversation_id: int, clock: Callable[[], float]) -> Tuple[Any, List[Tuple[Turn, Any, Any]]]:
         """The conversation's info and its turns, oldest first, each as (turn, the stored
         prompt, the stored answer or None). Raises HistoryError."""
-        transcript = self.store.load(conversation_id)
+        transcript = self.store.load(conversation_id)  # the current path: what is shown and sent
         out: List[Tuple[Turn, Any, Any]] = []
         for message in transcript.messages:
             if message.role == "user":

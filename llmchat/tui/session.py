@@ -26,6 +26,7 @@ class Turn(EngineTurn):
 
     view: Any = None  # the widget showing the answer (owned by the app)
     thinking: Any = None  # the widget showing the reasoning, once there is some (owned by the app)
+    reshow = False  # a new branch (an edit, a regeneration): the transcript re-reads the path once it ends
 
 
 class ChatSession(Conversation):

@@ -43,6 +43,7 @@ class UserMessage(Static):
         background: $primary 15%;
         border-left: thick $primary;
         color: $foreground;
+        &.-selected { background: $primary 35%; border-left: thick $secondary; }
     }
     """
 
@@ -80,6 +81,7 @@ class AssistantMessage(Vertical):
         &.-has-figures > .figures { display: block; }
         &.-has-note > .note { display: block; }
         &.-superseded { opacity: 70%; }
+        &.-selected { background: $accent 20%; border-left: thick $secondary; }
         &.-cancelled { border-left: thick $warning; }
         &.-cancelled > .note { color: $text-warning; }
         &.-error { border-left: thick $error; }

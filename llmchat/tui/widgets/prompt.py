@@ -98,6 +98,13 @@ class ChatPrompt(TextArea):
         self.pasted: List[str] = []  # pastes since the prompt was last empty
         self._recalled: Optional[int] = None  # the index in `earlier` shown, while it is unedited
 
+    def check_consume_key(self, key: str, character: str | None = None) -> bool:
+        """Printable keys are the text's, except those the app binds while a message of the
+        transcript is selected (`[`, `]`, `e`, `r`: app.py's `selection_keys`)."""
+        if key in getattr(self.app, "selection_keys", ()):
+            return False
+        return super().check_consume_key(key, character)
+
     @property
     def recalling(self) -> bool:
         """Is an earlier prompt shown, unedited?"""

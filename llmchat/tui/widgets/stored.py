@@ -48,6 +48,7 @@ class StoredAnswer(Vertical):
         &.-error { border-left: thick $error; }
         &.-error > .note { color: $text-error; }
         &.-superseded { opacity: 70%; }
+        &.-selected { background: $accent 20%; border-left: thick $secondary; }
     }
     """
 
@@ -61,6 +62,9 @@ class StoredAnswer(Vertical):
         self.reasoning = message.reasoning or ""
         self.metrics_text = metrics_line(message)
         self.note_text: Optional[str] = status_note(message)
+        self.message_id: int = message.id
+        self.sibling_index: int = getattr(message, "sibling_index", 1)
+        self.sibling_count: int = getattr(message, "sibling_count", 1)
 
     def compose(self) -> ComposeResult:
         if self.reasoning:
@@ -72,3 +76,7 @@ class StoredAnswer(Vertical):
         yield Static(Content(self.metrics_text), classes="metrics", markup=False)
         if self.note_text:
             yield Static(Content(self.note_text), classes="note", markup=False)
+        if self.sibling_count > 1:
+            from llmchat.tui.widgets.siblings import SiblingSwitcher
+
+            yield SiblingSwitcher(self.message_id, self.sibling_index, self.sibling_count)

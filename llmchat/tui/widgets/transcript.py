@@ -48,6 +48,7 @@ class StoredTurn:
 
     prompt: str
     answer: Any = None
+    prompt_message: Any = None  # the stored prompt (its place among its siblings), when known
 
 
 def estimate_height(turn: StoredTurn, width: int) -> int:
@@ -98,6 +99,11 @@ class TurnView(Vertical):
         from llmchat.tui.widgets.stored import StoredAnswer
 
         yield UserMessage(self.turn.prompt)
+        asked = self.turn.prompt_message
+        if asked is not None and asked.sibling_count > 1:
+            from llmchat.tui.widgets.siblings import SiblingSwitcher
+
+            yield SiblingSwitcher(asked.id, asked.sibling_index, asked.sibling_count, classes="-prompt")
         if self.turn.answer is not None:
             yield StoredAnswer(self.turn.answer)
 
@@ -134,6 +140,22 @@ class Transcript(VerticalScroll):
     def window(self) -> Tuple[int, int]:
         """The stored turns that are widgets now: first index, one past the last."""
         return self._lo, self._lo + len(self._views)
+
+    @property
+    def turns(self) -> List[StoredTurn]:
+        """The stored turns shown, oldest first (widgets or not)."""
+        return list(self._turns)
+
+    def view_of(self, index: int) -> Optional[TurnView]:
+        """The widget of stored turn `index`, if it is one now."""
+        lo, hi = self.window
+        return self._views[index - lo] if lo <= index < hi else None
+
+    def reveal(self, index: int) -> None:
+        """Make stored turn `index` a widget (the window grows to it; scrolling trims it later)."""
+        lo, hi = self.window
+        if 0 <= index < len(self._turns) and not lo <= index < hi:
+            self._show_window(min(lo, index), max(hi, index + 1))
 
     async def show_turns(self, turns: Sequence[StoredTurn]) -> None:
         """Everything but the first child (the note at the top) gives way to `turns`, shown
