@@ -81,6 +81,8 @@ def chat(values: Dict[str, Any]) -> int:
         except KeyboardInterrupt:
             return EXIT_INTERRUPTED
         if text is None:
+            if values["json"]:
+                fail("--json needs a prompt (as an argument or on stdin): it is for scripts, not the TUI", EXIT_USAGE)
             if isatty(sys.stdin) and isatty(sys.stdout):
                 saved = _keep_early_keys()
                 try:
@@ -123,6 +125,7 @@ def chat(values: Dict[str, Any]) -> int:
             history=store,
             context=context,
             early=early,
+            json=values["json"],
         )
     finally:
         if store is not None:

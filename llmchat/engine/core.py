@@ -15,7 +15,7 @@ also when the run is cancelled (Esc, a signal, quitting). Every store call goes 
 
 A face is told through an `Observer`: `text` per answer token (the hot path: keep it cheap),
 `reasoning`, `state` when the turn's state changes (the final one included), `retry` while the
-client waits to try again, `notice`, and `ended` once the stream is closed, before the outcome is
+client waits to try again, `notice`, `tool_call`, `usage`, and `ended` once the stream is closed, before the outcome is
 stored. The turn itself is plain data any face can read at any time.
 """
 
@@ -29,7 +29,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple
 
 from llmchat.conversation import ChatRequest, Message
 from llmchat.engine.turns import CANCELLED, DONE, ERROR, STREAMING, THINKING, WAITING, Turn, TurnRecord, build_request
-from llmchat.stream.events import Finish, Notice, ReasoningDelta, StreamError, TextDelta, ToolCall
+from llmchat.stream.events import Finish, Notice, ReasoningDelta, StreamError, TextDelta, ToolCall, Usage
 
 DEMO_API = "openai-chat"  # what the built-in demo model speaks
 # Every JOIN_EVERY answer tokens the loop joins the parts of the answer not yet handed to history
@@ -56,6 +56,12 @@ class Observer:
 
     def notice(self, turn: Turn, message: str) -> None:
         """The stream said something the user should know (one clean line, in `turn.notices`)."""
+
+    def tool_call(self, turn: Turn, call: ToolCall) -> None:
+        """The model asked to call a tool (already in `turn.tool_calls`)."""
+
+    def usage(self, turn: Turn, usage: Usage) -> None:
+        """The server reported token counts (already in `turn.metrics`)."""
 
     def failed(self, exc: Exception) -> Optional[StreamError]:
         """The loop raised `exc` (a bug, or the face's own output failing): the error to store,
@@ -316,6 +322,9 @@ class Engine:
                 turn.error = event
             elif kind is ToolCall:
                 turn.tool_calls.append(event)
+                obs.tool_call(turn, event)
+            elif kind is Usage:
+                obs.usage(turn, event)
             elif kind is Notice:
                 turn.notices.append(event.message)
                 obs.notice(turn, event.message)
