@@ -164,6 +164,10 @@ class OneShot(Observer):
 
     # --- the engine's observer -------------------------------------------------------------
 
+    def started(self, turn: Any) -> None:
+        if self.json:  # the ids are known: a script has them before the answer starts
+            self.writer.begin()
+
     def text(self, text: str) -> None:
         self.writer.write(text)
 

@@ -156,8 +156,8 @@ class JsonWriter:
     Each answer or reasoning delta is its own `text` / `reasoning` event. With `schedule`
     (e.g. `loop.call_soon`), the lines are collected and written with one write and one flush
     when the reading task next waits for the network, as `RawWriter` does with the text; every
-    other event flushes at once. The first line is `start` (from `start()`, written before the
-    first event), the last `finish`. Strings are escaped by `json`: control characters as
+    other event flushes at once. The first line is `start` (its fields from `start()`), written
+    by `begin()` or else just before the first event; the last is `finish`. Strings are escaped by `json`: control characters as
     escapes, the rest as UTF-8; a surrogate pair split across two deltas is joined again and a
     lone surrogate becomes U+FFFD, as on the raw face.
     """
@@ -233,6 +233,12 @@ class JsonWriter:
                 self._pending.append('{"type":"' + kind + '","text":' + self._quote(held) + "}\n")
         self.finished = True
         self.event("finish", **fields)
+
+    def begin(self) -> None:
+        """Write the start line now (else it goes before the first event)."""
+        if self._start is not None:
+            self._begin()
+            self.flush()
 
     def _begin(self) -> None:
         start, self._start = self._start, None

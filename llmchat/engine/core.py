@@ -13,7 +13,7 @@ end is stored with its status (complete / cancelled / error, with the partial te
 also when the run is cancelled (Esc, a signal, quitting). Every store call goes through
 `_store_call`, off the event loop.
 
-A face is told through an `Observer`: `text` per answer token (the hot path: keep it cheap),
+A face is told through an `Observer`: `started` once the prompt is stored, `text` per answer token (the hot path: keep it cheap),
 `reasoning`, `state` when the turn's state changes (the final one included), `retry` while the
 client waits to try again, `notice`, `tool_call`, `usage`, and `ended` once the stream is closed, before the outcome is
 stored. The turn itself is plain data any face can read at any time.
@@ -41,6 +41,9 @@ PARTS_RUN = 256
 
 class Observer:
     """What a face is told about a running turn. Every method may be left as it is."""
+
+    def started(self, turn: Turn) -> None:
+        """The prompt is stored (`turn.record`, when recording) and the request is sent next."""
 
     def text(self, text: str) -> None:
         """A piece of the answer (already in `turn.parts`): called per token."""
@@ -247,6 +250,7 @@ class Engine:
             await self._begin(turn)  # committed before the request is sent
             if turn.ended:  # ended (by `end`) while the prompt was being stored: nothing is sent
                 return turn
+            obs.started(turn)
             saver = asyncio.ensure_future(self._keep_saved(turn, keep)) if turn.record is not None else None
             try:
                 events = client.stream(self._provider, self.request([*context, Message("user", turn.prompt)]), turn.metrics)

@@ -211,8 +211,8 @@ def test_stored_ids_name_the_stored_turn_and_no_history_gives_none(srv, run, hom
     assert second["prompt_id"] > first["message_id"]
     code, out, err = run("history", "show", str(first["conversation_id"]))
     assert code == 0 and b"stored answer" in out and b"second" in out, err
-    code, out, err = run("--json", "--no-history", "--base-url", url, "third")
-    assert code == 0, err
+    code, out, err = run("--json", "--no-history", "--stats", "--base-url", url, "third")
+    assert code == 0 and "TTFT" in err, err  # --stats stays on stderr
     start = events_of(out)[0]
     assert (start["conversation_id"], start["prompt_id"], start["message_id"]) == (None, None, None)
 
@@ -308,6 +308,24 @@ def test_a_signal_ends_with_a_cancelled_finish(srv, env, sig, code, name):
     assert finish["status"] == "cancelled" and finish["signal"] == name and finish["stop_reason"] is None
     assert 0 < len(joined(events)) < len("".join(answer_tokens("hi", 2000)))
     assert b"Traceback" not in err
+
+
+def test_ctrl_c_before_the_first_token_still_gives_start_and_finish(srv, env):
+    since = len(srv.requests)
+    proc = spawn(["--json", "--base-url", srv.base_url("openai-chat", ttft=30), "hi"], env)
+    try:
+        first = read_until(proc.stdout.fileno(), lambda data: b'"type":"start"' in data)  # the prompt is stored: the request goes next
+        assert srv.wait_for(lambda reqs: len(reqs) > since, WAIT)
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=WAIT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    events = events_of(first + rest)
+    assert [event["type"] for event in events] == ["start", "finish"]
+    assert events[-1]["status"] == "cancelled" and events[-1]["metrics"]["ttft"] is None
 
 
 def test_events_are_flushed_as_they_happen(srv, env):
