@@ -265,6 +265,32 @@ def test_a_mid_stream_error_keeps_the_text_that_came(srv, run):
     assert events[-1]["status"] == "error"
 
 
+@pytest.mark.parametrize(
+    "api, options, args, status, kind",
+    [
+        ("openai-chat", dict(tokens=5, no_end=1), (), "error", "cutoff"),
+        ("anthropic", dict(tokens=20, drop_after=3), (), "error", "network"),
+        ("openai-chat", dict(tokens=20, stall_after=2), ("--timeout", "1"), "error", "timeout"),
+        ("openai-responses", dict(tokens=20, error_after=3, error_size=200000), (), "error", "api"),
+        ("openai-chat", dict(tokens=5, usage_raw="1e30"), (), "complete", None),
+        ("ollama", dict(tokens=20, server_rate=55.5), (), "complete", None),
+        ("openai-chat", dict(tokens=20, finish="length"), (), "complete", None),
+    ],
+    ids=["no-end", "cut-off", "stall", "huge-error", "absurd-usage", "server-rate", "length"],
+)
+def test_hostile_and_odd_streams_still_give_valid_events(srv, run, api, options, args, status, kind):
+    code, out, err = run("--json", "--api", api, "--base-url", srv.base_url(api, **options), *args, "hi")
+    assert code == (1 if status == "error" else 0), err
+    events = events_of(out)
+    assert events[-1]["status"] == status
+    if kind is not None:
+        assert events[-2]["kind"] == kind
+    if "server_rate" in options:
+        assert events[-1]["metrics"]["tokens_per_second"] == 55.5 and events[-1]["metrics"]["rate_from_server"] is True
+    if options.get("finish") == "length":
+        assert events[-1]["stop_reason"] == "length" and "warning" in err
+
+
 def test_retries_and_notices_are_events(srv, run):
     url = srv.base_url("openai-chat", text="recovered-json", status=503, fail_first=1, retry_after="0")
     code, out, err = run("--json", "--base-url", url, "hi")
