@@ -105,6 +105,8 @@ def chat(values: Dict[str, Any]) -> int:
         if text is None and start is not None:
             fail("--from needs a prompt (as an argument or on stdin)", EXIT_USAGE)
         if text is None:
+            if values["json"]:
+                fail("--json needs a prompt (as an argument or on stdin): it is for scripts, not the TUI", EXIT_USAGE)
             if isatty(sys.stdin) and isatty(sys.stdout):
                 saved = _keep_early_keys()
                 try:
@@ -167,6 +169,7 @@ def chat(values: Dict[str, Any]) -> int:
             early=early,
             attachments=attachments,
             place=place,
+            json=values["json"],
         )
     finally:
         if store is not None:

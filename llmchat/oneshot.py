@@ -3,6 +3,8 @@
 stdout carries only the answer: raw bytes when it is a pipe or file (or with --raw), Markdown
 rendered progressively when it is a terminal. Everything else (the demo notice, retries, reasoning,
 --stats, warnings, errors) goes to stderr. Ctrl-C stops the stream at once and keeps what arrived.
+With --json, stdout carries every event of the turn as one JSON object per line instead
+(`output.JsonWriter`, the schema in docs/events.schema.json); stderr keeps its notes.
 
 The turn itself is the engine's (llmchat/engine): with a history store, the prompt is committed
 before the request is sent and the answer is saved as it grows (by a timer: the token loop only
@@ -48,6 +50,7 @@ def run(
     place: Optional[Dict[str, Any]] = None,
     output: Optional[IO[bytes]] = None,
     ended: Optional[Callable[["OneShot"], None]] = None,
+    json: bool = False,
 ) -> int:
     """`history`: an open `HistoryStore` to record in (None: not stored); `context`: the earlier
     messages of a continued conversation (`settings.conversation_id`), sent before the prompt;
@@ -56,7 +59,8 @@ def run(
     `place`: where the turn goes in the conversation's tree, as the `Turn` attributes
     parent_id, edits, regenerates and current (none: after the current leaf); `output`: where
     the answer is written instead of stdout (raw); `ended` is called with the session once its
-    turn is over (its `turn`, `writer`), before the exit code is returned."""
+    turn is over (its `turn`, `writer`), before the exit code is returned; `json`: every event
+    as a line of JSON on stdout (--json), whether stdout is a terminal or not."""
     session = OneShot(
         settings,
         prompt,
@@ -68,6 +72,7 @@ def run(
         early=early,
         place=place,
         output=output,
+        json=json,
     )
     session.attachments = tuple(attachments)
     try:
@@ -76,6 +81,7 @@ def run(
             ended(session)
         return code
     except KeyboardInterrupt:  # a second Ctrl-C while cleaning up
+        session.json_interrupted()
         return EXIT_INTERRUPTED
     finally:
         # The answer is out; what is left is tearing the interpreter down. Freezing the heap
@@ -99,6 +105,7 @@ class OneShot(Observer):
         early: Any = None,
         place: Optional[Dict[str, Any]] = None,
         output: Optional[IO[bytes]] = None,
+        json: bool = False,
     ) -> None:
         self.settings = settings
         self.early = early  # see run()
@@ -114,7 +121,9 @@ class OneShot(Observer):
         self.turn: Any = None  # the turn, once main() runs it
         self.stdout_tty = isatty(sys.stdout) if output is None else False
         self.stderr_tty = isatty(sys.stderr)
-        self.rendered = self.stdout_tty and not raw
+        self.json = json  # --json: events as JSON lines on stdout, even on a terminal
+        self.rendered = self.stdout_tty and not raw and not json
+        self.engine: Any = None
         self.writer: Any = None
         self.reasoning_out: Any = None
         self.reasoning_open = False  # reasoning text on stderr without its final newline yet
@@ -139,13 +148,17 @@ class OneShot(Observer):
         turn.attachments = self.attachments
         for name, value in self.place.items():
             setattr(turn, name, value)
+        self.engine = engine  # the ids of --json's start line
+        if self.json:  # before anything can fail: a Ctrl-C while starting still ends with a line
+            self.writer = self._make_writer()
         try:
             await engine.start()
             if settings.demo:
                 self.note(f"llmchat: answering with the built-in offline demo model ({settings.demo_reason})")
             if self.early is not None:
                 engine.warm_up(self.early)  # TLS, if any, starts while the history is written
-            self.writer = self._make_writer()
+            if self.writer is None:
+                self.writer = self._make_writer()
             task = asyncio.ensure_future(self._consume(engine, turn))
             loop = asyncio.get_running_loop()
 
@@ -189,10 +202,16 @@ class OneShot(Observer):
 
     # --- the engine's observer -------------------------------------------------------------
 
+    def started(self, turn: Any) -> None:
+        if self.json:  # the ids are known: a script has them before the answer starts
+            self.writer.begin()
+
     def text(self, text: str) -> None:
         self.writer.write(text)
 
     def reasoning(self, text: str) -> None:
+        if self.json:
+            self.writer.reasoning(text)
         if self.show_reasoning:
             if self.rendered and self.stderr_tty:
                 self.writer.reasoning(text)  # above the answer's live region
@@ -204,11 +223,30 @@ class OneShot(Observer):
             self._end_reasoning()
 
     def notice(self, turn: Any, message: str) -> None:
+        if self.json:
+            self.writer.event("notice", message=self._redact(message))
         self.note(f"llmchat: {message}")
 
     def retry(self, turn: Any) -> None:
         notice = turn.retry
+        if self.json:
+            fields = dict(reason=self._redact(notice.reason), delay=_number(notice.delay), attempt=notice.attempt, max_attempts=notice.max_attempts)
+            self.writer.event("retry", **fields)
         self.note(f"llmchat: {notice.reason}; retrying in {notice.delay:.1f} s (attempt {notice.attempt} of {notice.max_attempts})")
+
+    def tool_call(self, turn: Any, call: Any) -> None:
+        if self.json:  # the other faces say so once the answer ended (turn.tool_note)
+            self.writer.event("tool_call", id=call.id, name=call.name, arguments=call.arguments)
+
+    def usage(self, turn: Any, usage: Any) -> None:
+        if self.json:
+            fields = dict(
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cached_input_tokens=usage.cached_input_tokens,
+                server_rate=_number(usage.server_rate),
+            )
+            self.writer.event("usage", **fields)
 
     def failed(self, exc: Exception) -> Optional[StreamError]:
         if isinstance(exc, BrokenPipeError):
@@ -228,6 +266,8 @@ class OneShot(Observer):
             self.writer.tick()
 
     def _report(self, turn: Any) -> int:
+        if self.json and not self.broken_pipe:  # the turn ended before it ran (no `ended`)
+            self._close_writer()
         if self.broken_pipe:
             silence_stdout()  # the reader went away: saying so would be noise
             return EXIT_OK
@@ -253,6 +293,10 @@ class OneShot(Observer):
     # --- output ------------------------------------------------------------------------
 
     def _make_writer(self) -> Any:
+        if self.json:
+            from llmchat.output import JsonWriter
+
+            return JsonWriter(sys.stdout.buffer, self._json_start, schedule=asyncio.get_running_loop().call_soon)
         if self.rendered:
             from rich.console import Console
 
@@ -268,6 +312,8 @@ class OneShot(Observer):
 
     def _close_writer(self) -> Optional[StreamError]:
         try:
+            if self.json:
+                self._json_finish(self.turn)
             self.writer.close()
         except BrokenPipeError:
             self.broken_pipe = True
@@ -285,6 +331,67 @@ class OneShot(Observer):
         if self.stdout_tty and not self.rendered and writer is not None and writer.wrote_any and not writer.ends_with_newline:
             writer.ends_with_newline = True
             self._to_stderr("\n")
+
+    # --- --json --------------------------------------------------------------------------
+
+    def _json_start(self) -> dict:
+        """The first line's fields: written just before the first event, when the prompt is stored."""
+        engine, turn = self.engine, self.turn
+        record = turn.record if turn is not None else None
+        return dict(
+            model=self.settings.model,
+            api=self.settings.api,
+            conversation_id=engine.conversation_id if engine is not None and record is not None else None,
+            prompt_id=record.prompt_id if record is not None else None,
+            message_id=record.answer_id if record is not None else None,
+        )
+
+    def _json_finish(self, turn: Any) -> None:
+        """The last lines: the error, if any, then how the turn ended and its figures (once)."""
+        writer = self.writer
+        if writer is None or writer.finished:
+            return
+        if turn is not None and turn.state == ERROR and turn.error is not None:
+            error = turn.error
+            writer.event("error", message=self._redact(error.message), kind=error.kind, status=error.status)
+        status = {DONE: "complete", ERROR: "error"}.get(turn.state, "cancelled") if turn is not None else "cancelled"
+        finish = turn.finish if turn is not None and status == "complete" else None
+        metrics = turn.metrics if turn is not None else None
+        figures = None
+        if metrics is not None:
+            ttft, elapsed = metrics.ttft, metrics.elapsed()
+            figures = dict(
+                ttft=_number(ttft),
+                tokens_per_second=_number(metrics.tokens_per_second),
+                rate_from_server=metrics.rate_from_server,
+                input_tokens=metrics.input_tokens,
+                cached_input_tokens=metrics.cached_input_tokens,
+                output_tokens=metrics.output_tokens,
+                exact=metrics.exact,
+                elapsed=_number(elapsed),
+            )
+        signal_name = signal.Signals(self.signal).name if self.signal is not None else None
+        writer.finish(
+            status=status,
+            stop_reason=finish.reason if finish is not None else None,
+            raw_stop_reason=finish.raw_reason if finish is not None else None,
+            signal=signal_name if status == "cancelled" else None,
+            metrics=figures,
+        )
+
+    def json_interrupted(self) -> None:
+        """A Ctrl-C outside the turn (while starting or cleaning up): the last line says cancelled."""
+        if not self.json or self.broken_pipe or self.writer is None or self.writer.finished:
+            return
+        if self.signal is None:
+            self.signal = signal.SIGINT
+        try:
+            self._close_writer()
+        except Exception:  # the process is ending: nothing more to say
+            pass
+
+    def _redact(self, text: str) -> str:
+        return self.redactor.redact(text) if self.redactor is not None else text
 
     def _reasoning(self, text: str) -> None:
         """Reasoning goes to stderr, dim on a terminal, and never onto stdout."""
@@ -327,3 +434,10 @@ class OneShot(Observer):
             self.writer.print_above(show)  # never drawn over by the live region
         else:
             show()
+
+
+def _number(value: Optional[float]) -> Optional[float]:
+    """A figure for JSON: rounded to the microsecond, None when unknown or not finite."""
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        return None
+    return round(value, 6)

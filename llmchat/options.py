@@ -55,6 +55,9 @@ class ChatOption(NamedTuple):
 FACE_OPTIONS: Tuple[ChatOption, ...] = (
     ChatOption("theme", ("--theme",), str, "Colour theme of the interactive TUI (a built-in or one from themes/)."),
     ChatOption("raw", ("--raw",), bool, "Write each token to stdout as it arrives, nothing else."),
+    ChatOption(
+        "json", ("--json",), bool, "Write every event (text, reasoning, tool calls, usage, finish, error) to stdout as JSON lines, for scripts."
+    ),
     ChatOption("stats", ("--stats",), bool, "TTFT, tokens/s, tokens and stop reason on stderr."),
     ChatOption("reasoning", ("--reasoning",), bool, "Show the model's reasoning on stderr."),
     ChatOption("continue_last", ("-c", "--continue"), bool, "Continue the most recent conversation (its earlier messages are sent too)."),

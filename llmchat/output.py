@@ -1,4 +1,4 @@
-"""Terminal-side consumers of the answer: the raw writer and the rendered writer.
+"""Terminal-side consumers of the answer: the raw writer, the rendered writer and the JSON writer.
 
 `RawWriter` writes each delta and flushes at once. When stdout is a pipe or a file the bytes pass
 unchanged; when it is a terminal, control sequences are stripped first, so model text cannot
@@ -8,6 +8,8 @@ clear the screen, set the title, write the clipboard (OSC 52) or forge hyperlink
 `RenderedWriter` (Rich, imported only when used) renders Markdown progressively: finished
 top-level blocks are printed once, only the growing last block is redrawn, at frame rate, and
 the final output is the same as rendering the whole answer at once.
+
+`JsonWriter` (--json) writes every event of the turn as one line of JSON, for scripts.
 """
 
 from __future__ import annotations
@@ -136,6 +138,138 @@ class RawWriter:
         pending = "".join(self._pending)
         self._pending.clear()
         self._emit(pending, final=True)
+        self._out.flush()
+
+
+# --- JSON events for scripts --------------------------------------------------------------
+
+JSON_VERSION = 1  # the version of the event schema (docs/events.schema.json); bumped on a breaking change
+
+# Characters JSON allows raw inside a string that still end a line for some readers
+# (Python's str.splitlines(), JavaScript before ES2019): written as escapes instead.
+_LINE_BREAKERS = (("\u2028", "\\u2028"), ("\u2029", "\\u2029"), ("\x85", "\\u0085"))
+
+
+class JsonWriter:
+    """`--json`: one JSON object per line (NDJSON) for every event, nothing else on stdout.
+
+    Each answer or reasoning delta is its own `text` / `reasoning` event. With `schedule`
+    (e.g. `loop.call_soon`), the lines are collected and written with one write and one flush
+    when the reading task next waits for the network, as `RawWriter` does with the text; every
+    other event flushes at once. The first line is `start` (its fields from `start()`), written
+    by `begin()` or else just before the first event; the last is `finish`. Strings are escaped by `json`: control characters as
+    escapes, the rest as UTF-8; a surrogate pair split across two deltas is joined again and a
+    lone surrogate becomes U+FFFD, as on the raw face.
+    """
+
+    def __init__(
+        self,
+        out: IO[bytes],
+        start: Callable[[], dict],
+        schedule: Optional[Callable[[Callable[[], None]], Any]] = None,
+    ) -> None:
+        import json
+        from json.encoder import encode_basestring  # the C one, when built
+
+        self._dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+        self._quote = encode_basestring
+        self._out = out
+        self._start: Optional[Callable[[], dict]] = start
+        self._schedule = schedule
+        self._pending: list = []
+        self._text = SurrogateJoiner()
+        self._thought = SurrogateJoiner()
+        self.wrote_any = False
+        self.ends_with_newline = True  # every line ends with one
+        self.finished = False
+        self.error: Optional[BaseException] = None  # a write that failed in a scheduled flush
+
+    # the answer and the reasoning: per delta, the hot path
+
+    def write(self, text: str) -> None:
+        text = self._text.feed(text)
+        if text:
+            self._line('{"type":"text","text":' + self._quote(text) + "}\n")
+
+    def reasoning(self, text: str) -> None:
+        text = self._thought.feed(text)
+        if text:
+            self._line('{"type":"reasoning","text":' + self._quote(text) + "}\n")
+
+    def _line(self, line: str) -> None:
+        if self._start is not None:
+            self._begin()
+            self.flush()  # the start line at once, whatever waits for the network
+        if self._schedule is None:
+            self._pending.append(line)
+            self.flush()
+            return
+        if self.error is not None:
+            raise self.error
+        if not self._pending:
+            self._schedule(self._flush_pending)
+        self._pending.append(line)
+        if len(self._pending) >= 4096:  # a bound on what waits, whatever the network does
+            self.flush()
+
+    # every other event: at once
+
+    def event(self, kind: str, /, **fields: Any) -> None:
+        """One `kind` event; `fields` must be JSON values (floats finite)."""
+        if self._start is not None:
+            self._begin()
+        self._pending.append(self._dumps({"type": kind, **fields}) + "\n")
+        self.flush()
+
+    def finish(self, **fields: Any) -> None:
+        """The last line (once): what is held of a split surrogate pair goes first."""
+        if self.finished:
+            return
+        if self._start is not None:
+            self._begin()
+        for kind, joiner in (("reasoning", self._thought), ("text", self._text)):
+            held = joiner.flush()
+            if held:
+                self._pending.append('{"type":"' + kind + '","text":' + self._quote(held) + "}\n")
+        self.finished = True
+        self.event("finish", **fields)
+
+    def begin(self) -> None:
+        """Write the start line now (else it goes before the first event)."""
+        if self._start is not None:
+            self._begin()
+            self.flush()
+
+    def _begin(self) -> None:
+        start, self._start = self._start, None
+        assert start is not None
+        self._pending.insert(0, self._dumps({"type": "start", "version": JSON_VERSION, **start()}) + "\n")
+
+    def _flush_pending(self) -> None:
+        try:
+            self.flush()
+        except (BrokenPipeError, OSError) as exc:
+            self.error = exc  # raised to the reader at its next write or at close()
+
+    def flush(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        if self._pending:
+            text = "".join(self._pending)
+            self._pending.clear()
+            self._emit(text)
+
+    def _emit(self, text: str) -> None:
+        for char, escape in _LINE_BREAKERS:
+            if char in text:  # only ever inside a string: the escape reads back as the same character
+                text = text.replace(char, escape)
+        self._out.write(encode(text))
+        self._out.flush()
+        self.wrote_any = True
+
+    def close(self) -> None:
+        self.flush()
         self._out.flush()
 
 

@@ -13,9 +13,9 @@ end is stored with its status (complete / cancelled / error, with the partial te
 also when the run is cancelled (Esc, a signal, quitting). Every store call goes through
 `_store_call`, off the event loop.
 
-A face is told through an `Observer`: `text` per answer token (the hot path: keep it cheap),
+A face is told through an `Observer`: `started` once the prompt is stored, `text` per answer token (the hot path: keep it cheap),
 `reasoning`, `state` when the turn's state changes (the final one included), `retry` while the
-client waits to try again, `notice`, and `ended` once the stream is closed, before the outcome is
+client waits to try again, `notice`, `tool_call`, `usage`, and `ended` once the stream is closed, before the outcome is
 stored. The turn itself is plain data any face can read at any time.
 """
 
@@ -29,7 +29,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple
 
 from llmchat.conversation import ChatRequest, Message
 from llmchat.engine.turns import CANCELLED, DONE, ERROR, STREAMING, THINKING, WAITING, Turn, TurnRecord, build_request, prompt_message
-from llmchat.stream.events import Finish, Notice, ReasoningDelta, StreamError, TextDelta, ToolCall
+from llmchat.stream.events import Finish, Notice, ReasoningDelta, StreamError, TextDelta, ToolCall, Usage
 
 DEMO_API = "openai-chat"  # what the built-in demo model speaks
 # Every JOIN_EVERY answer tokens the loop joins the parts of the answer not yet handed to history
@@ -41,6 +41,9 @@ PARTS_RUN = 256
 
 class Observer:
     """What a face is told about a running turn. Every method may be left as it is."""
+
+    def started(self, turn: Turn) -> None:
+        """The prompt is stored (`turn.record`, when recording) and the request is sent next."""
 
     def text(self, text: str) -> None:
         """A piece of the answer (already in `turn.parts`): called per token."""
@@ -56,6 +59,12 @@ class Observer:
 
     def notice(self, turn: Turn, message: str) -> None:
         """The stream said something the user should know (one clean line, in `turn.notices`)."""
+
+    def tool_call(self, turn: Turn, call: ToolCall) -> None:
+        """The model asked to call a tool (already in `turn.tool_calls`)."""
+
+    def usage(self, turn: Turn, usage: Usage) -> None:
+        """The server reported token counts (already in `turn.metrics`)."""
 
     def failed(self, exc: Exception) -> Optional[StreamError]:
         """The loop raised `exc` (a bug, or the face's own output failing): the error to store,
@@ -247,6 +256,7 @@ class Engine:
             await self._begin(turn)  # committed before the request is sent
             if turn.ended:  # ended (by `end`) while the prompt was being stored: nothing is sent
                 return turn
+            obs.started(turn)
             saver = asyncio.ensure_future(self._keep_saved(turn, keep)) if turn.record is not None else None
             try:
                 events = client.stream(self._provider, self.request([*context, prompt_message(turn)]), turn.metrics)
@@ -322,6 +332,9 @@ class Engine:
                 turn.error = event
             elif kind is ToolCall:
                 turn.tool_calls.append(event)
+                obs.tool_call(turn, event)
+            elif kind is Usage:
+                obs.usage(turn, event)
             elif kind is Notice:
                 turn.notices.append(event.message)
                 obs.notice(turn, event.message)
