@@ -162,7 +162,7 @@ class ChatApp(App[None]):
     /* What a selected message or an edit under way is, and the keys for it. */
     #mode {
         display: none;
-        height: 1;
+        height: auto;  /* wraps on a narrow terminal: its keys are never cut off */
         padding: 0 1;
         color: $text-warning;
     }
