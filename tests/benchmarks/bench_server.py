@@ -65,7 +65,8 @@ END_MARK = "ZZEND"
 _END = ["\n\n", END_MARK, "\n"]
 
 
-def named_tokens(prompt: str, count: Optional[int] = None, text: Optional[str] = None) -> List[str]:
+def named_tokens(prompt: str, count: Optional[int] = None, text: Optional[str] = None, received: str = "", earlier: int = 0) -> List[str]:
+    """The demo server's `answer_tokens` (the same arguments), with the named answers above."""
     key = prompt.strip()
     named = re.fullmatch(r"(list|code)(\d+)", key)
     if text is None and named:
@@ -78,7 +79,7 @@ def named_tokens(prompt: str, count: Optional[int] = None, text: Optional[str] =
         group = max(1, int(flood.group(1)))
         tokens = answer_tokens("flood", count, text)
         return ["".join(tokens[at : at + group]) for at in range(0, len(tokens), group)] + _END
-    return answer_tokens(prompt, count, text) + _END
+    return answer_tokens(prompt, count, text, received, earlier) + _END
 
 
 async def serve(port: int) -> None:
