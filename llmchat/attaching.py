@@ -6,6 +6,9 @@ settings (`attachments.fetch`), the API's limits checked over all that the reque
 continued conversation's earlier attachments too), and the base64 made in a worker thread
 (`attachments.prepare`). Any failure is one `AttachmentError`, and nothing has been sent.
 
+`resend` does the same for a prompt's stored attachments, sent again (`--regenerate`,
+`history replay`): checked against each run's API, and encoded.
+
 Imported only when there is something to attach: `--raw` without attachments never loads it.
 """
 
@@ -51,6 +54,23 @@ async def _gather(sources: List[str], settings: Any, stdin: Optional[bytes], con
             raise result
         attached.append(result)
     everything = [a for m in context for a in m.attachments] + attached
-    check_limits(DEMO_API if settings.demo else settings.api, everything)
+    check_limits(_api(settings), everything)
     await asyncio.to_thread(prepare, everything)
     return tuple(attached)
+
+
+def resend(stored: Sequence[Attachment], runs: Sequence[Any], context: Sequence[Message] = ()) -> None:
+    """A stored prompt's attachments, to be sent again after `context` by each of `runs` (their
+    settings): every run's API limits checked over all the request carries, then encoded.
+
+    Raises:
+        AttachmentError: a limit of one of the runs' APIs (nothing was sent).
+    """
+    everything = [a for m in context for a in m.attachments] + list(stored)
+    for settings in runs:
+        check_limits(_api(settings), everything)
+    prepare(everything)
+
+
+def _api(settings: Any) -> str:
+    return DEMO_API if settings.demo else settings.api

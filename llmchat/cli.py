@@ -145,13 +145,12 @@ def chat(values: Dict[str, Any]) -> int:
                 fail(f"cannot continue conversation {continued.id}: {exc}", EXIT_ERROR)
         attachments: Any = stored
         if attach or stored or any(m.attachments for m in context):
-            from llmchat.attaching import gather
-            from llmchat.attachments import AttachmentError, check_limits, prepare
+            from llmchat.attaching import gather, resend
+            from llmchat.attachments import AttachmentError
 
             try:  # read, fetched, checked and encoded before anything is sent
                 if stored:
-                    check_limits(settings.api, [a for m in context for a in m.attachments] + list(stored))
-                    prepare(stored)
+                    resend(stored, [settings], context)
                 else:
                     attachments = gather(attach, settings, stdin=stdin_bytes, context=context)
             except AttachmentError as exc:

@@ -736,12 +736,11 @@ def history_replay_command(
             settings.demo_reason = f"replaying a turn of conversation {conversation.id}"
         runs.append(settings)
     if stored or any(m.attachments for m in context):
-        from llmchat.attachments import AttachmentError, check_limits, prepare
+        from llmchat.attaching import resend
+        from llmchat.attachments import AttachmentError
 
         try:  # each API's limits, before the first run is sent
-            for settings in runs:
-                check_limits(settings.api, [a for m in context for a in m.attachments] + list(stored))
-            prepare(stored)
+            resend(stored, runs, context)
         except AttachmentError as exc:
             fail(str(exc), exc.exit_code)
 
