@@ -470,10 +470,6 @@ class Engine:
             return
         ending = self._endings.get(turn)
         if ending is None:
-            if record.flushing is not None and not record.flushing.done():
-                await asyncio.wait([record.flushing])  # one call on the writer at a time
-                ending = self._endings.get(turn)  # another call may have begun meanwhile
-        if ending is None:
             self._hand_over(turn, record)  # the parts kept in the turn (none with keep=False)
             ending = asyncio.ensure_future(self._store_call(self.recorder.finish_answer, record.writer, turn.outcome, turn.metrics))
             self._endings[turn] = ending

@@ -43,7 +43,6 @@ class TurnRecord:
         self.prompt_id = prompt_id
         self.answer_id = answer_id
         self.reasoned = 0  # how many of the turn's reasoning fragments it has been handed
-        self.flushing: Any = None  # the save under way, if any (the end waits for it)
 
 
 class Turn:
