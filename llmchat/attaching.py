@@ -65,7 +65,7 @@ async def _gather(sources: List[str], settings: Any, stdin: Optional[bytes], con
         await asyncio.to_thread(convert_context, context, settings)
     everything = [a for m in context for a in m.attachments] + attached
     check_limits(_api(settings), everything)
-    await asyncio.to_thread(prepare, everything)
+    await asyncio.to_thread(prepare, everything, [_api(settings)])
     return tuple(attached)
 
 
@@ -119,7 +119,7 @@ def resend(stored: Sequence[Attachment], runs: Sequence[Any], context: Sequence[
     everything = [a for m in context for a in m.attachments] + list(attached)
     for settings in runs:
         check_limits(_api(settings), everything)
-    prepare(everything)
+    prepare(everything, [_api(settings) for settings in runs])
     return attached
 
 

@@ -82,18 +82,20 @@ class Attachment:
     # The base64 text, made once: `prepare` makes it in a worker thread, so building the request
     # on an event loop does not encode megabytes there. Not part of the value.
     _base64: Optional[str] = field(default=None, init=False, repr=False, compare=False)
+    _data_url: Optional[str] = field(default=None, init=False, repr=False, compare=False)
 
     def base64(self) -> str:
         """The bytes as standard base64 (what every API takes inline), encoded once."""
         encoded = self._base64
         if encoded is None:
-            encoded = base64.b64encode(self.data).decode("ascii")
+            encoded = _b64(self.data)
             object.__setattr__(self, "_base64", encoded)
         return encoded
 
     def data_url(self) -> str:
-        """`data:<mime>;base64,<data>`: OpenAI's inline form for images and files."""
-        return f"data:{self.mime};base64,{self.base64()}"
+        """`data:<mime>;base64,<data>`: OpenAI's inline form for images and files (made once
+        when `prepare` was told an OpenAI API, else each time)."""
+        return self._data_url or f"data:{self.mime};base64,{self.base64()}"
 
     def filename(self) -> str:
         """A bare file name for the APIs that take one: the path's last part; for stdin or a
@@ -371,12 +373,30 @@ def load(source: str, *, stdin: Optional[bytes] = None, max_text: int = TEXT_LIM
     return from_bytes(source, data, max_text=max_text)
 
 
-def prepare(attachments: Iterable[Attachment]) -> None:
+def prepare(attachments: Iterable[Attachment], apis: Iterable[str] = ()) -> None:
     """Encode the images and PDFs now (base64, kept on each attachment): call it in a worker
-    thread before the request, and the provider's build_request on the loop only assembles."""
+    thread before the request, and the provider's build_request only assembles. With an OpenAI
+    API among `apis` (the runs' APIs), the data URLs those send are made now too: a new string
+    of the whole file, which a request would otherwise make while it is built."""
+    openai = any(api.startswith("openai") for api in apis)
     for item in attachments:
         if item.kind != "text":
             item.base64()
+            if openai and item._data_url is None:
+                object.__setattr__(item, "_data_url", item.data_url())
+
+
+# Base64 made a slice at a time: one b64encode of a 10 MB file is one C call of ~50 ms that holds
+# the GIL, which stalls an event loop in another thread (the TUI's) for as long; slices of
+# 768 KB let it run between two.
+_B64_SLICE = 3 * 256 * 1024
+
+
+def _b64(data: bytes) -> str:
+    if len(data) <= _B64_SLICE:
+        return base64.b64encode(data).decode("ascii")
+    view = memoryview(data)
+    return "".join(base64.b64encode(view[at : at + _B64_SLICE]).decode("ascii") for at in range(0, len(data), _B64_SLICE))
 
 
 # --- what the user asked to change before sending (--pdf-as-text, --max-image-px) -------------

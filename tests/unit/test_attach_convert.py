@@ -89,3 +89,22 @@ def test_a_jpeg_turned_by_its_exif_orientation_is_sent_upright() -> None:
 def test_a_damaged_image_is_refused_in_one_line() -> None:
     with pytest.raises(AttachmentError, match=r"^cut.png: cannot downscale the image \(.+\)$"):
         downscale(from_bytes("cut.png", png(900, 900)[:60]), 10)
+
+
+def test_base64_made_in_slices_is_standard_base64() -> None:
+    import base64
+    import os
+
+    data = b"%PDF-1.4\n" + os.urandom(2 * 1024 * 1024 + 7)  # several slices and a ragged end
+    pdf = from_bytes("big.pdf", data)
+    assert pdf.base64() == base64.b64encode(data).decode("ascii")
+
+
+def test_prepare_makes_the_data_url_once_for_an_openai_api_only() -> None:
+    from llmchat.attachments import prepare
+
+    shown, sent = from_bytes("a.png", png(3, 3)), from_bytes("b.png", png(3, 3))
+    prepare([shown], ["anthropic"])
+    prepare([sent], ["anthropic", "openai-chat"])
+    assert shown.data_url() is not shown.data_url()  # made each time it is asked for
+    assert sent.data_url() is sent.data_url() and sent.data_url() == "data:image/png;base64," + sent.base64()
