@@ -107,6 +107,14 @@ def test_continuing_with_pdf_as_text_sends_an_earlier_pdf_as_text(run, home: Pat
     assert "earlier page" in last_body(srv)
 
 
+def test_regenerate_with_pdf_as_text_sends_the_stored_pdf_as_text(run, home: Path, srv: ServerThread) -> None:
+    (home / "paper.pdf").write_bytes(pdf_with_text("stored page"))
+    assert run("-a", "paper.pdf", "first")[0] == 0
+    code, out, err = run("-c", "--regenerate", *at(srv, "ollama"), "--pdf-as-text")
+    assert code == 0, err
+    assert "[PDF, 1 page, its text extracted]" in last_body(srv) and "stored page" in last_body(srv)
+
+
 # --------------------------------------------------------------------------------------------
 # --max-image-px
 
