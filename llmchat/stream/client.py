@@ -346,8 +346,8 @@ def _content_size(request: ChatRequest) -> int:
     size = 0
     for message in request.messages:
         size += len(message.content)
-        for item in message.attachments:
-            size += item.size
+        if message.attachments:
+            size += sum(item.size for item in message.attachments)
     return size
 
 
