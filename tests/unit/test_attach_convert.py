@@ -108,3 +108,16 @@ def test_prepare_makes_the_data_url_once_for_an_openai_api_only() -> None:
     prepare([sent], ["anthropic", "openai-chat"])
     assert shown.data_url() is not shown.data_url()  # made each time it is asked for
     assert sent.data_url() is sent.data_url() and sent.data_url() == "data:image/png;base64," + sent.base64()
+
+
+def test_a_very_large_photo_is_shrunk_without_a_warning_on_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    import warnings
+
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # a 40x40 image is a "bomb" to warn of (not yet an error)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        small = downscale(from_bytes("big.png", picture("PNG", 40, 40)), 10)
+    assert (small.width, small.height) == (10, 10)
+    assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
