@@ -60,13 +60,17 @@ async def _gather(sources: List[str], settings: Any, stdin: Optional[bytes], con
         if isinstance(result, BaseException):
             raise result
         attached.append(result)
-    if wants_conversion(settings):
-        attached = list(await asyncio.gather(*(asyncio.to_thread(convert, a, settings) for a in attached)))
-        await asyncio.to_thread(convert_context, context, settings)
+    if wants_conversion(settings):  # one after another, in one thread: Pillow's warning filter is process-wide
+        attached = await asyncio.to_thread(_convert_all, attached, context, settings)
     everything = [a for m in context for a in m.attachments] + attached
     check_limits(_api(settings), everything)
     await asyncio.to_thread(prepare, everything, [_api(settings)])
     return tuple(attached)
+
+
+def _convert_all(attached: List[Attachment], context: List[Message], settings: Any) -> List[Attachment]:
+    convert_context(context, settings)
+    return [convert(a, settings) for a in attached]
 
 
 def wants_conversion(settings: Any) -> bool:
