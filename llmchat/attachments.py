@@ -82,18 +82,20 @@ class Attachment:
     # The base64 text, made once: `prepare` makes it in a worker thread, so building the request
     # on an event loop does not encode megabytes there. Not part of the value.
     _base64: Optional[str] = field(default=None, init=False, repr=False, compare=False)
+    _data_url: Optional[str] = field(default=None, init=False, repr=False, compare=False)
 
     def base64(self) -> str:
         """The bytes as standard base64 (what every API takes inline), encoded once."""
         encoded = self._base64
         if encoded is None:
-            encoded = base64.b64encode(self.data).decode("ascii")
+            encoded = _b64(self.data)
             object.__setattr__(self, "_base64", encoded)
         return encoded
 
     def data_url(self) -> str:
-        """`data:<mime>;base64,<data>`: OpenAI's inline form for images and files."""
-        return f"data:{self.mime};base64,{self.base64()}"
+        """`data:<mime>;base64,<data>`: OpenAI's inline form for images and files (made once
+        when `prepare` was told an OpenAI API, else each time)."""
+        return self._data_url or f"data:{self.mime};base64,{self.base64()}"
 
     def filename(self) -> str:
         """A bare file name for the APIs that take one: the path's last part; for stdin or a
@@ -124,6 +126,8 @@ class Attachment:
             else:
                 count = ""
             return f"PDF, {count}{human_size(self.size)}"
+        if self.pages:  # a PDF sent as its text (`pdf_as_text`)
+            return f"text of a PDF of {self.pages} page{'s' if self.pages != 1 else ''}, {human_size(self.size)}"
         return f"text, {human_size(self.size)}"
 
 
@@ -369,12 +373,161 @@ def load(source: str, *, stdin: Optional[bytes] = None, max_text: int = TEXT_LIM
     return from_bytes(source, data, max_text=max_text)
 
 
-def prepare(attachments: Iterable[Attachment]) -> None:
+def prepare(attachments: Iterable[Attachment], apis: Iterable[str] = ()) -> None:
     """Encode the images and PDFs now (base64, kept on each attachment): call it in a worker
-    thread before the request, and the provider's build_request on the loop only assembles."""
+    thread before the request, and the provider's build_request only assembles. With an OpenAI
+    API among `apis` (the runs' APIs), the data URLs those send are made now too: a new string
+    of the whole file, which a request would otherwise make while it is built."""
+    openai = any(api.startswith("openai") for api in apis)
     for item in attachments:
         if item.kind != "text":
             item.base64()
+            if openai and item._data_url is None:
+                object.__setattr__(item, "_data_url", item.data_url())
+
+
+# Base64 made a slice at a time: one b64encode of a 10 MB file is one C call of ~50 ms that holds
+# the GIL, which stalls an event loop in another thread (the TUI's) for as long; slices of
+# 768 KB let it run between two.
+_B64_SLICE = 3 * 256 * 1024
+
+
+def _b64(data: bytes) -> str:
+    if len(data) <= _B64_SLICE:
+        return base64.b64encode(data).decode("ascii")
+    view = memoryview(data)
+    return "".join(base64.b64encode(view[at : at + _B64_SLICE]).decode("ascii") for at in range(0, len(data), _B64_SLICE))
+
+
+# --- what the user asked to change before sending (--pdf-as-text, --max-image-px) -------------
+
+
+def pdf_as_text(attachment: Attachment, *, max_text: int = TEXT_LIMIT) -> Attachment:
+    """A PDF as a text attachment of its extracted text: the way to send one to an API that
+    takes no PDFs (Ollama), or to any API when the user asks (`--pdf-as-text`). Same name; the
+    text starts with a line giving the page count, and each page is headed `--- page N ---`.
+
+    Blocking and slow for a large PDF (every page is parsed): call it off an event loop. Uses
+    pypdf, imported here only: nothing else in llmchat needs it.
+
+    Raises:
+        AttachmentError: not a PDF llmchat can read (damaged, encrypted), no text in it (a
+            scanned PDF: its pages are pictures), or more text than `max_text`.
+    """
+    if attachment.kind != "pdf":
+        return attachment
+    pages = _pdf_page_texts(attachment)
+    count = len(pages)
+    if not any(text.strip() for text in pages):
+        raise AttachmentError(
+            f"{attachment.name}: no text to extract from its {count} page{'s' if count != 1 else ''} (a scanned PDF?);"
+            f" send it as a PDF to {', '.join(PDF_APIS)} (without --pdf-as-text)"
+        )
+    parts = [f"[PDF, {count} page{'s' if count != 1 else ''}, its text extracted]"]
+    for number, text in enumerate(pages, 1):
+        parts.append(f"--- page {number} ---\n{text.strip() or '(no text on this page)'}")
+    data = ("\n\n".join(parts) + "\n").encode("utf-8")
+    if len(data) > max_text:
+        raise AttachmentError(
+            f"{attachment.name}: {human_size(len(data))} of text from its {count} pages is over the {human_size(max_text)} limit for a text attachment"
+        )
+    return Attachment(attachment.name, "text", "text/plain", data, len(data), hashlib.sha256(data).hexdigest(), pages=count, pages_exact=True)
+
+
+def _pdf_page_texts(attachment: Attachment) -> List[str]:
+    import io
+    import logging
+
+    try:
+        import pypdf
+    except ImportError:  # pragma: no cover - a dependency; an install without it says so
+        raise AttachmentError(f"{attachment.name}: --pdf-as-text needs the pypdf package (pip install pypdf)") from None
+    # pypdf logs each oddity of a PDF it can still read as a warning; the user sees one line
+    # from llmchat instead (an unreadable PDF raises).
+    log = logging.getLogger("pypdf")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(attachment.data))
+        if reader.is_encrypted and not reader.decrypt(""):  # an owner password alone still opens
+            raise AttachmentError(f"{attachment.name}: the PDF is encrypted with a password; llmchat cannot read its text")
+        return [page.extract_text() or "" for page in reader.pages]
+    except AttachmentError:
+        raise
+    except Exception as exc:  # a damaged or hostile file: pypdf raises many kinds, all one line here
+        reason = str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
+        raise AttachmentError(f"{attachment.name}: cannot read the PDF's text ({reason})") from None
+    finally:
+        log.setLevel(level)
+
+
+# Pillow's names of the formats an API takes, by MIME type.
+_PIL_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WEBP"}
+
+
+def downscale(attachment: Attachment, max_px: int) -> Attachment:
+    """An image no larger than `max_px` pixels on its longer side: a larger one is resized
+    (aspect kept) and encoded again in its own format (a GIF or WebP's first frame only); any
+    other attachment, or an image small enough, is returned as it is. Only when the user asks
+    (`--max-image-px`): never silently.
+
+    Blocking (decoding and encoding): call it off an event loop. Uses Pillow, imported here only.
+
+    Raises:
+        AttachmentError: an image Pillow cannot decode, or Pillow missing.
+    """
+    if attachment.kind != "image" or max_px < 1:
+        return attachment
+    if attachment.width and attachment.height and max(attachment.width, attachment.height) <= max_px:
+        return attachment  # the header says it is small enough: not even decoded
+    import io
+
+    try:
+        from PIL import Image, ImageOps
+    except ImportError:  # pragma: no cover - a dependency; an install without it says so
+        raise AttachmentError(f"{attachment.name}: --max-image-px needs the Pillow package (pip install pillow)") from None
+    import warnings
+
+    fmt = _PIL_FORMATS[attachment.mime]
+    try:
+        with warnings.catch_warnings():
+            # A photo of 90+ megapixels is what the user asked to shrink, not an attack (the file
+            # is under the 50 MB cap): no warning on stderr. Past Pillow's error limit it fails.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(attachment.data), formats=[fmt]) as image:
+                image.seek(0)  # an animation's first frame
+                width, height = image.size
+                if max(width, height) <= max_px:
+                    if (width, height) == (attachment.width, attachment.height):
+                        return attachment
+                    return Attachment(attachment.name, "image", attachment.mime, attachment.data, attachment.size, attachment.sha256, width, height)
+                if fmt == "JPEG":  # decoded at 1/2, 1/4 or 1/8 scale when that is still large enough: faster, less memory
+                    shrink = max_px / max(width, height)
+                    image.draft(None, (max(1, int(width * shrink)), max(1, int(height * shrink))))
+                # A JPEG's EXIF orientation is dropped with its metadata: turn the pixels first.
+                upright = ImageOps.exif_transpose(image) if fmt == "JPEG" else image
+                width, height = upright.size
+                scale = max_px / max(width, height)
+                size = (max(1, round(width * scale)), max(1, round(height * scale)))
+                frame = upright.convert("RGBA") if upright.mode in ("P", "PA", "1", "LA", "I;16") else upright
+                smaller = frame.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+                out = io.BytesIO()
+                if fmt == "JPEG":
+                    smaller.save(out, "JPEG", quality=90, optimize=True)
+                elif fmt == "WEBP":
+                    lossless = image.info.get("lossless", False) or attachment.data[12:16] == b"VP8L"
+                    smaller.save(out, "WEBP", lossless=lossless, quality=90)
+                elif fmt == "GIF":
+                    smaller.save(out, "GIF")
+                else:
+                    smaller.save(out, "PNG", optimize=True)
+    except AttachmentError:
+        raise
+    except Exception as exc:  # a damaged image, a decompression bomb: one line
+        reason = str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
+        raise AttachmentError(f"{attachment.name}: cannot downscale the image ({reason})") from None
+    data = out.getvalue()
+    return Attachment(attachment.name, "image", attachment.mime, data, len(data), hashlib.sha256(data).hexdigest(), size[0], size[1])
 
 
 def is_url(source: str) -> bool:
@@ -692,5 +845,7 @@ def _names(items: List[Attachment]) -> str:
 def unsupported(api: str, attachment: Attachment) -> AttachmentError:
     """The error a provider raises for an attachment its API cannot carry."""
     if attachment.kind == "pdf":
-        return AttachmentError(f"{attachment.name}: the {_API_NAMES.get(api, api)} API takes no PDFs; {', '.join(PDF_APIS)} do (--api)")
+        return AttachmentError(
+            f"{attachment.name}: the {_API_NAMES.get(api, api)} API takes no PDFs; send its text with --pdf-as-text, or use {', '.join(PDF_APIS)} (--api)"
+        )
     return AttachmentError(f"{attachment.name}: the {_API_NAMES.get(api, api)} API cannot carry a {attachment.kind} attachment")

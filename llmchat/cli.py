@@ -150,7 +150,7 @@ def chat(values: Dict[str, Any]) -> int:
 
             try:  # read, fetched, checked and encoded before anything is sent
                 if stored:
-                    resend(stored, [settings], context)
+                    attachments = resend(stored, [settings], context)
                 else:
                     attachments = gather(attach, settings, stdin=stdin_bytes, context=context)
             except AttachmentError as exc:

@@ -71,11 +71,19 @@ class Profile:
     timeout: Optional[float] = None
     connect_timeout: Optional[float] = None
     max_time: Optional[float] = None
+    pdf_as_text: Optional[bool] = None
+    max_image_px: Optional[int] = None
     mcp: Optional[List[str]] = None  # the [mcp.servers.NAME] this profile's runs use
 
 
 # The TOML values a profile key of each type takes (a float may be written as an integer).
-_TOML_TYPES: Dict[str, tuple] = {"Optional[str]": (str,), "Optional[int]": (int,), "Optional[float]": (int, float), "Optional[List[str]]": (list,)}
+_TOML_TYPES: Dict[str, tuple] = {
+    "Optional[str]": (str,),
+    "Optional[int]": (int,),
+    "Optional[float]": (int, float),
+    "Optional[bool]": (bool,),
+    "Optional[List[str]]": (list,),
+}
 _PROFILE_TYPES: Dict[str, tuple] = {f.name: _TOML_TYPES[str(f.type)] for f in fields(Profile) if f.name != "name"}
 # What belongs to one API: dropped from a profile used with another API (`resolve`).
 _PROFILE_ENDPOINT = ("api", "base_url", "model", "api_key_env")
@@ -135,9 +143,10 @@ def load_config(path: Optional[Path] = None) -> Config:
             if key not in _PROFILE_TYPES:
                 known = ", ".join(_PROFILE_TYPES)
                 raise ConfigError(f"{path}: profile {name!r}: unknown key {key!r} (known: {known})")
-            if isinstance(value, bool) or not isinstance(value, _PROFILE_TYPES[key]):
-                kind = _PROFILE_TYPES[key][-1].__name__
-                raise ConfigError(f"{path}: profile {name!r}: {key} must be a {kind}")
+            types = _PROFILE_TYPES[key]
+            if isinstance(value, bool) != (bool in types) or not isinstance(value, types):  # a bool is an int to Python, not to TOML
+                kind = "true or false" if bool in types else f"a {types[-1].__name__}"
+                raise ConfigError(f"{path}: profile {name!r}: {key} must be {kind}")
             if key == "mcp" and not all(isinstance(server, str) for server in value):
                 raise ConfigError(f"{path}: profile {name!r}: mcp must be a list of [mcp.servers.NAME] names")
             values[key] = value
@@ -252,6 +261,10 @@ class Settings:
     timeout: float = 120.0
     connect_timeout: float = 10.0
     max_time: Optional[float] = None  # seconds for the whole answer; None: no limit
+    # Attachments as sent (llmchat.attaching.convert): PDFs as their text; images downscaled
+    # to at most this many pixels on their longer side (None: as they are).
+    pdf_as_text: bool = False
+    max_image_px: Optional[int] = None
     api_key: Optional[str] = field(default=None, repr=False)
     api_key_env: Optional[str] = None  # where the key was looked for (a profile's api_key_env, else the API's)
     demo: bool = False
@@ -352,6 +365,10 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
         raise ConfigError(f"temperature must be between 0 and 2, not {settings.temperature:g}")
     if settings.max_tokens is not None and settings.max_tokens < 1:
         raise ConfigError(f"max tokens must be at least 1, not {settings.max_tokens}")
+    settings.pdf_as_text = bool(flags.pdf_as_text or profile.pdf_as_text)  # a switch: off when not given
+    settings.max_image_px = pick("max_image_px")
+    if settings.max_image_px is not None and settings.max_image_px < 1:
+        raise ConfigError(f"max image px must be at least 1, not {settings.max_image_px}")
 
     if api == DEMO_API:
         from llmchat.demo.answer import DEMO_MODEL

@@ -41,6 +41,12 @@ class Overrides:
     max_time: Optional[float] = option(
         "--max-time", help="Seconds for the whole answer before giving up, partial answer kept (default: no limit).", env="LLMCHAT_MAX_TIME"
     )
+    # Attachments, as sent (llmchat.attaching.convert). A switch: given, it is on; a profile's
+    # `pdf_as_text = true` turns it on when the flag is not given.
+    pdf_as_text: Optional[bool] = option(
+        "--pdf-as-text", help="Send PDFs as their extracted text, not as documents (the way to send them to Ollama)."
+    )
+    max_image_px: Optional[int] = option("--max-image-px", help="Downscale attached images larger than N pixels on their longer side before sending.")
 
 
 class ChatOption(NamedTuple):

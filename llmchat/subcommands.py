@@ -740,7 +740,7 @@ def history_replay_command(
         from llmchat.attachments import AttachmentError
 
         try:  # each API's limits, before the first run is sent
-            resend(stored, runs, context)
+            stored = resend(stored, runs, context)  # converted as the first run asks
         except AttachmentError as exc:
             fail(str(exc), exc.exit_code)
 

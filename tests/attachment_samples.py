@@ -77,3 +77,39 @@ def pdf_with_object_streams(pages: int = 5) -> bytes:
         + compressed
         + b"\nendstream\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
     )
+
+
+def pdf_with_text(*pages: str) -> bytes:
+    """A valid PDF 1.4 with one page per string, each showing its text (lines split on newlines)
+    in Helvetica, as a PDF writer would: a content stream of text operators and a font resource.
+    An empty string makes a page with no text (as a scanned page has none)."""
+
+    def escape(line: str) -> str:
+        return line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    count = len(pages)
+    first_page = 4  # 1 catalog, 2 page tree, 3 font, then a page and its content stream each
+    kids = " ".join(f"{first_page + 2 * k} 0 R" for k in range(count))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {count} >>".encode(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    for k, text in enumerate(pages):
+        lines = text.split("\n") if text else []
+        ops = "".join(f"({escape(line)}) Tj 0 -16 Td " for line in lines)
+        stream = f"BT /F1 12 Tf 72 770 Td {ops}ET".encode("latin-1") if lines else b""
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> /Contents {first_page + 2 * k + 1} 0 R >>".encode()
+        )
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for number, obj in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + obj + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return out

@@ -402,6 +402,9 @@ def _json_type(value: Any) -> str:
 _INLINED = re.compile(r"^(?:File|URL): ([^\n]+)\n(`{3,})[^\n`]*\n(.*?)^\2[ \t]*(?:\n|\Z)", re.S | re.M)
 
 
+_PDF_TEXT = re.compile(r"\[PDF, (\d+) pages?, its text extracted\]\n")  # attachments.pdf_as_text's first line
+
+
 def inlined(text: str) -> Tuple[str, List[Received]]:
     """The text without the `File: name` fenced blocks llmchat inlines, and those files."""
     if "File: " not in text and "URL: " not in text:
@@ -410,7 +413,9 @@ def inlined(text: str) -> Tuple[str, List[Received]]:
 
     def take(match: re.Match) -> str:
         body = match.group(3)
-        files.append(Received("text", size=len(body.encode()), name=match.group(1), lines=body.count("\n")))
+        pdf = _PDF_TEXT.match(body)  # a PDF sent as its text (--pdf-as-text)
+        pages = int(pdf.group(1)) if pdf else 0
+        files.append(Received("text", size=len(body.encode()), name=match.group(1), lines=body.count("\n"), pages=pages, pages_exact=bool(pdf)))
         return ""
 
     rest = _INLINED.sub(take, text)
@@ -463,4 +468,6 @@ def _pdf_words(r: Received) -> str:
 
 
 def _text_words(r: Received) -> str:
+    if r.pages_exact:
+        return f"{r.name}, the text of a PDF of {r.pages} page{'s' if r.pages != 1 else ''}"
     return f"{r.name}, {r.lines} line{'s' if r.lines != 1 else ''}"

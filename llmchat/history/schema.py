@@ -205,6 +205,15 @@ def _v5_tree(db: sqlite3.Connection) -> None:
     db.executemany("UPDATE conversations SET current_leaf_id = ? WHERE id = ?", [(leaf, cid) for cid, leaf in leaves.items()])
 
 
+# Version 6: "does any other message refer to these bytes?" -- asked for each attachment of a
+# deleted conversation -- read every piece of every message (a full scan: ~200 ms for 200,000
+# pieces); a partial index of the attachment pieces alone answers it from the index, and costs
+# nothing when a text piece is saved.
+_V6 = [
+    "CREATE INDEX message_parts_attachments ON message_parts (content) WHERE kind = 'attachment'",
+]
+
+
 # MIGRATIONS[n] takes a file from version n to n + 1: a list of steps, each an SQL statement or
 # a function that changes the data (run in order, in the caller's transaction).
 MIGRATIONS: List[Callable[[sqlite3.Connection], Sequence[Step]]] = [
@@ -213,6 +222,7 @@ MIGRATIONS: List[Callable[[sqlite3.Connection], Sequence[Step]]] = [
     lambda db: _V3,
     lambda db: _V4,
     _v5,
+    lambda db: _V6,
 ]
 VERSION = len(MIGRATIONS)
 

@@ -75,6 +75,11 @@ STREAMING, COMPLETE, CANCELLED, ERROR, INTERRUPTED = "streaming", "complete", "c
 FINAL_STATUSES = (COMPLETE, CANCELLED, ERROR, INTERRUPTED)
 
 DB_NAME = "history.db"
+# Whether any message refers to an attachment's bytes (by their sha256): answered from the
+# partial index message_parts_attachments (schema version 6), not a scan of every piece.
+REFERENCED = "SELECT 1 FROM message_parts WHERE kind = 'attachment' AND content = ? LIMIT 1"
+# A prompt's attachments, in order: from the index message_parts_by_message (message_id, id).
+PROMPT_ATTACHMENTS = "SELECT meta FROM message_parts WHERE message_id = ? AND kind = 'attachment' ORDER BY id"
 ATTACHMENTS_DIR = "attachments"  # beside the database: <data>/attachments/ab/cdef... (sha256), 0600 in 0700 dirs
 FLUSH_INTERVAL = 0.5  # seconds between saves of a growing answer
 BUSY_TIMEOUT = 5.0  # seconds SQLite waits for another process's write lock
@@ -885,7 +890,7 @@ class HistoryStore:
                 raise UnknownConversation(conversation_id)
             # Under the write lock: a turn storing the same bytes meanwhile writes them again.
             for digest in hashes:
-                if not db.execute("SELECT 1 FROM message_parts WHERE kind = 'attachment' AND content = ? LIMIT 1", (digest,)).fetchone():
+                if not db.execute(REFERENCED, (digest,)).fetchone():
                     self._remove_blob(digest)
 
     # --- reading ---------------------------------------------------------------------------
@@ -1062,7 +1067,7 @@ class HistoryStore:
         prompt_id = message_id if role == "user" else parent_id
         if prompt_id is None:
             return ()
-        rows = self._query("SELECT meta FROM message_parts WHERE message_id = ? AND kind = 'attachment' ORDER BY id", (prompt_id,))
+        rows = self._query(PROMPT_ATTACHMENTS, (prompt_id,))
         metas = [_meta(row[0]) for row in rows]
         return self._attachments(metas) if metas else ()
 

@@ -135,7 +135,11 @@ class StreamingClient:
         Every StreamError, the server's own mid-stream ones included, arrives as one clean line
         of readable length with every key llmchat knows replaced by ***.
         """
-        spec = provider.build_request(request)
+        body: Optional[List[bytes]] = None  # a big body, serialised already (`_big_body`)
+        if _content_size(request) < BIG_BODY:
+            spec = provider.build_request(request)
+        else:
+            spec, body = await asyncio.to_thread(_big_body, provider, request)
         started = self._clock()
         deadline = None if self.max_time is None else asyncio.get_running_loop().time() + self.max_time
         attempt = 1
@@ -147,7 +151,13 @@ class StreamingClient:
             try:
                 if metrics is not None:
                     metrics.start()
-                outgoing = self._http.build_request("POST", spec.url, json=spec.json, headers=spec.headers)
+                if body is None:
+                    outgoing = self._http.build_request("POST", spec.url, json=spec.json, headers=spec.headers)
+                else:  # its pieces as they are, again on a retry
+                    headers = httpx.Headers(spec.headers)
+                    headers["Content-Type"] = "application/json"
+                    headers["Content-Length"] = str(sum(len(piece) for piece in body))
+                    outgoing = self._http.build_request("POST", spec.url, content=_pieces(body), headers=headers)
                 response = await _before(deadline, self._http.send(outgoing, stream=True))
                 try:
                     if response.status_code != 200:
@@ -315,6 +325,77 @@ MODEL_LIST_LIMIT = 8 * 2**20
 # Invisible direction marks (ALM, LRM, RLM): harmless in prose, but a name holding one would not
 # match what the user types.
 _MARKS = dict.fromkeys((0x061C, 0x200E, 0x200F))
+
+
+# --- big bodies -------------------------------------------------------------------------------
+#
+# A request carrying a 10 MB PDF has ~13.4 MB of base64 in its JSON body. Serialised on the
+# event loop (httpx's json=) that stalled the loop for 130-250 ms (tests/benchmarks/README.md):
+# no key, no frame in the TUI meanwhile. A worker thread alone does not help: json.dumps of one
+# long string is one C call that holds the GIL throughout. So a big body is built in a worker
+# thread *in pieces*: the JSON around its long strings is serialised as usual, each long string
+# 256 K characters at a time, and the pieces are sent as they are (no join: no new 13 MB object).
+# Between two pieces the loop gets the GIL back. Small bodies keep httpx's json= exactly.
+
+BIG_BODY = 1024 * 1024  # characters of text and bytes of attachments a request carries
+_PIECE = 256 * 1024  # characters of one long string serialised at a time
+
+
+def _content_size(request: ChatRequest) -> int:
+    """About how large the request's body will be: its messages' text and attachments."""
+    size = 0
+    for message in request.messages:
+        size += len(message.content)
+        if message.attachments:
+            size += sum(item.size for item in message.attachments)
+    return size
+
+
+def _big_body(provider: Provider, request: ChatRequest) -> "tuple[HttpRequest, List[bytes]]":
+    """The request (built here: a data URL is a new long string) and its JSON body in pieces,
+    byte for byte what httpx's json= would send. Runs in a worker thread."""
+    spec = provider.build_request(request)
+    return spec, json_pieces(spec.json)
+
+
+def json_pieces(value: object, piece: int = _PIECE) -> List[bytes]:
+    """`value` as compact UTF-8 JSON (httpx's json=: ensure_ascii=False, no spaces, no NaN), in
+    pieces: no piece holds more than `piece` characters of one string, so no single step of the
+    work holds the GIL long. b"".join(json_pieces(v)) == httpx's body for v."""
+    long: List[str] = []
+    nonce = os.urandom(8).hex()  # a mark no text of the request's can forge
+
+    def swap(node: object) -> object:
+        if type(node) is str:
+            if len(node) <= piece:
+                return node
+            long.append(node)
+            return f"\x00{nonce}:{len(long) - 1}\x00"  # in the JSON: "\u0000<nonce>:N\u0000"
+        if type(node) is dict:
+            return {key: swap(item) for key, item in node.items()}
+        if isinstance(node, (list, tuple)):
+            return [swap(item) for item in node]
+        return node
+
+    outline = json.dumps(swap(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    if not long:
+        return [outline.encode("utf-8")]
+    pieces: List[bytes] = []
+    at = 0
+    for mark in re.finditer(r'"\\u0000' + nonce + r':(\d+)\\u0000"', outline):
+        pieces.append(outline[at : mark.start()].encode("utf-8") + b'"')
+        text = long[int(mark.group(1))]
+        for start in range(0, len(text), piece):
+            pieces.append(json.dumps(text[start : start + piece], ensure_ascii=False)[1:-1].encode("utf-8"))
+        pieces.append(b'"')
+        at = mark.end()
+    pieces.append(outline[at:].encode("utf-8"))
+    return pieces
+
+
+async def _pieces(body: List[bytes]) -> AsyncIterator[bytes]:
+    for piece in body:
+        yield piece
 
 
 def clean_name(name: str) -> str:

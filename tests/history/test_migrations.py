@@ -69,6 +69,9 @@ def build(path: Path, version: int) -> None:
             "INSERT INTO messages (conversation_id, role, content, status, model, created_at, writer_pid, writer_token)"
             " VALUES (1, 'assistant', 'the sun does too, less', 'streaming', 'm', 2.5, 2147480000, 'gone')"
         )
+    if version >= 5:  # a tree: the four messages are one chain, as version 5 stores them
+        db.executemany("UPDATE messages SET parent_id = ?, chosen_child_id = ? WHERE id = ?", [(None, 2, 1), (1, 3, 2), (2, 4, 3), (3, None, 4)])
+        db.execute("UPDATE conversations SET current_leaf_id = 4 WHERE id = 1")
     db.close()
 
 

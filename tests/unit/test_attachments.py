@@ -276,7 +276,9 @@ def test_ollama_refuses_a_pdf_naming_the_apis_that_take_one() -> None:
     check_limits("ollama", [sized("image", 30 * MB)])  # Ollama documents no size limit
     with pytest.raises(AttachmentError) as caught:
         check_limits("ollama", [from_bytes("report.pdf", pdf(1))])
-    assert str(caught.value) == "report.pdf: the Ollama API takes no PDFs; openai-chat, openai-responses, anthropic do (--api)"
+    assert str(caught.value) == (
+        "report.pdf: the Ollama API takes no PDFs; send its text with --pdf-as-text, or use openai-chat, openai-responses, anthropic (--api)"
+    )
     assert caught.value.exit_code == USAGE
 
 

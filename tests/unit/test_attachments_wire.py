@@ -119,7 +119,10 @@ def test_ollama_sends_images_as_base64_strings_on_the_message() -> None:
 
 
 def test_ollama_refuses_a_pdf_naming_the_apis_that_take_one() -> None:
-    with pytest.raises(AttachmentError, match=r"^docs/report.pdf: the Ollama API takes no PDFs; openai-chat, openai-responses, anthropic do"):
+    with pytest.raises(
+        AttachmentError,
+        match=r"^docs/report.pdf: the Ollama API takes no PDFs; send its text with --pdf-as-text, or use openai-chat, openai-responses, anthropic",
+    ):
         body("ollama", Message("user", "summarise", (REPORT,)))
 
 

@@ -26,6 +26,8 @@ SAMPLES: Dict[str, Any] = {
     "timeout": ("7", 7.0),
     "connect_timeout": ("3", 3.0),
     "max_time": ("9", 9.0),
+    "pdf_as_text": (None, True),  # a switch: given, it is on
+    "max_image_px": ("512", 512),
 }
 
 
@@ -73,7 +75,7 @@ def test_every_setting_reaches_the_settings_from_its_flag_and_its_variable(name:
     typed, resolved = SAMPLES[name]
     config = Config(Path("config.toml"), profiles={"p": Profile("p")})
     flag = next(o for o in CHAT_OPTIONS if o.name == name).flags[-1]
-    values = parse_chat_args([flag, typed, "q"])
+    values = parse_chat_args([flag, "q"] if typed is None else [flag, typed, "q"])
     assert values is not None
     flags = overrides(values)
     assert getattr(flags, name) == resolved
