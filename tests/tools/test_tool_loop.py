@@ -255,3 +255,26 @@ async def test_always_allows_the_tool_for_the_run_and_remembers_it_in_the_profil
     text = path.read_text(encoding="utf-8")
     assert text == '# mine\ndefault = "p"\n\n[profiles.p]\nallow_tools = ["add"]\nmodel = "m" # keep\n\n[profiles.q]\nmodel = "n"\n'
     assert load_config(path).profiles["p"].allow_tools == ["add"]
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_history_stores_the_calls_and_results_and_replays_them_as_the_engine_does(server: ServerThread, api: str) -> None:
+    from llmchat.history import HistoryStore
+
+    s = settings(server, api, tools='add:{"a":1,"b":2};echo:{"text":"hi"}')
+    s.history = True
+    s.allow_tools = ("add",)
+    with HistoryStore.open() as store:
+        engine = Engine(s, store=store)
+        await engine.start()
+        try:
+            turn = await ask(s, Seen(), engine=engine)
+        finally:
+            await engine.aclose()
+        assert turn.state == DONE
+        stored = store.context(engine.conversation_id)
+    in_memory = context([turn, Turn("next", Metrics())])
+    assert [m.role for m in stored] == ["user", "assistant", "tool", "assistant"]
+    assert stored == in_memory
+    results = stored[2].tool_results
+    assert [(r.name, r.content, r.is_error) for r in results] == [("add", "3", False), ("echo", "denied by the user", True)]
