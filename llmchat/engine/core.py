@@ -497,6 +497,8 @@ class Engine:
         turn.retry = None
         active = self._active
         if active is not None and active[0] is turn:
+            if self.tooling is not None:
+                self.tooling.stop()  # its running calls end now, as cancelled
             active[1].state(turn)
         return True
 
