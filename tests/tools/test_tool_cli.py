@@ -309,3 +309,25 @@ def test_always_on_the_terminal_is_remembered_in_the_profile(srv: ServerThread, 
     code, out, err = run(isolated_home, args_for(srv, tools='add:{"a":1,"b":2}'))
     assert (code, out) == (0, "Tool add returned 3."), err
     assert "no terminal" not in err
+
+
+def test_ctrl_c_at_the_question_stops_at_once(srv: ServerThread, isolated_home: Path) -> None:
+    write_config(isolated_home)
+    code, out, screen = _under_a_pty(isolated_home, args_for(srv, tools='add:{"a":1,"b":2}'), ["\x03"])
+    assert code == INTERRUPTED, screen
+    assert out == "" and "interrupted" in screen
+
+
+def test_a_continued_conversation_sends_its_tool_steps_back(srv: ServerThread, isolated_home: Path) -> None:
+    write_config(isolated_home)
+    base = ["-p", "p", "--base-url"]
+    url = srv.base_url("anthropic", tools='add:{"a":1,"b":2}')
+    code, out, err = run(isolated_home, [*base, url, "--api", "anthropic", "--allow-tools", "first"])
+    assert (code, out) == (0, "Tool add returned 3."), err
+    # With tools: the stored step goes back as calls and results, and the API accepts them.
+    plain = srv.base_url("anthropic", text="fine")
+    code, out, err = run(isolated_home, [*base, plain, "--api", "anthropic", "-c", "second"])
+    assert (code, out) == (0, "fine"), err
+    # Without tools (Anthropic refuses tool blocks then): the steps go as text.
+    code, out, err = run(isolated_home, [*base, plain, "--api", "anthropic", "--no-tools", "-c", "third"])
+    assert (code, out) == (0, "fine"), err
