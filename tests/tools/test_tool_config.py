@@ -46,6 +46,14 @@ def test_the_command_line_adds_servers_allows_tools_and_sets_the_steps(tmp_path:
     apply_tool_flags(settings, config, mcp=["files", "calc"], allow=["echo", "add"], allow_all=True, max_steps=4)
     assert [s.name for s in settings.mcp_servers] == ["calc", "files"]
     assert (settings.allow_tools, settings.allow_all_tools, settings.max_steps) == (("add", "echo"), True, 4)
+    again = resolve(Overrides(profile="p"), {}, config)  # (a face switching back to the profile)
+    apply_tool_flags(again, config, **settings.tool_flags)
+    assert (again.mcp_servers, again.allow_tools, again.allow_all_tools, again.max_steps) == (
+        settings.mcp_servers,
+        settings.allow_tools,
+        True,
+        4,
+    )
     apply_tool_flags(settings, config, no_tools=True)
     assert settings.mcp_servers == ()
     with pytest.raises(ConfigError, match="--mcp nope: no such server"):
