@@ -96,3 +96,10 @@ def test_always_never_writes_a_file_it_cannot_edit_safely(tmp_path: Path, text: 
     with pytest.raises(ConfigError):
         allow_tool("p", "add", path)
     assert path.read_text(encoding="utf-8") == text
+
+
+def test_the_python_api_starts_no_servers(tmp_path: Path, isolated_home: Path) -> None:
+    from llmchat.engine.api import settings_for
+
+    write(isolated_home, SERVERS + '[profiles.p]\napi = "demo"\nmcp = ["calc"]\n')
+    assert settings_for("p").mcp_servers == ()
