@@ -171,6 +171,25 @@ async def test_max_steps_ends_the_turn_with_a_notice(server: ServerThread) -> No
     assert [a.status for a in turn.activities] == [TOOL_DONE, TOOL_DONE, TOOL_ERROR]
     assert "not run" in turn.steps[2].activities[0].result.text
     assert obs.notes and "--max-steps 2" in obs.notes[0] and turn.notices == obs.notes
+    assert [e for e in obs.events if e[0] == "finished"] == [("finished", "add", TOOL_DONE)] * 2 + [("finished", "add", TOOL_ERROR)]
+
+
+async def test_calls_past_max_steps_are_stored_with_their_error_results(server: ServerThread) -> None:
+    from llmchat.history import HistoryStore
+
+    s = settings(server, tools='add:{"a":1,"b":1}', tool_rounds=5)
+    s.history, s.allow_all_tools, s.max_steps = True, True, 1
+    with HistoryStore.open() as store:
+        engine = Engine(s, store=store)
+        await engine.start()
+        try:
+            turn = await ask(s, Seen(), engine=engine)
+        finally:
+            await engine.aclose()
+        stored = store.context(engine.conversation_id)
+    assert stored == context([turn, Turn("next", Metrics())])
+    assert [m.role for m in stored] == ["user", "assistant", "tool", "assistant", "tool"]
+    assert "not run" in stored[4].tool_results[0].content
 
 
 async def test_without_tools_nothing_changes(server: ServerThread) -> None:
