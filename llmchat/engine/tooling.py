@@ -57,17 +57,19 @@ class Tooling:
         except ImportError as exc:  # the SDK is missing: no tools, the chat goes on
             self._warn(f"llmchat: tools are off: cannot load the MCP SDK ({exc})")
             return
-        servers = ToolServers(self.settings.mcp_servers, secrets=self.settings.secrets)
+        # A server's trouble, as it happens (failing to start, or crashing later): one line.
+        servers = ToolServers(self.settings.mcp_servers, secrets=self.settings.secrets, on_problem=self._problem)
         try:
             await servers.start()
         except Exception as exc:  # not a server's trouble (those are problems): say it, go on
             self._warn(f"llmchat: tools are off: {exc.__class__.__name__}: {exc}")
             await servers.aclose()
             return
-        for line in servers.problems():
-            self._warn(f"llmchat: {line}; going on without it")
         self.servers = servers
         self.stale = False
+
+    def _problem(self, line: str) -> None:
+        self._warn(f"llmchat: {line}; going on without it")
 
     async def restart(self) -> None:
         """Fresh servers after a cancel stopped calls (and closed the old ones)."""

@@ -350,3 +350,29 @@ async def test_a_cancel_while_the_question_is_up_runs_nothing_and_keeps_the_call
     assert [a.status for a in turn.steps[0].activities] == ["asked", "asked"] and obs.events == []
     sent = context([turn, Turn("next", Metrics())])
     assert [r.content for r in sent[2].tool_results] == ["no result: the call did not finish (the turn was cancelled or interrupted)"] * 2
+
+
+async def test_a_server_that_crashes_in_a_call_is_an_error_result_and_one_warning(server: ServerThread) -> None:
+    said: List[str] = []
+    s = settings(server, tools="crash")
+    s.allow_all_tools = True
+    engine = Engine(s, warn=said.append)
+    await engine.start()
+    try:
+        turn = await ask(s, Seen(), engine=engine)
+    finally:
+        await engine.aclose()
+    assert turn.state == DONE
+    (activity,) = turn.steps[0].activities
+    assert activity.status == TOOL_ERROR and "crash" in activity.result.text
+    assert len(said) == 1 and "stopped" in said[0] and "crashing on purpose" in said[0], said
+
+
+async def test_tools_over_streamable_http(server: ServerThread, http_url: str) -> None:
+    from llmchat.tools.config import ServerConfig
+
+    s = settings(server, "anthropic", servers=[ServerConfig("web", url=http_url)], tools='add:{"a":4,"b":5}')
+    s.allow_tools = ("add",)
+    turn = await ask(s, Seen())
+    assert turn.answer == "Tool add returned 9."
+    assert turn.steps[0].activities[0].tool.server == "web"
