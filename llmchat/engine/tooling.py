@@ -25,8 +25,6 @@ from llmchat.conversation import ToolSpec
 from llmchat.engine.turns import DENIED, DENIED_TEXT, RUNNING, TOOL_DONE, TOOL_ERROR, Step, ToolActivity, Turn
 from llmchat.tools import Tool, ToolResult
 
-ANSWERS = ("once", "always", "deny")
-
 
 class Tooling:
     """The tools of one engine: its servers, what is allowed, and the rounds of calls."""
