@@ -16,20 +16,39 @@ also when the run is cancelled (Esc, a signal, quitting). Every store call goes 
 A face is told through an `Observer`: `started` once the prompt is stored, `text` per answer token (the hot path: keep it cheap),
 `reasoning`, `state` when the turn's state changes (the final one included), `retry` while the
 client waits to try again, `notice`, `tool_call`, `usage`, and `ended` once the stream is closed, before the outcome is
-stored. The turn itself is plain data any face can read at any time.
+stored. With tools (engine/tooling.py): `approve` per call not allowed already, `tool_started` and
+`tool_finished` per call, `step` when the next request (with the results) begins. The turn itself is plain data any face can read at any time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
+import os
 import threading
 import time
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
-from llmchat.conversation import ChatRequest, Message
-from llmchat.engine.turns import CANCELLED, DONE, ERROR, STREAMING, THINKING, WAITING, Turn, TurnRecord, build_request, prompt_message
+from llmchat.conversation import ChatRequest, Message, without_tool_steps
+from llmchat.engine.turns import (
+    CANCELLED,
+    DONE,
+    ERROR,
+    STREAMING,
+    THINKING,
+    WAITING,
+    Step,
+    ToolActivity,
+    Turn,
+    TurnRecord,
+    answer_messages,
+    build_request,
+    fold,
+    prompt_message,
+)
 from llmchat.stream.events import Finish, Notice, ReasoningDelta, StreamError, TextDelta, ToolCall, Usage
+from llmchat.stream.metrics import Metrics
 
 DEMO_API = "openai-chat"  # what the built-in demo model speaks
 # Every JOIN_EVERY answer tokens the loop joins the parts of the answer not yet handed to history
@@ -63,6 +82,24 @@ class Observer:
     def tool_call(self, turn: Turn, call: ToolCall) -> None:
         """The model asked to call a tool (already in `turn.tool_calls`)."""
 
+    async def approve(self, turn: Turn, activity: ToolActivity) -> str:
+        """May `activity.call` run? "once", "always" (this tool, for the rest of the run and in
+        the profile's config) or "deny" (the model is told "denied by the user"). Only asked
+        for calls not allowed already (--allow-tool, the profile's `allow_tools`, an earlier
+        "always"). The default denies: a face that cannot ask runs nothing unasked."""
+        return "deny"
+
+    def tool_started(self, turn: Turn, activity: ToolActivity) -> None:
+        """`activity.status` became "running" (`started_at` set), or "denied" / "error" (no
+        such tool) at once, without running."""
+
+    def tool_finished(self, turn: Turn, activity: ToolActivity) -> None:
+        """The call ended: done, error or denied, its `result` and `duration` set."""
+
+    def step(self, turn: Turn, step: Step) -> None:
+        """A new request begins (`step`, now `turn.steps[-1]`), sending the last step's tool
+        results; its text goes on from `step.first_part`."""
+
     def usage(self, turn: Turn, usage: Usage) -> None:
         """The server reported token counts (already in `turn.metrics`)."""
 
@@ -75,6 +112,10 @@ class Observer:
         """The stream is closed; the outcome is stored next. A face finishing its output here
         may return an error to store instead (the one-shot face: stdout failed at the end)."""
         return None
+
+
+_call_ids = itertools.count(1)  # ids for calls the API gave none: unique in the process ...
+_CALL_RUN = f"{os.getpid():x}{int(time.time()) & 0xFFFFFF:x}"  # ... and, with this, across runs
 
 
 def _ignore(message: str) -> None:
@@ -116,6 +157,7 @@ class Engine:
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._loop_thread: Optional[int] = None
         self._endings: dict = {}  # turn -> the task storing its outcome (idempotent finish)
+        self.tooling: Any = None  # engine.tooling.Tooling: the run's MCP servers, when it has any
 
     # --- read-only views -------------------------------------------------------------------
 
@@ -184,10 +226,34 @@ class Engine:
             max_time=settings.max_time,
         )
         self._base_url = base_url
+        await self._start_tools()
+
+    async def _start_tools(self) -> None:
+        """The run's MCP servers (engine/tooling.py), when its settings name any; the SDK is
+        imported only then. A server that fails is one `warn` line; the chat goes on."""
+        settings = self._settings
+        tooling = self.tooling
+        if tooling is not None and tuple(tooling.settings.mcp_servers) != tuple(settings.mcp_servers):
+            self.tooling = None
+            await tooling.aclose()
+            tooling = None
+        if tooling is not None:
+            tooling.settings = settings
+            return
+        if settings.mcp_servers:
+            from llmchat.engine.tooling import Tooling
+
+            self.tooling = Tooling(settings, self._warn, self._clock)
+            await self.tooling.start()
+
+    @property
+    def tools(self) -> List[Any]:
+        """The tools the model is offered (llmchat.tools.Tool): none without servers."""
+        return self.tooling.tools if self.tooling is not None else []
 
     async def use(self, settings: Any) -> None:
         """Send the next turns with `settings` (another profile or model): reconnects. The
-        stored conversation goes on."""
+        stored conversation goes on; the MCP servers stay up if the new settings name the same."""
         await self._disconnect()
         self._settings = settings
         await self.start()
@@ -215,6 +281,9 @@ class Engine:
             else:
                 await asyncio.wait([finishing], timeout=store_wait)
         await self._disconnect()
+        tooling, self.tooling = self.tooling, None
+        if tooling is not None:
+            await tooling.aclose()
 
     async def _disconnect(self) -> None:
         client, self._client = self._client, None
@@ -225,7 +294,11 @@ class Engine:
             await server.close()
 
     def request(self, messages: Sequence[Message]) -> ChatRequest:
-        return build_request(self._settings, self._base_url, list(messages))
+        tools = self.tooling.specs if self.tooling is not None else ()
+        sent = list(messages)
+        if not tools:  # an API refuses tool steps (a continued conversation's) without tools
+            sent = without_tool_steps(sent)
+        return build_request(self._settings, self._base_url, sent, tools)
 
     # --- a turn ------------------------------------------------------------------------------
 
@@ -252,15 +325,42 @@ class Engine:
         self._active = (turn, obs)
         events: Any = None
         state = ERROR
+        tooling = self.tooling
         try:
+            if tooling is not None and tooling.stale:  # a cancel stopped calls: fresh servers
+                await tooling.restart()
+            if tooling is not None and tooling.tools:
+                turn.tools_enabled = True
+                keep = True  # each step's text goes back to the model with its calls
             await self._begin(turn)  # committed before the request is sent
             if turn.ended:  # ended (by `end`) while the prompt was being stored: nothing is sent
                 return turn
             obs.started(turn)
             saver = asyncio.ensure_future(self._keep_saved(turn, keep)) if turn.record is not None else None
             try:
-                events = client.stream(self._provider, self.request([*context, prompt_message(turn)]), turn.metrics)
-                state = await self._consume(turn, events, obs, keep, pause_every)
+                messages = [*context, prompt_message(turn)]
+                while True:
+                    step = turn.step
+                    events = client.stream(self._provider, self.request(messages + answer_messages(turn) if step.index else messages), step.metrics)
+                    state = await self._consume(turn, events, obs, keep, pause_every)
+                    step.finish = turn.finish
+                    if step is not turn.steps[0]:
+                        fold(turn.metrics, step.metrics)
+                    if state != DONE or not step.activities:
+                        break
+                    await events.aclose()  # the step's connection goes back to the pool
+                    events = None
+                    record = turn.record
+                    if record is not None and record.writer is not None:
+                        self._hand_over(turn, record)  # the text before the calls, then the calls
+                    if len(turn.steps) > self._settings.max_steps:
+                        self._over_limit(turn, step, obs, record)
+                        break
+                    await tooling.run_round(turn, step, obs, record)
+                    if turn.ended:  # ended by the face while the tools ran
+                        state = turn.state
+                        break
+                    self._next_step(turn, obs)
             finally:
                 if saver is not None:
                     saver.cancel()
@@ -280,6 +380,26 @@ class Engine:
             await asyncio.shield(self._wind_up(turn, events, obs))
         return turn
 
+    def _next_step(self, turn: Turn, obs: Observer) -> None:
+        """The results go back: a new request, its figures its own."""
+        metrics = turn.metrics
+        step = Step(len(turn.steps), len(turn.parts), Metrics(metrics._clock))
+        turn.steps.append(step)
+        turn.finish = None
+        metrics.ended_at = None  # the turn's elapsed time runs on
+        obs.step(turn, step)
+
+    def _over_limit(self, turn: Turn, step: Step, obs: Observer, record: Any) -> None:
+        """The model asked for tools once more than `max_steps` rounds allow: not run; the
+        turn ends with a notice (and the calls with error results, so a later request is whole)."""
+        limit = self._settings.max_steps
+        self.tooling.refuse_round(turn, step, obs, record, f"the answer reached its limit of {limit} rounds of tool calls")
+        message = (
+            f"the model asked for more tools after {limit} rounds of tool calls (--max-steps {limit}); they did not run and the answer ends here"
+        )
+        turn.notices.append(message)
+        obs.notice(turn, message)
+
     async def _consume(self, turn: Turn, events: Any, obs: Observer, keep: bool, pause_every: int) -> str:
         """The token loop: the turn's state, text and events; the final state."""
         record = turn.record
@@ -295,7 +415,9 @@ class Engine:
         clock = self._clock
         metrics = turn.metrics
         thought = False
-        joined = 0  # parts before this one are joined already
+        joined = turn.step.first_part  # parts before this one are joined already (or an earlier step's)
+        tooling = self.tooling if turn.tools_enabled else None
+        activities = turn.step.activities
         deltas = 0
         async for event in events:
             kind = type(event)
@@ -331,6 +453,10 @@ class Engine:
             elif kind is StreamError:
                 turn.error = event
             elif kind is ToolCall:
+                if tooling is not None:
+                    if not event.id:  # (Ollama's): one to match its result by, here and in history
+                        event = ToolCall(f"call_{_CALL_RUN}_{next(_call_ids)}", event.name, event.arguments)
+                    activities.append(tooling.activity(event))
                 turn.tool_calls.append(event)
                 obs.tool_call(turn, event)
             elif kind is Usage:
@@ -365,6 +491,8 @@ class Engine:
         turn.retry = None
         active = self._active
         if active is not None and active[0] is turn:
+            if self.tooling is not None:
+                self.tooling.stop()  # its running calls end now, as cancelled
             active[1].state(turn)
         return True
 
@@ -373,6 +501,9 @@ class Engine:
             if events is not None:
                 await events.aclose()
         finally:
+            tooling = self.tooling
+            if tooling is not None and tooling.stale:  # calls were stopped mid-way: so are their servers
+                await tooling.aclose()
             failure = obs.ended(turn)
             if failure is not None and turn.error is None:
                 turn.error, turn.state = failure, ERROR
