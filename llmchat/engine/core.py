@@ -16,7 +16,8 @@ also when the run is cancelled (Esc, a signal, quitting). Every store call goes 
 A face is told through an `Observer`: `started` once the prompt is stored, `text` per answer token (the hot path: keep it cheap),
 `reasoning`, `state` when the turn's state changes (the final one included), `retry` while the
 client waits to try again, `notice`, `tool_call`, `usage`, and `ended` once the stream is closed, before the outcome is
-stored. The turn itself is plain data any face can read at any time.
+stored. With tools (engine/tooling.py): `approve` per call not allowed already, `tool_started` and
+`tool_finished` per call, `step` when the next request (with the results) begins. The turn itself is plain data any face can read at any time.
 """
 
 from __future__ import annotations
@@ -28,7 +29,20 @@ import time
 from typing import Any, Callable, Optional, Sequence, Tuple
 
 from llmchat.conversation import ChatRequest, Message
-from llmchat.engine.turns import CANCELLED, DONE, ERROR, STREAMING, THINKING, WAITING, Turn, TurnRecord, build_request, prompt_message
+from llmchat.engine.turns import (
+    CANCELLED,
+    DONE,
+    ERROR,
+    STREAMING,
+    THINKING,
+    WAITING,
+    Step,
+    ToolActivity,
+    Turn,
+    TurnRecord,
+    build_request,
+    prompt_message,
+)
 from llmchat.stream.events import Finish, Notice, ReasoningDelta, StreamError, TextDelta, ToolCall, Usage
 
 DEMO_API = "openai-chat"  # what the built-in demo model speaks
@@ -62,6 +76,24 @@ class Observer:
 
     def tool_call(self, turn: Turn, call: ToolCall) -> None:
         """The model asked to call a tool (already in `turn.tool_calls`)."""
+
+    async def approve(self, turn: Turn, activity: ToolActivity) -> str:
+        """May `activity.call` run? "once", "always" (this tool, for the rest of the run and in
+        the profile's config) or "deny" (the model is told "denied by the user"). Only asked
+        for calls not allowed already (--allow-tool, the profile's `allow_tools`, an earlier
+        "always"). The default denies: a face that cannot ask runs nothing unasked."""
+        return "deny"
+
+    def tool_started(self, turn: Turn, activity: ToolActivity) -> None:
+        """`activity.status` became "running" (`started_at` set), or "denied" / "error" (no
+        such tool) at once, without running."""
+
+    def tool_finished(self, turn: Turn, activity: ToolActivity) -> None:
+        """The call ended: done, error or denied, its `result` and `duration` set."""
+
+    def step(self, turn: Turn, step: Step) -> None:
+        """A new request begins (`step`, now `turn.steps[-1]`), sending the last step's tool
+        results; its text goes on from `step.first_part`."""
 
     def usage(self, turn: Turn, usage: Usage) -> None:
         """The server reported token counts (already in `turn.metrics`)."""

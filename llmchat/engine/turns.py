@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, List, Optional, Sequence, Tuple, Type
 
-from llmchat.conversation import ChatRequest, Message
+from llmchat.conversation import ChatRequest, Message, ToolResult, ToolSpec, tool_results_message
 from llmchat.stream.events import Finish, StreamError, ToolCall, describe_tool_calls
 from llmchat.stream.metrics import Metrics
 
@@ -45,6 +45,54 @@ class TurnRecord:
         self.reasoned = 0  # how many of the turn's reasoning fragments it has been handed
 
 
+# What a tool call is doing (ToolActivity.status), in order; the last three are final.
+ASKED, RUNNING, TOOL_DONE, TOOL_ERROR, DENIED = ("asked", "running", "done", "error", "denied")
+DENIED_TEXT = "denied by the user"  # the result the model gets for a call the user refused
+
+
+class ToolActivity:
+    """One tool call of a step, as the engine runs it: `call` (the stream's ToolCall), `tool`
+    (the llmchat.tools.Tool it names; None: no such tool), `status` (asked, running, done,
+    error, denied), `result` (llmchat.tools.ToolResult once it ended), `started_at` (on the
+    engine's clock, when it began running) and `duration` (seconds, once it ended)."""
+
+    __slots__ = ("call", "tool", "status", "result", "started_at", "duration")
+
+    def __init__(self, call: ToolCall, tool: Any = None) -> None:
+        self.call = call
+        self.tool = tool
+        self.status = ASKED
+        self.result: Any = None
+        self.started_at: Optional[float] = None
+        self.duration: Optional[float] = None
+
+    def __repr__(self) -> str:
+        return f"<ToolActivity {self.call.name} {self.status}>"
+
+    @property
+    def ended(self) -> bool:
+        return self.status in (TOOL_DONE, TOOL_ERROR, DENIED)
+
+
+class Step:
+    """One request of a turn: the first (`index` 0), then one after each round of tool
+    results. `first_part`: the index in `turn.parts` where this step's text begins (with
+    `keep=False` the parts stay empty, so it is 0); `activities`: the tool calls it ended with;
+    `finish`: its Finish; `metrics`: its own figures (step 0's is the turn's `metrics`)."""
+
+    __slots__ = ("index", "first_part", "activities", "finish", "metrics")
+
+    def __init__(self, index: int, first_part: int, metrics: Metrics) -> None:
+        self.index = index
+        self.first_part = first_part
+        self.activities: List[ToolActivity] = []
+        self.finish: Optional[Finish] = None
+        self.metrics = metrics
+
+    def __repr__(self) -> str:
+        return f"<Step {self.index} from part {self.first_part}, {len(self.activities)} tool calls>"
+
+
 class Turn:
     """One prompt and its answer. The engine changes it while it runs; faces read it (a face
     keeps its own things, such as widgets, in a subclass)."""
@@ -62,7 +110,11 @@ class Turn:
         self.retry: Any = None  # the client's RetryNotice while waiting to try again, else None
         self.retry_until: Optional[float] = None  # when that wait ends, on the engine's clock
         self.answer_ttft: Optional[float] = None  # request to first answer token, when reasoning came first
-        self.tool_calls: List[ToolCall] = []  # asked for by the model; none run
+        self.tool_calls: List[ToolCall] = []  # every call the model asked for, over all steps
+        # The requests of the turn: the first exists from the start; one more after each round
+        # of tool results (the engine's tool loop). A turn without tools has just the one.
+        self.steps: List[Step] = [Step(0, 0, metrics)]
+        self.tools_enabled = False  # the run offered tools: its calls ran (or were refused)
         self.notices: List[str] = []  # the stream's Notices, one clean line each
         self.record: Optional[TurnRecord] = None  # where it is stored, None when not stored
         # Where it is stored in the conversation's tree (history's Recorder.begin_turn): none of
@@ -106,8 +158,19 @@ class Turn:
 
     @property
     def tool_note(self) -> Optional[str]:
-        """Which tools the model asked for, and that none ran; None when it asked for none."""
-        return describe_tool_calls(self.tool_calls) if self.tool_calls else None
+        """Which tools the model asked for, and that none ran; None when it asked for none, or
+        when the run had tools (its calls ran or were refused: `steps` says how)."""
+        return describe_tool_calls(self.tool_calls) if self.tool_calls and not self.tools_enabled else None
+
+    @property
+    def step(self) -> Step:
+        """The step under way (or the last one)."""
+        return self.steps[-1]
+
+    @property
+    def activities(self) -> List[ToolActivity]:
+        """Every tool call of every step, in order."""
+        return [activity for step in self.steps for activity in step.activities]
 
     def figures(self, model: str) -> "AnswerFigures":
         """The answer's figures, as history stores them (and `metrics_line` reads them)."""
@@ -172,11 +235,43 @@ def context(turns: Sequence[Turn]) -> List[Message]:
     live = [turn for turn in turns if not turn.superseded]
     out: List[Message] = []
     for turn in live[:-1]:
-        answer = turn.answer
+        answer = answer_messages(turn)
         if answer:
             out.append(prompt_message(turn))
-            out.append(Message("assistant", answer))
+            out.extend(answer)
     return out
+
+
+def answer_messages(turn: Turn) -> List[Message]:
+    """The answer as context: one assistant message, or, when it called tools, each step's text
+    with its calls, then their results (role "tool"), then the next step's (history's
+    `context` reads a stored answer the same way). A call that never ended (cancelled) gets an
+    error result: every API wants one for each call. Empty when there is nothing to send."""
+    steps = turn.steps
+    if not any(step.activities for step in steps):
+        answer = turn.answer
+        return [Message("assistant", answer)] if answer else []
+    out: List[Message] = []
+    parts = turn.parts
+    for n, step in enumerate(steps):
+        end = steps[n + 1].first_part if n + 1 < len(steps) else len(parts)
+        text = "".join(parts[step.first_part : end])
+        if step.activities:
+            out.append(Message("assistant", text, tool_calls=tuple(a.call for a in step.activities)))
+            out.append(tool_results_message(*(activity_result(a) for a in step.activities)))
+        elif text:
+            out.append(Message("assistant", text))
+    return out
+
+
+def activity_result(activity: ToolActivity) -> ToolResult:
+    """What the model is told a call gave (conversation.ToolResult)."""
+    call, result = activity.call, activity.result
+    if activity.status == DENIED:
+        return ToolResult(call.id, call.name, DENIED_TEXT, is_error=True)
+    if result is None:
+        return ToolResult(call.id, call.name, "error: the call was cancelled", is_error=True)
+    return ToolResult(call.id, call.name, result.text, is_error=bool(result.is_error))
 
 
 def prompt_message(turn: Turn) -> Message:
@@ -184,8 +279,8 @@ def prompt_message(turn: Turn) -> Message:
     return Message("user", turn.prompt, turn.attachments)
 
 
-def build_request(settings: Any, base_url: str, messages: List[Message]) -> ChatRequest:
-    """The request for `messages` with a run's `Settings`, sent to `base_url`."""
+def build_request(settings: Any, base_url: str, messages: List[Message], tools: Tuple[ToolSpec, ...] = ()) -> ChatRequest:
+    """The request for `messages` with a run's `Settings`, sent to `base_url`, offering `tools`."""
     return ChatRequest(
         model=settings.model,
         messages=messages,
@@ -195,6 +290,7 @@ def build_request(settings: Any, base_url: str, messages: List[Message]) -> Chat
         max_tokens=settings.max_tokens,
         api_key=settings.api_key,
         api_key_env=settings.api_key_env,
+        tools=tools,
     )
 
 
