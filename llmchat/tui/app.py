@@ -48,7 +48,7 @@ import time
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, List, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Tuple
 
 from textual import events, on, work
 from textual.actions import SkipAction
@@ -72,6 +72,7 @@ from llmchat.tui.commands import Choice, Choices
 from llmchat.tui.gc_policy import GCPolicy
 from llmchat.tui.palette import ChatPalette
 from llmchat.tui.screen import ChatScreen
+from llmchat.tui.screens.approve import ApproveTool
 from llmchat.tui.session import (
     CANCELLED,
     DONE,
@@ -95,7 +96,9 @@ from llmchat.tui.widgets.prompt import newline_hint
 from llmchat.tui.widgets.siblings import SiblingSwitcher
 from llmchat.tui.widgets.status import READY, retries_text
 from llmchat.tui.widgets.stored import StoredAnswer
+from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
 from llmchat.tui.widgets.thinking import ThinkingBlock
+from llmchat.tui.widgets.tools import TOOL_CANCELLED, TOOL_ENDED, ToolBlock, tools_state
 from llmchat.tui.widgets.transcript import StoredTurn, TurnView
 
 QUIT_WINDOW = 2.0  # seconds within which a second Ctrl+C quits
@@ -112,22 +115,37 @@ MODEL_LIST_WAIT = 3.0  # seconds the model picker waits for the list before show
 
 class _ShownTurn(Observer):
     """The app's side of a turn the engine runs: the answer's text into its widget (sanitised:
-    model text must not reach the terminal as control sequences), states and notes at once."""
+    model text must not reach the terminal as control sequences), states and notes at once.
 
-    def __init__(self, app: "ChatApp", append: Callable[[str], None]) -> None:
+    Tools (the engine's tool loop): each call becomes a block in the answer (widgets/tools.py)
+    where it happened in the text, a call not allowed already asks the user first (one question
+    at a time, in the order of the calls: screens/approve.py), and the text of the request after
+    the results goes into a new Markdown section below the blocks."""
+
+    def __init__(self, app: "ChatApp", view: AssistantMessage) -> None:
         self.app = app
+        self.view = view
+        self.markdown = view.markdown  # the section the text goes into now (a new one per step with text)
         self.sanitizer = Sanitizer()
+        self.blocks: Dict[int, ToolBlock] = {}  # id(activity) -> its block (the turn keeps the activities)
+        self.asking: Optional[Any] = None  # the activity whose question is on screen
+        self._ask_one_at_a_time = asyncio.Lock()
+        self._new_section = False  # a step began: its first text opens a section below the blocks
         feed = self.sanitizer.feed
 
         def text(text: str) -> None:  # per token
             shown = feed(text)
             if shown:
-                append(shown)
+                if self._new_section:
+                    self._open_section()
+                self.markdown.append(shown)
 
         self.text = text  # type: ignore[method-assign]
 
     def state(self, turn: Any) -> None:
         if turn.ended:
+            self._stop_blocks()
+            self.app._show_tools(turn)  # none any more
             self.app._end(turn)
         else:
             self.app._enter(turn, turn.state)
@@ -142,6 +160,102 @@ class _ShownTurn(Observer):
         if turn.tool_note and turn.state == DONE and self.app.is_running:
             turn.view.set_note(turn.tool_note)
         return None
+
+    # --- tools ---
+
+    async def approve(self, turn: Any, activity: Any) -> str:
+        """The question, on top of whatever screen is up; "deny" if the turn ended meanwhile.
+        A cancel (Ctrl+C, quitting) takes the question down."""
+        self._show_block(turn, activity)
+        async with self._ask_one_at_a_time:
+            app = self.app
+            if turn.ended or not app.is_running:
+                return "deny"
+            activities = turn.step.activities
+            position = (activities.index(activity) + 1, len(activities)) if activity in activities and len(activities) > 1 else None
+            tool = activity.tool
+            question = ApproveTool(
+                activity.call.name,
+                tool.server if tool is not None else None,
+                activity.call.arguments,
+                description=tool.description if tool is not None else "",
+                position=position,
+            )
+            answered: asyncio.Future = asyncio.get_running_loop().create_future()
+
+            def answer(choice: Optional[str]) -> None:
+                if not answered.done():
+                    answered.set_result(choice or "deny")
+
+            self.asking = activity
+            app._show_tools(turn)
+            app.push_screen(question, answer)
+            try:
+                return await answered
+            finally:
+                self.asking = None
+                if not answered.done() or answered.cancelled():  # cancelled: the question goes, unanswered
+                    _take_down(question)
+                if app.is_running:
+                    app._show_tools(turn)
+
+    def tool_started(self, turn: Any, activity: Any) -> None:
+        self._show_block(turn, activity)
+        self.app._show_tools(turn)
+
+    def tool_finished(self, turn: Any, activity: Any) -> None:
+        self._show_block(turn, activity)
+        self.app._show_tools(turn)
+
+    def step(self, turn: Any, step: Any) -> None:
+        """The next request: what is left of this section's text goes in; the step's text (if
+        any) opens a section of its own below the blocks."""
+        tail = self.sanitizer.flush()
+        if tail:
+            self.markdown.append(tail)
+        self._new_section = True
+
+    def _open_section(self) -> None:
+        self._new_section = False
+        previous, self.markdown = self.markdown, StreamingMarkdown(classes="-after-tools")
+        self.markdown.on_frame = previous.on_frame
+        previous.finish()
+        if self.view.is_attached:
+            self.view.mount(self.markdown, before=self.view.figures)
+
+    def _show_block(self, turn: Any, activity: Any) -> None:
+        """The activity's block as it is now; mounted below the text so far when new."""
+        block = self.blocks.get(id(activity))
+        if block is None:
+            tool = activity.tool
+            block = ToolBlock(activity.call.name, tool.server if tool is not None else None, activity.call.arguments)
+            self.blocks[id(activity)] = block
+            if self._new_section:  # the step had no text: its calls follow the last blocks
+                self._new_section = False
+                self.markdown.finish()
+            if self.view.is_attached:
+                self.view.mount(block, before=self.view.figures)
+        block.show_activity(activity)
+
+    def _stop_blocks(self) -> None:
+        """The turn ended (a cancel, an error): a call still asked for or running never ended."""
+        for block in self.blocks.values():
+            if block.status not in TOOL_ENDED:
+                block.show(TOOL_CANCELLED)
+
+
+def _take_down(screen: Screen) -> None:
+    """Remove `screen` from the app's stack (and whatever the user opened over it)."""
+    from textual.app import ScreenStackError
+
+    if not screen.is_attached:
+        return
+    try:
+        if screen.app.screen is not screen:
+            screen.pop_until_active()
+        screen.dismiss(None)
+    except ScreenStackError:
+        pass
 
 
 class ChatApp(App[None]):
@@ -473,14 +587,13 @@ class ChatApp(App[None]):
         assert self.engine is not None
         view: AssistantMessage = turn.view
         view.markdown.on_frame = self._status_with_frame
-        stream = view.markdown.get_stream()
-        shown = _ShownTurn(self, view.markdown.append)
+        shown = _ShownTurn(self, view)
         try:
             await self.engine.run(turn, context, shown, pause_every=YIELD_EVERY)
         finally:
             # Shielded: a second cancel (quit, a new answer) must not leave the last fragments
-            # unwritten.
-            await asyncio.shield(self._close_stream(stream, shown.sanitizer.flush()))
+            # unwritten. (The section the text went into last: a step after tools opens one.)
+            await asyncio.shield(self._close_stream(shown.markdown.get_stream(), shown.sanitizer.flush()))
         if not self.is_running or self._active is not None or turn.record is None:
             return
         if turn.reshow and self.session is not None and self.session.last is turn:
@@ -581,9 +694,21 @@ class ChatApp(App[None]):
             return
         self._status_at = self._clock()
         status.show_turn(turn)
+        self._show_tools(turn)
         self._show_thinking(turn)
         if turn.retry is not None:
             turn.view.set_note(self._retry_note(turn))  # the wait counts down
+
+    def _show_tools(self, turn: Turn) -> None:
+        """While the answer's tool calls are asked about or run: the status bar says so, and
+        the running calls' blocks count their time."""
+        now = self._clock()
+        for block in turn.view.query(ToolBlock) if turn.view is not None and turn.view.is_attached else ():
+            block.tick(now)
+        try:
+            self.status.tools = None if turn.ended else tools_state(turn.step.activities, now)
+        except NoMatches:
+            pass
 
     def _on_retry(self, turn: Turn) -> None:
         """The client waits and tries again (the engine counted it): the wait counts down in

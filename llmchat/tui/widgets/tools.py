@@ -17,7 +17,7 @@ becomes a control sequence) and never read as markup.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Literal, Optional
+from typing import Any, Dict, Literal, Optional, Sequence
 
 from textual import events
 from textual.app import ComposeResult
@@ -31,13 +31,16 @@ from textual.widgets import Static
 from llmchat.sanitize import one_line, strip_controls
 from llmchat.tui.screens.approve import pretty_arguments
 
-Status = Literal["asked", "running", "done", "error", "denied"]
+# The engine's statuses of a call (engine/turns.py ToolActivity), and one of the face's own: a
+# call the turn's end (a cancel, an error) caught still asked for or running.
+Status = Literal["asked", "running", "done", "error", "denied", "cancelled"]
 ASKED: Status = "asked"
 RUNNING: Status = "running"
 DONE: Status = "done"
 ERROR: Status = "error"
 DENIED: Status = "denied"
-ENDED = frozenset({DONE, ERROR, DENIED})
+TOOL_CANCELLED: Status = "cancelled"
+TOOL_ENDED = ENDED = frozenset({DONE, ERROR, DENIED, TOOL_CANCELLED})
 
 PREVIEW_CHARS = 2000  # of a result shown in an open block
 PREVIEW_LINES = 15
@@ -51,7 +54,22 @@ _STATUS: Dict[str, tuple] = {
     DONE: ("✓", "done", "bold $text-success"),
     ERROR: ("✗", "error", "bold $text-error"),
     DENIED: ("⊘", "denied", "bold $text-muted"),
+    TOOL_CANCELLED: ("■", "cancelled", "bold $text-warning"),
 }
+
+
+def tools_state(activities: Sequence[Any], now: float) -> Optional[str]:
+    """What a step's tool calls are doing, for the status bar: the calls running and for how
+    long, else the call waiting for the user's answer; None when neither."""
+    running = [a for a in activities if a.status == RUNNING]
+    if running:
+        what = one_line(running[0].call.name, 30) if len(running) == 1 else f"{len(running)} tools"
+        since = min((a.started_at for a in running if a.started_at is not None), default=None)
+        return f"running {what}" + (f" {max(0.0, now - since):.1f} s" if since is not None else "")
+    asked = [a for a in activities if a.status == ASKED]
+    if asked:
+        return f"allow {one_line(asked[0].call.name, 30)}?"
+    return None
 
 
 def preview(text: str, chars: int = PREVIEW_CHARS, lines: int = PREVIEW_LINES) -> str:
@@ -103,6 +121,7 @@ class ToolBlock(Vertical):
         &.-done { border-left: outer $success; }
         &.-error { border-left: outer $error; }
         &.-denied { border-left: outer $foreground 30%; }
+        &.-cancelled { border-left: outer $warning; }
 
         & > ToolTitle {
             width: 1fr;
