@@ -29,7 +29,7 @@ import re
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 # The command line's settings are declared with their flags, in llmchat.options.
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from llmchat.tools.config import McpConfig, ServerConfig
 
 DEMO_API = "demo"
+DEFAULT_MAX_STEPS = 10  # rounds of tool calls in one answer, unless --max-steps or max_steps say
 API_NAMES = ("openai-chat", "openai-responses", "anthropic", "ollama", DEMO_API)
 
 
@@ -72,6 +73,8 @@ class Profile:
     connect_timeout: Optional[float] = None
     max_time: Optional[float] = None
     mcp: Optional[List[str]] = None  # the [mcp.servers.NAME] this profile's runs use
+    allow_tools: Optional[List[str]] = None  # tools that run without asking (an "always" adds one)
+    max_steps: Optional[int] = None  # rounds of tool calls in one answer (default 10)
 
 
 # The TOML values a profile key of each type takes (a float may be written as an integer).
@@ -140,6 +143,10 @@ def load_config(path: Optional[Path] = None) -> Config:
                 raise ConfigError(f"{path}: profile {name!r}: {key} must be a {kind}")
             if key == "mcp" and not all(isinstance(server, str) for server in value):
                 raise ConfigError(f"{path}: profile {name!r}: mcp must be a list of [mcp.servers.NAME] names")
+            if key == "allow_tools" and not all(isinstance(tool, str) for tool in value):
+                raise ConfigError(f"{path}: profile {name!r}: allow_tools must be a list of tool names")
+            if key == "max_steps" and value < 1:
+                raise ConfigError(f"{path}: profile {name!r}: max_steps must be at least 1")
             values[key] = value
         for server in values.get("mcp", []):
             if config.mcp is None or server not in config.mcp.servers:
@@ -265,6 +272,12 @@ class Settings:
     # The MCP servers this run's tools come from (the profile's `mcp`): llmchat.tools.servers
     # starts them (`ToolServers(settings.mcp_servers, secrets=settings.secrets)`).
     mcp_servers: Tuple["ServerConfig", ...] = ()
+    # Tools: which run without asking (the profile's `allow_tools`, --allow-tool; all with
+    # --allow-tools), and how many rounds of tool calls one answer may make (`max_steps`).
+    allow_tools: Tuple[str, ...] = ()
+    allow_all_tools: bool = False
+    max_steps: int = DEFAULT_MAX_STEPS
+    config_path: Optional[Path] = None  # where an "always allow" is remembered (`allow_tool`)
 
 
 def continue_flags(flags: Overrides, conversation: Any, config: Config) -> Optional[Overrides]:
@@ -343,6 +356,9 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
         temperature=pick("temperature"),
         max_tokens=pick("max_tokens"),
         mcp_servers=_mcp_servers(profile, config),
+        allow_tools=tuple(profile.allow_tools or ()),
+        max_steps=profile.max_steps or DEFAULT_MAX_STEPS,
+        config_path=config.path,
     )
     settings.timeout = _seconds("timeout", pick("timeout"), 120.0)
     settings.connect_timeout = _seconds("connect timeout", pick("connect_timeout"), 10.0)
@@ -388,6 +404,93 @@ def resolve(flags: Overrides, env: Mapping[str, str], config: Config) -> Setting
         )
     settings.secrets = known_secrets(env, config, settings)
     return settings
+
+
+def apply_tool_flags(
+    settings: Settings,
+    config: Config,
+    *,
+    mcp: Sequence[str] = (),
+    no_tools: bool = False,
+    allow: Sequence[str] = (),
+    allow_all: bool = False,
+    max_steps: Optional[int] = None,
+) -> None:
+    """The command line's tool options on resolved `settings`: `--mcp NAME` enables that
+    [mcp.servers.NAME] too, `--no-tools` none at all, `--allow-tool NAME` / `--allow-tools`
+    let calls run without asking, `--max-steps N`. ConfigError for a server not defined."""
+    servers = config.mcp.servers if config.mcp is not None else {}
+    chosen = list(settings.mcp_servers)
+    for name in mcp:
+        if name not in servers:
+            known = ", ".join(servers) or "none defined"
+            raise ConfigError(f"--mcp {name}: no such server (servers: {known}; add [mcp.servers.{name}] to {config.path})")
+        if servers[name] not in chosen:
+            chosen.append(servers[name])
+    settings.mcp_servers = () if no_tools else tuple(chosen)
+    settings.allow_tools = tuple(dict.fromkeys([*settings.allow_tools, *allow]))
+    settings.allow_all_tools = settings.allow_all_tools or allow_all
+    if max_steps is not None:
+        if max_steps < 1:
+            raise ConfigError(f"--max-steps must be at least 1, not {max_steps}")
+        settings.max_steps = max_steps
+
+
+def allow_tool(profile: str, tool: str, path: Optional[Path] = None) -> Path:
+    """Remember that `tool` runs without asking in `profile`: its table's `allow_tools = [...]`
+    line gets the name (the line is added below the table's header when there is none), and
+    every other byte of the file is kept. Checked as `save_theme` is: if parsing the new file
+    gives anything but that change, nothing is written (ConfigError)."""
+    import json
+
+    path = path or config_path()
+    target = path.resolve()
+    try:
+        old = target.read_bytes().decode("utf-8", "replace")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    data = _parse_toml(old.encode(), path)
+    table = data.get("profiles", {}).get(profile)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: no [profiles.{profile}] table to remember the tool in")
+    tools = list(table.get("allow_tools") or [])
+    if tool in tools:
+        return path
+    tools.append(tool)
+    value = "[" + ", ".join(json.dumps(name) for name in tools) + "]"
+    new = _set_in_table(old, profile, "allow_tools", value)
+    table["allow_tools"] = tools
+    try:
+        safe = new is not None and _parse_toml(new.encode(), path) == data
+    except ConfigError:
+        safe = False
+    if not safe or new is None:
+        raise ConfigError(f"{path}: cannot update profile {profile!r} safely; add {json.dumps(tool)} to its allow_tools by hand")
+    _write_atomic(target, new.encode("utf-8"), target.stat().st_mode & 0o777)
+    return path
+
+
+def _set_in_table(text: str, profile: str, key: str, value: str) -> Optional[str]:
+    """`text` with `key = value` in the [profiles.PROFILE] table (replaced, or added below its
+    header); None when the table has no header line of its own."""
+    lines = text.splitlines(keepends=True)
+    newline = "\r\n" if "\r\n" in text else "\n"
+    name = re.escape(profile)
+    header = re.compile(rf"""[ \t]*\[[ \t]*profiles[ \t]*\.[ \t]*(?:{name}|"{name}"|'{name}')[ \t]*\][ \t]*(?:#.*)?$""")
+    start = next((i for i, line in enumerate(lines) if header.match(line.rstrip("\r\n"))), None)
+    if start is None:
+        return None
+    end = next((i for i in range(start + 1, len(lines)) if _TABLE_HEADER.match(lines[i])), len(lines))
+    assignment = re.compile(rf"""[ \t]*(?:{key}|"{key}"|'{key}')[ \t]*=""")
+    for i in range(start + 1, end):
+        if assignment.match(lines[i]):
+            ending = lines[i][len(lines[i].rstrip("\r\n")) :] or newline
+            lines[i] = f"{key} = {value}{ending}"
+            return "".join(lines)
+    if not lines[start].endswith("\n"):
+        lines[start] += newline
+    lines.insert(start + 1, f"{key} = {value}{newline}")
+    return "".join(lines)
 
 
 def _mcp_servers(profile: Profile, config: Config) -> Tuple["ServerConfig", ...]:

@@ -63,6 +63,7 @@ class Behaviour:
     # A scripted tool-calling turn: `name:{json};name:{json}` (llmchat.demo.scripted_tools). The
     # answer is these calls until the request carries their results, then a text quoting them.
     tools: Optional[str] = None
+    tool_rounds: int = 1  # with `tools`: call them again until the conversation holds this many answers with calls
     cache_read: int = 0  # anthropic: input tokens read from the prompt cache
     server_rate: float = 0.0  # the server's own tok/s (llama.cpp `timings`, Ollama `eval_duration`)
     usage_raw: Optional[str] = None  # this JSON text as the output token count (e.g. 1e30, "7")
@@ -468,7 +469,7 @@ async def _read_tools(writer, api: str, body: dict, behaviour: Behaviour, record
         record.outcome = "error"
         return None
     record.declared_tools, record.tool_results = found.tools, found.results
-    if found.results:
+    if found.results and (not script or found.steps >= behaviour.tool_rounds):
         return replace(behaviour, text=scripted_tools.quote(found.results), tokens=None, tool=None)
     if script:
         record.tool_calls = scripted_tools.calls_for(api, script, found.steps + 1)

@@ -26,7 +26,7 @@ import asyncio
 import functools
 import threading
 import time
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from llmchat.conversation import ChatRequest, Message
 from llmchat.engine.turns import (
@@ -35,15 +35,19 @@ from llmchat.engine.turns import (
     ERROR,
     STREAMING,
     THINKING,
+    TOOL_ERROR,
     WAITING,
     Step,
     ToolActivity,
     Turn,
     TurnRecord,
+    answer_messages,
     build_request,
+    fold,
     prompt_message,
 )
 from llmchat.stream.events import Finish, Notice, ReasoningDelta, StreamError, TextDelta, ToolCall, Usage
+from llmchat.stream.metrics import Metrics
 
 DEMO_API = "openai-chat"  # what the built-in demo model speaks
 # Every JOIN_EVERY answer tokens the loop joins the parts of the answer not yet handed to history
@@ -148,6 +152,7 @@ class Engine:
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._loop_thread: Optional[int] = None
         self._endings: dict = {}  # turn -> the task storing its outcome (idempotent finish)
+        self.tooling: Any = None  # engine.tooling.Tooling: the run's MCP servers, when it has any
 
     # --- read-only views -------------------------------------------------------------------
 
@@ -216,10 +221,34 @@ class Engine:
             max_time=settings.max_time,
         )
         self._base_url = base_url
+        await self._start_tools()
+
+    async def _start_tools(self) -> None:
+        """The run's MCP servers (engine/tooling.py), when its settings name any; the SDK is
+        imported only then. A server that fails is one `warn` line; the chat goes on."""
+        settings = self._settings
+        tooling = self.tooling
+        if tooling is not None and tuple(tooling.settings.mcp_servers) != tuple(settings.mcp_servers):
+            self.tooling = None
+            await tooling.aclose()
+            tooling = None
+        if tooling is not None:
+            tooling.settings = settings
+            return
+        if settings.mcp_servers:
+            from llmchat.engine.tooling import Tooling
+
+            self.tooling = Tooling(settings, self._warn, self._clock)
+            await self.tooling.start()
+
+    @property
+    def tools(self) -> List[Any]:
+        """The tools the model is offered (llmchat.tools.Tool): none without servers."""
+        return self.tooling.tools if self.tooling is not None else []
 
     async def use(self, settings: Any) -> None:
         """Send the next turns with `settings` (another profile or model): reconnects. The
-        stored conversation goes on."""
+        stored conversation goes on; the MCP servers stay up if the new settings name the same."""
         await self._disconnect()
         self._settings = settings
         await self.start()
@@ -247,6 +276,9 @@ class Engine:
             else:
                 await asyncio.wait([finishing], timeout=store_wait)
         await self._disconnect()
+        tooling, self.tooling = self.tooling, None
+        if tooling is not None:
+            await tooling.aclose()
 
     async def _disconnect(self) -> None:
         client, self._client = self._client, None
@@ -257,7 +289,8 @@ class Engine:
             await server.close()
 
     def request(self, messages: Sequence[Message]) -> ChatRequest:
-        return build_request(self._settings, self._base_url, list(messages))
+        tools = self.tooling.specs if self.tooling is not None else ()
+        return build_request(self._settings, self._base_url, list(messages), tools)
 
     # --- a turn ------------------------------------------------------------------------------
 
@@ -284,15 +317,42 @@ class Engine:
         self._active = (turn, obs)
         events: Any = None
         state = ERROR
+        tooling = self.tooling
         try:
+            if tooling is not None and tooling.stale:  # a cancel stopped calls: fresh servers
+                await tooling.restart()
+            if tooling is not None and tooling.tools:
+                turn.tools_enabled = True
+                keep = True  # each step's text goes back to the model with its calls
             await self._begin(turn)  # committed before the request is sent
             if turn.ended:  # ended (by `end`) while the prompt was being stored: nothing is sent
                 return turn
             obs.started(turn)
             saver = asyncio.ensure_future(self._keep_saved(turn, keep)) if turn.record is not None else None
             try:
-                events = client.stream(self._provider, self.request([*context, prompt_message(turn)]), turn.metrics)
-                state = await self._consume(turn, events, obs, keep, pause_every)
+                messages = [*context, prompt_message(turn)]
+                while True:
+                    step = turn.step
+                    events = client.stream(self._provider, self.request(messages + answer_messages(turn) if step.index else messages), step.metrics)
+                    state = await self._consume(turn, events, obs, keep, pause_every)
+                    step.finish = turn.finish
+                    if step is not turn.steps[0]:
+                        fold(turn.metrics, step.metrics)
+                    if state != DONE or not step.activities:
+                        break
+                    await events.aclose()  # the step's connection goes back to the pool
+                    events = None
+                    if len(turn.steps) > self._settings.max_steps:
+                        self._over_limit(turn, step, obs)
+                        break
+                    record = turn.record
+                    if record is not None and record.writer is not None:
+                        self._hand_over(turn, record)  # the text before the calls, then the calls
+                    await tooling.run_round(turn, step, obs, record)
+                    if turn.ended:  # ended by the face while the tools ran
+                        state = turn.state
+                        break
+                    self._next_step(turn, obs)
             finally:
                 if saver is not None:
                     saver.cancel()
@@ -312,6 +372,31 @@ class Engine:
             await asyncio.shield(self._wind_up(turn, events, obs))
         return turn
 
+    def _next_step(self, turn: Turn, obs: Observer) -> None:
+        """The results go back: a new request, its figures its own."""
+        metrics = turn.metrics
+        step = Step(len(turn.steps), len(turn.parts), Metrics(metrics._clock))
+        turn.steps.append(step)
+        turn.finish = None
+        metrics.ended_at = None  # the turn's elapsed time runs on
+        obs.step(turn, step)
+
+    def _over_limit(self, turn: Turn, step: Step, obs: Observer) -> None:
+        """The model asked for tools once more than `max_steps` rounds allow: not run; the
+        turn ends with a notice (and the calls with error results, so a later request is whole)."""
+        from llmchat.tools import ToolResult as CallResult
+
+        limit = self._settings.max_steps
+        for activity in step.activities:
+            activity.status = TOOL_ERROR
+            activity.result = CallResult(f"error: not run: the answer reached its limit of {limit} rounds of tool calls", is_error=True)
+            activity.duration = 0.0
+        message = (
+            f"the model asked for more tools after {limit} rounds of tool calls (--max-steps {limit}); they did not run and the answer ends here"
+        )
+        turn.notices.append(message)
+        obs.notice(turn, message)
+
     async def _consume(self, turn: Turn, events: Any, obs: Observer, keep: bool, pause_every: int) -> str:
         """The token loop: the turn's state, text and events; the final state."""
         record = turn.record
@@ -327,7 +412,9 @@ class Engine:
         clock = self._clock
         metrics = turn.metrics
         thought = False
-        joined = 0  # parts before this one are joined already
+        joined = turn.step.first_part  # parts before this one are joined already (or an earlier step's)
+        tooling = self.tooling if turn.tools_enabled else None
+        activities = turn.step.activities
         deltas = 0
         async for event in events:
             kind = type(event)
@@ -364,6 +451,8 @@ class Engine:
                 turn.error = event
             elif kind is ToolCall:
                 turn.tool_calls.append(event)
+                if tooling is not None:
+                    activities.append(tooling.activity(event))
                 obs.tool_call(turn, event)
             elif kind is Usage:
                 obs.usage(turn, event)
@@ -405,6 +494,9 @@ class Engine:
             if events is not None:
                 await events.aclose()
         finally:
+            tooling = self.tooling
+            if tooling is not None and tooling.stale:  # calls were stopped mid-way: so are their servers
+                await tooling.aclose()
             failure = obs.ended(turn)
             if failure is not None and turn.error is None:
                 turn.error, turn.state = failure, ERROR

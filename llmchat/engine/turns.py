@@ -216,6 +216,23 @@ class AnswerFigures:
         self.stop_reason = stop_reason
 
 
+def fold(total: Metrics, step: Metrics) -> None:
+    """Add a later step's figures to the turn's (`total`, step 0's own object): its tokens (input
+    too: what was billed), its end; the turn's TTFT stays the first text's."""
+    total.deltas += step.deltas
+    total.chars += step.chars
+    for name in ("input_tokens", "cached_input_tokens", "reported_output_tokens"):
+        mine, theirs = getattr(total, name), getattr(step, name)
+        if theirs is not None:
+            setattr(total, name, theirs + (mine or 0))
+    if total.first_at is None:
+        total.first_at = step.first_at
+    if step.last_at is not None:
+        total.last_at = step.last_at
+    total.ended_at = step.ended_at
+    total.finish, total.error = step.finish, step.error
+
+
 def meaningful_rate(metrics: Metrics) -> Optional[float]:
     """Tokens per second, or None when there is none worth showing: a burst (fewer than
     MIN_RATE_TOKENS tokens, or under MIN_RATE_SPAN seconds between the first and the last;

@@ -1,0 +1,257 @@
+"""The engine's tool loop (engine/tooling.py) with real parts: the fake LLM server scripted to
+call tools (llmchat/demo/scripted_tools.py) and the SDK-built calc MCP server as a real stdio
+process. The model asks, the observer approves (or the call is allowed already), the calls run
+in parallel, the results go back and the model answers with them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterator, List, Tuple
+
+import pytest
+from conftest import calc
+
+from llmchat.config import Settings, load_config
+from llmchat.demo.server import ServerThread
+from llmchat.engine import CANCELLED, DONE, Engine, Observer, Turn
+from llmchat.engine.turns import DENIED, TOOL_DONE, TOOL_ERROR, context
+from llmchat.stream.metrics import Metrics
+
+APIS = ("openai-chat", "openai-responses", "anthropic", "ollama")
+WAIT = 20.0
+
+
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerThread]:
+    with ServerThread() as srv:
+        yield srv
+
+
+def settings(srv: ServerThread, api: str = "openai-chat", *, servers: Any = None, **options: Any) -> Settings:
+    return Settings(
+        api=api,
+        model="m",
+        base_url=srv.base_url(api, **options),
+        api_key="k",
+        history=False,
+        mcp_servers=tuple(servers if servers is not None else (calc(),)),
+    )
+
+
+class Seen(Observer):
+    """Records what the engine tells it; `answers` decides approvals by tool name."""
+
+    def __init__(self, answers: Any = None) -> None:
+        self.answers = dict(answers or {})
+        self.asked: List[str] = []
+        self.events: List[Tuple[str, str, str]] = []  # (what, tool, status)
+        self.steps: List[int] = []
+        self.notes: List[str] = []
+        self.running = asyncio.Event()
+
+    async def approve(self, turn: Turn, activity: Any) -> str:
+        self.asked.append(activity.call.name)
+        return self.answers.get(activity.call.name, "deny")
+
+    def tool_started(self, turn: Turn, activity: Any) -> None:
+        self.events.append(("started", activity.call.name, activity.status))
+        if activity.status == "running":
+            self.running.set()
+
+    def tool_finished(self, turn: Turn, activity: Any) -> None:
+        assert activity.result is not None and activity.duration is not None
+        self.events.append(("finished", activity.call.name, activity.status))
+
+    def step(self, turn: Turn, step: Any) -> None:
+        self.steps.append(step.index)
+
+    def notice(self, turn: Turn, message: str) -> None:
+        self.notes.append(message)
+
+
+async def ask(s: Settings, obs: Observer, prompt: str = "go", engine: Any = None) -> Turn:
+    own = engine is None
+    engine = engine or Engine(s)
+    if own:
+        await engine.start()
+    try:
+        turn = Turn(prompt, Metrics())
+        return await asyncio.wait_for(engine.run(turn, (), obs), WAIT)
+    finally:
+        if own:
+            await engine.aclose()
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_allowed_parallel_calls_run_and_the_model_answers_with_their_results(server: ServerThread, api: str) -> None:
+    s = settings(server, api, tools='add:{"a":1,"b":2};echo:{"text":"hi"}')
+    s.allow_tools = ("add", "echo")
+    obs = Seen()
+    turn = await ask(s, obs)
+    assert turn.state == DONE, turn.error
+    assert turn.answer == "Tool add returned 3. Tool echo returned hi."
+    assert obs.asked == []  # allowed calls are never put to the observer
+    assert [len(step.activities) for step in turn.steps] == [2, 0] and obs.steps == [1]
+    assert [a.status for a in turn.steps[0].activities] == [TOOL_DONE, TOOL_DONE]
+    assert [a.result.text for a in turn.steps[0].activities] == ["3", "hi"]
+    assert turn.tool_note is None  # they ran: no "none ran" note
+    first, second = (step.metrics for step in turn.steps)
+    assert first is turn.metrics and second is not first and second.finish is not None
+    assert turn.steps[1].finish is not None and turn.steps[1].finish.reason == "stop"
+    # The in-memory context replays the turn as it was sent: calls, results, the answer.
+    roles = [m.role for m in context([turn, Turn("next", Metrics())])]
+    assert roles == ["user", "assistant", "tool", "assistant"]
+
+
+async def test_the_calls_of_a_step_run_at_the_same_time(server: ServerThread) -> None:
+    s = settings(server, tools='slow:{"seconds":0.6};slow:{"seconds":0.6};slow:{"seconds":0.6}')
+    s.allow_all_tools = True
+    obs = Seen()
+    turn = await ask(s, obs)
+    assert turn.state == DONE
+    activities = turn.steps[0].activities
+    assert [a.status for a in activities] == [TOOL_DONE] * 3
+    starts = [a.started_at for a in activities]
+    ends = [a.started_at + a.duration for a in activities]
+    assert max(starts) < min(ends)  # every call started before any ended
+    assert [e[0] for e in obs.events] == ["started"] * 3 + ["finished"] * 3
+
+
+async def test_the_observer_approves_once_or_denies(server: ServerThread) -> None:
+    s = settings(server, tools='add:{"a":2,"b":5};echo:{"text":"secret"}')
+    obs = Seen({"add": "once", "echo": "deny"})
+    turn = await ask(s, obs)
+    assert obs.asked == ["add", "echo"]
+    add, echo = turn.steps[0].activities
+    assert (add.status, add.result.text) == (TOOL_DONE, "7")
+    assert (echo.status, echo.result.text, echo.result.is_error) == (DENIED, "denied by the user", True)
+    assert ("started", "echo", DENIED) in obs.events
+    assert turn.answer.startswith("Tool add returned 7. Tool echo ") and turn.answer.endswith("denied by the user.")
+
+
+async def test_an_unknown_tool_is_an_error_result_not_a_crash(server: ServerThread) -> None:
+    s = settings(server, tools='nosuch:{"x":1}')
+    obs = Seen()
+    turn = await ask(s, obs)
+    assert turn.state == DONE
+    (activity,) = turn.steps[0].activities
+    assert activity.tool is None and activity.status == TOOL_ERROR and "no such tool" in activity.result.text
+    assert obs.asked == []  # nothing to approve: it cannot run
+    assert turn.answer.startswith("Tool nosuch ") and "no such tool" in turn.answer
+
+
+async def test_a_call_past_tool_timeout_gives_the_model_an_error(server: ServerThread) -> None:
+    s = settings(server, servers=[calc(tool_timeout=0.5)], tools='slow:{"seconds":20}')
+    s.allow_all_tools = True
+    started = time.monotonic()
+    turn = await ask(s, Seen())
+    assert time.monotonic() - started < 10
+    (activity,) = turn.steps[0].activities
+    assert activity.status == TOOL_ERROR and "tool_timeout" in activity.result.text
+    assert turn.state == DONE and "did not answer" in turn.answer
+
+
+async def test_max_steps_ends_the_turn_with_a_notice(server: ServerThread) -> None:
+    s = settings(server, tools='add:{"a":1,"b":1}', tool_rounds=5)
+    s.allow_all_tools = True
+    s.max_steps = 2
+    obs = Seen()
+    turn = await ask(s, obs)
+    assert turn.state == DONE
+    assert len(turn.steps) == 3  # two rounds ran; the third request asked again
+    assert [a.status for a in turn.activities] == [TOOL_DONE, TOOL_DONE, TOOL_ERROR]
+    assert "not run" in turn.steps[2].activities[0].result.text
+    assert obs.notes and "--max-steps 2" in obs.notes[0] and turn.notices == obs.notes
+
+
+async def test_without_tools_nothing_changes(server: ServerThread) -> None:
+    s = settings(server, servers=[], tools='add:{"a":1,"b":1}')
+    turn = await ask(s, Seen())
+    assert turn.state == DONE and len(turn.steps) == 1
+    assert turn.tool_note is not None and "none ran" in turn.tool_note  # today's plain note
+
+
+async def test_a_server_that_fails_is_one_warning_and_the_chat_goes_on(server: ServerThread) -> None:
+    said: List[str] = []
+    s = settings(server, servers=[calc("broken", "--fail-start")])
+    engine = Engine(s, warn=said.append)
+    await engine.start()
+    try:
+        assert len(said) == 1 and "broken" in said[0] and engine.tools == []
+        turn = await ask(s, Seen(), engine=engine)
+        assert turn.state == DONE and turn.answer and len(turn.steps) == 1
+    finally:
+        await engine.aclose()
+
+
+async def test_cancelling_mid_tool_stops_the_loop_and_the_tool_process(server: ServerThread, tmp_path: Path) -> None:
+    pid_file = tmp_path / "calc.pid"
+    s = settings(server, servers=[calc("calc", "--pid-file", str(pid_file))], tools='slow:{"seconds":60}')
+    s.allow_all_tools = True
+    obs = Seen()
+    engine = Engine(s)
+    await engine.start()
+    pid = int(pid_file.read_text())
+    turn = Turn("go", Metrics())
+    task = asyncio.ensure_future(engine.run(turn, (), obs))
+    await asyncio.wait_for(obs.running.wait(), WAIT)
+    started = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.monotonic() - started < 5
+    assert turn.state == CANCELLED
+    (activity,) = turn.steps[0].activities
+    assert activity.status == TOOL_ERROR and "cancelled" in activity.result.text
+    deadline = time.monotonic() + WAIT
+    while _alive(pid):
+        assert time.monotonic() < deadline, "the tool's process outlived the cancel"
+        await asyncio.sleep(0.05)
+    # The next turn gets fresh servers.
+    s2 = settings(server, servers=engine.settings.mcp_servers, tools='add:{"a":1,"b":2}')
+    await engine.use(s2)
+    try:
+        again = await ask(s2, Seen(), engine=engine)
+        assert again.answer == "Tool add returned 3."
+    finally:
+        await engine.aclose()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped) counts as gone
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+async def test_always_allows_the_tool_for_the_run_and_remembers_it_in_the_profile(server: ServerThread, tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('# mine\ndefault = "p"\n\n[profiles.p]\nmodel = "m" # keep\n\n[profiles.q]\nmodel = "n"\n', encoding="utf-8")
+    s = settings(server, tools='add:{"a":1,"b":2}')
+    s.profile, s.config_path = "p", path
+    obs = Seen({"add": "always"})
+    engine = Engine(s)
+    await engine.start()
+    try:
+        await ask(s, obs, engine=engine)
+        await ask(s, obs, "again", engine=engine)
+    finally:
+        await engine.aclose()
+    assert obs.asked == ["add"]  # the second turn's call was allowed already
+    text = path.read_text(encoding="utf-8")
+    assert text == '# mine\ndefault = "p"\n\n[profiles.p]\nallow_tools = ["add"]\nmodel = "m" # keep\n\n[profiles.q]\nmodel = "n"\n'
+    assert load_config(path).profiles["p"].allow_tools == ["add"]
