@@ -72,3 +72,30 @@ class ChatRequest:
     # "auto" (the API's default), "none", "required" (some tool), or a tool's name (that tool);
     # None: not sent. Ollama has no such setting: it is not sent there.
     tool_choice: Optional[str] = None
+
+
+def without_tool_steps(messages: List[Message]) -> List[Message]:
+    """`messages` for a request that sends no tools: each answer's tool calls and results
+    written into its text (`[tool name(arguments) -> result]`), the assistant's messages of one
+    answer joined into one. An API refuses tool calls and results in a request that declares
+    no tools (Anthropic: "must define tools"), as a conversation continued without them has."""
+    if not any(m.tool_calls or m.role == "tool" for m in messages):
+        return messages
+    out: List[Message] = []
+    for m in messages:
+        if m.role == "tool":
+            said = "\n".join(f"[{r.name} {'failed' if r.is_error else 'returned'}: {r.content}]" for r in m.tool_results)
+        elif m.tool_calls:
+            calls = "\n".join(f"[called {c.name}({c.arguments})]" for c in m.tool_calls)
+            said = f"{m.content}\n\n{calls}" if m.content else calls
+        elif m.role == "assistant":
+            said = m.content
+        else:
+            out.append(m)
+            continue
+        previous = out[-1] if out else None
+        if previous is not None and previous.role == "assistant":
+            out[-1] = Message("assistant", f"{previous.content}\n\n{said}" if previous.content and said else previous.content or said)
+        else:
+            out.append(Message("assistant", said))
+    return out

@@ -340,6 +340,8 @@ def _anthropic(body: dict) -> Read:
                 if not isinstance(block.get("input"), dict):
                     raise Invalid(f"messages.{i}.content.{j}.tool_use.input: Input should be a valid dictionary")
                 pending[block["id"]] = block["name"]
+    if steps and not body.get("tools"):  # (a result without its call was refused above)
+        raise Invalid("Requests which include `tool_use` or `tool_result` blocks must define tools.")
     return Read(declared, results, steps)
 
 

@@ -8,7 +8,10 @@ costs ~3 ms, which a one-shot run (it only writes) should not pay before its req
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
+
+if TYPE_CHECKING:
+    from llmchat.history.tool_parts import Segment, ToolPart
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,20 @@ class StoredMessage:
     # A prompt's attachments, as stored (the bytes are in the data dir's attachments/, by hash):
     # each a dict of name, kind, mime, size, sha256, width, height, pages.
     attachments: List[Dict[str, Any]] = field(default_factory=list)
+    # An answer's tool calls and results as stored, in order (each knows where it sits in the
+    # text): read them with `segments`; `content` stays the answer's text only.
+    tool_parts: List[ToolPart] = field(default_factory=list)
+
+    @property
+    def segments(self) -> List[Segment]:
+        """The answer in order: ("text", text) and ("tool", ToolItem) -- each tool call where
+        the model made it, with its result (tool_parts.ToolItem). An answer without tool calls
+        (every one stored before them) is just [("text", content)]."""
+        if not self.tool_parts:
+            return [("text", self.content)] if self.content else []
+        from llmchat.history.tool_parts import segments
+
+        return segments(self.content, self.tool_parts)
 
 
 @dataclass(frozen=True)

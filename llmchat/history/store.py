@@ -128,6 +128,7 @@ class _Busy(Exception):
 
 
 _T = TypeVar("_T")
+_Part = Tuple[str, str, Dict[str, Any]]  # a tool part handed to the syncer: (kind, text, meta)
 _Job = Tuple["Future[Any]", Callable[..., Any], Tuple[Any, ...], Dict[str, Any]]
 
 
@@ -927,6 +928,7 @@ class HistoryStore:
                 rows = self._query(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,))
                 pieces = self._pieces(conversation_id)
                 attached = self._attachment_metas(conversation_id)
+                tools = self._tool_parts(conversation_id)
             finally:
                 self._db.execute("COMMIT")
         parents = {row[0]: row[-1] for row in rows}
@@ -954,6 +956,7 @@ class HistoryStore:
                 message.content += joined.get("text", "")
                 message.reasoning += joined.get("reasoning", "")
             message.attachments = attached.get(message.id, [])
+            message.tool_parts = tools.get(message.id, [])
         return Transcript(info, messages, leaf)
 
     def path_to(self, conversation_id: Optional[int] = None, *, leaf_id: Optional[int] = None) -> List[StoredMessage]:
@@ -1000,7 +1003,9 @@ class HistoryStore:
         `leaf_id` when given), exactly. A turn goes back to the model when its answer has text,
         whatever its status: a cancelled, failed or interrupted answer is sent as far as it got
         (the user saw it). A prompt whose answer has no text is left out, so the context never
-        holds two user messages in a row (the TUI's rule too)."""
+        holds two user messages in a row (the TUI's rule too). An answer with tool calls goes
+        as the model wrote it: its text, calls and their results, step by step
+        (`tool_parts.answer_messages`)."""
         _known_id(conversation_id)
         with self._lock:  # one snapshot: the rows and their pieces agree
             self._execute("BEGIN")
@@ -1009,6 +1014,7 @@ class HistoryStore:
                 rows = self._query("SELECT id, role, content, parent_id FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,))
                 pieces = self._pieces(conversation_id)
                 attached = self._attachment_metas(conversation_id)
+                tools = self._tool_parts(conversation_id)
             finally:
                 self._db.execute("COMMIT")
         if not found:
@@ -1026,10 +1032,17 @@ class HistoryStore:
             if role == "user":
                 prompt, prompt_id = content, message_id
             elif prompt is not None:
-                if content:
+                parts = tools.get(message_id)
+                if parts:
+                    from llmchat.history.tool_parts import answer_messages
+
+                    answer = answer_messages(content, parts)
+                else:
+                    answer = [Message("assistant", content)] if content else []
+                if answer:
                     metas = attached.get(prompt_id)
                     out.append(Message("user", prompt, self._attachments(metas) if metas else ()))
-                    out.append(Message("assistant", content))
+                    out.extend(answer)
                 prompt = None
         return out
 
@@ -1326,36 +1339,60 @@ class HistoryStore:
 
     # --- for AnswerWriter ----------------------------------------------------------------------
 
-    def _append_parts(self, message_id: int, pieces: Sequence[Tuple[str, str]]) -> None:
-        """Store (kind, text) pieces of a streaming message: new rows, never a rewrite of what
-        is stored, so a save costs the new text only. Raises `_Busy` when another process
+    def _append_parts(self, message_id: int, pieces: Sequence[Tuple[str, str, Optional[str]]]) -> None:
+        """Store (kind, text, meta) pieces of a streaming message: new rows, never a rewrite of
+        what is stored, so a save costs the new text only. Raises `_Busy` when another process
         holds the lock for more than `FLUSH_BUSY_MS` (nothing is stored then)."""
-        rows = [(message_id, kind, piece) for kind, text in pieces for piece in _split(text, self._piece_chars)]
+        rows = self._rows(message_id, pieces)
         if not rows:
             return
         with self._transaction(wait_for_disk=False, busy_ms=FLUSH_BUSY_MS) as db:
             _insert_parts(db, rows)
 
-    def _finish(self, message_id: int, pieces: Sequence[Tuple[str, str]], values: Dict[str, Any]) -> None:
+    def _rows(self, message_id: int, pieces: Sequence[Tuple[str, str, Optional[str]]]) -> List[Tuple[int, str, str, Optional[str]]]:
+        """message_parts rows: text in pieces of at most the piece size; a tool part (with its
+        meta) whole, as `AnswerWriter._part_row` cut it."""
+        return [
+            (message_id, kind, piece, meta) for kind, text, meta in pieces for piece in (_split(text, self._piece_chars) if meta is None else (text,))
+        ]
+
+    def _finish(self, message_id: int, pieces: Sequence[Tuple[str, str, Optional[str]]], values: Dict[str, Any]) -> None:
         """The rest of the text and the final values, in one transaction (so the status changes
         with the text complete: the search index takes it whole)."""
-        rows = [(message_id, kind, piece) for kind, text in pieces for piece in _split(text, self._piece_chars)]
+        rows = self._rows(message_id, pieces)
         with self._transaction() as db:
             _insert_parts(db, rows)
             self._close_message(db, message_id, values)
         _live_answers.discard((self._key, message_id))
 
     def _pieces(self, conversation_id: int) -> Dict[int, Dict[str, str]]:
-        """The stored pieces of a conversation's messages, joined: {message id: {kind: text}}."""
+        """The stored text pieces of a conversation's messages, joined: {message id: {kind: text}}
+        (the answer's "text" and its "reasoning"; the tool parts are `_tool_parts`)."""
         joined: Dict[int, Dict[str, List[str]]] = {}
         rows = self._query(
             "SELECT p.message_id, p.kind, p.content FROM message_parts p JOIN messages m ON m.id = p.message_id"
-            " WHERE m.conversation_id = ? ORDER BY p.id",
+            " WHERE m.conversation_id = ? AND p.kind IN ('text', 'reasoning') ORDER BY p.id",
             (conversation_id,),
         )
         for message_id, kind, text in rows:
             joined.setdefault(message_id, {}).setdefault(kind, []).append(text)
         return {mid: {kind: "".join(texts) for kind, texts in kinds.items()} for mid, kinds in joined.items()}
+
+    def _tool_parts(self, conversation_id: int) -> Dict[int, List[Any]]:
+        """{answer id: [its tool calls and results (tool_parts.ToolPart), in order]}."""
+        rows = self._query(
+            "SELECT p.message_id, p.id, p.kind, p.content, p.meta FROM message_parts p JOIN messages m ON m.id = p.message_id"
+            " WHERE m.conversation_id = ? AND p.kind IN ('tool_call', 'tool_result') ORDER BY p.id",
+            (conversation_id,),
+        )
+        if not rows:
+            return {}
+        from llmchat.history.tool_parts import parts_from_rows
+
+        by_message: Dict[int, List[Tuple[int, str, str, Optional[str]]]] = {}
+        for message_id, *row in rows:
+            by_message.setdefault(message_id, []).append(tuple(row))
+        return {mid: parts_from_rows(found) for mid, found in by_message.items()}
 
 
 class AnswerWriter:
@@ -1394,6 +1431,7 @@ class AnswerWriter:
         "_redactors",
         "_carry",
         "_unreported",
+        "_text_chars",
     )
 
     def __init__(
@@ -1418,7 +1456,9 @@ class AnswerWriter:
         self.finished = False
         self.failure: Optional[HistoryError] = None  # the first failed flush, if any
         self._begin: Optional[Callable[[Optional[int]], Tuple[int, int, int]]] = None  # a turn not written yet
-        self._ready: Dict[str, List[str]] = {"text": [], "reasoning": []}  # redacted, not yet stored
+        # Redacted, not yet stored: (kind, text, meta JSON) rows in the order they are stored.
+        self._ready: List[Tuple[str, str, Optional[str]]] = []
+        self._text_chars = 0  # the answer text put in `_ready` so far: where a tool part sits in it
         self._redactors: Optional[Dict[str, Any]] = None  # one per stream of text: each holds its own tail
         if redactor is not None and redactor.secrets:
             self._redactors = {"text": type(redactor)(redactor.secrets), "reasoning": type(redactor)(redactor.secrets)}
@@ -1467,46 +1507,91 @@ class AnswerWriter:
     def unsaved_chars(self) -> int:
         """How much text is not in the database yet (arrived, or waiting for a free store),
         but for what was handed to the syncer and is still in its queue."""
-        lists = (self.pending, self.reasoning, *self._ready.values())
+        lists = (self.pending, self.reasoning, [row[1] for row in list(self._ready)])
         return sum(len(text) for texts in lists for text in list(texts)) + sum(len(text) for text in self._carry.values())
 
     @property
     def flush_interval(self) -> float:
         return self._interval
 
-    def _take(self, final: bool, handed: Tuple[List[str], List[str]]) -> None:
+    def _take(self, final: bool, handed: Tuple[List[str], List[str]], part: Optional[_Part] = None) -> None:
         """Move what arrived into `_ready` as pieces of at most the store's piece size, redacted
         (the end of each text that could begin a secret, or half a surrogate pair, waits for
-        what follows unless `final`). Joined a piece at a time: never a copy of all of it."""
+        what follows unless `final`). Joined a piece at a time: never a copy of all of it.
+        A tool `part` follows the text handed with it: that text is taken whole (as if final)
+        so that nothing of it is stored after the part."""
         size = self._store._piece_chars
         for kind, taken in (("text", handed[0]), ("reasoning", handed[1])):
+            whole = final or (part is not None and kind == "text")
             carried = self._carry.pop(kind, None)
             if carried is not None:
                 taken.insert(0, carried)
-            if taken and not final:
+            if taken and not whole:
                 last = taken[-1]
                 if last and "\ud800" <= last[-1] <= "\udbff":  # half a surrogate pair: wait for the other half
                     self._carry[kind] = last[-1]
                     taken[-1] = last[:-1]
             redactor = self._redactors[kind] if self._redactors is not None else None
             feed = redactor.feed if redactor is not None else _same
-            ready = self._ready[kind]
+            ready = self._ready
             group: List[str] = []
             length = 0
+            pieces: List[str] = []
             for text in taken:
                 group.append(text)
                 length += len(text)
                 if length >= size:
-                    ready.extend(_split(feed("".join(group)), size))
+                    pieces.extend(_split(feed("".join(group)), size))
                     group, length = [], 0
             rest = feed("".join(group)) if group else ""
-            if final and redactor is not None:
+            if whole and redactor is not None:
                 rest += redactor.flush()
             if rest:
-                ready.append(rest)
+                pieces.append(rest)
+            for piece in pieces:
+                ready.append((kind, piece, None))
+                if kind == "text":
+                    self._text_chars += len(piece)
+        if part is not None:
+            self._ready.append(self._part_row(*part))
 
-    def _pieces(self) -> List[Tuple[str, str]]:
-        return [(kind, text) for kind, texts in self._ready.items() for text in texts]
+    def _part_row(self, kind: str, text: str, meta: Dict[str, Any]) -> Tuple[str, str, Optional[str]]:
+        """A tool part as stored: its text and meta's strings redacted, the text cut to one
+        piece, and where it sits in the answer's text (`offset`, in characters)."""
+        import json
+
+        redact = self._redactors["text"].redact if self._redactors is not None else _same
+        text = redact(text)
+        limit = self._store._piece_chars
+        if len(text) > limit:
+            note = f"\n… [{len(text) - limit + 100:,} more characters not stored]"
+            text = text[: limit - 100] + note
+        meta = _redacted_meta(meta, redact)
+        meta["offset"] = self._text_chars
+        return (kind, text, json.dumps(meta, ensure_ascii=False, default=str))
+
+    def add_part(self, kind: str, text: str, meta: Optional[Dict[str, Any]] = None) -> None:
+        """Store a part of the answer that is not its text, in its place: after the text that
+        arrived before this call. On the face's thread while the answer streams (as `append`);
+        handed to the syncer now, saved in order with the text. Secrets are replaced in `text`
+        and in meta's strings as in the answer's text.
+
+        Kinds: "tool_call" (`text` the arguments as JSON text; meta {"id", "name", "server"})
+        and "tool_result" (`text` the result; meta {"call_id", "name", "is_error", "status",
+        "duration"}). Read back as `StoredMessage.segments` and, for the model, by `context`."""
+        if kind in ("text", "reasoning", "attachment") or not kind:
+            raise ValueError(f"not a part kind add_part stores: {kind!r}")
+        self._due = self._clock() + self._interval
+        self._report()
+        if self.finished:
+            return
+        try:
+            self._store.submit(self._save, self._hand(), (kind, text, dict(meta or {})))
+        except HistoryError:  # the store is closed: `finish` says so
+            pass
+
+    def _pieces(self) -> List[Tuple[str, str, Optional[str]]]:
+        return list(self._ready)
 
     def flush(self) -> bool:
         """Save the text that arrived since the last save, and wait for it (on the syncer,
@@ -1529,11 +1614,11 @@ class AnswerWriter:
         if failure is not None and self._on_error is not None:
             self._on_error(failure)
 
-    def _save(self, handed: Tuple[List[str], List[str]]) -> bool:
-        """A save of what was `handed`, on the syncer."""
+    def _save(self, handed: Tuple[List[str], List[str]], part: Optional[_Part] = None) -> bool:
+        """A save of what was `handed` (and a tool part after it), on the syncer."""
         if self.finished:
             return True
-        self._take(False, handed)
+        self._take(False, handed, part)
         pieces = self._pieces()
         try:
             if self._begin is not None:
@@ -1547,8 +1632,7 @@ class AnswerWriter:
                 self.failure = exc
                 self._unreported = exc  # `on_error` hears it on the face's thread (`_report`)
             return False
-        for texts in self._ready.values():
-            texts.clear()
+        self._ready.clear()
         return True
 
     def finish(
@@ -1607,8 +1691,7 @@ class AnswerWriter:
         self._store._finish(self.message_id, self._pieces(), values)  # type: ignore[arg-type]
         self.finished = True
         self._store._writers.discard(self)
-        for texts in self._ready.values():
-            texts.clear()
+        self._ready.clear()
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -1712,15 +1795,30 @@ def _is_answer_job(fn: Callable[..., Any], args: Tuple[Any, ...]) -> bool:
     return isinstance(getattr(fn, "__self__", None), AnswerWriter) or any(isinstance(arg, AnswerWriter) for arg in args)
 
 
-def _insert_parts(db: sqlite3.Connection, rows: List[Tuple[int, str, str]]) -> None:
+def _insert_parts(db: sqlite3.Connection, rows: List[Tuple[int, str, str, Optional[str]]]) -> None:
     """Insert pieces. Text is checked for lone surrogates only when SQLite refuses it: a check
     up front would copy every piece once more (the pieces of a fast stream are megabytes)."""
-    sql = "INSERT INTO message_parts (message_id, kind, content) VALUES (?, ?, ?)"
-    for message_id, kind, text in rows:
+    sql = "INSERT INTO message_parts (message_id, kind, content, meta) VALUES (?, ?, ?, ?)"
+    for message_id, kind, text, meta in rows:
         try:
-            db.execute(sql, (message_id, kind, text))
+            db.execute(sql, (message_id, kind, text, meta))
         except UnicodeEncodeError:  # raised while binding: this row was not inserted
-            db.execute(sql, (message_id, kind, _clean(text)))
+            db.execute(sql, (message_id, kind, _clean(text), _clean(meta) if meta is not None else None))
+
+
+def _redacted_meta(meta: Dict[str, Any], redact: Callable[[str], str]) -> Dict[str, Any]:
+    """A copy of a part's meta with secrets replaced in every string (keys and nested values too)."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return redact(value)
+        if isinstance(value, dict):
+            return {str(redact(str(k))): clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    return {str(redact(str(k))): clean(v) for k, v in meta.items()}
 
 
 def _split(text: str, size: int) -> List[str]:
