@@ -201,10 +201,11 @@ class ToolBlock(Vertical):
         self._show_title()
 
     def show_activity(self, activity: Any) -> None:
-        """The engine's `ToolActivity` as it is now (status, result, times)."""
+        """The engine's `ToolActivity` as it is now (status, result, times). A block the turn's
+        cancel marked stays marked (the engine then ends the call as an error "cancelled")."""
         result = activity.result
         self.show(
-            activity.status,
+            TOOL_CANCELLED if self.status == TOOL_CANCELLED else activity.status,
             result=result.text if result is not None else None,
             is_error=bool(result is not None and result.is_error),
             duration=activity.duration,

@@ -1,0 +1,142 @@
+"""The whole tool loop in the app: the fake LLM server scripted to call tools and the SDK-built calc
+MCP server (tests/mcp_servers/calc.py) as a real stdio process. The question is answered with a
+key, the call runs, its block shows how it went, and the model's answer with the result follows
+below the block; Esc while a tool runs and Ctrl+C while the question is up cancel the answer."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, List
+
+import pytest
+
+from llmchat.config import Settings
+from llmchat.demo.server import ServerThread
+from llmchat.tools.config import ServerConfig
+from llmchat.tui.app import ChatApp
+from llmchat.tui.screens.approve import ApproveTool
+from llmchat.tui.session import CANCELLED, DONE
+from llmchat.tui.widgets import AssistantMessage
+from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
+from llmchat.tui.widgets.tools import ToolBlock
+
+SIZE = (100, 30)
+CALC = Path(__file__).resolve().parents[1] / "mcp_servers" / "calc.py"
+WAIT = 20.0  # the MCP server is a Python process: its start takes a second or so on a busy machine
+
+
+def with_tools(srv: ServerThread, tools: str, **fields: Any) -> Settings:
+    settings = Settings(api="openai-chat", model="m", base_url=srv.base_url("openai-chat", tools=tools), history=False)
+    settings.mcp_servers = (ServerConfig("calc", command=sys.executable, args=(str(CALC),)),)
+    for name, value in fields.items():
+        setattr(settings, name, value)
+    return settings
+
+
+def sections(app: ChatApp) -> List[str]:
+    """The answer's pieces in order: each Markdown section's text, each block's tool and status."""
+    view = app.query(AssistantMessage).last()
+    out = []
+    for child in view.children:
+        if isinstance(child, StreamingMarkdown) and child.source:
+            out.append(child.source)
+        elif isinstance(child, ToolBlock):
+            out.append(f"[{child.tool_name} {child.status}]")
+    return out
+
+
+async def question(pilot: Any, until: Any) -> ApproveTool:
+    app = pilot.app
+    await until(pilot, lambda: isinstance(app.screen, ApproveTool), timeout=WAIT, what="the question")
+    asked = app.screen
+    assert isinstance(asked, ApproveTool)
+    await until(pilot, lambda: asked.armed, what="the question armed")
+    return asked
+
+
+@pytest.mark.parametrize(
+    "key, status, answer", [("o", "done", "Tool add returned 3."), ("escape", "denied", "Tool add returned Error: denied by the user.")]
+)
+async def test_the_user_answers_the_question_and_the_answer_goes_on_below_the_block(srv, until, settled, submit, key, status, answer):
+    app = ChatApp(with_tools(srv, 'add:{"a":1,"b":2}'), status_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await submit(pilot, "add one and two")
+        asked = await question(pilot, until)
+        assert asked.tool_name == "add" and asked.server == "calc" and '"a": 1' in asked.arguments
+        await pilot.press(key)
+        await settled(app)
+        await pilot.pause()
+        turn = app.session.last
+        assert turn.state == DONE, turn.error
+        assert sections(app) == [f"[add {status}]", answer]
+        [block] = app.query(ToolBlock)
+        assert not block.expanded and block.title_text.endswith("→ 3" if status == "done" else "→ denied by the user")
+        assert app.status.tools is None and "done" in app.status.figures
+        assert not isinstance(app.screen, ApproveTool)
+
+
+async def test_always_allowed_is_not_asked_again_in_the_run(srv, until, settled, submit):
+    app = ChatApp(with_tools(srv, 'echo:{"text":"hi"}'), status_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await submit(pilot, "say hi")
+        await question(pilot, until)
+        await pilot.press("a")
+        await settled(app)
+        await submit(pilot, "again")
+        await settled(app)
+        await pilot.pause()
+        assert not isinstance(app.screen, ApproveTool)
+        assert [block.status for block in app.query(ToolBlock)] == ["done", "done"]
+        assert app.session.last.answer == "Tool echo returned hi."
+
+
+async def test_several_calls_are_asked_about_in_order_and_run(srv, until, settled, submit):
+    app = ChatApp(with_tools(srv, 'add:{"a":1,"b":2};echo:{"text":"hi"}'), status_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await submit(pilot, "both")
+        first = await question(pilot, until)
+        assert (first.tool_name, first.position) == ("add", (1, 2))
+        await pilot.press("o")
+        await until(pilot, lambda: isinstance(app.screen, ApproveTool) and app.screen is not first, what="the second question")
+        second = await question(pilot, until)
+        assert (second.tool_name, second.position) == ("echo", (2, 2))
+        await pilot.press("d")
+        await settled(app)
+        await pilot.pause()
+        assert sections(app) == ["[add done]", "[echo denied]", "Tool add returned 3. Tool echo returned Error: denied by the user."]
+
+
+async def test_esc_while_a_tool_runs_cancels_the_answer_and_the_call(srv, until, settled, submit):
+    app = ChatApp(with_tools(srv, 'slow:{"seconds":30}', allow_tools=("slow",)), status_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await submit(pilot, "take your time")
+        await until(pilot, lambda: [b.status for b in app.query(ToolBlock)] == ["running"], timeout=WAIT, what="the call running")
+        assert not isinstance(app.screen, ApproveTool)  # allowed already: no question
+        app._show_status()  # what the status timer does
+        assert (app.status.tools or "").startswith("running slow")
+        started = time.monotonic()
+        await pilot.press("escape")
+        await settled(app)
+        await pilot.pause()
+        assert time.monotonic() - started < 5  # not the tool's 30 s
+        turn = app.session.last
+        assert turn.state == CANCELLED
+        [block] = app.query(ToolBlock)
+        assert block.status == "cancelled" and app.status.tools is None
+        assert app.query(AssistantMessage).last().has_class("-cancelled")
+
+
+async def test_ctrl_c_while_the_question_is_up_cancels_the_answer(srv, until, settled, submit):
+    app = ChatApp(with_tools(srv, 'add:{"a":1,"b":2}'), status_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await submit(pilot, "add")
+        await question(pilot, until)
+        await pilot.press("ctrl+c")
+        await settled(app)
+        await pilot.pause()
+        assert not isinstance(app.screen, ApproveTool)
+        assert app.session.last.state == CANCELLED
+        assert [block.status for block in app.query(ToolBlock)] == ["cancelled"]
+        assert app.focused is app.prompt
