@@ -122,8 +122,10 @@ class _ShownTurn(Observer):
     at a time, in the order of the calls: screens/approve.py), and the text of the request after
     the results goes into a new Markdown section below the blocks."""
 
-    def __init__(self, app: "ChatApp", view: AssistantMessage) -> None:
+    def __init__(self, app: "ChatApp", turn: Turn) -> None:
         self.app = app
+        view: AssistantMessage = turn.view
+        turn.shown = self
         self.view = view
         self.markdown = view.markdown  # the section the text goes into now (a new one per step with text)
         self.sanitizer = Sanitizer()
@@ -147,6 +149,7 @@ class _ShownTurn(Observer):
             self._stop_blocks()
             self.app._show_tools(turn)  # none any more
             self.app._end(turn)
+            turn.shown = None  # the ended turn keeps no widgets through its observer
         else:
             self.app._enter(turn, turn.state)
 
@@ -587,7 +590,7 @@ class ChatApp(App[None]):
         assert self.engine is not None
         view: AssistantMessage = turn.view
         view.markdown.on_frame = self._status_with_frame
-        shown = _ShownTurn(self, view)
+        shown = _ShownTurn(self, turn)
         try:
             await self.engine.run(turn, context, shown, pause_every=YIELD_EVERY)
         finally:
@@ -706,7 +709,8 @@ class ChatApp(App[None]):
         for block in turn.view.query(ToolBlock) if turn.view is not None and turn.view.is_attached else ():
             block.tick(now)
         try:
-            self.status.tools = None if turn.ended else tools_state(turn.step.activities, now)
+            shown = turn.shown
+            self.status.tools = None if turn.ended else tools_state(turn.step.activities, now, shown.asking if shown is not None else None)
         except NoMatches:
             pass
 
@@ -1579,7 +1583,7 @@ class ChatApp(App[None]):
         transcript through them (the last answer's worker keeps its turn)."""
         if self.session is not None:
             for turn in self.session.turns:
-                turn.view = None
+                turn.view = turn.shown = None
 
     def _drop_tree_state(self) -> None:
         """Another conversation is shown: no message selected, no edit under way."""

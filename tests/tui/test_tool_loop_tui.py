@@ -98,10 +98,12 @@ async def test_several_calls_are_asked_about_in_order_and_run(srv, until, settle
         await submit(pilot, "both")
         first = await question(pilot, until)
         assert (first.tool_name, first.position) == ("add", (1, 2))
+        assert app.status.tools == "allow add?"
         await pilot.press("o")
         await until(pilot, lambda: isinstance(app.screen, ApproveTool) and app.screen is not first, what="the second question")
         second = await question(pilot, until)
         assert (second.tool_name, second.position) == ("echo", (2, 2))
+        assert app.status.tools == "allow echo?"  # the one asked about, not the first still waiting to run
         await pilot.press("d")
         await settled(app)
         await pilot.pause()

@@ -30,7 +30,7 @@ async def a_turn(app: ChatApp) -> Tuple[Any, _ShownTurn]:
     view = AssistantMessage()
     turn.view = view
     await app.transcript.mount(view)
-    return turn, _ShownTurn(app, view)
+    return turn, _ShownTurn(app, turn)
 
 
 def activity(turn: Any, name: str = "add", arguments: str = '{"a": 2, "b": 3}', tool: Any = CALC) -> ToolActivity:

@@ -46,7 +46,7 @@ def test_an_answer_with_tool_blocks(snap_compare, settings_for, step_clock, size
         turn.view = view
         await app.transcript.mount(UserMessage(turn.prompt))
         await app.transcript.mount(view)
-        shown = _ShownTurn(app, view)
+        shown = _ShownTurn(app, turn)
         shown.text("Let me work these out with the calculator.")
         results = [
             ("add", '{"a": 2, "b": 3}', CALC, "done", ToolResult("5"), 0.012),

@@ -58,15 +58,16 @@ _STATUS: Dict[str, tuple] = {
 }
 
 
-def tools_state(activities: Sequence[Any], now: float) -> Optional[str]:
+def tools_state(activities: Sequence[Any], now: float, asking: Any = None) -> Optional[str]:
     """What a step's tool calls are doing, for the status bar: the calls running and for how
-    long, else the call waiting for the user's answer; None when neither."""
+    long, else the call the user is asked about (`asking`, else the first waiting for its turn
+    to be asked); None when neither."""
     running = [a for a in activities if a.status == RUNNING]
     if running:
         what = one_line(running[0].call.name, 30) if len(running) == 1 else f"{len(running)} tools"
         since = min((a.started_at for a in running if a.started_at is not None), default=None)
         return f"running {what}" + (f" {max(0.0, now - since):.1f} s" if since is not None else "")
-    asked = [a for a in activities if a.status == ASKED]
+    asked = [asking] if asking is not None else [a for a in activities if a.status == ASKED]
     if asked:
         return f"allow {one_line(asked[0].call.name, 30)}?"
     return None
