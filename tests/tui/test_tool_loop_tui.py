@@ -14,6 +14,7 @@ import pytest
 
 from llmchat.config import Settings
 from llmchat.demo.server import ServerThread
+from llmchat.engine.turns import answer_messages
 from llmchat.tools.config import ServerConfig
 from llmchat.tui.app import ChatApp
 from llmchat.tui.screens.approve import ApproveTool
@@ -142,3 +143,50 @@ async def test_ctrl_c_while_the_question_is_up_cancels_the_answer(srv, until, se
         assert app.session.last.state == CANCELLED
         assert [block.status for block in app.query(ToolBlock)] == ["cancelled"]
         assert app.focused is app.prompt
+
+
+async def test_a_reopened_conversation_shows_its_tool_blocks_and_sends_its_steps_again(srv, until, settled, submit):
+    from dataclasses import replace
+
+    from llmchat.tui.widgets.stored import StoredAnswer
+
+    settings = with_tools(srv, 'add:{"a":1,"b":2};echo:{"text":"a\\u001b]0;x\\u0007b"}', history=True)
+    app = ChatApp(settings, status_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await submit(pilot, "add and echo")
+        await question(pilot, until)
+        await pilot.press("o")
+        await until(pilot, lambda: isinstance(app.screen, ApproveTool) and app.screen.position == (2, 2), what="the second question")
+        await question(pilot, until)
+        await pilot.press("d")
+        await settled(app)
+        conversation = app.chat_history.conversation_id
+    assert conversation is not None
+
+    # Reopened: the blocks where they were, folded, from the store; the steps go back to the model.
+    plain = replace(settings, base_url=srv.base_url("openai-chat"), conversation_id=conversation)
+    app = ChatApp(plain, status_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: bool(app.query(StoredAnswer)), what="the stored answer")
+        await pilot.pause()
+        answer = app.query(StoredAnswer).last()
+        shown = []
+        for child in answer.children:
+            if isinstance(child, StreamingMarkdown):
+                shown.append(child.source)
+            elif isinstance(child, ToolBlock):
+                shown.append(f"[{child.tool_name} {child.status}] {child.title_text}")
+        assert shown == [
+            "[add done] ▶ add ✓ done · " + shown[0].split(" · ")[1] + " · calc → 3",
+            "[echo denied] ▶ echo ⊘ denied · calc → denied by the user",
+            "Tool add returned 3. Tool echo returned Error: denied by the user.",
+        ]
+        replayed = answer_messages(app.session.last)  # what the engine sends of it as context
+        assert [(m.role, len(m.tool_calls), len(m.tool_results)) for m in replayed] == [("assistant", 2, 0), ("tool", 0, 2), ("assistant", 0, 0)]
+        before = len(srv.requests)
+        await submit(pilot, "thanks")
+        await settled(app)
+        assert app.session.last.state == DONE, app.session.last.error
+        sent = srv.requests[before]
+        assert sent.outcome == "complete"
+        assert [m["role"] for m in sent.body["messages"]] == ["user", "assistant", "tool", "tool", "assistant", "user"]

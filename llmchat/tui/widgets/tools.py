@@ -163,6 +163,15 @@ class ToolBlock(Vertical):
             self.set_reactive(ToolBlock.expanded, False)
             self.add_class("-folded")
 
+    @classmethod
+    def stored(cls, item: Any) -> "ToolBlock":
+        """A call as history stored it (history `ToolItem`), folded. One whose result was
+        never stored (the turn was cancelled or the process ended) reads "cancelled"."""
+        status = item.state()
+        block = cls(item.name, item.server, item.arguments, status=status if status in _STATUS else TOOL_CANCELLED)
+        block.show(block.status, result=item.result, is_error=item.is_error, duration=item.duration)
+        return block
+
     def compose(self) -> ComposeResult:
         yield self.title
         yield Static("arguments", classes="tool-body tool-label", markup=False)
@@ -247,7 +256,8 @@ class ToolBlock(Vertical):
         # time, then where it ran and what it gave.
         pieces: list = [(f"{OPEN_SYMBOL if self.expanded else FOLDED_SYMBOL} ", "$text-muted"), (self.tool_name, "bold")]
         pieces.append((f" {mark} {word}", style))
-        took = self.duration if self.status in ENDED else self._running_for if self.status == RUNNING else None
+        # (A denied call never ran: no time.)
+        took = self.duration if self.status in ENDED and self.status != DENIED else self._running_for if self.status == RUNNING else None
         if took is not None:
             pieces.append((f" · {seconds(took)}", ""))
         if self.server:
