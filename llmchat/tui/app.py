@@ -111,6 +111,8 @@ DEMO_LABEL = "offline demo model"
 SELECTION_KEYS = frozenset({"left_square_bracket", "right_square_bracket", "e", "r"})  # while a message is selected
 MODEL_LIST_TTL = 60.0  # seconds the server's model list is reused by the model picker
 MODEL_LIST_WAIT = 3.0  # seconds the model picker waits for the list before showing without it
+# How the engine's tool warnings read (engine/tooling.py); its other warnings are the store's.
+TOOL_WARNINGS = ("tools are off", "going on without it", "is allowed for this run")
 
 
 class _ShownTurn(Observer):
@@ -468,7 +470,7 @@ class ChatApp(App[None]):
         self.engine = Engine(
             self.settings,
             store=self.chat_history.store,
-            warn=self._history_warning,
+            warn=self._engine_warning,
             clock=self._clock,
             demo_behaviour=self._demo_behaviour,
         )
@@ -1566,6 +1568,15 @@ class ChatApp(App[None]):
             return
         text = one_line(message).removeprefix("warning: ")
         self.notify(text[:1].upper() + text[1:], title="History", severity="warning", timeout=8)
+
+    def _engine_warning(self, message: str) -> None:
+        """The engine's one-line warnings: its MCP servers' (engine/tooling.py: a server that did
+        not start, an "always" that could not be remembered) titled Tools, the rest the store's."""
+        if not self._quitting and any(mark in message for mark in TOOL_WARNINGS):
+            text = one_line(message).removeprefix("llmchat: ")
+            self.notify(text[:1].upper() + text[1:], title="Tools", severity="warning", timeout=10)
+            return
+        self._history_warning(message)
 
     async def _from_store(self, fn: Callable[..., Any], *args: Any) -> Any:
         """`fn(*args)` on the history store's syncer thread, awaited: the event loop never waits

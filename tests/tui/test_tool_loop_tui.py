@@ -190,3 +190,26 @@ async def test_a_reopened_conversation_shows_its_tool_blocks_and_sends_its_steps
         sent = srv.requests[before]
         assert sent.outcome == "complete"
         assert [m["role"] for m in sent.body["messages"]] == ["user", "assistant", "tool", "tool", "assistant", "user"]
+
+
+async def test_a_server_that_does_not_start_is_one_tools_warning_and_the_chat_goes_on(srv, until, settled, submit):
+    settings = with_tools(srv, "")
+    settings.base_url = srv.base_url("openai-chat", tokens=5)
+    settings.mcp_servers = (ServerConfig("calc", command=sys.executable, args=(str(CALC), "--fail-start")),)
+    app = ChatApp(settings, status_interval=None)
+    seen: List[Any] = []
+    original = app.notify
+
+    def notify(message: str, **kw: Any) -> None:
+        seen.append((kw.get("title"), message))
+        original(message, **kw)
+
+    app.notify = notify  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.session is not None, timeout=WAIT, what="the engine started")
+        tools = [message for title, message in seen if title == "Tools"]
+        assert len(tools) == 1 and "calc" in tools[0] and tools[0].endswith("going on without it"), seen
+        assert not [title for title, _ in seen if title == "History"]
+        await submit(pilot, "hello")
+        await settled(app)
+        assert app.session.last.state == DONE and not app.query(ToolBlock)
