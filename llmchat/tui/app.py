@@ -23,6 +23,13 @@ leaves. Ctrl+R stores its retry as a sibling of the answer. The palette forks th
 and regenerates with another model or profile. The session's turns are always the path shown:
 what is sent as context.
 
+Tools (MCP servers the profile or --mcp enables; the engine runs the loop): a call not allowed
+already asks first (screens/approve.py: Enter/o once, a always for this profile, d/Esc deny; one
+question at a time, in order); each call is a block in the answer where the model made it
+(widgets/tools.py: status, time, folded result preview), the text after the results goes on
+below the blocks, and the status bar says which tool runs. Esc while a tool runs, or Ctrl+C while
+a question is up, cancels the answer (and the running calls).
+
 Ctrl+Y copies the last answer; PageUp/PageDown, Ctrl+Up/Down and Ctrl+Home/End scroll the
 transcript while typing. The prompt (a TextArea) has bindings of its own for some of these
 keys (redo, cursor by page), so these have priority; their actions step aside (SkipAction) when
