@@ -47,7 +47,7 @@ _CHAT_HELP = "Ask a model; the answer streams to stdout (rendered as Markdown on
 
 def chat(values: Dict[str, Any]) -> int:
     """Run the chat command with parsed options (`prompt` is the list of words, maybe empty)."""
-    from llmchat.config import ConfigError, load_config, resolve
+    from llmchat.config import ConfigError, apply_tool_flags, load_config, resolve
 
     flags = overrides(values)
     command_line = overrides(values)  # kept as given: `flags` may take a continued conversation's settings
@@ -71,6 +71,18 @@ def chat(values: Dict[str, Any]) -> int:
         except ConfigError as exc:
             fail(str(exc), EXIT_USAGE)
         settings.history = history_on
+        try:
+            apply_tool_flags(
+                settings,
+                config,
+                mcp=values["mcp"],
+                no_tools=values["no_tools"],
+                allow=values["allow_tool"],
+                allow_all=values["allow_tools"],
+                max_steps=values["max_steps"],
+            )
+        except ConfigError as exc:
+            fail(str(exc), EXIT_USAGE)
         if continued is not None:
             settings.conversation_id = continued.id
             if settings.demo and its_settings:
@@ -169,6 +181,7 @@ def chat(values: Dict[str, Any]) -> int:
             attachments=attachments,
             place=place,
             json=values["json"],
+            verbose=values["verbose"],
         )
     finally:
         if store is not None:

@@ -278,6 +278,9 @@ class Settings:
     allow_all_tools: bool = False
     max_steps: int = DEFAULT_MAX_STEPS
     config_path: Optional[Path] = None  # where an "always allow" is remembered (`allow_tool`)
+    # The command line's tool options as given (`apply_tool_flags`' keywords): a face that
+    # resolves settings again (another profile, another conversation) applies them again.
+    tool_flags: Dict[str, Any] = field(default_factory=dict)
 
 
 def continue_flags(flags: Overrides, conversation: Any, config: Config) -> Optional[Overrides]:
@@ -418,7 +421,10 @@ def apply_tool_flags(
 ) -> None:
     """The command line's tool options on resolved `settings`: `--mcp NAME` enables that
     [mcp.servers.NAME] too, `--no-tools` none at all, `--allow-tool NAME` / `--allow-tools`
-    let calls run without asking, `--max-steps N`. ConfigError for a server not defined."""
+    let calls run without asking, `--max-steps N`. ConfigError for a server not defined. They
+    are kept in `settings.tool_flags`: `apply_tool_flags(new, config, **old.tool_flags)` gives
+    settings resolved again (another profile) the same."""
+    settings.tool_flags = dict(mcp=tuple(mcp), no_tools=no_tools, allow=tuple(allow), allow_all=allow_all, max_steps=max_steps)
     servers = config.mcp.servers if config.mcp is not None else {}
     chosen = list(settings.mcp_servers)
     for name in mcp:

@@ -51,6 +51,7 @@ def run(
     output: Optional[IO[bytes]] = None,
     ended: Optional[Callable[["OneShot"], None]] = None,
     json: bool = False,
+    verbose: bool = False,
 ) -> int:
     """`history`: an open `HistoryStore` to record in (None: not stored); `context`: the earlier
     messages of a continued conversation (`settings.conversation_id`), sent before the prompt;
@@ -60,7 +61,8 @@ def run(
     parent_id, edits, regenerates and current (none: after the current leaf); `output`: where
     the answer is written instead of stdout (raw); `ended` is called with the session once its
     turn is over (its `turn`, `writer`), before the exit code is returned; `json`: every event
-    as a line of JSON on stdout (--json), whether stdout is a terminal or not."""
+    as a line of JSON on stdout (--json), whether stdout is a terminal or not; `verbose`: a
+    line on stderr for each tool call and result."""
     session = OneShot(
         settings,
         prompt,
@@ -73,6 +75,7 @@ def run(
         place=place,
         output=output,
         json=json,
+        verbose=verbose,
     )
     session.attachments = tuple(attachments)
     try:
@@ -106,8 +109,12 @@ class OneShot(Observer):
         place: Optional[Dict[str, Any]] = None,
         output: Optional[IO[bytes]] = None,
         json: bool = False,
+        verbose: bool = False,
     ) -> None:
         self.settings = settings
+        self.verbose = verbose  # --verbose: tool calls and results on stderr
+        self.asker: Any = None  # approval.TtyAsker, once a call needs a question
+        self.said_no_tty = False
         self.early = early  # see run()
         self.prompt = prompt
         self.context = list(context)
@@ -183,6 +190,8 @@ class OneShot(Observer):
                         pass
         finally:
             await engine.aclose()
+            if self.asker is not None:
+                self.asker.close()
         return self._report(turn)
 
     async def _consume(self, engine: Any, turn: Any) -> None:
@@ -237,6 +246,55 @@ class OneShot(Observer):
     def tool_call(self, turn: Any, call: Any) -> None:
         if self.json:  # the other faces say so once the answer ended (turn.tool_note)
             self.writer.event("tool_call", id=call.id, name=call.name, arguments=call.arguments)
+
+    async def approve(self, turn: Any, activity: Any) -> str:
+        """Ask on the terminal (/dev/tty), whatever stdout is; no terminal: denied, said once."""
+        from llmchat.approval import TtyAsker, question
+
+        if self.asker is None:
+            self.asker = TtyAsker()
+        if not self.asker.available:
+            if not self.said_no_tty:
+                self.said_no_tty = True
+                self.note("llmchat: no terminal to ask on, so tool calls are denied unless allowed (--allow-tool NAME, --allow-tools)")
+            return "deny"
+        call = activity.call
+        text = question(call.name, activity.tool.server if activity.tool is not None else None, self._redact(call.arguments))
+        if self.reasoning_open:
+            self._end_reasoning()
+        self._end_raw_line()
+        pause = getattr(self.writer, "pause", None) if self.rendered else None
+        if pause is not None:
+            pause()
+        try:
+            return await self.asker.ask(text)
+        finally:
+            if pause is not None:
+                self.writer.resume()
+
+    def tool_started(self, turn: Any, activity: Any) -> None:
+        if self.verbose and activity.status == "running":
+            server = activity.tool.server if activity.tool is not None else "?"
+            self.note(f"llmchat: tool {activity.call.describe()} on {server}: running")
+
+    def tool_finished(self, turn: Any, activity: Any) -> None:
+        result = activity.result
+        duration = activity.duration or 0.0
+        if self.json:
+            fields = dict(
+                id=activity.call.id,
+                name=activity.call.name,
+                is_error=bool(result.is_error),
+                status=activity.status,
+                duration=_number(duration),
+                content=self._redact(result.text),
+            )
+            self.writer.event("tool_result", **fields)
+        if self.verbose:
+            from llmchat.sanitize import one_line
+
+            said = f": {one_line(result.text, 120)}" if activity.status != "done" else ""
+            self.note(f"llmchat: tool {one_line(activity.call.name, 60)}: {activity.status} in {duration:.2f} s{said}")
 
     def usage(self, turn: Any, usage: Any) -> None:
         if self.json:
@@ -357,18 +415,16 @@ class OneShot(Observer):
         status = {DONE: "complete", ERROR: "error"}.get(turn.state, "cancelled") if turn is not None else "cancelled"
         finish = turn.finish if turn is not None and status == "complete" else None
         metrics = turn.metrics if turn is not None else None
-        figures = None
-        if metrics is not None:
-            ttft, elapsed = metrics.ttft, metrics.elapsed()
-            figures = dict(
-                ttft=_number(ttft),
-                tokens_per_second=_number(metrics.tokens_per_second),
-                rate_from_server=metrics.rate_from_server,
-                input_tokens=metrics.input_tokens,
-                cached_input_tokens=metrics.cached_input_tokens,
-                output_tokens=metrics.output_tokens,
-                exact=metrics.exact,
-                elapsed=_number(elapsed),
+        figures = _figures(metrics) if metrics is not None else None
+        steps = []
+        for step in turn.steps if turn is not None else ():
+            step_finish = step.finish
+            steps.append(
+                dict(
+                    stop_reason=step_finish.reason if step_finish is not None else None,
+                    tool_calls=len(step.activities),
+                    metrics=_figures(step.metrics),
+                )
             )
         signal_name = signal.Signals(self.signal).name if self.signal is not None else None
         writer.finish(
@@ -377,6 +433,7 @@ class OneShot(Observer):
             raw_stop_reason=finish.raw_reason if finish is not None else None,
             signal=signal_name if status == "cancelled" else None,
             metrics=figures,
+            steps=steps,
         )
 
     def json_interrupted(self) -> None:
@@ -434,6 +491,20 @@ class OneShot(Observer):
             self.writer.print_above(show)  # never drawn over by the live region
         else:
             show()
+
+
+def _figures(metrics: Any) -> dict:
+    """A Metrics as --json's `metrics` object."""
+    return dict(
+        ttft=_number(metrics.ttft),
+        tokens_per_second=_number(metrics.tokens_per_second),
+        rate_from_server=metrics.rate_from_server,
+        input_tokens=metrics.input_tokens,
+        cached_input_tokens=metrics.cached_input_tokens,
+        output_tokens=metrics.output_tokens,
+        exact=metrics.exact,
+        elapsed=_number(metrics.elapsed()),
+    )
 
 
 def _number(value: Optional[float]) -> Optional[float]:

@@ -77,6 +77,13 @@ FACE_OPTIONS: Tuple[ChatOption, ...] = (
     ),
     ChatOption("no_history", ("--no-history",), bool, "Do not store this conversation."),
     ChatOption("attach", ("-a", "--attach"), list, "Attach a file, an http(s) URL or '-' (stdin): text, images, PDFs. Repeatable."),
+    # Tools (MCP servers): which run, which calls need no question, how many rounds.
+    ChatOption("mcp", ("--mcp",), list, "Enable the MCP server [mcp.servers.NAME] for this run, as well as the profile's. Repeatable."),
+    ChatOption("no_tools", ("--no-tools",), bool, "Start no MCP server: the model is offered no tools."),
+    ChatOption("allow_tool", ("--allow-tool",), list, "Let the tool NAME run without asking. Repeatable."),
+    ChatOption("allow_tools", ("--allow-tools",), bool, "Let every tool run without asking."),
+    ChatOption("max_steps", ("--max-steps",), int, "Most rounds of tool calls in one answer (default 10, or the profile's max_steps)."),
+    ChatOption("verbose", ("--verbose",), bool, "Tool calls and their results on stderr, one line each."),
 )
 
 

@@ -335,6 +335,7 @@ class RenderedWriter:
         self._printed_any = False
         self._code_theme = code_theme
         self._region = _Region(console, clock, terminal_reflows(os.environ)) if live else None
+        self._paused = False  # a question has the terminal (`pause`)
         self._next_draw = 0.0
         self._dirty = False
         self._waiting_label: Optional[str] = None
@@ -345,6 +346,17 @@ class RenderedWriter:
         self._thought_joiner = SurrogateJoiner()
         self._thinking = False  # reasoning has been shown and the answer has not begun
         self.wrote_any = False
+
+    def pause(self) -> None:
+        """Take the transient region off the terminal (cursor shown) and draw nothing until
+        `resume`: a question on the terminal (a tool's approval) has the screen meanwhile."""
+        self._paused = True
+        if self._region is not None and self._region.shown:
+            self._region.clear(for_good=True)
+
+    def resume(self) -> None:
+        self._paused = False
+        self._show_region()
 
     def waiting(self, label: str) -> None:
         """Before the first token: a spinner with the elapsed time, in the transient region."""
@@ -458,7 +470,7 @@ class RenderedWriter:
     def _show_region(self) -> None:
         """Draw what is not printed for good: the growing block, else the reasoning's growing
         line and the spinner."""
-        if self._region is None:
+        if self._region is None or self._paused:
             return
         console = self.console
         options = console.options.update(height=None)

@@ -427,7 +427,9 @@ def history_show_command(
         head = f"{transcript.info.id}  {one_line(transcript.info.title)}"
         _out("\n".join([head, *tree_lines(transcript)]) + "\n")
         return
-    _out(_render(transcript, as_json, _on_terminal()))
+    from llmchat.history.markdown import PREVIEW_CHARS
+
+    _out(_render(transcript, as_json, _on_terminal(), preview=PREVIEW_CHARS))
 
 
 @history_app.command("export")
@@ -492,21 +494,27 @@ def _export_attachments(store: Any, transcript: Any, output: str, inline: bool) 
     return links
 
 
-def _render(transcript: Any, as_json: bool, terminal: bool, links: Optional[Dict[str, str]] = None, inline: bool = False) -> str:
+def _render(
+    transcript: Any, as_json: bool, terminal: bool, links: Optional[Dict[str, str]] = None, inline: bool = False, preview: Optional[int] = None
+) -> str:
     """The transcript as Markdown or JSON. For a terminal, each message is sanitised on its own
-    (a sequence left open in one cannot swallow the next), and JSON escapes what would act.
-    `links`: the attachments' (see `_export_attachments`)."""
+    (a sequence left open in one cannot swallow the next), its tool calls and results too, and
+    JSON escapes what would act. `links`: the attachments' (see `_export_attachments`);
+    `preview`: how much of each tool result the Markdown shows (None: all of it)."""
     from llmchat.history.markdown import to_markdown, transcript_json
 
     if as_json:
         return _json(transcript_json(transcript, links, "data_url" if inline else "file"), terminal)
     if terminal:
+        from dataclasses import replace
+
         from llmchat.sanitize import strip_controls
 
         for message in transcript.messages:
             message.content = strip_controls(message.content)
             message.reasoning = strip_controls(message.reasoning)
-    return to_markdown(transcript, links)
+            message.tool_parts = [replace(part, text=strip_controls(part.text)) for part in message.tool_parts]
+    return to_markdown(transcript, links, preview=preview)
 
 
 def _json(data: Any, terminal: Optional[bool] = None) -> str:

@@ -35,13 +35,15 @@ class _Queued(Observer):
 def settings_for(profile: Optional[str] = None, *, model: Optional[str] = None, env: Any = None) -> Any:
     """The `Settings` llmchat would use with `--profile PROFILE [--model MODEL]`: the config
     file, the environment (LLMCHAT_*, the API keys), then the provider's defaults; the offline
-    demo model when nothing is configured. Raises `llmchat.config.ConfigError`."""
+    demo model when nothing is configured; no MCP servers (the caller gets the model's
+    `ToolCall`s and runs nothing). Raises `llmchat.config.ConfigError`."""
     from llmchat.config import Overrides, known_secrets, load_config, resolve
 
     config = load_config()
     env = os.environ if env is None else env
     settings = resolve(Overrides(profile=profile, model=model), env, config)
     settings.history = False
+    settings.mcp_servers = ()  # no tools run here: a call the model asks for is a ToolCall event
     settings.secrets = known_secrets(env, config, settings)
     return settings
 

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
+import os
 import threading
 import time
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
-from llmchat.conversation import ChatRequest, Message
+from llmchat.conversation import ChatRequest, Message, without_tool_steps
 from llmchat.engine.turns import (
     CANCELLED,
     DONE,
@@ -111,6 +113,10 @@ class Observer:
         """The stream is closed; the outcome is stored next. A face finishing its output here
         may return an error to store instead (the one-shot face: stdout failed at the end)."""
         return None
+
+
+_call_ids = itertools.count(1)  # ids for calls the API gave none: unique in the process ...
+_CALL_RUN = f"{os.getpid():x}{int(time.time()) & 0xFFFFFF:x}"  # ... and, with this, across runs
 
 
 def _ignore(message: str) -> None:
@@ -290,7 +296,10 @@ class Engine:
 
     def request(self, messages: Sequence[Message]) -> ChatRequest:
         tools = self.tooling.specs if self.tooling is not None else ()
-        return build_request(self._settings, self._base_url, list(messages), tools)
+        sent = list(messages)
+        if not tools:  # an API refuses tool steps (a continued conversation's) without tools
+            sent = without_tool_steps(sent)
+        return build_request(self._settings, self._base_url, sent, tools)
 
     # --- a turn ------------------------------------------------------------------------------
 
@@ -450,9 +459,11 @@ class Engine:
             elif kind is StreamError:
                 turn.error = event
             elif kind is ToolCall:
-                turn.tool_calls.append(event)
                 if tooling is not None:
+                    if not event.id:  # (Ollama's): one to match its result by, here and in history
+                        event = ToolCall(f"call_{_CALL_RUN}_{next(_call_ids)}", event.name, event.arguments)
                     activities.append(tooling.activity(event))
+                turn.tool_calls.append(event)
                 obs.tool_call(turn, event)
             elif kind is Usage:
                 obs.usage(turn, event)
@@ -486,6 +497,8 @@ class Engine:
         turn.retry = None
         active = self._active
         if active is not None and active[0] is turn:
+            if self.tooling is not None:
+                self.tooling.stop()  # its running calls end now, as cancelled
             active[1].state(turn)
         return True
 

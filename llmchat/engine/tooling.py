@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Callable, List, Set, Tuple
+from typing import Any, Callable, List, Sequence, Set, Tuple
 
 from llmchat.conversation import ToolSpec
 from llmchat.engine.turns import DENIED, DENIED_TEXT, RUNNING, TOOL_DONE, TOOL_ERROR, Step, ToolActivity, Turn
@@ -39,6 +39,7 @@ class Tooling:
         self.allowed: Set[str] = set(settings.allow_tools)
         self.allow_all = bool(settings.allow_all_tools)
         self.stale = False  # a cancel stopped calls mid-way: the servers restart before the next turn
+        self._tasks: Sequence["asyncio.Future[None]"] = ()  # the calls running now
 
     @property
     def tools(self) -> List[Tool]:
@@ -99,6 +100,8 @@ class Tooling:
                 add_part("tool_call", call.arguments, {"id": call.id, "name": call.name, "server": server})
         approved: List[ToolActivity] = []
         for activity in activities:
+            if turn.ended:  # ended (Engine.end) while a question was up: nothing more runs
+                return
             if activity.tool is None:
                 self._end(turn, activity, ToolResult(f"error: no such tool: {activity.call.name!r}", is_error=True), obs, add_part, started=True)
             elif self.is_allowed(activity.call.name) or await self._ask(turn, activity, obs):
@@ -106,21 +109,35 @@ class Tooling:
             else:
                 activity.status = DENIED
                 self._end(turn, activity, ToolResult(DENIED_TEXT, is_error=True), obs, add_part, started=True)
-        if not approved:
+        if not approved or turn.ended:
             return
         tasks = [asyncio.ensure_future(self._run(turn, activity, obs, add_part)) for activity in approved]
+        self._tasks = tasks
         try:
-            await asyncio.gather(*tasks)
-        except BaseException:
+            # A call stopped by `stop` (Engine.end) gives its CancelledError here as a value.
+            await asyncio.gather(*tasks, return_exceptions=True)
+        except BaseException:  # the run itself was cancelled
             for task in tasks:
                 task.cancel()
-            now = self._clock()
-            for activity in approved:
-                if not activity.ended:
-                    self.stale = True
-                    duration = now - activity.started_at if activity.started_at is not None else 0.0
-                    self._end(turn, activity, ToolResult("error: the call was cancelled", is_error=True, duration=duration), obs, add_part)
+            self._cancelled(turn, approved, obs, add_part)
             raise
+        finally:
+            self._tasks = ()
+        self._cancelled(turn, approved, obs, add_part)
+
+    def stop(self) -> None:
+        """Stop the calls running now (the turn was ended): they end as cancelled errors."""
+        for task in self._tasks:
+            task.cancel()
+
+    def _cancelled(self, turn: Turn, activities: List[ToolActivity], obs: Any, add_part: Any) -> None:
+        """End the calls a cancel stopped; their servers go (`stale`: fresh ones next turn)."""
+        now = self._clock()
+        for activity in activities:
+            if not activity.ended:
+                self.stale = True
+                duration = now - activity.started_at if activity.started_at is not None else 0.0
+                self._end(turn, activity, ToolResult("error: the call was cancelled", is_error=True, duration=duration), obs, add_part)
 
     async def _ask(self, turn: Turn, activity: ToolActivity, obs: Any) -> bool:
         answer = await obs.approve(turn, activity)

@@ -48,6 +48,8 @@ class TurnRecord:
 # What a tool call is doing (ToolActivity.status), in order; the last three are final.
 ASKED, RUNNING, TOOL_DONE, TOOL_ERROR, DENIED = ("asked", "running", "done", "error", "denied")
 DENIED_TEXT = "denied by the user"  # the result the model gets for a call the user refused
+# A call that never ended (cancelled before it ran): history's NO_RESULT, the same words.
+NO_RESULT = "no result: the call did not finish (the turn was cancelled or interrupted)"
 
 
 class ToolActivity:
@@ -287,7 +289,7 @@ def activity_result(activity: ToolActivity) -> ToolResult:
     if activity.status == DENIED:
         return ToolResult(call.id, call.name, DENIED_TEXT, is_error=True)
     if result is None:
-        return ToolResult(call.id, call.name, "error: the call was cancelled", is_error=True)
+        return ToolResult(call.id, call.name, NO_RESULT, is_error=True)
     return ToolResult(call.id, call.name, result.text, is_error=bool(result.is_error))
 
 

@@ -100,9 +100,11 @@ def metrics_line(message: Figures) -> str:
     return " · ".join(parts)
 
 
-def to_markdown(transcript: Transcript, links: Optional[Dict[str, str]] = None) -> str:
+def to_markdown(transcript: Transcript, links: Optional[Dict[str, str]] = None, *, preview: Optional[int] = None) -> str:
     """`links`: where each attachment (by sha256) can be opened -- a file beside the export or
-    a data URL (`history export`); without one, an attachment is listed by name, kind, size and hash."""
+    a data URL (`history export`); without one, an attachment is listed by name, kind, size and hash.
+    An answer's tool calls stand where the model made them, each with its result: whole, or
+    with `preview`, its first `preview` characters (and lines: `history show`)."""
     info = transcript.info
     out = [f"# {one_line(info.title)}", "", _about(info), ""]
     if any(m.sibling_count > 1 for m in transcript.messages) or len(transcript.messages) < info.message_count:
@@ -117,13 +119,71 @@ def to_markdown(transcript: Transcript, links: Optional[Dict[str, str]] = None) 
         out += [f"## {one_line(message.model or 'Assistant')}{_place(message)}", ""]
         if message.reasoning:
             out += [_reasoning(message.reasoning), ""]
-        if message.content:
+        if message.tool_parts:
+            for _kind, value in message.segments:
+                if isinstance(value, str):
+                    if value.strip():
+                        out += [_closed(value.lstrip("\n")), ""]
+                else:
+                    out += tool_markdown(value, preview)
+        elif message.content:
             out += [_closed(message.content), ""]
         line = metrics_line(message)
         note = status_note(message)
         out.append(f"*{_escape(line)}*" + (f"  \n*{_escape(note)}*" if note else ""))
         out.append("")
     return "\n".join(out)
+
+
+PREVIEW_CHARS = 2000  # `history show`: the most of a tool result shown...
+PREVIEW_LINES = 30  # ...and of its lines (`history export` writes it whole)
+
+
+def tool_markdown(item: Any, preview: Optional[int] = None) -> List[str]:
+    """A tool call and its result as Markdown lines: a heading line (tool, server, status,
+    duration), the arguments as pretty JSON, the result in a fence of its own (cut to `preview`
+    characters and PREVIEW_LINES lines when given, saying how much was left out)."""
+    head = f"**Tool** `{_tick(one_line(item.name or '?', 80))}`"
+    if item.server:
+        head += f" on {_escape(one_line(item.server, 60))}"
+    head += f" · {_escape(one_line(item.state(), 60))}"
+    if item.duration is not None:
+        head += f" · {item.duration:.2f} s"
+    out = [head, "", *_fenced(_pretty(item.arguments), "json"), ""]
+    if item.result is None:
+        return out
+    text = item.result
+    note = ""
+    if preview is not None:
+        lines = text.split("\n")
+        cut = "\n".join(lines[:PREVIEW_LINES])[:preview]
+        if len(cut) < len(text):
+            note = f" (the first {len(cut):,} of {len(text):,} characters)"
+            text = cut
+    label = "Error" if item.is_error else "Result"
+    out += [f"*{label}{note}:*", "", *_fenced(text, "text"), ""]
+    return out
+
+
+def _pretty(arguments: str) -> str:
+    """Arguments (JSON text) indented; as they are when they are not JSON."""
+    import json
+
+    try:
+        return json.dumps(json.loads(arguments), indent=2, ensure_ascii=False) if arguments.strip() else "{}"
+    except (ValueError, RecursionError):
+        return arguments
+
+
+def _fenced(text: str, info: str) -> List[str]:
+    """`text` in a code fence longer than any run of backticks in it (it cannot close early)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}{info}", text.rstrip("\n"), fence]
+
+
+def _tick(text: str) -> str:
+    return text.replace("`", "'")
 
 
 def attachment_summary(meta: Dict[str, Any]) -> str:
@@ -214,7 +274,9 @@ def tree_lines(transcript: Transcript, width: int = 48) -> List[str]:
             words = words[: width - 1].rstrip() + "…"
         line = f"{mark} {first}{message.id:>{id_width}} {who}: {words}"
         if message.role != "user":
-            line += f"  [{message.status}{' · ' + one_line(message.model) if message.model else ''}]"
+            calls = sum(1 for part in message.tool_parts if part.kind == "tool_call")
+            tools = f" · {calls} tool call{'s' if calls != 1 else ''}" if calls else ""
+            line += f"  [{message.status}{' · ' + one_line(message.model) if message.model else ''}{tools}]"
         elif message.attachments:
             count = len(message.attachments)
             line += f"  [{count} attachment{'s' if count != 1 else ''}]"
@@ -343,6 +405,8 @@ def message_json(message: StoredMessage) -> Dict[str, Any]:
         "sibling_index": message.sibling_index,
         "sibling_count": message.sibling_count,
         "attachments": [dict(meta) for meta in message.attachments],
+        # An answer's tool calls in order, each with its result and where it sits in `content`.
+        "tools": [value.to_json() for _kind, value in message.segments if not isinstance(value, str)] if message.tool_parts else [],
     }
 
 

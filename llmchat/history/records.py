@@ -71,6 +71,14 @@ class StoredMessage:
 
         return segments(self.content, self.tool_parts)
 
+    def answer_messages(self) -> List[Any]:
+        """The answer as `HistoryStore.context` sends it to the model (conversation.Message):
+        [assistant(text)], or with tool calls, each step's assistant message with its
+        `tool_calls` and a "tool" message with its results, then the last text. [] when empty."""
+        from llmchat.history.tool_parts import answer_messages
+
+        return answer_messages(self.content, self.tool_parts)
+
 
 @dataclass(frozen=True)
 class Transcript:

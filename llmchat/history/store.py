@@ -30,6 +30,12 @@ text only and no more than a flush's text is ever held; a finished answer of ord
 joined back into its row (`JOIN_CHARS`), a longer one stays in pieces, however long it is.
 Secrets (`redact.Redactor`) are replaced before anything is stored.
 
+Tool calls and results (`AnswerWriter.add_part`) are pieces too, of kinds "tool_call" and
+"tool_result" with a JSON `meta`, stored in their place among the text's pieces; each notes
+its `offset` in the answer's text, so the order survives the text being joined into its row.
+The answer's `content` stays its text alone (search, lists); `load` gives the parts with each
+message (`StoredMessage.segments`), and `context` sends them back as the model's steps.
+
 Trees: every message has a parent (none for a first prompt): a prompt follows an answer, an
 answer its prompt. An edited prompt (`begin_edit`) and a regenerated answer (`regenerate`) are
 siblings of the one they replace, and a prompt may follow any earlier answer (`begin_turn(...,

@@ -52,6 +52,7 @@ class ToolItem:
     status: Optional[str] = None  # as the engine stored it ("done", "error", "denied", ...)
     duration: Optional[float] = None  # seconds the tool ran
     row_id: int = 0
+    offset: int = 0  # where the call sits in the answer's text (characters before it)
 
     @property
     def answered(self) -> bool:
@@ -77,6 +78,7 @@ class ToolItem:
             "is_error": self.is_error,
             "status": self.state(),
             "duration": self.duration,
+            "offset": self.offset,
         }
 
 
@@ -111,7 +113,9 @@ def _events(content: str, parts: Sequence[ToolPart]) -> List[Tuple[str, Union[st
 def _item(part: ToolPart) -> ToolItem:
     meta = part.meta
     server = meta.get("server")
-    return ToolItem(_text(meta.get("id")), _text(meta.get("name")), part.text, server if isinstance(server, str) else None, row_id=part.row_id)
+    return ToolItem(
+        _text(meta.get("id")), _text(meta.get("name")), part.text, server if isinstance(server, str) else None, row_id=part.row_id, offset=part.offset
+    )
 
 
 def _match(waiting: List[ToolItem], part: ToolPart) -> Optional[ToolItem]:
@@ -172,7 +176,7 @@ def read(content: str, parts: Sequence[ToolPart]) -> Tuple[List[Segment], List[T
         else:
             matched = _match(waiting, value)
             if matched is None:  # a result for no stored call: shown, never sent
-                orphan = ToolItem(_text(value.meta.get("call_id")), _text(value.meta.get("name")), "", row_id=value.row_id)
+                orphan = ToolItem(_text(value.meta.get("call_id")), _text(value.meta.get("name")), "", row_id=value.row_id, offset=value.offset)
                 _answer(orphan, value)
                 segments.append(("tool", orphan))
                 continue

@@ -227,6 +227,7 @@ def test_context_expands_an_answer_into_its_steps(store: HistoryStore, clock: Fa
         Message("tool", "", tool_results=(ToolResult("call_3", "square", "boom", True),)),
         Message("assistant", "It failed; 1 + 2 = 3."),
     ]
+    assert store.load(answer.conversation_id).messages[-1].answer_messages() == context[1:]  # for a face's own context
     # Sending a turn again (regenerate) sends what came before it the same way.
     follow = store.begin_turn(answer.conversation_id, "and 2 + 2?")
     follow.append("4")

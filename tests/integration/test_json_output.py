@@ -50,9 +50,10 @@ _TYPES = {
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     "boolean": lambda v: isinstance(v, bool),
     "null": lambda v: v is None,
+    "array": lambda v: isinstance(v, list),
 }
 _KNOWN = {"$schema", "$id", "$defs", "title", "description", "$ref", "oneOf", "type", "const", "enum"}
-_KNOWN |= {"required", "additionalProperties", "properties", "minimum", "minLength"}
+_KNOWN |= {"required", "additionalProperties", "properties", "minimum", "minLength", "items"}
 
 
 def errors(value: Any, schema: Dict[str, Any], root: Dict[str, Any] = SCHEMA, where: str = "$") -> List[str]:
@@ -80,6 +81,9 @@ def errors(value: Any, schema: Dict[str, Any], root: Dict[str, Any] = SCHEMA, wh
         found.append(f"{where}: {value!r} < {schema['minimum']}")
     if "minLength" in schema and isinstance(value, str) and len(value) < schema["minLength"]:
         found.append(f"{where}: {value!r} is shorter than {schema['minLength']}")
+    if isinstance(value, list) and "items" in schema:
+        for n, item in enumerate(value):
+            found += errors(item, schema["items"], root, f"{where}[{n}]")
     if isinstance(value, dict):
         for name in schema.get("required", ()):
             if name not in value:
@@ -171,8 +175,22 @@ def test_the_validator_rejects_what_the_schema_forbids():
     metrics = dict(
         ttft=0.1, tokens_per_second=None, rate_from_server=False, input_tokens=3, cached_input_tokens=None, output_tokens=5, exact=True, elapsed=1.0
     )
-    finish = {"type": "finish", "status": "complete", "stop_reason": "stop", "raw_stop_reason": "stop", "signal": None, "metrics": metrics}
+    steps = [{"stop_reason": "tool_calls", "tool_calls": 2, "metrics": metrics}, {"stop_reason": "stop", "tool_calls": 0, "metrics": metrics}]
+    finish = {
+        "type": "finish",
+        "status": "complete",
+        "stop_reason": "stop",
+        "raw_stop_reason": "stop",
+        "signal": None,
+        "metrics": metrics,
+        "steps": steps,
+    }
     assert errors(finish, SCHEMA) == []
+    assert errors(dict(finish, steps=[dict(steps[0], tool_calls=-1)]), SCHEMA)
+    assert errors(dict(finish, steps={}), SCHEMA)
+    result = {"type": "tool_result", "id": "c1", "name": "add", "is_error": False, "status": "done", "duration": 0.1, "content": "3"}
+    assert errors(result, SCHEMA) == []
+    assert errors(dict(result, status="running"), SCHEMA)  # only ended calls are results
     assert errors(dict(finish, status="done"), SCHEMA)
     assert errors(dict(finish, signal="SIGKILL"), SCHEMA)
     assert errors(dict(finish, metrics=dict(metrics, output_tokens=-1)), SCHEMA)

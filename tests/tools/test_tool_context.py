@@ -44,7 +44,7 @@ def test_a_call_cancelled_before_its_result_still_gets_one():
     messages = context([turn, Turn("next", Metrics())])
     assert [m.role for m in messages] == ["user", "assistant", "tool"]
     (result,) = messages[2].tool_results
-    assert result.is_error and "cancelled" in result.content
+    assert result.is_error and "did not finish" in result.content
 
 
 def test_a_turn_without_tools_is_one_assistant_message():

@@ -255,3 +255,79 @@ async def test_always_allows_the_tool_for_the_run_and_remembers_it_in_the_profil
     text = path.read_text(encoding="utf-8")
     assert text == '# mine\ndefault = "p"\n\n[profiles.p]\nallow_tools = ["add"]\nmodel = "m" # keep\n\n[profiles.q]\nmodel = "n"\n'
     assert load_config(path).profiles["p"].allow_tools == ["add"]
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_history_stores_the_calls_and_results_and_replays_them_as_the_engine_does(server: ServerThread, api: str) -> None:
+    from llmchat.history import HistoryStore
+
+    s = settings(server, api, tools='add:{"a":1,"b":2};echo:{"text":"hi"}')
+    s.history = True
+    s.allow_tools = ("add",)
+    with HistoryStore.open() as store:
+        engine = Engine(s, store=store)
+        await engine.start()
+        try:
+            turn = await ask(s, Seen(), engine=engine)
+        finally:
+            await engine.aclose()
+        assert turn.state == DONE
+        stored = store.context(engine.conversation_id)
+    in_memory = context([turn, Turn("next", Metrics())])
+    assert [m.role for m in stored] == ["user", "assistant", "tool", "assistant"]
+    assert stored == in_memory
+    results = stored[2].tool_results
+    assert [(r.name, r.content, r.is_error) for r in results] == [("add", "3", False), ("echo", "denied by the user", True)]
+
+
+async def test_ending_the_turn_while_a_tool_runs_stops_the_call_and_the_loop(server: ServerThread) -> None:
+    s = settings(server, tools='slow:{"seconds":60}')
+    s.allow_all_tools = True
+    obs = Seen()
+    engine = Engine(s)
+    await engine.start()
+    try:
+        turn = Turn("go", Metrics())
+        task = asyncio.ensure_future(engine.run(turn, (), obs))
+        await asyncio.wait_for(obs.running.wait(), WAIT)
+        engine.end(turn, CANCELLED)  # what a face's Esc does first
+        await asyncio.wait_for(task, 5)
+        assert turn.state == CANCELLED and len(turn.steps) == 1
+        (activity,) = turn.steps[0].activities
+        assert activity.status == TOOL_ERROR and "cancelled" in activity.result.text
+        assert ("finished", "slow", TOOL_ERROR) in obs.events
+    finally:
+        await engine.aclose()
+
+
+class Waits(Seen):
+    """Never answers: the question stays up until the turn is cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asking = asyncio.Event()
+
+    async def approve(self, turn: Turn, activity: Any) -> str:
+        self.asking.set()
+        await asyncio.Event().wait()
+        return "deny"
+
+
+async def test_a_cancel_while_the_question_is_up_runs_nothing_and_keeps_the_calls(server: ServerThread) -> None:
+    s = settings(server, tools='add:{"a":1,"b":2};echo:{"text":"hi"}')
+    obs = Waits()
+    engine = Engine(s)
+    await engine.start()
+    try:
+        turn = Turn("go", Metrics())
+        task = asyncio.ensure_future(engine.run(turn, (), obs))
+        await asyncio.wait_for(obs.asking.wait(), WAIT)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        await engine.aclose()
+    assert turn.state == CANCELLED
+    assert [a.status for a in turn.steps[0].activities] == ["asked", "asked"] and obs.events == []
+    sent = context([turn, Turn("next", Metrics())])
+    assert [r.content for r in sent[2].tool_results] == ["no result: the call did not finish (the turn was cancelled or interrupted)"] * 2

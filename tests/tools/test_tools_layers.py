@@ -43,9 +43,11 @@ def test_the_tools_package_imports_no_face_or_ui_library(path):
 
 @pytest.mark.parametrize("with_mcp_table", [False, True])
 def test_llmchat_raw_does_not_import_the_mcp_sdk(isolated_home, with_mcp_table):
+    """Without servers: none in the config, or a profile's turned off with --no-tools (a run
+    whose profile enables them loads the SDK: it starts them)."""
     if with_mcp_table:
         (isolated_home / "config.toml").write_text('[mcp.servers.calc]\ncommand = "calc"\n\n[profiles.p]\napi = "demo"\nmcp = ["calc"]\n')
-    args = ["--raw", "--api", "demo", "hello"] + (["-p", "p"] if with_mcp_table else [])
+    args = ["--raw", "--api", "demo", "hello"] + (["-p", "p", "--no-tools"] if with_mcp_table else [])
     proc = subprocess.run([sys.executable, "-c", CHECK, *args], capture_output=True, text=True, timeout=RUN_TIMEOUT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout  # the demo model answered
