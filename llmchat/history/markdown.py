@@ -149,20 +149,27 @@ def tool_markdown(item: Any, preview: Optional[int] = None) -> List[str]:
     head += f" · {_escape(one_line(item.state(), 60))}"
     if item.duration is not None:
         head += f" · {item.duration:.2f} s"
-    out = [head, "", *_fenced(_pretty(item.arguments), "json"), ""]
+    arguments, note = _cut(_pretty(item.arguments), preview)
+    out = [head, "", *_fenced(arguments, "json"), ""]
+    if note:
+        out += [f"*Arguments{note}.*", ""]
     if item.result is None:
         return out
-    text = item.result
-    note = ""
-    if preview is not None:
-        lines = text.split("\n")
-        cut = "\n".join(lines[:PREVIEW_LINES])[:preview]
-        if len(cut) < len(text):
-            note = f" (the first {len(cut):,} of {len(text):,} characters)"
-            text = cut
+    text, note = _cut(item.result, preview)
     label = "Error" if item.is_error else "Result"
     out += [f"*{label}{note}:*", "", *_fenced(text, "text"), ""]
     return out
+
+
+def _cut(text: str, preview: Optional[int]) -> Tuple[str, str]:
+    """`text`, or with `preview`, its first `preview` characters and PREVIEW_LINES lines; and a
+    note saying how much that is (empty when it is all of it)."""
+    if preview is None:
+        return text, ""
+    cut = "\n".join(text.split("\n", PREVIEW_LINES)[:PREVIEW_LINES])[:preview]
+    if len(cut) == len(text):
+        return text, ""
+    return cut, f" (the first {len(cut):,} of {len(text):,} characters)"
 
 
 def _pretty(arguments: str) -> str:

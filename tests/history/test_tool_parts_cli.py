@@ -27,7 +27,7 @@ def store_tool_conversation(db_path: Path) -> int:
         answer.add_part("tool_call", '{"a":1,"b":2}', {"id": "call_1", "name": "add", "server": "calc"})
         answer.add_part("tool_result", "3", {"call_id": "call_1", "name": "add", "is_error": False, "status": "done", "duration": 1.5})
         answer.append(" Now the rows.")
-        answer.add_part("tool_call", '{"table": "t"}', {"id": "call_2", "name": "rows", "server": "db"})
+        answer.add_part("tool_call", json.dumps({"table": "t", "rows": list(range(100))}), {"id": "call_2", "name": "rows", "server": "db"})
         answer.add_part("tool_call", "{}", {"id": "call_3", "name": "shout", "server": "db"})
         answer.add_part("tool_result", LONG, {"call_id": "call_2", "name": "rows", "is_error": False, "status": "done", "duration": 0.25})
         answer.add_part(
@@ -51,6 +51,9 @@ def test_show_renders_each_call_in_place_with_a_preview_of_its_result(run, db_pa
     assert add in text
     assert text.index("Adding first.") < text.index(add) < text.index("Now the rows.") < text.index("`rows`") < text.index("1 + 2 = 3")
     assert "**Tool** `rows` on db · done · 0.25 s" in text
+    arguments = json.dumps({"table": "t", "rows": list(range(100))}, indent=2)
+    head = "\n".join(arguments.split("\n")[:30])
+    assert f"```json\n{head}\n```\n\n*Arguments (the first {len(head):,} of {len(arguments):,} characters).*" in text
     shown = "".join(f"row {i}\n" for i in range(30)).rstrip("\n")
     assert f"*Result (the first {len(shown):,} of {len(LONG):,} characters):*\n\n```text\n{shown}\n```" in text
     assert "row 30\n" not in text
