@@ -66,7 +66,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TextArea
 from textual.worker import Worker
 
-from llmchat.config import Config, ConfigError, Overrides, Settings, continue_flags, load_config, resolve, save_theme
+from llmchat.config import Config, ConfigError, Overrides, Settings, apply_tool_flags, continue_flags, load_config, resolve, save_theme
 from llmchat.engine import Engine, Observer
 from llmchat.exitcodes import USAGE as EXIT_USAGE
 from llmchat.output import Sanitizer, strip_controls
@@ -1448,11 +1448,19 @@ class ChatApp(App[None]):
         not its --api, --base-url or --model (choosing those is what a profile is for)."""
         flags = replace(self.flags, profile=name, api=None, base_url=None, model=None)
         try:
-            settings = resolve(flags, os.environ, self.config)
+            settings = self._resolve(flags)
         except ConfigError as exc:
             self.notify(f"Cannot switch to {name}: {exc}", severity="error", timeout=8)
             return
         await self._use(settings)
+
+    def _resolve(self, flags: Overrides) -> Settings:
+        """Settings resolved again (another profile, another conversation's), with the command
+        line's tool options (--mcp, --no-tools, --allow-tool(s), --max-steps) applied again.
+        ConfigError."""
+        settings = resolve(flags, os.environ, self.config)
+        apply_tool_flags(settings, self.config, **self.settings.tool_flags)
+        return settings
 
     async def switch_model(self, model: str) -> None:
         await self._use(replace(self.settings, model=model))
@@ -1695,7 +1703,7 @@ class ChatApp(App[None]):
         try:
             info = await self._from_store(self.chat_history.store.get, conversation_id)
             chosen = continue_flags(self.flags, info, self.config)
-            settings = resolve(chosen or self.flags, os.environ, self.config)
+            settings = self._resolve(chosen or self.flags)
         except (HistoryError, ConfigError) as exc:
             self.notify(one_line(f"Cannot open conversation {conversation_id}: {exc}"), severity="error", timeout=8)
             return False

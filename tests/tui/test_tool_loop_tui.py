@@ -213,3 +213,41 @@ async def test_a_server_that_does_not_start_is_one_tools_warning_and_the_chat_go
         await submit(pilot, "hello")
         await settled(app)
         assert app.session.last.state == DONE and not app.query(ToolBlock)
+
+
+async def test_switching_profile_keeps_the_command_lines_tool_options(srv, until, isolated_home, monkeypatch):
+    from llmchat.config import Overrides, apply_tool_flags, load_config, resolve
+
+    (isolated_home / "config.toml").write_text(
+        f"""default = "one"
+
+[profiles.one]
+api = "openai-chat"
+base_url = "{srv.base_url("openai-chat", tokens=3)}"
+model = "m1"
+api_key_env = "OPENAI_API_KEY"
+
+[profiles.two]
+api = "openai-chat"
+base_url = "{srv.base_url("openai-chat", tokens=3)}"
+model = "m2"
+api_key_env = "OPENAI_API_KEY"
+
+[mcp.servers.calc]
+command = "{sys.executable}"
+args = ["{CALC}"]
+""",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    config = load_config()
+    settings = resolve(Overrides(), {"OPENAI_API_KEY": "k"}, config)
+    apply_tool_flags(settings, config, mcp=("calc",), allow=("add",), max_steps=3)  # what `llmchat --mcp calc --allow-tool add --max-steps 3` does
+    app = ChatApp(settings, config=config, status_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.session is not None, timeout=WAIT, what="the engine started")
+        await app.switch_profile("two")
+        assert app.settings.model == "m2"
+        assert [server.name for server in app.settings.mcp_servers] == ["calc"]
+        assert app.settings.allow_tools == ("add",) and app.settings.max_steps == 3
+        assert [tool.name for tool in app.engine.tools][:2] == ["add", "echo"]
