@@ -366,6 +366,7 @@ class ChatApp(App[None]):
         # the fetch on its way (see _prefetch_models).
         self._model_list: Optional[tuple] = None
         self._model_fetch: Optional[asyncio.Future] = None
+        self._starting: Optional[asyncio.Future] = None  # the engine's start, when it runs in the background
         self._model_fetch_key: Optional[tuple] = None
         self._active: Optional[Turn] = None  # the turn being streamed
         self._worker: Optional[Worker[None]] = None
@@ -482,17 +483,50 @@ class ChatApp(App[None]):
             demo_behaviour=self._demo_behaviour,
         )
         self.chat_history.attach(self.engine)
-        await self.engine.start()
+        if self.settings.mcp_servers:
+            # MCP servers take seconds to start (a process each, the SDK's import): the app is
+            # drawn and takes a message meanwhile; the message waits for them (_engine_ready).
+            self._starting = asyncio.ensure_future(self._start_engine())
+        else:
+            await self.engine.start()
         self.session = ChatSession()
         if self.chat_history.store is not None and self.settings.conversation_id is not None:
             await self._show_conversation(self.settings.conversation_id)
         if self._status_interval:
             self.set_interval(self._status_interval, self._refresh_status)
 
+    async def _start_engine(self) -> None:
+        """The engine's start in the background (its MCP servers): the status bar says so."""
+        self.status.tools = "starting tools…"
+        try:
+            # The MCP SDK's import takes a second or more, and would hold the event loop (the
+            # first frame, keys): done in a thread first, the engine finds it imported.
+            import importlib
+
+            try:
+                await asyncio.to_thread(importlib.import_module, "llmchat.tools.servers")
+            except ImportError:
+                pass  # the engine says so, and goes on without tools
+            await self.engine.start()  # type: ignore[union-attr]
+        except Exception as exc:  # as if on_mount had raised it: logged, one line, the app ends
+            self._handle_exception(exc)
+        finally:
+            if self.is_running:
+                self.status.tools = None
+
+    async def _engine_ready(self) -> None:
+        """Wait for the engine's start, if it is still under way."""
+        starting = self._starting
+        if starting is not None and not starting.done():
+            await asyncio.shield(starting)
+
     async def on_unmount(self) -> None:
         self._release_exit_signals()
         self.exit_hint = await self._continue_hint()
         self._quitting = True
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()  # quitting before the servers were up: aclose stops what started
+            await asyncio.wait([self._starting])
         if self.engine is not None:
             # An answer still streaming is stored cancelled; a store another process holds
             # locked delays quitting by the store's CLOSE_WAIT at most (then one warning line).
@@ -597,6 +631,7 @@ class ChatApp(App[None]):
         """The engine runs the turn (it stores the prompt before the request, saves the answer
         as it grows and stores the end); this worker shows it."""
         assert self.engine is not None
+        await self._engine_ready()  # sent while the MCP servers were starting: they are up now
         view: AssistantMessage = turn.view
         view.markdown.on_frame = self._status_with_frame
         shown = _ShownTurn(self, turn)
@@ -1471,6 +1506,7 @@ class ChatApp(App[None]):
             self.notify("An answer is still streaming: press Esc to cancel it, or switch when it ends.", severity="warning", timeout=4)
             return
         assert self.session is not None and self.engine is not None
+        await self._engine_ready()
         await self.engine.use(settings)
         self.settings = settings
         self._show_model(settings)
@@ -1713,6 +1749,7 @@ class ChatApp(App[None]):
         if settings.demo and chosen is not None:
             settings.demo_reason = f"continuing conversation {info.id}"
         assert self.engine is not None
+        await self._engine_ready()
         await self.engine.use(settings)
         self.settings = settings
         self._let_go_of_views()

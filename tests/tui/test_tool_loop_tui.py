@@ -5,6 +5,7 @@ below the block; Esc while a tool runs and Ctrl+C while the question is up cance
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from pathlib import Path
@@ -251,3 +252,44 @@ args = ["{CALC}"]
         assert [server.name for server in app.settings.mcp_servers] == ["calc"]
         assert app.settings.allow_tools == ("add",) and app.settings.max_steps == 3
         assert [tool.name for tool in app.engine.tools][:2] == ["add", "echo"]
+
+
+async def test_the_app_is_usable_while_the_servers_start_and_a_message_waits_for_them(srv, until, settled, submit):
+    settings = with_tools(srv, 'add:{"a":1,"b":2}', allow_tools=("add",))
+    # A server that takes a while to come up (a real process that sleeps first).
+    settings.mcp_servers = (ServerConfig("calc", command="/bin/sh", args=("-c", f"sleep 1.5; exec {sys.executable} {CALC}")),)
+    app = ChatApp(settings, status_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.session is not None, what="the app up")
+        assert app._starting is not None and not app._starting.done()
+        assert app.status.tools == "starting tools…" and "starting tools…" in app.status.figures
+        await submit(pilot, "add")  # taken at once; sent once the servers are up
+        await settled(app)
+        await pilot.pause()
+        assert app.session.last.state == DONE, app.session.last.error
+        assert sections(app) == ["[add done]", "Tool add returned 3."]
+        assert app.status.tools is None
+
+
+async def test_quitting_while_the_servers_start_leaves_no_server_process(srv, until, tmp_path):
+    import os
+
+    pid_file = tmp_path / "calc.pid"
+    settings = with_tools(srv, "")
+    # The process says its ID, then takes its time before it speaks MCP (the same process: exec).
+    script = f"echo $$ > {pid_file}; sleep 3; exec {sys.executable} {CALC}"
+    settings.mcp_servers = (ServerConfig("calc", command="/bin/sh", args=("-c", script)),)
+    app = ChatApp(settings, status_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: pid_file.exists() and pid_file.read_text().strip(), timeout=WAIT, what="the server process started")
+        assert app._starting is not None and not app._starting.done()  # it has not answered yet
+        await app.action_quit()
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "the MCP server outlived the app"
+        await asyncio.sleep(0.05)
