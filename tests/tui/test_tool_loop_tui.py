@@ -207,7 +207,8 @@ async def test_a_server_that_does_not_start_is_one_tools_warning_and_the_chat_go
 
     app.notify = notify  # type: ignore[method-assign]
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.session is not None, timeout=WAIT, what="the engine started")
+        await until(pilot, lambda: app._starting is not None and app._starting.done(), timeout=WAIT, what="the engine started")
+        await pilot.pause()
         tools = [message for title, message in seen if title == "Tools"]
         assert len(tools) == 1 and "calc" in tools[0] and tools[0].endswith("going on without it"), seen
         assert not [title for title, _ in seen if title == "History"]
@@ -246,7 +247,7 @@ args = ["{CALC}"]
     apply_tool_flags(settings, config, mcp=("calc",), allow=("add",), max_steps=3)  # what `llmchat --mcp calc --allow-tool add --max-steps 3` does
     app = ChatApp(settings, config=config, status_interval=None)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.session is not None, timeout=WAIT, what="the engine started")
+        await until(pilot, lambda: app._starting is not None and app._starting.done(), timeout=WAIT, what="the engine started")
         await app.switch_profile("two")
         assert app.settings.model == "m2"
         assert [server.name for server in app.settings.mcp_servers] == ["calc"]
