@@ -272,6 +272,25 @@ class OneShot(Observer):
             if pause is not None:
                 self.writer.resume()
 
+    def step(self, turn: Any, step: Any) -> None:
+        """The answer goes on after tool results: a paragraph break between the text before
+        the calls and the text after them (written with the next step's first text), so two
+        steps' sentences are not glued together. Not in --json: each text event is the model's."""
+        if self.json or step.first_part == 0:
+            return
+        last = turn.parts[step.first_part - 1]
+        if last.endswith("\n\n"):
+            return
+        pending = ["\n" if last.endswith("\n") else "\n\n"]
+        write = self.writer.write
+
+        def first(text: str) -> None:
+            if pending:
+                write(pending.pop())
+            write(text)
+
+        self.text = first  # type: ignore[method-assign]
+
     def tool_started(self, turn: Any, activity: Any) -> None:
         if self.verbose and activity.status == "running":
             server = activity.tool.server if activity.tool is not None else "?"

@@ -37,7 +37,6 @@ from llmchat.engine.turns import (
     ERROR,
     STREAMING,
     THINKING,
-    TOOL_ERROR,
     WAITING,
     Step,
     ToolActivity,
@@ -351,12 +350,12 @@ class Engine:
                         break
                     await events.aclose()  # the step's connection goes back to the pool
                     events = None
-                    if len(turn.steps) > self._settings.max_steps:
-                        self._over_limit(turn, step, obs)
-                        break
                     record = turn.record
                     if record is not None and record.writer is not None:
                         self._hand_over(turn, record)  # the text before the calls, then the calls
+                    if len(turn.steps) > self._settings.max_steps:
+                        self._over_limit(turn, step, obs, record)
+                        break
                     await tooling.run_round(turn, step, obs, record)
                     if turn.ended:  # ended by the face while the tools ran
                         state = turn.state
@@ -390,16 +389,11 @@ class Engine:
         metrics.ended_at = None  # the turn's elapsed time runs on
         obs.step(turn, step)
 
-    def _over_limit(self, turn: Turn, step: Step, obs: Observer) -> None:
+    def _over_limit(self, turn: Turn, step: Step, obs: Observer, record: Any) -> None:
         """The model asked for tools once more than `max_steps` rounds allow: not run; the
         turn ends with a notice (and the calls with error results, so a later request is whole)."""
-        from llmchat.tools import ToolResult as CallResult
-
         limit = self._settings.max_steps
-        for activity in step.activities:
-            activity.status = TOOL_ERROR
-            activity.result = CallResult(f"error: not run: the answer reached its limit of {limit} rounds of tool calls", is_error=True)
-            activity.duration = 0.0
+        self.tooling.refuse_round(turn, step, obs, record, f"the answer reached its limit of {limit} rounds of tool calls")
         message = (
             f"the model asked for more tools after {limit} rounds of tool calls (--max-steps {limit}); they did not run and the answer ends here"
         )

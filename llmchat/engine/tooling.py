@@ -25,8 +25,6 @@ from llmchat.conversation import ToolSpec
 from llmchat.engine.turns import DENIED, DENIED_TEXT, RUNNING, TOOL_DONE, TOOL_ERROR, Step, ToolActivity, Turn
 from llmchat.tools import Tool, ToolResult
 
-ANSWERS = ("once", "always", "deny")
-
 
 class Tooling:
     """The tools of one engine: its servers, what is allowed, and the rounds of calls."""
@@ -57,17 +55,19 @@ class Tooling:
         except ImportError as exc:  # the SDK is missing: no tools, the chat goes on
             self._warn(f"llmchat: tools are off: cannot load the MCP SDK ({exc})")
             return
-        servers = ToolServers(self.settings.mcp_servers, secrets=self.settings.secrets)
+        # A server's trouble, as it happens (failing to start, or crashing later): one line.
+        servers = ToolServers(self.settings.mcp_servers, secrets=self.settings.secrets, on_problem=self._problem)
         try:
             await servers.start()
         except Exception as exc:  # not a server's trouble (those are problems): say it, go on
             self._warn(f"llmchat: tools are off: {exc.__class__.__name__}: {exc}")
             await servers.aclose()
             return
-        for line in servers.problems():
-            self._warn(f"llmchat: {line}; going on without it")
         self.servers = servers
         self.stale = False
+
+    def _problem(self, line: str) -> None:
+        self._warn(f"llmchat: {line}; going on without it")
 
     async def restart(self) -> None:
         """Fresh servers after a cancel stopped calls (and closed the old ones)."""
@@ -86,18 +86,30 @@ class Tooling:
         """A call as it streams in: "asked", its tool looked up (None: no such tool)."""
         return ToolActivity(call, self.servers.tool(call.name) if self.servers is not None else None)
 
+    def refuse_round(self, turn: Turn, step: Step, obs: Any, record: Any, reason: str) -> None:
+        """The step's calls do not run (the answer reached `max_steps`): each ends at once as
+        an error result saying `reason`, told to the observer and recorded like any other."""
+        add_part = self._record_calls(step, record)
+        for activity in step.activities:
+            self._end(turn, activity, ToolResult(f"error: not run: {reason}", is_error=True), obs, add_part, started=True)
+
+    def _record_calls(self, step: Step, record: Any) -> Any:
+        """History gets the step's calls (after its text); returns its `add_part`, if any."""
+        writer = record.writer if record is not None else None
+        add_part = getattr(writer, "add_part", None)  # history's tool parts (toolhist)
+        if add_part is not None:
+            for activity in step.activities:
+                call = activity.call
+                server = activity.tool.server if activity.tool is not None else None
+                add_part("tool_call", call.arguments, {"id": call.id, "name": call.name, "server": server})
+        return add_part
+
     async def run_round(self, turn: Turn, step: Step, obs: Any, record: Any) -> None:
         """Ask for, run and record the step's calls. Cancelled: the running calls are
         abandoned (ended as errors "cancelled"), and `stale` asks for a restart of the servers
         (the only way to stop a tool's work)."""
         activities = step.activities
-        writer = record.writer if record is not None else None
-        add_part = getattr(writer, "add_part", None)  # history's tool parts (toolhist)
-        if add_part is not None:
-            for activity in activities:
-                call = activity.call
-                server = activity.tool.server if activity.tool is not None else None
-                add_part("tool_call", call.arguments, {"id": call.id, "name": call.name, "server": server})
+        add_part = self._record_calls(step, record)
         approved: List[ToolActivity] = []
         for activity in activities:
             if turn.ended:  # ended (Engine.end) while a question was up: nothing more runs

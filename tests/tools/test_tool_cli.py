@@ -331,3 +331,26 @@ def test_a_continued_conversation_sends_its_tool_steps_back(srv: ServerThread, i
     # Without tools (Anthropic refuses tool blocks then): the steps go as text.
     code, out, err = run(isolated_home, [*base, plain, "--api", "anthropic", "--no-tools", "-c", "third"])
     assert (code, out) == (0, "fine"), err
+
+
+def test_the_text_after_tool_results_starts_a_new_paragraph_on_stdout() -> None:
+    from llmchat.config import Settings
+    from llmchat.engine.turns import Step, Turn
+    from llmchat.oneshot import OneShot
+    from llmchat.stream.metrics import Metrics
+
+    class Collect:
+        def __init__(self) -> None:
+            self.out: List[str] = []
+
+        def write(self, text: str) -> None:
+            self.out.append(text)
+
+    face = OneShot(Settings(api="demo", model="m", base_url=""), "go", raw=True, stats=False, show_reasoning=False)
+    face.writer = writer = Collect()
+    turn = Turn("go", Metrics())
+    turn.parts[:] = ["Let me ", "check."]
+    face.step(turn, Step(1, 2, Metrics()))
+    for piece in ("It is ", "3."):
+        face.text(piece)
+    assert "".join(writer.out) == "\n\nIt is 3."  # the step's text, after one break

@@ -171,6 +171,25 @@ async def test_max_steps_ends_the_turn_with_a_notice(server: ServerThread) -> No
     assert [a.status for a in turn.activities] == [TOOL_DONE, TOOL_DONE, TOOL_ERROR]
     assert "not run" in turn.steps[2].activities[0].result.text
     assert obs.notes and "--max-steps 2" in obs.notes[0] and turn.notices == obs.notes
+    assert [e for e in obs.events if e[0] == "finished"] == [("finished", "add", TOOL_DONE)] * 2 + [("finished", "add", TOOL_ERROR)]
+
+
+async def test_calls_past_max_steps_are_stored_with_their_error_results(server: ServerThread) -> None:
+    from llmchat.history import HistoryStore
+
+    s = settings(server, tools='add:{"a":1,"b":1}', tool_rounds=5)
+    s.history, s.allow_all_tools, s.max_steps = True, True, 1
+    with HistoryStore.open() as store:
+        engine = Engine(s, store=store)
+        await engine.start()
+        try:
+            turn = await ask(s, Seen(), engine=engine)
+        finally:
+            await engine.aclose()
+        stored = store.context(engine.conversation_id)
+    assert stored == context([turn, Turn("next", Metrics())])
+    assert [m.role for m in stored] == ["user", "assistant", "tool", "assistant", "tool"]
+    assert "not run" in stored[4].tool_results[0].content
 
 
 async def test_without_tools_nothing_changes(server: ServerThread) -> None:
@@ -331,3 +350,29 @@ async def test_a_cancel_while_the_question_is_up_runs_nothing_and_keeps_the_call
     assert [a.status for a in turn.steps[0].activities] == ["asked", "asked"] and obs.events == []
     sent = context([turn, Turn("next", Metrics())])
     assert [r.content for r in sent[2].tool_results] == ["no result: the call did not finish (the turn was cancelled or interrupted)"] * 2
+
+
+async def test_a_server_that_crashes_in_a_call_is_an_error_result_and_one_warning(server: ServerThread) -> None:
+    said: List[str] = []
+    s = settings(server, tools="crash")
+    s.allow_all_tools = True
+    engine = Engine(s, warn=said.append)
+    await engine.start()
+    try:
+        turn = await ask(s, Seen(), engine=engine)
+    finally:
+        await engine.aclose()
+    assert turn.state == DONE
+    (activity,) = turn.steps[0].activities
+    assert activity.status == TOOL_ERROR and "crash" in activity.result.text
+    assert len(said) == 1 and "stopped" in said[0] and "crashing on purpose" in said[0], said
+
+
+async def test_tools_over_streamable_http(server: ServerThread, http_url: str) -> None:
+    from llmchat.tools.config import ServerConfig
+
+    s = settings(server, "anthropic", servers=[ServerConfig("web", url=http_url)], tools='add:{"a":4,"b":5}')
+    s.allow_tools = ("add",)
+    turn = await ask(s, Seen())
+    assert turn.answer == "Tool add returned 9."
+    assert turn.steps[0].activities[0].tool.server == "web"
