@@ -12,7 +12,7 @@ from typing import Any, List
 import pytest
 from history_helpers import query
 
-from llmchat.conversation import Message, ToolResult
+from llmchat.conversation import Message, ToolResult, without_tool_steps
 from llmchat.history import CANCELLED, COMPLETE, HistoryStore
 from llmchat.history import store as store_module
 from llmchat.history.store import FLUSH_INTERVAL
@@ -279,3 +279,37 @@ def test_a_fork_copies_the_tool_parts(store: HistoryStore, clock: FakeClock) -> 
     fork = store.fork(answer.conversation_id, answer.message_id)
     assert kinds(store.load(fork).messages[-1].segments) == EXPECTED
     assert store.context(fork) == store.context(answer.conversation_id)
+
+
+def test_an_answer_left_streaming_by_a_dead_process_keeps_its_calls(store: HistoryStore) -> None:
+    """Killed while a tool ran: the next start marks the answer interrupted, its text joined, its
+    call kept in place; sent again, the call gets an error result."""
+    answer = store.begin_turn(None, "q")
+    answer.append("Checking the time.")
+    answer.add_part("tool_call", "{}", call("c1", "now"))
+    answer.flush()
+    store_module._live_answers.discard((store._key, answer.message_id))  # as if its process were gone
+    answer.finished = True
+    store._writers.discard(answer)
+    assert store.mark_interrupted_on_start() == 1
+    message = store.load(answer.conversation_id).messages[-1]
+    assert (message.status, message.content) == ("interrupted", "Checking the time.")
+    assert kinds(message.segments) == ["Checking the time.", ("now", None)]
+    assert store.context(answer.conversation_id)[2] == Message("tool", "", tool_results=(ToolResult("c1", "now", NO_RESULT, True),))
+
+
+def test_without_tool_steps_writes_an_answers_steps_into_one_message() -> None:
+    plain = [Message("user", "a"), Message("assistant", "b")]
+    assert without_tool_steps(plain) is plain
+    messages = [
+        Message("user", "q"),
+        Message("assistant", "", tool_calls=(ToolCall("c1", "rm", '{"path": "/"}'),)),
+        Message("tool", "", tool_results=(ToolResult("c1", "rm", "denied by the user", True),)),
+        Message("assistant", "I was not allowed to."),
+        Message("user", "next"),
+    ]
+    assert without_tool_steps(messages) == [
+        Message("user", "q"),
+        Message("assistant", '[called rm({"path": "/"})]\n\n[rm failed: denied by the user]\n\nI was not allowed to.'),
+        Message("user", "next"),
+    ]
