@@ -105,7 +105,7 @@ from llmchat.tui.widgets.status import READY, retries_text
 from llmchat.tui.widgets.stored import StoredAnswer
 from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
 from llmchat.tui.widgets.thinking import ThinkingBlock
-from llmchat.tui.widgets.tools import TOOL_CANCELLED, TOOL_ENDED, ToolBlock, tools_state
+from llmchat.tui.widgets.tools import TOOL_CANCELLED, TOOL_ENDED, ToolBlock, shown_text, tools_state
 from llmchat.tui.widgets.transcript import StoredTurn, TurnView
 
 QUIT_WINDOW = 2.0  # seconds within which a second Ctrl+C quits
@@ -1550,7 +1550,7 @@ class ChatApp(App[None]):
             self.notify("Nothing to copy yet: there is no answer in this conversation.", severity="warning", timeout=3)
             return
         what = "the answer so far" if turn is self._active else "the last answer"
-        self._copy(strip_controls(turn.answer), what)  # the text as it was shown
+        self._copy(strip_controls(shown_text(turn)), what)  # the text as it was shown
 
     def pick_code_block(self) -> None:
         turn = self.session.last_answer if self.session is not None else None

@@ -134,3 +134,18 @@ async def test_a_call_that_was_allowed_already_shows_its_block_without_a_questio
         assert not isinstance(app.screen, ApproveTool)
         [block] = app.query(ToolBlock)
         assert block.status == "error" and block.title_text.endswith("→ boom")
+
+
+def test_the_text_before_and_after_tool_calls_is_copied_as_two_paragraphs() -> None:
+    from llmchat.engine.turns import Turn
+    from llmchat.tui.widgets.tools import shown_text
+
+    turn = Turn("q", Metrics())
+    turn.parts += ["Let me ", "check.\n"]
+    turn.steps.append(Step(1, len(turn.parts), Metrics()))
+    turn.steps.append(Step(2, len(turn.parts), Metrics()))  # a step that only called tools
+    turn.parts += ["It is ", "5."]
+    assert shown_text(turn) == "Let me check.\n\nIt is 5."
+    plain = Turn("q", Metrics())
+    plain.parts += ["just ", "text"]
+    assert shown_text(plain) == "just text"

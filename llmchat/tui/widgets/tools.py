@@ -58,6 +58,17 @@ _STATUS: Dict[str, tuple] = {
 }
 
 
+def shown_text(turn: Any) -> str:
+    """An answer's text as the app shows it: the text of each request after tool results is a
+    section of its own (a paragraph break between them, not the sentences run together)."""
+    steps, parts = turn.steps, turn.parts
+    if len(steps) < 2:
+        return turn.answer
+    ends = [step.first_part for step in steps[1:]] + [len(parts)]
+    texts = ("".join(parts[step.first_part : end]) for step, end in zip(steps, ends))
+    return "\n\n".join(text.strip("\n") for text in texts if text.strip())
+
+
 def tools_state(activities: Sequence[Any], now: float, asking: Any = None) -> Optional[str]:
     """What a step's tool calls are doing, for the status bar: the calls running and for how
     long, else the call the user is asked about (`asking`, else the first waiting for its turn
