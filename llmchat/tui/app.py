@@ -120,6 +120,7 @@ MODEL_LIST_TTL = 60.0  # seconds the server's model list is reused by the model 
 MODEL_LIST_WAIT = 3.0  # seconds the model picker waits for the list before showing without it
 # How the engine's tool warnings read (engine/tooling.py); its other warnings are the store's.
 TOOL_WARNINGS = ("tools are off", "going on without it", "is allowed for this run")
+STARTING_TOOLS = "starting tools…"  # the status bar while the MCP servers start
 
 
 class _ShownTurn(Observer):
@@ -497,7 +498,7 @@ class ChatApp(App[None]):
 
     async def _start_engine(self) -> None:
         """The engine's start in the background (its MCP servers): the status bar says so."""
-        self.status.tools = "starting tools…"
+        self.status.tools = STARTING_TOOLS
         try:
             # The MCP SDK's import takes a second or more, and would hold the event loop (the
             # first frame, keys): done in a thread first, the engine finds it imported.
@@ -641,6 +642,7 @@ class ChatApp(App[None]):
             # Shielded: a second cancel (quit, a new answer) must not leave the last fragments
             # unwritten. (The section the text went into last: a step after tools opens one.)
             await asyncio.shield(self._close_stream(shown.markdown.get_stream(), shown.sanitizer.flush()))
+            turn.shown = None  # (also when the turn ended before it ran: no state was told)
         if not self.is_running or self._active is not None or turn.record is None:
             return
         if turn.reshow and self.session is not None and self.session.last is turn:
@@ -752,9 +754,12 @@ class ChatApp(App[None]):
         now = self._clock()
         for block in turn.view.query(ToolBlock) if turn.view is not None and turn.view.is_attached else ():
             block.tick(now)
+        shown = turn.shown
+        state = None if turn.ended else tools_state(turn.step.activities, now, shown.asking if shown is not None else None)
+        if state is None and self._starting is not None and not self._starting.done():
+            state = STARTING_TOOLS  # a message sent meanwhile waits for them
         try:
-            shown = turn.shown
-            self.status.tools = None if turn.ended else tools_state(turn.step.activities, now, shown.asking if shown is not None else None)
+            self.status.tools = state
         except NoMatches:
             pass
 

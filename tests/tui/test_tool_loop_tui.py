@@ -265,6 +265,8 @@ async def test_the_app_is_usable_while_the_servers_start_and_a_message_waits_for
         assert app._starting is not None and not app._starting.done()
         assert app.status.tools == "starting tools…" and "starting tools…" in app.status.figures
         await submit(pilot, "add")  # taken at once; sent once the servers are up
+        app._show_status()  # what the status timer does: still says why it waits
+        assert app._starting is not None and not app._starting.done() and app.status.tools == "starting tools…"
         await settled(app)
         await pilot.pause()
         assert app.session.last.state == DONE, app.session.last.error
