@@ -296,3 +296,19 @@ async def test_quitting_while_the_servers_start_leaves_no_server_process(srv, un
             break
         assert time.monotonic() < deadline, "the MCP server outlived the app"
         await asyncio.sleep(0.05)
+
+
+async def test_calls_past_max_steps_show_as_errors_and_a_notice_says_why(srv, until, settled, submit, spy_notices):
+    settings = with_tools(srv, 'add:{"a":1,"b":1}', allow_all_tools=True, max_steps=1)
+    settings.base_url = srv.base_url("openai-chat", tools='add:{"a":1,"b":1}', tool_rounds=5)
+    app = ChatApp(settings, status_interval=None)
+    notices = spy_notices(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await submit(pilot, "keep adding")
+        await settled(app)
+        await pilot.pause()
+        assert app.session.last.state == DONE
+        assert sections(app) == ["[add done]", "[add error]"]
+        last = app.query(ToolBlock).last()
+        assert "not run" in last.title_text
+        assert any("--max-steps 1" in message for message, _ in notices)
