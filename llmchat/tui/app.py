@@ -193,6 +193,7 @@ class _ShownTurn(Observer):
                 activity.call.arguments,
                 description=tool.description if tool is not None else "",
                 position=position,
+                always="this profile" if app.settings.profile else "this run",  # where the engine remembers it
             )
             answered: asyncio.Future = asyncio.get_running_loop().create_future()
 

@@ -71,6 +71,7 @@ def test_the_question_is_answered_with_keys_and_the_calls_run(terminal_env: Dict
             first = term.wait_for(lambda s: "Run this tool? (1 of 2)" in s and "on server calc" in s, "the first question", timeout=30)
             assert '"a": 2' in first and '"b": 40' in first
             assert "allow add?" in first
+            assert "a always (this profile)" in first  # remembered in the profile's table
             second = answer(term, "o", lambda s: "Run this tool? (2 of 2)" in s, "the second question")  # allow once
             assert "\\u001b]0;pwned\\u0007" in second  # escaped, on screen as text
             term.press("d")  # deny: at once, armed or not

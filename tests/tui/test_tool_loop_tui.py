@@ -67,6 +67,7 @@ async def test_the_user_answers_the_question_and_the_answer_goes_on_below_the_bl
         await submit(pilot, "add one and two")
         asked = await question(pilot, until)
         assert asked.tool_name == "add" and asked.server == "calc" and '"a": 1' in asked.arguments
+        assert asked.always == "this run"  # no profile to remember it in
         await pilot.press(key)
         await settled(app)
         await pilot.pause()

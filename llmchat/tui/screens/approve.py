@@ -107,10 +107,12 @@ class ApproveTool(ModalScreen[Choice]):
         description: str = "",
         position: Optional[Tuple[int, int]] = None,
         arm_delay: float = ARM_DELAY,
+        always: str = "this profile",
     ) -> None:
         """`name`, `server` (None: no server offers it), `arguments` (JSON text), as the model
         and the engine gave them; `position`: (this call, of how many) when a step asked for
-        several; `arm_delay`: seconds before the call can be allowed (0 in tests)."""
+        several; `arm_delay`: seconds before the call can be allowed (0 in tests); `always`:
+        how long "always" lasts ("this profile", remembered in the config; "this run")."""
         super().__init__()
         self.tool_name = one_line(name, 80) or "(unnamed)"
         self.server = one_line(server, 60) if server else None
@@ -119,6 +121,7 @@ class ApproveTool(ModalScreen[Choice]):
         self.position = position
         self.arm_delay = arm_delay
         self.armed = arm_delay <= 0
+        self.always = always
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog") as dialog:
@@ -131,7 +134,7 @@ class ApproveTool(ModalScreen[Choice]):
             with VerticalScroll(id="arguments"):
                 yield Static(Content(self.arguments), markup=False)
             with Vertical(id="choices"):
-                yield Static(Content("Enter/o once · a always (this profile) · d/Esc deny"), id="keys", markup=False)
+                yield Static(Content(f"Enter/o once · a always ({self.always}) · d/Esc deny"), id="keys", markup=False)
                 with Horizontal(id="buttons"):
                     yield Button("Allow once", id="once", variant="primary", compact=True)
                     yield Button("Always allow", id="always", compact=True)
