@@ -5,8 +5,8 @@
     block.tick(clock())                                          # its time so far (the app's status timer)
     block.show(DONE, result="3", duration=0.31)                  # folded: a title line
 
-The title line says what and how it went: the tool, its server, the status (each its own colour,
-also on the block's left border), the time it took, and the first line of the result. It opens
+The title line says what and how it went: the tool, the status (each its own colour, also on the
+block's left border), the time it took, its server, and (folded) the first line of the result. It opens
 with a click, or Enter / Space when focused, to the arguments (pretty JSON) and the start of the
 result: at most PREVIEW_CHARS characters and PREVIEW_LINES lines of it. A block stays open while
 the call is asked for or runs, and folds once it has ended (a stored one is shown folded).
@@ -17,7 +17,7 @@ becomes a control sequence) and never read as markup.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Literal, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from textual import events
 from textual.app import ComposeResult
@@ -28,18 +28,15 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from llmchat.engine.turns import ASKED, DENIED, RUNNING
+from llmchat.engine.turns import TOOL_DONE as DONE
+from llmchat.engine.turns import TOOL_ERROR as ERROR
 from llmchat.sanitize import one_line, strip_controls
 from llmchat.tui.screens.approve import pretty_arguments
 
-# The engine's statuses of a call (engine/turns.py ToolActivity), and one of the face's own: a
-# call the turn's end (a cancel, an error) caught still asked for or running.
-Status = Literal["asked", "running", "done", "error", "denied", "cancelled"]
-ASKED: Status = "asked"
-RUNNING: Status = "running"
-DONE: Status = "done"
-ERROR: Status = "error"
-DENIED: Status = "denied"
-TOOL_CANCELLED: Status = "cancelled"
+# The engine's statuses of a call (ToolActivity.status), and one of the face's own: a call the
+# turn's end (a cancel, an error) caught still asked for or running.
+TOOL_CANCELLED = "cancelled"
 TOOL_ENDED = ENDED = frozenset({DONE, ERROR, DENIED, TOOL_CANCELLED})
 
 PREVIEW_CHARS = 2000  # of a result shown in an open block
