@@ -23,6 +23,13 @@ leaves. Ctrl+R stores its retry as a sibling of the answer. The palette forks th
 and regenerates with another model or profile. The session's turns are always the path shown:
 what is sent as context.
 
+Tools (MCP servers the profile or --mcp enables; the engine runs the loop): a call not allowed
+already asks first (screens/approve.py: Enter/o once, a always for this profile, d/Esc deny; one
+question at a time, in order); each call is a block in the answer where the model made it
+(widgets/tools.py: status, time, folded result preview), the text after the results goes on
+below the blocks, and the status bar says which tool runs. Esc while a tool runs, or Ctrl+C while
+a question is up, cancels the answer (and the running calls).
+
 Ctrl+Y copies the last answer; PageUp/PageDown, Ctrl+Up/Down and Ctrl+Home/End scroll the
 transcript while typing. The prompt (a TextArea) has bindings of its own for some of these
 keys (redo, cursor by page), so these have priority; their actions step aside (SkipAction) when
@@ -48,7 +55,7 @@ import time
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, List, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Tuple
 
 from textual import events, on, work
 from textual.actions import SkipAction
@@ -59,7 +66,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TextArea
 from textual.worker import Worker
 
-from llmchat.config import Config, ConfigError, Overrides, Settings, continue_flags, load_config, resolve, save_theme
+from llmchat.config import Config, ConfigError, Overrides, Settings, apply_tool_flags, continue_flags, load_config, resolve, save_theme
 from llmchat.engine import Engine, Observer
 from llmchat.exitcodes import USAGE as EXIT_USAGE
 from llmchat.output import Sanitizer, strip_controls
@@ -72,6 +79,7 @@ from llmchat.tui.commands import Choice, Choices
 from llmchat.tui.gc_policy import GCPolicy
 from llmchat.tui.palette import ChatPalette
 from llmchat.tui.screen import ChatScreen
+from llmchat.tui.screens.approve import ApproveTool
 from llmchat.tui.session import (
     CANCELLED,
     DONE,
@@ -95,7 +103,9 @@ from llmchat.tui.widgets.prompt import newline_hint
 from llmchat.tui.widgets.siblings import SiblingSwitcher
 from llmchat.tui.widgets.status import READY, retries_text
 from llmchat.tui.widgets.stored import StoredAnswer
+from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
 from llmchat.tui.widgets.thinking import ThinkingBlock
+from llmchat.tui.widgets.tools import TOOL_CANCELLED, TOOL_ENDED, ToolBlock, shown_text, tools_state
 from llmchat.tui.widgets.transcript import StoredTurn, TurnView
 
 QUIT_WINDOW = 2.0  # seconds within which a second Ctrl+C quits
@@ -108,27 +118,48 @@ DEMO_LABEL = "offline demo model"
 SELECTION_KEYS = frozenset({"left_square_bracket", "right_square_bracket", "e", "r"})  # while a message is selected
 MODEL_LIST_TTL = 60.0  # seconds the server's model list is reused by the model picker
 MODEL_LIST_WAIT = 3.0  # seconds the model picker waits for the list before showing without it
+# How the engine's tool warnings read (engine/tooling.py); its other warnings are the store's.
+TOOL_WARNINGS = ("tools are off", "going on without it", "is allowed for this run")
+STARTING_TOOLS = "starting tools…"  # the status bar while the MCP servers start
 
 
 class _ShownTurn(Observer):
     """The app's side of a turn the engine runs: the answer's text into its widget (sanitised:
-    model text must not reach the terminal as control sequences), states and notes at once."""
+    model text must not reach the terminal as control sequences), states and notes at once.
 
-    def __init__(self, app: "ChatApp", append: Callable[[str], None]) -> None:
+    Tools (the engine's tool loop): each call becomes a block in the answer (widgets/tools.py)
+    where it happened in the text, a call not allowed already asks the user first (one question
+    at a time, in the order of the calls: screens/approve.py), and the text of the request after
+    the results goes into a new Markdown section below the blocks."""
+
+    def __init__(self, app: "ChatApp", turn: Turn) -> None:
         self.app = app
+        view: AssistantMessage = turn.view
+        turn.shown = self
+        self.view = view
+        self.markdown = view.markdown  # the section the text goes into now (a new one per step with text)
         self.sanitizer = Sanitizer()
+        self.blocks: Dict[int, ToolBlock] = {}  # id(activity) -> its block (the turn keeps the activities)
+        self.asking: Optional[Any] = None  # the activity whose question is on screen
+        self._ask_one_at_a_time = asyncio.Lock()
+        self._new_section = False  # a step began: its first text opens a section below the blocks
         feed = self.sanitizer.feed
 
         def text(text: str) -> None:  # per token
             shown = feed(text)
             if shown:
-                append(shown)
+                if self._new_section:
+                    self._open_section()
+                self.markdown.append(shown)
 
         self.text = text  # type: ignore[method-assign]
 
     def state(self, turn: Any) -> None:
         if turn.ended:
+            self._stop_blocks()
+            self.app._show_tools(turn)  # none any more
             self.app._end(turn)
+            turn.shown = None  # the ended turn keeps no widgets through its observer
         else:
             self.app._enter(turn, turn.state)
 
@@ -142,6 +173,103 @@ class _ShownTurn(Observer):
         if turn.tool_note and turn.state == DONE and self.app.is_running:
             turn.view.set_note(turn.tool_note)
         return None
+
+    # --- tools ---
+
+    async def approve(self, turn: Any, activity: Any) -> str:
+        """The question, on top of whatever screen is up; "deny" if the turn ended meanwhile.
+        A cancel (Ctrl+C, quitting) takes the question down."""
+        self._show_block(turn, activity)
+        async with self._ask_one_at_a_time:
+            app = self.app
+            if turn.ended or not app.is_running:
+                return "deny"
+            activities = turn.step.activities
+            position = (activities.index(activity) + 1, len(activities)) if activity in activities and len(activities) > 1 else None
+            tool = activity.tool
+            question = ApproveTool(
+                activity.call.name,
+                tool.server if tool is not None else None,
+                activity.call.arguments,
+                description=tool.description if tool is not None else "",
+                position=position,
+                always="this profile" if app.settings.profile else "this run",  # where the engine remembers it
+            )
+            answered: asyncio.Future = asyncio.get_running_loop().create_future()
+
+            def answer(choice: Optional[str]) -> None:
+                if not answered.done():
+                    answered.set_result(choice or "deny")
+
+            self.asking = activity
+            app._show_tools(turn)
+            app.push_screen(question, answer)
+            try:
+                return await answered
+            finally:
+                self.asking = None
+                if not answered.done() or answered.cancelled():  # cancelled: the question goes, unanswered
+                    _take_down(question)
+                if app.is_running:
+                    app._show_tools(turn)
+
+    def tool_started(self, turn: Any, activity: Any) -> None:
+        self._show_block(turn, activity)
+        self.app._show_tools(turn)
+
+    def tool_finished(self, turn: Any, activity: Any) -> None:
+        self._show_block(turn, activity)
+        self.app._show_tools(turn)
+
+    def step(self, turn: Any, step: Any) -> None:
+        """The next request: what is left of this section's text goes in; the step's text (if
+        any) opens a section of its own below the blocks."""
+        tail = self.sanitizer.flush()
+        if tail:
+            self.markdown.append(tail)
+        self._new_section = True
+
+    def _open_section(self) -> None:
+        self._new_section = False
+        previous, self.markdown = self.markdown, StreamingMarkdown(classes="-after-tools")
+        self.markdown.on_frame = previous.on_frame
+        previous.finish()
+        if self.view.is_attached:
+            self.view.mount(self.markdown, before=self.view.figures)
+
+    def _show_block(self, turn: Any, activity: Any) -> None:
+        """The activity's block as it is now; mounted below the text so far when new."""
+        block = self.blocks.get(id(activity))
+        if block is None:
+            tool = activity.tool
+            block = ToolBlock(activity.call.name, tool.server if tool is not None else None, activity.call.arguments)
+            self.blocks[id(activity)] = block
+            if self._new_section:  # the step had no text: its calls follow the last blocks
+                self._new_section = False
+                self.markdown.finish()
+            if self.view.is_attached:
+                self.view.mount(block, before=self.view.figures)
+        block.show_activity(activity)
+
+    def _stop_blocks(self) -> None:
+        """The turn ended (a cancel, an error): a call still asked for or running never ended."""
+        for block in self.blocks.values():
+            if block.status not in TOOL_ENDED:
+                block.show(TOOL_CANCELLED)
+
+
+def _take_down(screen: Screen) -> None:
+    """Remove `screen` from the app's stack (and whatever the user opened over it)."""
+    from textual.app import ScreenStackError
+
+    if not screen.is_attached:
+        return
+    try:
+        if screen.app.screen is not screen:
+            screen.pop_until_active()
+        screen.dismiss(None)
+    except ScreenStackError:
+        pass
 
 
 class ChatApp(App[None]):
@@ -240,6 +368,7 @@ class ChatApp(App[None]):
         # the fetch on its way (see _prefetch_models).
         self._model_list: Optional[tuple] = None
         self._model_fetch: Optional[asyncio.Future] = None
+        self._starting: Optional[asyncio.Future] = None  # the engine's start, when it runs in the background
         self._model_fetch_key: Optional[tuple] = None
         self._active: Optional[Turn] = None  # the turn being streamed
         self._worker: Optional[Worker[None]] = None
@@ -351,22 +480,55 @@ class ChatApp(App[None]):
         self.engine = Engine(
             self.settings,
             store=self.chat_history.store,
-            warn=self._history_warning,
+            warn=self._engine_warning,
             clock=self._clock,
             demo_behaviour=self._demo_behaviour,
         )
         self.chat_history.attach(self.engine)
-        await self.engine.start()
+        if self.settings.mcp_servers:
+            # MCP servers take seconds to start (a process each, the SDK's import): the app is
+            # drawn and takes a message meanwhile; the message waits for them (_engine_ready).
+            self._starting = asyncio.ensure_future(self._start_engine())
+        else:
+            await self.engine.start()
         self.session = ChatSession()
         if self.chat_history.store is not None and self.settings.conversation_id is not None:
             await self._show_conversation(self.settings.conversation_id)
         if self._status_interval:
             self.set_interval(self._status_interval, self._refresh_status)
 
+    async def _start_engine(self) -> None:
+        """The engine's start in the background (its MCP servers): the status bar says so."""
+        self.status.tools = STARTING_TOOLS
+        try:
+            # The MCP SDK's import takes a second or more, and would hold the event loop (the
+            # first frame, keys): done in a thread first, the engine finds it imported.
+            import importlib
+
+            try:
+                await asyncio.to_thread(importlib.import_module, "llmchat.tools.servers")
+            except ImportError:
+                pass  # the engine says so, and goes on without tools
+            await self.engine.start()  # type: ignore[union-attr]
+        except Exception as exc:  # as if on_mount had raised it: logged, one line, the app ends
+            self._handle_exception(exc)
+        finally:
+            if self.is_running:
+                self.status.tools = None
+
+    async def _engine_ready(self) -> None:
+        """Wait for the engine's start, if it is still under way."""
+        starting = self._starting
+        if starting is not None and not starting.done():
+            await asyncio.shield(starting)
+
     async def on_unmount(self) -> None:
         self._release_exit_signals()
         self.exit_hint = await self._continue_hint()
         self._quitting = True
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()  # quitting before the servers were up: aclose stops what started
+            await asyncio.wait([self._starting])
         if self.engine is not None:
             # An answer still streaming is stored cancelled; a store another process holds
             # locked delays quitting by the store's CLOSE_WAIT at most (then one warning line).
@@ -471,16 +633,17 @@ class ChatApp(App[None]):
         """The engine runs the turn (it stores the prompt before the request, saves the answer
         as it grows and stores the end); this worker shows it."""
         assert self.engine is not None
+        await self._engine_ready()  # sent while the MCP servers were starting: they are up now
         view: AssistantMessage = turn.view
         view.markdown.on_frame = self._status_with_frame
-        stream = view.markdown.get_stream()
-        shown = _ShownTurn(self, view.markdown.append)
+        shown = _ShownTurn(self, turn)
         try:
             await self.engine.run(turn, context, shown, pause_every=YIELD_EVERY)
         finally:
             # Shielded: a second cancel (quit, a new answer) must not leave the last fragments
-            # unwritten.
-            await asyncio.shield(self._close_stream(stream, shown.sanitizer.flush()))
+            # unwritten. (The section the text went into last: a step after tools opens one.)
+            await asyncio.shield(self._close_stream(shown.markdown.get_stream(), shown.sanitizer.flush()))
+            turn.shown = None  # (also when the turn ended before it ran: no state was told)
         if not self.is_running or self._active is not None or turn.record is None:
             return
         if turn.reshow and self.session is not None and self.session.last is turn:
@@ -581,9 +744,25 @@ class ChatApp(App[None]):
             return
         self._status_at = self._clock()
         status.show_turn(turn)
+        self._show_tools(turn)
         self._show_thinking(turn)
         if turn.retry is not None:
             turn.view.set_note(self._retry_note(turn))  # the wait counts down
+
+    def _show_tools(self, turn: Turn) -> None:
+        """While the answer's tool calls are asked about or run: the status bar says so, and
+        the running calls' blocks count their time."""
+        now = self._clock()
+        for block in turn.view.query(ToolBlock) if turn.view is not None and turn.view.is_attached else ():
+            block.tick(now)
+        shown = turn.shown
+        state = None if turn.ended else tools_state(turn.step.activities, now, shown.asking if shown is not None else None)
+        if state is None and self._starting is not None and not self._starting.done():
+            state = STARTING_TOOLS  # a message sent meanwhile waits for them
+        try:
+            self.status.tools = state
+        except NoMatches:
+            pass
 
     def _on_retry(self, turn: Turn) -> None:
         """The client waits and tries again (the engine counted it): the wait counts down in
@@ -1310,11 +1489,19 @@ class ChatApp(App[None]):
         not its --api, --base-url or --model (choosing those is what a profile is for)."""
         flags = replace(self.flags, profile=name, api=None, base_url=None, model=None)
         try:
-            settings = resolve(flags, os.environ, self.config)
+            settings = self._resolve(flags)
         except ConfigError as exc:
             self.notify(f"Cannot switch to {name}: {exc}", severity="error", timeout=8)
             return
         await self._use(settings)
+
+    def _resolve(self, flags: Overrides) -> Settings:
+        """Settings resolved again (another profile, another conversation's), with the command
+        line's tool options (--mcp, --no-tools, --allow-tool(s), --max-steps) applied again.
+        ConfigError."""
+        settings = resolve(flags, os.environ, self.config)
+        apply_tool_flags(settings, self.config, **self.settings.tool_flags)
+        return settings
 
     async def switch_model(self, model: str) -> None:
         await self._use(replace(self.settings, model=model))
@@ -1325,6 +1512,7 @@ class ChatApp(App[None]):
             self.notify("An answer is still streaming: press Esc to cancel it, or switch when it ends.", severity="warning", timeout=4)
             return
         assert self.session is not None and self.engine is not None
+        await self._engine_ready()
         await self.engine.use(settings)
         self.settings = settings
         self._show_model(settings)
@@ -1368,7 +1556,7 @@ class ChatApp(App[None]):
             self.notify("Nothing to copy yet: there is no answer in this conversation.", severity="warning", timeout=3)
             return
         what = "the answer so far" if turn is self._active else "the last answer"
-        self._copy(strip_controls(turn.answer), what)  # the text as it was shown
+        self._copy(strip_controls(shown_text(turn)), what)  # the text as it was shown
 
     def pick_code_block(self) -> None:
         turn = self.session.last_answer if self.session is not None else None
@@ -1438,6 +1626,15 @@ class ChatApp(App[None]):
         text = one_line(message).removeprefix("warning: ")
         self.notify(text[:1].upper() + text[1:], title="History", severity="warning", timeout=8)
 
+    def _engine_warning(self, message: str) -> None:
+        """The engine's one-line warnings: its MCP servers' (engine/tooling.py: a server that did
+        not start, an "always" that could not be remembered) titled Tools, the rest the store's."""
+        if not self._quitting and any(mark in message for mark in TOOL_WARNINGS):
+            text = one_line(message).removeprefix("llmchat: ")
+            self.notify(text[:1].upper() + text[1:], title="Tools", severity="warning", timeout=10)
+            return
+        self._history_warning(message)
+
     async def _from_store(self, fn: Callable[..., Any], *args: Any) -> Any:
         """`fn(*args)` on the history store's syncer thread, awaited: the event loop never waits
         for SQLite (another process may hold the file locked for seconds). HistoryError when
@@ -1454,7 +1651,7 @@ class ChatApp(App[None]):
         transcript through them (the last answer's worker keeps its turn)."""
         if self.session is not None:
             for turn in self.session.turns:
-                turn.view = None
+                turn.view = turn.shown = None
 
     def _drop_tree_state(self) -> None:
         """Another conversation is shown: no message selected, no edit under way."""
@@ -1548,7 +1745,7 @@ class ChatApp(App[None]):
         try:
             info = await self._from_store(self.chat_history.store.get, conversation_id)
             chosen = continue_flags(self.flags, info, self.config)
-            settings = resolve(chosen or self.flags, os.environ, self.config)
+            settings = self._resolve(chosen or self.flags)
         except (HistoryError, ConfigError) as exc:
             self.notify(one_line(f"Cannot open conversation {conversation_id}: {exc}"), severity="error", timeout=8)
             return False
@@ -1558,6 +1755,7 @@ class ChatApp(App[None]):
         if settings.demo and chosen is not None:
             settings.demo_reason = f"continuing conversation {info.id}"
         assert self.engine is not None
+        await self._engine_ready()
         await self.engine.use(settings)
         self.settings = settings
         self._let_go_of_views()

@@ -84,7 +84,9 @@ class ChatHistory:
             if not out or out[-1][2] is not None:
                 continue  # an answer without its prompt: nothing the store writes
             turn, prompt, _ = out[-1]
-            if message.content:
+            if getattr(message, "tool_parts", None):
+                _replay_steps(turn, message, clock)  # sent again as it was: each step's calls and results
+            elif message.content:
                 turn.parts.append(message.content)
             if message.reasoning:
                 turn.reasoning.append(message.reasoning)
@@ -94,3 +96,27 @@ class ChatHistory:
                 turn.record.answer_id = message.id
             out[-1] = (turn, prompt, message)
         return transcript.info, out
+
+
+def _replay_steps(turn: Turn, message: Any, clock: Callable[[], float]) -> None:
+    """A stored answer that called tools as the engine's steps: each step's text in `parts`, its
+    calls as ended activities with their stored results, so the turn goes back to the model (the
+    engine's `context`) as the store's `context` would send it."""
+    from llmchat.engine.turns import Step, ToolActivity
+    from llmchat.history.tool_parts import NO_RESULT, read
+    from llmchat.stream.events import ToolCall
+    from llmchat.tools import ToolResult
+
+    for index, (text, calls) in enumerate(read(message.content, message.tool_parts)[1]):
+        if index:
+            turn.steps.append(Step(index, len(turn.parts), Metrics(clock=clock)))
+        if text:
+            turn.parts.append(text)
+        for item in calls:
+            activity = ToolActivity(ToolCall(item.call_id or f"call_llmchat_{item.row_id}", item.name, item.arguments))
+            activity.status = (
+                item.status if item.status in ("done", "error", "denied") else ("error" if item.is_error or item.result is None else "done")
+            )
+            activity.result = ToolResult(item.result if item.result is not None else NO_RESULT, is_error=item.is_error or item.result is None)
+            activity.duration = item.duration
+            turn.steps[-1].activities.append(activity)

@@ -26,6 +26,7 @@ class Turn(EngineTurn):
 
     view: Any = None  # the widget showing the answer (owned by the app)
     thinking: Any = None  # the widget showing the reasoning, once there is some (owned by the app)
+    shown: Any = None  # the app's observer of it while it runs (its tool calls' blocks and question)
     reshow = False  # a new branch (an edit, a regeneration): the transcript re-reads the path once it ends
 
 

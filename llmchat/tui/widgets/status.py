@@ -42,6 +42,7 @@ _STATE_STYLE = {
     CANCELLED: "bold $warning",
     ERROR: "bold $error",
 }
+_TOOLS_STYLE = "bold $text-warning"
 _SEPARATOR = (" │ ", "$text-muted")
 _MUTED = "$text-muted"
 _STALLED_STYLE = "bold $warning"
@@ -87,6 +88,7 @@ class StatusBar(Widget):
     answer_ttft: reactive[Optional[float]] = reactive(None)  # to the first answer token, after reasoning
     stalled: reactive[Optional[float]] = reactive(None)  # seconds since the last token, once past STALL_AFTER
     retry_in: reactive[Optional[float]] = reactive(None)  # seconds left of a retry's wait
+    tools: reactive[Optional[str]] = reactive(None)  # what the answer's tool calls are doing, shown in place of the state
 
     def __init__(self, model: str, *, id: Optional[str] = None) -> None:
         super().__init__(id=id)
@@ -148,17 +150,22 @@ class StatusBar(Widget):
         width = self.content_size.width
         form = self.form(width)
         if form == COMPACT:
-            state = (0, [(self._state_text(compact=True), _STATE_STYLE.get(self.state, ""))])
+            state = (0, [(self._state_text(compact=True), self._state_style())])
             return _line([state] + self._compact_figures(with_elapsed=width >= COMPACT_ELAPSED_MIN), width)
         head: List[_Figure] = [
             (0, [(self.model, "bold")]),
-            (0, [(self._state_text(compact=False), _STATE_STYLE.get(self.state, ""))]),
+            (0, [(self._state_text(compact=False), self._state_style())]),
         ]
         if form == WIDE:
             return _line(head + self._figures(), width)
         return Content("\n").join([_line(head, width), _line(self._figures(), width)])
 
+    def _state_style(self) -> str:
+        return _TOOLS_STYLE if self.tools is not None else _STATE_STYLE.get(self.state, "")
+
     def _state_text(self, *, compact: bool) -> str:
+        if self.tools is not None:
+            return self.tools
         state = self.state
         if state != WAITING:
             return state

@@ -1,7 +1,8 @@
 """A stored answer, shown when a conversation is reopened: its Markdown, finished (never
-streamed), then the line `llmchat history show` prints for it -- model, TTFT, tok/s, tokens,
-time, stop reason -- and a note when it did not end normally (cancelled, interrupted, error) or
-was asked again (superseded).
+streamed), with its tool calls as folded blocks where the model made them (widgets/tools.py),
+then the line `llmchat history show` prints for it -- model, TTFT, tok/s, tokens, time, stop
+reason -- and a note when it did not end normally (cancelled, interrupted, error) or was asked
+again (superseded).
 
 Its own widget, not the live `AssistantMessage`: a finished answer needs none of its streaming
 state, and it looks the same (left border coloured by how it ended). The Markdown is a finished
@@ -12,7 +13,7 @@ frames), which the transcript needs to keep the view still when it shows turns a
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, List, Optional, Tuple
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -59,6 +60,9 @@ class StoredAnswer(Vertical):
         super().__init__(classes=f"-{message.status}")
         self.set_class(bool(message.superseded), "-superseded")
         self.source = message.content
+        # The answer in order: its text, and its tool calls where the model made them (history's
+        # segments: just the text for an answer without tools, or a store that has none).
+        self.segments: List[Tuple[str, Any]] = list(getattr(message, "segments", None) or ([("text", self.source)] if self.source else []))
         self.reasoning = message.reasoning or ""
         self.metrics_text = metrics_line(message)
         self.note_text: Optional[str] = status_note(message)
@@ -71,8 +75,14 @@ class StoredAnswer(Vertical):
             from llmchat.tui.widgets.thinking import ThinkingBlock
 
             yield ThinkingBlock(self.reasoning, stored=True)  # folded, as a live one ends
-        if self.source:
-            yield StreamingMarkdown(strip_controls(self.source))  # model text: no control sequences
+        for kind, value in self.segments:
+            if kind == "text":
+                if value:
+                    yield StreamingMarkdown(strip_controls(value))  # model text: no control sequences
+            else:
+                from llmchat.tui.widgets.tools import ToolBlock
+
+                yield ToolBlock.stored(value)
         yield Static(Content(self.metrics_text), classes="metrics", markup=False)
         if self.note_text:
             yield Static(Content(self.note_text), classes="note", markup=False)
