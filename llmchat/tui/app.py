@@ -23,6 +23,10 @@ leaves. Ctrl+R stores its retry as a sibling of the answer. The palette forks th
 and regenerates with another model or profile. The session's turns are always the path shown:
 what is sent as context.
 
+Attachments: `@` in the prompt completes paths and attaches the file taken; a pasted path of a
+file is offered; the chips above the prompt go with the next message (read, checked against the
+API's limits and encoded in a worker thread: llmchat.attaching), Ctrl+L removes them all.
+
 Ctrl+Y copies the last answer; PageUp/PageDown, Ctrl+Up/Down and Ctrl+Home/End scroll the
 transcript while typing. The prompt (a TextArea) has bindings of its own for some of these
 keys (redo, cursor by page), so these have priority; their actions step aside (SkipAction) when
@@ -90,6 +94,7 @@ from llmchat.tui.widgets import (
     UserMessage,
     Welcome,
 )
+from llmchat.tui.widgets.attachments import AttachmentBar, PathMenu, describe, meta_of
 from llmchat.tui.widgets.pasted import user_message
 from llmchat.tui.widgets.prompt import newline_hint
 from llmchat.tui.widgets.siblings import SiblingSwitcher
@@ -179,6 +184,7 @@ class ChatApp(App[None]):
         Binding("ctrl+t", "toggle_thinking", "Fold or open the newest Thinking block", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("ctrl+y", "copy_answer", "Copy answer", show=False, priority=True),
+        Binding("ctrl+l", "clear_attachments", "Clear attachments"),
         Binding("pageup", "scroll_transcript('page_up')", "Scroll up", show=False, priority=True),
         Binding("pagedown", "scroll_transcript('page_down')", "Scroll down", show=False, priority=True),
         Binding("ctrl+up", "scroll_transcript('up')", "Scroll up a little", show=False, priority=True),
@@ -261,6 +267,7 @@ class ChatApp(App[None]):
         self._selected: Optional[Tuple[int, str]] = None
         self._editing: Optional[Tuple[int, int, int]] = None
         self._edit_draft = ""  # what was in the prompt before the edit began (Esc puts it back)
+        self._attach_jobs: List[Worker[None]] = []  # files being read for the chips (Enter waits for them)
 
     def _load_themes(self, folders: Iterable[Path], wanted: Optional[str]) -> List[str]:
         """Register the custom themes and pick one: --theme, else the config's, else Textual's
@@ -303,8 +310,13 @@ class ChatApp(App[None]):
         with Transcript(id="transcript"):
             yield self._intro
         yield Static("", id="mode", markup=False)
+        yield AttachmentBar(id="attachments")
+        menu = PathMenu(id="path-menu")
+        yield menu
         # Headless (tests, snapshots): the hint of a terminal without the kitty protocol.
-        yield ChatPrompt(id="prompt", placeholder=newline_hint({} if self.is_headless else os.environ))
+        prompt = ChatPrompt(id="prompt", placeholder=newline_hint({} if self.is_headless else os.environ))
+        prompt.menu = menu
+        yield prompt
         yield StatusBar(self.model_label, id="status")
         yield Footer()
 
@@ -325,6 +337,10 @@ class ChatApp(App[None]):
     @property
     def prompt(self) -> ChatPrompt:
         return self.query_one("#prompt", ChatPrompt)
+
+    @property
+    def attachment_bar(self) -> AttachmentBar:
+        return self.query_one("#attachments", AttachmentBar)
 
     @property
     def status(self) -> StatusBar:
@@ -432,6 +448,9 @@ class ChatApp(App[None]):
         if self.session is None:
             self.notify("Still starting up: try again in a moment.", severity="warning", timeout=3)
             return
+        attached = await self._attachments_to_send()
+        if attached is None:
+            return  # one notification said why; the prompt and the chips are as they were
         event.prompt.clear()  # accepted: the text now lives in the transcript and the session
         self._restored = None
         editing, self._editing = self._editing, None
@@ -439,14 +458,91 @@ class ChatApp(App[None]):
             self._show_mode(None)
             await self._cut_to(editing[1])  # the new prompt goes beside the edited one
         turn = self.session.begin(event.text, Metrics(clock=self._clock))
+        turn.attachments = attached
+        if attached:
+            await self.attachment_bar.clear()
         if editing is not None:
             turn.edits = editing[0]
             turn.reshow = True
         self._remember_prompts()
-        shown = user_message(event.text, event.pasted)
+        shown = user_message(event.text, event.pasted, [describe(meta_of(a)) for a in attached])
         shown.turn = turn  # type: ignore[attr-defined]  # a click on it finds its turn
         await self.transcript.mount(shown)
         await self._start(turn)
+
+    # --- attachments ------------------------------------------------------------------------
+
+    def _earlier_attachments(self) -> List[Any]:
+        """The attachments the conversation sends again with the next message (as context)."""
+        if self.session is None:
+            return []
+        return [a for turn in self.session.turns if not turn.superseded and turn.answer for a in turn.attachments]
+
+    async def _attachments_to_send(self) -> Optional[Tuple[Any, ...]]:
+        """The chips' attachments, checked against the API's limits with those sent again and
+        encoded (in a thread); None when they cannot be sent (one notification says why)."""
+        self._attach_jobs = [job for job in self._attach_jobs if not job.is_finished]
+        if self._attach_jobs:  # Enter right after taking a file: it goes with this message
+            await asyncio.gather(*(job.wait() for job in self._attach_jobs), return_exceptions=True)
+        attached = self.attachment_bar.attachments
+        earlier = self._earlier_attachments()
+        if not attached and not earlier:
+            return ()
+        from llmchat.attaching import resend
+        from llmchat.attachments import AttachmentError
+        from llmchat.conversation import Message
+
+        try:
+            await asyncio.to_thread(resend, attached, [self.settings], [Message("user", "", tuple(earlier))])
+        except AttachmentError as exc:
+            self.notify(one_line(str(exc)), title="Cannot send the attachments", severity="error", timeout=10)
+            return None
+        return attached
+
+    def on_chat_prompt_attach(self, event: ChatPrompt.Attach) -> None:
+        event.stop()
+        self._attach_jobs.append(self._attach_files(event.sources))
+
+    @work(group="attach", exit_on_error=False)
+    async def _attach_files(self, sources: List[str]) -> None:
+        """Read, check and encode `sources` in a worker thread (a 10 MB PDF never holds up
+        the keys), then show them as chips; a failure is one notification."""
+        from llmchat.attaching import gather
+        from llmchat.attachments import AttachmentError
+        from llmchat.conversation import Message
+
+        bar = self.attachment_bar
+        context = [Message("user", "", tuple(self._earlier_attachments()) + bar.attachments)]
+        try:
+            attached = await asyncio.to_thread(gather, sources, self.settings, context=context)
+        except AttachmentError as exc:
+            self.notify(one_line(str(exc)), title="Not attached", severity="error", timeout=10)
+            return
+        await bar.add(attached)
+
+    async def on_attachment_bar_remove(self, event: AttachmentBar.Remove) -> None:
+        event.stop()
+        await self.attachment_bar.remove_chip(event.chip)
+
+    def on_attachment_bar_leave(self, event: AttachmentBar.Leave) -> None:
+        event.stop()
+        self.prompt.focus()
+
+    def on_attachment_bar_changed(self, event: AttachmentBar.Changed) -> None:
+        event.stop()
+        self.refresh_bindings()
+
+    def on_path_menu_accept(self, event: PathMenu.Accept) -> None:
+        event.stop()
+        self.prompt.accept_menu()
+        self.prompt.focus()
+
+    async def action_clear_attachments(self) -> None:
+        bar = self.attachment_bar
+        refocus = bar.has_focus_within
+        await bar.clear()
+        if refocus:
+            self.prompt.focus()
 
     @on(TextArea.Changed, "#prompt")
     def _warm_up_while_typing(self, event: TextArea.Changed) -> None:
@@ -543,6 +639,8 @@ class ChatApp(App[None]):
             self._restored = turn.prompt
             self.prompt.load_text(turn.prompt)
             self.prompt.move_cursor(self.prompt.document.end)
+            if turn.attachments and not self.attachment_bar.attachments:
+                self.call_later(self.attachment_bar.add, turn.attachments)  # and its attachments
 
     def _figures_line(self, turn: Turn) -> str:
         """The figures under an ended answer, as a reopened answer shows them."""
@@ -612,6 +710,8 @@ class ChatApp(App[None]):
             return self._active is not None
         if action == "hide_help_panel":
             return bool(self.screen.query("HelpPanel"))
+        if action == "clear_attachments":
+            return bool(self.attachment_bar.attachments) and self._on_main_screen()
         if action == "retry":
             return self._active is None and self.session is not None and self.session.last is not None
         if action in ("step_sibling", "edit_selected", "regenerate_selected"):

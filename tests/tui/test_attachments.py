@@ -1,0 +1,347 @@
+"""Attachments in the TUI: `@` completes paths under the working directory and attaches the file
+taken; a pasted path of a file (quoted, escaped, file://) is offered; chips above the prompt go
+with the next message and are cleared after; the user message lists what it carried, reopened
+too; reading and encoding never hold up the event loop; a refused file is one notification."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, List
+
+import pytest
+from textual import events
+
+from tests.attachment_samples import png
+
+from llmchat.tui.app import ChatApp
+from llmchat.tui.widgets import UserMessage
+from llmchat.tui.widgets.attachments import AttachmentChip, PathMenu, at_token, completions, pasted_paths
+
+SIZE = (100, 30)
+
+
+@pytest.fixture
+def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory with a text file, an image, a PDF and a folder of source."""
+    from tests.attachment_samples import pdf
+
+    work = tmp_path / "work"
+    (work / "src").mkdir(parents=True)
+    (work / "notes.md").write_text("# Notes\nremember the milk\n")
+    (work / "shot.png").write_bytes(png(800, 600))
+    (work / "report.pdf").write_bytes(pdf(3))
+    (work / "src" / "app.py").write_text("print('hi')\n")
+    (work / "My Shots").mkdir()
+    (work / "My Shots" / "shot 1.png").write_bytes(png(4, 3))
+    (work / ".hidden").write_text("x")
+    (work / "archive.zip").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+    monkeypatch.chdir(work)
+    return work
+
+
+def menu_of(app: ChatApp) -> PathMenu:
+    return app.query_one(PathMenu)
+
+
+def entries(app: ChatApp) -> List[str]:
+    menu = menu_of(app)
+    return [str(menu.get_option_at_index(i).prompt) for i in range(menu.option_count)] if menu.shown else []
+
+
+def chips(app: ChatApp) -> List[str]:
+    return [str(label.render()) for chip in app.query(AttachmentChip) for label in chip.query(".label")]
+
+
+async def paste(pilot: Any, text: str) -> None:
+    """A bracketed paste, as the driver delivers it (to the app, which forwards it)."""
+    event = events.Paste(text)
+    event.set_sender(pilot.app)
+    pilot.app.post_message(event)
+    await pilot.pause()
+
+
+# --- the parts, without the app -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line, column, found",
+    [
+        ("@", 1, (0, "")),
+        ("look at @src/ap", 15, (8, "src/ap")),
+        ("@My\\ Shots/sh", 13, (0, "My Shots/sh")),
+        ("mail me@example.com", 19, None),
+        ("@src and more", 13, None),
+        ("@src and more", 4, (0, "src")),
+    ],
+)
+def test_the_at_token_is_the_path_typed_after_an_at_sign_at_a_word_start(line, column, found):
+    assert at_token(line, column) == found
+
+
+def test_completions_list_a_directory_by_prefix_then_by_substring_hidden_only_when_asked(files):
+    assert [c.path for c in completions("", files)] == ["archive.zip", "My Shots/", "notes.md", "report.pdf", "shot.png", "src/"]
+    assert [c.path for c in completions("s", files)] == ["shot.png", "src/", "My Shots/", "notes.md"]
+    assert [c.path for c in completions("src/", files)] == ["src/app.py"]
+    assert [c.path for c in completions(".h", files)] == [".hidden"]
+    assert completions("nothing-here/", files) == []
+    assert [c.path for c in completions(f"{files}/no", files)] == [f"{files}/notes.md"]
+
+
+def test_a_paste_names_files_only_when_it_is_nothing_but_their_paths(files):
+    shot = files / "My Shots" / "shot 1.png"
+    assert pasted_paths(f"'{shot}'") == [str(shot)]
+    assert pasted_paths(f'"{shot}"\n') == [str(shot)]
+    assert pasted_paths(str(shot).replace(" ", "\\ ")) == [str(shot)]
+    assert pasted_paths("file://" + str(shot).replace(" ", "%20")) == [str(shot)]
+    assert pasted_paths(str(shot)) == [str(shot)]  # bare spaces, as some terminals paste it
+    assert pasted_paths(f"{files}/notes.md {files}/shot.png") == [f"{files}/notes.md", f"{files}/shot.png"]
+    assert pasted_paths("notes.md") == []  # a bare word is text
+    assert pasted_paths(f"see {files}/notes.md") == []
+    assert pasted_paths(f"{files}/src") == []  # a directory
+    assert pasted_paths("file://otherhost/etc/hosts") == []
+    assert pasted_paths("") == []
+
+
+# --- `@` completion ---------------------------------------------------------------------------
+
+
+async def test_at_lists_paths_narrows_as_you_type_and_tab_attaches_the_file(settings_for, files, until):
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"Read ", "@")
+        await until(pilot, lambda: entries(app), what="the menu")
+        assert entries(app) == ["archive.zip", "My Shots/", "notes.md", "report.pdf", "shot.png", "src/"]
+        await pilot.press("n", "o")
+        await until(pilot, lambda: entries(app) == ["notes.md"], what="the menu narrowed")
+        await pilot.press("tab")
+        await until(pilot, lambda: chips(app), what="the chip")
+        assert app.prompt.text == "Read notes.md"  # the path stays as a readable mention
+        assert chips(app) == ["+ notes.md · text, 26 bytes"]
+        assert not menu_of(app).shown
+        assert app.prompt.has_focus
+
+
+async def test_a_directory_is_entered_and_enter_takes_an_entry_instead_of_sending(settings_for, srv, files, until):
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("@", "s")
+        await until(pilot, lambda: entries(app) == ["shot.png", "src/", "My Shots/", "notes.md"], what="the menu")
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: entries(app) == ["src/app.py"], what="the folder listed")
+        assert app.prompt.text == "@src/"
+        await pilot.press("enter")
+        await until(pilot, lambda: chips(app), what="the chip")
+        assert app.prompt.text == "src/app.py"
+        assert chips(app) == ["+ src/app.py · text, 12 bytes"]
+        assert srv.requests == [] and app.worker is None  # nothing was sent
+
+
+async def test_a_folder_with_a_space_is_entered_escaped(settings_for, files, until):
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("@", "M", "y")
+        await until(pilot, lambda: entries(app) == ["My Shots/"], what="the menu")
+        await pilot.press("tab")
+        await until(pilot, lambda: entries(app) == ["My Shots/shot 1.png"], what="the folder listed")
+        assert app.prompt.text == "@My\\ Shots/"
+        await pilot.press("tab")
+        await until(pilot, lambda: chips(app), what="the chip")
+        assert chips(app) == ["+ My Shots/shot 1.png · PNG image, 4x3, 73 bytes"]
+
+
+async def test_escape_closes_the_menu_until_another_at_is_typed(settings_for, files, until):
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("@")
+        await until(pilot, lambda: entries(app), what="the menu")
+        await pilot.press("escape", "n")
+        await pilot.pause(0.05)
+        assert not menu_of(app).shown and app.prompt.text == "@n"
+        await pilot.press("space", "@", "s", "h")
+        await until(pilot, lambda: entries(app) == ["shot.png", "My Shots/"], what="the menu again")
+        await pilot.press("space")
+        await until(pilot, lambda: not menu_of(app).shown, what="the menu closed by a space")
+        assert chips(app) == []
+
+
+# --- chips, sending ---------------------------------------------------------------------------
+
+
+async def attach(pilot: Any, app: ChatApp, *paths: str) -> None:
+    """Attach `paths` as the menu does, and wait for their chips."""
+    before = len(chips(app))
+    app.prompt.post_message(app.prompt.Attach(list(paths)))
+    deadline = 10.0
+    import time
+
+    end = time.monotonic() + deadline
+    while len(chips(app)) < before + len(paths):
+        assert time.monotonic() < end, f"no chips for {paths}"
+        await pilot.pause(0.01)
+    await pilot.pause()  # laid out
+
+
+async def test_chips_are_removed_by_their_cross_by_delete_and_all_at_once(settings_for, files, until):
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await attach(pilot, app, "notes.md", "shot.png", "report.pdf", "src/app.py")
+        assert chips(app) == [
+            "+ notes.md · text, 26 bytes",
+            "+ shot.png · PNG image, 800x600, 2.9 KB",
+            "+ report.pdf · PDF, 3 pages, 523 bytes",
+            "+ src/app.py · text, 12 bytes",
+        ]
+        first = app.query(AttachmentChip).first()
+        await pilot.click(first.query_one(".remove"))
+        await until(pilot, lambda: len(chips(app)) == 3, what="the chip removed")
+        await pilot.press("shift+tab")  # from the prompt to the last chip
+        assert isinstance(app.focused, AttachmentChip) and app.focused.attachment.name == "src/app.py"
+        await pilot.press("up", "delete")
+        await until(pilot, lambda: len(chips(app)) == 2, what="the chip removed")
+        assert [c.split(" ·")[0] for c in chips(app)] == ["+ shot.png", "+ src/app.py"]
+        assert isinstance(app.focused, AttachmentChip)  # the next chip
+        await pilot.press("escape")
+        assert app.prompt.has_focus
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: not chips(app), what="all chips gone")
+        assert not app.attachment_bar.display
+
+
+async def test_chips_go_with_the_next_message_are_listed_under_it_and_cleared(settings_for, srv, files, submit, settled, until, server_saw):
+    app = ChatApp(settings_for())
+    async with app.run_test(size=SIZE) as pilot:
+        await attach(pilot, app, "shot.png", "notes.md")
+        await submit(pilot, "What is this?")
+        await settled(app)
+        await server_saw(srv, lambda r: len(r) == 1)
+        [message] = app.query(UserMessage)
+        assert str(message.render()) == "What is this?\n+ shot.png · PNG image, 800x600, 2.9 KB\n+ notes.md · text, 26 bytes"
+        assert chips(app) == []
+        sent = srv.requests[0].body["messages"][-1]["content"]
+        assert sorted(part["type"] for part in sent) == ["image_url", "text"]
+        assert "remember the milk" in next(part["text"] for part in sent if part["type"] == "text")  # the text file, inlined
+        answer = app.session.turns[0].answer
+        assert "I received 1 image, PNG, 800x600" in answer
+        await submit(pilot, "And now?")  # the next message carries none, the image goes again as context
+        await settled(app)
+        await server_saw(srv, lambda r: len(r) == 2)
+        assert "Earlier messages carry 2 more attachments" in app.session.turns[1].answer
+
+
+async def test_a_refused_file_is_one_notification_and_nothing_typed_is_lost(settings_for, files, until, spy_notices):
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        seen = spy_notices(app)
+        await pilot.press(*"Unzip ", "@", "a", "r")
+        await until(pilot, lambda: entries(app) == ["archive.zip"], what="the menu")
+        await pilot.press("tab")
+        await until(pilot, lambda: seen, what="the notification")
+        assert seen == [("archive.zip: a ZIP archive (or an Office document) -- llmchat attaches text, images (PNG, JPEG, GIF, WebP) and PDFs only", "error")]
+        assert app.prompt.text == "Unzip archive.zip" and chips(app) == []
+
+
+async def test_an_api_limit_at_send_keeps_the_prompt_and_the_chips(settings_for, files, until, spy_notices):
+    app = ChatApp(replace(settings_for(tokens=2), api="ollama"))
+    async with app.run_test(size=SIZE) as pilot:
+        seen = spy_notices(app)
+        await pilot.press(*"Sum up ", "@", "r", "e", "p")
+        await until(pilot, lambda: entries(app) == ["report.pdf"], what="the menu")
+        await pilot.press("tab")
+        await until(pilot, lambda: seen, what="the notification")
+        assert len(seen) == 1 and seen[0][1] == "error" and "report.pdf" in seen[0][0] and "Ollama" in seen[0][0]
+        assert app.prompt.text == "Sum up report.pdf"
+
+
+# --- pasting a path -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["quoted", "escaped", "file-url", "bare"])
+async def test_a_pasted_path_is_offered_and_enter_attaches_it(settings_for, srv, files, until, form):
+    shot = str(files / "My Shots" / "shot 1.png")
+    pasted = {"quoted": f"'{shot}' ", "escaped": shot.replace(" ", "\\ ") + " ", "file-url": "file://" + shot.replace(" ", "%20"), "bare": shot}[form]
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"Look: ")
+        await paste(pilot, pasted)
+        await until(pilot, lambda: entries(app), what="the offer")
+        assert app.prompt.text == "Look: " + pasted  # nothing dropped from the text
+        assert entries(app) == ["Attach the pasted file shot 1.png? Tab or Enter attaches · Esc keeps the text"]
+        await pilot.press("enter")
+        await until(pilot, lambda: chips(app), what="the chip")
+        assert chips(app) == ["+ " + shot + " · PNG image, 4x3, 73 bytes"]
+        assert app.prompt.text.rstrip() == "Look: shot 1.png"
+        assert srv.requests == []
+
+
+async def test_a_pasted_path_offer_is_withdrawn_by_typing_or_escape(settings_for, files, until):
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await paste(pilot, str(files / "notes.md"))
+        await until(pilot, lambda: entries(app), what="the offer")
+        await pilot.press("space")
+        await until(pilot, lambda: not menu_of(app).shown, what="the offer withdrawn")
+        await paste(pilot, str(files / "shot.png"))
+        await until(pilot, lambda: entries(app), what="the offer")
+        await pilot.press("escape")
+        assert not menu_of(app).shown
+        await paste(pilot, "just some words, not a path")
+        await pilot.pause(0.1)
+        assert not menu_of(app).shown and chips(app) == []
+        assert app.prompt.text == f"{files / 'notes.md'} {files / 'shot.png'}just some words, not a path"
+
+
+# --- stored, reopened -----------------------------------------------------------------------
+
+
+async def test_a_reopened_conversation_lists_the_attachments_of_its_prompts(settings_for, files, submit, settled):
+    settings = settings_for(tokens=2)
+    app = ChatApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await attach(pilot, app, "shot.png")
+        await submit(pilot, "What is this?")
+        await settled(app)
+        cid = app.chat_history.conversation_id
+    reopened = ChatApp(replace(settings, conversation_id=cid))
+    async with reopened.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        [message] = reopened.query(UserMessage)
+        assert str(message.render()) == "What is this?\n+ shot.png · PNG image, 800x600, 2.9 KB"
+
+
+# --- off the event loop ---------------------------------------------------------------------------
+
+
+async def test_a_10_mb_pdf_is_read_and_encoded_off_the_event_loop(settings_for, files, monkeypatch, until):
+    """The loop's 10 ms timer keeps ticking while the PDF is read and encoded: the encoding is
+    held at a gate until the timer has ticked five times (a loop blocked by it never would),
+    and it ran in another thread."""
+    import llmchat.attaching
+    from tests.attachment_samples import pdf
+
+    big = pdf(3)
+    big = big[:-6] + b" " * (10 * 1024 * 1024 - len(big)) + big[-6:]
+    (files / "big.pdf").write_bytes(big)
+    gate = threading.Event()
+    threads: List[Any] = []
+    real = llmchat.attaching.prepare
+
+    def gated(items: Any) -> None:
+        threads.append(threading.current_thread())
+        gate.wait(10)
+        real(items)
+
+    monkeypatch.setattr(llmchat.attaching, "prepare", gated)
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        ticks: List[int] = []
+        app.set_interval(0.01, lambda: ticks.append(1))
+        app.prompt.post_message(app.prompt.Attach(["big.pdf"]))
+        await until(pilot, lambda: threads, what="the encoding to begin")
+        start = len(ticks)
+        await until(pilot, lambda: len(ticks) >= start + 5, what="five ticks while encoding")
+        gate.set()
+        await until(pilot, lambda: chips(app), what="the chip")
+        assert chips(app) == ["+ big.pdf · PDF, 3 pages, 10 MB"]
+        assert threads[0] is not threading.main_thread()
