@@ -5,6 +5,7 @@ too; reading and encoding never hold up the event loop; a refused file is one no
 
 from __future__ import annotations
 
+import base64
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -13,11 +14,10 @@ from typing import Any, List
 import pytest
 from textual import events
 
-from tests.attachment_samples import png
-
 from llmchat.tui.app import ChatApp
 from llmchat.tui.widgets import UserMessage
 from llmchat.tui.widgets.attachments import AttachmentChip, PathMenu, at_token, completions, pasted_paths
+from tests.attachment_samples import png
 
 SIZE = (100, 30)
 
@@ -238,7 +238,9 @@ async def test_a_refused_file_is_one_notification_and_nothing_typed_is_lost(sett
         await until(pilot, lambda: entries(app) == ["archive.zip"], what="the menu")
         await pilot.press("tab")
         await until(pilot, lambda: seen, what="the notification")
-        assert seen == [("archive.zip: a ZIP archive (or an Office document) -- llmchat attaches text, images (PNG, JPEG, GIF, WebP) and PDFs only", "error")]
+        assert seen == [
+            ("archive.zip: a ZIP archive (or an Office document) -- llmchat attaches text, images (PNG, JPEG, GIF, WebP) and PDFs only", "error")
+        ]
         assert app.prompt.text == "Unzip archive.zip" and chips(app) == []
 
 
@@ -295,7 +297,9 @@ async def test_a_pasted_path_offer_is_withdrawn_by_typing_or_escape(settings_for
 # --- stored, reopened -----------------------------------------------------------------------
 
 
-async def test_a_reopened_conversation_lists_the_attachments_of_its_prompts(settings_for, files, submit, settled):
+async def test_a_reopened_conversation_lists_the_attachments_of_its_prompts_and_sends_them_again(
+    settings_for, srv, files, submit, settled, server_saw
+):
     settings = settings_for(tokens=2)
     app = ChatApp(settings)
     async with app.run_test(size=SIZE) as pilot:
@@ -303,11 +307,19 @@ async def test_a_reopened_conversation_lists_the_attachments_of_its_prompts(sett
         await submit(pilot, "What is this?")
         await settled(app)
         cid = app.chat_history.conversation_id
-    reopened = ChatApp(replace(settings, conversation_id=cid))
+    (files / "shot.png").write_bytes(png(2, 2))  # changed on disk since: the stored bytes go again
+    reopened = ChatApp(replace(settings_for(), conversation_id=cid))
     async with reopened.run_test(size=SIZE) as pilot:
         await pilot.pause()
         [message] = reopened.query(UserMessage)
         assert str(message.render()) == "What is this?\n+ shot.png · PNG image, 800x600, 2.9 KB"
+        await submit(pilot, "And this?")  # continued: the image goes again with the conversation
+        await settled(reopened)
+        await server_saw(srv, lambda r: len(r) == 2)
+        earlier = srv.requests[1].body["messages"][0]["content"]
+        image = next(part for part in earlier if part["type"] == "image_url")
+        assert image["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(png(800, 600)).decode()
+        assert "Earlier messages carry 1 more attachment" in reopened.session.turns[-1].answer
 
 
 # --- off the event loop ---------------------------------------------------------------------------
