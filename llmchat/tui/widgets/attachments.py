@@ -331,7 +331,7 @@ class PathMenu(OptionList, can_focus=False):
         max-height: 8;
         margin: 0 1;
         border: none;
-        padding: 0;
+        padding: 0 1;
         background: $panel;
         &.-shown { display: block; }
     }
