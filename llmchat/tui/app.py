@@ -267,6 +267,7 @@ class ChatApp(App[None]):
         self._selected: Optional[Tuple[int, str]] = None
         self._editing: Optional[Tuple[int, int, int]] = None
         self._edit_draft = ""  # what was in the prompt before the edit began (Esc puts it back)
+        self._edit_chips: Tuple[Any, ...] = ()  # and the attachments it had
         self._attach_jobs: List[Worker[None]] = []  # files being read for the chips (Enter waits for them)
 
     def _load_themes(self, folders: Iterable[Path], wanted: Optional[str]) -> List[str]:
@@ -536,6 +537,11 @@ class ChatApp(App[None]):
         event.stop()
         self.prompt.accept_menu()
         self.prompt.focus()
+
+    async def _set_chips(self, attachments: Tuple[Any, ...]) -> None:
+        bar = self.attachment_bar
+        await bar.clear()
+        await bar.add(attachments)
 
     async def action_clear_attachments(self) -> None:
         bar = self.attachment_bar
@@ -1010,6 +1016,7 @@ class ChatApp(App[None]):
         if self._editing is not None:
             self._editing = None
             self.prompt.load_text(self._edit_draft)
+            self.call_later(self._set_chips, self._edit_chips)
             self.prompt.move_cursor(self.prompt.document.end)
             self._show_mode(None)
             self.refresh_bindings()
@@ -1073,6 +1080,8 @@ class ChatApp(App[None]):
         self._clear_selection()
         self._editing = (turn.record.prompt_id, index, number)
         self._edit_draft = self.prompt.text
+        self._edit_chips = self.attachment_bar.attachments
+        self.call_later(self._set_chips, turn.attachments)  # the edit sends them, unless removed
         self.prompt.load_text(turn.prompt)
         self.prompt.move_cursor(self.prompt.document.end)
         self.prompt.focus()

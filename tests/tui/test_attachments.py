@@ -357,3 +357,26 @@ async def test_a_10_mb_pdf_is_read_and_encoded_off_the_event_loop(settings_for, 
         await until(pilot, lambda: chips(app), what="the chip")
         assert chips(app) == ["+ big.pdf · PDF, 3 pages, 10 MB"]
         assert threads[0] is not threading.main_thread()
+
+
+async def test_editing_a_prompt_brings_its_attachments_back_as_chips_and_sends_them(settings_for, srv, files, submit, settled, server_saw, until):
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await attach(pilot, app, "shot.png")
+        await submit(pilot, "What is this?")
+        await settled(app)
+        await attach(pilot, app, "notes.md")  # pending for the next message
+        await pilot.press("alt+up", "alt+up")
+        await until(pilot, lambda: app._selected == (0, "prompt"), what="the prompt selected")
+        await pilot.press("e")
+        await until(pilot, lambda: [c.split(" ·")[0] for c in chips(app)] == ["+ shot.png"], what="the prompt's chips")
+        await pilot.press("escape")  # the edit is dropped: the chips as they were
+        await until(pilot, lambda: [c.split(" ·")[0] for c in chips(app)] == ["+ notes.md"], what="the pending chips back")
+        await pilot.press("alt+up", "alt+up", "e")
+        await until(pilot, lambda: [c.split(" ·")[0] for c in chips(app)] == ["+ shot.png"], what="the prompt's chips")
+        await submit(pilot, "What is this, really?")
+        await server_saw(srv, lambda r: len(r) == 2)
+        await settled(app)
+        sent = srv.requests[1].body["messages"][-1]["content"]
+        assert sorted(part["type"] for part in sent) == ["image_url", "text"]
+        assert chips(app) == []
