@@ -473,22 +473,28 @@ class ChatApp(App[None]):
 
     # --- attachments ------------------------------------------------------------------------
 
-    def _earlier_attachments(self) -> List[Any]:
-        """The attachments the conversation sends again with the next message (as context)."""
+    def _earlier_attachments(self, before: Optional[int] = None) -> List[Any]:
+        """The attachments the conversation sends again (as context) with a message after its
+        turns (or the first `before` of them)."""
         if self.session is None:
             return []
-        return [a for turn in self.session.turns if not turn.superseded and turn.answer for a in turn.attachments]
+        turns = self.session.turns[:before] if before is not None else self.session.turns
+        return [a for turn in turns if not turn.superseded and turn.answer for a in turn.attachments]
 
     async def _attachments_to_send(self) -> Optional[Tuple[Any, ...]]:
-        """The chips' attachments, checked against the API's limits with those sent again and
-        encoded (in a thread); None when they cannot be sent (one notification says why)."""
+        """The chips' attachments, ready to send (`_ready`); None when they cannot be sent."""
         self._attach_jobs = [job for job in self._attach_jobs if not job.is_finished]
         if self._attach_jobs:  # Enter right after taking a file: it goes with this message
             await asyncio.gather(*(job.wait() for job in self._attach_jobs), return_exceptions=True)
         attached = self.attachment_bar.attachments
-        earlier = self._earlier_attachments()
+        return attached if await self._attachments_ready(attached, self._earlier_attachments()) else None
+
+    async def _attachments_ready(self, attached: Tuple[Any, ...], earlier: List[Any]) -> bool:
+        """Are a prompt's attachments and those sent again within the API's limits? Then they
+        are encoded (in a thread: never megabytes of base64 on the loop). If not, one
+        notification says why."""
         if not attached and not earlier:
-            return ()
+            return True
         from llmchat.attaching import resend
         from llmchat.attachments import AttachmentError
         from llmchat.conversation import Message
@@ -497,8 +503,8 @@ class ChatApp(App[None]):
             await asyncio.to_thread(resend, attached, [self.settings], [Message("user", "", tuple(earlier))])
         except AttachmentError as exc:
             self.notify(one_line(str(exc)), title="Cannot send the attachments", severity="error", timeout=10)
-            return None
-        return attached
+            return False
+        return True
 
     def on_chat_prompt_attach(self, event: ChatPrompt.Attach) -> None:
         event.stop()
@@ -1113,13 +1119,16 @@ class ChatApp(App[None]):
         if answer_id is None:
             self.notify("This turn has no stored answer to regenerate.", severity="warning", timeout=3)
             return
+        if not await self._attachments_ready(old.attachments, self._earlier_attachments(index)):
+            return
         self._clear_selection()
         await self._cut_to(index)
         turn = self.session.begin(old.prompt, Metrics(clock=self._clock))
+        turn.attachments = old.attachments  # asked again as it was asked
         turn.regenerates = answer_id
         turn.reshow = True
         self._remember_prompts()
-        shown = UserMessage(old.prompt)
+        shown = UserMessage(old.prompt, [describe(meta_of(a)) for a in old.attachments])
         shown.turn = turn  # type: ignore[attr-defined]
         await self.transcript.mount(shown)
         await self._start(turn)

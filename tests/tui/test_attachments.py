@@ -380,3 +380,20 @@ async def test_editing_a_prompt_brings_its_attachments_back_as_chips_and_sends_t
         sent = srv.requests[1].body["messages"][-1]["content"]
         assert sorted(part["type"] for part in sent) == ["image_url", "text"]
         assert chips(app) == []
+
+
+async def test_regenerating_an_answer_sends_its_prompts_attachments_again(settings_for, srv, files, submit, settled, server_saw, until):
+    app = ChatApp(settings_for())
+    async with app.run_test(size=SIZE) as pilot:
+        await attach(pilot, app, "shot.png")
+        await submit(pilot, "What is this?")
+        await settled(app)
+        await pilot.press("alt+up")
+        await until(pilot, lambda: app._selected == (0, "answer"), what="the answer selected")
+        await pilot.press("r")
+        await server_saw(srv, lambda r: len(r) == 2)
+        await settled(app)
+        sent = srv.requests[1].body["messages"][-1]["content"]
+        assert sorted(part["type"] for part in sent) == ["image_url", "text"]
+        assert "I received 1 image, PNG, 800x600" in app.session.turns[-1].answer
+        await until(pilot, lambda: "+ shot.png" in str(app.transcript.query(UserMessage).last().render()), what="the listing")
