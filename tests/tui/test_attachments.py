@@ -397,3 +397,56 @@ async def test_regenerating_an_answer_sends_its_prompts_attachments_again(settin
         assert sorted(part["type"] for part in sent) == ["image_url", "text"]
         assert "I received 1 image, PNG, 800x600" in app.session.turns[-1].answer
         await until(pilot, lambda: "+ shot.png" in str(app.transcript.query(UserMessage).last().render()), what="the listing")
+
+
+@pytest.fixture
+def page() -> Any:
+    """A loopback web server with one HTML page: its URL."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<html><body><h1>Release notes</h1><p>Version 2 is out.</p></body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/notes.html"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+async def test_an_at_url_is_fetched_and_attached_as_its_text(settings_for, srv, files, page, submit, settled, server_saw, until):
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        app.prompt.load_text("Summarise @" + page)
+        app.prompt.move_cursor(app.prompt.document.end)
+        await until(pilot, lambda: entries(app) == [f"fetch and attach {page}"], what="the menu")
+        await pilot.press("tab")
+        await until(pilot, lambda: chips(app), what="the chip")
+        [chip] = chips(app)
+        assert chip.startswith(f"+ {page} · URL, text, ")
+        assert app.prompt.text == "Summarise " + page
+        await submit(pilot, app.prompt.text)
+        await server_saw(srv, lambda r: len(r) == 1)
+        await settled(app)
+        sent = srv.requests[0].body["messages"][-1]["content"]
+        assert "Release notes" in sent and "Version 2 is out." in sent
+
+
+async def test_a_failed_request_gives_back_the_prompt_and_its_chips(settings_for, srv, files, submit, settled, until):
+    app = ChatApp(settings_for(status=401))
+    async with app.run_test(size=SIZE) as pilot:
+        await attach(pilot, app, "notes.md")
+        await submit(pilot, "Read this")
+        await settled(app)
+        await until(pilot, lambda: chips(app) == ["+ notes.md · text, 26 bytes"], what="the chip back")
+        assert app.prompt.text == "Read this"
