@@ -357,13 +357,10 @@ class PathMenu(OptionList, can_focus=False):
 
     def complete(self, fragment: str, where: Location) -> None:
         """List what `fragment` (typed after the `@` at `where`) may become; shown when listed."""
-        if self._wanted == (where, fragment) and (self.kind == "complete" or self._listing):
-            return
+        if self._wanted == (where, fragment):
+            return  # shown, being listed, or found empty: the cursor moved, the text did not
         self._wanted = (where, fragment)
-        self._listing = True
         self._list(fragment, where)
-
-    _listing = False
 
     @work(thread=True, exclusive=True, group="path-menu", exit_on_error=False)
     def _list(self, fragment: str, where: Location) -> None:
@@ -373,7 +370,6 @@ class PathMenu(OptionList, can_focus=False):
     def _show_completions(self, fragment: str, where: Location, found: List[Candidate]) -> None:
         if self._wanted != (where, fragment):
             return  # typed on, or closed, since
-        self._listing = False
         if not found:
             self.close(keep_wanted=True)
             return
@@ -389,19 +385,20 @@ class PathMenu(OptionList, can_focus=False):
         style = "bold $text-accent" if candidate.is_dir else ""
         return Option(Content.styled(one_line(candidate.path), style))
 
-    def offer(self, pasted: str, text_after: str) -> None:
-        """Look at a paste: if it names files, offer them while the prompt still reads `text_after`."""
-        self._check_paste(pasted, text_after)
+    def offer(self, pasted: str, prompt: Any) -> None:
+        """Look at a paste just put in `prompt` (a TextArea): if it names files, offer them
+        while the prompt reads as it does now."""
+        self._check_paste(pasted, prompt, prompt.text)
 
     @work(thread=True, exclusive=True, group="path-menu-paste", exit_on_error=False)
-    def _check_paste(self, pasted: str, text_after: str) -> None:
+    def _check_paste(self, pasted: str, prompt: Any, text: str) -> None:
         paths = pasted_paths(pasted, self.cwd)
         if paths:
-            self.app.call_from_thread(self._show_offer, Offer(paths, pasted, text_after))
+            self.app.call_from_thread(self._show_offer, Offer(paths, pasted, text), prompt)
 
-    def _show_offer(self, offer: Offer) -> None:
-        if self.kind == "complete":
-            return  # typing an @path since: that comes first
+    def _show_offer(self, offer: Offer, prompt: Any) -> None:
+        if self.kind == "complete" or prompt.text != offer.text:
+            return  # typed on since (an @path comes first)
         self.kind, self.offered, self.where, self.candidates = "offer", offer, None, []
         names = ", ".join(one_line(Path(p).name) for p in offer.paths)
         what = f"the pasted file {names}" if len(offer.paths) == 1 else f"the {len(offer.paths)} pasted files {names}"
@@ -424,7 +421,6 @@ class PathMenu(OptionList, can_focus=False):
         self.kind, self.where, self.candidates, self.offered = None, None, [], None
         if not keep_wanted:
             self._wanted = None
-        self._listing = False
         self.remove_class("-shown")
         self.clear_options()
 

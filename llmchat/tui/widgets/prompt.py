@@ -191,7 +191,7 @@ class ChatPrompt(TextArea):
         self.pasted.append(pasted)
         menu = self.menu
         if menu is not None and not self.read_only:
-            self.call_later(lambda: menu.offer(pasted, self.text))
+            self.call_later(menu.offer, pasted, self)
 
     # --- the `@` menu ---------------------------------------------------------------------
 
