@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Literal, Mapping, NamedTuple, Optional, Sequence, Tuple
 from urllib.parse import unquote, urlparse
@@ -252,21 +251,23 @@ class AttachmentBar(Vertical):
     }
     """
 
-    @dataclass
+    # Plain classes, not dataclasses: a dataclass costs a millisecond or so at start-up.
     class Remove(Message):
         """The user removed `chip` (its ×, or Delete on it)."""
 
-        chip: AttachmentChip
+        def __init__(self, chip: AttachmentChip) -> None:
+            super().__init__()
+            self.chip = chip
 
-    @dataclass
     class Leave(Message):
         """The user left the chips (Esc): the prompt takes the focus again."""
 
-    @dataclass
     class Changed(Message):
         """Attachments were added or removed."""
 
-        bar: "AttachmentBar"
+        def __init__(self, bar: "AttachmentBar") -> None:
+            super().__init__()
+            self.bar = bar
 
     can_focus = False
 
@@ -311,8 +312,7 @@ class AttachmentBar(Vertical):
 MenuKind = Literal["complete", "offer"]
 
 
-@dataclass
-class Offer:
+class Offer(NamedTuple):
     """A pasted text that names files: offered as attachments while the prompt is as it was."""
 
     paths: List[str]
@@ -430,6 +430,5 @@ class PathMenu(OptionList, can_focus=False):
         self.highlighted = event.option_index
         self.post_message(self.Accept())
 
-    @dataclass
     class Accept(Message):
         """The user clicked an entry."""
