@@ -544,6 +544,14 @@ class ChatApp(App[None]):
         self.prompt.accept_menu()
         self.prompt.focus()
 
+    def start_attaching(self) -> None:
+        """The palette's "Attach a file or URL": an `@` at the prompt's cursor opens the menu."""
+        prompt = self.prompt
+        row, column = prompt.cursor_location
+        before = prompt.document.get_line(row)[:column]
+        prompt.insert("@" if not before or before[-1].isspace() else " @")
+        prompt.focus()
+
     async def _set_chips(self, attachments: Tuple[Any, ...]) -> None:
         bar = self.attachment_bar
         await bar.clear()
@@ -1260,6 +1268,9 @@ class ChatApp(App[None]):
                 yield command
         yield SystemCommand("New conversation", "Clear the transcript and start again with no context", self.new_conversation)
         yield SystemCommand("Conversations", "Open, rename, delete or search stored conversations (ctrl+o)", self.action_conversations)
+        yield SystemCommand("Attach a file or URL", "Type @ in the prompt: paths under this folder as you type, or @https://…", self.start_attaching)
+        if self.attachment_bar.attachments:
+            yield SystemCommand("Remove all attachments", "The chips above the prompt (ctrl+l)", self.action_clear_attachments)
         yield SystemCommand("Switch model or profile", "A profile from the config file, or any model name on the current server", self.pick_model)
         yield SystemCommand("Copy last answer", "Its Markdown source, to the clipboard (ctrl+y)", self.copy_answer)
         yield SystemCommand("Copy code block", "One code block of the last answer, to the clipboard", self.pick_code_block)

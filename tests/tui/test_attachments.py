@@ -450,3 +450,25 @@ async def test_a_failed_request_gives_back_the_prompt_and_its_chips(settings_for
         await settled(app)
         await until(pilot, lambda: chips(app) == ["+ notes.md · text, 26 bytes"], what="the chip back")
         assert app.prompt.text == "Read this"
+
+
+async def test_the_palette_starts_attaching_and_the_demo_model_says_what_it_received(files, until, settled):
+    from llmchat.config import Settings
+    from llmchat.demo.server import Behaviour
+
+    app = ChatApp(Settings(api="demo", model="demo", base_url="", demo=True), demo_behaviour=Behaviour())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"Look at")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Attach a file")
+        await pilot.press("enter")
+        await until(pilot, lambda: entries(app), what="the menu")
+        assert app.prompt.text == "Look at @"
+        await pilot.press(*"rep", "tab")
+        await until(pilot, lambda: chips(app), what="the chip")
+        await pilot.press(*" and ", "@", *"sho", "tab")
+        await until(pilot, lambda: len(chips(app)) == 2, what="the second chip")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.worker is not None, what="the answer")
+        await settled(app)
+        assert "I received 1 image, PNG, 800x600, 2.9 KB and 1 PDF of 3 pages" in app.session.turns[0].answer
