@@ -472,3 +472,23 @@ async def test_the_palette_starts_attaching_and_the_demo_model_says_what_it_rece
         await until(pilot, lambda: app.worker is not None, what="the answer")
         await settled(app)
         assert "I received 1 image, PNG, 800x600, 2.9 KB and 1 PDF of 3 pages" in app.session.turns[0].answer
+
+
+async def test_a_click_on_an_entry_takes_it(settings_for, files, until):
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("@", "n")
+        await until(pilot, lambda: entries(app) == ["notes.md", "shot.png"], what="the menu")
+        await pilot.pause()
+        await pilot.click(PathMenu, offset=(3, 0))
+        await until(pilot, lambda: chips(app), what="the chip")
+        assert app.prompt.text == "notes.md" and app.prompt.has_focus
+
+
+def test_a_message_with_a_long_paste_lists_its_attachments_under_it_too():
+    from llmchat.tui.widgets.pasted import PastedUserMessage, user_message
+
+    pasted = "\n".join(f"line {n}" for n in range(8))
+    message = user_message(f"Why?\n{pasted}", [pasted], ["shot.png · PNG image, 2x2, 70 bytes"])
+    assert isinstance(message, PastedUserMessage)
+    assert str(message.render()) == "Why?\n▸ pasted text, 8 lines (Enter or click shows it)\n+ shot.png · PNG image, 2x2, 70 bytes"
