@@ -112,6 +112,7 @@ YIELD_EVERY = 64
 DEMO_LABEL = "offline demo model"
 SELECTION_KEYS = frozenset({"left_square_bracket", "right_square_bracket", "e", "r"})  # while a message is selected
 MODEL_LIST_TTL = 60.0  # seconds the server's model list is reused by the model picker
+ATTACH_NOTICE_AFTER = 0.5  # seconds an attachment may take to read or fetch before a notice says so
 MODEL_LIST_WAIT = 3.0  # seconds the model picker waits for the list before showing without it
 
 
@@ -520,11 +521,19 @@ class ChatApp(App[None]):
 
         bar = self.attachment_bar
         context = [Message("user", "", tuple(self._earlier_attachments()) + bar.attachments)]
+        names = ", ".join(sources)
+        # A slow read or fetch says so; a quick one (most) shows only its chip.
+        slow = self.set_timer(ATTACH_NOTICE_AFTER, lambda: self.notify(one_line(f"Reading {names}…", 200), timeout=3))
         try:
             attached = await asyncio.to_thread(gather, sources, self.settings, context=context)
         except AttachmentError as exc:
             self.notify(one_line(str(exc)), title="Not attached", severity="error", timeout=10)
             return
+        except Exception as exc:  # not one of attaching's own: still one line, never a crash
+            self.notify(one_line(f"Cannot attach {names}: {exc}", 300), title="Not attached", severity="error", timeout=10)
+            return
+        finally:
+            slow.stop()
         await bar.add(attached)
 
     async def on_attachment_bar_remove(self, event: AttachmentBar.Remove) -> None:
