@@ -483,7 +483,7 @@ class ChatApp(App[None]):
         return [a for turn in turns if not turn.superseded and turn.answer for a in turn.attachments]
 
     async def _attachments_to_send(self) -> Optional[Tuple[Any, ...]]:
-        """The chips' attachments, ready to send (`_ready`); None when they cannot be sent."""
+        """The chips' attachments, ready to send (`_attachments_ready`); None when they cannot be sent."""
         self._attach_jobs = [job for job in self._attach_jobs if not job.is_finished]
         if self._attach_jobs:  # Enter right after taking a file: it goes with this message
             await asyncio.gather(*(job.wait() for job in self._attach_jobs), return_exceptions=True)
