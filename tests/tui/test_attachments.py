@@ -278,7 +278,8 @@ async def test_a_pasted_path_is_offered_and_enter_attaches_it(settings_for, srv,
         assert entries(app) == ["Attach the pasted file shot 1.png? Tab or Enter attaches · Esc keeps the text"]
         await pilot.press("enter")
         await until(pilot, lambda: chips(app), what="the chip")
-        assert chips(app) == ["+ " + shot + " · PNG image, 4x3, 73 bytes"]
+        assert chips(app) == ["+ shot 1.png · PNG image, 4x3, 73 bytes"]  # the full path in its tooltip
+        assert app.query_one(AttachmentChip).tooltip == shot
         assert app.prompt.text.rstrip() == "Look: shot 1.png"
         assert srv.requests == []
 

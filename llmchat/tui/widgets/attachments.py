@@ -165,9 +165,19 @@ def kind_line(meta: Mapping[str, Any]) -> str:
     return f"URL, {summary}" if is_url(str(meta.get("name") or "")) else summary
 
 
+def short_name(name: str) -> str:
+    """An attachment's name as shown: a path given from the root or home by its file name (a
+    dropped file's path would hide its kind and size), a relative path or a URL as given."""
+    from llmchat.attachments import is_url
+
+    if not is_url(name) and (name.startswith(("/", "~")) or os.path.isabs(name)):
+        name = os.path.basename(name.rstrip("/")) or name
+    return one_line(name)
+
+
 def describe(meta: Mapping[str, Any]) -> str:
     """One line naming an attachment (`meta_of`, or as stored), its kind and size."""
-    return f"{one_line(str(meta.get('name') or 'attachment'))} · {kind_line(meta)}"
+    return f"{short_name(str(meta.get('name') or 'attachment'))} · {kind_line(meta)}"
 
 
 # --- the chips --------------------------------------------------------------------------------
@@ -216,7 +226,7 @@ class AttachmentChip(Horizontal, can_focus=True):
         self.tooltip = one_line(attachment.name)
 
     def compose(self) -> ComposeResult:
-        name = one_line(self.attachment.name)
+        name = short_name(self.attachment.name)
         yield Static(Content.assemble("+ ", (name, "bold"), " · ", (kind_line(meta_of(self.attachment)), "$text-muted")), classes="label")
         yield _RemoveButton("×", classes="remove")
 
