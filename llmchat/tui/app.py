@@ -812,6 +812,9 @@ class ChatApp(App[None]):
         if self._active is not None or self.session is None:
             return
         asked = self.session.last
+        if asked is not None and asked.ended and asked.attachments:
+            if not await self._attachments_ready(asked.attachments, self._earlier_attachments(self.session.turns.index(asked))):
+                return
         turn = self.session.retry(Metrics(clock=self._clock))
         if turn is None:
             return
@@ -824,6 +827,8 @@ class ChatApp(App[None]):
         self._mark_superseded(asked)
         if self._restored is not None and self.prompt.text == self._restored:
             self.prompt.clear()  # it is being sent again: don't leave a copy behind
+            if turn.attachments and self.attachment_bar.attachments == turn.attachments:
+                await self.attachment_bar.clear()  # nor of its attachments
         self._restored = None
         await self._start(turn)
 

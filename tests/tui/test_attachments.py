@@ -499,3 +499,20 @@ def test_a_message_with_a_long_paste_lists_its_attachments_under_it_too():
     message = user_message(f"Why?\n{pasted}", [pasted], ["shot.png · PNG image, 2x2, 70 bytes"])
     assert isinstance(message, PastedUserMessage)
     assert str(message.render()) == "Why?\n▸ pasted text, 8 lines (Enter or click shows it)\n+ shot.png · PNG image, 2x2, 70 bytes"
+
+
+async def test_ctrl_r_after_a_failure_sends_the_attachments_again_and_leaves_no_copy_of_the_chips(
+    settings_for, srv, files, submit, settled, until, server_saw
+):
+    app = ChatApp(settings_for(status=401, fail_first=1, tokens=2))  # the first request fails, the next one answers
+    async with app.run_test(size=SIZE) as pilot:
+        await attach(pilot, app, "shot.png")
+        await submit(pilot, "What is this?")
+        await settled(app)
+        await until(pilot, lambda: len(chips(app)) == 1, what="the chip back")
+        await pilot.press("ctrl+r")
+        await server_saw(srv, lambda r: len(r) == 2)
+        await settled(app)
+        sent = srv.requests[1].body["messages"][-1]["content"]
+        assert sorted(part["type"] for part in sent) == ["image_url", "text"]
+        assert app.session.turns[-1].answer and chips(app) == [] and app.prompt.text == ""
