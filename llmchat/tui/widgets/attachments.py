@@ -254,7 +254,7 @@ class AttachmentBar(Vertical):
     AttachmentBar {
         display: none;
         height: auto;
-        max-height: 5;
+        max-height: 25%;  /* of the screen: a few chips, and the transcript keeps its room */
         overflow-y: auto;
         padding: 0 1;
         &.-has-chips { display: block; }
@@ -338,7 +338,7 @@ class PathMenu(OptionList, can_focus=False):
     PathMenu {
         display: none;
         height: auto;
-        max-height: 8;
+        max-height: 35%;  /* of the screen: 8 entries at 24 rows, 5 at 15 */
         margin: 0 1;
         border: none;
         padding: 0 1;
