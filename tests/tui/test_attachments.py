@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, List
@@ -178,10 +179,7 @@ async def attach(pilot: Any, app: ChatApp, *paths: str) -> None:
     """Attach `paths` as the menu does, and wait for their chips."""
     before = len(chips(app))
     app.prompt.post_message(app.prompt.Attach(list(paths)))
-    deadline = 10.0
-    import time
-
-    end = time.monotonic() + deadline
+    end = time.monotonic() + 10.0
     while len(chips(app)) < before + len(paths):
         assert time.monotonic() < end, f"no chips for {paths}"
         await pilot.pause(0.01)
