@@ -80,6 +80,8 @@ async def paste(pilot: Any, text: str) -> None:
         ("mail me@example.com", 19, None),
         ("@src and more", 13, None),
         ("@src and more", 4, (0, "src")),
+        pytest.param("x" * 100_000 + " @no", 100_004, (100_001, "no"), id="a long line"),  # looked for near the cursor only
+        ("a@b @c@d", 8, None),
     ],
 )
 def test_the_at_token_is_the_path_typed_after_an_at_sign_at_a_word_start(line, column, found):

@@ -33,8 +33,10 @@ PASTE_LIMIT = 4096  # a longer paste is text, not a dropped file's path
 
 Location = Tuple[int, int]  # (row, column) in the prompt's document
 
-# `@` at the start or after white space, then the path typed so far (`\ ` is a space in it).
-_AT_TOKEN = re.compile(r"(?:^|(?<=\s))@((?:\\ |[^\s@])*)$")
+# What may follow `@` in a path being typed (`\ ` is a space in it); a path is looked for only
+# this far back from the cursor, so a key in a very long line costs no more than in a short one.
+_PATH_SO_FAR = re.compile(r"(?:\\ |[^\s@])*")
+_AT_WINDOW = 4096
 
 
 class Candidate(NamedTuple):
@@ -46,12 +48,16 @@ class Candidate(NamedTuple):
 
 
 def at_token(line: str, column: int) -> Optional[Tuple[int, str]]:
-    """The `@path` being typed that ends at `column` of `line`: (the column of its `@`, the path
-    so far with `\\ ` read as a space), or None."""
-    match = _AT_TOKEN.search(line[:column])
-    if match is None:
+    """The `@path` being typed that ends at `column` of `line` -- an `@` at the start or after
+    white space, then no white space but `\\ ` -- as (the column of its `@`, the path so far
+    with `\\ ` read as a space), or None."""
+    at = line.rfind("@", max(0, column - _AT_WINDOW), column)
+    if at < 0 or (at > 0 and not line[at - 1].isspace()):
         return None
-    return match.start(), match.group(1).replace("\\ ", " ")
+    typed = line[at + 1 : column]
+    if _PATH_SO_FAR.fullmatch(typed) is None:
+        return None
+    return at, typed.replace("\\ ", " ")
 
 
 def escape_path(path: str) -> str:
