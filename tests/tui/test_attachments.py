@@ -346,10 +346,10 @@ async def test_a_10_mb_pdf_is_read_and_encoded_off_the_event_loop(settings_for, 
     threads: List[Any] = []
     real = llmchat.attaching.prepare
 
-    def gated(items: Any) -> None:
+    def gated(*args: Any, **kwargs: Any) -> None:
         threads.append(threading.current_thread())
         gate.wait(10)
-        real(items)
+        real(*args, **kwargs)
 
     monkeypatch.setattr(llmchat.attaching, "prepare", gated)
     app = ChatApp(settings_for(tokens=2))
