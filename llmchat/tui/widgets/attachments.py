@@ -359,7 +359,7 @@ class PathMenu(OptionList, can_focus=False):
         self.where: Optional[Location] = None  # the `@` of the path being completed
         self.candidates: List[Candidate] = []
         self.offered: Optional[Offer] = None
-        self._wanted: Optional[Tuple[Location, str]] = None  # the listing under way
+        self._wanted: Optional[Tuple[Location, str]] = None  # the fragment listed last, or being listed
         self.cwd = Path.cwd()
 
     @property
