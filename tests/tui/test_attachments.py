@@ -21,6 +21,7 @@ from llmchat.tui.widgets.attachments import AttachmentChip, PathMenu, at_token, 
 from tests.attachment_samples import png
 
 SIZE = (100, 30)
+WAIT = 30.0  # seconds a bounded wait allows: generous, for a machine shared with other jobs
 
 
 @pytest.fixture
@@ -119,12 +120,12 @@ async def test_at_lists_paths_narrows_as_you_type_and_tab_attaches_the_file(sett
     app = ChatApp(settings_for(tokens=2))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press(*"Read ", "@")
-        await until(pilot, lambda: entries(app), what="the menu")
+        await until(pilot, lambda: entries(app), what="the menu", timeout=WAIT)
         assert entries(app) == ["archive.zip", "My Shots/", "notes.md", "report.pdf", "shot.png", "src/"]
         await pilot.press("n", "o")
-        await until(pilot, lambda: entries(app) == ["notes.md"], what="the menu narrowed")
+        await until(pilot, lambda: entries(app) == ["notes.md"], what="the menu narrowed", timeout=WAIT)
         await pilot.press("tab")
-        await until(pilot, lambda: chips(app), what="the chip")
+        await until(pilot, lambda: chips(app), what="the chip", timeout=WAIT)
         assert app.prompt.text == "Read notes.md"  # the path stays as a readable mention
         assert chips(app) == ["+ notes.md · text, 26 bytes"]
         assert not menu_of(app).shown
@@ -135,12 +136,12 @@ async def test_a_directory_is_entered_and_enter_takes_an_entry_instead_of_sendin
     app = ChatApp(settings_for(tokens=2))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("@", "s")
-        await until(pilot, lambda: entries(app) == ["shot.png", "src/", "My Shots/", "notes.md"], what="the menu")
+        await until(pilot, lambda: entries(app) == ["shot.png", "src/", "My Shots/", "notes.md"], what="the menu", timeout=WAIT)
         await pilot.press("down", "enter")
-        await until(pilot, lambda: entries(app) == ["src/app.py"], what="the folder listed")
+        await until(pilot, lambda: entries(app) == ["src/app.py"], what="the folder listed", timeout=WAIT)
         assert app.prompt.text == "@src/"
         await pilot.press("enter")
-        await until(pilot, lambda: chips(app), what="the chip")
+        await until(pilot, lambda: chips(app), what="the chip", timeout=WAIT)
         assert app.prompt.text == "src/app.py"
         assert chips(app) == ["+ src/app.py · text, 12 bytes"]
         assert srv.requests == [] and app.worker is None  # nothing was sent
@@ -150,12 +151,12 @@ async def test_a_folder_with_a_space_is_entered_escaped(settings_for, files, unt
     app = ChatApp(settings_for(tokens=2))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("@", "M", "y")
-        await until(pilot, lambda: entries(app) == ["My Shots/"], what="the menu")
+        await until(pilot, lambda: entries(app) == ["My Shots/"], what="the menu", timeout=WAIT)
         await pilot.press("tab")
-        await until(pilot, lambda: entries(app) == ["My Shots/shot 1.png"], what="the folder listed")
+        await until(pilot, lambda: entries(app) == ["My Shots/shot 1.png"], what="the folder listed", timeout=WAIT)
         assert app.prompt.text == "@My\\ Shots/"
         await pilot.press("tab")
-        await until(pilot, lambda: chips(app), what="the chip")
+        await until(pilot, lambda: chips(app), what="the chip", timeout=WAIT)
         assert chips(app) == ["+ My Shots/shot 1.png · PNG image, 4x3, 73 bytes"]
 
 
@@ -163,14 +164,14 @@ async def test_escape_closes_the_menu_until_another_at_is_typed(settings_for, fi
     app = ChatApp(settings_for(tokens=2))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("@")
-        await until(pilot, lambda: entries(app), what="the menu")
+        await until(pilot, lambda: entries(app), what="the menu", timeout=WAIT)
         await pilot.press("escape", "n")
         await pilot.pause(0.05)
         assert not menu_of(app).shown and app.prompt.text == "@n"
         await pilot.press("space", "@", "s", "h")
-        await until(pilot, lambda: entries(app) == ["shot.png", "My Shots/"], what="the menu again")
+        await until(pilot, lambda: entries(app) == ["shot.png", "My Shots/"], what="the menu again", timeout=WAIT)
         await pilot.press("space")
-        await until(pilot, lambda: not menu_of(app).shown, what="the menu closed by a space")
+        await until(pilot, lambda: not menu_of(app).shown, what="the menu closed by a space", timeout=WAIT)
         assert chips(app) == []
 
 
@@ -181,7 +182,7 @@ async def attach(pilot: Any, app: ChatApp, *paths: str) -> None:
     """Attach `paths` as the menu does, and wait for their chips."""
     before = len(chips(app))
     app.prompt.post_message(app.prompt.Attach(list(paths)))
-    end = time.monotonic() + 10.0
+    end = time.monotonic() + WAIT
     while len(chips(app)) < before + len(paths):
         assert time.monotonic() < end, f"no chips for {paths}"
         await pilot.pause(0.01)
@@ -200,17 +201,17 @@ async def test_chips_are_removed_by_their_cross_by_delete_and_all_at_once(settin
         ]
         first = app.query(AttachmentChip).first()
         await pilot.click(first.query_one(".remove"))
-        await until(pilot, lambda: len(chips(app)) == 3, what="the chip removed")
+        await until(pilot, lambda: len(chips(app)) == 3, what="the chip removed", timeout=WAIT)
         await pilot.press("shift+tab")  # from the prompt to the last chip
         assert isinstance(app.focused, AttachmentChip) and app.focused.attachment.name == "src/app.py"
         await pilot.press("up", "delete")
-        await until(pilot, lambda: len(chips(app)) == 2, what="the chip removed")
+        await until(pilot, lambda: len(chips(app)) == 2, what="the chip removed", timeout=WAIT)
         assert [c.split(" ·")[0] for c in chips(app)] == ["+ shot.png", "+ src/app.py"]
         assert isinstance(app.focused, AttachmentChip)  # the next chip
         await pilot.press("escape")
         assert app.prompt.has_focus
         await pilot.press("ctrl+l")
-        await until(pilot, lambda: not chips(app), what="all chips gone")
+        await until(pilot, lambda: not chips(app), what="all chips gone", timeout=WAIT)
         assert not app.attachment_bar.display
 
 
@@ -240,9 +241,9 @@ async def test_a_refused_file_is_one_notification_and_nothing_typed_is_lost(sett
     async with app.run_test(size=SIZE) as pilot:
         seen = spy_notices(app)
         await pilot.press(*"Unzip ", "@", "a", "r")
-        await until(pilot, lambda: entries(app) == ["archive.zip"], what="the menu")
+        await until(pilot, lambda: entries(app) == ["archive.zip"], what="the menu", timeout=WAIT)
         await pilot.press("tab")
-        await until(pilot, lambda: errors(seen), what="the notification")
+        await until(pilot, lambda: errors(seen), what="the notification", timeout=WAIT)
         assert errors(seen) == [
             "archive.zip: a ZIP archive (or an Office document) -- llmchat attaches text, images (PNG, JPEG, GIF, WebP) and PDFs only"
         ]
@@ -254,9 +255,9 @@ async def test_an_api_limit_at_send_keeps_the_prompt_and_the_chips(settings_for,
     async with app.run_test(size=SIZE) as pilot:
         seen = spy_notices(app)
         await pilot.press(*"Sum up ", "@", "r", "e", "p")
-        await until(pilot, lambda: entries(app) == ["report.pdf"], what="the menu")
+        await until(pilot, lambda: entries(app) == ["report.pdf"], what="the menu", timeout=WAIT)
         await pilot.press("tab")
-        await until(pilot, lambda: errors(seen), what="the notification")
+        await until(pilot, lambda: errors(seen), what="the notification", timeout=WAIT)
         [error] = errors(seen)
         assert "report.pdf" in error and "Ollama" in error
         assert app.prompt.text == "Sum up report.pdf"
@@ -273,11 +274,11 @@ async def test_a_pasted_path_is_offered_and_enter_attaches_it(settings_for, srv,
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press(*"Look: ")
         await paste(pilot, pasted)
-        await until(pilot, lambda: entries(app), what="the offer")
+        await until(pilot, lambda: entries(app), what="the offer", timeout=WAIT)
         assert app.prompt.text == "Look: " + pasted  # nothing dropped from the text
         assert entries(app) == ["Attach the pasted file shot 1.png? Tab or Enter attaches · Esc keeps the text"]
         await pilot.press("enter")
-        await until(pilot, lambda: chips(app), what="the chip")
+        await until(pilot, lambda: chips(app), what="the chip", timeout=WAIT)
         assert chips(app) == ["+ shot 1.png · PNG image, 4x3, 73 bytes"]  # the full path in its tooltip
         assert app.query_one(AttachmentChip).tooltip == shot
         assert app.prompt.text.rstrip() == "Look: shot 1.png"
@@ -288,11 +289,11 @@ async def test_a_pasted_path_offer_is_withdrawn_by_typing_or_escape(settings_for
     app = ChatApp(settings_for(tokens=2))
     async with app.run_test(size=SIZE) as pilot:
         await paste(pilot, str(files / "notes.md"))
-        await until(pilot, lambda: entries(app), what="the offer")
+        await until(pilot, lambda: entries(app), what="the offer", timeout=WAIT)
         await pilot.press("space")
-        await until(pilot, lambda: not menu_of(app).shown, what="the offer withdrawn")
+        await until(pilot, lambda: not menu_of(app).shown, what="the offer withdrawn", timeout=WAIT)
         await paste(pilot, str(files / "shot.png"))
-        await until(pilot, lambda: entries(app), what="the offer")
+        await until(pilot, lambda: entries(app), what="the offer", timeout=WAIT)
         await pilot.press("escape")
         assert not menu_of(app).shown
         await paste(pilot, "just some words, not a path")
@@ -357,11 +358,11 @@ async def test_a_10_mb_pdf_is_read_and_encoded_off_the_event_loop(settings_for, 
         ticks: List[int] = []
         app.set_interval(0.01, lambda: ticks.append(1))
         app.prompt.post_message(app.prompt.Attach(["big.pdf"]))
-        await until(pilot, lambda: threads, what="the encoding to begin")
+        await until(pilot, lambda: threads, what="the encoding to begin", timeout=WAIT)
         start = len(ticks)
-        await until(pilot, lambda: len(ticks) >= start + 5, what="five ticks while encoding")
+        await until(pilot, lambda: len(ticks) >= start + 5, what="five ticks while encoding", timeout=WAIT)
         gate.set()
-        await until(pilot, lambda: chips(app), what="the chip")
+        await until(pilot, lambda: chips(app), what="the chip", timeout=WAIT)
         assert chips(app) == ["+ big.pdf · PDF, 3 pages, 10 MB"]
         assert threads[0] is not threading.main_thread()
 
@@ -374,13 +375,13 @@ async def test_editing_a_prompt_brings_its_attachments_back_as_chips_and_sends_t
         await settled(app)
         await attach(pilot, app, "notes.md")  # pending for the next message
         await pilot.press("alt+up", "alt+up")
-        await until(pilot, lambda: app._selected == (0, "prompt"), what="the prompt selected")
+        await until(pilot, lambda: app._selected == (0, "prompt"), what="the prompt selected", timeout=WAIT)
         await pilot.press("e")
-        await until(pilot, lambda: [c.split(" ·")[0] for c in chips(app)] == ["+ shot.png"], what="the prompt's chips")
+        await until(pilot, lambda: [c.split(" ·")[0] for c in chips(app)] == ["+ shot.png"], what="the prompt's chips", timeout=WAIT)
         await pilot.press("escape")  # the edit is dropped: the chips as they were
-        await until(pilot, lambda: [c.split(" ·")[0] for c in chips(app)] == ["+ notes.md"], what="the pending chips back")
+        await until(pilot, lambda: [c.split(" ·")[0] for c in chips(app)] == ["+ notes.md"], what="the pending chips back", timeout=WAIT)
         await pilot.press("alt+up", "alt+up", "e")
-        await until(pilot, lambda: [c.split(" ·")[0] for c in chips(app)] == ["+ shot.png"], what="the prompt's chips")
+        await until(pilot, lambda: [c.split(" ·")[0] for c in chips(app)] == ["+ shot.png"], what="the prompt's chips", timeout=WAIT)
         await submit(pilot, "What is this, really?")
         await server_saw(srv, lambda r: len(r) == 2)
         await settled(app)
@@ -396,14 +397,14 @@ async def test_regenerating_an_answer_sends_its_prompts_attachments_again(settin
         await submit(pilot, "What is this?")
         await settled(app)
         await pilot.press("alt+up")
-        await until(pilot, lambda: app._selected == (0, "answer"), what="the answer selected")
+        await until(pilot, lambda: app._selected == (0, "answer"), what="the answer selected", timeout=WAIT)
         await pilot.press("r")
         await server_saw(srv, lambda r: len(r) == 2)
         await settled(app)
         sent = srv.requests[1].body["messages"][-1]["content"]
         assert sorted(part["type"] for part in sent) == ["image_url", "text"]
         assert "I received 1 image, PNG, 800x600" in app.session.turns[-1].answer
-        await until(pilot, lambda: "+ shot.png" in str(app.transcript.query(UserMessage).last().render()), what="the listing")
+        await until(pilot, lambda: "+ shot.png" in str(app.transcript.query(UserMessage).last().render()), what="the listing", timeout=WAIT)
 
 
 @pytest.fixture
@@ -436,9 +437,9 @@ async def test_an_at_url_is_fetched_and_attached_as_its_text(settings_for, srv, 
     async with app.run_test(size=SIZE) as pilot:
         app.prompt.load_text("Summarise @" + page)
         app.prompt.move_cursor(app.prompt.document.end)
-        await until(pilot, lambda: entries(app) == [f"fetch and attach {page}"], what="the menu")
+        await until(pilot, lambda: entries(app) == [f"fetch and attach {page}"], what="the menu", timeout=WAIT)
         await pilot.press("tab")
-        await until(pilot, lambda: chips(app), what="the chip")
+        await until(pilot, lambda: chips(app), what="the chip", timeout=WAIT)
         [chip] = chips(app)
         assert chip.startswith(f"+ {page} · URL, text, ")
         assert app.prompt.text == "Summarise " + page
@@ -455,7 +456,7 @@ async def test_a_failed_request_gives_back_the_prompt_and_its_chips(settings_for
         await attach(pilot, app, "notes.md")
         await submit(pilot, "Read this")
         await settled(app)
-        await until(pilot, lambda: chips(app) == ["+ notes.md · text, 26 bytes"], what="the chip back")
+        await until(pilot, lambda: chips(app) == ["+ notes.md · text, 26 bytes"], what="the chip back", timeout=WAIT)
         assert app.prompt.text == "Read this"
 
 
@@ -469,14 +470,14 @@ async def test_the_palette_starts_attaching_and_the_demo_model_says_what_it_rece
         await pilot.press("ctrl+p")
         await pilot.press(*"Attach a file")
         await pilot.press("enter")
-        await until(pilot, lambda: entries(app), what="the menu")
+        await until(pilot, lambda: entries(app), what="the menu", timeout=WAIT)
         assert app.prompt.text == "Look at @"
         await pilot.press(*"rep", "tab")
-        await until(pilot, lambda: chips(app), what="the chip")
+        await until(pilot, lambda: chips(app), what="the chip", timeout=WAIT)
         await pilot.press(*" and ", "@", *"sho", "tab")
-        await until(pilot, lambda: len(chips(app)) == 2, what="the second chip")
+        await until(pilot, lambda: len(chips(app)) == 2, what="the second chip", timeout=WAIT)
         await pilot.press("enter")
-        await until(pilot, lambda: app.worker is not None, what="the answer")
+        await until(pilot, lambda: app.worker is not None, what="the answer", timeout=WAIT)
         await settled(app)
         assert "I received 1 image, PNG, 800x600, 2.9 KB and 1 PDF of 3 pages" in app.session.turns[0].answer
 
@@ -485,10 +486,10 @@ async def test_a_click_on_an_entry_takes_it(settings_for, files, until):
     app = ChatApp(settings_for(tokens=2))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("@", "n")
-        await until(pilot, lambda: entries(app) == ["notes.md", "shot.png"], what="the menu")
+        await until(pilot, lambda: entries(app) == ["notes.md", "shot.png"], what="the menu", timeout=WAIT)
         await pilot.pause()
         await pilot.click(PathMenu, offset=(3, 0))
-        await until(pilot, lambda: chips(app), what="the chip")
+        await until(pilot, lambda: chips(app), what="the chip", timeout=WAIT)
         assert app.prompt.text == "notes.md" and app.prompt.has_focus
 
 
@@ -509,7 +510,7 @@ async def test_ctrl_r_after_a_failure_sends_the_attachments_again_and_leaves_no_
         await attach(pilot, app, "shot.png")
         await submit(pilot, "What is this?")
         await settled(app)
-        await until(pilot, lambda: len(chips(app)) == 1, what="the chip back")
+        await until(pilot, lambda: len(chips(app)) == 1, what="the chip back", timeout=WAIT)
         await pilot.press("ctrl+r")
         await server_saw(srv, lambda r: len(r) == 2)
         await settled(app)
