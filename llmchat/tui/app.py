@@ -30,6 +30,10 @@ question at a time, in order); each call is a block in the answer where the mode
 below the blocks, and the status bar says which tool runs. Esc while a tool runs, or Ctrl+C while
 a question is up, cancels the answer (and the running calls).
 
+Attachments: `@` in the prompt completes paths and attaches the file taken; a pasted path of a
+file is offered; the chips above the prompt go with the next message (read, checked against the
+API's limits and encoded in a worker thread: llmchat.attaching), Ctrl+L removes them all.
+
 Ctrl+Y copies the last answer; PageUp/PageDown, Ctrl+Up/Down and Ctrl+Home/End scroll the
 transcript while typing. The prompt (a TextArea) has bindings of its own for some of these
 keys (redo, cursor by page), so these have priority; their actions step aside (SkipAction) when
@@ -98,6 +102,7 @@ from llmchat.tui.widgets import (
     UserMessage,
     Welcome,
 )
+from llmchat.tui.widgets.attachments import AttachmentBar, PathMenu, describe, meta_of
 from llmchat.tui.widgets.pasted import user_message
 from llmchat.tui.widgets.prompt import newline_hint
 from llmchat.tui.widgets.siblings import SiblingSwitcher
@@ -117,6 +122,7 @@ YIELD_EVERY = 64
 DEMO_LABEL = "offline demo model"
 SELECTION_KEYS = frozenset({"left_square_bracket", "right_square_bracket", "e", "r"})  # while a message is selected
 MODEL_LIST_TTL = 60.0  # seconds the server's model list is reused by the model picker
+ATTACH_NOTICE_AFTER = 0.5  # seconds an attachment may take to read or fetch before a notice says so
 MODEL_LIST_WAIT = 3.0  # seconds the model picker waits for the list before showing without it
 # How the engine's tool warnings read (engine/tooling.py); its other warnings are the store's.
 TOOL_WARNINGS = ("tools are off", "going on without it", "is allowed for this run")
@@ -307,6 +313,7 @@ class ChatApp(App[None]):
         Binding("ctrl+t", "toggle_thinking", "Fold or open the newest Thinking block", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("ctrl+y", "copy_answer", "Copy answer", show=False, priority=True),
+        Binding("ctrl+l", "clear_attachments", "Clear attachments"),
         Binding("pageup", "scroll_transcript('page_up')", "Scroll up", show=False, priority=True),
         Binding("pagedown", "scroll_transcript('page_down')", "Scroll down", show=False, priority=True),
         Binding("ctrl+up", "scroll_transcript('up')", "Scroll up a little", show=False, priority=True),
@@ -390,6 +397,8 @@ class ChatApp(App[None]):
         self._selected: Optional[Tuple[int, str]] = None
         self._editing: Optional[Tuple[int, int, int]] = None
         self._edit_draft = ""  # what was in the prompt before the edit began (Esc puts it back)
+        self._edit_chips: Tuple[Any, ...] = ()  # and the attachments it had
+        self._attach_jobs: List[Worker[None]] = []  # files being read for the chips (Enter waits for them)
 
     def _load_themes(self, folders: Iterable[Path], wanted: Optional[str]) -> List[str]:
         """Register the custom themes and pick one: --theme, else the config's, else Textual's
@@ -432,8 +441,13 @@ class ChatApp(App[None]):
         with Transcript(id="transcript"):
             yield self._intro
         yield Static("", id="mode", markup=False)
+        yield AttachmentBar(id="attachments")
+        menu = PathMenu(id="path-menu")
+        yield menu
         # Headless (tests, snapshots): the hint of a terminal without the kitty protocol.
-        yield ChatPrompt(id="prompt", placeholder=newline_hint({} if self.is_headless else os.environ))
+        prompt = ChatPrompt(id="prompt", placeholder=newline_hint({} if self.is_headless else os.environ))
+        prompt.menu = menu
+        yield prompt
         yield StatusBar(self.model_label, id="status")
         yield Footer()
 
@@ -454,6 +468,10 @@ class ChatApp(App[None]):
     @property
     def prompt(self) -> ChatPrompt:
         return self.query_one("#prompt", ChatPrompt)
+
+    @property
+    def attachment_bar(self) -> AttachmentBar:
+        return self.query_one("#attachments", AttachmentBar)
 
     @property
     def status(self) -> StatusBar:
@@ -594,6 +612,9 @@ class ChatApp(App[None]):
         if self.session is None:
             self.notify("Still starting up: try again in a moment.", severity="warning", timeout=3)
             return
+        attached = await self._attachments_to_send()
+        if attached is None:
+            return  # one notification said why; the prompt and the chips are as they were
         event.prompt.clear()  # accepted: the text now lives in the transcript and the session
         self._restored = None
         editing, self._editing = self._editing, None
@@ -601,14 +622,118 @@ class ChatApp(App[None]):
             self._show_mode(None)
             await self._cut_to(editing[1])  # the new prompt goes beside the edited one
         turn = self.session.begin(event.text, Metrics(clock=self._clock))
+        turn.attachments = attached
+        if attached:
+            await self.attachment_bar.clear()
         if editing is not None:
             turn.edits = editing[0]
             turn.reshow = True
         self._remember_prompts()
-        shown = user_message(event.text, event.pasted)
+        shown = user_message(event.text, event.pasted, [describe(meta_of(a)) for a in attached])
         shown.turn = turn  # type: ignore[attr-defined]  # a click on it finds its turn
         await self.transcript.mount(shown)
         await self._start(turn)
+
+    # --- attachments ------------------------------------------------------------------------
+
+    def _earlier_attachments(self, before: Optional[int] = None) -> List[Any]:
+        """The attachments the conversation sends again (as context) with a message after its
+        turns (or the first `before` of them)."""
+        if self.session is None:
+            return []
+        turns = self.session.turns[:before] if before is not None else self.session.turns
+        return [a for turn in turns if not turn.superseded and turn.answer for a in turn.attachments]
+
+    async def _attachments_to_send(self) -> Optional[Tuple[Any, ...]]:
+        """The chips' attachments, ready to send (`_attachments_ready`); None when they cannot be sent."""
+        self._attach_jobs = [job for job in self._attach_jobs if not job.is_finished]
+        if self._attach_jobs:  # Enter right after taking a file: it goes with this message
+            await asyncio.gather(*(job.wait() for job in self._attach_jobs), return_exceptions=True)
+        return await self._attachments_ready(self.attachment_bar.attachments, self._earlier_attachments())
+
+    async def _attachments_ready(self, attached: Tuple[Any, ...], earlier: List[Any]) -> Optional[Tuple[Any, ...]]:
+        """A prompt's attachments as they are sent: converted as the settings ask
+        (--pdf-as-text, --max-image-px: a PDF asked again after switching to Ollama), checked
+        with those sent again against the API's limits, and encoded (in a thread: never
+        megabytes of base64 on the loop). None, after one notification saying why, when they
+        cannot be sent."""
+        if not attached and not earlier:
+            return attached
+        from llmchat.attaching import resend
+        from llmchat.attachments import AttachmentError
+        from llmchat.conversation import Message
+
+        try:
+            return await asyncio.to_thread(resend, attached, [self.settings], [Message("user", "", tuple(earlier))])
+        except AttachmentError as exc:
+            self.notify(one_line(str(exc)), title="Cannot send the attachments", severity="error", timeout=10)
+            return None
+
+    def on_chat_prompt_attach(self, event: ChatPrompt.Attach) -> None:
+        event.stop()
+        self._attach_jobs.append(self._attach_files(event.sources))
+
+    @work(group="attach", exit_on_error=False)
+    async def _attach_files(self, sources: List[str]) -> None:
+        """Read, check and encode `sources` in a worker thread (a 10 MB PDF never holds up
+        the keys), then show them as chips; a failure is one notification."""
+        from llmchat.attaching import gather
+        from llmchat.attachments import AttachmentError
+        from llmchat.conversation import Message
+
+        bar = self.attachment_bar
+        context = [Message("user", "", tuple(self._earlier_attachments()) + bar.attachments)]
+        names = ", ".join(sources)
+        # A slow read or fetch says so; a quick one (most) shows only its chip.
+        slow = self.set_timer(ATTACH_NOTICE_AFTER, lambda: self.notify(one_line(f"Reading {names}…", 200), timeout=3))
+        try:
+            attached = await asyncio.to_thread(gather, sources, self.settings, context=context)
+        except AttachmentError as exc:
+            self.notify(one_line(str(exc)), title="Not attached", severity="error", timeout=10)
+            return
+        except Exception as exc:  # not one of attaching's own: still one line, never a crash
+            self.notify(one_line(f"Cannot attach {names}: {exc}", 300), title="Not attached", severity="error", timeout=10)
+            return
+        finally:
+            slow.stop()
+        await bar.add(attached)
+
+    async def on_attachment_bar_remove(self, event: AttachmentBar.Remove) -> None:
+        event.stop()
+        await self.attachment_bar.remove_chip(event.chip)
+
+    def on_attachment_bar_leave(self, event: AttachmentBar.Leave) -> None:
+        event.stop()
+        self.prompt.focus()
+
+    def on_attachment_bar_changed(self, event: AttachmentBar.Changed) -> None:
+        event.stop()
+        self.refresh_bindings()
+
+    def on_path_menu_accept(self, event: PathMenu.Accept) -> None:
+        event.stop()
+        self.prompt.accept_menu()
+        self.prompt.focus()
+
+    def start_attaching(self) -> None:
+        """The palette's "Attach a file or URL": an `@` at the prompt's cursor opens the menu."""
+        prompt = self.prompt
+        row, column = prompt.cursor_location
+        before = prompt.document.get_line(row)[:column]
+        prompt.insert("@" if not before or before[-1].isspace() else " @")
+        prompt.focus()
+
+    async def _set_chips(self, attachments: Tuple[Any, ...]) -> None:
+        bar = self.attachment_bar
+        await bar.clear()
+        await bar.add(attachments)
+
+    async def action_clear_attachments(self) -> None:
+        bar = self.attachment_bar
+        refocus = bar.has_focus_within
+        await bar.clear()
+        if refocus:
+            self.prompt.focus()
 
     @on(TextArea.Changed, "#prompt")
     def _warm_up_while_typing(self, event: TextArea.Changed) -> None:
@@ -706,6 +831,8 @@ class ChatApp(App[None]):
             self._restored = turn.prompt
             self.prompt.load_text(turn.prompt)
             self.prompt.move_cursor(self.prompt.document.end)
+            if turn.attachments and not self.attachment_bar.attachments:
+                self.call_later(self.attachment_bar.add, turn.attachments)  # and its attachments
 
     def _figures_line(self, turn: Turn) -> str:
         """The figures under an ended answer, as a reopened answer shows them."""
@@ -791,6 +918,8 @@ class ChatApp(App[None]):
             return self._active is not None
         if action == "hide_help_panel":
             return bool(self.screen.query("HelpPanel"))
+        if action == "clear_attachments":
+            return bool(self.attachment_bar.attachments) and self._on_main_screen()
         if action == "retry":
             return self._active is None and self.session is not None and self.session.last is not None
         if action in ("step_sibling", "edit_selected", "regenerate_selected"):
@@ -862,6 +991,11 @@ class ChatApp(App[None]):
         if self._active is not None or self.session is None:
             return
         asked = self.session.last
+        if asked is not None and asked.ended and asked.attachments:
+            ready = await self._attachments_ready(asked.attachments, self._earlier_attachments(self.session.turns.index(asked)))
+            if ready is None:
+                return
+            asked.attachments = ready
         turn = self.session.retry(Metrics(clock=self._clock))
         if turn is None:
             return
@@ -874,6 +1008,8 @@ class ChatApp(App[None]):
         self._mark_superseded(asked)
         if self._restored is not None and self.prompt.text == self._restored:
             self.prompt.clear()  # it is being sent again: don't leave a copy behind
+            if turn.attachments and self.attachment_bar.attachments == turn.attachments:
+                await self.attachment_bar.clear()  # nor of its attachments
         self._restored = None
         await self._start(turn)
 
@@ -1089,6 +1225,7 @@ class ChatApp(App[None]):
         if self._editing is not None:
             self._editing = None
             self.prompt.load_text(self._edit_draft)
+            self.call_later(self._set_chips, self._edit_chips)
             self.prompt.move_cursor(self.prompt.document.end)
             self._show_mode(None)
             self.refresh_bindings()
@@ -1152,6 +1289,8 @@ class ChatApp(App[None]):
         self._clear_selection()
         self._editing = (turn.record.prompt_id, index, number)
         self._edit_draft = self.prompt.text
+        self._edit_chips = self.attachment_bar.attachments
+        self.call_later(self._set_chips, turn.attachments)  # the edit sends them, unless removed
         self.prompt.load_text(turn.prompt)
         self.prompt.move_cursor(self.prompt.document.end)
         self.prompt.focus()
@@ -1183,13 +1322,17 @@ class ChatApp(App[None]):
         if answer_id is None:
             self.notify("This turn has no stored answer to regenerate.", severity="warning", timeout=3)
             return
+        ready = await self._attachments_ready(old.attachments, self._earlier_attachments(index))
+        if ready is None:
+            return
         self._clear_selection()
         await self._cut_to(index)
         turn = self.session.begin(old.prompt, Metrics(clock=self._clock))
+        turn.attachments = ready  # asked again as it was asked (converted as the settings say)
         turn.regenerates = answer_id
         turn.reshow = True
         self._remember_prompts()
-        shown = UserMessage(old.prompt)
+        shown = UserMessage(old.prompt, [describe(meta_of(a)) for a in old.attachments])
         shown.turn = turn  # type: ignore[attr-defined]
         await self.transcript.mount(shown)
         await self._start(turn)
@@ -1321,6 +1464,9 @@ class ChatApp(App[None]):
                 yield command
         yield SystemCommand("New conversation", "Clear the transcript and start again with no context", self.new_conversation)
         yield SystemCommand("Conversations", "Open, rename, delete or search stored conversations (ctrl+o)", self.action_conversations)
+        yield SystemCommand("Attach a file or URL", "Type @ in the prompt: paths under this folder as you type, or @https://…", self.start_attaching)
+        if self.attachment_bar.attachments:
+            yield SystemCommand("Remove all attachments", "The chips above the prompt (ctrl+l)", self.action_clear_attachments)
         yield SystemCommand("Switch model or profile", "A profile from the config file, or any model name on the current server", self.pick_model)
         yield SystemCommand("Copy last answer", "Its Markdown source, to the clipboard (ctrl+y)", self.copy_answer)
         yield SystemCommand("Copy code block", "One code block of the last answer, to the clipboard", self.pick_code_block)

@@ -79,6 +79,8 @@ class ChatHistory:
                 turn = Turn(message.content, Metrics(clock=clock), state=ERROR)  # no answer (yet)
                 turn.superseded = message.superseded
                 turn.record = TurnRecord(prompt_id=message.id)
+                if message.attachments:
+                    turn.attachments = self._stored_attachments(message)
                 out.append((turn, message, None))
                 continue
             if not out or out[-1][2] is not None:
@@ -96,6 +98,17 @@ class ChatHistory:
                 turn.record.answer_id = message.id
             out[-1] = (turn, prompt, message)
         return transcript.info, out
+
+    def _stored_attachments(self, prompt: Any) -> Tuple[Any, ...]:
+        """A stored prompt's attachments as sent (they go again with the conversation); one
+        that cannot be read is a warning, and the prompt goes without it."""
+        from llmchat.history import HistoryError
+
+        try:
+            return tuple(self.store.prompt_attachments(prompt.id))
+        except HistoryError as exc:
+            self._warn(f"the attachments of message {prompt.id} are not sent again: {exc}")
+            return ()
 
 
 def _replay_steps(turn: Turn, message: Any, clock: Callable[[], float]) -> None:

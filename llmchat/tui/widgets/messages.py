@@ -1,6 +1,7 @@
 """The transcript's entries: the user's messages, the assistant's answers, a welcome note.
 
-A user message is plain text (what was typed, never read as markup). An answer is a
+A user message is plain text (what was typed, never read as markup), and under it the
+attachments it carried, one line each (name, kind, size). An answer is a
 `StreamingMarkdown` the app streams into (one widget however long the answer: see
 streaming_markdown.py), the app's Thinking block above it when the model thinks aloud
 (thinking.py), and under it the answer's figures once it ended and a note for how it ended when
@@ -12,7 +13,7 @@ llmchat/tui/gc_policy.py), from its mount until a moment after it ended.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -47,9 +48,18 @@ class UserMessage(Static):
     }
     """
 
-    def __init__(self, text: str) -> None:
-        super().__init__(Content(text), markup=False)
+    def __init__(self, text: str, attached: Sequence[str] = ()) -> None:
+        """`attached`: a line for each attachment (widgets/attachments.py `describe`)."""
         self.text = text
+        self.attached = list(attached)
+        super().__init__(self.with_attached(Content(text)), markup=False)
+
+    def with_attached(self, content: Content) -> Content:
+        """`content` with the list of attachments under it."""
+        if not self.attached:
+            return content
+        lines = [("\n+ " + line, "$text-muted") for line in self.attached]
+        return Content.assemble(content, *lines)
 
 
 class AssistantMessage(Vertical):

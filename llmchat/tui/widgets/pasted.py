@@ -27,10 +27,11 @@ def long_pastes(text: str, pastes: Sequence[str]) -> List[str]:
     return found
 
 
-def user_message(text: str, pastes: Sequence[str] = ()) -> UserMessage:
-    """The transcript's entry for a sent prompt: collapsed pastes, if any."""
+def user_message(text: str, pastes: Sequence[str] = (), attached: Sequence[str] = ()) -> UserMessage:
+    """The transcript's entry for a sent prompt: collapsed pastes, if any, and the list of its
+    attachments (`attached`: a line each)."""
     collapsed = long_pastes(text, pastes)
-    return PastedUserMessage(text, collapsed) if collapsed else UserMessage(text)
+    return PastedUserMessage(text, collapsed, attached) if collapsed else UserMessage(text, attached)
 
 
 class PastedUserMessage(UserMessage, can_focus=True):
@@ -42,8 +43,8 @@ class PastedUserMessage(UserMessage, can_focus=True):
 
     expanded: reactive[bool] = reactive(False, init=False)
 
-    def __init__(self, text: str, pastes: Sequence[str]) -> None:
-        super().__init__(text)
+    def __init__(self, text: str, pastes: Sequence[str], attached: Sequence[str] = ()) -> None:
+        super().__init__(text, attached)
         self.pastes = list(pastes)
         self.update(self.shown())
 
@@ -62,7 +63,7 @@ class PastedUserMessage(UserMessage, can_focus=True):
                 parts.append((f"▸ pasted text, {lines} lines (Enter or click shows it)", "italic $text-accent"))
         if rest:
             parts.append(rest)
-        return Content.assemble(*parts)  # type: ignore[arg-type]
+        return self.with_attached(Content.assemble(*parts))  # type: ignore[arg-type]
 
     def watch_expanded(self) -> None:
         self.update(self.shown())

@@ -5,6 +5,11 @@ tui/compat.py makes Textual report as alt+enter. Shift+Enter differs from Enter 
 kitty protocol (Textual asks for it), so the hint names it only in terminals known to speak it.
 Up in an empty prompt recalls the conversation's earlier prompts (Down goes forward again).
 
+`@` starts a path: the menu over the prompt (widgets/attachments.py, `menu`) lists what it may
+become as you type; Up/Down move in it, Tab or Enter takes the entry (a directory goes on into
+it; a file leaves its path as plain text and is attached: `Attach`), Esc closes it. A paste
+that is nothing but the paths of files (a file dropped on the terminal) is offered the same way.
+
 TextArea handles Enter in its key handler before ordinary bindings run, so Enter is bound with
 priority -- and the text is read only after the keys queued before it, or a fast burst (a paste
 without bracketed paste, tmux send-keys) would send a truncated prompt. The prompt only announces
@@ -15,12 +20,17 @@ does, so nothing typed is lost to a refused send.
 from __future__ import annotations
 
 import unicodedata
-from typing import List, Mapping, Optional
+from typing import TYPE_CHECKING, List, Mapping, Optional
 
 from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
+
+from llmchat.tui.widgets.attachments import at_token, escape_path
+
+if TYPE_CHECKING:
+    from llmchat.tui.widgets.attachments import PathMenu
 
 # Format characters typed as keys are text (Textual's keys call them unprintable and drop them):
 # the zero-width joiners inside emoji sequences, non-joiners in Persian, word joiners, tags in
@@ -47,6 +57,12 @@ def newline_hint(env: Mapping[str, str]) -> str:
         return HINT
     kitty = env.get("TERM", "") in _KITTY_TERMS or env.get("TERM_PROGRAM", "") in _KITTY_PROGRAMS or "KITTY_WINDOW_ID" in env
     return HINT_WITH_SHIFT if kitty else HINT
+
+
+def _location(text: str, index: int) -> tuple:
+    """The (row, column) of `text[index]`."""
+    row = text.count("\n", 0, index)
+    return row, index - (text.rfind("\n", 0, index) + 1)
 
 
 class ChatPrompt(TextArea):
@@ -84,6 +100,13 @@ class ChatPrompt(TextArea):
         def control(self) -> "ChatPrompt":
             return self.prompt
 
+    class Attach(Message):
+        """The user chose to attach `sources` (paths, or a URL) to the next message."""
+
+        def __init__(self, sources: List[str]) -> None:
+            super().__init__()
+            self.sources = sources
+
     def __init__(self, *, placeholder: str = HINT, id: str | None = None) -> None:
         super().__init__(
             "",
@@ -97,6 +120,8 @@ class ChatPrompt(TextArea):
         self.earlier: List[str] = []  # this conversation's prompts, oldest first (the app keeps it)
         self.pasted: List[str] = []  # pastes since the prompt was last empty
         self._recalled: Optional[int] = None  # the index in `earlier` shown, while it is unedited
+        self.menu: Optional[PathMenu] = None  # the `@` menu (the app gives it one)
+        self._dismissed: Optional[tuple] = None  # where the `@` is whose menu Esc closed
 
     def check_consume_key(self, key: str, character: str | None = None) -> bool:
         """Printable keys are the text's, except those the app binds while a message of the
@@ -154,10 +179,100 @@ class ChatPrompt(TextArea):
     def on_text_area_changed(self) -> None:
         if not self.text:
             self.pasted = []  # sent or cleared: its pastes go with it
+        self._follow_menu()
+
+    def on_text_area_selection_changed(self) -> None:
+        self._follow_menu()
 
     def on_paste(self, event: events.Paste) -> None:
-        """Remember the paste (TextArea's own handler inserts it), as the document keeps it."""
-        self.pasted.append(event.text.replace("\r\n", "\n").replace("\r", "\n"))
+        """Remember the paste (TextArea's own handler inserts it), as the document keeps it;
+        if it names files, the menu offers them once it is in."""
+        pasted = event.text.replace("\r\n", "\n").replace("\r", "\n")
+        self.pasted.append(pasted)
+        menu = self.menu
+        if menu is not None and not self.read_only:
+            self.call_later(menu.offer, pasted, self)
+
+    # --- the `@` menu ---------------------------------------------------------------------
+
+    def _token(self) -> Optional[tuple]:
+        """The `@path` ending at the cursor: ((row, column of the `@`), the path so far)."""
+        start, end = self.selection
+        if start != end:
+            return None
+        row, column = end
+        found = at_token(self.document.get_line(row), column)
+        return None if found is None else ((row, found[0]), found[1])
+
+    def _follow_menu(self) -> None:
+        """The menu follows the text: an `@path` at the cursor lists its completions; anything
+        else closes them; an offered paste is withdrawn by any edit."""
+        menu = self.menu
+        if menu is None:
+            return
+        token = self._token() if not self.read_only else None
+        if token is None:
+            self._dismissed = None
+            if menu.kind == "complete" or menu.kind is None and menu.busy:
+                menu.close()
+            elif menu.kind == "offer" and menu.offered is not None and self.text != menu.offered.text:
+                menu.close()
+            return
+        where, fragment = token
+        if self._dismissed == where:
+            return
+        self._dismissed = None
+        menu.complete(fragment, where)
+
+    def _menu_key(self, key: str) -> bool:
+        """Up, Down, Tab and Esc while the menu is shown are its; True when handled."""
+        menu = self.menu
+        if menu is None or not menu.shown:
+            return False
+        if key in ("up", "down"):
+            menu.move(-1 if key == "up" else 1)
+        elif key == "tab":
+            self.accept_menu()
+        elif key == "escape":
+            token = self._token()
+            self._dismissed = token[0] if token is not None else None
+            menu.close()
+        else:
+            return False
+        return True
+
+    def accept_menu(self) -> None:
+        """Take the menu's entry: a directory is completed and listed in turn; a file or URL
+        becomes plain text (its path) and is attached; an offered paste is attached, its text
+        left as the files' names."""
+        menu = self.menu
+        if menu is None or not menu.shown:
+            return
+        if menu.kind == "offer" and menu.offered is not None:
+            offer = menu.offered
+            menu.close()
+            text, pasted = self.text, offer.pasted.strip()
+            at = text.rfind(pasted)
+            if at >= 0:
+                from pathlib import Path
+
+                mention = " ".join(Path(p).name for p in offer.paths)
+                self.replace(mention, _location(text, at), _location(text, at + len(pasted)), maintain_selection_offset=False)
+            self.post_message(self.Attach(list(offer.paths)))
+            return
+        choice = menu.choice()
+        token = self._token()
+        if choice is None or token is None:
+            menu.close()
+            return
+        (row, column), _ = token
+        end = self.cursor_location
+        if choice.is_dir:
+            self.replace("@" + escape_path(choice.path), (row, column), end, maintain_selection_offset=False)
+            return  # the change lists the directory
+        menu.close()
+        self.replace(choice.path, (row, column), end, maintain_selection_offset=False)
+        self.post_message(self.Attach([choice.path]))
 
     async def on_key(self, event: events.Key) -> None:
         """Keys in the order they were typed. A letter is inserted here; a key bound to one of
@@ -173,6 +288,10 @@ class ChatPrompt(TextArea):
             return
         if event.is_printable:
             return  # TextArea's own handler inserts it
+        if self._menu_key(event.key):
+            event.stop()
+            event.prevent_default()
+            return
         active = self.app.active_bindings
         for key in event.aliases:
             bound = active.get(key)
@@ -191,6 +310,9 @@ class ChatPrompt(TextArea):
         self.call_later(self._submit)
 
     def _submit(self) -> None:
+        if self.menu is not None and self.menu.shown:
+            self.accept_menu()  # Enter takes the menu's entry, as Tab does
+            return
         text = self.text
         if text.strip():
             self.post_message(self.Submitted(self, text, list(self.pasted)))

@@ -81,6 +81,16 @@ class Spacer(Widget):
             self.styles.height = lines
 
 
+def attached_lines(prompt: Any) -> List[str]:
+    """A stored prompt's attachments, a line each (name, kind, size)."""
+    metas = getattr(prompt, "attachments", None)
+    if not metas:
+        return []
+    from llmchat.tui.widgets.attachments import describe
+
+    return [describe(meta) for meta in metas]
+
+
 class TurnView(Vertical):
     """A stored turn in the transcript: the prompt and the answer."""
 
@@ -98,8 +108,8 @@ class TurnView(Vertical):
     def compose(self) -> ComposeResult:
         from llmchat.tui.widgets.stored import StoredAnswer
 
-        yield UserMessage(self.turn.prompt)
         asked = self.turn.prompt_message
+        yield UserMessage(self.turn.prompt, attached_lines(asked))
         if asked is not None and asked.sibling_count > 1:
             from llmchat.tui.widgets.siblings import SiblingSwitcher
 
