@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import re
@@ -735,6 +736,7 @@ async def headless_locked(base_url: str, lock_s: float, timeout: float, lock: bo
             writer.finish(COMPLETE, stop_reason="stop")
             seeded.append(writer.conversation_id)
     app = ChatApp(Settings(api="openai-chat", base_url=base_url, model="m"))
+    app.manage_gc = True  # the collector as a real terminal has it (gc_policy.py), as in the other sections
     frames: List[_Frame] = []
     original_display = app._display
 
@@ -768,6 +770,7 @@ async def headless_locked(base_url: str, lock_s: float, timeout: float, lock: bo
 
     app._display = display  # type: ignore[method-assign]
     keys: List[Tuple[str, float]] = []  # (what, seconds key -> frame), keys sent while locked
+    sent: List[Tuple[str, float, float]] = []  # (what, when sent, seconds key -> frame): every key, for the timeline
     locker: Optional[subprocess.Popen] = None
     locked_at = released_at = None
     renamed = ours = None
@@ -810,6 +813,7 @@ async def headless_locked(base_url: str, lock_s: float, timeout: float, lock: bo
                     raise TimeoutError(
                         f"{what} ({name}): no frame showed it; the screen: {app.screen!r}, focused: {app.focused!r}, last frames: {frames[-3:]}"
                     ) from None
+                sent.append((what, at, latency))
                 if at < end:
                     keys.append((what, latency))
                 await asyncio.sleep(0.05)
@@ -879,6 +883,9 @@ async def headless_locked(base_url: str, lock_s: float, timeout: float, lock: bo
         "loop_in_store_ms": sum(in_store) * 1000,
         "loop_store_calls": len(in_store),
         "lost": lost,
+        # Every key: (what, seconds after the lock was taken, ms key -> frame), to line up with a trace.
+        "timeline": [(what, round(at - (locked_at or at), 3), round(x * 1000, 1)) for what, at, x in sent],
+        "locked_at": locked_at,  # time.perf_counter() then
     }
 
 
@@ -938,6 +945,7 @@ def run_locked_section(server: "ServerProcess", args: Any, results: Dict[str, An
             for lock, into in ((True, runs), (False, controls)):  # interleaved: the same load for both
                 home = tempfile.mkdtemp(prefix="llmchat-bench-locked-")
                 os.environ["LLMCHAT_HOME"] = home
+                gc.collect()  # what the run before left, not collected during this one
                 try:
                     r = asyncio.run(headless_locked(server.base_url(f"tokens={ANSWER_TOKENS}&tps=100"), args.lock_seconds, 60, lock))
                 finally:
