@@ -341,6 +341,11 @@ class ChatApp(App[None]):
 
     # --- life cycle ----------------------------------------------------------------------
 
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.InputEvent):
+            self.gc_policy.input()  # no full collection between a key and its frame (gc_policy.py)
+        await super().on_event(event)
+
     async def on_mount(self) -> None:
         self._catch_exit_signals()
         self.transcript.anchor()
