@@ -56,7 +56,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TextArea
+from textual.widgets import Static, TextArea
 from textual.worker import Worker
 
 from llmchat.config import Config, ConfigError, Overrides, Settings, continue_flags, load_config, resolve, save_theme
@@ -90,6 +90,7 @@ from llmchat.tui.widgets import (
     UserMessage,
     Welcome,
 )
+from llmchat.tui.widgets.footer import QuietFooter
 from llmchat.tui.widgets.pasted import user_message
 from llmchat.tui.widgets.prompt import newline_hint
 from llmchat.tui.widgets.siblings import SiblingSwitcher
@@ -306,7 +307,7 @@ class ChatApp(App[None]):
         # Headless (tests, snapshots): the hint of a terminal without the kitty protocol.
         yield ChatPrompt(id="prompt", placeholder=newline_hint({} if self.is_headless else os.environ))
         yield StatusBar(self.model_label, id="status")
-        yield Footer()
+        yield QuietFooter()  # rebuilt only when its keys change (widgets/footer.py)
 
     def _welcome_text(self) -> str:
         settings = self.settings

@@ -25,10 +25,11 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, OptionList, Static
+from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from llmchat.sanitize import one_line
+from llmchat.tui.widgets.footer import QuietFooter
 
 if TYPE_CHECKING:
     from textual import getters
@@ -167,7 +168,7 @@ class ConversationList(ModalScreen[None]):
             yield ConversationOptions(id="conversations")
             yield Input(id="rename")
             yield Static(HINT, id="hint", markup=False)
-        yield Footer()
+        yield QuietFooter()  # rebuilt only when its keys change (widgets/footer.py)
 
     @property
     def options(self) -> OptionList:
