@@ -1521,7 +1521,7 @@ class ChatApp(App[None]):
                 why = f"history = false in {self.config.path}"
             self.notify(f"History is off ({why}): no conversations are stored.", severity="warning", timeout=5)
             return
-        self.push_screen(ConversationList(self.chat_history.store, self.chat_history.conversation_id))
+        self.push_screen(ConversationList.for_app(self, self.chat_history.store, self.chat_history.conversation_id))
 
     def _about_text(self, info: Any) -> str:
         """The note above a reopened conversation."""
