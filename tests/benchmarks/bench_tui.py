@@ -157,14 +157,16 @@ class Recorder:
 
 
 class RecordingFeed:
-    def __init__(self, inner: Any, recorder: Recorder) -> None:
+    def __init__(self, inner: Any, recorder: Recorder, record: bool = True) -> None:
         self.inner = inner
         self.recorder = recorder
+        self.record = record  # False: the widget's append records (what the app feeds since the engine)
 
     async def write(self, text: str) -> None:
-        recorder = self.recorder
-        recorder.written += len(text)
-        recorder.writes.append((time.perf_counter(), recorder.written))
+        if self.record:
+            recorder = self.recorder
+            recorder.written += len(text)
+            recorder.writes.append((time.perf_counter(), recorder.written))
         await self.inner.write(text)
 
     async def stop(self) -> None:
@@ -201,10 +203,22 @@ async def headless_answer(impl: str, base_url: str, prompt: str, timeout: float)
 
     def get_stream(self: Any) -> RecordingFeed:
         recorder.widget = self
-        return RecordingFeed(original_get_stream(self), recorder)
+        return RecordingFeed(original_get_stream(self), recorder, record=impl == "baseline")
+
+    # The app feeds StreamingMarkdown through `append` (the engine's observer), not its stream's
+    # `write`: record there, or the latency section records no delta at all.
+    original_append = StreamingMarkdown.append
+
+    def append(self: Any, text: str) -> None:
+        if text:
+            recorder.written += len(text)
+            recorder.writes.append((time.perf_counter(), recorder.written))
+        original_append(self, text)
 
     undo = use_baseline() if impl == "baseline" else None
     widget_class.get_stream = get_stream  # type: ignore[method-assign]
+    if impl != "baseline":
+        StreamingMarkdown.append = append  # type: ignore[method-assign]
     try:
         app = ChatApp(Settings(api="openai-chat", base_url=base_url, model="m"))
         app.manage_gc = True  # what the app does in a real terminal (headless it leaves the collector alone)
@@ -258,6 +272,7 @@ async def headless_answer(impl: str, base_url: str, prompt: str, timeout: float)
         }
     finally:
         widget_class.get_stream = original_get_stream  # type: ignore[method-assign]
+        StreamingMarkdown.append = original_append  # type: ignore[method-assign]
         if undo is not None:
             undo()
 
