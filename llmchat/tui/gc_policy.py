@@ -28,7 +28,8 @@ the 50 ms the streaming latency allows. So:
   of the keys that missed the 50 ms (bench_tui.py, `locked`). So full collections happen at idle
   moments: nothing streaming, no key for a while.
 - At the last `end`, the collector is as it was and, if a full collection came due meanwhile
-  (the oldest generation's count reached its threshold), it runs at once: outside any stream,
+  (generational: the oldest generation's count reached its threshold; paused: the hold lasted
+  `YOUNG_PER_FULL` young collections), it runs at once: outside any stream,
   after the keys (the answer ends its hold `GC_DELAY` after its last frames). Not collecting
   would leave it due, and the collector would run it at the next allocation -- likely the next
   key. A hold that lasts `OVERDUE` seconds with a collection due (keys that never pause, an
@@ -36,7 +37,8 @@ the 50 ms the streaming latency allows. So:
   so garbage never grows without bound.
 
 Headless apps (tests, many apps in one process) leave the collector alone unless they ask
-(`ChatApp.manage_gc = True`, as the benchmark does); begin/end are still counted.
+(`ChatApp.manage_gc = True`, as the benchmark does); begin/end are still counted, input is not
+(a test would wait IDLE_AFTER for its hold to end).
 """
 
 from __future__ import annotations
