@@ -99,6 +99,7 @@ class GCPolicy:
         self._input_timer: Any = None  # ends the input hold IDLE_AFTER after the last key
         self._last_input = 0.0  # time.monotonic() of the last key or click
         self._held_since = 0.0  # when the hold began (time.monotonic())
+        self._closed = False  # close() was called
 
     @property
     def enabled(self) -> bool:
@@ -130,7 +131,7 @@ class GCPolicy:
         if self._input_timer is not None:
             self._input_timer.reset()
             return
-        if not self.enabled:
+        if not self.enabled or self._closed:
             return  # headless: counting the holds would only make tests wait for the timer
         self.begin(INPUT)
         self._input_timer = self._app.set_timer(IDLE_AFTER, self._input_ended, name="gc_input")
@@ -141,7 +142,7 @@ class GCPolicy:
 
     def end(self, reason: str) -> bool:
         """A `begin(reason)` ends (False if none was open: nothing changes). At the last end,
-        the collector is as it was and what was left is collected now."""
+        the collector is as it was, and a full collection that came due meanwhile runs now."""
         if self.holds[reason] <= 0:
             return False
         self.holds[reason] -= 1
@@ -153,6 +154,7 @@ class GCPolicy:
 
     def close(self) -> None:
         """The app is closing: every hold ends, the collector is as it was (nothing collected)."""
+        self._closed = True  # a key seen while the app closes begins no hold (none would end it)
         self.holds.clear()
         if self._input_timer is not None:
             self._input_timer.stop()
