@@ -67,7 +67,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TextArea
+from textual.widgets import Static, TextArea
 from textual.worker import Worker
 
 from llmchat.config import Config, ConfigError, Overrides, Settings, apply_tool_flags, continue_flags, load_config, resolve, save_theme
@@ -103,6 +103,7 @@ from llmchat.tui.widgets import (
     Welcome,
 )
 from llmchat.tui.widgets.attachments import AttachmentBar, PathMenu, describe, meta_of
+from llmchat.tui.widgets.footer import QuietFooter
 from llmchat.tui.widgets.pasted import user_message
 from llmchat.tui.widgets.prompt import newline_hint
 from llmchat.tui.widgets.siblings import SiblingSwitcher
@@ -449,7 +450,7 @@ class ChatApp(App[None]):
         prompt.menu = menu
         yield prompt
         yield StatusBar(self.model_label, id="status")
-        yield Footer()
+        yield QuietFooter()  # rebuilt only when its keys change (widgets/footer.py)
 
     def _welcome_text(self) -> str:
         settings = self.settings
@@ -487,6 +488,11 @@ class ChatApp(App[None]):
         return self._worker
 
     # --- life cycle ----------------------------------------------------------------------
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.InputEvent):
+            self.gc_policy.input()  # no full collection between a key and its frame (gc_policy.py)
+        await super().on_event(event)
 
     async def on_mount(self) -> None:
         self._catch_exit_signals()
@@ -1858,7 +1864,7 @@ class ChatApp(App[None]):
                 why = f"history = false in {self.config.path}"
             self.notify(f"History is off ({why}): no conversations are stored.", severity="warning", timeout=5)
             return
-        self.push_screen(ConversationList(self.chat_history.store, self.chat_history.conversation_id))
+        self.push_screen(ConversationList.for_app(self, self.chat_history.store, self.chat_history.conversation_id))
 
     def _about_text(self, info: Any) -> str:
         """The note above a reopened conversation."""

@@ -70,9 +70,16 @@ async def test_begin_and_end_nest_by_reason(collector_state):
         assert policy.end("answer")
         assert not policy.holding and not policy.holds
         assert gc.get_threshold() == before
-        assert full_collections() == collected + 1  # what the answers left, collected at the end
+        assert full_collections() == collected  # none came due meanwhile: none made
         assert not policy.end("answer")  # an extra end changes nothing
         assert gc.get_threshold() == before
+        policy.begin("answer")
+        kept = survivors(300_000)  # enough for the collector to want a full collection
+        assert full_collections() == collected
+        assert policy.end("answer")
+        assert full_collections() == collected + 1  # the one that came due, made at the end
+        assert gc.get_count()[2] < before[2]  # not left due (the next allocation would run it)
+        del kept
 
 
 @pytest.mark.parametrize("strategy", ["generational", "incremental"])
@@ -98,6 +105,9 @@ async def test_no_full_collections_while_held_either_way(collector_state, until,
         if strategy == "incremental":
             await until(pilot, lambda: gc.get_stats()[0]["collections"] > young, what="a young collection")
             assert gc.get_count()[0] < 50_000  # the young generation is not left to grow
+            # Paused, a hold this long ends with a full collection (the counts cannot say one is due).
+            await until(pilot, lambda: policy.young_collections >= gc_policy.YOUNG_PER_FULL, what="a long hold")
+            assert full_collections() == collected
         del kept
         policy.end("answer")
         assert gc.isenabled() and gc.get_threshold()[2] != NO_FULL_COLLECTIONS
@@ -153,7 +163,51 @@ async def test_fifty_answers_then_a_new_conversation_are_all_freed(collector_sta
         del answer
         await app.new_conversation()
         await pilot.pause()
-        assert not app.gc_policy.holds and gc.get_threshold() == thresholds  # removed: their holds ended
+        assert "answer" not in app.gc_policy.holds  # removed: their holds ended
+        await until(pilot, lambda: not app.gc_policy.holds, what="the keys' hold to end")
+        assert gc.get_threshold() == thresholds
         gc.collect()
         alive = [type(ref()).__name__ for ref in refs if ref() is not None]
         assert alive == []
+
+
+async def test_keys_hold_full_collections_off_until_they_pause(collector_state, settings_for, until, monkeypatch):
+    """Typing makes garbage that would bring full collections (60-300 ms each, between a key and
+    its frame: issue 11's 50 ms); none comes while the keys go on, the one that came due runs
+    once they paused IDLE_AFTER, and the collector is as it was."""
+    monkeypatch.setattr(gc_policy, "IDLE_AFTER", 0.3)
+    app = ChatApp(settings_for(tokens=5))
+    app.manage_gc = True
+    thresholds = gc.get_threshold()
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        policy = app.gc_policy
+        assert not policy.holding
+        collected = full_collections()
+        kept = []
+        for key in "typing":
+            await pilot.press(key)
+            assert policy.holds == {gc_policy.INPUT: 1} and policy.holding
+            kept.append(survivors(60_000))  # what a key's work leaves, many times over
+        assert app.prompt.text == "typing"
+        assert full_collections() == collected  # none between the keys
+        await until(pilot, lambda: not policy.holding, what="the keys to pause")
+        assert gc.get_threshold() == thresholds
+        assert full_collections() == collected + 1 and policy.idle_collections == 1  # the due one, now
+        del kept
+
+
+async def test_a_hold_that_never_ends_still_collects_when_a_pause_comes(collector_state, until, monkeypatch):
+    """Keys that never pause for IDLE_AFTER (or an endless answer) do not keep garbage for ever:
+    once a collection was due for OVERDUE, it runs in the first short pause."""
+    monkeypatch.setattr(gc_policy, "OVERDUE", 0.5)
+    app = Host()
+    async with app.run_test() as pilot:
+        policy = GCPolicy(app, strategy="generational")
+        policy.begin("answer")
+        collected = full_collections()
+        kept = survivors(300_000)
+        await until(pilot, lambda: policy.idle_collections == 1, what="the overdue collection")
+        assert full_collections() == collected + 1 and policy.holding  # still held afterwards
+        del kept
+        policy.end("answer")

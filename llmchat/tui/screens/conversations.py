@@ -6,6 +6,11 @@ it in place; `d` deletes it after a confirmation; `/` (or just typing in the box
 searches titles and messages with the store's search, each match with a line of the message it
 was found in. Esc closes (first it ends a rename in progress); Ctrl+O / F2 close too.
 
+The list is composed once per app and kept (`ConversationList.for_app`): composing it -- its
+styles, its footer, its first layout -- took 40-70 ms of the Ctrl+O key's way to the screen
+(bench_tui.py, `locked`). Each opening starts as a new one did: the search box empty, no rename
+open, the rows read again with the first highlighted (until they come, the last ones read show).
+
 Every store call runs on the store's syncer thread (`HistoryStore.submit`), awaited by a worker,
 and what it found is shown when it comes back: a store another process holds locked delays the
 rows, never the keys (the heading says it is reading meanwhile). A newer search replaces one
@@ -25,10 +30,11 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, OptionList, Static
+from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from llmchat.sanitize import one_line
+from llmchat.tui.widgets.footer import QuietFooter
 
 if TYPE_CHECKING:
     from textual import getters
@@ -145,6 +151,24 @@ class ConversationList(ModalScreen[None]):
         Binding("down", "to_list", show=False),
     ]
 
+    NAME = "conversations"  # the name the kept list is installed under (App.install_screen)
+
+    @classmethod
+    def for_app(cls, app: Any, store: Any, current: Optional[int]) -> "ConversationList":
+        """The list to push on `app`: the one composed at the first opening, kept installed and
+        made ready to open again (see above); a new one the first time or for another store."""
+        if app.is_screen_installed(cls.NAME):
+            kept = app.get_screen(cls.NAME)
+            if kept in app.screen_stack:  # open under another screen (a confirmation): a one-off list
+                return cls(store, current)
+            if isinstance(kept, cls) and kept.store is store:
+                kept._reopen(current)
+                return kept
+            app.uninstall_screen(cls.NAME)
+        screen = cls(store, current)
+        app.install_screen(screen, cls.NAME)
+        return screen
+
     def __init__(self, store: Any, current: Optional[int], when: Optional[Callable[[float], str]] = None) -> None:
         """`store`: the open HistoryStore; `current`: the conversation on screen (marked);
         `when`: how a time is written (local time, as `llmchat history` writes it)."""
@@ -159,6 +183,21 @@ class ConversationList(ModalScreen[None]):
         self._infos: Dict[int, Any] = {}
         self.shown: List[int] = []  # the IDs listed, in order (tests read it)
         self._renaming: Optional[int] = None
+        self._first_row = False  # the next rows read highlight the first (a new opening)
+
+    def _reopen(self, current: Optional[int]) -> None:
+        """Opened again: as a new list would start (the search box empty, no rename, the rows
+        read again); called before the push, while the screen is suspended."""
+        self.current = current
+        if not self.is_mounted:
+            return  # composed at its push, which reads the rows
+        self._renaming = None
+        self.rename_box.remove_class("-shown")
+        with self.prevent(Input.Changed):
+            self.search_box.value = ""
+        self._first_row = True
+        self.set_focus(self.options)  # what a resumed screen focuses (Textual restores it)
+        self.refill()
 
     def compose(self) -> ComposeResult:
         with Vertical(id="panel"):
@@ -167,7 +206,7 @@ class ConversationList(ModalScreen[None]):
             yield ConversationOptions(id="conversations")
             yield Input(id="rename")
             yield Static(HINT, id="hint", markup=False)
-        yield Footer()
+        yield QuietFooter()  # rebuilt only when its keys change (widgets/footer.py)
 
     @property
     def options(self) -> OptionList:
@@ -229,7 +268,8 @@ class ConversationList(ModalScreen[None]):
             return
         if not self.is_attached:
             return
-        keep = self._highlighted_id()
+        keep = None if self._first_row else self._highlighted_id()
+        self._first_row = False
         self._infos = {info.id: info for info in infos}
         snippets: Dict[int, Optional[str]] = {}
         if hits is None:
