@@ -60,6 +60,37 @@ def test_a_pdf_is_known_by_its_header_and_its_pages_are_counted_exactly() -> Non
     assert item.summary() == "PDF, 3 pages, " + A.human_size(item.size)
 
 
+class _Scanned(bytes):
+    """A PDF's bytes that record how much each `find` over them scans (one C call, GIL held)."""
+
+    spans: list
+
+    def find(self, sub, start=None, end=None):  # type: ignore[no-untyped-def,override]
+        begin, stop = start or 0, len(self) if end is None else end
+        self.spans.append(stop - begin)
+        return bytes.find(self, sub, start, end)
+
+    def __contains__(self, sub) -> bool:  # type: ignore[no-untyped-def,override]
+        self.spans.append(len(self))
+        return bytes.__contains__(self, sub)
+
+
+@pytest.mark.parametrize("window", [7, 1 << 18])
+def test_counting_a_10_mb_pdfs_pages_scans_it_in_windows_and_counts_as_a_whole_file_scan_does(monkeypatch: pytest.MonkeyPatch, window: int) -> None:
+    """Counting pages is done in a worker thread, but a regex or `in` over 10 MB is one C call
+    that holds the GIL (15-45 ms: the TUI's loop stalls for as long); each scan now covers at
+    most a window, and the counts are those of the samples (also with a 7-byte window that cuts
+    every needle)."""
+    monkeypatch.setattr(A, "_WINDOW", window)
+    for sample, expected in [(pdf(3), (3, True)), (pdf(12), (12, True)), (pdf_with_object_streams(5), (5, False))]:
+        assert A.pdf_pages(sample) == expected
+    base = pdf(3)
+    data = _Scanned(base[:-6] + b" " * (10 * 1024 * 1024 - len(base)) + base[-6:])
+    data.spans = []
+    assert A.pdf_pages(data) == (3, True)
+    assert data.spans and max(data.spans) < window + 16
+
+
 def test_a_pdf_hiding_its_pages_in_object_streams_has_an_estimate_said_as_about() -> None:
     item = from_bytes("compressed.pdf", pdf_with_object_streams(5))
     assert (item.pages, item.pages_exact) == (5, False)
