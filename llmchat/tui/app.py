@@ -399,6 +399,7 @@ class ChatApp(App[None]):
         self._edit_draft = ""  # what was in the prompt before the edit began (Esc puts it back)
         self._edit_chips: Tuple[Any, ...] = ()  # and the attachments it had
         self._attach_jobs: List[Worker[None]] = []  # files being read for the chips (Enter waits for them)
+        self._sent_as: Dict[int, Tuple[Any, Any]] = {}  # earlier attachments as the next send converted them
 
     def _load_themes(self, folders: Iterable[Path], wanted: Optional[str]) -> List[str]:
         """Register the custom themes and pick one: --theme, else the config's, else Textual's
@@ -657,17 +658,36 @@ class ChatApp(App[None]):
         with those sent again against the API's limits, and encoded (in a thread: never
         megabytes of base64 on the loop). None, after one notification saying why, when they
         cannot be sent."""
+        self._sent_as = {}
         if not attached and not earlier:
             return attached
         from llmchat.attaching import resend
         from llmchat.attachments import AttachmentError
         from llmchat.conversation import Message
 
+        context = [Message("user", "", tuple(earlier))]
         try:
-            return await asyncio.to_thread(resend, attached, [self.settings], [Message("user", "", tuple(earlier))])
+            ready = await asyncio.to_thread(resend, attached, [self.settings], context)
         except AttachmentError as exc:
             self.notify(one_line(str(exc)), title="Cannot send the attachments", severity="error", timeout=10)
             return None
+        # What was checked is what is sent: the earlier ones as converted (`_context_as_checked`).
+        self._sent_as = {id(a): (a, b) for a, b in zip(earlier, context[0].attachments) if a is not b}
+        return ready
+
+    def _context_as_checked(self, context: List[Any]) -> List[Any]:
+        """`context` with the earlier attachments `_attachments_ready` converted (a PDF sent as
+        its text after switching to Ollama with pdf_as_text) in place of the stored ones."""
+        sent_as, self._sent_as = self._sent_as, {}
+        if not sent_as:
+            return context
+        import dataclasses
+
+        def swapped(item: Any) -> Any:
+            pair = sent_as.get(id(item))
+            return pair[1] if pair is not None and pair[0] is item else item
+
+        return [dataclasses.replace(m, attachments=tuple(swapped(a) for a in m.attachments)) if m.attachments else m for m in context]
 
     def on_chat_prompt_attach(self, event: ChatPrompt.Attach) -> None:
         event.stop()
@@ -751,7 +771,7 @@ class ChatApp(App[None]):
         self._active = turn
         self.status.show(None, WAITING)
         self.refresh_bindings()
-        self._worker = self._stream_answer(turn, self.session.context())
+        self._worker = self._stream_answer(turn, self._context_as_checked(self.session.context()))
 
     @work(exclusive=True, group="stream", exit_on_error=False)
     async def _stream_answer(self, turn: Turn, context: List[Any]) -> None:

@@ -330,6 +330,37 @@ async def test_a_reopened_conversation_lists_the_attachments_of_its_prompts_and_
         assert "Earlier messages carry 1 more attachment" in reopened.session.turns[-1].answer
 
 
+async def test_a_reopened_pdf_switched_to_ollama_with_pdf_as_text_is_sent_as_the_text_that_was_checked(
+    settings_for, srv, files, submit, settled, server_saw, spy_notices
+):
+    """The earlier PDF is checked as converted (Ollama takes no PDFs): what goes on the wire is
+    that text too, not the stored PDF the Ollama API would refuse."""
+    from llmchat.config import Settings
+    from tests.attachment_samples import pdf_with_text
+
+    (files / "paper.pdf").write_bytes(pdf_with_text("the earlier page"))
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await attach(pilot, app, "paper.pdf")
+        await submit(pilot, "Read this")
+        await settled(app)
+        cid = app.chat_history.conversation_id
+    ollama = Settings(api="ollama", base_url=srv.base_url("ollama"), model="m", conversation_id=cid, pdf_as_text=True)
+    reopened = ChatApp(ollama)
+    async with reopened.run_test(size=SIZE) as pilot:
+        seen = spy_notices(reopened)
+        await pilot.pause()
+        await submit(pilot, "And?")
+        await settled(reopened)
+        await server_saw(srv, lambda r: len(r) == 2 and r[1].outcome != "open")
+        assert errors(seen) == []
+        request = srv.requests[1]
+        assert (request.api, request.outcome) == ("ollama", "complete")
+        first = request.body["messages"][0]
+        assert "the earlier page" in first["content"] and "images" not in first
+        assert reopened.session.turns[-1].answer
+
+
 # --- off the event loop ---------------------------------------------------------------------------
 
 
