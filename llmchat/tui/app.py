@@ -387,7 +387,7 @@ class ChatApp(App[None]):
         # (then also `_about`). One widget for the app's life, its text updated.
         self._intro = Welcome(self._welcome_text(), markup=False)
         self._about: Optional[Welcome] = None
-        self._draft_kept = False  # the prompt's text was saved as the conversation's draft on quit
+        self._draft_kept = ""  # what of the prompt was kept with the conversation on quit ("the draft", "2 attachments")
         self.exit_warnings = []
         self._quitting = False  # on_unmount has begun: warnings go to exit_warnings
         self._show_model(settings)  # model_label and sub_title
@@ -974,21 +974,28 @@ class ChatApp(App[None]):
         """Ctrl+Q, a second Ctrl+C, the palette's Quit. A draft in the prompt is kept for the
         stored conversation (`llmchat -c` puts it back); with no stored conversation to keep it
         with, the app asks first (Ctrl+Q again, or y, quits)."""
-        from llmchat.tui.drafts import save_draft
+        from llmchat.tui.drafts import save_draft, save_draft_attachments
         from llmchat.tui.screens.conversations import Confirm
 
         prompt = self.prompt
         draft = prompt.text if prompt.text.strip() and not prompt.recalling else None
-        if draft is None or isinstance(self.screen, Confirm) and self.screen.id == "confirm-quit":
+        chips = [a.name for a in self.attachment_bar.attachments]  # kept with the draft, or asked about
+        if draft is None and not chips or isinstance(self.screen, Confirm) and self.screen.id == "confirm-quit":
             self.exit()
             return
         conversation = self.chat_history.conversation_id if self.chat_history.on else None
-        if conversation is not None and save_draft(conversation, draft) is not None:
-            self._draft_kept = True
-            self.exit()
-            return
+        if conversation is not None and (draft is None or save_draft(conversation, draft) is not None):
+            if not chips or save_draft_attachments(conversation, chips, os.getcwd()) is not None:
+                kept = [] if draft is None else ["the draft"]
+                kept += [f"{len(chips)} attachment{'s' if len(chips) != 1 else ''}"] if chips else []
+                self._draft_kept = " and ".join(kept)
+                self.exit()
+                return
         where = "history is off" if not self.chat_history.on else "nothing has been sent in this conversation yet"
-        question = Confirm(f"Quit and lose the draft in the prompt? It cannot be kept: {where}.", yes="Quit", no="Stay")
+        what = "the draft in the prompt" if draft is not None else ""
+        if chips:
+            what += (" and " if what else "") + f"{len(chips)} attachment{'s' if len(chips) != 1 else ''}" + " waiting to be sent"
+        question = Confirm(f"Quit and lose {what}? It cannot be kept: {where}.", yes="Quit", no="Stay")
         question.id = "confirm-quit"
         self.push_screen(question, lambda quit: self.exit() if quit else None)
 
@@ -1004,7 +1011,7 @@ class ChatApp(App[None]):
         except (HistoryError, asyncio.TimeoutError):
             latest = None
         command = "llmchat -c" if latest is not None and latest.id == conversation else f"llmchat --conversation {conversation}"
-        kept = " (with the draft you left in the prompt)" if self._draft_kept else ""
+        kept = f" (with {self._draft_kept} you left in the prompt)" if self._draft_kept else ""
         return f"Conversation {conversation} is saved: `{command}` continues it{kept}."
 
     async def action_retry(self) -> None:
@@ -1861,6 +1868,12 @@ class ChatApp(App[None]):
         if draft is not None:
             self.prompt.load_text(draft)
             self.prompt.move_cursor(self.prompt.document.end)
+        if not self.attachment_bar.attachments:
+            from llmchat.tui.drafts import take_draft_attachments
+
+            kept = take_draft_attachments(info.id, os.getcwd())  # the chips left with it: taken again
+            if kept:
+                self._attach_jobs.append(self._attach_files(kept))
         self._restored = None
         self.status.show(None, READY)
         self.refresh_bindings()  # Ctrl+R can ask the last stored prompt again
