@@ -399,6 +399,7 @@ class ChatApp(App[None]):
         self._edit_draft = ""  # what was in the prompt before the edit began (Esc puts it back)
         self._edit_chips: Tuple[Any, ...] = ()  # and the attachments it had
         self._attach_jobs: List[Worker[None]] = []  # files being read for the chips (Enter waits for them)
+        self._attached_by: Dict[int, List[Any]] = {}  # the chips each accepted paste made (ChatPrompt.Detach)
         self._sent_as: Dict[int, Tuple[Any, Any]] = {}  # earlier attachments as the next send converted them
 
     def _load_themes(self, folders: Iterable[Path], wanted: Optional[str]) -> List[str]:
@@ -691,10 +692,18 @@ class ChatApp(App[None]):
 
     def on_chat_prompt_attach(self, event: ChatPrompt.Attach) -> None:
         event.stop()
-        self._attach_jobs.append(self._attach_files(event.sources))
+        self._attach_jobs.append(self._attach_files(event.sources, event.key))
+
+    async def on_chat_prompt_detach(self, event: ChatPrompt.Detach) -> None:
+        """Ctrl+Z took back an accepted paste: the chips it made go (once they are made)."""
+        event.stop()
+        pending = [job for job in self._attach_jobs if not job.is_finished]
+        if pending:
+            await asyncio.gather(*(job.wait() for job in pending), return_exceptions=True)
+        await self.attachment_bar.remove_attachments(self._attached_by.pop(event.key, []))
 
     @work(group="attach", exit_on_error=False)
-    async def _attach_files(self, sources: List[str]) -> None:
+    async def _attach_files(self, sources: List[str], key: Optional[int] = None) -> None:
         """Read, check and encode `sources` in a worker thread (a 10 MB PDF never holds up
         the keys), then show them as chips; a failure is one notification."""
         from llmchat.attaching import gather
@@ -716,7 +725,10 @@ class ChatApp(App[None]):
             return
         finally:
             slow.stop()
+        had = bar.attachments
         await bar.add(attached)
+        if key is not None:  # what this paste added, for a Ctrl+Z that takes it back
+            self._attached_by[key] = [a for a in bar.attachments if not any(a is b for b in had)]
 
     async def on_attachment_bar_remove(self, event: AttachmentBar.Remove) -> None:
         event.stop()

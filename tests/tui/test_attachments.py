@@ -285,6 +285,30 @@ async def test_a_pasted_path_is_offered_and_enter_attaches_it(settings_for, srv,
         assert srv.requests == []
 
 
+async def test_ctrl_z_after_taking_a_pasted_path_brings_the_path_back_takes_the_chip_off_and_offers_it_again(settings_for, srv, files, until):
+    """Ctrl+Z put the pasted path back but left its chip: the message would carry a file the
+    prompt no longer said was taken. Now the chip goes with it (one taken before stays), and
+    the paste is offered again."""
+    shot = str(files / "shot.png")
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await attach(pilot, app, "notes.md")  # taken before: Ctrl+Z leaves it
+        await pilot.press(*"Look: ")
+        await paste(pilot, shot)
+        await until(pilot, lambda: entries(app), what="the offer", timeout=WAIT)
+        await pilot.press("enter")
+        await until(pilot, lambda: len(chips(app)) == 2, what="the chip", timeout=WAIT)
+        assert app.prompt.text == "Look: shot.png"
+        await pilot.press("ctrl+z")
+        await until(pilot, lambda: len(chips(app)) == 1, what="the chip taken off", timeout=WAIT)
+        assert app.prompt.text == "Look: " + shot
+        assert [c.split(" ·")[0] for c in chips(app)] == ["+ notes.md"]
+        await until(pilot, lambda: entries(app), what="the offer again", timeout=WAIT)
+        await pilot.press("enter")
+        await until(pilot, lambda: len(chips(app)) == 2, what="the chip again", timeout=WAIT)
+        assert app.prompt.text == "Look: shot.png" and srv.requests == []
+
+
 async def test_a_pasted_path_offer_is_withdrawn_by_typing_or_escape(settings_for, files, until):
     app = ChatApp(settings_for(tokens=2))
     async with app.run_test(size=SIZE) as pilot:
