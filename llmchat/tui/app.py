@@ -1030,8 +1030,10 @@ class ChatApp(App[None]):
         if self._active is not None or self.session is None:
             return
         asked = self.session.last
-        if asked is not None and asked.ended and asked.attachments:
-            ready = await self._attachments_ready(asked.attachments, self._earlier_attachments(self.session.turns.index(asked)))
+        self._sent_as = {}
+        earlier = self._earlier_attachments(self.session.turns.index(asked)) if asked is not None else []
+        if asked is not None and asked.ended and (asked.attachments or earlier):  # the earlier ones are sent as checked too
+            ready = await self._attachments_ready(asked.attachments, earlier)
             if ready is None:
                 return
             asked.attachments = ready

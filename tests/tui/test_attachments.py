@@ -383,6 +383,11 @@ async def test_a_reopened_pdf_switched_to_ollama_with_pdf_as_text_is_sent_as_the
         first = request.body["messages"][0]
         assert "the earlier page" in first["content"] and "images" not in first
         assert reopened.session.turns[-1].answer
+        await pilot.press("ctrl+r")  # asked again: a prompt without attachments of its own, the PDF as text still
+        await server_saw(srv, lambda r: len(r) == 3 and r[2].outcome != "open")
+        await settled(reopened)
+        assert errors(seen) == [] and srv.requests[2].outcome == "complete"
+        assert "the earlier page" in srv.requests[2].body["messages"][0]["content"]
 
 
 # --- off the event loop ---------------------------------------------------------------------------
