@@ -288,7 +288,7 @@ _OBJSTM = re.compile(rb"/Type\s*/ObjStm\b")
 _COUNT_AFTER = re.compile(rb"[^>]*?/Count\s+(\d+)")
 _COUNT = re.compile(rb"/Count\s+(\d+)")
 _WINDOW = 1 << 18  # the most one C call scans: a worker thread lets the GIL go between windows
-_DICT = 4096  # how far from its /Type a page tree's /Count is looked for
+_DICT = 1 << 16  # how far before its /Type a page tree's /Count is looked for (a /Kids of thousands of pages)
 
 
 def _offsets(data: bytes, needle: bytes) -> Iterator[int]:
@@ -318,7 +318,7 @@ def pdf_pages(data: bytes) -> Tuple[int, bool]:
         if _PAGE.match(data, at):
             pages += 1
         elif _PAGES.match(data, at):
-            after = _COUNT_AFTER.match(data, at + 6, at + _DICT)
+            after = _COUNT_AFTER.match(data, at + 6)  # up to the dictionary's first ">", as ever
             gt = data.rfind(b">", max(0, at - _DICT), at)
             before = _COUNT.search(data, gt + 1 if gt >= 0 else max(0, at - _DICT), at)
             counts += [int(found.group(1)) for found in (after, before) if found]

@@ -87,7 +87,14 @@ def test_counting_a_10_mb_pdfs_pages_scans_it_once_in_windows_and_counts_as_befo
     count_first = (
         b"%PDF-1.4\n1 0 obj << /Count 2 /Kids [3 0 R 4 0 R] /Type /Pages >> endobj 3 0 obj <</Type/Page>> endobj 4 0 obj <</Type /Page>> endobj"
     )
+    kids = b" ".join(b"%d 0 R" % n for n in range(3, 1503))  # a page tree of 1500 pages: 10 KB of /Kids around its /Count
+    pages = b"".join(b"%d 0 obj <</Type /Page>> endobj\n" % n for n in range(3, 1503))
+    long_kids = [
+        b"%PDF-1.4\n2 0 obj << " + tree + b" >> endobj\n" + pages
+        for tree in (b"/Type /Pages /Kids [" + kids + b"] /Count 1500", b"/Count 1500 /Kids [" + kids + b"] /Type /Pages")
+    ]
     samples = [(pdf(3), (3, True)), (pdf(12), (12, True)), (pdf_with_object_streams(5), (5, False)), (count_first, (2, True))]
+    samples += [(sample, (1500, True)) for sample in long_kids]
     for sample, expected in samples:
         assert A.pdf_pages(sample) == expected
     base = pdf(3)
