@@ -651,7 +651,8 @@ class ChatApp(App[None]):
         self._attach_jobs = [job for job in self._attach_jobs if not job.is_finished]
         if self._attach_jobs:  # Enter right after taking a file: it goes with this message
             await asyncio.gather(*(job.wait() for job in self._attach_jobs), return_exceptions=True)
-        return await self._attachments_ready(self.attachment_bar.attachments, self._earlier_attachments())
+        before = self._editing[1] if self._editing is not None else None  # an edit is sent after the turns before it only
+        return await self._attachments_ready(self.attachment_bar.attachments, self._earlier_attachments(before))
 
     async def _attachments_ready(self, attached: Tuple[Any, ...], earlier: List[Any]) -> Optional[Tuple[Any, ...]]:
         """A prompt's attachments as they are sent: converted as the settings ask

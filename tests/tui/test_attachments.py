@@ -450,6 +450,35 @@ async def test_editing_a_prompt_brings_its_attachments_back_as_chips_and_sends_t
         assert chips(app) == []
 
 
+async def test_editing_an_earlier_prompt_is_checked_with_the_turns_before_it_only(
+    settings_for, srv, files, submit, settled, server_saw, until, spy_notices
+):
+    """The edit is sent after the turns before it: a PDF in a later turn, which Ollama cannot
+    take, does not stop it (it was checked with every turn of the conversation)."""
+    from llmchat.config import Settings
+
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await submit(pilot, "Hello")
+        await settled(app)
+        await attach(pilot, app, "report.pdf")
+        await submit(pilot, "Read this")
+        await settled(app)
+        cid = app.chat_history.conversation_id
+    reopened = ChatApp(Settings(api="ollama", base_url=srv.base_url("ollama"), model="m", conversation_id=cid))
+    async with reopened.run_test(size=SIZE) as pilot:
+        seen = spy_notices(reopened)
+        await until(pilot, lambda: len(reopened.session.turns) == 2, what="the conversation", timeout=WAIT)
+        await pilot.press("alt+up", "alt+up", "alt+up", "alt+up")
+        await until(pilot, lambda: reopened._selected == (0, "prompt"), what="the first prompt selected", timeout=WAIT)
+        await pilot.press("e")
+        await until(pilot, lambda: reopened._editing is not None, what="editing", timeout=WAIT)
+        await submit(pilot, "Hello again")
+        await server_saw(srv, lambda r: len(r) == 3 and r[2].outcome != "open")
+        await settled(reopened)
+        assert errors(seen) == [] and srv.requests[2].api == "ollama" and srv.requests[2].outcome == "complete"
+
+
 async def test_regenerating_an_answer_sends_its_prompts_attachments_again(settings_for, srv, files, submit, settled, server_saw, until):
     app = ChatApp(settings_for())
     async with app.run_test(size=SIZE) as pilot:
