@@ -651,8 +651,11 @@ class ChatApp(App[None]):
         self._attach_jobs = [job for job in self._attach_jobs if not job.is_finished]
         if self._attach_jobs:  # Enter right after taking a file: it goes with this message
             await asyncio.gather(*(job.wait() for job in self._attach_jobs), return_exceptions=True)
-        before = self._editing[1] if self._editing is not None else None  # an edit is sent after the turns before it only
-        return await self._attachments_ready(self.attachment_bar.attachments, self._earlier_attachments(before))
+        return await self._attachments_ready(self.attachment_bar.attachments, self._earlier_attachments(self._editing_at()))
+
+    def _editing_at(self) -> Optional[int]:
+        """The turn an edit goes beside (it is sent after the turns before it only), or None."""
+        return self._editing[1] if self._editing is not None else None
 
     async def _attachments_ready(self, attached: Tuple[Any, ...], earlier: List[Any]) -> Optional[Tuple[Any, ...]]:
         """A prompt's attachments as they are sent: converted as the settings ask
@@ -712,7 +715,7 @@ class ChatApp(App[None]):
         from llmchat.conversation import Message
 
         bar = self.attachment_bar
-        context = [Message("user", "", tuple(self._earlier_attachments()) + bar.attachments)]
+        context = [Message("user", "", tuple(self._earlier_attachments(self._editing_at())) + bar.attachments)]
         names = ", ".join(sources)
         # A slow read or fetch says so; a quick one (most) shows only its chip.
         slow = self.set_timer(ATTACH_NOTICE_AFTER, lambda: self.notify(one_line(f"Reading {names}…", 200), timeout=3))

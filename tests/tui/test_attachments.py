@@ -454,7 +454,7 @@ async def test_editing_an_earlier_prompt_is_checked_with_the_turns_before_it_onl
     settings_for, srv, files, submit, settled, server_saw, until, spy_notices
 ):
     """The edit is sent after the turns before it: a PDF in a later turn, which Ollama cannot
-    take, does not stop it (it was checked with every turn of the conversation)."""
+    take, does not stop it, nor a file taken for it (both were checked with every turn)."""
     from llmchat.config import Settings
 
     app = ChatApp(settings_for(tokens=2))
@@ -473,6 +473,7 @@ async def test_editing_an_earlier_prompt_is_checked_with_the_turns_before_it_onl
         await until(pilot, lambda: reopened._selected == (0, "prompt"), what="the first prompt selected", timeout=WAIT)
         await pilot.press("e")
         await until(pilot, lambda: reopened._editing is not None, what="editing", timeout=WAIT)
+        await attach(pilot, reopened, "notes.md")  # taken while editing: checked the same way
         await submit(pilot, "Hello again")
         await server_saw(srv, lambda r: len(r) == 3 and r[2].outcome != "open")
         await settled(reopened)
