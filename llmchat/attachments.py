@@ -25,7 +25,7 @@ import struct
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, List, Literal, Optional, Tuple
+from typing import TYPE_CHECKING, Iterable, Iterator, List, Literal, Optional, Tuple
 
 from llmchat.exitcodes import ERROR, USAGE
 
@@ -283,17 +283,49 @@ def _jpeg_size(data: bytes) -> Tuple[Optional[int], Optional[int]]:
 
 
 _PAGE = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
-_COUNT = re.compile(rb"/Type\s*/Pages\b[^>]*?/Count\s+(\d+)|/Count\s+(\d+)[^>]*?/Type\s*/Pages\b")
+_PAGES = re.compile(rb"/Type\s*/Pages\b")
+_OBJSTM = re.compile(rb"/Type\s*/ObjStm\b")
+_COUNT_AFTER = re.compile(rb"[^>]*?/Count\s+(\d+)")
+_COUNT = re.compile(rb"/Count\s+(\d+)")
+_WINDOW = 1 << 18  # the most one C call scans: a worker thread lets the GIL go between windows
+_DICT = 1 << 16  # how far before its /Type a page tree's /Count is looked for (a /Kids of thousands of pages)
+
+
+def _offsets(data: bytes, needle: bytes) -> Iterator[int]:
+    """Where `needle` starts in `data`, found window by window: `bytes.find` is one C call that
+    holds the GIL, so a 10 MB PDF read in a worker thread never stalls the TUI's loop for long."""
+    start, size = 0, len(data)
+    while start < size:
+        at = data.find(needle, start, min(size, start + _WINDOW + len(needle) - 1))
+        if at < 0:
+            start += _WINDOW
+        else:
+            yield at
+            start = at + 1
 
 
 def pdf_pages(data: bytes) -> Tuple[int, bool]:
     """(pages, exact): the `/Type /Page` objects a PDF has in plain sight, and whether that
     count is sure -- it is when it matches the page tree's own `/Count` and no object streams
-    (which can hide page objects in compressed form) are present."""
-    pages = len(_PAGE.findall(data))
-    counts = [int(a or b) for a, b in _COUNT.findall(data)]
+    (`/Type /ObjStm`: they can hide page objects in compressed form) are present.
+
+    One search for `/Type`, in windows, and the patterns matched only there (a page tree's
+    `/Count` before or after its `/Type /Pages`, in the same dictionary: no `>` between): a
+    regex over the whole file, three times, held the GIL 15-45 ms for 10 MB."""
+    pages, objstm = 0, False
+    counts: List[int] = []
+    for at in _offsets(data, b"/Type"):
+        if _PAGE.match(data, at):
+            pages += 1
+        elif _PAGES.match(data, at):
+            after = _COUNT_AFTER.match(data, at + 6)  # up to the dictionary's first ">", as ever
+            gt = data.rfind(b">", max(0, at - _DICT), at)
+            before = _COUNT.search(data, gt + 1 if gt >= 0 else max(0, at - _DICT), at)
+            counts += [int(found.group(1)) for found in (after, before) if found]
+        elif _OBJSTM.match(data, at):
+            objstm = True
     tree = max(counts) if counts else None
-    if b"/ObjStm" in data or tree is None or tree != pages:
+    if objstm or tree is None or tree != pages:
         return max(pages, tree or 0), False
     return pages, True
 

@@ -388,7 +388,7 @@ class ChatApp(App[None]):
         # (then also `_about`). One widget for the app's life, its text updated.
         self._intro = Welcome(self._welcome_text(), markup=False)
         self._about: Optional[Welcome] = None
-        self._draft_kept = False  # the prompt's text was saved as the conversation's draft on quit
+        self._draft_kept = ""  # what of the prompt was kept with the conversation on quit ("the draft", "2 attachments")
         self.exit_warnings = []
         self._quitting = False  # on_unmount has begun: warnings go to exit_warnings
         self._show_model(settings)  # model_label and sub_title
@@ -400,6 +400,8 @@ class ChatApp(App[None]):
         self._edit_draft = ""  # what was in the prompt before the edit began (Esc puts it back)
         self._edit_chips: Tuple[Any, ...] = ()  # and the attachments it had
         self._attach_jobs: List[Worker[None]] = []  # files being read for the chips (Enter waits for them)
+        self._attached_by: Dict[int, List[Any]] = {}  # the chips each accepted paste made (ChatPrompt.Detach)
+        self._sent_as: Dict[int, Tuple[Any, Any]] = {}  # earlier attachments as the next send converted them
 
     def _load_themes(self, folders: Iterable[Path], wanted: Optional[str]) -> List[str]:
         """Register the custom themes and pick one: --theme, else the config's, else Textual's
@@ -655,7 +657,11 @@ class ChatApp(App[None]):
         self._attach_jobs = [job for job in self._attach_jobs if not job.is_finished]
         if self._attach_jobs:  # Enter right after taking a file: it goes with this message
             await asyncio.gather(*(job.wait() for job in self._attach_jobs), return_exceptions=True)
-        return await self._attachments_ready(self.attachment_bar.attachments, self._earlier_attachments())
+        return await self._attachments_ready(self.attachment_bar.attachments, self._earlier_attachments(self._editing_at()))
+
+    def _editing_at(self) -> Optional[int]:
+        """The turn an edit goes beside (it is sent after the turns before it only), or None."""
+        return self._editing[1] if self._editing is not None else None
 
     async def _attachments_ready(self, attached: Tuple[Any, ...], earlier: List[Any]) -> Optional[Tuple[Any, ...]]:
         """A prompt's attachments as they are sent: converted as the settings ask
@@ -663,24 +669,51 @@ class ChatApp(App[None]):
         with those sent again against the API's limits, and encoded (in a thread: never
         megabytes of base64 on the loop). None, after one notification saying why, when they
         cannot be sent."""
+        self._sent_as = {}
         if not attached and not earlier:
             return attached
         from llmchat.attaching import resend
         from llmchat.attachments import AttachmentError
         from llmchat.conversation import Message
 
+        context = [Message("user", "", tuple(earlier))]
         try:
-            return await asyncio.to_thread(resend, attached, [self.settings], [Message("user", "", tuple(earlier))])
+            ready = await asyncio.to_thread(resend, attached, [self.settings], context)
         except AttachmentError as exc:
             self.notify(one_line(str(exc)), title="Cannot send the attachments", severity="error", timeout=10)
             return None
+        # What was checked is what is sent: the earlier ones as converted (`_context_as_checked`).
+        self._sent_as = {id(a): (a, b) for a, b in zip(earlier, context[0].attachments) if a is not b}
+        return ready
+
+    def _context_as_checked(self, context: List[Any]) -> List[Any]:
+        """`context` with the earlier attachments `_attachments_ready` converted (a PDF sent as
+        its text after switching to Ollama with pdf_as_text) in place of the stored ones."""
+        sent_as, self._sent_as = self._sent_as, {}
+        if not sent_as:
+            return context
+        import dataclasses
+
+        def swapped(item: Any) -> Any:
+            pair = sent_as.get(id(item))
+            return pair[1] if pair is not None and pair[0] is item else item
+
+        return [dataclasses.replace(m, attachments=tuple(swapped(a) for a in m.attachments)) if m.attachments else m for m in context]
 
     def on_chat_prompt_attach(self, event: ChatPrompt.Attach) -> None:
         event.stop()
-        self._attach_jobs.append(self._attach_files(event.sources))
+        self._attach_jobs.append(self._attach_files(event.sources, event.key))
+
+    async def on_chat_prompt_detach(self, event: ChatPrompt.Detach) -> None:
+        """Ctrl+Z took back an accepted paste: the chips it made go (once they are made)."""
+        event.stop()
+        pending = [job for job in self._attach_jobs if not job.is_finished]
+        if pending:
+            await asyncio.gather(*(job.wait() for job in pending), return_exceptions=True)
+        await self.attachment_bar.remove_attachments(self._attached_by.pop(event.key, []))
 
     @work(group="attach", exit_on_error=False)
-    async def _attach_files(self, sources: List[str]) -> None:
+    async def _attach_files(self, sources: List[str], key: Optional[int] = None) -> None:
         """Read, check and encode `sources` in a worker thread (a 10 MB PDF never holds up
         the keys), then show them as chips; a failure is one notification."""
         from llmchat.attaching import gather
@@ -688,7 +721,7 @@ class ChatApp(App[None]):
         from llmchat.conversation import Message
 
         bar = self.attachment_bar
-        context = [Message("user", "", tuple(self._earlier_attachments()) + bar.attachments)]
+        context = [Message("user", "", tuple(self._earlier_attachments(self._editing_at())) + bar.attachments)]
         names = ", ".join(sources)
         # A slow read or fetch says so; a quick one (most) shows only its chip.
         slow = self.set_timer(ATTACH_NOTICE_AFTER, lambda: self.notify(one_line(f"Reading {names}…", 200), timeout=3))
@@ -702,7 +735,10 @@ class ChatApp(App[None]):
             return
         finally:
             slow.stop()
+        had = bar.attachments
         await bar.add(attached)
+        if key is not None:  # what this paste added, for a Ctrl+Z that takes it back
+            self._attached_by[key] = [a for a in bar.attachments if not any(a is b for b in had)]
 
     async def on_attachment_bar_remove(self, event: AttachmentBar.Remove) -> None:
         event.stop()
@@ -757,7 +793,7 @@ class ChatApp(App[None]):
         self._active = turn
         self.status.show(None, WAITING)
         self.refresh_bindings()
-        self._worker = self._stream_answer(turn, self.session.context())
+        self._worker = self._stream_answer(turn, self._context_as_checked(self.session.context()))
 
     @work(exclusive=True, group="stream", exit_on_error=False)
     async def _stream_answer(self, turn: Turn, context: List[Any]) -> None:
@@ -960,21 +996,28 @@ class ChatApp(App[None]):
         """Ctrl+Q, a second Ctrl+C, the palette's Quit. A draft in the prompt is kept for the
         stored conversation (`llmchat -c` puts it back); with no stored conversation to keep it
         with, the app asks first (Ctrl+Q again, or y, quits)."""
-        from llmchat.tui.drafts import save_draft
+        from llmchat.tui.drafts import save_draft, save_draft_attachments
         from llmchat.tui.screens.conversations import Confirm
 
         prompt = self.prompt
         draft = prompt.text if prompt.text.strip() and not prompt.recalling else None
-        if draft is None or isinstance(self.screen, Confirm) and self.screen.id == "confirm-quit":
+        chips = [a.name for a in self.attachment_bar.attachments]  # kept with the draft, or asked about
+        if draft is None and not chips or isinstance(self.screen, Confirm) and self.screen.id == "confirm-quit":
             self.exit()
             return
         conversation = self.chat_history.conversation_id if self.chat_history.on else None
-        if conversation is not None and save_draft(conversation, draft) is not None:
-            self._draft_kept = True
-            self.exit()
-            return
+        if conversation is not None and (draft is None or save_draft(conversation, draft) is not None):
+            if not chips or save_draft_attachments(conversation, chips, os.getcwd()) is not None:
+                kept = [] if draft is None else ["the draft"]
+                kept += [f"{len(chips)} attachment{'s' if len(chips) != 1 else ''}"] if chips else []
+                self._draft_kept = " and ".join(kept)
+                self.exit()
+                return
         where = "history is off" if not self.chat_history.on else "nothing has been sent in this conversation yet"
-        question = Confirm(f"Quit and lose the draft in the prompt? It cannot be kept: {where}.", yes="Quit", no="Stay")
+        what = "the draft in the prompt" if draft is not None else ""
+        if chips:
+            what += (" and " if what else "") + f"{len(chips)} attachment{'s' if len(chips) != 1 else ''}" + " waiting to be sent"
+        question = Confirm(f"Quit and lose {what}? It cannot be kept: {where}.", yes="Quit", no="Stay")
         question.id = "confirm-quit"
         self.push_screen(question, lambda quit: self.exit() if quit else None)
 
@@ -990,15 +1033,17 @@ class ChatApp(App[None]):
         except (HistoryError, asyncio.TimeoutError):
             latest = None
         command = "llmchat -c" if latest is not None and latest.id == conversation else f"llmchat --conversation {conversation}"
-        kept = " (with the draft you left in the prompt)" if self._draft_kept else ""
+        kept = f" (with {self._draft_kept} you left in the prompt)" if self._draft_kept else ""
         return f"Conversation {conversation} is saved: `{command}` continues it{kept}."
 
     async def action_retry(self) -> None:
         if self._active is not None or self.session is None:
             return
         asked = self.session.last
-        if asked is not None and asked.ended and asked.attachments:
-            ready = await self._attachments_ready(asked.attachments, self._earlier_attachments(self.session.turns.index(asked)))
+        self._sent_as = {}
+        earlier = self._earlier_attachments(self.session.turns.index(asked)) if asked is not None else []
+        if asked is not None and asked.ended and (asked.attachments or earlier):  # the earlier ones are sent as checked too
+            ready = await self._attachments_ready(asked.attachments, earlier)
             if ready is None:
                 return
             asked.attachments = ready
@@ -1847,6 +1892,12 @@ class ChatApp(App[None]):
         if draft is not None:
             self.prompt.load_text(draft)
             self.prompt.move_cursor(self.prompt.document.end)
+        if not self.attachment_bar.attachments:
+            from llmchat.tui.drafts import take_draft_attachments
+
+            kept = take_draft_attachments(info.id, os.getcwd())  # the chips left with it: taken again
+            if kept:
+                self._attach_jobs.append(self._attach_files(kept))
         self._restored = None
         self.status.show(None, READY)
         self.refresh_bindings()  # Ctrl+R can ask the last stored prompt again

@@ -285,6 +285,30 @@ async def test_a_pasted_path_is_offered_and_enter_attaches_it(settings_for, srv,
         assert srv.requests == []
 
 
+async def test_ctrl_z_after_taking_a_pasted_path_brings_the_path_back_takes_the_chip_off_and_offers_it_again(settings_for, srv, files, until):
+    """Ctrl+Z put the pasted path back but left its chip: the message would carry a file the
+    prompt no longer said was taken. Now the chip goes with it (one taken before stays), and
+    the paste is offered again."""
+    shot = str(files / "shot.png")
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await attach(pilot, app, "notes.md")  # taken before: Ctrl+Z leaves it
+        await pilot.press(*"Look: ")
+        await paste(pilot, shot)
+        await until(pilot, lambda: entries(app), what="the offer", timeout=WAIT)
+        await pilot.press("enter")
+        await until(pilot, lambda: len(chips(app)) == 2, what="the chip", timeout=WAIT)
+        assert app.prompt.text == "Look: shot.png"
+        await pilot.press("ctrl+z")
+        await until(pilot, lambda: len(chips(app)) == 1, what="the chip taken off", timeout=WAIT)
+        assert app.prompt.text == "Look: " + shot
+        assert [c.split(" ·")[0] for c in chips(app)] == ["+ notes.md"]
+        await until(pilot, lambda: entries(app), what="the offer again", timeout=WAIT)
+        await pilot.press("enter")
+        await until(pilot, lambda: len(chips(app)) == 2, what="the chip again", timeout=WAIT)
+        assert app.prompt.text == "Look: shot.png" and srv.requests == []
+
+
 async def test_a_pasted_path_offer_is_withdrawn_by_typing_or_escape(settings_for, files, until):
     app = ChatApp(settings_for(tokens=2))
     async with app.run_test(size=SIZE) as pilot:
@@ -328,6 +352,42 @@ async def test_a_reopened_conversation_lists_the_attachments_of_its_prompts_and_
         image = next(part for part in earlier if part["type"] == "image_url")
         assert image["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(png(800, 600)).decode()
         assert "Earlier messages carry 1 more attachment" in reopened.session.turns[-1].answer
+
+
+async def test_a_reopened_pdf_switched_to_ollama_with_pdf_as_text_is_sent_as_the_text_that_was_checked(
+    settings_for, srv, files, submit, settled, server_saw, spy_notices
+):
+    """The earlier PDF is checked as converted (Ollama takes no PDFs): what goes on the wire is
+    that text too, not the stored PDF the Ollama API would refuse."""
+    from llmchat.config import Settings
+    from tests.attachment_samples import pdf_with_text
+
+    (files / "paper.pdf").write_bytes(pdf_with_text("the earlier page"))
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await attach(pilot, app, "paper.pdf")
+        await submit(pilot, "Read this")
+        await settled(app)
+        cid = app.chat_history.conversation_id
+    ollama = Settings(api="ollama", base_url=srv.base_url("ollama"), model="m", conversation_id=cid, pdf_as_text=True)
+    reopened = ChatApp(ollama)
+    async with reopened.run_test(size=SIZE) as pilot:
+        seen = spy_notices(reopened)
+        await pilot.pause()
+        await submit(pilot, "And?")
+        await settled(reopened)
+        await server_saw(srv, lambda r: len(r) == 2 and r[1].outcome != "open")
+        assert errors(seen) == []
+        request = srv.requests[1]
+        assert (request.api, request.outcome) == ("ollama", "complete")
+        first = request.body["messages"][0]
+        assert "the earlier page" in first["content"] and "images" not in first
+        assert reopened.session.turns[-1].answer
+        await pilot.press("ctrl+r")  # asked again: a prompt without attachments of its own, the PDF as text still
+        await server_saw(srv, lambda r: len(r) == 3 and r[2].outcome != "open")
+        await settled(reopened)
+        assert errors(seen) == [] and srv.requests[2].outcome == "complete"
+        assert "the earlier page" in srv.requests[2].body["messages"][0]["content"]
 
 
 # --- off the event loop ---------------------------------------------------------------------------
@@ -388,6 +448,36 @@ async def test_editing_a_prompt_brings_its_attachments_back_as_chips_and_sends_t
         sent = srv.requests[1].body["messages"][-1]["content"]
         assert sorted(part["type"] for part in sent) == ["image_url", "text"]
         assert chips(app) == []
+
+
+async def test_editing_an_earlier_prompt_is_checked_with_the_turns_before_it_only(
+    settings_for, srv, files, submit, settled, server_saw, until, spy_notices
+):
+    """The edit is sent after the turns before it: a PDF in a later turn, which Ollama cannot
+    take, does not stop it, nor a file taken for it (both were checked with every turn)."""
+    from llmchat.config import Settings
+
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await submit(pilot, "Hello")
+        await settled(app)
+        await attach(pilot, app, "report.pdf")
+        await submit(pilot, "Read this")
+        await settled(app)
+        cid = app.chat_history.conversation_id
+    reopened = ChatApp(Settings(api="ollama", base_url=srv.base_url("ollama"), model="m", conversation_id=cid))
+    async with reopened.run_test(size=SIZE) as pilot:
+        seen = spy_notices(reopened)
+        await until(pilot, lambda: len(reopened.session.turns) == 2, what="the conversation", timeout=WAIT)
+        await pilot.press("alt+up", "alt+up", "alt+up", "alt+up")
+        await until(pilot, lambda: reopened._selected == (0, "prompt"), what="the first prompt selected", timeout=WAIT)
+        await pilot.press("e")
+        await until(pilot, lambda: reopened._editing is not None, what="editing", timeout=WAIT)
+        await attach(pilot, reopened, "notes.md")  # taken while editing: checked the same way
+        await submit(pilot, "Hello again")
+        await server_saw(srv, lambda r: len(r) == 3 and r[2].outcome != "open")
+        await settled(reopened)
+        assert errors(seen) == [] and srv.requests[2].api == "ollama" and srv.requests[2].outcome == "complete"
 
 
 async def test_regenerating_an_answer_sends_its_prompts_attachments_again(settings_for, srv, files, submit, settled, server_saw, until):

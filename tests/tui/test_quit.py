@@ -100,3 +100,57 @@ async def test_no_exit_line_when_nothing_was_stored(settings_for, until):
         await pilot.press("ctrl+q")
         await until(pilot, lambda: not app.is_running, what="the app to quit")
     assert app.exit_hint is None
+
+
+async def test_chips_waiting_on_quit_are_kept_with_the_draft_and_taken_again(settings_for, submit, settled, until, tmp_path, monkeypatch):
+    """Quitting with chips above the prompt used to lose them without a word (the text was
+    kept): they are kept with the draft, the exit line says so, and reopening takes the files
+    again (a relative path from the folder it was typed in)."""
+    from tests.attachment_samples import png
+    from tests.tui.test_attachments import attach, chips
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.md").write_text("remember the milk\n")
+    (work / "shot.png").write_bytes(png(8, 6))
+    monkeypatch.chdir(work)
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await submit(pilot, "first question")
+        await settled(app)
+        cid = app.chat_history.conversation_id
+        await attach(pilot, app, "notes.md", "shot.png")
+        app.prompt.load_text("and these?")
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: not app.is_running, what="the app to quit")
+    assert app.exit_hint == f"Conversation {cid} is saved: `llmchat -c` continues it (with the draft and 2 attachments you left in the prompt)."
+    kept = drafts_dir() / f"{cid}.attach.json"
+    assert (kept.stat().st_mode & 0o777) == 0o600
+
+    monkeypatch.chdir(tmp_path)  # opened from elsewhere: the relative paths still name the files
+    again = settings_for(tokens=2)
+    again.conversation_id = cid
+    app = ChatApp(again)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(chips(app)) == 2, what="the chips taken again", timeout=30)
+        assert app.prompt.text == "and these?"
+        assert [a.name for a in app.attachment_bar.attachments] == [str(work / "notes.md"), str(work / "shot.png")]
+        assert list(drafts_dir().iterdir()) == []
+
+
+async def test_chips_alone_that_cannot_be_kept_ask_before_quitting(settings_for, until, tmp_path, monkeypatch):
+    from tests.attachment_samples import png
+    from tests.tui.test_attachments import attach
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "shot.png").write_bytes(png(8, 6))
+    app = ChatApp(settings_for(tokens=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await attach(pilot, app, "shot.png")
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: isinstance(app.screen, Confirm), what="the question")
+        assert (
+            app.screen.question == "Quit and lose 1 attachment waiting to be sent? It cannot be kept: nothing has been sent in this conversation yet."
+        )
+        await pilot.press("y")
+        await until(pilot, lambda: not app.is_running, what="the app to quit")

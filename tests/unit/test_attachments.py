@@ -60,6 +60,51 @@ def test_a_pdf_is_known_by_its_header_and_its_pages_are_counted_exactly() -> Non
     assert item.summary() == "PDF, 3 pages, " + A.human_size(item.size)
 
 
+class _Scanned(bytes):
+    """A PDF's bytes that record how much each `find` over them scans (one C call, GIL held):
+    up to the needle found, or the whole range asked for."""
+
+    spans: list
+
+    def find(self, sub, start=None, end=None):  # type: ignore[no-untyped-def,override]
+        begin, stop = start or 0, len(self) if end is None else end
+        found = bytes.find(self, sub, start, end)
+        self.spans.append(stop - begin if found < 0 else found + len(sub) - begin)
+        return found
+
+    def __contains__(self, sub) -> bool:  # type: ignore[no-untyped-def,override]
+        self.spans.append(len(self))
+        return bytes.__contains__(self, sub)
+
+
+@pytest.mark.parametrize("window", [7, 1 << 18])
+def test_counting_a_10_mb_pdfs_pages_scans_it_once_in_windows_and_counts_as_before(monkeypatch: pytest.MonkeyPatch, window: int) -> None:
+    """Counting pages is done in a worker thread, but a regex or `in` over 10 MB is one C call
+    that holds the GIL (three of them: 15-45 ms, the TUI's loop stalled for as long): now one
+    search for `/Type`, each call over at most a window, and the counts are as they were (also
+    with a 7-byte window that cuts every needle, and a page tree whose /Count comes first)."""
+    monkeypatch.setattr(A, "_WINDOW", window)
+    count_first = (
+        b"%PDF-1.4\n1 0 obj << /Count 2 /Kids [3 0 R 4 0 R] /Type /Pages >> endobj 3 0 obj <</Type/Page>> endobj 4 0 obj <</Type /Page>> endobj"
+    )
+    kids = b" ".join(b"%d 0 R" % n for n in range(3, 1503))  # a page tree of 1500 pages: 10 KB of /Kids around its /Count
+    pages = b"".join(b"%d 0 obj <</Type /Page>> endobj\n" % n for n in range(3, 1503))
+    long_kids = [
+        b"%PDF-1.4\n2 0 obj << " + tree + b" >> endobj\n" + pages
+        for tree in (b"/Type /Pages /Kids [" + kids + b"] /Count 1500", b"/Count 1500 /Kids [" + kids + b"] /Type /Pages")
+    ]
+    samples = [(pdf(3), (3, True)), (pdf(12), (12, True)), (pdf_with_object_streams(5), (5, False)), (count_first, (2, True))]
+    samples += [(sample, (1500, True)) for sample in long_kids]
+    for sample, expected in samples:
+        assert A.pdf_pages(sample) == expected
+    base = pdf(3)
+    data = _Scanned(base[:-6] + b" " * (10 * 1024 * 1024 - len(base)) + base[-6:])
+    data.spans = []
+    assert A.pdf_pages(data) == (3, True)
+    assert max(data.spans) < window + 16
+    assert window < 1000 or sum(data.spans) < 1.01 * len(data)  # once through
+
+
 def test_a_pdf_hiding_its_pages_in_object_streams_has_an_estimate_said_as_about() -> None:
     item = from_bytes("compressed.pdf", pdf_with_object_streams(5))
     assert (item.pages, item.pages_exact) == (5, False)

@@ -313,6 +313,12 @@ class AttachmentBar(Vertical):
             self.post_message(self.Leave())
         self._changed()
 
+    async def remove_attachments(self, attachments: Sequence[Any]) -> None:
+        """The chips of `attachments` (these objects, not others of the same file) removed."""
+        for chip in list(self.query_children(AttachmentChip)):
+            if any(chip.attachment is a for a in attachments):
+                await self.remove_chip(chip)
+
     async def clear(self) -> None:
         if self.query_children(AttachmentChip):
             await self.remove_children(AttachmentChip)

@@ -20,7 +20,7 @@ does, so nothing typed is lost to a refused send.
 from __future__ import annotations
 
 import unicodedata
-from typing import TYPE_CHECKING, List, Mapping, Optional
+from typing import TYPE_CHECKING, List, Mapping, Optional, Tuple
 
 from textual import events
 from textual.binding import Binding
@@ -30,7 +30,7 @@ from textual.widgets import TextArea
 from llmchat.tui.widgets.attachments import at_token, escape_path
 
 if TYPE_CHECKING:
-    from llmchat.tui.widgets.attachments import PathMenu
+    from llmchat.tui.widgets.attachments import Offer, PathMenu
 
 # Format characters typed as keys are text (Textual's keys call them unprintable and drop them):
 # the zero-width joiners inside emoji sequences, non-joiners in Persian, word joiners, tags in
@@ -101,11 +101,20 @@ class ChatPrompt(TextArea):
             return self.prompt
 
     class Attach(Message):
-        """The user chose to attach `sources` (paths, or a URL) to the next message."""
+        """The user chose to attach `sources` (paths, or a URL) to the next message. `key`: an
+        accepted paste's, which `Detach` names if Ctrl+Z takes the acceptance back."""
 
-        def __init__(self, sources: List[str]) -> None:
+        def __init__(self, sources: List[str], key: Optional[int] = None) -> None:
             super().__init__()
             self.sources = sources
+            self.key = key
+
+    class Detach(Message):
+        """Ctrl+Z put a pasted path back as it was pasted: the chips `Attach` with `key` made go too."""
+
+        def __init__(self, key: int) -> None:
+            super().__init__()
+            self.key = key
 
     def __init__(self, *, placeholder: str = HINT, id: str | None = None) -> None:
         super().__init__(
@@ -122,6 +131,8 @@ class ChatPrompt(TextArea):
         self._recalled: Optional[int] = None  # the index in `earlier` shown, while it is unedited
         self.menu: Optional[PathMenu] = None  # the `@` menu (the app gives it one)
         self._dismissed: Optional[tuple] = None  # where the `@` is whose menu Esc closed
+        self._accepted: Optional[Tuple[str, int, Offer]] = None  # the text an accepted paste left, its Attach key, the offer
+        self._accepts = 0  # Attach keys given so far
 
     def check_consume_key(self, key: str, character: str | None = None) -> bool:
         """Printable keys are the text's, except those the app binds while a message of the
@@ -179,6 +190,7 @@ class ChatPrompt(TextArea):
     def on_text_area_changed(self) -> None:
         if not self.text:
             self.pasted = []  # sent or cleared: its pastes go with it
+            self._accepted = None
         self._follow_menu()
 
     def on_text_area_selection_changed(self) -> None:
@@ -257,8 +269,12 @@ class ChatPrompt(TextArea):
                 from pathlib import Path
 
                 mention = " ".join(Path(p).name for p in offer.paths)
+                self.history.checkpoint()  # one Ctrl+Z takes back this, and only this
                 self.replace(mention, _location(text, at), _location(text, at + len(pasted)), maintain_selection_offset=False)
-            self.post_message(self.Attach(list(offer.paths)))
+                self.history.checkpoint()
+            self._accepts += 1
+            self._accepted = (self.text, self._accepts, offer)
+            self.post_message(self.Attach(list(offer.paths), self._accepts))
             return
         choice = menu.choice()
         token = self._token()
@@ -302,6 +318,19 @@ class ChatPrompt(TextArea):
                     event.stop()
                     event.prevent_default()
                 return
+
+    def action_undo(self) -> None:
+        """Ctrl+Z. Undoing an accepted paste's names back into its paths takes its chips off
+        too, and offers the paste again (Enter attaches it anew)."""
+        before, accepted = self.text, self._accepted
+        super().action_undo()
+        if accepted is None or self.text == before:
+            return
+        if before == accepted[0]:
+            self._accepted = None
+            self.post_message(self.Detach(accepted[1]))
+            if self.menu is not None and self.text == accepted[2].text:
+                self.menu.offer(accepted[2].pasted, self)
 
     def action_submit(self) -> None:
         # A priority binding runs as soon as the app sees the key, possibly before this widget
