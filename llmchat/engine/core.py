@@ -129,18 +129,22 @@ class Engine:
         *,
         store: Any = None,
         warn: Callable[[str], None] = _ignore,
+        tool_warn: Optional[Callable[[str], None]] = None,
         clock: Callable[[], float] = time.monotonic,
         demo_behaviour: Any = None,
         store_in_thread: bool = True,
     ) -> None:
         """`settings`: a config `Settings`; `store`: an open `HistoryStore` to record in (None:
         nothing stored; the face that opened it closes it); `warn`: one line for the user (a
-        store that fails, a locked store), always called on the event loop's thread; `clock`
+        store that fails, a locked store), always called on the event loop's thread; `tool_warn`:
+        the same for the MCP servers' lines (a server that did not start or crashed, tools off,
+        an "always" not remembered), `warn` unless given (a face that titles them apart); `clock`
         times retries and the answer's start after reasoning; `demo_behaviour` replaces the
         demo server's pace (tests). `store_in_thread=False` makes store calls on the loop (a
         face with nothing else to keep responsive spares a thread start before its request)."""
         self._settings = settings
         self._warn = warn
+        self._tool_warn = tool_warn if tool_warn is not None else warn
         self._clock = clock
         self._demo_behaviour = demo_behaviour
         self._store_in_thread = store_in_thread
@@ -243,7 +247,7 @@ class Engine:
         if settings.mcp_servers:
             from llmchat.engine.tooling import Tooling
 
-            self.tooling = Tooling(settings, self._warn, self._clock)
+            self.tooling = Tooling(settings, self._tool_warn, self._clock)
             await self.tooling.start()
 
     @property

@@ -124,8 +124,6 @@ SELECTION_KEYS = frozenset({"left_square_bracket", "right_square_bracket", "e", 
 MODEL_LIST_TTL = 60.0  # seconds the server's model list is reused by the model picker
 ATTACH_NOTICE_AFTER = 0.5  # seconds an attachment may take to read or fetch before a notice says so
 MODEL_LIST_WAIT = 3.0  # seconds the model picker waits for the list before showing without it
-# How the engine's tool warnings read (engine/tooling.py); its other warnings are the store's.
-TOOL_WARNINGS = ("tools are off", "going on without it", "is allowed for this run")
 STARTING_TOOLS = "starting tools…"  # the status bar while the MCP servers start
 
 
@@ -498,7 +496,8 @@ class ChatApp(App[None]):
         self.engine = Engine(
             self.settings,
             store=self.chat_history.store,
-            warn=self._engine_warning,
+            warn=self._history_warning,
+            tool_warn=self._tool_warning,
             clock=self._clock,
             demo_behaviour=self._demo_behaviour,
         )
@@ -1772,14 +1771,15 @@ class ChatApp(App[None]):
         text = one_line(message).removeprefix("warning: ")
         self.notify(text[:1].upper() + text[1:], title="History", severity="warning", timeout=8)
 
-    def _engine_warning(self, message: str) -> None:
-        """The engine's one-line warnings: its MCP servers' (engine/tooling.py: a server that did
-        not start, an "always" that could not be remembered) titled Tools, the rest the store's."""
-        if not self._quitting and any(mark in message for mark in TOOL_WARNINGS):
-            text = one_line(message).removeprefix("llmchat: ")
-            self.notify(text[:1].upper() + text[1:], title="Tools", severity="warning", timeout=10)
+    def _tool_warning(self, message: str) -> None:
+        """The MCP servers' one-line warnings (the engine's `tool_warn`, engine/tooling.py: a
+        server that did not start or crashed, an "always" that could not be remembered): a
+        notification titled Tools; while quitting, printed after the terminal is restored."""
+        text = one_line(message).removeprefix("llmchat: ")
+        if self._quitting:
+            self.exit_warnings.append(text)
             return
-        self._history_warning(message)
+        self.notify(text[:1].upper() + text[1:], title="Tools", severity="warning", timeout=10)
 
     async def _from_store(self, fn: Callable[..., Any], *args: Any) -> Any:
         """`fn(*args)` on the history store's syncer thread, awaited: the event loop never waits

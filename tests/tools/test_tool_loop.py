@@ -376,3 +376,23 @@ async def test_tools_over_streamable_http(server: ServerThread, http_url: str) -
     turn = await ask(s, Seen())
     assert turn.answer == "Tool add returned 9."
     assert turn.steps[0].activities[0].tool.server == "web"
+
+
+async def test_the_servers_warnings_go_to_tool_warn_not_the_stores_warn(server: ServerThread) -> None:
+    """A face tells the MCP servers' lines from the store's by the callback, not by their text."""
+    store_lines: List[str] = []
+    tool_lines: List[str] = []
+    engine = Engine(settings(server, servers=[calc("calc", "--fail-start")]), warn=store_lines.append, tool_warn=tool_lines.append)
+    try:
+        await asyncio.wait_for(engine.start(), WAIT)
+    finally:
+        await engine.aclose()
+    assert len(tool_lines) == 1 and "calc" in tool_lines[0] and "going on without it" in tool_lines[0], tool_lines
+    assert store_lines == []
+    lines: List[str] = []  # without tool_warn: `warn` has them, as before
+    engine = Engine(settings(server, servers=[calc("calc", "--fail-start")]), warn=lines.append)
+    try:
+        await asyncio.wait_for(engine.start(), WAIT)
+    finally:
+        await engine.aclose()
+    assert len(lines) == 1 and "going on without it" in lines[0]
