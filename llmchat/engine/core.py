@@ -122,6 +122,18 @@ def _ignore(message: str) -> None:
     pass
 
 
+def _first_token(turn: Turn) -> None:
+    """The turn's first token came in a later step (the first request asked for tools and
+    said nothing): the turn's TTFT is that request's own, from its sending, not from the
+    first request's (the user's answering a question and the tools' running are no part of
+    it). Set as the token arrives, so the status bar shows it while the step streams."""
+    metrics = turn.metrics
+    if metrics.first_at is None:
+        mine = turn.step.metrics
+        if mine is not metrics and mine.first_at is not None:
+            metrics.sent_at, metrics.first_at = mine.sent_at, mine.first_at
+
+
 class Engine:
     def __init__(
         self,
@@ -417,7 +429,6 @@ class Engine:
             think = writer.reasoning.append if writer is not None else None
         text = obs.text
         clock = self._clock
-        metrics = turn.metrics
         thought = False
         joined = turn.step.first_part  # parts before this one are joined already (or an earlier step's)
         tooling = self.tooling if turn.tools_enabled else None
@@ -431,8 +442,10 @@ class Engine:
                 if turn.state is not STREAMING:
                     if turn.ended:  # ended by the face (a cancel) or by aclose: read no more
                         break
-                    if thought and metrics.sent_at is not None:
-                        turn.answer_ttft = clock() - metrics.sent_at
+                    sent_at = turn.step.metrics.sent_at  # this request's (a later step's own)
+                    if thought and sent_at is not None:
+                        turn.answer_ttft = clock() - sent_at
+                    _first_token(turn)
                     self._enter(turn, STREAMING, obs)
                 text(event.text)
                 deltas += 1
@@ -451,6 +464,7 @@ class Engine:
                         think(event.text)
                     obs.reasoning(event.text)
                     if turn.state is WAITING:
+                        _first_token(turn)
                         self._enter(turn, THINKING, obs)
             elif kind is Finish:
                 turn.finish = event

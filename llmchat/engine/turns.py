@@ -220,15 +220,17 @@ class AnswerFigures:
 
 def fold(total: Metrics, step: Metrics) -> None:
     """Add a later step's figures to the turn's (`total`, step 0's own object): its tokens (input
-    too: what was billed), its end; the turn's TTFT stays the first text's."""
+    too: what was billed), its end; the turn's TTFT stays the first text's, the TTFT of the
+    request that gave it (the time before it was sent, answering questions, running tools,
+    is not counted)."""
     total.deltas += step.deltas
     total.chars += step.chars
     for name in ("input_tokens", "cached_input_tokens", "reported_output_tokens"):
         mine, theirs = getattr(total, name), getattr(step, name)
         if theirs is not None:
             setattr(total, name, theirs + (mine or 0))
-    if total.first_at is None:
-        total.first_at = step.first_at
+    if total.first_at is None and step.first_at is not None:  # the step's TTFT (not counting the time before it was sent)
+        total.sent_at, total.first_at = step.sent_at, step.first_at
     if step.last_at is not None:
         total.last_at = step.last_at
     total.ended_at = step.ended_at

@@ -396,3 +396,49 @@ async def test_the_servers_warnings_go_to_tool_warn_not_the_stores_warn(server: 
     finally:
         await engine.aclose()
     assert len(lines) == 1 and "going on without it" in lines[0]
+
+
+class SlowUser(Seen):
+    """Takes an hour (on the turn's clock) to answer each question; notes the turn's TTFT as
+    the answer starts streaming (what the status bar shows then)."""
+
+    def __init__(self, clock: "Jumping", answers: Any) -> None:
+        super().__init__(answers)
+        self.clock = clock
+        self.ttft_streaming: List[Any] = []
+
+    async def approve(self, turn: Turn, activity: Any) -> str:
+        self.clock.offset += 3600.0
+        return await super().approve(turn, activity)
+
+    def state(self, turn: Turn) -> None:
+        if turn.state == "streaming":
+            self.ttft_streaming.append(turn.metrics.ttft)
+
+
+class Jumping:
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+
+async def test_ttft_does_not_count_the_time_the_user_took_to_answer(server: ServerThread) -> None:
+    """The first request asked for a tool and said nothing: the turn's TTFT is the next
+    request's own, not an hour of the user's thinking; stored and shown alike."""
+    clock = Jumping()
+    s = settings(server, tools='add:{"a":1,"b":2}')
+    obs = SlowUser(clock, {"add": "once"})
+    engine = Engine(s, clock=clock)
+    await engine.start()
+    try:
+        turn = await asyncio.wait_for(engine.run(Turn("go", Metrics(clock)), (), obs), WAIT)
+    finally:
+        await engine.aclose()
+    assert turn.state == DONE and turn.answer == "Tool add returned 3."
+    ttft = turn.metrics.ttft
+    assert ttft is not None and 0 <= ttft < 60, ttft
+    assert obs.ttft_streaming == [ttft]  # the status bar's figure while the text streams
+    assert ttft == turn.steps[1].metrics.ttft
+    assert turn.metrics.elapsed() > 3600  # the turn's whole time does count it
