@@ -409,10 +409,10 @@ class Engine:
         """The model asked for tools once more than `max_steps` rounds allow: not run; the
         turn ends with a notice (and the calls with error results, so a later request is whole)."""
         limit = self._settings.max_steps
-        self.tooling.refuse_round(turn, step, obs, record, f"the answer reached its limit of {limit} rounds of tool calls")
-        message = (
-            f"the model asked for more tools after {limit} rounds of tool calls (--max-steps {limit}); they did not run and the answer ends here"
-        )
+        self.tooling.refuse_round(turn, step, obs, record, f"the answer reached its limit of {limit} round{'' if limit == 1 else 's'} of tool calls")
+        rounds = "1 round" if limit == 1 else f"{limit} rounds"
+        message = f"the model asked for more tools after {rounds} of tool calls (--max-steps {limit}); they did not run and the answer ends here"
+        turn.over_limit = message
         turn.notices.append(message)
         obs.notice(turn, message)
 

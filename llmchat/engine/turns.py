@@ -118,6 +118,7 @@ class Turn:
         self.steps: List[Step] = [Step(0, 0, metrics)]
         self.tools_enabled = False  # the run offered tools: its calls ran (or were refused)
         self.notices: List[str] = []  # the stream's Notices, one clean line each
+        self.over_limit: Optional[str] = None  # the tool loop stopped at `max_steps`: why (also in `notices`)
         self.record: Optional[TurnRecord] = None  # where it is stored, None when not stored
         # Where it is stored in the conversation's tree (history's Recorder.begin_turn): none of
         # these, after the current leaf; `parent_id`, a new branch after that answer; `edits`, a

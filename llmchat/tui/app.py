@@ -171,6 +171,8 @@ class _ShownTurn(Observer):
         self.app._on_retry(turn)
 
     def notice(self, turn: Any, message: str) -> None:
+        if message == turn.over_limit:  # the tool loop's limit: a note under the answer (_ending_note)
+            return
         self.app.notify(message, severity="warning", timeout=8)
 
     def ended(self, turn: Any) -> None:
@@ -847,7 +849,8 @@ class ChatApp(App[None]):
             return f"Error: {turn.error.message} · Ctrl+R to retry"
         if turn.state == CANCELLED:
             return "cancelled" if turn.answer else "cancelled before the answer began"
-        return turn.warning  # cut short, or stopped by a content filter
+        # Cut short, stopped by a content filter, or by --max-steps (the calls past it did not run).
+        return turn.warning or (turn.over_limit[:1].upper() + turn.over_limit[1:] if turn.over_limit else None)
 
     def _refresh_status(self) -> None:
         """The status timer: refreshes the bar unless the answer's frames keep it fresh
