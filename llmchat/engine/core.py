@@ -45,6 +45,7 @@ from llmchat.engine.turns import (
     answer_messages,
     build_request,
     fold,
+    own_figures,
     prompt_message,
 )
 from llmchat.stream.events import Finish, Notice, ReasoningDelta, StreamError, TextDelta, ToolCall, Usage
@@ -364,6 +365,9 @@ class Engine:
                         fold(turn.metrics, step.metrics)
                     if state != DONE or not step.activities:
                         break
+                    if step.metrics is turn.metrics:  # the first step keeps its own figures ...
+                        step.metrics = own_figures(turn.metrics)
+                    turn.metrics.ended_at = None  # ... and the turn's time runs on while tools are asked for and run
                     await events.aclose()  # the step's connection goes back to the pool
                     events = None
                     record = turn.record

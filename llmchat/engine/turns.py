@@ -80,7 +80,8 @@ class Step:
     """One request of a turn: the first (`index` 0), then one after each round of tool
     results. `first_part`: the index in `turn.parts` where this step's text begins (with
     `keep=False` the parts stay empty, so it is 0); `activities`: the tool calls it ended with;
-    `finish`: its Finish; `metrics`: its own figures (step 0's is the turn's `metrics`)."""
+    `finish`: its Finish; `metrics`: its own figures (step 0's is the turn's `metrics` until it
+    ends with calls; then a copy (own_figures), and the turn's add up every step's)."""
 
     __slots__ = ("index", "first_part", "activities", "finish", "metrics")
 
@@ -219,8 +220,17 @@ class AnswerFigures:
         self.stop_reason = stop_reason
 
 
+def own_figures(metrics: Metrics) -> Metrics:
+    """A copy of `metrics`: the first step's own figures, kept apart before the turn's (the
+    same object until then) add up later steps and run on while tools run."""
+    copy = Metrics(metrics._clock)
+    for name in Metrics.__slots__:
+        setattr(copy, name, getattr(metrics, name))
+    return copy
+
+
 def fold(total: Metrics, step: Metrics) -> None:
-    """Add a later step's figures to the turn's (`total`, step 0's own object): its tokens (input
+    """Add a later step's figures to the turn's (`total`): its tokens (input
     too: what was billed), its end; the turn's TTFT stays the first text's, the TTFT of the
     request that gave it (the time before it was sent, answering questions, running tools,
     is not counted)."""

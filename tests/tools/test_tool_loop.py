@@ -105,7 +105,11 @@ async def test_allowed_parallel_calls_run_and_the_model_answers_with_their_resul
     assert [a.result.text for a in turn.steps[0].activities] == ["3", "hi"]
     assert turn.tool_note is None  # they ran: no "none ran" note
     first, second = (step.metrics for step in turn.steps)
-    assert first is turn.metrics and second is not first and second.finish is not None
+    assert second is not first and second.finish is not None
+    # Each request keeps its own figures; the turn's add them up.
+    assert first is not turn.metrics and first.finish is not None and first.finish.reason == "tool_calls"
+    assert first.output_tokens + second.output_tokens == turn.metrics.output_tokens and 0 < first.output_tokens < turn.metrics.output_tokens
+    assert first.elapsed() < turn.metrics.elapsed()
     assert turn.steps[1].finish is not None and turn.steps[1].finish.reason == "stop"
     # The in-memory context replays the turn as it was sent: calls, results, the answer.
     roles = [m.role for m in context([turn, Turn("next", Metrics())])]
@@ -406,9 +410,11 @@ class SlowUser(Seen):
         super().__init__(answers)
         self.clock = clock
         self.ttft_streaming: List[Any] = []
+        self.elapsed_asking: List[Any] = []  # the turn's elapsed time while the question is up
 
     async def approve(self, turn: Turn, activity: Any) -> str:
         self.clock.offset += 3600.0
+        self.elapsed_asking.append(turn.metrics.elapsed())
         return await super().approve(turn, activity)
 
     def state(self, turn: Turn) -> None:
@@ -441,4 +447,6 @@ async def test_ttft_does_not_count_the_time_the_user_took_to_answer(server: Serv
     assert ttft is not None and 0 <= ttft < 60, ttft
     assert obs.ttft_streaming == [ttft]  # the status bar's figure while the text streams
     assert ttft == turn.steps[1].metrics.ttft
-    assert turn.metrics.elapsed() > 3600  # the turn's whole time does count it
+    assert turn.metrics.elapsed() > 3600  # the turn's whole time does count it ...
+    assert len(obs.elapsed_asking) == 1 and obs.elapsed_asking[0] > 3600  # ... running on while the question is up (the status bar's)
+    assert turn.steps[0].metrics.elapsed() < 60  # the first request's own time does not
