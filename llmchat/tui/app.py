@@ -850,7 +850,7 @@ class ChatApp(App[None]):
         if turn.state == CANCELLED:
             return "cancelled" if turn.answer else "cancelled before the answer began"
         # Cut short, stopped by a content filter, or by --max-steps (the calls past it did not run).
-        return turn.warning or (turn.over_limit[:1].upper() + turn.over_limit[1:] if turn.over_limit else None)
+        return turn.warning or turn.over_limit
 
     def _refresh_status(self) -> None:
         """The status timer: refreshes the bar unless the answer's frames keep it fresh
