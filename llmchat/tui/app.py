@@ -160,7 +160,7 @@ class _ShownTurn(Observer):
 
     def state(self, turn: Any) -> None:
         if turn.ended:
-            self._stop_blocks()
+            self._stop_blocks(turn)
             self.app._show_tools(turn)  # none any more
             self.app._end(turn)
             turn.shown = None  # the ended turn keeps no widgets through its observer
@@ -257,8 +257,14 @@ class _ShownTurn(Observer):
                 self.view.mount(block, before=self.view.figures)
         block.show_activity(activity)
 
-    def _stop_blocks(self) -> None:
-        """The turn ended (a cancel, an error): a call still asked for or running never ended."""
+    def _stop_blocks(self, turn: Any) -> None:
+        """The turn ended (a cancel, an error): a call still asked for or running never ended,
+        and one not asked about yet (a cancel at an earlier call's question) gets its block too,
+        as history has it (reopened, it shows there)."""
+        if self.view.is_attached:
+            for activity in turn.step.activities:
+                if id(activity) not in self.blocks:
+                    self._show_block(turn, activity)
         for block in self.blocks.values():
             if block.status not in TOOL_ENDED:
                 block.show(TOOL_CANCELLED)
