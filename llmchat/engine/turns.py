@@ -232,8 +232,8 @@ def own_figures(metrics: Metrics) -> Metrics:
 def fold(total: Metrics, step: Metrics) -> None:
     """Add a later step's figures to the turn's (`total`): its tokens (input
     too: what was billed), its end; the turn's TTFT stays the first text's, the TTFT of the
-    request that gave it (the time before it was sent, answering questions, running tools,
-    is not counted)."""
+    request that gave it, and its rate is over the time tokens streamed (the time between the
+    steps, answering questions, running tools, is counted in neither; `elapsed` has it)."""
     total.deltas += step.deltas
     total.chars += step.chars
     for name in ("input_tokens", "cached_input_tokens", "reported_output_tokens"):
@@ -242,6 +242,14 @@ def fold(total: Metrics, step: Metrics) -> None:
             setattr(total, name, theirs + (mine or 0))
     if total.first_at is None and step.first_at is not None:  # the step's TTFT (not counting the time before it was sent)
         total.sent_at, total.first_at = step.sent_at, step.first_at
+    elif total.last_at is not None and step.first_at is not None:
+        # The time between the last step's last token and this one's first (the question, the
+        # tools, the request's wait) is no part of the rate: the turn's first token moves on by
+        # it, and so does its sending (the TTFT stays the same).
+        gap = max(0.0, step.first_at - total.last_at)
+        total.first_at = (total.first_at or 0.0) + gap
+        if total.sent_at is not None:
+            total.sent_at += gap
     if step.last_at is not None:
         total.last_at = step.last_at
     total.ended_at = step.ended_at
