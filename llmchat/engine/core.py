@@ -45,6 +45,7 @@ from llmchat.engine.turns import (
     answer_messages,
     build_request,
     fold,
+    own_figures,
     prompt_message,
 )
 from llmchat.stream.events import Finish, Notice, ReasoningDelta, StreamError, TextDelta, ToolCall, Usage
@@ -122,6 +123,18 @@ def _ignore(message: str) -> None:
     pass
 
 
+def _first_token(turn: Turn) -> None:
+    """The turn's first token came in a later step (the first request asked for tools and
+    said nothing): the turn's TTFT is that request's own, from its sending, not from the
+    first request's (the user's answering a question and the tools' running are no part of
+    it). Set as the token arrives, so the status bar shows it while the step streams."""
+    metrics = turn.metrics
+    if metrics.first_at is None:
+        mine = turn.step.metrics
+        if mine is not metrics and mine.first_at is not None:
+            metrics.sent_at, metrics.first_at = mine.sent_at, mine.first_at
+
+
 class Engine:
     def __init__(
         self,
@@ -129,18 +142,22 @@ class Engine:
         *,
         store: Any = None,
         warn: Callable[[str], None] = _ignore,
+        tool_warn: Optional[Callable[[str], None]] = None,
         clock: Callable[[], float] = time.monotonic,
         demo_behaviour: Any = None,
         store_in_thread: bool = True,
     ) -> None:
         """`settings`: a config `Settings`; `store`: an open `HistoryStore` to record in (None:
         nothing stored; the face that opened it closes it); `warn`: one line for the user (a
-        store that fails, a locked store), always called on the event loop's thread; `clock`
+        store that fails, a locked store), always called on the event loop's thread; `tool_warn`:
+        the same for the MCP servers' lines (a server that did not start or crashed, tools off,
+        an "always" not remembered), `warn` unless given (a face that titles them apart); `clock`
         times retries and the answer's start after reasoning; `demo_behaviour` replaces the
         demo server's pace (tests). `store_in_thread=False` makes store calls on the loop (a
         face with nothing else to keep responsive spares a thread start before its request)."""
         self._settings = settings
         self._warn = warn
+        self._tool_warn = tool_warn if tool_warn is not None else warn
         self._clock = clock
         self._demo_behaviour = demo_behaviour
         self._store_in_thread = store_in_thread
@@ -243,7 +260,7 @@ class Engine:
         if settings.mcp_servers:
             from llmchat.engine.tooling import Tooling
 
-            self.tooling = Tooling(settings, self._warn, self._clock)
+            self.tooling = Tooling(settings, self._tool_warn, self._clock)
             await self.tooling.start()
 
     @property
@@ -348,6 +365,9 @@ class Engine:
                         fold(turn.metrics, step.metrics)
                     if state != DONE or not step.activities:
                         break
+                    if step.metrics is turn.metrics:  # the first step keeps its own figures ...
+                        step.metrics = own_figures(turn.metrics)
+                    turn.metrics.ended_at = None  # ... and the turn's time runs on while tools are asked for and run
                     await events.aclose()  # the step's connection goes back to the pool
                     events = None
                     record = turn.record
@@ -393,10 +413,10 @@ class Engine:
         """The model asked for tools once more than `max_steps` rounds allow: not run; the
         turn ends with a notice (and the calls with error results, so a later request is whole)."""
         limit = self._settings.max_steps
-        self.tooling.refuse_round(turn, step, obs, record, f"the answer reached its limit of {limit} rounds of tool calls")
-        message = (
-            f"the model asked for more tools after {limit} rounds of tool calls (--max-steps {limit}); they did not run and the answer ends here"
-        )
+        self.tooling.refuse_round(turn, step, obs, record, f"the answer reached its limit of {limit} round{'' if limit == 1 else 's'} of tool calls")
+        rounds = "1 round" if limit == 1 else f"{limit} rounds"
+        message = f"the model asked for more tools after {rounds} of tool calls (--max-steps {limit}); they did not run and the answer ends here"
+        turn.over_limit = message
         turn.notices.append(message)
         obs.notice(turn, message)
 
@@ -413,7 +433,6 @@ class Engine:
             think = writer.reasoning.append if writer is not None else None
         text = obs.text
         clock = self._clock
-        metrics = turn.metrics
         thought = False
         joined = turn.step.first_part  # parts before this one are joined already (or an earlier step's)
         tooling = self.tooling if turn.tools_enabled else None
@@ -427,8 +446,10 @@ class Engine:
                 if turn.state is not STREAMING:
                     if turn.ended:  # ended by the face (a cancel) or by aclose: read no more
                         break
-                    if thought and metrics.sent_at is not None:
-                        turn.answer_ttft = clock() - metrics.sent_at
+                    sent_at = turn.step.metrics.sent_at  # this request's (a later step's own)
+                    if thought and sent_at is not None:
+                        turn.answer_ttft = clock() - sent_at
+                    _first_token(turn)
                     self._enter(turn, STREAMING, obs)
                 text(event.text)
                 deltas += 1
@@ -447,6 +468,7 @@ class Engine:
                         think(event.text)
                     obs.reasoning(event.text)
                     if turn.state is WAITING:
+                        _first_token(turn)
                         self._enter(turn, THINKING, obs)
             elif kind is Finish:
                 turn.finish = event

@@ -80,7 +80,8 @@ class Step:
     """One request of a turn: the first (`index` 0), then one after each round of tool
     results. `first_part`: the index in `turn.parts` where this step's text begins (with
     `keep=False` the parts stay empty, so it is 0); `activities`: the tool calls it ended with;
-    `finish`: its Finish; `metrics`: its own figures (step 0's is the turn's `metrics`)."""
+    `finish`: its Finish; `metrics`: its own figures (step 0's is the turn's `metrics` until it
+    ends with calls; then a copy (own_figures), and the turn's add up every step's)."""
 
     __slots__ = ("index", "first_part", "activities", "finish", "metrics")
 
@@ -118,6 +119,7 @@ class Turn:
         self.steps: List[Step] = [Step(0, 0, metrics)]
         self.tools_enabled = False  # the run offered tools: its calls ran (or were refused)
         self.notices: List[str] = []  # the stream's Notices, one clean line each
+        self.over_limit: Optional[str] = None  # the tool loop stopped at `max_steps`: why (also in `notices`)
         self.record: Optional[TurnRecord] = None  # where it is stored, None when not stored
         # Where it is stored in the conversation's tree (history's Recorder.begin_turn): none of
         # these, after the current leaf; `parent_id`, a new branch after that answer; `edits`, a
@@ -218,17 +220,36 @@ class AnswerFigures:
         self.stop_reason = stop_reason
 
 
+def own_figures(metrics: Metrics) -> Metrics:
+    """A copy of `metrics`: the first step's own figures, kept apart before the turn's (the
+    same object until then) add up later steps and run on while tools run."""
+    copy = Metrics(metrics._clock)
+    for name in Metrics.__slots__:
+        setattr(copy, name, getattr(metrics, name))
+    return copy
+
+
 def fold(total: Metrics, step: Metrics) -> None:
-    """Add a later step's figures to the turn's (`total`, step 0's own object): its tokens (input
-    too: what was billed), its end; the turn's TTFT stays the first text's."""
+    """Add a later step's figures to the turn's (`total`): its tokens (input
+    too: what was billed), its end; the turn's TTFT stays the first text's, the TTFT of the
+    request that gave it, and its rate is over the time tokens streamed (the time between the
+    steps, answering questions, running tools, is counted in neither; `elapsed` has it)."""
     total.deltas += step.deltas
     total.chars += step.chars
     for name in ("input_tokens", "cached_input_tokens", "reported_output_tokens"):
         mine, theirs = getattr(total, name), getattr(step, name)
         if theirs is not None:
             setattr(total, name, theirs + (mine or 0))
-    if total.first_at is None:
-        total.first_at = step.first_at
+    if total.first_at is None and step.first_at is not None:  # the step's TTFT (not counting the time before it was sent)
+        total.sent_at, total.first_at = step.sent_at, step.first_at
+    elif total.last_at is not None and step.first_at is not None:
+        # The time between the last step's last token and this one's first (the question, the
+        # tools, the request's wait) is no part of the rate: the turn's first token moves on by
+        # it, and so does its sending (the TTFT stays the same).
+        gap = max(0.0, step.first_at - total.last_at)
+        total.first_at = (total.first_at or 0.0) + gap
+        if total.sent_at is not None:
+            total.sent_at += gap
     if step.last_at is not None:
         total.last_at = step.last_at
     total.ended_at = step.ended_at

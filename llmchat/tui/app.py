@@ -125,8 +125,6 @@ SELECTION_KEYS = frozenset({"left_square_bracket", "right_square_bracket", "e", 
 MODEL_LIST_TTL = 60.0  # seconds the server's model list is reused by the model picker
 ATTACH_NOTICE_AFTER = 0.5  # seconds an attachment may take to read or fetch before a notice says so
 MODEL_LIST_WAIT = 3.0  # seconds the model picker waits for the list before showing without it
-# How the engine's tool warnings read (engine/tooling.py); its other warnings are the store's.
-TOOL_WARNINGS = ("tools are off", "going on without it", "is allowed for this run")
 STARTING_TOOLS = "starting tools…"  # the status bar while the MCP servers start
 
 
@@ -163,7 +161,7 @@ class _ShownTurn(Observer):
 
     def state(self, turn: Any) -> None:
         if turn.ended:
-            self._stop_blocks()
+            self._stop_blocks(turn)
             self.app._show_tools(turn)  # none any more
             self.app._end(turn)
             turn.shown = None  # the ended turn keeps no widgets through its observer
@@ -174,6 +172,8 @@ class _ShownTurn(Observer):
         self.app._on_retry(turn)
 
     def notice(self, turn: Any, message: str) -> None:
+        if message == turn.over_limit:  # the tool loop's limit: a note under the answer (_ending_note)
+            return
         self.app.notify(message, severity="warning", timeout=8)
 
     def ended(self, turn: Any) -> None:
@@ -258,8 +258,14 @@ class _ShownTurn(Observer):
                 self.view.mount(block, before=self.view.figures)
         block.show_activity(activity)
 
-    def _stop_blocks(self) -> None:
-        """The turn ended (a cancel, an error): a call still asked for or running never ended."""
+    def _stop_blocks(self, turn: Any) -> None:
+        """The turn ended (a cancel, an error): a call still asked for or running never ended,
+        and one not asked about yet (a cancel at an earlier call's question) gets its block too,
+        as history has it (reopened, it shows there)."""
+        if self.view.is_attached:
+            for activity in turn.step.activities:
+                if id(activity) not in self.blocks:
+                    self._show_block(turn, activity)
         for block in self.blocks.values():
             if block.status not in TOOL_ENDED:
                 block.show(TOOL_CANCELLED)
@@ -506,7 +512,8 @@ class ChatApp(App[None]):
         self.engine = Engine(
             self.settings,
             store=self.chat_history.store,
-            warn=self._engine_warning,
+            warn=self._history_warning,
+            tool_warn=self._tool_warning,
             clock=self._clock,
             demo_behaviour=self._demo_behaviour,
         )
@@ -890,7 +897,8 @@ class ChatApp(App[None]):
             return f"Error: {turn.error.message} · Ctrl+R to retry"
         if turn.state == CANCELLED:
             return "cancelled" if turn.answer else "cancelled before the answer began"
-        return turn.warning  # cut short, or stopped by a content filter
+        # Cut short, stopped by a content filter, or by --max-steps (the calls past it did not run).
+        return turn.warning or turn.over_limit
 
     def _refresh_status(self) -> None:
         """The status timer: refreshes the bar unless the answer's frames keep it fresh
@@ -1823,14 +1831,15 @@ class ChatApp(App[None]):
         text = one_line(message).removeprefix("warning: ")
         self.notify(text[:1].upper() + text[1:], title="History", severity="warning", timeout=8)
 
-    def _engine_warning(self, message: str) -> None:
-        """The engine's one-line warnings: its MCP servers' (engine/tooling.py: a server that did
-        not start, an "always" that could not be remembered) titled Tools, the rest the store's."""
-        if not self._quitting and any(mark in message for mark in TOOL_WARNINGS):
-            text = one_line(message).removeprefix("llmchat: ")
-            self.notify(text[:1].upper() + text[1:], title="Tools", severity="warning", timeout=10)
+    def _tool_warning(self, message: str) -> None:
+        """The MCP servers' one-line warnings (the engine's `tool_warn`, engine/tooling.py: a
+        server that did not start or crashed, an "always" that could not be remembered): a
+        notification titled Tools; while quitting, printed after the terminal is restored."""
+        text = one_line(message).removeprefix("llmchat: ")
+        if self._quitting:
+            self.exit_warnings.append(text)
             return
-        self._history_warning(message)
+        self.notify(text[:1].upper() + text[1:], title="Tools", severity="warning", timeout=10)
 
     async def _from_store(self, fn: Callable[..., Any], *args: Any) -> Any:
         """`fn(*args)` on the history store's syncer thread, awaited: the event loop never waits

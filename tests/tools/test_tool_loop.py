@@ -105,7 +105,11 @@ async def test_allowed_parallel_calls_run_and_the_model_answers_with_their_resul
     assert [a.result.text for a in turn.steps[0].activities] == ["3", "hi"]
     assert turn.tool_note is None  # they ran: no "none ran" note
     first, second = (step.metrics for step in turn.steps)
-    assert first is turn.metrics and second is not first and second.finish is not None
+    assert second is not first and second.finish is not None
+    # Each request keeps its own figures; the turn's add them up.
+    assert first is not turn.metrics and first.finish is not None and first.finish.reason == "tool_calls"
+    assert first.output_tokens + second.output_tokens == turn.metrics.output_tokens and 0 < first.output_tokens < turn.metrics.output_tokens
+    assert first.elapsed() < turn.metrics.elapsed()
     assert turn.steps[1].finish is not None and turn.steps[1].finish.reason == "stop"
     # The in-memory context replays the turn as it was sent: calls, results, the answer.
     roles = [m.role for m in context([turn, Turn("next", Metrics())])]
@@ -376,3 +380,73 @@ async def test_tools_over_streamable_http(server: ServerThread, http_url: str) -
     turn = await ask(s, Seen())
     assert turn.answer == "Tool add returned 9."
     assert turn.steps[0].activities[0].tool.server == "web"
+
+
+async def test_the_servers_warnings_go_to_tool_warn_not_the_stores_warn(server: ServerThread) -> None:
+    """A face tells the MCP servers' lines from the store's by the callback, not by their text."""
+    store_lines: List[str] = []
+    tool_lines: List[str] = []
+    engine = Engine(settings(server, servers=[calc("calc", "--fail-start")]), warn=store_lines.append, tool_warn=tool_lines.append)
+    try:
+        await asyncio.wait_for(engine.start(), WAIT)
+    finally:
+        await engine.aclose()
+    assert len(tool_lines) == 1 and "calc" in tool_lines[0] and "going on without it" in tool_lines[0], tool_lines
+    assert store_lines == []
+    lines: List[str] = []  # without tool_warn: `warn` has them, as before
+    engine = Engine(settings(server, servers=[calc("calc", "--fail-start")]), warn=lines.append)
+    try:
+        await asyncio.wait_for(engine.start(), WAIT)
+    finally:
+        await engine.aclose()
+    assert len(lines) == 1 and "going on without it" in lines[0]
+
+
+class SlowUser(Seen):
+    """Takes an hour (on the turn's clock) to answer each question; notes the turn's TTFT as
+    the answer starts streaming (what the status bar shows then)."""
+
+    def __init__(self, clock: "Jumping", answers: Any) -> None:
+        super().__init__(answers)
+        self.clock = clock
+        self.ttft_streaming: List[Any] = []
+        self.elapsed_asking: List[Any] = []  # the turn's elapsed time while the question is up
+
+    async def approve(self, turn: Turn, activity: Any) -> str:
+        self.clock.offset += 3600.0
+        self.elapsed_asking.append(turn.metrics.elapsed())
+        return await super().approve(turn, activity)
+
+    def state(self, turn: Turn) -> None:
+        if turn.state == "streaming":
+            self.ttft_streaming.append(turn.metrics.ttft)
+
+
+class Jumping:
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+
+async def test_ttft_does_not_count_the_time_the_user_took_to_answer(server: ServerThread) -> None:
+    """The first request asked for a tool and said nothing: the turn's TTFT is the next
+    request's own, not an hour of the user's thinking; stored and shown alike."""
+    clock = Jumping()
+    s = settings(server, tools='add:{"a":1,"b":2}')
+    obs = SlowUser(clock, {"add": "once"})
+    engine = Engine(s, clock=clock)
+    await engine.start()
+    try:
+        turn = await asyncio.wait_for(engine.run(Turn("go", Metrics(clock)), (), obs), WAIT)
+    finally:
+        await engine.aclose()
+    assert turn.state == DONE and turn.answer == "Tool add returned 3."
+    ttft = turn.metrics.ttft
+    assert ttft is not None and 0 <= ttft < 60, ttft
+    assert obs.ttft_streaming == [ttft]  # the status bar's figure while the text streams
+    assert ttft == turn.steps[1].metrics.ttft
+    assert turn.metrics.elapsed() > 3600  # the turn's whole time does count it ...
+    assert len(obs.elapsed_asking) == 1 and obs.elapsed_asking[0] > 3600  # ... running on while the question is up (the status bar's)
+    assert turn.steps[0].metrics.elapsed() < 60  # the first request's own time does not

@@ -299,7 +299,7 @@ async def test_quitting_while_the_servers_start_leaves_no_server_process(srv, un
         await asyncio.sleep(0.05)
 
 
-async def test_calls_past_max_steps_show_as_errors_and_a_notice_says_why(srv, until, settled, submit, spy_notices):
+async def test_calls_past_max_steps_show_as_errors_and_a_note_under_the_answer_says_why(srv, until, settled, submit, spy_notices):
     settings = with_tools(srv, 'add:{"a":1,"b":1}', allow_all_tools=True, max_steps=1)
     settings.base_url = srv.base_url("openai-chat", tools='add:{"a":1,"b":1}', tool_rounds=5)
     app = ChatApp(settings, status_interval=None)
@@ -312,4 +312,6 @@ async def test_calls_past_max_steps_show_as_errors_and_a_notice_says_why(srv, un
         assert sections(app) == ["[add done]", "[add error]"]
         last = app.query(ToolBlock).last()
         assert "not run" in last.title_text
-        assert any("--max-steps 1" in message for message, _ in notices)
+        view = app.session.last.view
+        assert "--max-steps 1" in view.note_text and "1 round of tool calls" in view.note_text and view.has_class("-has-note")
+        assert not any("--max-steps" in message for message, _ in notices)  # a note, like the other endings' notes: not a notification

@@ -121,6 +121,23 @@ async def test_a_cancel_takes_the_question_down_and_marks_the_calls(settings_for
         assert app.status.tools is None
 
 
+async def test_a_cancel_at_the_first_question_shows_the_calls_not_asked_about_yet(settings_for, until):
+    """The model asked for two calls; Ctrl+C at the first question: both show, cancelled, as
+    history keeps them (a reopened conversation shows both)."""
+    app = ChatApp(settings_for(tokens=3), status_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        turn, shown = await a_turn(app)
+        first, _ = activity(turn), activity(turn, "echo", '{"text": "hi"}', Tool("echo", "calc", "echo"))
+        asking = asyncio.ensure_future(shown.approve(turn, first))
+        await until(pilot, lambda: isinstance(app.screen, ApproveTool), what="the question")
+        asking.cancel()
+        await until(pilot, lambda: asking.done() and not isinstance(app.screen, ApproveTool), what="the question gone")
+        turn.state = "cancelled"
+        shown.state(turn)
+        await pilot.pause()
+        assert [(block.tool_name, block.status) for block in app.query(ToolBlock)] == [("add", "cancelled"), ("echo", "cancelled")]
+
+
 async def test_a_call_that_was_allowed_already_shows_its_block_without_a_question(settings_for, until):
     app = ChatApp(settings_for(tokens=3), status_interval=None)
     async with app.run_test(size=SIZE) as pilot:
