@@ -5,19 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from llmchat.tools.config import ServerConfig
-
-CALC = Path(__file__).resolve().parents[1] / "mcp_servers" / "calc.py"
-
-
-def calc(name: str = "calc", *args: str, **kw) -> ServerConfig:
-    """A stdio server config that runs calc.py (its server name `name` unless args say)."""
-    return ServerConfig(name, command=sys.executable, args=(str(CALC), *args), **kw)
+from tests.tools.mcp_helpers import CALC
 
 
 @pytest.fixture(scope="module")

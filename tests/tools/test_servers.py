@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import calc  # tests/tools/conftest.py
 
 from llmchat.tools.config import ServerConfig
 from llmchat.tools.servers import ToolServers, clean_name
+from tests.tools.mcp_helpers import calc
 
 
 def alive(pid: int) -> bool:

@@ -21,10 +21,10 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 from commands import RUN_TIMEOUT, llmchat_command  # tests/commands.py
-from conftest import CALC  # tests/tools/conftest.py
 
 from llmchat.demo.server import ServerThread
 from llmchat.exitcodes import INTERRUPTED
+from tests.tools.mcp_helpers import CALC
 
 ROOT = Path(__file__).resolve().parents[2]
 

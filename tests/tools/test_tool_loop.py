@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any, Iterator, List, Tuple
 
 import pytest
-from conftest import calc
 
 from llmchat.config import Settings, load_config
 from llmchat.demo.server import ServerThread
 from llmchat.engine import CANCELLED, DONE, Engine, Observer, Turn
 from llmchat.engine.turns import DENIED, TOOL_DONE, TOOL_ERROR, context
 from llmchat.stream.metrics import Metrics
+from tests.tools.mcp_helpers import calc
 
 APIS = ("openai-chat", "openai-responses", "anthropic", "ollama")
 WAIT = 20.0

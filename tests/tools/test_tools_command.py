@@ -9,7 +9,8 @@ import subprocess
 import sys
 
 from commands import RUN_TIMEOUT, llmchat_command  # tests/commands.py
-from conftest import CALC  # tests/tools/conftest.py
+
+from tests.tools.mcp_helpers import CALC
 
 SECRET = "calc-secret-token-4321"
 

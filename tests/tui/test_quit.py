@@ -107,7 +107,7 @@ async def test_chips_waiting_on_quit_are_kept_with_the_draft_and_taken_again(set
     kept): they are kept with the draft, the exit line says so, and reopening takes the files
     again (a relative path from the folder it was typed in)."""
     from tests.attachment_samples import png
-    from tests.tui.test_attachments import attach, chips
+    from tests.tui.test_tui_attachments import attach, chips
 
     work = tmp_path / "work"
     work.mkdir()
@@ -140,7 +140,7 @@ async def test_chips_waiting_on_quit_are_kept_with_the_draft_and_taken_again(set
 
 async def test_chips_alone_that_cannot_be_kept_ask_before_quitting(settings_for, until, tmp_path, monkeypatch):
     from tests.attachment_samples import png
-    from tests.tui.test_attachments import attach
+    from tests.tui.test_tui_attachments import attach
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "shot.png").write_bytes(png(8, 6))
