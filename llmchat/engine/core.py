@@ -359,10 +359,13 @@ class Engine:
                 while True:
                     step = turn.step
                     events = client.stream(self._provider, self.request(messages + answer_messages(turn) if step.index else messages), step.metrics)
-                    state = await self._consume(turn, events, obs, keep, pause_every)
-                    step.finish = turn.finish
-                    if step is not turn.steps[0]:
-                        fold(turn.metrics, step.metrics)
+                    try:
+                        state = await self._consume(turn, events, obs, keep, pause_every)
+                    finally:  # also at a cancel: a later request's tokens so far count in the turn's
+                        step.finish = turn.finish
+                        if step is not turn.steps[0] and not step.folded:
+                            step.folded = True
+                            fold(turn.metrics, step.metrics)
                     if state != DONE or not step.activities:
                         break
                     if step.metrics is turn.metrics:  # the first step keeps its own figures ...

@@ -83,7 +83,7 @@ class Step:
     `finish`: its Finish; `metrics`: its own figures (step 0's is the turn's `metrics` until it
     ends with calls; then a copy (own_figures), and the turn's add up every step's)."""
 
-    __slots__ = ("index", "first_part", "activities", "finish", "metrics")
+    __slots__ = ("index", "first_part", "activities", "finish", "metrics", "folded")
 
     def __init__(self, index: int, first_part: int, metrics: Metrics) -> None:
         self.index = index
@@ -91,6 +91,7 @@ class Step:
         self.activities: List[ToolActivity] = []
         self.finish: Optional[Finish] = None
         self.metrics = metrics
+        self.folded = False  # a later step: its figures are in the turn's (once it ended)
 
     def __repr__(self) -> str:
         return f"<Step {self.index} from part {self.first_part}, {len(self.activities)} tool calls>"
@@ -229,6 +230,19 @@ def own_figures(metrics: Metrics) -> Metrics:
     return copy
 
 
+def live_figures(turn: "Turn") -> Metrics:
+    """The turn's figures now: while a later request streams, the turn's own (which add up a
+    step's once it ends) with that request's so far, so a status bar counts its tokens as they
+    come. The turn's own `metrics` when there is nothing to add."""
+    steps = turn.steps
+    step = steps[-1] if steps else None
+    if step is None or step.folded or step.metrics is turn.metrics or step.index == 0:
+        return turn.metrics
+    live = own_figures(turn.metrics)
+    fold(live, step.metrics)
+    return live
+
+
 def fold(total: Metrics, step: Metrics) -> None:
     """Add a later step's figures to the turn's (`total`): its tokens (input
     too: what was billed), its end; the turn's TTFT stays the first text's, the TTFT of the
@@ -252,7 +266,8 @@ def fold(total: Metrics, step: Metrics) -> None:
             total.sent_at += gap
     if step.last_at is not None:
         total.last_at = step.last_at
-    total.ended_at = step.ended_at
+    if step.ended_at is not None or total.ended_at is None:  # a turn ended by a cancel keeps its end
+        total.ended_at = step.ended_at
     total.finish, total.error = step.finish, step.error
 
 

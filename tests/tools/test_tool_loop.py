@@ -450,3 +450,48 @@ async def test_ttft_does_not_count_the_time_the_user_took_to_answer(server: Serv
     assert turn.metrics.elapsed() > 3600  # the turn's whole time does count it ...
     assert len(obs.elapsed_asking) == 1 and obs.elapsed_asking[0] > 3600  # ... running on while the question is up (the status bar's)
     assert turn.steps[0].metrics.elapsed() < 60  # the first request's own time does not
+
+
+class Streaming(Seen):
+    """Sets `second` once the request after the tool results has streamed some text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.second = asyncio.Event()
+        self.turn: Any = None
+
+    def text(self, text: str) -> None:
+        if self.turn is not None and len(self.turn.steps) > 1 and self.turn.steps[-1].metrics.deltas >= 2:
+            self.second.set()
+
+
+@pytest.mark.parametrize("how", ["end", "cancel"])
+async def test_a_later_request_counts_in_the_figures_as_it_streams_and_when_cancelled(server: ServerThread, how: str) -> None:
+    from llmchat.engine.turns import live_figures
+
+    s = settings(server, tools='add:{"a":1,"b":2}', tps=4)  # the answer after the result: slowly
+    s.allow_tools = ("add",)
+    obs = Streaming()
+    engine = Engine(s)
+    await engine.start()
+    try:
+        turn = Turn("go", Metrics())
+        obs.turn = turn
+        task = asyncio.ensure_future(engine.run(turn, (), obs))
+        await asyncio.wait_for(obs.second.wait(), WAIT)
+        first, second = turn.steps[0].metrics, turn.steps[1].metrics
+        live = live_figures(turn)  # what the status bar shows: the second request's tokens so far too
+        assert live.deltas == first.deltas + second.deltas > turn.metrics.deltas == first.deltas
+        if how == "end":
+            engine.end(turn, CANCELLED)  # Esc while the answer after the tools streams
+            await asyncio.wait_for(task, 5)
+        else:  # quitting, a signal: the run's task is cancelled
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(task, 5)
+        assert turn.state == CANCELLED
+        # Stored figures: both requests' tokens, and the turn's end stays its end.
+        assert turn.metrics.deltas == first.deltas + second.deltas and second.deltas >= 2
+        assert turn.metrics.ended_at is not None and live_figures(turn) is turn.metrics
+    finally:
+        await engine.aclose()

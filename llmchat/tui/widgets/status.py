@@ -25,6 +25,7 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from llmchat.engine.turns import live_figures
 from llmchat.stream.metrics import Metrics
 from llmchat.tui.session import CANCELLED, DONE, ERROR, STREAMING, THINKING, WAITING, Turn, meaningful_rate
 
@@ -130,7 +131,7 @@ class StatusBar(Widget):
         """The figures and state of `turn`, with its retries, its time to the answer and the
         end of the retry wait it is in."""
         retry_until = turn.retry_until if turn.retry is not None else None
-        self.show(turn.metrics, turn.state, retries=turn.retries, answer_ttft=turn.answer_ttft, retry_until=retry_until)
+        self.show(live_figures(turn), turn.state, retries=turn.retries, answer_ttft=turn.answer_ttft, retry_until=retry_until)
 
     def form(self, width: int) -> str:
         """WIDE, TWO_LINES or COMPACT for `width` columns of content."""
