@@ -56,7 +56,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TextArea
+from textual.widgets import Static, TextArea
 from textual.worker import Worker
 
 from llmchat.config import Config, ConfigError, Overrides, Settings, continue_flags, load_config, resolve, save_theme
@@ -90,6 +90,7 @@ from llmchat.tui.widgets import (
     UserMessage,
     Welcome,
 )
+from llmchat.tui.widgets.footer import Footer
 from llmchat.tui.widgets.pasted import user_message
 from llmchat.tui.widgets.prompt import newline_hint
 from llmchat.tui.widgets.siblings import SiblingSwitcher
