@@ -17,7 +17,7 @@ from llmchat.demo.answer import answer_tokens
 from llmchat.history import COMPLETE, HistoryStore
 from llmchat.tui.app import ChatApp
 from llmchat.tui.widgets.stored import StoredAnswer
-from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
+from llmchat.tui.widgets.streaming_markdown import DRAWN, StreamingMarkdown
 from llmchat.tui.widgets.transcript import Spacer, TurnView
 
 SIZE = (100, 30)
@@ -120,3 +120,18 @@ async def test_the_key_bar_lets_go_of_the_keys_it_no_longer_shows(settings_for):
         gc.collect()
         alive = [ref() for ref in refs if ref() is not None and ref() not in shown]
         assert alive == []
+
+
+async def test_lines_drawn_for_turns_scrolled_far_away_are_let_go_of(settings_for, until):
+    """The cache of drawn lines all answers share holds only lines that can be painted again:
+    those of the answers still mounted (a turn scrolled back into view is a new widget)."""
+    settings = settings_for(tokens=5)
+    cid = seed_long(80, settings.base_url)
+    app = ChatApp(replace(settings, conversation_id=cid))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_long(pilot, until, 80)
+        await pilot.press("ctrl+home")
+        await until(pilot, lambda: 0 in in_view(app), what="the first turn")
+        await pilot.pause()
+        mounted = sum(markdown.line_count for markdown in app.transcript.query(StreamingMarkdown))
+        assert 0 < DRAWN.lines <= mounted

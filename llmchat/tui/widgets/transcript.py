@@ -202,6 +202,10 @@ class Transcript(VerticalScroll):
                 lo -= 1
                 lines -= self._heights[lo]
             self._lo = lo
+            if sum(self._heights) > self._page() and self.styles.overflow_y == "auto":
+                # It will scroll: the scrollbar is there from the first layout, so the answers
+                # are laid out (every block drawn) once at their width, not first a scrollbar wider.
+                self.show_vertical_scrollbar = True
             self._views = [TurnView(index, self._turns[index]) for index in range(lo, len(self._turns))]
             self._above.set_lines(sum(self._heights[:lo]))
             await self.mount_all([self._above, *self._views, self._below])
@@ -300,6 +304,12 @@ class Transcript(VerticalScroll):
         waits: List[Awaitable[Any]] = []
         try:
             if gone:
+                for view in gone:
+                    # What Textual painted for them (every line, each with its caches) is let go
+                    # of now, by reference counting: the widgets themselves are a web of
+                    # references only a full collection frees, and that walks what they hold.
+                    for widget in view.walk_children(with_self=True):
+                        widget.refresh()
                 waits.append(self.remove_children(gone))
                 self.call_after_refresh(release_removed_widgets)
             if above:
