@@ -135,3 +135,22 @@ async def test_lines_drawn_for_turns_scrolled_far_away_are_let_go_of(settings_fo
         await pilot.pause()
         mounted = sum(markdown.line_count for markdown in app.transcript.query(StreamingMarkdown))
         assert 0 < DRAWN.lines <= mounted
+
+
+async def test_no_full_collection_while_the_view_moves_then_one_once_it_is_still(settings_for, until, tap):
+    settings = settings_for(tokens=5)
+    cid = seed_long(60, settings.base_url)
+    app = ChatApp(replace(settings, conversation_id=cid))
+    app.manage_gc = True
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await open_long(pilot, until, 60)
+            await until(pilot, lambda: not app.gc_policy.holds, what="no hold (the view still)")
+            await tap(pilot, "pageup")
+            assert app.gc_policy.holds["scroll"] == 1 and app.gc_policy.holding
+            collections = gc.get_stats()[-1]["collections"]
+            await until(pilot, lambda: not app.gc_policy.holds, what="the hold to end once the view is still")
+            assert not app.gc_policy.holding
+            assert gc.get_stats()[-1]["collections"] > collections  # what the turns removed left is collected then
+    finally:
+        gc.unfreeze()

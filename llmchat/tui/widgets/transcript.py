@@ -25,6 +25,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
+from time import monotonic
 from typing import Any, Awaitable, Dict, List, Optional, Sequence, Tuple
 
 from textual.app import ComposeResult
@@ -39,6 +40,12 @@ from llmchat.tui.widgets.streaming_markdown import DRAWN
 
 NEAR_PAGES = 1.0  # turns within this many pages of the view are mounted
 FAR_PAGES = 3.0  # mounted turns further than this many pages from the view are removed
+# While the view moves among stored turns, no full collections (gc_policy.py): one took 60-130 ms
+# here, every ~6 pages, the spikes in PageUp's p99. The hold ends once the view has been still
+# for SCROLL_QUIET seconds (the policy then collects, the user between two moves), or after
+# SCROLL_HOLD_MAX seconds of moving on (the turns removed meanwhile are freed only then).
+SCROLL_QUIET = 0.05
+SCROLL_HOLD_MAX = 3.0
 
 
 @dataclass(eq=False)
@@ -146,6 +153,9 @@ class Transcript(VerticalScroll):
         self._base_lines = (0, 0)  # and the spacers' lines then
         self._area = Size(0, 0)  # the scrollable area at the last arrangement
         self._move_pending = False
+        self._gc_hold: Any = None  # the app's GC policy while scrolling holds it
+        self._gc_since = 0.0
+        self._gc_timer: Any = None
 
     # --- what it shows ---
 
@@ -222,7 +232,38 @@ class Transcript(VerticalScroll):
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
+        if self._turns:
+            self._hold_gc()
         self._schedule_move(soon=not self._covers_view())
+
+    def _hold_gc(self) -> None:
+        """No full collection while the view moves (see SCROLL_QUIET)."""
+        policy = getattr(self.app, "gc_policy", None)
+        if policy is None:
+            return
+        now = monotonic()
+        if self._gc_hold is None:
+            policy.begin("scroll")
+            self._gc_hold, self._gc_since = policy, now
+        elif now - self._gc_since > SCROLL_HOLD_MAX:
+            self._release_gc()  # collects now
+            policy.begin("scroll")
+            self._gc_hold, self._gc_since = policy, monotonic()
+        if self._gc_timer is None:
+            self._gc_timer = self.set_timer(SCROLL_QUIET, self._release_gc)
+        else:
+            self._gc_timer.reset()
+
+    def _release_gc(self) -> None:
+        policy, self._gc_hold = self._gc_hold, None
+        if self._gc_timer is not None:
+            self._gc_timer.stop()
+            self._gc_timer = None
+        if policy is not None:
+            policy.end("scroll")
+
+    def on_unmount(self) -> None:
+        self._release_gc()
 
     def _covers_view(self) -> bool:
         """Whether the turns that are widgets now fill the view at the current position (as the
