@@ -42,9 +42,9 @@ NEAR_PAGES = 1.0  # turns within this many pages of the view are mounted
 FAR_PAGES = 3.0  # mounted turns further than this many pages from the view are removed
 # While the view moves among stored turns, no full collections (gc_policy.py): one took 60-130 ms
 # here, every ~6 pages, the spikes in PageUp's p99. The hold ends once the view has been still
-# for SCROLL_QUIET seconds (the policy then collects, the user between two moves), or after
-# SCROLL_HOLD_MAX seconds of moving on (the turns removed meanwhile are freed only then).
-SCROLL_QUIET = 0.05
+# for SCROLL_QUIET seconds (the policy then collects), and every SCROLL_HOLD_MAX seconds of moving
+# on there is one collection after a frame is painted (the turns removed meanwhile are freed).
+SCROLL_QUIET = 0.5
 SCROLL_HOLD_MAX = 3.0
 
 
@@ -246,13 +246,19 @@ class Transcript(VerticalScroll):
             policy.begin("scroll")
             self._gc_hold, self._gc_since = policy, now
         elif now - self._gc_since > SCROLL_HOLD_MAX:
-            self._release_gc()  # collects now
-            policy.begin("scroll")
-            self._gc_hold, self._gc_since = policy, monotonic()
+            self._gc_since = now
+            self.call_after_refresh(self._collect_now)  # after this move is painted, not before
         if self._gc_timer is None:
             self._gc_timer = self.set_timer(SCROLL_QUIET, self._release_gc)
         else:
             self._gc_timer.reset()
+
+    def _collect_now(self) -> None:
+        """A long scroll: what the turns removed so far left is collected (the hold goes on)."""
+        policy = self._gc_hold
+        if policy is not None:
+            policy.end("scroll")
+            policy.begin("scroll")
 
     def _release_gc(self) -> None:
         policy, self._gc_hold = self._gc_hold, None
