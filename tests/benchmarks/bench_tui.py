@@ -1,6 +1,6 @@
 """TUI benchmark: how fast answers reach the screen, against the naive MarkdownStream app.
 
-    python tests/benchmarks/bench_tui.py [--runs N] [--sections headless,latency,session,flood,tmux,long,locked]
+    python tests/benchmarks/bench_tui.py [--runs N] [--sections headless,latency,session,flood,tmux,long,locked,rounds]
 
 Two implementations, measured in the same run, interleaved run by run:
   new       llmchat's app as it is (StreamingMarkdown)
@@ -36,6 +36,10 @@ Sections (see README.md for what each figure means and the targets):
             timed to the frame that shows it, then the list is opened again; a 20 ms timer
             watches how late the event loop runs. Once the lock is gone: every conversation,
             the answer whole and complete, and the rename are in the file. New only.
+  rounds    headless, history on, the GC policy of a terminal: --rounds (50) times a 2,000-token
+            answer, then New conversation; the RSS after each (collected), growth from the end of
+            a first round not counted. --rounds-trace N prints the N largest growths by line
+            (tracemalloc) to find what is kept.
 
 Writes every figure to tests/benchmarks/results_tui.json; exits 0 only if every target passes.
 """
@@ -91,6 +95,8 @@ TARGET_LOCKED_KEY_P99_MS = 50.0  # key -> frame while another process holds the 
 LOCK_SECONDS = 10.0
 TARGET_LONG_RSS_MB = 120.0  # however far it is scrolled
 TARGET_LONG_SEND_RATIO = 1.3  # Enter -> answer on screen, in it / in a new conversation
+ROUNDS_TOKENS = 2000  # rounds: each answer
+TARGET_ROUNDS_GROWTH_MB = 10.0  # RSS growth over the rounds (after a first one, not counted)
 
 CASES = [
     # key, label, prompt, url options
@@ -1261,6 +1267,97 @@ def run_long(server: "ServerProcess", env: Dict[str, str], runs: int, turns: int
     return result
 
 
+# --- rounds: memory over a long session ----------------------------------------------------------
+
+
+async def headless_rounds(base_url: str, rounds: int, trace: int = 0) -> Dict[str, Any]:
+    """`rounds` times: a question answered (`base_url`: ROUNDS_TOKENS tokens), then "New
+    conversation"; the process's RSS after each round (once the collector ran), from the end
+    of a first round not counted (it imports and fills what any first answer does). History on,
+    in LLMCHAT_HOME; the GC policy of a real terminal (`manage_gc`). `trace`: that many of the
+    largest growths by line, from tracemalloc (slow: to find a leak, not to time)."""
+    import gc
+    import tracemalloc
+
+    from textual import events
+
+    from llmchat.config import Settings
+    from llmchat.tui.app import ChatApp
+    from llmchat.tui.session import FINAL_STATES
+
+    app = ChatApp(Settings(api="openai-chat", base_url=base_url, model="m"))
+    app.manage_gc = True
+    rss: List[float] = []
+    snapshot: Any = None
+    growth: List[str] = []
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _wait(lambda: app.session is not None, 30, "the app to start")
+            for round_ in range(rounds + 1):
+                app.prompt.load_text(f"question {round_}")
+                before = app.worker
+                key = events.Key("enter", "\r")
+                key.set_sender(app)
+                app.post_message(key)
+                await _wait(lambda: app.worker is not before, 30, "the question to be sent")
+                worker = app.worker
+                assert worker is not None
+                await worker.wait()
+                await _wait(lambda: app.session is not None and getattr(app.session.last, "state", None) in FINAL_STATES, 30, "the answer to end")
+                store = app.chat_history.store
+                if store is not None:
+                    await asyncio.to_thread(store.wait_idle, 15.0)
+                await _wait(lambda: not app.gc_policy.holds, 30, "the answer to hand the collector back")
+                await app.new_conversation()
+                await pilot.pause()
+                await pilot.pause()
+                gc.collect()
+                rss.append(_rss_mb())
+                if trace and round_ == 0:
+                    tracemalloc.start(8)
+                    snapshot = tracemalloc.take_snapshot()
+            if snapshot is not None:
+                gc.collect()
+                stats = tracemalloc.take_snapshot().compare_to(snapshot, "traceback")
+                for stat in stats[:trace]:
+                    growth.append(
+                        f"{stat.size_diff / 1e6:+.2f} MB {stat.count_diff:+d} blocks: "
+                        + " <- ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in stat.traceback[:6])
+                    )
+                tracemalloc.stop()
+            await pilot.press("ctrl+q")
+    finally:
+        gc.unfreeze()  # what the policy froze at start-up (the next section starts clean)
+    return {"rounds": rounds, "tokens": ROUNDS_TOKENS, "rss_mb": rss, "growth_mb": rss[-1] - rss[0], "top_growth": growth}
+
+
+def run_rounds_section(server: "ServerProcess", args: Any, results: Dict[str, Any], record: Callable[..., None]) -> None:
+    print(f"[headless: {args.rounds} rounds of a {ROUNDS_TOKENS:,}-token answer, then New conversation; RSS]", flush=True)
+    saved = os.environ.get("LLMCHAT_HOME")
+    home = tempfile.mkdtemp(prefix="llmchat-bench-rounds-")
+    os.environ["LLMCHAT_HOME"] = home
+    try:
+        r = asyncio.run(headless_rounds(server.base_url(f"tokens={ROUNDS_TOKENS}"), args.rounds, args.rounds_trace))
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+        if saved is None:
+            os.environ.pop("LLMCHAT_HOME", None)
+        else:
+            os.environ["LLMCHAT_HOME"] = saved
+    results["rounds"] = r
+    steps = r["rss_mb"]
+    marks = ", ".join(f"{steps[i]:.0f}" for i in range(0, len(steps), max(1, len(steps) // 10)))
+    print(f"  RSS after each round (MB, every {max(1, len(steps) // 10)}th): {marks}, last {steps[-1]:.0f}", flush=True)
+    for line in r["top_growth"]:
+        print(f"    {line}", flush=True)
+    record(
+        f"rounds: RSS growth over {args.rounds} rounds (answer, New conversation)",
+        r["growth_mb"] <= TARGET_ROUNDS_GROWTH_MB,
+        f"{r['growth_mb']:+.1f} MB ({steps[0]:.0f} -> {steps[-1]:.0f} MB)",
+        f"<= {TARGET_ROUNDS_GROWTH_MB:g} MB",
+    )
+
+
 def _pct(values: Sequence[float], q: float) -> Optional[float]:
     if not values:
         return None
@@ -1287,7 +1384,9 @@ def _load() -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per case and implementation (median reported)")
-    parser.add_argument("--sections", default="headless,latency,session,flood,tmux,long,locked")
+    parser.add_argument("--sections", default="headless,latency,session,flood,tmux,long,locked,rounds")
+    parser.add_argument("--rounds", type=int, default=50, help="rounds: answers, each followed by New conversation")
+    parser.add_argument("--rounds-trace", type=int, default=0, help="rounds: print this many of the largest growths (tracemalloc; slow)")
     parser.add_argument("--baseline-timeout", type=float, default=90.0, help="give up on a baseline answer after this long")
     parser.add_argument("--session-answers", type=int, default=50)
     parser.add_argument("--session-tokens", type=int, default=5000)
@@ -1322,7 +1421,17 @@ def main() -> int:
     env = _child_env(home.name)
     env["TERM"] = env.get("TERM") or "xterm-256color"
     server = ServerProcess(env)
-    results: Dict[str, Any] = {"cases": {}, "latency": {}, "session": {}, "flood": {}, "tmux": {}, "tmux_latency": {}, "long": {}, "locked": {}}
+    results: Dict[str, Any] = {
+        "cases": {},
+        "latency": {},
+        "session": {},
+        "flood": {},
+        "tmux": {},
+        "tmux_latency": {},
+        "long": {},
+        "locked": {},
+        "rounds": {},
+    }
     targets: List[Dict[str, Any]] = []
 
     def record(name: str, passed: Optional[bool], measured: str, wanted: str) -> None:
@@ -1544,6 +1653,8 @@ def main() -> int:
             results["long"] = run_long(server, env, args.runs, args.long_turns, args.long_pages, record)
         if "locked" in sections:
             run_locked_section(server, args, results, record)
+        if "rounds" in sections:
+            run_rounds_section(server, args, results, record)
     finally:
         server.stop()
         home.cleanup()

@@ -30,9 +30,10 @@ from textual.containers import ScrollableContainer, Vertical, VerticalScroll
 from textual.content import Content
 from textual.reactive import reactive
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from llmchat.sanitize import one_line, strip_controls
+from llmchat.tui.widgets.footer import QuietFooter
 
 NARROW = 100  # below this many columns the answers are stacked
 FIELDS = ("model", "status", "TTFT", "tok/s", "tokens", "time")
@@ -197,7 +198,7 @@ class CompareScreen(ModalScreen[None]):
             yield Static(Content(""), id="legend", markup=False)
             with VerticalScroll(id="diff"):
                 yield Static("", id="diff-text", markup=False)
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         self.set_reactive(CompareScreen.stacked, self.app.size.width < NARROW)

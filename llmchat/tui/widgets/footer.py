@@ -1,12 +1,20 @@
-"""The footer: Textual's `Footer`, rebuilt only when the keys it shows change.
+"""The key bar at the bottom: Textual's `Footer`, rebuilt only when the keys it shows change,
+and without keeping every key it ever showed.
 
-Textual's footer rebuilds itself (removes every key widget, mounts new ones: styles, layout, a
-full paint) whenever its screen's bindings may have changed -- each focus change, each
-`refresh_bindings()`. Moving the focus between the conversation list's search box, its rows and
-its rename box changes none of the keys shown, yet each rebuild took 20-60 ms on the key's way to
-the screen (tests/benchmarks/bench_tui.py, `locked`). `QuietFooter` compares what the footer
-would show (each binding it lists: key, action, description, enabled, tooltip) with what
-it shows, and rebuilds only on a difference.
+Rebuilt less. Textual's footer rebuilds itself (removes every key widget, mounts new ones:
+styles, layout, a full paint) whenever its screen's bindings may have changed -- each focus
+change, each `refresh_bindings()`. Moving the focus between the conversation list's search box,
+its rows and its rename box changes none of the keys shown, yet each rebuild took 20-60 ms on the
+key's way to the screen (tests/benchmarks/bench_tui.py, `locked`). `QuietFooter` compares what
+the footer would show (each binding it lists: key, action, description, enabled, tooltip) with
+what it shows, and rebuilds only on a difference.
+
+Nothing kept. When it does rebuild, Textual binds each key's `compact` to its own with
+`data_bind`: a watcher on the footer holding the key, which Textual drops only when `compact`
+next changes -- in llmchat, never: every key ever shown stayed alive (tracemalloc of bench_tui's
+`rounds` section; tests/tui/test_long_conversation.py guards it). After each recompose,
+`mutate_reactive` runs the watchers once, which prunes those of removed keys (public API; the
+live keys get the value they already have).
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from __future__ import annotations
 from typing import Any, Optional, Tuple
 
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer as TextualFooter
 
 
 def shown_bindings(screen: Screen) -> Tuple[Any, ...]:
@@ -28,8 +36,17 @@ def shown_bindings(screen: Screen) -> Tuple[Any, ...]:
     )
 
 
+class Footer(TextualFooter):
+    """Textual's `Footer` that lets go of the keys a rebuild removed (see above)."""
+
+    async def recompose(self) -> None:
+        await super().recompose()
+        if self.is_attached:
+            self.mutate_reactive(TextualFooter.compact)
+
+
 class QuietFooter(Footer):
-    """A `Footer` that skips rebuilds that would show the same keys (see above)."""
+    """A `Footer` that also skips rebuilds that would show the same keys (see above)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

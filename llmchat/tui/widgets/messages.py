@@ -37,6 +37,8 @@ class Welcome(Static):
 
 
 class UserMessage(Static):
+    virtual_size = quiet_virtual_size()  # not scrollable: its first size needs no second layout
+
     DEFAULT_CSS = """
     UserMessage {
         margin: 1 0 0 6;

@@ -21,10 +21,19 @@ from textual.content import Content
 from textual.widgets import Static
 
 from llmchat.output import strip_controls
+from llmchat.tui.compat import quiet_virtual_size
 from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
 
 
+class _Line(Static):
+    """A line under a stored answer (its figures, its note)."""
+
+    virtual_size = quiet_virtual_size()  # its first size needs no second layout
+
+
 class StoredAnswer(Vertical):
+    virtual_size = quiet_virtual_size()  # (see transcript.TurnView)
+
     DEFAULT_CSS = """
     StoredAnswer {
         height: auto;
@@ -83,9 +92,9 @@ class StoredAnswer(Vertical):
                 from llmchat.tui.widgets.tools import ToolBlock
 
                 yield ToolBlock.stored(value)
-        yield Static(Content(self.metrics_text), classes="metrics", markup=False)
+        yield _Line(Content(self.metrics_text), classes="metrics", markup=False)
         if self.note_text:
-            yield Static(Content(self.note_text), classes="note", markup=False)
+            yield _Line(Content(self.note_text), classes="note", markup=False)
         if self.sibling_count > 1:
             from llmchat.tui.widgets.siblings import SiblingSwitcher
 

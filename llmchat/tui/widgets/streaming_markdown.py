@@ -551,6 +551,17 @@ class DrawnLines:
         self._entries.clear()
         self.lines = 0
 
+    def discard(self, token: Any, count: int) -> None:
+        """Let go of the lines of units 0 .. count - 1 drawn under `token` now: nothing will read
+        them again (their widget is gone, or draws at another width or in another style). Kept
+        until the budget pushed them out, they were most of what a full collection walked while
+        a long conversation was scrolled (a line is a list of tuples the collector tracks)."""
+        entries = self._entries
+        for index in range(count):
+            lines = entries.pop((token, index), None)
+            if lines is not None:
+                self.lines -= len(lines)
+
 
 DRAWN = DrawnLines()
 
@@ -973,6 +984,7 @@ class StreamingMarkdown(Widget):
         if width != self._width or key != self._style_key or self._painter is None:
             app = self.app
             self._painter = Painter(self, dark=app.current_theme.dark, ansi=app.native_ansi_color)
+            self._let_go_of_lines()
             self._token = object()  # lines drawn for an earlier width or style are never read
             self._interned = {}
             if width != self._width:
@@ -1039,6 +1051,13 @@ class StreamingMarkdown(Widget):
             # Only these lines may differ: the others stay in Textual's line cache.
             end = self.line_count if dirty_end is None else dirty_end
             self.refresh(Region(0, dirty_from + above, width, max(1, end - dirty_from)))
+
+    def on_unmount(self) -> None:
+        self._let_go_of_lines()  # removed (scrolled far away, a new conversation): never painted again
+
+    def _let_go_of_lines(self) -> None:
+        if self._token is not None:
+            DRAWN.discard(self._token, len(self.document.units))
 
     def _frozen_height(self) -> int:
         return self._starts[-1] + self._gaps[-1] + self._heights[-1] if self._starts else 0

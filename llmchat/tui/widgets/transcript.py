@@ -25,12 +25,13 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from time import monotonic
+from typing import Any, Awaitable, Dict, List, Optional, Sequence, Tuple
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.geometry import Region, Size
-from textual.layout import DockArrangeResult
+from textual.layout import DockArrangeResult, WidgetPlacement
 from textual.widget import Widget
 
 from llmchat.tui.compat import quiet_virtual_size, release_removed_widgets
@@ -39,6 +40,12 @@ from llmchat.tui.widgets.streaming_markdown import DRAWN
 
 NEAR_PAGES = 1.0  # turns within this many pages of the view are mounted
 FAR_PAGES = 3.0  # mounted turns further than this many pages from the view are removed
+# While the view moves among stored turns, no full collections (gc_policy.py): one took 60-130 ms
+# here, every ~6 pages, the spikes in PageUp's p99. The hold ends once the view has been still
+# for SCROLL_QUIET seconds (the policy then collects), and every SCROLL_HOLD_MAX seconds of moving
+# on there is one collection after a frame is painted (the turns removed meanwhile are freed).
+SCROLL_QUIET = 0.5
+SCROLL_HOLD_MAX = 3.0
 
 
 @dataclass(eq=False)
@@ -68,7 +75,10 @@ def estimate_height(turn: StoredTurn, width: int) -> int:
 
 
 class Spacer(Widget):
-    """Blank lines standing for turns that are not widgets now."""
+    """Blank lines standing for turns that are not widgets now. The widget itself is a marker
+    of no height: the transcript's `arrange` moves what comes after it down by `lines` (a
+    placement thousands of lines tall would cost a layout ~1 ms per 1,000 lines, in the
+    arrangement's spatial map of 20-line cells)."""
 
     DEFAULT_CSS = """
     Spacer {
@@ -76,9 +86,16 @@ class Spacer(Widget):
     }
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines = 0
+
     def set_lines(self, lines: int) -> None:
-        if self.styles.height is None or self.styles.height.value != lines:
-            self.styles.height = lines
+        if lines != self.lines:
+            self.lines = lines
+            parent = self.parent
+            if isinstance(parent, Widget):
+                parent.refresh(layout=True)
 
 
 def attached_lines(prompt: Any) -> List[str]:
@@ -93,6 +110,10 @@ def attached_lines(prompt: Any) -> List[str]:
 
 class TurnView(Vertical):
     """A stored turn in the transcript: the prompt and the answer."""
+
+    # Not scrollable: the size of a turn just shown needs no second layout of the screen (nor
+    # do its prompt's, its answer's or their lines': each sets the same, see compat.py).
+    virtual_size = quiet_virtual_size()
 
     DEFAULT_CSS = """
     TurnView {
@@ -137,8 +158,14 @@ class Transcript(VerticalScroll):
         self._above = Spacer()
         self._below = Spacer()
         self._placed: List[Tuple[Widget, Region]] = []  # the last arrangement, in order
-        self._arranged: Optional[DockArrangeResult] = None
+        self._arranged: Optional[DockArrangeResult] = None  # the last arrangement, spacers made room
+        self._base: Optional[DockArrangeResult] = None  # Textual's arrangement it was made from
+        self._base_lines = (0, 0)  # and the spacers' lines then
+        self._area = Size(0, 0)  # the scrollable area at the last arrangement
         self._move_pending = False
+        self._gc_hold: Any = None  # the app's GC policy while scrolling holds it
+        self._gc_since = 0.0
+        self._gc_timer: Any = None
 
     # --- what it shows ---
 
@@ -184,7 +211,7 @@ class Transcript(VerticalScroll):
             self._width = self._content_width()
             self._heights = [estimate_height(turn, self._width) for turn in self._turns]
             self._placed = []
-            self._arranged = None
+            self._arranged = self._base = None
             self._above, self._below = Spacer(), Spacer()
             if not self._turns:
                 self._views, self._lo = [], 0
@@ -195,28 +222,88 @@ class Transcript(VerticalScroll):
                 lo -= 1
                 lines -= self._heights[lo]
             self._lo = lo
+            if sum(self._heights) > self._page() and self.styles.overflow_y == "auto":
+                # It will scroll: the scrollbar is there from the first layout, so the answers
+                # are laid out (every block drawn) once at their width, not first a scrollbar wider.
+                self.show_vertical_scrollbar = True
             self._views = [TurnView(index, self._turns[index]) for index in range(lo, len(self._turns))]
             self._above.set_lines(sum(self._heights[:lo]))
             await self.mount_all([self._above, *self._views, self._below])
 
     def _content_width(self) -> int:
-        width = self.scrollable_content_region.width
-        return width if width > 0 else max(1, self.app.size.width - 2)
+        width = self._area.width  # (the compositor's region of the transcript may be a full
+        return width if width > 0 else max(1, self.app.size.width - 2)  # layout away: not asked)
 
     def _page(self) -> int:
-        height = self.scrollable_content_region.height
+        height = self._area.height
         return height if height > 0 else max(1, self.app.size.height)
 
     # --- moving the window with the view ---
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
-        self._schedule_move()
+        if self._turns:
+            self._hold_gc()
+        self._schedule_move(soon=not self._covers_view())
 
-    def _schedule_move(self) -> None:
-        if self._turns and not self._move_pending:
-            self._move_pending = True
+    def _hold_gc(self) -> None:
+        """No full collection while the view moves (see SCROLL_QUIET)."""
+        policy = getattr(self.app, "gc_policy", None)
+        if policy is None:
+            return
+        now = monotonic()
+        if self._gc_hold is None:
+            policy.begin("scroll")
+            self._gc_hold, self._gc_since = policy, now
+        elif now - self._gc_since > SCROLL_HOLD_MAX:
+            self._gc_since = now
+            self.call_after_refresh(self._collect_now)  # after this move is painted, not before
+        if self._gc_timer is None:
+            self._gc_timer = self.set_timer(SCROLL_QUIET, self._release_gc)
+        else:
+            self._gc_timer.reset()
+
+    def _collect_now(self) -> None:
+        """A long scroll: what the turns removed so far left is collected (the hold goes on)."""
+        policy = self._gc_hold
+        if policy is not None:
+            policy.end("scroll")
+            policy.begin("scroll")
+
+    def _release_gc(self) -> None:
+        policy, self._gc_hold = self._gc_hold, None
+        if self._gc_timer is not None:
+            self._gc_timer.stop()
+            self._gc_timer = None
+        if policy is not None:
+            policy.end("scroll")
+
+    def on_unmount(self) -> None:
+        self._release_gc()
+
+    def _covers_view(self) -> bool:
+        """Whether the turns that are widgets now fill the view at the current position (as the
+        last layout placed them): then moving the window can wait until this frame is painted."""
+        placed = dict(self._placed)
+        if not self._views or self._above not in placed:
+            return False
+        first, last = placed.get(self._views[0]), placed.get(self._views[-1])
+        if first is None or last is None:
+            return False
+        top = self.scroll_y
+        return first.y <= top and (top + self._page() <= last.bottom or self._views[-1].index == len(self._turns) - 1)
+
+    def _schedule_move(self, soon: bool = False) -> None:
+        """Move the window: before the next frame if the view is (or may be) in a spacer, else
+        after it, so a page of what is mounted already is painted without waiting for turns to
+        be mounted or removed (that frame is what a key or the wheel waits for)."""
+        if not self._turns or self._move_pending:
+            return
+        self._move_pending = True
+        if soon:
             self.call_later(self._move_window)
+        else:
+            self.call_after_refresh(self._move_window)
 
     def _move_window(self) -> None:
         """Mount the turns near the view, remove those far from it, and size the spacers."""
@@ -266,26 +353,52 @@ class Transcript(VerticalScroll):
         last = kept[-1].index + 1 if kept else new_hi
         above = [TurnView(index, self._turns[index]) for index in range(new_lo, first)]
         below = [TurnView(index, self._turns[index]) for index in range(last, new_hi)]
-        with self.app.batch_update():
+        # No frame until every new turn is mounted with everything in it: a turn is mounted a
+        # level at a time (the turn, its answer, the answer's Markdown), and each level painted
+        # on its own was a layout of the screen (three or four per page instead of one).
+        batch = self.app.batch_update()
+        batch.__enter__()
+        waits: List[Awaitable[Any]] = []
+        try:
             if gone:
-                self.remove_children(gone)
+                for view in gone:
+                    # What Textual painted for them (every line, each with its caches) is let go
+                    # of now, by reference counting: the widgets themselves are a web of
+                    # references only a full collection frees, and that walks what they hold.
+                    for widget in view.walk_children(with_self=True):
+                        widget.refresh()
+                waits.append(self.remove_children(gone))
                 self.call_after_refresh(release_removed_widgets)
             if above:
-                self.mount_all(above, after=self._above)
+                waits.append(self.mount_all(above, after=self._above))
             if below:
-                self.mount_all(below, before=self._below)
+                waits.append(self.mount_all(below, before=self._below))
             self._views = above + kept + below
             self._lo = new_lo
             self._above.set_lines(sum(self._heights[:new_lo]))
             self._below.set_lines(sum(self._heights[new_hi:]))
+        except BaseException:
+            batch.__exit__(None, None, None)
+            raise
+        self.app.call_next(self._end_batch, batch, waits)
+
+    async def _end_batch(self, batch: Any, waits: List[Awaitable[Any]]) -> None:
+        try:
+            for wait in waits:
+                await wait
+        finally:
+            batch.__exit__(None, None, None)
 
     # --- keeping the view still ---
 
     def arrange(self, size: Size, optimal: bool = False) -> DockArrangeResult:
-        arrangement = super().arrange(size, optimal)
-        if arrangement is self._arranged:
-            return arrangement  # Textual's cached arrangement: nothing moved
-        self._arranged = arrangement
+        base = super().arrange(size, optimal)  # Textual's, cached until the children change
+        lines = (self._above.lines, self._below.lines)
+        if base is self._base and lines == self._base_lines and self._arranged is not None:
+            return self._arranged  # nothing moved
+        self._base, self._base_lines = base, lines
+        self._area = size  # the scrollable area: what a page is (never asked of the compositor here)
+        arrangement = self._arranged = self._make_room(base, *lines)
         placed = [(placement.widget, placement.region) for placement in arrangement.placements]
         # (Anchored to the end, Textual's compositor sets the position after this anyway.)
         self._keep_view_still(placed)
@@ -293,6 +406,27 @@ class Transcript(VerticalScroll):
         if self._turns:
             self._schedule_move()  # heights may be known now, and the spacers may be off
         return arrangement
+
+    def _make_room(self, base: DockArrangeResult, above: int, below: int) -> DockArrangeResult:
+        """`base` with what follows each spacer moved down by its lines. The lower spacer's own
+        (empty) placement moves to the end of its lines, so the arrangement reaches that far."""
+        if not above and not below:
+            return base
+        placements: List[WidgetPlacement] = []
+        shift = 0
+        for placement in base.placements:
+            widget = placement.widget
+            if widget is self._above:
+                placements.append(placement)
+                shift = above
+                continue
+            if widget is self._below:
+                shift += below
+            if shift and not placement.fixed and not placement.absolute:
+                x, y, width, height = placement.region
+                placement = placement._replace(region=Region(x, y + shift, width, height))
+            placements.append(placement)
+        return DockArrangeResult(placements, base.widgets, base.scroll_spacing)
 
     def _keep_view_still(self, placed: List[Tuple[Widget, Region]]) -> None:
         """If the first widget that was in view moved, move the view with it."""
