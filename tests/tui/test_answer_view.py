@@ -215,6 +215,17 @@ async def test_a_markdown_link_shows_where_it_goes_and_is_a_hyperlink_llmchat_wr
     assert f";{url}\x1b\\" in written and "\x1b]8;;\x1b\\" in written  # OSC 8 open and close
 
 
+async def test_a_file_name_is_text_but_addresses_with_a_scheme_or_www_are_links():
+    # linkify took `README.md` and `setup.py` for domains (.md and .py are top-level domains) and
+    # showed "README.md http://README.md".
+    source = "See README.md and setup.py, then https://example.com/a, www.example.org and me@example.net."
+    lines = await painted_widget_lines(source, 100)
+    text = " ".join(strip.text.strip() for strip, _ in lines)
+    assert "README.md and setup.py," in text and "http://README.md" not in text and "http://setup.py" not in text
+    links = {segment.style.link for strip, _ in lines for segment in strip if segment.style is not None and segment.style.link}
+    assert links == {"https://example.com/a", "http://www.example.org", "mailto:me@example.net"}
+
+
 async def test_a_hyperlink_the_model_sends_never_reaches_the_terminal(settings_for, submit, settled):
     evil = "\x1b]8;;https://evil.example/\x1b\\click me\x1b]8;;\x1b\\ and [fine](https://ok.example/)"
     app = ChatApp(settings_for(text=evil))

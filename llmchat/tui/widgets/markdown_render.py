@@ -164,6 +164,15 @@ def parse_blocks(parser: MarkdownIt, text: str) -> List[Node]:
 _URL_SAFE = re.compile(r"[\x21-\x7e]+")
 
 
+def _bare_name(children: Any, index: int) -> bool:
+    """Is the link that opens at `children[index]` one the parser's linkify found in a bare name
+    (`README.md`, `setup.py`, `example.com`: `.md` and `.py` are top-level domains)? Only
+    addresses with a scheme, `www.` ones and e-mail addresses are links, as in GitHub's autolinks."""
+    text = children[index + 1].content if index + 1 < len(children) and children[index + 1].type == "text" else ""
+    href = str(children[index].attrs.get("href", ""))
+    return "://" not in text and not text.lower().startswith("www.") and not href.startswith("mailto:")
+
+
 def link_style(href: str) -> Style:
     """A Markdown link: clickable, and an OSC 8 hyperlink that llmchat writes (Textual writes
     a style's `link` as one) when the target is plain printable ASCII, as markdown-it's
@@ -195,7 +204,8 @@ def inline_content(token: Token) -> Content:
             style, start = stack.pop()
             spans.append(Span(start, position, style))
 
-    for child in token.children:
+    children = token.children
+    for index, child in enumerate(children):
         kind = child.type
         if kind == "text":
             add(_WHITESPACE.sub(" ", child.content))
@@ -215,11 +225,16 @@ def inline_content(token: Token) -> Content:
             stack.append((".s", position))
         elif kind == "link_open":
             href = str(child.attrs.get("href", ""))
+            if child.markup == "linkify" and _bare_name(children, index):
+                links.append(("", -1))  # a file name such as README.md: text, not a link
+                continue
             stack.append((link_style(href), position))
             links.append((href, position))
         elif kind == "link_close":
-            close()
             href, start = links.pop() if links else ("", position)
+            if start < 0:
+                continue
+            close()
             if href and "".join(pieces)[start:].strip() not in (href, href.removeprefix("mailto:")):
                 # Where it goes, after the text: readable in any terminal, and an unbroken
                 # word that terminals detect as a URL. Italic, not dim: dimmed it fell below the
