@@ -19,12 +19,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, Sequence
 
-from textual import events
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
-from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
@@ -33,6 +30,7 @@ from llmchat.engine.turns import TOOL_DONE as DONE
 from llmchat.engine.turns import TOOL_ERROR as ERROR
 from llmchat.sanitize import one_line, strip_controls
 from llmchat.tui.screens.approve import pretty_arguments
+from llmchat.tui.widgets.thinking import ThinkingTitle
 
 # The engine's statuses of a call (ToolActivity.status), and one of the face's own: a call the
 # turn's end (a cancel, an error) caught still asked for or running.
@@ -98,21 +96,9 @@ def seconds(duration: float) -> str:
     return f"{duration * 1000:.0f} ms" if duration < 0.1 else f"{duration:.1f} s" if duration >= 10 else f"{duration:.2f} s"
 
 
-class ToolTitle(Static, can_focus=True):
-    """The block's title line: click it, or focus it and press Enter or Space, to open or fold."""
-
-    ALLOW_SELECT = False
-    BINDINGS = [Binding("enter,space", "toggle", "Open or fold", show=False)]
-
-    class Toggle(Message):
-        """Asks the block to open or fold."""
-
-    def on_click(self, event: events.Click) -> None:
-        event.stop()
-        self.post_message(self.Toggle())
-
-    def action_toggle(self) -> None:  # type: ignore[override]  # this widget's own "toggle" action, not DOMNode's toggle(attribute)
-        self.post_message(self.Toggle())
+class ToolTitle(ThinkingTitle):
+    """The block's title line, a foldable title like the Thinking block's: click it, or focus it
+    and press Enter or Space, to open or fold (it posts `ThinkingTitle.Toggle`)."""
 
 
 class ToolBlock(Vertical):
@@ -241,7 +227,7 @@ class ToolBlock(Vertical):
 
     # --- showing it ---
 
-    def on_tool_title_toggle(self, event: ToolTitle.Toggle) -> None:
+    def on_thinking_title_toggle(self, event: ThinkingTitle.Toggle) -> None:
         event.stop()
         self.toggle()
 
