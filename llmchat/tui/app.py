@@ -1169,13 +1169,21 @@ class ChatApp(App[None]):
         except HistoryError as exc:
             self.notify(one_line(f"Cannot read conversation {conversation_id}: {exc}"), severity="error", timeout=8)
             return False
+        await self._show_path(info, turns)
+        return True
+
+    async def _show_path(self, info: Any, turns: List[Any]) -> None:
+        """A stored path (`chat_history.load`'s) becomes the session's turns, what the next
+        message is sent after, and the transcript shows it. The transcript mounts only the turns
+        near the view, and the others as they come near (widgets/transcript.py): opening and
+        scrolling cost the same however long it is."""
+        assert self.session is not None
         self._let_go_of_views()
         self.session.turns = [turn for turn, _, _ in turns]
         self._remember_prompts()
         await self.transcript.show_turns([StoredTurn(turn.prompt, answer, prompt) for turn, prompt, answer in turns])
         self._intro.update(self._about_text(info))
         self._about = self._intro
-        return True
 
     async def _cut_to(self, index: int) -> None:
         """The transcript and the session end before stored turn `index` (a new branch is about
@@ -1884,14 +1892,7 @@ class ChatApp(App[None]):
             self.notify(one_line(f"Cannot open conversation {conversation_id}: {exc}"), severity="error", timeout=8)
             return False
         self._drop_tree_state()
-        self._let_go_of_views()
-        self.session.turns = [turn for turn, _, _ in turns]
-        self._remember_prompts()
-        # The transcript mounts only the turns near the view, and the others as they come near
-        # (widgets/transcript.py): opening and scrolling cost the same however long it is.
-        await self.transcript.show_turns([StoredTurn(turn.prompt, answer, prompt) for turn, prompt, answer in turns])
-        self._intro.update(self._about_text(info))
-        self._about = self._intro
+        await self._show_path(info, turns)
         self.transcript.anchor()
         self.settings.conversation_id = info.id
         self.chat_history.use(info.id)
