@@ -23,7 +23,9 @@ async def test_long_answer_ends_scrolled_to_the_end(settings_for, submit, settle
 
 
 async def test_scrolling_up_mid_stream_stays_put_until_back_at_the_end(settings_for, submit, settled, until):
-    app = ChatApp(settings_for(tokens=400, tps=250))
+    # Long enough that plenty is still to come when the test scrolls back to the end, however
+    # slowly the steps before ran (with 400 tokens a loaded machine could reach the end first).
+    app = ChatApp(settings_for(tokens=1200, tps=250))
     async with app.run_test(size=SIZE) as pilot:
         transcript = app.transcript
         await submit(pilot, "a long answer please")
