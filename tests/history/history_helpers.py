@@ -95,3 +95,36 @@ def read_some(proc, at_least: int = 1) -> bytes:
             assert chunk, "stdout closed early"
             data += chunk
     return data
+
+
+def on_a_terminal(args: Sequence[str], env: Dict[str, str]) -> bytes:
+    """Everything `llmchat *args` writes to stdout when stdout is a terminal (a pty), read until
+    it closes; the run must exit 0."""
+    import pty
+
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(command(*args), stdout=secondary, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, cwd=env["LLMCHAT_HOME"])
+    os.close(secondary)
+    data = b""
+    deadline = time.monotonic() + WAIT
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([primary], [], [], deadline - time.monotonic())
+            if not ready:
+                continue
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        assert proc.wait(WAIT) == 0
+    finally:
+        os.close(primary)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stderr is not None
+        proc.stderr.close()
+    return data

@@ -10,16 +10,11 @@ are one-line usage errors (exit 2); an unreadable store is a one-line error (exi
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
-import subprocess
-import time
 from pathlib import Path
 from typing import List, Optional, Tuple
 
 import pytest
-from history_helpers import WAIT, command
+from history_helpers import on_a_terminal
 
 from llmchat.history import CANCELLED, COMPLETE, ERROR, HistoryStore
 from llmchat.stream.events import Finish, StreamError, TextDelta, Usage
@@ -148,32 +143,7 @@ def test_show_is_byte_exact_in_a_pipe_and_clean_on_a_terminal(run, env, db_path:
     cid = store_conversation(db_path, [("colours", answer, COMPLETE)])
     code, out, _ = run("history", "show", str(cid))
     assert code == 0 and answer.encode() in out
-    primary, secondary = pty.openpty()
-    proc = subprocess.Popen(
-        command("history", "show", str(cid)), stdout=secondary, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, cwd=env["LLMCHAT_HOME"]
-    )
-    os.close(secondary)
-    data = b""
-    deadline = time.monotonic() + WAIT
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([primary], [], [], deadline - time.monotonic())
-            if not ready:
-                continue
-            try:
-                chunk = os.read(primary, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            data += chunk
-        assert proc.wait(WAIT) == 0
-    finally:
-        os.close(primary)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stderr.close()
+    data = on_a_terminal(["history", "show", str(cid)], env)
     assert b"\x1b" not in data and b"red text and a clipboard write  done" in data
 
 

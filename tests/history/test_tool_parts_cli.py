@@ -5,14 +5,9 @@ JSON) with its result -- a preview in `show`, whole in `export` -- sanitised on 
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
-import subprocess
-import time
 from pathlib import Path
 
-from history_helpers import WAIT, command
+from history_helpers import on_a_terminal
 
 from llmchat.history import CANCELLED, COMPLETE, HistoryStore
 
@@ -65,33 +60,7 @@ def test_show_renders_each_call_in_place_with_a_preview_of_its_result(run, db_pa
 
 def test_show_on_a_terminal_strips_control_sequences_from_tool_results(env, db_path: Path) -> None:
     cid = store_tool_conversation(db_path)
-    primary, secondary = pty.openpty()
-    proc = subprocess.Popen(
-        command("history", "show", str(cid)), stdout=secondary, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, cwd=env["LLMCHAT_HOME"]
-    )
-    os.close(secondary)
-    data = b""
-    deadline = time.monotonic() + WAIT
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([primary], [], [], deadline - time.monotonic())
-            if not ready:
-                continue
-            try:
-                chunk = os.read(primary, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            data += chunk
-        assert proc.wait(WAIT) == 0
-    finally:
-        os.close(primary)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        assert proc.stderr is not None
-        proc.stderr.close()
+    data = on_a_terminal(["history", "show", str(cid)], env)
     assert b"\x1b" not in data and b"\x07" not in data
     assert b"ok   done ```" in data
 
