@@ -212,10 +212,13 @@ async def headless_answer(impl: str, base_url: str, prompt: str, timeout: float)
         return RecordingFeed(original_get_stream(self), recorder, record=impl == "baseline")
 
     # The app feeds StreamingMarkdown through `append` (the engine's observer), not its stream's
-    # `write`: record there, or the latency section records no delta at all.
+    # `write`: record there, or the latency section records no delta at all. The widget is
+    # known from its first append too: the app asks for its stream only to close it, so frames
+    # recorded before then saw no widget and counted nothing shown (p50 ~ half the answer).
     original_append = StreamingMarkdown.append
 
     def append(self: Any, text: str) -> None:
+        recorder.widget = self
         if text:
             recorder.written += len(text)
             recorder.writes.append((time.perf_counter(), recorder.written))
