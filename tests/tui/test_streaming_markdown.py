@@ -521,3 +521,76 @@ async def test_headless_apps_leave_the_garbage_collector_alone(settings_for, sub
         await settled(app)
         await pilot.pause(0.7)  # past the delay after which a terminal app collects
     assert gc.get_freeze_count() == before
+
+
+def fresh_rows(app: App, widget: StreamingMarkdown) -> List[Strip]:
+    """The screen as painted with nothing kept: every line of the widget drawn again."""
+    widget._strips.clear()
+    widget.refresh()
+    return list(app.screen._compositor.render_strips())
+
+
+async def test_lines_the_text_moves_past_are_not_drawn_again_and_paint_right(monkeypatch):
+    """A new line moves the text up a row in the room kept above it: every row on screen is
+    painted again, but the lines are the same and are not drawn again (only new or changed
+    ones are). What is painted is what drawing every line afresh paints, cell for cell, as
+    paragraphs grow, lists and code blocks freeze in parts and numbers widen."""
+    import llmchat.tui.widgets.streaming_markdown as module
+
+    drawn: List[int] = []
+    offsets = module._offsets
+
+    def counting(strip: Strip, y: int) -> Strip:
+        drawn.append(y)
+        return offsets(strip, y)
+
+    monkeypatch.setattr(module, "_offsets", counting)
+    widget = StreamingMarkdown(grow_step=4, code_chunk=4)
+    app = Follow(widget)
+    source = streaming_shapes() + "".join(f"Paragraph {i} grows word by word here.\n\n" for i in range(30))
+    async with app.run_test(size=(50, 16)) as pilot:
+        at = 0
+        while at < len(source):
+            piece = source[at : at + 23]
+            at += len(piece)
+            await frame(pilot, widget, piece)
+            painted = list(app.screen._compositor.render_strips())
+            await pilot.pause()
+            assert fresh_rows(app, widget) == painted, at
+        while widget._above < 2:  # until the next paragraph lands in the room
+            await frame(pilot, widget, "more\n\n")
+        room, tail_start = widget._above, widget._tail_start
+        drawn.clear()
+        await frame(pilot, widget, "the end\n\n")
+        assert widget._above < room
+        # Only the lines of the tail (frozen now) and the new one; not every row on screen.
+        assert drawn and min(drawn) >= tail_start, (drawn, tail_start)
+        assert screen_rows(app)[-1].strip() == "the end"
+
+
+async def test_a_frame_taking_text_in_slices_draws_the_tail_once(monkeypatch):
+    """However many slices a frame takes in, the live tail is drawn once, at its end (drawn
+    after each slice, it cost most of a fast answer's frames)."""
+    import llmchat.tui.widgets.streaming_markdown as module
+
+    monkeypatch.setattr(module, "TAKE_CHUNK", 64)
+    monkeypatch.setattr(module, "TAKE_WORK", 10.0)
+    widget = StreamingMarkdown()
+    app = Follow(widget)
+    async with app.run_test(size=(50, 16)) as pilot:
+        await frame(pilot, widget, "# Start\n\n")
+        tails: List[int] = []
+        tail_boxes = widget.document.tail_boxes
+
+        def counting(*args: Any) -> Any:
+            tails.append(1)
+            return tail_boxes(*args)
+
+        widget.document.tail_boxes = counting  # type: ignore[method-assign]
+        widget.append("".join(f"Paragraph {i} with some words.\n\n" for i in range(40)))
+        widget._next_frame = 0.0
+        widget._frame()
+        assert widget.backlog == 0 and widget.frames > 1
+        assert len(tails) == 1
+        await pilot.pause()
+        assert screen_rows(app)[-1].strip() == "Paragraph 39 with some words."

@@ -47,7 +47,7 @@ import time
 from bisect import bisect_right
 from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from rich.segment import Segment
 from textual.dom import NoScreen
@@ -97,6 +97,8 @@ TAKE_WORK = 0.012
 TAKE_CHUNK = 2048
 BACKLOG_GAP = 0.001
 BACKLOG_PAINT = 0.1
+
+STRIPS = 400  # lines kept ready to paint per answer (see StreamingMarkdown._strips)
 
 _ROOT = Context()
 
@@ -748,6 +750,10 @@ class StreamingMarkdown(Widget):
         self._bottoms: List[int] = []
         self._interned: dict = {}
         self._tail_lines: List[Strip] = []
+        # Lines as render_line gives them (selection offsets on), by line: while the answer
+        # grows, the text moves up a row in the room above it at each new line and every row on
+        # screen is painted again; the lines themselves did not change. (At most STRIPS kept.)
+        self._strips: Dict[int, Strip] = {}
         self._tail_stale = True
         self._tail_start = 0  # the first line of the live tail (where the frozen lines end)
         # Called when a frame is due, before the screen paints it: whatever should change on
@@ -859,7 +865,7 @@ class StreamingMarkdown(Widget):
         laid_out = width and width == self._width
         self._take_in(force=True, limit=TAKE_CHUNK)
         while self._pending and time.perf_counter() - started < TAKE_WORK and laid_out:
-            self._lay_out_quietly(width)  # what was taken in is drawn as it goes: its cost counts
+            self._lay_out_quietly(width, with_tail=False)  # what was taken in is drawn as it goes: its cost counts
             self._take_in(force=True, limit=TAKE_CHUNK)
         if self._finishing and len(self._pending) <= TAKE_CHUNK:
             self._complete()
@@ -867,7 +873,7 @@ class StreamingMarkdown(Widget):
         if not self._pending or time.perf_counter() - self._painted_at >= BACKLOG_PAINT:
             self._show()
         elif laid_out:
-            self._lay_out_quietly(width)
+            self._lay_out_quietly(width, with_tail=False)  # the next frame follows at once: its tail then
         cost = self._clock() - now + self._paint_cost()
         self._next_frame = now + min(MAX_FRAME_GAP, max(self._min_frame, BUSY_SHARE * cost))
         if self._pending:
@@ -878,10 +884,10 @@ class StreamingMarkdown(Widget):
             self._frame_requested = True
             self.set_timer(BACKLOG_GAP, self._due)
 
-    def _lay_out_quietly(self, width: int) -> None:
+    def _lay_out_quietly(self, width: int, with_tail: bool = True) -> None:
         self._quiet = True
         try:
-            self._lay_out(width)
+            self._lay_out(width, with_tail)
         finally:
             self._quiet = False
 
@@ -973,11 +979,14 @@ class StreamingMarkdown(Widget):
         super().notify_style_update()
         self.refresh()  # painting checks the fingerprint and draws again in the new style
 
-    def _lay_out(self, width: int) -> None:
+    def _lay_out(self, width: int, with_tail: bool = True) -> None:
         """Bring the layout up to date for `width`: every frozen unit's height is known (it is
         drawn once per width and style), its lines are kept only while they are in the shared
         cache of drawn lines; the live tail is drawn again when it changed. Lines that may have
-        changed are marked for repainting; the others stay in Textual's line cache."""
+        changed are marked for repainting; the others stay in Textual's line cache.
+
+        With `with_tail` False (quietly, between the slices of one frame) only the new frozen units
+        are drawn: the tail is drawn once, at the frame's end, not once per slice."""
         key = self._style_fingerprint()
         document = self.document
         dirty_from: Optional[int] = None
@@ -1015,6 +1024,12 @@ class StreamingMarkdown(Widget):
                 self._heights.append(len(lines))
                 self._bottoms.append(bottom)
             self._tail_stale = True
+        if not with_tail:
+            assert self._quiet, "a layout without its tail is never painted"
+            self._owed_paint = True
+            # The old tail's lines become frozen lines (and replaced units' lines change).
+            self._forget_strips(self._tail_start if dirty_from is None else min(dirty_from, self._tail_start))
+            return
         dirty_end: Optional[int] = None
         if self._tail_stale:
             boxes = [] if document.finished else document.tail_boxes(width, self._painter)
@@ -1040,6 +1055,8 @@ class StreamingMarkdown(Widget):
             else:
                 dirty_from = self._tail_start if dirty_from is None else min(dirty_from, self._tail_start)
         self._tail_start = self._frozen_height()
+        if dirty_from is not None:
+            self._forget_strips(dirty_from)
         above = self._above
         self._reserve_room()
         if self._quiet:
@@ -1054,6 +1071,14 @@ class StreamingMarkdown(Widget):
 
     def on_unmount(self) -> None:
         self._let_go_of_lines()  # removed (scrolled far away, a new conversation): never painted again
+        self._strips.clear()
+
+    def _forget_strips(self, first: int) -> None:
+        """Lines from `first` on may have changed: their finished strips go."""
+        strips = self._strips
+        if strips and first <= max(strips):
+            for y in [y for y in strips if y >= first]:
+                del strips[y]
 
     def _let_go_of_lines(self) -> None:
         if self._token is not None:
@@ -1140,16 +1165,21 @@ class StreamingMarkdown(Widget):
         width = self.size.width
         if width != self._width or self._fingerprint is None:
             self._lay_out(width)
+        elif self._tail_stale and self._owed_paint:
+            self._lay_out_quietly(width)  # painted between a backlog's frames: the tail as it is now
         y -= self._above  # the room kept for growing, above the text
-        if y < 0:
-            return Strip.blank(width, self.rich_style)
-        frozen = self._frozen_height()
-        if y < frozen:
-            strip = _offsets(Strip(self._frozen_line(y), width), y)
-        elif y - frozen < len(self._tail_lines):
-            strip = _offsets(self._tail_lines[y - frozen], y)
-        else:
-            return Strip.blank(width, self.rich_style)
+        strip = self._strips.get(y)
+        if strip is None:
+            frozen = self._frozen_height()
+            if y < 0 or y >= self.line_count:
+                return Strip.blank(width, self.rich_style)
+            if y < frozen:
+                strip = _offsets(Strip(self._frozen_line(y), width), y)
+            else:
+                strip = _offsets(self._tail_lines[y - frozen], y)
+            if len(self._strips) >= STRIPS:
+                self._strips.clear()
+            self._strips[y] = strip
         selection = self.text_selection
         if selection is not None:
             span = selection.get_span(y)
