@@ -594,3 +594,28 @@ async def test_a_frame_taking_text_in_slices_draws_the_tail_once(monkeypatch):
         assert len(tails) == 1
         await pilot.pause()
         assert screen_rows(app)[-1].strip() == "Paragraph 39 with some words."
+
+
+async def test_a_backlogs_quiet_frames_leave_the_status_bar_alone(monkeypatch):
+    """`on_frame` (the status bar's figures) runs only before a frame that paints: called on a
+    backlog's quiet frames too, the bar changed between the answer's paints, a paint of its own."""
+    import llmchat.tui.widgets.streaming_markdown as module
+
+    monkeypatch.setattr(module, "TAKE_CHUNK", 64)
+    monkeypatch.setattr(module, "TAKE_WORK", 0.0)  # one slice a frame: a backlog
+    widget = StreamingMarkdown()
+    app = Follow(widget)
+    async with app.run_test(size=(50, 16)) as pilot:
+        await frame(pilot, widget, "# Start\n\n")
+        calls: List[int] = []
+        widget.on_frame = lambda: calls.append(widget.frames)
+        widget.append("".join(f"Paragraph {i} with some words.\n\n" for i in range(40)))
+        widget._painted_at = module.time.perf_counter()  # just painted: the next frames are quiet
+        widget._next_frame = 0.0
+        widget._due()
+        assert widget.backlog > 0 and calls == []
+        widget._painted_at = -1e9  # a paint is due
+        widget._next_frame = 0.0
+        widget._due()
+        assert len(calls) == 1
+        await pilot.pause()

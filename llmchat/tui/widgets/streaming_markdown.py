@@ -846,11 +846,8 @@ class StreamingMarkdown(Widget):
 
     def _due(self) -> None:
         self._frame_requested = False
-        if not self._pending:
-            return
-        if self.on_frame is not None:
-            self.on_frame()
-        self._frame()
+        if self._pending:
+            self._frame()
 
     def _frame(self) -> None:
         self._frame_requested = False
@@ -871,6 +868,11 @@ class StreamingMarkdown(Widget):
             self._complete()
             return
         if not self._pending or time.perf_counter() - self._painted_at >= BACKLOG_PAINT:
+            if self.on_frame is not None:
+                # Only before a frame that paints: a backlog's quiet frames follow each other
+                # every few ms, and the bar changed on its own clock then, a paint of its own
+                # between two of the answer's (twice the paints for the same frames).
+                self.on_frame()
             self._show()
         elif laid_out:
             self._lay_out_quietly(width, with_tail=False)  # the next frame follows at once: its tail then
