@@ -775,14 +775,35 @@ def _answer_markdown_class() -> Any:
 
 
 def _mark_autolinks(tokens: Any) -> None:
-    """Turn the link tokens of autolinks into a plain inline style (`markdown.autolink`, unset:
-    the text as it is), so Rich prints their text, which is the address, once."""
+    """Turn the link tokens of autolinks, and of links whose text is their address already
+    (`same_address`), into a plain inline style (`markdown.autolink`, unset: the text as it
+    is), so Rich prints the address once."""
     for token in tokens:
         children = token.children or ()
-        for child in children:
-            if child.type in ("link_open", "link_close") and child.markup in ("autolink", "linkify"):
-                child.type = "autolink_open" if child.type == "link_open" else "autolink_close"
-                child.tag = "autolink"
+        closing = set()
+        for index, child in enumerate(children):
+            if child.type == "link_open":
+                # `[text](href)` with nothing but plain text inside: does the text say the address?
+                said = index + 2 < len(children) and children[index + 1].type == "text" and children[index + 2].type == "link_close"
+                if child.markup in ("autolink", "linkify") or (said and same_address(children[index + 1].content, str(child.attrs.get("href", "")))):
+                    child.type, child.tag = "autolink_open", "autolink"
+                    if said:
+                        closing.add(index + 2)
+            elif child.type == "link_close" and (child.markup in ("autolink", "linkify") or index in closing):
+                child.type, child.tag = "autolink_close", "autolink"
+
+
+def same_address(text: str, href: str) -> bool:
+    """Does a link's text say where it goes: its address, or its address but for the scheme a
+    linkifier adds (`www.example.com` for http://www.example.com) or `mailto:`? Then the
+    address is not shown again after it."""
+    text = text.strip()
+    if text == href:
+        return True
+    scheme, sep, rest = href.partition(":")
+    if not sep or scheme.lower() not in ("http", "https", "mailto"):
+        return False
+    return rest.removeprefix("//") == text if scheme.lower() != "mailto" else rest == text
 
 
 # Bracketed text left as text after parsing: an unresolved reference, unless it is a task-list
