@@ -11,6 +11,8 @@ import threading
 import time
 from typing import List
 
+from cpu_wait import waited_for_a_cpu  # tests/cpu_wait.py
+
 from llmchat.demo.answer import answer_tokens
 from llmchat.history import COMPLETE, HistoryStore, default_path
 from llmchat.tui.app import ChatApp
@@ -42,16 +44,6 @@ class Locker(threading.Thread):
         finally:
             db.close()
             self.released.set()
-
-
-def waited_for_a_cpu() -> float:
-    """Seconds this thread has spent runnable but not running (Linux schedstat; 0 elsewhere):
-    how far a busy machine, not the code, held it back."""
-    try:
-        with open("/proc/thread-self/schedstat") as stat:
-            return int(stat.read().split()[1]) / 1e9
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 class LoopWatch:
