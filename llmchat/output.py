@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import IO, TYPE_CHECKING, Any, Callable, Mapping, Optional
+from typing import IO, TYPE_CHECKING, Any, Callable, List, Mapping, Optional
 
 if TYPE_CHECKING:  # Rich is imported lazily: --raw and pipes never load it
     from rich.console import Console
@@ -65,13 +65,55 @@ def encode(text: str) -> bytes:
         return joined.encode("utf-8", "replace")
 
 
+BATCH_BOUND = 4096  # pieces that may wait for the reader to wait, whatever the network does
+
+
+class Batch:
+    """Pieces of output collected and written with one write and one flush when the reading
+    task next waits for the network (`schedule`, e.g. `loop.call_soon`, runs the flush then):
+    every delta of one network read arrived at the same moment, and a write per token costs a
+    system call per token. At most BATCH_BOUND pieces wait. A write that fails in that
+    scheduled flush is kept in `error`, raised to the writer at its next piece (or its
+    writer's `close`)."""
+
+    __slots__ = ("pending", "error", "_emit", "_schedule")
+
+    def __init__(self, emit: Callable[[str], None], schedule: Callable[[Callable[[], None]], Any]) -> None:
+        self.pending: List[str] = []  # cleared in place: a writer may hold it as its own list
+        self.error: Optional[BaseException] = None
+        self._emit = emit
+        self._schedule = schedule
+
+    def add(self, piece: str) -> None:
+        if self.error is not None:
+            raise self.error
+        pending = self.pending
+        if not pending:
+            self._schedule(self._flush_soon)
+        pending.append(piece)
+        if len(pending) >= BATCH_BOUND:
+            self.flush()
+
+    def flush(self) -> None:
+        pending = self.pending
+        if pending:
+            text = "".join(pending)
+            pending.clear()
+            self._emit(text)
+
+    def _flush_soon(self) -> None:
+        try:
+            self.flush()
+        except (BrokenPipeError, OSError) as exc:
+            self.error = exc
+
+
 class RawWriter:
     """Each delta reaches stdout the moment it arrives.
 
     With `schedule` (e.g. `loop.call_soon`), deltas are collected and written with one write
-    and one flush when the reading task next waits for the network: every delta of one network
-    read arrived at the same moment, and a write per token costs a system call per token.
-    Without it, every delta is written and flushed at once.
+    and one flush when the reading task next waits for the network (`Batch`). Without it,
+    every delta is written and flushed at once.
     """
 
     def __init__(
@@ -87,35 +129,21 @@ class RawWriter:
 
             self._sanitizer = Sanitizer()
         self._joiner = SurrogateJoiner()
-        self._schedule = schedule
-        self._pending: list = []
+        self._batch = Batch(self._emit, schedule) if schedule is not None else None
+        # write(text), per delta: the batch's own `add`, or a write and flush at once (bound
+        # here, not dispatched per call: the hot path)
+        self.write: Callable[[str], None] = self._batch.add if self._batch is not None else self._emit
         self.wrote_any = False
         self.ends_with_newline = True
-        self.error: Optional[BaseException] = None  # a write that failed in a scheduled flush
 
-    def write(self, text: str) -> None:
-        if self._schedule is None:
-            self._emit(text)
-            return
-        if self.error is not None:
-            raise self.error
-        if not self._pending:
-            self._schedule(self._flush_pending)
-        self._pending.append(text)
-        if len(self._pending) >= 4096:  # a bound on what waits, whatever the network does
-            self.flush()
-
-    def _flush_pending(self) -> None:
-        try:
-            self.flush()
-        except (BrokenPipeError, OSError) as exc:
-            self.error = exc  # raised to the reader at its next write or at close()
+    @property
+    def error(self) -> Optional[BaseException]:
+        """A write that failed in a scheduled flush (raised at the next write or at close())."""
+        return self._batch.error if self._batch is not None else None
 
     def flush(self) -> None:
-        if self._pending:
-            text = "".join(self._pending)
-            self._pending.clear()
-            self._emit(text)
+        if self._batch is not None:
+            self._batch.flush()
 
     def _emit(self, text: str, final: bool = False) -> None:
         text = self._joiner.feed(text)
@@ -132,11 +160,14 @@ class RawWriter:
             self.ends_with_newline = text[-1] == "\n"
 
     def close(self) -> None:
-        if self.error is not None:
-            error, self.error = self.error, None
-            raise error
-        pending = "".join(self._pending)
-        self._pending.clear()
+        pending = ""
+        batch = self._batch
+        if batch is not None:
+            if batch.error is not None:
+                error, batch.error = batch.error, None
+                raise error
+            pending = "".join(batch.pending)
+            batch.pending.clear()
         self._emit(pending, final=True)
         self._out.flush()
 
@@ -175,42 +206,34 @@ class JsonWriter:
         self._quote = encode_basestring
         self._out = out
         self._start: Optional[Callable[[], dict]] = start
-        self._schedule = schedule
-        self._pending: list = []
+        self._batch = Batch(self._emit, schedule) if schedule is not None else None
+        self._pending: List[str] = self._batch.pending if self._batch is not None else []  # what waits, the batch's own
+        self._add: Callable[[str], None] = self._batch.add if self._batch is not None else self._add_now
         self._text = SurrogateJoiner()
         self._thought = SurrogateJoiner()
         self.wrote_any = False
         self.ends_with_newline = True  # every line ends with one
         self.finished = False
-        self.error: Optional[BaseException] = None  # a write that failed in a scheduled flush
 
     # the answer and the reasoning: per delta, the hot path
 
     def write(self, text: str) -> None:
         text = self._text.feed(text)
         if text:
-            self._line('{"type":"text","text":' + self._quote(text) + "}\n")
+            if self._start is not None:
+                self.begin()  # the start line at once, whatever waits for the network
+            self._add('{"type":"text","text":' + self._quote(text) + "}\n")
 
     def reasoning(self, text: str) -> None:
         text = self._thought.feed(text)
         if text:
-            self._line('{"type":"reasoning","text":' + self._quote(text) + "}\n")
+            if self._start is not None:
+                self.begin()
+            self._add('{"type":"reasoning","text":' + self._quote(text) + "}\n")
 
-    def _line(self, line: str) -> None:
-        if self._start is not None:
-            self._begin()
-            self.flush()  # the start line at once, whatever waits for the network
-        if self._schedule is None:
-            self._pending.append(line)
-            self.flush()
-            return
-        if self.error is not None:
-            raise self.error
-        if not self._pending:
-            self._schedule(self._flush_pending)
+    def _add_now(self, line: str) -> None:
         self._pending.append(line)
-        if len(self._pending) >= 4096:  # a bound on what waits, whatever the network does
-            self.flush()
+        self.flush()
 
     # every other event: at once
 
@@ -245,15 +268,15 @@ class JsonWriter:
         assert start is not None
         self._pending.insert(0, self._dumps({"type": "start", "version": JSON_VERSION, **start()}) + "\n")
 
-    def _flush_pending(self) -> None:
-        try:
-            self.flush()
-        except (BrokenPipeError, OSError) as exc:
-            self.error = exc  # raised to the reader at its next write or at close()
+    @property
+    def error(self) -> Optional[BaseException]:
+        """A write that failed in a scheduled flush (raised at the next line or flush)."""
+        return self._batch.error if self._batch is not None else None
 
     def flush(self) -> None:
-        if self.error is not None:
-            error, self.error = self.error, None
+        batch = self._batch
+        if batch is not None and batch.error is not None:
+            error, batch.error = batch.error, None
             raise error
         if self._pending:
             text = "".join(self._pending)
@@ -775,14 +798,35 @@ def _answer_markdown_class() -> Any:
 
 
 def _mark_autolinks(tokens: Any) -> None:
-    """Turn the link tokens of autolinks into a plain inline style (`markdown.autolink`, unset:
-    the text as it is), so Rich prints their text, which is the address, once."""
+    """Turn the link tokens of autolinks, and of links whose text is their address already
+    (`same_address`), into a plain inline style (`markdown.autolink`, unset: the text as it
+    is), so Rich prints the address once."""
     for token in tokens:
         children = token.children or ()
-        for child in children:
-            if child.type in ("link_open", "link_close") and child.markup in ("autolink", "linkify"):
-                child.type = "autolink_open" if child.type == "link_open" else "autolink_close"
-                child.tag = "autolink"
+        closing = set()
+        for index, child in enumerate(children):
+            if child.type == "link_open":
+                # `[text](href)` with nothing but plain text inside: does the text say the address?
+                said = index + 2 < len(children) and children[index + 1].type == "text" and children[index + 2].type == "link_close"
+                if child.markup in ("autolink", "linkify") or (said and same_address(children[index + 1].content, str(child.attrs.get("href", "")))):
+                    child.type, child.tag = "autolink_open", "autolink"
+                    if said:
+                        closing.add(index + 2)
+            elif child.type == "link_close" and (child.markup in ("autolink", "linkify") or index in closing):
+                child.type, child.tag = "autolink_close", "autolink"
+
+
+def same_address(text: str, href: str) -> bool:
+    """Does a link's text say where it goes: its address, or its address but for the scheme a
+    linkifier adds (`www.example.com` for http://www.example.com) or `mailto:`? Then the
+    address is not shown again after it."""
+    text = text.strip()
+    if text == href:
+        return True
+    scheme, sep, rest = href.partition(":")
+    if not sep or scheme.lower() not in ("http", "https", "mailto"):
+        return False
+    return rest.removeprefix("//") == text if scheme.lower() != "mailto" else rest == text
 
 
 # Bracketed text left as text after parsing: an unresolved reference, unless it is a task-list

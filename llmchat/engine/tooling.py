@@ -90,6 +90,10 @@ class Tooling:
         """The step's calls do not run (the answer reached `max_steps`): each ends at once as
         an error result saying `reason`, told to the observer and recorded like any other."""
         add_part = self._record_calls(step, record)
+        writer = record.writer if record is not None else None
+        stopped = getattr(writer, "reached_max_steps", None)  # history's (as `add_part`)
+        if stopped is not None:
+            stopped()  # stored with the answer: a reopened one says why it ends here
         for activity in step.activities:
             self._end(turn, activity, ToolResult(f"error: not run: {reason}", is_error=True), obs, add_part, started=True)
 

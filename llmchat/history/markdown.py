@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional, Protocol, Tuple
 
 from llmchat.history.records import ConversationInfo, SearchHit, StoredMessage, Transcript
-from llmchat.history.store import CANCELLED, ERROR, INTERRUPTED, STREAMING
+from llmchat.history.store import CANCELLED, ERROR, INTERRUPTED, MAX_STEPS, STREAMING
 from llmchat.sanitize import one_line
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.MULTILINE)
@@ -55,6 +55,8 @@ def _ending_note(message: StoredMessage) -> Optional[str]:
         return "cut short: the model reached its output token limit"
     if message.stop_reason == "content_filter":
         return "stopped early by the content filter"
+    if message.stop_reason == MAX_STEPS:
+        return "stopped at the limit of tool-call rounds (--max-steps): the tools the model asked for next did not run"
     return None
 
 

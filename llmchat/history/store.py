@@ -78,6 +78,7 @@ if TYPE_CHECKING:  # the records module is imported by the methods that read (se
     from llmchat.history.records import ConversationInfo, SearchHit, StoredMessage, Transcript
 
 STREAMING, COMPLETE, CANCELLED, ERROR, INTERRUPTED = "streaming", "complete", "cancelled", "error", "interrupted"
+MAX_STEPS = "max_steps"  # a stop reason llmchat gives, not the model: the answer reached `--max-steps` rounds of tool calls
 FINAL_STATUSES = (COMPLETE, CANCELLED, ERROR, INTERRUPTED)
 
 DB_NAME = "history.db"
@@ -1443,6 +1444,7 @@ class AnswerWriter:
         "_carry",
         "_unreported",
         "_text_chars",
+        "stop_reason",
     )
 
     def __init__(
@@ -1475,11 +1477,19 @@ class AnswerWriter:
             self._redactors = {"text": type(redactor)(redactor.secrets), "reasoning": type(redactor)(redactor.secrets)}
         self._carry: Dict[str, str] = {}  # half a surrogate pair, waiting for its other half
         self._unreported: Optional[HistoryError] = None  # a failed save `on_error` has not heard of
+        # Why the answer stopped when llmchat stopped it (MAX_STEPS), stored in place of the
+        # model's own reason (it asked for tools): a reopened answer can say why.
+        self.stop_reason: Optional[str] = None
         store._writers.add(self)
 
     @property
     def begun(self) -> bool:
         return self._begin is None
+
+    def reached_max_steps(self) -> None:
+        """llmchat ends the answer, not the model: it asked for tools again after `--max-steps`
+        rounds of them, and they do not run. Stored as the stop reason (MAX_STEPS)."""
+        self.stop_reason = MAX_STEPS
 
     def _started(self, ids: Tuple[int, int, int]) -> None:
         self.conversation_id, self.prompt_id, self.message_id = ids
@@ -1679,6 +1689,8 @@ class AnswerWriter:
                 stop_reason = metrics.finish.reason
             if error is None and status == ERROR and metrics.error is not None:
                 error = metrics.error.message
+        if self.stop_reason is not None and status == COMPLETE:
+            stop_reason = self.stop_reason  # llmchat stopped it, whatever the model's last reason
         values["stop_reason"] = stop_reason
         values["error"] = self._redactors["text"].redact(error) if error is not None and self._redactors else error
         late_wait = WRITE_DEADLINE if self._store._on_syncer() else LATE_BEGIN_WAIT

@@ -169,6 +169,8 @@ class StreamingClient:
                         if provider.framing == "sse" and _is_json(ctype):
                             # A server that ignored `stream: true`: its whole answer in one object.
                             whole = await _before(deadline, _whole_answer(decoder, response, ctype))
+                            if metrics is not None:
+                                metrics.arrived()
                             for event in whole:
                                 if metrics is not None:
                                     metrics.observe(event)
@@ -178,12 +180,14 @@ class StreamingClient:
                     if failure is None:
                         framing = SSEDecoder() if provider.framing == "sse" else NDJSONDecoder()
                         observe = metrics.observe if metrics is not None else _ignore
+                        arrived = metrics.arrived if metrics is not None else _nothing
                         received = 0
                         chunks = response.aiter_bytes()
                         if deadline is not None:
                             chunks = _until(deadline, chunks)
                         try:
                             async for chunk in chunks:
+                                arrived()  # its tokens carry this time, however slowly they are handled
                                 received += len(chunk)
                                 for item in framing.decode(chunk):
                                     events = decoder.feed(item)
@@ -197,6 +201,7 @@ class StreamingClient:
                             if not received:
                                 failure = StreamError("200 OK but the response body was empty", kind="protocol", status=200)
                             else:
+                                arrived()  # the end of the body
                                 for item in framing.flush():
                                     for event in self._cleaned(decoder.feed(item), request):
                                         observe(event)
@@ -437,6 +442,10 @@ def _known_keys(api_key: Optional[str], extra: Sequence[str]) -> List[str]:
 
 
 def _ignore(event: StreamEvent) -> None:
+    pass
+
+
+def _nothing() -> None:
     pass
 
 

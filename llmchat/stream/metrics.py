@@ -1,6 +1,9 @@
 """TTFT, tokens per second and token counts, from an injected monotonic clock.
 
 - TTFT: from the request being sent to the first non-empty text or reasoning delta.
+- Tokens are stamped with the time the network read that carried them came in (`arrived`), not
+  the time the reader got round to them: a burst is a burst however slowly a busy reader decodes
+  it, and TTFT is the arrival of the read with the first token.
 - tokens/s: output tokens / (time of the last token - time of the first token), and only over a
   meaningful span (at least `MIN_RATE_TOKENS` tokens and `MIN_RATE_SPAN` seconds): a burst
   delivered at once has no rate. Exact when the server reported usage; until then an estimate
@@ -26,6 +29,7 @@ class Metrics:
         "sent_at",
         "first_at",
         "last_at",
+        "read_at",
         "ended_at",
         "deltas",
         "chars",
@@ -43,6 +47,7 @@ class Metrics:
         self.sent_at: Optional[float] = None
         self.first_at: Optional[float] = None
         self.last_at: Optional[float] = None
+        self.read_at: Optional[float] = None  # when the network read being decoded came in
         self.ended_at: Optional[float] = None
         self.deltas = 0
         self.chars = 0
@@ -57,15 +62,24 @@ class Metrics:
         """The request is being sent. Called again for each retry: TTFT is the answering try's,
         the elapsed time runs from the first."""
         self.sent_at = self._clock()
+        self.read_at = None
         if self.first_sent_at is None:
             self.first_sent_at = self.sent_at
+
+    def arrived(self) -> None:
+        """A network read came in: the tokens decoded from it are stamped with this time, however
+        long the reader takes to get to them. Without it (no network) a token's time is when it
+        is observed."""
+        self.read_at = self._clock()
 
     def observe(self, event: StreamEvent) -> None:
         kind = type(event)
         if kind is TextDelta or kind is ReasoningDelta:
             if not event.text:  # type: ignore[union-attr]
                 return  # an empty delta is not a token
-            now = self._clock()
+            now = self.read_at
+            if now is None:
+                now = self._clock()
             if self.first_at is None:
                 self.first_at = now
             self.last_at = now

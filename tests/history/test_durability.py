@@ -5,6 +5,7 @@ their database -- and what each leaves in the history.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import resource
 import signal
@@ -20,6 +21,8 @@ from llmchat.demo.answer import answer_tokens
 from llmchat.history.store import FLUSH_INTERVAL
 
 SECRET = "sk-test-Zq8v1SECRETkey0042"
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux; Python has the name from 3.10
+PAGE = 4096  # the least a pipe holds
 
 
 def assistant(db_path: Path) -> Dict:
@@ -156,7 +159,13 @@ def test_several_processes_at_once_share_the_database(srv, env, run, db_path: Pa
     locked", no answer of a live process marked interrupted, every answer stored whole."""
     assert run("--base-url", srv.base_url("openai-chat", tokens=2), "warm up")[0] == 0
     prompts = [f"writer {i}" for i in range(4)]
-    procs = [spawn(["--raw", "--base-url", srv.base_url("openai-chat", tokens=450, tps=150), p], env) for p in prompts]
+    # Each answer (~4.7 KB) is more than its stdout pipe holds (made 4 KB), and nothing reads the
+    # pipes until the readers are done: however slowly the readers start, no writer can end
+    # before them. They stream and save for ~1.6 s (600 tokens a second) before it fills.
+    procs = [spawn(["--raw", "--base-url", srv.base_url("openai-chat", tokens=1100, tps=600), p], env) for p in prompts]
+    for proc in procs:
+        assert proc.stdout is not None
+        fcntl.fcntl(proc.stdout.fileno(), F_SETPIPE_SZ, PAGE)
     try:
         poll(
             lambda: (
@@ -291,22 +300,30 @@ def test_an_unusable_store_costs_a_warning_not_the_answer(srv, env, run, home: P
 
 
 def test_a_full_disk_mid_answer_costs_warnings_not_the_answer(srv, env, run, db_path: Path) -> None:
-    """RLIMIT_FSIZE makes a write past the limit fail as a full disk would (EFBIG): the answer
-    is saved while there is room, then only warned about; stdout is whole."""
-    url = srv.base_url("openai-chat", tokens=6000, tps=4000)
+    """The disk fills up once part of the answer is saved (RLIMIT_FSIZE, lowered then to the
+    size the write-ahead log has, makes the next write that grows it fail as a full disk would,
+    EFBIG): the answer is saved while there is room, then only warned about; stdout is whole."""
+    # 3 s of answer: the disk fills within the first second, and saves go on every 0.5 s after.
+    url = srv.base_url("openai-chat", tokens=12000, tps=4000)
     assert run("--base-url", srv.base_url("openai-chat", tokens=2), "make the file")[0] == 0
-    limit = db_path.stat().st_size + 16 * 1024  # room for the prompt, not for the whole answer
-
-    def small_disk() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    proc = spawn(["--raw", "--base-url", url, "long answer"], env, preexec_fn=small_disk)
+    wal = db_path.with_name(db_path.name + "-wal")
+    proc = spawn(["--raw", "--base-url", url, "long answer"], env)
     try:
+        # Not a size fixed beforehand: how many saves fit in it depends on how the saves fell
+        # (a slow machine makes fewer, larger ones, and all of them fitted once).
+        poll(
+            lambda: (
+                query(db_path, "SELECT count(*) FROM message_parts p JOIN messages m ON m.id = p.message_id WHERE m.status = 'streaming'") != [(0,)]
+            ),
+            what="part of the answer saved",
+        )
+        full_now = wal.stat().st_size
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (full_now, full_now))
         out, err = proc.communicate(timeout=WAIT * 2)
     finally:
         reap(proc)
     err = err.decode()
-    full = "".join(answer_tokens("long answer", 6000))
+    full = "".join(answer_tokens("long answer", 12000))
     assert proc.returncode == 0, err
     assert out == full.encode()
     assert "Traceback" not in err

@@ -16,6 +16,7 @@ class HostileServer:
     def __init__(self, response: bytes) -> None:
         self.response = response
         self.requests: List[bytes] = []
+        self._closing = False
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(8)
@@ -27,14 +28,24 @@ class HostileServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._sock.close()
+        # Closing the socket does not wake a thread blocked in accept() (Linux): every test
+        # waited the whole join timeout, 5 s. A connection of our own wakes it to see `_closing`.
+        self._closing = True
+        try:
+            socket.create_connection(self._sock.getsockname(), timeout=5).close()
+        except OSError:
+            pass
         self._thread.join(5)
+        self._sock.close()
 
     def _serve(self) -> None:
         while True:
             try:
                 conn, _ = self._sock.accept()
             except OSError:
+                return
+            if self._closing:
+                conn.close()
                 return
             with conn:
                 data = b""

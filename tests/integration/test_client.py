@@ -651,3 +651,57 @@ async def test_ndjson_garbage_line_is_a_protocol_error() -> None:
         events = await collect(client, get_provider("ollama"), make_request("http://127.0.0.1:9"))
     assert events[0] == TextDelta("ok")
     assert isinstance(events[-1], StreamError) and events[-1].kind == "protocol"
+
+
+class StoppedClock:
+    """A monotonic clock that moves only when a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+_STOP = b'data: {"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
+
+
+async def _read_slowly(reads: Sequence[Tuple[float, bytes]], clock: StoppedClock, per_event: float) -> Metrics:
+    """Stream `reads` (each: the network time before it comes in, its bytes) to a reader that
+    takes `per_event` seconds over each event; the figures the client kept."""
+
+    async def body() -> AsyncIterator[bytes]:
+        for delay, data in reads:
+            clock.now += delay
+            yield data
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body())
+
+    metrics = Metrics(clock)
+    async with StreamingClient(transport=httpx.MockTransport(handler), sleep=FakeSleep(), clock=clock) as client:
+        async for _event in client.stream(get_provider("openai-chat"), make_request("http://127.0.0.1:9/v1"), metrics):
+            clock.now += per_event
+    return metrics
+
+
+async def test_the_tokens_of_one_read_are_a_burst_however_slowly_the_reader_handles_them() -> None:
+    clock = StoppedClock()
+    # 250 tokens in one read, handled at 10 ms each: 2.5 s of handling, but they all came at once.
+    metrics = await _read_slowly([(0.3, b"".join(_chunk("t") for _ in range(250)) + _STOP)], clock, per_event=0.01)
+    assert metrics.deltas == 250
+    assert metrics.first_at == metrics.last_at == 100.3
+    assert metrics.tokens_per_second is None  # a burst has no rate
+    assert metrics.ttft == pytest.approx(0.3)  # from the sending to the read with the first token
+    assert metrics.ended_at is not None and metrics.ended_at > metrics.last_at  # the end is when the reader saw it
+
+
+async def test_the_rate_spans_the_reads_arrivals_not_the_readers_pace() -> None:
+    clock = StoppedClock()
+    ten = b"".join(_chunk("t") for _ in range(10))
+    # Two reads 0.5 s apart on the wire; the reader takes 10 ms over each of the first read's
+    # 10 tokens before it asks for the second.
+    metrics = await _read_slowly([(0.3, ten), (0.5, ten + _STOP)], clock, per_event=0.01)
+    assert metrics.first_at == pytest.approx(100.3)
+    assert metrics.last_at == pytest.approx(100.3 + 0.1 + 0.5)
+    assert metrics.tokens_per_second == pytest.approx(20 / 0.6)

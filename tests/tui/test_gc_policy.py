@@ -4,6 +4,7 @@ is as it was afterwards, start-up freezes no widget, and removed widgets are fre
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import sys
 import sysconfig
@@ -169,7 +170,15 @@ async def test_fifty_answers_then_a_new_conversation_are_all_freed(collector_sta
         assert "answer" not in app.gc_policy.holds  # removed: their holds ended
         await until(pilot, lambda: not app.gc_policy.holds, what="the keys' hold to end")
         assert gc.get_threshold() == thresholds
-        gc.collect()
+
+        def freed() -> bool:
+            gc.collect()
+            return all(ref() is None for ref in refs)
+
+        # What the app still holds of removed widgets (messages they sent that wait in a queue,
+        # the screen's map of the last layout) goes at its next turns, later on a busy machine.
+        with contextlib.suppress(AssertionError):
+            await until(pilot, freed, what="the removed widgets to be freed")
         alive = [type(ref()).__name__ for ref in refs if ref() is not None]
         assert alive == []
 

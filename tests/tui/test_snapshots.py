@@ -78,7 +78,7 @@ def test_a_long_code_line(snap_compare, settings_for, step_clock, ask, size):
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
-def streaming(settings_for, step_clock):
+def streaming(settings_for, step_clock, until):
     """An answer that stops arriving after 150 tokens, the connection open: a frame of a
     streaming answer, the same every time."""
     app = make_app(settings_for(tokens=400, stall_after=150), step_clock)
@@ -87,21 +87,35 @@ def streaming(settings_for, step_clock):
         app.prompt.cursor_blink = False
         app.prompt.load_text("stream")
         await pilot.press("enter")
-        while app.session is None or app.session.last is None or len(app.session.last.parts) < 150:
-            await pilot.pause(0.02)
+        await until(pilot, lambda: app.session is not None and app.session.last is not None and len(app.session.last.parts) >= 150, what="150 tokens")
         widget = app.session.last.view.markdown
-        while widget.backlog or widget.shown_chars < len(widget.source):
-            await pilot.pause(0.02)
+        transcript = app.transcript
+
+        def settled() -> bool:
+            """All the text laid out at the width it keeps (the transcript's scrollbar shown: it
+            takes two columns, and the text wraps again), the height laid out, the view at the end."""
+            return (
+                not widget.backlog
+                and widget.shown_chars == len(widget.source)
+                and transcript.show_vertical_scrollbar
+                and widget._width == widget.size.width
+                and widget.size.height == widget.height_shown
+                and transcript.scroll_offset.y == transcript.max_scroll_y
+            )
+
+        await until(pilot, settled, what="the text laid out at its final width")
         # The room kept for growth (out of view, but the scrollbar shows it) grows faster when
         # lines come faster, by the wall clock: keep it the fixed step, as a slow answer would.
+        # (Reset before the scrollbar showed, the room was found for lines wrapped two columns
+        # wider: a line fewer, and a thumb a row off on a busy machine.)
         widget._reserved, widget._above, widget._grown = 0, 0, None
         widget._show()
-        await pilot.pause(0.1)
+        await until(pilot, settled, what="the room laid out")
 
     return app, run_before
 
 
 @SIZES
-def test_a_streaming_frame(snap_compare, settings_for, step_clock, size):
-    app, run_before = streaming(settings_for, step_clock)
+def test_a_streaming_frame(snap_compare, settings_for, step_clock, until, size):
+    app, run_before = streaming(settings_for, step_clock, until)
     assert snap_compare(app, terminal_size=size, run_before=run_before)

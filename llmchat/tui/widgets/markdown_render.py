@@ -36,6 +36,7 @@ from textual.strip import Strip
 from textual.style import Style
 from textual.visual import RenderOptions
 
+from llmchat.output import same_address
 from llmchat.tui.compat import canvas_strips, style_getter
 
 # Textual's Markdown: Unicode bullets for unordered lists, by nesting depth.
@@ -235,7 +236,7 @@ def inline_content(token: Token) -> Content:
             if start < 0:
                 continue
             close()
-            if href and "".join(pieces)[start:].strip() not in (href, href.removeprefix("mailto:")):
+            if href and not same_address("".join(pieces)[start:], href):
                 # Where it goes, after the text: readable in any terminal, and an unbroken
                 # word that terminals detect as a URL. Italic, not dim: dimmed it fell below the
                 # contrast themes promise (tests/tui/test_theme_contrast.py).
