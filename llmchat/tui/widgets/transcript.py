@@ -48,14 +48,15 @@ FAR_PAGES = 3.0  # mounted turns further than this many pages from the view are 
 # for SCROLL_QUIET seconds (the policy then collects). A long scroll is collected on its way,
 # or what the turns removed left would pile up (the keys hold collections off too, as long as
 # they come: 1.6 million objects after 30 s of PageUp, a 4 s collection, RSS 60 -> 150 MB):
-# SCROLL_COLLECT_EVERY seconds after the last collection (one costs 60-150 ms however little it
-# frees: what is alive dominates, and a key that comes meanwhile waits for it), at the first
+# SCROLL_COLLECT_EVERY seconds after the last collection (one costs 60-250 ms however little it
+# frees: what is alive dominates, and the key that comes meanwhile waits for it; every 10 s was
+# 1.6 % of PageUps 200-350 ms late; 30 s of scrolling leaves ~15 MB to collect), at the first
 # moment the view has been still for SCROLL_GAP seconds (its frame and the turns it brought
 # painted), or after SCROLL_COLLECT_LATE seconds after the next paint (keys that never pause).
 SCROLL_QUIET = 0.5
-SCROLL_COLLECT_EVERY = 10.0
+SCROLL_COLLECT_EVERY = 30.0
 SCROLL_GAP = 0.03
-SCROLL_COLLECT_LATE = 20.0
+SCROLL_COLLECT_LATE = 60.0
 
 
 @dataclass(eq=False)
