@@ -278,3 +278,34 @@ def test_a_strip_divided_at_its_length_or_cropped_to_itself_is_no_reference_cycl
     assert [part.text for part in strip.divide([2, 5])] == ["he", "llo"]
     assert strip.crop_extend(1, 7, None).text == "ello  "
     assert strip.crop_extend(0, 3, None).text == "hel"
+
+
+async def test_turns_a_move_mounts_are_laid_out_in_the_gap_after_it(settings_for, until, tap, monkeypatch):
+    """When the turns a move mounts above the view are all mounted, the screen is told to lay
+    them out (and so draw their Markdown) then, in the gap after the move. It had been told
+    while the move's batch held frames back, and was not told again: about one PageUp in a
+    hundred found them still to be laid out and paid 50-130 ms for them before its page."""
+    ends: List[Any] = []
+    end_batch = transcript_module.Transcript._end_batch
+
+    async def recorded(self: Any, batch: Any, waits: Any) -> None:
+        await end_batch(self, batch, waits)
+        screen = self.screen
+        # A layout is owed and nothing will make the screen do it (no message for it to handle,
+        # its update timer paused): only the next key or another event would.
+        ends.append(screen._layout_required and screen._message_queue.empty() and not screen._update_timer._active.is_set())
+
+    monkeypatch.setattr(transcript_module.Transcript, "_end_batch", recorded)
+    settings = settings_for(tokens=5)
+    cid = seed_long(80, settings.base_url)
+    app = ChatApp(replace(settings, conversation_id=cid))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_long(pilot, until, 80)
+        transcript = app.transcript
+        steps = 0
+        while transcript.window[0] > 0:
+            await page_up(pilot, tap)
+            steps += 1
+            assert steps < 500, "the top was never reached"
+        await pilot.pause()
+    assert ends and not any(ends)

@@ -418,6 +418,12 @@ class Transcript(VerticalScroll):
                 await wait
         finally:
             batch.__exit__(None, None, None)
+        # The screen was told of the layout these mounts need while the batch held frames back,
+        # and is not told again: it would lay them out (and draw their Markdown, 50-80 ms a page)
+        # only when something else wakes it, the next key, whose frame then paid for it. Now it
+        # does in the gap after this move, and the next key paints lines already drawn.
+        if self.is_attached:
+            self.screen.check_idle()
 
     # --- keeping the view still ---
 
