@@ -59,6 +59,14 @@ runs it again with every check failed to see the same answer rendered.
   ~0.6 MB a page. `release_removed_widgets` empties that cache. Fallback: nothing (that memory
   stays until the cache turns over).
 
+Public methods patched (no check needed: no private name): "acyclic_strips". Textual's
+`Strip.divide(cuts)` caches `[self]` in the strip's own cache when the cuts are its length, and
+`Strip.crop_extend` caches `self` when nothing is cropped or extended: every line the compositor
+paints that way is a reference cycle (with seven FIFO caches), freed only by a full collection.
+Scrolling a long conversation made ~1,800 objects a page that only a full collection frees (60 %
+of them such lines); `install_acyclic_strips` returns `self` uncached instead (the same strips).
+For upstream: return self before caching, as `crop` and `adjust_cell_length` already do.
+
 No longer used: `textual._resolve.resolve` (table column widths), replaced by llmchat's own
 sizing when tables learned to show every character at any width (markdown_render.py).
 
@@ -389,3 +397,29 @@ def release_removed_widgets() -> None:
     """Let go of what Textual's `get_inner_outer` cache holds of removed widgets (see above)."""
     if AVAILABLE["styles_cache_clear"]:
         StylesCache.get_inner_outer.cache_clear()
+
+
+# --- acyclic_strips ------------------------------------------------------------------------------
+
+_stock_divide = Strip.divide
+_stock_crop_extend = Strip.crop_extend
+
+
+def _divide(self: Strip, cuts: Iterable[int]) -> Any:
+    cuts = list(cuts)
+    length = self.cell_length
+    if [cut for cut in cuts if cut <= length] == [length]:
+        return [self]  # what Textual returns, not kept in self's cache (a cycle)
+    return _stock_divide(self, cuts)
+
+
+def _crop_extend(self: Strip, start: int, end: int, style: Any) -> Strip:
+    if start <= 0 and end == self.cell_length:
+        return self  # (idem)
+    return _stock_crop_extend(self, start, end, style)
+
+
+def install_acyclic_strips() -> None:
+    """Strips never cache themselves (see the docstring); process-wide, idempotent."""
+    Strip.divide = _divide  # type: ignore[method-assign]
+    Strip.crop_extend = _crop_extend  # type: ignore[method-assign]

@@ -22,6 +22,7 @@ cache that would keep what they painted alive; tests/tui/test_long_conversation.
 
 from __future__ import annotations
 
+import gc
 from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
@@ -34,18 +35,28 @@ from textual.geometry import Region, Size
 from textual.layout import DockArrangeResult, WidgetPlacement
 from textual.widget import Widget
 
-from llmchat.tui.compat import quiet_virtual_size, release_removed_widgets
+from llmchat.tui.compat import install_acyclic_strips, quiet_virtual_size, release_removed_widgets
 from llmchat.tui.widgets.messages import UserMessage
 from llmchat.tui.widgets.streaming_markdown import DRAWN
+
+install_acyclic_strips()  # the lines scrolled past are freed at once, not by a full collection
 
 NEAR_PAGES = 1.0  # turns within this many pages of the view are mounted
 FAR_PAGES = 3.0  # mounted turns further than this many pages from the view are removed
 # While the view moves among stored turns, no full collections (gc_policy.py): one took 60-130 ms
 # here, every ~6 pages, the spikes in PageUp's p99. The hold ends once the view has been still
-# for SCROLL_QUIET seconds (the policy then collects), and every SCROLL_HOLD_MAX seconds of moving
-# on there is one collection after a frame is painted (the turns removed meanwhile are freed).
+# for SCROLL_QUIET seconds (the policy then collects). A long scroll is collected on its way,
+# or what the turns removed left would pile up (the keys hold collections off too, as long as
+# they come: 1.6 million objects after 30 s of PageUp, a 4 s collection, RSS 60 -> 150 MB):
+# SCROLL_COLLECT_EVERY seconds after the last collection (one costs 60-250 ms however little it
+# frees: what is alive dominates, and the key that comes meanwhile waits for it; every 10 s was
+# 1.6 % of PageUps 200-350 ms late; 30 s of scrolling leaves ~15 MB to collect), at the first
+# moment the view has been still for SCROLL_GAP seconds (its frame and the turns it brought
+# painted), or after SCROLL_COLLECT_LATE seconds after the next paint (keys that never pause).
 SCROLL_QUIET = 0.5
-SCROLL_HOLD_MAX = 3.0
+SCROLL_COLLECT_EVERY = 30.0
+SCROLL_GAP = 0.03
+SCROLL_COLLECT_LATE = 60.0
 
 
 @dataclass(eq=False)
@@ -166,6 +177,8 @@ class Transcript(VerticalScroll):
         self._gc_hold: Any = None  # the app's GC policy while scrolling holds it
         self._gc_since = 0.0
         self._gc_timer: Any = None
+        self._gap_timer: Any = None  # a collection in the next gap between moves
+        self.scroll_collections = 0  # made while scrolling (tests)
 
     # --- what it shows ---
 
@@ -255,23 +268,40 @@ class Transcript(VerticalScroll):
         if self._gc_hold is None:
             policy.begin("scroll")
             self._gc_hold, self._gc_since = policy, now
-        elif now - self._gc_since > SCROLL_HOLD_MAX:
+        elif now - self._gc_since > SCROLL_COLLECT_LATE:
             self._gc_since = now
             self.call_after_refresh(self._collect_now)  # after this move is painted, not before
+        elif now - self._gc_since > SCROLL_COLLECT_EVERY:
+            if self._gap_timer is None:
+                self._gap_timer = self.set_timer(SCROLL_GAP, self._collect_in_gap)
+            else:
+                self._gap_timer.reset()
         if self._gc_timer is None:
             self._gc_timer = self.set_timer(SCROLL_QUIET, self._release_gc)
         else:
             self._gc_timer.reset()
 
+    def _collect_in_gap(self) -> None:
+        self._gap_timer = None
+        if self._move_pending:  # turns are being shown: after them
+            self._gap_timer = self.set_timer(SCROLL_GAP, self._collect_in_gap)
+            return
+        self._collect_now()
+
     def _collect_now(self) -> None:
-        """A long scroll: what the turns removed so far left is collected (the hold goes on)."""
+        """A long scroll: what the turns removed so far left is collected (the hold goes on,
+        whatever else holds collections off: the keys, an answer streaming)."""
         policy = self._gc_hold
-        if policy is not None:
-            policy.end("scroll")
-            policy.begin("scroll")
+        if policy is not None and policy.enabled:
+            self._gc_since = monotonic()
+            gc.collect()
+            self.scroll_collections += 1
 
     def _release_gc(self) -> None:
         policy, self._gc_hold = self._gc_hold, None
+        if self._gap_timer is not None:
+            self._gap_timer.stop()
+            self._gap_timer = None
         if self._gc_timer is not None:
             self._gc_timer.stop()
             self._gc_timer = None
@@ -388,6 +418,12 @@ class Transcript(VerticalScroll):
                 await wait
         finally:
             batch.__exit__(None, None, None)
+        # The screen was told of the layout these mounts need while the batch held frames back,
+        # and is not told again: it would lay them out (and draw their Markdown, 50-80 ms a page)
+        # only when something else wakes it, the next key, whose frame then paid for it. Now it
+        # does in the gap after this move, and the next key paints lines already drawn.
+        if self.is_attached:
+            self.screen.check_idle()
 
     # --- keeping the view still ---
 
