@@ -1421,6 +1421,9 @@ def main() -> int:
     load_before = _load()
     print(f"{os.cpu_count()} CPUs, load average (1 min) {load_before:.2f}; {args.runs} runs per case, medians reported", flush=True)
     home = tempfile.TemporaryDirectory(prefix="llmchat-bench-tui-")
+    # The apps run in this process (the headless sections) keep their history and drafts here
+    # too, not in the user's data dir (the flood section stored a 12 MB answer there per run).
+    os.environ["LLMCHAT_HOME"] = home.name
     env = _child_env(home.name)
     env["TERM"] = env.get("TERM") or "xterm-256color"
     server = ServerProcess(env)
