@@ -1113,6 +1113,13 @@ class ChatApp(App[None]):
         if block.expanded:  # once laid out open
             self.call_after_refresh(self.transcript.scroll_to_widget, block, animate=False, immediate=True)
 
+    def refresh_bindings(self) -> None:
+        """As Textual's, but a message handled while the app closes, its screens already gone
+        (the attachment bar emptied at quit), refreshes nothing instead of raising
+        ScreenStackError, a traceback at exit."""
+        if self.screen_stack:
+            super().refresh_bindings()
+
     def _on_main_screen(self) -> bool:
         return self.screen is self.transcript.screen
 
