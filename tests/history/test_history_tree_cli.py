@@ -12,16 +12,11 @@ stored text is sanitised on a terminal; unknown IDs are one-line usage errors (e
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
-import select
-import subprocess
-import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from history_helpers import WAIT, command, messages
+from history_helpers import messages, on_a_terminal
 
 from llmchat.history import COMPLETE, ERROR, HistoryStore
 from llmchat.history.store import AnswerWriter
@@ -74,33 +69,8 @@ def one_line(err: str, prefix: str = "error:") -> str:
 
 
 def on_terminal(env: Dict[str, str], *args: str, extra: Optional[Dict[str, str]] = None) -> bytes:
-    """What llmchat writes to a terminal (a pty as its stdout)."""
-    primary, secondary = pty.openpty()
-    use = dict(env, **(extra or {}))
-    proc = subprocess.Popen(command(*args), stdout=secondary, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=use, cwd=env["LLMCHAT_HOME"])
-    os.close(secondary)
-    data = b""
-    deadline = time.monotonic() + WAIT
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([primary], [], [], deadline - time.monotonic())
-            if not ready:
-                continue
-            try:
-                chunk = os.read(primary, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            data += chunk
-        assert proc.wait(WAIT) == 0, proc.stderr.read()
-    finally:
-        os.close(primary)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stderr.close()
-    return data.replace(b"\r\n", b"\n")
+    """What llmchat writes to a terminal (a pty as its stdout), line ends as "\\n"."""
+    return on_a_terminal(args, dict(env, **(extra or {}))).replace(b"\r\n", b"\n")
 
 
 def test_show_follows_the_current_branch_and_marks_siblings(run, db_path: Path) -> None:
