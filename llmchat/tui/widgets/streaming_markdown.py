@@ -47,7 +47,7 @@ import time
 from bisect import bisect_right
 from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from rich.segment import Segment
 from textual.dom import NoScreen
@@ -56,6 +56,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from llmchat.tui.compat import quiet_virtual_size
+from llmchat.tui.widgets import lazy_layout
 from llmchat.tui.widgets.markdown_render import (
     Box,
     Context,
@@ -101,6 +102,11 @@ BACKLOG_GAP = 0.001
 BACKLOG_PAINT = 0.2
 
 STRIPS = 400  # lines kept ready to paint per answer (see StreamingMarkdown._strips)
+# A layout draws the units of the last EXACT_PAGES pages (of the app's height, at least
+# MIN_PAGE rows) and those the view showed; the others' heights are estimated until they are
+# painted (see StreamingMarkdown._lay_out_units).
+EXACT_PAGES = 2
+MIN_PAGE = 40
 
 _ROOT = Context()
 
@@ -114,7 +120,8 @@ class Unit:
 
     kind "block": one top-level block. "items": a run of a list's items (`first_index` of the
     first; `final` when the run ends the list). "code": lines of a code block still growing
-    (`first` for the chunk that opens the block).
+    (`first` for the chunk that opens the block). "section": top-level blocks of a long
+    finished answer, cut at a safe boundary without parsing (lazy_layout).
 
     A unit keeps its Markdown source, not its parse: it is parsed again when it has to be drawn
     again (a new width or theme, or scrolled back into view after its lines were let go), so
@@ -134,6 +141,8 @@ class Unit:
     first: bool = False
 
     def render(self, width: int, painter: Painter) -> Box:
+        if self.kind == "section":
+            return lazy_layout.render_section(self.source, width, painter)
         if self.kind == "block":
             nodes = [self.node] if self.node is not None else parse_blocks(make_parser(), self.source)
             return render_block(nodes[0], width, painter, _ROOT) if nodes else Box([])
@@ -156,6 +165,18 @@ class Unit:
         if self.first:
             return Box([painter.blank(width, path), *body], 1, 0)
         return Box(body, 0, 0)
+
+    @property
+    def chars(self) -> int:
+        return len(self.code) if self.kind == "code" else len(self.node.raw) if self.node is not None else len(self.source)
+
+    def estimate(self, width: int) -> Tuple[int, int, int]:
+        """Its top margin, height and bottom margin at `width`, guessed without drawing it."""
+        if self.kind == "code":
+            return (1 if self.first else 0), self.code.count("\n") + 1 + (1 if self.first else 0), 0
+        if self.node is not None:
+            return 0, self.node.raw.count("\n") + 2, 1
+        return lazy_layout.estimate(self.source, width)
 
 
 @dataclass
@@ -451,8 +472,10 @@ class StreamingDocument:
 
     # - the end -
 
-    def finish(self) -> None:
-        """Everything is final: freeze the tail as the whole source would be laid out."""
+    def finish(self, sections: Sequence[str] = ()) -> None:
+        """Everything is final: freeze the tail as the whole source would be laid out, then
+        `sections`, the rest of a long source cut at safe boundaries (lazy_layout.split), each a
+        unit parsed only when it is drawn."""
         if self.finished:
             return
         self.update()
@@ -474,6 +497,7 @@ class StreamingDocument:
             self._list = None
         self._freeze_blocks(lines, nodes, None)
         self.changed_from = min(self.changed_from, len(self.units))
+        self.units.extend(Unit("section", source=section) for section in sections)
         self.tail = ""
         self._tail_nodes = []
         self.finished = True
@@ -750,6 +774,12 @@ class StreamingMarkdown(Widget):
         self._gaps: List[int] = []
         self._heights: List[int] = []
         self._bottoms: List[int] = []
+        # And its top margin, and whether it is drawn (else its height is estimated: see _lay_out_units).
+        self._tops: List[int] = []
+        self._exact = bytearray()
+        self._estimated = 0  # units with estimated heights
+        self._view_units = (0, 0)  # the units the last paint showed
+        self._view_top = 0  # and its first line
         self._interned: dict = {}
         self._tail_lines: List[Strip] = []
         # Lines as render_line gives them (selection offsets on), by line: while the answer
@@ -807,8 +837,8 @@ class StreamingMarkdown(Widget):
         if self._finishing:
             return
         self._finishing = True
-        if len(self._pending) <= TAKE_CHUNK:
-            self._complete()
+        if len(self._pending) <= TAKE_CHUNK or len(self._pending) >= lazy_layout.LAZY_CHARS:
+            self._complete()  # (a long backlog is final at once, and laid out lazily)
         else:
             self._request_frame()
 
@@ -816,13 +846,34 @@ class StreamingMarkdown(Widget):
         if self.document.finished:
             return
         before = self._painted_height  # the room reserved while growing: it goes with the finish
+        sections = self._lazy_rest()
         self._take_in(force=True)
         if self._held_cr:
             self._held_cr = False
             self.document.feed("\n")
-        self.document.finish()
+        self.document.finish(sections)
         self._tail_stale = True
         self._show(before)
+
+    def _lazy_rest(self) -> List[str]:
+        """A long backlog (a stored answer, what a cancelled flood left): its head, up to its
+        first safe boundary, goes into the document; the rest is returned as sections, parsed
+        and drawn only when they come near the view (lazy_layout)."""
+        if len(self._pending) < lazy_layout.LAZY_CHARS:
+            return []
+        document = self.document
+        raw = self._pending.take()
+        self._taken += len(raw)
+        text = document.tail + self._normalised(raw)
+        del raw
+        state = document._fence
+        fence = lazy_layout.opening_fence(state.opener) if state is not None else None
+        head, sections = lazy_layout.split(text, after=len(document.tail), fence=fence)
+        document.feed(text[len(document.tail) : head])
+        if self._held_cr and sections:
+            self._held_cr = False
+            sections[-1] += "\n"
+        return sections
 
     # --- frames ---
     #
@@ -1001,8 +1052,10 @@ class StreamingMarkdown(Widget):
             self._token = object()  # lines drawn for an earlier width or style are never read
             self._interned = {}
             if width != self._width:
-                # Every height may change: lay every unit out again.
+                # Every height may change: lay every unit out again (those away from the view
+                # and the end only estimated).
                 self._starts, self._gaps, self._heights, self._bottoms = [], [], [], []
+                self._tops, self._exact, self._estimated = [], bytearray(), 0
                 document.take_changes()
                 first = 0
             else:
@@ -1017,16 +1070,12 @@ class StreamingMarkdown(Widget):
         units = document.units
         if first < len(self._starts):
             dirty_from = self._starts[first]
+            self._estimated -= self._exact[first:].count(0)
             del self._starts[first:], self._gaps[first:], self._heights[first:], self._bottoms[first:]
+            del self._tops[first:], self._exact[first:]
             self._tail_stale = True
         if len(self._starts) < len(units):
-            for index in range(len(self._starts), len(units)):
-                top, lines, bottom = self._draw(index)
-                gap = max(self._bottoms[-1], top) if self._bottoms else top
-                self._starts.append(self._frozen_height())
-                self._gaps.append(gap)
-                self._heights.append(len(lines))
-                self._bottoms.append(bottom)
+            self._lay_out_units(len(self._starts))
             self._tail_stale = True
         if not with_tail:
             assert self._quiet, "a layout without its tail is never painted"
@@ -1073,6 +1122,144 @@ class StreamingMarkdown(Widget):
             end = self.line_count if dirty_end is None else dirty_end
             self.refresh(Region(0, dirty_from + above, width, max(1, end - dirty_from)))
 
+    # --- laying out long answers lazily ---
+    #
+    # Units near the end (where a conversation opens, and where a streamed answer grows) and
+    # near the last view are drawn when laid out; the others only have estimated heights
+    # (`_exact` 0) until they come near the view: painting (`render_lines`) draws them then
+    # and corrects the layout, moving the view with the lines it showed.
+
+    def _lay_out_units(self, first: int) -> None:
+        """Lay out units `first` on (those before are laid out)."""
+        units = self.document.units
+        end = len(units)
+        width = self._width
+        guesses = [units[index].estimate(width) for index in range(first, end)]
+        exact = set()
+        if sum(units[index].chars for index in range(first, end)) < lazy_layout.LAZY_CHARS:
+            exact.update(range(first, end))  # little to draw: all of it, at once
+        rows, index = EXACT_PAGES * self._page_rows(), end - 1
+        while index >= first and rows > 0:
+            exact.add(index)
+            rows -= guesses[index - first][1] + 1
+            index -= 1
+        lo, hi = self._view_units
+        exact.update(range(max(first, lo), min(end, hi)))
+        starts, gaps, heights, bottoms, tops = self._starts, self._gaps, self._heights, self._bottoms, self._tops
+        for index in range(first, end):
+            if index in exact:
+                top, lines, bottom = self._draw(index)
+                height = len(lines)
+            else:
+                top, height, bottom = guesses[index - first]
+                self._estimated += 1
+            gap = max(bottoms[-1], top) if bottoms else top
+            starts.append(starts[-1] + gaps[-1] + heights[-1] if starts else 0)
+            gaps.append(gap)
+            heights.append(height)
+            bottoms.append(bottom)
+            tops.append(top)
+            self._exact.append(index in exact)
+
+    def _page_rows(self) -> int:
+        try:
+            return max(MIN_PAGE, self.app.size.height)
+        except Exception:
+            return MIN_PAGE
+
+    def _unit_at(self, y: int) -> int:
+        return max(0, bisect_right(self._starts, y) - 1)
+
+    def _hold(self, anchor: int) -> Tuple[int, int]:
+        """What keeps line `anchor` where it is while estimated units are drawn: (unit, offset
+        from its first line), or (-1, offset from the end), or (-2, 0): nothing moves it (it
+        is the first line). A unit of estimated height under it holds the lines after it."""
+        if anchor <= 0 or not self._starts:
+            return -2, 0
+        starts, gaps = self._starts, self._gaps
+        held = self._unit_at(anchor)
+        if self._exact[held] or anchor <= starts[held] + gaps[held]:
+            return held, anchor - starts[held]
+        if held + 1 < len(starts):
+            return held + 1, anchor - starts[held + 1]
+        return -1, anchor - self._frozen_height()
+
+    def _correct(self, indices: Iterable[int], anchors: Sequence[int] = ()) -> List[int]:
+        """Draw units `indices` that have estimated heights, and lay out again what follows
+        them. Returns how far each line of `anchors` moved (see `_hold`)."""
+        todo = sorted(index for index in set(indices) if 0 <= index < len(self._exact) and not self._exact[index])
+        if not todo:
+            return [0 for _ in anchors]
+        holds = [self._hold(anchor) for anchor in anchors]
+        starts, gaps, heights, bottoms, tops = self._starts, self._gaps, self._heights, self._bottoms, self._tops
+        for index in todo:
+            top, lines, bottom = self._draw(index)
+            heights[index], tops[index], bottoms[index] = len(lines), top, bottom
+            self._exact[index] = 1
+            self._estimated -= 1
+        first = todo[0]
+        self._forget_strips(starts[first])
+        for index in range(first, len(starts)):
+            if index:
+                gaps[index] = max(bottoms[index - 1], tops[index])
+                starts[index] = starts[index - 1] + gaps[index - 1] + heights[index - 1]
+            else:
+                gaps[index] = tops[index]
+        self._tail_start = self._frozen_height()
+        moved = []
+        for anchor, (held, offset) in zip(anchors, holds):
+            if held == -2:
+                moved.append(0)
+            else:
+                moved.append((self._frozen_height() if held < 0 else starts[held]) + offset - anchor)
+        return moved
+
+    def _exact_around(self, first: int, end: int) -> int:
+        """Make every unit that lines `first` .. `end` - 1 show (and a page around them) exact.
+        Returns how far those lines moved (see `_correct`)."""
+        shift = 0
+        page = max(end - first, 1)
+        for _ in range(8):  # (each round only moves the range by what it corrected)
+            lo = self._unit_at(max(0, first + shift - page))
+            hi = self._unit_at(end + shift + page) + 1
+            todo = [index for index in range(lo, min(hi, len(self._exact))) if not self._exact[index]]
+            if not todo:
+                break
+            shift += self._correct(todo, [first + shift])[0]
+        self._view_top = first + shift
+        self._view_units = (self._unit_at(max(0, first + shift)), self._unit_at(end + shift) + 1)
+        return shift
+
+    def render_lines(self, crop: Region) -> List[Strip]:
+        if self._estimated and self._painter is not None and self._width == self.size.width:
+            top = self.styles.gutter.top + self._above
+            estimated = self._estimated
+            shift = self._exact_around(crop.y - top, crop.bottom - top)
+            if self._estimated != estimated:
+                self.call_later(self._laid_out_again, shift)
+                self._styles_cache.clear()
+                # What the view keeps showing is painted where it will be after that layout.
+                crop = crop.translate((0, shift))
+        elif self._starts:
+            top = self.styles.gutter.top + self._above
+            self._view_top = crop.y - top
+            self._view_units = (self._unit_at(crop.y - top), self._unit_at(crop.bottom - top) + 1)
+        return super().render_lines(crop)
+
+    def _laid_out_again(self, shift: int) -> None:
+        """Units were drawn and their heights corrected while painting: lay the screen out
+        again, the view moved by `shift` lines so that what it showed stays where it was."""
+        if shift:
+            for node in self.ancestors:
+                if isinstance(node, Widget) and node.styles.overflow_y in ("auto", "scroll"):
+                    # As Textual's compositor moves an anchored view: no watcher, no repaint of its own.
+                    y = max(0.0, node.scroll_y + shift)
+                    node.set_reactive(Widget.scroll_y, y)
+                    node.set_reactive(Widget.scroll_target_y, y)
+                    node.vertical_scrollbar.position = y
+                    break
+        self.refresh(layout=True)
+
     def on_unmount(self) -> None:
         self._let_go_of_lines()  # removed (scrolled far away, a new conversation): never painted again
         self._strips.clear()
@@ -1112,10 +1299,15 @@ class StreamingMarkdown(Widget):
 
     def _frozen_line(self, y: int, keep: bool = True) -> List[Segment]:
         index = bisect_right(self._starts, y) - 1
+        if not self._exact[index]:
+            # Not drawn yet, and not seen by render_lines (which draws what it paints first).
+            [shift] = self._correct([index], [self._view_top])
+            self.call_later(self._laid_out_again, shift)
         offset = y - self._starts[index] - self._gaps[index]
         if offset < 0:
             return self._blank_line()
-        return self._unit_lines(index, keep)[offset]
+        lines = self._unit_lines(index, keep)
+        return lines[offset] if offset < len(lines) else self._blank_line()
 
     def _blank_line(self) -> List[Segment]:
         assert self._painter is not None
@@ -1207,10 +1399,23 @@ class StreamingMarkdown(Widget):
     def get_selection(self, selection: Any) -> Optional[Tuple[str, str]]:
         """The selected part of the answer as it is shown (bullets, numbers and code indent
         included, the padding at line ends left out)."""
+        from textual.geometry import Offset
+        from textual.selection import Selection
+
         first = 0 if selection.start is None else selection.start.y
         last = self.line_count - 1 if selection.end is None else selection.end.y
-        text = "\n".join(self.line_text(y) if first <= y <= last else "" for y in range(self.line_count))
-        chosen = selection.extract(text)
+        if self._estimated and self._starts:
+            # Draw the units it spans that only have estimated heights: its end moves with them.
+            spanned = range(self._unit_at(first), self._unit_at(last) + 1)
+            estimated = self._estimated
+            moved, shift = self._correct(spanned, [last, self._view_top])
+            if self._estimated != estimated:
+                self.call_later(self._laid_out_again, shift)
+            last = self.line_count - 1 if selection.end is None else last + moved
+        text = "\n".join(self.line_text(y) for y in range(first, last + 1))
+        start = None if selection.start is None else Offset(selection.start.x, 0)
+        end = None if selection.end is None else Offset(selection.end.x, last - first)
+        chosen = Selection(start, end).extract(text)
         return "\n".join(line.rstrip() for line in chosen.split("\n")).rstrip("\n"), "\n"
 
     def selection_updated(self, selection: Any) -> None:
@@ -1228,7 +1433,8 @@ class StreamingMarkdown(Widget):
         return self._tail_lines[y - frozen].text
 
     def rendered_lines(self) -> List[Strip]:
-        """Every line as laid out now (tests compare them)."""
+        """Every line as laid out now, every unit drawn (tests compare them)."""
+        self._correct(range(len(self._exact)))
         frozen = self._frozen_height()
         lines = [Strip(self._frozen_line(y, keep=False), self._width) for y in range(frozen)]
         return lines + self._tail_lines

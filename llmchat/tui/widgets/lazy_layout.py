@@ -1,0 +1,187 @@
+"""Long finished answers, laid out lazily (streaming_markdown's helpers for them).
+
+A stored answer of megabytes (or the backlog a cancelled flood left) is not parsed and drawn
+whole to know its height: its source is cut, without parsing it, into SECTION_CHARS-sized
+sections at safe top-level block boundaries, each section's height is estimated from its
+length and the width, and a section is parsed and drawn only when it comes near the view
+(`StreamingMarkdown` corrects the estimate then, keeping the view still).
+
+A safe boundary is the start of a line that follows a blank line, begins in column 0 with
+something other than a list marker, and lies outside fenced code and the HTML blocks that may
+hold blank lines: every block before it is closed there, and the parser starts afresh at
+it, so the blocks of a section are exactly the blocks the whole source has there. (As for a
+streamed answer, a link reference definition only serves the links of its own section.)
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from typing import Iterator, List, Optional, Tuple
+
+from llmchat.tui.widgets.markdown_render import Box, Context, Painter, make_parser, parse_blocks, render_block, stack
+
+# A finished backlog or stored answer of at least this many characters is laid out lazily.
+LAZY_CHARS = 32_000
+# Sections are cut at the first safe boundary after this many characters (a section is parsed
+# and drawn as a whole: at ~10 us a character, a few ms).
+SECTION_CHARS = 2_000
+
+_ROOT = Context()
+
+# Lines that open or close what a boundary may not be in: fences, and HTML blocks.
+_BLOCKERS = re.compile(r"^ {0,3}(?:(?P<fence>`{3,}|~{3,})(?P<info>[^\n]*)$|<)", re.M)
+# A blank line followed by a line that starts in column 0: a boundary is where that line starts.
+_AFTER_BLANK = re.compile(r"^[ \t]*\n(?=\S)", re.M)
+_ITEM = re.compile(r"(?:[-+*]|\d{1,9}[.)])(?:[ \t\n]|$)")
+# HTML blocks that end at a marker, not at a blank line (CommonMark's kinds 1 to 5).
+_HTML_ENDS = (
+    (re.compile(r"<(script|pre|style|textarea)(?:[\s>]|$)", re.I), None),
+    (re.compile(r"<!--"), "-->"),
+    (re.compile(r"<\?"), "?>"),
+    (re.compile(r"<![A-Za-z]"), ">"),
+    (re.compile(r"<!\[CDATA\["), "]]>"),
+)
+
+
+def opening_fence(line: str) -> Optional[Tuple[str, int]]:
+    """The fence an opening line opens: its character and length (None if it is none)."""
+    match = _BLOCKERS.match(line.rstrip("\n"))
+    if match is None or not match.group("fence"):
+        return None
+    run = match.group("fence")
+    return run[0], len(run)
+
+
+def _blocked(text: str, fence: Optional[Tuple[str, int]]) -> Tuple[List[int], List[int]]:
+    """The stretches of `text` no boundary may be in: fenced code and HTML blocks that may hold
+    blank lines, as their starts and ends (sorted); `fence`: `text` starts in such a code
+    block, opened by that run (its character and length)."""
+    starts: List[int] = []
+    ends: List[int] = []
+    if fence is not None:
+        starts.append(-1)
+    skip_to = 0
+    for match in _BLOCKERS.finditer(text):
+        at = match.start()
+        if at < skip_to:
+            continue
+        run = match.group("fence")
+        if run is not None:
+            if fence is None:
+                if run[0] == "`" and "`" in match.group("info"):
+                    continue  # not a fence: an inline code span
+                fence = run[0], len(run)
+                starts.append(at)
+            elif run[0] == fence[0] and len(run) >= fence[1] and not match.group("info").strip():
+                fence = None
+                ends.append(match.end())
+            continue
+        if fence is not None:
+            continue
+        end = _html_end(text, match.end() - 1)
+        if end is None:
+            end = len(text) + 1  # an HTML block to the end: no boundary after it
+        if end > at + 1:
+            starts.append(at)
+            ends.append(end)
+            skip_to = end
+    if fence is not None:
+        ends.append(len(text) + 1)
+    return starts, ends
+
+
+def boundaries(
+    text: str, fence: Optional[Tuple[str, int]] = None, start: int = 1, step: int = 0, blocked: Optional[Tuple[List[int], List[int]]] = None
+) -> Iterator[int]:
+    """Safe boundaries in `text` (offsets of line starts), in order, from `start` on, the next
+    one at least `step` characters after the last; `fence`: `text` starts inside a fenced
+    code block opened by that run (its character and length). (`blocked`: `_blocked(text,
+    fence)`, if it is known.)"""
+    starts, ends = blocked or _blocked(text, fence)
+    at = start
+    search = _AFTER_BLANK.search
+    while True:
+        match = search(text, max(0, at - 1))
+        if match is None:
+            return
+        cut = match.end()
+        if cut >= len(text):
+            return
+        index = bisect_right(starts, cut - 1) - 1
+        if index >= 0 and cut < ends[index]:
+            at = ends[index]  # in code or HTML: look after it
+            continue
+        if cut < at or _ITEM.match(text, cut):
+            at = max(at, cut + 1)
+            continue
+        yield cut
+        at = cut + max(1, step)
+
+
+def _html_end(text: str, at: int) -> Optional[int]:
+    """Where an HTML block starting at `at` ends (the start of the line after its end marker),
+    if it is of a kind that may hold blank lines; else `at` (it ends at a blank line)."""
+    for opener, marker in _HTML_ENDS:
+        match = opener.match(text, at)
+        if match is None:
+            continue
+        if marker is None:
+            found = _find_lower(text, f"</{match.group(1).lower()}>", at)
+        else:
+            found = text.find(marker, at)
+        if found == -1:
+            return None
+        line_end = text.find("\n", found)
+        return len(text) if line_end == -1 else line_end + 1
+    return at
+
+
+def _find_lower(text: str, marker: str, at: int) -> int:
+    step = 1 << 20
+    for start in range(at, len(text), step):
+        found = text[start : start + step + len(marker)].lower().find(marker)
+        if found != -1:
+            return start + found
+    return -1
+
+
+def split(text: str, after: int = 0, fence: Optional[Tuple[str, int]] = None, size: int = SECTION_CHARS) -> Tuple[int, List[str]]:
+    """Cut `text` at its first safe boundary at or after `after`, and what follows into
+    sections of about `size` characters at safe boundaries. Returns the length of the head
+    (all of `text` when there is no boundary) and the sections."""
+    blocked = _blocked(text, fence)
+    head = next(boundaries(text, start=max(1, after), blocked=blocked), None)
+    if head is None:
+        return len(text), []
+    sections: List[str] = []
+    last = head
+    for cut in boundaries(text, start=head + size, step=size, blocked=blocked):
+        sections.append(text[last:cut])
+        last = cut
+    if last < len(text):
+        if sections and len(text) - last < size // 4:
+            sections[-1] += text[last:]  # no short last section
+        else:
+            sections.append(text[last:])
+    return head, sections
+
+
+def estimate(source: str, width: int) -> Tuple[int, int, int]:
+    """A section's top margin, height and bottom margin at `width`, guessed from its source:
+    a row per line (a blank one is the margin between two blocks; the last is the bottom
+    margin), and a row per `width` characters (paragraphs wrap)."""
+    lines = source.count("\n") + (0 if source.endswith("\n") else 1) - (1 if source.endswith("\n\n") else 0)
+    return 0, max(1, lines + len(source) // max(1, width)), 1
+
+
+def render_section(source: str, width: int, painter: Painter) -> Box:
+    """A section drawn: its blocks one under another, with their margins between them, the
+    first one's top and the last one's bottom margin as the section's own."""
+    boxes = [render_block(node, width, painter, _ROOT) for node in parse_blocks(make_parser(), source)]
+    if not boxes:
+        return Box([])
+    top, bottom = boxes[0].top, boxes[-1].bottom
+    boxes[0] = Box(boxes[0].lines, 0, boxes[0].bottom)
+    boxes[-1] = Box(boxes[-1].lines, boxes[-1].top, 0)
+    return Box(stack(boxes, width, painter, ()), top, bottom)
