@@ -19,6 +19,9 @@ import re
 from bisect import bisect_right
 from typing import Iterator, List, Optional, Tuple
 
+from textual._styles_cache import StylesCache
+from textual.geometry import Region
+
 from llmchat.tui.widgets.markdown_render import Box, Context, Painter, make_parser, parse_blocks, render_block, stack
 
 # A finished backlog or stored answer of at least this many characters is laid out lazily.
@@ -185,3 +188,23 @@ def render_section(source: str, width: int, painter: Painter) -> Box:
     boxes[0] = Box(boxes[0].lines, 0, boxes[0].bottom)
     boxes[-1] = Box(boxes[-1].lines, boxes[-1].top, 0)
     return Box(stack(boxes, width, painter, ()), top, bottom)
+
+
+class TallStylesCache(StylesCache):
+    """Textual's cache of a widget's painted lines, for a widget that may be hundreds of
+    thousands of lines tall (a huge answer, and the containers around it): a region marked
+    dirty drops the cached lines in it, instead of adding every line number it spans to a set
+    (Textual marks the whole widget dirty at each change of its size: ~60 bytes a line, 100 MB
+    for a 12 MB answer, kept until those lines are painted, which most never are)."""
+
+    def set_dirty(self, *regions: Region) -> None:
+        cache = self._cache
+        for region in regions:
+            if region.height > len(cache):
+                start, end = region.y, region.bottom
+                for y in [y for y in cache if start <= y < end]:
+                    del cache[y]
+            else:
+                self._dirty_lines.update(region.line_range)
+        if not regions:
+            self.clear()

@@ -47,7 +47,7 @@ import time
 from bisect import bisect_right
 from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from rich.segment import Segment
 from textual.dom import NoScreen
@@ -741,6 +741,7 @@ class StreamingMarkdown(Widget):
         classes: Optional[str] = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
+        self._styles_cache = lazy_layout.TallStylesCache()
         self.document = StreamingDocument(code_chunk=code_chunk)
         self._parts = TextQueue()  # everything appended
         self._pending = TextQueue()  # appended, not taken in yet
@@ -1135,7 +1136,7 @@ class StreamingMarkdown(Widget):
         end = len(units)
         width = self._width
         guesses = [units[index].estimate(width) for index in range(first, end)]
-        exact = set()
+        exact: Set[int] = set()
         if sum(units[index].chars for index in range(first, end)) < lazy_layout.LAZY_CHARS:
             exact.update(range(first, end))  # little to draw: all of it, at once
         rows, index = EXACT_PAGES * self._page_rows(), end - 1

@@ -36,6 +36,7 @@ from textual.layout import DockArrangeResult, WidgetPlacement
 from textual.widget import Widget
 
 from llmchat.tui.compat import install_acyclic_strips, quiet_virtual_size, release_removed_widgets
+from llmchat.tui.widgets.lazy_layout import TallStylesCache
 from llmchat.tui.widgets.messages import UserMessage
 from llmchat.tui.widgets.streaming_markdown import DRAWN
 
@@ -134,6 +135,7 @@ class TurnView(Vertical):
 
     def __init__(self, index: int, turn: StoredTurn) -> None:
         super().__init__()
+        self._styles_cache = TallStylesCache()  # (huge10: as tall as its answer, maybe megabytes of Markdown)
         self.index = index
         self.turn = turn
 
