@@ -33,9 +33,10 @@ SECTION_CHARS = 2_000
 _ROOT = Context()
 
 # Lines that open or close what a boundary may not be in: fences, and HTML blocks.
-_BLOCKERS = re.compile(r"^ {0,3}(?:(?P<fence>`{3,}|~{3,})(?P<info>[^\n]*)$|<)", re.M)
+# (Each starts with the line end before the line: a literal the search skips to quickly.)
+_BLOCKERS = re.compile(r"\n {0,3}(?:(?P<fence>`{3,}|~{3,})(?P<info>[^\n]*)(?=\n|\Z)|<)")
 # A blank line followed by a line that starts in column 0: a boundary is where that line starts.
-_AFTER_BLANK = re.compile(r"^[ \t]*\n(?=\S)", re.M)
+_AFTER_BLANK = re.compile(r"\n[ \t]*\n(?=\S)")
 _ITEM = re.compile(r"(?:[-+*]|\d{1,9}[.)])(?:[ \t\n]|$)")
 # HTML blocks that end at a marker, not at a blank line (CommonMark's kinds 1 to 5).
 _HTML_ENDS = (
@@ -49,7 +50,7 @@ _HTML_ENDS = (
 
 def opening_fence(line: str) -> Optional[Tuple[str, int]]:
     """The fence an opening line opens: its character and length (None if it is none)."""
-    match = _BLOCKERS.match(line.rstrip("\n"))
+    match = _BLOCKERS.match("\n" + line.rstrip("\n"))
     if match is None or not match.group("fence"):
         return None
     run = match.group("fence")
@@ -65,7 +66,9 @@ def _blocked(text: str, fence: Optional[Tuple[str, int]]) -> Tuple[List[int], Li
     if fence is not None:
         starts.append(-1)
     skip_to = 0
-    for match in _BLOCKERS.finditer(text):
+    # Searched with a line end put in front: a match's start is where its line starts in `text`,
+    # its end one character on.
+    for match in _BLOCKERS.finditer("\n" + text):
         at = match.start()
         if at < skip_to:
             continue
@@ -78,11 +81,11 @@ def _blocked(text: str, fence: Optional[Tuple[str, int]]) -> Tuple[List[int], Li
                 starts.append(at)
             elif run[0] == fence[0] and len(run) >= fence[1] and not match.group("info").strip():
                 fence = None
-                ends.append(match.end())
+                ends.append(match.end() - 1)
             continue
         if fence is not None:
             continue
-        end = _html_end(text, match.end() - 1)
+        end = _html_end(text, match.end() - 2)
         if end is None:
             end = len(text) + 1  # an HTML block to the end: no boundary after it
         if end > at + 1:
@@ -105,7 +108,7 @@ def boundaries(
     at = start
     search = _AFTER_BLANK.search
     while True:
-        match = search(text, max(0, at - 1))
+        match = search(text, max(0, at - 2))
         if match is None:
             return
         cut = match.end()
