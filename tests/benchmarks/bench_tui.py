@@ -1,6 +1,6 @@
 """TUI benchmark: how fast answers reach the screen, against the naive MarkdownStream app.
 
-    python tests/benchmarks/bench_tui.py [--runs N] [--sections headless,latency,session,flood,tmux,long,locked,rounds]
+    python tests/benchmarks/bench_tui.py [--runs N] [--sections headless,latency,session,flood,tmux,long,locked,rounds,huge]
 
 Two implementations, measured in the same run, interleaved run by run:
   new       llmchat's app as it is (StreamingMarkdown)
@@ -40,6 +40,10 @@ Sections (see README.md for what each figure means and the targets):
             answer, then New conversation; the RSS after each (collected), growth from the end of
             a first round not counted. --rounds-trace N prints the N largest growths by line
             (tracemalloc) to find what is kept.
+  huge      (not run unless asked) tmux, 120 x 40: conversations of one stored answer of 10 KB,
+            1 MB and --huge-mb (12) MB of the demo answer. Start -> the answer's last line on
+            screen, with the app's CPU and RSS then; Ctrl+Home -> its first line; Ctrl+End -> its
+            last line again. New implementation only.
 
 Writes every figure to tests/benchmarks/results_tui.json; exits 0 only if every target passes.
 """
@@ -96,6 +100,9 @@ LOCK_SECONDS = 10.0
 TARGET_LONG_RSS_MB = 120.0  # however far it is scrolled
 TARGET_LONG_SEND_RATIO = 1.3  # Enter -> answer on screen, in it / in a new conversation
 ROUNDS_TOKENS = 2000  # rounds: each answer
+TARGET_HUGE_OPEN_S = 2.0  # start -> the end of a 12 MB stored answer on screen
+TARGET_HUGE_RSS_MB = 250.0  # and the RSS then
+TARGET_HUGE_RATIO = 1.3  # start -> end on screen, a 1 MB answer / a 10 KB one
 TARGET_ROUNDS_GROWTH_MB = 10.0  # RSS growth over the rounds (after a first one, not counted)
 
 CASES = [
@@ -1270,6 +1277,108 @@ def run_long(server: "ServerProcess", env: Dict[str, str], runs: int, turns: int
     return result
 
 
+# --- huge: a stored answer of megabytes ------------------------------------------------------------
+
+HUGE_END = "THE END MARK"
+HUGE_FIRST = "Hello from the demo model"  # the demo answer's first heading
+
+
+def seed_huge_answers(home: str, sizes: Sequence[float]) -> Dict[float, int]:
+    """A conversation per size (MB) in `home`'s history, of one answer: the demo answer repeated
+    to that size, then HUGE_END. Their IDs by size."""
+    from llmchat.config import data_dir
+    from llmchat.demo.answer import answer_tokens
+    from llmchat.history import COMPLETE, HistoryStore
+    from llmchat.history.store import DB_NAME
+
+    saved = os.environ.get("LLMCHAT_HOME")
+    os.environ["LLMCHAT_HOME"] = home
+    try:
+        path = data_dir() / DB_NAME
+    finally:
+        if saved is None:
+            os.environ.pop("LLMCHAT_HOME", None)
+        else:
+            os.environ["LLMCHAT_HOME"] = saved
+    unit = "".join(answer_tokens("q", 300)) + "\n\n"
+    ids: Dict[float, int] = {}
+    with HistoryStore.open(path) as store:
+        for mb in sizes:
+            writer = store.begin_turn(None, f"huge {mb:g}", model="m", api="openai-chat", base_url="")
+            writer.append(unit * max(1, int(mb * 1e6 / len(unit))) + f"\n\n{HUGE_END}\n")
+            writer.finish(COMPLETE, stop_reason="stop")
+            ids[mb] = writer.conversation_id
+    return ids
+
+
+def tmux_huge_open(argv: List[str], env: Dict[str, str], cwd: str, name: str, keys: bool) -> Dict[str, Any]:
+    """Start -> HUGE_END on screen, the app's CPU and RSS then; with `keys`, Ctrl+Home -> the
+    first line on screen, and Ctrl+End -> HUGE_END again."""
+    t0 = time.perf_counter()
+    tmux = Tmux(name, argv, env, cwd)
+    try:
+        at, _ = tmux.wait_for(lambda text: HUGE_END in text, 120, "the answer's end", poll=0.01)
+        pid = tmux.app_pid()
+        result: Dict[str, Any] = {"seconds": at - t0, "cpu_s": _proc_cpu(pid), "rss_mb": _rss_of(pid)}
+        if keys:
+            for key, expect in (("C-Home", HUGE_FIRST), ("C-End", HUGE_END)):
+                sent = time.perf_counter()
+                tmux.keys(key)
+                at, _ = tmux.wait_for(lambda text: expect in text, 30, f"{expect!r} after {key}", poll=0.01)
+                result[key] = at - sent
+            result["rss_after_keys_mb"] = _rss_of(pid)
+        tmux.keys("C-q")
+        _wait_exit(tmux, 30)
+        return result
+    finally:
+        tmux.close()
+
+
+def run_huge(server: "ServerProcess", env: Dict[str, str], runs: int, huge_mb: float, record: Callable[..., None]) -> Dict[str, Any]:
+    """The huge section (see the module's docstring)."""
+    sizes = (0.01, 1.0, huge_mb)
+    work = tempfile.TemporaryDirectory(prefix="llmchat-bench-huge-")
+    try:
+        started = time.perf_counter()
+        ids = seed_huge_answers(env["LLMCHAT_HOME"], sizes)
+        print(f"  seeded {sum(sizes):g} MB in {time.perf_counter() - started:.1f} s", flush=True)
+        base = _app_command("new", server.base_url("tokens=30"))
+        opens: Dict[float, List[Dict[str, Any]]] = {mb: [] for mb in sizes}
+        counter = 0
+        for round_ in range(runs):
+            for mb in sizes if round_ % 2 == 0 else sizes[::-1]:
+                counter += 1
+                argv = base + ["--conversation", str(ids[mb])]
+                opens[mb].append(tmux_huge_open(argv, env, work.name, f"huge-{counter}", keys=mb == huge_mb))
+    finally:
+        work.cleanup()
+    for mb in sizes:
+        r = opens[mb]
+        line = f"  {mb:g} MB: end on screen {_f(_med([x['seconds'] for x in r]), '.2f')} s (CPU {_f(_med([x['cpu_s'] for x in r]), '.2f')} s, RSS {_f(_med([x['rss_mb'] for x in r]), '.0f')} MB)"
+        if mb == huge_mb:
+            line += f"; Ctrl+Home -> first line {_f(_med([x['C-Home'] for x in r]), '.2f')} s, Ctrl+End -> end {_f(_med([x['C-End'] for x in r]), '.2f')} s, RSS then {_f(max(x['rss_after_keys_mb'] for x in r), '.0f')} MB"
+        print(line, flush=True)
+    huge = opens[huge_mb]
+    open_huge = _med([x["seconds"] for x in huge])
+    rss = max([x["rss_mb"] for x in huge] + [x["rss_after_keys_mb"] for x in huge])
+    record(
+        f"huge: start -> end of a {huge_mb:g} MB answer on screen",
+        open_huge is not None and open_huge <= TARGET_HUGE_OPEN_S,
+        f"{_f(open_huge, '.2f')} s",
+        f"<= {TARGET_HUGE_OPEN_S:g} s",
+    )
+    record(f"huge: RSS with a {huge_mb:g} MB answer, opened, Home, End", rss < TARGET_HUGE_RSS_MB, f"{rss:.0f} MB", f"< {TARGET_HUGE_RSS_MB:g} MB")
+    small, mid = _med([x["seconds"] for x in opens[0.01]]), _med([x["seconds"] for x in opens[1.0]])
+    ratio = mid / small if mid and small else None
+    record(
+        "huge: open a 1 MB answer / a 10 KB one",
+        ratio is not None and ratio <= TARGET_HUGE_RATIO,
+        f"x{_f(ratio, '.2f')} ({_f(mid, '.2f')} s / {_f(small, '.2f')} s)",
+        f"<= x{TARGET_HUGE_RATIO:g}",
+    )
+    return {str(mb): opens[mb] for mb in sizes}
+
+
 # --- rounds: memory over a long session ----------------------------------------------------------
 
 
@@ -1408,14 +1517,15 @@ def main() -> int:
         default=LOCK_SECONDS,
         help="locked: how long another process holds the history file's write lock while the TUI finishes an answer and is typed at",
     )
+    parser.add_argument("--huge-mb", type=float, default=12.0, help="huge: the size of the largest stored answer")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args()
     chosen = set(args.cases.split(","))
     cases = [case for case in CASES if case[0] in chosen]
     sections = set(args.sections.split(","))
-    if sections & {"tmux", "long"} and shutil.which("tmux") is None:
-        print("tmux is not installed: skipping the tmux and long sections", file=sys.stderr)
-        sections -= {"tmux", "long"}
+    if sections & {"tmux", "long", "huge"} and shutil.which("tmux") is None:
+        print("tmux is not installed: skipping the tmux, long and huge sections", file=sys.stderr)
+        sections -= {"tmux", "long", "huge"}
 
     started = time.time()
     load_before = _load()
@@ -1437,6 +1547,7 @@ def main() -> int:
         "long": {},
         "locked": {},
         "rounds": {},
+        "huge": {},
     }
     targets: List[Dict[str, Any]] = []
 
@@ -1661,6 +1772,9 @@ def main() -> int:
             run_locked_section(server, args, results, record)
         if "rounds" in sections:
             run_rounds_section(server, args, results, record)
+        if "huge" in sections:
+            print(f"[huge stored answers, tmux {SIZE[0]}x{SIZE[1]}: 10 KB, 1 MB, {args.huge_mb:g} MB; {args.runs} runs each]", flush=True)
+            results["huge"] = run_huge(server, env, args.runs, args.huge_mb, record)
     finally:
         server.stop()
         home.cleanup()
