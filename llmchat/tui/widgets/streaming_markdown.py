@@ -22,6 +22,11 @@ Here the whole answer is ONE widget that paints lines (the Line API), and:
   answers (DRAWN) and are drawn again from source when they come back into view;
 - `finish()` freezes the rest. What it shows then is exactly what rendering the whole source at
   once shows (a code block that was frozen in chunks is highlighted again as a whole).
+- a long answer is laid out lazily: the units near its end and near the view are drawn, the
+  others only have heights estimated from their source until they are painted (then drawn, and
+  the layout corrected without moving what the view shows); a long finished backlog (a stored
+  answer, what a cancelled flood left) is not even parsed: it is cut into sections at safe
+  block boundaries (lazy_layout.py), each parsed when it is first drawn.
 
 While an answer streams, what is shown differs from a one-shot render of the text so far only
 in this: a long code block's lines are highlighted in chunks of CODE_CHUNK lines, so a string
