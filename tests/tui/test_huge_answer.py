@@ -243,3 +243,30 @@ async def test_a_new_width_does_not_draw_the_whole_answer_again(monkeypatch, unt
             return any(END in row for row in screen_text(app))
 
         await until(pilot, at_the_end, what="the end on screen")
+
+
+async def test_a_new_width_keeps_the_line_at_the_top_of_the_view_near_it(monkeypatch, until):
+    """Scrolled into the middle of a long answer, a resize lays it out again (estimated above the
+    view): the view moves with the text, the paragraph at its top stays at its top."""
+    monkeypatch.setattr(lazy_layout, "LAZY_CHARS", 4000)
+    widget = StreamingMarkdown(numbered_text(600, seed=5))
+    app = Column(widget)
+    async with app.run_test(size=(100, 24)) as pilot:
+        column = app.query_one("#column")
+        await pilot.pause()
+        column.scroll_to(y=widget.line_count // 2, animate=False, immediate=True)
+        await pilot.pause()
+        await pilot.pause()
+        rows = column_rows(app)
+        top = next(k for k, row in enumerate(rows) if re.match(r"\s*P\d+ ", row))
+        column.scroll_to(y=column.scroll_y + top, animate=False, immediate=True)
+        await pilot.pause()
+        await pilot.pause()
+        paragraph = column_rows(app)[0].split()[0]
+        assert re.fullmatch(r"P\d+", paragraph)
+        await pilot.resize_terminal(70, 24)
+        await until(pilot, lambda: widget._width < 90, what="the new width")
+        await pilot.pause()
+        await pilot.pause()
+        first_rows = " ".join(column_rows(app)[:4])
+        assert f"{paragraph} " in first_rows, (paragraph, column_rows(app)[:4])

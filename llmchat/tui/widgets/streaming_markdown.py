@@ -1055,6 +1055,7 @@ class StreamingMarkdown(Widget):
         key = self._style_fingerprint()
         document = self.document
         dirty_from: Optional[int] = None
+        held: Optional[Tuple[int, float]] = None
         if width != self._width or key != self._style_key or self._painter is None:
             app = self.app
             self._painter = Painter(self, dark=app.current_theme.dark, ansi=app.native_ansi_color)
@@ -1064,6 +1065,7 @@ class StreamingMarkdown(Widget):
             if width != self._width:
                 # Every height may change: lay every unit out again (those away from the view
                 # and the end only estimated).
+                held = self._view_held()
                 self._starts, self._gaps, self._heights, self._bottoms = [], [], [], []
                 self._tops, self._exact, self._estimated = [], bytearray(), 0
                 document.take_changes()
@@ -1087,6 +1089,14 @@ class StreamingMarkdown(Widget):
         if len(self._starts) < len(units):
             self._lay_out_units(len(self._starts))
             self._tail_stale = True
+        if held is not None and held[0] < len(self._starts):
+            # A new width: the line the view showed at its top stays there (as near as a new
+            # wrapping allows).
+            index, part = held
+            y = self._starts[index] + self._gaps[index] + round(part * self._heights[index])
+            if y != self._view_top:
+                self.call_later(self._laid_out_again, y - self._view_top)
+                self._view_top = y
         if not with_tail:
             assert self._quiet, "a layout without its tail is never painted"
             self._owed_paint = True
@@ -1170,6 +1180,20 @@ class StreamingMarkdown(Widget):
             bottoms.append(bottom)
             tops.append(top)
             self._exact.append(index in exact)
+
+    def _view_held(self) -> Optional[Tuple[int, float]]:
+        """The unit at the top of the view, as the last layout placed it, when the view began
+        inside this widget, and how far into it."""
+        scroller = self._scroller()
+        if scroller is None or not self._starts:
+            return None
+        mine, view = self.content_region, scroller.scrollable_content_region
+        top = view.y - mine.y - self._above
+        if top <= 0 or mine.bottom <= view.y or top >= self._frozen_height():
+            return None
+        self._view_top = top
+        index = self._unit_at(top)
+        return index, max(0, top - self._starts[index] - self._gaps[index]) / max(1, self._heights[index])
 
     def _page_rows(self) -> int:
         try:
@@ -1259,16 +1283,21 @@ class StreamingMarkdown(Widget):
     def _laid_out_again(self, shift: int) -> None:
         """Units were drawn and their heights corrected while painting: lay the screen out
         again, the view moved by `shift` lines so that what it showed stays where it was."""
-        if shift:
-            for node in self.ancestors:
-                if isinstance(node, Widget) and node.styles.overflow_y in ("auto", "scroll"):
-                    # As Textual's compositor moves an anchored view: no watcher, no repaint of its own.
-                    y = max(0.0, node.scroll_y + shift)
-                    node.set_reactive(Widget.scroll_y, y)
-                    node.set_reactive(Widget.scroll_target_y, y)
-                    node.vertical_scrollbar.position = y
-                    break
+        node = self._scroller() if shift else None
+        if node is not None:
+            # As Textual's compositor moves an anchored view: no watcher, no repaint of its own.
+            y = max(0.0, node.scroll_y + shift)
+            node.set_reactive(Widget.scroll_y, y)
+            node.set_reactive(Widget.scroll_target_y, y)
+            node.vertical_scrollbar.position = y
         self.refresh(layout=True)
+
+    def _scroller(self) -> Optional[Widget]:
+        """The scrolling container the answer is in."""
+        for node in self.ancestors:
+            if isinstance(node, Widget) and node.styles.overflow_y in ("auto", "scroll"):
+                return node
+        return None
 
     def on_unmount(self) -> None:
         self._let_go_of_lines()  # removed (scrolled far away, a new conversation): never painted again
