@@ -15,6 +15,7 @@ streamed answer, a link reference definition only serves the links of its own se
 
 from __future__ import annotations
 
+import itertools
 import re
 from bisect import bisect_right
 from typing import Iterator, List, Optional, Tuple
@@ -35,6 +36,7 @@ _ROOT = Context()
 # Lines that open or close what a boundary may not be in: fences, and HTML blocks.
 # (Each starts with the line end before the line: a literal the search skips to quickly.)
 _BLOCKERS = re.compile(r"\n {0,3}(?:(?P<fence>`{3,}|~{3,})(?P<info>[^\n]*)(?=\n|\Z)|<)")
+_FIRST_BLOCKER = re.compile(_BLOCKERS.pattern[2:])  # the same on the first line
 # A blank line followed by a line that starts in column 0: a boundary is where that line starts.
 _AFTER_BLANK = re.compile(r"\n[ \t]*\n(?=\S)")
 _ITEM = re.compile(r"(?:[-+*]|\d{1,9}[.)])(?:[ \t\n]|$)")
@@ -66,10 +68,9 @@ def _blocked(text: str, fence: Optional[Tuple[str, int]]) -> Tuple[List[int], Li
     if fence is not None:
         starts.append(-1)
     skip_to = 0
-    # Searched with a line end put in front: a match's start is where its line starts in `text`,
-    # its end one character on.
-    for match in _BLOCKERS.finditer("\n" + text):
-        at = match.start()
+    first = _FIRST_BLOCKER.match(text)
+    for match in itertools.chain([first] if first else [], _BLOCKERS.finditer(text)):
+        at = match.start() + (match.re is _BLOCKERS)  # where its line starts
         if at < skip_to:
             continue
         run = match.group("fence")
@@ -81,11 +82,11 @@ def _blocked(text: str, fence: Optional[Tuple[str, int]]) -> Tuple[List[int], Li
                 starts.append(at)
             elif run[0] == fence[0] and len(run) >= fence[1] and not match.group("info").strip():
                 fence = None
-                ends.append(match.end() - 1)
+                ends.append(match.end())
             continue
         if fence is not None:
             continue
-        end = _html_end(text, match.end() - 2)
+        end = _html_end(text, match.end() - 1)
         if end is None:
             end = len(text) + 1  # an HTML block to the end: no boundary after it
         if end > at + 1:
@@ -152,33 +153,35 @@ def _find_lower(text: str, marker: str, at: int) -> int:
     return -1
 
 
-def split(text: str, after: int = 0, fence: Optional[Tuple[str, int]] = None, size: int = SECTION_CHARS) -> Tuple[int, List[str]]:
+def split(text: str, after: int = 0, fence: Optional[Tuple[str, int]] = None, size: int = SECTION_CHARS) -> Tuple[int, List[Tuple[int, int]]]:
     """Cut `text` at its first safe boundary at or after `after`, and what follows into
     sections of about `size` characters at safe boundaries. Returns the length of the head
-    (all of `text` when there is no boundary) and the sections."""
+    (all of `text` when there is no boundary) and the sections' spans (start, end) in `text`:
+    they are not copied out of it."""
     blocked = _blocked(text, fence)
     head = next(boundaries(text, start=max(1, after), blocked=blocked), None)
     if head is None:
         return len(text), []
-    sections: List[str] = []
+    sections: List[Tuple[int, int]] = []
     last = head
     for cut in boundaries(text, start=head + size, step=size, blocked=blocked):
-        sections.append(text[last:cut])
+        sections.append((last, cut))
         last = cut
     if last < len(text):
         if sections and len(text) - last < size // 4:
-            sections[-1] += text[last:]  # no short last section
+            sections[-1] = (sections[-1][0], len(text))  # no short last section
         else:
-            sections.append(text[last:])
+            sections.append((last, len(text)))
     return head, sections
 
 
-def estimate(source: str, width: int) -> Tuple[int, int, int]:
+def estimate(source: str, width: int, start: int = 0, end: Optional[int] = None) -> Tuple[int, int, int]:
     """A section's top margin, height and bottom margin at `width`, guessed from its source:
     a row per line (a blank one is the margin between two blocks; the last is the bottom
     margin), and a row per `width` characters (paragraphs wrap)."""
-    lines = source.count("\n") + (0 if source.endswith("\n") else 1) - (1 if source.endswith("\n\n") else 0)
-    return 0, max(1, lines + len(source) // max(1, width)), 1
+    end = len(source) if end is None else end
+    lines = source.count("\n", start, end) + (0 if source.endswith("\n", start, end) else 1) - (1 if source.endswith("\n\n", start, end) else 0)
+    return 0, max(1, lines + (end - start) // max(1, width)), 1
 
 
 def render_section(source: str, width: int, painter: Painter) -> Box:

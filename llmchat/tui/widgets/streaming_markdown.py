@@ -144,10 +144,14 @@ class Unit:
     code: str = ""
     language: str = ""
     first: bool = False
+    # A section: its source is whole[start_at:end_at] (a long answer's text, shared, not copied).
+    whole: str = ""
+    start_at: int = 0
+    end_at: int = 0
 
     def render(self, width: int, painter: Painter) -> Box:
         if self.kind == "section":
-            return lazy_layout.render_section(self.source, width, painter)
+            return lazy_layout.render_section(self.whole[self.start_at : self.end_at], width, painter)
         if self.kind == "block":
             nodes = [self.node] if self.node is not None else parse_blocks(make_parser(), self.source)
             return render_block(nodes[0], width, painter, _ROOT) if nodes else Box([])
@@ -173,6 +177,8 @@ class Unit:
 
     @property
     def chars(self) -> int:
+        if self.kind == "section":
+            return self.end_at - self.start_at
         return len(self.code) if self.kind == "code" else len(self.node.raw) if self.node is not None else len(self.source)
 
     def estimate(self, width: int) -> Tuple[int, int, int]:
@@ -181,6 +187,8 @@ class Unit:
             return (1 if self.first else 0), self.code.count("\n") + 1 + (1 if self.first else 0), 0
         if self.node is not None:
             return 0, self.node.raw.count("\n") + 2, 1
+        if self.kind == "section":
+            return lazy_layout.estimate(self.whole, width, self.start_at, self.end_at)
         return lazy_layout.estimate(self.source, width)
 
 
@@ -477,10 +485,10 @@ class StreamingDocument:
 
     # - the end -
 
-    def finish(self, sections: Sequence[str] = ()) -> None:
+    def finish(self, sections: Sequence[Tuple[int, int]] = (), whole: str = "") -> None:
         """Everything is final: freeze the tail as the whole source would be laid out, then
-        `sections`, the rest of a long source cut at safe boundaries (lazy_layout.split), each a
-        unit parsed only when it is drawn."""
+        `sections`, the rest of a long source cut at safe boundaries (lazy_layout.split): spans
+        of `whole`, each a unit parsed only when it is drawn."""
         if self.finished:
             return
         self.update()
@@ -502,7 +510,7 @@ class StreamingDocument:
             self._list = None
         self._freeze_blocks(lines, nodes, None)
         self.changed_from = min(self.changed_from, len(self.units))
-        self.units.extend(Unit("section", source=section) for section in sections)
+        self.units.extend(Unit("section", whole=whole, start_at=start, end_at=end) for start, end in sections)
         self.tail = ""
         self._tail_nodes = []
         self.finished = True
@@ -856,34 +864,37 @@ class StreamingMarkdown(Widget):
         if self.document.finished:
             return
         before = self._painted_height  # the room reserved while growing: it goes with the finish
-        sections = self._lazy_rest()
+        whole, sections = self._lazy_rest()
         self._take_in(force=True)
         if self._held_cr:
             self._held_cr = False
             self.document.feed("\n")
-        self.document.finish(sections)
+        self.document.finish(sections, whole)
         self._tail_stale = True
         self._show(before)
 
-    def _lazy_rest(self) -> List[str]:
+    def _lazy_rest(self) -> Tuple[str, List[Tuple[int, int]]]:
         """A long backlog (a stored answer, what a cancelled flood left): its head, up to its
-        first safe boundary, goes into the document; the rest is returned as sections, parsed
-        and drawn only when they come near the view (lazy_layout)."""
+        first safe boundary, goes into the document; the rest is returned as sections (spans of
+        the text returned: a stored answer's own string, not a copy), parsed and drawn only when
+        they come near the view (lazy_layout)."""
         if len(self._pending) < lazy_layout.LAZY_CHARS:
-            return []
+            return "", []
         document = self.document
         raw = self._pending.take()
         self._taken += len(raw)
-        text = document.tail + self._normalised(raw)
+        rest = self._normalised(raw)
         del raw
+        if self._held_cr:  # a CR at the very end: a line end
+            self._held_cr = False
+            rest += "\n"
+        text = document.tail + rest if document.tail else rest
+        del rest
         state = document._fence
         fence = lazy_layout.opening_fence(state.opener) if state is not None else None
         head, sections = lazy_layout.split(text, after=len(document.tail), fence=fence)
         document.feed(text[len(document.tail) : head])
-        if self._held_cr and sections:
-            self._held_cr = False
-            sections[-1] += "\n"
-        return sections
+        return text, sections
 
     # --- frames ---
     #
