@@ -793,7 +793,7 @@ class StreamingMarkdown(Widget):
         self._exact = bytearray()
         self._estimated = 0  # units with estimated heights
         self._view_units = (0, 0)  # the units the last paint showed
-        self._view_top = 0  # and its first line
+        self._view_top = 0  # and its first line (as painted: see _view_line)
         self._interned: dict = {}
         self._tail_lines: List[Strip] = []
         # Lines as render_line gives them (selection offsets on), by line: while the answer
@@ -1192,15 +1192,20 @@ class StreamingMarkdown(Widget):
             tops.append(top)
             self._exact.append(index in exact)
 
+    def _view_line(self) -> int:
+        """The line at the top of the view, as the last layout placed it (0 when the view
+        begins above this widget, or there is no view)."""
+        scroller = self._scroller()
+        if scroller is None:
+            return 0
+        mine, view = self.content_region, scroller.scrollable_content_region
+        return max(0, view.y - mine.y - self._above) if mine.bottom > view.y else 0
+
     def _view_held(self) -> Optional[Tuple[int, float]]:
         """The unit at the top of the view, as the last layout placed it, when the view began
         inside this widget, and how far into it."""
-        scroller = self._scroller()
-        if scroller is None or not self._starts:
-            return None
-        mine, view = self.content_region, scroller.scrollable_content_region
-        top = view.y - mine.y - self._above
-        if top <= 0 or mine.bottom <= view.y or top >= self._frozen_height():
+        top = self._view_line()
+        if top <= 0 or not self._starts or top >= self._frozen_height():
             return None
         self._view_top = top
         index = self._unit_at(top)
@@ -1351,7 +1356,7 @@ class StreamingMarkdown(Widget):
         index = bisect_right(self._starts, y) - 1
         if not self._exact[index]:
             # Not drawn yet, and not seen by render_lines (which draws what it paints first).
-            [shift] = self._correct([index], [self._view_top])
+            [shift] = self._correct([index], [self._view_line()])
             self.call_later(self._laid_out_again, shift)
         offset = y - self._starts[index] - self._gaps[index]
         if offset < 0:
@@ -1458,7 +1463,7 @@ class StreamingMarkdown(Widget):
             # Draw the units it spans that only have estimated heights: its end moves with them.
             spanned = range(self._unit_at(first), self._unit_at(last) + 1)
             estimated = self._estimated
-            moved, shift = self._correct(spanned, [last, self._view_top])
+            moved, shift = self._correct(spanned, [last, self._view_line()])
             if self._estimated != estimated:
                 self.call_later(self._laid_out_again, shift)
             last = self.line_count - 1 if selection.end is None else last + moved
