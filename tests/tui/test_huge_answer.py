@@ -270,3 +270,27 @@ async def test_a_new_width_keeps_the_line_at_the_top_of_the_view_near_it(monkeyp
         await pilot.pause()
         first_rows = " ".join(column_rows(app)[:4])
         assert f"{paragraph} " in first_rows, (paragraph, column_rows(app)[:4])
+
+
+def test_tall_regions_are_found_by_the_spatial_map_without_filling_its_grid():
+    from textual._spatial_map import SpatialMap
+    from textual.geometry import Offset, Region
+
+    lazy_layout.install_tall_regions()
+    tall = Region(0, 10, 80, 500_000)
+    spatial: SpatialMap[str] = SpatialMap()
+    spatial.insert(
+        [
+            (Region(0, 0, 80, 10), Offset(), False, False, "top"),
+            (tall, Offset(), False, False, "tall"),
+            (Region(0, 500_010, 80, 5), Offset(), False, False, "end"),
+        ]
+    )
+    assert len(spatial._map) < 10  # the tall region is not listed in 25,000 cells
+    assert spatial.total_region == Region(0, 0, 80, 500_015)
+    assert spatial.get_values_in_region(Region(0, 0, 80, 5)) == ["top"]
+    assert spatial.get_values_in_region(Region(0, 5, 80, 10)) == ["top", "tall"]
+    assert spatial.get_values_in_region(Region(0, 250_000, 80, 40)) == ["tall"]
+    assert spatial.get_values_in_region(Region(0, 500_000, 80, 40)) == ["end", "tall"]  # (the grid's first)
+        spatial.get_values_in_region(Region(0, 500_000, 80, 40))
+    ) == {"tall", "end"}

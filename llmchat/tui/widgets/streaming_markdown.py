@@ -106,6 +106,8 @@ TAKE_CHUNK = 2048
 BACKLOG_GAP = 0.001
 BACKLOG_PAINT = 0.2
 
+lazy_layout.install_tall_regions()  # (Textual's spatial maps, for answers of megabytes)
+
 STRIPS = 400  # lines kept ready to paint per answer (see StreamingMarkdown._strips)
 # A layout draws the units of the last EXACT_PAGES pages (of the app's height, at least
 # MIN_PAGE rows) and those the view showed; the others' heights are estimated until they are
