@@ -221,8 +221,16 @@ class Transcript(VerticalScroll):
             # (streaming_markdown.DRAWN, up to ~20 MB): nothing left can use them.
             DRAWN.clear()
             self._turns = list(turns)
-            self._width = self._content_width()
+            width = self._content_width()
+            gutter = 0 if self.show_vertical_scrollbar or self.styles.overflow_y != "auto" else self.styles.scrollbar_size_vertical
+            # Estimated for the width they will have: with a scrollbar when they will scroll
+            # (1,000 turns estimated again at the next move, for a width 2 cells narrower,
+            # cost as much as estimating them here).
+            self._width = max(1, width - gutter)
             self._heights = [estimate_height(turn, self._width) for turn in self._turns]
+            if gutter and sum(self._heights) <= self._page():
+                self._width = width  # no scrollbar after all (a few turns)
+                self._heights = [estimate_height(turn, width) for turn in self._turns]
             self._placed = []
             self._arranged = self._base = None
             self._above, self._below = Spacer(), Spacer()
@@ -235,7 +243,7 @@ class Transcript(VerticalScroll):
                 lo -= 1
                 lines -= self._heights[lo]
             self._lo = lo
-            if sum(self._heights) > self._page() and self.styles.overflow_y == "auto":
+            if self._width < width:
                 # It will scroll: the scrollbar is there from the first layout, so the answers
                 # are laid out (every block drawn) once at their width, not first a scrollbar wider.
                 self.show_vertical_scrollbar = True
