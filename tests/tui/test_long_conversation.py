@@ -133,6 +133,38 @@ async def test_each_turn_is_estimated_once_at_open_for_the_width_it_will_have(se
         assert estimated[-1] == transcript._width  # (estimated again: a turn is cheap)
 
 
+async def test_the_first_frame_waits_only_for_the_turns_that_fill_the_view(settings_for, until, tap, monkeypatch):
+    """Opening mounts (and draws) just the turns that fill the view; the page above comes with
+    the move after the first frame (two pages were mounted and drawn before it), and a PageUp
+    then shows what was just above the view. (A PageUp while that move's turns are mounted but
+    not yet laid out kept the view still by one of them, whose height was not its own yet: the
+    view stayed at its top and skipped what was below; the keys case of
+    test_scrolling_back_reaches_every_turn... caught it.)"""
+    shown: List[Any] = []
+    show_turns = transcript_module.Transcript.show_turns
+
+    async def recorded(self: Any, turns: Any) -> None:
+        await show_turns(self, turns)
+        lo, hi = self.window
+        shown.append((lo, hi, list(self._heights), self._page()))
+
+    monkeypatch.setattr(transcript_module.Transcript, "show_turns", recorded)
+    settings = settings_for(tokens=5)
+    cid = seed_long(60, settings.base_url)
+    app = ChatApp(replace(settings, conversation_id=cid))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_long(pilot, until, 60)
+        [(lo, hi, heights, page)] = shown
+        assert hi == 60 and sum(heights[lo + 1 :]) < page <= sum(heights[lo:])  # just enough to fill it
+        transcript = app.transcript
+        top = min(in_view(app))
+        await tap(pilot, "pageup")
+        await until(pilot, lambda: not transcript._fresh, what="the turns of the move laid out")
+        await pilot.pause()
+        assert top - 1 in in_view(app)  # the turn just above what was in view
+        assert transcript.window[0] < lo
+
+
 async def test_the_conversation_is_read_while_the_engine_starts(settings_for, until, monkeypatch):
     """The store's thread reads the conversation while the engine starts on the event loop
     (its client's import): the open waited for one, then the other."""
@@ -386,8 +418,8 @@ async def test_turns_a_move_mounts_are_laid_out_in_the_gap_after_it(settings_for
     ends: List[Any] = []
     end_batch = transcript_module.Transcript._end_batch
 
-    async def recorded(self: Any, batch: Any, waits: Any) -> None:
-        await end_batch(self, batch, waits)
+    async def recorded(self: Any, batch: Any, waits: Any, *new: Any) -> None:
+        await end_batch(self, batch, waits, *new)
         screen = self.screen
         # A layout is owed and nothing will make the screen do it (no message for it to handle,
         # its update timer paused): only the next key or another event would.
