@@ -509,6 +509,11 @@ class ChatApp(App[None]):
         for notice in self._notices:
             self.notify(notice, severity="warning", timeout=10)
         await self._open_history()
+        loading: Optional["asyncio.Future[Any]"] = None
+        conversation_id = self.settings.conversation_id
+        if self.chat_history.store is not None and conversation_id is not None:
+            # Read on the store's thread while the engine starts here (its client's import).
+            loading = self._load_stored(conversation_id)
         self.engine = Engine(
             self.settings,
             store=self.chat_history.store,
@@ -525,8 +530,8 @@ class ChatApp(App[None]):
         else:
             await self.engine.start()
         self.session = ChatSession()
-        if self.chat_history.store is not None and self.settings.conversation_id is not None:
-            await self._show_conversation(self.settings.conversation_id)
+        if loading is not None and conversation_id is not None:
+            await self._show_conversation(conversation_id, loading)
         if self._status_interval:
             self.set_interval(self._status_interval, self._refresh_status)
 
@@ -1886,15 +1891,26 @@ class ChatApp(App[None]):
         self.settings.conversation_id = None
         self.chat_history.use(None)
 
-    async def _show_conversation(self, conversation_id: int) -> bool:
+    def _load_stored(self, conversation_id: int) -> "asyncio.Future[Any]":
+        """`chat_history.load` of the conversation, started on the store's thread."""
+        from llmchat.history import HistoryError
+
+        try:
+            return asyncio.wrap_future(self.chat_history.store.submit(self.chat_history.load, conversation_id, self._clock))
+        except HistoryError as exc:  # the store closed: said when awaited, as a failed load
+            failed: "asyncio.Future[Any]" = asyncio.get_running_loop().create_future()
+            failed.set_exception(exc)
+            return failed
+
+    async def _show_conversation(self, conversation_id: int, loading: Optional["asyncio.Future[Any]"] = None) -> bool:
         """Replace the transcript and the session's turns with a stored conversation: each
         prompt, each answer as finished Markdown with its stored figures. The next message
-        continues it (its turns are the context)."""
+        continues it (its turns are the context). `loading`: its load, already started."""
         from llmchat.history import HistoryError
 
         assert self.session is not None
         try:
-            info, turns = await self._from_store(self.chat_history.load, conversation_id, self._clock)
+            info, turns = await (loading if loading is not None else self._load_stored(conversation_id))
         except HistoryError as exc:
             self.notify(one_line(f"Cannot open conversation {conversation_id}: {exc}"), severity="error", timeout=8)
             return False

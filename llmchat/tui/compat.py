@@ -59,6 +59,16 @@ runs it again with every check failed to see the same answer rendered.
   ~0.6 MB a page. `release_removed_widgets` empties that cache. Fallback: nothing (that memory
   stays until the cache turns over).
 
+- "lazy_strip_caches": `textual.strip.Strip`'s slots and its `__init__`, which gives every strip
+  seven `FIFOCache`s (each with its dict) for the seven methods that cache (`divide`, `crop`,
+  `apply_style`, `apply_filter`, `adjust_cell_length`, `crop_extend`, `apply_offsets`; the check:
+  each slot is named in `__slots__`, `__init__` and its one method only). Most strips never use
+  one, yet each made the strip nine objects the collector tracks: paging a long conversation
+  ran a young collection every few lines drawn (one in most PageUp frames, 4-15 ms, the most
+  of PageUp's p99), and a full one walked ~17,600 caches for ~2,500 live lines. `_lazy_init`
+  leaves the slots None; each method makes its cache when first called where it may use it.
+  Installed with `install_acyclic_strips`. Fallback: Textual's eager caches.
+
 Public methods patched (no check needed: no private name): "acyclic_strips". Textual's
 `Strip.divide(cuts)` caches `[self]` in the strip's own cache when the cuts are its length, and
 `Strip.crop_extend` caches `self` when nothing is cropped or extended: every line the compositor
@@ -420,6 +430,109 @@ def _crop_extend(self: Strip, start: int, end: int, style: Any) -> Strip:
 
 
 def install_acyclic_strips() -> None:
-    """Strips never cache themselves (see the docstring); process-wide, idempotent."""
-    Strip.divide = _divide  # type: ignore[method-assign]
-    Strip.crop_extend = _crop_extend  # type: ignore[method-assign]
+    """Strips never cache themselves, and make their caches when first used (see the
+    docstring); process-wide, idempotent."""
+    if AVAILABLE["lazy_strip_caches"]:
+        Strip.__init__ = _lazy_init  # type: ignore[method-assign]
+        for name, method in _LAZY_METHODS.items():
+            setattr(Strip, name, method)
+    else:
+        Strip.divide = _divide  # type: ignore[method-assign]
+        Strip.crop_extend = _crop_extend  # type: ignore[method-assign]
+
+
+# --- lazy_strip_caches ---------------------------------------------------------------------------
+
+# Each cache slot of a Strip, its size, and the one method that reads and fills it.
+_STRIP_CACHES = (
+    ("_divide_cache", 4, "divide"),
+    ("_crop_cache", 16, "crop"),
+    ("_style_cache", 16, "apply_style"),
+    ("_filter_cache", 4, "apply_filter"),
+    ("_line_length_cache", 4, "adjust_cell_length"),
+    ("_crop_extend_cache", 4, "crop_extend"),
+    ("_offsets_cache", 4, "apply_offsets"),
+)
+_STOCK_STRIP = {name: Strip.__dict__[name] for name in ("__init__", *(method for _, _, method in _STRIP_CACHES)) if name in Strip.__dict__}
+_STRIP_SLOTS = {"_segments", "_cell_length", "_render_cache", "_link_ids", "_cell_count"} | {slot for slot, _, _ in _STRIP_CACHES}
+
+
+def _strip_caches_as_known() -> bool:
+    import textual.strip
+    from textual.cache import FIFOCache
+
+    init = _STOCK_STRIP["__init__"]
+    if set(Strip.__slots__) != _STRIP_SLOTS or _parameters(init) != ["self", "segments", "cell_length"]:
+        return False
+    strip = Strip.__new__(Strip)
+    init(strip, [], 0)
+    for slot, size, _ in _STRIP_CACHES:
+        cache = getattr(strip, slot)
+        if not isinstance(cache, FIFOCache) or getattr(cache, "_maxsize", None) != size:
+            return False
+    # Each slot is named in `__slots__`, in `__init__`, and else only in its method (twice).
+    source = inspect.getsource(textual.strip)
+    return all(source.count(slot) == 4 and inspect.getsource(_STOCK_STRIP[method]).count(f"self.{slot}") == 2 for slot, _, method in _STRIP_CACHES)
+
+
+def _lazy_init(self: Strip, segments: Iterable[Any], cell_length: Optional[int] = None) -> None:
+    """Textual's `Strip.__init__`, but for the caches: none until a method needs its own."""
+    self._segments = list(segments)
+    self._cell_length = cell_length
+    self._divide_cache = self._crop_cache = self._style_cache = self._filter_cache = None  # type: ignore[assignment]
+    self._line_length_cache = self._crop_extend_cache = self._offsets_cache = None  # type: ignore[assignment]
+    self._render_cache = None
+    self._link_ids = None
+    self._cell_count = None
+
+
+def _lazy(slot: str, size: int, method: Callable[..., Any]) -> Callable[..., Any]:
+    """`method` with its cache made before the first call that may use it."""
+    from textual.cache import FIFOCache
+
+    get = Strip.__dict__[slot].__get__
+    put = Strip.__dict__[slot].__set__
+
+    def with_cache(self: Strip, *args: Any) -> Any:
+        if get(self) is None:
+            put(self, FIFOCache(size))
+        return method(self, *args)
+
+    with_cache.__name__ = method.__name__
+    with_cache.__doc__ = method.__doc__
+    return with_cache
+
+
+_check("lazy_strip_caches", _strip_caches_as_known)
+_LAZY_METHODS: Dict[str, Callable[..., Any]] = {}
+if AVAILABLE["lazy_strip_caches"]:
+    _LAZY_METHODS = {method: _lazy(slot, size, _STOCK_STRIP[method]) for slot, size, method in _STRIP_CACHES}
+    _lazy_divide, _lazy_crop_extend = _LAZY_METHODS["divide"], _LAZY_METHODS["crop_extend"]
+    _lazy_crop, _lazy_adjust = _LAZY_METHODS["crop"], _LAZY_METHODS["adjust_cell_length"]
+
+    # Where Textual returns the strip itself, so do these, before any cache is made: uncached
+    # where Textual would cache it (divide, crop_extend: the cycles above), and as Textual does
+    # where it would not (crop, adjust_cell_length: no cache made for nothing).
+    def _divide_lazily(self: Strip, cuts: Iterable[int]) -> Any:
+        cuts = list(cuts)
+        length = self.cell_length
+        if [cut for cut in cuts if cut <= length] == [length]:
+            return [self]
+        return _lazy_divide(self, cuts)
+
+    def _crop_extend_lazily(self: Strip, start: int, end: int, style: Any) -> Strip:
+        if start <= 0 and end == self.cell_length:
+            return self
+        return _lazy_crop_extend(self, start, end, style)
+
+    def _crop_lazily(self: Strip, start: int, end: Optional[int] = None) -> Strip:
+        if start <= 0 and (end is None or end >= self.cell_length):
+            return self
+        return _lazy_crop(self, start, end)
+
+    def _adjust_cell_length_lazily(self: Strip, cell_length: int, style: Any = None) -> Strip:
+        if self.cell_length == cell_length:
+            return self
+        return _lazy_adjust(self, cell_length, style)
+
+    _LAZY_METHODS.update(divide=_divide_lazily, crop_extend=_crop_extend_lazily, crop=_crop_lazily, adjust_cell_length=_adjust_cell_length_lazily)

@@ -75,13 +75,14 @@ def test_every_private_name_exists_with_the_expected_shape():
     import inspect
 
     from textual import _time
+    from textual import strip as strip_module
     from textual._compositor import Compositor
     from textual._styles_cache import StylesCache
     from textual._xterm_parser import XTermParser
     from textual.message_pump import MessagePump
     from textual.reactive import Reactive
     from textual.screen import Screen
-    from textual.strip import StripRenderable
+    from textual.strip import Strip, StripRenderable
     from textual.timer import Timer
     from textual.widget import Widget
 
@@ -103,6 +104,13 @@ def test_every_private_name_exists_with_the_expected_shape():
     stock = Widget.__dict__["virtual_size"]
     assert isinstance(stock, Reactive) and stock._layout is True
     assert callable(StylesCache.get_inner_outer.cache_clear)
+    # Each cache slot of a strip is filled by its __init__ and read by its one method only.
+    strip_source = inspect.getsource(strip_module)
+    init_source = inspect.getsource(compat._STOCK_STRIP["__init__"])
+    for slot, size, method in compat._STRIP_CACHES:
+        assert strip_source.count(slot) == 4 and inspect.getsource(compat._STOCK_STRIP[method]).count(f"self.{slot}") == 2
+        assert f"self.{slot}" in init_source and f"FIFOCache({size})" in init_source
+    assert set(Strip.__slots__) == compat._STRIP_SLOTS and Strip.__init__ is compat._lazy_init
     # ... and compat's own checks agree: every use is on.
     assert compat.AVAILABLE == dict.fromkeys(compat.AVAILABLE, True)
     assert set(compat.AVAILABLE) == {
@@ -114,6 +122,7 @@ def test_every_private_name_exists_with_the_expected_shape():
         "canvas_strips",
         "quiet_virtual_size",
         "styles_cache_clear",
+        "lazy_strip_caches",
     }
 
 

@@ -5,6 +5,7 @@ and widgets that leave the transcript are freed (none kept alive by the GC polic
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sqlite3
 import sys
@@ -14,6 +15,7 @@ from typing import Any, Dict, List, Set
 
 import pytest
 from rich.segment import Segment
+from rich.style import Style as RichStyle
 from textual import events
 from textual.strip import Strip
 
@@ -97,6 +99,103 @@ async def test_a_long_conversation_opens_at_its_end_with_few_widgets(settings_fo
         assert len(app.session.turns) == 300  # all of it is the context
         assert app.prompt.has_focus
         assert not app.query("Button")  # no "show more" button
+
+
+async def test_each_turn_is_estimated_once_at_open_for_the_width_it_will_have(settings_for, until, monkeypatch):
+    """Opening estimates each turn's height once, for the width the turns will have (with the
+    scrollbar when they will scroll). The estimates were made for the width without it, and
+    the first move, 2 cells narrower, made them all again (1,000 turns: ~10 ms before the
+    first frame)."""
+    estimated: List[int] = []
+    estimate = transcript_module.estimate_height
+
+    def counted(turn: Any, width: int) -> int:
+        estimated.append(width)
+        return estimate(turn, width)
+
+    monkeypatch.setattr(transcript_module, "estimate_height", counted)
+    settings = settings_for(tokens=5)
+    cid = seed_long(60, settings.base_url)
+    app = ChatApp(replace(settings, conversation_id=cid))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_long(pilot, until, 60)
+        await pilot.pause()
+        transcript = app.transcript
+        assert transcript.show_vertical_scrollbar and transcript._width == transcript.scrollable_content_region.width
+        assert len(estimated) == 60 and set(estimated) == {transcript._width}
+    estimated.clear()
+    app = ChatApp(replace(settings, conversation_id=seed_long(1, settings.base_url)))
+    async with app.run_test(size=SIZE) as pilot:  # one short turn: no scrollbar
+        await open_long(pilot, until, 1)
+        await pilot.pause()
+        transcript = app.transcript
+        assert not transcript.show_vertical_scrollbar and transcript._width == transcript.scrollable_content_region.width
+        assert estimated[-1] == transcript._width  # (estimated again: a turn is cheap)
+
+
+async def test_the_first_frame_waits_only_for_the_turns_that_fill_the_view(settings_for, until, tap, monkeypatch):
+    """Opening mounts (and draws) just the turns that fill the view; the page above comes with
+    the move after the first frame (two pages were mounted and drawn before it), and a PageUp
+    then shows what was just above the view. (A PageUp while that move's turns are mounted but
+    not yet laid out kept the view still by one of them, whose height was not its own yet: the
+    view stayed at its top and skipped what was below; the keys case of
+    test_scrolling_back_reaches_every_turn... caught it.)"""
+    shown: List[Any] = []
+    show_turns = transcript_module.Transcript.show_turns
+
+    async def recorded(self: Any, turns: Any) -> None:
+        await show_turns(self, turns)
+        lo, hi = self.window
+        shown.append((lo, hi, list(self._heights), self._page()))
+
+    monkeypatch.setattr(transcript_module.Transcript, "show_turns", recorded)
+    settings = settings_for(tokens=5)
+    cid = seed_long(60, settings.base_url)
+    app = ChatApp(replace(settings, conversation_id=cid))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_long(pilot, until, 60)
+        [(lo, hi, heights, page)] = shown
+        assert hi == 60 and sum(heights[lo + 1 :]) < page <= sum(heights[lo:])  # just enough to fill it
+        transcript = app.transcript
+        top = min(in_view(app))
+        await tap(pilot, "pageup")
+        await until(pilot, lambda: not transcript._fresh, what="the turns of the move laid out")
+        await pilot.pause()
+        assert top - 1 in in_view(app)  # the turn just above what was in view
+        assert transcript.window[0] < lo
+
+
+async def test_the_conversation_is_read_while_the_engine_starts(settings_for, until, monkeypatch):
+    """The store's thread reads the conversation while the engine starts on the event loop
+    (its client's import): the open waited for one, then the other."""
+    from llmchat.engine import Engine
+    from llmchat.tui.chat_history import ChatHistory
+
+    started: List[str] = []
+    load, start = ChatHistory.load, Engine.start
+
+    def loading(self: Any, *args: Any) -> Any:
+        started.append("load")
+        return load(self, *args)
+
+    async def starting(self: Any) -> None:
+        started.append("engine")
+        for _ in range(500):  # a bounded wait for the load to begin meanwhile (5 s)
+            if "load" in started:
+                break
+            await asyncio.sleep(0.01)
+        await start(self)
+        started.append("engine started")
+
+    monkeypatch.setattr(ChatHistory, "load", loading)
+    monkeypatch.setattr(Engine, "start", starting)
+    settings = settings_for(tokens=5)
+    cid = seed_long(5, settings.base_url)
+    app = ChatApp(replace(settings, conversation_id=cid))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_long(pilot, until, 5)
+        assert started.index("load") < started.index("engine started")
+        assert app.transcript.stored_turns == 5 and len(app.session.turns) == 5
 
 
 @pytest.mark.parametrize("how", SCROLLERS)
@@ -280,6 +379,37 @@ def test_a_strip_divided_at_its_length_or_cropped_to_itself_is_no_reference_cycl
     assert strip.crop_extend(0, 3, None).text == "hel"
 
 
+def test_a_strip_makes_a_cache_only_when_a_method_first_needs_it():
+    """Textual gave every strip seven caches at birth (each with a dict): ~9 objects the
+    collector tracks per painted line, most never used; a full collection walked them all and
+    young collections came three times as often while lines were drawn. They are made on first
+    use now (compat.install_acyclic_strips, installed with the transcript)."""
+    from textual.cache import FIFOCache
+
+    from llmchat.tui import compat
+
+    slots = [slot for slot, _, _ in compat._STRIP_CACHES]
+    strip = Strip([Segment("hello"), Segment(" world")], 11)
+    assert all(getattr(strip, slot) is None for slot in slots)
+    assert strip.crop(0, 11) is strip and strip.crop(-1) is strip and strip.adjust_cell_length(11) is strip
+    assert strip.divide([11])[0] is strip and strip.crop_extend(0, 11, None) is strip
+    assert all(getattr(strip, slot) is None for slot in slots)  # nothing to cache there
+    # The rest as Textual does it, cached as it caches it.
+    assert strip.crop(1, 4).text == "ell" and strip.crop(1, 4) is strip.crop(1, 4)
+    assert isinstance(strip._crop_cache, FIFOCache) and strip._style_cache is None
+    assert [part.text for part in strip.divide([5, 11])] == ["hello", " world"]
+    assert strip.adjust_cell_length(3).text == "hel" and strip.adjust_cell_length(13).text == "hello world  "
+    assert strip.crop_extend(6, 14, None).text == "world   "
+    assert strip.apply_style(RichStyle(bold=True)).text == "hello world"
+    assert list(strip.apply_offsets(0, 2))[0].style.meta == {"offset": (0, 2)}
+    assert all(isinstance(getattr(strip, slot), FIFOCache) for slot in slots if slot != "_filter_cache")
+    segments = [Segment("x")]
+    tracked = len(gc.get_objects())
+    lines = [Strip(segments, 1) for _ in range(1000)]
+    assert len(gc.get_objects()) - tracked < 2100  # the strip and its list of segments, no caches
+    del lines
+
+
 async def test_turns_a_move_mounts_are_laid_out_in_the_gap_after_it(settings_for, until, tap, monkeypatch):
     """When the turns a move mounts above the view are all mounted, the screen is told to lay
     them out (and so draw their Markdown) then, in the gap after the move. It had been told
@@ -288,8 +418,8 @@ async def test_turns_a_move_mounts_are_laid_out_in_the_gap_after_it(settings_for
     ends: List[Any] = []
     end_batch = transcript_module.Transcript._end_batch
 
-    async def recorded(self: Any, batch: Any, waits: Any) -> None:
-        await end_batch(self, batch, waits)
+    async def recorded(self: Any, batch: Any, waits: Any, *new: Any) -> None:
+        await end_batch(self, batch, waits, *new)
         screen = self.screen
         # A layout is owed and nothing will make the screen do it (no message for it to handle,
         # its update timer paused): only the next key or another event would.

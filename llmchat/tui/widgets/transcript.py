@@ -27,7 +27,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
 from time import monotonic
-from typing import Any, Awaitable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Awaitable, Dict, List, Optional, Sequence, Set, Tuple
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
@@ -176,6 +176,10 @@ class Transcript(VerticalScroll):
         self._base_lines = (0, 0)  # and the spacers' lines then
         self._area = Size(0, 0)  # the scrollable area at the last arrangement
         self._move_pending = False
+        # Turns a move mounted, not yet laid out with everything in them: never the turn the view
+        # keeps still by (a key may scroll onto them before; their heights are not theirs yet).
+        self._fresh: Set[TurnView] = set()
+        self._mounted: Set[TurnView] = set()  # of those, the ones mounted whole: fresh until the next arrangement
         self._gc_hold: Any = None  # the app's GC policy while scrolling holds it
         self._gc_since = 0.0
         self._gc_timer: Any = None
@@ -223,21 +227,33 @@ class Transcript(VerticalScroll):
             # (streaming_markdown.DRAWN, up to ~20 MB): nothing left can use them.
             DRAWN.clear()
             self._turns = list(turns)
-            self._width = self._content_width()
+            width = self._content_width()
+            gutter = 0 if self.show_vertical_scrollbar or self.styles.overflow_y != "auto" else self.styles.scrollbar_size_vertical
+            # Estimated for the width they will have: with a scrollbar when they will scroll
+            # (1,000 turns estimated again at the next move, for a width 2 cells narrower,
+            # cost as much as estimating them here).
+            self._width = max(1, width - gutter)
             self._heights = [estimate_height(turn, self._width) for turn in self._turns]
+            if gutter and sum(self._heights) <= self._page():
+                self._width = width  # no scrollbar after all (a few turns)
+                self._heights = [estimate_height(turn, width) for turn in self._turns]
             self._placed = []
+            self._fresh.clear()
+            self._mounted.clear()
             self._arranged = self._base = None
             self._above, self._below = Spacer(), Spacer()
             if not self._turns:
                 self._views, self._lo = [], 0
                 return
-            lines = self._page() * (1 + NEAR_PAGES)
+            # Only the turns that fill the view: the first frame waits for them (each drawn,
+            # its Markdown and its code highlighted); the page above comes with the move after it.
+            lines = self._page()
             lo = len(self._turns)
             while lo > 0 and lines > 0:
                 lo -= 1
                 lines -= self._heights[lo]
             self._lo = lo
-            if sum(self._heights) > self._page() and self.styles.overflow_y == "auto":
+            if self._width < width:
                 # It will scroll: the scrollbar is there from the first layout, so the answers
                 # are laid out (every block drawn) once at their width, not first a scrollbar wider.
                 self.show_vertical_scrollbar = True
@@ -409,17 +425,20 @@ class Transcript(VerticalScroll):
             self._lo = new_lo
             self._above.set_lines(sum(self._heights[:new_lo]))
             self._below.set_lines(sum(self._heights[new_hi:]))
+            self._fresh.update(above + below)
+            self._fresh.difference_update(gone)
         except BaseException:
             batch.__exit__(None, None, None)
             raise
-        self.app.call_next(self._end_batch, batch, waits)
+        self.app.call_next(self._end_batch, batch, waits, above + below)
 
-    async def _end_batch(self, batch: Any, waits: List[Awaitable[Any]]) -> None:
+    async def _end_batch(self, batch: Any, waits: List[Awaitable[Any]], new: Sequence[TurnView] = ()) -> None:
         try:
             for wait in waits:
                 await wait
         finally:
             batch.__exit__(None, None, None)
+            self._mounted.update(view for view in new if view in self._fresh)
         # The screen was told of the layout these mounts need while the batch held frames back,
         # and is not told again: it would lay them out (and draw their Markdown, 50-80 ms a page)
         # only when something else wakes it, the next key, whose frame then paid for it. Now it
@@ -441,6 +460,9 @@ class Transcript(VerticalScroll):
         # (Anchored to the end, Textual's compositor sets the position after this anyway.)
         self._keep_view_still(placed)
         self._placed = placed
+        if self._mounted:  # laid out whole now: their heights are theirs
+            self._fresh -= self._mounted
+            self._mounted.clear()
         if self._turns:
             self._schedule_move()  # heights may be known now, and the spacers may be off
         return arrangement
@@ -467,12 +489,15 @@ class Transcript(VerticalScroll):
         return DockArrangeResult(placements, base.widgets, base.scroll_spacing)
 
     def _keep_view_still(self, placed: List[Tuple[Widget, Region]]) -> None:
-        """If the first widget that was in view moved, move the view with it."""
+        """If the first widget that was in view moved, move the view with it. A turn a move
+        mounted and that was not laid out whole yet is passed over: it grows by its own lines
+        (a key scrolled onto it before its layout, right after the move began)."""
         top = self.scroll_y
         bottom = top + max(1, self._page())
         now: Dict[Widget, Region] = dict(placed)
+        fresh = self._fresh
         for widget, region in self._placed:
-            if region.bottom <= top or isinstance(widget, Spacer) or widget not in now:
+            if region.bottom <= top or isinstance(widget, Spacer) or widget not in now or widget in fresh:
                 continue
             if region.y >= bottom:
                 return  # nothing but a spacer was in view: no reference to keep
