@@ -69,6 +69,24 @@ runs it again with every check failed to see the same answer rendered.
   leaves the slots None; each method makes its cache when first called where it may use it.
   Installed with `install_acyclic_strips`. Fallback: Textual's eager caches.
 
+- "tall_styles_cache": `textual._styles_cache.StylesCache` (`set_dirty(*regions)`, its `_cache`
+  dict of painted lines and `_dirty_lines` set, which `render` reads as "paint again"), and
+  `Widget._styles_cache`. Textual marks a whole widget dirty at each change of its size by adding
+  every line number it spans to the set, kept until those lines are painted, which most of a
+  huge answer's never are: ~60 bytes a line, ~100 MB for a 12 MB answer after Ctrl+Home.
+  `use_tall_styles_cache(widget)` gives a widget that may be that tall (a long answer, its stored
+  answer, its turn) a `TallStylesCache`, which drops the cached lines of a region taller than the
+  cache instead (the same lines painted again). Fallback: Textual's cache.
+
+- "tall_regions": `textual._spatial_map.SpatialMap.insert(regions_and_values)` (tuples of
+  region, offset, fixed, overlay, value), `get_values_in_region(region)`, and its `total_region`.
+  Textual finds what is in view through a spatial map per arrangement, a grid of cells 20 rows
+  high, each listing what covers it: a widget 500,000 rows tall (a 12 MB answer) was listed in
+  25,000 cells of each map it is in, 0.7 s and 70 MB at the opening of such an answer.
+  `install_tall_regions` (process-wide, when streaming_markdown is imported) keeps regions over
+  TALL_REGION rows in a short list of their own, added to what a query finds when they overlap
+  it. Fallback: Textual's grid.
+
 Public methods patched (no check needed: no private name): "acyclic_strips". Textual's
 `Strip.divide(cuts)` caches `[self]` in the strip's own cache when the cuts are its length, and
 `Strip.crop_extend` caches `self` when nothing is cropped or extended: every line the compositor
@@ -407,6 +425,105 @@ def release_removed_widgets() -> None:
     """Let go of what Textual's `get_inner_outer` cache holds of removed widgets (see above)."""
     if AVAILABLE["styles_cache_clear"]:
         StylesCache.get_inner_outer.cache_clear()
+
+
+# --- tall_styles_cache, tall_regions -------------------------------------------------------------
+
+try:
+    from textual._spatial_map import SpatialMap
+except ImportError:  # pragma: no cover
+    SpatialMap = None  # type: ignore[assignment,misc]
+
+
+def _styles_cache_as_known() -> bool:
+    cache = StylesCache()
+    render = inspect.getsource(StylesCache.render)
+    return (
+        _parameters(StylesCache.set_dirty) == ["self", "regions"]
+        and isinstance(cache._cache, dict)
+        and isinstance(cache._dirty_lines, set)
+        and "self._dirty_lines.__contains__" in render
+        and "y not in self._cache" in render
+        and isinstance(getattr(Widget(), "_styles_cache", None), StylesCache)
+    )
+
+
+def _spatial_map_as_known() -> bool:
+    return (
+        _parameters(SpatialMap.insert) == ["self", "regions_and_values"]
+        and _parameters(SpatialMap.get_values_in_region) == ["self", "region"]
+        and isinstance(SpatialMap().total_region, Region)
+    )
+
+
+_check("tall_styles_cache", _styles_cache_as_known)
+_check("tall_regions", _spatial_map_as_known)
+_StylesCacheBase: Any = StylesCache if StylesCache is not None else object
+
+
+def use_tall_styles_cache(widget: Widget) -> None:
+    """Give `widget`, which may be hundreds of thousands of lines tall, a `TallStylesCache`."""
+    if AVAILABLE["tall_styles_cache"]:
+        widget._styles_cache = TallStylesCache()
+
+
+class TallStylesCache(_StylesCacheBase):
+    """Textual's cache of a widget's painted lines, for a widget that may be hundreds of
+    thousands of lines tall (a huge answer, and the containers around it): a region marked
+    dirty drops the cached lines in it, instead of adding every line number it spans to a set
+    (Textual marks the whole widget dirty at each change of its size: ~60 bytes a line, 100 MB
+    for a 12 MB answer, kept until those lines are painted, which most never are)."""
+
+    def set_dirty(self, *regions: Region) -> None:
+        cache = self._cache
+        for region in regions:
+            if region.height > len(cache):
+                start, end = region.y, region.bottom
+                for y in [y for y in cache if start <= y < end]:
+                    del cache[y]
+            else:
+                self._dirty_lines.update(region.line_range)
+        if not regions:
+            self.clear()
+
+
+# A region taller than this many rows is kept aside in a spatial map, not in its grid's cells.
+TALL_REGION = 2_000
+
+
+def install_tall_regions() -> None:
+    """Tall regions are kept aside in Textual's spatial maps (see the docstring), in the order
+    they came, after the grid's: they are the few tall widgets of a vertical layout, which do
+    not overlap each other. Process-wide, idempotent."""
+    if not AVAILABLE["tall_regions"] or getattr(SpatialMap, "_tall_regions_installed", False):
+        return
+    grid_insert = SpatialMap.insert
+    grid_values = SpatialMap.get_values_in_region
+
+    def insert(self: Any, regions_and_values: Iterable[Tuple[Region, Any, bool, bool, Any]]) -> None:
+        short = []
+        tall: Optional[List[Tuple[Region, Any]]] = None
+        for item in regions_and_values:
+            region, offset, fixed, overlay, value = item
+            if fixed or overlay or region.height <= TALL_REGION:
+                short.append(item)
+                continue
+            if tall is None:
+                tall = self.__dict__.setdefault("_tall", [])
+            tall.append((region + offset, value))
+            self.total_region = self.total_region.union(region)
+        grid_insert(self, short)
+
+    def get_values_in_region(self: Any, region: Region) -> List[Any]:
+        values = grid_values(self, region)
+        tall = self.__dict__.get("_tall")
+        if tall:
+            values.extend(value for area, value in tall if area.overlaps(region) and value not in values)
+        return values
+
+    SpatialMap.insert = insert  # type: ignore[method-assign]
+    SpatialMap.get_values_in_region = get_values_in_region  # type: ignore[method-assign]
+    SpatialMap._tall_regions_installed = True  # type: ignore[attr-defined]
 
 
 # --- acyclic_strips ------------------------------------------------------------------------------

@@ -123,6 +123,8 @@ def test_every_private_name_exists_with_the_expected_shape():
         "quiet_virtual_size",
         "styles_cache_clear",
         "lazy_strip_caches",
+        "tall_styles_cache",
+        "tall_regions",
     }
 
 
@@ -261,3 +263,19 @@ def test_the_virtual_size_fallback_is_textuals_own():
     finally:
         compat.AVAILABLE["quiet_virtual_size"] = True
     assert stock._layout is True and stock is not Widget.__dict__["virtual_size"]
+
+
+def test_a_tall_styles_cache_drops_the_lines_of_a_tall_dirty_region_instead_of_listing_them():
+    """What Textual's render reads as "paint again" is a line in the dirty set or not in the cache:
+    a region taller than the cache drops its cached lines (nothing listed), a short one is listed."""
+    from textual.geometry import Region
+    from textual.strip import Strip
+
+    cache = compat.TallStylesCache()
+    cache._cache.update({y: Strip.blank(10) for y in range(5)})
+    cache.set_dirty(Region(0, 2, 10, 500_000))
+    assert sorted(cache._cache) == [0, 1] and not cache._dirty_lines
+    cache.set_dirty(Region(0, 0, 10, 1))
+    assert cache._dirty_lines == {0}
+    cache.set_dirty()
+    assert not cache._cache and not cache._dirty_lines

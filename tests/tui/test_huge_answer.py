@@ -20,6 +20,7 @@ from textual.selection import Selection
 
 from llmchat.demo.answer import answer_tokens
 from llmchat.history import COMPLETE, HistoryStore
+from llmchat.tui import compat
 from llmchat.tui.app import ChatApp
 from llmchat.tui.widgets import lazy_layout
 from llmchat.tui.widgets import streaming_markdown as sm
@@ -276,7 +277,7 @@ def test_tall_regions_are_found_by_the_spatial_map_without_filling_its_grid():
     from textual._spatial_map import SpatialMap
     from textual.geometry import Offset, Region
 
-    lazy_layout.install_tall_regions()
+    compat.install_tall_regions()
     tall = Region(0, 10, 80, 500_000)
     spatial: SpatialMap[str] = SpatialMap()
     spatial.insert(

@@ -18,10 +18,7 @@ from __future__ import annotations
 import itertools
 import re
 from bisect import bisect_right
-from typing import Any, Iterable, Iterator, List, Optional, Tuple
-
-from textual._styles_cache import StylesCache
-from textual.geometry import Region
+from typing import Iterator, List, Optional, Tuple
 
 from llmchat.tui.widgets.markdown_render import Box, Context, Painter, make_parser, parse_blocks, render_block, stack
 
@@ -194,67 +191,3 @@ def render_section(source: str, width: int, painter: Painter) -> Box:
     boxes[0] = Box(boxes[0].lines, 0, boxes[0].bottom)
     boxes[-1] = Box(boxes[-1].lines, boxes[-1].top, 0)
     return Box(stack(boxes, width, painter, ()), top, bottom)
-
-
-class TallStylesCache(StylesCache):
-    """Textual's cache of a widget's painted lines, for a widget that may be hundreds of
-    thousands of lines tall (a huge answer, and the containers around it): a region marked
-    dirty drops the cached lines in it, instead of adding every line number it spans to a set
-    (Textual marks the whole widget dirty at each change of its size: ~60 bytes a line, 100 MB
-    for a 12 MB answer, kept until those lines are painted, which most never are)."""
-
-    def set_dirty(self, *regions: Region) -> None:
-        cache = self._cache
-        for region in regions:
-            if region.height > len(cache):
-                start, end = region.y, region.bottom
-                for y in [y for y in cache if start <= y < end]:
-                    del cache[y]
-            else:
-                self._dirty_lines.update(region.line_range)
-        if not regions:
-            self.clear()
-
-
-# A region taller than this many rows is kept aside in a spatial map, not in its grid's cells.
-TALL_REGION = 2_000
-
-
-def install_tall_regions() -> None:
-    """Textual finds what is in view through a spatial map per arrangement: a grid of cells 20
-    rows high, each listing what covers it. A widget 500,000 rows tall (a 12 MB answer, its
-    stored answer, its turn) is listed in 25,000 cells of each map it is in: at the opening of
-    a 12 MB answer, 0.7 s and 70 MB. Such regions are kept in a short list of their own instead,
-    and added to what a query finds when they overlap it (after the grid's, in the order they
-    came: they are the few tall widgets of a vertical layout, which do not overlap each other)."""
-    from textual._spatial_map import SpatialMap
-
-    if getattr(SpatialMap, "_tall_regions_installed", False):
-        return
-    grid_insert = SpatialMap.insert
-    grid_values = SpatialMap.get_values_in_region
-
-    def insert(self: Any, regions_and_values: Iterable[Tuple[Region, Any, bool, bool, Any]]) -> None:
-        short = []
-        tall: Optional[List[Tuple[Region, Any]]] = None
-        for item in regions_and_values:
-            region, offset, fixed, overlay, value = item
-            if fixed or overlay or region.height <= TALL_REGION:
-                short.append(item)
-                continue
-            if tall is None:
-                tall = self.__dict__.setdefault("_tall", [])
-            tall.append((region + offset, value))
-            self.total_region = self.total_region.union(region)
-        grid_insert(self, short)
-
-    def get_values_in_region(self: Any, region: Region) -> List[Any]:
-        values = grid_values(self, region)
-        tall = self.__dict__.get("_tall")
-        if tall:
-            values.extend(value for area, value in tall if area.overlaps(region) and value not in values)
-        return values
-
-    SpatialMap.insert = insert  # type: ignore[method-assign]
-    SpatialMap.get_values_in_region = get_values_in_region  # type: ignore[method-assign]
-    SpatialMap._tall_regions_installed = True  # type: ignore[attr-defined]

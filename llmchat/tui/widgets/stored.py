@@ -21,8 +21,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from llmchat.output import strip_controls
-from llmchat.tui.compat import quiet_virtual_size
-from llmchat.tui.widgets.lazy_layout import TallStylesCache
+from llmchat.tui.compat import quiet_virtual_size, use_tall_styles_cache
 from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
 
 
@@ -68,7 +67,7 @@ class StoredAnswer(Vertical):
         from llmchat.history.markdown import metrics_line, status_note
 
         super().__init__(classes=f"-{message.status}")
-        self._styles_cache = TallStylesCache()  # as tall as its answer: megabytes of Markdown, maybe
+        use_tall_styles_cache(self)  # as tall as its answer: megabytes of Markdown, maybe
         self.set_class(bool(message.superseded), "-superseded")
         self.source = message.content
         # The answer in order: its text, and its tool calls where the model made them (history's

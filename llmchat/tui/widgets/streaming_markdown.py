@@ -60,7 +60,7 @@ from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from llmchat.tui.compat import quiet_virtual_size
+from llmchat.tui.compat import install_tall_regions, quiet_virtual_size, use_tall_styles_cache
 from llmchat.tui.widgets import lazy_layout
 from llmchat.tui.widgets.markdown_render import (
     Box,
@@ -106,7 +106,7 @@ TAKE_CHUNK = 2048
 BACKLOG_GAP = 0.001
 BACKLOG_PAINT = 0.2
 
-lazy_layout.install_tall_regions()  # (Textual's spatial maps, for answers of megabytes)
+install_tall_regions()  # (Textual's spatial maps, for answers of megabytes)
 
 STRIPS = 400  # lines kept ready to paint per answer (see StreamingMarkdown._strips)
 # A layout draws the units of the last EXACT_PAGES pages (of the app's height, at least
@@ -756,7 +756,7 @@ class StreamingMarkdown(Widget):
         classes: Optional[str] = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self._styles_cache = lazy_layout.TallStylesCache()
+        use_tall_styles_cache(self)
         self.document = StreamingDocument(code_chunk=code_chunk)
         self._parts = TextQueue()  # everything appended
         self._pending = TextQueue()  # appended, not taken in yet

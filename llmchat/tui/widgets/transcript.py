@@ -35,8 +35,7 @@ from textual.geometry import Region, Size
 from textual.layout import DockArrangeResult, WidgetPlacement
 from textual.widget import Widget
 
-from llmchat.tui.compat import install_acyclic_strips, quiet_virtual_size, release_removed_widgets
-from llmchat.tui.widgets.lazy_layout import TallStylesCache
+from llmchat.tui.compat import install_acyclic_strips, quiet_virtual_size, release_removed_widgets, use_tall_styles_cache
 from llmchat.tui.widgets.messages import UserMessage
 from llmchat.tui.widgets.streaming_markdown import DRAWN
 
@@ -135,7 +134,7 @@ class TurnView(Vertical):
 
     def __init__(self, index: int, turn: StoredTurn) -> None:
         super().__init__()
-        self._styles_cache = TallStylesCache()  # (huge10: as tall as its answer, maybe megabytes of Markdown)
+        use_tall_styles_cache(self)  # as tall as its answer: megabytes of Markdown, maybe
         self.index = index
         self.turn = turn
 
