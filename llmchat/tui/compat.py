@@ -76,7 +76,8 @@ runs it again with every check failed to see the same answer rendered.
   huge answer's never are: ~60 bytes a line, ~100 MB for a 12 MB answer after Ctrl+Home.
   `use_tall_styles_cache(widget)` gives a widget that may be that tall (a long answer, its stored
   answer, its turn) a `TallStylesCache`, which drops the cached lines of a region taller than the
-  cache instead (the same lines painted again). Fallback: Textual's cache.
+  cache instead (the same lines painted again); `forget_painted_lines(widget)` empties it (a
+  long answer's lines moved while it painted them). Fallback: Textual's cache; a refresh.
 
 - "tall_regions": `textual._spatial_map.SpatialMap.insert(regions_and_values)` (tuples of
   region, offset, fixed, overlay, value), `get_values_in_region(region)`, and its `total_region`.
@@ -465,6 +466,16 @@ def use_tall_styles_cache(widget: Widget) -> None:
     """Give `widget`, which may be hundreds of thousands of lines tall, a `TallStylesCache`."""
     if AVAILABLE["tall_styles_cache"]:
         widget._styles_cache = TallStylesCache()
+
+
+def forget_painted_lines(widget: Widget) -> None:
+    """Empty Textual's cache of `widget`'s painted lines: each is rendered again when next
+    painted (the lines of a long answer moved while it was painting them). Fallback: a refresh
+    (the same, and a paint more)."""
+    if AVAILABLE["tall_styles_cache"]:
+        widget._styles_cache.clear()
+    else:
+        widget.refresh()
 
 
 class TallStylesCache(_StylesCacheBase):

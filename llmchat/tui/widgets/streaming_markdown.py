@@ -60,7 +60,7 @@ from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from llmchat.tui.compat import install_tall_regions, quiet_virtual_size, use_tall_styles_cache
+from llmchat.tui.compat import forget_painted_lines, install_tall_regions, quiet_virtual_size, use_tall_styles_cache
 from llmchat.tui.widgets import lazy_layout
 from llmchat.tui.widgets.markdown_render import (
     Box,
@@ -1289,7 +1289,7 @@ class StreamingMarkdown(Widget):
             shift = self._exact_around(crop.y - top, crop.bottom - top)
             if self._estimated != estimated:
                 self.call_later(self._laid_out_again, shift)
-                self._styles_cache.clear()
+                forget_painted_lines(self)
                 # What the view keeps showing is painted where it will be after that layout.
                 crop = crop.translate((0, shift))
         elif self._starts:
