@@ -619,3 +619,36 @@ async def test_a_backlogs_quiet_frames_leave_the_status_bar_alone(monkeypatch):
         widget._due()
         assert len(calls) == 1
         await pilot.pause()
+
+
+async def test_rows_the_text_moves_through_are_not_drawn_again_and_paint_right():
+    """When a new line moves the text up a row within the room kept for growth, every row on
+    screen changes but no line does: Textual's cached rows move with the text and only the
+    changed lines are drawn again. What is painted is what a repaint of everything paints, at
+    every frame, growing lines, new paragraphs and the room's steps included."""
+    widget = StreamingMarkdown(grow_step=4)
+    app = Follow(widget)
+    drawn: List[int] = []
+    render_line = widget.render_line
+
+    def counting(y: int) -> Any:
+        drawn.append(y)
+        return render_line(y)
+
+    widget.render_line = counting  # type: ignore[method-assign]
+    async with app.run_test(size=(40, 16)) as pilot:
+        for index in range(40):
+            words = " ".join(f"w{index}x{n}" for n in range(index % 7 + 1))
+            await frame(pilot, widget, words + ("\n\n" if index % 3 == 2 else " "))
+            painted = screen_rows(app)
+            widget.refresh()  # a repaint of everything, for reference
+            await pilot.pause()
+            assert screen_rows(app) == painted, index
+        room = widget._above
+        assert room > 1  # the next line lands in the room: the text moves up, the height stays
+        drawn.clear()
+        await frame(pilot, widget, "\n\nthe end\n\n")
+        assert widget._above < room and widget.size.height == widget.height_shown
+        # The paragraph it ends (frozen now) and the new one, not the whole view (16 rows).
+        assert len(drawn) <= 8, drawn
+        assert screen_rows(app)[-1].strip() == "the end"

@@ -732,6 +732,7 @@ class StreamingMarkdown(Widget):
         self._grow_step = max(1, grow_step)
         self._reserved = 0  # the height while the answer grows, room included (see height_shown)
         self._above = 0  # rows of that room above the text (see _reserve_room)
+        self._painted_above = 0  # ...when the rows in Textual's cache were painted (see _moved)
         self._following = False  # at the last frame, the view was at its end...
         self._view_rows = 0  # ...and this many rows high
         self._grown: Optional[Tuple[float, int]] = None  # when the room last grew, and the lines then
@@ -1061,17 +1062,70 @@ class StreamingMarkdown(Widget):
         self._tail_start = self._frozen_height()
         if dirty_from is not None:
             self._forget_strips(dirty_from)
-        above = self._above
         self._reserve_room()
         if self._quiet:
             self._owed_paint = True
-        elif self._owed_paint or self._above != above:
+        elif self._owed_paint:
             self._owed_paint = False
-            self.refresh()  # the text moved within the room (or more): repaint all of it
+            self._painted_above = self._above
+            self.refresh()  # laid out quietly (the text may have moved, lines changed): all of it
+        elif self._above != self._painted_above:
+            # The text moved within the room: the rows on screen all change, but not the lines.
+            end = self.line_count if dirty_end is None else dirty_end
+            changed = None if dirty_from is None else (dirty_from, max(end, dirty_from + 1))
+            self._moved(self._painted_above - self._above, changed)
+            self._painted_above = self._above
         elif dirty_from is not None:
             # Only these lines may differ: the others stay in Textual's line cache.
             end = self.line_count if dirty_end is None else dirty_end
-            self.refresh(Region(0, dirty_from + above, width, max(1, end - dirty_from)))
+            self.refresh(Region(0, dirty_from + self._above, width, max(1, end - dirty_from)))
+
+    def _moved(self, rows: int, changed: Optional[Tuple[int, int]]) -> None:
+        """The text moved `rows` rows up (down when negative) within the widget, and text lines
+        `changed` (start, end) differ: repaint every row, but draw again only the changed lines.
+        Textual keeps the lines it painted in a cache by row (`_styles_cache`), which a plain
+        `refresh()` empties: every row of the widget on screen would be drawn and styled again
+        each time a line is added (the text moves up a row then). The cached rows are moved
+        with the text instead; a row's line is the same, with the same selection offsets (they
+        count text lines, not rows)."""
+        cache = getattr(self, "_styles_cache", None)
+        lines = getattr(cache, "_cache", None)
+        dirty = getattr(cache, "_dirty_lines", None)
+        gutter = self.styles.gutter
+        if not isinstance(lines, dict) or not isinstance(dirty, set) or gutter.top or gutter.bottom:
+            self.refresh()  # not the cache this was written for (Textual 8): paint all of it
+            return
+        kept = {y - rows: strip for y, strip in lines.items() if y - rows >= 0}
+        stale = {y - rows for y in dirty if y - rows >= 0}
+        if changed is not None:
+            stale.update(range(changed[0] + self._above, changed[1] + self._above))
+        self.refresh()  # every row on screen (this empties the cache: refill it)
+        lines.clear()
+        lines.update(kept)
+        dirty.clear()
+        dirty.update(stale)
+
+    def _size_updated(self, size: Any, virtual_size: Any, container_size: Any, layout: bool = True) -> bool:
+        """A new height (a line added, the room grown) at the same width: Textual empties its
+        cache of painted rows; the rows we did not mark as changed are the same, keep them."""
+        cache = getattr(self, "_styles_cache", None)
+        lines = getattr(cache, "_cache", None)
+        dirty = getattr(cache, "_dirty_lines", None)
+        kept = None
+        if (
+            size.width == self._size.width
+            and size.height != self._size.height
+            and not self._owed_paint
+            and isinstance(lines, dict)
+            and isinstance(dirty, set)
+        ):
+            kept = {y: strip for y, strip in lines.items() if y < size.height}, set(dirty)
+        resized = super()._size_updated(size, virtual_size, container_size, layout)
+        if kept is not None and self._styles_cache is cache and not lines and cache._width == size.width:
+            lines.update(kept[0])
+            dirty.clear()
+            dirty.update(kept[1])
+        return resized
 
     def on_unmount(self) -> None:
         self._let_go_of_lines()  # removed (scrolled far away, a new conversation): never painted again
