@@ -1183,8 +1183,9 @@ class StreamingMarkdown(Widget):
     def height_shown(self) -> int:
         """The height the widget takes: its lines, and while the answer grows, the room
         reserved for it (`_reserve_room`) above them. A new line then usually lands in room
-        already there (the text moves up a row: a repaint of the widget) instead of changing
-        the height, which costs a layout of the whole screen as well (~10 ms)."""
+        already there (the text moves up a row: the rows are painted again from Textual's
+        cache, see `_moved`) instead of changing the height, which costs a layout of the whole
+        screen as well (~10 ms)."""
         lines = self.line_count
         if self.document.finished or not lines:
             return lines
