@@ -652,3 +652,30 @@ async def test_rows_the_text_moves_through_are_not_drawn_again_and_paint_right()
         # The paragraph it ends (frozen now) and the new one, not the whole view (16 rows).
         assert len(drawn) <= 8, drawn
         assert screen_rows(app)[-1].strip() == "the end"
+
+
+async def test_a_quiet_frame_before_a_waiting_paint_paints_no_row_out_of_place():
+    """A frame marks the line it changed for painting; before the screen paints it, a backlog's
+    quiet frame freezes that paragraph and starts two more (the text moves up in the room kept
+    above it). The paint that follows shows the text as it is then, every row in its place:
+    painting only the marked row, the rest from before, showed the text a row off there until
+    the next frame that paints (the row cache moved with the text made that worse)."""
+    widget = StreamingMarkdown(grow_step=12)
+    app = Follow(widget)
+    async with app.run_test(size=(40, 12)) as pilot:
+        for index in range(30):
+            await frame(pilot, widget, f"line {index}\n\n")
+        await frame(pilot, widget, "last")
+        while widget._above < 5:  # room above the text, out of view, for what comes
+            await frame(pilot, widget, "\n\nlast")
+        widget.append(" word")
+        widget._take_in(force=True)
+        widget._show()  # the last line changed: only its row waits to be painted
+        widget.append("\n\nnew one\n\nnew two")
+        widget._take_in(force=True)
+        widget._lay_out_quietly(widget.size.width, with_tail=False)  # a backlog's frame: no paint of its own
+        await pilot.pause()
+        painted = list(app.screen._compositor.render_strips())
+        fresh = fresh_rows(app, widget)
+        assert painted == fresh
+        assert screen_rows(app)[-1].strip() == "new two"

@@ -1031,7 +1031,7 @@ class StreamingMarkdown(Widget):
             self._tail_stale = True
         if not with_tail:
             assert self._quiet, "a layout without its tail is never painted"
-            self._owed_paint = True
+            self._owe_paint()
             # The old tail's lines become frozen lines (and replaced units' lines change).
             self._forget_strips(self._tail_start if dirty_from is None else min(dirty_from, self._tail_start))
             return
@@ -1064,7 +1064,7 @@ class StreamingMarkdown(Widget):
             self._forget_strips(dirty_from)
         self._reserve_room()
         if self._quiet:
-            self._owed_paint = True
+            self._owe_paint()
         elif self._owed_paint:
             self._owed_paint = False
             self._painted_above = self._above
@@ -1079,6 +1079,30 @@ class StreamingMarkdown(Widget):
             # Only these lines may differ: the others stay in Textual's line cache.
             end = self.line_count if dirty_end is None else dirty_end
             self.refresh(Region(0, dirty_from + self._above, width, max(1, end - dirty_from)))
+
+    def _owe_paint(self) -> None:
+        """Laid out without a paint (a backlog's frame): the next paint of the widget paints all
+        of it. A part of it already waiting to be painted (lines a frame before marked changed)
+        becomes all of it: painted alone, with the rows around it from before, the text could
+        show a row too high or low there (the room above it changed in between)."""
+        if not self._owed_paint and getattr(self, "_repaint_regions", None):
+            self.refresh()
+        self._owed_paint = True
+
+    def render_lines(self, crop: Region) -> List[Strip]:
+        """Before any row is painted, the layout is brought up to date (a new width, or the
+        tail owed since a backlog's quiet frames): done at the first row, the rows painted
+        from Textual's row cache for the others would be from before, a row off when the text
+        moved in the room. Rows painted before a quiet layout are all drawn again."""
+        width = self.size.width
+        if width != self._width or self._fingerprint is None:
+            self._lay_out(width)
+        elif self._tail_stale and self._owed_paint:
+            self._lay_out_quietly(width)
+            cache = getattr(self, "_styles_cache", None)
+            if cache is not None:
+                cache.clear()
+        return super().render_lines(crop)
 
     def _moved(self, rows: int, changed: Optional[Tuple[int, int]]) -> None:
         """The text moved `rows` rows up (down when negative) within the widget, and text lines
