@@ -679,3 +679,25 @@ async def test_a_quiet_frame_before_a_waiting_paint_paints_no_row_out_of_place()
         fresh = fresh_rows(app, widget)
         assert painted == fresh
         assert screen_rows(app)[-1].strip() == "new two"
+
+
+async def test_a_sibling_mounted_after_a_growing_answer_does_not_draw_its_lines_again():
+    """A widget mounted after the answer (as the figures line is shown under it) takes
+    `:last-child` from it: no style of the answer depends on its place among its siblings, so
+    its lines are kept, not let go and drawn again (a long code block highlighted again)."""
+    from textual.widgets import Static
+
+    widget = StreamingMarkdown()
+    app = Follow(widget)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await frame(pilot, widget, "```python\n" + "".join(f"x{i} = {i}\n" for i in range(40)) + "```\n\nafter\n\n")
+        await pilot.pause()
+        token, painter = widget._token, widget._painter
+        assert "last-child" in widget.pseudo_classes
+        column = app.query_one("#column")
+        await column.mount(Static("figures"))
+        column.add_class("-done")  # the answer's state changed: its styles are worked out again
+        await pilot.pause()
+        await frame(pilot, widget, "more")
+        assert "last-child" not in widget.pseudo_classes and widget._fingerprint is not None
+        assert widget._token is token and widget._painter is painter

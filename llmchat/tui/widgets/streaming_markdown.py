@@ -100,6 +100,9 @@ TAKE_CHUNK = 2048
 BACKLOG_GAP = 0.001
 BACKLOG_PAINT = 0.2
 
+# Pseudo-classes that say where the widget is among its siblings, not how it looks.
+_PLACE_CLASSES = frozenset({"first-child", "last-child", "first-of-type", "last-of-type", "odd", "even", "empty"})
+
 STRIPS = 400  # lines kept ready to paint per answer (see StreamingMarkdown._strips)
 
 _ROOT = Context()
@@ -973,10 +976,16 @@ class StreamingMarkdown(Widget):
     def _style_fingerprint(self) -> Any:
         """What the drawn lines depend on besides the width. Worked out again only after
         Textual said our styles changed (a theme, a class on an ancestor): it walks the
-        ancestors, and layout asks for our height twice a frame."""
+        ancestors, and layout asks for our height twice a frame.
+
+        Of the pseudo-classes, not those of the widget's place among its siblings (no style of
+        ours depends on them): the figures line shown under an answer made it lose `:last-child`
+        in the middle of streaming, and every line was let go and drawn again (a 2,000-line code
+        block highlighted twice more when that came after its end)."""
         if self._fingerprint is None:
             app = self.app
-            self._fingerprint = (app.theme, app.ansi_color, self.background_colors, self.styles.color, self.pseudo_classes)
+            pseudo = self.pseudo_classes - _PLACE_CLASSES
+            self._fingerprint = (app.theme, app.ansi_color, self.background_colors, self.styles.color, pseudo)
         return self._fingerprint
 
     def notify_style_update(self) -> None:
