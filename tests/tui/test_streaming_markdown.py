@@ -701,3 +701,54 @@ async def test_a_sibling_mounted_after_a_growing_answer_does_not_draw_its_lines_
         await frame(pilot, widget, "more")
         assert "last-child" not in widget.pseudo_classes and widget._fingerprint is not None
         assert widget._token is token and widget._painter is painter
+
+
+class FollowAnswer(App[None]):
+    """An answer's box (AssistantMessage) alone in a column that follows its end."""
+
+    def __init__(self, message: AssistantMessage) -> None:
+        super().__init__()
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        from textual.containers import VerticalScroll
+
+        with VerticalScroll(id="column"):
+            yield self.message
+
+    def on_mount(self) -> None:
+        self.query_one("#column").anchor()
+
+
+async def test_the_box_around_a_short_growing_answer_keeps_its_painted_rows():
+    """While an answer is shorter than the view, each new line is a new height for it and its
+    box (a layout): the box's rows (its border and background) are the same at any height and
+    stay painted, not drawn again each time. What is painted is what a repaint of everything
+    paints."""
+    message = AssistantMessage()
+    app = FollowAnswer(message)
+    async with app.run_test(size=(40, 30)) as pilot:
+        widget = message.markdown
+        await frame(pilot, widget, "first\n\n")
+        drawn: List[int] = []
+        cache = message._styles_cache
+        render_line = cache.render_line
+
+        def counting(styles: Any, y: int, *args: Any) -> Any:
+            drawn.append(y)
+            return render_line(styles, y, *args)
+
+        cache.render_line = counting  # type: ignore[method-assign]
+        for index in range(8):
+            await frame(pilot, widget, f"line {index}\n\n")
+            painted = list(app.screen._compositor.render_strips())
+            assert [row.strip() for row in screen_rows(app) if row.strip()][-1].endswith(f" line {index}")
+            assert fresh_rows(app, widget) == painted, index
+            message.refresh()
+            await pilot.pause()
+            assert list(app.screen._compositor.render_strips()) == painted, index
+        # Grown 16 rows: the new ones only (and those the reference repaints drew), not every row each time.
+        assert message.size.height == 17
+        drawn.clear()
+        await frame(pilot, widget, "one more\n\n")
+        assert len(drawn) <= 2, drawn

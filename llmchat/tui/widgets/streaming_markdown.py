@@ -506,6 +506,34 @@ def _guess(code: str) -> str:
 # --- the widget ------------------------------------------------------------------------------
 
 
+def resized_keeping_rows(widget: Widget, size: Size, resize: Callable[[], bool], keep: bool = True) -> bool:
+    """`resize()` (the widget's `_size_updated`), keeping the rows Textual painted and cached
+    for it when only its height changes: Textual empties that cache at every new size, and
+    every row on screen is drawn and styled again. For a widget whose rows do not depend on its
+    height (no top or bottom border or padding; lines changed marked as such), as a growing
+    answer and the box around it: a layout a line while an answer is shorter than the view."""
+    cache = getattr(widget, "_styles_cache", None)
+    lines = getattr(cache, "_cache", None)
+    dirty = getattr(cache, "_dirty_lines", None)
+    old = getattr(widget, "_size", None)
+    kept = None
+    if keep and old is not None and size.width == old.width and size.height != old.height and isinstance(lines, dict) and isinstance(dirty, set):
+        kept = {y: strip for y, strip in lines.items() if y < size.height}, set(dirty)
+    resized = resize()
+    if (
+        kept is not None
+        and lines is not None
+        and dirty is not None
+        and widget._styles_cache is cache
+        and not lines
+        and getattr(cache, "_width", None) == size.width
+    ):
+        lines.update(kept[0])
+        dirty.clear()
+        dirty.update(kept[1])
+    return resized
+
+
 def _offsets(strip: Strip, y: int) -> Strip:
     """Selection offsets, (character, line) in this widget, on the segments that carry text
     offsets (Content puts them there, relative to its own block; padding has none, as in
@@ -1141,24 +1169,8 @@ class StreamingMarkdown(Widget):
     def _size_updated(self, size: Any, virtual_size: Any, container_size: Any, layout: bool = True) -> bool:
         """A new height (a line added, the room grown) at the same width: Textual empties its
         cache of painted rows; the rows we did not mark as changed are the same, keep them."""
-        cache = getattr(self, "_styles_cache", None)
-        lines = getattr(cache, "_cache", None)
-        dirty = getattr(cache, "_dirty_lines", None)
-        kept = None
-        if (
-            size.width == self._size.width
-            and size.height != self._size.height
-            and not self._owed_paint
-            and isinstance(lines, dict)
-            and isinstance(dirty, set)
-        ):
-            kept = {y: strip for y, strip in lines.items() if y < size.height}, set(dirty)
-        resized = super()._size_updated(size, virtual_size, container_size, layout)
-        if kept is not None and self._styles_cache is cache and not lines and cache._width == size.width:
-            lines.update(kept[0])
-            dirty.clear()
-            dirty.update(kept[1])
-        return resized
+        resize = super()._size_updated
+        return resized_keeping_rows(self, size, lambda: resize(size, virtual_size, container_size, layout), keep=not self._owed_paint)
 
     def on_unmount(self) -> None:
         self._let_go_of_lines()  # removed (scrolled far away, a new conversation): never painted again
