@@ -578,7 +578,8 @@ async def test_a_frame_taking_text_in_slices_draws_the_tail_once(monkeypatch):
     widget = StreamingMarkdown()
     app = Follow(widget)
     async with app.run_test(size=(50, 16)) as pilot:
-        await frame(pilot, widget, "# Start\n\n")
+        await frame(pilot, widget, "# Start\n\n" + "".join(f"Line {i}\n\n" for i in range(10)))  # more than the view
+        await pilot.pause()
         tails: List[int] = []
         tail_boxes = widget.document.tail_boxes
 
@@ -606,7 +607,8 @@ async def test_a_backlogs_quiet_frames_leave_the_status_bar_alone(monkeypatch):
     widget = StreamingMarkdown()
     app = Follow(widget)
     async with app.run_test(size=(50, 16)) as pilot:
-        await frame(pilot, widget, "# Start\n\n")
+        await frame(pilot, widget, "# Start\n\n" + "".join(f"Line {i}\n\n" for i in range(10)))  # more than the view
+        await pilot.pause()
         calls: List[int] = []
         widget.on_frame = lambda: calls.append(widget.frames)
         widget.append("".join(f"Paragraph {i} with some words.\n\n" for i in range(40)))
@@ -752,3 +754,32 @@ async def test_the_box_around_a_short_growing_answer_keeps_its_painted_rows():
         drawn.clear()
         await frame(pilot, widget, "one more\n\n")
         assert len(drawn) <= 2, drawn
+
+
+async def test_a_backlog_that_outgrows_the_view_is_laid_out_before_more_is_taken_in(monkeypatch):
+    """Text arriving faster than frames take it in, while the answer is shorter than the view:
+    the frame stops taking it in once the answer outgrows its container, and paints, so the
+    screen lays it out (a scrollbar comes, the answer is narrower) before more is drawn at the
+    old width; the rest follows at the new width."""
+    import llmchat.tui.widgets.streaming_markdown as module
+
+    monkeypatch.setattr(module, "TAKE_CHUNK", 64)
+    monkeypatch.setattr(module, "TAKE_WORK", 10.0)
+    widget = StreamingMarkdown()
+    app = Follow(widget)
+    async with app.run_test(size=(50, 16)) as pilot:
+        await frame(pilot, widget, "# Start\n\n")
+        await pilot.pause()
+        wide = widget._width
+        widget.append("".join(f"Paragraph {i} with some words.\n\n" for i in range(40)))
+        widget._next_frame = 0.0
+        widget._frame()
+        assert widget.backlog > 0  # stopped once the answer no longer fits
+        assert widget.line_count < 16 + 8 and widget._painted_height == widget.height_shown > 14
+        for _ in range(200):
+            await pilot.pause(0.01)
+            if not widget.backlog:
+                break
+        await pilot.pause()
+        assert widget._width < wide  # the scrollbar came
+        assert screen_rows(app)[-1].strip() == "Paragraph 39 with some words."

@@ -506,6 +506,17 @@ def _guess(code: str) -> str:
 # --- the widget ------------------------------------------------------------------------------
 
 
+def _content_height(container: Widget) -> int:
+    """The rows its children take, margins included (its virtual size is at least its own)."""
+    top, bottom = None, None
+    for child in container.displayed_children:
+        if isinstance(child, Widget):
+            region, margin = child.region, child.styles.margin
+            top = region.y - margin.top if top is None else min(top, region.y - margin.top)
+            bottom = region.bottom + margin.bottom if bottom is None else max(bottom, region.bottom + margin.bottom)
+    return 0 if top is None or bottom is None else bottom - top
+
+
 def resized_keeping_rows(widget: Widget, size: Size, resize: Callable[[], bool], keep: bool = True) -> bool:
     """`resize()` (the widget's `_size_updated`), keeping the rows Textual painted and cached
     for it when only its height changes: Textual empties that cache at every new size, and
@@ -766,6 +777,9 @@ class StreamingMarkdown(Widget):
         self._painted_above = 0  # ...when the rows in Textual's cache were painted (see _moved)
         self._following = False  # at the last frame, the view was at its end...
         self._view_rows = 0  # ...and this many rows high
+        # At the last frame, the height at which the answer outgrows the container around it, when
+        # it does not fill it yet (see _outgrowing), else None.
+        self._overflow_at: Optional[int] = None
         self._grown: Optional[Tuple[float, int]] = None  # when the room last grew, and the lines then
         self._next_frame = 0.0
         self._frame_requested = False
@@ -897,11 +911,13 @@ class StreamingMarkdown(Widget):
         self._take_in(force=True, limit=TAKE_CHUNK)
         while self._pending and time.perf_counter() - started < TAKE_WORK and laid_out:
             self._lay_out_quietly(width, with_tail=False)  # what was taken in is drawn as it goes: its cost counts
+            if self._outgrowing():
+                break
             self._take_in(force=True, limit=TAKE_CHUNK)
         if self._finishing and len(self._pending) <= TAKE_CHUNK:
             self._complete()
             return
-        if not self._pending or time.perf_counter() - self._painted_at >= BACKLOG_PAINT:
+        if not self._pending or time.perf_counter() - self._painted_at >= BACKLOG_PAINT or self._outgrowing():
             if self.on_frame is not None:
                 # Only before a frame that paints: a backlog's quiet frames follow each other
                 # every few ms, and the bar changed on its own clock then, a paint of its own
@@ -931,7 +947,7 @@ class StreamingMarkdown(Widget):
         """Lay out what was taken in and ask the screen to paint it at its next tick: the tail
         only (lines above it stay in Textual's line cache), and a layout only when the height
         changed (a layout of the whole screen costs several ms a frame)."""
-        self._following, self._view_rows = self._view_state()
+        self._following, self._view_rows, self._overflow_at = self._view_state()
         self._painted_at = time.perf_counter()
         self.shown_chars = self._taken
         width = self.size.width
@@ -945,16 +961,29 @@ class StreamingMarkdown(Widget):
         if self.height_shown != before:
             self.refresh(layout=True, repaint=False)
 
-    def _view_state(self) -> Tuple[bool, int]:
+    def _view_state(self) -> Tuple[bool, int, Optional[int]]:
         """Whether the scrolling container around the answer is at its end (following it),
-        and the rows it shows."""
+        the rows it shows, and while the container is not full yet, the answer's height at
+        which it will be (None when it is)."""
         for node in self.ancestors:
             if isinstance(node, Widget) and node.styles.overflow_y in ("auto", "scroll"):
                 # (Not `is_vertical_scroll_end`: an anchored container with less than a view of
                 # content is left at a negative offset.)
                 end = node.max_scroll_y
-                return end == 0 or node.scroll_offset.y >= end, node.scrollable_content_region.height
-        return False, 0
+                rows = node.scrollable_content_region.height
+                overflow_at = self.size.height + rows - _content_height(node) if end == 0 else None
+                return end == 0 or node.scroll_offset.y >= end, rows, overflow_at
+        return False, 0, None
+
+    def _outgrowing(self) -> bool:
+        """The answer has grown past what its container shows: the screen is to lay it out
+        before more is taken in, as a scrollbar may come and narrow the answer (every line
+        drawn so far is drawn again at the new width: a backlog's frames drew 0.2 s of text
+        before the first layout, the first 10-13 parts of a long code block drawn twice)."""
+        if self._overflow_at is None or self.line_count <= self._overflow_at:
+            return False
+        self._overflow_at = self._view_state()[2]  # as the screen last laid it out
+        return self._overflow_at is not None and self.line_count > self._overflow_at
 
     def _normalised(self, text: str) -> str:
         """Line ends as the parser counts them (CR LF and lone CR are LF); a CR at the end of
