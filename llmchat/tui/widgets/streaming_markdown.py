@@ -906,6 +906,12 @@ class StreamingMarkdown(Widget):
             self._request_frame()
             return
         started = time.perf_counter()
+        if self._outgrowing() and started - self._painted_at < MAX_FRAME_GAP:
+            # Painted for it already: the screen lays it out at its next tick; taken in before,
+            # more text is drawn at a width about to change (and a tail a frame).
+            self._frame_requested = True
+            self.set_timer(self._min_frame, self._due)
+            return
         width = self.size.width
         laid_out = width and width == self._width
         self._take_in(force=True, limit=TAKE_CHUNK)
