@@ -578,7 +578,8 @@ async def test_a_frame_taking_text_in_slices_draws_the_tail_once(monkeypatch):
     widget = StreamingMarkdown()
     app = Follow(widget)
     async with app.run_test(size=(50, 16)) as pilot:
-        await frame(pilot, widget, "# Start\n\n")
+        await frame(pilot, widget, "# Start\n\n" + "".join(f"Line {i}\n\n" for i in range(10)))  # more than the view
+        await pilot.pause()
         tails: List[int] = []
         tail_boxes = widget.document.tail_boxes
 
@@ -606,7 +607,8 @@ async def test_a_backlogs_quiet_frames_leave_the_status_bar_alone(monkeypatch):
     widget = StreamingMarkdown()
     app = Follow(widget)
     async with app.run_test(size=(50, 16)) as pilot:
-        await frame(pilot, widget, "# Start\n\n")
+        await frame(pilot, widget, "# Start\n\n" + "".join(f"Line {i}\n\n" for i in range(10)))  # more than the view
+        await pilot.pause()
         calls: List[int] = []
         widget.on_frame = lambda: calls.append(widget.frames)
         widget.append("".join(f"Paragraph {i} with some words.\n\n" for i in range(40)))
@@ -619,3 +621,165 @@ async def test_a_backlogs_quiet_frames_leave_the_status_bar_alone(monkeypatch):
         widget._due()
         assert len(calls) == 1
         await pilot.pause()
+
+
+async def test_rows_the_text_moves_through_are_not_drawn_again_and_paint_right():
+    """When a new line moves the text up a row within the room kept for growth, every row on
+    screen changes but no line does: Textual's cached rows move with the text and only the
+    changed lines are drawn again. What is painted is what a repaint of everything paints, at
+    every frame, growing lines, new paragraphs and the room's steps included."""
+    widget = StreamingMarkdown(grow_step=4)
+    app = Follow(widget)
+    drawn: List[int] = []
+    render_line = widget.render_line
+
+    def counting(y: int) -> Any:
+        drawn.append(y)
+        return render_line(y)
+
+    widget.render_line = counting  # type: ignore[method-assign]
+    async with app.run_test(size=(40, 16)) as pilot:
+        for index in range(40):
+            words = " ".join(f"w{index}x{n}" for n in range(index % 7 + 1))
+            await frame(pilot, widget, words + ("\n\n" if index % 3 == 2 else " "))
+            painted = screen_rows(app)
+            widget.refresh()  # a repaint of everything, for reference
+            await pilot.pause()
+            assert screen_rows(app) == painted, index
+        room = widget._above
+        assert room > 1  # the next line lands in the room: the text moves up, the height stays
+        drawn.clear()
+        await frame(pilot, widget, "\n\nthe end\n\n")
+        assert widget._above < room and widget.size.height == widget.height_shown
+        # The paragraph it ends (frozen now) and the new one, not the whole view (16 rows).
+        assert len(drawn) <= 8, drawn
+        assert screen_rows(app)[-1].strip() == "the end"
+
+
+async def test_a_quiet_frame_before_a_waiting_paint_paints_no_row_out_of_place():
+    """A frame marks the line it changed for painting; before the screen paints it, a backlog's
+    quiet frame freezes that paragraph and starts two more (the text moves up in the room kept
+    above it). The paint that follows shows the text as it is then, every row in its place:
+    painting only the marked row, the rest from before, showed the text a row off there until
+    the next frame that paints (the row cache moved with the text made that worse)."""
+    widget = StreamingMarkdown(grow_step=12)
+    app = Follow(widget)
+    async with app.run_test(size=(40, 12)) as pilot:
+        for index in range(30):
+            await frame(pilot, widget, f"line {index}\n\n")
+        await frame(pilot, widget, "last")
+        while widget._above < 5:  # room above the text, out of view, for what comes
+            await frame(pilot, widget, "\n\nlast")
+        widget.append(" word")
+        widget._take_in(force=True)
+        widget._show()  # the last line changed: only its row waits to be painted
+        widget.append("\n\nnew one\n\nnew two")
+        widget._take_in(force=True)
+        widget._lay_out_quietly(widget.size.width, with_tail=False)  # a backlog's frame: no paint of its own
+        await pilot.pause()
+        painted = list(app.screen._compositor.render_strips())
+        fresh = fresh_rows(app, widget)
+        assert painted == fresh
+        assert screen_rows(app)[-1].strip() == "new two"
+
+
+async def test_a_sibling_mounted_after_a_growing_answer_does_not_draw_its_lines_again():
+    """A widget mounted after the answer (as the figures line is shown under it) takes
+    `:last-child` from it: no style of the answer depends on its place among its siblings, so
+    its lines are kept, not let go and drawn again (a long code block highlighted again)."""
+    from textual.widgets import Static
+
+    widget = StreamingMarkdown()
+    app = Follow(widget)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await frame(pilot, widget, "```python\n" + "".join(f"x{i} = {i}\n" for i in range(40)) + "```\n\nafter\n\n")
+        await pilot.pause()
+        token, painter = widget._token, widget._painter
+        assert "last-child" in widget.pseudo_classes
+        column = app.query_one("#column")
+        await column.mount(Static("figures"))
+        column.add_class("-done")  # the answer's state changed: its styles are worked out again
+        await pilot.pause()
+        await frame(pilot, widget, "more")
+        assert "last-child" not in widget.pseudo_classes and widget._fingerprint is not None
+        assert widget._token is token and widget._painter is painter
+
+
+class FollowAnswer(App[None]):
+    """An answer's box (AssistantMessage) alone in a column that follows its end."""
+
+    def __init__(self, message: AssistantMessage) -> None:
+        super().__init__()
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        from textual.containers import VerticalScroll
+
+        with VerticalScroll(id="column"):
+            yield self.message
+
+    def on_mount(self) -> None:
+        self.query_one("#column").anchor()
+
+
+async def test_the_box_around_a_short_growing_answer_keeps_its_painted_rows():
+    """While an answer is shorter than the view, each new line is a new height for it and its
+    box (a layout): the box's rows (its border and background) are the same at any height and
+    stay painted, not drawn again each time. What is painted is what a repaint of everything
+    paints."""
+    message = AssistantMessage()
+    app = FollowAnswer(message)
+    async with app.run_test(size=(40, 30)) as pilot:
+        widget = message.markdown
+        await frame(pilot, widget, "first\n\n")
+        drawn: List[int] = []
+        cache = message._styles_cache
+        render_line = cache.render_line
+
+        def counting(styles: Any, y: int, *args: Any) -> Any:
+            drawn.append(y)
+            return render_line(styles, y, *args)
+
+        cache.render_line = counting  # type: ignore[method-assign]
+        for index in range(8):
+            await frame(pilot, widget, f"line {index}\n\n")
+            painted = list(app.screen._compositor.render_strips())
+            assert [row.strip() for row in screen_rows(app) if row.strip()][-1].endswith(f" line {index}")
+            assert fresh_rows(app, widget) == painted, index
+            message.refresh()
+            await pilot.pause()
+            assert list(app.screen._compositor.render_strips()) == painted, index
+        # Grown 16 rows: the new ones only (and those the reference repaints drew), not every row each time.
+        assert message.size.height == 17
+        drawn.clear()
+        await frame(pilot, widget, "one more\n\n")
+        assert len(drawn) <= 2, drawn
+
+
+async def test_a_backlog_that_outgrows_the_view_is_laid_out_before_more_is_taken_in(monkeypatch):
+    """Text arriving faster than frames take it in, while the answer is shorter than the view:
+    the frame stops taking it in once the answer outgrows its container, and paints, so the
+    screen lays it out (a scrollbar comes, the answer is narrower) before more is drawn at the
+    old width; the rest follows at the new width."""
+    import llmchat.tui.widgets.streaming_markdown as module
+
+    monkeypatch.setattr(module, "TAKE_CHUNK", 64)
+    monkeypatch.setattr(module, "TAKE_WORK", 10.0)
+    widget = StreamingMarkdown()
+    app = Follow(widget)
+    async with app.run_test(size=(50, 16)) as pilot:
+        await frame(pilot, widget, "# Start\n\n")
+        await pilot.pause()
+        wide = widget._width
+        widget.append("".join(f"Paragraph {i} with some words.\n\n" for i in range(40)))
+        widget._next_frame = 0.0
+        widget._frame()
+        assert widget.backlog > 0  # stopped once the answer no longer fits
+        assert widget.line_count < 16 + 8 and widget._painted_height == widget.height_shown > 14
+        for _ in range(200):
+            await pilot.pause(0.01)
+            if not widget.backlog:
+                break
+        await pilot.pause()
+        assert widget._width < wide  # the scrollbar came
+        assert screen_rows(app)[-1].strip() == "Paragraph 39 with some words."

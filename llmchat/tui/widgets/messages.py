@@ -24,7 +24,7 @@ from textual.widgets import Static
 from llmchat.tui.compat import quiet_virtual_size
 from llmchat.tui.gc_policy import GC_DELAY
 from llmchat.tui.session import FINAL_STATES, WAITING
-from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
+from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown, resized_keeping_rows
 
 
 class Welcome(Static):
@@ -117,6 +117,14 @@ class AssistantMessage(Vertical):
         yield self.markdown
         yield self.figures
         yield self.note
+
+    def _size_updated(self, size: Any, virtual_size: Any, container_size: Any, layout: bool = True) -> bool:
+        """Its rows (the border at the left, the background) are the same at any height: while
+        its answer grows a line at a time (a layout each), the rows painted stay painted."""
+        resize = super()._size_updated
+        gutter = self.styles.gutter
+        keep = not (gutter.top or gutter.bottom)
+        return resized_keeping_rows(self, size, lambda: resize(size, virtual_size, container_size, layout), keep=keep)
 
     @property
     def _holds_gc(self) -> bool:

@@ -108,6 +108,9 @@ BACKLOG_PAINT = 0.2
 
 install_tall_regions()  # (Textual's spatial maps, for answers of megabytes)
 
+# Pseudo-classes that say where the widget is among its siblings, not how it looks.
+_PLACE_CLASSES = frozenset({"first-child", "last-child", "first-of-type", "last-of-type", "odd", "even", "empty"})
+
 STRIPS = 400  # lines kept ready to paint per answer (see StreamingMarkdown._strips)
 # A layout draws the units of the last EXACT_PAGES pages (of the app's height, at least
 # MIN_PAGE rows) and those the view showed; the others' heights are estimated until they are
@@ -542,6 +545,45 @@ def _guess(code: str) -> str:
 # --- the widget ------------------------------------------------------------------------------
 
 
+def _content_height(container: Widget) -> int:
+    """The rows its children take, margins included (its virtual size is at least its own)."""
+    top, bottom = None, None
+    for child in container.displayed_children:
+        if isinstance(child, Widget):
+            region, margin = child.region, child.styles.margin
+            top = region.y - margin.top if top is None else min(top, region.y - margin.top)
+            bottom = region.bottom + margin.bottom if bottom is None else max(bottom, region.bottom + margin.bottom)
+    return 0 if top is None or bottom is None else bottom - top
+
+
+def resized_keeping_rows(widget: Widget, size: Size, resize: Callable[[], bool], keep: bool = True) -> bool:
+    """`resize()` (the widget's `_size_updated`), keeping the rows Textual painted and cached
+    for it when only its height changes: Textual empties that cache at every new size, and
+    every row on screen is drawn and styled again. For a widget whose rows do not depend on its
+    height (no top or bottom border or padding; lines changed marked as such), as a growing
+    answer and the box around it: a layout a line while an answer is shorter than the view."""
+    cache = getattr(widget, "_styles_cache", None)
+    lines = getattr(cache, "_cache", None)
+    dirty = getattr(cache, "_dirty_lines", None)
+    old = getattr(widget, "_size", None)
+    kept = None
+    if keep and old is not None and size.width == old.width and size.height != old.height and isinstance(lines, dict) and isinstance(dirty, set):
+        kept = {y: strip for y, strip in lines.items() if y < size.height}, set(dirty)
+    resized = resize()
+    if (
+        kept is not None
+        and lines is not None
+        and dirty is not None
+        and widget._styles_cache is cache
+        and not lines
+        and getattr(cache, "_width", None) == size.width
+    ):
+        lines.update(kept[0])
+        dirty.clear()
+        dirty.update(kept[1])
+    return resized
+
+
 def _offsets(strip: Strip, y: int) -> Strip:
     """Selection offsets, (character, line) in this widget, on the segments that carry text
     offsets (Content puts them there, relative to its own block; padding has none, as in
@@ -772,8 +814,12 @@ class StreamingMarkdown(Widget):
         self._grow_step = max(1, grow_step)
         self._reserved = 0  # the height while the answer grows, room included (see height_shown)
         self._above = 0  # rows of that room above the text (see _reserve_room)
+        self._painted_above = 0  # ...when the rows in Textual's cache were painted (see _moved)
         self._following = False  # at the last frame, the view was at its end...
         self._view_rows = 0  # ...and this many rows high
+        # At the last frame, the height at which the answer outgrows the container around it, when
+        # it does not fill it yet (see _outgrowing), else None.
+        self._overflow_at: Optional[int] = None
         self._grown: Optional[Tuple[float, int]] = None  # when the room last grew, and the lines then
         self._next_frame = 0.0
         self._frame_requested = False
@@ -934,16 +980,24 @@ class StreamingMarkdown(Widget):
             self._request_frame()
             return
         started = time.perf_counter()
+        if self._outgrowing() and started - self._painted_at < MAX_FRAME_GAP:
+            # Painted for it already: the screen lays it out at its next tick; taken in before,
+            # more text is drawn at a width about to change (and a tail a frame).
+            self._frame_requested = True
+            self.set_timer(self._min_frame, self._due)
+            return
         width = self.size.width
         laid_out = width and width == self._width
         self._take_in(force=True, limit=TAKE_CHUNK)
         while self._pending and time.perf_counter() - started < TAKE_WORK and laid_out:
             self._lay_out_quietly(width, with_tail=False)  # what was taken in is drawn as it goes: its cost counts
+            if self._outgrowing():
+                break
             self._take_in(force=True, limit=TAKE_CHUNK)
         if self._finishing and len(self._pending) <= TAKE_CHUNK:
             self._complete()
             return
-        if not self._pending or time.perf_counter() - self._painted_at >= BACKLOG_PAINT:
+        if not self._pending or time.perf_counter() - self._painted_at >= BACKLOG_PAINT or self._outgrowing():
             if self.on_frame is not None:
                 # Only before a frame that paints: a backlog's quiet frames follow each other
                 # every few ms, and the bar changed on its own clock then, a paint of its own
@@ -973,7 +1027,7 @@ class StreamingMarkdown(Widget):
         """Lay out what was taken in and ask the screen to paint it at its next tick: the tail
         only (lines above it stay in Textual's line cache), and a layout only when the height
         changed (a layout of the whole screen costs several ms a frame)."""
-        self._following, self._view_rows = self._view_state()
+        self._following, self._view_rows, self._overflow_at = self._view_state()
         self._painted_at = time.perf_counter()
         self.shown_chars = self._taken
         width = self.size.width
@@ -987,16 +1041,29 @@ class StreamingMarkdown(Widget):
         if self.height_shown != before:
             self.refresh(layout=True, repaint=False)
 
-    def _view_state(self) -> Tuple[bool, int]:
+    def _view_state(self) -> Tuple[bool, int, Optional[int]]:
         """Whether the scrolling container around the answer is at its end (following it),
-        and the rows it shows."""
+        the rows it shows, and while the container is not full yet, the answer's height at
+        which it will be (None when it is)."""
         for node in self.ancestors:
             if isinstance(node, Widget) and node.styles.overflow_y in ("auto", "scroll"):
                 # (Not `is_vertical_scroll_end`: an anchored container with less than a view of
                 # content is left at a negative offset.)
                 end = node.max_scroll_y
-                return end == 0 or node.scroll_offset.y >= end, node.scrollable_content_region.height
-        return False, 0
+                rows = node.scrollable_content_region.height
+                overflow_at = self.size.height + rows - _content_height(node) if end == 0 else None
+                return end == 0 or node.scroll_offset.y >= end, rows, overflow_at
+        return False, 0, None
+
+    def _outgrowing(self) -> bool:
+        """The answer has grown past what its container shows: the screen is to lay it out
+        before more is taken in, as a scrollbar may come and narrow the answer (every line
+        drawn so far is drawn again at the new width: a backlog's frames drew 0.2 s of text
+        before the first layout, the first 10-13 parts of a long code block drawn twice)."""
+        if self._overflow_at is None or self.line_count <= self._overflow_at:
+            return False
+        self._overflow_at = self._view_state()[2]  # as the screen last laid it out
+        return self._overflow_at is not None and self.line_count > self._overflow_at
 
     def _normalised(self, text: str) -> str:
         """Line ends as the parser counts them (CR LF and lone CR are LF); a CR at the end of
@@ -1046,10 +1113,16 @@ class StreamingMarkdown(Widget):
     def _style_fingerprint(self) -> Any:
         """What the drawn lines depend on besides the width. Worked out again only after
         Textual said our styles changed (a theme, a class on an ancestor): it walks the
-        ancestors, and layout asks for our height twice a frame."""
+        ancestors, and layout asks for our height twice a frame.
+
+        Of the pseudo-classes, not those of the widget's place among its siblings (no style of
+        ours depends on them): the figures line shown under an answer made it lose `:last-child`
+        in the middle of streaming, and every line was let go and drawn again (a 2,000-line code
+        block highlighted twice more when that came after its end)."""
         if self._fingerprint is None:
             app = self.app
-            self._fingerprint = (app.theme, app.ansi_color, self.background_colors, self.styles.color, self.pseudo_classes)
+            pseudo = self.pseudo_classes - _PLACE_CLASSES
+            self._fingerprint = (app.theme, app.ansi_color, self.background_colors, self.styles.color, pseudo)
         return self._fingerprint
 
     def notify_style_update(self) -> None:
@@ -1112,7 +1185,7 @@ class StreamingMarkdown(Widget):
                 self._view_top = y
         if not with_tail:
             assert self._quiet, "a layout without its tail is never painted"
-            self._owed_paint = True
+            self._owe_paint()
             # The old tail's lines become frozen lines (and replaced units' lines change).
             self._forget_strips(self._tail_start if dirty_from is None else min(dirty_from, self._tail_start))
             return
@@ -1143,17 +1216,63 @@ class StreamingMarkdown(Widget):
         self._tail_start = self._frozen_height()
         if dirty_from is not None:
             self._forget_strips(dirty_from)
-        above = self._above
         self._reserve_room()
         if self._quiet:
-            self._owed_paint = True
-        elif self._owed_paint or self._above != above:
+            self._owe_paint()
+        elif self._owed_paint:
             self._owed_paint = False
-            self.refresh()  # the text moved within the room (or more): repaint all of it
+            self._painted_above = self._above
+            self.refresh()  # laid out quietly (the text may have moved, lines changed): all of it
+        elif self._above != self._painted_above:
+            # The text moved within the room: the rows on screen all change, but not the lines.
+            end = self.line_count if dirty_end is None else dirty_end
+            changed = None if dirty_from is None else (dirty_from, max(end, dirty_from + 1))
+            self._moved(self._painted_above - self._above, changed)
+            self._painted_above = self._above
         elif dirty_from is not None:
             # Only these lines may differ: the others stay in Textual's line cache.
             end = self.line_count if dirty_end is None else dirty_end
-            self.refresh(Region(0, dirty_from + above, width, max(1, end - dirty_from)))
+            self.refresh(Region(0, dirty_from + self._above, width, max(1, end - dirty_from)))
+
+    def _owe_paint(self) -> None:
+        """Laid out without a paint (a backlog's frame): the next paint of the widget paints all
+        of it. A part of it already waiting to be painted (lines a frame before marked changed)
+        becomes all of it: painted alone, with the rows around it from before, the text could
+        show a row too high or low there (the room above it changed in between)."""
+        if not self._owed_paint and getattr(self, "_repaint_regions", None):
+            self.refresh()
+        self._owed_paint = True
+
+    def _moved(self, rows: int, changed: Optional[Tuple[int, int]]) -> None:
+        """The text moved `rows` rows up (down when negative) within the widget, and text lines
+        `changed` (start, end) differ: repaint every row, but draw again only the changed lines.
+        Textual keeps the lines it painted in a cache by row (`_styles_cache`), which a plain
+        `refresh()` empties: every row of the widget on screen would be drawn and styled again
+        each time a line is added (the text moves up a row then). The cached rows are moved
+        with the text instead; a row's line is the same, with the same selection offsets (they
+        count text lines, not rows)."""
+        cache = getattr(self, "_styles_cache", None)
+        lines = getattr(cache, "_cache", None)
+        dirty = getattr(cache, "_dirty_lines", None)
+        gutter = self.styles.gutter
+        if not isinstance(lines, dict) or not isinstance(dirty, set) or gutter.top or gutter.bottom:
+            self.refresh()  # not the cache this was written for (Textual 8): paint all of it
+            return
+        kept = {y - rows: strip for y, strip in lines.items() if y - rows >= 0}
+        stale = {y - rows for y in dirty if y - rows >= 0}
+        if changed is not None:
+            stale.update(range(changed[0] + self._above, changed[1] + self._above))
+        self.refresh()  # every row on screen (this empties the cache: refill it)
+        lines.clear()
+        lines.update(kept)
+        dirty.clear()
+        dirty.update(stale)
+
+    def _size_updated(self, size: Any, virtual_size: Any, container_size: Any, layout: bool = True) -> bool:
+        """A new height (a line added, the room grown) at the same width: Textual empties its
+        cache of painted rows; the rows we did not mark as changed are the same, keep them."""
+        resize = super()._size_updated
+        return resized_keeping_rows(self, size, lambda: resize(size, virtual_size, container_size, layout), keep=not self._owed_paint)
 
     # --- laying out long answers lazily ---
     #
@@ -1283,7 +1402,21 @@ class StreamingMarkdown(Widget):
         return shift
 
     def render_lines(self, crop: Region) -> List[Strip]:
-        if self._estimated and self._painter is not None and self._width == self.size.width:
+        """Before any row is painted, the layout is brought up to date (a new width, or the
+        tail owed since a backlog's quiet frames): done at the first row, the rows painted
+        from Textual's row cache for the others would be from before, a row off when the text
+        moved in the room. Rows painted before a quiet layout are all drawn again.
+
+        Then the units of a long answer these rows show (and a page around them) that only
+        have estimated heights are drawn, and the layout corrected: the rows are painted where
+        they will be after the layout that follows (`_laid_out_again`), the view moved with them."""
+        width = self.size.width
+        if width != self._width or self._fingerprint is None:
+            self._lay_out(width)
+        elif self._tail_stale and self._owed_paint:
+            self._lay_out_quietly(width)
+            forget_painted_lines(self)
+        if self._estimated and self._painter is not None and self._width == width:
             top = self.styles.gutter.top + self._above
             estimated = self._estimated
             shift = self._exact_around(crop.y - top, crop.bottom - top)
@@ -1378,8 +1511,9 @@ class StreamingMarkdown(Widget):
     def height_shown(self) -> int:
         """The height the widget takes: its lines, and while the answer grows, the room
         reserved for it (`_reserve_room`) above them. A new line then usually lands in room
-        already there (the text moves up a row: a repaint of the widget) instead of changing
-        the height, which costs a layout of the whole screen as well (~10 ms)."""
+        already there (the text moves up a row: the rows are painted again from Textual's
+        cache, see `_moved`) instead of changing the height, which costs a layout of the whole
+        screen as well (~10 ms)."""
         lines = self.line_count
         if self.document.finished or not lines:
             return lines
