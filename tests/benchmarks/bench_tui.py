@@ -1047,23 +1047,29 @@ def run_locked_section(server: "ServerProcess", args: Any, results: Dict[str, An
 # --- long conversations ------------------------------------------------------------------------
 
 
-def seed_long_conversation(home: str, turns: int) -> int:
-    """A stored conversation of `turns` finished turns in `home`'s history (the demo answer:
-    ~300 tokens with a code block and a table); its ID."""
+def history_path(home: str) -> Any:
+    """The history database llmchat uses with LLMCHAT_HOME set to `home`."""
     from llmchat.config import data_dir
-    from llmchat.demo.answer import answer_tokens
-    from llmchat.history import COMPLETE, HistoryStore
     from llmchat.history.store import DB_NAME
 
     saved = os.environ.get("LLMCHAT_HOME")
     os.environ["LLMCHAT_HOME"] = home
     try:
-        path = data_dir() / DB_NAME
+        return data_dir() / DB_NAME
     finally:
         if saved is None:
             os.environ.pop("LLMCHAT_HOME", None)
         else:
             os.environ["LLMCHAT_HOME"] = saved
+
+
+def seed_long_conversation(home: str, turns: int) -> int:
+    """A stored conversation of `turns` finished turns in `home`'s history (the demo answer:
+    ~300 tokens with a code block and a table); its ID."""
+    from llmchat.demo.answer import answer_tokens
+    from llmchat.history import COMPLETE, HistoryStore
+
+    path = history_path(home)
     with HistoryStore.open(path) as store:
         cid = None
         for n in range(1, turns + 1):
@@ -1286,20 +1292,10 @@ HUGE_FIRST = "Hello from the demo model"  # the demo answer's first heading
 def seed_huge_answers(home: str, sizes: Sequence[float]) -> Dict[float, int]:
     """A conversation per size (MB) in `home`'s history, of one answer: the demo answer repeated
     to that size, then HUGE_END. Their IDs by size."""
-    from llmchat.config import data_dir
     from llmchat.demo.answer import answer_tokens
     from llmchat.history import COMPLETE, HistoryStore
-    from llmchat.history.store import DB_NAME
 
-    saved = os.environ.get("LLMCHAT_HOME")
-    os.environ["LLMCHAT_HOME"] = home
-    try:
-        path = data_dir() / DB_NAME
-    finally:
-        if saved is None:
-            os.environ.pop("LLMCHAT_HOME", None)
-        else:
-            os.environ["LLMCHAT_HOME"] = saved
+    path = history_path(home)
     unit = "".join(answer_tokens("q", 300)) + "\n\n"
     ids: Dict[float, int] = {}
     with HistoryStore.open(path) as store:
