@@ -88,6 +88,16 @@ runs it again with every check failed to see the same answer rendered.
   TALL_REGION rows in a short list of their own, added to what a query finds when they overlap
   it. Fallback: Textual's grid.
 
+- "painted_rows": a widget's `_styles_cache` (its `_cache` of painted rows by row, `_dirty_lines`,
+  `_width`), `Widget._size`, `Widget._size_updated(size, virtual_size, container_size, layout)`
+  and `Widget._repaint_regions`. Textual empties a widget's cache of painted rows at every new
+  size and on every full refresh: while an answer streams, each new line moved the text up a row
+  (a refresh) or changed the answer's height (a new size), and every row of it and of the box
+  around it on screen was drawn and styled again. `painted_rows(widget)` gives the cache to move
+  rows in (streaming_markdown's `_moved`); `RowsKeptOnResize` (a mixin) keeps the rows over a new
+  height at the same width; `repaint_waiting(widget)` says whether a part of it waits to be
+  painted. Fallback: rows drawn again (Textual's behaviour).
+
 Public methods patched (no check needed: no private name): "acyclic_strips". Textual's
 `Strip.divide(cuts)` caches `[self]` in the strip's own cache when the cuts are its length, and
 `Strip.crop_extend` caches `self` when nothing is cropped or extended: every line the compositor
@@ -112,7 +122,7 @@ from __future__ import annotations
 import copy
 import inspect
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, cast
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, cast
 
 from textual import events
 from textual.geometry import Region, Size
@@ -535,6 +545,65 @@ def install_tall_regions() -> None:
     SpatialMap.insert = insert  # type: ignore[method-assign]
     SpatialMap.get_values_in_region = get_values_in_region  # type: ignore[method-assign]
     SpatialMap._tall_regions_installed = True  # type: ignore[attr-defined]
+
+
+# --- painted_rows --------------------------------------------------------------------------------
+
+
+def _painted_rows_as_known() -> bool:
+    widget = Widget()
+    cache = widget._styles_cache
+    return (
+        isinstance(cache._cache, dict)
+        and isinstance(cache._dirty_lines, set)
+        and hasattr(cache, "_width")
+        and isinstance(widget._size, Size)
+        and isinstance(widget._repaint_regions, set)
+        and _parameters(Widget._size_updated) == ["self", "size", "virtual_size", "container_size", "layout"]
+    )
+
+
+_check("painted_rows", _painted_rows_as_known)
+
+
+def painted_rows(widget: Widget) -> Optional[Tuple[Dict[int, Strip], Set[int]]]:
+    """Textual's rows painted for `widget` (by row) and the rows marked to be painted again;
+    None where this Textual is not the one checked."""
+    if not AVAILABLE["painted_rows"]:
+        return None
+    cache = widget._styles_cache
+    return cache._cache, cache._dirty_lines
+
+
+def repaint_waiting(widget: Widget) -> bool:
+    """A part of `widget` was refreshed and waits to be painted."""
+    return bool(AVAILABLE["painted_rows"] and widget._repaint_regions)
+
+
+class RowsKeptOnResize:
+    """For a Widget whose rows do not depend on its height (no top or bottom border or padding;
+    the lines that changed marked as such), as a growing answer and the box around it: when
+    only its height changes (a layout a line while an answer is shorter than the view), the
+    rows Textual painted and cached for it stay, while `rows_kept_on_resize()` says so."""
+
+    def rows_kept_on_resize(self) -> bool:
+        return True
+
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        resize = super()._size_updated  # type: ignore[misc]
+        widget = cast(Widget, self)
+        old = widget._size if AVAILABLE["painted_rows"] else None
+        if old is None or size.width != old.width or size.height == old.height or not self.rows_kept_on_resize():
+            return bool(resize(size, virtual_size, container_size, layout))
+        cache = widget._styles_cache
+        lines, dirty = cache._cache, cache._dirty_lines
+        kept = {y: strip for y, strip in lines.items() if y < size.height}, set(dirty)
+        resized = bool(resize(size, virtual_size, container_size, layout))
+        if widget._styles_cache is cache and not lines and cache._width == size.width:
+            lines.update(kept[0])
+            dirty.clear()
+            dirty.update(kept[1])
+        return resized
 
 
 # --- acyclic_strips ------------------------------------------------------------------------------

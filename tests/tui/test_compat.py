@@ -125,6 +125,7 @@ def test_every_private_name_exists_with_the_expected_shape():
         "lazy_strip_caches",
         "tall_styles_cache",
         "tall_regions",
+        "painted_rows",
     }
 
 

@@ -21,10 +21,10 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from llmchat.tui.compat import quiet_virtual_size
+from llmchat.tui.compat import RowsKeptOnResize, quiet_virtual_size
 from llmchat.tui.gc_policy import GC_DELAY
 from llmchat.tui.session import FINAL_STATES, WAITING
-from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown, resized_keeping_rows
+from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
 
 
 class Welcome(Static):
@@ -64,7 +64,7 @@ class UserMessage(Static):
         return Content.assemble(content, *lines)
 
 
-class AssistantMessage(Vertical):
+class AssistantMessage(RowsKeptOnResize, Vertical):
     virtual_size = quiet_virtual_size()
 
     DEFAULT_CSS = """
@@ -118,13 +118,11 @@ class AssistantMessage(Vertical):
         yield self.figures
         yield self.note
 
-    def _size_updated(self, size: Any, virtual_size: Any, container_size: Any, layout: bool = True) -> bool:
+    def rows_kept_on_resize(self) -> bool:
         """Its rows (the border at the left, the background) are the same at any height: while
         its answer grows a line at a time (a layout each), the rows painted stay painted."""
-        resize = super()._size_updated
         gutter = self.styles.gutter
-        keep = not (gutter.top or gutter.bottom)
-        return resized_keeping_rows(self, size, lambda: resize(size, virtual_size, container_size, layout), keep=keep)
+        return not (gutter.top or gutter.bottom)
 
     @property
     def _holds_gc(self) -> bool:

@@ -60,7 +60,15 @@ from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from llmchat.tui.compat import forget_painted_lines, install_tall_regions, quiet_virtual_size, use_tall_styles_cache
+from llmchat.tui.compat import (
+    RowsKeptOnResize,
+    forget_painted_lines,
+    install_tall_regions,
+    painted_rows,
+    quiet_virtual_size,
+    repaint_waiting,
+    use_tall_styles_cache,
+)
 from llmchat.tui.widgets import lazy_layout
 from llmchat.tui.widgets.markdown_render import (
     Box,
@@ -556,34 +564,6 @@ def _content_height(container: Widget) -> int:
     return 0 if top is None or bottom is None else bottom - top
 
 
-def resized_keeping_rows(widget: Widget, size: Size, resize: Callable[[], bool], keep: bool = True) -> bool:
-    """`resize()` (the widget's `_size_updated`), keeping the rows Textual painted and cached
-    for it when only its height changes: Textual empties that cache at every new size, and
-    every row on screen is drawn and styled again. For a widget whose rows do not depend on its
-    height (no top or bottom border or padding; lines changed marked as such), as a growing
-    answer and the box around it: a layout a line while an answer is shorter than the view."""
-    cache = getattr(widget, "_styles_cache", None)
-    lines = getattr(cache, "_cache", None)
-    dirty = getattr(cache, "_dirty_lines", None)
-    old = getattr(widget, "_size", None)
-    kept = None
-    if keep and old is not None and size.width == old.width and size.height != old.height and isinstance(lines, dict) and isinstance(dirty, set):
-        kept = {y: strip for y, strip in lines.items() if y < size.height}, set(dirty)
-    resized = resize()
-    if (
-        kept is not None
-        and lines is not None
-        and dirty is not None
-        and widget._styles_cache is cache
-        and not lines
-        and getattr(cache, "_width", None) == size.width
-    ):
-        lines.update(kept[0])
-        dirty.clear()
-        dirty.update(kept[1])
-    return resized
-
-
 def _offsets(strip: Strip, y: int) -> Strip:
     """Selection offsets, (character, line) in this widget, on the segments that carry text
     offsets (Content puts them there, relative to its own block; padding has none, as in
@@ -723,7 +703,7 @@ class MarkdownFeed:
         self.widget.finish()
 
 
-class StreamingMarkdown(Widget):
+class StreamingMarkdown(RowsKeptOnResize, Widget):
     """Markdown that can grow, painted line by line; looks like Textual's `Markdown`."""
 
     # Not scrollable: a change of virtual size needs no second layout (see compat.quiet_virtual_size).
@@ -1239,7 +1219,7 @@ class StreamingMarkdown(Widget):
         of it. A part of it already waiting to be painted (lines a frame before marked changed)
         becomes all of it: painted alone, with the rows around it from before, the text could
         show a row too high or low there (the room above it changed in between)."""
-        if not self._owed_paint and getattr(self, "_repaint_regions", None):
+        if not self._owed_paint and repaint_waiting(self):
             self.refresh()
         self._owed_paint = True
 
@@ -1251,13 +1231,12 @@ class StreamingMarkdown(Widget):
         each time a line is added (the text moves up a row then). The cached rows are moved
         with the text instead; a row's line is the same, with the same selection offsets (they
         count text lines, not rows)."""
-        cache = getattr(self, "_styles_cache", None)
-        lines = getattr(cache, "_cache", None)
-        dirty = getattr(cache, "_dirty_lines", None)
+        rows_painted = painted_rows(self)
         gutter = self.styles.gutter
-        if not isinstance(lines, dict) or not isinstance(dirty, set) or gutter.top or gutter.bottom:
+        if rows_painted is None or gutter.top or gutter.bottom:
             self.refresh()  # not the cache this was written for (Textual 8): paint all of it
             return
+        lines, dirty = rows_painted
         kept = {y - rows: strip for y, strip in lines.items() if y - rows >= 0}
         stale = {y - rows for y in dirty if y - rows >= 0}
         if changed is not None:
@@ -1268,11 +1247,10 @@ class StreamingMarkdown(Widget):
         dirty.clear()
         dirty.update(stale)
 
-    def _size_updated(self, size: Any, virtual_size: Any, container_size: Any, layout: bool = True) -> bool:
-        """A new height (a line added, the room grown) at the same width: Textual empties its
-        cache of painted rows; the rows we did not mark as changed are the same, keep them."""
-        resize = super()._size_updated
-        return resized_keeping_rows(self, size, lambda: resize(size, virtual_size, container_size, layout), keep=not self._owed_paint)
+    def rows_kept_on_resize(self) -> bool:
+        """A new height (a line added, the room grown) at the same width: the rows not marked
+        as changed are the same, unless a paint is owed (then all of them are drawn again)."""
+        return not self._owed_paint
 
     # --- laying out long answers lazily ---
     #
