@@ -3,7 +3,8 @@
 
 Verified against textual 8.2.8 (pinned exactly in pyproject.toml while any of this remains).
 Each use below has a feature check, run once at import, that the private names exist with the
-shape this code relies on (`AVAILABLE[name]`), and a fallback to Textual's stock behaviour when
+shape this code relies on (`AVAILABLE[name]`: names, signatures, and the names a function's code
+uses -- never its source, which costs milliseconds to read at every start; the tests read it), and a fallback to Textual's stock behaviour when
 they do not -- slower or less smooth, never wrong. tests/tui/test_compat.py checks each name in
 the installed Textual, runs a real app to see that Textual's own code paths pick ours up, and
 runs it again with every check failed to see the same answer rendered.
@@ -122,6 +123,7 @@ from __future__ import annotations
 import copy
 import inspect
 import time
+import types
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, cast
 
 from textual import events
@@ -144,6 +146,20 @@ def _parameters(function: Any) -> List[str]:
         return list(inspect.signature(function).parameters)
     except (TypeError, ValueError):
         return []
+
+
+def _uses(function: Any) -> Set[str]:
+    """The global and attribute names `function`'s code (and code nested in it) uses: what a check
+    can learn of a function's body in microseconds, where `inspect.getsource` costs milliseconds."""
+    function = getattr(function, "__func__", None) or getattr(function, "fget", None) or function
+    code = getattr(function, "__code__", None)
+    names: Set[str] = set()
+    stack = [code] if code is not None else []
+    while stack:
+        code = stack.pop()
+        names.update(code.co_names)
+        stack.extend(const for const in code.co_consts if isinstance(const, types.CodeType))
+    return names
 
 
 def _check(name: str, test: Callable[[], bool]) -> None:
@@ -205,7 +221,7 @@ def _timer_has_what_the_pacer_needs() -> bool:
     timer = Timer(cast(Any, _CheckTarget()), 1.0, pause=True)
     return (
         inspect.iscoroutinefunction(getattr(Timer, "_run", None))
-        and "_run()" in inspect.getsource(Timer._run_timer)  # the task runs _run
+        and "_run" in _uses(Timer._run_timer)  # the task runs _run
         and _parameters(Timer._tick) == ["self", "next_timer", "count"]
         and callable(getattr(Timer, "_start", None))
         and timer._interval == 1.0
@@ -299,7 +315,7 @@ _check(
     "update_timer",
     lambda: (
         isinstance(Screen.__dict__.get("_update_timer"), property)
-        and "__update_timer" in inspect.getsource(Screen.__init__)
+        and "_Screen__update_timer" in _uses(Screen.__init__)
         and callable(Screen.__dict__.get("_on_timer_update"))
     ),
 )
@@ -448,13 +464,11 @@ except ImportError:  # pragma: no cover
 
 def _styles_cache_as_known() -> bool:
     cache = StylesCache()
-    render = inspect.getsource(StylesCache.render)
     return (
         _parameters(StylesCache.set_dirty) == ["self", "regions"]
         and isinstance(cache._cache, dict)
         and isinstance(cache._dirty_lines, set)
-        and "self._dirty_lines.__contains__" in render
-        and "y not in self._cache" in render
+        and {"_dirty_lines", "__contains__", "_cache"} <= _uses(StylesCache.render)
         and isinstance(getattr(Widget(), "_styles_cache", None), StylesCache)
     )
 
@@ -655,7 +669,6 @@ _STRIP_SLOTS = {"_segments", "_cell_length", "_render_cache", "_link_ids", "_cel
 
 
 def _strip_caches_as_known() -> bool:
-    import textual.strip
     from textual.cache import FIFOCache
 
     init = _STOCK_STRIP["__init__"]
@@ -667,9 +680,9 @@ def _strip_caches_as_known() -> bool:
         cache = getattr(strip, slot)
         if not isinstance(cache, FIFOCache) or getattr(cache, "_maxsize", None) != size:
             return False
-    # Each slot is named in `__slots__`, in `__init__`, and else only in its method (twice).
-    source = inspect.getsource(textual.strip)
-    return all(source.count(slot) == 4 and inspect.getsource(_STOCK_STRIP[method]).count(f"self.{slot}") == 2 for slot, _, method in _STRIP_CACHES)
+    # Each slot is used by `__init__` and else only by its one method (the test reads the source).
+    users = {slot: {name for name, value in Strip.__dict__.items() if slot in _uses(_STOCK_STRIP.get(name, value))} for slot, _, _ in _STRIP_CACHES}
+    return all(users[slot] == {"__init__", method} for slot, _, method in _STRIP_CACHES)
 
 
 def _lazy_init(self: Strip, segments: Iterable[Any], cell_length: Optional[int] = None) -> None:
