@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, List
 
 import pytest
 
@@ -198,3 +198,22 @@ def tap() -> Callable[..., Any]:
 @pytest.fixture
 def submit() -> Callable[..., Any]:
     return submit_text
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any, str, int], List[Any]]:
+    """`recorded(module, name, index)`: `module.name` still runs, and the list returned gets its
+    `index`-th positional argument at each call (undone after the test)."""
+
+    def record(module: Any, name: str, index: int) -> List[Any]:
+        seen: List[Any] = []
+        function = getattr(module, name)
+
+        def recording(*args: Any, **kwargs: Any) -> Any:
+            seen.append(args[index])
+            return function(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, recording)
+        return seen
+
+    return record

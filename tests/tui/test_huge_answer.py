@@ -25,6 +25,7 @@ from llmchat.tui.app import ChatApp
 from llmchat.tui.widgets import lazy_layout
 from llmchat.tui.widgets import streaming_markdown as sm
 from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
+from tests.tui.column import Column, screen_text
 
 SIZE = (100, 30)
 DOCS = Path(__file__).parent / "markdown_docs"
@@ -57,22 +58,6 @@ def seed(text: str) -> int:
         writer.append(text)
         writer.finish(COMPLETE, stop_reason="stop")
         return writer.conversation_id
-
-
-class Column(App[None]):
-    """One answer in a scrolling column, as in the transcript."""
-
-    def __init__(self, widget: StreamingMarkdown) -> None:
-        super().__init__()
-        self.widget = widget
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(id="column"):
-            yield self.widget
-
-
-def screen_text(app: App) -> List[str]:
-    return [strip.text for strip in app.screen._compositor.render_strips()]
 
 
 def drawn(widget: StreamingMarkdown) -> int:

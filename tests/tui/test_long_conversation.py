@@ -101,19 +101,12 @@ async def test_a_long_conversation_opens_at_its_end_with_few_widgets(settings_fo
         assert not app.query("Button")  # no "show more" button
 
 
-async def test_each_turn_is_estimated_once_at_open_for_the_width_it_will_have(settings_for, until, monkeypatch):
+async def test_each_turn_is_estimated_once_at_open_for_the_width_it_will_have(settings_for, until, recorded):
     """Opening estimates each turn's height once, for the width the turns will have (with the
     scrollbar when they will scroll). The estimates were made for the width without it, and
     the first move, 2 cells narrower, made them all again (1,000 turns: ~10 ms before the
     first frame)."""
-    estimated: List[int] = []
-    estimate = transcript_module.estimate_height
-
-    def counted(turn: Any, width: int) -> int:
-        estimated.append(width)
-        return estimate(turn, width)
-
-    monkeypatch.setattr(transcript_module, "estimate_height", counted)
+    estimated = recorded(transcript_module, "estimate_height", 1)  # the widths
     settings = settings_for(tokens=5)
     cid = seed_long(60, settings.base_url)
     app = ChatApp(replace(settings, conversation_id=cid))

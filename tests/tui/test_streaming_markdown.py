@@ -31,6 +31,7 @@ from llmchat.tui.widgets.streaming_markdown import (
     TextQueue,
     _changed_lines,
 )
+from tests.tui.column import Follow, screen_text
 
 DOCS = Path(__file__).parent / "markdown_docs"
 WIDTH = 70
@@ -288,26 +289,9 @@ async def test_ordered_numbers_widen_when_the_list_reaches_ten():
         assert text_of(streamed.rendered_lines()) == text_of(reference.rendered_lines())
 
 
-class Follow(App[None]):
-    """The widget alone in a scrolling column that follows its end, as the transcript does."""
-
-    def __init__(self, widget: StreamingMarkdown) -> None:
-        super().__init__()
-        self.widget = widget
-
-    def compose(self) -> ComposeResult:
-        from textual.containers import VerticalScroll
-
-        with VerticalScroll(id="column"):
-            yield self.widget
-
-    def on_mount(self) -> None:
-        self.query_one("#column").anchor()
-
-
 def screen_rows(app: App) -> List[str]:
     """The screen's text, without the scrollbar's column."""
-    return [strip.text[:-2] for strip in app.screen._compositor.render_strips()]
+    return [row[:-2] for row in screen_text(app)]
 
 
 async def frame(pilot: Any, widget: StreamingMarkdown, text: str) -> None:
@@ -530,21 +514,14 @@ def fresh_rows(app: App, widget: StreamingMarkdown) -> List[Strip]:
     return list(app.screen._compositor.render_strips())
 
 
-async def test_lines_the_text_moves_past_are_not_drawn_again_and_paint_right(monkeypatch):
+async def test_lines_the_text_moves_past_are_not_drawn_again_and_paint_right(recorded):
     """A new line moves the text up a row in the room kept above it: every row on screen is
     painted again, but the lines are the same and are not drawn again (only new or changed
     ones are). What is painted is what drawing every line afresh paints, cell for cell, as
     paragraphs grow, lists and code blocks freeze in parts and numbers widen."""
     import llmchat.tui.widgets.streaming_markdown as module
 
-    drawn: List[int] = []
-    offsets = module._offsets
-
-    def counting(strip: Strip, y: int) -> Strip:
-        drawn.append(y)
-        return offsets(strip, y)
-
-    monkeypatch.setattr(module, "_offsets", counting)
+    drawn = recorded(module, "_offsets", 1)  # the lines drawn
     widget = StreamingMarkdown(grow_step=4, code_chunk=4)
     app = Follow(widget)
     source = streaming_shapes() + "".join(f"Paragraph {i} grows word by word here.\n\n" for i in range(30))
@@ -705,30 +682,13 @@ async def test_a_sibling_mounted_after_a_growing_answer_does_not_draw_its_lines_
         assert widget._token is token and widget._painter is painter
 
 
-class FollowAnswer(App[None]):
-    """An answer's box (AssistantMessage) alone in a column that follows its end."""
-
-    def __init__(self, message: AssistantMessage) -> None:
-        super().__init__()
-        self.message = message
-
-    def compose(self) -> ComposeResult:
-        from textual.containers import VerticalScroll
-
-        with VerticalScroll(id="column"):
-            yield self.message
-
-    def on_mount(self) -> None:
-        self.query_one("#column").anchor()
-
-
 async def test_the_box_around_a_short_growing_answer_keeps_its_painted_rows():
     """While an answer is shorter than the view, each new line is a new height for it and its
     box (a layout): the box's rows (its border and background) are the same at any height and
     stay painted, not drawn again each time. What is painted is what a repaint of everything
     paints."""
     message = AssistantMessage()
-    app = FollowAnswer(message)
+    app = Follow(message)
     async with app.run_test(size=(40, 30)) as pilot:
         widget = message.markdown
         await frame(pilot, widget, "first\n\n")
