@@ -260,3 +260,18 @@ async def test_task_lists_and_footnotes_render():
     lines = [strip.text.rstrip() for strip, _ in await painted_widget_lines(source, 60)]
     assert "• ☐ to do" in lines and "• ☑ done" in lines
     assert "[1] The source, cited." in lines
+
+
+async def test_a_list_items_first_block_starts_on_its_bullets_row():
+    """A list item that opens with a quote, a heading or a code block shows it beside its bullet
+    (and numbers likewise). Textual kept that block's top margin, which left the bullet alone on
+    a row above it: the demo answer's "- > Block quotes, too." did."""
+    source = "- > Block quotes, too.\n- ## A heading\n- plain\n\n1. > quoted\n2. ```\n   code\n   ```\n"
+    lines = [line.rstrip() for line in await painted_lines(source, 40)]
+    assert "• ▌ Block quotes, too." in lines
+    assert "• A heading" in lines
+    assert "• plain" in lines
+    assert " 1. ▌ quoted" in lines  # numbers are right-aligned to the widest
+    code = next(index for index, line in enumerate(lines) if line.strip() == "code")
+    assert lines[code - 1].strip() == "2."  # beside the code block's top padding row
+    assert not any(line.strip() == "•" for line in lines)

@@ -15,7 +15,9 @@ Where it deliberately differs from Textual's widget (issue 9: every answer shown
 true): a table's columns are as wide as their text (not stretched to the view), balanced by
 content when too wide, their text wraps instead of ending in `…`, `:---`/`---:`/`:---:` align
 them, and a table too wide for any readable grid is shown row by row; code wider than the view
-wraps, with a continuation marker (Textual's code block crops unless scrolled sideways). Also:
+wraps, with a continuation marker (Textual's code block crops unless scrolled sideways); a list
+item's first block starts on its bullet's row (Textual kept a quote's or code block's top margin
+there, leaving the bullet alone on a row). Also:
 a table's header and cells get no tooltips; the `:ansi` variant of code blocks is not
 mirrored. Tests compare the rest with Textual cell by cell (tests/tui/test_streaming_markdown.py);
 they also guard the Textual internal used here (`Canvas` for keylines).
@@ -605,7 +607,12 @@ def render_item(item: Node, symbol: str, unordered: bool, width: int, painter: P
     bullet_width = cell_len(symbol)
     inner_width = max(0, width - bullet_width)
     inner_ctx = Context(ctx.path, root=False, in_list=True, bullet_depth=ctx.bullet_depth + (1 if unordered else 0))
-    inner = stack(render_blocks(item.children, inner_width, painter, inner_ctx), inner_width, painter, ctx.path)
+    boxes = render_blocks(item.children, inner_width, painter, inner_ctx)
+    if boxes:
+        # The item's first block starts on its bullet's row. Textual keeps that block's top margin
+        # (a quote's, a code block's, a heading's), which left the bullet alone on a row above it.
+        boxes[0] = Box(boxes[0].lines, 0, boxes[0].bottom)
+    inner = stack(boxes, inner_width, painter, ctx.path)
     bullet_style = painter.rich(ctx.path + ("markdown--bullet",))
     bullet = Strip([Segment(symbol, bullet_style)], bullet_width)
     blank = Strip.blank(bullet_width, bullet_style)  # the bullet widget's own empty lines
