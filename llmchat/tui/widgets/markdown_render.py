@@ -483,18 +483,19 @@ def fence_style_path(ctx: Context) -> Tuple[str, ...]:
 
 # --- code highlighting, remembered ----------------------------------------------------------
 #
-# Pygments costs a conversation's first frame ~50 ms when code is in view -- its import and, far
-# more, building the lexer (the Python one compiles ~50 states of regular expressions) -- which
-# an empty conversation never pays. The highlighting of a finished code block is kept on disk
-# (the app's data folder, `keep_highlights_in`): reopening a conversation draws the code it shows
-# from there, and Pygments is not even imported until an answer needs it. What is kept is the
-# spans only (offsets and theme style names, e.g. "$text-accent"), under a hash of the code, its
-# language, the theme's kind and the Pygments and Textual files that made them: no code is
-# written, and another Pygments or Textual is a miss, never a stale colour.
+# Highlighting costs a conversation's first frame ~40-50 ms when code is in view -- Textual's
+# Markdown module and Pygments' lexers imported and, far more, the lexer built (the Python one
+# compiles ~50 states of regular expressions) -- which an empty conversation never pays. The
+# highlighting of a finished code block is kept on disk (next to the history, `keep_highlights_in`):
+# reopening a conversation draws the code it shows from there, and no lexer is imported or built
+# until an answer needs one. What is kept is the spans only (offsets and theme style names, e.g.
+# "$text-accent"), under a hash of the code, its language, the theme's kind and the Pygments and
+# Textual files that made them: no code is written, and another Pygments or Textual is a miss,
+# never a stale colour.
 
 _MEMORY_ENTRIES = 256  # highlighted blocks kept in memory (a streamed block is drawn every frame)
 _MEMORY_CHARS = 20_000  # longer code is not kept in memory (a long answer's code comes in chunks)
-KEPT_FILES = 2_000  # kept on disk; the least recently used beyond this go at save
+KEPT_FILES = 1_000  # kept on disk (~2 KB each); the least recently used beyond this go at save
 _KEPT_FORMAT = "1"
 
 _memory: Dict[Tuple[str, str, bool, bool], Tuple[Content, bool]] = {}  # and whether kept on disk
