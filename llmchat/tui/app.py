@@ -104,6 +104,7 @@ from llmchat.tui.widgets import (
 )
 from llmchat.tui.widgets.attachments import AttachmentBar, PathMenu, describe, meta_of
 from llmchat.tui.widgets.footer import QuietFooter
+from llmchat.tui.widgets.markdown_render import keep_highlights_in, save_highlights
 from llmchat.tui.widgets.pasted import user_message
 from llmchat.tui.widgets.prompt import newline_hint
 from llmchat.tui.widgets.siblings import SiblingSwitcher
@@ -126,6 +127,7 @@ MODEL_LIST_TTL = 60.0  # seconds the server's model list is reused by the model 
 ATTACH_NOTICE_AFTER = 0.5  # seconds an attachment may take to read or fetch before a notice says so
 MODEL_LIST_WAIT = 3.0  # seconds the model picker waits for the list before showing without it
 STARTING_TOOLS = "starting tools…"  # the status bar while the MCP servers start
+HIGHLIGHTS = "highlights"  # next to the history store: finished code blocks' highlighting, kept
 
 
 class _ShownTurn(Observer):
@@ -509,6 +511,10 @@ class ChatApp(App[None]):
         for notice in self._notices:
             self.notify(notice, severity="warning", timeout=10)
         await self._open_history()
+        store = self.chat_history.store
+        # Code blocks' highlighting kept with the history: a conversation reopened draws its
+        # code without Pygments (markdown_render.highlight_code).
+        keep_highlights_in(Path(store.path).parent / HIGHLIGHTS if store is not None else None)
         loading: Optional["asyncio.Future[Any]"] = None
         conversation_id = self.settings.conversation_id
         if self.chat_history.store is not None and conversation_id is not None:
@@ -574,6 +580,8 @@ class ChatApp(App[None]):
 
             await self.engine.aclose(store_wait=history_store.CLOSE_WAIT)
         self.chat_history.close()
+        await asyncio.to_thread(save_highlights)
+        keep_highlights_in(None)
         if self._worker is not None:
             self._worker.cancel()
         if self._model_fetch is not None:

@@ -25,9 +25,13 @@ they also guard the Textual internal used here (`Canvas` for keylines).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -434,7 +438,7 @@ def render_block(node: Node, width: int, painter: Painter, ctx: Context) -> Box:
     if kind == "hr":
         return _rule(width, painter, ctx)
     if kind == "fence":
-        return render_fence(node.code, node.lexer, width, painter, ctx)
+        return render_fence(node.code, node.lexer, width, painter, ctx, keep=fence_closed(node))
     if kind == "blockquote":
         return _quote(node, width, painter, ctx)
     if kind in ("bullet_list", "ordered_list"):
@@ -479,11 +483,162 @@ def fence_style_path(ctx: Context) -> Tuple[str, ...]:
     return ctx.path + ("markdown--fence",)
 
 
-def highlight_code(code: str, lexer: str, painter: Painter) -> Content:
-    """The code block's text as Textual's MarkdownFence highlights it."""
+# --- code highlighting, remembered ----------------------------------------------------------
+#
+# Highlighting costs a conversation's first frame ~40-50 ms when code is in view -- Textual's
+# Markdown module and Pygments' lexers imported and, far more, the lexer built (the Python one
+# compiles ~50 states of regular expressions) -- which an empty conversation never pays. The
+# highlighting of a finished code block is kept on disk (next to the history, `keep_highlights_in`):
+# reopening a conversation draws the code it shows from there, and no lexer is imported or built
+# until an answer needs one. What is kept is the spans only (offsets and theme style names, e.g.
+# "$text-accent"), under a hash of the code, its language, the theme's kind and the Pygments and
+# Textual files that made them: no code is written, and another Pygments or Textual is a miss,
+# never a stale colour.
+
+_MEMORY_ENTRIES = 256  # highlighted blocks kept in memory (a streamed block is drawn every frame)
+_MEMORY_CHARS = 20_000  # longer code is not kept in memory (a long answer's code comes in chunks)
+KEPT_FILES = 1_000  # kept on disk (~2 KB each); the least recently used beyond this go at save
+_KEPT_FORMAT = "1"
+
+_memory: Dict[Tuple[str, str, bool, bool], Tuple[Content, bool]] = {}  # and whether kept on disk
+_kept_folder: Optional[Path] = None
+_kept_signature: Optional[str] = None
+_to_save: Dict[str, List[Tuple[int, int, str]]] = {}  # new on disk at the next save
+_used: Set[str] = set()  # read from disk: its use time is refreshed at the next save
+
+
+def keep_highlights_in(folder: Optional[Path]) -> None:
+    """Where finished code blocks' highlighting is kept between runs (None: nowhere). Nothing
+    is read or created until a code block is drawn."""
+    global _kept_folder, _kept_signature
+    _kept_folder = folder
+    _kept_signature = None
+    _to_save.clear()
+    _used.clear()
+    _memory.clear()  # (what it says was kept was kept in the folder before)
+
+
+def _signature() -> str:
+    """What the kept highlighting depends on besides the code: this format, and the Pygments and
+    Textual files that made it (found without importing Pygments)."""
+    global _kept_signature
+    if _kept_signature is None:
+        import importlib.util
+
+        parts = [_KEPT_FORMAT]
+        for name in ("pygments", "textual.highlight"):
+            try:
+                spec = importlib.util.find_spec(name)
+                origin = spec.origin if spec is not None else None
+                stat = os.stat(origin) if origin else None
+            except (ImportError, ValueError, OSError):
+                stat = origin = None
+            parts.append(f"{origin}:{stat.st_mtime_ns}:{stat.st_size}" if stat is not None else "-")
+        _kept_signature = "\n".join(parts)
+    return _kept_signature
+
+
+def _kept_name(code: str, lexer: str, ansi: bool, dark: bool) -> str:
+    key = "\0".join((_signature(), lexer, "ansi" if ansi else "rgb", "dark" if dark else "light", code))
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _read_kept(folder: Path, name: str, code: str) -> Optional[Content]:
+    try:
+        with open(folder / name, encoding="utf-8") as file:
+            spans = json.load(file)
+        text = "\n".join(code.splitlines())  # as Textual's highlight takes it
+        out = [Span(start, end, style) for start, end, style in spans]
+        # (As Textual makes them: the newline Pygments ends the code with may have a span past its end.)
+        if any(not (isinstance(style, str) and isinstance(start, int) and isinstance(end, int) and 0 <= start <= end) for start, end, style in out):
+            return None
+    except (OSError, ValueError, TypeError):
+        return None
+    _used.add(name)
+    return Content(text, spans=out)
+
+
+def _spans_of(content: Content) -> Optional[List[Tuple[int, int, str]]]:
+    spans = []
+    for span in content.spans:
+        if not isinstance(span.style, str):
+            return None  # (Textual's themes use names; anything else is not kept)
+        spans.append((span.start, span.end, span.style))
+    return spans
+
+
+def save_highlights() -> int:
+    """Write the finished code blocks highlighted since the last save (the app calls this when
+    it quits), refresh the use time of those read, and drop the least recently used beyond
+    KEPT_FILES. Never raises: a cache that cannot be written is only slower. The number written."""
+    folder = _kept_folder
+    written = 0
+    if folder is None or not (_to_save or _used):
+        return 0
+    try:
+        from llmchat.paths import ensure_private_dir
+
+        ensure_private_dir(folder)
+        for name, spans in list(_to_save.items()):
+            temporary = folder / f".{name}.{os.getpid()}"
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+                json.dump(spans, file, separators=(",", ":"))
+            os.replace(temporary, folder / name)
+            written += 1
+        for name in _used - set(_to_save):
+            try:
+                os.utime(folder / name)
+            except OSError:
+                pass
+        if written:
+            entries = [entry for entry in os.scandir(folder) if entry.is_file() and not entry.name.startswith(".")]
+            if len(entries) > KEPT_FILES:
+                entries.sort(key=lambda entry: entry.stat().st_mtime_ns)
+                for entry in entries[: len(entries) - KEPT_FILES]:
+                    os.unlink(entry.path)
+    except OSError:
+        pass
+    finally:
+        _to_save.clear()
+        _used.clear()
+    return written
+
+
+def highlight_code(code: str, lexer: str, painter: Painter, *, keep: bool = False) -> Content:
+    """The code block's text as Textual's MarkdownFence highlights it. `keep`: a finished block
+    (never a streamed one still growing), looked up in and kept on disk when the app says where."""
+    ansi, dark = painter.ansi, painter.dark
+    key = (code, lexer, ansi, dark)
+    folder = _kept_folder if keep else None
+    remembered = _memory.get(key)
+    if remembered is not None and (folder is None or remembered[1]):
+        return remembered[0]
+    highlighted = remembered[0] if remembered is not None else None  # (drawn while it streamed)
+    if folder is not None:
+        name = _kept_name(code, lexer, ansi, dark)
+        kept = _read_kept(folder, name, code)
+        if kept is not None:
+            highlighted = kept
+        else:
+            if highlighted is None:
+                highlighted = _pygments_highlight(code, lexer, ansi, dark)
+            spans = _spans_of(highlighted)
+            if spans is not None:
+                _to_save[name] = spans
+    elif highlighted is None:
+        highlighted = _pygments_highlight(code, lexer, ansi, dark)
+    if len(code) <= _MEMORY_CHARS:
+        if key not in _memory and len(_memory) >= _MEMORY_ENTRIES:
+            del _memory[next(iter(_memory))]
+        _memory[key] = (highlighted, folder is not None)
+    return highlighted
+
+
+def _pygments_highlight(code: str, lexer: str, ansi: bool, dark: bool) -> Content:
     from textual.widgets.markdown import MarkdownFence
 
-    return MarkdownFence.highlight(code, lexer, ansi=painter.ansi, dark=painter.dark)
+    return MarkdownFence.highlight(code, lexer, ansi=ansi, dark=dark)
 
 
 CONTINUED = "↪ "  # in the left padding of the rows a code line wider than the view goes on in
@@ -530,9 +685,15 @@ def code_lines(highlighted: Content, width: int, painter: Painter, path: Tuple[s
     return out
 
 
-def render_fence(code: str, lexer: str, width: int, painter: Painter, ctx: Context) -> Box:
+def fence_closed(node: Node) -> bool:
+    """Whether a fence node's closing line was parsed (a block still streaming has none yet)."""
+    return bool(node.markup) and node.lines[1] - node.lines[0] >= node.raw.count("\n") + 2
+
+
+def render_fence(code: str, lexer: str, width: int, painter: Painter, ctx: Context, *, keep: bool = False) -> Box:
+    """A code block; `keep`: a finished one, whose highlighting is kept (see highlight_code)."""
     path = fence_style_path(ctx)
-    body = code_lines(highlight_code(code, lexer, painter), width, painter, path)
+    body = code_lines(highlight_code(code, lexer, painter, keep=keep), width, painter, path)
     blank = painter.blank(width, path)
     return Box([blank, *body, blank], 1, 1)
 
