@@ -4,9 +4,11 @@ that arrived is laid out in the end."""
 
 from __future__ import annotations
 
+import sys
 import time
 
 from llmchat.tui.app import ChatApp
+from llmchat.tui.compat import painted_rows
 from llmchat.tui.session import CANCELLED, STREAMING
 from llmchat.tui.widgets.streaming_markdown import TextQueue
 
@@ -40,6 +42,9 @@ async def test_keys_and_a_cancel_win_over_a_flood_of_text(settings_for, submit, 
         await until(pilot, lambda: widget.finished, timeout=120, what="what arrived, laid out")
         assert widget.source == answer and widget.shown_chars == len(answer)
         assert app.prompt.text == "abc"
+        rows = painted_rows(turn.view)
+        if rows is not None:  # the box's `-cancelled` border did not mark its every row dirty (a set of them)
+            assert turn.view.size.height > 2_000 and len(rows[1]) < 500, len(rows[1])
 
 
 def test_a_text_queue_gives_back_what_went_in_from_the_front_and_holds_it_compactly():
@@ -51,9 +56,13 @@ def test_a_text_queue_gives_back_what_went_in_from_the_front_and_holds_it_compac
     assert len(queue) == len(whole)
     assert len(queue._chunks) <= len(pieces) // TextQueue.PIECES and len(queue._pieces) < TextQueue.PIECES
     assert queue.take(5) == whole[:5]
-    assert queue.take(1000) == whole[5:1005]
-    assert queue.text() == whole[1005:]  # still there
-    assert queue.take() == whole[1005:] and len(queue) == 0 and queue.take() == ""
+    assert queue.take(1000) == whole[5:1005] and len(queue) == len(whole) - 1005
+    assert queue.text() == whole  # what was taken is still there: the text is held once
+    assert len(queue._chunks) == 1 and len(queue) == len(whole) - 1005
+    assert queue.take(10) == whole[1005:1015]  # the rest follows on from the one string
+    assert queue.take() == whole[1015:] and len(queue) == 0 and queue.take() == ""
+    queue.append("more")
+    assert len(queue) == 4 and queue.take(2) == "mo" and queue.text() == whole + "more" and queue.take() == "re"
 
 
 async def test_a_huge_backlog_is_final_at_once_and_keys_are_handled(until, tap):
@@ -104,3 +113,47 @@ def test_an_answer_given_whole_is_final_at_once_however_long():
     source = "".join(answer_tokens("stored", 20_000))
     widget = StreamingMarkdown(source)
     assert widget.finished and widget.backlog == 0 and widget.source == source
+
+
+async def test_a_flood_is_held_once_while_it_waits_and_after_it_is_laid_out(until):
+    """The text that arrived is held once: not once as the source and again as the backlog
+    waiting to be laid out, nor again as the lazily laid-out rest (its sections are spans of
+    the source itself)."""
+    import tracemalloc
+
+    from textual.app import App, ComposeResult
+    from textual.containers import VerticalScroll
+
+    from llmchat.demo.answer import answer_tokens
+    from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
+
+    widget = StreamingMarkdown()
+
+    class Flooded(App[None]):
+        def compose(self) -> ComposeResult:
+            with VerticalScroll():
+                yield widget
+
+    tokens = answer_tokens("flood", 400_000)  # ~1.7 MB
+    pieces = ["".join(tokens[i : i + 64]) for i in range(0, len(tokens), 64)]  # deltas as a fast server sends them
+    source = "".join(pieces)
+    size = sum(sys.getsizeof("".join(pieces[i : i + TextQueue.PIECES])) for i in range(0, len(pieces), TextQueue.PIECES))  # held compactly
+    del tokens
+    app = Flooded()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for piece in pieces:  # no frame runs in between: all of it waits
+                widget.append(piece)
+            held = tracemalloc.get_traced_memory()[0] - before
+            assert widget.backlog == len(source)
+            assert held < 1.3 * size, (held, size)  # before: twice (the source, and the backlog)
+            widget.finish()
+            await until(pilot, lambda: widget.finished, timeout=30, what="the answer final")
+        finally:
+            tracemalloc.stop()
+        assert widget.source == source and widget.shown_chars == len(source)
+        sections = [unit for unit in widget.document.units if unit.kind == "section"]
+        assert sections and all(unit.whole is widget.source for unit in sections)  # spans of it, not a copy

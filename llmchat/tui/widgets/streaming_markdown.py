@@ -50,7 +50,7 @@ import math
 import re
 import time
 from bisect import bisect_right
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
@@ -632,19 +632,24 @@ DRAWN = DrawnLines()
 
 
 class TextQueue:
-    """Text appended a token at a time, held compactly: the pieces are joined into a chunk
-    every PIECES appends (a million short strings would cost ~60 MB; their chunks cost about
-    the text's length), and taken from the front."""
+    """Text appended a token at a time, held once and compactly: the pieces are joined into a
+    chunk every PIECES appends (a million short strings would cost ~60 MB; their chunks cost
+    about the text's length). `take` reads it from the front without letting it go (`text()`
+    is still all of it: the answer's source is not a second copy); `len()` is what has not
+    been taken yet."""
 
     PIECES = 256
 
     def __init__(self) -> None:
-        self._chunks: "deque[str]" = deque()
+        self._chunks: List[str] = []
         self._pieces: List[str] = []
-        self.chars = 0
+        self.chars = 0  # appended
+        self.taken = 0  # taken from the front
+        self._at = 0  # the chunk the next take starts in...
+        self._offset = 0  # ...and where in it
 
     def __len__(self) -> int:
-        return self.chars
+        return self.chars - self.taken
 
     def append(self, text: str) -> None:
         pieces = self._pieces
@@ -654,39 +659,48 @@ class TextQueue:
             self._chunks.append("".join(pieces))
             pieces.clear()
 
-    def text(self) -> str:
-        """Everything in the queue (it stays there)."""
+    def _seal(self) -> None:
         if self._pieces:
             self._chunks.append("".join(self._pieces))
             self._pieces.clear()
-        if len(self._chunks) > 1:
-            whole = "".join(self._chunks)
-            self._chunks.clear()
-            self._chunks.append(whole)
-        return self._chunks[0] if self._chunks else ""
+
+    def text(self) -> str:
+        """Everything appended (taken or not), as one string: the chunks are replaced by it."""
+        self._seal()
+        chunks = self._chunks
+        if len(chunks) > 1:
+            whole = "".join(chunks)
+            chunks[:] = [whole]
+            self._at, self._offset = (0, self.taken) if self.taken < self.chars else (1, 0)
+        return chunks[0] if chunks else ""
 
     def take(self, limit: Optional[int] = None) -> str:
-        """Remove and return the first `limit` characters (all of them with None)."""
-        if limit is None or limit >= self.chars:
-            text = self.text()
-            self._chunks.clear()
-            self.chars = 0
-            return text
-        if self._pieces:
-            self._chunks.append("".join(self._pieces))
-            self._pieces.clear()
+        """The next `limit` characters not taken yet (all of them with None)."""
+        count = len(self) if limit is None else min(limit, len(self))
+        if count <= 0:
+            return ""
+        self._seal()
         chunks = self._chunks
+        at, offset = self._at, self._offset
         out: List[str] = []
-        need = limit
+        need = count
         while need > 0:
-            chunk = chunks.popleft()
-            if len(chunk) > need:
-                chunks.appendleft(chunk[need:])
-                chunk = chunk[:need]
-            out.append(chunk)
-            need -= len(chunk)
-        self.chars -= limit
-        return "".join(out)
+            chunk = chunks[at]
+            piece = chunk[offset : offset + need]
+            out.append(piece)
+            need -= len(piece)
+            offset += len(piece)
+            if offset >= len(chunk):
+                at, offset = at + 1, 0
+        self._at, self._offset = at, offset
+        self.taken += count
+        return out[0] if len(out) == 1 else "".join(out)
+
+    def skip(self) -> None:
+        """Count everything as taken, without a copy of it (see StreamingMarkdown._lazy_rest)."""
+        self._seal()
+        self._at, self._offset = len(self._chunks), 0
+        self.taken = self.chars
 
 
 class MarkdownFeed:
@@ -780,8 +794,8 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
         super().__init__(name=name, id=id, classes=classes)
         use_tall_styles_cache(self)
         self.document = StreamingDocument(code_chunk=code_chunk)
-        self._parts = TextQueue()  # everything appended
-        self._pending = TextQueue()  # appended, not taken in yet
+        # Everything appended, held once (the source); its len() is what is not taken in yet.
+        self._pending = TextQueue()
         self._finishing = False  # finish() was called; the last of the text is being taken in
         self._quiet = False  # lay out without asking the screen to paint (a backlog's frames)
         self._owed_paint = False  # laid out quietly since the last paint
@@ -849,7 +863,7 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
     @property
     def source(self) -> str:
         """Everything appended so far (also what has not been laid out yet)."""
-        return self._parts.text()
+        return self._pending.text()
 
     @property
     def finished(self) -> bool:
@@ -867,7 +881,6 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
         """Queue text; it is laid out at the next frame."""
         if not text or self._finishing:
             return
-        self._parts.append(text)
         self._pending.append(text)
         if not self._frame_requested:
             self._request_frame()
@@ -904,12 +917,24 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
     def _lazy_rest(self) -> Tuple[str, List[Tuple[int, int]]]:
         """A long backlog (a stored answer, what a cancelled flood left): its head, up to its
         first safe boundary, goes into the document; the rest is returned as sections (spans of
-        the text returned: a stored answer's own string, not a copy), parsed and drawn only when
-        they come near the view (lazy_layout)."""
-        if len(self._pending) < lazy_layout.LAZY_CHARS:
+        the text returned: the source itself, a stored answer's own string, not a copy), parsed
+        and drawn only when they come near the view (lazy_layout)."""
+        pending = self._pending
+        if len(pending) < lazy_layout.LAZY_CHARS:
             return "", []
         document = self.document
-        raw = self._pending.take()
+        taken = pending.taken
+        whole = pending.text()  # (the queue's chunks become this one string: held once)
+        if "\r" not in whole and whole.startswith(document.tail, taken - len(document.tail)):
+            # The document's text is the source's (no line ends to normalise): the sections
+            # are spans of the source, cut as a stored answer's are (from its start).
+            self._taken += len(pending)
+            pending.skip()
+            head, sections = lazy_layout.split(whole, after=taken)
+            document.feed(whole[taken:head])
+            return whole, sections
+        del whole
+        raw = pending.take()
         self._taken += len(raw)
         rest = self._normalised(raw)
         del raw
