@@ -662,7 +662,7 @@ class ChatApp(App[None]):
         if self.session is None:
             return []
         turns = self.session.turns[:before] if before is not None else self.session.turns
-        return [a for turn in turns if not turn.superseded and turn.answer for a in turn.attachments]
+        return [a for turn in turns if not turn.superseded and turn.answered for a in turn.attachments]
 
     async def _attachments_to_send(self) -> Optional[Tuple[Any, ...]]:
         """The chips' attachments, ready to send (`_attachments_ready`); None when they cannot be sent."""
@@ -871,7 +871,7 @@ class ChatApp(App[None]):
         view.state = state
         self._show_thinking(turn)
         if turn.thinking is not None:
-            if turn.answer:
+            if turn.answered:
                 turn.thinking.fold()
             turn.thinking.finish()
         view.set_figures(self._figures_line(turn))
@@ -879,7 +879,7 @@ class ChatApp(App[None]):
         view.set_note(self._quoted(note) if note else None)
         self.status.show_turn(turn)
         self.refresh_bindings()
-        if state in (ERROR, CANCELLED) and not turn.answer and not self.prompt.text:
+        if state in (ERROR, CANCELLED) and not turn.answered and not self.prompt.text:
             # Nothing was answered (an error, Esc while waiting or thinking): give the question
             # back for editing (Ctrl+R resends it as is).
             self._restored = turn.prompt
@@ -901,7 +901,7 @@ class ChatApp(App[None]):
             assert turn.error is not None
             return f"Error: {turn.error.message} · Ctrl+R to retry"
         if turn.state == CANCELLED:
-            return "cancelled" if turn.answer else "cancelled before the answer began"
+            return "cancelled" if turn.answered else "cancelled before the answer began"
         # Cut short, stopped by a content filter, or by --max-steps (the calls past it did not run).
         return turn.warning or turn.over_limit
 
