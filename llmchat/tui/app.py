@@ -149,13 +149,20 @@ class _ShownTurn(Observer):
         self._ask_one_at_a_time = asyncio.Lock()
         self._new_section = False  # a step began: its first text opens a section below the blocks
         feed = self.sanitizer.feed
+        if not turn.parts:
+            # The widget reads the answer from the engine's parts (one copy of a flood, not two)
+            # while what it shows is what arrived: until the sanitiser changes a piece.
+            self.markdown.share_text(turn.parts)
 
         def text(text: str) -> None:  # per token
             shown = feed(text)
             if shown:
                 if self._new_section:
                     self._open_section()
-                self.markdown.append(shown)
+                markdown = self.markdown
+                if shown is not text and markdown.shares_text:
+                    markdown.keep_own_text()
+                markdown.append(shown)
 
         self.text = text  # type: ignore[method-assign]
 

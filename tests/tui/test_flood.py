@@ -35,6 +35,8 @@ async def test_keys_and_a_cancel_win_over_a_flood_of_text(settings_for, submit, 
         await tap(pilot, "escape")
         await until(pilot, lambda: turn.state == CANCELLED, timeout=30, what="the cancel")
         assert time.perf_counter() - started < KEY_BOUND_S
+        widget = turn.view.markdown
+        assert widget.shares_text and widget._pending._chunks == []  # the engine's parts are its text: no copy
         await settled(app)
         answer = turn.answer
         assert len(turn.parts) < len(answer) / 20  # joined as it came, not a string per token
@@ -63,6 +65,46 @@ def test_a_text_queue_gives_back_what_went_in_from_the_front_and_holds_it_compac
     assert queue.take() == whole[1015:] and len(queue) == 0 and queue.take() == ""
     queue.append("more")
     assert len(queue) == 4 and queue.take(2) == "mo" and queue.text() == whole + "more" and queue.take() == "re"
+
+
+def test_a_text_queue_can_read_another_list_of_strings_that_its_owner_joins():
+    """Shared: the queue reads the engine's parts, which the engine joins in runs as they come
+    (and may have one more of than the queue was told of: a delta after a cancel)."""
+    parts: list = []
+    queue = TextQueue()
+    queue.share(parts)
+    pieces = [f"t{i} " for i in range(20_000)]
+    whole = "".join(pieces)
+    taken = []
+    for n, piece in enumerate(pieces, 1):
+        parts.append(piece)
+        queue.append(piece)
+        if n % 300 == 0:
+            taken.append(queue.take(700))
+        if n % 1000 == 0:  # as the engine joins its parts (from some index on)
+            parts[len(parts) // 2 :] = ["".join(parts[len(parts) // 2 :])]
+    parts.append("after the cancel")
+    assert queue.shared and queue._chunks == [] and queue._pieces == []
+    assert "".join(taken) == whole[: len("".join(taken))] and len(queue) == len(whole) - len("".join(taken))
+    assert queue.take(5) == whole[len("".join(taken)) : len("".join(taken)) + 5]
+    assert queue.text() == whole and not queue.shared  # held from now on: one string
+    queue.append("more")
+    assert queue.take() == whole[len("".join(taken)) + 5 :] + "more"
+
+
+def test_a_shared_queue_copies_the_text_when_what_is_appended_differs():
+    parts: list = []
+    queue = TextQueue()
+    queue.share(parts)
+    for piece in ("one ", "two ", "three "):
+        parts.append(piece)
+        queue.append(piece)
+    assert queue.take(5) == "one t"
+    parts.append("\x1b[2Jfour ")
+    queue.unshare()  # (the sanitiser took the escape out)
+    queue.append("four ")
+    assert queue.take() == "wo three four " and queue.text() == "one two three four "
+    assert parts[-1] == "\x1b[2Jfour "  # the engine's text is the model's, untouched
 
 
 async def test_a_huge_backlog_is_final_at_once_and_keys_are_handled(until, tap):

@@ -636,7 +636,11 @@ class TextQueue:
     chunk every PIECES appends (a million short strings would cost ~60 MB; their chunks cost
     about the text's length). `take` reads it from the front without letting it go (`text()`
     is still all of it: the answer's source is not a second copy); `len()` is what has not
-    been taken yet."""
+    been taken yet.
+
+    Or the text is another's list of strings (`share`: the engine's answer, which the engine
+    appends to and joins runs of): then `append` only counts what was appended there, and the
+    queue holds no copy of it until `unshare` (or `text()`, at the end) makes one."""
 
     PIECES = 256
 
@@ -647,17 +651,60 @@ class TextQueue:
         self.taken = 0  # taken from the front
         self._at = 0  # the chunk the next take starts in...
         self._offset = 0  # ...and where in it
+        self._shared: Optional[List[str]] = None
+        # Shared: the part the next take starts in, the offset of its start in the text, and
+        # the part itself (the owner may have joined it with others since: then it is found again).
+        self._cursor: Tuple[int, int, Optional[str]] = (0, 0, None)
 
     def __len__(self) -> int:
         return self.chars - self.taken
 
     def append(self, text: str) -> None:
+        if self._shared is not None and not self._shared:  # its owner keeps no text: hold it here
+            self._shared = None
+        self.chars += len(text)
+        if self._shared is not None:
+            return
         pieces = self._pieces
         pieces.append(text)
-        self.chars += len(text)
         if len(pieces) >= self.PIECES:
             self._chunks.append("".join(pieces))
             pieces.clear()
+
+    @property
+    def shared(self) -> bool:
+        return self._shared is not None
+
+    def share(self, parts: List[str]) -> None:
+        """The text is `parts` from now on (empty so far, as the queue): each `append` is of
+        the text just appended to it."""
+        if self.chars or parts:
+            raise ValueError("only an empty queue shares an empty list")
+        self._shared = parts
+        self._cursor = (0, 0, None)
+
+    def unshare(self) -> None:
+        """Hold the text from now on (what is appended next is not what goes into the list)."""
+        if self._shared is None:
+            return
+        whole = self._shared_text()
+        self._shared = None
+        self._chunks = [whole] if whole else []
+        self._at, self._offset = (0, self.taken) if self.taken < self.chars else (len(self._chunks), 0)
+
+    def _shared_text(self) -> str:
+        """The first `chars` characters of the shared list (its owner may have added more)."""
+        assert self._shared is not None
+        out: List[str] = []
+        need = self.chars
+        for part in self._shared:
+            if need <= 0:
+                break
+            if len(part) > need:
+                part = part[:need]
+            out.append(part)
+            need -= len(part)
+        return out[0] if len(out) == 1 else "".join(out)
 
     def _seal(self) -> None:
         if self._pieces:
@@ -665,7 +712,9 @@ class TextQueue:
             self._pieces.clear()
 
     def text(self) -> str:
-        """Everything appended (taken or not), as one string: the chunks are replaced by it."""
+        """Everything appended (taken or not), as one string: the chunks are replaced by it
+        (a shared text: it is held from now on)."""
+        self.unshare()
         self._seal()
         chunks = self._chunks
         if len(chunks) > 1:
@@ -679,6 +728,8 @@ class TextQueue:
         count = len(self) if limit is None else min(limit, len(self))
         if count <= 0:
             return ""
+        if self._shared is not None:
+            return self._take_shared(count)
         self._seal()
         chunks = self._chunks
         at, offset = self._at, self._offset
@@ -696,8 +747,34 @@ class TextQueue:
         self.taken += count
         return out[0] if len(out) == 1 else "".join(out)
 
+    def _take_shared(self, count: int) -> str:
+        parts = self._shared
+        assert parts is not None
+        at, start, part = self._cursor
+        if at >= len(parts) or parts[at] is not part:  # joined since: find it again
+            at, start = 0, 0
+            while start + len(parts[at]) <= self.taken:
+                start += len(parts[at])
+                at += 1
+        out: List[str] = []
+        need = count
+        position = self.taken
+        while need > 0:
+            part = parts[at]
+            offset = position - start
+            piece = part[offset : offset + need]
+            out.append(piece)
+            need -= len(piece)
+            position += len(piece)
+            if offset + len(piece) >= len(part):
+                at, start = at + 1, start + len(part)
+        self._cursor = (at, start, parts[at] if at < len(parts) else None)
+        self.taken += count
+        return out[0] if len(out) == 1 else "".join(out)
+
     def skip(self) -> None:
         """Count everything as taken, without a copy of it (see StreamingMarkdown._lazy_rest)."""
+        self.unshare()
         self._seal()
         self._at, self._offset = len(self._chunks), 0
         self.taken = self.chars
@@ -876,6 +953,19 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
     def backlog(self) -> int:
         """Characters appended but not taken in yet."""
         return len(self._pending)
+
+    def share_text(self, parts: List[str]) -> None:
+        """The answer's text is `parts` (the engine's, joined as it comes): every `append` from
+        now on is of the text just appended to it, and is not copied (see TextQueue.share)."""
+        self._pending.share(parts)
+
+    @property
+    def shares_text(self) -> bool:
+        return self._pending.shared
+
+    def keep_own_text(self) -> None:
+        """What is appended next is not what goes into the shared list (sanitised): copy it."""
+        self._pending.unshare()
 
     def append(self, text: str) -> None:
         """Queue text; it is laid out at the next frame."""
