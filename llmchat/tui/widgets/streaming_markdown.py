@@ -1355,7 +1355,11 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
         kept = {y - rows: strip for y, strip in lines.items() if y - rows >= 0}
         stale = {y - rows for y in dirty if y - rows >= 0}
         if changed is not None:
-            stale.update(range(changed[0] + self._above, changed[1] + self._above))
+            start, end = changed[0] + self._above, changed[1] + self._above
+            if end - start > len(kept):  # (a huge answer's end: not a set of 500,000 row numbers, ~30 MB)
+                kept = {y: strip for y, strip in kept.items() if not start <= y < end}  # drawn again all the same
+            else:
+                stale.update(range(start, end))
         self.refresh()  # every row on screen (this empties the cache: refill it)
         lines.clear()
         lines.update(kept)
