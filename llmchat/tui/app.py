@@ -128,6 +128,18 @@ MODEL_LIST_WAIT = 3.0  # seconds the model picker waits for the list before show
 STARTING_TOOLS = "starting tools…"  # the status bar while the MCP servers start
 
 
+def _adopt(turn: Turn, text: str, count: int) -> None:
+    """The answer's widget joined the first `count` of the turn's parts into `text` (a long
+    answer's end, laid out lazily): the turn holds that string in their place, not a second copy,
+    once it has ended with one step and history was handed all of them (its index stays true)."""
+    record = turn.record
+    if not turn.ended or len(turn.steps) > 1 or count < 2 or (record is not None and record.saved < count):
+        return
+    turn.parts[:count] = [text]
+    if record is not None:
+        record.saved -= count - 1
+
+
 class _ShownTurn(Observer):
     """The app's side of a turn the engine runs: the answer's text into its widget (sanitised:
     model text must not reach the terminal as control sequences), states and notes at once.
@@ -152,7 +164,7 @@ class _ShownTurn(Observer):
         if not turn.parts:
             # The widget reads the answer from the engine's parts (one copy of a flood, not two)
             # while what it shows is what arrived: until the sanitiser changes a piece.
-            self.markdown.share_text(turn.parts)
+            self.markdown.share_text(turn.parts, lambda text, count: _adopt(turn, text, count))
 
         def text(text: str) -> None:  # per token
             shown = feed(text)

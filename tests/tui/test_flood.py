@@ -43,7 +43,12 @@ async def test_keys_and_a_cancel_win_over_a_flood_of_text(settings_for, submit, 
         widget = turn.view.markdown
         await until(pilot, lambda: widget.finished, timeout=120, what="what arrived, laid out")
         assert widget.source == answer and widget.shown_chars == len(answer)
+        assert turn.parts[0] is widget.source and turn.answer == answer  # the turn holds the widget's string: once
         assert app.prompt.text == "abc"
+        await settled(app)
+        store, record = app.chat_history.store, turn.record
+        stored = store.load(record.writer.conversation_id).messages[-1]
+        assert (stored.role, stored.status, stored.content) == ("assistant", "cancelled", turn.answer)  # every character
         rows = painted_rows(turn.view)
         if rows is not None:  # the box's `-cancelled` border did not mark its every row dirty (a set of them)
             assert turn.view.size.height > 2_000 and len(rows[1]) < 500, len(rows[1])

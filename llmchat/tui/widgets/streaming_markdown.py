@@ -640,7 +640,8 @@ class TextQueue:
 
     Or the text is another's list of strings (`share`: the engine's answer, which the engine
     appends to and joins runs of): then `append` only counts what was appended there, and the
-    queue holds no copy of it until `unshare` (or `text()`, at the end) makes one."""
+    queue holds no copy of it until `unshare` (or `text()`, at the end) makes one; `adopt`, if
+    given, is then offered that one string, to hold in place of the items it was made of."""
 
     PIECES = 256
 
@@ -652,6 +653,7 @@ class TextQueue:
         self._at = 0  # the chunk the next take starts in...
         self._offset = 0  # ...and where in it
         self._shared: Optional[List[str]] = None
+        self._adopt: Optional[Callable[[str, int], None]] = None
         # Shared: the part the next take starts in, the offset of its start in the text, and
         # the part itself (the owner may have joined it with others since: then it is found again).
         self._cursor: Tuple[int, int, Optional[str]] = (0, 0, None)
@@ -675,36 +677,43 @@ class TextQueue:
     def shared(self) -> bool:
         return self._shared is not None
 
-    def share(self, parts: List[str]) -> None:
+    def share(self, parts: List[str], adopt: Optional[Callable[[str, int], None]] = None) -> None:
         """The text is `parts` from now on (empty so far, as the queue): each `append` is of
-        the text just appended to it."""
+        the text just appended to it. `adopt(text, count)`: the queue holds `text` from now on,
+        the first `count` items of `parts` joined (the list's owner may put it in their place)."""
         if self.chars or parts:
             raise ValueError("only an empty queue shares an empty list")
         self._shared = parts
+        self._adopt = adopt
         self._cursor = (0, 0, None)
 
     def unshare(self) -> None:
         """Hold the text from now on (what is appended next is not what goes into the list)."""
         if self._shared is None:
             return
-        whole = self._shared_text()
-        self._shared = None
+        whole, count = self._shared_text()
+        adopt, self._shared, self._adopt = self._adopt, None, None
         self._chunks = [whole] if whole else []
         self._at, self._offset = (0, self.taken) if self.taken < self.chars else (len(self._chunks), 0)
+        if adopt is not None and count:
+            adopt(whole, count)
 
-    def _shared_text(self) -> str:
-        """The first `chars` characters of the shared list (its owner may have added more)."""
+    def _shared_text(self) -> Tuple[str, int]:
+        """The first `chars` characters of the shared list (its owner may have added more), and
+        how many of its items they are (0 when they end inside one)."""
         assert self._shared is not None
         out: List[str] = []
         need = self.chars
+        whole_items = True
         for part in self._shared:
             if need <= 0:
                 break
             if len(part) > need:
                 part = part[:need]
+                whole_items = False
             out.append(part)
             need -= len(part)
-        return out[0] if len(out) == 1 else "".join(out)
+        return (out[0] if len(out) == 1 else "".join(out)), (len(out) if whole_items else 0)
 
     def _seal(self) -> None:
         if self._pieces:
@@ -954,10 +963,10 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
         """Characters appended but not taken in yet."""
         return len(self._pending)
 
-    def share_text(self, parts: List[str]) -> None:
+    def share_text(self, parts: List[str], adopt: Optional[Callable[[str, int], None]] = None) -> None:
         """The answer's text is `parts` (the engine's, joined as it comes): every `append` from
         now on is of the text just appended to it, and is not copied (see TextQueue.share)."""
-        self._pending.share(parts)
+        self._pending.share(parts, adopt)
 
     @property
     def shares_text(self) -> bool:
