@@ -208,3 +208,27 @@ async def test_a_flood_is_held_once_while_it_waits_and_after_it_is_laid_out(unti
         if rows is not None:  # text that moved in its room with every line changed (a finish): no set of every row
             widget._moved(1, (0, widget.line_count))
             assert widget.line_count > 20_000 and len(rows[1]) < 1_000, len(rows[1])
+
+
+def test_a_turn_adopts_its_widgets_string_only_when_nothing_else_counts_its_parts():
+    """The parts are replaced only once the turn ended with one step and history was handed
+    all of them (its count of them stays true: what it is handed next is what followed)."""
+    from llmchat.engine import CANCELLED, STREAMING, Turn
+    from llmchat.engine.turns import Step, TurnRecord
+    from llmchat.stream.metrics import Metrics
+    from llmchat.tui.app import _adopt
+
+    def turn(state: str, saved: int, steps: int = 1) -> Turn:
+        made = Turn("q", Metrics(), state=state)
+        made.parts[:] = ["a", "b", "c", "late"]
+        made.record = TurnRecord(saved=saved)
+        made.steps.extend(Step(n, 2, Metrics()) for n in range(1, steps))
+        return made
+
+    for kept in (turn(STREAMING, 4), turn(CANCELLED, 2), turn(CANCELLED, 4, steps=2)):
+        _adopt(kept, "abc", 3)
+        assert kept.parts == ["a", "b", "c", "late"]
+    adopting = turn(CANCELLED, 4)
+    _adopt(adopting, "abc", 3)
+    assert adopting.parts == ["abc", "late"] and adopting.record is not None and adopting.record.saved == 2
+    assert adopting.answer == "abclate"
