@@ -56,6 +56,7 @@ import os
 import signal
 import sys
 import time
+import weakref
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -164,7 +165,14 @@ class _ShownTurn(Observer):
         if not turn.parts:
             # The widget reads the answer from the engine's parts (one copy of a flood, not two)
             # while what it shows is what arrived: until the sanitiser changes a piece.
-            self.markdown.share_text(turn.parts, lambda text, count: _adopt(turn, text, count))
+            held = weakref.ref(turn)  # (not the turn itself: the widget would keep it, a cycle the GC policy never frees)
+
+            def adopt(text: str, count: int) -> None:
+                kept = held()
+                if kept is not None:
+                    _adopt(kept, text, count)
+
+            self.markdown.share_text(turn.parts, adopt)
 
         def text(text: str) -> None:  # per token
             shown = feed(text)
