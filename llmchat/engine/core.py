@@ -458,10 +458,17 @@ class Engine:
                 deltas += 1
                 if deltas % JOIN_EVERY == 0:
                     if keep and len(parts) - joined >= PARTS_RUN:
-                        # Only parts history has not been handed yet (its index stays true).
-                        first = max(joined, record.saved if record is not None else 0)
-                        parts[first:] = ["".join(parts[first:])]
-                        joined = len(parts)
+                        if writer is not None and record is not None:
+                            # History is handed its parts first (it holds them until its next
+                            # flush): then all of them are joined, none left a string per delta.
+                            self._hand_over(turn, record)
+                            parts[joined:] = ["".join(parts[joined:])]
+                            joined = record.saved = len(parts)
+                        else:
+                            # Only parts history has not been handed yet (its index stays true).
+                            first = max(joined, record.saved if record is not None else 0)
+                            parts[first:] = ["".join(parts[first:])]
+                            joined = len(parts)
                     if pause_every and deltas % pause_every == 0:
                         await asyncio.sleep(0)
             elif kind is ReasoningDelta:

@@ -138,7 +138,14 @@ class Turn:
 
     @property
     def answer(self) -> str:
+        """The answer's text: a new string each time (a flood's is megabytes): to know whether
+        there is any, ask `answered`."""
         return "".join(self.parts)
+
+    @property
+    def answered(self) -> bool:
+        """Some answer text arrived (without joining it all)."""
+        return any(self.parts)
 
     @property
     def ended(self) -> bool:
@@ -368,7 +375,7 @@ class Conversation:
         """The newest turn with answer text (what "copy the last answer" copies), even if it
         is still streaming or broke off."""
         for turn in reversed(self.turns):
-            if not turn.superseded and turn.answer:
+            if not turn.superseded and turn.answered:
                 return turn
         return None
 

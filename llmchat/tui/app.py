@@ -56,6 +56,7 @@ import os
 import signal
 import sys
 import time
+import weakref
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -130,6 +131,18 @@ STARTING_TOOLS = "starting tools…"  # the status bar while the MCP servers sta
 HIGHLIGHTS = "highlights"  # next to the history store: finished code blocks' highlighting, kept
 
 
+def _adopt(turn: Turn, text: str, count: int) -> None:
+    """The answer's widget joined the first `count` of the turn's parts into `text` (a long
+    answer's end, laid out lazily): the turn holds that string in their place, not a second copy,
+    once it has ended with one step and history was handed all of them (its index stays true)."""
+    record = turn.record
+    if not turn.ended or len(turn.steps) > 1 or count < 2 or (record is not None and record.saved < count):
+        return
+    turn.parts[:count] = [text]
+    if record is not None:
+        record.saved -= count - 1
+
+
 class _ShownTurn(Observer):
     """The app's side of a turn the engine runs: the answer's text into its widget (sanitised:
     model text must not reach the terminal as control sequences), states and notes at once.
@@ -151,13 +164,27 @@ class _ShownTurn(Observer):
         self._ask_one_at_a_time = asyncio.Lock()
         self._new_section = False  # a step began: its first text opens a section below the blocks
         feed = self.sanitizer.feed
+        if not turn.parts:
+            # The widget reads the answer from the engine's parts (one copy of a flood, not two)
+            # while what it shows is what arrived: until the sanitiser changes a piece.
+            held = weakref.ref(turn)  # (not the turn itself: the widget would keep it, a cycle the GC policy never frees)
+
+            def adopt(text: str, count: int) -> None:
+                kept = held()
+                if kept is not None:
+                    _adopt(kept, text, count)
+
+            self.markdown.share_text(turn.parts, adopt)
 
         def text(text: str) -> None:  # per token
             shown = feed(text)
             if shown:
                 if self._new_section:
                     self._open_section()
-                self.markdown.append(shown)
+                markdown = self.markdown
+                if shown is not text and markdown.shares_text:
+                    markdown.keep_own_text()
+                markdown.append(shown)
 
         self.text = text  # type: ignore[method-assign]
 
@@ -670,7 +697,7 @@ class ChatApp(App[None]):
         if self.session is None:
             return []
         turns = self.session.turns[:before] if before is not None else self.session.turns
-        return [a for turn in turns if not turn.superseded and turn.answer for a in turn.attachments]
+        return [a for turn in turns if not turn.superseded and turn.answered for a in turn.attachments]
 
     async def _attachments_to_send(self) -> Optional[Tuple[Any, ...]]:
         """The chips' attachments, ready to send (`_attachments_ready`); None when they cannot be sent."""
@@ -879,7 +906,7 @@ class ChatApp(App[None]):
         view.state = state
         self._show_thinking(turn)
         if turn.thinking is not None:
-            if turn.answer:
+            if turn.answered:
                 turn.thinking.fold()
             turn.thinking.finish()
         view.set_figures(self._figures_line(turn))
@@ -887,7 +914,7 @@ class ChatApp(App[None]):
         view.set_note(self._quoted(note) if note else None)
         self.status.show_turn(turn)
         self.refresh_bindings()
-        if state in (ERROR, CANCELLED) and not turn.answer and not self.prompt.text:
+        if state in (ERROR, CANCELLED) and not turn.answered and not self.prompt.text:
             # Nothing was answered (an error, Esc while waiting or thinking): give the question
             # back for editing (Ctrl+R resends it as is).
             self._restored = turn.prompt
@@ -909,7 +936,7 @@ class ChatApp(App[None]):
             assert turn.error is not None
             return f"Error: {turn.error.message} · Ctrl+R to retry"
         if turn.state == CANCELLED:
-            return "cancelled" if turn.answer else "cancelled before the answer began"
+            return "cancelled" if turn.answered else "cancelled before the answer began"
         # Cut short, stopped by a content filter, or by --max-steps (the calls past it did not run).
         return turn.warning or turn.over_limit
 

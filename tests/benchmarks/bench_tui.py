@@ -18,8 +18,8 @@ Sections (see README.md for what each figure means and the targets):
             transcript scrolls, each timed to the frame that shows it.
   flood     headless: an answer of --flood-mb MB sent as fast as the server can; meanwhile keys
             typed into the prompt (key -> the frame that shows it), then Esc (-> the frame
-            that shows `cancelled`), the RSS along the way, and how long the text that had
-            arrived takes to be laid out after the cancel.
+            that shows `cancelled`), the RSS along the way (and its peak: VmHWM), and how long
+            the text that had arrived takes to be laid out after the cancel.
   tmux      the real thing in tmux (120 x 40): `llmchat` and the baseline script, keys sent
             with send-keys. Enter -> the answer's end on screen (capture-pane every 20 ms); at
             200 tok/s, token sent (by a server inside this process) -> written to the terminal
@@ -426,6 +426,7 @@ async def headless_flood(base_url: str, prompt: str, keys: int, timeout: float) 
         return next(at for at, length, state in frames if at > after and condition(length, state)) - after
 
     app._display = display  # type: ignore[method-assign]
+    peak_from = _reset_peak_rss()
     rss0 = _rss_mb()
     rss: List[float] = []
     async with app.run_test(size=SIZE) as pilot:
@@ -449,7 +450,7 @@ async def headless_flood(base_url: str, prompt: str, keys: int, timeout: float) 
             typing.append(await first_frame(at, lambda length, state: length > before, "the key on screen"))
             rss.append(_rss_mb() - rss0)
             await asyncio.sleep(0.05)
-        arrived = len(turn.answer)
+        arrived = _answer_chars(turn)  # (not turn.answer: a join of megabytes, measured as the app's)
         still_streaming = not turn.ended
         at = post("escape", None)
         cancel = await first_frame(at, lambda length, state: state == "cancelled", "`cancelled` on screen")
@@ -465,7 +466,8 @@ async def headless_flood(base_url: str, prompt: str, keys: int, timeout: float) 
         drain_time = time.perf_counter() - t
         drained_chars = widget.shown_chars - shown_at_cancel
         rss.append(_rss_mb() - rss0)
-        answer_chars = len(turn.answer)
+        answer_chars = _answer_chars(turn)
+        peak = _peak_rss_mb() if peak_from else None  # the highest RSS between two of the samples above, too
         t = time.perf_counter()
         await pilot.press("ctrl+q")
     quit_s = time.perf_counter() - t
@@ -480,8 +482,10 @@ async def headless_flood(base_url: str, prompt: str, keys: int, timeout: float) 
         "drain_s": drained,
         "drain_mb_per_s": drained_chars / 1e6 / drain_time if drain_time > 0 else None,
         "quit_s": quit_s,
-        "rss_growth_mb": max(rss) if rss else None,
+        "rss_growth_mb": max(rss + ([peak - rss0] if peak is not None else [])) if rss else None,
         "rss_mb": rss0 + max(rss) if rss else None,
+        "rss_sampled_growth_mb": max(rss) if rss else None,
+        "rss_peak_growth_mb": peak - rss0 if peak is not None else None,
     }
 
 
@@ -490,6 +494,28 @@ def _drain_text(r: Dict[str, Any]) -> str:
     if r["drain_s"] is None:
         return f"more than {DRAIN_TIMEOUT:g} s{rate}"
     return f"{r['drain_s']:.1f} s{rate}"
+
+
+def _answer_chars(turn: Any) -> int:
+    return sum(len(part) for part in turn.parts)
+
+
+def _reset_peak_rss() -> bool:
+    """Start the process's peak RSS (VmHWM) afresh (Linux: /proc/self/clear_refs); False where it cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return _peak_rss_mb() is not None
+    except OSError:
+        return False
+
+
+def _peak_rss_mb() -> Optional[float]:
+    try:
+        with open("/proc/self/status") as f:
+            return next((int(line.split()[1]) * 1024 / 1e6 for line in f if line.startswith("VmHWM:")), None)
+    except OSError:
+        return None
 
 
 def _rss_mb() -> float:
@@ -1827,7 +1853,8 @@ def run_flood_section(server: ServerProcess, args: Any, results: Dict[str, Any],
         print(
             f"  key -> frame p50 {_f(_pct(r['typing_ms'], 50), '.1f')} / p99 {_f(_pct(r['typing_ms'], 99), '.1f')} / max {_f(max(r['typing_ms'], default=None), '.1f')} ms ({len(r['typing_ms'])} keys); "
             f"Esc -> cancelled {r['cancel_ms']:.1f} ms; {r['arrived_mb_before_cancel']:.1f} MB arrived, {r['shown_mb_at_cancel']:.1f} MB laid out at the cancel, "
-            f"the rest in {_drain_text(r)}; Ctrl+Q {r['quit_s'] * 1000:.0f} ms; RSS +{r['rss_growth_mb']:.0f} MB (to {r['rss_mb']:.0f} MB)",
+            f"the rest in {_drain_text(r)}; Ctrl+Q {r['quit_s'] * 1000:.0f} ms; RSS +{r['rss_growth_mb']:.0f} MB at its peak "
+            f"(+{r['rss_sampled_growth_mb']:.0f} MB at the keys, the cancel and the end; to {r['rss_mb']:.0f} MB)",
             flush=True,
         )
     typing = [x for r in runs for x in r["typing_ms"]]

@@ -332,3 +332,21 @@ def test_importing_llmchat_stays_cheap() -> None:
     code = "import sys, llmchat; llmchat.ask; llmchat.TextDelta; print(sorted({m.split('.')[0] for m in sys.modules} & {'httpx', 'textual', 'rich', 'typer'}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
+
+
+async def test_a_long_answer_is_held_joined_while_history_saves_it_as_it_grows(server):
+    """The answer's parts are joined as they come (a string per delta costs ~60 bytes more than
+    its text), also those already handed to history, which saves them often; what is stored
+    is still every character, in order."""
+    store = HistoryStore.open(flush_interval=0.005)  # hands the parts over at every chance
+    try:
+        engine = Engine(settings(server, tokens=40_000), store=store)
+        await engine.start()
+        turn = await engine.run(Turn("long", Metrics()))
+        await engine.aclose()
+    finally:
+        store.close()
+    answer = "".join(answer_tokens("long", 40_000))
+    assert turn.state == DONE and turn.answer == answer and turn.answered
+    assert len(turn.parts) < 40_000 / 100, len(turn.parts)  # before: most of them a string per delta
+    assert stored_answer() == (answer, "complete", "stop", None)

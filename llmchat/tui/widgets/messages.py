@@ -21,7 +21,7 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from llmchat.tui.compat import RowsKeptOnResize, quiet_virtual_size
+from llmchat.tui.compat import RowsKeptOnResize, quiet_virtual_size, use_tall_styles_cache
 from llmchat.tui.gc_policy import GC_DELAY
 from llmchat.tui.session import FINAL_STATES, WAITING
 from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
@@ -105,6 +105,9 @@ class AssistantMessage(RowsKeptOnResize, Vertical):
 
     def __init__(self) -> None:
         super().__init__()
+        # As tall as its answer: a flood's end (its `-cancelled` border) marked every row of it
+        # dirty in Textual's cache, a set of ~500,000 row numbers (~30 MB) for 11 MB of text.
+        use_tall_styles_cache(self)
         self.markdown = StreamingMarkdown()
         self.figures = Static("", classes="figures", markup=False)
         self.figures_text = ""

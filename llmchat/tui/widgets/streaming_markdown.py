@@ -50,7 +50,7 @@ import math
 import re
 import time
 from bisect import bisect_right
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
@@ -632,61 +632,161 @@ DRAWN = DrawnLines()
 
 
 class TextQueue:
-    """Text appended a token at a time, held compactly: the pieces are joined into a chunk
-    every PIECES appends (a million short strings would cost ~60 MB; their chunks cost about
-    the text's length), and taken from the front."""
+    """Text appended a token at a time, held once and compactly: the pieces are joined into a
+    chunk every PIECES appends (a million short strings would cost ~60 MB; their chunks cost
+    about the text's length). `take` reads it from the front without letting it go (`text()`
+    is still all of it: the answer's source is not a second copy); `len()` is what has not
+    been taken yet.
+
+    Or the text is another's list of strings (`share`: the engine's answer, which the engine
+    appends to and joins runs of): then `append` only counts what was appended there, and the
+    queue holds no copy of it until `unshare` (or `text()`, at the end) makes one; `adopt`, if
+    given, is then offered that one string, to hold in place of the items it was made of."""
 
     PIECES = 256
 
     def __init__(self) -> None:
-        self._chunks: "deque[str]" = deque()
+        self._chunks: List[str] = []
         self._pieces: List[str] = []
-        self.chars = 0
+        self.chars = 0  # appended
+        self.taken = 0  # taken from the front
+        self._at = 0  # the chunk the next take starts in...
+        self._offset = 0  # ...and where in it
+        self._shared: Optional[List[str]] = None
+        self._adopt: Optional[Callable[[str, int], None]] = None
+        # Shared: the part the next take starts in, the offset of its start in the text, and
+        # the part itself (the owner may have joined it with others since: then it is found again).
+        self._cursor: Tuple[int, int, Optional[str]] = (0, 0, None)
 
     def __len__(self) -> int:
-        return self.chars
+        return self.chars - self.taken
 
     def append(self, text: str) -> None:
+        if self._shared is not None and not self._shared:  # its owner keeps no text: hold it here
+            self._shared = None
+        self.chars += len(text)
+        if self._shared is not None:
+            return
         pieces = self._pieces
         pieces.append(text)
-        self.chars += len(text)
         if len(pieces) >= self.PIECES:
             self._chunks.append("".join(pieces))
             pieces.clear()
 
-    def text(self) -> str:
-        """Everything in the queue (it stays there)."""
+    @property
+    def shared(self) -> bool:
+        return self._shared is not None
+
+    def share(self, parts: List[str], adopt: Optional[Callable[[str, int], None]] = None) -> None:
+        """The text is `parts` from now on (empty so far, as the queue): each `append` is of
+        the text just appended to it. `adopt(text, count)`: the queue holds `text` from now on,
+        the first `count` items of `parts` joined (the list's owner may put it in their place)."""
+        if self.chars or parts:
+            raise ValueError("only an empty queue shares an empty list")
+        self._shared = parts
+        self._adopt = adopt
+        self._cursor = (0, 0, None)
+
+    def unshare(self) -> None:
+        """Hold the text from now on (what is appended next is not what goes into the list)."""
+        if self._shared is None:
+            return
+        whole, count = self._shared_text()
+        adopt, self._shared, self._adopt = self._adopt, None, None
+        self._chunks = [whole] if whole else []
+        self._at, self._offset = (0, self.taken) if self.taken < self.chars else (len(self._chunks), 0)
+        if adopt is not None and count:
+            adopt(whole, count)
+
+    def _shared_text(self) -> Tuple[str, int]:
+        """The first `chars` characters of the shared list (its owner may have added more), and
+        how many of its items they are (0 when they end inside one)."""
+        assert self._shared is not None
+        out: List[str] = []
+        need = self.chars
+        whole_items = True
+        for part in self._shared:
+            if need <= 0:
+                break
+            if len(part) > need:
+                part = part[:need]
+                whole_items = False
+            out.append(part)
+            need -= len(part)
+        return (out[0] if len(out) == 1 else "".join(out)), (len(out) if whole_items else 0)
+
+    def _seal(self) -> None:
         if self._pieces:
             self._chunks.append("".join(self._pieces))
             self._pieces.clear()
-        if len(self._chunks) > 1:
-            whole = "".join(self._chunks)
-            self._chunks.clear()
-            self._chunks.append(whole)
-        return self._chunks[0] if self._chunks else ""
+
+    def text(self) -> str:
+        """Everything appended (taken or not), as one string: the chunks are replaced by it
+        (a shared text: it is held from now on)."""
+        self.unshare()
+        self._seal()
+        chunks = self._chunks
+        if len(chunks) > 1:
+            whole = "".join(chunks)
+            chunks[:] = [whole]
+            self._at, self._offset = (0, self.taken) if self.taken < self.chars else (1, 0)
+        return chunks[0] if chunks else ""
 
     def take(self, limit: Optional[int] = None) -> str:
-        """Remove and return the first `limit` characters (all of them with None)."""
-        if limit is None or limit >= self.chars:
-            text = self.text()
-            self._chunks.clear()
-            self.chars = 0
-            return text
-        if self._pieces:
-            self._chunks.append("".join(self._pieces))
-            self._pieces.clear()
+        """The next `limit` characters not taken yet (all of them with None)."""
+        count = len(self) if limit is None else min(limit, len(self))
+        if count <= 0:
+            return ""
+        if self._shared is not None:
+            return self._take_shared(count)
+        self._seal()
         chunks = self._chunks
+        at, offset = self._at, self._offset
         out: List[str] = []
-        need = limit
+        need = count
         while need > 0:
-            chunk = chunks.popleft()
-            if len(chunk) > need:
-                chunks.appendleft(chunk[need:])
-                chunk = chunk[:need]
-            out.append(chunk)
-            need -= len(chunk)
-        self.chars -= limit
-        return "".join(out)
+            chunk = chunks[at]
+            piece = chunk[offset : offset + need]
+            out.append(piece)
+            need -= len(piece)
+            offset += len(piece)
+            if offset >= len(chunk):
+                at, offset = at + 1, 0
+        self._at, self._offset = at, offset
+        self.taken += count
+        return out[0] if len(out) == 1 else "".join(out)
+
+    def _take_shared(self, count: int) -> str:
+        parts = self._shared
+        assert parts is not None
+        at, start, part = self._cursor
+        if at >= len(parts) or parts[at] is not part:  # joined since: find it again
+            at, start = 0, 0
+            while start + len(parts[at]) <= self.taken:
+                start += len(parts[at])
+                at += 1
+        out: List[str] = []
+        need = count
+        position = self.taken
+        while need > 0:
+            part = parts[at]
+            offset = position - start
+            piece = part[offset : offset + need]
+            out.append(piece)
+            need -= len(piece)
+            position += len(piece)
+            if offset + len(piece) >= len(part):
+                at, start = at + 1, start + len(part)
+        self._cursor = (at, start, parts[at] if at < len(parts) else None)
+        self.taken += count
+        return out[0] if len(out) == 1 else "".join(out)
+
+    def skip(self) -> None:
+        """Count everything as taken, without a copy of it (see StreamingMarkdown._lazy_rest)."""
+        self.unshare()
+        self._seal()
+        self._at, self._offset = len(self._chunks), 0
+        self.taken = self.chars
 
 
 class MarkdownFeed:
@@ -780,8 +880,8 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
         super().__init__(name=name, id=id, classes=classes)
         use_tall_styles_cache(self)
         self.document = StreamingDocument(code_chunk=code_chunk)
-        self._parts = TextQueue()  # everything appended
-        self._pending = TextQueue()  # appended, not taken in yet
+        # Everything appended, held once (the source); its len() is what is not taken in yet.
+        self._pending = TextQueue()
         self._finishing = False  # finish() was called; the last of the text is being taken in
         self._quiet = False  # lay out without asking the screen to paint (a backlog's frames)
         self._owed_paint = False  # laid out quietly since the last paint
@@ -849,7 +949,7 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
     @property
     def source(self) -> str:
         """Everything appended so far (also what has not been laid out yet)."""
-        return self._parts.text()
+        return self._pending.text()
 
     @property
     def finished(self) -> bool:
@@ -863,11 +963,23 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
         """Characters appended but not taken in yet."""
         return len(self._pending)
 
+    def share_text(self, parts: List[str], adopt: Optional[Callable[[str, int], None]] = None) -> None:
+        """The answer's text is `parts` (the engine's, joined as it comes): every `append` from
+        now on is of the text just appended to it, and is not copied (see TextQueue.share)."""
+        self._pending.share(parts, adopt)
+
+    @property
+    def shares_text(self) -> bool:
+        return self._pending.shared
+
+    def keep_own_text(self) -> None:
+        """What is appended next is not what goes into the shared list (sanitised): copy it."""
+        self._pending.unshare()
+
     def append(self, text: str) -> None:
         """Queue text; it is laid out at the next frame."""
         if not text or self._finishing:
             return
-        self._parts.append(text)
         self._pending.append(text)
         if not self._frame_requested:
             self._request_frame()
@@ -904,12 +1016,24 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
     def _lazy_rest(self) -> Tuple[str, List[Tuple[int, int]]]:
         """A long backlog (a stored answer, what a cancelled flood left): its head, up to its
         first safe boundary, goes into the document; the rest is returned as sections (spans of
-        the text returned: a stored answer's own string, not a copy), parsed and drawn only when
-        they come near the view (lazy_layout)."""
-        if len(self._pending) < lazy_layout.LAZY_CHARS:
+        the text returned: the source itself, a stored answer's own string, not a copy), parsed
+        and drawn only when they come near the view (lazy_layout)."""
+        pending = self._pending
+        if len(pending) < lazy_layout.LAZY_CHARS:
             return "", []
         document = self.document
-        raw = self._pending.take()
+        taken = pending.taken
+        whole = pending.text()  # (the queue's chunks become this one string: held once)
+        if "\r" not in whole and whole.startswith(document.tail, taken - len(document.tail)):
+            # The document's text is the source's (no line ends to normalise): the sections
+            # are spans of the source, cut as a stored answer's are (from its start).
+            self._taken += len(pending)
+            pending.skip()
+            head, sections = lazy_layout.split(whole, after=taken)
+            document.feed(whole[taken:head])
+            return whole, sections
+        del whole
+        raw = pending.take()
         self._taken += len(raw)
         rest = self._normalised(raw)
         del raw
@@ -1240,7 +1364,11 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
         kept = {y - rows: strip for y, strip in lines.items() if y - rows >= 0}
         stale = {y - rows for y in dirty if y - rows >= 0}
         if changed is not None:
-            stale.update(range(changed[0] + self._above, changed[1] + self._above))
+            start, end = changed[0] + self._above, changed[1] + self._above
+            if end - start > len(kept):  # (a huge answer's end: not a set of 500,000 row numbers, ~30 MB)
+                kept = {y: strip for y, strip in kept.items() if not start <= y < end}  # drawn again all the same
+            else:
+                stale.update(range(start, end))
         self.refresh()  # every row on screen (this empties the cache: refill it)
         lines.clear()
         lines.update(kept)
