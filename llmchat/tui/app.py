@@ -164,6 +164,14 @@ class _ShownTurn(Observer):
             self._stop_blocks(turn)
             self.app._show_tools(turn)  # none any more
             self.app._end(turn)
+            if self.app.is_running:
+                # The text is all in: the answer is final now, in the paint that shows the end,
+                # not once the engine has closed the connection and stored the turn (a write in
+                # the store's thread: a short answer was painted whole ~0.1 s later).
+                tail = self.sanitizer.flush()
+                if tail:
+                    self.markdown.append(tail)
+                self.markdown.finish()
             turn.shown = None  # the ended turn keeps no widgets through its observer
         else:
             self.app._enter(turn, turn.state)
