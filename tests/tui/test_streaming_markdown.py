@@ -29,6 +29,7 @@ from llmchat.tui.widgets.streaming_markdown import (
     StreamingDocument,
     StreamingMarkdown,
     TextQueue,
+    Unit,
     _changed_lines,
 )
 
@@ -783,3 +784,48 @@ async def test_a_backlog_that_outgrows_the_view_is_laid_out_before_more_is_taken
         await pilot.pause()
         assert widget._width < wide  # the scrollbar came
         assert screen_rows(app)[-1].strip() == "Paragraph 39 with some words."
+
+
+@pytest.mark.parametrize("scrolled", [False, True])
+async def test_a_new_width_draws_each_unit_once(monkeypatch, scrolled):
+    """A new width (a scrollbar comes, the terminal is resized) draws each unit of the answer
+    once. Finding where the view is asks the screen for regions, which Textual arranges again
+    when its map is stale (as after any scroll): from inside the layout, that laid the answer
+    out a second time, every unit drawn twice."""
+    drawn: List[Any] = []
+    render = Unit.render
+
+    def counted(self: Unit, width: int, painter: Any) -> Any:
+        drawn.append((id(self), width))
+        return render(self, width, painter)
+
+    monkeypatch.setattr(Unit, "render", counted)
+    widget = StreamingMarkdown()
+    app = Follow(widget)
+    async with app.run_test(size=(60, 12)) as pilot:
+        await frame(pilot, widget, "".join(f"Paragraph {i} with some words to wrap.\n\n" for i in range(30)))
+        widget.finish()
+        await pilot.pause()
+        if scrolled:
+            app.query_one("#column").scroll_to(y=20, animate=False)
+            await pilot.pause()
+        drawn.clear()
+        await pilot.resize_terminal(30, 12)
+        await pilot.pause()
+        assert widget._width < 30
+        assert len(drawn) == len(widget.document.units) == len(set(drawn)), drawn
+
+
+async def test_finish_takes_what_waits_in_at_once_not_a_frame_period_later(manual_clock, until):
+    """Once the answer is finished no more text comes: what waits (more than a frame takes in
+    at once) is taken in from the next tick, not when the next frame would have been due (the
+    clock here never gets there)."""
+    widget = StreamingMarkdown(clock=manual_clock)
+    app = Follow(widget)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await frame(pilot, widget, "first\n\n")
+        widget.append("".join(f"- item {i} with some words\n" for i in range(300)))
+        assert widget.backlog > 2048 and widget._next_frame > manual_clock()
+        widget.finish()
+        await until(pilot, lambda: widget.finished, what="the answer finished")
+        assert widget.backlog == 0 and "item 299 with some words" in widget.line_text(widget.line_count - 1), widget.line_text(widget.line_count - 1)
