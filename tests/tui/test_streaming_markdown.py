@@ -829,3 +829,31 @@ async def test_finish_takes_what_waits_in_at_once_not_a_frame_period_later(manua
         widget.finish()
         await until(pilot, lambda: widget.finished, what="the answer finished")
         assert widget.backlog == 0 and "item 299 with some words" in widget.line_text(widget.line_count - 1), widget.line_text(widget.line_count - 1)
+
+
+async def test_a_layout_that_grows_a_short_answer_is_painted_once(until):
+    """While an answer is shorter than the view each new line is a new height (a layout, which
+    paints the answer and its box). Nothing asks for a second paint of them a tick later: Textual
+    sets their virtual size in that layout, which asked for a repaint (the same rows again,
+    ~25 paints an answer at 200 tok/s). (The wait after the paint is for one that must not come.)"""
+    message = AssistantMessage()
+    app = FollowAnswer(message)
+    async with app.run_test(size=(40, 30)) as pilot:
+        widget = message.markdown
+        await frame(pilot, widget, "first\n\n")
+        await pilot.pause(0.1)
+        paints: List[float] = []
+        display = app._display
+
+        def counted(screen: Any, renderable: Any) -> None:
+            display(screen, renderable)
+            if renderable is not None:
+                paints.append(widget.height_shown)
+
+        app._display = counted  # type: ignore[method-assign]
+        height = widget.height_shown
+        await frame(pilot, widget, "second\n\n")
+        assert widget.height_shown > height
+        await until(pilot, lambda: paints, what="the paint")
+        await pilot.pause(0.1)
+        assert paints == [widget.height_shown], paints

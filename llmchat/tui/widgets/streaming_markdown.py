@@ -65,8 +65,8 @@ from llmchat.tui.compat import (
     forget_painted_lines,
     install_tall_regions,
     painted_rows,
-    quiet_virtual_size,
     repaint_waiting,
+    still_virtual_size,
     use_tall_styles_cache,
 )
 from llmchat.tui.widgets import lazy_layout
@@ -706,8 +706,9 @@ class MarkdownFeed:
 class StreamingMarkdown(RowsKeptOnResize, Widget):
     """Markdown that can grow, painted line by line; looks like Textual's `Markdown`."""
 
-    # Not scrollable: a change of virtual size needs no second layout (see compat.quiet_virtual_size).
-    virtual_size = quiet_virtual_size()
+    # Not scrollable: a change of virtual size needs no second layout, nor a second paint (see
+    # compat.still_virtual_size).
+    virtual_size = still_virtual_size()
 
     DEFAULT_CSS = """
     StreamingMarkdown {
