@@ -193,6 +193,16 @@ class _ShownTurn(Observer):
             self._stop_blocks(turn)
             self.app._show_tools(turn)  # none any more
             self.app._end(turn)
+            if self.app.is_running and turn.state == DONE:
+                # The text is all in: the answer is final now, in the paint that shows the end,
+                # not once the engine has closed the connection and stored the turn (a write in
+                # the store's thread: a short answer was painted whole ~0.1 s later). (Not at a
+                # cancel: a flood's backlog laid out while the store writes it took 50-60 MB more
+                # at once than one after the other.)
+                tail = self.sanitizer.flush()
+                if tail:
+                    self.markdown.append(tail)
+                self.markdown.finish()
             turn.shown = None  # the ended turn keeps no widgets through its observer
         else:
             self.app._enter(turn, turn.state)

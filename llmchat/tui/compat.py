@@ -746,3 +746,16 @@ if AVAILABLE["lazy_strip_caches"]:
         return _lazy_adjust(self, cell_length, style)
 
     _LAZY_METHODS.update(divide=_divide_lazily, crop_extend=_crop_extend_lazily, crop=_crop_lazily, adjust_cell_length=_adjust_cell_length_lazily)
+
+
+# --- still_virtual_size (small11) ----------------------------------------------------------------
+
+
+def still_virtual_size() -> Any:
+    """`quiet_virtual_size`, asking for no repaint either: for a widget that is not scrollable,
+    whose rows never depend on its virtual size (a growing answer and its box). Textual sets it
+    in each layout that resizes the widget; its repaint was a second paint of the widget a tick
+    after that layout's own (the same rows: ~25 paints an answer at 200 tok/s)."""
+    if AVAILABLE["quiet_virtual_size"]:
+        return Reactive(Size(0, 0), layout=False, repaint=False)
+    return quiet_virtual_size()

@@ -288,6 +288,19 @@ def test_the_virtual_size_fallback_is_textuals_own():
     assert stock._layout is True and stock is not Widget.__dict__["virtual_size"]
 
 
+def test_the_still_virtual_size_asks_for_no_layout_nor_paint_and_falls_back_to_textuals_own():
+    from textual.widget import Widget
+
+    still = compat.still_virtual_size()
+    assert still._layout is False and still._repaint is False and still._default == Widget.virtual_size._default  # type: ignore[attr-defined]
+    compat.AVAILABLE["quiet_virtual_size"] = False
+    try:
+        stock = compat.still_virtual_size()
+    finally:
+        compat.AVAILABLE["quiet_virtual_size"] = True
+    assert stock._layout is True and stock is not Widget.__dict__["virtual_size"]
+
+
 def test_a_tall_styles_cache_drops_the_lines_of_a_tall_dirty_region_instead_of_listing_them():
     """What Textual's render reads as "paint again" is a line in the dirty set or not in the cache:
     a region taller than the cache drops its cached lines (nothing listed), a short one is listed."""

@@ -184,3 +184,29 @@ async def test_a_turn_sent_while_the_store_is_locked_is_stored_once_it_is_free(s
         (info,) = store.list_conversations()
         prompt, answer = store.load(info.id).messages
     assert (prompt.content, answer.status, answer.content) == ("sent while locked", COMPLETE, "".join(answer_tokens("sent while locked", 5)))
+
+
+async def test_an_answer_is_final_on_screen_when_it_ends_not_when_it_is_stored(settings_for, srv, submit, until):
+    """The end of the text is the end of the answer on screen: the Markdown is finished (its
+    last block drawn as final) while the engine still waits for the store to take the turn's
+    end (here locked by another process; on a free store a write in its thread, which held a
+    short answer's last frame back by ~0.1 s)."""
+    app = ChatApp(settings_for(tokens=40, tps=40))
+    locker = Locker(LOCK)
+    async with app.run_test(size=SIZE) as pilot:
+        await submit(pilot, "final while locked")
+        await until(pilot, lambda: app._active is not None and app._active.parts, what="the answer streaming")
+        locker.start()
+        try:
+            assert await asyncio.to_thread(locker.held.wait, 5.0)
+            view = app.session.last.view
+            await until(pilot, lambda: app._active is None, timeout=LOCK, what="the answer's end")
+            await until(pilot, lambda: view.markdown.finished, what="the answer final on screen")
+            assert view.markdown.source == "".join(answer_tokens("final while locked", 40))
+            assert not app.worker.is_finished, "the turn was stored already: nothing was tested"
+            assert not locker.released.is_set(), "the store was unlocked too soon: nothing was tested"
+        finally:
+            locker.stop.set()
+            await asyncio.to_thread(locker.released.wait, 15.0)
+        await until(pilot, lambda: app.worker.is_finished, timeout=15, what="the turn stored")
+        assert view.markdown.finished and view.markdown.source == "".join(answer_tokens("final while locked", 40))

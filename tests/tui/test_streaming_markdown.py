@@ -29,6 +29,7 @@ from llmchat.tui.widgets.streaming_markdown import (
     StreamingDocument,
     StreamingMarkdown,
     TextQueue,
+    Unit,
     _changed_lines,
 )
 from tests.tui.column import Follow, screen_text
@@ -743,3 +744,76 @@ async def test_a_backlog_that_outgrows_the_view_is_laid_out_before_more_is_taken
         await pilot.pause()
         assert widget._width < wide  # the scrollbar came
         assert screen_rows(app)[-1].strip() == "Paragraph 39 with some words."
+
+
+@pytest.mark.parametrize("scrolled", [False, True])
+async def test_a_new_width_draws_each_unit_once(monkeypatch, scrolled):
+    """A new width (a scrollbar comes, the terminal is resized) draws each unit of the answer
+    once. Finding where the view is asks the screen for regions, which Textual arranges again
+    when its map is stale (as after any scroll): from inside the layout, that laid the answer
+    out a second time, every unit drawn twice."""
+    drawn: List[Any] = []
+    render = Unit.render
+
+    def counted(self: Unit, width: int, painter: Any) -> Any:
+        drawn.append((id(self), width))
+        return render(self, width, painter)
+
+    monkeypatch.setattr(Unit, "render", counted)
+    widget = StreamingMarkdown()
+    app = Follow(widget)
+    async with app.run_test(size=(60, 12)) as pilot:
+        await frame(pilot, widget, "".join(f"Paragraph {i} with some words to wrap.\n\n" for i in range(30)))
+        widget.finish()
+        await pilot.pause()
+        if scrolled:
+            app.query_one("#column").scroll_to(y=20, animate=False)
+            await pilot.pause()
+        drawn.clear()
+        await pilot.resize_terminal(30, 12)
+        await pilot.pause()
+        assert widget._width < 30
+        assert len(drawn) == len(widget.document.units) == len(set(drawn)), drawn
+
+
+async def test_finish_takes_what_waits_in_at_once_not_a_frame_period_later(manual_clock, until):
+    """Once the answer is finished no more text comes: what waits (more than a frame takes in
+    at once) is taken in from the next tick, not when the next frame would have been due (the
+    clock here never gets there)."""
+    widget = StreamingMarkdown(clock=manual_clock)
+    app = Follow(widget)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await frame(pilot, widget, "first\n\n")
+        widget.append("".join(f"- item {i} with some words\n" for i in range(300)))
+        assert widget.backlog > 2048 and widget._next_frame > manual_clock()
+        widget.finish()
+        await until(pilot, lambda: widget.finished, what="the answer finished")
+        assert widget.backlog == 0 and "item 299 with some words" in widget.line_text(widget.line_count - 1), widget.line_text(widget.line_count - 1)
+
+
+async def test_a_layout_that_grows_a_short_answer_is_painted_once(until):
+    """While an answer is shorter than the view each new line is a new height (a layout, which
+    paints the answer and its box). Nothing asks for a second paint of them a tick later: Textual
+    sets their virtual size in that layout, which asked for a repaint (the same rows again,
+    ~25 paints an answer at 200 tok/s). (The wait after the paint is for one that must not come.)"""
+    message = AssistantMessage()
+    app = Follow(message)
+    async with app.run_test(size=(40, 30)) as pilot:
+        widget = message.markdown
+        await frame(pilot, widget, "first\n\n")
+        await pilot.pause(0.1)
+        paints: List[float] = []
+        display = app._display
+
+        def counted(screen: Any, renderable: Any) -> None:
+            display(screen, renderable)
+            if renderable is not None:
+                paints.append(widget.height_shown)
+
+        app._display = counted  # type: ignore[method-assign]
+        height = widget.height_shown
+        await frame(pilot, widget, "second\n\n")
+        assert widget.height_shown > height
+        await until(pilot, lambda: paints, what="the paint")
+        await pilot.pause(0.1)
+        assert paints == [widget.height_shown], paints

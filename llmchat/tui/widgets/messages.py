@@ -21,7 +21,7 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from llmchat.tui.compat import RowsKeptOnResize, quiet_virtual_size, use_tall_styles_cache
+from llmchat.tui.compat import RowsKeptOnResize, quiet_virtual_size, still_virtual_size, use_tall_styles_cache
 from llmchat.tui.gc_policy import GC_DELAY
 from llmchat.tui.session import FINAL_STATES, WAITING
 from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
@@ -65,7 +65,7 @@ class UserMessage(Static):
 
 
 class AssistantMessage(RowsKeptOnResize, Vertical):
-    virtual_size = quiet_virtual_size()
+    virtual_size = still_virtual_size()  # (see StreamingMarkdown)
 
     DEFAULT_CSS = """
     AssistantMessage {

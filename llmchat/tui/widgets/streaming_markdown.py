@@ -65,8 +65,8 @@ from llmchat.tui.compat import (
     forget_painted_lines,
     install_tall_regions,
     painted_rows,
-    quiet_virtual_size,
     repaint_waiting,
+    still_virtual_size,
     use_tall_styles_cache,
 )
 from llmchat.tui.widgets import lazy_layout
@@ -806,8 +806,9 @@ class MarkdownFeed:
 class StreamingMarkdown(RowsKeptOnResize, Widget):
     """Markdown that can grow, painted line by line; looks like Textual's `Markdown`."""
 
-    # Not scrollable: a change of virtual size needs no second layout (see compat.quiet_virtual_size).
-    virtual_size = quiet_virtual_size()
+    # Not scrollable: a change of virtual size needs no second layout, nor a second paint (see
+    # compat.still_virtual_size).
+    virtual_size = still_virtual_size()
 
     DEFAULT_CSS = """
     StreamingMarkdown {
@@ -998,6 +999,10 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
             # 10 MB): once what the end changed elsewhere (`cancelled`) is painted.
             self.set_timer(BACKLOG_GAP, self._complete)
         else:
+            # No more text comes to gather by waiting: the frame is due now, not a frame period
+            # after the last (a short answer's last frame waited up to 0.1 s for its time).
+            self._next_frame = self._clock()
+            self._frame_requested = False  # (a frame asked for later finds nothing left, or a backlog)
             self._request_frame()
 
     def _complete(self) -> None:
@@ -1246,6 +1251,14 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
         document = self.document
         dirty_from: Optional[int] = None
         held: Optional[Tuple[int, float]] = None
+        if width != self._width and self._starts:
+            # Where the view is, first: it comes from the screen's map of regions, which Textual
+            # arranges again when it is stale (as after any scroll). Asked from inside a layout,
+            # that arranges the screen again, and lays this widget out at this width (the view
+            # held there): then there is nothing left to do here (it was all drawn twice).
+            held = self._view_held()
+            if width == self._width and key == self._style_key:
+                held = None
         if width != self._width or key != self._style_key or self._painter is None:
             app = self.app
             self._painter = Painter(self, dark=app.current_theme.dark, ansi=app.native_ansi_color)
@@ -1255,7 +1268,6 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
             if width != self._width:
                 # Every height may change: lay every unit out again (those away from the view
                 # and the end only estimated).
-                held = self._view_held()
                 self._starts, self._gaps, self._heights, self._bottoms = [], [], [], []
                 self._tops, self._exact, self._estimated = [], bytearray(), 0
                 document.take_changes()
