@@ -142,6 +142,18 @@ def test_the_kept_files_are_bounded(kept: Path, monkeypatch: pytest.MonkeyPatch)
     assert markdown_render.highlight_code("x = 4", "python", painter(), keep=True).plain == "x = 4"
 
 
+def test_what_waits_to_be_kept_is_bounded_too(kept: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long session highlights more blocks than the folder keeps: only the newest wait for the save."""
+    monkeypatch.setattr(markdown_render, "KEPT_FILES", 3)
+    markdown_render.keep_highlights_in(kept)
+    for n in range(5):
+        markdown_render.highlight_code(f"x = {n}", "python", painter(), keep=True)
+    assert markdown_render.save_highlights() == 3
+    markdown_render.keep_highlights_in(kept)
+    assert markdown_render.highlight_code("x = 4", "python", painter(), keep=True).plain == "x = 4"
+    assert markdown_render.save_highlights() == 0  # (read from the folder: nothing new to write)
+
+
 def seed(answers: List[str], base_url: str) -> int:
     with HistoryStore.open() as store:
         cid = None

@@ -625,6 +625,8 @@ def highlight_code(code: str, lexer: str, painter: Painter, *, keep: bool = Fals
                 highlighted = _pygments_highlight(code, lexer, ansi, dark)
             spans = _spans_of(highlighted)
             if spans is not None:
+                if len(_to_save) >= KEPT_FILES:  # a long session keeps its newest, as the folder does
+                    del _to_save[next(iter(_to_save))]
                 _to_save[name] = spans
     elif highlighted is None:
         highlighted = _pygments_highlight(code, lexer, ansi, dark)
