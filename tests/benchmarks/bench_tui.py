@@ -1293,20 +1293,14 @@ def run_long(server: "ServerProcess", env: Dict[str, str], runs: int, turns: int
         f"  send: new conversation {_f(send_empty, '.2f')} s (TTFT {_f(ttft_empty, '.2f')} s), in it {_f(send_long, '.2f')} s (TTFT {_f(ttft_long, '.2f')} s)",
         flush=True,
     )
-    ratio = open_long / open_empty if open_long and open_empty else None
-    record(
-        f"long: open {turns} turns / open empty",
-        ratio is not None and ratio <= TARGET_LONG_OPEN_RATIO,
-        f"x{_f(ratio, '.2f')} ({_f(open_long, '.2f')} s / {_f(open_empty, '.2f')} s)",
-        f"<= x{TARGET_LONG_OPEN_RATIO:g}",
-    )
-    first_ratio = open_first / open_empty if open_first and open_empty else None
-    record(
-        f"long: open {turns} turns the first time (no highlighting kept) / open empty",
-        first_ratio is not None and first_ratio <= TARGET_LONG_OPEN_RATIO,
-        f"x{_f(first_ratio, '.2f')} ({_f(open_first, '.2f')} s / {_f(open_empty, '.2f')} s)",
-        f"<= x{TARGET_LONG_OPEN_RATIO:g}",
-    )
+    for what, seconds in ((f"long: open {turns} turns", open_long), (f"long: open {turns} turns the first time (no highlighting kept)", open_first)):
+        ratio = seconds / open_empty if seconds and open_empty else None
+        record(
+            f"{what} / open empty",
+            ratio is not None and ratio <= TARGET_LONG_OPEN_RATIO,
+            f"x{_f(ratio, '.2f')} ({_f(seconds, '.2f')} s / {_f(open_empty, '.2f')} s)",
+            f"<= x{TARGET_LONG_OPEN_RATIO:g}",
+        )
     record(
         "long: PageUp to the top, key -> first write p99",
         bool(pages["top"]) and p99 is not None and p99 * 1000 <= TARGET_LONG_PAGE_P99_MS,

@@ -275,27 +275,17 @@ async def test_the_style_lookup_fallback_resolves_as_textual_does(settings_for):
         assert public(style) is style
 
 
-def test_the_virtual_size_fallback_is_textuals_own():
+@pytest.mark.parametrize("make, repaints", [(compat.quiet_virtual_size, True), (compat.still_virtual_size, False)])
+def test_the_virtual_size_asks_for_no_layout_and_falls_back_to_textuals_own(make, repaints):
+    """quiet: no layout for a new virtual size; still: no paint either. Their fallback is
+    Textual's own reactive (a copy: Textual's is left as it is)."""
     from textual.widget import Widget
 
-    quiet = compat.quiet_virtual_size()
-    assert quiet._layout is False and quiet._default == Widget.virtual_size._default  # type: ignore[attr-defined]
+    ours = make()
+    assert ours._layout is False and ours._repaint is repaints and ours._default == Widget.virtual_size._default  # type: ignore[attr-defined]
     compat.AVAILABLE["quiet_virtual_size"] = False
     try:
-        stock = compat.quiet_virtual_size()
-    finally:
-        compat.AVAILABLE["quiet_virtual_size"] = True
-    assert stock._layout is True and stock is not Widget.__dict__["virtual_size"]
-
-
-def test_the_still_virtual_size_asks_for_no_layout_nor_paint_and_falls_back_to_textuals_own():
-    from textual.widget import Widget
-
-    still = compat.still_virtual_size()
-    assert still._layout is False and still._repaint is False and still._default == Widget.virtual_size._default  # type: ignore[attr-defined]
-    compat.AVAILABLE["quiet_virtual_size"] = False
-    try:
-        stock = compat.still_virtual_size()
+        stock = make()
     finally:
         compat.AVAILABLE["quiet_virtual_size"] = True
     assert stock._layout is True and stock is not Widget.__dict__["virtual_size"]
