@@ -122,6 +122,11 @@ def test_a_block_still_streaming_is_not_kept(kept: Path, monkeypatch: pytest.Mon
     assert not markdown_render.fence_closed(open_fence)
     assert markdown_render.fence_closed(closed_fence)
     assert not markdown_render.fence_closed(indented)  # (no closing line to tell)
+    # Streamed text mostly ends inside a line: the code's last line is partial.
+    for partial in ("```python\nx = 1", "```python\nx = 1\n\ny = ", "```\n", "```"):
+        assert not markdown_render.fence_closed(markdown_render.parse_blocks(parser, partial)[0]), partial
+    for closed in ("```\n```", "```python\nx = 1\n```", "~~~\n\nx\n~~~~\nafter"):
+        assert markdown_render.fence_closed(markdown_render.parse_blocks(parser, closed)[0]), closed
     markdown_render.highlight_code(open_fence.code, "python", painter(), keep=markdown_render.fence_closed(open_fence))
     assert markdown_render.save_highlights() == 0
     markdown_render.highlight_code(closed_fence.code, "python", painter(), keep=markdown_render.fence_closed(closed_fence))

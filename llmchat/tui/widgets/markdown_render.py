@@ -688,8 +688,12 @@ def code_lines(highlighted: Content, width: int, painter: Painter, path: Tuple[s
 
 
 def fence_closed(node: Node) -> bool:
-    """Whether a fence node's closing line was parsed (a block still streaming has none yet)."""
-    return bool(node.markup) and node.lines[1] - node.lines[0] >= node.raw.count("\n") + 2
+    """Whether a fence node's closing line was parsed (a block still streaming has none yet):
+    its lines are the opening line, the code's and the closing one. (The code's last line may
+    be partial, without its line end, while it streams.)"""
+    raw = node.raw
+    code_lines = raw.count("\n") + (1 if raw and not raw.endswith("\n") else 0)
+    return bool(node.markup) and node.lines[1] - node.lines[0] >= code_lines + 2
 
 
 def render_fence(code: str, lexer: str, width: int, painter: Painter, ctx: Context, *, keep: bool = False) -> Box:
