@@ -71,3 +71,20 @@ def open_to_others(path: Path) -> Optional[str]:
     if mode & 0o022:
         return f"warning: {path} can be written by other users (mode {mode:o}); run: chmod 700 '{path}'"
     return None
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` whole or not at all, readable by the user only: a 0600 file
+    beside it, then renamed over it (a reader never sees half of it). Raises OSError."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise

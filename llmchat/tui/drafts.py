@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from llmchat.paths import data_dir, ensure_private_dir
+from llmchat.paths import data_dir, ensure_private_dir, write_private
 
 
 def drafts_dir() -> Path:
@@ -58,11 +58,7 @@ def take_draft_attachments(conversation_id: int, cwd: str) -> List[str]:
 def _write(path: Path, text: str) -> Optional[Path]:
     try:
         ensure_private_dir(path.parent)  # the data dir too, if this is the first file in it
-        temporary = path.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
-        os.replace(temporary, path)
+        write_private(path, text)
     except OSError:
         return None
     return path

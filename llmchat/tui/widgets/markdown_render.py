@@ -576,15 +576,11 @@ def save_highlights() -> int:
     if folder is None or not (_to_save or _used):
         return 0
     try:
-        from llmchat.paths import ensure_private_dir
+        from llmchat.paths import ensure_private_dir, write_private
 
         ensure_private_dir(folder)
         for name, spans in list(_to_save.items()):
-            temporary = folder / f".{name}.{os.getpid()}"
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-                json.dump(spans, file, separators=(",", ":"))
-            os.replace(temporary, folder / name)
+            write_private(folder / name, json.dumps(spans, separators=(",", ":")))
             written += 1
         for name in _used - set(_to_save):
             try:
