@@ -631,6 +631,22 @@ class DrawnLines:
 DRAWN = DrawnLines()
 
 
+def _read(items: List[str], at: int, offset: int, count: int) -> Tuple[str, int, int]:
+    """`count` characters of the strings `items`, from character `offset` of item `at` on;
+    and the item and offset where they end."""
+    out: List[str] = []
+    need = count
+    while need > 0:
+        item = items[at]
+        piece = item[offset : offset + need]
+        out.append(piece)
+        need -= len(piece)
+        offset += len(piece)
+        if offset >= len(item):
+            at, offset = at + 1, 0
+    return (out[0] if len(out) == 1 else "".join(out)), at, offset
+
+
 class TextQueue:
     """Text appended a token at a time, held once and compactly: the pieces are joined into a
     chunk every PIECES appends (a million short strings would cost ~60 MB; their chunks cost
@@ -740,21 +756,9 @@ class TextQueue:
         if self._shared is not None:
             return self._take_shared(count)
         self._seal()
-        chunks = self._chunks
-        at, offset = self._at, self._offset
-        out: List[str] = []
-        need = count
-        while need > 0:
-            chunk = chunks[at]
-            piece = chunk[offset : offset + need]
-            out.append(piece)
-            need -= len(piece)
-            offset += len(piece)
-            if offset >= len(chunk):
-                at, offset = at + 1, 0
-        self._at, self._offset = at, offset
+        text, self._at, self._offset = _read(self._chunks, self._at, self._offset, count)
         self.taken += count
-        return out[0] if len(out) == 1 else "".join(out)
+        return text
 
     def _take_shared(self, count: int) -> str:
         parts = self._shared
@@ -765,21 +769,10 @@ class TextQueue:
             while start + len(parts[at]) <= self.taken:
                 start += len(parts[at])
                 at += 1
-        out: List[str] = []
-        need = count
-        position = self.taken
-        while need > 0:
-            part = parts[at]
-            offset = position - start
-            piece = part[offset : offset + need]
-            out.append(piece)
-            need -= len(piece)
-            position += len(piece)
-            if offset + len(piece) >= len(part):
-                at, start = at + 1, start + len(part)
-        self._cursor = (at, start, parts[at] if at < len(parts) else None)
+        text, at, offset = _read(parts, at, self.taken - start, count)
         self.taken += count
-        return out[0] if len(out) == 1 else "".join(out)
+        self._cursor = (at, self.taken - offset, parts[at] if at < len(parts) else None)
+        return text
 
     def skip(self) -> None:
         """Count everything as taken, without a copy of it (see StreamingMarkdown._lazy_rest)."""
