@@ -196,30 +196,27 @@ def render_section(source: str, width: int, painter: Painter, definitions: Optio
 
 
 # A line that may define a link reference or a footnote (`[label]:`, `[^label]:`), in a quote
-# or a list item too; matched from the line's start, up to a "]:" found first (a literal the
-# search skips to quickly: most answers have none).
-_DEFINITION = re.compile(r"[ \t>]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+[ \t>]*)*\[[^\]\n]{1,999}$")
+# or a list item too (from the line end before it: a literal the search skips to quickly).
+_DEFINITION = re.compile(r"\n[ \t>]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+[ \t>]*)*\[[^\]\n]{1,999}\]:")
 
 
 def learn_definitions(text: str, sections: Sequence[Tuple[int, int]], definitions: Definitions) -> None:
     """Learn the definitions in the sections (spans of `text`) that may hold one: each such
-    section is parsed (the parser knows code from a definition), the others are not."""
+    section is parsed (the parser knows code from a definition), the others are not. (Most
+    answers have no "]:" at all: ~5 ms for 10 MB; else ~10 ms a MB from the first one.)"""
     if not sections:
         return
+    start, end = sections[0][0], sections[-1][1]
+    hit = text.find("]:", start, end)
+    if hit == -1:
+        return
     parser = make_parser()
-    starts = [start for start, _ in sections]
-    at, end = sections[0][0], sections[-1][1]
+    starts = [section[0] for section in sections]
     last = -1
-    while True:
-        hit = text.find("]:", at, end)
-        if hit == -1:
-            return
-        line = text.rfind("\n", 0, hit) + 1
-        index = bisect_right(starts, hit) - 1
-        if index > last and _DEFINITION.match(text, max(line, starts[index]), hit):
+    # (A section starts a line: the line end before it is in `text`.)
+    for match in _DEFINITION.finditer(text, max(start - 1, text.rfind("\n", 0, hit)), end):
+        index = bisect_right(starts, match.end() - 1) - 1
+        if index > last:
             last = index
-            start, stop = sections[index]
-            parse_blocks(parser, text[start:stop], definitions, learn=True)
-            at = stop
-            continue
-        at = hit + 2
+            first, stop = sections[index]
+            parse_blocks(parser, text[first:stop], definitions, learn=True)
