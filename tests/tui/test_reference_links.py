@@ -198,3 +198,41 @@ def test_a_units_parse_uses_the_answers_definitions():
     assert node.content is not None and node.content.plain == "A a https://example.com/a and [n]."
     [alone] = parse_blocks(make_parser(), unit.source)
     assert alone.content is not None and alone.content.plain == "A [a] and [^n]."
+
+
+async def test_a_block_drawn_again_taller_moves_what_follows_it(until):
+    url = "https://example.com/" + "long/" * 9
+    widget = StreamingMarkdown()
+
+    def rows() -> List[str]:
+        return [row.strip() for row in screen_text(pilot.app) if row.strip()]
+
+    async with Column(widget).run_test(size=(WIDTH, 30)) as pilot:
+        widget.append("See [docs] here.\n\nSecond paragraph.\n\nThird paragraph.\n\n")
+        await until(pilot, lambda: "Third paragraph." in rows(), what="the head")
+        widget.append(f"[docs]: {url}\n\nThe end.\n")
+        await until(pilot, lambda: "The end." in rows() and "See [docs] here." not in rows(), what="the link")
+        shown = rows()
+        # The link's line wrapped in two: the blocks under it moved down a row, none drawn over.
+        assert " ".join(shown[:-3]) == f"See docs {url} here." and len(shown) == 5
+        assert shown[-3:] == ["Second paragraph.", "Third paragraph.", "The end."]
+
+
+async def test_what_the_view_shows_stays_put_when_a_block_above_it_is_drawn_again_taller(until):
+    url = "https://example.com/" + "long/" * 9
+    widget = StreamingMarkdown()
+
+    def rows() -> List[str]:
+        return [row.strip() for row in screen_text(pilot.app)]
+
+    async with Column(widget).run_test(size=(WIDTH, 12)) as pilot:
+        widget.append("See [docs] here.\n\n" + "".join(f"Paragraph {n}.\n\n" for n in range(40)))
+        await until(pilot, lambda: len(widget.document.units) >= 40, what="the head")
+        column = pilot.app.query_one("#column")
+        column.scroll_to(y=30, animate=False)
+        await until(pilot, lambda: "Paragraph 14." in rows(), what="the scroll")
+        before = rows()
+        widget.append(f"[docs]: {url}\n\nThe end.\n")
+        await until(pilot, lambda: "here." in widget.line_text(1), what="the link")
+        await pilot.pause()
+        assert rows() == before
