@@ -236,3 +236,21 @@ async def test_what_the_view_shows_stays_put_when_a_block_above_it_is_drawn_agai
         await until(pilot, lambda: "here." in widget.line_text(1), what="the link")
         await pilot.pause()
         assert rows() == before
+
+
+async def test_a_definition_in_a_long_backlog_laid_out_lazily_serves_the_blocks_drawn_before(until):
+    widget = StreamingMarkdown()
+
+    def rows() -> List[str]:
+        return [row.strip() for row in screen_text(pilot.app)]
+
+    async with Column(widget).run_test(size=(WIDTH, 20)) as pilot:
+        widget.append("See [docs] here.\n\nSecond paragraph.\n\n")
+        await until(pilot, lambda: "See [docs] here." in rows(), what="the head")
+        filler = "".join(f"Paragraph {n} " + "with some words " * 8 + "\n\n" for n in range(400))
+        widget.append(filler + "[docs]: https://example.com/docs\n")
+        widget.finish()  # (a backlog this long is laid out lazily, in sections)
+        await until(pilot, lambda: widget.finished, what="the end")
+        assert any(unit.kind == "section" for unit in widget.document.units)
+        await until(pilot, lambda: "See docs https://example.com/docs here." in rows(), what="the link")
+        assert widget.line_text(0).rstrip() == "See docs https://example.com/docs here."
