@@ -29,7 +29,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
@@ -151,21 +151,84 @@ def build_nodes(tokens: Sequence[Token]) -> List[Node]:
     return out
 
 
-def parse_blocks(parser: MarkdownIt, text: str) -> List[Node]:
-    env: Dict[str, Any] = {}
+class Definitions:
+    """The link reference definitions (`[label]: url`) and footnote definitions (`[^label]: ...`)
+    found so far in an answer, for the parses of its parts: an answer is parsed a block (or a
+    section) at a time, and a definition serves every part, before or after it, as it does in
+    a parse of the whole text. The first definition of a label wins, as in CommonMark (parts
+    are learned from in the order of the text)."""
+
+    def __init__(self) -> None:
+        self.links: Dict[str, Dict[str, Any]] = {}  # normalised label: markdown-it's {"href", "title", ...}
+        self.notes: Dict[str, None] = {}  # footnote labels (ordered, as a set)
+        self.new: List[str] = []  # labels learned since `take_new` (footnotes as "^label")
+
+    def __bool__(self) -> bool:
+        return bool(self.links or self.notes)
+
+    def env(self) -> Dict[str, Any]:
+        """A parser environment that knows them (a fresh one: a parse adds to it). Known
+        footnotes are marked -2: a definition in the parsed text itself sets -1, a reference an id."""
+        env: Dict[str, Any] = {}
+        if self.links:
+            env["references"] = dict(self.links)
+        if self.notes:
+            env["footnotes"] = {"refs": {f":{label}": -2 for label in self.notes}}
+        return env
+
+    def learn(self, env: Dict[str, Any]) -> None:
+        """Take in the definitions a parse with `env` (from `env()`) found."""
+        for label, definition in env.get("references", {}).items():
+            if label not in self.links:
+                self.links[label] = definition
+                self.new.append(label)
+        for key in env.get("footnotes", {}).get("refs", {}):
+            label = key[1:]
+            if label not in self.notes:
+                self.notes[label] = None
+                self.new.append("^" + label)
+
+    def take_new(self) -> List[str]:
+        new, self.new = self.new, []
+        return new
+
+
+def parse_blocks(parser: MarkdownIt, text: str, definitions: Optional[Definitions] = None, *, learn: bool = False) -> List[Node]:
+    """The top-level blocks of `text`, its references resolved with `definitions` too (those of
+    the rest of the answer), which learn the text's own definitions when `learn` is set."""
+    env = definitions.env() if definitions else {}
     nodes = build_nodes(parser.parse(text, env))
+    if learn and definitions is not None:
+        definitions.learn(env)
     unreferenced = [label[1:] for label, index in env.get("footnotes", {}).get("refs", {}).items() if index == -1]
     if unreferenced:
         # The footnote plugin shows only notes referenced in the same parse, and a streamed
         # answer is parsed a block at a time: reference them from a last paragraph, left out.
         refs = "".join(f"[^{label}]" for label in unreferenced)
-        nodes = build_nodes(parser.parse(f"{text}\n\n{refs}\n", {}))
+        nodes = build_nodes(parser.parse(f"{text}\n\n{refs}\n", definitions.env() if definitions else {}))
         nodes = [
             node
             for node in nodes
             if not (node.kind == "paragraph" and node.content is not None and node.content.plain == "".join(f"[{label}]" for label in unreferenced))
         ]
+    if definitions is not None and definitions.notes:
+        nodes = _own_notes(nodes)
     return nodes
+
+
+def _own_notes(nodes: List[Node]) -> List[Node]:
+    """Without the notes a parse listed only because the text refers to them: their definition
+    is elsewhere in the answer (and shown there); the footnote plugin lists them empty."""
+    out = []
+    for node in nodes:
+        if node.kind == "footnotes":
+            notes = [note for note in node.children if note.children]
+            if not notes:
+                continue
+            if len(notes) != len(node.children):
+                node = replace(node, children=notes, lines=(notes[0].lines[0], notes[-1].lines[1]))
+        out.append(node)
+    return out
 
 
 _URL_SAFE = re.compile(r"[\x21-\x7e]+")

@@ -30,10 +30,11 @@ Here the whole answer is ONE widget that paints lines (the Line API), and:
 
 While an answer streams, what is shown differs from a one-shot render of the text so far only
 in this: a long code block's lines are highlighted in chunks of CODE_CHUNK lines, so a string
-or comment that spans two chunks may be coloured differently until the block closes. One
-difference remains after `finish()`, as with Textual's own streaming: blocks are parsed one by
-one, so a link reference definition (`[x]: http://...`) does not turn `[x]` in earlier blocks
-into a link.
+or comment that spans two chunks may be coloured differently until the block closes. Blocks
+are parsed one by one, but a link reference or footnote definition (`[x]: http://...`,
+`[^x]: ...`) serves every block, as in a parse of the whole text: the document learns each
+definition once its line is complete, parses later blocks with it, and has the blocks drawn
+before it that use its label drawn again (`take_redraws`); the others stay as they are.
 
 The room kept for growth (see `height_shown`) is never shown under the text: while the view
 follows the answer and the answer fills the view, the room sits *above* the text, scrolled out
@@ -73,6 +74,7 @@ from llmchat.tui.widgets import lazy_layout
 from llmchat.tui.widgets.markdown_render import (
     Box,
     Context,
+    Definitions,
     Node,
     Painter,
     code_lines,
@@ -161,15 +163,17 @@ class Unit:
     whole: str = ""
     start_at: int = 0
     end_at: int = 0
+    # The answer's link and footnote definitions (shared by its units; None: it has none).
+    definitions: Optional[Definitions] = None
 
     def render(self, width: int, painter: Painter) -> Box:
         if self.kind == "section":
-            return lazy_layout.render_section(self.whole[self.start_at : self.end_at], width, painter)
+            return lazy_layout.render_section(self.whole[self.start_at : self.end_at], width, painter, self.definitions)
         if self.kind == "block":
-            nodes = [self.node] if self.node is not None else parse_blocks(make_parser(), self.source)
+            nodes = [self.node] if self.node is not None else parse_blocks(make_parser(), self.source, self.definitions)
             return render_block(nodes[0], width, painter, _ROOT) if nodes else Box([])
         if self.kind == "items":
-            nodes = parse_blocks(make_parser(), self.source)
+            nodes = parse_blocks(make_parser(), self.source, self.definitions)
             items = nodes[0].children if nodes else []
             return render_list(
                 items,
@@ -260,6 +264,8 @@ class StreamingDocument:
         self._fence: Optional[_FenceState] = None
         self._checked = -1  # length of the tail's complete lines when last examined
         self._tail_nodes: Optional[List[Node]] = None
+        self.definitions = Definitions()
+        self._redraws: Set[int] = set()  # units drawn before a definition they use came
 
     # - input -
 
@@ -278,8 +284,36 @@ class StreamingDocument:
         """ "list" or "code" while a long list or code block grows in parts, else "blocks"."""
         return "list" if self._list is not None else "code" if self._fence is not None else "blocks"
 
-    def _parse(self, text: str) -> List[Node]:
-        return parse_blocks(self.parser, text)
+    def _parse(self, text: str, learn: bool = True) -> List[Node]:
+        """Parse with the definitions known; `learn`: `text` is complete lines (a definition
+        there is final), learn its definitions."""
+        nodes = parse_blocks(self.parser, text, self.definitions, learn=learn)
+        if self.definitions.new:
+            self._learned()
+        return nodes
+
+    def _learned(self) -> None:
+        """Labels were just defined: the units the widget has been given (those before
+        `changed_from`; the later ones are drawn afresh) that use one are drawn again. Found in
+        their source (a text search per unit, no parse): a unit that only seems to use one (an
+        inline link's text, say) is drawn again for nothing."""
+        uses = _uses(self.definitions.take_new())
+        for index in range(min(self.changed_from, len(self.units))):
+            unit = self.units[index]
+            if unit.kind == "section":
+                if uses.search(unit.whole, unit.start_at, unit.end_at):
+                    self._redraws.add(index)
+            elif unit.kind != "code" and unit.node is None and uses.search(unit.source):
+                self._redraws.add(index)
+
+    def take_redraws(self) -> List[int]:
+        """Units, of those the widget was given before its last `take_changes()`, to draw
+        again (same source and height as far as the document knows: a definition they use came)."""
+        if not self._redraws:
+            return []
+        redraws = sorted(self._redraws)
+        self._redraws.clear()
+        return redraws
 
     def _replace_from(self, index: int, units: List[Unit]) -> None:
         del self.units[index:]
@@ -290,7 +324,7 @@ class StreamingDocument:
         """Freeze top-level blocks, each with its source (up to the next block's start)."""
         for index, node in enumerate(nodes):
             following = nodes[index + 1].lines[0] if index + 1 < len(nodes) else end_line
-            self.units.append(Unit("block", source=lines.slice(node.lines[0], following)))
+            self.units.append(Unit("block", source=lines.slice(node.lines[0], following), definitions=self.definitions))
 
     # - finding what is finished -
 
@@ -366,7 +400,16 @@ class StreamingDocument:
         if count:
             width = ordered_number_width(state.start, state.count + count) if state.ordered else None
             self.units.append(
-                Unit("items", source=source, ordered=state.ordered, start=state.start, first_index=state.count, number_width=width, final=final)
+                Unit(
+                    "items",
+                    source=source,
+                    ordered=state.ordered,
+                    start=state.start,
+                    first_index=state.count,
+                    number_width=width,
+                    final=final,
+                    definitions=self.definitions,
+                )
             )
             state.count += count
             self._widen_numbers(state.count)
@@ -463,7 +506,7 @@ class StreamingDocument:
         """The tail parsed, partial last line included."""
         if self._tail_nodes is None:
             text = self._tail_text()
-            self._tail_nodes = self._parse(text) if text else []
+            self._tail_nodes = self._parse(text, learn=False) if text else []
         return self._tail_nodes
 
     def tail_boxes(self, width: int, painter: Painter) -> List[Box]:
@@ -506,6 +549,8 @@ class StreamingDocument:
             return
         self.update()
         text = self._tail_text()
+        if not text.endswith("\n") and "]:" in text[text.rfind("\n") + 1 :]:
+            self._tail_nodes = self._parse(text)  # a definition on the last line, without its line end
         nodes = self.tail_nodes()
         lines = _Lines(text)
         if self._fence is not None:
@@ -523,10 +568,26 @@ class StreamingDocument:
             self._list = None
         self._freeze_blocks(lines, nodes, None)
         self.changed_from = min(self.changed_from, len(self.units))
-        self.units.extend(Unit("section", whole=whole, start_at=start, end_at=end) for start, end in sections)
+        self.units.extend(Unit("section", whole=whole, start_at=start, end_at=end, definitions=self.definitions) for start, end in sections)
+        lazy_layout.learn_definitions(whole, sections, self.definitions)
+        if self.definitions.new:
+            self._learned()
         self.tail = ""
         self._tail_nodes = []
         self.finished = True
+
+
+def _uses(labels: Sequence[str]) -> "re.Pattern[str]":
+    """What finds a use of one of `labels` (normalised link labels, "^label" for footnotes) in
+    a source: `[label]` with any case and spacing (as markdown-it compares labels)."""
+    patterns = []
+    for label in labels:
+        if label.startswith("^"):
+            patterns.append(r"\[" + re.escape(label) + r"\]")
+        else:
+            words = r"\s+".join(re.escape(word) for word in label.split())
+            patterns.append(r"\[\s*(?i:" + words + r")\s*\]")
+    return re.compile("|".join(patterns))
 
 
 def _changed_lines(old: List[Strip], new: List[Strip]) -> Optional[Tuple[int, int]]:
@@ -1284,6 +1345,7 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
         if len(self._starts) < len(units):
             self._lay_out_units(len(self._starts))
             self._tail_stale = True
+        dirty_from = self._redraw(document.take_redraws(), first, dirty_from)
         if held is not None and held[0] < len(self._starts):
             # A new width: the line the view showed at its top stays there (as near as a new
             # wrapping allows).
@@ -1495,6 +1557,24 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
             else:
                 moved.append((self._frozen_height() if held < 0 else starts[held]) + offset - anchor)
         return moved
+
+    def _redraw(self, indices: List[int], first: int, dirty_from: Optional[int]) -> Optional[int]:
+        """Draw units `indices` again (a definition they use came: see
+        `StreamingDocument.take_redraws`), those before `first` (the later ones were just laid
+        out); the units after them only move if a height changed, and the view with what it
+        showed. Returns the first line that may differ (or `dirty_from`)."""
+        todo = [index for index in indices if index < min(first, len(self._exact)) and self._exact[index]]
+        if not todo:
+            return dirty_from  # (units of estimated height are drawn, from their source, when shown)
+        for index in todo:
+            self._exact[index] = 0
+            self._estimated += 1
+        [shift] = self._correct(todo, [self._view_line()])
+        if shift:
+            self.call_later(self._laid_out_again, shift)
+        self._tail_stale = True
+        line = self._starts[todo[0]]
+        return line if dirty_from is None else min(line, dirty_from)
 
     def _exact_around(self, first: int, end: int) -> int:
         """Make every unit that lines `first` .. `end` - 1 show (and a page around them) exact.
