@@ -639,10 +639,9 @@ def _pygments_highlight(code: str, lexer: str, ansi: bool, dark: bool) -> Conten
     first code block, as of a conversation opened the first time)."""
     from textual import highlight
 
+    theme: type = highlight.HighlightTheme
     if ansi:
         theme = highlight.ANSIDarkHighlightTheme if dark else highlight.ANSILightHighlightTheme
-    else:
-        theme = highlight.HighlightTheme
     return highlight.highlight(code, language=lexer or None, theme=theme)
 
 

@@ -125,6 +125,10 @@ STRIPS = 400  # lines kept ready to paint per answer (see StreamingMarkdown._str
 # painted (see StreamingMarkdown._lay_out_units).
 EXACT_PAGES = 2
 MIN_PAGE = 40
+# A selection is copied as drawn; units it spans that were never drawn are drawn for it, up to
+# this many characters of them (~0.5 s). Beyond that (a select-all in an answer of megabytes:
+# ~6 ms a KB, a minute for 12 MB) those that lie wholly inside it give their Markdown source.
+SELECTION_DRAW_CHARS = 100_000
 
 _ROOT = Context()
 
@@ -542,6 +546,15 @@ def _changed_lines(old: List[Strip], new: List[Strip]) -> Optional[Tuple[int, in
         return None
     last = next(y for y in range(count - 1, first - 1, -1) if differs(y))
     return first, last + 1
+
+
+def _unit_source(unit: Unit) -> str:
+    """A frozen unit's Markdown source, as a selection copies it when it is not drawn for it."""
+    if unit.kind == "section":
+        return unit.whole[unit.start_at : unit.end_at].strip("\n")
+    if unit.kind == "code":
+        return unit.code.rstrip("\n")
+    return (unit.node.raw if unit.node is not None else unit.source).strip("\n")
 
 
 def _guess(code: str) -> str:
@@ -1700,25 +1713,58 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
 
     def get_selection(self, selection: Any) -> Optional[Tuple[str, str]]:
         """The selected part of the answer as it is shown (bullets, numbers and code indent
-        included, the padding at line ends left out)."""
+        included, the padding at line ends left out). In an answer of megabytes, the units
+        wholly inside the selection that were never drawn give their source instead, beyond
+        SELECTION_DRAW_CHARS of them (drawing them all would hold the app for a minute)."""
         from textual.geometry import Offset
         from textual.selection import Selection
 
         first = 0 if selection.start is None else selection.start.y
         last = self.line_count - 1 if selection.end is None else selection.end.y
+        as_source = False
         if self._estimated and self._starts:
             # Draw the units it spans that only have estimated heights: its end moves with them.
             spanned = range(self._unit_at(first), self._unit_at(last) + 1)
+            units, exact = self.document.units, self._exact
+            undrawn = sum(units[index].chars for index in spanned if index < len(exact) and not exact[index])
+            as_source = undrawn > SELECTION_DRAW_CHARS
             estimated = self._estimated
-            moved, shift = self._correct(spanned, [last, self._view_line()])
+            moved, shift = self._correct([spanned[0], spanned[-1]] if as_source else spanned, [last, self._view_line()])
             if self._estimated != estimated:
                 self.call_later(self._laid_out_again, shift)
             last = self.line_count - 1 if selection.end is None else last + moved
-        text = "\n".join(self.line_text(y) for y in range(first, last + 1))
+        lines = self._selected_lines(first, last, as_source)
         start = None if selection.start is None else Offset(selection.start.x, 0)
-        end = None if selection.end is None else Offset(selection.end.x, last - first)
-        chosen = Selection(start, end).extract(text)
+        end = None if selection.end is None else Offset(selection.end.x, len(lines) - 1)
+        chosen = Selection(start, end).extract("\n".join(lines))
         return "\n".join(line.rstrip() for line in chosen.split("\n")).rstrip("\n"), "\n"
+
+    def _selected_lines(self, first: int, last: int, as_source: bool) -> List[str]:
+        """The text of lines `first` to `last` as laid out now, each unit drawn at most once
+        (not once per line); `as_source`: units between the first and the last that were never
+        drawn give the lines of their source."""
+        out: List[str] = []
+        frozen = self._frozen_height()
+        starts, gaps = self._starts, self._gaps
+        if first < frozen and starts:
+            lo, hi = self._unit_at(first), self._unit_at(min(last, frozen - 1))
+            for index in range(lo, hi + 1):
+                if as_source and lo < index < hi and not self._exact[index]:
+                    out.extend(_unit_source(self.document.units[index]).split("\n"))
+                    continue
+                top = starts[index] + gaps[index]
+                end = starts[index + 1] if index + 1 < len(starts) else frozen
+                drawn: Optional[List[List[Segment]]] = None
+                for y in range(max(first, starts[index]), min(last + 1, end)):
+                    if y < top:
+                        out.append("")  # (the margin above it)
+                        continue
+                    if drawn is None:
+                        drawn = self._unit_lines(index, keep=False)
+                    out.append("".join(segment.text for segment in drawn[y - top]) if y - top < len(drawn) else "")
+        tail = self._tail_lines
+        out.extend(tail[y - frozen].text for y in range(max(first, frozen), last + 1) if y - frozen < len(tail))
+        return out
 
     def selection_updated(self, selection: Any) -> None:
         self.refresh()
