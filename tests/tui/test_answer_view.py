@@ -147,6 +147,26 @@ async def test_a_small_table_is_as_wide_as_its_text_and_its_columns_are_aligned(
     assert all(abs(len(cell) - len(cell.lstrip()) - (len(cell) - len(cell.rstrip()))) <= 1 for cell in centre)
 
 
+async def test_a_tables_keylines_join_around_rows_of_every_height():
+    """The keylines are drawn from one small canvas and repeated per row (a canvas the height
+    of the table cost ~0.5 ms a row): rows one and three lines high, aligned columns."""
+    source = "| Name | Notes | N |\n|:-----|:-----:|--:|\n| a | short | 1 |\n| bb | a longer note that wraps over two or three lines here | 22 |\n| ccc | x | 333 |\n"
+    lines = [line.rstrip() for line in await painted_lines(source, 40) if line.strip()]
+    assert lines == [
+        "┌──────┬─────────────────────┬─────┐",
+        "│ Name │        Notes        │   N │",
+        "├──────┼─────────────────────┼─────┤",
+        "│ a    │        short        │   1 │",
+        "├──────┼─────────────────────┼─────┤",
+        "│ bb   │ a longer note that  │  22 │",
+        "│      │ wraps over two or   │     │",
+        "│      │ three lines here    │     │",
+        "├──────┼─────────────────────┼─────┤",
+        "│ ccc  │          x          │ 333 │",
+        "└──────┴─────────────────────┴─────┘",
+    ]
+
+
 CODE = 'def f():\n    return "a very long string that goes on and on, well past the edge of any narrow view"  # and a comment\n'
 
 

@@ -4,6 +4,7 @@ key's way to the screen (bench_tui.py, `locked`)."""
 
 from __future__ import annotations
 
+from textual._context import active_message_pump
 from textual.widgets import Footer
 
 from llmchat.tui.app import ChatApp
@@ -14,7 +15,7 @@ SIZE = (100, 30)
 
 
 def footer_keys(screen) -> list:
-    return [(key.key, key.description, key.has_class("-disabled")) for key in screen.query("FooterKey")]
+    return [(key.key, key.description, key.has_class("-disabled")) for key in screen.query("FooterKey") if key.display]
 
 
 async def test_the_footer_rebuilds_only_when_its_keys_change(settings_for, until):
@@ -42,13 +43,75 @@ async def test_the_footer_rebuilds_only_when_its_keys_change(settings_for, until
         await pilot.press("slash")
         await until(pilot, lambda: footer_keys(app.screen) != before, what="the footer to follow the focus")
         assert not any(description == "Rename" for _, description, _ in footer_keys(app.screen))
-        assert listed.rebuilds >= 2
+        assert listed.rebuilds + listed.changes >= 2
+        assert footer_keys(app.screen) == [(key[0], key[2], key[4]) for key in composed_keys(listed)]
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, ConversationList), what="the list to close")
         await pilot.pause()
         assert main.rebuilds == rebuilt and footer_keys(app.screen) == shown
-        # A key that changes what is enabled does rebuild it.
+        # A key that changes what is shown changes the footer (in place: see below).
         app.prompt.load_text("hi")
         await pilot.press("enter")
-        await until(pilot, lambda: main.rebuilds > rebuilt, what="a rebuild for the answer's keys (Esc)")
+        await until(pilot, lambda: main.changes, what="a change for the answer's keys (Esc)")
         assert shown_bindings(app.screen) == main._shown
+
+
+def shown_keys(footer) -> list:
+    """The keys on screen, each as what it is built from."""
+    return [(key.key, key.key_display, key.description, key.action, key._disabled, key.tooltip) for key in footer.children if key.display]
+
+
+def composed_keys(footer) -> list:
+    """The keys Textual's own footer would compose now (not mounted)."""
+    token = active_message_pump.set(footer)  # (as in the footer's own compose: it binds them to it)
+    try:
+        return [(key.key, key.key_display, key.description, key.action, key._disabled, key.tooltip) for key in Footer.compose(footer)]
+    finally:
+        active_message_pump.reset(token)
+
+
+async def test_an_answers_keys_change_the_footer_in_place_as_textual_would_show_them(settings_for, until, settled, tap):
+    """An answer's start shows Esc (Cancel) and hides Ctrl+R (Retry), its end the reverse: keys
+    hidden and shown again, not a rebuild (15-40 ms each, twice per answer), and what is
+    shown is what Textual's footer composes, in its order."""
+    app = ChatApp(settings_for(tokens=100, tps=50))
+    async with app.run_test(size=SIZE) as pilot:
+        footer = app.screen.query_one(QuietFooter)
+        await until(pilot, lambda: shown_keys(footer), what="the footer's keys")
+        assert shown_keys(footer) == composed_keys(footer)
+        rebuilt = footer.rebuilds
+        seen = []
+        for round_ in range(2):
+            app.prompt.load_text(f"question {round_}")
+            await tap(pilot, "enter", "\r")
+            await until(pilot, lambda: app.check_action("cancel_stream", ()), what="the answer to start")
+            await pilot.pause()
+            streaming = shown_keys(footer)
+            assert streaming == composed_keys(footer)
+            assert "cancel_stream" in [key[3] for key in streaming] and "retry" not in [key[3] for key in streaming]
+            await settled(app)
+            await pilot.pause()
+            done = shown_keys(footer)
+            assert done == composed_keys(footer)
+            assert "retry" in [key[3] for key in done] and "cancel_stream" not in [key[3] for key in done]
+            seen.append(list(footer.children))
+        assert footer.rebuilds == rebuilt  # never rebuilt for an answer
+        assert footer.changes >= 4
+        assert seen[0] == seen[1]  # the second answer mounted no key: the same widgets, shown or hidden
+        assert len(footer.children) == len({(k.key, k.action) for k in footer.children})
+
+
+async def test_keys_that_would_come_in_another_order_rebuild_the_footer(settings_for, until):
+    """Keeping a hidden key in its place only works while the keys keep their order: another
+    order (here: two of the footer's keys swapped behind its back) rebuilds it, as Textual would."""
+    app = ChatApp(settings_for(tokens=5))
+    async with app.run_test(size=SIZE) as pilot:
+        footer = app.screen.query_one(QuietFooter)
+        await until(pilot, lambda: len(shown_keys(footer)) > 2, what="the footer's keys")
+        rebuilt = footer.rebuilds
+        first, second = [key for key in footer.children if key.display][:2]
+        footer.move_child(second, before=first)
+        footer._shown = None
+        app.screen.refresh_bindings()
+        await until(pilot, lambda: footer.rebuilds > rebuilt, what="a rebuild")
+        await until(pilot, lambda: shown_keys(footer) == composed_keys(footer), what="Textual's order again")

@@ -16,7 +16,7 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
 from textual.geometry import Offset
-from textual.selection import Selection
+from textual.selection import SELECT_ALL, Selection
 
 from llmchat.demo.answer import answer_tokens
 from llmchat.history import COMPLETE, HistoryStore
@@ -155,6 +155,7 @@ async def test_scrolling_up_through_estimated_heights_shows_every_line_and_never
 
 async def test_a_selection_spanning_estimated_units_copies_exactly(monkeypatch):
     source = numbered_text(500, seed=3)
+    monkeypatch.setattr(sm, "SELECTION_DRAW_CHARS", 10**12)  # (146 KB: all drawn for it)
     with monkeypatch.context() as patch:
         patch.setattr(lazy_layout, "LAZY_CHARS", 10**12)
         whole = StreamingMarkdown(source)
@@ -174,6 +175,58 @@ async def test_a_selection_spanning_estimated_units_copies_exactly(monkeypatch):
         assert whole.line_text(3) == top_line
     assert copied == expected
     assert copied.startswith(top_line[2:].rstrip()) and copied.rstrip().endswith(source.rstrip().split("\n")[-1][-20:])
+
+
+async def test_selecting_all_of_an_answer_of_megabytes_draws_only_its_ends():
+    """Copying a select-all (a double click) drew every unit of the answer for its text: ~6 ms
+    a KB, a minute for 12 MB with the app held. Beyond SELECTION_DRAW_CHARS, the units wholly
+    inside the selection that were never drawn give their Markdown source."""
+    source = demo_text(400_000)
+    lazy = StreamingMarkdown(source)
+    app = Column(lazy)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        units = len(lazy.document.units)
+        estimated = lazy._estimated
+        assert estimated > units // 2
+        top_line = lazy.line_text(0).strip()
+        drawn = []
+        real_draw = lazy._draw
+        lazy._draw = lambda index, keep=True: drawn.append(index) or real_draw(index, keep)  # type: ignore[method-assign]
+        copied, _ = lazy.get_selection(SELECT_ALL)
+        assert len(set(drawn)) <= 2  # the first and the last unit at most
+        assert lazy._estimated >= estimated - 2
+        assert copied.startswith(top_line)
+        assert copied.rstrip().endswith(END)
+        # Every section in between is there, as its source.
+        sections = [unit for unit in lazy.document.units if unit.kind == "section"]
+        assert len(sections) > 10
+        middle = sections[len(sections) // 2]
+        assert middle.whole[middle.start_at : middle.end_at].strip("\n") in copied
+        # From a column on a line of the first unit to one on a line of the last.
+        start = Offset(2, 1)
+        end = Offset(5, lazy.line_count - 1)
+        part, _ = lazy.get_selection(Selection(start, end))
+        assert part.startswith(lazy.line_text(1)[2:].rstrip())
+        assert part.split("\n")[-1] == lazy.line_text(lazy.line_count - 1)[:5].rstrip()
+
+
+async def test_a_selection_in_a_drawn_answer_draws_each_unit_once(monkeypatch):
+    """A selection's text took each line from its unit, drawing a unit not in the shared cache
+    again for every one of its lines."""
+    source = numbered_text(60, seed=5)
+    widget = StreamingMarkdown(source)
+    app = Column(widget)
+    async with app.run_test(size=(70, 24)) as pilot:
+        await pilot.pause()
+        expected = "\n".join(widget.line_text(y).rstrip() for y in range(widget.line_count)).rstrip("\n")
+        sm.DRAWN.clear()
+        drawn = []
+        real_draw = widget._draw
+        widget._draw = lambda index, keep=True: drawn.append(index) or real_draw(index, keep)  # type: ignore[method-assign]
+        copied, _ = widget.get_selection(SELECT_ALL)
+        assert copied == expected
+        assert sorted(drawn) == sorted(set(drawn))
 
 
 async def test_a_long_backlog_is_final_at_once_when_finished(until):

@@ -87,6 +87,34 @@ def test_kept_highlighting_is_pygments_own(kept: Path, monkeypatch: pytest.Monke
     assert calls == [code]
 
 
+@pytest.mark.parametrize("ansi", [False, True])
+@pytest.mark.parametrize("dark", [False, True])
+@pytest.mark.parametrize("lexer", ["python", "", "no-such-language"])
+def test_highlighting_is_textuals_markdown_fences(ansi: bool, dark: bool, lexer: str) -> None:
+    """Drawn without Textual's Markdown widgets (their import is 13-21 ms), the highlighting is
+    still exactly what its MarkdownFence makes, in every theme kind."""
+    from textual.widgets.markdown import MarkdownFence
+
+    code = CODE + "\r\n\tx = 1\n"
+    ours = markdown_render._pygments_highlight(code, lexer, ansi, dark)
+    theirs = MarkdownFence.highlight(code, lexer, ansi=ansi, dark=dark)
+    assert ours.plain == theirs.plain
+    assert [(span.start, span.end, str(span.style)) for span in ours.spans] == [(span.start, span.end, str(span.style)) for span in theirs.spans]
+
+
+def test_highlighting_a_block_imports_no_markdown_widgets() -> None:
+    script = f"""
+import sys
+from llmchat.tui.widgets import markdown_render
+content = markdown_render._pygments_highlight({CODE!r}, "python", False, True)
+assert content.spans
+print("textual.widgets._markdown" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False"]
+
+
 def test_kept_highlighting_needs_no_pygments(kept: Path) -> None:
     """A new process draws a kept block without importing Pygments or Textual's Markdown."""
     markdown_render.keep_highlights_in(kept)

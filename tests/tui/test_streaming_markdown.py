@@ -24,6 +24,8 @@ from llmchat.tui.app import ChatApp
 from llmchat.tui.session import CANCELLED
 from llmchat.tui.widgets import AssistantMessage
 from llmchat.tui.widgets.streaming_markdown import (
+    BIG_CODE_LINES,
+    CODE_UNIT_LINES,
     DRAWN,
     MAX_GROW_STEP,
     StreamingDocument,
@@ -262,16 +264,20 @@ async def test_a_growing_list_is_frozen_item_by_item():
     assert seen["lines"][0].startswith("• item number 1 ") and seen["lines"][499].startswith("• item number 500 ")
 
 
-async def test_a_growing_code_block_is_frozen_in_chunks_then_highlighted_whole():
-    code = "```python\n" + "".join(f"value = compute({i})  # step {i}\n" for i in range(2000)) + "```\n"
+@pytest.mark.parametrize("lines", [300, 2000])
+async def test_a_growing_code_block_is_frozen_in_chunks_then_highlighted_whole_or_in_parts(lines):
+    """Closed, a block is one block again, highlighted as a whole; a long one (more than
+    BIG_CODE_LINES lines) is parts of CODE_UNIT_LINES lines (tests/tui/test_long_code.py)."""
+    code = "```python\n" + "".join(f"value = compute({i})  # step {i}\n" for i in range(lines)) + "```\n"
     seen = await stream_and_watch(code, pieces=400)
     assert "code" in seen["modes"]
     assert "code" in seen["kinds"]
-    assert seen["tail"] < 3000  # at most two chunks of lines live, not 2,000 lines
+    assert seen["tail"] < 3000  # at most two chunks of lines live, not all the lines
     assert seen["widgets"] == {0}
-    assert seen["final_units"] == ["block"]  # closed: one block again, highlighted as a whole
+    assert seen["final_units"] == (["block"] if lines <= BIG_CODE_LINES else ["code"] * (lines // CODE_UNIT_LINES))
     assert seen["lines"][2].strip() == "value = compute(0)  # step 0"  # after margin and padding
-    assert seen["lines"][2001].strip() == "value = compute(1999)  # step 1999"
+    assert seen["lines"][lines + 1].strip() == f"value = compute({lines - 1})  # step {lines - 1}"
+    assert seen["lines"][lines + 2].strip() == ""  # the block's padding under it
 
 
 async def test_ordered_numbers_widen_when_the_list_reaches_ten():

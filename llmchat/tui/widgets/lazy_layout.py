@@ -173,6 +173,32 @@ def split(text: str, after: int = 0, fence: Optional[Tuple[str, int]] = None, si
     return head, sections
 
 
+def long_fences(text: str, start: int, end: int, min_lines: int) -> Iterator[Tuple[int, int, int, int, str]]:
+    """The fenced code blocks of more than `min_lines` lines that open in column 0 in section
+    `text[start:end]` (one cut at safe boundaries, so it starts outside any block): where the
+    opening line starts, where the code starts and ends, where the line after the closing line
+    starts (or the section ends), and the info string, as the parser reads it."""
+    section = text[start:end]
+    starts, ends = _blocked(section, None)
+    for opened, closing_end in zip(starts, ends):
+        if section[opened : opened + 1] not in ("`", "~"):
+            continue  # (an indented opening line, or an HTML block)
+        line_end = section.find("\n", opened)
+        if line_end == -1:
+            continue
+        if closing_end > len(section):  # never closed: the code runs to the end
+            code_end = closed = len(section)
+        else:
+            code_end = section.rfind("\n", line_end, closing_end) + 1
+            closed = min(len(section), closing_end + 1)
+        if section.count("\n", line_end + 1, code_end) <= min_lines:
+            continue
+        opener = section[opened:line_end]
+        nodes = parse_blocks(make_parser(), f"{opener}\n{opener[: len(opener) - len(opener.lstrip(opener[0]))]}\n")
+        info = nodes[0].lexer if nodes and nodes[0].kind == "fence" else ""
+        yield start + opened, start + line_end + 1, start + code_end, start + closed, info
+
+
 def estimate(source: str, width: int, start: int = 0, end: Optional[int] = None) -> Tuple[int, int, int]:
     """A section's top margin, height and bottom margin at `width`, guessed from its source:
     a row per line (a blank one is the margin between two blocks; the last is the bottom

@@ -21,7 +21,10 @@ Here the whole answer is ONE widget that paints lines (the Line API), and:
 - frozen parts keep their source and height; their drawn lines live in a cache shared by all
   answers (DRAWN) and are drawn again from source when they come back into view;
 - `finish()` freezes the rest. What it shows then is exactly what rendering the whole source at
-  once shows (a code block that was frozen in chunks is highlighted again as a whole).
+  once shows (a code block that was frozen in chunks is highlighted again as a whole; one of
+  more than BIG_CODE_LINES lines stays in parts of CODE_UNIT_LINES lines, each highlighted on
+  its own and drawn only near the view: the same rows, a string across two parts may be
+  coloured differently).
 - a long answer is laid out lazily: the units near its end and near the view are drawn, the
   others only have heights estimated from their source until they are painted (then drawn, and
   the layout corrected without moving what the view shows); a long finished backlog (a stored
@@ -92,6 +95,12 @@ from llmchat.tui.widgets.markdown_render import (
 # A growing code block keeps between CODE_CHUNK and 2 * CODE_CHUNK complete lines live;
 # older lines are frozen CODE_CHUNK at a time.
 CODE_CHUNK = 16
+# A finished code block of more than BIG_CODE_LINES lines stays in units of CODE_UNIT_LINES
+# lines, each highlighted on its own, drawn only near the view: highlighted and drawn whole,
+# a block of 20,000 lines (a model printing a file) held the app ~30 s at its end and when its
+# conversation was opened (~0.7 ms a line, drawn twice).
+BIG_CODE_LINES = 400
+CODE_UNIT_LINES = 100
 # While an answer grows, its height grows in steps of this many lines (see height_shown).
 GROW_STEP = 4
 # Lines arriving faster than GROW_STEP every GROW_EVERY seconds grow it in larger steps (up to
@@ -127,6 +136,10 @@ STRIPS = 400  # lines kept ready to paint per answer (see StreamingMarkdown._str
 # painted (see StreamingMarkdown._lay_out_units).
 EXACT_PAGES = 2
 MIN_PAGE = 40
+# A selection is copied as drawn; units it spans that were never drawn are drawn for it, up to
+# this many characters of them (~0.5 s). Beyond that (a select-all in an answer of megabytes:
+# ~6 ms a KB, a minute for 12 MB) those that lie wholly inside it give their Markdown source.
+SELECTION_DRAW_CHARS = 100_000
 
 _ROOT = Context()
 
@@ -188,9 +201,10 @@ class Unit:
             )
         path = fence_style_path(_ROOT)
         body = code_lines(highlight_code(self.code, self.language, painter), width, painter, path)
-        if self.first:
-            return Box([painter.blank(width, path), *body], 1, 0)
-        return Box(body, 0, 0)
+        # (The block's padding rows: above its first part, and below its last once it closed.)
+        top = [painter.blank(width, path)] if self.first else []
+        bottom = [painter.blank(width, path)] if self.final else []
+        return Box([*top, *body, *bottom], 1 if self.first else 0, 1 if self.final else 0)
 
     @property
     def chars(self) -> int:
@@ -201,7 +215,8 @@ class Unit:
     def estimate(self, width: int) -> Tuple[int, int, int]:
         """Its top margin, height and bottom margin at `width`, guessed without drawing it."""
         if self.kind == "code":
-            return (1 if self.first else 0), self.code.count("\n") + 1 + (1 if self.first else 0), 0
+            first, final = int(self.first), int(self.final)
+            return first, self.code.count("\n") + 1 + first + final, final
         if self.node is not None:
             return 0, self.node.raw.count("\n") + 2, 1
         if self.kind == "section":
@@ -324,6 +339,9 @@ class StreamingDocument:
         """Freeze top-level blocks, each with its source (up to the next block's start)."""
         for index, node in enumerate(nodes):
             following = nodes[index + 1].lines[0] if index + 1 < len(nodes) else end_line
+            if node.kind == "fence" and node.raw.count("\n") > BIG_CODE_LINES:
+                self.units.extend(code_units(node.raw, node.lexer))
+                continue
             self.units.append(Unit("block", source=lines.slice(node.lines[0], following), definitions=self.definitions))
 
     # - finding what is finished -
@@ -487,12 +505,16 @@ class StreamingDocument:
         return False
 
     def _close_fence(self, tail_node: Optional[Node]) -> None:
-        """The code block is complete: lay it out again as one block, highlighted whole."""
+        """The code block is complete: lay it out again as one block, highlighted whole (a long
+        one as parts: `code_units`)."""
         state = self._fence
         assert state is not None
         raw = "".join(line + "\n" for line in state.lines) + (tail_node.raw if tail_node else "")
-        node = Node("fence", code=raw.rstrip(), raw=raw, lexer=state.lexer)
-        self._replace_from(state.first_unit, [Unit("block", node=node)])
+        if raw.count("\n") > BIG_CODE_LINES:
+            self._replace_from(state.first_unit, code_units(raw, state.lexer, state.language))
+        else:
+            node = Node("fence", code=raw.rstrip(), raw=raw, lexer=state.lexer)
+            self._replace_from(state.first_unit, [Unit("block", node=node)])
         self._fence = None
 
     # - the live tail -
@@ -568,7 +590,8 @@ class StreamingDocument:
             self._list = None
         self._freeze_blocks(lines, nodes, None)
         self.changed_from = min(self.changed_from, len(self.units))
-        self.units.extend(Unit("section", whole=whole, start_at=start, end_at=end, definitions=self.definitions) for start, end in sections)
+        for start, end in sections:
+            self.units.extend(_section_units(whole, start, end, self.definitions))
         lazy_layout.learn_definitions(whole, sections, self.definitions)
         if self.definitions.new:
             self._learned()
@@ -603,6 +626,42 @@ def _changed_lines(old: List[Strip], new: List[Strip]) -> Optional[Tuple[int, in
         return None
     last = next(y for y in range(count - 1, first - 1, -1) if differs(y))
     return first, last + 1
+
+
+def code_units(raw: str, lexer: str, language: str = "") -> List[Unit]:
+    """A long finished code block (its code `raw`, info string `lexer`) as units of
+    CODE_UNIT_LINES lines: the block's rows as one drawn whole (the same text and padding), each
+    part highlighted as `language` (`lexer`, else guessed from the whole) on its own -- a string
+    or comment across two parts may be coloured differently, as while a block streams."""
+    code = raw.rstrip()  # (as the block drawn whole: markdown_render's Node.code)
+    language = language or lexer or _guess(code)
+    lines = code.split("\n")
+    parts = range(0, len(lines), CODE_UNIT_LINES)
+    return [Unit("code", code="\n".join(lines[at : at + CODE_UNIT_LINES]), language=language, first=at == 0, final=at == parts[-1]) for at in parts]
+
+
+def _section_units(whole: str, start: int, end: int, definitions: Optional[Definitions]) -> List[Unit]:
+    """A lazily laid-out section as units: itself, or, when it holds long code blocks, the
+    text around them as sections and each long block as code units."""
+    units: List[Unit] = []
+    at = start
+    for opened, code_start, code_end, closed, info in lazy_layout.long_fences(whole, start, end, BIG_CODE_LINES):
+        if whole[at:opened].strip():
+            units.append(Unit("section", whole=whole, start_at=at, end_at=opened, definitions=definitions))
+        units.extend(code_units(whole[code_start:code_end], info))
+        at = closed
+    if not units or whole[at:end].strip():  # (a blank rest is no block: a section of it would add its margin)
+        units.append(Unit("section", whole=whole, start_at=at, end_at=end, definitions=definitions))
+    return units
+
+
+def _unit_source(unit: Unit) -> str:
+    """A frozen unit's Markdown source, as a selection copies it when it is not drawn for it."""
+    if unit.kind == "section":
+        return unit.whole[unit.start_at : unit.end_at].strip("\n")
+    if unit.kind == "code":
+        return unit.code.rstrip("\n")
+    return (unit.node.raw if unit.node is not None else unit.source).strip("\n")
 
 
 def _guess(code: str) -> str:
@@ -1780,25 +1839,58 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
 
     def get_selection(self, selection: Any) -> Optional[Tuple[str, str]]:
         """The selected part of the answer as it is shown (bullets, numbers and code indent
-        included, the padding at line ends left out)."""
+        included, the padding at line ends left out). In an answer of megabytes, the units
+        wholly inside the selection that were never drawn give their source instead, beyond
+        SELECTION_DRAW_CHARS of them (drawing them all would hold the app for a minute)."""
         from textual.geometry import Offset
         from textual.selection import Selection
 
         first = 0 if selection.start is None else selection.start.y
         last = self.line_count - 1 if selection.end is None else selection.end.y
+        as_source = False
         if self._estimated and self._starts:
             # Draw the units it spans that only have estimated heights: its end moves with them.
             spanned = range(self._unit_at(first), self._unit_at(last) + 1)
+            units, exact = self.document.units, self._exact
+            undrawn = sum(units[index].chars for index in spanned if index < len(exact) and not exact[index])
+            as_source = undrawn > SELECTION_DRAW_CHARS
             estimated = self._estimated
-            moved, shift = self._correct(spanned, [last, self._view_line()])
+            moved, shift = self._correct([spanned[0], spanned[-1]] if as_source else spanned, [last, self._view_line()])
             if self._estimated != estimated:
                 self.call_later(self._laid_out_again, shift)
             last = self.line_count - 1 if selection.end is None else last + moved
-        text = "\n".join(self.line_text(y) for y in range(first, last + 1))
+        lines = self._selected_lines(first, last, as_source)
         start = None if selection.start is None else Offset(selection.start.x, 0)
-        end = None if selection.end is None else Offset(selection.end.x, last - first)
-        chosen = Selection(start, end).extract(text)
+        end = None if selection.end is None else Offset(selection.end.x, len(lines) - 1)
+        chosen = Selection(start, end).extract("\n".join(lines))
         return "\n".join(line.rstrip() for line in chosen.split("\n")).rstrip("\n"), "\n"
+
+    def _selected_lines(self, first: int, last: int, as_source: bool) -> List[str]:
+        """The text of lines `first` to `last` as laid out now, each unit drawn at most once
+        (not once per line); `as_source`: units between the first and the last that were never
+        drawn give the lines of their source."""
+        out: List[str] = []
+        frozen = self._frozen_height()
+        starts, gaps = self._starts, self._gaps
+        if first < frozen and starts:
+            lo, hi = self._unit_at(first), self._unit_at(min(last, frozen - 1))
+            for index in range(lo, hi + 1):
+                if as_source and lo < index < hi and not self._exact[index]:
+                    out.extend(_unit_source(self.document.units[index]).split("\n"))
+                    continue
+                top = starts[index] + gaps[index]
+                end = starts[index + 1] if index + 1 < len(starts) else frozen
+                drawn: Optional[List[List[Segment]]] = None
+                for y in range(max(first, starts[index]), min(last + 1, end)):
+                    if y < top:
+                        out.append("")  # (the margin above it)
+                        continue
+                    if drawn is None:
+                        drawn = self._unit_lines(index, keep=False)
+                    out.append("".join(segment.text for segment in drawn[y - top]) if y - top < len(drawn) else "")
+        tail = self._tail_lines
+        out.extend(tail[y - frozen].text for y in range(max(first, frozen), last + 1) if y - frozen < len(tail))
+        return out
 
     def selection_updated(self, selection: Any) -> None:
         self.refresh()
