@@ -102,15 +102,20 @@ MAX_GROW_STEP = 12
 MIN_FRAME = 1 / 40
 BUSY_SHARE = 4.0
 MAX_FRAME_GAP = 0.25  # however slow the frames, never further apart than this
-# However fast text comes, a frame takes it in TAKE_CHUNK characters at a time for at most
-# about TAKE_WORK seconds, so keys and a cancel wait at most that long; the rest waits,
-# compactly (see TextQueue). While such a backlog lasts, frames follow each other BACKLOG_GAP
+# However fast text comes, a frame takes it in slices for at most about TAKE_WORK seconds, so
+# keys and a cancel wait at most that long; the rest waits, compactly (see TextQueue). A slice
+# is sized by what the last slices cost per character (between MIN_TAKE and MAX_TAKE; TAKE_CHUNK
+# before any is measured): taking a code block in costs several times what prose does, and a
+# fixed 2 KB made a fast code block's frames 50-80 ms, a fixed 8 KB the flood's (demo answers)
+# key -> frame 120 ms. While such a backlog lasts, frames follow each other BACKLOG_GAP
 # apart (keys, the worker and the screen run in between) and are painted at most every
 # BACKLOG_PAINT seconds (a paint of the moving transcript costs about as much as a frame: at
 # 0.1 s, a 20k-token answer sent as fast as the server can was painted twice as often as before
 # the slices, ~30% more CPU and time; the text still grows five times a second).
 TAKE_WORK = 0.012
 TAKE_CHUNK = 2048
+MIN_TAKE = 1024
+MAX_TAKE = 32768
 BACKLOG_GAP = 0.001
 BACKLOG_PAINT = 0.2
 
@@ -897,6 +902,9 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
         self._grown: Optional[Tuple[float, int]] = None  # when the room last grew, and the lines then
         self._next_frame = 0.0
         self._frame_requested = False
+        # What taking text in and laying it out cost lately: seconds and characters, older
+        # slices weighing less (see _slice).
+        self._slice_cost = (TAKE_WORK, float(TAKE_CHUNK))
         # The layout at one width and style: frozen units' lines, then the live tail's.
         self._width = -1
         self._style_key: Any = None
@@ -985,7 +993,7 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
         if self._finishing:
             return
         self._finishing = True
-        if len(self._pending) <= TAKE_CHUNK or not self.is_attached:
+        if len(self._pending) <= self._slice(TAKE_WORK) or not self.is_attached:
             self._complete()
         elif len(self._pending) >= lazy_layout.LAZY_CHARS:
             # A long backlog (a cancelled flood) is final at once, laid out lazily (~0.1 s for
@@ -1090,13 +1098,21 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
             return
         width = self.size.width
         laid_out = width and width == self._width
-        self._take_in(force=True, limit=TAKE_CHUNK)
-        while self._pending and time.perf_counter() - started < TAKE_WORK and laid_out:
-            self._lay_out_quietly(width, with_tail=False)  # what was taken in is drawn as it goes: its cost counts
-            if self._outgrowing():
+        left = TAKE_WORK
+        while True:
+            at = time.perf_counter()
+            taken = self._take_in(force=True, limit=self._slice(left))
+            if not laid_out:
+                break  # the screen lays it out at the new width (_show)
+            # What was taken in is drawn as it goes (its tail once, at the end: _show), so a
+            # slice's cost is known, and a paint finds the frozen units laid out.
+            self._lay_out_quietly(width, with_tail=False)
+            done = time.perf_counter()
+            self._learn_cost(done - at, taken)
+            left = TAKE_WORK - (done - started)
+            if not self._pending or left <= 0 or self._outgrowing():
                 break
-            self._take_in(force=True, limit=TAKE_CHUNK)
-        if self._finishing and len(self._pending) <= TAKE_CHUNK:
+        if self._finishing and len(self._pending) <= self._slice(TAKE_WORK):
             self._complete()
             return
         if not self._pending or time.perf_counter() - self._painted_at >= BACKLOG_PAINT or self._outgrowing():
@@ -1106,8 +1122,6 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
                 # between two of the answer's (twice the paints for the same frames).
                 self.on_frame()
             self._show()
-        elif laid_out:
-            self._lay_out_quietly(width, with_tail=False)  # the next frame follows at once: its tail then
         cost = self._clock() - now + self._paint_cost()
         self._next_frame = now + min(MAX_FRAME_GAP, max(self._min_frame, BUSY_SHARE * cost))
         if self._pending:
@@ -1117,6 +1131,22 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
             self._next_frame = now
             self._frame_requested = True
             self.set_timer(BACKLOG_GAP, self._due)
+
+    def _slice(self, budget: float) -> int:
+        """How many characters to take in for about `budget` seconds of work, at what the last
+        slices cost per character."""
+        seconds, chars = self._slice_cost
+        return max(MIN_TAKE, min(MAX_TAKE, int(budget * chars / max(seconds, 1e-9))))
+
+    def _learn_cost(self, seconds: float, chars: int) -> None:
+        """A slice of `chars` characters took `seconds` to take in and lay out. The cost per
+        character is that of the last few slices, weighed by their size (a single slice is
+        lumpy: a code chunk or a paragraph is drawn when it is finished, in the slice that
+        finishes it)."""
+        if chars <= 0:
+            return
+        old_seconds, old_chars = self._slice_cost
+        self._slice_cost = (old_seconds / 2 + seconds, old_chars / 2 + chars)
 
     def _lay_out_quietly(self, width: int, with_tail: bool = True) -> None:
         self._quiet = True
@@ -1282,7 +1312,7 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
             del self._tops[first:], self._exact[first:]
             self._tail_stale = True
         if len(self._starts) < len(units):
-            self._lay_out_units(len(self._starts))
+            self._lay_out_units(len(self._starts), drawn_later=not with_tail)
             self._tail_stale = True
         if held is not None and held[0] < len(self._starts):
             # A new width: the line the view showed at its top stays there (as near as a new
@@ -1392,8 +1422,14 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
     # (`_exact` 0) until they come near the view: painting (`render_lines`) draws them then
     # and corrects the layout, moving the view with the lines it showed.
 
-    def _lay_out_units(self, first: int) -> None:
-        """Lay out units `first` on (those before are laid out)."""
+    def _lay_out_units(self, first: int, drawn_later: bool = False) -> None:
+        """Lay out units `first` on (those before are laid out).
+
+        `drawn_later` (a backlog's quiet slice): the chunks of a growing code block are not
+        drawn, unless the view shows them; their heights are estimated from their lines (exact
+        unless a line wraps), and painting draws those that come into view (render_lines). A
+        fast code block had every chunk drawn as it came, most never seen (a paint comes every
+        BACKLOG_PAINT) and all of them drawn again whole when the block closes."""
         units = self.document.units
         end = len(units)
         width = self._width
@@ -1407,6 +1443,8 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
             rows -= guesses[index - first][1] + 1
             index -= 1
         lo, hi = self._view_units
+        if drawn_later:
+            exact = {index for index in exact if units[index].kind != "code"}
         exact.update(range(max(first, lo), min(end, hi)))
         starts, gaps, heights, bottoms, tops = self._starts, self._gaps, self._heights, self._bottoms, self._tops
         for index in range(first, end):
