@@ -785,10 +785,13 @@ async def test_a_new_width_draws_each_unit_once(monkeypatch, scrolled):
         assert len(drawn) == len(widget.document.units) == len(set(drawn)), drawn
 
 
-async def test_finish_takes_what_waits_in_at_once_not_a_frame_period_later(manual_clock, until):
-    """Once the answer is finished no more text comes: what waits (more than a frame takes in
+async def test_finish_takes_what_waits_in_at_once_not_a_frame_period_later(manual_clock, until, monkeypatch):
+    """Once the answer is finished no more text comes: what waits (more than finish() takes in
     at once) is taken in from the next tick, not when the next frame would have been due (the
     clock here never gets there)."""
+    import llmchat.tui.widgets.streaming_markdown as module
+
+    monkeypatch.setattr(module, "FINISH_WORK", module.TAKE_WORK)  # at once: a frame's worth
     widget = StreamingMarkdown(clock=manual_clock)
     app = Follow(widget)
     async with app.run_test(size=(60, 20)) as pilot:
@@ -912,3 +915,30 @@ async def test_a_backlogs_quiet_slices_draw_only_the_code_chunks_that_are_shown(
         assert screen_rows(app)[-1].strip() == "last = 0"
         painted_rows = list(app.screen._compositor.render_strips())
         assert fresh_rows(app, widget) == painted_rows
+
+
+async def test_finish_takes_in_at_once_what_costs_little_and_the_rest_in_frames():
+    """finish() with text waiting: at once when taking it in costs about FINISH_WORK or less
+    at the slices' cost per character (a fast answer's last KB in slices took frames, paints and
+    layouts between them, 0.2-0.4 s); more, in frames first."""
+    import llmchat.tui.widgets.streaming_markdown as module
+
+    rest = "".join(f"- item {i} with some words\n" for i in range(300))  # ~8 KB
+    for cost, at_once in ((module.FINISH_WORK / 20_000, True), (module.FINISH_WORK / 4_000, False)):
+        widget = StreamingMarkdown()
+        app = Follow(widget)
+        async with app.run_test(size=(60, 20)) as pilot:
+            await frame(pilot, widget, "first\n\n")
+            widget._next_frame = float("inf")  # no frame comes by itself
+            widget.append(rest)
+            widget._slice_cost = (cost, 1.0)
+            widget.finish()
+            assert widget.finished is at_once and (widget.backlog == 0) is at_once
+            for _ in range(100):
+                if widget.finished:
+                    break
+                widget._next_frame = 0.0
+                widget._frame()
+                await pilot.pause()
+            await pilot.pause()
+            assert "item 299 with some words" in widget.line_text(widget.line_count - 1)

@@ -116,6 +116,12 @@ TAKE_WORK = 0.012
 TAKE_CHUNK = 2048
 MIN_TAKE = 1024
 MAX_TAKE = 32768
+# Once the answer is finished (no more text, no cancel to wait for), what is left is taken in at
+# once when that costs at most about FINISH_WORK seconds (at the slices' cost per character):
+# in slices, a fast answer's last few KB took 0.2-0.4 s of frames, paints and layouts between
+# them (2k tokens of the demo answer, sent at once, took half as long again as before the
+# slices). More is taken in by frames first.
+FINISH_WORK = 0.1
 BACKLOG_GAP = 0.001
 BACKLOG_PAINT = 0.2
 
@@ -988,12 +994,12 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
 
     def finish(self) -> None:
         """No more text: freeze the rest. At once (so what is shown is final) unless more
-        than a frame's worth waits: then frames take it in first, as they do while text
+        than FINISH_WORK's worth waits: then frames take it in first, as they do while text
         streams, and the answer is final after the last of them."""
         if self._finishing:
             return
         self._finishing = True
-        if len(self._pending) <= self._slice(TAKE_WORK) or not self.is_attached:
+        if len(self._pending) <= self._slice(FINISH_WORK) or not self.is_attached:
             self._complete()
         elif len(self._pending) >= lazy_layout.LAZY_CHARS:
             # A long backlog (a cancelled flood) is final at once, laid out lazily (~0.1 s for
@@ -1096,6 +1102,9 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
             self._frame_requested = True
             self.set_timer(self._min_frame, self._due)
             return
+        if self._finishing and len(self._pending) <= self._slice(FINISH_WORK):
+            self._complete()
+            return
         width = self.size.width
         laid_out = width and width == self._width
         left = TAKE_WORK
@@ -1112,7 +1121,7 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
             left = TAKE_WORK - (done - started)
             if not self._pending or left <= 0 or self._outgrowing():
                 break
-        if self._finishing and len(self._pending) <= self._slice(TAKE_WORK):
+        if self._finishing and len(self._pending) <= self._slice(FINISH_WORK):
             self._complete()
             return
         if not self._pending or time.perf_counter() - self._painted_at >= BACKLOG_PAINT or self._outgrowing():
