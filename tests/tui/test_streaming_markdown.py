@@ -857,12 +857,12 @@ async def test_a_frames_slices_are_sized_by_what_the_last_ones_cost():
         widget._frame()
         assert limits[0] == 10_000
         limits.clear()
-        widget._slice_cost = (module.TAKE_WORK, 1_500.0)  # dear
+        widget._slice_cost = (module.TAKE_WORK, 3_000.0)  # dear
         widget._next_frame = 0.0
         widget._frame()
-        assert limits[0] == 1_500
+        assert limits[0] == 3_000
         # What a slice cost is learnt, the last slices weighing most.
-        widget._slice_cost = (module.TAKE_WORK, 1_500.0)
+        widget._slice_cost = (module.TAKE_WORK, 3_000.0)
         for _ in range(8):
             widget._learn_cost(module.TAKE_WORK / 2, 3_000)  # 6,000 characters in TAKE_WORK
         assert 5_900 <= widget._slice(module.TAKE_WORK) <= 6_000
@@ -942,3 +942,31 @@ async def test_finish_takes_in_at_once_what_costs_little_and_the_rest_in_frames(
                 await pilot.pause()
             await pilot.pause()
             assert "item 299 with some words" in widget.line_text(widget.line_count - 1)
+
+
+async def test_a_frame_that_takes_all_that_waits_paints_only_the_lines_that_changed():
+    """A frame at an ordinary pace takes in all that waits and paints: only the lines that
+    changed are drawn again, not every row on screen (a quiet layout of its slice before the
+    paint left no record of what changed, and the paint was of every row, every frame)."""
+    widget = StreamingMarkdown(grow_step=4)
+    app = Follow(widget)
+    drawn: List[int] = []
+    render_line = widget.render_line
+
+    def counting(y: int) -> Any:
+        drawn.append(y)
+        return render_line(y)
+
+    widget.render_line = counting  # type: ignore[method-assign]
+    async with app.run_test(size=(40, 16)) as pilot:
+        await frame(pilot, widget, "".join(f"Paragraph {i} with words.\n\n" for i in range(30)) + "the last")
+        await pilot.pause()
+        for word in ("one", "two", "three"):
+            drawn.clear()
+            widget.append(f" {word}")
+            widget._next_frame = 0.0
+            widget._frame()
+            assert widget.backlog == 0
+            await pilot.pause()
+            assert screen_rows(app)[-1].strip().endswith(word)
+            assert 1 <= len(drawn) <= 2, drawn

@@ -114,7 +114,7 @@ MAX_FRAME_GAP = 0.25  # however slow the frames, never further apart than this
 # the slices, ~30% more CPU and time; the text still grows five times a second).
 TAKE_WORK = 0.012
 TAKE_CHUNK = 2048
-MIN_TAKE = 1024
+MIN_TAKE = 2048
 MAX_TAKE = 32768
 # Once the answer is finished (no more text, no cancel to wait for), what is left is taken in at
 # once when that costs at most about FINISH_WORK seconds (at the slices' cost per character):
@@ -1107,24 +1107,28 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
             return
         width = self.size.width
         laid_out = width and width == self._width
+        paints = started - self._painted_at >= BACKLOG_PAINT
         left = TAKE_WORK
         while True:
             at = time.perf_counter()
             taken = self._take_in(force=True, limit=self._slice(left))
-            if not laid_out:
-                break  # the screen lays it out at the new width (_show)
-            # What was taken in is drawn as it goes (its tail once, at the end: _show), so a
-            # slice's cost is known, and a paint finds the frozen units laid out.
+            if not laid_out or paints or not self._pending:
+                # Painted now: _show lays it out. (Laid out quietly first, the paint would be
+                # of every row, not of the lines that changed: a quiet layout leaves no record
+                # of what it changed. At 200 tok/s every frame is a single slice.)
+                break
+            # What was taken in is drawn as it goes (its tail once, at the end), so a slice's
+            # cost is known, and the next frame finds the units laid out.
             self._lay_out_quietly(width, with_tail=False)
             done = time.perf_counter()
             self._learn_cost(done - at, taken)
             left = TAKE_WORK - (done - started)
-            if not self._pending or left <= 0 or self._outgrowing():
+            if left <= 0 or self._outgrowing():
                 break
         if self._finishing and len(self._pending) <= self._slice(FINISH_WORK):
             self._complete()
             return
-        if not self._pending or time.perf_counter() - self._painted_at >= BACKLOG_PAINT or self._outgrowing():
+        if not self._pending or paints or self._outgrowing():
             if self.on_frame is not None:
                 # Only before a frame that paints: a backlog's quiet frames follow each other
                 # every few ms, and the bar changed on its own clock then, a paint of its own
