@@ -870,11 +870,13 @@ async def test_a_frames_slices_are_sized_by_what_the_last_ones_cost():
         widget._pending.skip()
 
 
-async def test_a_backlogs_quiet_slices_draw_only_the_code_chunks_that_are_shown(monkeypatch):
+@pytest.mark.parametrize("wrapped", [False, True])
+async def test_a_backlogs_quiet_slices_draw_only_the_code_chunks_that_are_shown(monkeypatch, wrapped):
     """A long code block arriving faster than frames take it in: the chunks frozen by a
     backlog's quiet slices are not drawn (their heights come from their lines) unless painted:
     most scroll past unseen between two paints, and the whole block is drawn again when it
-    closes. What is painted is what drawing every line afresh paints, the newest line last."""
+    closes. What is painted is what drawing every line afresh paints, the newest line last, lines
+    that wrap (their height guessed wrong) included."""
     import llmchat.tui.widgets.streaming_markdown as module
 
     slices_of(monkeypatch, 1000)
@@ -892,7 +894,8 @@ async def test_a_backlogs_quiet_slices_draw_only_the_code_chunks_that_are_shown(
     async with app.run_test(size=(60, 16)) as pilot:
         await frame(pilot, widget, "# Start\n\n" + "".join(f"Line {i}\n\n" for i in range(20)))
         await pilot.pause()
-        widget.append("```python\n" + "".join(f"value_{i} = {i}  # a line of code\n" for i in range(1200)))
+        comment = "a line of code" + (" that is too long for the view, so it wraps" * 2 if wrapped else "")
+        widget.append("```python\n" + "".join(f"value_{i} = {i}  # {comment}\n" for i in range(1200)))
         quiet = 0
         while widget.backlog:
             # Nine quiet frames (painted just now), then one that paints.
