@@ -999,7 +999,8 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
         if self._finishing:
             return
         self._finishing = True
-        if len(self._pending) <= self._slice(FINISH_WORK) or not self.is_attached:
+        waiting = len(self._pending)
+        if waiting < lazy_layout.LAZY_CHARS and waiting <= self._slice(FINISH_WORK) or not self.is_attached:
             self._complete()
         elif len(self._pending) >= lazy_layout.LAZY_CHARS:
             # A long backlog (a cancelled flood) is final at once, laid out lazily (~0.1 s for
