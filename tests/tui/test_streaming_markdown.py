@@ -301,6 +301,15 @@ def screen_rows(app: App) -> List[str]:
     return [row[:-2] for row in screen_text(app)]
 
 
+def slices_of(monkeypatch: Any, chars: int) -> None:
+    """Frames take text in `chars` characters at a time, whatever it costs."""
+    import llmchat.tui.widgets.streaming_markdown as module
+
+    monkeypatch.setattr(module, "TAKE_CHUNK", chars)
+    monkeypatch.setattr(module, "MIN_TAKE", chars)
+    monkeypatch.setattr(module, "MAX_TAKE", chars)
+
+
 async def frame(pilot: Any, widget: StreamingMarkdown, text: str) -> None:
     """Append `text`, take it in as a frame does, and let the screen lay out and paint."""
     widget.append(text)
@@ -557,7 +566,7 @@ async def test_a_frame_taking_text_in_slices_draws_the_tail_once(monkeypatch):
     after each slice, it cost most of a fast answer's frames)."""
     import llmchat.tui.widgets.streaming_markdown as module
 
-    monkeypatch.setattr(module, "TAKE_CHUNK", 64)
+    slices_of(monkeypatch, 64)
     monkeypatch.setattr(module, "TAKE_WORK", 10.0)
     widget = StreamingMarkdown()
     app = Follow(widget)
@@ -586,7 +595,7 @@ async def test_a_backlogs_quiet_frames_leave_the_status_bar_alone(monkeypatch):
     backlog's quiet frames too, the bar changed between the answer's paints, a paint of its own."""
     import llmchat.tui.widgets.streaming_markdown as module
 
-    monkeypatch.setattr(module, "TAKE_CHUNK", 64)
+    slices_of(monkeypatch, 64)
     monkeypatch.setattr(module, "TAKE_WORK", 0.0)  # one slice a frame: a backlog
     widget = StreamingMarkdown()
     app = Follow(widget)
@@ -730,7 +739,7 @@ async def test_a_backlog_that_outgrows_the_view_is_laid_out_before_more_is_taken
     old width; the rest follows at the new width."""
     import llmchat.tui.widgets.streaming_markdown as module
 
-    monkeypatch.setattr(module, "TAKE_CHUNK", 64)
+    slices_of(monkeypatch, 64)
     monkeypatch.setattr(module, "TAKE_WORK", 10.0)
     widget = StreamingMarkdown()
     app = Follow(widget)
@@ -782,10 +791,13 @@ async def test_a_new_width_draws_each_unit_once(monkeypatch, scrolled):
         assert len(drawn) == len(widget.document.units) == len(set(drawn)), drawn
 
 
-async def test_finish_takes_what_waits_in_at_once_not_a_frame_period_later(manual_clock, until):
-    """Once the answer is finished no more text comes: what waits (more than a frame takes in
+async def test_finish_takes_what_waits_in_at_once_not_a_frame_period_later(manual_clock, until, monkeypatch):
+    """Once the answer is finished no more text comes: what waits (more than finish() takes in
     at once) is taken in from the next tick, not when the next frame would have been due (the
     clock here never gets there)."""
+    import llmchat.tui.widgets.streaming_markdown as module
+
+    monkeypatch.setattr(module, "FINISH_WORK", module.TAKE_WORK)  # at once: a frame's worth
     widget = StreamingMarkdown(clock=manual_clock)
     app = Follow(widget)
     async with app.run_test(size=(60, 20)) as pilot:
@@ -823,3 +835,147 @@ async def test_a_layout_that_grows_a_short_answer_is_painted_once(until):
         await until(pilot, lambda: paints, what="the paint")
         await pilot.pause(0.1)
         assert paints == [widget.height_shown], paints
+
+
+async def test_a_frames_slices_are_sized_by_what_the_last_ones_cost():
+    """A frame takes text in slices of about TAKE_WORK seconds' worth at the cost per character
+    of the last slices: many characters when they were cheap, few when they were dear (a fixed
+    size made a fast code block's frames five times TAKE_WORK, and a larger one the flood's)."""
+    import llmchat.tui.widgets.streaming_markdown as module
+
+    widget = StreamingMarkdown()
+    app = Follow(widget)
+    async with app.run_test(size=(60, 16)) as pilot:
+        await frame(pilot, widget, "# Start\n\n" + "".join(f"Line {i}\n\n" for i in range(20)))
+        await pilot.pause()
+        limits: List[Any] = []
+        take_in = widget._take_in
+
+        def recording(force: bool = False, limit: Any = None) -> int:
+            limits.append(limit)
+            return take_in(force, limit)
+
+        widget._take_in = recording  # type: ignore[method-assign]
+        paragraphs = "".join(f"Paragraph {i} with some words.\n\n" for i in range(2000))
+        widget.append(paragraphs)
+        widget._slice_cost = (module.TAKE_WORK, 10_000.0)  # cheap: 10,000 characters a frame
+        widget._next_frame = 0.0
+        widget._frame()
+        assert limits[0] == 10_000
+        limits.clear()
+        widget._slice_cost = (module.TAKE_WORK, 3_000.0)  # dear
+        widget._next_frame = 0.0
+        widget._frame()
+        assert limits[0] == 3_000
+        # What a slice cost is learnt, the last slices weighing most.
+        widget._slice_cost = (module.TAKE_WORK, 3_000.0)
+        for _ in range(8):
+            widget._learn_cost(module.TAKE_WORK / 2, 3_000)  # 6,000 characters in TAKE_WORK
+        assert 5_900 <= widget._slice(module.TAKE_WORK) <= 6_000
+        assert widget._slice(1.0) == module.MAX_TAKE and widget._slice(0.0) == module.MIN_TAKE
+        widget._pending.skip()
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+async def test_a_backlogs_quiet_slices_draw_only_the_code_chunks_that_are_shown(monkeypatch, wrapped):
+    """A long code block arriving faster than frames take it in: the chunks frozen by a
+    backlog's quiet slices are not drawn (their heights come from their lines) unless painted:
+    most scroll past unseen between two paints, and the whole block is drawn again when it
+    closes. What is painted is what drawing every line afresh paints, the newest line last, lines
+    that wrap (their height guessed wrong) included."""
+    import llmchat.tui.widgets.streaming_markdown as module
+
+    slices_of(monkeypatch, 1000)
+    monkeypatch.setattr(module, "TAKE_WORK", 0.0)  # one slice a frame
+    drawn: List[str] = []
+    render = Unit.render
+
+    def counted(self: Unit, width: int, painter: Any) -> Any:
+        drawn.append(self.kind)
+        return render(self, width, painter)
+
+    monkeypatch.setattr(Unit, "render", counted)
+    widget = StreamingMarkdown()
+    app = Follow(widget)
+    async with app.run_test(size=(60, 16)) as pilot:
+        await frame(pilot, widget, "# Start\n\n" + "".join(f"Line {i}\n\n" for i in range(20)))
+        await pilot.pause()
+        comment = "a line of code" + (" that is too long for the view, so it wraps" * 2 if wrapped else "")
+        widget.append("```python\n" + "".join(f"value_{i} = {i}  # {comment}\n" for i in range(1200)))
+        quiet = 0
+        while widget.backlog:
+            # Nine quiet frames (painted just now), then one that paints.
+            paints = quiet % 10 == 9
+            widget._painted_at = -1e9 if paints else module.time.perf_counter()
+            widget._next_frame = 0.0
+            widget._frame()
+            quiet += 1
+            if paints:
+                await pilot.pause()  # the screen paints it
+        chunks = sum(1 for unit in widget.document.units if unit.kind == "code")
+        assert widget.frames > 30 and chunks > 50
+        assert drawn.count("code") < chunks / 2, (drawn.count("code"), chunks)
+        widget.append("last = 0\n")
+        widget._painted_at = -1e9  # a paint is due
+        widget._next_frame = 0.0
+        widget._frame()
+        await pilot.pause()
+        await pilot.pause()
+        assert screen_rows(app)[-1].strip() == "last = 0"
+        painted_rows = list(app.screen._compositor.render_strips())
+        assert fresh_rows(app, widget) == painted_rows
+
+
+async def test_finish_takes_in_at_once_what_costs_little_and_the_rest_in_frames():
+    """finish() with text waiting: at once when taking it in costs about FINISH_WORK or less
+    at the slices' cost per character (a fast answer's last KB in slices took frames, paints and
+    layouts between them, 0.2-0.4 s); more, in frames first."""
+    import llmchat.tui.widgets.streaming_markdown as module
+
+    rest = "".join(f"- item {i} with some words\n" for i in range(300))  # ~8 KB
+    for cost, at_once in ((module.FINISH_WORK / 20_000, True), (module.FINISH_WORK / 4_000, False)):
+        widget = StreamingMarkdown()
+        app = Follow(widget)
+        async with app.run_test(size=(60, 20)) as pilot:
+            await frame(pilot, widget, "first\n\n")
+            widget._next_frame = float("inf")  # no frame comes by itself
+            widget.append(rest)
+            widget._slice_cost = (cost, 1.0)
+            widget.finish()
+            assert widget.finished is at_once and (widget.backlog == 0) is at_once
+            for _ in range(100):
+                if widget.finished:
+                    break
+                widget._next_frame = 0.0
+                widget._frame()
+                await pilot.pause()
+            await pilot.pause()
+            assert "item 299 with some words" in widget.line_text(widget.line_count - 1)
+
+
+async def test_a_frame_that_takes_all_that_waits_paints_only_the_lines_that_changed():
+    """A frame at an ordinary pace takes in all that waits and paints: only the lines that
+    changed are drawn again, not every row on screen (a quiet layout of its slice before the
+    paint left no record of what changed, and the paint was of every row, every frame)."""
+    widget = StreamingMarkdown(grow_step=4)
+    app = Follow(widget)
+    drawn: List[int] = []
+    render_line = widget.render_line
+
+    def counting(y: int) -> Any:
+        drawn.append(y)
+        return render_line(y)
+
+    widget.render_line = counting  # type: ignore[method-assign]
+    async with app.run_test(size=(40, 16)) as pilot:
+        await frame(pilot, widget, "".join(f"Paragraph {i} with words.\n\n" for i in range(30)) + "the last")
+        await pilot.pause()
+        for word in ("one", "two", "three"):
+            drawn.clear()
+            widget.append(f" {word}")
+            widget._next_frame = 0.0
+            widget._frame()
+            assert widget.backlog == 0
+            await pilot.pause()
+            assert screen_rows(app)[-1].strip().endswith(word)
+            assert 1 <= len(drawn) <= 2, drawn

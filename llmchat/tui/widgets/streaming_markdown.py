@@ -113,15 +113,26 @@ MAX_GROW_STEP = 12
 MIN_FRAME = 1 / 40
 BUSY_SHARE = 4.0
 MAX_FRAME_GAP = 0.25  # however slow the frames, never further apart than this
-# However fast text comes, a frame takes it in TAKE_CHUNK characters at a time for at most
-# about TAKE_WORK seconds, so keys and a cancel wait at most that long; the rest waits,
-# compactly (see TextQueue). While such a backlog lasts, frames follow each other BACKLOG_GAP
+# However fast text comes, a frame takes it in slices for at most about TAKE_WORK seconds, so
+# keys and a cancel wait at most that long; the rest waits, compactly (see TextQueue). A slice
+# is sized by what the last slices cost per character (between MIN_TAKE and MAX_TAKE; TAKE_CHUNK
+# before any is measured): taking a code block in costs several times what prose does, and a
+# fixed 2 KB made a fast code block's frames 50-80 ms, a fixed 8 KB the flood's (demo answers)
+# key -> frame 120 ms. While such a backlog lasts, frames follow each other BACKLOG_GAP
 # apart (keys, the worker and the screen run in between) and are painted at most every
 # BACKLOG_PAINT seconds (a paint of the moving transcript costs about as much as a frame: at
 # 0.1 s, a 20k-token answer sent as fast as the server can was painted twice as often as before
 # the slices, ~30% more CPU and time; the text still grows five times a second).
 TAKE_WORK = 0.012
 TAKE_CHUNK = 2048
+MIN_TAKE = 2048
+MAX_TAKE = 32768
+# Once the answer is finished (no more text, no cancel to wait for), what is left is taken in at
+# once when that costs at most about FINISH_WORK seconds (at the slices' cost per character):
+# in slices, a fast answer's last few KB took 0.2-0.4 s of frames, paints and layouts between
+# them (2k tokens of the demo answer, sent at once, took half as long again as before the
+# slices). More is taken in by frames first.
+FINISH_WORK = 0.1
 BACKLOG_GAP = 0.001
 BACKLOG_PAINT = 0.2
 
@@ -1017,6 +1028,9 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
         self._grown: Optional[Tuple[float, int]] = None  # when the room last grew, and the lines then
         self._next_frame = 0.0
         self._frame_requested = False
+        # What taking text in and laying it out cost lately: seconds and characters, older
+        # slices weighing less (see _slice).
+        self._slice_cost = (TAKE_WORK, float(TAKE_CHUNK))
         # The layout at one width and style: frozen units' lines, then the live tail's.
         self._width = -1
         self._style_key: Any = None
@@ -1100,12 +1114,13 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
 
     def finish(self) -> None:
         """No more text: freeze the rest. At once (so what is shown is final) unless more
-        than a frame's worth waits: then frames take it in first, as they do while text
+        than FINISH_WORK's worth waits: then frames take it in first, as they do while text
         streams, and the answer is final after the last of them."""
         if self._finishing:
             return
         self._finishing = True
-        if len(self._pending) <= TAKE_CHUNK or not self.is_attached:
+        waiting = len(self._pending)
+        if waiting < lazy_layout.LAZY_CHARS and waiting <= self._slice(FINISH_WORK) or not self.is_attached:
             self._complete()
         elif len(self._pending) >= lazy_layout.LAZY_CHARS:
             # A long backlog (a cancelled flood) is final at once, laid out lazily (~0.1 s for
@@ -1208,26 +1223,39 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
             self._frame_requested = True
             self.set_timer(self._min_frame, self._due)
             return
-        width = self.size.width
-        laid_out = width and width == self._width
-        self._take_in(force=True, limit=TAKE_CHUNK)
-        while self._pending and time.perf_counter() - started < TAKE_WORK and laid_out:
-            self._lay_out_quietly(width, with_tail=False)  # what was taken in is drawn as it goes: its cost counts
-            if self._outgrowing():
-                break
-            self._take_in(force=True, limit=TAKE_CHUNK)
-        if self._finishing and len(self._pending) <= TAKE_CHUNK:
+        if self._finishing and len(self._pending) <= self._slice(FINISH_WORK):
             self._complete()
             return
-        if not self._pending or time.perf_counter() - self._painted_at >= BACKLOG_PAINT or self._outgrowing():
+        width = self.size.width
+        laid_out = width and width == self._width
+        paints = started - self._painted_at >= BACKLOG_PAINT
+        left = TAKE_WORK
+        while True:
+            at = time.perf_counter()
+            taken = self._take_in(force=True, limit=self._slice(left))
+            if not laid_out or paints or not self._pending:
+                # Painted now: _show lays it out. (Laid out quietly first, the paint would be
+                # of every row, not of the lines that changed: a quiet layout leaves no record
+                # of what it changed. At 200 tok/s every frame is a single slice.)
+                break
+            # What was taken in is drawn as it goes (its tail once, at the end), so a slice's
+            # cost is known, and the next frame finds the units laid out.
+            self._lay_out_quietly(width, with_tail=False)
+            done = time.perf_counter()
+            self._learn_cost(done - at, taken)
+            left = TAKE_WORK - (done - started)
+            if left <= 0 or self._outgrowing():
+                break
+        if self._finishing and len(self._pending) <= self._slice(FINISH_WORK):
+            self._complete()
+            return
+        if not self._pending or paints or self._outgrowing():
             if self.on_frame is not None:
                 # Only before a frame that paints: a backlog's quiet frames follow each other
                 # every few ms, and the bar changed on its own clock then, a paint of its own
                 # between two of the answer's (twice the paints for the same frames).
                 self.on_frame()
             self._show()
-        elif laid_out:
-            self._lay_out_quietly(width, with_tail=False)  # the next frame follows at once: its tail then
         cost = self._clock() - now + self._paint_cost()
         self._next_frame = now + min(MAX_FRAME_GAP, max(self._min_frame, BUSY_SHARE * cost))
         if self._pending:
@@ -1237,6 +1265,22 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
             self._next_frame = now
             self._frame_requested = True
             self.set_timer(BACKLOG_GAP, self._due)
+
+    def _slice(self, budget: float) -> int:
+        """How many characters to take in for about `budget` seconds of work, at what the last
+        slices cost per character."""
+        seconds, chars = self._slice_cost
+        return max(MIN_TAKE, min(MAX_TAKE, int(budget * chars / max(seconds, 1e-9))))
+
+    def _learn_cost(self, seconds: float, chars: int) -> None:
+        """A slice of `chars` characters took `seconds` to take in and lay out. The cost per
+        character is that of the last few slices, weighed by their size (a single slice is
+        lumpy: a code chunk or a paragraph is drawn when it is finished, in the slice that
+        finishes it)."""
+        if chars <= 0:
+            return
+        old_seconds, old_chars = self._slice_cost
+        self._slice_cost = (old_seconds / 2 + seconds, old_chars / 2 + chars)
 
     def _lay_out_quietly(self, width: int, with_tail: bool = True) -> None:
         self._quiet = True
@@ -1402,7 +1446,7 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
             del self._tops[first:], self._exact[first:]
             self._tail_stale = True
         if len(self._starts) < len(units):
-            self._lay_out_units(len(self._starts))
+            self._lay_out_units(len(self._starts), drawn_later=not with_tail)
             self._tail_stale = True
         dirty_from = self._redraw(document.take_redraws(), first, dirty_from)
         if held is not None and held[0] < len(self._starts):
@@ -1513,8 +1557,14 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
     # (`_exact` 0) until they come near the view: painting (`render_lines`) draws them then
     # and corrects the layout, moving the view with the lines it showed.
 
-    def _lay_out_units(self, first: int) -> None:
-        """Lay out units `first` on (those before are laid out)."""
+    def _lay_out_units(self, first: int, drawn_later: bool = False) -> None:
+        """Lay out units `first` on (those before are laid out).
+
+        `drawn_later` (a backlog's quiet slice): the chunks of a growing code block are not
+        drawn, unless the view shows them; their heights are estimated from their lines (exact
+        unless a line wraps), and painting draws those that come into view (render_lines). A
+        fast code block had every chunk drawn as it came, most never seen (a paint comes every
+        BACKLOG_PAINT) and all of them drawn again whole when the block closes."""
         units = self.document.units
         end = len(units)
         width = self._width
@@ -1528,6 +1578,8 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
             rows -= guesses[index - first][1] + 1
             index -= 1
         lo, hi = self._view_units
+        if drawn_later:
+            exact = {index for index in exact if units[index].kind != "code"}
         exact.update(range(max(first, lo), min(end, hi)))
         starts, gaps, heights, bottoms, tops = self._starts, self._gaps, self._heights, self._bottoms, self._tops
         for index in range(first, end):
