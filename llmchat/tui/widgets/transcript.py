@@ -62,8 +62,8 @@ SCROLL_COLLECT_LATE = 60.0
 # own frame (p99), one onto drawn lines ~20 ms. DRAW_AHEAD_LINES lines of a widget at a time, for
 # at most DRAW_AHEAD_SLICE seconds (a key that comes meanwhile waits no longer), and only turns up
 # to DRAW_AHEAD_PAGES pages tall (a taller answer draws the part in view itself: its lazy layout).
-DRAW_AHEAD_SLICE = 0.004
-DRAW_AHEAD_LINES = 8
+DRAW_AHEAD_SLICE = 0.003
+DRAW_AHEAD_LINES = 4
 DRAW_AHEAD_PAGES = 3
 
 
