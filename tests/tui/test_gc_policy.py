@@ -223,3 +223,31 @@ async def test_a_hold_that_never_ends_still_collects_when_a_pause_comes(collecto
         assert full_collections() == collected + 1 and policy.holding  # still held afterwards
         del kept
         policy.end("answer")
+
+
+@pytest.mark.parametrize("strategy", ["generational", "incremental"])
+async def test_young_generations_are_collected_in_a_gap_only_while_held(collector_state, strategy):
+    """`collect_young`: while held (generational), the young and middle generations are
+    collected at once -- in a gap between two keys' frames, not in the next one -- and never a
+    full collection; unheld, or paused (incremental: the policy's own young collections), nothing."""
+    app = Host()
+    async with app.run_test():
+        policy = GCPolicy(app, strategy=strategy)
+        assert not policy.collect_young()  # not held
+        policy.begin("scroll")
+        generations: List[int] = []
+
+        def seen(phase: str, info: dict) -> None:
+            if phase == "start":
+                generations.append(info["generation"])
+
+        gc.callbacks.append(seen)
+        try:
+            ran = policy.collect_young()
+        finally:
+            gc.callbacks.remove(seen)
+            policy.end("scroll")
+        if strategy == "generational":
+            assert ran and generations == [1]
+        else:
+            assert not ran and not generations

@@ -432,3 +432,33 @@ async def test_turns_a_move_mounts_are_laid_out_in_the_gap_after_it(settings_for
             assert steps < 500, "the top was never reached"
         await pilot.pause()
     assert ends and not any(ends)
+
+
+def lines_drawn(widget: Any) -> int:
+    """How many of `widget`'s lines Textual has drawn and keeps (its styles cache)."""
+    return len(widget._styles_cache._cache)
+
+
+async def test_turns_a_move_mounts_are_drawn_ahead_before_a_key_scrolls_onto_them(settings_for, until, tap):
+    """The turns a move mounts above the view have every line drawn in the gaps after the move's
+    frame, so the next PageUp only paints lines already drawn: a PageUp onto a page of lines
+    never drawn drew them in its own frame (55-75 ms: the p99 of PageUp in a 1,000-turn
+    conversation), onto drawn ones ~20 ms."""
+    settings = settings_for(tokens=5)
+    cid = seed_long(80, settings.base_url)
+    app = ChatApp(replace(settings, conversation_id=cid))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_long(pilot, until, 80)
+        transcript = app.transcript
+        await tap(pilot, "pageup")
+        await until(
+            pilot, lambda: not transcript._fresh and not transcript._ahead and not transcript._ahead_pending, what="the move's turns drawn ahead"
+        )
+        shown = in_view(app)
+        above = [view for view in views(app) if view.index < min(shown)]
+        assert above, "the move mounted no turn above the view"
+        for view in above:
+            for widget in view.walk_children(with_self=True):
+                if widget.display and widget.outer_size.height:
+                    assert lines_drawn(widget) == widget.outer_size.height, (view.index, widget)
+        assert transcript.drawn_ahead

@@ -26,7 +26,7 @@ import gc
 from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
-from time import monotonic
+from time import monotonic, perf_counter
 from typing import Any, Awaitable, Dict, List, Optional, Sequence, Set, Tuple
 
 from textual.app import ComposeResult
@@ -57,6 +57,14 @@ SCROLL_QUIET = 0.5
 SCROLL_COLLECT_EVERY = 30.0
 SCROLL_GAP = 0.03
 SCROLL_COLLECT_LATE = 60.0
+# The turns a move mounted are drawn ahead, in the gaps after the frames (`_draw_ahead`): a
+# PageUp onto a page of turns whose lines were never drawn paid 55-75 ms for drawing them in its
+# own frame (p99), one onto drawn lines ~20 ms. DRAW_AHEAD_LINES lines of a widget at a time, for
+# at most DRAW_AHEAD_SLICE seconds (a key that comes meanwhile waits no longer), and only turns up
+# to DRAW_AHEAD_PAGES pages tall (a taller answer draws the part in view itself: its lazy layout).
+DRAW_AHEAD_SLICE = 0.003
+DRAW_AHEAD_LINES = 4
+DRAW_AHEAD_PAGES = 3
 
 
 @dataclass(eq=False)
@@ -183,6 +191,9 @@ class Transcript(VerticalScroll):
         self._gc_since = 0.0
         self._gc_timer: Any = None
         self._gap_timer: Any = None  # a collection in the next gap between moves
+        self._ahead: List[Tuple[Widget, int]] = []  # widgets of newly mounted turns whose lines are drawn ahead, from that line
+        self._ahead_pending = False
+        self.drawn_ahead = 0  # lines drawn ahead (tests)
         self.scroll_collections = 0  # made while scrolling (tests)
 
     # --- what it shows ---
@@ -239,6 +250,7 @@ class Transcript(VerticalScroll):
             self._placed = []
             self._fresh.clear()
             self._mounted.clear()
+            self._ahead.clear()
             self._arranged = self._base = None
             self._above, self._below = Spacer(), Spacer()
             if not self._turns:
@@ -408,12 +420,16 @@ class Transcript(VerticalScroll):
         waits: List[Awaitable[Any]] = []
         try:
             if gone:
+                going: Set[Widget] = set()
                 for view in gone:
                     # What Textual painted for them (every line, each with its caches) is let go
                     # of now, by reference counting: the widgets themselves are a web of
                     # references only a full collection frees, and that walks what they hold.
-                    for widget in view.walk_children(with_self=True):
+                    for widget in view.walk_children(Widget, with_self=True):
                         widget.refresh()
+                        going.add(widget)
+                if self._ahead:
+                    self._ahead = [item for item in self._ahead if item[0] not in going]
                 waits.append(self.remove_children(gone))
                 self.call_after_refresh(release_removed_widgets)
             if above:
@@ -445,6 +461,53 @@ class Transcript(VerticalScroll):
         if self.is_attached:
             self.screen.check_idle()
 
+    # --- drawing ahead ---
+
+    def _draw_ahead_soon(self, views: Set[TurnView], placed: List[Tuple[Widget, Region]]) -> None:
+        """Once the frame this layout (`placed`) is for is painted, draw the lines of `views`
+        (just laid out whole) in the gaps that follow, nearest the view first, so the key that
+        scrolls onto them paints lines already drawn."""
+        limit = DRAW_AHEAD_PAGES * self._page()
+        top = self.scroll_y
+        bottom = top + self._page()
+        where = dict(placed)
+
+        def distance(view: TurnView) -> float:
+            region = where.get(view)
+            return 0.0 if region is None else max(0.0, region.y - bottom, top - region.bottom)
+
+        for view in sorted(views, key=distance):
+            if self._heights[view.index] <= limit:
+                self._ahead.extend((widget, 0) for widget in view.walk_children(Widget, with_self=True))
+        if self._ahead and not self._ahead_pending:
+            self._ahead_pending = True
+            self.call_after_refresh(self._draw_ahead)
+
+    def _draw_ahead(self) -> None:
+        """Draw the lines of `_ahead` (Textual keeps the lines it draws until the widget
+        changes), DRAW_AHEAD_LINES of a widget at a time, for at most DRAW_AHEAD_SLICE seconds;
+        then keys and frames come first."""
+        self._ahead_pending = False
+        ahead = self._ahead
+        started = perf_counter()
+        while ahead:
+            widget, y = ahead[0]
+            width, height = widget.outer_size
+            if not widget.is_attached or not widget.display or y >= height or not width:
+                ahead.pop(0)
+                continue
+            lines = min(DRAW_AHEAD_LINES, height - y)
+            widget.render_lines(Region(0, y, width, lines))
+            ahead[0] = (widget, y + lines)
+            self.drawn_ahead += lines
+            if perf_counter() - started >= DRAW_AHEAD_SLICE:
+                break
+        if ahead:
+            self._ahead_pending = True
+            self.set_timer(0.001, self._draw_ahead)  # (a timer, not call_later: input comes first)
+        elif self._gc_hold is not None:
+            self._gc_hold.collect_young()  # in this gap, not in the next key's frame
+
     # --- keeping the view still ---
 
     def arrange(self, size: Size, optimal: bool = False) -> DockArrangeResult:
@@ -461,6 +524,7 @@ class Transcript(VerticalScroll):
         self._placed = placed
         if self._mounted:  # laid out whole now: their heights are theirs
             self._fresh -= self._mounted
+            self._draw_ahead_soon(self._mounted, placed)
             self._mounted.clear()
         if self._turns:
             self._schedule_move()  # heights may be known now, and the spacers may be off
