@@ -616,13 +616,8 @@ async def test_a_backlogs_quiet_frames_leave_the_status_bar_alone(monkeypatch):
         await pilot.pause()
 
 
-async def test_rows_the_text_moves_through_are_not_drawn_again_and_paint_right():
-    """When a new line moves the text up a row within the room kept for growth, every row on
-    screen changes but no line does: Textual's cached rows move with the text and only the
-    changed lines are drawn again. What is painted is what a repaint of everything paints, at
-    every frame, growing lines, new paragraphs and the room's steps included."""
-    widget = StreamingMarkdown(grow_step=4)
-    app = Follow(widget)
+def count_drawn_rows(widget: StreamingMarkdown) -> List[int]:
+    """The rows `widget.render_line` draws from now on, in order."""
     drawn: List[int] = []
     render_line = widget.render_line
 
@@ -631,6 +626,17 @@ async def test_rows_the_text_moves_through_are_not_drawn_again_and_paint_right()
         return render_line(y)
 
     widget.render_line = counting  # type: ignore[method-assign]
+    return drawn
+
+
+async def test_rows_the_text_moves_through_are_not_drawn_again_and_paint_right():
+    """When a new line moves the text up a row within the room kept for growth, every row on
+    screen changes but no line does: Textual's cached rows move with the text and only the
+    changed lines are drawn again. What is painted is what a repaint of everything paints, at
+    every frame, growing lines, new paragraphs and the room's steps included."""
+    widget = StreamingMarkdown(grow_step=4)
+    app = Follow(widget)
+    drawn = count_drawn_rows(widget)
     async with app.run_test(size=(40, 16)) as pilot:
         for index in range(40):
             words = " ".join(f"w{index}x{n}" for n in range(index % 7 + 1))
@@ -959,14 +965,7 @@ async def test_a_frame_that_takes_all_that_waits_paints_only_the_lines_that_chan
     paint left no record of what changed, and the paint was of every row, every frame)."""
     widget = StreamingMarkdown(grow_step=4)
     app = Follow(widget)
-    drawn: List[int] = []
-    render_line = widget.render_line
-
-    def counting(y: int) -> Any:
-        drawn.append(y)
-        return render_line(y)
-
-    widget.render_line = counting  # type: ignore[method-assign]
+    drawn = count_drawn_rows(widget)
     async with app.run_test(size=(40, 16)) as pilot:
         await frame(pilot, widget, "".join(f"Paragraph {i} with words.\n\n" for i in range(30)) + "the last")
         await pilot.pause()
