@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 CONFIG_NAME = "config.toml"
 
@@ -73,14 +73,20 @@ def open_to_others(path: Path) -> Optional[str]:
     return None
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` whole or not at all, readable by the user only: a 0600 file
-    beside it, then renamed over it (a reader never sees half of it). Raises OSError."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def write_private(path: Path, data: Union[str, bytes], *, sync: bool = False) -> None:
+    """Write `data` (text as UTF-8) to `path` whole or not at all, readable by the user only: a
+    0600 file beside it (named for this process and thread), then renamed over it (a reader
+    never sees half of it); `sync`: on disk before the rename. Raises OSError."""
+    import threading
+
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
+        with os.fdopen(fd, "wb") as file:
+            file.write(data.encode("utf-8") if isinstance(data, str) else data)
+            if sync:
+                file.flush()
+                os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
         try:

@@ -1130,28 +1130,15 @@ class HistoryStore:
     def _save_blobs(self, attachments: Sequence[Any]) -> None:
         """Each attachment's bytes, once: a file named by their hash, written whole (a temporary
         file, 0600, renamed into place); one already there is kept."""
-        from llmchat.paths import ensure_private_dir
+        from llmchat.paths import ensure_private_dir, write_private
 
         for item in attachments:
             path = self.attachment_path(item.sha256)
             if path.exists():
                 continue
-            temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             try:
                 ensure_private_dir(path.parent)
-                fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                try:
-                    with os.fdopen(fd, "wb") as f:
-                        f.write(item.data)
-                        f.flush()
-                        os.fsync(f.fileno())
-                    os.replace(temporary, path)
-                except BaseException:
-                    try:
-                        os.unlink(temporary)
-                    except OSError:
-                        pass
-                    raise
+                write_private(path, item.data, sync=True)
             except OSError as exc:
                 raise HistoryError(f"cannot store attachment {item.name}: {exc.strerror or exc} ({exc.filename or path})") from None
 
