@@ -1,0 +1,168 @@
+"""Long lists and tables are drawn in parts, as long code blocks are: a list is kept in runs of
+at most LIST_UNIT_ITEMS items, a table of more than TABLE_UNIT_ROWS rows in groups of that many
+rows (its columns as wide as the whole table's), each drawn only near the view. Drawn whole, a
+list of 3,000 items held the app ~2 s, a table of 5,000 rows ~4 s; streamed, a table was parsed
+and drawn whole every frame (5,000 rows: 44 s). The rows are those of the block drawn whole:
+every row is compared, styles included, at 40 and 100 columns, shown whole and streamed."""
+
+from __future__ import annotations
+
+from typing import Any, List, Tuple
+
+import pytest
+
+from llmchat.tui.widgets import lazy_layout
+from llmchat.tui.widgets import streaming_markdown as sm
+from llmchat.tui.widgets.streaming_markdown import StreamingDocument, StreamingMarkdown
+from tests.tui.column import Column
+
+WIDTHS = [40, 100]
+
+
+def ordered_list(count: int, start: int = 7) -> str:
+    """Items of several shapes: numbers that widen (9 -> 10 -> 100 -> 1000), wrapping items, a
+    nested list, a second paragraph, a code block, a quote, loose (blank lines) and tight runs."""
+    out = []
+    for n in range(count):
+        number = start + n
+        pad = " " * len(f"{number}. ")  # (where the item's text begins: what continues it)
+        if n % 37 == 5:
+            out.append(f"{number}. item {n} with a nested list:\n{pad}- inner {n}\n{pad}- inner *two*\n{pad}  1. deeper\n")
+        elif n % 41 == 7:
+            out.append(f"{number}. item {n}, loose:\n\n{pad}a second paragraph, long enough to wrap at forty columns for sure\n\n")
+        elif n % 53 == 11:
+            out.append(f"{number}. item {n} with code:\n\n{pad}```python\n{pad}x = {n}\n{pad}```\n")
+        elif n % 59 == 13:
+            out.append(f"{number}. > a quote in item {n}\n")
+        else:
+            out.append(f"{number}. item {n} **bold** and `code` " + "words " * (n % 9) + "\n")
+    return "".join(out)
+
+
+def bullet_list(count: int) -> str:
+    out = []
+    for n in range(count):
+        if n % 23 == 3:
+            out.append(f"* item {n}\n  * nested {n}\n    * deeper {n}\n")
+        elif n % 29 == 4:
+            out.append(f"* item {n}\n\n  more of it\n\n")
+        else:
+            out.append(f"* item {n} " + "text " * (n % 12) + "\n")
+    return "".join(out)
+
+
+def table(rows: int, late_wide: bool = False) -> str:
+    out = ["| Name | Notes | N |\n", "|:-----|:-----:|--:|\n"]
+    for n in range(rows):
+        note = "a longer note that wraps over lines here " * (n % 3) if n % 7 == 1 else f"note *{n}*"
+        out.append(f"| name {n} | {note} | {n * 7} |\n")
+    if late_wide:
+        out.append("| the last row has by far the widest name cell of all | x | 1 |\n")
+    return "".join(out)
+
+
+def rows_of(widget: StreamingMarkdown) -> List[Tuple[str, List[Any]]]:
+    return [(line.text, [(text, style) for text, style, _ in line]) for line in widget.rendered_lines()]
+
+
+async def drawn(source: str, width: int, stream: bool = False) -> Tuple[List[Tuple[str, List[Any]]], List[str]]:
+    widget = StreamingMarkdown() if stream else StreamingMarkdown(source)
+    app = Column(widget)
+    async with app.run_test(size=(width + 2, 24)) as pilot:
+        await pilot.pause()
+        if stream:
+            for at in range(0, len(source), 397):
+                widget.append(source[at : at + 397])
+                widget._take_in(force=True)
+                widget._lay_out(widget.size.width)
+            widget.finish()
+            for _ in range(200):
+                if widget.finished and not widget.backlog:
+                    break
+                await pilot.pause(0.02)
+        await pilot.pause()
+        return rows_of(widget), [unit.kind for unit in widget.document.units]
+
+
+async def whole(source: str, width: int) -> List[Tuple[str, List[Any]]]:
+    """The rows of every block drawn whole (no list, table or code mode, nothing laid out lazily)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(StreamingDocument, "_enter_mode", lambda self, lines, node: False)
+        patch.setattr(sm, "TABLE_UNIT_ROWS", 10**9)
+        patch.setattr(sm, "LIST_UNIT_ITEMS", 10**9)
+        patch.setattr(lazy_layout, "LAZY_CHARS", 10**12)
+        lines, kinds = await drawn(source, width)
+    assert set(kinds) <= {"block"}, kinds
+    return lines
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_a_long_ordered_list_is_drawn_in_runs_with_the_rows_of_the_whole(width, stream):
+    source = "Here is the list:\n\n" + ordered_list(1100) + "\nThat was all.\n"
+    lines, kinds = await drawn(source, width, stream)
+    if not stream:
+        assert 1100 // sm.LIST_UNIT_ITEMS <= kinds.count("items") <= 1100 // sm.LIST_UNIT_ITEMS + 2  # (the last item may be a run of its own)
+    else:
+        assert "items" in kinds
+    reference = await whole(source, width)
+    assert [text for text, _ in lines] == [text for text, _ in reference]
+    assert lines == reference
+    texts = "\n".join(text for text, _ in lines)
+    assert "   7. item 0" in texts and "1106. item 1099" in texts
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+async def test_a_long_bullet_list_with_nesting_and_loose_items_is_the_same_in_runs(stream):
+    source = bullet_list(400) + "\n# After\n"
+    lines, kinds = await drawn(source, 60, stream)
+    assert kinds.count("items") >= 400 // sm.LIST_UNIT_ITEMS
+    assert lines == await whole(source, 60)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_a_long_table_is_drawn_in_row_groups_with_the_rows_of_the_whole(width, stream):
+    source = "A table:\n\n" + table(260, late_wide=True) + "\nAfter the table.\n"
+    lines, kinds = await drawn(source, width, stream)
+    assert kinds.count("rows") >= (1 if stream else -(-261 // sm.TABLE_UNIT_ROWS))
+    reference = await whole(source, width)
+    assert [text for text, _ in lines] == [text for text, _ in reference]
+    assert lines == reference
+    texts = [text for text, _ in lines]
+    assert sum("name 259" in text for text in texts) == 1
+    assert sum(text.lstrip().startswith(("┌", "└")) for text in texts) == 2  # one top, one bottom border
+
+
+async def test_a_long_table_too_wide_for_a_grid_is_stacked_the_same_in_groups():
+    wide = "| " + " | ".join(f"column{n}" for n in range(8)) + " |\n|" + "---|" * 8 + "\n"
+    source = wide + "".join("| " + " | ".join(f"cell{r}x{c}" for c in range(8)) + " |\n" for r in range(120))
+    lines, kinds = await drawn(source, 40)
+    assert kinds.count("rows") >= 120 // sm.TABLE_UNIT_ROWS
+    assert lines == await whole(source, 40)
+    assert any("column3: cell119x3" in text for text, _ in lines)
+
+
+async def test_a_table_ended_by_the_answer_and_one_at_the_end_of_a_stream_end_with_its_border():
+    source = table(120)  # no line after it, no blank line
+    for stream in (False, True):
+        lines, kinds = await drawn(source, 100, stream)
+        assert lines == await whole(source, 100)
+        assert kinds[-1] == "rows"
+
+
+async def test_a_streamed_list_is_parsed_once_per_item(monkeypatch):
+    """Each frozen run is drawn from the parse that froze it (it was parsed again to be drawn)."""
+    parsed: List[int] = []
+    real = sm.parse_blocks
+
+    def counting(parser: Any, text: str, *args: Any, **kwargs: Any) -> Any:
+        parsed.append(len(text))
+        return real(parser, text, *args, **kwargs)
+
+    monkeypatch.setattr(sm, "parse_blocks", counting)
+    source = "".join(f"- item number {n} with some words\n" for n in range(500)) + "\nThe end.\n"
+    await drawn(source, 80, stream=True)
+    # Taken in 397 characters at a time: each frame parses the new items (and the live one) once
+    # as complete lines and once as the live tail; drawing parses nothing again.
+    assert sum(parsed) < 2.6 * len(source)
