@@ -166,3 +166,29 @@ async def test_a_streamed_list_is_parsed_once_per_item(monkeypatch):
     # Taken in 397 characters at a time: each frame parses the new items (and the live one) once
     # as complete lines and once as the live tail; drawing parses nothing again.
     assert sum(parsed) < 2.6 * len(source)
+
+
+async def test_a_stored_answer_with_a_long_list_and_table_in_the_middle_draws_only_what_is_near_the_view(monkeypatch):
+    """Laid out lazily (>= 32 KB), a long list or table is one section (no safe boundary in it):
+    found by the parser's block pass, it is cut into runs and groups, of which only those near
+    the view are drawn (the table's column widths are measured once, from all its rows)."""
+    from tests.tui.test_huge_answer import demo_text
+
+    source = demo_text(40_000).replace("THE END MARK", "") + "\n" + ordered_list(600, start=1) + "\n" + table(400) + "\n" + demo_text(30_000)
+    drawn_items: List[int] = []
+    drawn_rows: List[int] = []
+    real_list, real_table = sm.render_list, sm.table_part
+    monkeypatch.setattr(sm, "render_list", lambda items, *args, **kwargs: drawn_items.append(len(items)) or real_list(items, *args, **kwargs))
+    monkeypatch.setattr(sm, "table_part", lambda headers, rows, *args, **kwargs: drawn_rows.append(len(rows)) or real_table(headers, rows, *args, **kwargs))
+    widget = StreamingMarkdown(source)
+    app = Column(widget)
+    async with app.run_test(size=(102, 24)) as pilot:
+        await pilot.pause()
+        kinds = [unit.kind for unit in widget.document.units]
+        assert kinds.count("items") == 600 // sm.LIST_UNIT_ITEMS
+        assert kinds.count("rows") == -(-400 // sm.TABLE_UNIT_ROWS)
+        assert sum(drawn_items) == 0 and sum(drawn_rows) == 0  # (the view is at the top, the end is demo text)
+        monkeypatch.setattr(sm, "render_list", real_list)
+        monkeypatch.setattr(sm, "table_part", real_table)
+        lines = rows_of(widget)
+    assert lines == await whole(source, 100)

@@ -112,6 +112,9 @@ CODE_UNIT_LINES = 100
 # (and, streamed, a table was parsed and drawn whole every frame: 5,000 rows took 44 s).
 LIST_UNIT_ITEMS = 50
 TABLE_UNIT_ROWS = 50
+# A section of a long answer laid out lazily (lazy_layout) longer than this has no safe boundary
+# in it: it may be a long list or table (found by the parser's block pass, ~1 us a character).
+LONG_SECTION_CHARS = 4 * lazy_layout.SECTION_CHARS
 # A growing table keeps between TABLE_LIVE_ROWS and 2 * TABLE_LIVE_ROWS rows live.
 TABLE_LIVE_ROWS = 8
 # A frozen run's parse is kept for its first drawing (then let go) when it is among the last
@@ -226,7 +229,7 @@ class Unit:
                 nodes = parse_blocks(make_parser(), self.head + self.source, self.definitions)
                 parsed = table_cells(nodes[0]) if nodes and nodes[0].kind == "table" else ([], [])
             headers, rows = parsed
-            measures = self.table.measures if self.table is not None else None
+            measures = self.table.measured() if self.table is not None else None
             return table_part(headers, rows, width, painter, _ROOT, measures=measures, head=self.first, final=self.final)
         if self.kind == "section":
             return lazy_layout.render_section(self.whole[self.start_at : self.end_at], width, painter, self.definitions)
@@ -294,6 +297,16 @@ class TableShape:
 
     measures: Measures
     frozen: Measures
+    # A table in a lazily laid-out section: its source, measured when a group is first drawn.
+    source: str = ""
+    definitions: Optional[Definitions] = None
+
+    def measured(self) -> Measures:
+        if self.source:
+            nodes = parse_blocks(make_parser(), self.source, self.definitions)
+            self.measures = self.frozen = table_measures(*table_cells(nodes[0])) if nodes and nodes[0].kind == "table" else ([], [])
+            self.source = ""
+        return self.measures
 
 
 @dataclass
@@ -897,16 +910,73 @@ def code_units(raw: str, lexer: str, language: str = "") -> List[Unit]:
 
 def _section_units(whole: str, start: int, end: int, definitions: Optional[Definitions]) -> List[Unit]:
     """A lazily laid-out section as units: itself, or, when it holds long code blocks, the
-    text around them as sections and each long block as code units."""
+    text around them as sections and each long block as code units; and a long stretch
+    between them that holds a long list or table, that as runs of items or groups of rows."""
     units: List[Unit] = []
     at = start
     for opened, code_start, code_end, closed, info in lazy_layout.long_fences(whole, start, end, BIG_CODE_LINES):
-        if whole[at:opened].strip():
-            units.append(Unit("section", whole=whole, start_at=at, end_at=opened, definitions=definitions))
+        units.extend(_long_parts(whole, at, opened, definitions))
         units.extend(code_units(whole[code_start:code_end], info))
         at = closed
-    if not units or whole[at:end].strip():  # (a blank rest is no block: a section of it would add its margin)
+    units.extend(_long_parts(whole, at, end, definitions))
+    if not units:
         units.append(Unit("section", whole=whole, start_at=at, end_at=end, definitions=definitions))
+    return units
+
+
+def _long_parts(whole: str, start: int, end: int, definitions: Optional[Definitions]) -> List[Unit]:
+    """`whole[start:end]` (top-level blocks) as units: a section, or, when it is long (no safe
+    boundary in it: a long list or table has none) and holds long lists or tables (found by
+    the parser's block pass: `lazy_layout.long_blocks`), those as runs of items and groups of
+    rows, the rest as sections. A blank stretch is no unit (it is no block: a section of it
+    would add its margin)."""
+    if start >= end or not whole[start:end].strip():
+        return []
+    if end - start <= LONG_SECTION_CHARS:
+        return [Unit("section", whole=whole, start_at=start, end_at=end, definitions=definitions)]
+    text = whole[start:end]
+    lines = _Lines(text)
+    units: List[Unit] = []
+    at = 0
+    for kind, first, stop, parts, number in lazy_layout.long_blocks(text, min(LIST_UNIT_ITEMS, TABLE_UNIT_ROWS)):
+        if text[at : lines[first]].strip():
+            units.append(Unit("section", whole=whole, start_at=start + at, end_at=start + lines[first], definitions=definitions))
+        at = lines[stop]
+        if kind == "table":
+            head = lines.slice(first, parts[0])
+            shape = TableShape(([], []), ([], []), source=lines.slice(first, stop), definitions=definitions)
+            groups = range(0, len(parts), TABLE_UNIT_ROWS)
+            for index in groups:
+                until = parts[index + TABLE_UNIT_ROWS] if index + TABLE_UNIT_ROWS < len(parts) else stop
+                source = lines.slice(parts[index], until)
+                units.append(
+                    Unit("rows", source=source, head=head, table=shape, first=index == 0, final=index == groups[-1], definitions=definitions)
+                )
+            continue
+        ordered = kind == "ordered_list"
+        try:
+            begin = int(number) if ordered else 1
+        except ValueError:
+            begin = 1
+        width = ordered_number_width(begin, len(parts)) if ordered else None
+        runs = range(0, len(parts), LIST_UNIT_ITEMS)
+        for index in runs:
+            until = parts[index + LIST_UNIT_ITEMS] if index + LIST_UNIT_ITEMS < len(parts) else stop
+            source = lines.slice(parts[index], until)
+            units.append(
+                Unit(
+                    "items",
+                    source=source,
+                    ordered=ordered,
+                    start=begin,
+                    first_index=index,
+                    number_width=width,
+                    final=index == runs[-1],
+                    definitions=definitions,
+                )
+            )
+    if text[at:].strip():
+        units.append(Unit("section", whole=whole, start_at=start + at, end_at=end, definitions=definitions))
     return units
 
 
