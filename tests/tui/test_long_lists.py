@@ -144,11 +144,11 @@ async def test_a_long_table_too_wide_for_a_grid_is_stacked_the_same_in_groups():
 
 
 async def test_a_table_ended_by_the_answer_and_one_at_the_end_of_a_stream_end_with_its_border():
-    source = table(120)  # no line after it, no blank line
-    for stream in (False, True):
-        lines, kinds = await drawn(source, 100, stream)
-        assert lines == await whole(source, 100)
-        assert kinds[-1] == "rows"
+    for source in (table(120), table(120).rstrip("\n")):  # no line after it; not even its line end
+        for stream in (False, True):
+            lines, kinds = await drawn(source, 100, stream)
+            assert lines == await whole(source, 100)
+            assert kinds[-1] == "rows"
 
 
 async def test_a_streamed_list_is_parsed_once_per_item(monkeypatch):
@@ -179,7 +179,9 @@ async def test_a_stored_answer_with_a_long_list_and_table_in_the_middle_draws_on
     drawn_rows: List[int] = []
     real_list, real_table = sm.render_list, sm.table_part
     monkeypatch.setattr(sm, "render_list", lambda items, *args, **kwargs: drawn_items.append(len(items)) or real_list(items, *args, **kwargs))
-    monkeypatch.setattr(sm, "table_part", lambda headers, rows, *args, **kwargs: drawn_rows.append(len(rows)) or real_table(headers, rows, *args, **kwargs))
+    monkeypatch.setattr(
+        sm, "table_part", lambda headers, rows, *args, **kwargs: drawn_rows.append(len(rows)) or real_table(headers, rows, *args, **kwargs)
+    )
     widget = StreamingMarkdown(source)
     app = Column(widget)
     async with app.run_test(size=(102, 24)) as pilot:

@@ -16,15 +16,18 @@ Here the whole answer is ONE widget that paints lines (the Line API), and:
 - the source is split into finished top-level blocks and a growing tail (a block is finished
   once a later block has begun on a complete line); finished blocks are drawn once and
   frozen; only the tail is parsed and drawn again;
-- a growing list freezes its finished items, a growing fenced code block its complete lines in
-  chunks, so neither is re-parsed whole per frame;
+- a growing list freezes its finished items, a growing table its complete rows, a growing
+  fenced code block its complete lines in chunks, so none is re-parsed whole per frame (each
+  run of items or rows is drawn the first time from the parse that froze it);
 - frozen parts keep their source and height; their drawn lines live in a cache shared by all
   answers (DRAWN) and are drawn again from source when they come back into view;
 - `finish()` freezes the rest. What it shows then is exactly what rendering the whole source at
   once shows (a code block that was frozen in chunks is highlighted again as a whole; one of
   more than BIG_CODE_LINES lines stays in parts of CODE_UNIT_LINES lines, each highlighted on
   its own and drawn only near the view: the same rows, a string across two parts may be
-  coloured differently).
+  coloured differently). Likewise a long list stays in runs of LIST_UNIT_ITEMS items, a long
+  table in groups of TABLE_UNIT_ROWS rows drawn with the whole table's column widths: the
+  same rows as the list or table drawn whole.
 - a long answer is laid out lazily: the units near its end and near the view are drawn, the
   others only have heights estimated from their source until they are painted (then drawn, and
   the layout corrected without moving what the view shows); a long finished backlog (a stored
