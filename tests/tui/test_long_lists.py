@@ -7,7 +7,7 @@ every row is compared, styles included, at 40 and 100 columns, shown whole and s
 
 from __future__ import annotations
 
-from typing import Any, List, Tuple
+from typing import Any, List, Sequence, Tuple
 
 import pytest
 
@@ -65,14 +65,17 @@ def rows_of(widget: StreamingMarkdown) -> List[Tuple[str, List[Any]]]:
     return [(line.text, [(text, style) for text, style, _ in line]) for line in widget.rendered_lines()]
 
 
-async def drawn(source: str, width: int, stream: bool = False) -> Tuple[List[Tuple[str, List[Any]]], List[str]]:
+async def drawn(source: str, width: int, stream: bool = False, pieces: Sequence[int] = ()) -> Tuple[List[Tuple[str, List[Any]]], List[str]]:
+    """The rows drawn and the units' kinds: shown whole, or streamed (397 characters a frame,
+    or cut at `pieces`)."""
     widget = StreamingMarkdown() if stream else StreamingMarkdown(source)
     app = Column(widget)
     async with app.run_test(size=(width + 2, 24)) as pilot:
         await pilot.pause()
         if stream:
-            for at in range(0, len(source), 397):
-                widget.append(source[at : at + 397])
+            cuts = [0, *pieces, len(source)] if pieces else [*range(0, len(source), 397), len(source)]
+            for at, end in zip(cuts, cuts[1:]):
+                widget.append(source[at:end])
                 widget._take_in(force=True)
                 widget._lay_out(widget.size.width)
             widget.finish()
@@ -194,3 +197,29 @@ async def test_a_stored_answer_with_a_long_list_and_table_in_the_middle_draws_on
         monkeypatch.setattr(sm, "table_part", real_table)
         lines = rows_of(widget)
     assert lines == await whole(source, 100)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+async def test_items_and_rows_that_use_a_link_defined_after_them_are_drawn_with_it(stream):
+    """A run drawn from the parse that froze it is parsed again when a definition it uses comes later."""
+    items = "".join(f"- item {n} links [the docs][ref] and [^note]\n" for n in range(400))
+    rows = "| a | b |\n|---|---|\n" + "".join(f"| {n} | see [the docs][ref] |\n" for n in range(300))
+    source = items + "\n" + rows + "\nThe end.[^note]\n\n[ref]: https://example.com/docs\n\n[^note]: A note.\n"
+    # Streamed, the first piece freezes most runs at once (only those at the end are drawn then).
+    lines, kinds = await drawn(source, 100, stream, pieces=[len(items) - 30, len(items) + len(rows) - 20])
+    assert "items" in kinds and "rows" in kinds
+    assert lines == await whole(source, 100)
+    assert not any("[the docs]" in text for text, _ in lines)
+
+
+async def test_a_table_in_row_groups_drawn_again_at_a_new_width_has_the_rows_of_the_whole():
+    source = table(200) + "\nAfter.\n"
+    widget = StreamingMarkdown(source)
+    app = Column(widget)
+    async with app.run_test(size=(102, 24)) as pilot:
+        await pilot.pause()
+        await pilot.resize_terminal(42, 24)  # (the app the rows drawn whole are compared with is as wide)
+        await pilot.pause()
+        await pilot.pause()
+        lines = rows_of(widget)
+    assert lines == await whole(source, 40)
