@@ -181,10 +181,17 @@ async def test_a_stored_answer_with_a_long_list_and_table_in_the_middle_draws_on
     drawn_items: List[int] = []
     drawn_rows: List[int] = []
     real_list, real_table = sm.render_list, sm.table_part
-    monkeypatch.setattr(sm, "render_list", lambda items, *args, **kwargs: drawn_items.append(len(items)) or real_list(items, *args, **kwargs))
-    monkeypatch.setattr(
-        sm, "table_part", lambda headers, rows, *args, **kwargs: drawn_rows.append(len(rows)) or real_table(headers, rows, *args, **kwargs)
-    )
+
+    def render_list(items: Any, *args: Any, **kwargs: Any) -> Any:
+        drawn_items.append(len(items))
+        return real_list(items, *args, **kwargs)
+
+    def table_part(headers: Any, rows: Any, *args: Any, **kwargs: Any) -> Any:
+        drawn_rows.append(len(rows))
+        return real_table(headers, rows, *args, **kwargs)
+
+    monkeypatch.setattr(sm, "render_list", render_list)
+    monkeypatch.setattr(sm, "table_part", table_part)
     widget = StreamingMarkdown(source)
     app = Column(widget)
     async with app.run_test(size=(102, 24)) as pilot:

@@ -124,9 +124,10 @@ TABLE_LIVE_ROWS = 8
 # PARSED_UNITS units one freeze made: those near the end, drawn at once. (A list streamed was
 # parsed twice: when its items were frozen and when they were drawn.)
 PARSED_UNITS = 4
-# Drawing a list item or a table row costs several times what prose does per character: a
-# unit of them counts as this many characters of prose (deciding what is drawn at once).
-DRAW_WEIGHT = {"items": 4, "rows": 5}
+# Drawing a table row costs several times what prose does per character (a list item too, ~4x,
+# but an answer's short lists are left as they were): a group of rows counts as this many
+# characters of prose, deciding what is drawn at once (a table of 1,000 rows is 12 KB).
+DRAW_WEIGHT = {"rows": 5}
 # While an answer grows, its height grows in steps of this many lines (see height_shown).
 GROW_STEP = 4
 # Lines arriving faster than GROW_STEP every GROW_EVERY seconds grow it in larger steps (up to
