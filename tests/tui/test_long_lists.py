@@ -230,3 +230,25 @@ async def test_a_table_in_row_groups_drawn_again_at_a_new_width_has_the_rows_of_
         await pilot.pause()
         lines = rows_of(widget)
     assert lines == await whole(source, 40)
+
+
+async def test_a_growing_table_is_frozen_row_by_row():
+    """Streamed, a table's complete rows are frozen a few at a time: the live part (parsed and
+    drawn again each frame) stays a few rows, never the whole table."""
+    source = table(500) + "\nAfter.\n"
+    widget = StreamingMarkdown()
+    app = Column(widget)
+    longest, modes = 0, set()
+    async with app.run_test(size=(102, 24)) as pilot:
+        await pilot.pause()
+        for at in range(0, len(source), 200):
+            widget.append(source[at : at + 200])
+            widget._take_in(force=True)
+            widget._lay_out(widget.size.width)
+            longest = max(longest, len(widget.document.tail))
+            modes.add(widget.document.mode)
+        widget.finish()
+        await pilot.pause()
+        assert widget.finished
+    assert "table" in modes
+    assert longest < 3 * sm.TABLE_LIVE_ROWS * len("| name 499 | note *499* | 3493 |\n")

@@ -9,7 +9,10 @@ length and the width, and a section is parsed and drawn only when it comes near 
 A safe boundary is the start of a line that follows a blank line, begins in column 0 with
 something other than a list marker, and lies outside fenced code and the HTML blocks that may
 hold blank lines: every block before it is closed there, and the parser starts afresh at
-it, so the blocks of a section are exactly the blocks the whole source has there. Link
+it, so the blocks of a section are exactly the blocks the whole source has there. A list or
+table has no safe boundary inside it: a long one makes a long section, which is cut further,
+into runs of items or groups of rows, where the parser's block pass (`long_blocks`) finds
+them. Link
 reference and footnote definitions serve every section: the sections that may hold one (a
 line that starts like one) are parsed once when the answer is laid out, to learn them.
 """
