@@ -289,8 +289,10 @@ class Unit:
         if self.kind == "rows":  # a line and a rule per row (and the top, the header and its rule)
             rows = sum(1 for line in self.source.split("\n") if line.strip())
             return 0, 2 * rows + (3 if self.first else 0), bottom
-        top, height, _ = lazy_layout.estimate(self.source, width)
-        return top, height, bottom if self.kind == "items" else 1
+        if self.kind == "items":  # a row per line, more where it wraps (beside its bullet)
+            inner = max(1, width - 4)
+            return 0, max(1, sum(1 + (len(line) - 1) // inner for line in self.source.split("\n") if line.strip())), bottom
+        return lazy_layout.estimate(self.source, width)
 
 
 @dataclass(eq=False)
