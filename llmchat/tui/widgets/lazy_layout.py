@@ -9,7 +9,10 @@ length and the width, and a section is parsed and drawn only when it comes near 
 A safe boundary is the start of a line that follows a blank line, begins in column 0 with
 something other than a list marker, and lies outside fenced code and the HTML blocks that may
 hold blank lines: every block before it is closed there, and the parser starts afresh at
-it, so the blocks of a section are exactly the blocks the whole source has there. Link
+it, so the blocks of a section are exactly the blocks the whole source has there. A list or
+table has no safe boundary inside it: a long one makes a long section, which is cut further,
+into runs of items or groups of rows, where the parser's block pass (`long_blocks`) finds
+them. Link
 reference and footnote definitions serve every section: the sections that may hold one (a
 line that starts like one) are parsed once when the answer is laid out, to learn them.
 """
@@ -19,7 +22,7 @@ from __future__ import annotations
 import itertools
 import re
 from bisect import bisect_right
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 from llmchat.tui.widgets.markdown_render import Box, Context, Definitions, Painter, make_parser, parse_blocks, render_block, stack
 
@@ -246,3 +249,34 @@ def learn_definitions(text: str, sections: Sequence[Tuple[int, int]], definition
             last = index
             first, stop = sections[index]
             parse_blocks(parser, text[first:stop], definitions, learn=True)
+
+
+def long_blocks(text: str, min_parts: int) -> List[Tuple[str, int, int, List[int], str]]:
+    """The lists of more than `min_parts` items and tables of more than `min_parts` rows among
+    the top-level blocks of `text` (a section, or a part of one: it starts outside any block),
+    found by the parser's block pass alone (no inline parse: ~5x faster): each as its kind
+    ("bullet_list", "ordered_list", "table"), its first line and the line after its last, the
+    first lines of its items (of its body rows, for a table), and an ordered list's first
+    number as written."""
+    parser = make_parser()
+    tokens: List[Any] = []
+    parser.block.parse(text.replace("\0", "\ufffd"), parser, {}, tokens)  # (the core's normalising, but for line ends: already "\n")
+    found: List[Tuple[str, int, int, List[int], str]] = []
+    current: Optional[Tuple[str, int, int, List[int], str]] = None
+    for token in tokens:
+        kind = token.type
+        if token.level == 0 and kind in ("bullet_list_open", "ordered_list_open", "table_open") and token.map:
+            current = (kind[: -len("_open")], token.map[0], token.map[1], [], "")
+        elif current is None:
+            continue
+        elif kind == "list_item_open" and token.level == 1 and token.map:
+            if not current[3]:
+                current = (current[0], current[1], current[2], current[3], token.info)
+            current[3].append(token.map[0])
+        elif kind == "tr_open" and token.level == 2 and token.map and token.map[0] > current[1] + 1:
+            current[3].append(token.map[0])  # (a body row: the header's is the table's first line)
+        elif token.level == 0 and kind in ("bullet_list_close", "ordered_list_close", "table_close"):
+            if len(current[3]) > min_parts:
+                found.append(current)
+            current = None
+    return found

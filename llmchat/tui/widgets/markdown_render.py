@@ -26,6 +26,7 @@ they also guard the Textual internal used here (`Canvas` for keylines).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -872,15 +873,8 @@ def column_widths(optimal: Sequence[int], minimal: Sequence[int], available: int
     return widths
 
 
-def _table(node: Node, width: int, painter: Painter, ctx: Context) -> Box:
-    """A grid of cells inside thin keylines. Columns are as wide as their text, balanced by
-    content when the table is wider than the view (see `column_widths`); cell text wraps
-    between words, nothing is cut off; `:---`, `---:` and `:---:` align
-    a column. A table too wide for any readable grid is shown row by row, each cell as
-    "header: text"."""
-    from textual.canvas import Canvas, Rectangle
-    from textual.geometry import Offset
-
+def table_cells(node: Node) -> Tuple[List[Node], List[List[Node]]]:
+    """A table's header cells and its rows' cells (rows with none left out)."""
     headers: List[Node] = []
     rows: List[List[Node]] = []
     for child in _flatten(node):  # Textual's order: a block's children before the block
@@ -892,25 +886,71 @@ def _table(node: Node, width: int, painter: Painter, ctx: Context) -> Box:
             rows[-1].append(child)
     if rows and not rows[-1]:
         rows.pop()
-    rows = [row for row in rows if row]
+    return headers, [row for row in rows if row]
+
+
+Measures = Tuple[List[int], List[int]]
+
+
+def table_measures(headers: Sequence[Node], rows: Sequence[Sequence[Node]]) -> Measures:
+    """What a table's columns need, whatever the width: the widest text (optimal) and the
+    longest word (minimal) of each column's cells, the header's included."""
+    columns = max(1, len(headers))
+    optimal = [0] * columns
+    minimal = [1] * columns
+    for row in itertools.chain([headers], rows):
+        for index, cell in enumerate(row[:columns]):
+            content = cell.content or Content("")
+            optimal[index] = max(optimal[index], content.cell_length)
+            minimal[index] = max(minimal[index], content.get_minimal_width({}))
+    return optimal, minimal
+
+
+def merge_measures(a: Measures, b: Measures) -> Measures:
+    """The measures of two parts of one table: each column as wide as the wider part needs."""
+    return [max(x, y) for x, y in zip(a[0], b[0])], [max(x, y) for x, y in zip(a[1], b[1])]
+
+
+def _table(node: Node, width: int, painter: Painter, ctx: Context) -> Box:
+    headers, rows = table_cells(node)
+    return table_part(headers, rows, width, painter, ctx)
+
+
+def table_part(
+    headers: List[Node],
+    rows: List[List[Node]],
+    width: int,
+    painter: Painter,
+    ctx: Context,
+    *,
+    measures: Optional[Measures] = None,
+    head: bool = True,
+    final: bool = True,
+) -> Box:
+    """A grid of cells inside thin keylines. Columns are as wide as their text, balanced by
+    content when the table is wider than the view (see `column_widths`); cell text wraps
+    between words, nothing is cut off; `:---`, `---:` and `:---:` align
+    a column. A table too wide for any readable grid is shown row by row, each cell as
+    "header: text".
+
+    Or a part of a long table (`rows`, some of its rows): `measures` are the whole table's
+    (`table_measures`), so its columns are as wide as the whole table's; `head`: the part
+    begins the table (its top and header); `final`: it ends the table (its bottom border and
+    margin). The parts, one under another, are the rows of the table drawn whole."""
+    from textual.canvas import Canvas, Rectangle
+    from textual.geometry import Offset
 
     path = ctx.path + ("markdown--table",)
     header_path = path + ("markdown--table-header",)
     columns = max(1, len(headers))
-    cells = [(h, True) for h in headers] + [(c, False) for row in rows for c in row]
+    cells = ([(h, True) for h in headers] if head else []) + [(c, False) for row in rows for c in row]
     grid = [cells[i : i + columns] for i in range(0, len(cells), columns)]
     if not grid:
-        return Box([], 0, 1)
-    optimal = [0] * columns
-    minimal = [1] * columns
-    for row in grid:
-        for index, (cell, _) in enumerate(row):
-            content = cell.content or Content("")
-            optimal[index] = max(optimal[index], content.cell_length)
-            minimal[index] = max(minimal[index], content.get_minimal_width({}))
+        return Box([], 0, 1 if final else 0)
+    optimal, minimal = measures if measures is not None else table_measures(headers, rows)
     widths = column_widths(optimal, minimal, width - 3 * columns - 1)  # keylines and padding
     if widths is None:
-        return _stacked_table(headers, rows, width, painter, ctx)
+        return _stacked_table(headers, rows, width, painter, ctx, head=head, final=final)
     spans: List[Tuple[int, int]] = []
     x = 0
     for column_width in widths:
@@ -943,13 +983,14 @@ def _table(node: Node, width: int, painter: Painter, ctx: Context) -> Box:
     color = painter.keyline(path)
     rectangles = [Rectangle(Offset(x, y), column_width + 2, 3, color, "thin") for y in (0, 2) for x, column_width in spans]
     top, row_line, between, _, bottom = canvas_strips(canvas.render(rectangles, painter.rich(path)), table_width)
-    lines: List[Strip] = [top]
+    lines: List[Strip] = [top] if head else []
     for height in heights:
         lines.extend([row_line] * height)
         lines.append(between)
-    lines[-1] = bottom
+    if final:
+        lines[-1] = bottom
 
-    y = 1
+    y = 1 if head else 0
     for row_index, (rendered, height) in enumerate(zip(rendered_rows, heights)):
         for line_no in range(height):
             keyline = lines[y + line_no]
@@ -974,15 +1015,17 @@ def _table(node: Node, width: int, painter: Painter, ctx: Context) -> Box:
     if table_width < width:
         rest = painter.blank(width - table_width, ctx.path)
         lines = [Strip.join([line, rest]) for line in lines]
-    return Box(lines, 0, 1)
+    return Box(lines, 0, 1 if final else 0)
 
 
-def _stacked_table(headers: List[Node], rows: List[List[Node]], width: int, painter: Painter, ctx: Context) -> Box:
+def _stacked_table(
+    headers: List[Node], rows: List[List[Node]], width: int, painter: Painter, ctx: Context, *, head: bool = True, final: bool = True
+) -> Box:
     """Each row as lines of "header: text", rows between thin rules: every cell readable in a
-    view too narrow for the grid."""
+    view too narrow for the grid. (`head`, `final`: as for `table_part`.)"""
     path = ctx.path + ("markdown--table",)
     rule = Strip([Segment("─" * width, painter.rich(ctx.path + ("markdown--keyline",)))], width)
-    lines: List[Strip] = [rule]
+    lines: List[Strip] = [rule] if head else []
     rules = {"text_overflow": "fold"}
     for row in rows:
         for index, cell in enumerate(row):
@@ -990,7 +1033,7 @@ def _stacked_table(headers: List[Node], rows: List[List[Node]], width: int, pain
             text = Content.assemble(label.stylize(".strong"), ": " if label.plain else "", cell.content or Content(""))
             lines.extend(painter.text(text, width, path, rules=rules))
         lines.append(rule)
-    return Box(lines, 0, 1)
+    return Box(lines, 0, 1 if final else 0)
 
 
 def _footnotes(node: Node, width: int, painter: Painter, ctx: Context) -> Box:

@@ -16,15 +16,18 @@ Here the whole answer is ONE widget that paints lines (the Line API), and:
 - the source is split into finished top-level blocks and a growing tail (a block is finished
   once a later block has begun on a complete line); finished blocks are drawn once and
   frozen; only the tail is parsed and drawn again;
-- a growing list freezes its finished items, a growing fenced code block its complete lines in
-  chunks, so neither is re-parsed whole per frame;
+- a growing list freezes its finished items, a growing table its complete rows, a growing
+  fenced code block its complete lines in chunks, so none is re-parsed whole per frame (each
+  run of items or rows is drawn the first time from the parse that froze it);
 - frozen parts keep their source and height; their drawn lines live in a cache shared by all
   answers (DRAWN) and are drawn again from source when they come back into view;
 - `finish()` freezes the rest. What it shows then is exactly what rendering the whole source at
   once shows (a code block that was frozen in chunks is highlighted again as a whole; one of
   more than BIG_CODE_LINES lines stays in parts of CODE_UNIT_LINES lines, each highlighted on
   its own and drawn only near the view: the same rows, a string across two parts may be
-  coloured differently).
+  coloured differently). Likewise a long list stays in runs of LIST_UNIT_ITEMS items, a long
+  table in groups of TABLE_UNIT_ROWS rows drawn with the whole table's column widths: the
+  same rows as the list or table drawn whole.
 - a long answer is laid out lazily: the units near its end and near the view are drawn, the
   others only have heights estimated from their source until they are painted (then drawn, and
   the layout corrected without moving what the view shows); a long finished backlog (a stored
@@ -78,6 +81,7 @@ from llmchat.tui.widgets.markdown_render import (
     Box,
     Context,
     Definitions,
+    Measures,
     Node,
     Painter,
     code_lines,
@@ -85,11 +89,15 @@ from llmchat.tui.widgets.markdown_render import (
     highlight_code,
     list_start,
     make_parser,
+    merge_measures,
     ordered_number_width,
     parse_blocks,
     render_block,
     render_list,
     stack,
+    table_cells,
+    table_measures,
+    table_part,
 )
 
 # A growing code block keeps between CODE_CHUNK and 2 * CODE_CHUNK complete lines live;
@@ -101,6 +109,25 @@ CODE_CHUNK = 16
 # conversation was opened (~0.7 ms a line, drawn twice).
 BIG_CODE_LINES = 400
 CODE_UNIT_LINES = 100
+# Likewise a list is kept in runs of at most LIST_UNIT_ITEMS items, a table of more than
+# TABLE_UNIT_ROWS rows in groups of that many (its columns as wide as the whole table's: see
+# TableShape): drawn whole, a list of 3,000 items held the app ~2 s, a table of 5,000 rows ~4 s
+# (and, streamed, a table was parsed and drawn whole every frame: 5,000 rows took 44 s).
+LIST_UNIT_ITEMS = 50
+TABLE_UNIT_ROWS = 50
+# A section of a long answer laid out lazily (lazy_layout) longer than this has no safe boundary
+# in it: it may be a long list or table (found by the parser's block pass, ~1 us a character).
+LONG_SECTION_CHARS = 4 * lazy_layout.SECTION_CHARS
+# A growing table keeps between TABLE_LIVE_ROWS and 2 * TABLE_LIVE_ROWS rows live.
+TABLE_LIVE_ROWS = 8
+# A frozen run's parse is kept for its first drawing (then let go) when it is among the last
+# PARSED_UNITS units one freeze made: those near the end, drawn at once. (A list streamed was
+# parsed twice: when its items were frozen and when they were drawn.)
+PARSED_UNITS = 4
+# Drawing a table row costs several times what prose does per character (a list item too, ~4x,
+# but an answer's short lists are left as they were): a group of rows counts as this many
+# characters of prose, deciding what is drawn at once (a table of 1,000 rows is 12 KB).
+DRAW_WEIGHT = {"rows": 5}
 # While an answer grows, its height grows in steps of this many lines (see height_shown).
 GROW_STEP = 4
 # Lines arriving faster than GROW_STEP every GROW_EVERY seconds grow it in larger steps (up to
@@ -163,9 +190,12 @@ class Unit:
     """A frozen piece of the answer, laid out on its own.
 
     kind "block": one top-level block. "items": a run of a list's items (`first_index` of the
-    first; `final` when the run ends the list). "code": lines of a code block still growing
-    (`first` for the chunk that opens the block). "section": top-level blocks of a long
-    finished answer, cut at a safe boundary without parsing (lazy_layout).
+    first; `final` when the run ends the list). "code": lines of a code block (`first` for the
+    part that opens the block, `final` for the one that closes it). "rows": a group of a table's
+    rows (`head`, the table's header and delimiter lines; `first`: the group shows the header;
+    `final`: it ends the table), drawn with the whole table's column widths (`table`).
+    "section": top-level blocks of a long finished answer, cut at a safe boundary without
+    parsing (lazy_layout).
 
     A unit keeps its Markdown source, not its parse: it is parsed again when it has to be drawn
     again (a new width or theme, or scrolled back into view after its lines were let go), so
@@ -189,16 +219,32 @@ class Unit:
     end_at: int = 0
     # The answer's link and footnote definitions (shared by its units; None: it has none).
     definitions: Optional[Definitions] = None
+    # Rows: the table's header and delimiter lines, and what the whole table's columns need.
+    head: str = ""
+    table: Optional["TableShape"] = None
+    measures: Optional[Measures] = None  # (of its own rows)
+    # Items or rows just parsed (their nodes), for the first drawing only (then let go).
+    parsed: Any = None
 
     def render(self, width: int, painter: Painter) -> Box:
+        parsed, self.parsed = self.parsed, None
+        if self.kind == "rows":
+            if parsed is None:
+                nodes = parse_blocks(make_parser(), self.head + self.source, self.definitions)
+                parsed = table_cells(nodes[0]) if nodes and nodes[0].kind == "table" else ([], [])
+            headers, rows = parsed
+            measures = self.table.measured() if self.table is not None else None
+            return table_part(headers, rows, width, painter, _ROOT, measures=measures, head=self.first, final=self.final)
         if self.kind == "section":
             return lazy_layout.render_section(self.whole[self.start_at : self.end_at], width, painter, self.definitions)
         if self.kind == "block":
             nodes = [self.node] if self.node is not None else parse_blocks(make_parser(), self.source, self.definitions)
             return render_block(nodes[0], width, painter, _ROOT) if nodes else Box([])
         if self.kind == "items":
-            nodes = parse_blocks(make_parser(), self.source, self.definitions)
-            items = nodes[0].children if nodes else []
+            if parsed is None:
+                nodes = parse_blocks(make_parser(), self.source, self.definitions)
+                parsed = nodes[0].children if nodes else []
+            items = parsed
             return render_list(
                 items,
                 self.ordered,
@@ -221,7 +267,14 @@ class Unit:
     def chars(self) -> int:
         if self.kind == "section":
             return self.end_at - self.start_at
+        if self.kind == "rows" and self.first:
+            return len(self.head) + len(self.source)
         return len(self.code) if self.kind == "code" else len(self.node.raw) if self.node is not None else len(self.source)
+
+    @property
+    def cost(self) -> int:
+        """What drawing it costs, as characters of prose."""
+        return self.chars * DRAW_WEIGHT.get(self.kind, 1)
 
     def estimate(self, width: int) -> Tuple[int, int, int]:
         """Its top margin, height and bottom margin at `width`, guessed without drawing it."""
@@ -232,7 +285,34 @@ class Unit:
             return 0, self.node.raw.count("\n") + 2, 1
         if self.kind == "section":
             return lazy_layout.estimate(self.whole, width, self.start_at, self.end_at)
+        bottom = 1 if self.final else 0
+        if self.kind == "rows":  # a line and a rule per row (and the top, the header and its rule)
+            rows = sum(1 for line in self.source.split("\n") if line.strip())
+            return 0, 2 * rows + (3 if self.first else 0), bottom
+        if self.kind == "items":  # a row per line, more where it wraps (beside its bullet)
+            inner = max(1, width - 4)
+            return 0, max(1, sum(1 + (len(line) - 1) // inner for line in self.source.split("\n") if line.strip())), bottom
         return lazy_layout.estimate(self.source, width)
+
+
+@dataclass(eq=False)
+class TableShape:
+    """What a table kept in groups of rows needs: its columns' measures (`table_measures`), of
+    all its rows, for every group to be as wide as the whole table's. While it grows, those of
+    its live rows too (`frozen`: of the header and frozen rows only)."""
+
+    measures: Measures
+    frozen: Measures
+    # A table in a lazily laid-out section: its source, measured when a group is first drawn.
+    source: str = ""
+    definitions: Optional[Definitions] = None
+
+    def measured(self) -> Measures:
+        if self.source:
+            nodes = parse_blocks(make_parser(), self.source, self.definitions)
+            self.measures = self.frozen = table_measures(*table_cells(nodes[0])) if nodes and nodes[0].kind == "table" else ([], [])
+            self.source = ""
+        return self.measures
 
 
 @dataclass
@@ -242,6 +322,14 @@ class _ListState:
     start: int
     count: int  # items frozen so far
     first_unit: int  # index of this list's first frozen unit
+
+
+@dataclass
+class _TableState:
+    head: str  # the header and delimiter lines, with their line ends
+    shape: TableShape
+    count: int  # rows frozen so far
+    first_unit: int
 
 
 @dataclass
@@ -288,6 +376,7 @@ class StreamingDocument:
         self.finished = False
         self._list: Optional[_ListState] = None
         self._fence: Optional[_FenceState] = None
+        self._table: Optional[_TableState] = None
         self._checked = -1  # length of the tail's complete lines when last examined
         self._tail_nodes: Optional[List[Node]] = None
         self.definitions = Definitions()
@@ -307,7 +396,9 @@ class StreamingDocument:
 
     @property
     def mode(self) -> str:
-        """ "list" or "code" while a long list or code block grows in parts, else "blocks"."""
+        """ "list", "code" or "table" while a long list, code block or table grows in parts, else "blocks"."""
+        if self._table is not None:
+            return "table"
         return "list" if self._list is not None else "code" if self._fence is not None else "blocks"
 
     def _parse(self, text: str, learn: bool = True) -> List[Node]:
@@ -324,8 +415,15 @@ class StreamingDocument:
         their source (a text search per unit, no parse): a unit that only seems to use one (an
         inline link's text, say) is drawn again for nothing."""
         uses = _uses(self.definitions.take_new())
-        for index in range(min(self.changed_from, len(self.units))):
+        given = min(self.changed_from, len(self.units))
+        for index in range(len(self.units) - 1, given - 1, -1):
+            unit = self.units[index]  # (not given yet: drawn afresh, but not from a parse from before)
+            if unit.parsed is not None and uses.search(unit.source):
+                unit.parsed = None
+        for index in range(given):
             unit = self.units[index]
+            if unit.parsed is not None and uses.search(unit.source):
+                unit.parsed = None
             if unit.kind == "section":
                 if uses.search(unit.whole, unit.start_at, unit.end_at):
                     self._redraws.add(index)
@@ -346,12 +444,22 @@ class StreamingDocument:
         self.units.extend(units)
         self.changed_from = min(self.changed_from, index)
 
-    def _freeze_blocks(self, lines: _Lines, nodes: List[Node], end_line: Optional[int]) -> None:
-        """Freeze top-level blocks, each with its source (up to the next block's start)."""
+    def _freeze_blocks(self, lines: _Lines, nodes: List[Node], end_line: Optional[int], keep_parse: bool = True) -> None:
+        """Freeze top-level blocks, each with its source (up to the next block's start); a long
+        list or table in runs of items or groups of rows (`keep_parse`: see `_freeze_items`)."""
         for index, node in enumerate(nodes):
             following = nodes[index + 1].lines[0] if index + 1 < len(nodes) else end_line
             if node.kind == "fence" and node.raw.count("\n") > BIG_CODE_LINES:
                 self.units.extend(code_units(node.raw, node.lexer))
+                continue
+            if node.kind == "table" and len(_body_rows(node)) > TABLE_UNIT_ROWS:
+                self.units.extend(self._table_units(lines, node, following, keep_parse))
+                continue
+            if node.kind in ("bullet_list", "ordered_list") and len(node.children) > LIST_UNIT_ITEMS:
+                items, state = node.children, self._list
+                self._list = _ListState(node.kind == "ordered_list", items[0].markup, list_start(items), 0, len(self.units))
+                self._freeze_items(lines, items, following, final=True, keep_parse=keep_parse)
+                self._list = state
                 continue
             self.units.append(Unit("block", source=lines.slice(node.lines[0], following), definitions=self.definitions))
 
@@ -366,6 +474,12 @@ class StreamingDocument:
             if end == 0 or end == self._checked:
                 return
             complete = self.tail[:end]
+            if self._table is not None:
+                text = self._table.head + complete
+                if not self._update_table(_Lines(text), self._parse(text)):
+                    self._checked = end
+                    return
+                continue
             if self._fence is not None:
                 if not self._update_fence(complete):
                     self._checked = self.tail.rfind("\n") + 1
@@ -401,7 +515,17 @@ class StreamingDocument:
             ordered = node.kind == "ordered_list"
             self._list = _ListState(ordered, items[0].markup, list_start(items), 0, len(self.units))
             last = items[-1].lines[0]
-            self._freeze_items(lines.slice(items[0].lines[0], last), len(items) - 1, final=False)
+            self._freeze_items(lines, items[:-1], last, final=False)
+            self._cut(lines[last])
+            return True
+        if node.kind == "table" and len(_body_rows(node)) > 2 * TABLE_LIVE_ROWS:
+            rows = _body_rows(node)
+            head = lines.slice(node.lines[0], rows[0].lines[0])
+            headers, _ = table_cells(node)
+            measures = table_measures(headers, [])
+            self._table = _TableState(head, TableShape(measures, measures), 0, len(self.units))
+            last = rows[-TABLE_LIVE_ROWS].lines[0]
+            self._freeze_rows(lines, headers, rows[:-TABLE_LIVE_ROWS], last, final=False)
             self._cut(lines[last])
             return True
         if node.kind == "fence" and node.markup:
@@ -421,25 +545,33 @@ class StreamingDocument:
             return True
         return False
 
-    def _freeze_items(self, source: str, count: int, final: bool) -> None:
-        """Freeze `count` items of the list (their source), or, with none, mark the last
-        frozen run as the list's end."""
+    def _freeze_items(self, lines: _Lines, items: Sequence[Node], end: Optional[int], final: bool, keep_parse: bool = True) -> None:
+        """Freeze the list's `items` (their source: from the first's line in `lines` up to the
+        next's, or to line `end` for the last), in runs of at most LIST_UNIT_ITEMS items; or,
+        with none, mark the last frozen run as the list's end. `keep_parse`: the last runs keep
+        the items' nodes for their first drawing."""
         state = self._list
         assert state is not None
-        if count:
+        if items:
+            count = len(items)
             width = ordered_number_width(state.start, state.count + count) if state.ordered else None
-            self.units.append(
-                Unit(
-                    "items",
-                    source=source,
-                    ordered=state.ordered,
-                    start=state.start,
-                    first_index=state.count,
-                    number_width=width,
-                    final=final,
-                    definitions=self.definitions,
+            runs = range(0, count, LIST_UNIT_ITEMS)
+            for at in runs:
+                run = items[at : at + LIST_UNIT_ITEMS]
+                stop = items[at + LIST_UNIT_ITEMS].lines[0] if at + LIST_UNIT_ITEMS < count else end
+                self.units.append(
+                    Unit(
+                        "items",
+                        source=lines.slice(run[0].lines[0], stop),
+                        ordered=state.ordered,
+                        start=state.start,
+                        first_index=state.count + at,
+                        number_width=width,
+                        final=final and at == runs[-1],
+                        definitions=self.definitions,
+                        parsed=list(run) if keep_parse and at >= runs[-1] - (PARSED_UNITS - 1) * LIST_UNIT_ITEMS else None,
+                    )
                 )
-            )
             state.count += count
             self._widen_numbers(state.count)
         elif final and len(self.units) > state.first_unit:
@@ -469,20 +601,87 @@ class StreamingDocument:
             or not first.children
             or first.children[0].markup != state.marker
         ):  # cannot happen for parser-made items; end the list to stay safe
-            self._freeze_items("", 0, final=True)
+            self._freeze_items(lines, [], None, final=True)
             self._list = None
             return True
         items = first.children
         if len(nodes) >= 2:  # a block after the list began: the list is finished
             after = nodes[1].lines[0]
-            self._freeze_items(lines.slice(items[0].lines[0], after), len(items), final=True)
+            self._freeze_items(lines, items, after, final=True)
             self._list = None
             self._cut(lines[after])
             return True
         if len(items) >= 2:
             last = items[-1].lines[0]
-            self._freeze_items(lines.slice(items[0].lines[0], last), len(items) - 1, final=False)
+            self._freeze_items(lines, items[:-1], last, final=False)
             self._cut(lines[last])
+            return True
+        return False
+
+    # - tables -
+
+    def _table_units(self, lines: _Lines, node: Node, end: Optional[int], keep_parse: bool = True) -> List[Unit]:
+        """A long finished table (parsed: `node`) as groups of TABLE_UNIT_ROWS rows."""
+        rows = _body_rows(node)
+        head = lines.slice(node.lines[0], rows[0].lines[0])
+        headers, _ = table_cells(node)
+        measures = table_measures(headers, [])
+        shape = TableShape(measures, measures)
+        units = _row_groups(lines, head, shape, headers, rows, end, True, True, self.definitions, keep_parse)
+        shape.measures = shape.frozen
+        return units
+
+    def _freeze_rows(
+        self, lines: _Lines, headers: List[Node], rows: Sequence[Node], end: Optional[int], final: bool, keep_parse: bool = True
+    ) -> None:
+        """In table mode: freeze `rows` (tr nodes of a parse of the head and what follows, in
+        `lines`), up to line `end`; or, with none, mark the last group as the table's end."""
+        state = self._table
+        assert state is not None
+        if rows:
+            units = _row_groups(lines, state.head, state.shape, headers, rows, end, state.count == 0, final, self.definitions, keep_parse)
+            self.units.extend(units)
+            state.count += len(rows)
+        elif final and len(self.units) > state.first_unit:
+            last = self.units[-1]
+            self._replace_from(len(self.units) - 1, [replace(last, final=True)])
+        self._fit_table()
+
+    def _fit_table(self, live: Optional[Measures] = None) -> None:
+        """The table's columns as wide as its frozen rows (and the `live` ones) need: when
+        that changes, its groups are drawn again."""
+        state = self._table
+        assert state is not None
+        shape = state.shape
+        measures = merge_measures(shape.frozen, live) if live is not None else shape.frozen
+        if measures != shape.measures:
+            shape.measures = measures
+            units = self.units[state.first_unit :]
+            self._replace_from(state.first_unit, [replace(unit, measures=unit.measures) for unit in units])
+
+    def _update_table(self, lines: _Lines, nodes: List[Node]) -> bool:
+        """In table mode (the text parsed is the head and the tail, which starts at the first
+        unfrozen row). True if the tail was cut."""
+        state = self._table
+        assert state is not None
+        skip = len(state.head)
+        first = nodes[0] if nodes else None
+        if first is None or first.kind != "table":  # cannot happen: the head makes a table
+            self._freeze_rows(lines, [], [], None, final=True)
+            self._table = None
+            return True
+        headers, _ = table_cells(first)
+        rows = _body_rows(first)
+        if len(nodes) >= 2:  # a block after the table began: the table is finished
+            after = nodes[1].lines[0]
+            self._freeze_rows(lines, headers, rows, after, final=True)
+            self._table = None
+            self._cut(lines[after] - skip)
+            return True
+        if len(rows) >= 2 * TABLE_LIVE_ROWS:
+            last = rows[-TABLE_LIVE_ROWS].lines[0]
+            self._freeze_rows(lines, headers, rows[:-TABLE_LIVE_ROWS], last, final=False)
+            self._cut(lines[last] - skip)
             return True
         return False
 
@@ -533,6 +732,8 @@ class StreamingDocument:
     def _tail_text(self) -> str:
         """What the tail is parsed as: in code mode, the opening line is put back in front so
         the parser sees a code block."""
+        if self._table is not None:
+            return self._table.head + self.tail
         return (self._fence.opener if self._fence is not None else "") + self.tail
 
     def tail_nodes(self) -> List[Node]:
@@ -552,6 +753,11 @@ class StreamingDocument:
             body = code_lines(highlight_code(code, self._fence.language, painter), width, painter, path) if code else []
             boxes.append(Box([*body, painter.blank(width, path)], 0, 1))
             rest = nodes[1:]
+        elif self._table is not None and nodes and nodes[0].kind == "table":
+            headers, rows = table_cells(nodes[0])
+            measures = self._table.shape.measures
+            boxes.append(table_part(headers, rows, width, painter, _ROOT, measures=measures, head=False, final=True))
+            rest = nodes[1:]
         elif self._list is not None and nodes and nodes[0].kind in ("bullet_list", "ordered_list"):
             state = self._list
             items = nodes[0].children
@@ -566,7 +772,13 @@ class StreamingDocument:
         return boxes
 
     def tail_number_width(self) -> None:
-        """Keep frozen ordered items as wide as the live ones (10th item arriving, say)."""
+        """Keep frozen ordered items as wide as the live ones (10th item arriving, say), and a
+        growing table's frozen rows as wide as its live ones."""
+        if self._table is not None:
+            nodes = self.tail_nodes()
+            if nodes and nodes[0].kind == "table":
+                headers, rows = table_cells(nodes[0])
+                self._fit_table(table_measures(headers, rows))
         if self._list is not None and self._list.ordered:
             nodes = self.tail_nodes()
             live = len(nodes[0].children) if nodes and nodes[0].kind == "ordered_list" else 0
@@ -594,12 +806,18 @@ class StreamingDocument:
             first = nodes[0] if nodes and nodes[0].kind in ("bullet_list", "ordered_list") else None
             if first is not None:
                 after = nodes[1].lines[0] if len(nodes) > 1 else None
-                self._freeze_items(lines.slice(first.lines[0], after), len(first.children), final=True)
+                self._freeze_items(lines, first.children, after, final=True, keep_parse=False)
                 nodes = nodes[1:]
             else:
-                self._freeze_items("", 0, final=True)
+                self._freeze_items(lines, [], None, final=True)
             self._list = None
-        self._freeze_blocks(lines, nodes, None)
+        elif self._table is not None:
+            first = nodes[0] if nodes and nodes[0].kind == "table" else None
+            after = nodes[1].lines[0] if first is not None and len(nodes) > 1 else None
+            self._freeze_rows(lines, table_cells(first)[0] if first else [], _body_rows(first) if first else [], after, final=True, keep_parse=False)
+            self._table = None
+            nodes = nodes[1:] if first is not None else nodes
+        self._freeze_blocks(lines, nodes, None, keep_parse=False)  # (the tail's parse may be from before a definition came)
         self.changed_from = min(self.changed_from, len(self.units))
         for start, end in sections:
             self.units.extend(_section_units(whole, start, end, self.definitions))
@@ -622,6 +840,51 @@ def _uses(labels: Sequence[str]) -> "re.Pattern[str]":
             words = r"\s+".join(re.escape(word) for word in label.split())
             patterns.append(r"\[\s*(?i:" + words + r")\s*\]")
     return re.compile("|".join(patterns))
+
+
+def _body_rows(node: Node) -> List[Node]:
+    """A table's body rows (tr nodes, with their lines)."""
+    return [row for part in node.children if part.kind == "tbody" for row in part.children if row.kind == "tr"]
+
+
+def _row_groups(
+    lines: _Lines,
+    head: str,
+    shape: TableShape,
+    headers: List[Node],
+    rows: Sequence[Node],
+    end: Optional[int],
+    first: bool,
+    final: bool,
+    definitions: Optional[Definitions],
+    keep_parse: bool = True,
+) -> List[Unit]:
+    """Rows of a table (tr nodes, their source in `lines`, the last's up to line `end`) as
+    units of at most TABLE_UNIT_ROWS rows; `first`: they begin the table, `final`: they end it.
+    The last groups keep their rows' nodes for their first drawing."""
+    units: List[Unit] = []
+    groups = range(0, len(rows), TABLE_UNIT_ROWS)
+    for at in groups:
+        group = rows[at : at + TABLE_UNIT_ROWS]
+        stop = rows[at + TABLE_UNIT_ROWS].lines[0] if at + TABLE_UNIT_ROWS < len(rows) else end
+        cells = [[cell for cell in row.children if cell.kind == "td"] for row in group]
+        measures = table_measures(headers, cells)
+        keep = keep_parse and at >= groups[-1] - (PARSED_UNITS - 1) * TABLE_UNIT_ROWS
+        shape.frozen = merge_measures(shape.frozen, measures)
+        units.append(
+            Unit(
+                "rows",
+                source=lines.slice(group[0].lines[0], stop),
+                head=head,
+                table=shape,
+                measures=measures,
+                first=first and at == 0,
+                final=final and at == groups[-1],
+                definitions=definitions,
+                parsed=(headers, cells) if keep else None,
+            )
+        )
+    return units
 
 
 def _changed_lines(old: List[Strip], new: List[Strip]) -> Optional[Tuple[int, int]]:
@@ -653,16 +916,73 @@ def code_units(raw: str, lexer: str, language: str = "") -> List[Unit]:
 
 def _section_units(whole: str, start: int, end: int, definitions: Optional[Definitions]) -> List[Unit]:
     """A lazily laid-out section as units: itself, or, when it holds long code blocks, the
-    text around them as sections and each long block as code units."""
+    text around them as sections and each long block as code units; and a long stretch
+    between them that holds a long list or table, that as runs of items or groups of rows."""
     units: List[Unit] = []
     at = start
     for opened, code_start, code_end, closed, info in lazy_layout.long_fences(whole, start, end, BIG_CODE_LINES):
-        if whole[at:opened].strip():
-            units.append(Unit("section", whole=whole, start_at=at, end_at=opened, definitions=definitions))
+        units.extend(_long_parts(whole, at, opened, definitions))
         units.extend(code_units(whole[code_start:code_end], info))
         at = closed
-    if not units or whole[at:end].strip():  # (a blank rest is no block: a section of it would add its margin)
+    units.extend(_long_parts(whole, at, end, definitions))
+    if not units:
         units.append(Unit("section", whole=whole, start_at=at, end_at=end, definitions=definitions))
+    return units
+
+
+def _long_parts(whole: str, start: int, end: int, definitions: Optional[Definitions]) -> List[Unit]:
+    """`whole[start:end]` (top-level blocks) as units: a section, or, when it is long (no safe
+    boundary in it: a long list or table has none) and holds long lists or tables (found by
+    the parser's block pass: `lazy_layout.long_blocks`), those as runs of items and groups of
+    rows, the rest as sections. A blank stretch is no unit (it is no block: a section of it
+    would add its margin)."""
+    if start >= end or not whole[start:end].strip():
+        return []
+    if end - start <= LONG_SECTION_CHARS:
+        return [Unit("section", whole=whole, start_at=start, end_at=end, definitions=definitions)]
+    text = whole[start:end]
+    lines = _Lines(text)
+    units: List[Unit] = []
+    at = 0
+    for kind, first, stop, parts, number in lazy_layout.long_blocks(text, min(LIST_UNIT_ITEMS, TABLE_UNIT_ROWS)):
+        if text[at : lines[first]].strip():
+            units.append(Unit("section", whole=whole, start_at=start + at, end_at=start + lines[first], definitions=definitions))
+        at = lines[stop]
+        if kind == "table":
+            head = lines.slice(first, parts[0])
+            shape = TableShape(([], []), ([], []), source=lines.slice(first, stop), definitions=definitions)
+            groups = range(0, len(parts), TABLE_UNIT_ROWS)
+            for index in groups:
+                until = parts[index + TABLE_UNIT_ROWS] if index + TABLE_UNIT_ROWS < len(parts) else stop
+                source = lines.slice(parts[index], until)
+                units.append(
+                    Unit("rows", source=source, head=head, table=shape, first=index == 0, final=index == groups[-1], definitions=definitions)
+                )
+            continue
+        ordered = kind == "ordered_list"
+        try:
+            begin = int(number) if ordered else 1
+        except ValueError:
+            begin = 1
+        width = ordered_number_width(begin, len(parts)) if ordered else None
+        runs = range(0, len(parts), LIST_UNIT_ITEMS)
+        for index in runs:
+            until = parts[index + LIST_UNIT_ITEMS] if index + LIST_UNIT_ITEMS < len(parts) else stop
+            source = lines.slice(parts[index], until)
+            units.append(
+                Unit(
+                    "items",
+                    source=source,
+                    ordered=ordered,
+                    start=begin,
+                    first_index=index,
+                    number_width=width,
+                    final=index == runs[-1],
+                    definitions=definitions,
+                )
+            )
+    if text[at:].strip():
+        units.append(Unit("section", whole=whole, start_at=start + at, end_at=end, definitions=definitions))
     return units
 
 
@@ -672,6 +992,8 @@ def _unit_source(unit: Unit) -> str:
         return unit.whole[unit.start_at : unit.end_at].strip("\n")
     if unit.kind == "code":
         return unit.code.rstrip("\n")
+    if unit.kind == "rows":
+        return ((unit.head if unit.first else "") + unit.source).strip("\n")
     return (unit.node.raw if unit.node is not None else unit.source).strip("\n")
 
 
@@ -1570,7 +1892,7 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
         width = self._width
         guesses = [units[index].estimate(width) for index in range(first, end)]
         exact: Set[int] = set()
-        if sum(units[index].chars for index in range(first, end)) < lazy_layout.LAZY_CHARS:
+        if sum(units[index].cost for index in range(first, end)) < lazy_layout.LAZY_CHARS:
             exact.update(range(first, end))  # little to draw: all of it, at once
         rows, index = EXACT_PAGES * self._page_rows(), end - 1
         while index >= first and rows > 0:
