@@ -97,7 +97,8 @@ async def test_rough_drawing_ends_with_the_app(settings_for: Any, until: Any) ->
         await until(pilot, lambda: app.session is not None, what="the app to start")
         app.exit()
     assert not markdown_render.drawing_roughly()
-    assert markdown_render.make_parser().options["linkify"]
+    [paragraph] = markdown_render.parse_blocks(markdown_render.make_parser(), "see www.example.com")
+    assert paragraph.content is not None and any("link" in str(span.style) for span in paragraph.content.spans)
 
 
 def test_a_rough_parse_has_no_links_and_counts() -> None:
@@ -121,3 +122,32 @@ def test_a_rough_parse_has_no_links_and_counts() -> None:
 class Flags:
     dark = True
     ansi = False
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "See README.md, setup.py and example.com (bare names: never links).",
+        "A **bold** example.org, `code.py` and a [link](/docs/x.html) here.",
+        "| name | file |\n|---|---|\n| a | main.rs |\n",
+        "Some text. More text.\n\n- item.one\n- item two",
+    ],
+)
+def test_text_with_nothing_to_link_is_parsed_as_with_linkify(text: str) -> None:
+    """Parsed without linkify (nothing in it could be a link shown: see `_LINK_HINT`), the
+    blocks are those linkify would give."""
+    parser = markdown_render.make_parser()
+    shown = markdown_render.parse_blocks(parser, text)
+    assert not parser.options["linkify"]
+    parser.options["linkify"] = True
+    linked = markdown_render.build_nodes(parser.parse(text, {}))
+
+    def contents(nodes: List[Any]) -> List[Any]:
+        out = []
+        for node in nodes:
+            if node.content is not None:
+                out.append((node.content.plain, [(span.start, span.end, str(span.style)) for span in node.content.spans]))
+            out.extend(contents(node.children))
+        return out
+
+    assert contents(shown) == contents(linked)

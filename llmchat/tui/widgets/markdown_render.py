@@ -64,21 +64,26 @@ def make_parser() -> MarkdownIt:
         from mdit_py_plugins.tasklists import tasklists_plugin
 
         _PARSER = MarkdownIt("gfm-like").use(footnote_plugin).use(tasklists_plugin)
-        if _rough:
-            _PARSER.options["linkify"] = False
     return _PARSER
+
+
+# What linkify can make a link of (see `_bare_name`): an address with a scheme, a `www.` one, an
+# e-mail address. Text with none of them is parsed without linkify: it would find nothing shown
+# as a link, and its first use compiles linkify-it's expressions (big Unicode classes: 30-40 ms,
+# in the first frame of a conversation opened).
+_LINK_HINT = re.compile(r"://|www\.|@", re.IGNORECASE)
 
 
 # --- a first frame drawn roughly --------------------------------------------------------------
 #
 # Opening a conversation draws the answers in view before the app's first frame. Drawn the first
 # time in a process, two things cost more than everything else in that draw: linkify-it compiles
-# its regular expressions (big Unicode classes: 30-40 ms) at the first text it looks at, and
-# Pygments compiles a lexer's (36 ms for Python) at its first code block; the other answers'
-# drawing is ~20 ms. So the app draws the first frame roughly (`draw_roughly`): bare addresses
-# are left as text, and code not highlighted before (in this process or kept on disk) is shown
-# plain. Right after that frame (`draw_finely`) the answers that were drawn roughly are drawn
-# again, with their links and colours (StreamingMarkdown.draw_again).
+# its regular expressions (30-40 ms) at the first address it looks at, and Pygments compiles a
+# lexer's (36 ms for Python) at its first code block; the other answers' drawing is ~20 ms. So
+# the app draws the first frame roughly (`draw_roughly`): bare addresses are left as text, and
+# code not highlighted before (in this process or kept on disk) is shown plain. Right after that
+# frame (`draw_finely`) the answers that were drawn roughly are drawn again, with their links and
+# colours (StreamingMarkdown.draw_again).
 
 _rough = False
 _rough_draws = 0  # things drawn roughly so far (a widget compares the count around a draw)
@@ -89,15 +94,11 @@ def draw_roughly() -> None:
     """From now until `draw_finely`: no linkify, and no lexer compiled for a code block."""
     global _rough
     _rough = True
-    if _PARSER is not None:
-        _PARSER.options["linkify"] = False
 
 
 def draw_finely() -> None:
     global _rough
     _rough = False
-    if _PARSER is not None:
-        _PARSER.options["linkify"] = True
 
 
 def drawing_roughly() -> bool:
@@ -244,8 +245,11 @@ def parse_blocks(parser: MarkdownIt, text: str, definitions: Optional[Definition
     """The top-level blocks of `text`, its references resolved with `definitions` too (those of
     the rest of the answer), which learn the text's own definitions when `learn` is set."""
     env = definitions.env() if definitions else {}
-    if _rough:
+    linkify = _LINK_HINT.search(text) is not None
+    if linkify and _rough:
         _note_rough()
+        linkify = False
+    parser.options["linkify"] = linkify
     nodes = build_nodes(parser.parse(text, env))
     if learn and definitions is not None:
         definitions.learn(env)
