@@ -16,7 +16,8 @@ from llmchat.tui.widgets import markdown_render
 from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
 
 CODE = "import asyncio\n\n\nasync def count(stream) -> int:\n    total = 0\n    return total"
-ANSWER = f"See www.example.com for more.\n\n```python\n{CODE}\n```\n\nThat is all."
+LONG_LINK = "Read https://example.com/" + "a-long-path/" * 6 + "end.html before you go on with the rest of it."
+ANSWER = f"See www.example.com for more.\n\n```python\n{CODE}\n```\n\n{LONG_LINK}\n\nThat is all."
 
 
 def seed(answers: List[str], base_url: str) -> int:
