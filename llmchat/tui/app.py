@@ -105,7 +105,7 @@ from llmchat.tui.widgets import (
 )
 from llmchat.tui.widgets.attachments import AttachmentBar, PathMenu, describe, meta_of
 from llmchat.tui.widgets.footer import QuietFooter
-from llmchat.tui.widgets.markdown_render import keep_highlights_in, save_highlights
+from llmchat.tui.widgets.markdown_render import draw_finely, draw_roughly, keep_highlights_in, save_highlights
 from llmchat.tui.widgets.pasted import user_message
 from llmchat.tui.widgets.prompt import newline_hint
 from llmchat.tui.widgets.siblings import SiblingSwitcher
@@ -574,9 +574,22 @@ class ChatApp(App[None]):
             await self.engine.start()
         self.session = ChatSession()
         if loading is not None and conversation_id is not None:
-            await self._show_conversation(conversation_id, loading)
+            # Its first frame drawn roughly (no linkify, code plain unless highlighted before)
+            # and finely right after it: markdown_render.draw_roughly says why.
+            draw_roughly()
+            try:
+                await self._show_conversation(conversation_id, loading)
+            finally:
+                self.call_after_refresh(self._draw_finely)
         if self._status_interval:
             self.set_interval(self._status_interval, self._refresh_status)
+
+    def _draw_finely(self) -> None:
+        """After the first frame: the answers drawn roughly for it are drawn again."""
+        draw_finely()
+        for answer in self.transcript.query(StreamingMarkdown):
+            if answer.drawn_roughly:
+                answer.draw_again()
 
     async def _start_engine(self) -> None:
         """The engine's start in the background (its MCP servers): the status bar says so."""
@@ -619,6 +632,7 @@ class ChatApp(App[None]):
         self.chat_history.close()
         await asyncio.to_thread(save_highlights)
         keep_highlights_in(None)
+        draw_finely()  # (quit before the first frame's end)
         if self._worker is not None:
             self._worker.cancel()
         if self._model_fetch is not None:

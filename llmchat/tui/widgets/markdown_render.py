@@ -68,6 +68,54 @@ def make_parser() -> MarkdownIt:
     return _PARSER
 
 
+# What linkify can make a link of (see `_bare_name`): an address with a scheme, a `www.` one, an
+# e-mail address. Text with none of them is parsed without linkify: it would find nothing shown
+# as a link, and its first use compiles linkify-it's expressions (big Unicode classes: 30-40 ms,
+# in the first frame of a conversation opened).
+_LINK_HINT = re.compile(r"://|www\.|@", re.IGNORECASE)
+
+
+# --- a first frame drawn roughly --------------------------------------------------------------
+#
+# Opening a conversation draws the answers in view before the app's first frame. Drawn the first
+# time in a process, two things cost more than everything else in that draw: linkify-it compiles
+# its regular expressions (30-40 ms) at the first address it looks at, and Pygments compiles a
+# lexer's (36 ms for Python) at its first code block; the other answers' drawing is ~20 ms. So
+# the app draws the first frame roughly (`draw_roughly`): bare addresses are left as text, and
+# code not highlighted before (in this process or kept on disk) is shown plain. Right after that
+# frame (`draw_finely`) the answers that were drawn roughly are drawn again, with their links and
+# colours (StreamingMarkdown.draw_again).
+
+_rough = False
+_rough_draws = 0  # things drawn roughly so far (a widget compares the count around a draw)
+_lexers_ready: Set[str] = set()  # lexers that highlighted code in this process: compiled
+
+
+def draw_roughly() -> None:
+    """From now until `draw_finely`: no linkify, and no lexer compiled for a code block."""
+    global _rough
+    _rough = True
+
+
+def draw_finely() -> None:
+    global _rough
+    _rough = False
+
+
+def drawing_roughly() -> bool:
+    return _rough
+
+
+def rough_draws() -> int:
+    """How many times something was drawn roughly: a parse without linkify, or code plain."""
+    return _rough_draws
+
+
+def _note_rough() -> None:
+    global _rough_draws
+    _rough_draws += 1
+
+
 # --- the block tree ------------------------------------------------------------------------
 
 
@@ -198,6 +246,11 @@ def parse_blocks(parser: MarkdownIt, text: str, definitions: Optional[Definition
     """The top-level blocks of `text`, its references resolved with `definitions` too (those of
     the rest of the answer), which learn the text's own definitions when `learn` is set."""
     env = definitions.env() if definitions else {}
+    linkify = _LINK_HINT.search(text) is not None
+    if linkify and _rough:
+        _note_rough()
+        linkify = False
+    parser.options["linkify"] = linkify
     nodes = build_nodes(parser.parse(text, env))
     if learn and definitions is not None:
         definitions.learn(env)
@@ -680,6 +733,9 @@ def highlight_code(code: str, lexer: str, painter: Painter, *, keep: bool = Fals
         kept = _read_kept(folder, name, code)
         if kept is not None:
             highlighted = kept
+        elif highlighted is None and _rough and lexer not in _lexers_ready:
+            _note_rough()
+            return _plain_code(code)  # (neither kept in memory nor to be saved)
         else:
             if highlighted is None:
                 highlighted = _pygments_highlight(code, lexer, ansi, dark)
@@ -689,6 +745,9 @@ def highlight_code(code: str, lexer: str, painter: Painter, *, keep: bool = Fals
                     del _to_save[next(iter(_to_save))]
                 _to_save[name] = spans
     elif highlighted is None:
+        if _rough and lexer not in _lexers_ready:
+            _note_rough()
+            return _plain_code(code)
         highlighted = _pygments_highlight(code, lexer, ansi, dark)
     if len(code) <= _MEMORY_CHARS:
         if key not in _memory and len(_memory) >= _MEMORY_ENTRIES:
@@ -706,7 +765,14 @@ def _pygments_highlight(code: str, lexer: str, ansi: bool, dark: bool) -> Conten
     theme: type = highlight.HighlightTheme
     if ansi:
         theme = highlight.ANSIDarkHighlightTheme if dark else highlight.ANSILightHighlightTheme
-    return highlight.highlight(code, language=lexer or None, theme=theme)
+    highlighted = highlight.highlight(code, language=lexer or None, theme=theme)
+    _lexers_ready.add(lexer)
+    return highlighted
+
+
+def _plain_code(code: str) -> Content:
+    """Code as `_pygments_highlight` gives it, without the colours (see `draw_roughly`)."""
+    return Content("\n".join(code.splitlines())).stylize_before("$text")
 
 
 CONTINUED = "↪ "  # in the left padding of the rows a code line wider than the view goes on in

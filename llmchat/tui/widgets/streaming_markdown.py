@@ -94,6 +94,7 @@ from llmchat.tui.widgets.markdown_render import (
     parse_blocks,
     render_block,
     render_list,
+    rough_draws,
     stack,
     table_cells,
     table_measures,
@@ -1373,6 +1374,7 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
         self._view_units = (0, 0)  # the units the last paint showed
         self._view_top = 0  # and its first line (as painted: see _view_line)
         self._interned: dict = {}
+        self._rough: Set[int] = set()  # units drawn roughly, for a first frame (draw_again)
         self._tail_lines: List[Strip] = []
         # Lines as render_line gives them (selection offsets on), by line: while the answer
         # grows, the text moves up a row in the room above it at each new line and every row on
@@ -2009,6 +2011,21 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
         line = self._starts[todo[0]]
         return line if dirty_from is None else min(line, dirty_from)
 
+    @property
+    def drawn_roughly(self) -> bool:
+        return bool(self._rough)
+
+    def draw_again(self) -> None:
+        """Draw again, now, the units drawn roughly for a first frame (markdown_render's
+        `draw_roughly`: bare addresses as text, code plain), with their links and colours. What
+        follows them moves if a height changed (a link is kept on one row), the view with
+        what it showed."""
+        rough = [index for index in sorted(self._rough) if index < len(self._exact)]
+        self._rough.clear()
+        line = self._redraw(rough, len(self._exact), None)
+        if line is not None:
+            self.refresh(layout=True)
+
     def _exact_around(self, first: int, end: int) -> int:
         """Make every unit that lines `first` .. `end` - 1 show (and a page around them) exact.
         Returns how far those lines moved (see `_correct`)."""
@@ -2096,7 +2113,10 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
         """Draw frozen unit `index` (its top margin, lines, bottom margin) and remember the
         lines in the shared cache."""
         assert self._painter is not None
+        rough = rough_draws()
         box = self.document.units[index].render(self._width, self._painter)
+        if rough_draws() != rough:
+            self._rough.add(index)
         styles = self._interned
         # One style object per distinct style: drawing makes a new one per segment, and an
         # answer has few distinct styles.
