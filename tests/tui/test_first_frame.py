@@ -152,3 +152,17 @@ def test_text_with_nothing_to_link_is_parsed_as_with_linkify(text: str) -> None:
         return out
 
     assert contents(shown) == contents(linked)
+
+
+async def test_a_long_list_drawn_roughly_gets_its_links(settings_for: Any, until: Any) -> None:
+    """A long list is kept in runs whose parse is kept for their first drawing: a parse made for
+    the rough first frame (no links) is not, so the runs in view end with their links."""
+    settings = settings_for()
+    items = "\n".join(f"- item {n} at www.example{n}.com" for n in range(120))
+    cid = seed([f"The list:\n\n{items}\n\nThat is all."], settings.base_url)
+    app = ChatApp(replace(settings, conversation_id=cid))
+    async with app.run_test(size=(80, 30)) as pilot:
+        shown = await open_and_settle(app, pilot, until)
+    for n in (0, 60, 119):  # (every run: the widget's rows, on screen or not)
+        row = next(row for row in shown if f"www.example{n}.com" in "".join(piece for piece, _ in row))
+        assert any(f"www.example{n}.com" in piece and "link" in style for piece, style in row), n

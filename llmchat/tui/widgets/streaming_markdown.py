@@ -85,6 +85,7 @@ from llmchat.tui.widgets.markdown_render import (
     Node,
     Painter,
     code_lines,
+    drawing_roughly,
     fence_style_path,
     highlight_code,
     list_start,
@@ -226,6 +227,11 @@ class Unit:
     measures: Optional[Measures] = None  # (of its own rows)
     # Items or rows just parsed (their nodes), for the first drawing only (then let go).
     parsed: Any = None
+
+    def __post_init__(self) -> None:
+        if self.parsed is not None and drawing_roughly():
+            # Parsed for a first frame drawn roughly (no links): drawn finely, it is parsed again.
+            self.parsed = None
 
     def render(self, width: int, painter: Painter) -> Box:
         parsed, self.parsed = self.parsed, None
