@@ -109,10 +109,17 @@ GROW_STEP = 4
 GROW_EVERY = 0.5
 MAX_GROW_STEP = 12
 # Frames: at most this often, and far enough apart that taking text in and painting it use at
-# most 1 / BUSY_SHARE of the time (slow frames push the next one back).
-MIN_FRAME = 1 / 40
+# most 1 / BUSY_SHARE of the time (slow frames push the next one back). At 200 tok/s in tmux
+# every frame is due at MIN_FRAME: at 1/40 s the app took 32% of a core (28% before the answer
+# kept its newest line on the last row: a new line moves every row on screen, and lays the
+# screen out while the answer is shorter than the view); at 1/32 s ~4 points less, the
+# arrival -> screen time ~3 ms more at the median (a token waits half a frame on average).
+MIN_FRAME = 1 / 32
 BUSY_SHARE = 4.0
 MAX_FRAME_GAP = 0.25  # however slow the frames, never further apart than this
+# A frame that finds the answer outgrowing its container waits this long for the screen's
+# layout (a tick), whatever MIN_FRAME is: a backlog's frames are not spaced by MIN_FRAME.
+OUTGROW_WAIT = 1 / 40
 # However fast text comes, a frame takes it in slices for at most about TAKE_WORK seconds, so
 # keys and a cancel wait at most that long; the rest waits, compactly (see TextQueue). A slice
 # is sized by what the last slices cost per character (between MIN_TAKE and MAX_TAKE; TAKE_CHUNK
@@ -1221,7 +1228,7 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
             # Painted for it already: the screen lays it out at its next tick; taken in before,
             # more text is drawn at a width about to change (and a tail a frame).
             self._frame_requested = True
-            self.set_timer(self._min_frame, self._due)
+            self.set_timer(min(self._min_frame, OUTGROW_WAIT), self._due)
             return
         if self._finishing and len(self._pending) <= self._slice(FINISH_WORK):
             self._complete()
