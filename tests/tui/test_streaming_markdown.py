@@ -367,6 +367,23 @@ async def test_room_grows_in_larger_steps_when_lines_arrive_fast(manual_clock):
         assert widget.height_shown == widget.line_count
 
 
+async def test_an_answer_at_200_tokens_a_second_grows_by_the_largest_step(manual_clock):
+    """~16 lines a second (200 tok/s at 120 columns): each growth is a layout of the screen, so
+    the room grows by the largest step (about once a second, not twice by smaller ones)."""
+    clock = manual_clock
+    widget = StreamingMarkdown(grow_step=4, clock=clock)
+    app = Follow(widget)
+    async with app.run_test(size=(60, 6)) as pilot:
+
+        async def add_paragraphs(count: int, seconds: float) -> int:
+            clock.now += seconds
+            await frame(pilot, widget, "a line\n\n" * count)
+            return widget.height_shown - widget.line_count
+
+        assert await add_paragraphs(4, 1.0) == 3
+        assert await add_paragraphs(8, 1.0) == MAX_GROW_STEP - 1
+
+
 async def test_text_a_reader_scrolled_back_to_stays_put_while_the_answer_grows():
     widget = StreamingMarkdown(grow_step=4)
     app = Follow(widget)

@@ -105,8 +105,10 @@ CODE_UNIT_LINES = 100
 GROW_STEP = 4
 # Lines arriving faster than GROW_STEP every GROW_EVERY seconds grow it in larger steps (up to
 # MAX_GROW_STEP): each growth is a layout of the whole screen and a repaint of the transcript
-# (~10 ms), so a fast answer grows in fewer, larger steps.
-GROW_EVERY = 0.5
+# (~10 ms; 12-15 ms at 120 x 40 in tmux), so a fast answer grows in fewer, larger steps. (The room
+# is above the text, out of sight while the view follows it. At 200 tok/s, ~15 lines a second:
+# 0.5 s grew it by 8 lines twice a second.)
+GROW_EVERY = 1.0
 MAX_GROW_STEP = 12
 # Frames: at most this often, and far enough apart that taking text in and painting it use at
 # most 1 / BUSY_SHARE of the time (slow frames push the next one back). At 200 tok/s in tmux
