@@ -117,7 +117,11 @@ from llmchat.tui.widgets.tools import TOOL_CANCELLED, TOOL_ENDED, ToolBlock, sho
 from llmchat.tui.widgets.transcript import StoredTurn, TurnView
 
 QUIT_WINDOW = 2.0  # seconds within which a second Ctrl+C quits
-STATUS_INTERVAL = 0.1  # seconds between status-bar refreshes while an answer streams
+STATUS_INTERVAL = 0.1  # seconds between status-bar refreshes while waiting or thinking (the spinner, a retry's countdown)
+# While the answer's text streams, the bar's figures (tok/s, tokens, elapsed) are refreshed at
+# most this often: at 10 a second they were a paint of their own or a larger paint on most
+# of the answer's frames (~1 ms each, for figures no one reads that fast).
+STREAMING_STATUS_INTERVAL = 0.25
 SCROLL_LINES = 3  # Ctrl+Up / Ctrl+Down
 # A server sending as fast as it can hands the worker hundreds of deltas per network read:
 # the engine lets keys, paints and a cancel in every YIELD_EVERY deltas.
@@ -966,14 +970,24 @@ class ChatApp(App[None]):
 
     def _refresh_status(self) -> None:
         """The status timer: refreshes the bar unless the answer's frames keep it fresh
-        (waiting, thinking, a stalled stream)."""
-        if self._clock() - self._status_at >= 2 * (self._status_interval or 0.0):
+        (waiting, thinking, a stalled stream). (Half a tick's slack: the timer's ticks are a
+        little late or early, and a bar due at the second tick was refreshed at the third.)"""
+        interval = self._status_interval or 0.0
+        if self._clock() - self._status_at >= self._status_every(interval) + interval / 2:
             self._show_status()
 
     def _status_with_frame(self) -> None:
         """An answer's frame is due: refresh the bar in the same paint if it is time."""
-        if self._status_interval is not None and self._clock() - self._status_at >= self._status_interval:
+        if self._status_interval is not None and self._clock() - self._status_at >= self._status_every(self._status_interval):
             self._show_status()
+
+    def _status_every(self, interval: float) -> float:
+        """Seconds between refreshes of the bar now: `interval`, or STREAMING_STATUS_INTERVAL
+        while the answer's text streams (its figures only)."""
+        turn = self._active
+        if turn is not None and turn.state == STREAMING and turn.retry is None:
+            return max(interval, STREAMING_STATUS_INTERVAL)
+        return interval
 
     def _show_status(self) -> None:
         turn = self._active

@@ -28,6 +28,7 @@ from llmchat.tui.widgets.streaming_markdown import (
     CODE_UNIT_LINES,
     DRAWN,
     MAX_GROW_STEP,
+    MIN_FRAME,
     StreamingDocument,
     StreamingMarkdown,
     TextQueue,
@@ -365,6 +366,41 @@ async def test_room_grows_in_larger_steps_when_lines_arrive_fast(manual_clock):
         widget.finish()
         await pilot.pause()
         assert widget.height_shown == widget.line_count
+
+
+async def test_an_answer_at_200_tokens_a_second_grows_by_the_largest_step(manual_clock):
+    """~16 lines a second (200 tok/s at 120 columns): each growth is a layout of the screen, so
+    the room grows by the largest step (about once a second, not twice by smaller ones)."""
+    clock = manual_clock
+    widget = StreamingMarkdown(grow_step=4, clock=clock)
+    app = Follow(widget)
+    async with app.run_test(size=(60, 6)) as pilot:
+
+        async def add_paragraphs(count: int, seconds: float) -> int:
+            clock.now += seconds
+            await frame(pilot, widget, "a line\n\n" * count)
+            return widget.height_shown - widget.line_count
+
+        assert await add_paragraphs(4, 1.0) == 3
+        assert await add_paragraphs(8, 1.0) == MAX_GROW_STEP - 1
+
+
+async def test_at_200_tokens_a_second_frames_come_at_most_every_min_frame(manual_clock):
+    """A token every 5 ms for a second, a frame asked for after each: text is taken in at most
+    every MIN_FRAME (1/32 s: at 1/40 s the frames and their paints took the app over the
+    bench's 30% of a core in tmux), never per token."""
+    clock = manual_clock
+    widget = StreamingMarkdown(clock=clock)
+    async with Follow(widget).run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        start = widget.frames
+        for index in range(200):
+            clock.now += 0.005
+            widget.append(f"w{index} ")
+            widget._frame()
+        frames = widget.frames - start
+        assert 20 <= frames <= 1 / MIN_FRAME + 1
+        assert frames <= 33, frames
 
 
 async def test_text_a_reader_scrolled_back_to_stays_put_while_the_answer_grows():

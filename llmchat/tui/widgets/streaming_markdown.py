@@ -134,14 +134,25 @@ DRAW_WEIGHT = {"rows": 5}
 GROW_STEP = 4
 # Lines arriving faster than GROW_STEP every GROW_EVERY seconds grow it in larger steps (up to
 # MAX_GROW_STEP): each growth is a layout of the whole screen and a repaint of the transcript
-# (~10 ms), so a fast answer grows in fewer, larger steps.
-GROW_EVERY = 0.5
+# (~10 ms; 12-15 ms at 120 x 40 in tmux), so a fast answer grows in fewer, larger steps. (The room
+# is above the text, out of sight while the view follows it. At 200 tok/s, ~15 lines a second:
+# 0.5 s grew it by 8 lines twice a second.)
+GROW_EVERY = 1.0
 MAX_GROW_STEP = 12
 # Frames: at most this often, and far enough apart that taking text in and painting it use at
-# most 1 / BUSY_SHARE of the time (slow frames push the next one back).
-MIN_FRAME = 1 / 40
+# most 1 / BUSY_SHARE of the time (slow frames push the next one back). At 200 tok/s in tmux
+# every frame is due at MIN_FRAME: at 1/40 s the app took 32% of a core (28% before the answer
+# kept its newest line on the last row: a new line moves every row on screen, and lays the
+# screen out while the answer is shorter than the view); at 1/32 s ~3 points less, the
+# arrival -> screen time ~3.5 ms more at the median (a token waits half a frame on average).
+# (Spacing only the costly frames instead, BUSY_SHARE 5 at 1/40 s, saved half as much and
+# spread the 99th percentile.)
+MIN_FRAME = 1 / 32
 BUSY_SHARE = 4.0
 MAX_FRAME_GAP = 0.25  # however slow the frames, never further apart than this
+# A frame that finds the answer outgrowing its container waits this long for the screen's
+# layout (a tick), whatever MIN_FRAME is: a backlog's frames are not spaced by MIN_FRAME.
+OUTGROW_WAIT = 1 / 40
 # However fast text comes, a frame takes it in slices for at most about TAKE_WORK seconds, so
 # keys and a cancel wait at most that long; the rest waits, compactly (see TextQueue). A slice
 # is sized by what the last slices cost per character (between MIN_TAKE and MAX_TAKE; TAKE_CHUNK
@@ -1551,7 +1562,7 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
             # Painted for it already: the screen lays it out at its next tick; taken in before,
             # more text is drawn at a width about to change (and a tail a frame).
             self._frame_requested = True
-            self.set_timer(self._min_frame, self._due)
+            self.set_timer(min(self._min_frame, OUTGROW_WAIT), self._due)
             return
         if self._finishing and len(self._pending) <= self._slice(FINISH_WORK):
             self._complete()
