@@ -152,6 +152,51 @@ async def test_a_huge_backlog_is_final_at_once_and_keys_are_handled(until, tap):
         assert sum(widget._exact) < len(widget._exact) // 10  # what is near the view only
 
 
+async def test_what_the_end_of_a_flood_changed_is_painted_before_its_backlog_is_laid_out(until):
+    """Esc on a flood: the `cancelled` that comes with the end is painted first, then the
+    backlog is laid out (~0.1 s for 10 MB). A timer for it could fire before that paint and
+    hold it back by the layout."""
+    from textual.app import App, ComposeResult
+    from textual.containers import VerticalScroll
+    from textual.widgets import Static
+
+    from llmchat.demo.answer import answer_tokens
+    from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
+
+    order = []
+
+    class State(Static):
+        def render_line(self, y):
+            if "cancelled" in str(self.render()) and "painted" not in order:
+                order.append("painted")
+            return super().render_line(y)
+
+    class Answer(StreamingMarkdown):
+        def _complete(self):
+            if self._finishing and not self.document.finished:
+                order.append("laid out")
+            super()._complete()
+
+    widget, state = Answer(), State("streaming")
+
+    class Flooded(App[None]):
+        def compose(self) -> ComposeResult:
+            yield state
+            with VerticalScroll():
+                yield widget
+
+    app = Flooded()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        widget.append("".join(answer_tokens("flood", 150_000)))  # ~650 KB, none taken in yet
+        state.update("cancelled")
+        widget.finish()
+        for _ in range(5):  # the app busy a while (a flood's messages, the end's handlers)
+            app.call_later(lambda: time.sleep(0.005))
+        await until(pilot, lambda: widget.finished, timeout=10, what="the answer final")
+    assert order == ["painted", "laid out"]
+
+
 def test_an_answer_given_whole_is_final_at_once_however_long():
     """A stored answer, reopened: nothing streams, so nothing waits for frames."""
     from llmchat.demo.answer import answer_tokens

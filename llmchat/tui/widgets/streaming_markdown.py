@@ -1465,14 +1465,19 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
             self._complete()
         elif len(self._pending) >= lazy_layout.LAZY_CHARS:
             # A long backlog (a cancelled flood) is final at once, laid out lazily (~0.1 s for
-            # 10 MB): once what the end changed elsewhere (`cancelled`) is painted.
-            self.set_timer(BACKLOG_GAP, self._complete)
+            # 10 MB): once what the end changed elsewhere (`cancelled`) is painted. (Not on a
+            # timer: one that came before that paint held it back by the layout, 60-100 ms.)
+            self.call_after_refresh(self._complete_if_attached)
         else:
             # No more text comes to gather by waiting: the frame is due now, not a frame period
             # after the last (a short answer's last frame waited up to 0.1 s for its time).
             self._next_frame = self._clock()
             self._frame_requested = False  # (a frame asked for later finds nothing left, or a backlog)
             self._request_frame()
+
+    def _complete_if_attached(self) -> None:
+        if self.is_attached:
+            self._complete()
 
     def _complete(self) -> None:
         if self.document.finished:
