@@ -462,3 +462,30 @@ async def test_turns_a_move_mounts_are_drawn_ahead_before_a_key_scrolls_onto_the
                 if widget.display and widget.outer_size.height:
                     assert lines_drawn(widget) == widget.outer_size.height, (view.index, widget)
         assert transcript.drawn_ahead
+
+
+# --- a message sent in a long conversation ------------------------------------------------------
+
+
+async def test_no_lines_are_drawn_ahead_while_an_answer_streams(settings_for, until, tap, submit, settled):
+    """The turns a PageUp mounts while an answer streams are drawn ahead once it ended: its
+    frames come first (drawn in the gaps between them, they made a new message in a long
+    conversation 30-60 ms slower)."""
+    settings = settings_for(tokens=40, tps=40)
+    cid = seed_long(80, settings.base_url)
+    app = ChatApp(replace(settings, conversation_id=cid))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_long(pilot, until, 80)
+        transcript = app.transcript
+        await until(pilot, lambda: not transcript._ahead and not transcript._ahead_pending, what="the turns at the end drawn")
+        await submit(pilot, "slowly")
+        [answer] = app.query(AssistantMessage)
+        drawn = transcript.drawn_ahead
+        await tap(pilot, "pageup")
+        await until(pilot, lambda: transcript._ahead or answer.state == "done", what="turns to draw ahead")
+        assert transcript._ahead, "the answer ended before the PageUp mounted turns"
+        await until(pilot, lambda: answer.state == "done", what="the end of the answer")
+        assert transcript.drawn_ahead == drawn  # none while it streamed
+        await until(pilot, lambda: not transcript._ahead, timeout=15, what="the lines drawn after it")
+        assert transcript.drawn_ahead > drawn
+        await settled(app)
