@@ -286,8 +286,8 @@ class Engine:
     def warm_up(self, early: Any = None, context: Optional[Callable[[], Sequence[Message]]] = None) -> None:
         """Open the connection the next request will use, in the background (stream/warm.py);
         `early` is a socket a thread is connecting already (stream/early.py). `context`: what
-        gives the messages the next request will send before its prompt (called in a worker
-        thread), encoded now if they make a big body (`StreamingClient.warm_body`)."""
+        gives the messages the next request will send before its prompt, encoded from now on
+        (a slice at a time) if they make a big body (`StreamingClient.warm_body`)."""
         client = self._client
         if client is not None:
             client.warm_up(self._base_url, early)

@@ -133,21 +133,26 @@ class StreamingClient:
         (built as it is sent). A result not given to `stream` should be cancelled."""
         if _content_size(request) < BIG_BODY:
             return None
-        warming = self._warming
-        if warming is not None and not warming.done():  # the messages are being encoded: then the rest
-            return asyncio.ensure_future(_after(warming, provider, request, self._kept))
+        self._stop_warming()  # what it encoded so far is kept; the thread encodes the rest
         return asyncio.ensure_future(asyncio.to_thread(_big_body, provider, request, self._kept))
 
     def warm_body(self, provider: Provider, build: Callable[[], ChatRequest]) -> None:
         """Encode the messages of the request `build` gives, when its body is big (a long
-        conversation's earlier messages, while the user types the next), in a worker thread:
-        the body of the next request that sends them again (`prepare`, `stream`) then encodes
-        only what is new. Fire and forget (a failure is the request's to report); one at a
-        time. `build` runs in the thread."""
+        conversation's earlier messages, while the user types the next): the body of the next
+        request that sends them again (`prepare`, `stream`) then encodes only what is new. On
+        the event loop, WARM_SLICE seconds at a time: in a thread it took the GIL from the loop
+        for 5 ms at a time (the interpreter's switch interval) whenever the loop waited, and a
+        key typed meanwhile waited 50-90 ms. Fire and forget (a failure is the request's to
+        report); one at a time; stopped by the next `prepare` or `stream`."""
         if self._warming is not None and not self._warming.done():
             return
-        warming = self._warming = asyncio.ensure_future(asyncio.to_thread(_warm_body, provider, build, self._kept))
+        warming = self._warming = asyncio.ensure_future(_warm_body(provider, build, self._kept))
         warming.add_done_callback(_retrieved)
+
+    def _stop_warming(self) -> None:
+        warming, self._warming = self._warming, None
+        if warming is not None:
+            warming.cancel()  # (suspended between two slices: `kept` is whole)
 
     async def stream(
         self,
@@ -168,6 +173,7 @@ class StreamingClient:
         elif _content_size(request) < BIG_BODY:
             spec = provider.build_request(request)
         else:
+            self._stop_warming()
             spec, body = await asyncio.to_thread(_big_body, provider, request, self._kept)
         started = self._clock()
         deadline = None if self.max_time is None else asyncio.get_running_loop().time() + self.max_time
@@ -373,6 +379,7 @@ _MARKS = dict.fromkeys((0x061C, 0x200E, 0x200F))
 
 BIG_BODY = 1024 * 1024  # characters of text and bytes of attachments a request carries
 _PIECE = 256 * 1024  # characters of one long string serialised at a time
+WARM_SLICE = 0.002  # seconds `warm_body` encodes for before it lets the event loop run
 
 
 def _content_size(request: ChatRequest) -> int:
@@ -393,18 +400,28 @@ def _big_body(provider: Provider, request: ChatRequest, kept: Optional["EncodedI
     return spec, json_pieces(spec.json, kept=kept)
 
 
-def _warm_body(provider: Provider, build: Callable[[], ChatRequest], kept: "EncodedItems") -> None:
+async def _warm_body(provider: Provider, build: Callable[[], ChatRequest], kept: "EncodedItems") -> None:
+    """`StreamingClient.warm_body`: the text messages of `build()`'s top-level lists into `kept`."""
     request = build()
-    if _content_size(request) >= BIG_BODY:
-        _big_body(provider, request, kept)
-
-
-async def _after(
-    warming: "asyncio.Future[None]", provider: Provider, request: ChatRequest, kept: "EncodedItems"
-) -> "Tuple[HttpRequest, List[bytes]]":
-    """`_big_body` once `warming` ended (what it encoded is not encoded again)."""
-    await asyncio.wait([warming])
-    return await asyncio.to_thread(_big_body, provider, request, kept)
+    await asyncio.sleep(0)
+    if _content_size(request) < BIG_BODY:
+        return
+    value = provider.build_request(request).json
+    if type(value) is not dict:
+        return
+    items = kept.items  # added to; the next body built keeps only its own
+    started = time.perf_counter()
+    for node in value.values():
+        if type(node) is not list:
+            continue
+        for n, item in enumerate(node):
+            key = _simple(item, _PIECE)
+            if key is not None and key not in items:
+                items[key] = _ENCODER.encode(item).encode("utf-8")
+                kept.encoded += 1
+            if n % 16 == 15 and time.perf_counter() - started >= WARM_SLICE:
+                await asyncio.sleep(0)  # keys and frames first
+                started = time.perf_counter()
 
 
 def _retrieved(done: "asyncio.Future[None]") -> None:

@@ -840,7 +840,8 @@ class ChatApp(App[None]):
         """The user is writing a message: open the connection it will be sent on, so Enter
         does not wait for TCP and TLS (stream/warm.py; a no-op while one is ready), and have
         the conversation's messages encoded for its request, once per state of the
-        conversation (a 1,000-turn one's 1.4 MB of JSON: in a thread, not after Enter)."""
+        conversation (a 1,000-turn one's 1.4 MB of JSON: in slices while the user types, not
+        after Enter)."""
         session = self.session
         if self._active is None and session is not None and self.engine is not None and event.text_area.document.end != (0, 0):
             mark = (id(session), len(session.turns), id(session.last))

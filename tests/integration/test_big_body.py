@@ -242,13 +242,42 @@ async def test_a_body_warmed_while_typing_encodes_only_the_prompt_at_the_send() 
         url = server.base_url("openai-chat", tokens=3)
         async with StreamingClient() as http:
             provider = get_provider("openai-chat")
+            ticks = 0
+
+            async def tick() -> None:  # the event loop runs while the messages are encoded
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0)
+                    ticks += 1
+
+            ticker = asyncio.ensure_future(tick())
             http.warm_body(provider, lambda: conversation_request(url, earlier))
+            deadline = time.monotonic() + 10
+            while len(http._kept.items) < len(earlier) and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            ticker.cancel()
+            assert http._kept.encoded == len(earlier) and ticks > 10
             request = conversation_request(url, earlier + [Message("user", "and?")])
-            prepared = http.prepare(provider, request)  # while the warming still runs, or after it
+            prepared = http.prepare(provider, request)
             assert prepared is not None
             events = [e async for e in http.stream(provider, request, prepared=prepared)]
             assert type(events[-1]) is Finish
-            assert http._kept.encoded == len(earlier) + 1
+            assert http._kept.encoded == len(earlier) + 1  # the prompt
+        assert server.server.requests[0].body == provider.build_request(request).json
+
+
+async def test_a_send_while_the_messages_are_being_encoded_stops_that_and_sends_them_whole() -> None:
+    earlier = history(300, BIG_BODY // 250)
+    with ServerThread() as server:
+        url = server.base_url("openai-chat", tokens=3)
+        async with StreamingClient() as http:
+            provider = get_provider("openai-chat")
+            http.warm_body(provider, lambda: conversation_request(url, earlier))
+            warming = http._warming
+            request = conversation_request(url, earlier + [Message("user", "and?")])
+            events = [e async for e in http.stream(provider, request, prepared=http.prepare(provider, request))]
+            assert type(events[-1]) is Finish and warming is not None and warming.cancelled()
+            assert http._kept.encoded == len(earlier) + 1  # each once, by one or the other
         assert server.server.requests[0].body == provider.build_request(request).json
 
 
