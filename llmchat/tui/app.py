@@ -418,6 +418,7 @@ class ChatApp(App[None]):
         self.session: Optional[ChatSession] = None  # once the engine has started (on mount)
         self.engine: Optional[Engine] = None  # runs the turns (on mount)
         self._warmed: Optional[tuple] = None  # the context `_warm_up_while_typing` had encoded last
+        self._prompt_shown: Optional[Any] = None  # a prompt's widget `_start` mounts with its answer's
         # The server's model list for the model picker: (key, when, names or the error), and
         # the fetch on its way (see _prefetch_models).
         self._model_list: Optional[tuple] = None
@@ -697,7 +698,7 @@ class ChatApp(App[None]):
         self._remember_prompts()
         shown = user_message(event.text, event.pasted, [describe(meta_of(a)) for a in attached])
         shown.turn = turn  # type: ignore[attr-defined]  # a click on it finds its turn
-        await self.transcript.mount(shown)
+        self._prompt_shown = shown  # mounted with the answer's widget (`_start`)
         await self._start(turn)
 
     # --- attachments ------------------------------------------------------------------------
@@ -852,7 +853,10 @@ class ChatApp(App[None]):
         assert self.session is not None
         view = AssistantMessage()
         turn.view = view
-        await self.transcript.mount(view)
+        # The prompt just sent, if any, in the same mount: one layout for the two, not one each
+        # (20-50 ms each in a long conversation).
+        prompt, self._prompt_shown = self._prompt_shown, None
+        await self.transcript.mount(*((view,) if prompt is None else (prompt, view)))
         self.transcript.anchor()  # a new question: follow the answer again
         self._active = turn
         self.status.show(None, WAITING)

@@ -519,3 +519,24 @@ async def test_no_lines_are_drawn_ahead_while_an_answer_streams(settings_for, un
         await until(pilot, lambda: not transcript._ahead, timeout=15, what="the lines drawn after it")
         assert transcript.drawn_ahead > drawn
         await settled(app)
+
+
+async def test_a_message_sent_and_its_answer_are_mounted_together(settings_for, until, submit, settled, monkeypatch):
+    """The prompt sent and its answer's widget go into the transcript in one mount: one layout
+    of the screen, not one each (20-50 ms each in a 1,000-turn conversation)."""
+    settings = settings_for(tokens=5)
+    cid = seed_long(30, settings.base_url)
+    app = ChatApp(replace(settings, conversation_id=cid))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_long(pilot, until, 30)
+        mounts: List[tuple] = []
+        mount = app.transcript.mount
+
+        def recorded(*widgets: Any, **where: Any) -> Any:
+            mounts.append(tuple(type(widget).__name__ for widget in widgets))
+            return mount(*widgets, **where)
+
+        monkeypatch.setattr(app.transcript, "mount", recorded)
+        await submit(pilot, "question 31")
+        await settled(app)
+        assert ("UserMessage", "AssistantMessage") in mounts, mounts
