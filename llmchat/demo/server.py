@@ -119,6 +119,7 @@ class RecordedRequest:
     declared_tools: List[str] = field(default_factory=list)  # the names of the tools the request offered
     tool_results: List[Any] = field(default_factory=list)  # the results it sent back (scripted_tools.Result)
     tool_calls: List[Any] = field(default_factory=list)  # the calls the answer made (scripted_tools.Call)
+    size: int = 0  # the body's bytes
 
 
 class FakeLLMServer:
@@ -206,7 +207,7 @@ class FakeLLMServer:
             body = json.loads(raw_body) if raw_body else None
         except ValueError:
             body = None
-        record = RecordedRequest(method, path, target, options, headers, body)
+        record = RecordedRequest(method, path, target, options, headers, body, size=len(raw_body))
         record.connection = self._connection_numbers.get(asyncio.current_task(), 0)
         self.requests.append(record)
         self._on_change()

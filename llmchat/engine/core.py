@@ -123,6 +123,14 @@ def _ignore(message: str) -> None:
     pass
 
 
+def _drop(prepared: Optional["asyncio.Future[Any]"]) -> None:
+    """A body `StreamingClient.prepare` started that will not be sent: cancelled, its failure
+    (if it failed) not reported as never retrieved."""
+    if prepared is not None:
+        prepared.cancel()
+        prepared.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+
 def _first_token(turn: Turn) -> None:
     """The turn's first token came in a later step (the first request asked for tools and
     said nothing): the turn's TTFT is that request's own, from its sending, not from the
@@ -275,11 +283,16 @@ class Engine:
         self._settings = settings
         await self.start()
 
-    def warm_up(self, early: Any = None) -> None:
+    def warm_up(self, early: Any = None, context: Optional[Callable[[], Sequence[Message]]] = None) -> None:
         """Open the connection the next request will use, in the background (stream/warm.py);
-        `early` is a socket a thread is connecting already (stream/early.py)."""
-        if self._client is not None:
-            self._client.warm_up(self._base_url, early)
+        `early` is a socket a thread is connecting already (stream/early.py). `context`: what
+        gives the messages the next request will send before its prompt, encoded from now on
+        (a slice at a time) if they make a big body (`StreamingClient.warm_body`)."""
+        client = self._client
+        if client is not None:
+            client.warm_up(self._base_url, early)
+            if context is not None:
+                client.warm_body(self._provider, lambda: self.request(context()))
         elif early is not None:
             early.close()
 
@@ -349,16 +362,28 @@ class Engine:
             if tooling is not None and tooling.tools:
                 turn.tools_enabled = True
                 keep = True  # each step's text goes back to the model with its calls
-            await self._begin(turn)  # committed before the request is sent
+            messages = [*context, prompt_message(turn)]
+            request = self.request(messages)
+            # A long conversation's body (1.4 MB of JSON for 1,000 turns) is built in a thread
+            # while the prompt is stored, not after it.
+            prepared = client.prepare(self._provider, request)
+            try:
+                await self._begin(turn)  # committed before the request is sent
+            except BaseException:
+                _drop(prepared)
+                raise
             if turn.ended:  # ended (by `end`) while the prompt was being stored: nothing is sent
+                _drop(prepared)
                 return turn
             obs.started(turn)
             saver = asyncio.ensure_future(self._keep_saved(turn, keep)) if turn.record is not None else None
             try:
-                messages = [*context, prompt_message(turn)]
                 while True:
                     step = turn.step
-                    events = client.stream(self._provider, self.request(messages + answer_messages(turn) if step.index else messages), step.metrics)
+                    if step.index:
+                        events = client.stream(self._provider, self.request(messages + answer_messages(turn)), step.metrics)
+                    else:
+                        events = client.stream(self._provider, request, step.metrics, prepared)
                     try:
                         state = await self._consume(turn, events, obs, keep, pause_every)
                     finally:  # also at a cancel: a later request's tokens so far count in the turn's
@@ -385,6 +410,7 @@ class Engine:
                         break
                     self._next_step(turn, obs)
             finally:
+                _drop(prepared)  # (sent: already done) a cancel before it was sent
                 if saver is not None:
                     saver.cancel()
         except asyncio.CancelledError:

@@ -291,12 +291,13 @@ def meaningful_rate(metrics: Metrics) -> Optional[float]:
     return rate
 
 
-def context(turns: Sequence[Turn]) -> List[Message]:
+def context(turns: Sequence[Turn], *, before_next: bool = False) -> List[Message]:
     """The messages sent before the prompt of the newest live turn: the earlier accepted turns
-    (see the module's docstring). The one place that decides what the model is shown."""
+    (see the module's docstring). The one place that decides what the model is shown.
+    `before_next`: before the prompt of a turn not begun yet (the newest live one included)."""
     live = [turn for turn in turns if not turn.superseded]
     out: List[Message] = []
-    for turn in live[:-1]:
+    for turn in live if before_next else live[:-1]:
         answer = answer_messages(turn)
         if answer:
             out.append(prompt_message(turn))
@@ -397,6 +398,10 @@ class Conversation:
     def context(self) -> List[Message]:
         """What goes before the newest turn's prompt (see `context`)."""
         return context(self.turns)
+
+    def next_context(self) -> List[Message]:
+        """What will go before the prompt of the next turn begun (see `context`)."""
+        return context(self.turns, before_next=True)
 
     def messages(self) -> List[Message]:
         """The context for the newest turn, then its prompt."""

@@ -18,7 +18,7 @@ import sys
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import AsyncIterator, Awaitable, Callable, List, Optional, Sequence, TypeVar
+from typing import AsyncIterator, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 import httpx
 
@@ -88,6 +88,8 @@ class StreamingClient:
         self._sleep = sleep
         self.on_retry = on_retry
         self._warm: Optional[WarmBackend] = None  # opens connections early (warm_up)
+        self._kept = EncodedItems()  # the JSON of the last big body's messages (`_big_body`)
+        self._warming: "Optional[asyncio.Future[None]]" = None  # `warm_body` at work
         if transport is None and not proxies_configured():  # httpx reads proxies only for its own transport
             transport, self._warm = warm_transport(verify)
         # trust_env: proxies (HTTP(S)_PROXY, NO_PROXY) and SSL_CERT_FILE as httpx reads them.
@@ -124,22 +126,55 @@ class StreamingClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    def prepare(self, provider: Provider, request: ChatRequest) -> "Optional[asyncio.Future[Tuple[HttpRequest, List[bytes]]]]":
+        """Start building `request`'s body now when it is big (a long conversation's: 1.4 MB of
+        JSON for 1,000 turns), in a worker thread, e.g. while the face stores the prompt; give
+        the result to `stream` as `prepared` with the same request. None for a small body
+        (built as it is sent). A result not given to `stream` should be cancelled."""
+        if _content_size(request) < BIG_BODY:
+            return None
+        self._stop_warming()  # what it encoded so far is kept; the thread encodes the rest
+        return asyncio.ensure_future(asyncio.to_thread(_big_body, provider, request, self._kept))
+
+    def warm_body(self, provider: Provider, build: Callable[[], ChatRequest]) -> None:
+        """Encode the messages of the request `build` gives, when its body is big (a long
+        conversation's earlier messages, while the user types the next): the body of the next
+        request that sends them again (`prepare`, `stream`) then encodes only what is new. On
+        the event loop, WARM_SLICE seconds at a time: in a thread it took the GIL from the loop
+        for 5 ms at a time (the interpreter's switch interval) whenever the loop waited, and a
+        key typed meanwhile waited 50-90 ms. Fire and forget (a failure is the request's to
+        report); one at a time; stopped by the next `prepare` or `stream`."""
+        if self._warming is not None and not self._warming.done():
+            return
+        warming = self._warming = asyncio.ensure_future(_warm_body(provider, build, self._kept))
+        warming.add_done_callback(_retrieved)
+
+    def _stop_warming(self) -> None:
+        warming, self._warming = self._warming, None
+        if warming is not None:
+            warming.cancel()  # (suspended between two slices: `kept` is whole)
+
     async def stream(
         self,
         provider: Provider,
         request: ChatRequest,
         metrics: Optional[Metrics] = None,
+        prepared: "Optional[Awaitable[Tuple[HttpRequest, List[bytes]]]]" = None,
     ) -> AsyncIterator[StreamEvent]:
-        """The answer as StreamEvents; the last one is a Finish or a StreamError.
+        """The answer as StreamEvents; the last one is a Finish or a StreamError. `prepared`:
+        what `prepare` returned for this request.
 
         Every StreamError, the server's own mid-stream ones included, arrives as one clean line
         of readable length with every key llmchat knows replaced by ***.
         """
         body: Optional[List[bytes]] = None  # a big body, serialised already (`_big_body`)
-        if _content_size(request) < BIG_BODY:
+        if prepared is not None:
+            spec, body = await prepared
+        elif _content_size(request) < BIG_BODY:
             spec = provider.build_request(request)
         else:
-            spec, body = await asyncio.to_thread(_big_body, provider, request)
+            self._stop_warming()
+            spec, body = await asyncio.to_thread(_big_body, provider, request, self._kept)
         started = self._clock()
         deadline = None if self.max_time is None else asyncio.get_running_loop().time() + self.max_time
         attempt = 1
@@ -344,6 +379,7 @@ _MARKS = dict.fromkeys((0x061C, 0x200E, 0x200F))
 
 BIG_BODY = 1024 * 1024  # characters of text and bytes of attachments a request carries
 _PIECE = 256 * 1024  # characters of one long string serialised at a time
+WARM_SLICE = 0.002  # seconds `warm_body` encodes for before it lets the event loop run
 
 
 def _content_size(request: ChatRequest) -> int:
@@ -356,18 +392,76 @@ def _content_size(request: ChatRequest) -> int:
     return size
 
 
-def _big_body(provider: Provider, request: ChatRequest) -> "tuple[HttpRequest, List[bytes]]":
+def _big_body(provider: Provider, request: ChatRequest, kept: Optional["EncodedItems"] = None) -> "Tuple[HttpRequest, List[bytes]]":
     """The request (built here: a data URL is a new long string) and its JSON body in pieces,
-    byte for byte what httpx's json= would send. Runs in a worker thread."""
+    byte for byte what httpx's json= would send. Runs in a worker thread. `kept`: the messages
+    encoded for the last big body, reused (and replaced by this body's)."""
     spec = provider.build_request(request)
-    return spec, json_pieces(spec.json)
+    return spec, json_pieces(spec.json, kept=kept)
 
 
-def json_pieces(value: object, piece: int = _PIECE) -> List[bytes]:
+async def _warm_body(provider: Provider, build: Callable[[], ChatRequest], kept: "EncodedItems") -> None:
+    """`StreamingClient.warm_body`: the text messages of `build()`'s top-level lists into `kept`."""
+    request = build()
+    await asyncio.sleep(0)
+    if _content_size(request) < BIG_BODY:
+        return
+    value = provider.build_request(request).json
+    if type(value) is not dict:
+        return
+    items = kept.items  # added to; the next body built keeps only its own
+    started = time.perf_counter()
+    for node in value.values():
+        if type(node) is not list:
+            continue
+        for n, item in enumerate(node):
+            key = _simple(item, _PIECE)
+            if key is not None and key not in items:
+                items[key] = _ENCODER.encode(item).encode("utf-8")
+                kept.encoded += 1
+            if n % 16 == 15 and time.perf_counter() - started >= WARM_SLICE:
+                await asyncio.sleep(0)  # keys and frames first
+                started = time.perf_counter()
+
+
+def _retrieved(done: "asyncio.Future[None]") -> None:
+    if not done.cancelled():
+        done.exception()
+
+
+class EncodedItems:
+    """The JSON of the messages of the last big body built (`json_pieces`), by their content.
+
+    A message sent in a long conversation sends all the earlier ones again, the same dicts with
+    the same text: encoded once, their JSON is reused at the next send and only the new
+    messages are encoded (1,000 turns: 1.4 MB of JSON, 15-35 ms of encoding that holds the
+    GIL). Only what the last body held is kept: a conversation's worth of bytes, no more."""
+
+    def __init__(self) -> None:
+        self.items: Dict[Tuple[Tuple[str, str], ...], bytes] = {}
+        self.encoded = 0  # messages encoded (not found here) so far: for tests
+
+
+def _simple(item: object, piece: int) -> Optional[Tuple[Tuple[str, str], ...]]:
+    """`item`'s key in EncodedItems: a dict of short strings (a message of text: role and
+    content), else None (attachments, tool calls: encoded each time)."""
+    if type(item) is not dict:
+        return None
+    for key, value in item.items():
+        if type(key) is not str or type(value) is not str or len(value) > piece:
+            return None
+    return tuple(item.items())
+
+
+def json_pieces(value: object, piece: int = _PIECE, kept: Optional[EncodedItems] = None) -> List[bytes]:
     """`value` as compact UTF-8 JSON (httpx's json=: ensure_ascii=False, no spaces, no NaN), in
     pieces: no piece holds more than `piece` characters of one string, so no single step of the
-    work holds the GIL long. b"".join(json_pieces(v)) == httpx's body for v."""
+    work holds the GIL long. b"".join(json_pieces(v)) == httpx's body for v.
+
+    With `kept`, the items of `value`'s lists (a request's messages) are encoded one by one,
+    those of text found in `kept` not again, and `kept` then holds this body's."""
     long: List[str] = []
+    lists: List[list] = []
     nonce = os.urandom(8).hex()  # a mark no text of the request's can forge
 
     def swap(node: object) -> object:
@@ -382,20 +476,70 @@ def json_pieces(value: object, piece: int = _PIECE) -> List[bytes]:
             return [swap(item) for item in node]
         return node
 
-    outline = json.dumps(swap(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    if not long:
+    def outer(node: object) -> object:  # the top level: its lists are encoded item by item
+        if type(node) is list:
+            lists.append(node)
+            return f"\x00{nonce}:L{len(lists) - 1}\x00"
+        return swap(node)
+
+    top = {key: outer(item) for key, item in value.items()} if kept is not None and type(value) is dict else swap(value)
+    outline = json.dumps(top, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    if not long and not lists:
         return [outline.encode("utf-8")]
     pieces: List[bytes] = []
+    now: Dict[Tuple[Tuple[str, str], ...], bytes] = {}  # the messages of this body (`kept`)
     at = 0
-    for mark in re.finditer(r'"\\u0000' + nonce + r':(\d+)\\u0000"', outline):
-        pieces.append(outline[at : mark.start()].encode("utf-8") + b'"')
-        text = long[int(mark.group(1))]
+    for mark in re.finditer(r'"\\u0000' + nonce + r':(L?)(\d+)\\u0000"', outline):
+        before = outline[at : mark.start()].encode("utf-8")
+        at = mark.end()
+        if mark.group(1):
+            assert kept is not None
+            pieces.append(before + b"[")
+            _encode_items(lists[int(mark.group(2))], piece, kept, now, pieces)
+            pieces.append(b"]")
+            continue
+        pieces.append(before + b'"')
+        text = long[int(mark.group(2))]
         for start in range(0, len(text), piece):
             pieces.append(json.dumps(text[start : start + piece], ensure_ascii=False)[1:-1].encode("utf-8"))
         pieces.append(b'"')
-        at = mark.end()
     pieces.append(outline[at:].encode("utf-8"))
+    if kept is not None and lists:
+        kept.items = now  # only this body's: what is kept stays one conversation's worth
     return pieces
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)  # json.dumps's, made once
+
+
+def _encode_items(items: list, piece: int, kept: EncodedItems, now: Dict[Tuple[Tuple[str, str], ...], bytes], pieces: List[bytes]) -> None:
+    """A list's items as JSON separated by commas, into `pieces` (of about `piece` bytes): a
+    message of text from `kept` when it was encoded for the last body, and into `now`."""
+    old = kept.items
+    run: List[bytes] = []
+    size = 0
+    for n, item in enumerate(items):
+        key = _simple(item, piece)
+        if key is None:
+            encoded = json_pieces(item, piece)
+        else:
+            data = old.get(key)
+            if data is None:
+                data = _ENCODER.encode(item).encode("utf-8")
+                kept.encoded += 1
+            now[key] = data
+            encoded = [data]
+        if n:
+            run.append(b",")
+            size += 1
+        for part in encoded:
+            run.append(part)
+            size += len(part)
+            if size >= piece:
+                pieces.append(b"".join(run))
+                run, size = [], 0
+    if run:
+        pieces.append(b"".join(run))
 
 
 async def _pieces(body: List[bytes]) -> AsyncIterator[bytes]:

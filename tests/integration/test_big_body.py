@@ -23,7 +23,7 @@ from llmchat.attachments import from_bytes, prepare
 from llmchat.conversation import ChatRequest, Message
 from llmchat.demo.server import ServerThread
 from llmchat.providers import get_provider
-from llmchat.stream.client import BIG_BODY, StreamingClient, json_pieces
+from llmchat.stream.client import BIG_BODY, EncodedItems, StreamingClient, json_pieces
 from llmchat.stream.events import Finish, StreamError, TextDelta
 
 APIS = ("openai-chat", "openai-responses", "anthropic")
@@ -183,3 +183,104 @@ async def test_the_event_loop_keeps_ticking_while_a_20_mb_pdf_is_sent(server_pro
             await task
     assert type(events[-1]) is Finish, [e for e in events if type(e) is StreamError]
     assert max(late) < 0.150, f"the loop stalled {max(late) * 1e3:.0f} ms"
+
+
+# --------------------------------------------------------------------------------------------
+# a long conversation: its messages encoded once, across sends
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    value=st.dictionaries(st.text(max_size=8), json_values | st.lists(json_values, max_size=4), max_size=5),
+    piece=st.integers(min_value=1, max_value=12),
+)
+def test_the_pieces_with_kept_messages_are_httpxs_body_at_each_build(value: Any, piece: int) -> None:
+    kept = EncodedItems()
+    for _ in range(2):  # the second build from what the first kept
+        assert b"".join(json_pieces(value, piece, kept)) == httpx_body(value)
+
+
+def history(turns: int, size: int) -> List[Message]:
+    """A conversation's earlier messages, `size` characters of answer each, not all ASCII."""
+    out: List[Message] = []
+    for n in range(turns):
+        out.append(Message("user", f"question {n}"))
+        out.append(Message("assistant", (f'answer {n} é ✓ "quoted"\n' * (size // 20))[:size]))
+    return out
+
+
+def conversation_request(base_url: str, messages: List[Message]) -> ChatRequest:
+    return ChatRequest(model="m", messages=messages, base_url=base_url, max_tokens=16)
+
+
+async def test_the_messages_sent_again_are_not_encoded_again_and_the_bodies_are_httpxs() -> None:
+    earlier = history(300, BIG_BODY // 250)
+    assert sum(len(m.content) for m in earlier) > BIG_BODY
+    with ServerThread() as server:
+        url = server.base_url("openai-chat", tokens=3)
+        async with StreamingClient() as http:
+            provider = get_provider("openai-chat")
+            first = earlier + [Message("user", "and?")]
+            events = [e async for e in http.stream(provider, conversation_request(url, first))]
+            assert type(events[-1]) is Finish
+            assert http._kept.encoded == len(first)
+            second = first + [Message("assistant", "an answer"), Message("user", "and then?")]
+            events = [e async for e in http.stream(provider, conversation_request(url, second))]
+            assert type(events[-1]) is Finish
+            assert http._kept.encoded == len(first) + 2  # only the two new messages
+            assert len(http._kept.items) == len(second)  # what is kept: this body's messages
+        for recorded, sent in zip(server.server.requests, (first, second)):
+            expected = provider.build_request(conversation_request(url, sent)).json
+            assert recorded.body == expected
+            assert int(recorded.headers["content-length"]) == len(httpx_body(expected))
+            assert recorded.size == len(httpx_body(expected))  # byte for byte (its length; its JSON above)
+
+
+async def test_a_body_warmed_while_typing_encodes_only_the_prompt_at_the_send() -> None:
+    earlier = history(300, BIG_BODY // 250)
+    with ServerThread() as server:
+        url = server.base_url("openai-chat", tokens=3)
+        async with StreamingClient() as http:
+            provider = get_provider("openai-chat")
+            ticks = 0
+
+            async def tick() -> None:  # the event loop runs while the messages are encoded
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0)
+                    ticks += 1
+
+            ticker = asyncio.ensure_future(tick())
+            http.warm_body(provider, lambda: conversation_request(url, earlier))
+            deadline = time.monotonic() + 10
+            while len(http._kept.items) < len(earlier) and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            ticker.cancel()
+            assert http._kept.encoded == len(earlier) and ticks > 10
+            request = conversation_request(url, earlier + [Message("user", "and?")])
+            prepared = http.prepare(provider, request)
+            assert prepared is not None
+            events = [e async for e in http.stream(provider, request, prepared=prepared)]
+            assert type(events[-1]) is Finish
+            assert http._kept.encoded == len(earlier) + 1  # the prompt
+        assert server.server.requests[0].body == provider.build_request(request).json
+
+
+async def test_a_send_while_the_messages_are_being_encoded_stops_that_and_sends_them_whole() -> None:
+    earlier = history(300, BIG_BODY // 250)
+    with ServerThread() as server:
+        url = server.base_url("openai-chat", tokens=3)
+        async with StreamingClient() as http:
+            provider = get_provider("openai-chat")
+            http.warm_body(provider, lambda: conversation_request(url, earlier))
+            warming = http._warming
+            request = conversation_request(url, earlier + [Message("user", "and?")])
+            events = [e async for e in http.stream(provider, request, prepared=http.prepare(provider, request))]
+            assert type(events[-1]) is Finish and warming is not None and warming.cancelled()
+            assert http._kept.encoded == len(earlier) + 1  # each once, by one or the other
+        assert server.server.requests[0].body == provider.build_request(request).json
+
+
+async def test_a_small_request_is_not_prepared() -> None:
+    async with StreamingClient() as http:
+        assert http.prepare(get_provider("openai-chat"), conversation_request("http://127.0.0.1:9/v1", history(2, 100))) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator, List
@@ -350,3 +351,46 @@ async def test_a_long_answer_is_held_joined_while_history_saves_it_as_it_grows(s
     assert turn.state == DONE and turn.answer == answer and turn.answered
     assert len(turn.parts) < 40_000 / 100, len(turn.parts)  # before: most of them a string per delta
     assert stored_answer() == (answer, "complete", "stop", None)
+
+
+async def test_a_long_conversations_body_is_built_while_its_prompt_is_stored(server, store, monkeypatch):
+    """The request of a long conversation (1.4 MB of JSON for 1,000 turns) is built in a thread
+    while the prompt is committed, not after it; its messages are encoded once over the
+    conversation's sends; what is sent is what the provider builds."""
+    from llmchat.stream import client as client_module
+
+    building = threading.Event()
+    built = client_module._big_body
+
+    def big_body(*args: Any) -> Any:
+        building.set()
+        return built(*args)
+
+    monkeypatch.setattr(client_module, "_big_body", big_body)
+    began = store.begin_turn
+    overlapped: List[bool] = []
+
+    def begin_turn(*args: Any, **kwargs: Any) -> Any:  # in the store's syncer thread
+        overlapped.append(building.wait(WAIT))  # the body is on its way before the prompt is in
+        return began(*args, **kwargs)
+
+    monkeypatch.setattr(store, "begin_turn", begin_turn)
+    engine = Engine(settings(server, tokens=3), store=store)
+    await engine.start()
+    context: List[Message] = []
+    for n in range(300):
+        context += [Message("user", f"question {n}"), Message("assistant", f"answer {n} é ✓\n" * 300)]
+    assert sum(len(m.content) for m in context) > client_module.BIG_BODY
+    encoded = []
+    for prompt in ("one", "two"):
+        building.clear()
+        turn = Turn(prompt, Metrics())
+        await engine.run(turn, context)
+        assert turn.state == DONE, turn.error
+        encoded.append(engine.client._kept.encoded)
+        sent = server.requests[-1].body["messages"]
+        assert sent == [{"role": m.role, "content": m.content} for m in [*context, Message("user", prompt)]]
+        context = [*context, Message("user", prompt), Message("assistant", turn.answer)]
+    await engine.aclose()
+    assert overlapped == [True, True]
+    assert encoded == [601, 603]  # the second send: its prompt and the answer before it, no more

@@ -462,3 +462,81 @@ async def test_turns_a_move_mounts_are_drawn_ahead_before_a_key_scrolls_onto_the
                 if widget.display and widget.outer_size.height:
                     assert lines_drawn(widget) == widget.outer_size.height, (view.index, widget)
         assert transcript.drawn_ahead
+
+
+# --- a message sent in a long conversation ------------------------------------------------------
+
+
+async def test_a_message_typed_in_a_long_conversation_has_its_history_encoded_before_enter(
+    settings_for, srv, until, submit, settled, server_saw, monkeypatch
+):
+    """Typing starts the encoding of the conversation's messages for the request (in a thread):
+    at Enter only the new prompt is encoded (1,000 turns: 1.4 MB of JSON, 15-35 ms). What is
+    sent is the conversation, whole."""
+    from llmchat.stream import client as client_module
+
+    monkeypatch.setattr(client_module, "BIG_BODY", 10_000)  # a big body: 40 turns, not 1,000
+    settings = settings_for(tokens=5)
+    cid = seed_long(40, settings.base_url)
+    app = ChatApp(replace(settings, conversation_id=cid))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_long(pilot, until, 40)
+        kept = app.engine.client._kept
+        await pilot.press("a")
+        await until(pilot, lambda: len(kept.items) == 80, what="the conversation's messages encoded")
+        encoded = kept.encoded
+        await submit(pilot, "question 41")
+        await server_saw(srv, lambda r: len(r) == 1)
+        await settled(app)
+        assert kept.encoded - encoded == 1  # the prompt
+        # The answer's worker is not described by its arguments (Textual's default: a repr of the
+        # whole context, 1.4 MB of text on the event loop for 1,000 turns).
+        assert len(app.worker.description) < 100
+    sent = srv.requests[0].body["messages"]
+    assert len(sent) == 81 and sent[-1] == {"role": "user", "content": "question 41"}
+    assert sent[-2]["content"] == answer_text(40)
+
+
+async def test_no_lines_are_drawn_ahead_while_an_answer_streams(settings_for, until, tap, submit, settled):
+    """The turns a PageUp mounts while an answer streams are drawn ahead once it ended: its
+    frames come first (drawn in the gaps between them, they made a new message in a long
+    conversation 30-60 ms slower)."""
+    settings = settings_for(tokens=40, tps=40)
+    cid = seed_long(80, settings.base_url)
+    app = ChatApp(replace(settings, conversation_id=cid))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_long(pilot, until, 80)
+        transcript = app.transcript
+        await until(pilot, lambda: not transcript._ahead and not transcript._ahead_pending, what="the turns at the end drawn")
+        await submit(pilot, "slowly")
+        [answer] = app.query(AssistantMessage)
+        drawn = transcript.drawn_ahead
+        await tap(pilot, "pageup")
+        await until(pilot, lambda: transcript._ahead or answer.state == "done", what="turns to draw ahead")
+        assert transcript._ahead, "the answer ended before the PageUp mounted turns"
+        await until(pilot, lambda: answer.state == "done", what="the end of the answer")
+        assert transcript.drawn_ahead == drawn  # none while it streamed
+        await until(pilot, lambda: not transcript._ahead, timeout=15, what="the lines drawn after it")
+        assert transcript.drawn_ahead > drawn
+        await settled(app)
+
+
+async def test_a_message_sent_and_its_answer_are_mounted_together(settings_for, until, submit, settled, monkeypatch):
+    """The prompt sent and its answer's widget go into the transcript in one mount: one layout
+    of the screen, not one each (20-50 ms each in a 1,000-turn conversation)."""
+    settings = settings_for(tokens=5)
+    cid = seed_long(30, settings.base_url)
+    app = ChatApp(replace(settings, conversation_id=cid))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_long(pilot, until, 30)
+        mounts: List[tuple] = []
+        mount = app.transcript.mount
+
+        def recorded(*widgets: Any, **where: Any) -> Any:
+            mounts.append(tuple(type(widget).__name__ for widget in widgets))
+            return mount(*widgets, **where)
+
+        monkeypatch.setattr(app.transcript, "mount", recorded)
+        await submit(pilot, "question 31")
+        await settled(app)
+        assert ("UserMessage", "AssistantMessage") in mounts, mounts

@@ -65,6 +65,10 @@ SCROLL_COLLECT_LATE = 60.0
 DRAW_AHEAD_SLICE = 0.003
 DRAW_AHEAD_LINES = 4
 DRAW_AHEAD_PAGES = 3
+# Not while an answer streams: drawing ahead in the gaps between its frames delayed its end by
+# 30-60 ms (a message sent right after a long conversation opened). Checked again this often.
+DRAW_AHEAD_WAIT = 0.1
+ANSWER = "answer"  # the reason an answer holds full collections off (messages.py, gc_policy.py)
 
 
 @dataclass(eq=False)
@@ -489,6 +493,13 @@ class Transcript(VerticalScroll):
         then keys and frames come first."""
         self._ahead_pending = False
         ahead = self._ahead
+        policy = getattr(self.app, "gc_policy", None)
+        if ahead and policy is not None and policy.holds[ANSWER]:
+            # An answer is streaming (a message sent right after the conversation opened):
+            # its frames come first, these lines once it ended (its hold ends a moment after).
+            self._ahead_pending = True
+            self.set_timer(DRAW_AHEAD_WAIT, self._draw_ahead)
+            return
         started = perf_counter()
         while ahead:
             widget, y = ahead[0]
