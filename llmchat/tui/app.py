@@ -60,7 +60,7 @@ import weakref
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from textual import events, on, work
 from textual.actions import SkipAction
@@ -117,6 +117,10 @@ from llmchat.tui.widgets.tools import TOOL_CANCELLED, TOOL_ENDED, ToolBlock, sho
 from llmchat.tui.widgets.transcript import StoredTurn, TurnView
 
 QUIT_WINDOW = 2.0  # seconds within which a second Ctrl+C quits
+# Imported in a thread once the app is up (`_import_ahead`): the connection that typing opens
+# (stream/warm.py) imported anyio's asyncio backend on the event loop, 20-60 ms that held the
+# first keys, or the Enter after them.
+IMPORT_AHEAD = ("anyio._backends._asyncio",)
 STATUS_INTERVAL = 0.1  # seconds between status-bar refreshes while waiting or thinking (the spinner, a retry's countdown)
 # While the answer's text streams, the bar's figures (tok/s, tokens, elapsed) are refreshed at
 # most this often: at 10 a second they were a paint of their own or a larger paint on most
@@ -589,6 +593,11 @@ class ChatApp(App[None]):
                 self.call_after_refresh(self._draw_finely)
         if self._status_interval:
             self.set_interval(self._status_interval, self._refresh_status)
+        self.call_after_refresh(self._import_ahead)
+
+    def _import_ahead(self) -> None:
+        """After the first frame, while the app waits for a key: IMPORT_AHEAD, in a thread."""
+        asyncio.get_running_loop().run_in_executor(None, _import_quietly, IMPORT_AHEAD)
 
     def _draw_finely(self) -> None:
         """After the first frame: the answers drawn roughly for it are drawn again."""
@@ -2132,3 +2141,15 @@ def run_tui(settings: Settings, flags: Optional[Overrides] = None, theme: Option
     if app.exit_hint and not app.return_code:
         print(app.exit_hint, file=sys.stderr)
     return app.return_code or 0
+
+
+def _import_quietly(names: Sequence[str]) -> None:
+    """Import `names` (a thread's work: see IMPORT_AHEAD). One that fails is left to fail
+    where it is used, with that code's own handling."""
+    import importlib
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass

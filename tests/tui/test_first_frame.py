@@ -166,3 +166,19 @@ async def test_a_long_list_drawn_roughly_gets_its_links(settings_for: Any, until
     for n in (0, 60, 119):  # (every run: the widget's rows, on screen or not)
         row = next(row for row in shown if f"www.example{n}.com" in "".join(piece for piece, _ in row))
         assert any(f"www.example{n}.com" in piece and "link" in style for piece, style in row), n
+
+
+async def test_the_app_imports_ahead_what_its_first_keys_need(settings_for: Any, until: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """Typing opens a connection, which imported anyio's asyncio backend on the event loop
+    (20-60 ms under the first keys): the app imports IMPORT_AHEAD in a thread once it is up;
+    a name that cannot be imported is passed over."""
+    import sys
+
+    (tmp_path / "llmchat_probe_imported_ahead.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr("llmchat.tui.app.IMPORT_AHEAD", ("no_such_module_llmchat", "llmchat_probe_imported_ahead"))
+    monkeypatch.delitem(sys.modules, "llmchat_probe_imported_ahead", raising=False)
+    app = ChatApp(settings_for())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: "llmchat_probe_imported_ahead" in sys.modules, what="the import")
+    monkeypatch.delitem(sys.modules, "llmchat_probe_imported_ahead")
