@@ -10,26 +10,14 @@ from typing import Any, List, Tuple
 
 import pytest
 
-from llmchat.history import COMPLETE, HistoryStore
 from llmchat.tui.app import ChatApp
 from llmchat.tui.widgets import markdown_render
 from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
+from tests.tui.test_markdown_render_highlights import pygments_calls, seed
 
 CODE = "import asyncio\n\n\nasync def count(stream) -> int:\n    total = 0\n    return total"
 LONG_LINK = "Read https://example.com/" + "a-long-path/" * 6 + "end.html before you go on with the rest of it."
 ANSWER = f"See www.example.com for more.\n\n```python\n{CODE}\n```\n\n{LONG_LINK}\n\nThat is all."
-
-
-def seed(answers: List[str], base_url: str) -> int:
-    with HistoryStore.open() as store:
-        cid = None
-        for n, answer in enumerate(answers):
-            writer = store.begin_turn(cid, f"question {n}", model="m", api="openai-chat", base_url=base_url)
-            cid = writer.conversation_id
-            writer.append(answer)
-            writer.finish(COMPLETE, stop_reason="stop")
-    assert cid is not None
-    return cid
 
 
 def lines(widget: StreamingMarkdown) -> List[List[Tuple[str, str]]]:
@@ -51,14 +39,7 @@ async def test_the_first_frame_is_drawn_roughly_then_finely(settings_for: Any, u
     settings = settings_for()
     cid = seed([ANSWER], settings.base_url)
     monkeypatch.setattr(markdown_render, "_lexers_ready", set())  # as in a new process
-    compiled: List[str] = []
-    real_highlight = markdown_render._pygments_highlight
-
-    def highlight(code: str, lexer: str, ansi: bool, dark: bool) -> Any:
-        compiled.append(lexer)
-        return real_highlight(code, lexer, ansi, dark)
-
-    monkeypatch.setattr(markdown_render, "_pygments_highlight", highlight)
+    compiled = pygments_calls(monkeypatch)  # the code Pygments highlighted
     first: List[Any] = []
     real_finely = ChatApp._draw_finely
 
@@ -75,7 +56,7 @@ async def test_the_first_frame_is_drawn_roughly_then_finely(settings_for: Any, u
     assert rough and drawn_roughly
     assert compiled_before == []  # no lexer built for the first frame
     assert styles_on(rough_lines, "async def count") == styles_on(rough_lines, "total = 0")  # plain
-    assert compiled == ["python"]  # built once, after it
+    assert compiled == [CODE]  # once, after it
     assert len(styles_on(shown, "async def count")) >= 3  # highlighted now
     assert styles_on(shown, "www.example.com") != styles_on(rough_lines, "www.example.com")  # a link now
 

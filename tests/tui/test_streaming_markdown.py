@@ -348,6 +348,13 @@ async def test_a_short_answer_keeps_no_room():
             assert widget.height_shown == widget.line_count == 2 * index + 1
 
 
+async def room_after(pilot, widget, clock, count: int, seconds: float) -> int:
+    """Rows of room once `count` paragraphs came in `seconds`."""
+    clock.now += seconds
+    await frame(pilot, widget, "a line\n\n" * count)
+    return widget.height_shown - widget.line_count
+
+
 async def test_room_grows_in_larger_steps_when_lines_arrive_fast(manual_clock):
     clock = manual_clock
     widget = StreamingMarkdown(grow_step=4, clock=clock)
@@ -355,10 +362,7 @@ async def test_room_grows_in_larger_steps_when_lines_arrive_fast(manual_clock):
     async with app.run_test(size=(60, 6)) as pilot:
 
         async def add_paragraphs(count: int, seconds: float) -> int:
-            """Rows of room once `count` paragraphs came in `seconds`."""
-            clock.now += seconds
-            await frame(pilot, widget, "a line\n\n" * count)
-            return widget.height_shown - widget.line_count
+            return await room_after(pilot, widget, clock, count, seconds)
 
         assert await add_paragraphs(4, 1.0) == 3  # fills the view: room for four more lines
         assert await add_paragraphs(2, 1.0) == 3  # four lines a second: still steps of four
@@ -377,9 +381,7 @@ async def test_an_answer_at_200_tokens_a_second_grows_by_the_largest_step(manual
     async with app.run_test(size=(60, 6)) as pilot:
 
         async def add_paragraphs(count: int, seconds: float) -> int:
-            clock.now += seconds
-            await frame(pilot, widget, "a line\n\n" * count)
-            return widget.height_shown - widget.line_count
+            return await room_after(pilot, widget, clock, count, seconds)
 
         assert await add_paragraphs(4, 1.0) == 3
         assert await add_paragraphs(8, 1.0) == MAX_GROW_STEP - 1
