@@ -236,7 +236,10 @@ async def test_the_messages_sent_again_are_not_encoded_again_and_the_bodies_are_
             assert recorded.size == len(httpx_body(expected))  # byte for byte (its length; its JSON above)
 
 
-async def test_a_body_warmed_while_typing_encodes_only_the_prompt_at_the_send() -> None:
+async def test_a_body_warmed_while_typing_encodes_only_the_prompt_at_the_send(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A slice of encoding as short as can be: the loop runs every 16 messages, however fast
+    # this machine encodes (with 2 ms slices a fast run took 7 of them, the test wanted > 10).
+    monkeypatch.setattr("llmchat.stream.client.WARM_SLICE", 0.0)
     earlier = history(300, BIG_BODY // 250)
     with ServerThread() as server:
         url = server.base_url("openai-chat", tokens=3)
