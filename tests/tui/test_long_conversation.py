@@ -470,8 +470,8 @@ async def test_turns_a_move_mounts_are_drawn_ahead_before_a_key_scrolls_onto_the
 async def test_a_message_typed_in_a_long_conversation_has_its_history_encoded_before_enter(
     settings_for, srv, until, submit, settled, server_saw, monkeypatch
 ):
-    """Typing starts the encoding of the conversation's messages for the request (in a thread):
-    at Enter only the new prompt is encoded (1,000 turns: 1.4 MB of JSON, 15-35 ms). What is
+    """Typing starts the encoding of the conversation's messages for the request (a slice at a
+    time, between keys): at Enter only the new prompt is encoded (1,000 turns: 1.4 MB of JSON, 15-35 ms). What is
     sent is the conversation, whole."""
     from llmchat.stream import client as client_module
 
