@@ -360,13 +360,9 @@ async def test_room_grows_in_larger_steps_when_lines_arrive_fast(manual_clock):
     widget = StreamingMarkdown(grow_step=4, clock=clock)
     app = Follow(widget)
     async with app.run_test(size=(60, 6)) as pilot:
-
-        async def add_paragraphs(count: int, seconds: float) -> int:
-            return await room_after(pilot, widget, clock, count, seconds)
-
-        assert await add_paragraphs(4, 1.0) == 3  # fills the view: room for four more lines
-        assert await add_paragraphs(2, 1.0) == 3  # four lines a second: still steps of four
-        assert await add_paragraphs(20, 0.5) == MAX_GROW_STEP - 1  # 80 lines a second: the largest step
+        assert await room_after(pilot, widget, clock, 4, 1.0) == 3  # fills the view: room for four more lines
+        assert await room_after(pilot, widget, clock, 2, 1.0) == 3  # four lines a second: still steps of four
+        assert await room_after(pilot, widget, clock, 20, 0.5) == MAX_GROW_STEP - 1  # 80 lines a second: the largest step
         widget.finish()
         await pilot.pause()
         assert widget.height_shown == widget.line_count
@@ -379,12 +375,8 @@ async def test_an_answer_at_200_tokens_a_second_grows_by_the_largest_step(manual
     widget = StreamingMarkdown(grow_step=4, clock=clock)
     app = Follow(widget)
     async with app.run_test(size=(60, 6)) as pilot:
-
-        async def add_paragraphs(count: int, seconds: float) -> int:
-            return await room_after(pilot, widget, clock, count, seconds)
-
-        assert await add_paragraphs(4, 1.0) == 3
-        assert await add_paragraphs(8, 1.0) == MAX_GROW_STEP - 1
+        assert await room_after(pilot, widget, clock, 4, 1.0) == 3
+        assert await room_after(pilot, widget, clock, 8, 1.0) == MAX_GROW_STEP - 1
 
 
 async def test_at_200_tokens_a_second_frames_come_at_most_every_min_frame(manual_clock):
