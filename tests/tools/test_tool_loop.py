@@ -378,7 +378,7 @@ async def test_tools_over_streamable_http(server: ServerThread, http_url: str) -
     s = settings(server, "anthropic", servers=[ServerConfig("web", url=http_url)], tools='add:{"a":4,"b":5}')
     s.allow_tools = ("add",)
     turn = await ask(s, Seen())
-    assert turn.answer == "Tool add returned 9."
+    assert turn.answer == "Tool add returned 9.", (turn.state, turn.error, turn.tool_note)
     assert turn.steps[0].activities[0].tool.server == "web"
 
 
