@@ -507,7 +507,9 @@ class ChatApp(App[None]):
         prompt.menu = menu
         yield prompt
         yield StatusBar(self.model_label, id="status")
-        yield QuietFooter()  # rebuilt only when its keys change (widgets/footer.py)
+        # Rebuilt only when its keys change; where they do not all fit, these stay longest
+        # (widgets/footer.py).
+        yield QuietFooter(first=("submit", "cancel_stream", "quit", "newline"))
 
     def _welcome_text(self) -> str:
         settings = self.settings

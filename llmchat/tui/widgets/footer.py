@@ -24,12 +24,20 @@ next changes -- in llmchat, never: every key ever shown stayed alive (tracemallo
 `rounds` section; tests/tui/test_long_conversation.py guards it). After each recompose,
 `mutate_reactive` runs the watchers once, which prunes those of removed keys (public API; the
 live keys get the value they already have). Keys hidden in place stay: at most one per binding.
+
+Never one key over another. Textual docks the command palette's key at the right, over whatever
+keys reach it: at 40 columns the bar read `^q Qui▏^p palette`. `QuietFooter` fits its keys to its
+width (`fitted`): spaced as Textual spaces them when they fit; compact (less space around each)
+when only that fits; and when even that is too wide, without the palette's key (Ctrl+P still
+opens it, and the Keys panel lists it).
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from rich.cells import cell_len
+from textual import events
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer as TextualFooter
@@ -79,13 +87,58 @@ class Footer(TextualFooter):
             self.mutate_reactive(TextualFooter.compact)
 
 
+def key_width(key: FooterKey, compact: bool) -> int:
+    """The columns `key` takes in a footer that is `compact` or not (Textual's FooterKey and
+    Footer CSS: the key padded by one each side, then the description and a space; compact, one
+    space between them and a margin of one after. The palette's key is always compact, after a
+    border of one, and keeps one column at the right: a padding, or in a compact footer a
+    margin)."""
+    text = cell_len(key.key_display)
+    described = cell_len(key.description) + 1 if key.description else 0
+    if key.has_class("-command-palette"):
+        return 1 + text + described + 1
+    if compact:
+        return text + described + 1
+    return text + 2 + described
+
+
+def fitted(keys: List[FooterKey], palette: Optional[FooterKey], width: int, first: Sequence[str] = ()) -> Tuple[bool, List[FooterKey], bool]:
+    """How `keys` (those shown, in order, the palette's apart) fit a footer `width` columns
+    wide: (compact, the keys to show, show the palette's key). All of them, spaced as Textual
+    spaces them when that fits, else compact. When even that is too wide, as many as fit
+    beside the palette's key (it reaches every command), taken by their action in the order of
+    `first`, then in their own; without it only when no key fits beside it."""
+    for compact in (False, True):
+        needed = sum(key_width(key, compact) for key in keys)
+        if palette is not None:
+            needed += key_width(palette, compact)
+        if needed <= width:
+            return compact, keys, palette is not None
+    rank = {action: index for index, action in enumerate(first)}
+    ranked = sorted(range(len(keys)), key=lambda index: (rank.get(keys[index].action, len(rank)), index))
+    for with_palette in (True, False) if palette is not None else (False,):
+        room = width - (key_width(palette, True) if with_palette and palette is not None else 0)
+        chosen = set()
+        for index in ranked:
+            needed = key_width(keys[index], True)
+            if needed <= room:
+                chosen.add(index)
+                room -= needed
+        if chosen or not keys:
+            return True, [key for index, key in enumerate(keys) if index in chosen], with_palette
+    return True, [], False
+
+
 class QuietFooter(Footer):
     """A `Footer` that skips rebuilds that would show the same keys, and changes the keys in
     place when it can (see above)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, first: Sequence[str] = (), **kwargs: Any) -> None:
+        """`first`: the actions whose keys stay longest when not all fit (see `fitted`)."""
         super().__init__(*args, **kwargs)
+        self.first = tuple(first)
         self._shown: Optional[Tuple[Any, ...]] = None
+        self._unfit: List[FooterKey] = []  # keys hidden only because they did not fit
         self.rebuilds = 0  # rebuilds asked for (tests)
         self.changes = 0  # changes made in place (tests)
 
@@ -97,9 +150,50 @@ class QuietFooter(Footer):
             self._shown = shown
             if self._bindings_ready and self._change_in_place(screen):
                 self.changes += 1
+                self._unfit = []  # (each key shown or hidden by what the screen wants)
+                self._fit()
                 return
             self.rebuilds += 1
         super().bindings_changed(screen)
+
+    async def recompose(self) -> None:
+        await super().recompose()
+        self._unfit = []
+        self._fit()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """Space the keys, or not, and show as many of them as fit, the palette's key included
+        (see `fitted`)."""
+        width = self.size.width
+        if not width or not self.is_attached:
+            return
+        keys: List[FooterKey] = []
+        palette: Optional[FooterKey] = None
+        for key in self.query_children(FooterKey):
+            if key.has_class("-command-palette"):
+                palette = key
+            elif key.display or key in self._unfit:
+                keys.append(key)
+        if palette is not None and not self._palette_wanted():
+            palette = None
+        compact, shown, with_palette = fitted(keys, palette, width, self.first)
+        if compact != self.compact:
+            self.compact = compact
+        self._unfit = [key for key in keys if key not in shown]
+        for key in keys:
+            if key.display != (key in shown):
+                key.display = key in shown
+        if palette is not None and palette.display != with_palette:
+            palette.display = with_palette
+
+    def _palette_wanted(self) -> bool:
+        """Whether the screen's bindings would show the palette's key (hidden only to fit)."""
+        shown = self._shown if self._shown is not None else shown_bindings(self.screen)
+        key = self.app.COMMAND_PALETTE_BINDING
+        return self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE and any(binding[0] == key for binding in shown)
 
     def watch_compact(self, compact: bool) -> None:
         # (The keys Textual composed are bound to `compact`; those mounted in place are not:
