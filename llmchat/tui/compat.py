@@ -40,6 +40,19 @@ runs it again with every check failed to see the same answer rendered.
   the widgets and lines inside the update; what is painted is the same. Fallback: Textual's
   `Compositor`. Written up for upstream: docs/upstream/compositor-partial-renders.md.
 
+- "terminal_scroll": `Compositor.render_update(full, screen_stack, simplify)` and its
+  `_dirty_regions`, `ChopsUpdate` (what a partial update is), `CompositorUpdate.render_segments`,
+  `Screen._compositor_refresh`, and `Widget._repaint_regions`. While an answer streams with its
+  newest line on the last row, each new line moves every row of the answer on screen up one: the
+  compositor composed and wrote all of them again (~40 rows of 120 columns at 120 x 40, most of
+  a frame's work in tmux, a dozen times a second), where a terminal can move rows itself.
+  `PacedScreen.scroll_rows(widget, rows)` takes a widget's word that all its rows on screen moved;
+  the next update then first scrolls those rows of the terminal (DECSTBM, SU or SD, then the whole
+  screen as the scroll region again, all inside the update's synchronized output) and paints only
+  the rows the scroll exposed and what changed (`ScrolledUpdate`). Only when every other widget in
+  those rows is an ancestor of it (borders and backgrounds, the same on every row) or a scroll bar
+  (painted again); in the main screen, not inline. Fallback: the rows are painted again.
+
 - "get_style": `Widget._get_style`, the style lookup Textual's own visuals pass to Content
   (`.name` -> the component class's style, from the widget or an ancestor). The answer renders
   Content itself (markdown_render.py) and must resolve such spans the same way. Fallback: the
@@ -130,6 +143,7 @@ from textual import events
 from textual.geometry import Region, Size
 from textual.reactive import Reactive
 from textual.screen import Screen
+from textual.scrollbar import ScrollBar, ScrollBarCorner
 from textual.strip import Strip
 from textual.timer import EventTargetGone, Timer
 from textual.widget import Widget
@@ -292,7 +306,47 @@ _check(
 )
 
 
+try:
+    from textual._compositor import ChopsUpdate, CompositorUpdate
+except ImportError:  # pragma: no cover
+    ChopsUpdate = CompositorUpdate = object  # type: ignore[assignment,misc]
+
+_check(
+    "terminal_scroll",
+    lambda: (
+        _parameters(Compositor.render_update) == ["self", "full", "screen_stack", "simplify"]
+        and _parameters(CompositorUpdate.render_segments) == ["self", "console"]
+        and issubclass(ChopsUpdate, CompositorUpdate)
+        and isinstance(Compositor()._dirty_regions, set)
+        and callable(Screen.__dict__.get("_compositor_refresh"))
+        and isinstance(Widget()._repaint_regions, set)
+    ),
+)
+
+
+class ScrolledUpdate(CompositorUpdate):
+    """A partial update that first moves rows `top` to `bottom` (excluded) of the terminal
+    `rows` rows up (down when negative): the scroll region set to them, scrolled, and set back
+    to the whole screen (which also moves the cursor home: the update moves it to each line)."""
+
+    def __init__(self, top: int, bottom: int, rows: int, update: Any) -> None:
+        self.top, self.bottom, self.rows, self.update = top, bottom, rows, update
+
+    def render_segments(self, console: Any) -> str:
+        scroll = f"\x1b[{self.rows}S" if self.rows > 0 else f"\x1b[{-self.rows}T"
+        return f"\x1b[{self.top + 1};{self.bottom}r{scroll}\x1b[r" + self.update.render_segments(console)
+
+
 class CroppingCompositor(Compositor):
+    scroll: Optional[Tuple[int, int, int]] = None  # rows moved before the next update (top, bottom, rows)
+
+    def render_update(self, full: bool = False, screen_stack: Any = None, simplify: bool = False) -> Any:
+        scroll, self.scroll = self.scroll, None
+        update = super().render_update(full, screen_stack, simplify)
+        if scroll is None or not isinstance(update, ChopsUpdate):
+            return update  # (nothing, or the whole screen painted)
+        return ScrolledUpdate(*scroll, update)
+
     def _get_renders(self, crop: Optional[Region] = None) -> Iterable[Tuple[Region, Region, List[Strip]]]:
         """What Textual's `_get_renders` yields, for the widgets inside `crop` and the lines
         inside it: each widget's clip is narrowed to the crop's lines, so the compositor places
@@ -335,6 +389,78 @@ class PacedScreen(Screen):
 
     def painted(self, seconds: float) -> None:
         """A paint (with its layout, if any) took `seconds`."""
+
+    _scroll_hint: Optional[Tuple[Widget, Region, Region, int]] = None
+
+    def scroll_rows(self, widget: Widget, rows: int) -> Optional[Tuple[int, int]]:
+        """`widget`'s rows on screen all moved `rows` rows up (down when negative) since they
+        were painted, and any other change to them is marked as such (`refresh` of the rows).
+        When the terminal can move them (see the docstring), the next update does, and paints
+        the rows the move exposed and those marked: returned, the rows of `widget` on screen
+        (first, end; its own rows, its border and padding counted), where the widget marks the
+        rows that changed. None: the widget paints all of them."""
+        compositor = self._compositor
+        if not AVAILABLE["terminal_scroll"] or not isinstance(compositor, CroppingCompositor):
+            return None
+        if self._scroll_hint is not None or compositor.scroll is not None:
+            return None  # (two moves before one update: paint them)
+        if self.app.screen is not self or self.app.is_inline:
+            return None
+        placed = compositor.visible_widgets.get(widget)
+        if placed is None:
+            return None
+        region = placed[0]
+        visible = region.intersection(placed[1])
+        if not rows or abs(rows) >= visible.height:
+            return None
+        self._scroll_hint = (widget, region, visible, rows)
+        # What waits to be painted moved with the rest: paint it where it is now, too.
+        waiting = widget._repaint_regions
+        waiting.update([area.translate((0, -rows)) for area in waiting])
+        first = visible.y - region.y
+        return first, first + visible.height
+
+    def _compositor_refresh(self) -> None:
+        hint, self._scroll_hint = self._scroll_hint, None
+        if hint is not None:
+            self._prepare_scroll(*hint)
+        super()._compositor_refresh()
+
+    def _prepare_scroll(self, widget: Widget, region: Region, visible: Region, rows: int) -> None:
+        """Scroll the rows `widget` (at `region`) showed in `visible` by `rows` before the next
+        update, and mark what the scroll cannot move for painting: the rows it exposes, the
+        scroll bars in those rows, and where each row waiting to be painted moves to (it was not
+        painted yet: the terminal's row there is not the one that moved). When another widget is
+        in those rows, or `widget` is no longer where it was, paint all of them instead."""
+        compositor = cast(CroppingCompositor, self._compositor)
+        dirty: Set[Region] = compositor._dirty_regions
+        width = self.size.width
+        band = Region(0, visible.y, width, visible.height)
+        placed = compositor.visible_widgets.get(widget)
+        moves = self.app.screen is self and placed is not None and placed[0] == region and placed[0].intersection(placed[1]) == visible
+        bars: List[Region] = []
+        if moves:
+            ancestors = set(widget.ancestors_with_self)
+            for other, (at, clip) in compositor.visible_widgets.items():
+                area = at.intersection(clip).intersection(band)
+                if not area or other in ancestors:
+                    continue
+                if isinstance(other, (ScrollBar, ScrollBarCorner)) and other.parent in ancestors:
+                    bars.append(area)
+                    continue
+                moves = False  # (a notice, a tooltip, a widget beside it: it would move too)
+                break
+        if not moves or self.size.region in dirty:
+            dirty.add(band)
+            return
+        waiting = [area for area in (dirty_region.intersection(band) for dirty_region in dirty) if area]
+        dirty.update(area for area in (waits.translate((0, -rows)).intersection(band) for waits in waiting) if area)
+        dirty.update(bars)
+        if rows > 0:
+            dirty.add(Region(0, band.bottom - rows, width, rows))
+        else:
+            dirty.add(Region(0, band.y, width, -rows))
+        compositor.scroll = (band.y, band.bottom, rows)
 
     def _on_timer_update(self) -> None:
         if not AVAILABLE["update_timer"]:

@@ -97,6 +97,15 @@ def test_every_private_name_exists_with_the_expected_shape():
     assert callable(Timer._start) and "self._timers.add(timer)" in inspect.getsource(MessagePump.set_interval)
     assert callable(_time.get_time) and inspect.iscoroutinefunction(_time.sleep)
     assert params(Compositor._get_renders) == ["self", "crop"]
+    # terminal_scroll: the top screen's updates come from render_update and are written as their
+    # render_segments; a partial one moves the cursor to each line it paints (the scroll region
+    # set before it homes the cursor), and nothing else in Textual sets a scroll region.
+    from textual._compositor import ChopsUpdate
+    from textual.app import App
+
+    assert "self._compositor.render_update(" in inspect.getsource(Screen._compositor_refresh)
+    assert "renderable.render_segments(console)" in inspect.getsource(App._display)
+    assert "move_to(x, y)" in inspect.getsource(ChopsUpdate.render_segments)
     assert isinstance(Compositor.__dict__["visible_widgets"], property)
     assert isinstance(Screen.__dict__["_update_timer"], property)
     assert "self.__update_timer" in inspect.getsource(Screen.__init__)
@@ -130,6 +139,7 @@ def test_every_private_name_exists_with_the_expected_shape():
         "tall_styles_cache",
         "tall_regions",
         "painted_rows",
+        "terminal_scroll",
     }
 
 

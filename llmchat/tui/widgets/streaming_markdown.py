@@ -1865,7 +1865,9 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
 
     def _moved(self, rows: int, changed: Optional[Tuple[int, int]]) -> None:
         """The text moved `rows` rows up (down when negative) within the widget, and text lines
-        `changed` (start, end) differ: repaint every row, but draw again only the changed lines.
+        `changed` (start, end) differ: repaint every row, but draw again only the changed lines
+        (or, where the terminal moves the rows itself, paint only the rows that move exposes and
+        the changed lines: compat.PacedScreen.scroll_rows).
         Textual keeps the lines it painted in a cache by row (`_styles_cache`), which a plain
         `refresh()` empties: every row of the widget on screen would be drawn and styled again
         each time a line is added (the text moves up a row then). The cached rows are moved
@@ -1879,17 +1881,45 @@ class StreamingMarkdown(RowsKeptOnResize, Widget):
         lines, dirty = rows_painted
         kept = {y - rows: strip for y, strip in lines.items() if y - rows >= 0}
         stale = {y - rows for y in dirty if y - rows >= 0}
+        few = True
         if changed is not None:
             start, end = changed[0] + self._above, changed[1] + self._above
-            if end - start > len(kept):  # (a huge answer's end: not a set of 500,000 row numbers, ~30 MB)
+            few = end - start <= len(kept)
+            if not few:  # (a huge answer's end: not a set of 500,000 row numbers, ~30 MB)
                 kept = {y: strip for y, strip in kept.items() if not start <= y < end}  # drawn again all the same
             else:
                 stale.update(range(start, end))
-        self.refresh()  # every row on screen (this empties the cache: refill it)
+        scroll = getattr(self.screen, "scroll_rows", None)
+        shown = scroll(self, rows) if few and scroll is not None else None
+        if shown is None:
+            self.refresh()  # every row on screen (this empties the cache: refill it)
+        else:
+            # The terminal moves the rows (compat.PacedScreen.scroll_rows): paint those that
+            # changed, and the rows the move exposed.
+            top, bottom = shown
+            exposed = range(bottom - rows, bottom) if rows > 0 else range(top, top - rows)
+            self._refresh_rows(top, bottom, stale.union(exposed))
         lines.clear()
         lines.update(kept)
         dirty.clear()
         dirty.update(stale)
+
+    def _refresh_rows(self, top: int, bottom: int, wanted: Set[int]) -> None:
+        """Mark the rows in `wanted` from `top` to `bottom` (excluded; the widget's own rows, as
+        Textual counts them) to be painted, each run of them as one region."""
+        if len(wanted) < bottom - top:
+            marked = sorted(y for y in wanted if top <= y < bottom)
+        else:
+            marked = [y for y in range(top, bottom) if y in wanted]
+        left, width = self.styles.gutter.left, self.outer_size.width
+        regions: List[Region] = []
+        for y in marked:
+            if regions and regions[-1].bottom == y:
+                regions[-1] = regions[-1].grow((0, 0, 1, 0))
+            else:
+                regions.append(Region(-left, y, width, 1))
+        if regions:
+            self.refresh(*regions)
 
     def rows_kept_on_resize(self) -> bool:
         """A new height (a line added, the room grown) at the same width: the rows not marked
