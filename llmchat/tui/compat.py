@@ -324,6 +324,20 @@ _check(
 )
 
 
+def _rows_unlike_moved(widget: Widget, at: Region, area: Region, rows: int) -> List[Region]:
+    """The rows of `area` (a part of `widget`, which is at `at` and stays there) that the
+    terminal would show wrong once it moved them `rows` rows: those whose line differs from the
+    line it moves there (a scroll bar's is the same but around its thumb). Only `widget`'s own
+    changes since its last paint are not seen: they wait to be painted, and are."""
+    lines = widget.render_lines(Region(area.x - at.x, area.y - at.y, area.width, area.height))
+    unlike = []
+    for index, line in enumerate(lines):
+        source = index + rows
+        if not 0 <= source < len(lines) or lines[source] != line:
+            unlike.append(Region(area.x, area.y + index, area.width, 1))
+    return unlike
+
+
 class ScrolledUpdate(CompositorUpdate):
     """A partial update that first moves rows `top` to `bottom` (excluded) of the terminal
     `rows` rows up (down when negative): the scroll region set to them, scrolled, and set back
@@ -446,7 +460,7 @@ class PacedScreen(Screen):
                 if not area or other in ancestors:
                     continue
                 if isinstance(other, (ScrollBar, ScrollBarCorner)) and other.parent in ancestors:
-                    bars.append(area)
+                    bars.extend(_rows_unlike_moved(other, at, area, rows))
                     continue
                 moves = False  # (a notice, a tooltip, a widget beside it: it would move too)
                 break
