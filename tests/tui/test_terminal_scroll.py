@@ -72,7 +72,7 @@ async def stream_and_compare(app: ChatApp, pilot: Any, watched: Watched, until: 
 @pytest.mark.skipif(not AVAILABLE["terminal_scroll"], reason="this Textual is not the one terminal_scroll was checked against")
 @pytest.mark.parametrize("size", [(60, 20), (40, 15), (120, 40)])
 async def test_the_terminal_moves_the_rows_and_shows_what_the_app_would_paint(settings_for, until, tap, server_saw, srv, size):
-    app = ChatApp(settings_for(tokens=TOKENS, tps=400, stall_after=STALL_AFTER))
+    app = ChatApp(settings_for(tokens=TOKENS, tps=150, stall_after=STALL_AFTER))
     async with app.run_test(size=size) as pilot:
         watched = Watched(app, *size)
         await pilot.pause()
@@ -85,7 +85,7 @@ async def test_the_terminal_moves_the_rows_and_shows_what_the_app_would_paint(se
 async def test_with_a_notice_over_the_answer_the_rows_are_painted_not_moved(settings_for, until, tap, server_saw, srv):
     """A toast sits over the answer's rows: moving the rows would move it too. They are painted
     instead while it shows, and the terminal still shows what the app would paint."""
-    app = ChatApp(settings_for(tokens=TOKENS, tps=300, stall_after=STALL_AFTER))
+    app = ChatApp(settings_for(tokens=TOKENS, tps=150, stall_after=STALL_AFTER))
     async with app.run_test(size=(60, 20), notifications=True) as pilot:
         watched = Watched(app, 60, 20)
         await pilot.pause()
