@@ -450,13 +450,24 @@ async def test_turns_a_move_mounts_are_drawn_ahead_before_a_key_scrolls_onto_the
     async with app.run_test(size=SIZE) as pilot:
         await open_long(pilot, until, 80)
         transcript = app.transcript
+        before = transcript.scroll_y
         await tap(pilot, "pageup")
+        # The move first (a loaded machine handled the key after the state below was checked,
+        # idle from before it), then its turns drawn ahead.
+        await until(pilot, lambda: transcript.scroll_y != before, what="the page up")
+
+        def above_the_view() -> List[TurnView]:
+            shown = in_view(app)
+            return [view for view in views(app) if shown and view.index < min(shown)]
+
+        # The window follows the move after its layout: until then nothing is fresh or waiting
+        # either (a fast machine checked that before it, and found no turn above the view).
         await until(
-            pilot, lambda: not transcript._fresh and not transcript._ahead and not transcript._ahead_pending, what="the move's turns drawn ahead"
+            pilot,
+            lambda: above_the_view() and not transcript._fresh and not transcript._ahead and not transcript._ahead_pending,
+            what="the move's turns mounted above the view and drawn ahead",
         )
-        shown = in_view(app)
-        above = [view for view in views(app) if view.index < min(shown)]
-        assert above, "the move mounted no turn above the view"
+        above = above_the_view()
         for view in above:
             for widget in view.walk_children(with_self=True):
                 if widget.display and widget.outer_size.height:
