@@ -28,8 +28,9 @@ live keys get the value they already have). Keys hidden in place stay: at most o
 Never one key over another. Textual docks the command palette's key at the right, over whatever
 keys reach it: at 40 columns the bar read `^q Qui▏^p palette`. `QuietFooter` fits its keys to its
 width (`fitted`): spaced as Textual spaces them when they fit; compact (less space around each)
-when only that fits; and when even that is too wide, without the palette's key (Ctrl+P still
-opens it, and the Keys panel lists it).
+when only that fits; and when even that is too wide, the keys that matter least are hidden (the
+screen names those that stay longest; the palette's key, which reaches every command, goes only
+when no other fits beside it). Every key still works; the Keys panel lists them all.
 """
 
 from __future__ import annotations
