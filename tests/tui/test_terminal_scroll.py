@@ -37,6 +37,7 @@ class Watched:
                 self.terminal.feed(renderable.render_segments(app.console))
 
         app._display = display  # type: ignore[method-assign]
+        app.screen.refresh()  # the next update paints the whole screen: the terminal starts from it
 
     @property
     def scrolls(self) -> int:
