@@ -4,7 +4,8 @@ its screen shows."""
 
 from __future__ import annotations
 
-from typing import List
+import time
+from typing import Any, List
 
 from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
@@ -37,3 +38,12 @@ def Follow(widget: Widget) -> Column:
 def screen_text(app: App) -> List[str]:
     """The screen's rows as text."""
     return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+async def drained(pilot: Any, widget: Any, timeout: float = 10.0) -> None:
+    """Wait (bounded) until a finished StreamingMarkdown has taken in all its text."""
+    deadline = time.monotonic() + timeout
+    while not (widget.finished and not widget.backlog):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the answer still holds {widget.backlog} characters not taken in")
+        await pilot.pause(0.02)

@@ -12,7 +12,7 @@ import pytest
 from llmchat.tui.widgets import lazy_layout
 from llmchat.tui.widgets import streaming_markdown as sm
 from llmchat.tui.widgets.streaming_markdown import StreamingMarkdown
-from tests.tui.column import Column
+from tests.tui.column import Column, drained
 from tests.tui.test_huge_answer import demo_text
 
 SIZE = (70, 24)
@@ -35,10 +35,7 @@ async def drawn_rows(source: str, stream: bool = False) -> List[str]:
             for at in range(0, len(source), 997):
                 widget.append(source[at : at + 997])
             widget.finish()
-            for _ in range(200):
-                if widget.finished and not widget.backlog:
-                    break
-                await pilot.pause(0.02)
+            await drained(pilot, widget)
         await pilot.pause()
         kinds = [unit.kind for unit in widget.document.units]
         return rows(widget), kinds

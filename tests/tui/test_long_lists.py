@@ -14,7 +14,7 @@ import pytest
 from llmchat.tui.widgets import lazy_layout
 from llmchat.tui.widgets import streaming_markdown as sm
 from llmchat.tui.widgets.streaming_markdown import StreamingDocument, StreamingMarkdown
-from tests.tui.column import Column
+from tests.tui.column import Column, drained
 
 WIDTHS = [40, 100]
 
@@ -79,10 +79,7 @@ async def drawn(source: str, width: int, stream: bool = False, pieces: Sequence[
                 widget._take_in(force=True)
                 widget._lay_out(widget.size.width)
             widget.finish()
-            for _ in range(200):
-                if widget.finished and not widget.backlog:
-                    break
-                await pilot.pause(0.02)
+            await drained(pilot, widget)
         await pilot.pause()
         return rows_of(widget), [unit.kind for unit in widget.document.units]
 
